@@ -1,0 +1,65 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from outcome.config import load_config
+from outcome.web import auth
+from outcome.web import database
+from outcome.web import home
+from outcome.web import security
+
+INSTANCE_PATH_VAR = "OUTCOME_INSTANCE_PATH"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the web application.
+
+    Settings come from defaults, the instance file, ``OUTCOME_*`` variables and finally
+    ``config`` (see :mod:`outcome.config`). Raises :class:`outcome.config.ConfigError`
+    with one sentence when the configuration cannot work (missing secret key in
+    production, unreachable database, unknown time zone...).
+    """
+    app = Flask(__name__, instance_path=instance_path(), template_folder="web/templates",
+                static_folder="web/static")
+    app.config.update(load_config(app.instance_path, overrides=config))
+    app.config.update(
+        TESTING=app.config["ENV"] == "test" or app.config.get("TESTING", False),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["BASE_URL"].startswith("https://"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    if not app.config["SECRET_KEY"]:  # development and test only; production refused above
+        app.config["SECRET_KEY"] = os.urandom(32).hex()
+    _configure_logging(app)
+    database.init_app(app)
+    security.init_app(app)
+    auth.init_app(app)
+    app.register_blueprint(home.bp)
+    _register_cli(app)
+    return app
+
+
+def instance_path() -> str | None:
+    """``OUTCOME_INSTANCE_PATH``, or None for Flask's default (``./instance`` in a checkout)."""
+    return os.environ.get(INSTANCE_PATH_VAR) or None
+
+
+def _configure_logging(app: Flask) -> None:
+    app.logger.setLevel(app.config["LOG_LEVEL"])
+    logging.getLogger("outcome").setLevel(app.config["LOG_LEVEL"])
+
+
+def _register_cli(app: Flask) -> None:
+    # The same command objects serve `outcome ...` and `flask --app wsgi ...`.
+    from outcome.cli.commands import COMMANDS
+
+    for command in COMMANDS:
+        app.cli.add_command(command)

@@ -1,0 +1,1 @@
+"""The ``outcome`` command line (a Flask CLI group)."""

@@ -1,0 +1,10 @@
+"""Every command of the CLI, in one list shared by `outcome` and `flask --app wsgi`."""
+
+from __future__ import annotations
+
+from outcome.cli.config import config_group
+from outcome.cli.db import db_group
+from outcome.cli.demo import demo_command
+from outcome.cli.serve import serve_command
+
+COMMANDS = (config_group, db_group, demo_command, serve_command)

@@ -1,0 +1,89 @@
+"""``outcome config``: write, show and check the configuration."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import click
+from flask import Flask
+
+from outcome.config import CONFIG_FILE_NAME
+from outcome.config import ConfigError
+from outcome.config import config_file_path
+from outcome.config import describe
+from outcome.config import load_config
+from outcome.config import read_config_file
+
+
+def _instance_path() -> str:
+    from outcome.app import instance_path
+
+    # A bare Flask object computes the same default instance folder as the real app.
+    return Flask("outcome.app", instance_path=instance_path()).instance_path
+
+
+@click.group("config")
+def config_group() -> None:
+    """Write, show and check the configuration."""
+
+
+@config_group.command("init")
+def init_command() -> None:
+    """Create the instance folder and a config file with a random secret key.
+
+    Does nothing to a file that already sets secret_key, so it is safe to run again.
+    """
+    path = config_file_path(_instance_path(), os.environ)
+    try:
+        existing = read_config_file(path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if existing.get("SECRET_KEY"):
+        click.echo(f"{path} already sets secret_key; left unchanged.")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = f'secret_key = "{secrets.token_urlsafe(48)}"\n'
+    header = "" if path.exists() else (
+        "# outcome instance configuration. Keys are the OUTCOME_* settings in lower case;\n"
+        "# environment variables override this file. See `outcome config show`.\n")
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(header + line)
+    os.chmod(path, 0o600)
+    click.echo(f"Wrote a new secret key to {path}.")
+
+
+@config_group.command("show")
+def show_command() -> None:
+    """List every setting with its current value (secrets masked) and meaning."""
+    try:
+        values = load_config(_instance_path())
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+    click.echo(f"instance folder: {_instance_path()}")
+    click.echo(f"config file:     {values['CONFIG_FILE']}"
+               f"{'' if Path(values['CONFIG_FILE']).exists() else ' (not present)'}")
+    for env_var, shown, doc in describe(values):
+        click.echo(f"\n{env_var} = {shown}\n    {doc}")
+
+
+@config_group.command("check")
+def check_command() -> None:
+    """Build the app, connect to the database and report whether its schema is current."""
+    from outcome import schema
+    from outcome.cli.main import _create_app
+    from outcome.web.database import database
+
+    app = _create_app()
+    engine = database(app).engine
+    current, head = schema.current_revision(engine), schema.head_revision()
+    click.echo(f"configuration ok; database {engine.url.render_as_string()} answers")
+    if current != head:
+        raise click.ClickException(
+            f"database schema is at {current or 'empty'}, this version needs {head}; "
+            "run `outcome db upgrade`.")
+    click.echo(f"schema at {head} (current)")
+
+
+__all__ = ["CONFIG_FILE_NAME", "config_group"]

@@ -1,0 +1,52 @@
+"""Entry point of the ``outcome`` console script."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup
+
+from outcome import __version__
+from outcome.cli.commands import COMMANDS
+from outcome.config import ConfigError
+
+
+def _create_app() -> Flask:
+    from outcome.app import create_app
+
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+class OutcomeGroup(FlaskGroup):
+    """A FlaskGroup whose own commands are known without building the app.
+
+    FlaskGroup normally imports the app to list commands, so ``outcome --help`` would fail
+    (with a traceback) on a bad configuration; here help always works and the app is built
+    only by commands that need it.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self.commands.get(name)
+
+
+cli = OutcomeGroup(
+    name="outcome",
+    create_app=_create_app,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    help="outcome: progress feedback for psychotherapy practices.\n\n"
+         "Settings come from the instance file and OUTCOME_* variables; "
+         "see `outcome config show`.",
+)
+# `outcome` always runs this app: FlaskGroup's --app, --env-file and --debug do not apply.
+cli.params = [p for p in cli.params if p.name not in {"app", "env_file", "debug"}]
+cli = click.version_option(__version__, prog_name="outcome")(cli)
+for _command in COMMANDS:
+    cli.add_command(_command)

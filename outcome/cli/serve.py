@@ -1,0 +1,54 @@
+"""``outcome serve``: the production web server (gunicorn) on this app."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from flask.cli import with_appcontext
+from gunicorn.app.base import BaseApplication
+
+from outcome import schema
+from outcome.web.database import database
+
+
+class _Server(BaseApplication):
+    """Gunicorn, embedded: each worker builds its own app (no engine shared across a fork)."""
+
+    def __init__(self, options: dict[str, object]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        from outcome.app import create_app
+
+        return create_app()
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
+              help="Worker processes. Above 1, rate limits need Redis (see docs/operators.md).")
+@with_appcontext
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the web application with gunicorn.
+
+    Refuses to start when the database schema is not current, with the command to fix it.
+    """
+    from flask import current_app
+
+    engine = database().engine
+    current, head = schema.current_revision(engine), schema.head_revision()
+    if current != head:
+        raise click.ClickException(
+            f"database schema is at {current or 'empty'}, this version needs {head}; "
+            "run `outcome db upgrade` first.")
+    engine.dispose()  # the workers open their own connections
+    click.echo(f"Serving {current_app.config['BASE_URL']} on http://{host}:{port} "
+               f"with {workers} workers. Stop with Ctrl-C.")
+    _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+             "graceful_timeout": 10}).run()

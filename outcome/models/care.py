@@ -1,0 +1,179 @@
+"""Clients and their care: episodes, goals, appointments and questionnaire links."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Boolean
+from sqlalchemy import CheckConstraint
+from sqlalchemy import Date
+from sqlalchemy import ForeignKey
+from sqlalchemy import ForeignKeyConstraint
+from sqlalchemy import Index
+from sqlalchemy import String
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import false
+from sqlalchemy import text
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+from outcome.models.base import Base
+from outcome.models.base import in_
+from outcome.models.base import utcnow
+from outcome.models.clinic import User
+
+END_REASONS = ("completed", "dropped_out", "referred", "other")
+APPOINTMENT_STATUSES = ("scheduled", "attended", "cancelled", "no_show")
+LINK_PURPOSES = ("pre", "post")
+MAX_GOALS = 3
+
+
+class Client(Base):
+    """A person in therapy. Outside their own therapist's screens they appear by ``code`` only."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    # Pseudonymous, non-guessable (C-7F3K9Q); see outcome.services.client_codes.
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    # The therapist currently responsible; changes on transfer.
+    therapist_id: Mapped[int | None] = mapped_column(index=True)
+    # The therapist's choice: may the client see their own progress after submitting?
+    is_progress_shared: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                     server_default=false())
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    therapist: Mapped[User | None] = relationship(
+        primaryjoin="User.id == Client.therapist_id", foreign_keys=[therapist_id],
+        viewonly=True)
+    episodes: Mapped[list[Episode]] = relationship(
+        back_populates="client", order_by="Episode.opened_on",
+        primaryjoin="Client.id == Episode.client_id", foreign_keys="Episode.client_id")
+
+    __table_args__ = (
+        ForeignKeyConstraint(["clinic_id", "therapist_id"], ["users.clinic_id", "users.id"],
+                             name="fk_clients_therapist_users"),
+        UniqueConstraint("clinic_id", "id"),
+        CheckConstraint("code LIKE 'C-%'", name="code_shape"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+    )
+
+
+class Episode(Base):
+    """One course of care, intake to end. Change is measured within an episode."""
+
+    __tablename__ = "episodes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
+    client_id: Mapped[int] = mapped_column(index=True)
+    therapist_id: Mapped[int] = mapped_column(index=True)
+    opened_on: Mapped[dt.date] = mapped_column(Date)
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    client: Mapped[Client] = relationship(
+        back_populates="episodes", primaryjoin="Client.id == Episode.client_id",
+        foreign_keys=[client_id])
+    therapist: Mapped[User] = relationship(
+        primaryjoin="User.id == Episode.therapist_id", foreign_keys=[therapist_id],
+        viewonly=True)
+    appointments: Mapped[list[Appointment]] = relationship(
+        back_populates="episode", order_by="Appointment.starts_dt")
+    goals: Mapped[list[Goal]] = relationship(back_populates="episode",
+                                             order_by="Goal.position")
+
+    __table_args__ = (
+        # The client and the therapist must both belong to the episode's clinic.
+        ForeignKeyConstraint(["clinic_id", "client_id"], ["clients.clinic_id", "clients.id"],
+                             name="fk_episodes_client_clients", ondelete="CASCADE"),
+        ForeignKeyConstraint(["clinic_id", "therapist_id"], ["users.clinic_id", "users.id"],
+                             name="fk_episodes_therapist_users"),
+        CheckConstraint("closed_on IS NULL OR closed_on >= opened_on", name="closed_after_open"),
+        CheckConstraint("(closed_on IS NULL) = (end_reason IS NULL)", name="end_reason_iff_closed"),
+        CheckConstraint("end_reason IS NULL OR " + in_("end_reason", END_REASONS),
+                        name="end_reason_known"),
+        # At most one open episode per client.
+        Index("uq_episodes_open_per_client", "client_id", unique=True,
+              sqlite_where=text("closed_on IS NULL"),
+              postgresql_where=text("closed_on IS NULL")),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_on is None
+
+
+class Goal(Base):
+    """A goal agreed at intake, in the client's own words; rated 0-10 each session (GBO)."""
+
+    __tablename__ = "goals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"),
+                                            index=True)
+    position: Mapped[int]
+    description: Mapped[str] = mapped_column(String(500))
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    closed_dt: Mapped[dt.datetime | None]
+
+    episode: Mapped[Episode] = relationship(back_populates="goals")
+
+    __table_args__ = (
+        UniqueConstraint("episode_id", "position"),
+        CheckConstraint(f"position BETWEEN 1 AND {MAX_GOALS}", name="position_range"),
+        CheckConstraint("description <> ''", name="description_not_empty"),
+    )
+
+
+class Appointment(Base):
+    """One meeting within an episode. Its session number is derived from the order, not stored."""
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
+    starts_dt: Mapped[dt.datetime]
+    duration_minutes: Mapped[int] = mapped_column(default=50)
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    episode: Mapped[Episode] = relationship(back_populates="appointments")
+
+    __table_args__ = (
+        Index("ix_appointments_episode_starts", "episode_id", "starts_dt"),
+        CheckConstraint("duration_minutes BETWEEN 1 AND 600", name="duration_range"),
+        CheckConstraint(in_("status", APPOINTMENT_STATUSES), name="status_known"),
+    )
+
+
+class QuestionnaireLink(Base):
+    """A single-use link sent to a client. Only a hash of the token is stored."""
+
+    __tablename__ = "questionnaire_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"),
+                                            index=True)
+    appointment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(8))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    valid_from_dt: Mapped[dt.datetime]
+    valid_until_dt: Mapped[dt.datetime]
+    used_dt: Mapped[dt.datetime | None]
+    revoked_dt: Mapped[dt.datetime | None]
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint(in_("purpose", LINK_PURPOSES), name="purpose_known"),
+        CheckConstraint("valid_until_dt > valid_from_dt", name="window_positive"),
+        CheckConstraint("length(token_hash) = 64", name="token_hash_sha256"),
+    )

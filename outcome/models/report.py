@@ -1,0 +1,46 @@
+"""Report runs: one row per (kind, period, recipient) makes every scheduled job idempotent."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import CheckConstraint
+from sqlalchemy import ForeignKey
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from outcome.models.base import Base
+from outcome.models.base import in_
+from outcome.models.base import utcnow
+
+REPORT_RUN_STATUSES = ("pending", "running", "succeeded", "failed")
+
+
+class ReportRun(Base):
+    """One production of one report for one recipient and period (e.g. a weekly digest)."""
+
+    __tablename__ = "report_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    # ISO week (2026-W47), month (2026-11) or day, depending on the kind.
+    period: Mapped[str] = mapped_column(String(20))
+    recipient_user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_dt: Mapped[dt.datetime | None]
+    finished_dt: Mapped[dt.datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("kind", "period", "recipient_user_id"),
+        CheckConstraint(in_("status", REPORT_RUN_STATUSES), name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_non_negative"),
+        CheckConstraint("status <> 'succeeded' OR content_sha256 IS NOT NULL",
+                        name="success_has_hash"),
+    )

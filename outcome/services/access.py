@@ -1,0 +1,52 @@
+"""Who may see which clients: the one place that decides.
+
+Every query of client data starts from :func:`visible_clients`, so a rule changed here
+is changed for every page, export, report and API call. Objects outside the visible
+set are treated as not existing (the web layer answers 404, never 403).
+
+The rules (security.md, "access control"):
+
+- a therapist sees the clients they are responsible for;
+- a supervisor sees the clients of their supervisees, by code rather than name;
+- an admin who is not also a clinician sees no client data;
+- nobody sees another clinic.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select
+from sqlalchemy import false
+from sqlalchemy import or_
+from sqlalchemy import select
+
+from outcome.models import Client
+from outcome.models import SupervisorAssignment
+from outcome.models import User
+
+
+def visible_clients(user: User) -> Select[tuple[Client]]:
+    """A SELECT of the clients whose data ``user`` may read (deny by default)."""
+    query = select(Client).where(Client.clinic_id == user.clinic_id)
+    if not user.is_active:
+        return query.where(false())
+    conditions = []
+    if user.is_therapist:
+        conditions.append(Client.therapist_id == user.id)
+    if user.is_supervisor:
+        supervisees = select(SupervisorAssignment.therapist_id).where(
+            SupervisorAssignment.supervisor_id == user.id,
+            SupervisorAssignment.clinic_id == user.clinic_id,
+        )
+        conditions.append(Client.therapist_id.in_(supervisees))
+    if not conditions:
+        return query.where(false())
+    return query.where(or_(*conditions))
+
+
+def sees_client_names(user: User, client: Client) -> bool:
+    """Whether ``user`` sees the client's name and contact details, not only the code.
+
+    Only the client's own therapist does; a supervisor works with codes.
+    """
+    return bool(user.is_active and user.is_therapist and client.therapist_id == user.id
+                and client.clinic_id == user.clinic_id)

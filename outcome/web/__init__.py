@@ -1,0 +1,1 @@
+"""The web edge: Flask blueprints, templates and the request-scoped database session."""

@@ -1,0 +1,131 @@
+"""Staff login and logout.
+
+A session identifies the user as ``"<id>:<session_version>"``. Logging out (and, later,
+changing the password) bumps the version, so a copied session cookie stops working:
+Flask's signed-cookie session cannot be revoked otherwise (flask-login issue 480).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint
+from flask import Flask
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from flask_login import LoginManager
+from flask_login import current_user
+from flask_login import login_required
+from flask_login import login_user
+from flask_login import logout_user
+from flask_wtf import FlaskForm
+from sqlalchemy import func
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import EmailField
+from wtforms import PasswordField
+from wtforms.validators import InputRequired
+from wtforms.validators import Length
+
+from outcome.models import User
+from outcome.services import audit
+from outcome.services.passwords import MAX_LENGTH
+from outcome.services.passwords import hash_password
+from outcome.services.passwords import needs_rehash
+from outcome.services.passwords import verify_password
+from outcome.web.clock import now
+from outcome.web.database import db_session
+
+bp = Blueprint("auth", __name__)
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please sign in to continue."
+login_manager.login_message_category = "info"
+# No "remember me": a long-lived second cookie would outlive logout and timeouts.
+login_manager.session_protection = "strong"
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.register_blueprint(bp)
+
+
+@login_manager.user_loader
+def load_user(identity: str) -> User | None:
+    """The user of a session identity, if the account is active and the version current."""
+    user_id, _, version = identity.partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db_session().get(User, int(user_id))
+    if user is None or not user.is_active or user.session_version != int(version):
+        return None
+    return user
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_LENGTH)],
+                             render_kw={"autocomplete": "current-password"})
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> str | Response:
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        email = form.email.data.strip().lower()
+        store = db_session()
+        user = store.scalar(select(User).where(func.lower(User.email) == email))
+        usable = user is not None and user.is_active
+        if verify_password(user.password_hash if usable else None, form.password.data):
+            assert user is not None
+            if needs_rehash(user.password_hash or ""):
+                user.password_hash = hash_password(form.password.data)
+            user.last_login_dt = now()
+            audit.record(store, action="login", outcome="allowed", now=now(),
+                         actor_user_id=user.id, clinic_id=user.clinic_id,
+                         ip_address=request.remote_addr)
+            store.commit()
+            session.clear()  # nothing from before the login survives it
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        audit.record(store, action="login", outcome="denied", now=now(),
+                     actor_kind="user" if user else "anonymous",
+                     actor_user_id=user.id if user else None,
+                     clinic_id=user.clinic_id if user else None,
+                     ip_address=request.remote_addr)
+        store.commit()
+        flash("That e-mail and password do not match an active account.", "error")
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout() -> Response:
+    store = db_session()
+    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    user.session_version += 1
+    audit.record(store, action="logout", outcome="allowed", now=now(),
+                 actor_user_id=user.id, clinic_id=user.clinic_id,
+                 ip_address=request.remote_addr)
+    store.commit()
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site paths are followed after login (no open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if (not parts.scheme and not parts.netloc and target.startswith("/")
+                and not target.startswith("//") and "\\" not in target):
+            return target
+    return url_for("home.index")

@@ -1,0 +1,45 @@
+"""The signed-in landing page: who you are, and the caseload you can see."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint
+from flask import render_template
+from flask_login import current_user
+from flask_login import login_required
+from sqlalchemy import func
+from sqlalchemy import select
+
+from outcome.models import Appointment
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.services.access import visible_clients
+from outcome.web.clock import now
+from outcome.web.database import db_session
+
+bp = Blueprint("home", __name__)
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    store = db_session()
+    user = current_user
+    clients = visible_clients(user).subquery()
+    open_episodes = (select(Episode.id).join(clients, Episode.client_id == clients.c.id)
+                     .where(Episode.closed_on.is_(None)))
+    start = now()
+    week_ahead = (select(func.count()).select_from(Appointment)
+                  .where(Appointment.episode_id.in_(open_episodes),
+                         Appointment.status == "scheduled",
+                         Appointment.starts_dt >= start,
+                         Appointment.starts_dt < start + dt.timedelta(days=7)))
+    summary = {
+        "clients": store.scalar(select(func.count()).select_from(clients)) or 0,
+        "open_episodes": store.scalar(select(func.count()).select_from(
+            open_episodes.subquery())) or 0,
+        "appointments_week": store.scalar(week_ahead) or 0,
+    }
+    clinic = store.get(Clinic, user.clinic_id)
+    return render_template("home.html", user=user, clinic=clinic, summary=summary)

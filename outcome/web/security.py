@@ -1,0 +1,56 @@
+"""Response headers every page gets, and error pages that reveal nothing."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+csrf = CSRFProtect()
+
+# No inline script or style anywhere, so the policy can be strict.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    app.after_request(_set_headers)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _set_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "no-referrer")
+    headers.setdefault("X-Frame-Options", "DENY")
+    if response.mimetype == "text/html":
+        # Pages may carry client data: never keep them in a shared or browser cache.
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    return render_template(
+        "error.html", title="This form has expired",
+        message="For your safety the form could not be sent. Go back, reload the page "
+                "and try again.", code=400), 400
+
+
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+    if error.code is None or error.code < 400:
+        return error
+    messages = {
+        404: ("Page not found", "There is nothing at this address."),
+        405: ("Not allowed", "This page cannot be used that way."),
+    }
+    title, message = messages.get(error.code, (error.name, error.description or ""))
+    return render_template("error.html", title=title, message=message,
+                           code=error.code), error.code

@@ -1,0 +1,15 @@
+"""WSGI entry point: ``gunicorn wsgi:app`` or ``flask --app wsgi ...``."""
+
+from __future__ import annotations
+
+import sys
+
+from outcome.app import create_app
+from outcome.config import ConfigError
+
+try:
+    app = create_app()
+except ConfigError as exc:
+    # One clear line for the operator instead of a traceback in the server log.
+    sys.stderr.write(f"outcome: configuration error: {exc}\n")
+    raise SystemExit(2) from None
