@@ -92,7 +92,7 @@ def seed_demo(
     if clinic is not None:
         return summarise(session, clinic, created=False)
 
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (reproducible demo data, not secrets)
     tz = zoneinfo.ZoneInfo(timezone)
     clinic = Clinic(slug=DEMO_SLUG, name="Riverside Psychotherapy (demo)", timezone=timezone)
     session.add(clinic)

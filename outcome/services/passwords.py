@@ -11,6 +11,7 @@ e-mail name.
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 
 from argon2 import PasswordHasher
@@ -71,10 +72,8 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     password.
     """
     if not stored_hash:
-        try:
+        with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, normalise(password))
-        except VerificationError:
-            pass
         return False
     try:
         return _hasher.verify(stored_hash, normalise(password))

@@ -1,7 +1,7 @@
 """Initial schema: clinics, staff, clients and their care, administrations, alerts, audit, reports.
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22 04:04:27.604181
 """
 
