@@ -29,6 +29,12 @@ from sqlalchemy.orm import sessionmaker
 from outcome.config import ConfigError
 from outcome.config import mask_url_password
 
+# Execution option naming how a SQLite transaction begins. IMMEDIATE (the default) takes
+# the write lock at BEGIN; a read-only unit of work may pass DEFERRED so that, under WAL,
+# it runs beside a writer instead of waiting for it.
+SQLITE_BEGIN_OPTION = "outcome_sqlite_begin"
+_SQLITE_BEGIN_MODES = {"IMMEDIATE": "IMMEDIATE", "DEFERRED": "DEFERRED"}
+
 
 def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000, **kwargs) -> Engine:
     """Create an engine for ``url``; raise :class:`ConfigError` for a URL that cannot work.
@@ -76,7 +82,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {_SQLITE_BEGIN_MODES[mode]}")
 
 
 def check_connection(engine: Engine) -> None:
@@ -86,7 +93,7 @@ def check_connection(engine: Engine) -> None:
     naming the setting, instead of a traceback on the first request.
     """
     try:
-        with engine.connect() as conn:
+        with engine.connect().execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"}) as conn:
             conn.execute(text("SELECT 1"))
     except sa_exc.DBAPIError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

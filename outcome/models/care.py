@@ -54,7 +54,8 @@ class Client(Base):
         viewonly=True)
     episodes: Mapped[list[Episode]] = relationship(
         back_populates="client", order_by="Episode.opened_on",
-        primaryjoin="Client.id == Episode.client_id", foreign_keys="Episode.client_id")
+        primaryjoin="Client.id == Episode.client_id", foreign_keys="Episode.client_id",
+        cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (
         ForeignKeyConstraint(["clinic_id", "therapist_id"], ["users.clinic_id", "users.id"],
@@ -85,10 +86,13 @@ class Episode(Base):
     therapist: Mapped[User] = relationship(
         primaryjoin="User.id == Episode.therapist_id", foreign_keys=[therapist_id],
         viewonly=True)
+    # The database cascades deletes (ON DELETE CASCADE); the ORM must not null the keys.
     appointments: Mapped[list[Appointment]] = relationship(
-        back_populates="episode", order_by="Appointment.starts_dt")
-    goals: Mapped[list[Goal]] = relationship(back_populates="episode",
-                                             order_by="Goal.position")
+        back_populates="episode", order_by="Appointment.starts_dt",
+        cascade="all, delete-orphan", passive_deletes=True)
+    goals: Mapped[list[Goal]] = relationship(
+        back_populates="episode", order_by="Goal.position",
+        cascade="all, delete-orphan", passive_deletes=True)
 
     __table_args__ = (
         # The client and the therapist must both belong to the episode's clinic.

@@ -1,0 +1,339 @@
+"""Shared fixtures.
+
+The database is real: a SQLite file (``--db=sqlite``, the default) or the PostgreSQL
+server (``--db=postgresql``; URL from ``--postgres-url`` or ``OUTCOME_TEST_POSTGRES_URL``).
+Each PostgreSQL run works in a schema of its own, created empty and dropped at the
+end, so runs never see each other's rows. The schema is built by the real migrations.
+
+Each test runs inside an outer transaction that is rolled back afterwards; code under
+test commits to a SAVEPOINT (SQLAlchemy's "join an external transaction" recipe).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import os
+import re
+import secrets
+import uuid
+from collections.abc import Callable
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import Connection
+from sqlalchemy import Engine
+from sqlalchemy import create_engine
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from outcome import schema
+from outcome.app import create_app
+from outcome.db import make_engine
+from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import SupervisorAssignment
+from outcome.models import User
+from outcome.services.client_codes import allocate_client_code
+from outcome.services.passwords import hash_password
+from outcome.web.database import database
+
+DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+TEST_PASSWORD = "correct horse battery staple 42"
+# Hashing with argon2 costs ~50 ms; the factories share one hash.
+_TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=("sqlite", "postgresql"),
+                     default=os.environ.get("OUTCOME_TEST_DB", "sqlite"),
+                     help="database backend for the run")
+    parser.addoption("--postgres-url",
+                     default=os.environ.get("OUTCOME_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL),
+                     help="PostgreSQL server for --db=postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite run")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--db") == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="SQLite-specific; covered by the SQLite run")
+    for item in items:
+        if "sqlite_only" in item.keywords:
+            item.add_marker(skip)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"outcome test database: {config.getoption('--db')}"
+
+
+# --- databases ---------------------------------------------------------------------------
+
+
+class DatabaseProvider:
+    """Makes empty databases of the run's backend: SQLite files, or PostgreSQL schemas."""
+
+    def __init__(self, backend: str, postgres_url: str, tmp_dir) -> None:
+        self.backend = backend
+        self.postgres_url = postgres_url
+        self.tmp_dir = tmp_dir
+        self._schemas: list[str] = []
+        self._admin: Engine | None = None
+
+    def new_url(self) -> str:
+        """The URL of a new, empty database."""
+        if self.backend == "sqlite":
+            return f"sqlite:///{self.tmp_dir / f'{uuid.uuid4().hex}.sqlite3'}"
+        name = f"outcome_test_{os.getpid()}_{secrets.token_hex(4)}"
+        with self._admin_engine().begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{name}"'))
+        self._schemas.append(name)
+        separator = "&" if "?" in self.postgres_url else "?"
+        return f"{self.postgres_url}{separator}options={quote(f'-csearch_path={name}')}"
+
+    def _admin_engine(self) -> Engine:
+        if self._admin is None:
+            self._admin = create_engine(self.postgres_url)
+        return self._admin
+
+    def drop_all(self) -> None:
+        if self._admin is None:
+            return
+        with self._admin.begin() as conn:
+            for name in self._schemas:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        self._admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def databases(pytestconfig: pytest.Config, tmp_path_factory) -> Iterator[DatabaseProvider]:
+    provider = DatabaseProvider(pytestconfig.getoption("--db"),
+                                pytestconfig.getoption("--postgres-url"),
+                                tmp_path_factory.mktemp("databases"))
+    yield provider
+    provider.drop_all()
+
+
+@pytest.fixture(scope="session")
+def database_url(databases: DatabaseProvider) -> str:
+    """The run's shared database, migrated to head once."""
+    url = databases.new_url()
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def fresh_database_url(databases: DatabaseProvider) -> str:
+    """An empty database of the run's backend, for tests of migrations and the CLI."""
+    return databases.new_url()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that is rolled back after the test."""
+    conn = engine.connect()
+    outer = conn.begin()
+    yield conn
+    if outer.is_active:
+        outer.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session_factory(connection: Connection) -> sessionmaker[Session]:
+    return sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                        expire_on_commit=False)
+
+
+@pytest.fixture
+def db_session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    session = session_factory()
+    yield session
+    session.close()
+
+
+# --- the application -------------------------------------------------------------------
+
+
+class FrozenClock:
+    """A clock for the edges that only moves when a test says so."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.current = start
+
+    def __call__(self) -> dt.datetime:
+        return self.current
+
+    def advance(self, **kwargs: float) -> None:
+        self.current += dt.timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
+
+
+@pytest.fixture
+def app(database_url: str, session_factory: sessionmaker[Session], clock: FrozenClock,
+        tmp_path):
+    """The app on the run's database; its requests share the test's rolled-back transaction."""
+    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
+    app.instance_path = str(tmp_path / "instance")
+    database(app).session_factory = session_factory
+    app.extensions["outcome.clock"] = clock
+    yield app
+    database(app).engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+CSRF_PATTERN = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
+
+
+def csrf_token(html: str) -> str:
+    """The CSRF token of the first form in ``html``."""
+    match = CSRF_PATTERN.search(html)
+    assert match, "page has no CSRF token"
+    return match.group(1)
+
+
+class AuthActions:
+    """Sign in and out through the real forms, CSRF token included (as flaskr's ``auth``)."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+
+    def login(self, email: str, password: str = TEST_PASSWORD, **kwargs):
+        token = csrf_token(self._client.get("/login").get_data(as_text=True))
+        return self._client.post("/login", data={"csrf_token": token, "email": email,
+                                                 "password": password}, **kwargs)
+
+    def logout(self):
+        token = csrf_token(self._client.get("/").get_data(as_text=True))
+        return self._client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client) -> AuthActions:
+    return AuthActions(client)
+
+
+# --- factories (indico style: fixtures that return functions) ---------------------------
+
+_sequence = itertools.count(1)
+
+
+@pytest.fixture
+def make_clinic(db_session: Session) -> Callable[..., Clinic]:
+    def make(**kwargs) -> Clinic:
+        n = next(_sequence)
+        kwargs.setdefault("slug", f"clinic-{n}")
+        kwargs.setdefault("name", f"Test Clinic {n}")
+        clinic = Clinic(**kwargs)
+        db_session.add(clinic)
+        db_session.flush()
+        return clinic
+
+    return make
+
+
+@pytest.fixture
+def clinic(make_clinic) -> Clinic:
+    return make_clinic()
+
+
+@pytest.fixture
+def make_user(db_session: Session, clinic: Clinic) -> Callable[..., User]:
+    def make(role: str = "therapist", **kwargs) -> User:
+        n = next(_sequence)
+        kwargs.setdefault("clinic_id", clinic.id)
+        kwargs.setdefault("email", f"{role}{n}@example.org")
+        kwargs.setdefault("display_name", f"{role.title()} {n}")
+        kwargs.setdefault("password_hash", _TEST_PASSWORD_HASH)
+        for flag in ("admin", "supervisor", "therapist"):
+            kwargs.setdefault(f"is_{flag}", flag == role)
+        user = User(**kwargs)
+        db_session.add(user)
+        db_session.flush()
+        return user
+
+    return make
+
+
+@pytest.fixture
+def assign(db_session: Session) -> Callable[[User, User], SupervisorAssignment]:
+    def make(supervisor: User, therapist: User) -> SupervisorAssignment:
+        row = SupervisorAssignment(clinic_id=supervisor.clinic_id, supervisor_id=supervisor.id,
+                                   therapist_id=therapist.id)
+        db_session.add(row)
+        db_session.flush()
+        return row
+
+    return make
+
+
+@pytest.fixture
+def make_client(db_session: Session, clinic: Clinic) -> Callable[..., Client]:
+    def make(therapist: User | None = None, **kwargs) -> Client:
+        n = next(_sequence)
+        kwargs.setdefault("clinic_id", therapist.clinic_id if therapist else clinic.id)
+        kwargs.setdefault("name", f"Client Person {n}")
+        kwargs.setdefault("code", allocate_client_code(db_session))
+        client = Client(therapist_id=therapist.id if therapist else None, **kwargs)
+        db_session.add(client)
+        db_session.flush()
+        return client
+
+    return make
+
+
+@pytest.fixture
+def make_episode(db_session: Session) -> Callable[..., Episode]:
+    def make(client: Client, therapist: User | None = None, **kwargs) -> Episode:
+        kwargs.setdefault("opened_on", dt.date(2026, 9, 1))
+        episode = Episode(clinic_id=client.clinic_id, client_id=client.id,
+                          therapist_id=(therapist.id if therapist else client.therapist_id),
+                          **kwargs)
+        db_session.add(episode)
+        db_session.flush()
+        return episode
+
+    return make
+
+
+@pytest.fixture
+def make_appointment(db_session: Session) -> Callable[..., Appointment]:
+    def make(episode: Episode, **kwargs) -> Appointment:
+        kwargs.setdefault("starts_dt", dt.datetime(2026, 11, 17, 10, 0, tzinfo=dt.UTC))
+        appointment = Appointment(episode_id=episode.id, **kwargs)
+        db_session.add(appointment)
+        db_session.flush()
+        return appointment
+
+    return make
