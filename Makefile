@@ -1,0 +1,61 @@
+# The two set-up commands (see README.md):
+#   make run    build everything and run the demo clinic on http://127.0.0.1:5000
+#   make test   install what the tests need and run the whole suite on SQLite and PostgreSQL
+# Both are safe to run again: each step checks before it acts.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
+PYTEST_ARGS ?=
+
+.PHONY: run test test-sqlite test-postgresql lint install install-test postgres-ready clean
+
+run: install
+	$(BIN)/outcome config init
+	$(BIN)/outcome db upgrade
+	$(BIN)/outcome demo --if-empty
+	$(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+test: install-test lint test-sqlite test-postgresql
+
+lint: install-test
+	$(BIN)/ruff check .
+
+test-sqlite: install-test
+	$(BIN)/python -m pytest --db=sqlite $(PYTEST_ARGS)
+
+test-postgresql: install-test postgres-ready
+	$(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' $(PYTEST_ARGS)
+
+postgres-ready: install-test
+	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+	  { echo "outcome needs Python 3.11 or newer; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 || { \
+	  echo "Installing python3-venv with apt-get"; \
+	  apt-get update -qq && apt-get install -y -qq python3-venv; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts
