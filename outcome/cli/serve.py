@@ -48,7 +48,7 @@ def serve_command(host: str, port: int, workers: int) -> None:
             f"database schema is at {current or 'empty'}, this version needs {head}; "
             "run `outcome db upgrade` first.")
     engine.dispose()  # the workers open their own connections
-    click.echo(f"Serving {current_app.config['BASE_URL']} on http://{host}:{port} "
-               f"with {workers} workers. Stop with Ctrl-C.")
+    click.echo(f"Listening on http://{host}:{port} with {workers} workers "
+               f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
              "graceful_timeout": 10}).run()
