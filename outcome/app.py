@@ -5,17 +5,23 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from outcome.config import ConfigError
 from outcome.config import load_config
 from outcome.web import auth
 from outcome.web import database
 from outcome.web import home
 from outcome.web import security
+from questionnaires.loader import DefinitionError
+from questionnaires.loader import InstrumentLibrary
+from questionnaires.loader import load_library
 
 INSTANCE_PATH_VAR = "OUTCOME_INSTANCE_PATH"
+LIBRARY_KEY = "outcome.instruments"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -39,6 +45,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:  # development and test only; production refused above
         app.config["SECRET_KEY"] = os.urandom(32).hex()
     _configure_logging(app)
+    app.extensions[LIBRARY_KEY] = _load_instruments(Path(app.config["INSTRUMENTS_DIR"]))
     database.init_app(app)
     security.init_app(app)
     auth.init_app(app)
@@ -50,6 +57,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def instance_path() -> str | None:
     """``OUTCOME_INSTANCE_PATH``, or None for Flask's default (``./instance`` in a checkout)."""
     return os.environ.get(INSTANCE_PATH_VAR) or None
+
+
+def instrument_library(app: Flask) -> InstrumentLibrary:
+    """The instruments loaded at start-up: built-ins plus the clinic's files and overlays."""
+    return app.extensions[LIBRARY_KEY]
+
+
+def _load_instruments(folder: Path) -> InstrumentLibrary:
+    try:
+        return load_library(folder)
+    except DefinitionError as exc:
+        raise ConfigError(f"an instrument file in {folder} is broken (OUTCOME_INSTRUMENTS_DIR): "
+                          f"{exc}") from None
 
 
 def _configure_logging(app: Flask) -> None:

@@ -118,6 +118,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_USERNAME", str, "", "SMTP user name; empty for none."),
     Setting("SMTP_PASSWORD", str, "", "SMTP password.", secret=True),
     Setting("MAIL_FROM", str, "outcome@localhost", "Sender address of e-mails."),
+    Setting("INSTRUMENTS_DIR", str, None, "Folder of the clinic's own instrument definitions "
+            "and licensed-wording overlays (*.yaml). Default: `instruments` in the instance "
+            "folder."),
     Setting("SQLITE_BUSY_TIMEOUT_MS", int, 5000, "How long a SQLite writer waits for "
             "another writer before giving up, in milliseconds."),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",
@@ -180,6 +183,8 @@ def load_config(
             values[key] = value if value is None else setting.parse(value, "create_app(config)")
     if not values["DATABASE_URL"]:
         values["DATABASE_URL"] = f"sqlite:///{Path(instance_path) / 'outcome.sqlite3'}"
+    if not values["INSTRUMENTS_DIR"]:
+        values["INSTRUMENTS_DIR"] = str(Path(instance_path) / "instruments")
     values["CONFIG_FILE"] = str(path)
     _check(values)
     values.update(extra)

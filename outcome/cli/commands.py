@@ -5,6 +5,9 @@ from __future__ import annotations
 from outcome.cli.config import config_group
 from outcome.cli.db import db_group
 from outcome.cli.demo import demo_command
+from outcome.cli.instruments import instruments_group
+from outcome.cli.instruments import score_command
 from outcome.cli.serve import serve_command
 
-COMMANDS = (config_group, db_group, demo_command, serve_command)
+COMMANDS = (config_group, db_group, demo_command, instruments_group, score_command,
+            serve_command)

@@ -13,6 +13,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from outcome.app import instrument_library
 from outcome.db import transaction
 from outcome.models import Clinic
 from outcome.models import User
@@ -48,8 +49,9 @@ def _new_password() -> str:
 def demo_command(if_empty: bool, reset_password: bool) -> None:
     """Create the demo clinic (once) and print its logins.
 
-    1 admin, 2 supervisors, 6 therapists and about 120 fictional clients with episodes
-    and months of weekly appointments. Running it again changes nothing.
+    1 admin, 2 supervisors, 6 therapists and about 120 fictional clients with episodes,
+    months of weekly appointments and the questionnaires answered at them. Running it
+    again changes nothing.
     """
     factory = database().session_factory
     tz_name = current_app.config["TIMEZONE"]
@@ -62,7 +64,7 @@ def demo_command(if_empty: bool, reset_password: bool) -> None:
         if not demo.demo_exists(session):
             password = _new_password()
         summary = demo.seed_demo(session, today=today, password=password or "",
-                                 timezone=tz_name)
+                                 timezone=tz_name, library=instrument_library(current_app))
         if reset_password and not summary.created:
             password = _new_password()
             clinic_id = session.scalar(select(Clinic.id).where(Clinic.slug == demo.DEMO_SLUG))
@@ -76,7 +78,8 @@ def demo_command(if_empty: bool, reset_password: bool) -> None:
 
     verb = "Created" if summary.created else "The demo clinic exists"
     click.echo(f"{verb}: {summary.clinic_name}: {summary.clients} clients, "
-               f"{summary.episodes} episodes, {summary.appointments} appointments.")
+               f"{summary.episodes} episodes, {summary.appointments} appointments, "
+               f"{summary.administrations} completed questionnaires.")
     click.echo(f"\nSign in at {current_app.config['BASE_URL']}/login with:")
     for login in summary.logins:
         click.echo(f"  {login.email:<34} {', '.join(login.roles):<12} {login.display_name}")

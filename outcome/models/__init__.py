@@ -14,6 +14,7 @@ from outcome.models.care import QuestionnaireLink
 from outcome.models.clinic import Clinic
 from outcome.models.clinic import SupervisorAssignment
 from outcome.models.clinic import User
+from outcome.models.instrument import InstrumentAttestation
 from outcome.models.report import ReportRun
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Clinic",
     "Episode",
     "Goal",
+    "InstrumentAttestation",
     "QuestionnaireLink",
     "ReportRun",
     "SupervisorAssignment",

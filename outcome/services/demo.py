@@ -2,8 +2,8 @@
 
 Everything here is generated; no real person is described. Generation is
 deterministic for a given seed and ``today``, so a demo week can be reproduced in
-tests and screenshots. Questionnaire answers are added by the scoring engine's demo
-step once instruments exist.
+tests and screenshots. Answers to the questionnaires come from
+:mod:`outcome.services.demo_answers`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.models import Administration
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
@@ -24,7 +25,11 @@ from outcome.models import Episode
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
+from outcome.services.demo_answers import fill_demo_answers
+from outcome.services.instruments import attest
+from outcome.services.instruments import instrument_statuses
 from outcome.services.passwords import hash_password
+from questionnaires.loader import InstrumentLibrary
 
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.example.org"
@@ -71,6 +76,7 @@ class DemoSummary:
     clients: int
     episodes: int
     appointments: int
+    administrations: int
 
 
 def seed_demo(
@@ -80,16 +86,20 @@ def seed_demo(
     password: str,
     timezone: str = "UTC",
     seed: int = 20261122,
+    library: InstrumentLibrary | None = None,
 ) -> DemoSummary:
     """Create the demo clinic unless it exists, and flush; return what it holds.
 
     ``today`` anchors the calendar: episodes opened up to 26 weeks before it, weekly
     appointments up to it (attended, cancelled or missed) and two weeks beyond it
-    (scheduled). ``password`` is set on every demo account. Running it again changes
-    nothing.
+    (scheduled). ``password`` is set on every demo account. With a ``library``, attended
+    appointments get questionnaire answers (also added to a demo clinic created before
+    answers existed). Running it again changes nothing else.
     """
     clinic = session.scalar(select(Clinic).where(Clinic.slug == DEMO_SLUG))
     if clinic is not None:
+        if library is not None:
+            _add_answers(session, clinic, library, today, seed)
         return summarise(session, clinic, created=False)
 
     rng = random.Random(seed)  # noqa: S311 (reproducible demo data, not secrets)
@@ -119,7 +129,23 @@ def seed_demo(
         therapist = therapists[index % len(therapists)]
         _add_client(session, rng, clinic, therapist, name, today, tz)
     session.flush()
+    if library is not None:
+        _add_answers(session, clinic, library, today, seed)
     return summarise(session, clinic, created=True)
+
+
+def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
+                 today: dt.date, seed: int) -> None:
+    """Attest the licences the demo uses (fictional clinic, non-commercial), then answers."""
+    admin = session.scalar(select(User).where(User.clinic_id == clinic.id, User.is_admin))
+    now = dt.datetime.combine(today, dt.time(8), tzinfo=dt.UTC)
+    for status in instrument_statuses(session, clinic.id, library):
+        instrument = status.instrument
+        if (instrument.id in ("gbo", "srs_vas") and status.attestation is None
+                and admin is not None):
+            attest(session, clinic=clinic, instrument=instrument, admin=admin, now=now,
+                   note="Demo clinic with fictional data (non-commercial demonstration).")
+    fill_demo_answers(session, clinic, library, seed=seed)
 
 
 def _unique_names(rng: random.Random, count: int) -> list[str]:
@@ -200,6 +226,9 @@ def summarise(session: Session, clinic: Clinic, *, created: bool) -> DemoSummary
                                 .where(Episode.clinic_id == clinic.id)) or 0,
         appointments=session.scalar(select(func.count()).select_from(Appointment)
                                     .where(Appointment.episode_id.in_(episode_ids))) or 0,
+        administrations=session.scalar(
+            select(func.count()).select_from(Administration)
+            .where(Administration.episode_id.in_(episode_ids))) or 0,
     )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 04:04:27.604181
+Create Date: 2026-11-22
 """
 
 from __future__ import annotations

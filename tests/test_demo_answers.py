@@ -1,0 +1,118 @@
+"""Demo answers: every kind of course a feedback system must make visible is present."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections import defaultdict
+
+import pytest
+from sqlalchemy import select
+
+from outcome.core.answers import parse_answers
+from outcome.models import Administration
+from outcome.models import Appointment
+from outcome.services import demo
+from outcome.services.instruments import instrument_statuses
+from questionnaires.loader import builtin_library
+
+LIB = builtin_library()
+TODAY = dt.date(2026, 11, 22)
+
+
+@pytest.fixture
+def demo_clinic(db_session):
+    summary = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
+                             library=LIB)
+    return summary
+
+
+def series(db_session, instrument_id):
+    out = defaultdict(list)
+    rows = db_session.execute(
+        select(Administration.episode_id, Administration.total)
+        .where(Administration.instrument_id == instrument_id)
+        .order_by(Administration.episode_id, Administration.completed_dt))
+    for episode_id, total in rows:
+        out[episode_id].append(total)
+    return out
+
+
+def test_every_course_is_represented(db_session, demo_clinic):
+    assert demo_clinic.administrations > 4000
+    courses = Counter()
+    for totals in series(db_session, "phq9").values():
+        if len(totals) < 2:
+            continue
+        change = totals[-1] - totals[0]  # PHQ-9: reliable change is 6 points
+        if totals[0] >= 10 and totals[-1] < 10 and change <= -6:
+            courses["reached the functional range"] += 1
+        elif change <= -6:
+            courses["improved"] += 1
+        elif change >= 6:
+            courses["deteriorated"] += 1
+        else:
+            courses["no reliable change"] += 1
+    for course in ("reached the functional range", "improved", "deteriorated",
+                   "no reliable change"):
+        assert courses[course] >= 3, courses
+
+
+def test_alliance_ruptures_repaired_and_not(db_session, demo_clinic):
+    repaired = unrepaired = 0
+    for scores in series(db_session, "srs_vas").values():
+        for t in range(1, len(scores) - 2):
+            if scores[t] - scores[t - 1] <= -3:
+                before = sum(scores[:t]) / t
+                if max(scores[t + 1:t + 3]) >= before - 1:
+                    repaired += 1
+                else:
+                    unrepaired += 1
+    assert repaired >= 3 and unrepaired >= 3
+
+
+def test_a_few_critical_answers_and_prorated_administrations(db_session, demo_clinic):
+    rows = db_session.scalars(select(Administration).where(
+        Administration.instrument_id == "phq9")).all()
+    critical = [r for r in rows if r.scores["critical_items"]]
+    assert 3 <= len(critical) <= 10
+    assert any(r.is_prorated for r in rows)
+
+
+def test_stored_answers_pass_the_one_validation_path(db_session, demo_clinic):
+    rows = db_session.scalars(select(Administration)).all()
+    for row in rows[::37]:
+        instrument = LIB.get(row.instrument_id, row.instrument_version)
+        parsed = parse_answers(instrument, row.answers)
+        assert not isinstance(parsed, list), (row.instrument_id, parsed)
+
+
+def test_answers_only_for_attended_past_appointments(db_session, demo_clinic):
+    statuses = set(db_session.scalars(
+        select(Appointment.status).join(Administration,
+                                        Administration.appointment_id == Appointment.id)))
+    assert statuses == {"attended"}
+
+
+def test_filling_again_adds_nothing(db_session, demo_clinic):
+    again = demo.seed_demo(db_session, today=TODAY, password="x" * 20, library=LIB)
+    assert again.administrations == demo_clinic.administrations
+
+
+def test_demo_attests_what_it_uses(db_session, demo_clinic):
+    from outcome.models import Clinic
+
+    clinic = db_session.scalar(select(Clinic).where(Clinic.slug == demo.DEMO_SLUG))
+    status = {s.instrument.id: s.status for s in instrument_statuses(db_session, clinic.id,
+                                                                      LIB)}
+    assert status["gbo"] == "available"
+    assert status["who5"] == "needs attestation"
+    assert status["wai_sr"] == "wording not installed"
+
+
+def test_a_demo_created_before_answers_existed_gets_them(db_session):
+    before = demo.seed_demo(db_session, today=TODAY, password="demo password for tests")
+    assert before.administrations == 0
+    after = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
+                           library=LIB)
+    assert after.administrations > 4000
