@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint install install-test postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint bench install install-test postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -32,6 +32,10 @@ test-sqlite: install-test
 
 test-postgresql: install-test postgres-ready
 	$(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' $(PYTEST_ARGS)
+
+# Benchmarks report ratios measured in one run (these 2-core machines are noisy).
+bench: install
+	$(BIN)/python -m bench.scoring
 
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'

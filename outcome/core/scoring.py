@@ -149,12 +149,13 @@ def _round_half_up(numerator: np.ndarray, denominator: np.ndarray, precision: in
 def _aggregate(scaled: np.ndarray, answered: np.ndarray, columns: list[int], *, method: str,
                max_missing: int, scale: int, precision: int
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Total, validity and missing count over ``columns`` of the scaled integer matrix."""
-    block = scaled[:, columns]
-    present = answered[:, columns]
+    """Total, validity and missing count over ``columns`` of the scaled integer matrix.
+
+    Missing cells of ``scaled`` are already 0, so the sum needs no mask.
+    """
     n_items = len(columns)
-    n_answered = present.sum(axis=1, dtype=np.int64)
-    sums = np.where(present, block, 0).sum(axis=1, dtype=np.int64)
+    n_answered = answered[:, columns].sum(axis=1, dtype=np.int64)
+    sums = scaled[:, columns].sum(axis=1, dtype=np.int64)
     n_missing = n_items - n_answered
     multiplier = n_items if method == "sum" else 1
     total = _round_half_up(sums * multiplier, n_answered * scale, precision)
@@ -172,12 +173,18 @@ def score(instrument: Instrument, matrix: np.ndarray) -> ScoreTable:
     items = [instrument.item(i) for i in ids]
     decimals = max(item.decimals for item in items)
     scale = 10 ** decimals
+    # The narrowest integer type that holds every scaled answer keeps memory traffic low
+    # (a million PHQ-9 rows are 10 MB as int8 input, 20 MB here).
+    widest = max(abs(item.maximum) for item in items) * scale
+    cell = np.int16 if widest < 2 ** 15 else np.int32
     if np.issubdtype(matrix.dtype, np.integer):
         answered = matrix >= 0
-        scaled = matrix.astype(np.int64) * scale if scale != 1 else matrix.astype(np.int64)
+        scaled = np.maximum(matrix, 0).astype(cell)
+        if scale != 1:
+            scaled *= scale
     else:
         answered = ~np.isnan(matrix)
-        scaled = np.rint(np.where(answered, matrix, 0) * scale).astype(np.int64)
+        scaled = np.rint(np.where(answered, matrix, 0) * scale).astype(cell)
 
     # Reverse keying, on the scaled integers: v' = min + max - v.
     reverse = [j for j, item in enumerate(items) if item.is_reverse]
@@ -186,7 +193,7 @@ def score(instrument: Instrument, matrix: np.ndarray) -> ScoreTable:
         keyed = scaled.copy()
         for j in reverse:
             pivot = round((items[j].minimum + items[j].maximum) * scale)
-            keyed[:, j] = np.where(answered[:, j], pivot - scaled[:, j], 0)
+            keyed[:, j] = np.where(answered[:, j], pivot - scaled[:, j], 0).astype(cell)
 
     index = {item_id: j for j, item_id in enumerate(ids)}
     scored_columns = [index[item.id] for item in instrument.scored_items]

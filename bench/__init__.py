@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`). Each prints ratios measured in one run; see README."""
