@@ -477,6 +477,27 @@ def load_definition(path: Path) -> Instrument:
     return build_instrument(data, str(path))
 
 
+def check_file(path: Path, builtin_dir: Path = BUILTIN_DIR) -> Instrument:
+    """Check one clinic file, a definition or an overlay, as loading would.
+
+    An overlay is applied to its built-in and the result checked. Returns the
+    instrument the file defines or completes; raises :class:`DefinitionError`.
+    """
+    data = read_yaml(path)
+    if "overlay_for" not in data:
+        return load_definition(path)
+    _check_schema(path, data, "overlay.schema.json")
+    for base_path in sorted(builtin_dir.glob("*.yaml")):
+        base = read_yaml(base_path)
+        if f"{base.get('id')}@{base.get('version')}" == data["overlay_for"]:
+            try:
+                return build_instrument(apply_overlay(base, data, path), str(path))
+            except DefinitionError as exc:
+                raise DefinitionError(path, exc.problems) from None
+    raise DefinitionError(path, [("overlay_for",
+                                  f"no built-in instrument {data['overlay_for']!r}")])
+
+
 def load_library(clinic_dir: Path | None = None, builtin_dir: Path = BUILTIN_DIR
                  ) -> InstrumentLibrary:
     """Load the built-in definitions, then a clinic's own definitions and overlays.

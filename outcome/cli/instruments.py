@@ -19,12 +19,8 @@ from outcome.config import read_config_file
 from outcome.core.instruments import Instrument
 from questionnaires.loader import DefinitionError
 from questionnaires.loader import InstrumentLibrary
-from questionnaires.loader import apply_overlay
-from questionnaires.loader import build_instrument
-from questionnaires.loader import builtin_library
-from questionnaires.loader import load_definition
+from questionnaires.loader import check_file
 from questionnaires.loader import load_library
-from questionnaires.loader import read_yaml
 
 DATA_ERROR = 2  # exit status for bad input files, as opposed to 1 for bad configuration
 MAX_REPORTED = 50
@@ -125,16 +121,17 @@ def show_command(instrument_id: str) -> None:
         options = ", ".join(f"{o.value}={o.label or '?'}" for o in i.items[0].options)
         click.echo(f"\n  options: {options}")
     low, high = i.primary_range
+    missing = (f"up to {i.max_missing} unanswered prorated" if i.max_missing
+               else "every item must be answered")
     click.echo(f"\n  scoring: {i.scoring_method} of {len(i.scored_items)} items, "
-               f"{low:g}-{high:g}, at most {i.max_missing} missing (prorated), "
-               f"{i.precision} decimal(s)")
+               f"{low:g}-{high:g}, {missing}, {i.precision} decimal(s)")
     for sub in i.subscales:
         click.echo(f"  subscale {sub.id}: {sub.name}: {', '.join(sub.items)}")
     for band in i.bands:
         click.echo(f"  band {band.minimum:g}-{band.maximum:g}: {band.label}")
     if i.cutoff:
-        click.echo(f"  clinical cutoff: {i.cutoff.clinical_side} {i.cutoff.value:g} "
-                   f"({i.cutoff.source})")
+        source = f" ({i.cutoff.source})" if i.cutoff.source else ""
+        click.echo(f"  clinical cutoff: {i.cutoff.clinical_side} {i.cutoff.value:g}{source}")
     if i.reliable_change:
         rc = i.reliable_change
         what = f"{rc.points:g} points" if rc.points else f"reliability {rc.reliability}"
@@ -149,24 +146,7 @@ def show_command(instrument_id: str) -> None:
 def validate_command(path: Path) -> None:
     """Check a definition or overlay FILE; exit status 2 with every problem if it is broken."""
     try:
-        data = read_yaml(path)
-        if "overlay_for" in data:
-            from questionnaires.loader import BUILTIN_DIR
-            from questionnaires.loader import _check_schema
-
-            _check_schema(path, data, "overlay.schema.json")
-            name, _, version = data["overlay_for"].partition("@")
-            base_path = BUILTIN_DIR / f"{name}.yaml"
-            base = read_yaml(base_path) if base_path.exists() else None
-            if base is None or base.get("version") != version:
-                raise DefinitionError(path, [("overlay_for",
-                                              f"no built-in instrument {data['overlay_for']!r}")])
-            try:
-                instrument = build_instrument(apply_overlay(base, data, path), str(path))
-            except DefinitionError as exc:
-                raise DefinitionError(path, exc.problems) from None
-        else:
-            instrument = load_definition(path)
+        instrument = check_file(path)
     except DefinitionError as exc:
         click.echo(str(exc), err=True)
         sys.exit(DATA_ERROR)
@@ -313,4 +293,4 @@ def score_command(input_path: Path, instrument_id: str, output: Path | None,
                f"{' into ' + str(output) if output else ''}.", err=True)
 
 
-__all__ = ["builtin_library", "instruments_group", "score_command"]
+__all__ = ["instruments_group", "score_command"]
