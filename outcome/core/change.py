@@ -213,9 +213,9 @@ def individual_change(
     cutoff_value = cutoff_source = None
     if cutoff is not None:
         cutoff_value, cutoff_source = cutoff.value, f"published ({cutoff.source or 'definition'})"
-        clinical_pre = np.array([cutoff.is_clinical(v) for v in x1])
-        functional_post = np.array([not math.isnan(v) and not cutoff.is_clinical(v)
-                                    for v in x2])
+        with np.errstate(invalid="ignore"):
+            clinical_pre = cutoff.clinical(x1) & np.isfinite(x1)
+            functional_post = ~cutoff.clinical(x2) & np.isfinite(x2)
     elif cutoff_type is not None:
         mc = clinical_mean if clinical_mean is not None else float(np.mean(pre))
         sc = clinical_sd if clinical_sd is not None else sd1

@@ -16,8 +16,10 @@ Conventions:
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
 from typing import Literal
 
 ItemType = Literal["likert", "vas", "text", "goal"]
@@ -98,8 +100,14 @@ class Cutoff:
         """Whether ``score`` lies in the clinical range (NaN is never clinical)."""
         if math.isnan(score):
             return False
-        return {">=": score >= self.value, ">": score > self.value,
-                "<=": score <= self.value, "<": score < self.value}[self.clinical_side]
+        return bool(_SIDES[self.clinical_side](score, self.value))
+
+    def clinical(self, scores: Any) -> Any:
+        """``is_clinical`` for a numpy array at once (NaN is never clinical)."""
+        return _SIDES[self.clinical_side](scores, self.value)
+
+
+_SIDES = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt}
 
 
 @dataclass(frozen=True)

@@ -246,8 +246,9 @@ def progress_colours(*, direction: Direction, cutoff: Cutoff | None,
     session = np.asarray(session, dtype=int)
     d = 1 if direction == "higher_is_better" else -1
     change_good = d * (latest - intake)
-    functional = (np.array([not cutoff.is_clinical(v) for v in latest])
-                  if cutoff is not None else np.zeros(latest.shape, dtype=bool))
+    with np.errstate(invalid="ignore"):
+        functional = (np.isfinite(latest) & ~cutoff.clinical(latest)
+                      if cutoff is not None else np.zeros(latest.shape, dtype=bool))
     clinical = ~functional if cutoff is not None else np.ones(latest.shape, dtype=bool)
     deteriorated = (rule.deteriorated(change_good) if rule is not None
                     else np.zeros(latest.shape, dtype=bool))

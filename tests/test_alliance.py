@@ -1,0 +1,103 @@
+"""Alliance ruptures and repair on hand-worked series (SRS-type: cutoff < 36, drop 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from outcome.core.alliance import OPEN
+from outcome.core.alliance import REPAIRED
+from outcome.core.alliance import UNREPAIRED
+from outcome.core.alliance import AllianceSettings
+from outcome.core.alliance import between_client_sd
+from outcome.core.alliance import detect_ruptures
+from outcome.core.instruments import Cutoff
+
+SRS = Cutoff(36, "<")
+SETTINGS = AllianceSettings(drop_points=1.0, repair_window=2)
+
+
+def run(series, **kwargs):
+    settings = kwargs.pop("settings", SETTINGS)
+    return detect_ruptures(np.array([series], dtype=float), cutoff=SRS, settings=settings,
+                           **kwargs)
+
+
+def test_absolute_rule_is_strict_below_36():
+    result = run([36.0, 35.9, 38, 39])
+    assert list(result.absolute[0]) == [False, True, False, False]
+
+
+def test_drop_of_exactly_one_point_is_flagged():
+    result = run([38.0, 37.0, 36.1, 36.1])
+    assert list(result.drop[0]) == [False, True, False, False]  # 37 -> 36.1 is -0.9
+
+
+def test_person_relative_needs_three_earlier_sessions():
+    # Earlier 38, 39, 40: mean 39, SD 1. Possible rupture below 38, rupture below 37.
+    result = run([38, 39, 40, 37.5])
+    assert result.personal_mean[0, 3] == pytest.approx(39)
+    assert result.personal_sd_used[0, 3] == pytest.approx(1)
+    assert (result.possible[0, 3], result.rupture[0, 3]) == (True, False)
+    result = run([38, 39, 40, 36.9])
+    assert (result.possible[0, 3], result.rupture[0, 3]) == (True, True)
+    assert not run([38, 39, 37.5]).possible.any()  # only two earlier sessions
+
+
+def test_constant_series_uses_the_between_client_sd():
+    # Personal SD 0: any dip would be a "rupture". With a between-client SD of 1.5 the
+    # threshold for a possible rupture is 38 - 1.5 = 36.5.
+    steady = [38, 38, 38, 37]
+    assert run(steady, settings=AllianceSettings()).possible[0, 3]
+    floored = run(steady, settings=AllianceSettings(between_client_sd=1.5))
+    assert not floored.possible[0, 3]
+    assert not run([38, 38, 38, 38]).start.any()  # a constant series has no rupture
+
+
+def test_repaired_within_the_window():
+    # Rupture at session 4 (drop of 5); personal mean before it is 38; session 5 is back.
+    result = run([38, 38, 38, 33, 38.5, 38])
+    assert result.start[0, 3] and result.status[0, 3] == REPAIRED
+    assert result.repaired_at[0, 3] == 4
+    assert list(result.count(REPAIRED)) == [1]
+
+
+def test_unrepaired_after_the_window():
+    result = run([38, 38, 38, 33, 34, 35, 37])
+    assert result.status[0, 3] == UNREPAIRED
+    assert list(result.count(UNREPAIRED)) == [1]
+    assert result.start.sum() == 1  # one rupture, not one per low session
+
+
+def test_open_while_the_window_runs():
+    result = run([38, 38, 38, 33, 34])
+    assert result.status[0, 3] == OPEN
+
+
+def test_repair_with_no_earlier_session_means_leaving_the_clinical_range():
+    result = run([33, 36.5, 37])
+    assert result.status[0, 0] == REPAIRED
+
+
+def test_discrepancy_with_the_therapists_rating():
+    client = np.array([[38, 30, 37]], dtype=float)
+    therapist = np.array([[38, 38, 37]], dtype=float)
+    result = detect_ruptures(client, cutoff=SRS, therapist_scores=therapist,
+                             settings=AllianceSettings(discrepancy_points=5))
+    assert list(result.discrepancy[0]) == [False, True, False]
+
+
+def test_many_episodes_at_once_with_padding():
+    scores = np.array([[38, 38, 38, 33, 38.5, np.nan],
+                       [38, 38, 38, 33, 34, 35],
+                       [37, 37.5, np.nan, np.nan, np.nan, np.nan]])
+    result = detect_ruptures(scores, cutoff=SRS, settings=SETTINGS)
+    assert list(result.last) == [4, 5, 1]
+    assert list(result.count(REPAIRED)) == [1, 0, 0]
+    assert list(result.count(UNREPAIRED)) == [0, 1, 0]
+    assert list(result.latest(result.absolute)) == [False, True, False]
+
+
+def test_between_client_sd():
+    assert between_client_sd(np.array([[36, 38], [38, 40], [np.nan, np.nan]])) == \
+        pytest.approx(np.std([37, 39], ddof=1))
