@@ -58,6 +58,9 @@ class ColourSettings:
     rational_fraction: float = 0.5
 
 
+DEFAULT_COLOUR_SETTINGS = ColourSettings()
+
+
 @dataclass(frozen=True)
 class ReliableChangeRule:
     """Reliable change in points: ``d * change >= threshold`` (inclusive) or ``>`` (strict).
@@ -235,7 +238,7 @@ class ColourResult:
 def progress_colours(*, direction: Direction, cutoff: Cutoff | None,
                      rule: ReliableChangeRule | None, intake: np.ndarray, latest: np.ndarray,
                      session: np.ndarray, model: TrajectoryModel | None,
-                     settings: ColourSettings = ColourSettings()) -> ColourResult:
+                     settings: ColourSettings = DEFAULT_COLOUR_SETTINGS) -> ColourResult:
     """Progress colours for many episodes at once (see the module docstring).
 
     ``intake`` and ``latest`` are the first and latest valid scores of each episode;

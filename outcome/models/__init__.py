@@ -16,6 +16,8 @@ from outcome.models.clinic import SupervisorAssignment
 from outcome.models.clinic import User
 from outcome.models.instrument import InstrumentAttestation
 from outcome.models.report import ReportRun
+from outcome.models.signal import EpisodeSignal
+from outcome.models.signal import TrajectoryFit
 
 __all__ = [
     "Administration",
@@ -26,10 +28,12 @@ __all__ = [
     "Client",
     "Clinic",
     "Episode",
+    "EpisodeSignal",
     "Goal",
     "InstrumentAttestation",
     "QuestionnaireLink",
     "ReportRun",
     "SupervisorAssignment",
+    "TrajectoryFit",
     "User",
 ]

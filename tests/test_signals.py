@@ -1,0 +1,114 @@
+"""Signals explain themselves: rule, numbers, plain words."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from outcome.core.signals import alliance_signals
+from outcome.core.signals import explain_critical
+from outcome.core.signals import explain_unanswered_critical
+from outcome.core.signals import first_and_last
+from outcome.core.signals import outcome_signals
+from outcome.core.signals import reliable_change_rule
+from outcome.core.trajectory import fit_trajectory
+from questionnaires.loader import builtin_library
+
+LIB = builtin_library()
+PHQ = LIB.get("phq9")
+NAN = np.nan
+
+
+def series(rows):
+    width = max(len(r) for r in rows)
+    scores = np.array([r + [NAN] * (width - len(r)) for r in rows], dtype=float)
+    sessions = np.tile(np.arange(1, width + 1), (len(rows), 1))
+    return scores, sessions
+
+
+def test_first_and_last_skip_missing_scores():
+    scores, sessions = series([[NAN, 14, 12, NAN], [20], [NAN]])
+    intake, latest, session, count = first_and_last(scores, sessions)
+    assert list(intake[:2]) == [14, 20] and np.isnan(intake[2])
+    assert list(latest[:2]) == [12, 20] and list(session) == [3, 1, 0]
+    assert list(count) == [2, 1, 0]
+
+
+def test_rational_red_explains_itself():
+    scores, sessions = series([[12, 14, 16, 19]])
+    signals = outcome_signals(PHQ, scores, sessions)
+    progress = signals.explain_progress(0)
+    assert progress.level == "red" and progress.rule == \
+        "progress.reliable_deterioration_since_intake"
+    assert progress.text.startswith("Red: PHQ-9 19 at session 4, 12 at intake: worse by 7 "
+                                    "points; reliable change is 6 points, NHS Talking Therapies")
+    assert "Rule-based colours: the clinic has 0 of the 50 completed episodes" in progress.text
+    assert progress.numbers["default_expectations"] is True
+    change = signals.explain_change(0)
+    assert change.level == "deteriorated"
+    assert change.text == ("Deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
+                           "points, NHS Talking Therapies; clinical range >= 10.")
+
+
+def test_recovered_and_white():
+    scores, sessions = series([[18, 14, 11, 8]])
+    signals = outcome_signals(PHQ, scores, sessions)
+    assert signals.explain_progress(0).level == "white"
+    assert "functional range" in signals.explain_progress(0).text
+    assert signals.explain_change(0).level == "recovered"
+
+
+def test_empirical_yellow_names_expected_percentile_and_sample():
+    rng = np.random.default_rng(1)
+    ep, t, y = [], [], []
+    for e in range(80):
+        x0 = rng.uniform(12, 22)
+        for s in range(1, 9):
+            ep.append(e)
+            t.append(s)
+            y.append(x0 - 0.8 * np.log(s) * x0 / 4 + (rng.normal(0, 1.5) if s > 1 else 0))
+    model = fit_trajectory("phq9", "higher_is_worse", np.array(ep), np.array(t), np.array(y),
+                           now=dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    expected = float(model.expected(np.array([20.0]), np.array([6]))[0])
+    band_edge = np.interp(0.85, np.arange(1, 100) / 100, model.quantiles[4])
+    scores, sessions = series([[20, 19, 18, 18, 17, round(expected + band_edge, 1)]])
+    signals = outcome_signals(PHQ, scores, sessions, model=model)
+    progress = signals.explain_progress(0)
+    assert progress.level == "yellow"
+    assert progress.numbers["sample_size"] == 80
+    assert 0.75 < progress.numbers["percentile"] <= 0.90
+    assert "worse than 8" in progress.text and "curve from 80 completed episodes" in \
+        progress.text
+    assert progress.numbers["default_expectations"] is False
+
+
+def test_reliable_change_rule_sources():
+    assert reliable_change_rule(PHQ).source == "6 points, NHS Talking Therapies"
+    k10 = LIB.get("k10")
+    assert reliable_change_rule(k10) is None  # no SD anywhere yet
+    rule = reliable_change_rule(k10, intake_sd=7.0, n_intake=120)
+    assert rule.threshold == pytest.approx(1.96 * np.sqrt(2) * 7 * np.sqrt(0.07))
+    assert "clinic's intake SD 7 (n = 120)" in rule.source and "(unverified)" in rule.source
+
+
+def test_alliance_explanations():
+    srs = LIB.get("srs_vas")
+    scores, sessions = series([[38, 38, 38, 33, 38.5], [38, 38, 38, 33, 34, 35]])
+    signals = alliance_signals(srs, scores, sessions)
+    [repaired] = signals.explain(0)
+    assert repaired.level == "repaired"
+    assert repaired.text == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
+                             "38; down 5 from 38 last session; below 36. Repaired at "
+                             "session 5 (38.5).")
+    [unrepaired] = signals.explain(1)
+    assert unrepaired.level == "unrepaired" and "supervisor's attention" in unrepaired.text
+
+
+def test_critical_explanations_carry_no_more_than_needed():
+    critical = explain_critical(PHQ, "phq9_9", 2)
+    assert critical.level == "urgent"
+    assert critical.text.endswith("Answer: 2 (More than half the days).")
+    unanswered = explain_unanswered_critical(PHQ, "phq9_9")
+    assert "left unanswered" in unanswered.text
