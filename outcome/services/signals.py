@@ -1,0 +1,513 @@
+"""Episode signals: computed from stored answers, stored, and turned into alerts.
+
+One code path serves a single submission (:func:`update_episode_signals`), a full
+rebuild (:func:`recompute_signals`) and the nightly refit (:func:`refit_models`). Clinic
+statistics the rules need (the intake SD for instruments whose reliable change comes
+from a reliability, the between-client alliance SD) are taken from the latest fit, so a
+rebuild gives the same result as the submissions did one by one.
+
+Alerts: at most one open alert per kind and episode, never duplicates.
+
+- ``critical_item`` and ``critical_unanswered`` (the latest administration of an
+  instrument with critical items), and ``unrepaired_rupture``, are *events*: each
+  triggering administration is alerted once; a new trigger while an alert of the kind is
+  open is added to that alert. They end when a clinician acknowledges them.
+- ``not_on_track`` (red) and ``rupture`` (a rupture waiting for repair) are
+  *conditions*: raised while true, resolved automatically when no longer true.
+
+Sessions are counted per instrument within an episode (the n-th administration is
+session n), which equals the session number for measures given every session.
+Services flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.core.alliance import OPEN
+from outcome.core.alliance import UNREPAIRED
+from outcome.core.alliance import AllianceSettings
+from outcome.core.alliance import between_client_sd
+from outcome.core.answers import Answers
+from outcome.core.instruments import Instrument
+from outcome.core.scoring import score_answers
+from outcome.core.signals import Explanation
+from outcome.core.signals import alliance_signals
+from outcome.core.signals import explain_critical
+from outcome.core.signals import explain_unanswered_critical
+from outcome.core.signals import first_and_last
+from outcome.core.signals import outcome_signals
+from outcome.core.trajectory import COLOURS
+from outcome.core.trajectory import ColourSettings
+from outcome.core.trajectory import TrajectoryError
+from outcome.core.trajectory import TrajectoryModel
+from outcome.core.trajectory import fit_trajectory
+from outcome.models import Administration
+from outcome.models import Alert
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import EpisodeSignal
+from outcome.models import TrajectoryFit
+from questionnaires.loader import InstrumentLibrary
+
+EVENT_KINDS = ("critical_item", "critical_unanswered", "unrepaired_rupture")
+CONDITION_KINDS = ("not_on_track", "rupture")
+WORST_FIRST = ("red", "yellow", "green", "white", "grey")
+COLOUR_URGENCY = {"red": 1, "yellow": 4, "green": 5, "white": 6, "grey": 7}
+DEFAULT_DISCREPANCY_POINTS = 5.0  # project default on a 0-40 scale (unverified)
+BATCH = 2000
+
+
+class IdempotencyConflict(Exception):
+    """The same idempotency key was used for different answers."""
+
+
+@dataclass(frozen=True)
+class DesiredAlert:
+    kind: str
+    trigger: int | None
+    explanation: Explanation
+
+
+@dataclass
+class EpisodeReading:
+    """What the engine reads for one episode, before it is stored."""
+
+    colour: str = "grey"
+    change_category: str | None = None
+    ruptures: int = 0
+    repaired: int = 0
+    unrepaired: int = 0
+    state: dict[str, Any] = field(default_factory=dict)
+    alerts: list[DesiredAlert] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ClinicContext:
+    """Settings and fitted statistics of one clinic, read once per batch."""
+
+    clinic_id: int
+    colours: ColourSettings
+    repair_window: int
+    discrepancy_points: float
+    models: dict[str, TrajectoryModel]
+    intake_sd: dict[str, tuple[float, int]]
+    alliance_sd: dict[str, float]
+
+
+def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
+    """The clinic's colour and rupture settings and its latest fitted statistics."""
+    settings = clinic.settings or {}
+    colours = ColourSettings(
+        green_max=float(settings.get("colour_green_max", 0.75)),
+        yellow_max=float(settings.get("colour_yellow_max", 0.90)),
+        min_episodes=int(settings.get("model_min_episodes", 50)),
+        rational_from_session=int(settings.get("rational_from_session", 4)),
+        rational_fraction=float(settings.get("rational_fraction", 0.5)))
+    models: dict[str, TrajectoryModel] = {}
+    intake_sd: dict[str, tuple[float, int]] = {}
+    alliance_sd: dict[str, float] = {}
+    fits = session.scalars(select(TrajectoryFit).where(TrajectoryFit.clinic_id == clinic.id)
+                           .order_by(TrajectoryFit.fitted_dt, TrajectoryFit.id)).all()
+    for fit in fits:  # later fits overwrite earlier ones
+        params = fit.parameters
+        if "beta0" in params:
+            models[fit.instrument_id] = TrajectoryModel.from_json(params)
+        elif fit.instrument_id in models:
+            del models[fit.instrument_id]
+        if params.get("intake_sd"):
+            intake_sd[fit.instrument_id] = (float(params["intake_sd"]), int(params["n_intake"]))
+        if params.get("between_client_sd") is not None:
+            alliance_sd[fit.instrument_id] = float(params["between_client_sd"])
+    return ClinicContext(clinic.id, colours, int(settings.get("repair_window", 2)),
+                         float(settings.get("discrepancy_points", DEFAULT_DISCREPANCY_POINTS)),
+                         models, intake_sd, alliance_sd)
+
+
+@dataclass
+class _Series:
+    """One instrument's administrations for a batch of episodes, as padded matrices."""
+
+    instrument: Instrument
+    rows: dict[int, int]
+    scores: np.ndarray
+    sessions: np.ndarray
+    ids: np.ndarray
+    appointments: np.ndarray
+    latest: dict[int, Administration]
+
+
+def _load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
+                 respondent: str = "client") -> dict[str, _Series]:
+    superseded = select(Administration.supersedes_id).where(
+        Administration.supersedes_id.is_not(None))
+    rows = session.scalars(
+        select(Administration)
+        .where(Administration.episode_id.in_(episode_ids),
+               Administration.respondent == respondent,
+               Administration.id.not_in(superseded))
+        .order_by(Administration.episode_id, Administration.completed_dt,
+                  Administration.id)).all()
+    grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        grouped[row.instrument_id][row.episode_id].append(row)
+    out = {}
+    for instrument_id, by_episode in grouped.items():
+        try:
+            instrument = library.get(instrument_id)
+        except KeyError:
+            continue  # a definition the clinic removed: its answers stay stored, unread
+        width = max(len(v) for v in by_episode.values())
+        order = sorted(by_episode)
+        scores = np.full((len(order), width), np.nan)
+        ids = np.full((len(order), width), -1, dtype=np.int64)
+        appointments = np.full((len(order), width), -1, dtype=np.int64)
+        for i, episode_id in enumerate(order):
+            for j, adm in enumerate(by_episode[episode_id]):
+                primary = (adm.scores or {}).get("primary")
+                scores[i, j] = np.nan if primary is None or not adm.is_valid else primary
+                ids[i, j] = adm.id
+                appointments[i, j] = adm.appointment_id if adm.appointment_id else -1
+        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+        out[instrument_id] = _Series(instrument, {e: i for i, e in enumerate(order)}, scores,
+                                     sessions, ids, appointments,
+                                     {e: by_episode[e][-1] for e in order})
+    return out
+
+
+def read_episodes(session: Session, context: ClinicContext, episode_ids: list[int],
+                  library: InstrumentLibrary) -> dict[int, EpisodeReading]:
+    """Compute every signal for ``episode_ids`` (one clinic) in vectorised passes."""
+    readings = {episode_id: EpisodeReading(state={"outcomes": {}, "alliance": {},
+                                                  "critical": []})
+                for episode_id in episode_ids}
+    series = _load_series(session, episode_ids, library)
+    therapist = _load_series(session, episode_ids, library, respondent="therapist")
+    worst: dict[int, tuple[int, str]] = {}
+    for instrument_id, s in sorted(series.items()):
+        instrument = s.instrument
+        if instrument.role == "outcome":
+            sd = context.intake_sd.get(instrument_id)
+            signals = outcome_signals(instrument, s.scores, s.sessions,
+                                      model=context.models.get(instrument_id),
+                                      settings=context.colours,
+                                      intake_sd=sd[0] if sd else None,
+                                      n_intake=sd[1] if sd else None)
+            for episode_id, i in s.rows.items():
+                progress = signals.explain_progress(i)
+                change = signals.explain_change(i)
+                reading = readings[episode_id]
+                reading.state["outcomes"][instrument_id] = {
+                    "latest": _num(signals.latest[i]), "session": int(signals.session[i]),
+                    "progress": progress.as_json(),
+                    "change": change.as_json() if change else None}
+                rank = WORST_FIRST.index(progress.level)
+                if episode_id not in worst or rank < worst[episode_id][0]:
+                    worst[episode_id] = (rank, instrument_id)
+                    reading.colour = progress.level
+                    reading.change_category = change.level if change else None
+                if progress.level == "red":
+                    reading.alerts.append(DesiredAlert("not_on_track", None, progress))
+        elif instrument.role == "alliance":
+            settings = AllianceSettings(
+                drop_points=instrument.rupture_drop_points,
+                repair_window=context.repair_window,
+                between_client_sd=context.alliance_sd.get(instrument_id),
+                discrepancy_points=context.discrepancy_points)
+            therapist_scores = _aligned(s, therapist.get(instrument_id))
+            signals = alliance_signals(instrument, s.scores, s.sessions, settings=settings,
+                                       therapist_scores=therapist_scores)
+            result = signals.result
+            for episode_id, i in s.rows.items():
+                reading = readings[episode_id]
+                explanations = signals.explain(i)
+                for explanation, col in zip(explanations, np.flatnonzero(result.start[i]),
+                                            strict=True):
+                    trigger = int(s.ids[i, col])
+                    if result.status[i, col] == OPEN:
+                        reading.alerts.append(DesiredAlert("rupture", trigger, explanation))
+                    elif result.status[i, col] == UNREPAIRED:
+                        reading.alerts.append(DesiredAlert("unrepaired_rupture", trigger,
+                                                           explanation))
+                discrepancies = [int(s.sessions[i, c]) for c in
+                                 np.flatnonzero(result.discrepancy[i])]
+                reading.ruptures += int(result.start[i].sum())
+                reading.repaired += int(result.count(2)[i])
+                reading.unrepaired += int(result.count(UNREPAIRED)[i])
+                latest = first_and_last(s.scores[i:i + 1], s.sessions[i:i + 1])[1][0]
+                reading.state["alliance"][instrument_id] = {
+                    "latest": _num(latest),
+                    "ruptures": [e.as_json() for e in explanations],
+                    "discrepancy_sessions": discrepancies}
+        if instrument.critical_items:
+            for episode_id in s.rows:
+                latest_adm = s.latest[episode_id]
+                scores = latest_adm.scores or {}
+                reading = readings[episode_id]
+                for item_id in scores.get("critical_items", []):
+                    explanation = explain_critical(instrument, item_id,
+                                                   float(latest_adm.answers[item_id]))
+                    reading.alerts.append(DesiredAlert("critical_item", latest_adm.id,
+                                                       explanation))
+                    reading.state["critical"].append(explanation.as_json())
+                for item_id in scores.get("critical_unanswered", []):
+                    explanation = explain_unanswered_critical(instrument, item_id)
+                    reading.alerts.append(DesiredAlert("critical_unanswered", latest_adm.id,
+                                                       explanation))
+                    reading.state["critical"].append(explanation.as_json())
+    return readings
+
+
+def _aligned(client: _Series, therapist: _Series | None) -> np.ndarray | None:
+    """Therapist ratings placed beside the client's ratings of the same appointment."""
+    if therapist is None:
+        return None
+    rated = {(episode_id, int(therapist.appointments[i, j])): therapist.scores[i, j]
+             for episode_id, i in therapist.rows.items()
+             for j in range(therapist.scores.shape[1]) if therapist.appointments[i, j] >= 0}
+    out = np.full(client.scores.shape, np.nan)
+    for episode_id, i in client.rows.items():
+        for j in range(client.scores.shape[1]):
+            key = (episode_id, int(client.appointments[i, j]))
+            if key[1] >= 0 and key in rated:
+                out[i, j] = rated[key]
+    return out
+
+
+def _num(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _store(session: Session, episodes: dict[int, Episode],
+           readings: dict[int, EpisodeReading], now: dt.datetime) -> None:
+    existing = {row.episode_id: row for row in session.scalars(
+        select(EpisodeSignal).where(EpisodeSignal.episode_id.in_(list(readings))))}
+    alerts_by_episode: dict[int, list[Alert]] = defaultdict(list)
+    for alert in session.scalars(select(Alert).where(Alert.episode_id.in_(list(readings)))):
+        alerts_by_episode[alert.episode_id].append(alert)
+    for episode_id, reading in readings.items():
+        episode = episodes[episode_id]
+        alerts = alerts_by_episode[episode_id]
+        if episode.closed_on is None:
+            _sync_alerts(session, episode_id, reading.alerts, alerts, now)
+        open_kinds = {a.kind for a in alerts if a.status == "open"}
+        if open_kinds & {"critical_item", "critical_unanswered"}:
+            urgency = 0
+        elif reading.colour == "red":
+            urgency = 1
+        elif "unrepaired_rupture" in open_kinds:
+            urgency = 2
+        elif "rupture" in open_kinds:
+            urgency = 3
+        else:
+            urgency = COLOUR_URGENCY[reading.colour]
+        row = existing.get(episode_id)
+        if row is None:
+            row = EpisodeSignal(episode_id=episode_id)
+            session.add(row)
+        row.colour = reading.colour
+        row.urgency = urgency
+        row.change_category = reading.change_category
+        row.ruptures, row.ruptures_repaired = reading.ruptures, reading.repaired
+        row.ruptures_unrepaired = reading.unrepaired
+        row.state = reading.state
+        row.computed_dt = now
+    session.flush()
+
+
+def _sync_alerts(session: Session, episode_id: int, desired: list[DesiredAlert],
+                 alerts: list[Alert], now: dt.datetime) -> None:
+    for kind in EVENT_KINDS + CONDITION_KINDS:
+        wanted = [d for d in desired if d.kind == kind]
+        of_kind = [a for a in alerts if a.kind == kind]
+        open_alert = next((a for a in of_kind if a.status == "open"), None)
+        if kind in CONDITION_KINDS:
+            if wanted:
+                latest = wanted[-1]
+                if open_alert is not None:
+                    open_alert.detail = _detail(latest, open_alert.detail.get("triggers", []))
+                elif not any(a.status == "acknowledged" for a in of_kind):
+                    alerts.append(_raise(session, episode_id, latest, [], now))
+            else:
+                for alert in of_kind:
+                    if alert.status in ("open", "acknowledged"):
+                        alert.status, alert.resolved_dt = "resolved", now
+            continue
+        covered = {t for a in of_kind for t in a.detail.get("triggers", [])}
+        new = [d for d in wanted if d.trigger not in covered]
+        if not new:
+            continue
+        if open_alert is not None:
+            triggers = open_alert.detail.get("triggers", []) + [d.trigger for d in new]
+            open_alert.detail = _detail(new[-1], triggers)
+            open_alert.administration_id = new[-1].trigger
+        else:
+            alerts.append(_raise(session, episode_id, new[-1], [d.trigger for d in new[:-1]],
+                                 now))
+
+
+def _detail(desired: DesiredAlert, triggers: list[int | None]) -> dict[str, Any]:
+    all_triggers = list(dict.fromkeys([*triggers, desired.trigger]))
+    return {**desired.explanation.as_json(), "triggers": [t for t in all_triggers
+                                                           if t is not None]}
+
+
+def _raise(session: Session, episode_id: int, desired: DesiredAlert,
+           earlier: list[int | None], now: dt.datetime) -> Alert:
+    alert = Alert(episode_id=episode_id, kind=desired.kind, status="open",
+                  administration_id=desired.trigger, raised_dt=now,
+                  detail=_detail(desired, earlier))
+    session.add(alert)
+    return alert
+
+
+def update_episode_signals(session: Session, episode: Episode, library: InstrumentLibrary,
+                           now: dt.datetime) -> EpisodeSignal:
+    """Recompute and store one episode's signals and alerts; flush."""
+    clinic = session.get(Clinic, episode.clinic_id)
+    assert clinic is not None
+    context = clinic_context(session, clinic)
+    readings = read_episodes(session, context, [episode.id], library)
+    _store(session, {episode.id: episode}, readings, now)
+    signal = session.get(EpisodeSignal, episode.id)
+    assert signal is not None
+    return signal
+
+
+def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.datetime,
+                      clinic_id: int | None = None) -> int:
+    """Rebuild every episode's signals from stored answers; flush. Returns the count."""
+    clinics = session.scalars(select(Clinic) if clinic_id is None
+                              else select(Clinic).where(Clinic.id == clinic_id)).all()
+    total = 0
+    for clinic in clinics:
+        context = clinic_context(session, clinic)
+        episodes = session.scalars(select(Episode).where(Episode.clinic_id == clinic.id)
+                                   .order_by(Episode.id)).all()
+        for start in range(0, len(episodes), BATCH):
+            chunk = {e.id: e for e in episodes[start:start + BATCH]}
+            _store(session, chunk, read_episodes(session, context, list(chunk), library), now)
+            total += len(chunk)
+    return total
+
+
+@dataclass(frozen=True)
+class FitReport:
+    instrument_id: str
+    n_episodes: int
+    n_observations: int
+    is_used: bool
+    note: str
+
+
+def refit_models(session: Session, clinic: Clinic, library: InstrumentLibrary,
+                 now: dt.datetime) -> list[FitReport]:
+    """Fit expected-response models and clinic statistics on completed episodes; flush.
+
+    Every outcome instrument gets a new fit row (with the intake SD of all episodes);
+    alliance instruments get the between-client SD. A model with fewer completed episodes
+    than the clinic's minimum is stored but not used: rational rules stay in force.
+    """
+    context = clinic_context(session, clinic)
+    episodes = session.scalars(select(Episode).where(Episode.clinic_id == clinic.id)).all()
+    closed = {e.id for e in episodes if e.closed_on is not None}
+    series = _load_series(session, [e.id for e in episodes], library)
+    reports = []
+    for instrument_id, s in sorted(series.items()):
+        instrument = s.instrument
+        params: dict[str, Any] = {}
+        note = ""
+        if instrument.role == "outcome":
+            intake = first_and_last(s.scores, s.sessions)[0]
+            finite = intake[np.isfinite(intake)]
+            if finite.size >= 2:
+                params.update(intake_sd=float(np.std(finite, ddof=1)), n_intake=int(finite.size))
+            rows = [i for e, i in s.rows.items() if e in closed]
+            n_episodes = n_obs = 0
+            if rows:
+                episode_col = np.repeat(np.array(rows), s.scores.shape[1])
+                try:
+                    model = fit_trajectory(instrument_id, instrument.direction, episode_col,
+                                           s.sessions[rows].ravel(), s.scores[rows].ravel(),
+                                           now=now)
+                    params.update(model.as_json())
+                    n_episodes, n_obs = model.n_episodes, model.n_observations
+                except TrajectoryError as exc:
+                    note = str(exc)
+            used = n_episodes >= context.colours.min_episodes
+            if not note:
+                note = ("used for colours" if used else
+                        f"{n_episodes} of the {context.colours.min_episodes} completed "
+                        "episodes needed; rational rules stay in use")
+        elif instrument.role == "alliance":
+            params["between_client_sd"] = between_client_sd(s.scores)
+            n_episodes, n_obs, used = len(s.rows), int(np.isfinite(s.scores).sum()), True
+            note = f"between-client SD {params['between_client_sd']:.2f}"
+        else:
+            continue
+        session.add(TrajectoryFit(clinic_id=clinic.id, instrument_id=instrument_id,
+                                  fitted_dt=now, n_episodes=n_episodes, n_observations=n_obs,
+                                  parameters=params))
+        reports.append(FitReport(instrument_id, n_episodes, n_obs, used, note))
+    session.flush()
+    return reports
+
+
+def submit_administration(session: Session, *, episode: Episode, instrument: Instrument,
+                          answers: Answers, completed_dt: dt.datetime, idempotency_key: str,
+                          library: InstrumentLibrary, now: dt.datetime,
+                          appointment_id: int | None = None, link_id: int | None = None,
+                          respondent: str = "client", respondent_user_id: int | None = None
+                          ) -> tuple[Administration, bool]:
+    """Store one validated administration, its scores and the episode's new signals.
+
+    Everything is flushed in the caller's transaction, so the administration, its
+    signals and alerts commit together or not at all. The same ``idempotency_key`` with
+    the same answers returns the stored administration (``created`` False); with other
+    answers it raises :class:`IdempotencyConflict`.
+    """
+    def existing() -> Administration | None:
+        return session.scalar(select(Administration).where(
+            Administration.idempotency_key == idempotency_key))
+
+    def same(row: Administration) -> Administration:
+        if (row.episode_id, row.instrument_id, row.answers) != (
+                episode.id, instrument.id, answers.as_json()):
+            raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used "
+                                      "for a different submission")
+        return row
+
+    if (row := existing()) is not None:
+        return same(row), False
+    result = score_answers(instrument, answers)
+    row = Administration(
+        episode_id=episode.id, appointment_id=appointment_id, link_id=link_id,
+        instrument_id=instrument.id, instrument_version=instrument.version,
+        respondent=respondent, respondent_user_id=respondent_user_id,
+        answers=answers.as_json(), scores=result.as_json(), total=result.total,
+        is_valid=result.is_valid, is_prorated=result.is_prorated, completed_dt=completed_dt,
+        idempotency_key=idempotency_key, created_dt=now)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except sa_exc.IntegrityError:
+        # A concurrent request with the same key won the race: return its result.
+        if (winner := existing()) is not None:
+            return same(winner), False
+        raise
+    update_episode_signals(session, episode, library, now)
+    return row, True
+
+
+__all__ = ["COLOURS", "IdempotencyConflict", "recompute_signals", "refit_models",
+           "submit_administration", "update_episode_signals"]
