@@ -116,3 +116,30 @@ def test_a_demo_created_before_answers_existed_gets_them(db_session):
     after = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
                            library=LIB)
     assert after.administrations > 4000
+
+
+def test_demo_shows_every_colour_and_rupture_kind(db_session, demo_clinic):
+    from collections import Counter
+
+    from outcome.models import Alert
+    from outcome.models import Episode
+    from outcome.models import EpisodeSignal
+
+    signals = db_session.execute(select(EpisodeSignal, Episode.closed_on).join(
+        Episode, Episode.id == EpisodeSignal.episode_id)).all()
+    colours = Counter(s.colour for s, closed in signals if closed is None)
+    assert set(colours) == {"grey", "white", "green", "yellow", "red"}, colours
+    rules, statuses, discrepancies = Counter(), Counter(), 0
+    for s, _ in signals:
+        for alliance in s.state["alliance"].values():
+            discrepancies += bool(alliance["discrepancy_sessions"])
+            for rupture in alliance["ruptures"]:
+                statuses[rupture["level"]] += 1
+                rules.update(rupture["numbers"]["rules"])
+    assert set(rules) == {"absolute", "drop", "possible_rupture", "rupture"}, rules
+    assert set(statuses) == {"open", "repaired", "unrepaired"}, statuses
+    assert discrepancies >= 1
+    kinds = Counter(db_session.scalars(select(Alert.kind)))
+    assert {"critical_item", "not_on_track", "rupture", "unrepaired_rupture"} <= set(kinds)
+    # Alerts stay few enough to be read: no alert fatigue in the demo.
+    assert sum(kinds.values()) < 60

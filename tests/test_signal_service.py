@@ -166,3 +166,14 @@ def test_refit_reports_and_switches_to_curves_with_enough_episodes(db_session, c
     signal = db_session.get(EpisodeSignal, current.id)
     assert signal.state["outcomes"]["phq9"]["progress"]["numbers"]["method"] == "empirical"
     assert signal.colour == "red"  # no improvement where clients usually improve
+
+
+def test_a_rebuild_keeps_every_unacknowledged_critical_answer(db_session, episode):
+    submit(db_session, episode, PHQ, phq([1] * 8, item9=1), 0)
+    submit(db_session, episode, PHQ, phq([1] * 8), 1)  # a later, non-critical form
+    for alert in alerts(db_session, episode):
+        db_session.delete(alert)
+    db_session.flush()
+    recompute_signals(db_session, LIB, T0 + dt.timedelta(weeks=2))
+    [alert] = alerts(db_session, episode, "critical_item")
+    assert alert.status == "open"

@@ -29,6 +29,8 @@ from outcome.services.demo_answers import fill_demo_answers
 from outcome.services.instruments import attest
 from outcome.services.instruments import instrument_statuses
 from outcome.services.passwords import hash_password
+from outcome.services.signals import recompute_signals
+from outcome.services.signals import refit_models
 from questionnaires.loader import InstrumentLibrary
 
 DEMO_SLUG = "demo"
@@ -145,7 +147,9 @@ def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
                 and admin is not None):
             attest(session, clinic=clinic, instrument=instrument, admin=admin, now=now,
                    note="Demo clinic with fictional data (non-commercial demonstration).")
-    fill_demo_answers(session, clinic, library, seed=seed)
+    if fill_demo_answers(session, clinic, library, seed=seed):
+        refit_models(session, clinic, library, now)
+        recompute_signals(session, library, now, clinic.id)
 
 
 def _unique_names(rng: random.Random, count: int) -> list[str]:

@@ -14,9 +14,10 @@ GAD-7 follows PHQ-9 loosely. Item answers are drawn to add up to the session's t
 and about 3 % of administrations leave one item out (prorated). A few clients report
 thoughts of self-harm (PHQ-9 item 9) at one session. After each session the client
 rates the alliance on the SRS-compatible scales; some clients have a rupture (a drop of
-4-7 points), half of which are repaired at the next session. Clients in a trauma-focused
-course fill the PCL-5 every fourth session; clients with agreed goals rate them (GBO)
-each session.
+4-7 points), half of which are repaired at the next session. A quarter of therapists
+rate the sessions too, a little higher, without noticing ruptures (discrepancies).
+Clients in a trauma-focused course fill the PCL-5 every fourth session; clients with
+agreed goals rate them (GBO) each session.
 
 Generation is deterministic for a seed, so demo screenshots and tests are repeatable.
 """
@@ -62,6 +63,7 @@ class _Pending:
     completed_dt: dt.datetime
     purpose: str
     values: np.ndarray
+    therapist_id: int | None = None  # set when the therapist is the respondent
 
 
 def _spread(rng: np.random.Generator, total: int, n_items: int, top: int) -> np.ndarray:
@@ -140,8 +142,8 @@ def _episode_answers(rng: np.random.Generator, session: Session, episode: Episod
     critical_session = int(rng.integers(0, n)) if is_critical else -1
 
     # Alliance: a personal level, and for some clients a rupture that may be repaired.
-    level = rng.uniform(35.5, 39.5)
-    alliance = np.clip(level + rng.normal(0, 0.5, n), 0, 40)
+    level = rng.uniform(36.5, 39.5)
+    alliance = np.clip(level + rng.normal(0, 0.2, n), 0, 40)
     if n >= 5 and rng.random() < 0.25:
         at = int(rng.integers(3, n - 1))
         alliance[at] -= rng.uniform(4, 7)
@@ -158,6 +160,9 @@ def _episode_answers(rng: np.random.Generator, session: Session, episode: Episod
                  "deteriorating": -0.5}[course]
     is_trauma = rng.random() < 0.15
     pcl_intake = rng.uniform(35, 60)
+    # Some therapists rate each session themselves; they tend to rate it a little higher
+    # and may not notice a rupture (the discrepancy rule).
+    therapist_rates = rng.random() < 0.25
 
     for k, appointment in enumerate(attended):
         before = appointment.starts_dt - dt.timedelta(minutes=int(rng.integers(10, 120)))
@@ -184,8 +189,13 @@ def _episode_answers(rng: np.random.Generator, session: Session, episode: Episod
             ratings = np.full(3, np.nan)
             ratings[:n_goals] = np.clip(np.rint(progress), 0, 10)
             add("gbo", ratings, before, "pre")
-        parts = np.clip(alliance[k] / 4 + rng.normal(0, 0.25, 4), 0, 10)
+        parts = np.clip(alliance[k] / 4 + rng.normal(0, 0.05, 4), 0, 10)
         add("srs_vas", np.round(parts, 1), after, "post")
+        if therapist_rates:
+            rated = np.clip(level / 4 + rng.uniform(0.1, 0.3) + rng.normal(0, 0.15, 4), 0, 10)
+            pending["srs_vas"].append(_Pending(episode.id, appointment.id, after,
+                                               "therapist", np.round(rated, 1),
+                                               therapist_id=episode.therapist_id))
 
 
 def _store(session: Session, instrument: Instrument, rows: list[_Pending]) -> int:
@@ -202,7 +212,8 @@ def _store(session: Session, instrument: Instrument, rows: list[_Pending]) -> in
         session.add(Administration(
             episode_id=row.episode_id, appointment_id=row.appointment_id,
             instrument_id=instrument.id, instrument_version=instrument.version,
-            respondent="client", answers=answers, scores=result.as_json(),
+            respondent="therapist" if row.therapist_id else "client",
+            respondent_user_id=row.therapist_id, answers=answers, scores=result.as_json(),
             total=result.total, is_valid=result.is_valid, is_prorated=result.is_prorated,
             completed_dt=row.completed_dt,
             idempotency_key=f"demo:{row.appointment_id}:{instrument.id}:{row.purpose}"))

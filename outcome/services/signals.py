@@ -8,8 +8,8 @@ rebuild gives the same result as the submissions did one by one.
 
 Alerts: at most one open alert per kind and episode, never duplicates.
 
-- ``critical_item`` and ``critical_unanswered`` (the latest administration of an
-  instrument with critical items), and ``unrepaired_rupture``, are *events*: each
+- ``critical_item`` and ``critical_unanswered`` (any administration with a critical
+  answer, or a critical item left blank), and ``unrepaired_rupture``, are *events*: each
   triggering administration is alerted once; a new trigger while an alert of the kind is
   open is added to that alert. They end when a clinician acknowledges them.
 - ``not_on_track`` (red) and ``rupture`` (a rupture waiting for repair) are
@@ -143,7 +143,7 @@ class _Series:
     sessions: np.ndarray
     ids: np.ndarray
     appointments: np.ndarray
-    latest: dict[int, Administration]
+    administrations: dict[int, list[Administration]]
 
 
 def _load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
@@ -180,7 +180,7 @@ def _load_series(session: Session, episode_ids: list[int], library: InstrumentLi
         sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
         out[instrument_id] = _Series(instrument, {e: i for i, e in enumerate(order)}, scores,
                                      sessions, ids, appointments,
-                                     {e: by_episode[e][-1] for e in order})
+                                     {e: by_episode[e] for e in order})
     return out
 
 
@@ -249,21 +249,27 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                     "ruptures": [e.as_json() for e in explanations],
                     "discrepancy_sessions": discrepancies}
         if instrument.critical_items:
+            # Every critical answer is an event, not only the latest: a rebuild must not
+            # lose one that nobody has acknowledged yet.
             for episode_id in s.rows:
-                latest_adm = s.latest[episode_id]
-                scores = latest_adm.scores or {}
                 reading = readings[episode_id]
-                for item_id in scores.get("critical_items", []):
-                    explanation = explain_critical(instrument, item_id,
-                                                   float(latest_adm.answers[item_id]))
-                    reading.alerts.append(DesiredAlert("critical_item", latest_adm.id,
-                                                       explanation))
-                    reading.state["critical"].append(explanation.as_json())
-                for item_id in scores.get("critical_unanswered", []):
-                    explanation = explain_unanswered_critical(instrument, item_id)
-                    reading.alerts.append(DesiredAlert("critical_unanswered", latest_adm.id,
-                                                       explanation))
-                    reading.state["critical"].append(explanation.as_json())
+                for adm in s.administrations[episode_id]:
+                    scores = adm.scores or {}
+                    for item_id in scores.get("critical_items", []):
+                        explanation = explain_critical(instrument, item_id,
+                                                       float(adm.answers[item_id]))
+                        reading.alerts.append(DesiredAlert("critical_item", adm.id,
+                                                           explanation))
+                        reading.state["critical"].append(
+                            {**explanation.as_json(), "administration": adm.id,
+                             "completed": adm.completed_dt.isoformat()})
+                    for item_id in scores.get("critical_unanswered", []):
+                        explanation = explain_unanswered_critical(instrument, item_id)
+                        reading.alerts.append(DesiredAlert("critical_unanswered", adm.id,
+                                                           explanation))
+                        reading.state["critical"].append(
+                            {**explanation.as_json(), "administration": adm.id,
+                             "completed": adm.completed_dt.isoformat()})
     return readings
 
 
