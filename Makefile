@@ -36,6 +36,7 @@ test-postgresql: install-test postgres-ready
 # Benchmarks report ratios measured in one run (these 2-core machines are noisy).
 bench: install
 	$(BIN)/python -m bench.scoring
+	$(BIN)/python -m bench.signals
 
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'

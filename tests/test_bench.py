@@ -17,3 +17,12 @@ def test_scoring_benchmark_runs_and_agrees():
     assert result.returncode == 0, result.stderr  # the script asserts agreement itself
     figures = json.loads(result.stdout)
     assert figures["rows"] == 5000 and figures["vectorised_s"] > 0
+
+
+def test_signals_benchmark_runs_and_both_paths_agree():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.signals", "--episodes", "3000", "--loop-episodes", "300",
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr  # the script asserts agreement itself
+    figures = json.loads(result.stdout)
+    assert figures["administrations"] == 60000 and figures["therapists"] > 1
