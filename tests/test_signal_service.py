@@ -150,16 +150,17 @@ def test_refit_reports_and_switches_to_curves_with_enough_episodes(db_session, c
                                                                     make_user, make_client,
                                                                     make_episode):
     therapist = make_user()
-    for n in range(6):
+    for n in range(12):
         done = make_episode(make_client(therapist), opened_on=dt.date(2026, 1, 1),
                             closed_on=dt.date(2026, 4, 1), end_reason="completed")
         for week, level in enumerate([3, 2, 2, 1, 1]):
             submit(db_session, done, PHQ, phq([level] * 8), week, key=f"c{n}:{week}")
     [report] = refit_models(db_session, clinic, LIB, T0)
-    assert report.instrument_id == "phq9" and report.n_episodes == 6
-    assert not report.is_used and "6 of the 50" in report.note
-    clinic.settings = {"model_min_episodes": 5}
-    db_session.flush()
+    assert report.instrument_id == "phq9" and report.n_episodes == 12
+    assert not report.is_used and "12 of the 50" in report.note
+    from outcome.services.clinic_settings import update
+
+    update(db_session, clinic, {"model_min_episodes": 10})
     current = make_episode(make_client(therapist))
     for week, level in enumerate([3, 3, 3, 3]):
         submit(db_session, current, PHQ, phq([level] * 8), week, key=f"x:{week}")

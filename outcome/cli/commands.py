@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from outcome.cli.clinic import clinic_group
 from outcome.cli.config import config_group
 from outcome.cli.db import db_group
 from outcome.cli.demo import demo_command
@@ -12,5 +13,5 @@ from outcome.cli.signals import analyse_command
 from outcome.cli.signals import model_group
 from outcome.cli.signals import signals_group
 
-COMMANDS = (analyse_command, config_group, db_group, demo_command, instruments_group,
+COMMANDS = (analyse_command, clinic_group, config_group, db_group, demo_command, instruments_group,
             model_group, score_command, serve_command, signals_group)

@@ -57,13 +57,13 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import TrajectoryFit
+from outcome.services import clinic_settings
 from questionnaires.loader import InstrumentLibrary
 
 EVENT_KINDS = ("critical_item", "critical_unanswered", "unrepaired_rupture")
 CONDITION_KINDS = ("not_on_track", "rupture")
 WORST_FIRST = ("red", "yellow", "green", "white", "grey")
 COLOUR_URGENCY = {"red": 1, "yellow": 4, "green": 5, "white": 6, "grey": 7}
-DEFAULT_DISCREPANCY_POINTS = 5.0  # project default on a 0-40 scale (unverified)
 BATCH = 2000
 
 
@@ -106,13 +106,13 @@ class ClinicContext:
 
 def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
     """The clinic's colour and rupture settings and its latest fitted statistics."""
-    settings = clinic.settings or {}
+    settings = clinic_settings.current(clinic)
     colours = ColourSettings(
-        green_max=float(settings.get("colour_green_max", 0.75)),
-        yellow_max=float(settings.get("colour_yellow_max", 0.90)),
-        min_episodes=int(settings.get("model_min_episodes", 50)),
-        rational_from_session=int(settings.get("rational_from_session", 4)),
-        rational_fraction=float(settings.get("rational_fraction", 0.5)))
+        green_max=float(settings["colour_green_max"]),
+        yellow_max=float(settings["colour_yellow_max"]),
+        min_episodes=int(settings["model_min_episodes"]),
+        rational_from_session=int(settings["rational_from_session"]),
+        rational_fraction=float(settings["rational_fraction"]))
     models: dict[str, TrajectoryModel] = {}
     intake_sd: dict[str, tuple[float, int]] = {}
     alliance_sd: dict[str, float] = {}
@@ -128,9 +128,8 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
             intake_sd[fit.instrument_id] = (float(params["intake_sd"]), int(params["n_intake"]))
         if params.get("between_client_sd") is not None:
             alliance_sd[fit.instrument_id] = float(params["between_client_sd"])
-    return ClinicContext(clinic.id, colours, int(settings.get("repair_window", 2)),
-                         float(settings.get("discrepancy_points", DEFAULT_DISCREPANCY_POINTS)),
-                         models, intake_sd, alliance_sd)
+    return ClinicContext(clinic.id, colours, int(settings["repair_window"]),
+                         float(settings["discrepancy_points"]), models, intake_sd, alliance_sd)
 
 
 @dataclass

@@ -1,0 +1,46 @@
+"""``outcome clinic settings``: show and change a clinic's engine settings."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from outcome.db import transaction
+from outcome.models import Clinic
+from outcome.services.clinic_settings import CLINIC_SETTINGS
+from outcome.services.clinic_settings import SettingError
+from outcome.services.clinic_settings import current
+from outcome.services.clinic_settings import parse
+from outcome.services.clinic_settings import update
+from outcome.web.database import database
+
+clinic_group = AppGroup("clinic", help="Clinic settings.")
+
+
+@clinic_group.command("settings")
+@click.argument("slug")
+@click.argument("changes", nargs=-1, metavar="[KEY=VALUE]...")
+def settings_command(slug: str, changes: tuple[str, ...]) -> None:
+    """Show the clinic's settings, or change them (KEY=VALUE ...).
+
+    After changing colour or rupture settings, run `outcome signals recompute`.
+    """
+    with transaction(database().session_factory) as session:
+        clinic = session.scalar(select(Clinic).where(Clinic.slug == slug))
+        if clinic is None:
+            raise click.BadParameter(f"no clinic {slug!r}", param_hint="SLUG")
+        try:
+            parsed = {}
+            for change in changes:
+                key, sep, raw = change.partition("=")
+                if not sep:
+                    raise SettingError(f"{change!r} is not KEY=VALUE")
+                parsed[key] = parse(key, raw)
+            values = update(session, clinic, parsed) if parsed else current(clinic)
+        except SettingError as exc:
+            raise click.ClickException(str(exc)) from None
+    for setting in CLINIC_SETTINGS:
+        click.echo(f"{setting.key} = {values[setting.key]}\n    {setting.doc}")
+    if changes:
+        click.echo("Saved. Run `outcome signals recompute` to apply it to stored signals.")

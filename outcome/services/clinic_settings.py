@@ -1,0 +1,87 @@
+"""Clinic settings: declared once, validated on every change.
+
+Settings live in ``clinics.settings`` (JSON). Missing keys take the defaults below (from
+domain.md); a value outside its range is refused with a sentence that says why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from outcome.models import Clinic
+
+
+class SettingError(ValueError):
+    """A clinic setting that cannot be used."""
+
+
+@dataclass(frozen=True)
+class ClinicSetting:
+    key: str
+    kind: type
+    default: Any
+    doc: str
+    check: Callable[[Any], bool]
+    rule: str
+
+
+CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
+    ClinicSetting("colour_green_max", float, 0.75, "Residual percentile up to which progress "
+                  "is green (on track).", lambda v: 0 < v < 1, "between 0 and 1"),
+    ClinicSetting("colour_yellow_max", float, 0.90, "Residual percentile up to which progress "
+                  "is yellow; above it, red.", lambda v: 0 < v < 1, "between 0 and 1"),
+    ClinicSetting("model_min_episodes", int, 50, "Completed episodes needed before expected "
+                  "recovery curves replace the rational rules.", lambda v: v >= 10,
+                  "at least 10"),
+    ClinicSetting("rational_from_session", int, 4, "Rational rules: the session from which "
+                  "too little improvement is yellow.", lambda v: v >= 2, "at least 2"),
+    ClinicSetting("rational_fraction", float, 0.5, "Rational rules: yellow below this "
+                  "fraction of the reliable-change threshold.", lambda v: 0 < v <= 1,
+                  "above 0 and at most 1"),
+    ClinicSetting("repair_window", int, 2, "Sessions within which a rupture must be repaired "
+                  "before it is unrepaired.", lambda v: 1 <= v <= 10, "from 1 to 10"),
+    ClinicSetting("discrepancy_points", float, 5.0, "How much higher the therapist's alliance "
+                  "rating must be than the client's to flag a discrepancy (0-40 scales; "
+                  "project default, unverified).", lambda v: v > 0, "above 0"),
+)
+BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
+
+
+def current(clinic: Clinic) -> dict[str, Any]:
+    """Every setting's value for the clinic (stored or default)."""
+    stored = clinic.settings or {}
+    return {s.key: stored.get(s.key, s.default) for s in CLINIC_SETTINGS}
+
+
+def parse(key: str, raw: str) -> Any:
+    """Turn text (from a form or the command line) into a setting's value."""
+    setting = BY_KEY.get(key)
+    if setting is None:
+        raise SettingError(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
+    try:
+        return setting.kind(raw)
+    except ValueError:
+        kind = "a whole number" if setting.kind is int else "a number"
+        raise SettingError(f"{key} must be {kind}; got {raw!r}") from None
+
+
+def update(session: Session, clinic: Clinic, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and store ``changes``; flush. Returns every setting afterwards."""
+    merged = current(clinic)
+    for key, value in changes.items():
+        setting = BY_KEY.get(key)
+        if setting is None:
+            raise SettingError(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
+        if not setting.check(value):
+            raise SettingError(f"{key} must be {setting.rule}; got {value!r}")
+        merged[key] = value
+    if merged["colour_green_max"] >= merged["colour_yellow_max"]:
+        raise SettingError("colour_green_max must be below colour_yellow_max")
+    clinic.settings = {**(clinic.settings or {}), **dict(changes)}
+    session.flush()
+    return merged
