@@ -159,3 +159,17 @@ def test_tt_needs_two_sessions_with_measures():
     assert tt(16, 8, 12, 6, sessions=1) == dict.fromkeys(
         ("assessed", "at_caseness", "recovered", "reliably_improved",
          "reliably_deteriorated", "reliably_recovered"), False)
+
+
+def test_reliability_from_items_says_so():
+    rng = np.random.default_rng(4)
+    trait = rng.normal(0, 1, 200)
+    items = trait[:, None] + rng.normal(0, 0.8, (200, 6))
+    pre = items.sum(axis=1)
+    post = pre - 3
+    result = individual_change(pre, post, direction=WORSE, items_pre=items)
+    assert result.reliability == pytest.approx(cronbach_alpha(items))
+    assert result.reliability_source == ("Cronbach's alpha of the pre items "
+                                         "(n = 200 complete administrations)")
+    with pytest.raises(ChangeError, match="needs a reliability"):
+        individual_change(pre, post, direction=WORSE)

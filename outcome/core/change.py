@@ -141,13 +141,17 @@ def individual_change(
     clinical_sd: float | None = None,
     functional_mean: float | None = None,
     functional_sd: float | None = None,
+    items_pre: np.ndarray | None = None,
 ) -> ChangeResult:
     """Classify every pre/post pair (see the module docstring for the formulas).
 
     ``points`` (a fixed reliable-change threshold) replaces the RCI. Without ``sd`` the
-    SD of the pre scores is used (over complete pairs, n - 1). A published ``cutoff``
-    wins over a computed ``cutoff_type``; with neither, only improved, unchanged and
-    deteriorated occur. Pairs with a missing score get category -1 (``NO_DATA``).
+    SD of the pre scores is used (over complete pairs, n - 1). Without ``reliability``
+    but with ``items_pre`` (the pre administrations' item matrix), reliability is
+    Cronbach's alpha of those items; the result's ``reliability_source`` says which. A
+    published ``cutoff`` wins over a computed ``cutoff_type``; with neither, only
+    improved, unchanged and deteriorated occur. Pairs with a missing score get category
+    -1 (``NO_DATA``).
     """
     x1 = np.asarray(x1, dtype=float)
     x2 = np.asarray(x2, dtype=float)
@@ -177,6 +181,12 @@ def individual_change(
         deteriorated = complete & (change <= -points)
         reliability_source = None  # not used
     else:
+        if reliability is None and items_pre is not None:
+            reliability = cronbach_alpha(items_pre)
+            complete_rows = int(np.all(np.isfinite(np.asarray(items_pre, dtype=float)),
+                                       axis=1).sum())
+            reliability_source = (f"Cronbach's alpha of the pre items "
+                                  f"(n = {complete_rows} complete administrations)")
         if reliability is None:
             raise ChangeError("the RCI needs a reliability (from the definition, the "
                               "sample's items, or given)")
