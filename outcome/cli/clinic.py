@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from outcome.db import transaction
 from outcome.models import Clinic
@@ -18,6 +19,14 @@ from outcome.web.database import database
 clinic_group = AppGroup("clinic", help="Clinic settings.")
 
 
+def require_clinic(session: Session, slug: str, param_hint: str = "--clinic") -> Clinic:
+    """The clinic with ``slug``, or a usage error naming the option."""
+    clinic = session.scalar(select(Clinic).where(Clinic.slug == slug))
+    if clinic is None:
+        raise click.BadParameter(f"no clinic {slug!r}", param_hint=param_hint)
+    return clinic
+
+
 @clinic_group.command("settings")
 @click.argument("slug")
 @click.argument("changes", nargs=-1, metavar="[KEY=VALUE]...")
@@ -27,9 +36,7 @@ def settings_command(slug: str, changes: tuple[str, ...]) -> None:
     After changing colour or rupture settings, run `outcome signals recompute`.
     """
     with transaction(database().session_factory) as session:
-        clinic = session.scalar(select(Clinic).where(Clinic.slug == slug))
-        if clinic is None:
-            raise click.BadParameter(f"no clinic {slug!r}", param_hint="SLUG")
+        clinic = require_clinic(session, slug, "SLUG")
         try:
             parsed = {}
             for change in changes:

@@ -82,15 +82,13 @@ def list_command(clinic_slug: str | None) -> None:
 
 @with_appcontext
 def _list_for_clinic(library: InstrumentLibrary, clinic_slug: str) -> None:
+    from outcome.cli.clinic import require_clinic
     from outcome.db import transaction
-    from outcome.models import Clinic
     from outcome.services.instruments import instrument_statuses
     from outcome.web.database import database
 
     with transaction(database().session_factory) as session:
-        clinic = session.scalar(select(Clinic).where(Clinic.slug == clinic_slug))
-        if clinic is None:
-            raise click.BadParameter(f"no clinic {clinic_slug!r}", param_hint="--clinic")
+        clinic = require_clinic(session, clinic_slug)
         click.echo(f"{clinic.name}:")
         for status in instrument_statuses(session, clinic.id, library):
             click.echo(f"  {status.instrument.id:<12} {status.instrument.short_name:<10} "
@@ -176,16 +174,14 @@ def export_fhir_command(instrument_id: str, output: Path | None) -> None:
 
 
 def _attestation_edge(instrument_id: str, clinic_slug: str, admin_email: str, action):
+    from outcome.cli.clinic import require_clinic
     from outcome.db import transaction
-    from outcome.models import Clinic
     from outcome.models import User
     from outcome.services.instruments import AttestationError
     from outcome.web.database import database
 
     with transaction(database().session_factory) as session:
-        clinic = session.scalar(select(Clinic).where(Clinic.slug == clinic_slug))
-        if clinic is None:
-            raise click.BadParameter(f"no clinic {clinic_slug!r}", param_hint="--clinic")
+        clinic = require_clinic(session, clinic_slug)
         admin = session.scalar(select(User).where(func.lower(User.email)
                                                   == admin_email.strip().lower()))
         if admin is None:

@@ -15,6 +15,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from outcome.app import instrument_library
+from outcome.cli.clinic import require_clinic
 from outcome.clinical_significance import AnalysisInputError
 from outcome.clinical_significance import per_id_rows
 from outcome.clinical_significance import read_pairs
@@ -37,13 +38,9 @@ model_group = AppGroup("model", help="Fit expected recovery curves on completed 
 
 
 def _clinics(session, slug: str | None) -> list[Clinic]:
-    query = select(Clinic).order_by(Clinic.id)
     if slug:
-        query = query.where(Clinic.slug == slug)
-    clinics = session.scalars(query).all()
-    if slug and not clinics:
-        raise click.BadParameter(f"no clinic {slug!r}", param_hint="--clinic")
-    return list(clinics)
+        return [require_clinic(session, slug)]
+    return list(session.scalars(select(Clinic).order_by(Clinic.id)))
 
 
 @signals_group.command("recompute")
