@@ -24,6 +24,7 @@ import numpy as np
 from outcome.core.alliance import REPAIRED
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceSettings
+from outcome.core.alliance import default_min_sd
 from outcome.core.alliance import detect_ruptures
 from outcome.core.change import individual_change
 from outcome.core.pipeline import run_pipeline
@@ -60,7 +61,8 @@ def make_batch(episodes: int, seed: int = 7):
 def per_episode_loop(phq_ins, srs_ins, phq, srs, therapist, ended, episodes):
     """The same engine, one episode at a time."""
     rule = reliable_change_rule(phq_ins)
-    settings = AllianceSettings(drop_points=srs_ins.rupture_drop_points)
+    settings = AllianceSettings(drop_points=srs_ins.rupture_drop_points,
+                                min_sd=default_min_sd(*srs_ins.primary_range))
     sessions = np.arange(1, SESSIONS + 1)[np.newaxis, :]
     out = []
     for e in range(episodes):

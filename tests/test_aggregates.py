@@ -71,6 +71,19 @@ def test_summarise_groups():
     assert one.active_episodes == 2 and one.completion.describe().startswith("20 of 24")
     assert (one.colours["red"].count, one.colours["green"].count) == (1, 1)
     assert (one.ruptures, one.ruptures_repaired.count, one.ruptures_unrepaired) == (3, 2, 1)
+    assert one.ruptures_repaired.n == 3 and one.ruptures_open == 0
     assert (one.ended, one.recovered.count, one.deteriorated.count) == (1, 1, 0)
     assert (two.ended, two.deteriorated.count, two.colours["white"].count) == (1, 1, 1)
     assert one.is_small and one.saes is None
+
+
+def test_repair_share_leaves_out_ruptures_still_in_their_window():
+    # Review finding: 1 repaired, 0 unrepaired, 2 open is "1 of 1", not "1 of 3".
+    summary = summarise_groups(
+        group=np.array([1]), active=np.array([True]), sessions=np.array([8]),
+        sessions_measured=np.array([8]), colour=np.array([2]),
+        colour_names=("grey", "white", "green", "yellow", "red"), ruptures=np.array([3]),
+        repaired=np.array([1]), unrepaired=np.array([0]), ended=np.array([False]),
+        category=np.array([-1]), intake=np.array([20.0]), last=np.array([15.0]), d=-1)[1]
+    assert (summary.ruptures_repaired.count, summary.ruptures_repaired.n) == (1, 1)
+    assert summary.ruptures_open == 2

@@ -101,3 +101,22 @@ def test_many_episodes_at_once_with_padding():
 def test_between_client_sd():
     assert between_client_sd(np.array([[36, 38], [38, 40], [np.nan, np.nan]])) == \
         pytest.approx(np.std([37, 39], ddof=1))
+
+
+def test_one_decimal_boundaries_are_exact():
+    # Review finding: 32.8 -> 31.8 is a drop of exactly 1 point (binary rounding aside).
+    assert run([32.8, 31.8]).drop[0, 1]
+    client = np.array([[31.8]])
+    therapist = np.array([[36.8]])
+    result = detect_ruptures(client, cutoff=SRS, therapist_scores=therapist,
+                             settings=AllianceSettings(discrepancy_points=5))
+    assert result.discrepancy[0, 0]
+
+
+def test_the_sd_floor_before_a_refit():
+    from outcome.core.alliance import default_min_sd
+
+    floored = run([40, 40, 40, 39.9], settings=AllianceSettings(min_sd=default_min_sd(0, 40)))
+    assert not floored.possible.any() and not floored.rupture.any()
+    assert run([40, 40, 40, 38.5], settings=AllianceSettings(
+        min_sd=default_min_sd(0, 40))).possible[0, 3]

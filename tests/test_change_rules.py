@@ -173,3 +173,11 @@ def test_reliability_from_items_says_so():
                                          "(n = 200 complete administrations)")
     with pytest.raises(ChangeError, match="needs a reliability"):
         individual_change(pre, post, direction=WORSE)
+
+
+def test_computed_cutoff_uses_the_samples_own_sd_not_a_norm_sd():
+    # Review finding: with a norm SD for the RCI, cutoff a must still come from the sample.
+    pre = np.array([15.0, 20, 25])  # mean 20, SD 5 -> a = 20 - 2 * 5 = 10
+    result = individual_change(pre, pre - 8, direction=WORSE, reliability=0.8, sd=8,
+                               cutoff_type="a")
+    assert result.cutoff == pytest.approx(10)

@@ -178,3 +178,37 @@ def test_a_rebuild_keeps_every_unacknowledged_critical_answer(db_session, episod
     recompute_signals(db_session, LIB, T0 + dt.timedelta(weeks=2))
     [alert] = alerts(db_session, episode, "critical_item")
     assert alert.status == "open"
+
+
+# --- regressions from the engine review ---------------------------------------------------
+
+def test_a_closed_episode_still_alerts_a_critical_answer(db_session, episode):
+    for week, level in enumerate([1, 2]):
+        submit(db_session, episode, PHQ, phq([level] * 8), week)
+    assert alerts(db_session, episode, "not_on_track")[0].status == "open"
+    episode.closed_on, episode.end_reason = dt.date(2026, 9, 20), "completed"
+    db_session.flush()
+    submit(db_session, episode, PHQ, phq([0] * 8, item9=3), 3)  # follow-up measure
+    assert alerts(db_session, episode, "critical_item")[0].status == "open"
+    assert alerts(db_session, episode, "not_on_track")[0].status == "resolved"
+
+
+def test_invalid_forms_do_not_count_as_sessions(db_session, episode):
+    # Two unusable forms (too many blanks), then the first valid score: still session 1.
+    for week in range(2):
+        answers = parse_answers(PHQ, {"phq9_1": 2}, allow_incomplete=True)
+        submit_administration(db_session, episode=episode, instrument=PHQ, answers=answers,
+                              completed_dt=T0 + dt.timedelta(weeks=week),
+                              idempotency_key=f"bad{week}", library=LIB,
+                              now=T0 + dt.timedelta(weeks=week))
+    submit(db_session, episode, PHQ, phq([2] * 8), 2)
+    signal = db_session.get(EpisodeSignal, episode.id)
+    assert signal.colour == "grey"
+    assert signal.state["outcomes"]["phq9"]["session"] == 1
+
+
+def test_a_steady_alliance_is_not_ruptured_by_a_tenth(db_session, episode):
+    for week, total in enumerate([40, 40, 40, 39.9]):
+        submit(db_session, episode, SRS, {"srs_1": 10, "srs_2": 10, "srs_3": 10,
+                                          "srs_4": round(total - 30, 1)}, week)
+    assert alerts(db_session, episode, "rupture") == []

@@ -32,7 +32,8 @@ def test_first_and_last_skip_missing_scores():
     scores, sessions = series([[NAN, 14, 12, NAN], [20], [NAN]])
     intake, latest, session, count = first_and_last(scores, sessions)
     assert list(intake[:2]) == [14, 20] and np.isnan(intake[2])
-    assert list(latest[:2]) == [12, 20] and list(session) == [3, 1, 0]
+    # Sessions count valid scores: the intake (14) is session 1, so 12 is session 2.
+    assert list(latest[:2]) == [12, 20] and list(session) == [2, 1, 0]
     assert list(count) == [2, 1, 0]
 
 

@@ -137,3 +137,12 @@ def test_rule_from_rci():
     assert rule.threshold == pytest.approx(1.96 * np.sqrt(2) * 7.5 * np.sqrt(0.07))
     assert not rule.is_inclusive
     assert rule.deteriorated(np.array([-rule.threshold]))[0] == np.False_
+
+
+def test_without_a_threshold_progress_is_not_judged():
+    # Review finding: K10 before a refit has no reliable-change threshold; it must not be
+    # called yellow (or "on track") by the rational rules.
+    result = progress_colours(direction="higher_is_worse", cutoff=Cutoff(20, ">="), rule=None,
+                              intake=np.array([35.0]), latest=np.array([21.0]),
+                              session=np.array([4]), model=None)
+    assert result.name(0) == "grey" and result.reason[0] == "no reliable-change threshold yet"

@@ -128,7 +128,9 @@ class GroupSummary:
     ruptures: int
     ruptures_repaired: Rate
     ruptures_unrepaired: int
+    ruptures_open: int
     ended: int
+    ended_assessed: int
     reliably_improved: Rate
     recovered: Rate
     deteriorated: Rate
@@ -137,7 +139,8 @@ class GroupSummary:
 
     @property
     def is_small(self) -> bool:
-        return self.ended < SMALL_SAMPLE
+        """Fewer than 10 ended episodes with an outcome: label, never rank."""
+        return self.ended_assessed < SMALL_SAMPLE
 
 
 def summarise_groups(*, group: np.ndarray, active: np.ndarray, sessions: np.ndarray,
@@ -149,7 +152,9 @@ def summarise_groups(*, group: np.ndarray, active: np.ndarray, sessions: np.ndar
     """Figures per group from per-episode arrays, in one pass of numpy bincounts.
 
     ``category`` uses :mod:`outcome.core.change` codes (0 recovered ... 4 harmed, -1 none);
-    reliably improved counts recovered and improved. Colours count active episodes.
+    reliably improved counts recovered and improved. Colours count active episodes. The
+    share of ruptures repaired is over ruptures whose repair window has passed (repaired
+    or unrepaired); ruptures still within it are counted as open.
     """
     group = np.asarray(group)
     codes, inverse = np.unique(group, return_inverse=True)
@@ -166,6 +171,7 @@ def summarise_groups(*, group: np.ndarray, active: np.ndarray, sessions: np.ndar
                      for code, name in enumerate(colour_names)}
     n_ruptures, n_repaired, n_unrepaired = per(ruptures), per(repaired), per(unrepaired)
     assessed = ended & (category >= 0)
+    n_ended_all = per(ended)
     n_ended = per(assessed)
     improved = per(assessed & ((category == 0) | (category == 1)))
     recovered = per(assessed & (category == 0))
@@ -180,8 +186,10 @@ def summarise_groups(*, group: np.ndarray, active: np.ndarray, sessions: np.ndar
             completion=rate(int(n_measured[j]), int(n_sessions[j])),
             colours={name: rate(int(c[j]), int(n_active[j])) for name, c in colour_counts.items()},
             ruptures=int(n_ruptures[j]),
-            ruptures_repaired=rate(int(n_repaired[j]), int(n_ruptures[j])),
-            ruptures_unrepaired=int(n_unrepaired[j]), ended=int(n_ended[j]),
+            ruptures_repaired=rate(int(n_repaired[j]), int(n_repaired[j] + n_unrepaired[j])),
+            ruptures_unrepaired=int(n_unrepaired[j]),
+            ruptures_open=int(n_ruptures[j] - n_repaired[j] - n_unrepaired[j]),
+            ended=int(n_ended_all[j]), ended_assessed=int(n_ended[j]),
             reliably_improved=rate(int(improved[j]), int(n_ended[j])),
             recovered=rate(int(recovered[j]), int(n_ended[j])),
             deteriorated=rate(int(deteriorated[j]), int(n_ended[j])),

@@ -9,7 +9,8 @@ session in order (higher is better), padded with NaN at the end. For each sessio
    a_t < mean(a_1..a_{t-1}) - k * SD(a_1..a_{t-1}); k = 1 is a *possible rupture*
    (Strauss et al. 2006), k = 2 a *rupture* (Stiles et al. 2004). When the personal SD
    is smaller than the between-client SD, the latter is used (Gumz et al. 2012), so a
-   very steady client is not flagged for a trivial dip;
+   very steady client is not flagged for a trivial dip; until the clinic's
+   between-client SD is fitted, a floor of 2.5 % of the scale range is used;
 4. **discrepancy** (optional): the therapist's rating of the session exceeds the
    client's by at least ``discrepancy_points`` (a rupture the therapist did not notice).
 
@@ -40,6 +41,22 @@ class AllianceSettings:
     min_history: int = 3
     between_client_sd: float | None = None
     discrepancy_points: float | None = None
+    # Floor for the SD of person-relative rules until a between-client SD is fitted.
+    min_sd: float = 0.0
+
+
+def default_min_sd(low: float, high: float) -> float:
+    """2.5 % of the score range (SRS-type 0-40: 1 point), the SD floor before a refit.
+
+    A project default: a client whose alliance never moved has SD 0, and a dip of a
+    tenth must not read as a rupture.
+    """
+    return 0.025 * (high - low)
+
+
+# Scores carry at most two decimals; comparisons allow for binary rounding so that
+# 32.8 -> 31.8 is a drop of exactly 1 point.
+_EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -109,9 +126,9 @@ def detect_ruptures(scores: np.ndarray, *, cutoff: Cutoff | None,
         var_before = np.where(count_before > 1, (sq_before - count_before * mean_before**2)
                               / (count_before - 1), np.nan)
     sd_before = np.sqrt(np.clip(var_before, 0, None))
-    sd_used = sd_before
-    if settings.between_client_sd is not None:
-        sd_used = np.maximum(sd_before, settings.between_client_sd)
+    floor = settings.between_client_sd if settings.between_client_sd is not None else (
+        settings.min_sd)
+    sd_used = np.maximum(sd_before, floor)
 
     with np.errstate(invalid="ignore"):
         absolute = (present & cutoff.clinical(a)) if cutoff is not None else np.zeros(
@@ -119,7 +136,7 @@ def detect_ruptures(scores: np.ndarray, *, cutoff: Cutoff | None,
     previous = _shift(a, -1)
     drop = np.zeros(a.shape, dtype=bool)
     if settings.drop_points is not None:
-        drop = present & np.isfinite(previous) & (a - previous <= -settings.drop_points)
+        drop = present & np.isfinite(previous) & (a - previous <= -settings.drop_points + _EPS)
     history = present & (count_before >= settings.min_history)
     possible = history & (a < mean_before - 1 * sd_used)
     rupture = history & (a < mean_before - 2 * sd_used)
@@ -127,7 +144,7 @@ def detect_ruptures(scores: np.ndarray, *, cutoff: Cutoff | None,
     if therapist_scores is not None and settings.discrepancy_points is not None:
         therapist = np.asarray(therapist_scores, dtype=float).reshape(a.shape)
         discrepancy = present & np.isfinite(therapist) & (
-            therapist - a >= settings.discrepancy_points)
+            therapist - a >= settings.discrepancy_points - _EPS)
 
     absolute_onset = absolute & ~(_shift(absolute.astype(float), -1, 0.0) > 0)
     flagged = drop | possible | absolute_onset

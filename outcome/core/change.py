@@ -227,9 +227,10 @@ def individual_change(
             clinical_pre = cutoff.clinical(x1) & np.isfinite(x1)
             functional_post = ~cutoff.clinical(x2) & np.isfinite(x2)
     elif cutoff_type is not None:
+        # The clinical population is the sample itself unless given: its own mean and SD
+        # (not a norm SD passed for the RCI).
         mc = clinical_mean if clinical_mean is not None else float(np.mean(pre))
-        sc = clinical_sd if clinical_sd is not None else sd1
-        assert sc is not None
+        sc = clinical_sd if clinical_sd is not None else sample_sd(pre)
         cutoff_value = compute_cutoff(cutoff_type, d, clinical_mean=mc, clinical_sd=sc,
                                       functional_mean=functional_mean,
                                       functional_sd=functional_sd)

@@ -20,6 +20,7 @@ from outcome.core.alliance import REPAIRED
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceResult
 from outcome.core.alliance import AllianceSettings
+from outcome.core.alliance import default_min_sd
 from outcome.core.alliance import detect_ruptures
 from outcome.core.change import individual_change
 from outcome.core.instruments import Instrument
@@ -67,7 +68,8 @@ def run_pipeline(*, outcome: Instrument, outcome_items: np.ndarray, alliance: In
                                settings=colour_settings)
     ruptures = detect_ruptures(alliance_totals, cutoff=alliance.cutoff,
                                settings=AllianceSettings(
-                                   drop_points=alliance.rupture_drop_points))
+                                   drop_points=alliance.rupture_drop_points,
+                                   min_sd=default_min_sd(*alliance.primary_range)))
     groups = summarise_groups(
         group=therapist, active=~ended, sessions=np.full(n_episodes, sessions_per_episode),
         sessions_measured=count, colour=colours.colour, colour_names=COLOURS,

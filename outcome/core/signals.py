@@ -23,6 +23,7 @@ from outcome.core.alliance import REPAIRED
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceResult
 from outcome.core.alliance import AllianceSettings
+from outcome.core.alliance import default_min_sd
 from outcome.core.alliance import detect_ruptures
 from outcome.core.change import CATEGORIES
 from outcome.core.change import ChangeResult
@@ -88,7 +89,11 @@ def reliable_change_rule(instrument: Instrument, intake_sd: float | None = None,
 
 def first_and_last(scores: np.ndarray, sessions: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Intake score, latest score, latest session number and count of valid scores."""
+    """Intake score, latest score, the latest score's session, and count of valid scores.
+
+    The session is counted over valid scores (the intake is session 1), so a series that
+    starts with unusable forms is not mistaken for one already under way.
+    """
     scores = np.asarray(scores, dtype=float)
     valid = np.isfinite(scores)
     count = valid.sum(axis=1)
@@ -98,8 +103,7 @@ def first_and_last(scores: np.ndarray, sessions: np.ndarray
     has = count > 0
     intake = np.where(has, scores[rows, first_col], np.nan)
     latest = np.where(has, scores[rows, last_col], np.nan)
-    session = np.where(has, np.asarray(sessions)[rows, last_col], 0)
-    return intake, latest, session, count
+    return intake, latest, count.astype(np.int64), count
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,9 @@ class OutcomeSignals:
                     f"{_fmt(ins.d * (xt - x0))} points, less than "
                     f"{_fmt(self.settings.rational_fraction * self.rule.threshold)} (half of "
                     f"the reliable change of {_fmt(self.rule.threshold)}).")
+        elif reason == "no reliable-change threshold yet":
+            body = ("progress cannot be judged yet: the instrument has no reliable-change "
+                    "threshold until the clinic's intake SD is known (`outcome model refit`).")
         elif reason == "first session: no colour yet":
             body = "first measure of this episode; colours start at the second."
         elif reason == "no valid score":
@@ -268,7 +275,9 @@ def alliance_signals(instrument: Instrument, scores: np.ndarray, sessions: np.nd
                      settings: AllianceSettings | None = None,
                      therapist_scores: np.ndarray | None = None) -> AllianceSignals:
     """Ruptures and repair for many episodes of one alliance instrument."""
-    settings = settings or AllianceSettings(drop_points=instrument.rupture_drop_points)
+    settings = settings or AllianceSettings(
+        drop_points=instrument.rupture_drop_points,
+        min_sd=default_min_sd(*instrument.primary_range))
     result = detect_ruptures(scores, cutoff=instrument.cutoff, settings=settings,
                              therapist_scores=therapist_scores)
     return AllianceSignals(instrument, result, np.asarray(sessions))

@@ -19,7 +19,9 @@ percentiles 1..99, so one code serves both directions.
    percentile p <= 0.75, yellow when 0.75 < p <= 0.90, red when p > 0.90;
 5. otherwise the rational rules (Lambert's group used them before the empirical
    algorithm): from session 4 on, still in the clinical range and improved by less
-   than half the reliable-change threshold: yellow; else green.
+   than half the reliable-change threshold: yellow; else green. Without a
+   reliable-change threshold (K10 before the clinic's intake SD is known) progress is
+   grey, "cannot be judged yet", rather than a guess.
 
 Percentiles, the session and the fraction are clinic settings. No curve parameters are
 invented: without enough completed episodes the rational rules apply and every signal
@@ -272,10 +274,14 @@ def progress_colours(*, direction: Direction, cutoff: Cutoff | None,
         reason[percentile <= settings.yellow_max] = "less progress than expected"
         colour[percentile <= settings.green_max] = GREEN
         reason[percentile <= settings.green_max] = "on track"
+    elif rule is None:
+        # Without a reliable-change threshold the rational rules cannot judge progress;
+        # claiming "on track" would be a guess.
+        colour[:] = GREY
+        reason[:] = "no reliable-change threshold yet"
     else:
-        threshold = rule.threshold if rule is not None else math.inf
         slow = ((session >= settings.rational_from_session) & clinical
-                & (change_good < settings.rational_fraction * threshold))
+                & (change_good < settings.rational_fraction * rule.threshold))
         colour[slow] = YELLOW
         reason[slow] = "little improvement by this session"
     colour[functional] = WHITE

@@ -15,8 +15,10 @@ Alerts: at most one open alert per kind and episode, never duplicates.
 - ``not_on_track`` (red) and ``rupture`` (a rupture waiting for repair) are
   *conditions*: raised while true, resolved automatically when no longer true.
 
-Sessions are counted per instrument within an episode (the n-th administration is
-session n), which equals the session number for measures given every session.
+Sessions are counted per instrument within an episode over *valid* administrations:
+the n-th valid score is session n (the intake is the first valid one), which equals the
+session number for measures given every session. Invalid administrations (too many
+items unanswered) take no place in a series, but their critical answers still alert.
 Services flush; the caller commits.
 """
 
@@ -37,6 +39,7 @@ from outcome.core.alliance import OPEN
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceSettings
 from outcome.core.alliance import between_client_sd
+from outcome.core.alliance import default_min_sd
 from outcome.core.answers import Answers
 from outcome.core.instruments import Instrument
 from outcome.core.scoring import score_answers
@@ -165,15 +168,16 @@ def _load_series(session: Session, episode_ids: list[int], library: InstrumentLi
             instrument = library.get(instrument_id)
         except KeyError:
             continue  # a definition the clinic removed: its answers stay stored, unread
-        width = max(len(v) for v in by_episode.values())
+        valid = {e: [a for a in rows if a.is_valid and (a.scores or {}).get("primary")
+                     is not None] for e, rows in by_episode.items()}
+        width = max(1, max(len(v) for v in valid.values()))
         order = sorted(by_episode)
         scores = np.full((len(order), width), np.nan)
         ids = np.full((len(order), width), -1, dtype=np.int64)
         appointments = np.full((len(order), width), -1, dtype=np.int64)
         for i, episode_id in enumerate(order):
-            for j, adm in enumerate(by_episode[episode_id]):
-                primary = (adm.scores or {}).get("primary")
-                scores[i, j] = np.nan if primary is None or not adm.is_valid else primary
+            for j, adm in enumerate(valid[episode_id]):
+                scores[i, j] = adm.scores["primary"]
                 ids[i, j] = adm.id
                 appointments[i, j] = adm.appointment_id if adm.appointment_id else -1
         sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
@@ -221,7 +225,8 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 drop_points=instrument.rupture_drop_points,
                 repair_window=context.repair_window,
                 between_client_sd=context.alliance_sd.get(instrument_id),
-                discrepancy_points=context.discrepancy_points)
+                discrepancy_points=context.discrepancy_points,
+                min_sd=default_min_sd(*instrument.primary_range))
             therapist_scores = _aligned(s, therapist.get(instrument_id))
             signals = alliance_signals(instrument, s.scores, s.sessions, settings=settings,
                                        therapist_scores=therapist_scores)
@@ -254,11 +259,12 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 reading = readings[episode_id]
                 for adm in s.administrations[episode_id]:
                     scores = adm.scores or {}
-                    for item_id in scores.get("critical_items", []):
-                        explanation = explain_critical(instrument, item_id,
-                                                       float(adm.answers[item_id]))
+                    hits = [explain_critical(instrument, item_id, float(adm.answers[item_id]))
+                            for item_id in scores.get("critical_items", [])]
+                    if hits:
                         reading.alerts.append(DesiredAlert("critical_item", adm.id,
-                                                           explanation))
+                                                           _combined(hits)))
+                    for explanation in hits:
                         reading.state["critical"].append(
                             {**explanation.as_json(), "administration": adm.id,
                              "completed": adm.completed_dt.isoformat()})
@@ -270,6 +276,16 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                             {**explanation.as_json(), "administration": adm.id,
                              "completed": adm.completed_dt.isoformat()})
     return readings
+
+
+def _combined(explanations: list[Explanation]) -> Explanation:
+    """One alert for several critical answers in the same form, every message kept."""
+    if len(explanations) == 1:
+        return explanations[0]
+    level = "urgent" if any(e.level == "urgent" for e in explanations) else "high"
+    return Explanation("critical", level, "critical.answer",
+                       " ".join(e.text for e in explanations),
+                       {"items": [e.numbers for e in explanations]})
 
 
 def _aligned(client: _Series, therapist: _Series | None) -> np.ndarray | None:
@@ -302,8 +318,12 @@ def _store(session: Session, episodes: dict[int, Episode],
     for episode_id, reading in readings.items():
         episode = episodes[episode_id]
         alerts = alerts_by_episode[episode_id]
-        if episode.closed_on is None:
-            _sync_alerts(session, episode_id, reading.alerts, alerts, now)
+        desired = reading.alerts
+        if episode.closed_on is not None:
+            # An ended episode still alerts a critical answer (follow-up measures); its
+            # progress and rupture conditions are over and resolve.
+            desired = [d for d in desired if d.kind in ("critical_item", "critical_unanswered")]
+        _sync_alerts(session, episode_id, desired, alerts, now)
         open_kinds = {a.kind for a in alerts if a.status == "open"}
         if open_kinds & {"critical_item", "critical_unanswered"}:
             urgency = 0
@@ -510,7 +530,18 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
         if (winner := existing()) is not None:
             return same(winner), False
         raise
-    update_episode_signals(session, episode, library, now)
+    # Another submission for the same episode (PHQ-9 and GAD-7 sent together) may raise
+    # the same alert at the same moment; the unique index refuses the second. Re-read and
+    # sync again rather than lose this submission.
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                update_episode_signals(session, episode, library, now)
+            break
+        except sa_exc.IntegrityError:
+            if attempt == 2:
+                raise
+            session.expire_all()
     return row, True
 
 
