@@ -113,3 +113,12 @@ def test_critical_explanations_carry_no_more_than_needed():
     assert critical.text.endswith("Answer: 2 (More than half the days).")
     unanswered = explain_unanswered_critical(PHQ, "phq9_9")
     assert "left unanswered" in unanswered.text
+
+
+def test_explanations_are_strict_json_even_without_a_valid_score():
+    import json
+
+    scores, sessions = series([[NAN, NAN]])
+    progress = outcome_signals(PHQ, scores, sessions).explain_progress(0)
+    text = json.dumps(progress.as_json(), allow_nan=False)  # raises on NaN
+    assert '"intake": null' in text

@@ -50,8 +50,21 @@ class Explanation:
     numbers: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
+        """Strict JSON: a missing number is null, never NaN (which is not JSON at all)."""
         return {"kind": self.kind, "level": self.level, "rule": self.rule, "text": self.text,
-                "numbers": self.numbers}
+                "numbers": _json_safe(self.numbers)}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _fmt(value: float | None, precision: int = 1) -> str:
