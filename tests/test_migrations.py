@@ -63,3 +63,31 @@ def test_audit_trail_is_append_only_in_the_database(db_session):
         with pytest.raises(sa_exc.DatabaseError, match="append-only"):
             db_session.execute(text(statement))
         savepoint.rollback()
+
+
+def test_upgrading_a_database_with_data(fresh_engine):
+    # Each revision must apply to a database that already holds rows, not only an empty one.
+    import datetime as dt
+
+    schema.upgrade(fresh_engine, "0003")
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).replace(tzinfo=None)
+    with fresh_engine.begin() as conn:
+        conn.execute(text("INSERT INTO clinics (slug, name, timezone, settings, created_dt) "
+                          "VALUES ('c', 'C', 'UTC', '{}', :now)"), {"now": now})
+        conn.execute(text("INSERT INTO users (clinic_id, email, display_name, is_admin, "
+                          "is_supervisor, is_therapist, is_active, session_version, created_dt)"
+                          " VALUES (1, 't@example.org', 'T', false, false, true, true, 1, :now)"),
+                     {"now": now})
+        conn.execute(text("INSERT INTO clients (clinic_id, code, name, locale, therapist_id, "
+                          "is_progress_shared, created_dt) VALUES (1, 'C-AAAAAA', 'X', 'en', 1,"
+                          " false, :now)"), {"now": now})
+        conn.execute(text("INSERT INTO episodes (clinic_id, client_id, therapist_id, opened_on,"
+                          " created_dt) VALUES (1, 1, 1, '2026-10-01', :now)"), {"now": now})
+        conn.execute(text("INSERT INTO questionnaire_links (episode_id, purpose, token_hash, "
+                          "valid_from_dt, valid_until_dt, created_dt) VALUES (1, 'pre', :h, "
+                          ":now, :later, :now)"),
+                     {"h": "a" * 64, "now": now, "later": now + dt.timedelta(days=1)})
+    schema.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        battery = conn.execute(text("SELECT battery FROM questionnaire_links")).scalar()
+    assert battery in ([], "[]")

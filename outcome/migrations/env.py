@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
+
 from alembic import context
+from sqlalchemy.exc import SAWarning
 
 import outcome.models  # noqa: F401  (registers every table)
 from outcome.models.base import Base
+
+# SQLite cannot reflect the lower(email) index; batch migrations reflect tables and would
+# warn about it on every rebuild. The index itself is created by the migrations.
+warnings.filterwarnings("ignore", message="Skipped unsupported reflection of expression-based",
+                        category=SAWarning)
 
 engine = context.config.attributes.get("engine")
 if engine is None:  # pragma: no cover - only when someone runs the alembic CLI by hand

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
@@ -170,8 +171,11 @@ class QuestionnaireLink(Base):
         ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(8))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The instruments this link asks for, fixed when it is issued, in order.
+    battery: Mapped[list[Any]] = mapped_column(default=list)
     valid_from_dt: Mapped[dt.datetime]
     valid_until_dt: Mapped[dt.datetime]
+    opened_dt: Mapped[dt.datetime | None]
     used_dt: Mapped[dt.datetime | None]
     revoked_dt: Mapped[dt.datetime | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -30,6 +30,21 @@ class ClinicSetting:
     rule: str
 
 
+def _battery_ok(value: Any) -> bool:
+    return (isinstance(value, list) and all(
+        isinstance(entry, dict) and isinstance(entry.get("instrument"), str)
+        and entry.get("every", "session") in ("session", "month", "intake")
+        for entry in value))
+
+
+DEFAULT_PRE_BATTERY = [{"instrument": "phq9", "every": "session"},
+                       {"instrument": "gad7", "every": "session"},
+                       {"instrument": "gbo", "every": "session"}]
+DEFAULT_CRISIS_TEXT = (
+    "If you are thinking about harming yourself and need help now, call your local "
+    "emergency number or go to the nearest emergency department. You do not have to wait "
+    "for your next session.")
+
 CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
     ClinicSetting("colour_green_max", float, 0.75, "Residual percentile up to which progress "
                   "is green (on track).", lambda v: 0 < v < 1, "between 0 and 1"),
@@ -45,6 +60,21 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "above 0 and at most 1"),
     ClinicSetting("repair_window", int, 2, "Sessions within which a rupture must be repaired "
                   "before it is unrepaired.", lambda v: 1 <= v <= 10, "from 1 to 10"),
+    ClinicSetting("pre_battery", list, DEFAULT_PRE_BATTERY, "Questionnaires before each "
+                  "session, as a JSON list of {instrument, every}; every is session, month "
+                  "(the first session of each 4) or intake.", _battery_ok,
+                  'a JSON list such as [{"instrument": "phq9", "every": "session"}]'),
+    ClinicSetting("post_instrument", str, "srs_vas", "The alliance measure after each "
+                  "session (empty for none).", lambda v: isinstance(v, str),
+                  "an instrument id or empty"),
+    ClinicSetting("link_opens_hours", int, 48, "A questionnaire link opens this many hours "
+                  "before the appointment.", lambda v: 1 <= v <= 24 * 14, "1 to 336"),
+    ClinicSetting("link_closes_hours", int, 24, "...and closes this many hours after it.",
+                  lambda v: 1 <= v <= 24 * 14, "1 to 336"),
+    ClinicSetting("crisis_text", str, DEFAULT_CRISIS_TEXT, "Shown to a client at once after "
+                  "a critical answer: the clinic's own crisis contacts.",
+                  lambda v: isinstance(v, str) and 20 <= len(v) <= 2000, "20 to 2000 "
+                  "characters"),
     ClinicSetting("discrepancy_points", float, 5.0, "How much higher the therapist's alliance "
                   "rating must be than the client's to flag a discrepancy (0-40 scales; "
                   "project default, unverified).", lambda v: v > 0, "above 0"),
@@ -63,6 +93,13 @@ def parse(key: str, raw: str) -> Any:
     setting = BY_KEY.get(key)
     if setting is None:
         raise SettingError(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
+    if setting.kind is list:
+        import json
+
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            raise SettingError(f"{key} must be {setting.rule}; got {raw!r}") from None
     try:
         return setting.kind(raw)
     except ValueError:
