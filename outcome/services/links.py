@@ -1,0 +1,174 @@
+"""Single-use questionnaire links: issued, opened, answered page by page, revoked.
+
+A link's token is 256 random bits, shown once and stored only as its SHA-256. A link
+is valid in a window around its appointment (clinic settings, default 48 hours before
+to 24 hours after), is used up when the last questionnaire of its battery is stored,
+and can be revoked. Issuing a new link for the same appointment and purpose revokes
+the previous unused one. Each page is its own transaction, so a client who stops half
+way resumes where they left off while the link is valid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.core.answers import AnswerError
+from outcome.core.answers import parse_answers
+from outcome.core.instruments import Instrument
+from outcome.models import Administration
+from outcome.models import Appointment
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import QuestionnaireLink
+from outcome.services import clinic_settings
+from outcome.services.appointments import session_number
+from outcome.services.instruments import instrument_statuses
+from outcome.services.signals import submit_administration
+from questionnaires.loader import InstrumentLibrary
+
+Problem = Literal["unknown", "not_yet_open", "expired", "used", "revoked"]
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
+                purpose: str, session_no: int) -> list[str]:
+    """The instruments a link asks for: the clinic's battery, available ones only."""
+    settings = clinic_settings.current(clinic)
+    available = {s.instrument.id for s in instrument_statuses(session, clinic.id, library)
+                 if s.is_available}
+    if purpose == "post":
+        wanted = [settings["post_instrument"]] if settings["post_instrument"] else []
+    else:
+        wanted = [entry["instrument"] for entry in settings["pre_battery"]
+                  if entry.get("every", "session") == "session"
+                  or (entry["every"] == "month" and (session_no - 1) % 4 == 0)
+                  or (entry["every"] == "intake" and session_no == 1)]
+    return [instrument_id for instrument_id in wanted if instrument_id in available]
+
+
+def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
+               library: InstrumentLibrary, appointment: Appointment | None = None
+               ) -> tuple[QuestionnaireLink, str]:
+    """A new link and its token (shown once; only the hash is stored); flush."""
+    if purpose not in ("pre", "post"):
+        raise ValueError(f"purpose must be pre or post; got {purpose!r}")
+    clinic = session.get(Clinic, episode.clinic_id)
+    assert clinic is not None
+    settings = clinic_settings.current(clinic)
+    opens = dt.timedelta(hours=settings["link_opens_hours"])
+    closes = dt.timedelta(hours=settings["link_closes_hours"])
+    if appointment is not None:
+        start, end = appointment.starts_dt - opens, appointment.starts_dt + closes
+        number = session_number(session, appointment)
+    else:
+        start, end = now, now + opens + closes
+        number = 1 + len(session.scalars(select(Appointment.id).where(
+            Appointment.episode_id == episode.id, Appointment.status == "attended")).all())
+    for old in session.scalars(select(QuestionnaireLink).where(
+            QuestionnaireLink.episode_id == episode.id, QuestionnaireLink.purpose == purpose,
+            QuestionnaireLink.appointment_id == (appointment.id if appointment else None),
+            QuestionnaireLink.used_dt.is_(None), QuestionnaireLink.revoked_dt.is_(None))):
+        old.revoked_dt = now
+    token = secrets.token_urlsafe(32)
+    link = QuestionnaireLink(
+        episode_id=episode.id, appointment_id=appointment.id if appointment else None,
+        purpose=purpose, token_hash=hash_token(token),
+        battery=battery_for(session, clinic, library, purpose=purpose, session_no=number),
+        valid_from_dt=start, valid_until_dt=end, created_dt=now)
+    session.add(link)
+    session.flush()
+    return link, token
+
+
+def check_link(link: QuestionnaireLink | None, now: dt.datetime) -> Problem | None:
+    """Why a link cannot be used now, or None when it can."""
+    if link is None:
+        return "unknown"
+    if link.revoked_dt is not None:
+        return "revoked"
+    if link.used_dt is not None:
+        return "used"
+    if now < link.valid_from_dt:
+        return "not_yet_open"
+    if now > link.valid_until_dt:
+        return "expired"
+    return None
+
+
+def open_link(session: Session, token: str, now: dt.datetime
+              ) -> tuple[QuestionnaireLink | None, Problem | None]:
+    """Find the link of ``token`` and say whether it can be used; flush."""
+    link = session.scalar(select(QuestionnaireLink).where(
+        QuestionnaireLink.token_hash == hash_token(token)))
+    problem = check_link(link, now)
+    if problem is None and link is not None and link.opened_dt is None:
+        link.opened_dt = now
+        session.flush()
+    return link, problem
+
+
+@dataclass(frozen=True)
+class Step:
+    instrument_id: str
+    is_done: bool
+
+
+def steps(session: Session, link: QuestionnaireLink) -> list[Step]:
+    """The link's questionnaires in order, each with whether it is answered."""
+    done = set(session.scalars(select(Administration.instrument_id).where(
+        Administration.link_id == link.id)))
+    return [Step(i, i in done) for i in link.battery]
+
+
+@dataclass(frozen=True)
+class PageResult:
+    errors: list[AnswerError]
+    is_critical: bool = False
+    is_finished: bool = False
+
+
+def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instrument,
+                form: dict[str, Any], library: InstrumentLibrary, now: dt.datetime
+                ) -> PageResult:
+    """Validate and store one page of a link (one instrument); flush.
+
+    Answers go through ``parse_answers``; errors come back for the page and nothing is
+    stored. A resend of the same page stores nothing new. The link is used up when its
+    last questionnaire is stored.
+    """
+    if instrument.id not in link.battery:
+        raise ValueError(f"{instrument.id} is not part of this link")
+    answers = parse_answers(instrument, form)
+    if isinstance(answers, list):
+        return PageResult(errors=answers)
+    episode = session.get(Episode, link.episode_id)
+    assert episode is not None
+    row, _ = submit_administration(
+        session, episode=episode, instrument=instrument, answers=answers, completed_dt=now,
+        idempotency_key=f"link:{link.id}:{instrument.id}", library=library, now=now,
+        appointment_id=link.appointment_id, link_id=link.id)
+    finished = all(step.is_done for step in steps(session, link))
+    if finished and link.used_dt is None:
+        link.used_dt = now
+    session.flush()
+    return PageResult(errors=[], is_critical=bool(row.scores.get("critical_items")),
+                      is_finished=finished)
+
+
+def revoke(session: Session, link: QuestionnaireLink, now: dt.datetime) -> None:
+    """Make the link unusable from now on; flush."""
+    if link.revoked_dt is None:
+        link.revoked_dt = now
+        session.flush()
