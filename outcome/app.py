@@ -50,6 +50,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     auth.init_app(app)
     app.register_blueprint(home.bp)
+    from questionnaires import forms  # the client pages need the app's services
+
+    app.register_blueprint(forms.bp)
     _register_cli(app)
     return app
 

@@ -69,7 +69,7 @@ def test_link_token_is_stored_only_as_a_hash_and_has_a_window(db_session, episod
 
 def test_reissuing_revokes_the_previous_unused_link(db_session, episode):
     appointment = book_appointment(db_session, episode, MONDAY_10)
-    first, token1 = issue_link(db_session, episode=episode, purpose="pre", now=MONDAY_10,
+    _, token1 = issue_link(db_session, episode=episode, purpose="pre", now=MONDAY_10,
                                library=LIB, appointment=appointment)
     _, token2 = issue_link(db_session, episode=episode, purpose="pre", now=MONDAY_10,
                            library=LIB, appointment=appointment)

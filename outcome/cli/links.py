@@ -1,0 +1,62 @@
+"""``outcome links issue``: a fresh questionnaire link for clinics that send their own."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from outcome.app import instrument_library
+from outcome.db import transaction
+from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Episode
+from outcome.services import audit
+from outcome.services.links import issue_link
+from outcome.web.database import database
+
+links_group = AppGroup("links", help="Questionnaire links for clients.")
+
+
+@links_group.command("issue")
+@click.option("--client", "client_code", required=True, help="Client code, e.g. C-7F3K9Q.")
+@click.option("--appointment", "appointment_id", type=int,
+              help="Appointment id (default: none; the link is valid from now).")
+@click.option("--purpose", type=click.Choice(["pre", "post"]), default="pre",
+              show_default=True)
+def issue_command(client_code: str, appointment_id: int | None, purpose: str) -> None:
+    """Print a new single-use link for the client's open episode.
+
+    The token is shown only now (it is stored as a hash). Issuing again for the same
+    appointment and purpose revokes the previous unused link.
+    """
+    now = dt.datetime.now(dt.UTC)
+    with transaction(database().session_factory) as session:
+        client = session.scalar(select(Client).where(Client.code == client_code))
+        episode = client and session.scalar(select(Episode).where(
+            Episode.client_id == client.id, Episode.closed_on.is_(None)))
+        if client is None:
+            raise click.BadParameter(f"no client {client_code!r}", param_hint="--client")
+        if episode is None:
+            raise click.ClickException(f"{client_code} has no open episode.")
+        appointment = None
+        if appointment_id is not None:
+            appointment = session.get(Appointment, appointment_id)
+            if appointment is None or appointment.episode_id != episode.id:
+                raise click.BadParameter(f"appointment {appointment_id} is not in "
+                                         f"{client_code}'s open episode",
+                                         param_hint="--appointment")
+        link, token = issue_link(session, episode=episode, purpose=purpose, now=now,
+                                 library=instrument_library(current_app),
+                                 appointment=appointment)
+        audit.record(session, action="link.issue", outcome="allowed", now=now,
+                     actor_kind="system", actor_label="outcome links issue",
+                     clinic_id=episode.clinic_id, client_id=client.id, object_type="link",
+                     object_id=link.id)
+        valid_until = link.valid_until_dt
+        battery = ", ".join(link.battery) or "nothing (no instrument available)"
+    click.echo(f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}")
+    click.echo(f"valid until {valid_until:%Y-%m-%d %H:%M} UTC; asks for {battery}", err=True)

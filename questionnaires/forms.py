@@ -1,0 +1,149 @@
+"""The client-facing questionnaire pages (Flask): link, pages, support, thanks.
+
+Routes stay thin: the link and page logic is in :mod:`outcome.services.links`; this
+module turns HTTP into those calls and templates. A client has no account: opening a
+link exchanges its token for a short client session, and the browser is redirected to
+``/q/`` so the token never stays in the address bar, history or a Referer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import session
+from flask import url_for
+from werkzeug.wrappers import Response
+
+from outcome.app import instrument_library
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import QuestionnaireLink
+from outcome.services import audit
+from outcome.services import clinic_settings
+from outcome.services.links import check_link
+from outcome.services.links import open_link
+from outcome.services.links import steps
+from outcome.services.links import submit_page
+from outcome.web.clock import now
+from outcome.web.database import db_session
+
+bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
+CLIENT_IDLE = dt.timedelta(minutes=60)
+PROBLEM_PAGES = {
+    "unknown": (404, "This link does not work",
+                "Please check that you opened the whole link from your message, or ask "
+                "your therapist for a new one."),
+    "not_yet_open": (410, "This questionnaire is not open yet",
+                     "Your link opens shortly before your session. Please try again then."),
+    "expired": (410, "This link has expired",
+                "The time for this questionnaire has passed. Your therapist can send you a "
+                "new link if needed."),
+    "used": (410, "Already completed",
+             "Thank you: these questionnaires have been answered. You can close this page."),
+    "revoked": (410, "This link is no longer valid",
+                "A newer link may have been sent to you. Please use the most recent one."),
+}
+
+
+def _problem(kind: str) -> tuple[str, int]:
+    status, title, message = PROBLEM_PAGES[kind]
+    return render_template("questionnaires/message.html", title=title, message=message), status
+
+
+@bp.route("/<token>")
+def open_token(token: str) -> Response | tuple[str, int]:
+    store = db_session()
+    link, problem = open_link(store, token, now())
+    if link is not None:
+        episode = store.get(Episode, link.episode_id)
+        audit.record(store, action="link.open", outcome="denied" if problem else "allowed",
+                     now=now(), actor_kind="client", clinic_id=episode.clinic_id,
+                     client_id=episode.client_id, object_type="link", object_id=link.id,
+                     ip_address=request.remote_addr)
+    store.commit()
+    if problem:
+        return _problem(problem)
+    assert link is not None
+    session.clear()  # a client session carries nothing else
+    session["client_link"] = link.id
+    session["client_seen"] = now().timestamp()
+    return redirect(url_for(".page"), 303)
+
+
+def _current_link() -> QuestionnaireLink | None:
+    link_id, seen = session.get("client_link"), session.get("client_seen")
+    if link_id is None or seen is None:
+        return None
+    if now().timestamp() - float(seen) > CLIENT_IDLE.total_seconds():
+        session.clear()
+        return None
+    session["client_seen"] = now().timestamp()
+    return db_session().get(QuestionnaireLink, link_id)
+
+
+@bp.route("/", methods=["GET", "POST"])
+def page() -> Response | str | tuple[str, int]:
+    link = _current_link()
+    if link is None:
+        return render_template("questionnaires/message.html", title="Please open your link",
+                               message="For your privacy this page closes after a while. "
+                                       "Open the link from your message again to continue; "
+                                       "your answers so far are kept."), 401
+    problem = check_link(link, now())
+    if problem and problem != "used":
+        return _problem(problem)
+    store = db_session()
+    library = instrument_library(current_app)
+    all_steps = steps(store, link)
+    pending = [s for s in all_steps if not s.is_done]
+    if not pending:
+        return render_template("questionnaires/message.html", title="Thank you",
+                               message="Your answers have been sent to your therapist. You "
+                                       "can close this page.")
+    instrument = library.get(pending[0].instrument_id)
+    values: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        if request.form.get("instrument") != instrument.id:
+            return redirect(url_for(".page"), 303)  # an old page resent: show the current one
+        values = {item.id: request.form.get(item.id, "").strip() for item in instrument.items}
+        result = submit_page(store, link=link, instrument=instrument, form=values,
+                             library=library, now=now())
+        if not result.errors:
+            store.commit()
+            if result.is_critical:
+                return redirect(url_for(".support"), 303)
+            return redirect(url_for(".page"), 303)
+        store.rollback()
+        errors = {e.item: _plain(e.code, e.message) for e in result.errors}
+    position = len(all_steps) - len(pending) + 1
+    return render_template("questionnaires/page.html", instrument=instrument, values=values,
+                           errors=errors, position=position, total=len(all_steps)), (
+        422 if errors else 200)
+
+
+def _plain(code: str, message: str) -> str:
+    """Error text for a client: plain words, no item ids."""
+    return {"missing": "Please choose an answer.",
+            "not_an_option": "Please choose one of the answers shown.",
+            "wrong_type": "Please choose one of the answers shown.",
+            "out_of_range": "Please give a number within the range shown.",
+            "too_many_decimals": "Please use at most one decimal place.",
+            "too_long": "This answer is too long."}.get(code, message.split(": ", 1)[-1])
+
+
+@bp.route("/support")
+def support() -> str | tuple[str, int]:
+    link = _current_link()
+    if link is None:
+        abort(404)
+    episode = db_session().get(Episode, link.episode_id)
+    clinic = db_session().get(Clinic, episode.clinic_id)
+    crisis = clinic_settings.current(clinic)["crisis_text"]
+    return render_template("questionnaires/support.html", crisis=crisis)
