@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint bench install install-test postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint bench install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -22,15 +22,15 @@ run: install
 	$(BIN)/outcome demo --if-empty
 	$(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test lint test-sqlite test-postgresql
+test: install-test browser-tools lint test-sqlite test-postgresql
 
 lint: install-test
 	$(BIN)/ruff check .
 
-test-sqlite: install-test
+test-sqlite: install-test browser-tools
 	$(BIN)/python -m pytest --db=sqlite $(PYTEST_ARGS)
 
-test-postgresql: install-test postgres-ready
+test-postgresql: install-test browser-tools postgres-ready
 	$(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' $(PYTEST_ARGS)
 
 # Benchmarks report ratios measured in one run (these 2-core machines are noisy).
@@ -43,6 +43,17 @@ postgres-ready: install-test
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
+# and inject axe-core from npm.
+browser-tools: node_modules/.installed
+	@command -v chromium >/dev/null || { \
+	  echo "Installing Chromium with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
@@ -63,4 +74,4 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts node_modules

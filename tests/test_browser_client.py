@@ -1,0 +1,221 @@
+"""The client flow in headless Chromium at phone size, with axe-core on every page.
+
+The app runs on a real loopback server against a fresh, migrated database of the run's
+backend. Chromium is Debian's package (Playwright's own browser download is not used);
+screenshots are saved to ``test-artifacts/`` for people to look at.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from outcome import schema
+from outcome.app import create_app
+from outcome.db import make_engine
+from outcome.db import transaction
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import User
+from outcome.services.links import issue_link
+from outcome.web.database import database
+from questionnaires.loader import builtin_library
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "client-flow"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is not installed; `make test` installs Debian's chromium package")
+    if not AXE.exists():
+        pytest.fail("axe-core is not installed; `make test` runs npm ci")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(databases, tmp_path):
+    """The app on a loopback port, with a clinic, a client and an issued link."""
+    url = databases.new_url()
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    app = create_app({"ENV": "test", "DATABASE_URL": url,
+                      "INSTRUMENTS_DIR": str(tmp_path / "none")})
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        clinic = Clinic(slug="live", name="Live Clinic")
+        session.add(clinic)
+        session.flush()
+        therapist = User(clinic_id=clinic.id, email="t@example.org", display_name="T",
+                         is_therapist=True)
+        session.add(therapist)
+        session.flush()
+        client = Client(clinic_id=clinic.id, code="C-LIVE22", name="Rowan Example",
+                        therapist_id=therapist.id)
+        session.add(client)
+        session.flush()
+        episode = Episode(clinic_id=clinic.id, client_id=client.id,
+                          therapist_id=therapist.id, opened_on=dt.date(2026, 11, 1))
+        session.add(episode)
+        session.flush()
+        _, token = issue_link(session, episode=episode, purpose="pre",
+                              now=dt.datetime.now(dt.UTC), library=builtin_library())
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", token
+    server.shutdown()
+    database(app).engine.dispose()
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def serious_violations(browser, url: str) -> list[str]:
+    """axe-core's serious and critical findings for ``url`` (CSP bypassed for axe only)."""
+    context = browser.new_context(viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    page.goto(url)
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run()")
+    context.close()
+    return [f"{v['id']}: {v['help']}" for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
+def answer(page, prefix: str, count: int, value: str, skip=()) -> None:
+    for i in range(1, count + 1):
+        if i not in skip:
+            page.check(f"input[name={prefix}_{i}][value='{value}']")
+
+
+def test_a_client_completes_the_flow_on_a_phone(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    assert page.url == f"{base}/q/"  # the token left the address bar
+    assert page.get_by_text("Questionnaire 1 of 2").is_visible()
+    shot(page, "1-phq9")
+
+    answer(page, "phq9", 8, "1", skip=(4, 5))
+    page.check("input[name=phq9_9][value='0']")
+    page.get_by_role("button", name="Next").click()
+    assert page.get_by_text("Some answers need your attention (2)").is_visible()
+    assert page.locator(".error").count() == 2
+    assert page.is_checked("input[name=phq9_1][value='1']")  # kept
+    shot(page, "2-phq9-errors")
+
+    page.check("input[name=phq9_4][value='0']")
+    page.check("input[name=phq9_5][value='2']")
+    page.get_by_role("button", name="Next").click()
+    assert page.get_by_text("Questionnaire 2 of 2").is_visible()
+    shot(page, "3-gad7")
+
+    answer(page, "gad7", 7, "0")
+    page.keyboard.press("Tab")  # radio groups work by keyboard too
+    page.get_by_role("button", name="Finish").click()
+    assert page.get_by_role("heading", name="Thank you").is_visible()
+    shot(page, "4-thank-you")
+
+    page.goto(f"{base}/q/{token}")
+    assert page.get_by_role("heading", name="Already completed").is_visible()
+    shot(page, "5-used-link")
+    context.close()
+
+
+def test_crisis_text_after_a_critical_answer(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    answer(page, "phq9", 8, "0")
+    page.check("input[name=phq9_9][value='2']")
+    page.get_by_role("button", name="Next").click()
+    assert page.url == f"{base}/q/support"
+    assert page.get_by_text("call your local emergency number").is_visible()
+    shot(page, "6-support")
+    context.close()
+
+
+def test_the_pages_work_with_javascript_off(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    answer(page, "phq9", 9, "0")
+    page.get_by_role("button", name="Next").click()
+    assert page.get_by_text("Questionnaire 2 of 2").is_visible()
+    context.close()
+
+
+def test_no_serious_accessibility_violations(browser, live):
+    base, token = live
+    # Each client page: the questionnaire, one with errors, support, thanks, a bad link.
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    cookies = context.cookies()
+    context.close()
+    findings = {}
+    for name, path in (("bad link", "/q/" + "x" * 43),):
+        findings[name] = serious_violations(browser, base + path)
+    context = browser.new_context(viewport=PHONE, bypass_csp=True)
+    context.add_cookies(cookies)
+    page = context.new_page()
+    for name, act in (
+        ("questionnaire", lambda p: None),
+        ("with errors", lambda p: p.get_by_role("button", name="Next").click()),
+        ("support", lambda p: (answer(p, "phq9", 8, "0"),
+                               p.check("input[name=phq9_9][value='1']"),
+                               p.get_by_role("button", name="Next").click())),
+        ("next questionnaire", lambda p: p.goto(f"{base}/q/")),
+    ):
+        if name == "questionnaire":
+            page.goto(f"{base}/q/")
+        act(page)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => await axe.run()")
+        findings[name] = [f"{v['id']}: {v['help']}" for v in result["violations"]
+                          if v["impact"] in ("serious", "critical")]
+    context.close()
+    assert findings == {name: [] for name in findings}, findings
+
+
+def test_page_weight_has_no_external_requests(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    requested = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{base}/q/{token}")
+    assert all(url.startswith(base) for url in requested), requested
+    html_size = len(page.content().encode())
+    assert html_size < 50_000, html_size
+    context.close()
+
+
+if os.environ.get("OUTCOME_SKIP_BROWSER") == "1":  # pragma: no cover - local escape hatch
+    pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="OUTCOME_SKIP_BROWSER=1")]
