@@ -26,6 +26,7 @@ from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.services import audit
 from outcome.services import clinic_settings
+from outcome.services.goals import goal_texts
 from outcome.services.links import check_link
 from outcome.services.links import open_link
 from outcome.services.links import steps
@@ -113,6 +114,9 @@ def page() -> Response | str | tuple[str, int]:
         if request.form.get("instrument") != instrument.id:
             return redirect(url_for(".page"), 303)  # an old page resent: show the current one
         values = {item.id: request.form.get(item.id, "").strip() for item in instrument.items}
+        if instrument.role == "goal":  # only the client's own goals are asked
+            shown = goal_texts(store, link.episode_id)
+            values = {k: v for k, v in values.items() if k in shown}
         result = submit_page(store, link=link, instrument=instrument, form=values,
                              library=library, now=now())
         if not result.errors:
@@ -123,9 +127,10 @@ def page() -> Response | str | tuple[str, int]:
         store.rollback()
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
     position = len(all_steps) - len(pending) + 1
+    goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
-                           errors=errors, position=position, total=len(all_steps)), (
-        422 if errors else 200)
+                           errors=errors, position=position, total=len(all_steps),
+                           goals=goals), (422 if errors else 200)
 
 
 def _plain(code: str, message: str) -> str:

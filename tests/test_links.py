@@ -78,10 +78,12 @@ def test_reissuing_revokes_the_previous_unused_link(db_session, episode):
 
 
 def test_battery_rules(db_session, clinic, episode, make_user):
+    from outcome.services.goals import set_goals
     from outcome.services.instruments import attest
 
     attest(db_session, clinic=clinic, instrument=LIB.get("gbo"), admin=make_user("admin"),
            now=MONDAY_10)
+    set_goals(db_session, episode, ["Sleep better"], MONDAY_10)
     clinic_settings.update(db_session, clinic, {"pre_battery": [
         {"instrument": "phq9", "every": "session"}, {"instrument": "pcl5", "every": "month"},
         {"instrument": "gbo", "every": "session"}, {"instrument": "gad7", "every": "intake"}]})

@@ -30,6 +30,7 @@ from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.services import clinic_settings
 from outcome.services.appointments import session_number
+from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
 from outcome.services.signals import submit_administration
 from questionnaires.loader import InstrumentLibrary
@@ -43,8 +44,11 @@ def hash_token(token: str) -> str:
 
 
 def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
-                purpose: str, session_no: int) -> list[str]:
-    """The instruments a link asks for: the clinic's battery, available ones only."""
+                purpose: str, session_no: int, episode_id: int | None = None) -> list[str]:
+    """The instruments a link asks for: the clinic's battery, available ones only.
+
+    Goal ratings (GBO) are asked only when the episode has goals.
+    """
     settings = clinic_settings.current(clinic)
     available = {s.instrument.id for s in instrument_statuses(session, clinic.id, library)
                  if s.is_available}
@@ -55,7 +59,9 @@ def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
                   if entry.get("every", "session") == "session"
                   or (entry["every"] == "month" and (session_no - 1) % 4 == 0)
                   or (entry["every"] == "intake" and session_no == 1)]
-    return [instrument_id for instrument_id in wanted if instrument_id in available]
+    has_goals = episode_id is not None and bool(goal_texts(session, episode_id))
+    return [instrument_id for instrument_id in wanted if instrument_id in available
+            and (library.get(instrument_id).role != "goal" or has_goals)]
 
 
 def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
@@ -85,7 +91,8 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
     link = QuestionnaireLink(
         episode_id=episode.id, appointment_id=appointment.id if appointment else None,
         purpose=purpose, token_hash=hash_token(token),
-        battery=battery_for(session, clinic, library, purpose=purpose, session_no=number),
+        battery=battery_for(session, clinic, library, purpose=purpose, session_no=number,
+                            episode_id=episode.id),
         valid_from_dt=start, valid_until_dt=end, created_dt=now)
     session.add(link)
     session.flush()
