@@ -20,7 +20,10 @@ run: install
 	$(BIN)/outcome config init
 	$(BIN)/outcome db upgrade
 	$(BIN)/outcome demo --if-empty
-	$(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+	@# The scheduler runs beside the web server; Ctrl-C stops both.
+	@trap 'kill 0' EXIT INT TERM; \
+	  $(BIN)/outcome scheduler & \
+	  $(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 test: install-test browser-tools lint test-sqlite test-postgresql
 

@@ -9,10 +9,12 @@ from outcome.cli.demo import demo_command
 from outcome.cli.instruments import instruments_group
 from outcome.cli.instruments import score_command
 from outcome.cli.links import links_group
+from outcome.cli.scheduler import scheduler_command
 from outcome.cli.serve import serve_command
 from outcome.cli.signals import analyse_command
 from outcome.cli.signals import model_group
 from outcome.cli.signals import signals_group
 
-COMMANDS = (analyse_command, clinic_group, config_group, db_group, demo_command, instruments_group,
-            links_group, model_group, score_command, serve_command, signals_group)
+COMMANDS = (analyse_command, clinic_group, config_group, db_group, demo_command,
+            instruments_group, links_group, model_group, scheduler_command, score_command,
+            serve_command, signals_group)

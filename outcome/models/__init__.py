@@ -15,6 +15,7 @@ from outcome.models.clinic import Clinic
 from outcome.models.clinic import SupervisorAssignment
 from outcome.models.clinic import User
 from outcome.models.instrument import InstrumentAttestation
+from outcome.models.mail import OutboundEmail
 from outcome.models.report import ReportRun
 from outcome.models.signal import EpisodeSignal
 from outcome.models.signal import TrajectoryFit
@@ -31,6 +32,7 @@ __all__ = [
     "EpisodeSignal",
     "Goal",
     "InstrumentAttestation",
+    "OutboundEmail",
     "QuestionnaireLink",
     "ReportRun",
     "SupervisorAssignment",

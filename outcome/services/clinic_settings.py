@@ -71,6 +71,11 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "before the appointment.", lambda v: 1 <= v <= 24 * 14, "1 to 336"),
     ClinicSetting("link_closes_hours", int, 24, "...and closes this many hours after it.",
                   lambda v: 1 <= v <= 24 * 14, "1 to 336"),
+    ClinicSetting("link_email_hours", int, 24, "E-mail each client their link this many "
+                  "hours before the session.", lambda v: 1 <= v <= 24 * 7, "1 to 168"),
+    ClinicSetting("reminder_hours", int, 3, "One reminder this many hours before the "
+                  "session if the questionnaires are not done yet (0 for none).",
+                  lambda v: 0 <= v <= 48, "0 to 48"),
     ClinicSetting("crisis_text", str, DEFAULT_CRISIS_TEXT, "Shown to a client at once after "
                   "a critical answer: the clinic's own crisis contacts.",
                   lambda v: isinstance(v, str) and 20 <= len(v) <= 2000, "20 to 2000 "

@@ -132,10 +132,28 @@ class Step:
     is_done: bool
 
 
+def _answered_by(link: QuestionnaireLink):
+    """Administrations that count for this link: any link of the same appointment and
+    purpose (a reminder re-issues the link; progress made on the old one carries over)."""
+    if link.appointment_id is None:
+        return Administration.link_id == link.id
+    same = select(QuestionnaireLink.id).where(
+        QuestionnaireLink.appointment_id == link.appointment_id,
+        QuestionnaireLink.purpose == link.purpose)
+    return Administration.link_id.in_(same)
+
+
+def idempotency_key(link: QuestionnaireLink, instrument_id: str) -> str:
+    """One administration per appointment, purpose and instrument, whichever link sent it."""
+    if link.appointment_id is None:
+        return f"link:{link.id}:{instrument_id}"
+    return f"appointment:{link.appointment_id}:{link.purpose}:{instrument_id}"
+
+
 def steps(session: Session, link: QuestionnaireLink) -> list[Step]:
     """The link's questionnaires in order, each with whether it is answered."""
     done = set(session.scalars(select(Administration.instrument_id).where(
-        Administration.link_id == link.id)))
+        _answered_by(link))))
     return [Step(i, i in done) for i in link.battery]
 
 
@@ -164,7 +182,7 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
     assert episode is not None
     row, _ = submit_administration(
         session, episode=episode, instrument=instrument, answers=answers, completed_dt=now,
-        idempotency_key=f"link:{link.id}:{instrument.id}", library=library, now=now,
+        idempotency_key=idempotency_key(link, instrument.id), library=library, now=now,
         appointment_id=link.appointment_id, link_id=link.id)
     finished = all(step.is_done for step in steps(session, link))
     if finished and link.used_dt is None:

@@ -1,0 +1,38 @@
+"""``outcome scheduler``: the one process that runs scheduled jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import click
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import current_app
+from flask.cli import with_appcontext
+
+from outcome.jobs import JOBS
+
+
+@click.command("scheduler")
+@click.option("--once", is_flag=True, help="Run every job once now, then exit.")
+@with_appcontext
+def scheduler_command(once: bool) -> None:
+    """Run scheduled jobs (links and reminders by e-mail, mail delivery).
+
+    Run exactly one scheduler per database; `make run` starts it beside the web server.
+    """
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    logging.basicConfig(level=app.config["LOG_LEVEL"],
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if once:
+        for job_id, function, _ in JOBS:
+            click.echo(f"{job_id}: {function(app)}")
+        return
+    scheduler = BlockingScheduler(timezone="UTC")
+    for job_id, function, interval in JOBS:
+        scheduler.add_job(function, "interval", args=[app], id=job_id, replace_existing=True,
+                          coalesce=True, max_instances=1, misfire_grace_time=300, **interval)
+    click.echo(f"Scheduler running {len(JOBS)} jobs: "
+               f"{', '.join(job_id for job_id, _, _ in JOBS)}. Stop with Ctrl-C.")
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        scheduler.start()

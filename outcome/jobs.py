@@ -1,0 +1,57 @@
+"""Scheduled jobs: module-level functions run by the one scheduler process.
+
+Each job opens a transaction, calls a service, commits and logs. Every job is safe to
+run again (dedupe keys and single-use links), so a restart or a second run does no
+harm. Never start the scheduler inside web workers: `outcome scheduler` is its own
+process (APScheduler 3.x: one job store is not shared by several schedulers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from flask import Flask
+
+from outcome.app import instrument_library
+from outcome.db import transaction
+from outcome.services.mail import SmtpSettings
+from outcome.services.mail import deliver_due
+from outcome.services.mail import smtp_sender
+from outcome.services.reminders import send_due_links
+from outcome.web.database import database
+
+log = logging.getLogger("outcome.jobs")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def send_links(app: Flask, now: dt.datetime | None = None) -> int:
+    """Queue questionnaire links and reminders for upcoming appointments."""
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        count = send_due_links(session, instrument_library(app),
+                               base_url=app.config["BASE_URL"], now=now or _now())
+    log.info("send_links: %d messages queued", count)
+    return count
+
+
+def deliver_mail(app: Flask, now: dt.datetime | None = None) -> tuple[int, int, int]:
+    """Send due messages from the outbox; retry and record failures."""
+    config = app.config
+    sender = smtp_sender(SmtpSettings(config["SMTP_HOST"], config["SMTP_PORT"],
+                                      config["SMTP_SECURITY"], config["SMTP_USERNAME"],
+                                      config["SMTP_PASSWORD"], config["MAIL_FROM"]))
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        report = deliver_due(session, sender, sender=config["MAIL_FROM"], now=now or _now())
+    if report.sent or report.retrying or report.failed:
+        log.info("deliver_mail: %d sent, %d to retry, %d failed", report.sent,
+                 report.retrying, report.failed)
+    return report.sent, report.retrying, report.failed
+
+
+JOBS = (
+    ("send-links", send_links, {"minutes": 5}),
+    ("deliver-mail", deliver_mail, {"minutes": 1}),
+)

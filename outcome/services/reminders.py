@@ -1,0 +1,82 @@
+"""Sending clients their questionnaire link before each session, and one reminder.
+
+Run by the scheduler every few minutes; safe to run any number of times (each message
+has a dedupe key per appointment). A reminder carries a fresh link: tokens are stored
+only as hashes, so the first one cannot be sent again, and issuing the new one revokes
+the old.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import OutboundEmail
+from outcome.models import QuestionnaireLink
+from outcome.services import clinic_settings
+from outcome.services.links import issue_link
+from outcome.services.mail import queue_email
+from questionnaires.loader import InstrumentLibrary
+
+
+def _body(clinic: Clinic, url: str, starts: dt.datetime, reminder: bool) -> str:
+    local = starts.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+    first = ("A reminder: your short questionnaires" if reminder
+             else "Your short questionnaires")
+    return (f"Hello,\n\n{first} for your appointment on {local:%A %d %B at %H:%M} are "
+            f"ready. They take a few minutes:\n\n{url}\n\nThe link works once and only for "
+            f"you; please do not forward it.\n\n{clinic.name}\n")
+
+
+def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: str,
+                   now: dt.datetime) -> int:
+    """Queue link e-mails (and reminders) for upcoming appointments; flush. Returns count."""
+    queued = 0
+    horizon = now + dt.timedelta(days=8)
+    rows = session.execute(
+        select(Appointment, Episode, Client, Clinic)
+        .join(Episode, Appointment.episode_id == Episode.id)
+        .join(Client, Episode.client_id == Client.id)
+        .join(Clinic, Episode.clinic_id == Clinic.id)
+        .where(Appointment.status == "scheduled", Appointment.starts_dt > now,
+               Appointment.starts_dt <= horizon, Episode.closed_on.is_(None),
+               Client.email.is_not(None))).all()
+    for appointment, episode, client, clinic in rows:
+        settings = clinic_settings.current(clinic)
+        until = appointment.starts_dt - now
+        for kind, hours in (("link", settings["link_email_hours"]),
+                            ("reminder", settings["reminder_hours"])):
+            if hours <= 0 or until > dt.timedelta(hours=hours):
+                continue
+            key = f"{kind}:{appointment.id}:pre"
+            if session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == key)):
+                continue
+            if kind == "reminder" and _answered(session, appointment):
+                continue
+            if kind == "link" and until <= dt.timedelta(hours=settings["reminder_hours"]):
+                continue  # booked at short notice: the reminder sends the link
+            link, token = issue_link(session, episode=episode, purpose="pre", now=now,
+                                     library=library, appointment=appointment)
+            if not link.battery:
+                continue
+            url = f"{base_url.rstrip('/')}/q/{token}"
+            queue_email(session, clinic_id=clinic.id, kind=kind, dedupe_key=key,
+                        to_address=client.email,
+                        subject=f"Before your appointment at {clinic.name}",
+                        body=_body(clinic, url, appointment.starts_dt, kind == "reminder"),
+                        now=now)
+            queued += 1
+    return queued
+
+
+def _answered(session: Session, appointment: Appointment) -> bool:
+    return session.scalar(select(QuestionnaireLink.id).where(
+        QuestionnaireLink.appointment_id == appointment.id,
+        QuestionnaireLink.purpose == "pre", QuestionnaireLink.used_dt.is_not(None))) is not None

@@ -1,0 +1,97 @@
+"""Links by e-mail through a real SMTP server on loopback (aiosmtpd)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import select
+
+from outcome.jobs import deliver_mail
+from outcome.jobs import send_links
+from outcome.models import OutboundEmail
+from outcome.services.appointments import book_appointment
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none",
+                      MAIL_FROM="clinic@example.org")
+    yield inbox
+    controller.stop()
+
+
+@pytest.fixture
+def booked(db_session, clock, make_user, make_client, make_episode):
+    client = make_client(make_user(), email="rowan@example.org", name="Rowan Example")
+    episode = make_episode(client)
+    appointment = book_appointment(db_session, episode, clock() + dt.timedelta(hours=20))
+    db_session.commit()
+    return appointment
+
+
+def test_link_is_emailed_once_and_works(app, client, db_session, clock, smtp, booked):
+    assert send_links(app, now=clock()) == 1
+    assert send_links(app, now=clock()) == 0  # idempotent
+    assert deliver_mail(app, now=clock()) == (1, 0, 0)
+    [envelope] = smtp.messages
+    body = envelope.content.decode()
+    assert envelope.rcpt_tos == ["rowan@example.org"]
+    assert "Subject: Before your appointment at" in body
+    url = re.search(r"http://127\.0\.0\.1:5000(/q/[A-Za-z0-9_-]{43})", body).group(1)
+    for clinical in ("PHQ", "GAD", "depress", "anxi", "score"):
+        assert clinical not in body  # links, never clinical content
+    assert client.get(url).status_code == 303
+
+
+def test_one_reminder_with_a_fresh_link_when_not_done(app, db_session, clock, smtp, booked):
+    send_links(app, now=clock())
+    clock.advance(hours=18)  # 2 hours before: the reminder is due
+    assert send_links(app, now=clock()) == 1
+    assert send_links(app, now=clock()) == 0
+    kinds = db_session.scalars(select(OutboundEmail.kind).order_by(OutboundEmail.id)).all()
+    assert kinds == ["link", "reminder"]
+
+
+def test_delivery_failures_are_retried_and_recorded(app, db_session, clock, booked):
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port(), SMTP_SECURITY="none")
+    send_links(app, now=clock())
+    assert deliver_mail(app, now=clock()) == (0, 1, 0)
+    email = db_session.scalar(select(OutboundEmail))
+    db_session.refresh(email)
+    assert email.status == "pending" and email.attempts == 1
+    assert "ConnectionRefusedError" in email.last_error
+    assert email.next_attempt_dt == clock() + dt.timedelta(minutes=1)
+    for minutes in (1, 5, 15, 60, 240):
+        clock.advance(minutes=minutes)
+        deliver_mail(app, now=clock())
+    db_session.refresh(email)
+    assert (email.status, email.attempts) == ("failed", 6)  # recorded, never lost silently
+
+
+def test_scheduler_once_runs_every_job(runner, smtp, booked):
+    result = runner.invoke(args=["scheduler", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "send-links: " in result.output and "deliver-mail: " in result.output
