@@ -50,9 +50,10 @@ install-test: $(VENV)/.installed-test
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
 # and inject axe-core from npm.
 browser-tools: node_modules/.installed
-	@command -v chromium >/dev/null || { \
-	  echo "Installing Chromium with apt-get"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null && command -v zbarimg >/dev/null || { \
+	  echo "Installing Chromium and zbar (QR decoding) with apt-get"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    chromium zbar-tools; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

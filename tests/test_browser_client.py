@@ -217,5 +217,25 @@ def test_page_weight_has_no_external_requests(browser, live):
     context.close()
 
 
+def test_link_qr_code_decodes_to_the_link(browser, tmp_path):
+    import subprocess
+
+    from reports.qr import link_qr_svg
+
+    url = "http://127.0.0.1:5000/q/" + "Zx9_" * 10 + "abc"
+    svg = tmp_path / "qr.svg"
+    svg.write_text(link_qr_svg(url))
+    context = browser.new_context(viewport={"width": 320, "height": 320})
+    page = context.new_page()
+    page.goto(svg.as_uri())
+    png = tmp_path / "qr.png"
+    page.screenshot(path=str(png))
+    context.close()
+    shutil.copy(png, ARTIFACTS / "link-qr.png") if ARTIFACTS.exists() else None
+    decoded = subprocess.run(["zbarimg", "-q", "--raw", str(png)], capture_output=True,
+                             text=True, timeout=30)
+    assert decoded.stdout.strip() == url
+
+
 if os.environ.get("OUTCOME_SKIP_BROWSER") == "1":  # pragma: no cover - local escape hatch
     pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="OUTCOME_SKIP_BROWSER=1")]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -17,6 +18,7 @@ from outcome.models import Episode
 from outcome.services import audit
 from outcome.services.links import issue_link
 from outcome.web.database import database
+from reports.qr import link_qr_svg
 
 links_group = AppGroup("links", help="Questionnaire links for clients.")
 
@@ -27,7 +29,10 @@ links_group = AppGroup("links", help="Questionnaire links for clients.")
               help="Appointment id (default: none; the link is valid from now).")
 @click.option("--purpose", type=click.Choice(["pre", "post"]), default="pre",
               show_default=True)
-def issue_command(client_code: str, appointment_id: int | None, purpose: str) -> None:
+@click.option("--qr", "qr_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the link as a QR code (SVG) to show or print in the office.")
+def issue_command(client_code: str, appointment_id: int | None, purpose: str,
+                  qr_path: Path | None) -> None:
     """Print a new single-use link for the client's open episode.
 
     The token is shown only now (it is stored as a hash). Issuing again for the same
@@ -58,5 +63,9 @@ def issue_command(client_code: str, appointment_id: int | None, purpose: str) ->
                      object_id=link.id)
         valid_until = link.valid_until_dt
         battery = ", ".join(link.battery) or "nothing (no instrument available)"
-    click.echo(f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}")
+    url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
+    click.echo(url)
+    if qr_path is not None:
+        qr_path.write_text(link_qr_svg(url), encoding="utf-8")
+        click.echo(f"QR code written to {qr_path}", err=True)
     click.echo(f"valid until {valid_until:%Y-%m-%d %H:%M} UTC; asks for {battery}", err=True)
