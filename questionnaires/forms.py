@@ -31,8 +31,11 @@ from outcome.services.links import check_link
 from outcome.services.links import open_link
 from outcome.services.links import steps
 from outcome.services.links import submit_page
+from outcome.services.progress_view import client_progress
 from outcome.web.clock import now
 from outcome.web.database import db_session
+from reports.charts import to_svg
+from reports.charts import trajectory_drawing
 
 bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
 CLIENT_IDLE = dt.timedelta(minutes=60)
@@ -104,9 +107,11 @@ def page() -> Response | str | tuple[str, int]:
     all_steps = steps(store, link)
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
-        return render_template("questionnaires/message.html", title="Thank you",
-                               message="Your answers have been sent to your therapist. You "
-                                       "can close this page.")
+        episode = store.get(Episode, link.episode_id)
+        charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
+                                 chart.summary))
+                  for chart in client_progress(store, episode, instrument_library(current_app))]
+        return render_template("questionnaires/thanks.html", charts=charts)
     instrument = library.get(pending[0].instrument_id)
     values: dict[str, str] = {}
     errors: dict[str, str] = {}

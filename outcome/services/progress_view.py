@@ -1,0 +1,68 @@
+"""What a client may see of their own progress: their scores over time, nothing else.
+
+Shown only when their therapist has chosen to share it (``Client.is_progress_shared``).
+Never other clients, never comparisons; words are gentle, and the cutoff is a
+conversation starter, not a label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.models import Administration
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.services.signals import clinic_context
+from questionnaires.loader import InstrumentLibrary
+from reports.charts import TrajectoryData
+
+
+@dataclass(frozen=True)
+class ClientChart:
+    data: TrajectoryData
+    direction_words: str
+    summary: str
+
+
+def client_progress(session: Session, episode: Episode, library: InstrumentLibrary
+                    ) -> list[ClientChart]:
+    """Charts of the episode's outcome measures, if the client may see them."""
+    client = session.get(Client, episode.client_id)
+    if client is None or not client.is_progress_shared:
+        return []
+    clinic = session.get(Clinic, episode.clinic_id)
+    models = clinic_context(session, clinic).models if clinic else {}
+    rows = session.scalars(select(Administration).where(
+        Administration.episode_id == episode.id, Administration.respondent == "client",
+        Administration.is_valid).order_by(Administration.completed_dt)).all()
+    by_instrument: dict[str, list[float]] = {}
+    for row in rows:
+        by_instrument.setdefault(row.instrument_id, []).append(row.scores["primary"])
+    charts = []
+    for instrument_id, scores in sorted(by_instrument.items()):
+        instrument = library.get(instrument_id)
+        if instrument.role != "outcome" or len(scores) < 2:
+            continue
+        sessions = tuple(range(1, len(scores) + 1))
+        low, high = instrument.primary_range
+        band_low = band_high = None
+        model = models.get(instrument_id)
+        if model is not None:
+            edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
+            band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
+        words = ("Lower scores mean fewer difficulties." if instrument.direction ==
+                 "higher_is_worse" else "Higher scores mean feeling better.")
+        listing = ", ".join(f"session {s}: {v:g}" for s, v in zip(sessions, scores, strict=True))
+        charts.append(ClientChart(
+            TrajectoryData(title=instrument.short_name, sessions=sessions,
+                           scores=tuple(scores), y_min=low, y_max=high,
+                           cutoff=instrument.cutoff.value if instrument.cutoff else None,
+                           cutoff_label="a usual dividing line" if instrument.cutoff else "",
+                           band_low=band_low, band_high=band_high),
+            words, f"Your {instrument.short_name} answers by session: {listing}."))
+    return charts
