@@ -15,6 +15,7 @@ from outcome.config import load_config
 from outcome.web import auth
 from outcome.web import database
 from outcome.web import home
+from outcome.web import i18n
 from outcome.web import security
 from questionnaires.loader import DefinitionError
 from questionnaires.loader import InstrumentLibrary
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions[LIBRARY_KEY] = _load_instruments(Path(app.config["INSTRUMENTS_DIR"]))
     database.init_app(app)
     security.init_app(app)
+    i18n.init_app(app)
     auth.init_app(app)
     app.register_blueprint(home.bp)
     from questionnaires import forms  # the client pages need the app's services

@@ -13,14 +13,19 @@ import datetime as dt
 from flask import Blueprint
 from flask import abort
 from flask import current_app
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from werkzeug.wrappers import Response
 
 from outcome.app import instrument_library
+from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
@@ -40,18 +45,21 @@ from reports.charts import trajectory_drawing
 bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
 CLIENT_IDLE = dt.timedelta(minutes=60)
 PROBLEM_PAGES = {
-    "unknown": (404, "This link does not work",
-                "Please check that you opened the whole link from your message, or ask "
-                "your therapist for a new one."),
-    "not_yet_open": (410, "This questionnaire is not open yet",
-                     "Your link opens shortly before your session. Please try again then."),
-    "expired": (410, "This link has expired",
-                "The time for this questionnaire has passed. Your therapist can send you a "
-                "new link if needed."),
-    "used": (410, "Already completed",
-             "Thank you: these questionnaires have been answered. You can close this page."),
-    "revoked": (410, "This link is no longer valid",
-                "A newer link may have been sent to you. Please use the most recent one."),
+    "unknown": (404, _l("This link does not work"),
+                _l("Please check that you opened the whole link from your message, or ask "
+                   "your therapist for a new one.")),
+    "not_yet_open": (410, _l("This questionnaire is not open yet"),
+                     _l("Your link opens shortly before your session. Please try again "
+                        "then.")),
+    "expired": (410, _l("This link has expired"),
+                _l("The time for this questionnaire has passed. Your therapist can send you "
+                   "a new link if needed.")),
+    "used": (410, _l("Already completed"),
+             _l("Thank you: these questionnaires have been answered. You can close this "
+                "page.")),
+    "revoked": (410, _l("This link is no longer valid"),
+                _l("A newer link may have been sent to you. Please use the most recent "
+                   "one.")),
 }
 
 
@@ -65,6 +73,7 @@ def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
     link, problem = open_link(store, token, now())
     if link is not None:
+        _use_client_language(link)
         episode = store.get(Episode, link.episode_id)
         audit.record(store, action="link.open", outcome="denied" if problem else "allowed",
                      now=now(), actor_kind="client", clinic_id=episode.clinic_id,
@@ -88,17 +97,28 @@ def _current_link() -> QuestionnaireLink | None:
         session.clear()
         return None
     session["client_seen"] = now().timestamp()
-    return db_session().get(QuestionnaireLink, link_id)
+    link = db_session().get(QuestionnaireLink, link_id)
+    if link is not None:
+        _use_client_language(link)
+    return link
+
+
+def _use_client_language(link: QuestionnaireLink) -> None:
+    episode = db_session().get(Episode, link.episode_id)
+    client = db_session().get(Client, episode.client_id) if episode else None
+    g.client_locale = client.locale if client else None
+    refresh()
 
 
 @bp.route("/", methods=["GET", "POST"])
 def page() -> Response | str | tuple[str, int]:
     link = _current_link()
     if link is None:
-        return render_template("questionnaires/message.html", title="Please open your link",
-                               message="For your privacy this page closes after a while. "
-                                       "Open the link from your message again to continue; "
-                                       "your answers so far are kept."), 401
+        return render_template("questionnaires/message.html",
+                               title=_("Please open your link"),
+                               message=_("For your privacy this page closes after a while. "
+                                         "Open the link from your message again to "
+                                         "continue; your answers so far are kept.")), 401
     problem = check_link(link, now())
     if problem and problem != "used":
         return _problem(problem)
@@ -133,19 +153,36 @@ def page() -> Response | str | tuple[str, int]:
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
+    wording = instrument_wording(instrument, g.get("client_locale") or "en")
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=position, total=len(all_steps),
-                           goals=goals), (422 if errors else 200)
+                           goals=goals, wording=wording), (422 if errors else 200)
+
+
+def instrument_wording(instrument, language: str) -> dict:
+    """The instrument's verbatim wording in ``language`` where the definition has it.
+
+    Returns {"lang": ..., "stem": ..., "items": {id: text}, "options": {id: {value: label}}}
+    with the original wording (marked with its language) wherever no translation exists.
+    """
+    original = instrument.languages[0]
+    translation = next((t for t in instrument.translations if t.language == language), None)
+    items = dict(translation.items) if translation else {}
+    options = {item_id: dict(labels) for item_id, labels in translation.options} if (
+        translation) else {}
+    return {"language": language if translation else original, "original": original,
+            "stem": (translation.stem if translation and translation.stem else None),
+            "items": items, "options": options}
 
 
 def _plain(code: str, message: str) -> str:
     """Error text for a client: plain words, no item ids."""
-    return {"missing": "Please choose an answer.",
-            "not_an_option": "Please choose one of the answers shown.",
-            "wrong_type": "Please choose one of the answers shown.",
-            "out_of_range": "Please give a number within the range shown.",
-            "too_many_decimals": "Please use at most one decimal place.",
-            "too_long": "This answer is too long."}.get(code, message.split(": ", 1)[-1])
+    return {"missing": _("Please choose an answer."),
+            "not_an_option": _("Please choose one of the answers shown."),
+            "wrong_type": _("Please choose one of the answers shown."),
+            "out_of_range": _("Please give a number within the range shown."),
+            "too_many_decimals": _("Please use at most one decimal place."),
+            "too_long": _("This answer is too long.")}.get(code, message.split(": ", 1)[-1])
 
 
 @bp.route("/support")

@@ -42,7 +42,7 @@ def test_shared_progress_shows_the_clients_own_chart(db_session, clock, client, 
     assert "Your answers over time" in page
     assert page.count("<svg") == 2  # PHQ-9 and GAD-7
     assert '<title id="t">PHQ-9</title>' in page
-    assert "Your PHQ-9 answers by session: session 1: 8, session 2: 8." in page
+    assert "Your answers by session: PHQ-9: 1: 8, 2: 8." in page
     assert "Lower scores mean fewer difficulties." in page
 
 

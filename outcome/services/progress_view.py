@@ -25,7 +25,7 @@ from reports.charts import TrajectoryData
 @dataclass(frozen=True)
 class ClientChart:
     data: TrajectoryData
-    direction_words: str
+    is_lower_better: bool
     summary: str
 
 
@@ -55,14 +55,13 @@ def client_progress(session: Session, episode: Episode, library: InstrumentLibra
         if model is not None:
             edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
             band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
-        words = ("Lower scores mean fewer difficulties." if instrument.direction ==
-                 "higher_is_worse" else "Higher scores mean feeling better.")
-        listing = ", ".join(f"session {s}: {v:g}" for s, v in zip(sessions, scores, strict=True))
+        listing = ", ".join(f"{s}: {v:g}" for s, v in zip(sessions, scores, strict=True))
         charts.append(ClientChart(
             TrajectoryData(title=instrument.short_name, sessions=sessions,
                            scores=tuple(scores), y_min=low, y_max=high,
                            cutoff=instrument.cutoff.value if instrument.cutoff else None,
                            cutoff_label="a usual dividing line" if instrument.cutoff else "",
                            band_low=band_low, band_high=band_high),
-            words, f"Your {instrument.short_name} answers by session: {listing}."))
+            instrument.direction == "higher_is_worse",
+            f"{instrument.short_name}: {listing}."))
     return charts

@@ -17,6 +17,8 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_login import login_required
@@ -43,7 +45,7 @@ from outcome.web.database import db_session
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please sign in to continue."
+login_manager.login_message = _l("Please sign in to continue.")
 login_manager.login_message_category = "info"
 # No "remember me": a long-lived second cookie would outlive logout and timeouts.
 login_manager.session_protection = "strong"
@@ -67,9 +69,10 @@ def load_user(identity: str) -> User | None:
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[InputRequired(), Length(max=254)],
+    email = EmailField(_l("E-mail"), validators=[InputRequired(), Length(max=254)],
                        render_kw={"autocomplete": "username", "autofocus": True})
-    password = PasswordField("Password", validators=[InputRequired(), Length(max=MAX_LENGTH)],
+    password = PasswordField(_l("Password"),
+                             validators=[InputRequired(), Length(max=MAX_LENGTH)],
                              render_kw={"autocomplete": "current-password"})
 
 
@@ -101,7 +104,7 @@ def login() -> str | Response:
                      clinic_id=user.clinic_id if user else None,
                      ip_address=request.remote_addr)
         store.commit()
-        flash("That e-mail and password do not match an active account.", "error")
+        flash(_("That e-mail and password do not match an active account."), "error")
     return render_template("auth/login.html", form=form)
 
 
@@ -117,7 +120,7 @@ def logout() -> Response:
     store.commit()
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash(_("You are signed out."), "info")
     return redirect(url_for("auth.login"))
 
 

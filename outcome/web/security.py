@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 from flask import render_template
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -39,17 +40,17 @@ def _set_headers(response: Response) -> Response:
 
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
     return render_template(
-        "error.html", title="This form has expired",
-        message="For your safety the form could not be sent. Go back, reload the page "
-                "and try again.", code=400), 400
+        "error.html", title=_("This form has expired"),
+        message=_("For your safety the form could not be sent. Go back, reload the page "
+                  "and try again."), code=400), 400
 
 
 def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
     if error.code is None or error.code < 400:
         return error
     messages = {
-        404: ("Page not found", "There is nothing at this address."),
-        405: ("Not allowed", "This page cannot be used that way."),
+        404: (_("Page not found"), _("There is nothing at this address.")),
+        405: (_("Not allowed"), _("This page cannot be used that way.")),
     }
     title, message = messages.get(error.code, (error.name, error.description or ""))
     return render_template("error.html", title=title, message=message,
