@@ -40,6 +40,7 @@ test-postgresql: install-test browser-tools postgres-ready
 bench: install
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.signals
+	$(BIN)/python -m bench.forms
 
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'

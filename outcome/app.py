@@ -14,6 +14,7 @@ from outcome.config import ConfigError
 from outcome.config import load_config
 from outcome.web import auth
 from outcome.web import database
+from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
 from outcome.web import security
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     auth.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(health.bp)
     from questionnaires import forms  # the client pages need the app's services
 
     app.register_blueprint(forms.bp)

@@ -26,3 +26,13 @@ def test_signals_benchmark_runs_and_both_paths_agree():
     assert result.returncode == 0, result.stderr  # the script asserts agreement itself
     figures = json.loads(result.stdout)
     assert figures["administrations"] == 60000 and figures["therapists"] > 1
+
+
+def test_forms_benchmark_runs_against_a_real_server():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.forms", "--clients", "40", "--concurrency", "4",
+         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["page_bytes"] < 50_000 and figures["external_requests"] == 0
+    assert figures["submissions_per_s"] > 0
