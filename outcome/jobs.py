@@ -19,6 +19,7 @@ from outcome.services.mail import SmtpSettings
 from outcome.services.mail import deliver_due
 from outcome.services.mail import smtp_sender
 from outcome.services.reminders import send_due_links
+from outcome.services.reminders import send_post_session_links
 from outcome.web.database import database
 
 log = logging.getLogger("outcome.jobs")
@@ -29,10 +30,11 @@ def _now() -> dt.datetime:
 
 
 def send_links(app: Flask, now: dt.datetime | None = None) -> int:
-    """Queue questionnaire links and reminders for upcoming appointments."""
+    """Queue pre-session links and reminders, and post-session links after sessions."""
     with app.app_context(), transaction(database(app).session_factory) as session:
-        count = send_due_links(session, instrument_library(app),
-                               base_url=app.config["BASE_URL"], now=now or _now())
+        library, base_url, moment = instrument_library(app), app.config["BASE_URL"], now or _now()
+        count = send_due_links(session, library, base_url=base_url, now=moment)
+        count += send_post_session_links(session, library, base_url=base_url, now=moment)
     log.info("send_links: %d messages queued", count)
     return count
 

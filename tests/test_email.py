@@ -95,3 +95,28 @@ def test_scheduler_once_runs_every_job(runner, smtp, booked):
     result = runner.invoke(args=["scheduler", "--once"])
     assert result.exit_code == 0, result.output
     assert "send-links: " in result.output and "deliver-mail: " in result.output
+
+
+def test_post_session_link_after_the_session(app, db_session, clock, smtp, booked, clinic,
+                                             make_user):
+    import pathlib
+
+    from outcome.services.instruments import attest
+    from questionnaires.loader import load_library
+
+    # The clinic installs SRS wording (an overlay) and attests its licence.
+    folder = pathlib.Path(app.instance_path) / "instruments"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "srs.yaml").write_text("overlay_for: srs_vas@1\nitems: {srs_1: A, srs_2: B, "
+                                     "srs_3: C, srs_4: D}\n")
+    app.extensions["outcome.instruments"] = load_library(folder)
+    attest(db_session, clinic=clinic, instrument=app.extensions["outcome.instruments"].get(
+        "srs_vas"), admin=make_user("admin"), now=clock())
+    db_session.commit()
+    clock.advance(hours=21)  # the session (20 h ahead, 50 minutes) has just ended
+    send_links(app, now=clock())
+    deliver_mail(app, now=clock())
+    post = [m for m in smtp.messages if b"How was today" in m.content]
+    assert len(post) == 1
+    send_links(app, now=clock())  # not twice
+    assert db_session.scalars(select(OutboundEmail.kind)).all().count("post") == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from outcome.cli.care import appointments_group
+from outcome.cli.care import goals_group
 from outcome.cli.clinic import clinic_group
 from outcome.cli.config import config_group
 from outcome.cli.db import db_group
@@ -15,6 +17,8 @@ from outcome.cli.signals import analyse_command
 from outcome.cli.signals import model_group
 from outcome.cli.signals import signals_group
 
-COMMANDS = (analyse_command, clinic_group, config_group, db_group, demo_command,
-            instruments_group, links_group, model_group, scheduler_command, score_command,
-            serve_command, signals_group)
+COMMANDS = (
+    analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,
+    goals_group, instruments_group, links_group, model_group, scheduler_command,
+    score_command, serve_command, signals_group,
+)

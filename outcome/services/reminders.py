@@ -76,6 +76,43 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
     return queued
 
 
+def send_post_session_links(session: Session, library: InstrumentLibrary, *, base_url: str,
+                            now: dt.datetime) -> int:
+    """Queue the post-session link (the alliance measure) once each session has ended.
+
+    Sent within 12 hours of the end of an appointment that was not cancelled or missed.
+    """
+    queued = 0
+    rows = session.execute(
+        select(Appointment, Episode, Client, Clinic)
+        .join(Episode, Appointment.episode_id == Episode.id)
+        .join(Client, Episode.client_id == Client.id)
+        .join(Clinic, Episode.clinic_id == Clinic.id)
+        .where(Appointment.status.in_(("scheduled", "attended")),
+               Appointment.starts_dt <= now, Appointment.starts_dt > now - dt.timedelta(hours=14),
+               Client.email.is_not(None))).all()
+    for appointment, episode, client, clinic in rows:
+        ended = appointment.starts_dt + dt.timedelta(minutes=appointment.duration_minutes)
+        if not ended <= now <= ended + dt.timedelta(hours=12):
+            continue
+        key = f"post:{appointment.id}"
+        if session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == key)):
+            continue
+        link, token = issue_link(session, episode=episode, purpose="post", now=now,
+                                 library=library, appointment=appointment)
+        if not link.battery:
+            continue
+        queue_email(session, clinic_id=clinic.id, kind="post", dedupe_key=key,
+                    to_address=client.email, subject=f"How was today's session at {clinic.name}?",
+                    body=(f"Hello,\n\nThank you for coming today. Two minutes of your time "
+                          f"helps your therapist make the next session work for you:\n\n"
+                          f"{base_url.rstrip('/')}/q/{token}\n\nThe link works once and "
+                          f"only for you; please do not forward it.\n\n{clinic.name}\n"),
+                    now=now)
+        queued += 1
+    return queued
+
+
 def _answered(session: Session, appointment: Appointment) -> bool:
     return session.scalar(select(QuestionnaireLink.id).where(
         QuestionnaireLink.appointment_id == appointment.id,
