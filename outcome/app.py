@@ -54,9 +54,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
-    from questionnaires import forms  # the client pages need the app's services
+    from outcome.web import care  # these pages use the app's services
+    from questionnaires import forms
 
     app.register_blueprint(forms.bp)
+    app.register_blueprint(care.bp)
     _register_cli(app)
     return app
 

@@ -12,6 +12,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from outcome.models import Appointment
+from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.services.access import visible_clients
@@ -42,4 +43,7 @@ def index() -> str:
         "appointments_week": store.scalar(week_ahead) or 0,
     }
     clinic = store.get(Clinic, user.clinic_id)
-    return render_template("home.html", user=user, clinic=clinic, summary=summary)
+    own = [] if not user.is_therapist else store.scalars(
+        visible_clients(user).where(Client.therapist_id == user.id).order_by(Client.name)).all()
+    return render_template("home.html", user=user, clinic=clinic, summary=summary,
+                           own_clients=own)

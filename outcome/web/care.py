@@ -1,0 +1,156 @@
+"""A therapist's care page for one client: sessions, goals, sharing progress, links.
+
+Routes stay thin: scoping through ``visible_clients`` (a client outside it is a 404,
+never a 403), everything else through the appointment, goal and link services. Only
+the client's own therapist may act here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_login import login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from outcome.app import instrument_library
+from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.services import audit
+from outcome.services.access import sees_client_names
+from outcome.services.access import visible_clients
+from outcome.services.appointments import BookingError
+from outcome.services.appointments import book_weekly_series
+from outcome.services.appointments import session_number
+from outcome.services.goals import GoalError
+from outcome.services.goals import set_goals
+from outcome.services.links import issue_link
+from outcome.web.clock import now
+from outcome.web.database import db_session
+from reports.qr import link_qr_svg
+
+bp = Blueprint("care", __name__, url_prefix="/clients")
+
+
+def _own_client(code: str, action: str) -> tuple[Client, Episode | None, Clinic]:
+    """The client if the signed-in therapist is theirs; 404 (and an audit record) if not."""
+    store = db_session()
+    client = store.scalar(visible_clients(current_user).where(Client.code == code))
+    allowed = client is not None and sees_client_names(current_user, client)
+    # A denied attempt still records which client of the user's own clinic it was about
+    # (for the audit trail only; the response says nothing).
+    attempted = client.id if client else store.scalar(select(Client.id).where(
+        Client.code == code, Client.clinic_id == current_user.clinic_id))
+    audit.record(store, action=action, outcome="allowed" if allowed else "denied", now=now(),
+                 actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                 client_id=attempted, object_type="client", object_id=code,
+                 ip_address=request.remote_addr)
+    if not allowed:
+        store.commit()
+        abort(404)
+    episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
+                                                 Episode.closed_on.is_(None)))
+    clinic = store.get(Clinic, client.clinic_id)
+    return client, episode, clinic
+
+
+@bp.route("/<code>/care")
+@login_required
+def page(code: str, issued: dict | None = None) -> str:
+    client, episode, clinic = _own_client(code, "client.care.view")
+    store = db_session()
+    tz = zoneinfo.ZoneInfo(clinic.timezone)
+    appointments = []
+    if episode is not None:
+        for appointment in store.scalars(select(Appointment).where(
+                Appointment.episode_id == episode.id,
+                Appointment.starts_dt >= now() - dt.timedelta(days=14))
+                .order_by(Appointment.starts_dt)):
+            appointments.append((appointment, session_number(store, appointment),
+                                 appointment.starts_dt.astimezone(tz)))
+    store.commit()
+    goals = [g.description for g in episode.goals] if episode else []
+    return render_template("care/page.html", client=client, episode=episode,
+                           appointments=appointments, goals=goals, issued=issued,
+                           timezone=clinic.timezone)
+
+
+@bp.route("/<code>/appointments", methods=["POST"])
+@login_required
+def book(code: str) -> Response:
+    client, episode, _clinic = _own_client(code, "appointment.book")
+    if episode is None:
+        abort(404)
+    try:
+        when = dt.datetime.strptime(f"{request.form.get('date')} {request.form.get('time')}",
+                                    "%Y-%m-%d %H:%M")
+        count = int(request.form.get("weekly") or 1)
+        booked = book_weekly_series(db_session(), episode, when, count=count)
+    except ValueError as exc:  # BookingError is a ValueError
+        db_session().rollback()
+        message = str(exc) if isinstance(exc, BookingError) else _(
+            "Please give a date and a time, and a number of weekly sessions from 1 to 52.")
+        flash(message, "error")
+    else:
+        db_session().commit()
+        flash(_("Booked %(count)s session(s).", count=len(booked)), "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+@bp.route("/<code>/goals", methods=["POST"])
+@login_required
+def goals(code: str) -> Response:
+    client, episode, _clinic = _own_client(code, "goals.set")
+    if episode is None:
+        abort(404)
+    texts = [t for t in request.form.getlist("goal") if t.strip()]
+    try:
+        set_goals(db_session(), episode, texts, now())
+    except GoalError as exc:
+        db_session().rollback()
+        flash(str(exc), "error")
+    else:
+        db_session().commit()
+        flash(_("Goals saved."), "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+@bp.route("/<code>/sharing", methods=["POST"])
+@login_required
+def sharing(code: str) -> Response:
+    client, _episode, _clinic = _own_client(code, "client.sharing.change")
+    client.is_progress_shared = request.form.get("share") == "yes"
+    db_session().commit()
+    flash(_("Saved."), "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+@bp.route("/<code>/appointments/<int:appointment_id>/link", methods=["POST"])
+@login_required
+def link(code: str, appointment_id: int) -> str:
+    _client, episode, _clinic = _own_client(code, "link.issue")
+    appointment = db_session().get(Appointment, appointment_id)
+    if episode is None or appointment is None or appointment.episode_id != episode.id:
+        abort(404)
+    purpose = "post" if request.form.get("purpose") == "post" else "pre"
+    issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose, now=now(),
+                                    library=instrument_library(current_app),
+                                    appointment=appointment)
+    db_session().commit()
+    url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
+    # The token exists only in this response (it is stored as a hash): show it now.
+    return page(code, issued={"url": url, "qr": link_qr_svg(url),
+                              "battery": issued_link.battery, "purpose": purpose})
