@@ -26,7 +26,6 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.links import issue_link
 from outcome.web.database import database
-from questionnaires.loader import builtin_library
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "client-flow"
@@ -54,22 +53,40 @@ def browser():
 
 
 @pytest.fixture
-def live(databases, tmp_path):
-    """The app on a loopback port, with a clinic, a client and an issued link."""
+def live(databases, tmp_path, request):
+    """The app on a loopback port, with a clinic, a client and an issued link.
+
+    With ``@pytest.mark.vas`` the clinic has installed SRS-type wording, attested it,
+    and asks for it before each session.
+    """
     url = databases.new_url()
     engine = make_engine(url)
     schema.upgrade(engine)
     engine.dispose()
-    app = create_app({"ENV": "test", "DATABASE_URL": url,
-                      "INSTRUMENTS_DIR": str(tmp_path / "none")})
+    folder = tmp_path / "instruments"
+    folder.mkdir()
+    vas = request.node.get_closest_marker("vas") is not None
+    if vas:
+        (folder / "srs.yaml").write_text(
+            'overlay_for: srs_vas@1\nitems: {srs_1: "How well did we work together today?", '
+            'srs_2: "Did we talk about what you wanted?", srs_3: "Did the approach fit you?", '
+            'srs_4: "Overall, how was today?"}\n')
+    app = create_app({"ENV": "test", "DATABASE_URL": url, "INSTRUMENTS_DIR": str(folder)})
     with app.app_context(), transaction(database(app).session_factory) as session:
-        clinic = Clinic(slug="live", name="Live Clinic")
+        clinic = Clinic(slug="live", name="Live Clinic",
+                        settings={"pre_battery": [{"instrument": "srs_vas"}]} if vas else {})
         session.add(clinic)
         session.flush()
         therapist = User(clinic_id=clinic.id, email="t@example.org", display_name="T",
-                         is_therapist=True)
+                         is_therapist=True, is_admin=True)
         session.add(therapist)
         session.flush()
+        if vas:
+            from outcome.app import instrument_library
+            from outcome.services.instruments import attest
+
+            attest(session, clinic=clinic, instrument=instrument_library(app).get("srs_vas"),
+                   admin=therapist, now=dt.datetime.now(dt.UTC))
         client = Client(clinic_id=clinic.id, code="C-LIVE22", name="Rowan Example",
                         therapist_id=therapist.id)
         session.add(client)
@@ -78,8 +95,10 @@ def live(databases, tmp_path):
                           therapist_id=therapist.id, opened_on=dt.date(2026, 11, 1))
         session.add(episode)
         session.flush()
+        from outcome.app import instrument_library
+
         _, token = issue_link(session, episode=episode, purpose="pre",
-                              now=dt.datetime.now(dt.UTC), library=builtin_library())
+                              now=dt.datetime.now(dt.UTC), library=instrument_library(app))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -192,6 +211,8 @@ def test_no_serious_accessibility_violations(browser, live):
                                p.check("input[name=phq9_9][value='1']"),
                                p.get_by_role("button", name="Next").click())),
         ("next questionnaire", lambda p: p.goto(f"{base}/q/")),
+        ("thank you", lambda p: (answer(p, "gad7", 7, "0"),
+                                 p.get_by_role("button", name="Finish").click())),
     ):
         if name == "questionnaire":
             page.goto(f"{base}/q/")
@@ -214,6 +235,47 @@ def test_page_weight_has_no_external_requests(browser, live):
     assert all(url.startswith(base) for url in requested), requested
     html_size = len(page.content().encode())
     assert html_size < 50_000, html_size
+    context.close()
+
+
+@pytest.mark.vas
+def test_visual_analogue_items_slider_and_number(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    sliders = page.locator("input.vas-slider")
+    assert sliders.count() == 4  # JavaScript added a slider beside each number field
+    sliders.nth(0).fill("7.5")  # moving the slider fills the number field
+    assert page.input_value("input[name=srs_1]") == "7.5"
+    for name, value in (("srs_2", "8"), ("srs_3", "9.9"), ("srs_4", "10")):
+        page.fill(f"input[name={name}]", value)
+    shot(page, "7-vas")
+    page.get_by_role("button", name="Finish").click()
+    assert page.get_by_role("heading", name="Thank you").is_visible()
+    context.close()
+    no_js = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = no_js.new_page()
+    page.goto(f"{base}/q/{token}")
+    assert page.get_by_role("heading", name="Already completed").is_visible()
+    no_js.close()
+
+
+@pytest.mark.vas
+def test_visual_analogue_items_work_without_javascript(browser, live):
+    base, token = live
+    context = browser.new_context(viewport=PHONE, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{base}/q/{token}")
+    assert page.locator("input.vas-slider").count() == 0
+    for name in ("srs_1", "srs_2", "srs_3", "srs_4"):
+        page.fill(f"input[name={name}]", "9.5")
+    page.fill("input[name=srs_4]", "9.55")  # too many decimals
+    page.get_by_role("button", name="Finish").click()
+    assert page.get_by_text("Please use at most one decimal place.").is_visible()
+    page.fill("input[name=srs_4]", "9.5")
+    page.get_by_role("button", name="Finish").click()
+    assert page.get_by_role("heading", name="Thank you").is_visible()
     context.close()
 
 
