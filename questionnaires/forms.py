@@ -37,6 +37,8 @@ from outcome.services.links import open_link
 from outcome.services.links import steps
 from outcome.services.links import submit_page
 from outcome.services.progress_view import client_progress
+from outcome.services.signals import IdempotencyConflict
+from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
 from reports.charts import to_svg
@@ -44,6 +46,8 @@ from reports.charts import trajectory_drawing
 
 bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
 CLIENT_IDLE = dt.timedelta(minutes=60)
+CLIENT_MAX = dt.timedelta(hours=2)  # a client session never outlives this, or its link
+THANKS_GRACE = dt.timedelta(minutes=15)  # the thank-you page (and chart) after finishing
 PROBLEM_PAGES = {
     "unknown": (404, _l("This link does not work"),
                 _l("Please check that you opened the whole link from your message, or ask "
@@ -79,27 +83,42 @@ def open_token(token: str) -> Response | tuple[str, int]:
                      now=now(), actor_kind="client", clinic_id=episode.clinic_id,
                      client_id=episode.client_id, object_type="link", object_id=link.id,
                      ip_address=request.remote_addr)
+    else:
+        audit.record(store, action="link.open", outcome="denied", now=now(),
+                     actor_kind="anonymous", object_type="link",
+                     ip_address=request.remote_addr)
     store.commit()
     if problem:
         return _problem(problem)
     assert link is not None
     session.clear()  # a client session carries nothing else
     session["client_link"] = link.id
-    session["client_seen"] = now().timestamp()
+    session["client_seen"] = session["client_started"] = now().timestamp()
     return redirect(url_for(".page"), 303)
 
 
 def _current_link() -> QuestionnaireLink | None:
+    """The client session's link, while the session may still be used.
+
+    A client session ends after an hour idle, two hours in all, when its link is revoked
+    or its window closes, and a quarter of an hour after the last questionnaire: a
+    browser left open must not keep showing the client's answers.
+    """
     link_id, seen = session.get("client_link"), session.get("client_seen")
-    if link_id is None or seen is None:
+    started = session.get("client_started")
+    if link_id is None or seen is None or started is None:
         return None
-    if now().timestamp() - float(seen) > CLIENT_IDLE.total_seconds():
+    moment = now()
+    link = db_session().get(QuestionnaireLink, link_id)
+    ended = (link is None or link.revoked_dt is not None or moment > link.valid_until_dt
+             or moment.timestamp() - float(seen) > CLIENT_IDLE.total_seconds()
+             or moment.timestamp() - float(started) > CLIENT_MAX.total_seconds()
+             or (link.used_dt is not None and moment - link.used_dt > THANKS_GRACE))
+    if ended:
         session.clear()
         return None
-    session["client_seen"] = now().timestamp()
-    link = db_session().get(QuestionnaireLink, link_id)
-    if link is not None:
-        _use_client_language(link)
+    session["client_seen"] = moment.timestamp()
+    _use_client_language(link)
     return link
 
 
@@ -124,10 +143,14 @@ def page() -> Response | str | tuple[str, int]:
         return _problem(problem)
     store = db_session()
     library = instrument_library(current_app)
+    episode = store.get(Episode, link.episode_id)
+    client_fields = {"actor_kind": "client", "clinic_id": episode.clinic_id,
+                     "client_id": episode.client_id, "object_type": "link",
+                     "object_id": link.id}
     all_steps = steps(store, link)
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
-        episode = store.get(Episode, link.episode_id)
+        record_now(action="questionnaire.thanks.view", outcome="allowed", **client_fields)
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary))
                   for chart in client_progress(store, episode, instrument_library(current_app))]
@@ -142,15 +165,24 @@ def page() -> Response | str | tuple[str, int]:
         if instrument.role == "goal":  # only the client's own goals are asked
             shown = goal_texts(store, link.episode_id)
             values = {k: v for k, v in values.items() if k in shown}
-        result = submit_page(store, link=link, instrument=instrument, form=values,
-                             library=library, now=now())
+        try:
+            result = submit_page(store, link=link, instrument=instrument, form=values,
+                                 library=library, now=now())
+        except IdempotencyConflict:
+            # The same page sent twice at once with different answers: the first stands.
+            store.rollback()
+            return redirect(url_for(".page"), 303)
         if not result.errors:
+            audit.record(store, action="questionnaire.submit", outcome="allowed", now=now(),
+                         ip_address=request.remote_addr, **client_fields)
             store.commit()
             if result.is_critical:
                 return redirect(url_for(".support"), 303)
             return redirect(url_for(".page"), 303)
         store.rollback()
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
+    if request.method == "GET":
+        record_now(action="questionnaire.view", outcome="allowed", **client_fields)
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     wording = instrument_wording(instrument, g.get("client_locale") or "en")
@@ -193,4 +225,7 @@ def support() -> str | tuple[str, int]:
     episode = db_session().get(Episode, link.episode_id)
     clinic = db_session().get(Clinic, episode.clinic_id)
     crisis = clinic_settings.current(clinic)["crisis_text"]
+    record_now(action="questionnaire.support.view", outcome="allowed", actor_kind="client",
+               clinic_id=episode.clinic_id, client_id=episode.client_id, object_type="link",
+               object_id=link.id)
     return render_template("questionnaires/support.html", crisis=crisis)

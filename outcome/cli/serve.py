@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from outcome import schema
 from outcome.web.database import database
+
+_TOKEN_PATH = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
+
+
+class RedactingLogger(glogging.Logger):
+    """Gunicorn's logger with questionnaire tokens removed from access lines."""
+
+    def access(self, resp, req, environ, request_time):
+        clean = dict(environ)
+        for key in ("RAW_URI", "PATH_INFO", "REQUEST_URI"):
+            if key in clean:
+                clean[key] = _TOKEN_PATH.sub("/q/[token]", clean[key])
+        super().access(resp, req, clean, request_time)
 
 
 class _Server(BaseApplication):
@@ -51,4 +67,4 @@ def serve_command(host: str, port: int, workers: int) -> None:
     click.echo(f"Listening on http://{host}:{port} with {workers} workers "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
-             "graceful_timeout": 10}).run()
+             "logger_class": RedactingLogger, "graceful_timeout": 10}).run()

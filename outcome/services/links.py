@@ -136,7 +136,8 @@ def _answered_by(link: QuestionnaireLink):
     """Administrations that count for this link: any link of the same appointment and
     purpose (a reminder re-issues the link; progress made on the old one carries over)."""
     if link.appointment_id is None:
-        return Administration.link_id == link.id
+        prefix = f"episode:{link.episode_id}:{link.purpose}:{link.valid_from_dt:%Y-%m-%d}:"
+        return Administration.idempotency_key.startswith(prefix)
     same = select(QuestionnaireLink.id).where(
         QuestionnaireLink.appointment_id == link.appointment_id,
         QuestionnaireLink.purpose == link.purpose)
@@ -144,9 +145,14 @@ def _answered_by(link: QuestionnaireLink):
 
 
 def idempotency_key(link: QuestionnaireLink, instrument_id: str) -> str:
-    """One administration per appointment, purpose and instrument, whichever link sent it."""
+    """One administration per appointment, purpose and instrument, whichever link sent it.
+
+    A link without an appointment counts per episode, purpose and day it was issued, so
+    re-issuing it the same day never asks twice.
+    """
     if link.appointment_id is None:
-        return f"link:{link.id}:{instrument_id}"
+        return (f"episode:{link.episode_id}:{link.purpose}:"
+                f"{link.valid_from_dt:%Y-%m-%d}:{instrument_id}")
     return f"appointment:{link.appointment_id}:{link.purpose}:{instrument_id}"
 
 

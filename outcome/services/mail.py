@@ -3,12 +3,14 @@
 Messages carry links and practical words only, never clinical content. Delivery
 failures are retried with growing waits (1, 5, 15, 60, 240 minutes) and recorded;
 after the last attempt the message is marked failed, visible to admins, never dropped
-silently.
+silently. Once a message is sent (or given up), the link token in its stored body is
+removed: the outbox is no store of keys to clients' questionnaires.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import smtplib
 import ssl
 from collections.abc import Callable
@@ -21,6 +23,12 @@ from sqlalchemy.orm import Session
 from outcome.models import OutboundEmail
 
 RETRY_MINUTES = (1, 5, 15, 60, 240)
+_LINK = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
+
+
+def redact_links(text: str) -> str:
+    """The text with questionnaire tokens removed (kept only until delivery)."""
+    return _LINK.sub("/q/[removed after sending]", text)
 
 
 @dataclass(frozen=True)
@@ -81,18 +89,20 @@ def deliver_due(session: Session, send: Callable[[EmailMessage], None], *, sende
         .order_by(OutboundEmail.next_attempt_dt, OutboundEmail.id).limit(limit)).all()
     sent = retrying = failed = 0
     for email in due:
-        message = EmailMessage()
-        message["From"] = sender
-        message["To"] = email.to_address
-        message["Subject"] = email.subject
-        message.set_content(email.body_text)
         email.attempts += 1
         try:
+            message = EmailMessage()
+            message["From"] = sender
+            message["To"] = email.to_address
+            message["Subject"] = email.subject
+            message.set_content(email.body_text)
             send(message)
-        except (OSError, smtplib.SMTPException) as exc:
+        except Exception as exc:
             email.last_error = f"{type(exc).__name__}: {exc}"[:1000]
-            if email.attempts > len(RETRY_MINUTES):
+            permanent = not isinstance(exc, OSError | smtplib.SMTPException)
+            if permanent or email.attempts > len(RETRY_MINUTES):
                 email.status = "failed"
+                email.body_text = redact_links(email.body_text)
                 failed += 1
             else:
                 email.next_attempt_dt = now + dt.timedelta(
@@ -100,6 +110,8 @@ def deliver_due(session: Session, send: Callable[[EmailMessage], None], *, sende
                 retrying += 1
         else:
             email.status, email.sent_dt, email.last_error = "sent", now, None
+            # The token is a key to the client's questionnaires: not kept once delivered.
+            email.body_text = redact_links(email.body_text)
             sent += 1
     session.flush()
     return DeliveryReport(sent, retrying, failed)

@@ -21,6 +21,8 @@ from outcome.models import Episode
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
 from outcome.services import clinic_settings
+from outcome.services.appointments import session_number
+from outcome.services.links import battery_for
 from outcome.services.links import issue_link
 from outcome.services.mail import queue_email
 from questionnaires.loader import InstrumentLibrary
@@ -31,8 +33,8 @@ def _body(clinic: Clinic, url: str, starts: dt.datetime, reminder: bool) -> str:
     first = ("A reminder: your short questionnaires" if reminder
              else "Your short questionnaires")
     return (f"Hello,\n\n{first} for your appointment on {local:%A %d %B at %H:%M} are "
-            f"ready. They take a few minutes:\n\n{url}\n\nThe link works once and only for "
-            f"you; please do not forward it.\n\n{clinic.name}\n")
+            f"ready. They take a few minutes:\n\n{url}\n\nThe link is only for you and "
+            f"works until you have answered; please do not forward it.\n\n{clinic.name}\n")
 
 
 def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: str,
@@ -62,6 +64,10 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
                 continue
             if kind == "link" and until <= dt.timedelta(hours=settings["reminder_hours"]):
                 continue  # booked at short notice: the reminder sends the link
+            if not battery_for(session, clinic, library, purpose="pre",
+                               session_no=session_number(session, appointment),
+                               episode_id=episode.id):
+                continue  # nothing to ask: no link, no message
             link, token = issue_link(session, episode=episode, purpose="pre", now=now,
                                      library=library, appointment=appointment)
             if not link.battery:
@@ -98,6 +104,8 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
         key = f"post:{appointment.id}"
         if session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == key)):
             continue
+        if not battery_for(session, clinic, library, purpose="post", session_no=1):
+            continue
         link, token = issue_link(session, episode=episode, purpose="post", now=now,
                                  library=library, appointment=appointment)
         if not link.battery:
@@ -106,8 +114,9 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
                     to_address=client.email, subject=f"How was today's session at {clinic.name}?",
                     body=(f"Hello,\n\nThank you for coming today. Two minutes of your time "
                           f"helps your therapist make the next session work for you:\n\n"
-                          f"{base_url.rstrip('/')}/q/{token}\n\nThe link works once and "
-                          f"only for you; please do not forward it.\n\n{clinic.name}\n"),
+                          f"{base_url.rstrip('/')}/q/{token}\n\nThe link is only for you "
+                          f"and works until you have answered; please do not forward it."
+                          f"\n\n{clinic.name}\n"),
                     now=now)
         queued += 1
     return queued

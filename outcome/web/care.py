@@ -29,7 +29,6 @@ from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
-from outcome.services import audit
 from outcome.services.access import sees_client_names
 from outcome.services.access import visible_clients
 from outcome.services.appointments import BookingError
@@ -38,6 +37,7 @@ from outcome.services.appointments import session_number
 from outcome.services.goals import GoalError
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
+from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
 from reports.qr import link_qr_svg
@@ -54,12 +54,11 @@ def _own_client(code: str, action: str) -> tuple[Client, Episode | None, Clinic]
     # (for the audit trail only; the response says nothing).
     attempted = client.id if client else store.scalar(select(Client.id).where(
         Client.code == code, Client.clinic_id == current_user.clinic_id))
-    audit.record(store, action=action, outcome="allowed" if allowed else "denied", now=now(),
-                 actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                 client_id=attempted, object_type="client", object_id=code,
-                 ip_address=request.remote_addr)
+    # Recorded in its own transaction: a later rollback must not erase it.
+    record_now(action=action, outcome="allowed" if allowed else "denied",
+               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+               client_id=attempted, object_type="client", object_id=code)
     if not allowed:
-        store.commit()
         abort(404)
     episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
                                                  Episode.closed_on.is_(None)))
@@ -143,7 +142,11 @@ def sharing(code: str) -> Response:
 def link(code: str, appointment_id: int) -> str:
     _client, episode, _clinic = _own_client(code, "link.issue")
     appointment = db_session().get(Appointment, appointment_id)
-    if episode is None or appointment is None or appointment.episode_id != episode.id:
+    if (episode is None or appointment is None or appointment.episode_id != episode.id
+            or appointment.status != "scheduled"):
+        record_now(action="link.issue", outcome="denied", actor_user_id=current_user.id,
+                   clinic_id=current_user.clinic_id, object_type="appointment",
+                   object_id=appointment_id)
         abort(404)
     purpose = "post" if request.form.get("purpose") == "post" else "pre"
     issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose, now=now(),
