@@ -82,3 +82,21 @@ def test_bad_booking_input_is_explained(auth, client, setup):
     response = client.post(f"/clients/{person.code}/appointments", data=form(
         client, person.code, date="tomorrow", time="10", weekly="3"), follow_redirects=True)
     assert "Please give a date and a time" in response.get_data(as_text=True)
+
+
+def test_withdrawing_unused_links(auth, client, db_session, clock, setup):
+    from outcome.services.links import issue_link
+    from outcome.services.links import open_link
+    from questionnaires.loader import builtin_library
+
+    therapist, person, _ = setup
+    episode = person.episodes[0]
+    _, token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
+                          library=builtin_library())
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{person.code}/care").get_data(as_text=True)
+    response = client.post(f"/clients/{person.code}/links/revoke",
+                           data={"csrf_token": csrf_token(page)}, follow_redirects=True)
+    assert "1 unused link(s) withdrawn." in response.get_data(as_text=True)
+    assert open_link(db_session, token, clock())[1] == "revoked"

@@ -69,3 +69,25 @@ def issue_command(client_code: str, appointment_id: int | None, purpose: str,
         qr_path.write_text(link_qr_svg(url), encoding="utf-8")
         click.echo(f"QR code written to {qr_path}", err=True)
     click.echo(f"valid until {valid_until:%Y-%m-%d %H:%M} UTC; asks for {battery}", err=True)
+
+
+@links_group.command("revoke")
+@click.option("--client", "client_code", required=True, help="Client code, e.g. C-7F3K9Q.")
+def revoke_command(client_code: str) -> None:
+    """Withdraw every unused link of the client's open episode."""
+    from outcome.services.links import revoke_unused
+
+    now = dt.datetime.now(dt.UTC)
+    with transaction(database().session_factory) as session:
+        client = session.scalar(select(Client).where(Client.code == client_code))
+        if client is None:
+            raise click.BadParameter(f"no client {client_code!r}", param_hint="--client")
+        episode = session.scalar(select(Episode).where(Episode.client_id == client.id,
+                                                       Episode.closed_on.is_(None)))
+        if episode is None:
+            raise click.ClickException(f"{client_code} has no open episode.")
+        count = revoke_unused(session, episode, now)
+        audit.record(session, action="link.revoke", outcome="allowed", now=now,
+                     actor_kind="system", actor_label="outcome links revoke",
+                     clinic_id=episode.clinic_id, client_id=client.id)
+    click.echo(f"Withdrew {count} unused link(s) of {client_code}.")

@@ -198,6 +198,17 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
                       is_finished=finished)
 
 
+def revoke_unused(session: Session, episode: Episode, now: dt.datetime) -> int:
+    """Withdraw every unused link of an episode (a link sent to the wrong address); flush."""
+    links = session.scalars(select(QuestionnaireLink).where(
+        QuestionnaireLink.episode_id == episode.id, QuestionnaireLink.used_dt.is_(None),
+        QuestionnaireLink.revoked_dt.is_(None))).all()
+    for link in links:
+        link.revoked_dt = now
+    session.flush()
+    return len(links)
+
+
 def revoke(session: Session, link: QuestionnaireLink, now: dt.datetime) -> None:
     """Make the link unusable from now on; flush."""
     if link.revoked_dt is None:

@@ -37,6 +37,7 @@ from outcome.services.appointments import session_number
 from outcome.services.goals import GoalError
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
+from outcome.services.links import revoke_unused
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
@@ -134,6 +135,18 @@ def sharing(code: str) -> Response:
     client.is_progress_shared = request.form.get("share") == "yes"
     db_session().commit()
     flash(_("Saved."), "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+@bp.route("/<code>/links/revoke", methods=["POST"])
+@login_required
+def revoke_links(code: str) -> Response:
+    client, episode, _clinic = _own_client(code, "link.revoke")
+    if episode is None:
+        abort(404)
+    count = revoke_unused(db_session(), episode, now())
+    db_session().commit()
+    flash(_("%(count)s unused link(s) withdrawn.", count=count), "info")
     return redirect(url_for(".page", code=client.code))
 
 
