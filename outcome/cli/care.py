@@ -26,7 +26,8 @@ appointments_group = AppGroup("appointments", help="Book sessions.")
 goals_group = AppGroup("goals", help="A client's goals, in their own words.")
 
 
-def _open_episode(session: Session, code: str) -> tuple[Episode, Clinic]:
+def open_episode(session: Session, code: str) -> tuple[Episode, Clinic]:
+    """The open episode (and clinic) of the client with ``code``, or a clear CLI error."""
     client = session.scalar(select(Client).where(Client.code == code))
     if client is None:
         raise click.BadParameter(f"no client {code!r}", param_hint="--client")
@@ -49,7 +50,7 @@ def _open_episode(session: Session, code: str) -> tuple[Episode, Clinic]:
 def book_command(code: str, when: dt.datetime, weekly: int, minutes: int) -> None:
     """Book one session, or a weekly series, in the client's open episode."""
     with transaction(database().session_factory) as session:
-        episode, clinic = _open_episode(session, code)
+        episode, clinic = open_episode(session, code)
         try:
             booked = book_weekly_series(session, episode, when, count=weekly,
                                         duration_minutes=minutes)
@@ -67,7 +68,7 @@ def book_command(code: str, when: dt.datetime, weekly: int, minutes: int) -> Non
 def set_goals_command(code: str, goals: tuple[str, ...]) -> None:
     """Set up to three goals for the client's open episode, in the client's words."""
     with transaction(database().session_factory) as session:
-        episode, _ = _open_episode(session, code)
+        episode, _ = open_episode(session, code)
         try:
             set_goals(session, episode, list(goals), dt.datetime.now(dt.UTC))
         except GoalError as exc:

@@ -11,11 +11,11 @@ from outcome.cli.demo import demo_command
 from outcome.cli.instruments import instruments_group
 from outcome.cli.instruments import score_command
 from outcome.cli.links import links_group
+from outcome.cli.monitoring import analyse_command
+from outcome.cli.monitoring import model_group
+from outcome.cli.monitoring import signals_group
 from outcome.cli.scheduler import scheduler_command
 from outcome.cli.serve import serve_command
-from outcome.cli.signals import analyse_command
-from outcome.cli.signals import model_group
-from outcome.cli.signals import signals_group
 
 COMMANDS = (
     analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,

@@ -8,13 +8,11 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import select
 
 from outcome.app import instrument_library
+from outcome.cli.care import open_episode
 from outcome.db import transaction
 from outcome.models import Appointment
-from outcome.models import Client
-from outcome.models import Episode
 from outcome.services import audit
 from outcome.services.links import issue_link
 from outcome.web.database import database
@@ -40,13 +38,7 @@ def issue_command(client_code: str, appointment_id: int | None, purpose: str,
     """
     now = dt.datetime.now(dt.UTC)
     with transaction(database().session_factory) as session:
-        client = session.scalar(select(Client).where(Client.code == client_code))
-        episode = client and session.scalar(select(Episode).where(
-            Episode.client_id == client.id, Episode.closed_on.is_(None)))
-        if client is None:
-            raise click.BadParameter(f"no client {client_code!r}", param_hint="--client")
-        if episode is None:
-            raise click.ClickException(f"{client_code} has no open episode.")
+        episode, _clinic = open_episode(session, client_code)
         appointment = None
         if appointment_id is not None:
             appointment = session.get(Appointment, appointment_id)
@@ -59,8 +51,8 @@ def issue_command(client_code: str, appointment_id: int | None, purpose: str,
                                  appointment=appointment)
         audit.record(session, action="link.issue", outcome="allowed", now=now,
                      actor_kind="system", actor_label="outcome links issue",
-                     clinic_id=episode.clinic_id, client_id=client.id, object_type="link",
-                     object_id=link.id)
+                     clinic_id=episode.clinic_id, client_id=episode.client_id,
+                     object_type="link", object_id=link.id)
         valid_until = link.valid_until_dt
         battery = ", ".join(link.battery) or "nothing (no instrument available)"
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
@@ -79,15 +71,9 @@ def revoke_command(client_code: str) -> None:
 
     now = dt.datetime.now(dt.UTC)
     with transaction(database().session_factory) as session:
-        client = session.scalar(select(Client).where(Client.code == client_code))
-        if client is None:
-            raise click.BadParameter(f"no client {client_code!r}", param_hint="--client")
-        episode = session.scalar(select(Episode).where(Episode.client_id == client.id,
-                                                       Episode.closed_on.is_(None)))
-        if episode is None:
-            raise click.ClickException(f"{client_code} has no open episode.")
+        episode, _clinic = open_episode(session, client_code)
         count = revoke_unused(session, episode, now)
         audit.record(session, action="link.revoke", outcome="allowed", now=now,
                      actor_kind="system", actor_label="outcome links revoke",
-                     clinic_id=episode.clinic_id, client_id=client.id)
+                     clinic_id=episode.clinic_id, client_id=episode.client_id)
     click.echo(f"Withdrew {count} unused link(s) of {client_code}.")

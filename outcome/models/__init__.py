@@ -16,9 +16,9 @@ from outcome.models.clinic import SupervisorAssignment
 from outcome.models.clinic import User
 from outcome.models.instrument import InstrumentAttestation
 from outcome.models.mail import OutboundEmail
+from outcome.models.monitoring import EpisodeSignal
+from outcome.models.monitoring import TrajectoryFit
 from outcome.models.report import ReportRun
-from outcome.models.signal import EpisodeSignal
-from outcome.models.signal import TrajectoryFit
 
 __all__ = [
     "Administration",

@@ -28,9 +28,9 @@ from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo_answers import fill_demo_answers
 from outcome.services.instruments import attest
 from outcome.services.instruments import instrument_statuses
+from outcome.services.monitoring import recompute_signals
+from outcome.services.monitoring import refit_models
 from outcome.services.passwords import hash_password
-from outcome.services.signals import recompute_signals
-from outcome.services.signals import refit_models
 from questionnaires.loader import InstrumentLibrary
 
 DEMO_SLUG = "demo"

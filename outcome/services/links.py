@@ -32,7 +32,7 @@ from outcome.services import clinic_settings
 from outcome.services.appointments import session_number
 from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
-from outcome.services.signals import submit_administration
+from outcome.services.monitoring import submit_administration
 from questionnaires.loader import InstrumentLibrary
 
 Problem = Literal["unknown", "not_yet_open", "expired", "used", "revoked"]
