@@ -121,6 +121,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSTRUMENTS_DIR", str, None, "Folder of the clinic's own instrument definitions "
             "and licensed-wording overlays (*.yaml). Default: `instruments` in the instance "
             "folder."),
+    Setting("RATELIMIT_STORAGE_URL", str, "memory://", "Where login rate limits are counted: "
+            "memory:// for one process; redis://127.0.0.1:6379 when gunicorn runs several "
+            "workers (memory counts per worker, multiplying the limit)."),
     Setting("SQLITE_BUSY_TIMEOUT_MS", int, 5000, "How long a SQLite writer waits for "
             "another writer before giving up, in milliseconds."),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",

@@ -196,8 +196,10 @@ def clock() -> FrozenClock:
 def app(database_url: str, session_factory: sessionmaker[Session], clock: FrozenClock,
         tmp_path):
     """The app on the run's database; its requests share the test's rolled-back transaction."""
+    # Rate limits count real time across every app of the run; tests that need them
+    # switch them on themselves (tests/test_sessions.py).
     app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False})
     app.instance_path = str(tmp_path / "instance")
     database(app).session_factory = session_factory
     app.extensions["outcome.clock"] = clock

@@ -80,6 +80,11 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "a critical answer: the clinic's own crisis contacts.",
                   lambda v: isinstance(v, str) and 20 <= len(v) <= 2000, "20 to 2000 "
                   "characters"),
+    ClinicSetting("staff_idle_minutes", int, 30, "Staff are signed out after this many "
+                  "minutes without a request (enforced on the server).",
+                  lambda v: 5 <= v <= 240, "5 to 240"),
+    ClinicSetting("staff_session_hours", int, 12, "Staff sign in again after this many hours, "
+                  "however active.", lambda v: 1 <= v <= 24, "1 to 24"),
     ClinicSetting("discrepancy_points", float, 5.0, "How much higher the therapist's alliance "
                   "rating must be than the client's to flag a discrepancy (0-40 scales; "
                   "project default, unverified).", lambda v: v > 0, "above 0"),

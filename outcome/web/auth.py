@@ -19,6 +19,8 @@ from flask import session
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_login import login_required
@@ -33,8 +35,10 @@ from wtforms import PasswordField
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
+from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import audit
+from outcome.services import clinic_settings
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
@@ -51,9 +55,58 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# Login attempts: per address, and per account whatever the address (NIST SP 800-63B
+# asks to limit failed attempts on an account).
+ADDRESS_LIMIT = "10 per minute;50 per hour"
+ACCOUNT_LIMIT = "10 per hour"
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
+    # Each app decides: the shared Limiter would otherwise reuse the last app's choice.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["RATELIMIT_STORAGE_URL"])
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    limiter.init_app(app)
     app.register_blueprint(bp)
+    app.before_request(_enforce_session_limits)
+    app.register_error_handler(429, _too_many)
+
+
+def _account_key() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()
+
+
+def _too_many(error) -> tuple[str, int]:
+    return render_template(
+        "error.html", title=_("Too many attempts"),
+        message=_("For your safety, signing in is paused for a while after several "
+                  "attempts. Please wait a few minutes and try again."), code=429), 429
+
+
+def _enforce_session_limits() -> Response | None:
+    """Sign staff out after the clinic's idle time (30 min) or session length (12 h).
+
+    Enforced on the server from times kept in the session, so a cookie kept in a browser
+    tab, or copied, stops working when either limit passes.
+    """
+    if not current_user.is_authenticated:
+        return None
+    clinic = db_session().get(Clinic, current_user.clinic_id)
+    limits = clinic_settings.current(clinic)
+    moment = now().timestamp()
+    seen, started = session.get("seen_at"), session.get("signed_in_at")
+    idle = seen is None or moment - float(seen) > 60 * limits["staff_idle_minutes"]
+    too_long = started is None or moment - float(started) > 3600 * limits["staff_session_hours"]
+    if idle or too_long:
+        logout_user()
+        session.clear()
+        flash(_("You were signed out after a period without activity.") if idle
+              else _("For your safety, please sign in again."), "info")
+        return redirect(url_for("auth.login", next=request.path))
+    session["seen_at"] = moment
+    return None
 
 
 @login_manager.user_loader
@@ -77,6 +130,8 @@ class LoginForm(FlaskForm):
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_account_key)
 def login() -> str | Response:
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -97,6 +152,7 @@ def login() -> str | Response:
             store.commit()
             session.clear()  # nothing from before the login survives it
             login_user(user)
+            session["signed_in_at"] = session["seen_at"] = now().timestamp()
             return redirect(_safe_next(request.args.get("next")))
         audit.record(store, action="login", outcome="denied", now=now(),
                      actor_kind="user" if user else "anonymous",

@@ -1,0 +1,114 @@
+"""Staff sessions end on the server: idle and absolute timeouts, login rate limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from outcome.services import clinic_settings
+from outcome.web.auth import limiter
+
+
+def test_idle_timeout_signs_out_after_30_minutes(auth, client, clock, make_user):
+    user = make_user()
+    auth.login(user.email)
+    clock.advance(minutes=29)
+    assert client.get("/").status_code == 200  # active: the idle clock restarts
+    clock.advance(minutes=29)
+    assert client.get("/").status_code == 200
+    clock.advance(minutes=31)
+    response = client.get("/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    page = client.get("/login").get_data(as_text=True)
+    assert "signed out after a period without activity" in page
+
+
+def test_absolute_timeout_after_12_hours_however_active(auth, client, clock, make_user):
+    auth.login(make_user().email)
+    for _ in range(25):  # a request every 29 minutes for 12 hours and a bit
+        clock.advance(minutes=29)
+        status = client.get("/").status_code
+    assert status == 302
+    assert "please sign in again" in client.get("/login").get_data(as_text=True)
+
+
+def test_timeouts_are_clinic_settings(auth, client, clock, db_session, clinic, make_user):
+    clinic_settings.update(db_session, clinic, {"staff_idle_minutes": 10})
+    db_session.commit()
+    auth.login(make_user().email)
+    clock.advance(minutes=11)
+    assert client.get("/").status_code == 302
+
+
+def test_a_copied_cookie_also_times_out(app, auth, client, clock, make_user):
+    auth.login(make_user().email)
+    stolen = client.get_cookie("session").value
+    clock.advance(minutes=31)
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/").status_code == 302
+
+
+@pytest.fixture
+def limited(database_url, session_factory, clock, tmp_path):
+    """An app with login rate limits on and fresh counters."""
+    from outcome.app import create_app
+    from outcome.web.database import database
+
+    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
+    database(app).session_factory = session_factory
+    app.extensions["outcome.clock"] = clock
+    limiter.reset()
+    yield app
+    limiter.reset()
+    database(app).engine.dispose()
+
+
+def test_login_is_rate_limited_per_address_and_per_account(limited, make_user):
+    from tests.conftest import AuthActions
+
+    user = make_user()
+    auth = AuthActions(limited.test_client())
+    statuses = [auth.login(user.email, "wrong password, long enough").status_code
+                for _ in range(11)]
+    assert statuses[:10] == [200] * 10 and statuses[10] == 429
+    assert "Too many attempts" in auth.login(user.email).get_data(as_text=True)
+    # The same account from other addresses: the per-account limit still holds.
+    limiter.reset()
+    for n in range(10):
+        auth.login(user.email, "wrong again, long enough",
+                   environ_base={"REMOTE_ADDR": f"10.9.0.{n}"})
+    other_address = auth.login(user.email, environ_base={"REMOTE_ADDR": "10.9.1.1"})
+    assert other_address.status_code == 429
+
+
+def test_limits_are_shared_between_workers_through_redis(database_url, session_factory,
+                                                         clock, make_user):
+    # Two apps stand for two gunicorn workers; with Redis they share one count.
+    import redis
+
+    from outcome.app import create_app
+    from outcome.web.database import database
+    from tests.conftest import AuthActions
+
+    url = "redis://127.0.0.1:6379/15"
+    redis.Redis.from_url(url).flushdb()
+    workers = []
+    for _ in range(2):
+        app = create_app({"ENV": "test", "DATABASE_URL": database_url,
+                          "SECRET_KEY": "test-secret-key-" + "x" * 32,
+                          "RATELIMIT_STORAGE_URL": url})
+        database(app).session_factory = session_factory
+        app.extensions["outcome.clock"] = clock
+        workers.append(app)
+    user = make_user()
+    first, second = (AuthActions(app.test_client()) for app in workers)
+    for n in range(10):
+        (first if n % 2 else second).login(user.email, "wrong password, long enough")
+    assert first.login(user.email).status_code == 429  # 10 failures, across both workers
+    # The counts live in Redis, where every worker process reads the same numbers.
+    keys = redis.Redis.from_url(url).keys("*")
+    assert any(b"account:" in key for key in keys), keys
+    redis.Redis.from_url(url).flushdb()
+    for app in workers:
+        database(app).engine.dispose()
