@@ -5,17 +5,19 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Blueprint
+from flask import current_app
 from flask import render_template
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import func
 from sqlalchemy import select
 
+from outcome.app import instrument_library
 from outcome.models import Appointment
-from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.services.access import visible_clients
+from outcome.services.caseload import caseload
 from outcome.web.clock import now
 from outcome.web.database import db_session
 
@@ -43,7 +45,7 @@ def index() -> str:
         "appointments_week": store.scalar(week_ahead) or 0,
     }
     clinic = store.get(Clinic, user.clinic_id)
-    own = [] if not user.is_therapist else store.scalars(
-        visible_clients(user).where(Client.therapist_id == user.id).order_by(Client.name)).all()
+    rows = caseload(store, user) if user.is_therapist else []
+    names = {i.id: i.short_name for i in instrument_library(current_app)}
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           own_clients=own)
+                           caseload=rows, instrument_names=names)
