@@ -12,7 +12,6 @@ from flask_login import login_required
 from sqlalchemy import func
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -46,6 +45,8 @@ def index() -> str:
     }
     clinic = store.get(Clinic, user.clinic_id)
     rows = caseload(store, user) if user.is_therapist else []
+    from outcome.app import instrument_library  # app.py imports this module
+
     names = {i.id: i.short_name for i in instrument_library(current_app)}
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
                            caseload=rows, instrument_names=names)
