@@ -15,8 +15,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import outcome.models  # noqa: F401  (registers every table)
+from outcome.models import load_all
 from outcome.models.base import Base
+
+load_all()  # every table on Base.metadata, for migrations and comparisons
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

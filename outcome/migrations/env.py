@@ -7,8 +7,10 @@ import warnings
 from alembic import context
 from sqlalchemy.exc import SAWarning
 
-import outcome.models  # noqa: F401  (registers every table)
+from outcome.models import load_all
 from outcome.models.base import Base
+
+load_all()  # every table on Base.metadata, for migrations and comparisons
 
 # SQLite cannot reflect the lower(email) index; batch migrations reflect tables and would
 # warn about it on every rebuild. The index itself is created by the migrations.

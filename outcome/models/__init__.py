@@ -1,41 +1,38 @@
-"""The persistence model. Importing this package registers every table on ``Base.metadata``."""
+"""The persistence model.
+
+``from outcome.models import Client`` works as usual. The model modules are loaded
+together on first use (PEP 562), not when the package is merely imported: tools that
+walk the package (layering checks, the CLI's help) then do not pull in SQLAlchemy.
+Code that needs every table registered on ``Base.metadata`` without naming a model
+(migrations) calls :func:`load_all`.
+"""
 
 from __future__ import annotations
 
-from outcome.models.administration import Administration
-from outcome.models.alert import Alert
-from outcome.models.audit import AuditEvent
-from outcome.models.base import Base
-from outcome.models.care import Appointment
-from outcome.models.care import Client
-from outcome.models.care import Episode
-from outcome.models.care import Goal
-from outcome.models.care import QuestionnaireLink
-from outcome.models.clinic import Clinic
-from outcome.models.clinic import SupervisorAssignment
-from outcome.models.clinic import User
-from outcome.models.instrument import InstrumentAttestation
-from outcome.models.mail import OutboundEmail
-from outcome.models.monitoring import EpisodeSignal
-from outcome.models.monitoring import TrajectoryFit
-from outcome.models.report import ReportRun
+import importlib
+from typing import Any
 
-__all__ = [
-    "Administration",
-    "Alert",
-    "Appointment",
-    "AuditEvent",
-    "Base",
-    "Client",
-    "Clinic",
-    "Episode",
-    "EpisodeSignal",
-    "Goal",
-    "InstrumentAttestation",
-    "OutboundEmail",
-    "QuestionnaireLink",
-    "ReportRun",
-    "SupervisorAssignment",
-    "TrajectoryFit",
-    "User",
-]
+_MODULES = ("administration", "alert", "audit", "base", "care", "clinic", "instrument",
+            "mail", "monitoring", "report")
+_NAMES = {
+    "Administration": "administration", "Alert": "alert", "AuditEvent": "audit",
+    "Base": "base", "Appointment": "care", "Client": "care", "Episode": "care",
+    "Goal": "care", "QuestionnaireLink": "care", "Clinic": "clinic",
+    "SupervisorAssignment": "clinic", "User": "clinic",
+    "InstrumentAttestation": "instrument", "OutboundEmail": "mail",
+    "EpisodeSignal": "monitoring", "TrajectoryFit": "monitoring", "ReportRun": "report",
+}
+__all__ = sorted(_NAMES)
+
+
+def load_all() -> None:
+    """Import every model module, so every table and relationship is registered."""
+    for module in _MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    load_all()  # all at once: relationships refer to each other by name
+    return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
