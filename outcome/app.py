@@ -55,10 +55,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
     from outcome.web import care  # these pages use the app's services
+    from outcome.web import record
     from questionnaires import forms
 
     app.register_blueprint(forms.bp)
     app.register_blueprint(care.bp)
+    app.register_blueprint(record.bp)
     _register_cli(app)
     return app
 

@@ -152,8 +152,9 @@ def page() -> Response | str | tuple[str, int]:
     if not pending:
         record_now(action="questionnaire.thanks.view", outcome="allowed", **client_fields)
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
-                                 chart.summary))
-                  for chart in client_progress(store, episode, instrument_library(current_app))]
+                                 chart.summary, key=str(n)))
+                  for n, chart in enumerate(client_progress(store, episode,
+                                                            instrument_library(current_app)))]
         return render_template("questionnaires/thanks.html", charts=charts)
     instrument = library.get(pending[0].instrument_id)
     values: dict[str, str] = {}

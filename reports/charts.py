@@ -16,6 +16,7 @@ from reportlab.graphics.shapes import Drawing
 from reportlab.graphics.shapes import Line
 from reportlab.graphics.shapes import Polygon
 from reportlab.graphics.shapes import PolyLine
+from reportlab.graphics.shapes import Rect
 from reportlab.graphics.shapes import String
 from reportlab.lib import colors
 
@@ -39,6 +40,42 @@ class TrajectoryData:
     band_low: tuple[float, ...] | None = None
     band_high: tuple[float, ...] | None = None
     y_label: str = ""
+    # (session, kind): kinds of MARKERS, drawn at that session's score.
+    markers: tuple[tuple[int, str], ...] = ()
+
+
+# Marker kinds, their legend words and shapes (shape, not colour, carries the meaning so a
+# greyscale print still reads).
+MARKERS = {
+    "improved": "reliable improvement",
+    "recovered": "recovered",
+    "deteriorated": "reliable deterioration",
+    "harmed": "reliable deterioration",
+    "rupture": "rupture",
+    "unrepaired": "rupture, not repaired",
+    "repaired": "repair",
+}
+
+
+def _marker(kind: str, px: float, py: float) -> list:
+    """The shapes of one marker centred on a point (up/down triangles, crosses, rings)."""
+    if kind in ("improved", "recovered"):
+        fill = INK if kind == "recovered" else colors.white
+        return [Polygon([px - 4, py + 6, px + 4, py + 6, px, py + 12], fillColor=fill,
+                        strokeColor=INK, strokeWidth=0.8)]
+    if kind in ("deteriorated", "harmed"):
+        return [Polygon([px - 4, py - 6, px + 4, py - 6, px, py - 12], fillColor=INK,
+                        strokeColor=INK, strokeWidth=0.8)]
+    if kind in ("rupture", "unrepaired"):
+        shapes = [Line(px - 3.5, py - 6, px + 3.5, py - 13, strokeColor=INK, strokeWidth=1.2),
+                  Line(px - 3.5, py - 13, px + 3.5, py - 6, strokeColor=INK, strokeWidth=1.2)]
+        if kind == "unrepaired":
+            shapes.append(Line(px - 5, py - 15.5, px + 5, py - 15.5, strokeColor=INK,
+                               strokeWidth=1.2))
+        return shapes
+    if kind == "repaired":
+        return [Circle(px, py, 5.5, fillColor=None, strokeColor=INK, strokeWidth=1.0)]
+    raise ValueError(f"unknown chart marker {kind!r}")
 
 
 def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float = 200
@@ -89,17 +126,91 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
     for px, py in points:
         drawing.add(Circle(px, py, 2.6, fillColor=LINE, strokeColor=colors.white,
                            strokeWidth=0.6))
+    by_session = {s: v for s, v in zip(data.sessions, data.scores, strict=True)}
+    for session, kind in data.markers:
+        value = by_session.get(session)
+        if value is not None:
+            for shape in _marker(kind, x(session), y(value)):
+                drawing.add(shape)
+    legend = list(dict.fromkeys(MARKERS[kind] for _, kind in data.markers))
+    lx = left + plot_w
+    for words in reversed(legend):
+        kind = next(k for k, w in MARKERS.items() if w == words)
+        width_words = len(words) * 3.6
+        drawing.add(String(lx, height - 14, words, fontSize=7, fillColor=INK,
+                           textAnchor="end"))
+        for shape in _marker(kind, lx - width_words - 7, height - 11 - (
+                9 if kind in ("improved", "recovered") else -9 if kind in (
+                    "deteriorated", "harmed", "rupture", "unrepaired") else 0)):
+            drawing.add(shape)
+        lx -= width_words + 18
     return drawing
 
 
-def to_svg(drawing: Drawing, title: str, description: str) -> str:
-    """Inline SVG (no XML prolog) with an accessible title and description."""
+@dataclass(frozen=True)
+class HeatmapData:
+    """Item answers by session: ``values[i][j]`` is item i at session j (None = no answer)."""
+
+    title: str
+    item_labels: tuple[str, ...]
+    sessions: tuple[int, ...]
+    values: tuple[tuple[float | None, ...], ...]
+    v_min: float
+    v_max: float
+
+
+def heatmap_drawing(data: HeatmapData, width: float = 520, row_height: float = 14
+                    ) -> Drawing:
+    """An item-by-session grid shaded by answer (darker = higher), the number in each cell.
+
+    Missing answers are left blank with a thin dash: an unanswered item is not a 0.
+    """
+    label_w, top, bottom = 150.0, 22.0, 18.0
+    n_rows, n_cols = len(data.item_labels), max(len(data.sessions), 1)
+    height = top + bottom + n_rows * row_height
+    cell_w = (width - label_w - 6) / n_cols
+    drawing = Drawing(width, height)
+    drawing.add(String(0, height - 14, data.title, fontName="Helvetica-Bold", fontSize=10,
+                       fillColor=INK))
+    span = (data.v_max - data.v_min) or 1.0
+    for i, label in enumerate(data.item_labels):
+        y0 = height - top - (i + 1) * row_height
+        short = label if len(label) <= 34 else label[:33] + "…"
+        drawing.add(String(label_w - 4, y0 + 4, short, fontSize=7, fillColor=INK,
+                           textAnchor="end"))
+        for j, value in enumerate(data.values[i]):
+            x0 = label_w + j * cell_w
+            if value is None:
+                drawing.add(Line(x0 + cell_w / 2 - 2, y0 + row_height / 2,
+                                 x0 + cell_w / 2 + 2, y0 + row_height / 2,
+                                 strokeColor=MUTED, strokeWidth=0.5))
+                continue
+            level = min(max((value - data.v_min) / span, 0.0), 1.0)
+            shade = 0.96 - 0.74 * level
+            drawing.add(Rect(x0, y0, cell_w - 1, row_height - 1,
+                             fillColor=colors.Color(shade, shade, shade), strokeColor=None))
+            drawing.add(String(x0 + cell_w / 2, y0 + 4, f"{value:g}", fontSize=6.5,
+                               fillColor=colors.white if level > 0.55 else INK,
+                               textAnchor="middle"))
+    for j, session in enumerate(data.sessions):
+        drawing.add(String(label_w + j * cell_w + cell_w / 2, 4, str(session), fontSize=6.5,
+                           fillColor=MUTED, textAnchor="middle"))
+    return drawing
+
+
+def to_svg(drawing: Drawing, title: str, description: str, key: str = "") -> str:
+    """Inline SVG (no XML prolog) with an accessible title and description.
+
+    ``key`` makes the title and description ids unique when a page has several charts.
+    """
     svg = renderSVG.drawToString(drawing)
     svg = svg[svg.index("<svg"):]
     escaped = {ch: f"&#{ord(ch)};" for ch in "<>&\"'"}
     safe_title = "".join(escaped.get(ch, ch) for ch in title)
     safe_desc = "".join(escaped.get(ch, ch) for ch in description)
-    svg = re.sub(r"<svg ", '<svg role="img" aria-labelledby="t d" ', svg, count=1)
+    key = re.sub(r"[^A-Za-z0-9_-]", "", key)
+    t, d = (f"t-{key}", f"d-{key}") if key else ("t", "d")
+    svg = re.sub(r"<svg ", f'<svg role="img" aria-labelledby="{t} {d}" ', svg, count=1)
     head_end = svg.index(">") + 1
-    return (svg[:head_end] + f'<title id="t">{safe_title}</title>'
-            f'<desc id="d">{safe_desc}</desc>' + svg[head_end:])
+    return (svg[:head_end] + f'<title id="{t}">{safe_title}</title>'
+            f'<desc id="{d}">{safe_desc}</desc>' + svg[head_end:])

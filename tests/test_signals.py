@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from outcome.core.signals import alliance_signals
+from outcome.core.signals import change_markers
 from outcome.core.signals import explain_critical
 from outcome.core.signals import explain_unanswered_critical
 from outcome.core.signals import first_and_last
@@ -122,3 +123,20 @@ def test_explanations_are_strict_json_even_without_a_valid_score():
     progress = outcome_signals(PHQ, scores, sessions).explain_progress(0)
     text = json.dumps(progress.as_json(), allow_nan=False)  # raises on NaN
     assert '"intake": null' in text
+
+
+def test_change_markers_mark_each_session_against_intake():
+    # PHQ-9: reliable change is 6 points inclusive (NHS Talking Therapies), caseness >= 10.
+    scores = [18, 14, 12, NAN, 8, 24, 25]
+    marks = change_markers(PHQ, np.array(scores, dtype=float))
+    # 18 -> 12 is exactly 6 (inclusive): improved; 8 is also below the cutoff: recovered.
+    # 24 is worse by 6 (deteriorated); 25 is worse by 7.
+    assert marks == [None, None, "improved", None, "recovered", "deteriorated",
+                     "deteriorated"]
+
+
+def test_change_markers_need_a_rule_and_an_intake():
+    assert change_markers(PHQ, np.array([NAN, NAN], dtype=float)) == [None, None]
+    wai = LIB.get("wai_sr")
+    if wai.reliable_change is None:
+        assert change_markers(wai, np.array([40, 20], dtype=float)) == [None, None]

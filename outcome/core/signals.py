@@ -237,6 +237,37 @@ def outcome_signals(instrument: Instrument, scores: np.ndarray, sessions: np.nda
                           model, settings)
 
 
+def change_markers(instrument: Instrument, scores: np.ndarray,
+                   intake_sd: float | None = None, n_intake: int | None = None
+                   ) -> list[str | None]:
+    """Each score of one episode's series against its intake: the change category, or None.
+
+    ``scores`` is the series in session order (NaN = no valid score); the intake is the
+    first valid score. A score gets "recovered", "improved", "deteriorated" or "harmed"
+    when its change since intake reaches the instrument's reliable-change threshold
+    (:func:`reliable_change_rule`; Jacobson & Truax 1991 categories), and None when the
+    change is not reliable, when it is the intake itself, or when there is no rule.
+    These are the reliable-change markers of the outcome chart.
+    """
+    scores = np.asarray(scores, dtype=float)
+    out: list[str | None] = [None] * scores.size
+    rule = reliable_change_rule(instrument, intake_sd, n_intake)
+    valid = np.flatnonzero(np.isfinite(scores))
+    if rule is None or valid.size < 2:
+        return out
+    later = valid[1:]
+    change = individual_change(
+        np.full(later.size, scores[valid[0]]), scores[later], direction=instrument.direction,
+        points=rule.threshold if rule.is_inclusive else None,
+        reliability=None if rule.is_inclusive else instrument.reliable_change.reliability,
+        sd=None if rule.is_inclusive else (instrument.reliable_change.sd or intake_sd),
+        sd_source="definition or clinic intake", cutoff=instrument.cutoff)
+    for k, position in enumerate(later):
+        label = change.label(k)
+        out[int(position)] = None if label in (None, "unchanged") else label
+    return out
+
+
 @dataclass(frozen=True)
 class AllianceSignals:
     instrument: Instrument

@@ -26,11 +26,6 @@ from werkzeug.wrappers import Response
 
 from outcome.app import instrument_library
 from outcome.models import Appointment
-from outcome.models import Client
-from outcome.models import Clinic
-from outcome.models import Episode
-from outcome.services.access import sees_client_names
-from outcome.services.access import visible_clients
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_weekly_series
 from outcome.services.appointments import session_number
@@ -41,36 +36,16 @@ from outcome.services.links import revoke_unused
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
+from outcome.web.scoping import own_client
 from reports.qr import link_qr_svg
 
 bp = Blueprint("care", __name__, url_prefix="/clients")
 
 
-def _own_client(code: str, action: str) -> tuple[Client, Episode | None, Clinic]:
-    """The client if the signed-in therapist is theirs; 404 (and an audit record) if not."""
-    store = db_session()
-    client = store.scalar(visible_clients(current_user).where(Client.code == code))
-    allowed = client is not None and sees_client_names(current_user, client)
-    # A denied attempt still records which client of the user's own clinic it was about
-    # (for the audit trail only; the response says nothing).
-    attempted = client.id if client else store.scalar(select(Client.id).where(
-        Client.code == code, Client.clinic_id == current_user.clinic_id))
-    # Recorded in its own transaction: a later rollback must not erase it.
-    record_now(action=action, outcome="allowed" if allowed else "denied",
-               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-               client_id=attempted, object_type="client", object_id=code)
-    if not allowed:
-        abort(404)
-    episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
-                                                 Episode.closed_on.is_(None)))
-    clinic = store.get(Clinic, client.clinic_id)
-    return client, episode, clinic
-
-
 @bp.route("/<code>/care")
 @login_required
 def page(code: str, issued: dict | None = None) -> str:
-    client, episode, clinic = _own_client(code, "client.care.view")
+    client, episode, clinic = own_client(code, "client.care.view")
     store = db_session()
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     appointments = []
@@ -91,7 +66,7 @@ def page(code: str, issued: dict | None = None) -> str:
 @bp.route("/<code>/appointments", methods=["POST"])
 @login_required
 def book(code: str) -> Response:
-    client, episode, _clinic = _own_client(code, "appointment.book")
+    client, episode, _clinic = own_client(code, "appointment.book")
     if episode is None:
         abort(404)
     try:
@@ -113,7 +88,7 @@ def book(code: str) -> Response:
 @bp.route("/<code>/goals", methods=["POST"])
 @login_required
 def goals(code: str) -> Response:
-    client, episode, _clinic = _own_client(code, "goals.set")
+    client, episode, _clinic = own_client(code, "goals.set")
     if episode is None:
         abort(404)
     texts = [t for t in request.form.getlist("goal") if t.strip()]
@@ -131,7 +106,7 @@ def goals(code: str) -> Response:
 @bp.route("/<code>/sharing", methods=["POST"])
 @login_required
 def sharing(code: str) -> Response:
-    client, _episode, _clinic = _own_client(code, "client.sharing.change")
+    client, _episode, _clinic = own_client(code, "client.sharing.change")
     client.is_progress_shared = request.form.get("share") == "yes"
     db_session().commit()
     flash(_("Saved."), "info")
@@ -141,7 +116,7 @@ def sharing(code: str) -> Response:
 @bp.route("/<code>/links/revoke", methods=["POST"])
 @login_required
 def revoke_links(code: str) -> Response:
-    client, episode, _clinic = _own_client(code, "link.revoke")
+    client, episode, _clinic = own_client(code, "link.revoke")
     if episode is None:
         abort(404)
     count = revoke_unused(db_session(), episode, now())
@@ -153,7 +128,7 @@ def revoke_links(code: str) -> Response:
 @bp.route("/<code>/appointments/<int:appointment_id>/link", methods=["POST"])
 @login_required
 def link(code: str, appointment_id: int) -> str:
-    _client, episode, _clinic = _own_client(code, "link.issue")
+    _client, episode, _clinic = own_client(code, "link.issue")
     appointment = db_session().get(Appointment, appointment_id)
     if (episode is None or appointment is None or appointment.episode_id != episode.id
             or appointment.status != "scheduled"):

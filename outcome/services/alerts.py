@@ -1,0 +1,48 @@
+"""Acknowledging alerts: who, when, and a note saying what was done."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy.orm import Session
+
+from outcome.models import Alert
+from outcome.models import Episode
+from outcome.models import User
+from outcome.services.monitoring import update_episode_signals
+from questionnaires.loader import InstrumentLibrary
+
+NOTE_MAX = 2000
+
+
+class AlertError(ValueError):
+    """An acknowledgement that cannot be saved; the message says why."""
+
+
+def acknowledge_alert(session: Session, alert: Alert, user: User, note: str,
+                      now: dt.datetime, library: InstrumentLibrary) -> Alert:
+    """Mark an open alert acknowledged by ``user`` with a required note; flush.
+
+    The note (1 to 2,000 characters, e.g. "discussed in session, safety plan updated")
+    is kept with the user and time. The episode's urgency is recomputed at once, so an
+    acknowledged critical answer no longer heads the caseload. A condition that persists
+    (still red) keeps its colour but is not alerted again while acknowledged.
+    """
+    text = (note or "").strip()
+    if not text:
+        raise AlertError("Please write a note saying what was done (for example "
+                         "\"discussed in session, safety plan updated\").")
+    if len(text) > NOTE_MAX:
+        raise AlertError(f"The note is too long: at most {NOTE_MAX} characters.")
+    if alert.status != "open":
+        raise AlertError("This alert is no longer open; it was acknowledged or resolved "
+                         "already.")
+    alert.status = "acknowledged"
+    alert.acknowledged_dt = now
+    alert.acknowledged_by_id = user.id
+    alert.acknowledgement_note = text
+    session.flush()
+    episode = session.get(Episode, alert.episode_id)
+    assert episode is not None
+    update_episode_signals(session, episode, library, now)
+    return alert

@@ -1,0 +1,373 @@
+"""One client's record as their clinicians read it: charts, items, goals, answers, alerts.
+
+Built from stored administrations and the episode's stored signals (never recomputed
+here, so the page agrees with the caseload). Two audiences:
+
+- the client's own therapist gets everything: item answers, the heat map, goal texts;
+- a supervisor gets a de-identified record (``full=False``): scores, charts and signal
+  explanations, but no item answers, no free text and no goal wording, since answers
+  reach the client's own therapist only.
+
+Session numbers on the charts count valid scores of that measure (the intake is 1), as
+the engine and the expected-recovery curves do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+from dataclasses import field
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.core.instruments import Instrument
+from outcome.core.signals import change_markers
+from outcome.models import Administration
+from outcome.models import Alert
+from outcome.models import Appointment
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import EpisodeSignal
+from outcome.models import Goal
+from outcome.models import User
+from outcome.services.monitoring import clinic_context
+from questionnaires.loader import InstrumentLibrary
+from reports.charts import MARKERS
+from reports.charts import HeatmapData
+from reports.charts import TrajectoryData
+
+COUNTED = ("scheduled", "attended")
+# An item "stays high" when it is in the top third of its scale at each of the last
+# three valid administrations (e.g. PHQ-9 "more than half the days" or worse).
+HIGH_FRACTION = 2 / 3
+HIGH_RUN = 3
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """One measure's chart, with the text alternative and the table it is drawn from."""
+
+    instrument_id: str
+    data: TrajectoryData
+    description: str
+    rows: tuple[tuple[int, str, float, str], ...]  # session, local date, score, marker words
+
+
+@dataclass(frozen=True)
+class HeatmapView:
+    instrument_id: str
+    data: HeatmapData
+    staying_high: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class AnswerView:
+    label: str
+    text: str
+    answer: str
+    is_critical: bool = False
+
+
+@dataclass(frozen=True)
+class AdministrationView:
+    id: int
+    instrument: str
+    completed: dt.datetime
+    session: int | None
+    respondent: str
+    score: float | None
+    is_valid: bool
+    is_prorated: bool
+    is_superseded: bool
+    answers: tuple[AnswerView, ...]
+
+
+@dataclass(frozen=True)
+class GoalView:
+    position: int
+    description: str | None
+    ratings: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    kind: str
+    status: str
+    text: str
+    raised: dt.datetime
+    acknowledged: dt.datetime | None
+    acknowledged_by: str | None
+    note: str | None
+
+
+@dataclass
+class ClientRecord:
+    """Everything the client page shows for one episode."""
+
+    episode: Episode
+    timezone: str
+    explanations: list[dict] = field(default_factory=list)
+    outcome_charts: list[ChartView] = field(default_factory=list)
+    alliance_charts: list[ChartView] = field(default_factory=list)
+    heatmaps: list[HeatmapView] = field(default_factory=list)
+    goals: list[GoalView] = field(default_factory=list)
+    administrations: list[AdministrationView] = field(default_factory=list)
+    alerts: list[AlertView] = field(default_factory=list)
+
+
+def episode_administrations(session: Session, episode_id: int) -> list[Administration]:
+    """Every administration of the episode, oldest first (corrections included)."""
+    return list(session.scalars(select(Administration)
+                                .where(Administration.episode_id == episode_id)
+                                .order_by(Administration.completed_dt, Administration.id)))
+
+
+def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
+    """Appointment id to session number (scheduled and attended appointments, in order)."""
+    ids = session.scalars(select(Appointment.id).where(
+        Appointment.episode_id == episode_id, Appointment.status.in_(COUNTED))
+        .order_by(Appointment.starts_dt, Appointment.id)).all()
+    return {appointment_id: n for n, appointment_id in enumerate(ids, start=1)}
+
+
+def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
+    item = instrument.item(item_id)
+    if isinstance(value, str):
+        return value
+    label = next((o.label for o in item.options if o.value == value and o.label), None)
+    number = f"{float(value):g}"  # type: ignore[arg-type]
+    return f"{number} ({label})" if label else number
+
+
+def client_record(session: Session, episode: Episode, library: InstrumentLibrary, *,
+                  full: bool) -> ClientRecord:
+    """The record of ``episode``; ``full`` only for the client's own therapist.
+
+    Reads the episode's administrations (one query), its stored signal, alerts and
+    goals. The outcome chart carries the expected band from the clinic's fitted curve
+    (25th to 90th percentile, trajectory.py), the instrument's cutoff and a marker at
+    each score whose change since intake is reliable (:func:`change_markers`); the
+    alliance chart marks ruptures and their repair from the stored signal.
+    """
+    clinic = session.get(Clinic, episode.clinic_id)
+    assert clinic is not None
+    tz = zoneinfo.ZoneInfo(clinic.timezone)
+    record = ClientRecord(episode=episode, timezone=clinic.timezone)
+    context = clinic_context(session, clinic)
+    signal = session.get(EpisodeSignal, episode.id)
+    state = signal.state if signal else {}
+    rows = episode_administrations(session, episode.id)
+    numbers = appointment_numbers(session, episode.id)
+    superseded = {row.supersedes_id for row in rows if row.supersedes_id}
+    current = [row for row in rows if row.id not in superseded]
+
+    for instrument_id, data in sorted(state.get("outcomes", {}).items()):
+        record.explanations.append({"instrument": _short(library, instrument_id),
+                                    **data["progress"]})
+        if data.get("change"):
+            record.explanations.append({"instrument": _short(library, instrument_id),
+                                        **data["change"]})
+    for instrument_id, data in sorted(state.get("alliance", {}).items()):
+        for rupture in data.get("ruptures", []):
+            record.explanations.append({"instrument": _short(library, instrument_id),
+                                        **rupture})
+
+    series: dict[str, list[Administration]] = {}
+    for row in current:
+        if (row.respondent == "client" and row.is_valid
+                and (row.scores or {}).get("primary") is not None):
+            series.setdefault(row.instrument_id, []).append(row)
+    for instrument_id, administered in sorted(series.items()):
+        try:
+            instrument = library.get(instrument_id)
+        except KeyError:
+            continue
+        if instrument.role == "outcome":
+            record.outcome_charts.append(
+                _outcome_chart(instrument, administered, context, tz))
+        elif instrument.role == "alliance":
+            record.alliance_charts.append(_alliance_chart(
+                instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
+                tz))
+
+    goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
+                                .order_by(Goal.position)).all()
+    ratings: dict[int, list[tuple[int, float]]] = {g.position: [] for g in goal_rows}
+    for n, row in enumerate(series.get("gbo", []), start=1):
+        for position in ratings:
+            value = row.answers.get(f"gbo_{position}")
+            if isinstance(value, int | float):
+                ratings[position].append((n, float(value)))
+    record.goals = [GoalView(g.position, g.description if full else None,
+                             tuple(ratings[g.position])) for g in goal_rows]
+
+    if full:
+        record.heatmaps = _heatmaps(library, current)
+        for row in reversed(rows):
+            record.administrations.append(_administration(library, row, numbers, tz,
+                                                          row.id in superseded))
+
+    names = dict(session.execute(select(User.id, User.display_name).join(
+        Alert, Alert.acknowledged_by_id == User.id).where(Alert.episode_id == episode.id)
+        ).all())
+    for alert in session.scalars(select(Alert).where(Alert.episode_id == episode.id)
+                                 .order_by(Alert.raised_dt.desc(), Alert.id.desc())):
+        record.alerts.append(AlertView(
+            alert.id, alert.kind, alert.status, alert.detail.get("text", ""),
+            alert.raised_dt.astimezone(tz),
+            alert.acknowledged_dt.astimezone(tz) if alert.acknowledged_dt else None,
+            names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
+            alert.acknowledgement_note if full else None))
+    record.alerts.sort(key=lambda a: a.status != "open")  # open ones first, stable
+    return record
+
+
+def _short(library: InstrumentLibrary, instrument_id: str) -> str:
+    try:
+        return library.get(instrument_id).short_name
+    except KeyError:
+        return instrument_id
+
+
+def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
+                   tz: zoneinfo.ZoneInfo) -> ChartView:
+    scores = np.array([row.scores["primary"] for row in rows], dtype=float)
+    sessions = tuple(range(1, len(rows) + 1))
+    sd = context.intake_sd.get(instrument.id)
+    marks = change_markers(instrument, scores, *(sd if sd else (None, None)))
+    low, high = instrument.primary_range
+    band_low = band_high = None
+    model = context.models.get(instrument.id)
+    if model is not None and len(rows) > 1:
+        edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
+        band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
+    data = TrajectoryData(
+        title=instrument.short_name, sessions=sessions, scores=tuple(map(float, scores)),
+        y_min=low, y_max=high,
+        cutoff=instrument.cutoff.value if instrument.cutoff else None,
+        cutoff_label=f"cutoff {instrument.cutoff.value:g}" if instrument.cutoff else "",
+        band_low=band_low, band_high=band_high,
+        markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m))
+    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), float(v),
+                   MARKERS[m] if m else "")
+                  for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
+    direction = ("lower is better" if instrument.direction == "higher_is_worse"
+                 else "higher is better")
+    listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")
+                        for s, _, v, w in table)
+    parts = [f"{instrument.short_name} by session ({direction}): {listing}."]
+    if instrument.cutoff:
+        parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
+    if band_low:
+        parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
+                     f"{band_high[-1]:.1f}.")
+    return ChartView(instrument.id, data, " ".join(parts), table)
+
+
+def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
+                    tz: zoneinfo.ZoneInfo) -> ChartView:
+    scores = [float(row.scores["primary"]) for row in rows]
+    sessions = tuple(range(1, len(rows) + 1))
+    markers: list[tuple[int, str]] = []
+    for rupture in state.get("ruptures", []):
+        numbers = rupture.get("numbers", {})
+        at = numbers.get("session")
+        level = rupture.get("level")
+        if at:
+            markers.append((int(at), "unrepaired" if level == "unrepaired" else "rupture"))
+        if numbers.get("repaired_session"):
+            markers.append((int(numbers["repaired_session"]), "repaired"))
+    words = {}
+    for s, kind in markers:
+        words.setdefault(s, []).append(MARKERS[kind])
+    low, high = instrument.primary_range
+    data = TrajectoryData(
+        title=instrument.short_name, sessions=sessions, scores=tuple(scores), y_min=low,
+        y_max=high, cutoff=instrument.cutoff.value if instrument.cutoff else None,
+        cutoff_label=f"concern below {instrument.cutoff.value:g}" if instrument.cutoff else "",
+        markers=tuple(markers))
+    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), v,
+                   ", ".join(words.get(s, [])))
+                  for s, row, v in zip(sessions, rows, scores, strict=True))
+    listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")
+                        for s, _, v, w in table)
+    return ChartView(instrument.id, data,
+                     f"{instrument.short_name} alliance by session: {listing}.", table)
+
+
+def _heatmaps(library: InstrumentLibrary, rows: list[Administration]) -> list[HeatmapView]:
+    by_instrument: dict[str, list[Administration]] = {}
+    for row in rows:
+        if row.respondent == "client":
+            by_instrument.setdefault(row.instrument_id, []).append(row)
+    out = []
+    for instrument_id, administered in sorted(by_instrument.items()):
+        try:
+            instrument = library.get(instrument_id)
+        except KeyError:
+            continue
+        items = [item for item in instrument.items if item.is_scored and item.options
+                 and item.type == "likert"]
+        if instrument.role != "outcome" or len(items) < 2:
+            continue
+        v_min = min(o.value for item in items for o in item.options)
+        v_max = max(o.value for item in items for o in item.options)
+        labels = tuple(f"{n}. {item.label or item.text or item.id}"
+                       for n, item in enumerate(items, start=1))
+        values = tuple(tuple(_numeric(row.answers.get(item.id)) for row in administered)
+                       for item in items)
+        high = v_min + HIGH_FRACTION * (v_max - v_min)
+        staying = []
+        for label, row_values in zip(labels, values, strict=True):
+            answered = [v for v in row_values if v is not None]
+            if len(answered) >= HIGH_RUN and all(v >= high for v in answered[-HIGH_RUN:]):
+                staying.append(label)
+        sessions = tuple(range(1, len(administered) + 1))
+        description = (f"{instrument.short_name} answers by item and session, "
+                       f"{v_min:g} to {v_max:g}. ")
+        description += (("Items high at each of the last three sessions: "
+                         + "; ".join(staying) + ".") if staying
+                        else "No item has stayed high over the last three sessions.")
+        out.append(HeatmapView(instrument_id, HeatmapData(
+            title=f"{instrument.short_name}: items by session", item_labels=labels,
+            sessions=sessions, values=values, v_min=v_min, v_max=v_max), tuple(staying),
+            description))
+    return out
+
+
+def _numeric(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _administration(library: InstrumentLibrary, row: Administration,
+                    numbers: dict[int, int], tz: zoneinfo.ZoneInfo,
+                    is_superseded: bool) -> AdministrationView:
+    try:
+        instrument: Instrument | None = library.get(row.instrument_id)
+    except KeyError:
+        instrument = None
+    critical = set((row.scores or {}).get("critical_items", []))
+    answers = []
+    if instrument is not None:
+        for n, item in enumerate(instrument.items, start=1):
+            if item.id in row.answers:
+                answer = _answer_text(instrument, item.id, row.answers[item.id])
+            elif item.is_scored:
+                answer = "not answered"
+            else:
+                continue
+            answers.append(AnswerView(f"{n}. {item.label}" if item.label else str(n),
+                                      item.text or "", answer, item.id in critical))
+    return AdministrationView(
+        id=row.id,
+        instrument=instrument.short_name if instrument else row.instrument_id,
+        completed=row.completed_dt.astimezone(tz),
+        session=numbers.get(row.appointment_id) if row.appointment_id else None,
+        respondent=row.respondent, score=(row.scores or {}).get("primary"),
+        is_valid=row.is_valid, is_prorated=row.is_prorated, is_superseded=is_superseded,
+        answers=tuple(answers))

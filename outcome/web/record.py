@@ -1,0 +1,119 @@
+"""The therapist's client page: progress, alliance, items, goals, answers, alerts, exports.
+
+Only the client's own therapist reaches it (supervisors have a de-identified page in
+:mod:`outcome.web.supervision`). Every view, export and acknowledgement writes one audit
+record, allowed or denied.
+"""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_login import login_required
+from werkzeug.wrappers import Response
+
+from outcome.app import instrument_library
+from outcome.models import Alert
+from outcome.models import Client
+from outcome.models import Episode
+from outcome.services.alerts import AlertError
+from outcome.services.alerts import acknowledge_alert
+from outcome.services.client_record import client_record
+from outcome.services.exports import episodes_bundle
+from outcome.services.exports import episodes_csv
+from outcome.web.clock import now
+from outcome.web.database import db_session
+from outcome.web.scoping import client_episodes
+from outcome.web.scoping import own_client
+from reports.charts import heatmap_drawing
+from reports.charts import to_svg
+from reports.charts import trajectory_drawing
+
+bp = Blueprint("record", __name__, url_prefix="/clients")
+
+
+def chart_svgs(record) -> dict[str, list]:
+    """Inline SVG for every chart of a record, keyed so ids stay unique on the page."""
+    return {
+        "outcome": [(c, to_svg(trajectory_drawing(c.data), c.data.title, c.description,
+                               key=f"o-{c.instrument_id}")) for c in record.outcome_charts],
+        "alliance": [(c, to_svg(trajectory_drawing(c.data), c.data.title, c.description,
+                                key=f"a-{c.instrument_id}")) for c in record.alliance_charts],
+        "heatmaps": [(h, to_svg(heatmap_drawing(h.data), h.data.title, h.description,
+                                key=f"h-{h.instrument_id}")) for h in record.heatmaps],
+    }
+
+
+def _chosen_episode(client: Client, episodes: list[Episode]) -> Episode | None:
+    wanted = request.args.get("episode", type=int)
+    if wanted is None:
+        return episodes[0] if episodes else None
+    chosen = next((e for e in episodes if e.id == wanted), None)
+    if chosen is None:
+        abort(404)
+    return chosen
+
+
+@bp.route("/<code>")
+@login_required
+def page(code: str) -> str:
+    client, _episode, _clinic = own_client(code, "client.view")
+    episodes = client_episodes(client)
+    episode = _chosen_episode(client, episodes)
+    record = (client_record(db_session(), episode, instrument_library(current_app), full=True)
+              if episode else None)
+    return render_template("record/page.html", client=client, episodes=episodes,
+                           episode=episode, record=record,
+                           charts=chart_svgs(record) if record else None)
+
+
+@bp.route("/<code>/alerts/<int:alert_id>/acknowledge", methods=["POST"])
+@login_required
+def acknowledge(code: str, alert_id: int) -> Response:
+    client, _episode, _clinic = own_client(code, "alert.acknowledge")
+    store = db_session()
+    alert = store.get(Alert, alert_id)
+    episode = store.get(Episode, alert.episode_id) if alert else None
+    if alert is None or episode is None or episode.client_id != client.id:
+        abort(404)
+    try:
+        acknowledge_alert(store, alert, current_user, request.form.get("note", ""), now(),
+                          instrument_library(current_app))
+    except AlertError as exc:
+        store.rollback()
+        flash(str(exc), "error")
+    else:
+        store.commit()
+        flash(_("Alert acknowledged."), "info")
+    return redirect(url_for(".page", code=client.code, episode=episode.id) + "#alerts")
+
+
+@bp.route("/<code>/export.csv")
+@login_required
+def export_csv(code: str) -> Response:
+    client, _episode, _clinic = own_client(code, "client.export.csv")
+    body = episodes_csv(db_session(), client, client_episodes(client))
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{client.code}.csv"',
+        "Cache-Control": "no-store"})
+
+
+@bp.route("/<code>/export.fhir.json")
+@login_required
+def export_fhir(code: str) -> Response:
+    client, _episode, _clinic = own_client(code, "client.export.fhir")
+    bundle = episodes_bundle(db_session(), client, client_episodes(client),
+                             instrument_library(current_app), now())
+    return Response(json.dumps(bundle, indent=1), mimetype="application/fhir+json", headers={
+        "Content-Disposition": f'attachment; filename="{client.code}.fhir.json"',
+        "Cache-Control": "no-store"})

@@ -1,0 +1,60 @@
+"""Looking up a client for a page: through the one scoping function, audited, 404 if not.
+
+Every client-data route starts here, so each request writes exactly one audit record
+for the client it is about, allowed or denied, and an object outside the viewer's
+visible set answers 404 (never 403: its existence is not revealed).
+"""
+
+from __future__ import annotations
+
+from flask import abort
+from flask_login import current_user
+from sqlalchemy import select
+
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.services.access import sees_client_names
+from outcome.services.access import visible_clients
+from outcome.web.auditing import record_now
+from outcome.web.database import db_session
+
+
+def _lookup(code: str, action: str, *, own: bool) -> Client:
+    store = db_session()
+    client = store.scalar(visible_clients(current_user).where(Client.code == code))
+    allowed = client is not None and (not own or sees_client_names(current_user, client))
+    # A denied attempt still records which client of the user's own clinic it was about
+    # (for the audit trail only; the response says nothing).
+    attempted = client.id if client else store.scalar(select(Client.id).where(
+        Client.code == code, Client.clinic_id == current_user.clinic_id))
+    # Recorded in its own transaction: a later rollback must not erase it.
+    record_now(action=action, outcome="allowed" if allowed else "denied",
+               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+               client_id=attempted, object_type="client", object_id=code)
+    if not allowed:
+        abort(404)
+    assert client is not None
+    return client
+
+
+def own_client(code: str, action: str) -> tuple[Client, Episode | None, Clinic]:
+    """The client, open episode and clinic, if the signed-in user is the client's therapist."""
+    client = _lookup(code, action, own=True)
+    store = db_session()
+    episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
+                                                 Episode.closed_on.is_(None)))
+    clinic = store.get(Clinic, client.clinic_id)
+    assert clinic is not None
+    return client, episode, clinic
+
+
+def supervised_client(code: str, action: str) -> Client:
+    """The client if visible to the signed-in user at all (a supervisor sees codes only)."""
+    return _lookup(code, action, own=False)
+
+
+def client_episodes(client: Client) -> list[Episode]:
+    """The client's episodes, newest first."""
+    return list(db_session().scalars(select(Episode).where(Episode.client_id == client.id)
+                                     .order_by(Episode.opened_on.desc(), Episode.id.desc())))

@@ -1,0 +1,207 @@
+"""The therapist's client page: charts, items, goals, answers, alerts and exports."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+
+import pytest
+from sqlalchemy import select
+
+from outcome.core.answers import parse_answers
+from outcome.models import Alert
+from outcome.models import AuditEvent
+from outcome.models import EpisodeSignal
+from outcome.services.goals import set_goals
+from outcome.services.monitoring import submit_administration
+from questionnaires.fhir import validate_resource
+from questionnaires.loader import builtin_library
+from tests.conftest import csrf_token
+
+LIB = builtin_library()
+PHQ, SRS, GBO = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")
+T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
+CANARY = "<img src=x onerror=alert(1)>"
+
+
+def submit(db_session, episode, instrument, values, week):
+    when = T0 + dt.timedelta(weeks=week)
+    submit_administration(db_session, episode=episode, instrument=instrument,
+                          answers=parse_answers(instrument, values), completed_dt=when,
+                          idempotency_key=f"{episode.id}:{instrument.id}:{week}",
+                          library=LIB, now=when)
+
+
+@pytest.fixture
+def case(db_session, make_user, make_client, make_episode):
+    """A client whose PHQ-9 improves 17 -> 2 with item 1 staying high, an SRS rupture at
+    session 3 repaired at 5, two goals rated, and a critical answer at session 2."""
+    therapist = make_user()
+    person = make_client(therapist, name="Ada Lovelace")
+    episode = make_episode(person)
+    set_goals(db_session, episode, ["Sleep through the night", CANARY], T0)
+    for week, (level, item1, item9) in enumerate([(2, 3, 0), (2, 3, 1), (1, 3, 0),
+                                                  (1, 2, 0), (0, 2, 0)]):
+        values = {f"phq9_{i}": level for i in range(2, 9)}
+        values.update(phq9_1=item1, phq9_9=item9)
+        submit(db_session, episode, PHQ, values, week)
+    for week, value in enumerate([9.5, 9.6, 7.0, 9.5, 9.6]):
+        submit(db_session, episode, SRS, {f"srs_{i}": value for i in range(1, 5)}, week)
+    for week, (a, b) in enumerate([(2, 1), (4, 3), (6, 5)]):
+        submit(db_session, episode, GBO, {"gbo_1": a, "gbo_2": b}, week)
+    db_session.commit()
+    return therapist, person, episode
+
+
+def test_page_shows_charts_items_goals_answers_and_alerts(auth, client, case):
+    therapist, person, _episode = case
+    auth.login(therapist.email)
+    response = client.get(f"/clients/{person.code}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    # Outcome chart: inline SVG with a text alternative that lists every score; the
+    # 17 -> 10 is a reliable improvement (6 points or more) still at the cutoff of 10;
+    # 9 is reliable and below it: recovered.
+    assert html.count('<svg role="img"') >= 3  # PHQ-9, SRS, heat map
+    assert ("PHQ-9 by session (lower is better): session 1: 17; session 2: 18; "
+            "session 3: 10 (reliable improvement); session 4: 9 (recovered)") in html
+    assert "The clinical cutoff is 10." in html
+    # Alliance chart: the drop at session 3 is a rupture; 38 at session 4 is still
+    # below the personal mean (38.2), so the repair is at session 5.
+    assert re.search(r"session 3: 28 \(rupture\)", html)
+    assert "session 4: 38; session 5: 38.4 (repair)" in html
+    # Heat map: item 1 stayed at 2 or more over the last three sessions.
+    assert "Items high at each of the last three sessions: 1. Little interest" in html
+    # Goals in the client's words (escaped), with their ratings.
+    assert "Sleep through the night" in html and CANARY not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "session</span>" not in html  # no broken markup around ratings
+    # Every administration, with answers and critical answers marked.
+    assert html.count('<details class="administration">') == 13
+    assert "(critical)" in html
+    # The critical answer is an open alert with an acknowledge form that needs a note.
+    assert "Critical answer" in html and 'name="note" required' in html
+
+
+def test_acknowledge_needs_a_note_and_keeps_who_and_when(auth, client, case, db_session,
+                                                         clock):
+    therapist, person, episode = case
+    alert = db_session.scalar(select(Alert).where(Alert.episode_id == episode.id,
+                                                  Alert.kind == "critical_item"))
+    assert db_session.get(EpisodeSignal, episode.id).urgency == 0
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    url = f"/clients/{person.code}/alerts/{alert.id}/acknowledge"
+    response = client.post(url, data={"csrf_token": csrf_token(page), "note": "   "},
+                           follow_redirects=True)
+    assert "Please write a note" in response.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Alert, alert.id).status == "open"
+
+    client.post(url, data={"csrf_token": csrf_token(page),
+                           "note": "Discussed in session, safety plan updated"})
+    db_session.expire_all()
+    stored = db_session.get(Alert, alert.id)
+    assert stored.status == "acknowledged" and stored.acknowledged_by_id == therapist.id
+    assert stored.acknowledgement_note == "Discussed in session, safety plan updated"
+    assert stored.acknowledged_dt is not None
+    # The caseload no longer puts this client first for the critical answer.
+    assert db_session.get(EpisodeSignal, episode.id).urgency > 0
+    html = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    assert "Acknowledged by" in html and "safety plan updated" in html
+    # Acknowledging twice is refused with a message, nothing changes.
+    again = client.post(url, data={"csrf_token": csrf_token(page), "note": "again"},
+                        follow_redirects=True)
+    assert "no longer open" in again.get_data(as_text=True)
+    events = db_session.scalars(select(AuditEvent.outcome).where(
+        AuditEvent.action == "alert.acknowledge")).all()
+    assert events == ["allowed", "allowed", "allowed"]
+
+
+def test_another_clients_alert_is_not_found(auth, client, case, db_session, make_client,
+                                            make_episode):
+    therapist, _person, episode = case
+    other = make_client(therapist, name="Other")
+    make_episode(other)
+    db_session.commit()
+    alert = db_session.scalar(select(Alert).where(Alert.episode_id == episode.id))
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{other.code}").get_data(as_text=True)
+    response = client.post(f"/clients/{other.code}/alerts/{alert.id}/acknowledge",
+                           data={"csrf_token": csrf_token(page), "note": "x"})
+    assert response.status_code == 404
+
+
+def test_csv_export_is_long_format_and_formula_safe(auth, client, case, db_session,
+                                                    make_client, make_episode):
+    therapist, person, _episode = case
+    auth.login(therapist.email)
+    response = client.get(f"/clients/{person.code}/export.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    phq_first = [r for r in rows if r["instrument"] == "phq9" and r["item"] == "phq9_1"]
+    assert [r["answer"] for r in phq_first] == ["3", "3", "3", "2", "2"]
+    assert phq_first[0]["score"] == "17" and phq_first[0]["client_code"] == person.code
+    assert "Ada" not in response.get_data(as_text=True)  # the code, never the name
+    events = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "client.export.csv")).all()
+    assert len(events) == 1 and events[0].client_id == person.id
+
+
+def test_csv_export_neutralises_formulas_in_free_text(db_session, make_user, make_client,
+                                                      make_episode):
+    """A clinic's own instrument with a free-text item (OWASP CSV injection canary)."""
+    from outcome.models import Administration
+    from outcome.services.exports import episodes_csv
+
+    person = make_client(make_user())
+    episode = make_episode(person)
+    db_session.add(Administration(
+        episode_id=episode.id, instrument_id="clinic_notes", instrument_version="1",
+        answers={"note": '=HYPERLINK("http://x")', "mood": -3, "other": "@SUM(A1)"},
+        scores={}, total=None, is_valid=False, completed_dt=T0, idempotency_key="csv-1"))
+    db_session.flush()
+    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode]))))
+    answers = {r["item"]: r["answer"] for r in rows}
+    assert answers == {"note": "\'=HYPERLINK(\"http://x\")", "mood": "-3",
+                       "other": "\'@SUM(A1)"}
+
+
+def test_fhir_bundle_validates_and_carries_no_name(auth, client, case):
+    therapist, person, _episode = case
+    auth.login(therapist.email)
+    response = client.get(f"/clients/{person.code}/export.fhir.json")
+    assert response.status_code == 200 and response.mimetype == "application/fhir+json"
+    bundle = json.loads(response.get_data(as_text=True))
+    assert validate_resource(bundle) == []
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    assert kinds.count("Patient") == 1 and kinds.count("QuestionnaireResponse") == 13
+    assert kinds.count("Observation") == 13
+    assert "Ada" not in json.dumps(bundle)
+    patient = bundle["entry"][0]["resource"]
+    assert patient["identifier"][0]["value"] == person.code
+    # Stable ids: a second export of the same data is identical apart from its time.
+    again = json.loads(client.get(f"/clients/{person.code}/export.fhir.json")
+                       .get_data(as_text=True))
+    assert [e["fullUrl"] for e in again["entry"]] == [e["fullUrl"] for e in bundle["entry"]]
+
+
+@pytest.mark.parametrize("path", ["", "/export.csv", "/export.fhir.json"])
+def test_other_therapist_and_supervisor_get_404(auth, client, case, make_user, assign,
+                                                 db_session, path):
+    therapist, person, _episode = case
+    supervisor = make_user("supervisor")
+    assign(supervisor, therapist)
+    other = make_user()
+    db_session.commit()
+    for user in (other, supervisor):
+        auth.login(user.email)
+        assert client.get(f"/clients/{person.code}{path}").status_code == 404
+        auth.logout()
+    denied = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.outcome == "denied", AuditEvent.client_id == person.id)).all()
+    assert len(denied) == 2
