@@ -71,3 +71,46 @@ def test_supervisors_get_no_named_caseload(auth, client, db_session, make_user, 
     db_session.commit()
     auth.login(supervisor.email)
     assert "Private Person" not in client.get("/").get_data(as_text=True)
+
+
+def test_filters_search_sparkline_and_session(auth, client, db_session, make_user,
+                                              make_client, make_episode, make_appointment,
+                                              clock):
+    therapist = make_user()
+    red = make_client(therapist, name="Cy Red")
+    answer(db_session, make_episode(red), [1, 1, 2, 2])
+    white = make_client(therapist, name="Ada White")
+    white_episode = make_episode(white)
+    answer(db_session, white_episode, [2, 2, 1, 1])
+    make_appointment(white_episode, starts_dt=clock() - dt.timedelta(days=2))
+    make_appointment(white_episode, starts_dt=clock() + dt.timedelta(days=5))
+    db_session.commit()
+    auth.login(therapist.email)
+
+    html = client.get("/").get_data(as_text=True)
+    # A sparkline of the last scores, with the numbers as its text alternative.
+    assert 'aria-label="PHQ-9 recent scores: 16, 16, 8, 8"' in html
+    assert html.count('<svg class="spark"') == 2
+    # Session held so far: one appointment is in the past.
+    assert re.search(r"Ada White</a>.*?<td>1</td>", html, re.S)
+
+    only_red = client.get("/?colour=red").get_data(as_text=True)
+    assert "Cy Red" in only_red and "Ada White" not in only_red
+    found = client.get("/?q=ada").get_data(as_text=True)
+    assert "Ada White" in found and "Cy Red" not in found
+    by_code = client.get(f"/?q={red.code.lower()}").get_data(as_text=True)
+    assert "Cy Red" in by_code and "Ada White" not in by_code
+    # Wildcards in the search are literal.
+    assert "No client matches these filters." in client.get("/?q=%25").get_data(as_text=True)
+    attention = client.get("/?attention=1").get_data(as_text=True)
+    assert "No client matches" in attention or "Ada White" not in attention
+
+
+def test_alliance_trend_words():
+    from outcome.services.caseload import alliance_trend
+
+    scale = (0.0, 40.0)  # threshold 1 point
+    assert alliance_trend([38.0], scale) is None
+    assert alliance_trend([38.0, 38.0, 38.0, 36.9], scale) == "falling"
+    assert alliance_trend([30.0, 31.0, 32.0, 32.0], scale) == "rising"  # mean 31
+    assert alliance_trend([36.0, 36.5], scale) == "steady"

@@ -1,21 +1,28 @@
-"""A therapist's caseload, ordered by who needs attention first.
+"""A caseload, ordered by who needs attention first.
 
 Urgency (stored with each episode's signals): unacknowledged critical answer, red,
 unrepaired rupture, new rupture, yellow, green, white, nothing to show yet. Rows come
-only from the one scoping function, and only the therapist's own clients are listed
-here (supervisors get their own, de-identified view).
+only from the one scoping function. A therapist reads their own clients by name; a
+supervisor reads a supervisee's caseload by client code only.
+
+Everything shown comes from the stored signals (including the last scores for the
+sparklines), so the page costs the same with ten thousand or a million administrations.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
+from dataclasses import field
 
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.models import Alert
+from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
@@ -23,35 +30,135 @@ from outcome.models import User
 from outcome.services.access import visible_clients
 
 NOTHING_YET = 7
+COLOURS = ("red", "yellow", "green", "white", "grey")
+COUNTED = ("scheduled", "attended")
+# An alliance score counts as rising or falling when it differs from the mean of the
+# previous three by at least this share of the scale (the rupture SD floor, 2.5 %).
+TREND_FRACTION = 0.025
+
+
+@dataclass(frozen=True)
+class CaseloadFilter:
+    """What to show: colours (empty = all), only clients with open alerts, a search text.
+
+    The search matches the client code, and the name only for the client's own
+    therapist (a supervisor cannot search by a name they may not see).
+    """
+
+    colours: tuple[str, ...] = ()
+    needs_attention: bool = False
+    search: str = ""
+
+    @property
+    def is_active(self) -> bool:
+        return bool(self.colours or self.needs_attention or self.search)
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure's latest score, its change category and its recent scores."""
+
+    instrument_id: str
+    latest: float | None
+    session: int
+    change: str | None
+    series: tuple[float, ...]
+    trend: str | None = None  # alliance only: rising, falling or steady
+
+    @property
+    def series_text(self) -> str:
+        """The recent scores as words for a sparkline's text alternative ("16, 12, 9")."""
+        return ", ".join(f"{v:g}" for v in self.series)
 
 
 @dataclass(frozen=True)
 class CaseloadRow:
     code: str
-    name: str
+    name: str | None
     colour: str
     urgency: int
     change_category: str | None
+    session: int
     latest: tuple[tuple[str, float | None, int], ...]
     alerts: tuple[tuple[str, str], ...]
     progress_text: str
+    outcomes: tuple[Measure, ...] = field(default=())
+    alliance: tuple[Measure, ...] = field(default=())
+    oldest_alert: dt.datetime | None = None
 
 
-def caseload(session: Session, therapist: User) -> list[CaseloadRow]:
-    """The therapist's clients with an open episode, most urgent first, then by name."""
-    visible = visible_clients(therapist).where(Client.therapist_id == therapist.id).subquery()
-    rows = session.execute(
-        select(Client.code, Client.name, Episode.id, EpisodeSignal)
-        .join(visible, Client.id == visible.c.id)
-        .join(Episode, (Episode.client_id == Client.id) & Episode.closed_on.is_(None))
-        .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
-        .order_by(func.coalesce(EpisodeSignal.urgency, NOTHING_YET), Client.name)).all()
+def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, float]
+                   ) -> str | None:
+    """"rising", "falling" or "steady": the latest score against the previous three's mean.
+
+    The threshold is 2.5 % of the scale (e.g. 1 point on the 0-40 SRS). None with fewer
+    than two scores.
+    """
+    if len(series) < 2:
+        return None
+    previous = series[-4:-1]
+    mean = sum(previous) / len(previous)
+    threshold = TREND_FRACTION * (scale[1] - scale[0])
+    delta = series[-1] - mean
+    if delta >= threshold:
+        return "rising"
+    if delta <= -threshold:
+        return "falling"
+    return "steady"
+
+
+def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
+             filters: CaseloadFilter | None = None,
+             scales: dict[str, tuple[float, float]] | None = None,
+             now: dt.datetime | None = None) -> list[CaseloadRow]:
+    """Open episodes of one therapist's clients, most urgent first, then by name or code.
+
+    ``therapist_id`` defaults to the viewer (their own caseload); a supervisor passes a
+    supervisee's id and gets codes only. ``scales`` (instrument id to score range) turns
+    on the alliance trend; ``now`` counts the sessions held so far.
+    """
+    filters = filters or CaseloadFilter()
+    therapist_id = viewer.id if therapist_id is None else therapist_id
+    named = therapist_id == viewer.id and viewer.is_therapist
+    visible = visible_clients(viewer).where(Client.therapist_id == therapist_id).subquery()
+    query = (select(Client.code, Client.name, Episode.id, EpisodeSignal)
+             .join(visible, Client.id == visible.c.id)
+             .join(Episode, (Episode.client_id == Client.id) & Episode.closed_on.is_(None))
+             .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id))
+    if filters.colours:
+        wanted = [c for c in filters.colours if c in COLOURS]
+        colour = func.coalesce(EpisodeSignal.colour, "grey")
+        query = query.where(colour.in_(wanted))
+    if filters.needs_attention:
+        query = query.where(Episode.id.in_(select(Alert.episode_id)
+                                           .where(Alert.status == "open")))
+    text = filters.search.strip().lower()
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        matches = [func.lower(Client.code).like(pattern, escape="\\")]
+        if named:
+            matches.append(func.lower(Client.name).like(pattern, escape="\\"))
+        query = query.where(or_(*matches))
+    order = Client.name if named else Client.code
+    rows = session.execute(query.order_by(
+        func.coalesce(EpisodeSignal.urgency, NOTHING_YET), order)).all()
+    episode_ids = [r[2] for r in rows]
     alerts: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for episode_id, kind, detail in session.execute(
-            select(Alert.episode_id, Alert.kind, Alert.detail)
-            .where(Alert.episode_id.in_([r[2] for r in rows]), Alert.status == "open")
+    oldest: dict[int, dt.datetime] = {}
+    for episode_id, kind, detail, raised in session.execute(
+            select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
+            .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
             .order_by(Alert.raised_dt)):
         alerts[episode_id].append((kind, detail.get("text", "")))
+        oldest.setdefault(episode_id, raised)
+    held: dict[int, int] = {}
+    if now is not None and episode_ids:
+        held = dict(session.execute(
+            select(Appointment.episode_id, func.count())
+            .where(Appointment.episode_id.in_(episode_ids),
+                   Appointment.status.in_(COUNTED), Appointment.starts_dt <= now)
+            .group_by(Appointment.episode_id)).all())
+    scales = scales or {}
     out = []
     for code, name, episode_id, signal in rows:
         state = signal.state if signal else {}
@@ -60,10 +167,37 @@ def caseload(session: Session, therapist: User) -> list[CaseloadRow]:
                        for instrument, data in sorted(outcomes.items()))
         worst = next((data["progress"]["text"] for data in outcomes.values()
                       if signal and data["progress"]["level"] == signal.colour), "")
-        out.append(CaseloadRow(code=code, name=name,
+        measures = tuple(
+            Measure(instrument, data.get("latest"), data.get("session", 0),
+                    (data.get("change") or {}).get("level"), tuple(data.get("series", ())))
+            for instrument, data in sorted(outcomes.items()))
+        alliance = tuple(
+            Measure(instrument, data.get("latest"), len(data.get("series", ())), None,
+                    tuple(data.get("series", ())),
+                    alliance_trend(data.get("series", []), scales[instrument])
+                    if instrument in scales else None)
+            for instrument, data in sorted(state.get("alliance", {}).items()))
+        out.append(CaseloadRow(code=code, name=name if named else None,
                                colour=signal.colour if signal else "grey",
                                urgency=signal.urgency if signal else NOTHING_YET,
                                change_category=signal.change_category if signal else None,
+                               session=held.get(episode_id, 0),
                                latest=latest, alerts=tuple(alerts[episode_id]),
-                               progress_text=worst))
+                               progress_text=worst, outcomes=measures, alliance=alliance,
+                               oldest_alert=oldest.get(episode_id)))
     return out
+
+
+def sparkline_points(series: tuple[float, ...], scale: tuple[float, float],
+                     width: float = 72, height: float = 18) -> str:
+    """SVG polyline points for a sparkline of ``series`` on a fixed scale (higher = up)."""
+    if not series:
+        return ""
+    low, high = scale
+    span = (high - low) or 1.0
+    step = width / max(len(series) - 1, 1)
+    points = []
+    for i, value in enumerate(series):
+        level = (min(max(value, low), high) - low) / span
+        points.append(f"{i * step:.1f},{height - 1 - level * (height - 2):.1f}")
+    return " ".join(points)

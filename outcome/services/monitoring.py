@@ -66,6 +66,9 @@ from questionnaires.loader import InstrumentLibrary
 EVENT_KINDS = ("critical_item", "critical_unanswered", "unrepaired_rupture")
 CONDITION_KINDS = ("not_on_track", "rupture")
 WORST_FIRST = ("red", "yellow", "green", "white", "grey")
+# Scores kept with each episode's signals, so the caseload draws sparklines without
+# reading administrations.
+SERIES_KEPT = 20
 COLOUR_URGENCY = {"red": 1, "yellow": 4, "green": 5, "white": 6, "grey": 7}
 BATCH = 2000
 
@@ -211,6 +214,7 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 reading = readings[episode_id]
                 reading.state["outcomes"][instrument_id] = {
                     "latest": _num(signals.latest[i]), "session": int(signals.session[i]),
+                    "series": _series(s.scores[i]),
                     "progress": progress.as_json(),
                     "change": change.as_json() if change else None}
                 rank = WORST_FIRST.index(progress.level)
@@ -249,7 +253,7 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 reading.unrepaired += int(result.count(UNREPAIRED)[i])
                 latest = first_and_last(s.scores[i:i + 1], s.sessions[i:i + 1])[1][0]
                 reading.state["alliance"][instrument_id] = {
-                    "latest": _num(latest),
+                    "latest": _num(latest), "series": _series(s.scores[i]),
                     "ruptures": [e.as_json() for e in explanations],
                     "discrepancy_sessions": discrepancies}
         if instrument.critical_items:
@@ -302,6 +306,12 @@ def _aligned(client: _Series, therapist: _Series | None) -> np.ndarray | None:
             if key[1] >= 0 and key in rated:
                 out[i, j] = rated[key]
     return out
+
+
+def _series(row: np.ndarray, last: int = SERIES_KEPT) -> list[float]:
+    """The latest valid scores of one episode, oldest first (for caseload sparklines)."""
+    values = row[np.isfinite(row)]
+    return [float(v) for v in values[-last:]]
 
 
 def _num(value: float) -> float | None:

@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Blueprint
 from flask import current_app
 from flask import render_template
+from flask import request
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import func
@@ -16,7 +17,10 @@ from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.services.access import visible_clients
+from outcome.services.caseload import COLOURS
+from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
+from outcome.services.caseload import sparkline_points
 from outcome.web.clock import now
 from outcome.web.database import db_session
 
@@ -44,9 +48,22 @@ def index() -> str:
         "appointments_week": store.scalar(week_ahead) or 0,
     }
     clinic = store.get(Clinic, user.clinic_id)
-    rows = caseload(store, user) if user.is_therapist else []
     from outcome.app import instrument_library  # app.py imports this module
 
-    names = {i.id: i.short_name for i in instrument_library(current_app)}
+    library = instrument_library(current_app)
+    names = {i.id: i.short_name for i in library}
+    scales = {i.id: i.primary_range for i in library}
+    filters = caseload_filter(request.args)
+    rows = (caseload(store, user, filters=filters, scales=scales, now=start)
+            if user.is_therapist else [])
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           caseload=rows, instrument_names=names)
+                           caseload=rows, instrument_names=names, scales=scales,
+                           filters=filters, sparkline=sparkline_points)
+
+
+def caseload_filter(args) -> CaseloadFilter:
+    """Filters from the query string: ``colour`` (repeatable), ``attention=1``, ``q``."""
+    return CaseloadFilter(
+        colours=tuple(c for c in args.getlist("colour") if c in COLOURS),
+        needs_attention=args.get("attention") == "1",
+        search=(args.get("q") or "")[:100])

@@ -20,9 +20,13 @@ from outcome.web.auditing import record_now
 from outcome.web.database import db_session
 
 
-def _lookup(code: str, action: str, *, own: bool) -> Client:
+def _lookup(code: str, action: str, *, own: bool,
+            therapist_ids: list[int] | None = None) -> Client:
     store = db_session()
-    client = store.scalar(visible_clients(current_user).where(Client.code == code))
+    query = visible_clients(current_user).where(Client.code == code)
+    if therapist_ids is not None:
+        query = query.where(Client.therapist_id.in_(therapist_ids))
+    client = store.scalar(query)
     allowed = client is not None and (not own or sees_client_names(current_user, client))
     # A denied attempt still records which client of the user's own clinic it was about
     # (for the audit trail only; the response says nothing).
@@ -49,9 +53,10 @@ def own_client(code: str, action: str) -> tuple[Client, Episode | None, Clinic]:
     return client, episode, clinic
 
 
-def supervised_client(code: str, action: str) -> Client:
-    """The client if visible to the signed-in user at all (a supervisor sees codes only)."""
-    return _lookup(code, action, own=False)
+def supervised_client(code: str, action: str, therapist_ids: list[int]) -> Client:
+    """The client if visible to the signed-in user and seen by one of ``therapist_ids``
+    (the supervisor's supervisees). A supervisor sees codes only."""
+    return _lookup(code, action, own=False, therapist_ids=therapist_ids)
 
 
 def client_episodes(client: Client) -> list[Episode]:

@@ -1,0 +1,113 @@
+"""The supervisor's pages: supervisee figures, de-identified caseloads and clients, digests.
+
+Supervisors see client codes, never names, contact details, item answers or goal
+wording. Anyone who is not a supervisor, and any therapist or client outside the
+supervisor's supervisees, gets 404 (with a denied audit record).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import abort
+from flask import current_app
+from flask import render_template
+from flask import request
+from flask_login import current_user
+from flask_login import login_required
+from sqlalchemy import select
+
+from outcome.app import instrument_library
+from outcome.models import Clinic
+from outcome.models import User
+from outcome.services.caseload import caseload
+from outcome.services.caseload import sparkline_points
+from outcome.services.client_record import client_record
+from outcome.services.supervision import digest_archive
+from outcome.services.supervision import is_supervisee
+from outcome.services.supervision import overview
+from outcome.services.supervision import supervisees
+from outcome.web.auditing import record_now
+from outcome.web.clock import now
+from outcome.web.database import db_session
+from outcome.web.home import caseload_filter
+from outcome.web.record import chart_svgs
+from outcome.web.scoping import client_episodes
+from outcome.web.scoping import supervised_client
+
+bp = Blueprint("supervision", __name__, url_prefix="/supervision")
+
+
+def _supervisor_only(action: str, **fields) -> None:
+    if not current_user.is_supervisor:
+        record_now(action=action, outcome="denied", actor_user_id=current_user.id,
+                   clinic_id=current_user.clinic_id, **fields)
+        abort(404)
+
+
+@bp.route("/")
+@login_required
+def index() -> str:
+    _supervisor_only("supervision.view")
+    store = db_session()
+    figures = overview(store, current_user, instrument_library(current_app), now())
+    return render_template("supervision/index.html", overview=figures)
+
+
+@bp.route("/therapists/<int:therapist_id>")
+@login_required
+def therapist(therapist_id: int) -> str:
+    _supervisor_only("supervision.caseload.view", object_type="user", object_id=therapist_id)
+    store = db_session()
+    if not is_supervisee(store, current_user, therapist_id):
+        record_now(action="supervision.caseload.view", outcome="denied",
+                   actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                   object_type="user", object_id=therapist_id)
+        abort(404)
+    record_now(action="supervision.caseload.view", outcome="allowed",
+               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+               object_type="user", object_id=therapist_id)
+    supervisee = store.get(User, therapist_id)
+    library = instrument_library(current_app)
+    filters = caseload_filter(request.args)
+    scales = {i.id: i.primary_range for i in library}
+    rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
+                    scales=scales, now=now())
+    return render_template("supervision/caseload.html", supervisee=supervisee,
+                           caseload=rows, filters=filters, scales=scales,
+                           instrument_names={i.id: i.short_name for i in library},
+                           sparkline=sparkline_points)
+
+
+@bp.route("/clients/<code>")
+@login_required
+def client(code: str) -> str:
+    _supervisor_only("supervision.client.view", object_type="client", object_id=code)
+    store = db_session()
+    ids = [p.id for p in supervisees(store, current_user)]
+    person = supervised_client(code, "supervision.client.view", ids)
+    episodes = client_episodes(person)
+    wanted = request.args.get("episode", type=int)
+    episode = (episodes[0] if episodes and wanted is None
+               else next((e for e in episodes if e.id == wanted), None))
+    if wanted is not None and episode is None:
+        abort(404)
+    record = (client_record(store, episode, instrument_library(current_app), full=False)
+              if episode else None)
+    therapist_name = store.scalar(select(User.display_name).where(
+        User.id == person.therapist_id))
+    return render_template("supervision/client.html", person=person, episodes=episodes,
+                           episode=episode, record=record, therapist_name=therapist_name,
+                           therapist_id=person.therapist_id,
+                           charts=chart_svgs(record) if record else None)
+
+
+@bp.route("/digests")
+@login_required
+def digests() -> str:
+    _supervisor_only("supervision.digests.view")
+    store = db_session()
+    clinic = store.get(Clinic, current_user.clinic_id)
+    return render_template("supervision/digests.html",
+                           runs=digest_archive(store, current_user), clinic=clinic)
+
+
