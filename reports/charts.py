@@ -116,8 +116,9 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         drawing.add(Line(left, y(data.cutoff), left + plot_w, y(data.cutoff),
                          strokeColor=INK, strokeDashArray=[3, 2], strokeWidth=0.8))
         if data.cutoff_label:
-            drawing.add(String(left + plot_w, y(data.cutoff) + 3, data.cutoff_label,
-                               fontSize=7, fillColor=INK, textAnchor="end"))
+            # At the left end, where the first score rarely sits right on the line.
+            drawing.add(String(left + 4, y(data.cutoff) + 3, data.cutoff_label,
+                               fontSize=7, fillColor=INK, textAnchor="start"))
     points = [(x(s), y(v)) for s, v in zip(data.sessions, data.scores, strict=True)
               if v is not None]
     if len(points) > 1:
@@ -198,18 +199,49 @@ def heatmap_drawing(data: HeatmapData, width: float = 520, row_height: float = 1
     return drawing
 
 
+_STYLE = re.compile(r'style="([^"]*)"')
+_FONTS = {"Helvetica": ("Helvetica, Arial, sans-serif", None),
+          "Helvetica-Bold": ("Helvetica, Arial, sans-serif", "bold")}
+
+
+def _presentation(match: re.Match[str]) -> str:
+    """A ``style`` attribute as SVG presentation attributes.
+
+    The page's Content-Security-Policy (``style-src 'self'``) blocks inline style
+    attributes, but not presentation attributes such as ``fill`` and ``stroke``.
+    """
+    attributes = []
+    for declaration in match.group(1).split(";"):
+        name, _, value = declaration.partition(":")
+        name, value = name.strip(), value.strip()
+        if not name or not re.fullmatch(r"[a-z-]+", name):
+            continue
+        if name == "font-family":
+            value, weight = _FONTS.get(value, (value, None))
+            if weight:
+                attributes.append(f'font-weight="{weight}"')
+        attributes.append(f'{name}="{value.replace(chr(34), "")}"')
+    return " ".join(attributes)
+
+
 def to_svg(drawing: Drawing, title: str, description: str, key: str = "") -> str:
     """Inline SVG (no XML prolog) with an accessible title and description.
 
     ``key`` makes the title and description ids unique when a page has several charts.
     """
     svg = renderSVG.drawToString(drawing)
-    svg = svg[svg.index("<svg"):]
+    svg = _STYLE.sub(_presentation, svg[svg.index("<svg"):])
+    # reportlab's placeholder title and fixed ids would repeat when a page has several
+    # charts; ours follow below.
+    svg = svg.replace("<title>...</title>", "").replace("<desc>...</desc>", "")
+    svg = svg.replace(' id="group"', "")
     escaped = {ch: f"&#{ord(ch)};" for ch in "<>&\"'"}
     safe_title = "".join(escaped.get(ch, ch) for ch in title)
     safe_desc = "".join(escaped.get(ch, ch) for ch in description)
     key = re.sub(r"[^A-Za-z0-9_-]", "", key)
     t, d = (f"t-{key}", f"d-{key}") if key else ("t", "d")
+    clip = f"clip-{key}" if key else "clip"
+    svg = svg.replace('id="clip"', f'id="{clip}"').replace("url(#clip)", f"url(#{clip})")
     svg = re.sub(r"<svg ", f'<svg role="img" aria-labelledby="{t} {d}" ', svg, count=1)
     head_end = svg.index(">") + 1
     return (svg[:head_end] + f'<title id="{t}">{safe_title}</title>'

@@ -41,7 +41,7 @@ def test_shared_progress_shows_the_clients_own_chart(db_session, clock, client, 
     page = run_two_sessions(db_session, clock, client, make_episode(person))
     assert "Your answers over time" in page
     assert page.count("<svg") == 2  # PHQ-9 and GAD-7
-    assert '<title id="t">PHQ-9</title>' in page
+    assert re.search(r'<title id="t-[0-9]+">PHQ-9</title>', page)
     assert "Your answers by session: PHQ-9: 1: 8, 2: 8." in page
     assert "Lower scores mean fewer difficulties." in page
 
@@ -61,3 +61,13 @@ def test_chart_text_is_escaped():
     assert "<img" not in svg and "<b>" not in svg and "<i>" not in svg
     assert "&lt;img src=x onerror=alert(1)&gt;" in svg
     assert re.match(r'<svg role="img" aria-labelledby="t d" ', svg)
+
+
+def test_svg_has_no_inline_styles_and_unique_ids():
+    """The CSP (style-src 'self') blocks style attributes: colours must be attributes."""
+    data = TrajectoryData(title="T", sessions=(1, 2), scores=(3.0, 4.0), y_min=0, y_max=10,
+                          cutoff=5, cutoff_label="cut", markers=((2, "deteriorated"),))
+    one, two = (to_svg(trajectory_drawing(data), "T", "d", key=k) for k in ("a", "b"))
+    assert "style=" not in one and 'fill="' in one and 'font-family="Helvetica' in one
+    ids = re.findall(r'\bid="([^"]+)"', one + two)
+    assert len(ids) == len(set(ids))
