@@ -7,6 +7,7 @@ record, allowed or denied.
 
 from __future__ import annotations
 
+import functools
 import json
 
 from flask import Blueprint
@@ -35,6 +36,8 @@ from outcome.web.clock import now
 from outcome.web.database import db_session
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import own_client
+from reports.charts import HeatmapData
+from reports.charts import TrajectoryData
 from reports.charts import heatmap_drawing
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
@@ -42,15 +45,24 @@ from reports.charts import trajectory_drawing
 bp = Blueprint("record", __name__, url_prefix="/clients")
 
 
+@functools.lru_cache(maxsize=256)
+def _svg(data: TrajectoryData | HeatmapData, description: str, key: str) -> str:
+    # reportlab's SVG renderer costs about 0.1 s for a 20-session heat map; the same
+    # data always draws the same chart, so each process keeps the recent ones.
+    drawing = (heatmap_drawing(data) if isinstance(data, HeatmapData)
+               else trajectory_drawing(data))
+    return to_svg(drawing, data.title, description, key=key)
+
+
 def chart_svgs(record) -> dict[str, list]:
     """Inline SVG for every chart of a record, keyed so ids stay unique on the page."""
     return {
-        "outcome": [(c, to_svg(trajectory_drawing(c.data), c.data.title, c.description,
-                               key=f"o-{c.instrument_id}")) for c in record.outcome_charts],
-        "alliance": [(c, to_svg(trajectory_drawing(c.data), c.data.title, c.description,
-                                key=f"a-{c.instrument_id}")) for c in record.alliance_charts],
-        "heatmaps": [(h, to_svg(heatmap_drawing(h.data), h.data.title, h.description,
-                                key=f"h-{h.instrument_id}")) for h in record.heatmaps],
+        "outcome": [(c, _svg(c.data, c.description, f"o-{c.instrument_id}"))
+                    for c in record.outcome_charts],
+        "alliance": [(c, _svg(c.data, c.description, f"a-{c.instrument_id}"))
+                     for c in record.alliance_charts],
+        "heatmaps": [(h, _svg(h.data, h.description, f"h-{h.instrument_id}"))
+                     for h in record.heatmaps],
     }
 
 
