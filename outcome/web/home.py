@@ -21,6 +21,7 @@ from outcome.services.caseload import COLOURS
 from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
 from outcome.services.caseload import sparkline_points
+from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
 
@@ -56,6 +57,10 @@ def index() -> str:
     filters = caseload_filter(request.args)
     rows = (caseload(store, user, filters=filters, scales=scales, now=start)
             if user.is_therapist else [])
+    if user.is_therapist:
+        # The caseload shows many clients' signals: one record for the view as a whole.
+        record_now(action="caseload.view", outcome="allowed", actor_user_id=user.id,
+                   clinic_id=user.clinic_id, object_type="user", object_id=user.id)
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
                            caseload=rows, instrument_names=names, scales=scales,
                            filters=filters, sparkline=sparkline_points)

@@ -48,6 +48,8 @@ def _supervisor_only(action: str, **fields) -> None:
 @login_required
 def index() -> str:
     _supervisor_only("supervision.view")
+    record_now(action="supervision.view", outcome="allowed", actor_user_id=current_user.id,
+               clinic_id=current_user.clinic_id)
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
     return render_template("supervision/index.html", overview=figures)
