@@ -140,3 +140,15 @@ def test_change_markers_need_a_rule_and_an_intake():
     wai = LIB.get("wai_sr")
     if wai.reliable_change is None:
         assert change_markers(wai, np.array([40, 20], dtype=float)) == [None, None]
+
+
+def test_little_improvement_wording_says_worse_when_worse():
+    # PHQ-9 18 -> 21 at session 4: in the clinical range, not reliably worse (3 < 6),
+    # short of the expected 3 points (half of 6): yellow under rule-based colours.
+    scores, sessions = series([[18, 20, 20, 21], [18, 17, 16, 15]])
+    signals = outcome_signals(PHQ, scores, sessions)
+    worse, better = signals.explain_progress(0), signals.explain_progress(1)
+    assert "worse by 3 points" in worse.text and "improved by -" not in worse.text
+    assert "improved by 3 points" not in better.text  # 3 reaches the expected 3
+    assert "an improvement of 3 points is expected (50 % of the reliable change of 6)" in (
+        worse.text)

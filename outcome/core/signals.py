@@ -171,10 +171,15 @@ class OutcomeSignals:
         elif reason == "little improvement by this session" and self.rule is not None:
             numbers.update(threshold=self.rule.threshold,
                            fraction=self.settings.rational_fraction)
-            body = (f"still in the clinical range and improved by "
-                    f"{_fmt(ins.d * (xt - x0))} points, less than "
-                    f"{_fmt(self.settings.rational_fraction * self.rule.threshold)} (half of "
-                    f"the reliable change of {_fmt(self.rule.threshold)}).")
+            gain = ins.d * (xt - x0)
+            moved = (f"improved by {_fmt(gain)} points" if gain > 0 else
+                     "no better than at intake" if gain == 0 else
+                     f"worse by {_fmt(-gain)} points")
+            body = (f"still in the clinical range and {moved}; by this session an "
+                    f"improvement of "
+                    f"{_fmt(self.settings.rational_fraction * self.rule.threshold)} points "
+                    f"is expected ({100 * self.settings.rational_fraction:.0f} % of the "
+                    f"reliable change of {_fmt(self.rule.threshold)}).")
         elif reason == "no reliable-change threshold yet":
             body = ("progress cannot be judged yet: the instrument has no reliable-change "
                     "threshold until the clinic's intake SD is known (`outcome model refit`).")

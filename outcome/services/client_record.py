@@ -286,9 +286,15 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
     for s, kind in markers:
         words.setdefault(s, []).append(MARKERS[kind])
     low, high = instrument.primary_range
+    # Alliance ratings crowd the top of the scale: start the axis a little below the
+    # lowest rating or the cutoff, on a round number, so ruptures stay visible.
+    floor = min([*scores, instrument.cutoff.value if instrument.cutoff else high])
+    step = (high - low) / 8
+    y_min = max(low, step * np.floor((floor - step) / step))
     data = TrajectoryData(
-        title=instrument.short_name, sessions=sessions, scores=tuple(scores), y_min=low,
-        y_max=high, cutoff=instrument.cutoff.value if instrument.cutoff else None,
+        title=instrument.short_name, sessions=sessions, scores=tuple(scores),
+        y_min=float(y_min), y_max=high,
+        cutoff=instrument.cutoff.value if instrument.cutoff else None,
         cutoff_label=f"concern below {instrument.cutoff.value:g}" if instrument.cutoff else "",
         markers=tuple(markers))
     table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), v,
@@ -369,5 +375,10 @@ def _administration(library: InstrumentLibrary, row: Administration,
         completed=row.completed_dt.astimezone(tz),
         session=numbers.get(row.appointment_id) if row.appointment_id else None,
         respondent=row.respondent, score=(row.scores or {}).get("primary"),
-        is_valid=row.is_valid, is_prorated=row.is_prorated, is_superseded=is_superseded,
+        is_valid=row.is_valid,
+        # A mean score (goals: one to three of them) over the items answered is not
+        # prorated in the sense that matters to a reader: a sum scaled up.
+        is_prorated=row.is_prorated and (instrument is None
+                                         or instrument.scoring_method == "sum"),
+        is_superseded=is_superseded,
         answers=tuple(answers))

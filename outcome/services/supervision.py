@@ -144,7 +144,7 @@ def overview(session: Session, supervisor: User, library: InstrumentLibrary,
             ) -> SuperviseeRow:
         count = sum(alert_counts.get(k, (0, None))[0] for k in keys)
         oldest = [alert_counts[k][1] for k in keys if k in alert_counts]
-        age = (now - min(oldest)).total_seconds() / 86400 if oldest else None
+        age = max(0.0, (now - min(oldest)).total_seconds() / 86400) if oldest else None
         return SuperviseeRow(user, figures, count, age)
 
     rows = [row(p, by_therapist.get(p.id), [p.id]) for p in people]
