@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy import select
 
 from outcome.core.answers import parse_answers
@@ -205,3 +206,24 @@ def test_other_therapist_and_supervisor_get_404(auth, client, case, make_user, a
     denied = db_session.scalars(select(AuditEvent).where(
         AuditEvent.outcome == "denied", AuditEvent.client_id == person.id)).all()
     assert len(denied) == 2
+
+
+def test_a_foreign_object_in_the_url_is_audited_as_denied(auth, client, case, db_session,
+                                                          make_client, make_episode):
+    therapist, person, episode = case
+    other = make_client(therapist, name="Other")
+    other_episode = make_episode(other)
+    db_session.commit()
+    alert = db_session.scalar(select(Alert).where(Alert.episode_id == episode.id))
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{other.code}").get_data(as_text=True)
+    before = db_session.scalar(select(func.max(AuditEvent.id)))
+    client.post(f"/clients/{other.code}/alerts/{alert.id}/acknowledge",
+                data={"csrf_token": csrf_token(page), "note": "x"})
+    client.get(f"/clients/{person.code}?episode={other_episode.id}")
+    events = db_session.execute(select(AuditEvent.action, AuditEvent.outcome,
+                                       AuditEvent.client_id)
+                                .where(AuditEvent.id > before)
+                                .order_by(AuditEvent.id)).all()
+    assert [tuple(e) for e in events] == [("alert.acknowledge", "denied", other.id),
+                                          ("client.view", "denied", person.id)]

@@ -19,13 +19,14 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from outcome.app import instrument_library
 from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Episode
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_weekly_series
 from outcome.services.appointments import session_number
@@ -33,7 +34,6 @@ from outcome.services.goals import GoalError
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
 from outcome.services.links import revoke_unused
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import db_session
 from outcome.web.scoping import own_client
@@ -128,14 +128,18 @@ def revoke_links(code: str) -> Response:
 @bp.route("/<code>/appointments/<int:appointment_id>/link", methods=["POST"])
 @login_required
 def link(code: str, appointment_id: int) -> str:
-    _client, episode, _clinic = own_client(code, "link.issue")
     appointment = db_session().get(Appointment, appointment_id)
-    if (episode is None or appointment is None or appointment.episode_id != episode.id
-            or appointment.status != "scheduled"):
-        record_now(action="link.issue", outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="appointment",
-                   object_id=appointment_id)
-        abort(404)
+
+    def bookable(client: Client) -> bool:
+        """The appointment is a scheduled one of this client's open episode."""
+        episode = db_session().scalar(select(Episode).where(
+            Episode.client_id == client.id, Episode.closed_on.is_(None)))
+        return (episode is not None and appointment is not None
+                and appointment.episode_id == episode.id
+                and appointment.status == "scheduled")
+
+    _client, episode, _clinic = own_client(code, "link.issue", check=bookable)
+    assert episode is not None and appointment is not None
     purpose = "post" if request.form.get("purpose") == "post" else "pre"
     issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose, now=now(),
                                     library=instrument_library(current_app),

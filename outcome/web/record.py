@@ -11,7 +11,6 @@ import functools
 import json
 
 from flask import Blueprint
-from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -66,22 +65,25 @@ def chart_svgs(record) -> dict[str, list]:
     }
 
 
-def _chosen_episode(client: Client, episodes: list[Episode]) -> Episode | None:
+def episode_in_url(client: Client) -> bool:
+    """Whether the ``episode`` query parameter, if any, names one of the client's episodes."""
     wanted = request.args.get("episode", type=int)
-    if wanted is None:
-        return episodes[0] if episodes else None
-    chosen = next((e for e in episodes if e.id == wanted), None)
-    if chosen is None:
-        abort(404)
-    return chosen
+    return wanted is None or any(e.id == wanted for e in client_episodes(client))
+
+
+def chosen_episode(episodes: list[Episode]) -> Episode | None:
+    """The episode named in the URL (checked by :func:`episode_in_url`), else the newest."""
+    wanted = request.args.get("episode", type=int)
+    return next((e for e in episodes if e.id == wanted),
+                episodes[0] if episodes and wanted is None else None)
 
 
 @bp.route("/<code>")
 @login_required
 def page(code: str) -> str:
-    client, _episode, _clinic = own_client(code, "client.view")
+    client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url)
     episodes = client_episodes(client)
-    episode = _chosen_episode(client, episodes)
+    episode = chosen_episode(episodes)
     record = (client_record(db_session(), episode, instrument_library(current_app), full=True)
               if episode else None)
     return render_template("record/page.html", client=client, episodes=episodes,
@@ -92,12 +94,13 @@ def page(code: str) -> str:
 @bp.route("/<code>/alerts/<int:alert_id>/acknowledge", methods=["POST"])
 @login_required
 def acknowledge(code: str, alert_id: int) -> Response:
-    client, _episode, _clinic = own_client(code, "alert.acknowledge")
     store = db_session()
     alert = store.get(Alert, alert_id)
     episode = store.get(Episode, alert.episode_id) if alert else None
-    if alert is None or episode is None or episode.client_id != client.id:
-        abort(404)
+    client, _episode, _clinic = own_client(
+        code, "alert.acknowledge",
+        check=lambda c: episode is not None and episode.client_id == c.id)
+    assert alert is not None and episode is not None
     try:
         acknowledge_alert(store, alert, current_user, request.form.get("note", ""), now(),
                           instrument_library(current_app))

@@ -31,6 +31,9 @@ from outcome.web.clock import now
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
 from outcome.web.record import chart_svgs
+from outcome.web.record import chosen_episode
+from outcome.web.record import episode_in_url
+from outcome.web.scoping import attempted_client_id
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import supervised_client
 
@@ -83,16 +86,13 @@ def therapist(therapist_id: int) -> str:
 @bp.route("/clients/<code>")
 @login_required
 def client(code: str) -> str:
-    _supervisor_only("supervision.client.view", object_type="client", object_id=code)
+    _supervisor_only("supervision.client.view", object_type="client", object_id=code,
+                     client_id=attempted_client_id(code))
     store = db_session()
     ids = [p.id for p in supervisees(store, current_user)]
-    person = supervised_client(code, "supervision.client.view", ids)
+    person = supervised_client(code, "supervision.client.view", ids, check=episode_in_url)
     episodes = client_episodes(person)
-    wanted = request.args.get("episode", type=int)
-    episode = (episodes[0] if episodes and wanted is None
-               else next((e for e in episodes if e.id == wanted), None))
-    if wanted is not None and episode is None:
-        abort(404)
+    episode = chosen_episode(episodes)
     record = (client_record(store, episode, instrument_library(current_app), full=False)
               if episode else None)
     therapist_name = store.scalar(select(User.display_name).where(
