@@ -16,9 +16,10 @@ from outcome.cli.monitoring import model_group
 from outcome.cli.monitoring import signals_group
 from outcome.cli.scheduler import scheduler_command
 from outcome.cli.serve import serve_command
+from outcome.cli.users import users_group
 
 COMMANDS = (
     analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,
     goals_group, instruments_group, links_group, model_group, scheduler_command,
-    score_command, serve_command, signals_group,
+    score_command, serve_command, signals_group, users_group,
 )

@@ -9,6 +9,8 @@ The rules (security.md, "access control"):
 - a therapist sees the clients they are responsible for;
 - a supervisor sees the clients of their supervisees, by code rather than name;
 - an admin who is not also a clinician sees no client data;
+- an admin manages the clinic's clients by code only (who their therapist is, for
+  transfers): :func:`administered_clients`, never names, contacts or answers;
 - nobody sees another clinic.
 """
 
@@ -50,3 +52,16 @@ def sees_client_names(user: User, client: Client) -> bool:
     """
     return bool(user.is_active and user.is_therapist and client.therapist_id == user.id
                 and client.clinic_id == user.clinic_id)
+
+
+def administered_clients(user: User) -> Select[tuple[Client]]:
+    """A SELECT of the clients an admin manages: every client of the admin's clinic.
+
+    For administration only (the client's code and therapist, to transfer clients);
+    callers select those columns and never show names, contacts or answers. Empty for
+    anybody who is not an active admin.
+    """
+    query = select(Client).where(Client.clinic_id == user.clinic_id)
+    if not (user.is_active and user.is_admin):
+        return query.where(false())
+    return query

@@ -6,6 +6,8 @@ domain.md); a value outside its range is refused with a sentence that says why.
 
 from __future__ import annotations
 
+import math
+import zoneinfo
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +37,14 @@ def _battery_ok(value: Any) -> bool:
         isinstance(entry, dict) and isinstance(entry.get("instrument"), str)
         and entry.get("every", "session") in ("session", "month", "intake")
         for entry in value))
+
+
+def _time_ok(value: Any) -> bool:
+    if not (isinstance(value, str) and len(value) == 5 and value[2] == ":"):
+        return False
+    hours, minutes = value[:2], value[3:]
+    return (hours.isdigit() and minutes.isdigit() and int(hours) < 24
+            and int(minutes) < 60)
 
 
 DEFAULT_PRE_BATTERY = [{"instrument": "phq9", "every": "session"},
@@ -85,6 +95,11 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   lambda v: 5 <= v <= 240, "5 to 240"),
     ClinicSetting("staff_session_hours", int, 12, "Staff sign in again after this many hours, "
                   "however active.", lambda v: 1 <= v <= 24, "1 to 24"),
+    ClinicSetting("digest_weekday", int, 0, "The day the supervisors' weekly digest is "
+                  "sent: 0 Monday ... 6 Sunday.", lambda v: 0 <= v <= 6,
+                  "0 (Monday) to 6 (Sunday)"),
+    ClinicSetting("digest_time", str, "07:00", "The local time (HH:MM, clinic time zone) the "
+                  "weekly digest is sent.", _time_ok, "a time from 00:00 to 23:59"),
     ClinicSetting("discrepancy_points", float, 5.0, "How much higher the therapist's alliance "
                   "rating must be than the client's to flag a discrepancy (0-40 scales; "
                   "project default, unverified).", lambda v: v > 0, "above 0"),
@@ -117,18 +132,56 @@ def parse(key: str, raw: str) -> Any:
         raise SettingError(f"{key} must be {kind}; got {raw!r}") from None
 
 
-def update(session: Session, clinic: Clinic, changes: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate and store ``changes``; flush. Returns every setting afterwards."""
+def problems(clinic: Clinic, changes: Mapping[str, Any]) -> dict[str, str]:
+    """Every reason ``changes`` cannot be stored, by setting key; empty when they can.
+
+    A form shows each message next to its field; :func:`update` refuses on the first.
+    """
+    found: dict[str, str] = {}
     merged = current(clinic)
     for key, value in changes.items():
         setting = BY_KEY.get(key)
         if setting is None:
-            raise SettingError(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
-        if not setting.check(value):
-            raise SettingError(f"{key} must be {setting.rule}; got {value!r}")
+            found[key] = f"unknown setting {key!r}; known: {', '.join(BY_KEY)}"
+            continue
+        try:
+            ok = _right_kind(setting, value) and bool(setting.check(value))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            found[key] = f"{key} must be {setting.rule}; got {value!r}"
+            continue
         merged[key] = value
-    if merged["colour_green_max"] >= merged["colour_yellow_max"]:
-        raise SettingError("colour_green_max must be below colour_yellow_max")
+    if (not {"colour_green_max", "colour_yellow_max"} & found.keys()
+            and merged["colour_green_max"] >= merged["colour_yellow_max"]):
+        found["colour_green_max"] = "colour_green_max must be below colour_yellow_max"
+    return found
+
+
+def _right_kind(setting: ClinicSetting, value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if setting.kind is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, setting.kind)
+
+
+def update(session: Session, clinic: Clinic, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and store ``changes``; flush. Returns every setting afterwards."""
+    found = problems(clinic, changes)
+    if found:
+        raise SettingError(next(iter(found.values())))
     clinic.settings = {**(clinic.settings or {}), **dict(changes)}
     session.flush()
-    return merged
+    return current(clinic)
+
+
+def set_timezone(session: Session, clinic: Clinic, name: str) -> None:
+    """Set the clinic's time zone (an IANA name such as Europe/London); flush."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingError(f"timezone must be an IANA time zone such as Europe/London; "
+                           f"got {name!r}") from None
+    clinic.timezone = name
+    session.flush()
