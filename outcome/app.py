@@ -54,13 +54,19 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(health.bp)
+    from outcome.web import account
+    from outcome.web import admin
     from outcome.web import care  # these pages use the app's services
     from outcome.web import record
+    from outcome.web import supervision
     from questionnaires import forms
 
     app.register_blueprint(forms.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(record.bp)
+    app.register_blueprint(supervision.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(account.bp)
     _register_cli(app)
     return app
 
