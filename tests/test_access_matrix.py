@@ -1,0 +1,904 @@
+"""The access matrix (security.md): every role x every route x own, foreign, unknown objects.
+
+``POLICY`` below says, for every endpoint of ``app.url_map``, which requests are made
+(one per object: own, foreign, unknown...) and what each role must get back. The tests:
+
+- the guard: every endpoint has a policy entry, and the entry exercises exactly the
+  methods the route accepts (a route added without a policy fails the build);
+- the matrix: every (role, endpoint, object) request answers as the policy says; a
+  method the route does not accept is a 405 for everybody; a foreign object's 404 is
+  the same page as an unknown one's (existence is not revealed);
+- nothing changes: a request that is refused, or harmless by design, changes no row of
+  any table (audit events aside);
+- the canary: no response (pages, exports, redirects, error pages) carries another
+  client's name, contacts, goals or notes, nor a client code or clinic the role has no
+  business seeing; admins who are not clinicians see no client's name at all;
+- audit completeness: each request for client data (client page, care page, exports,
+  supervision client page) writes exactly one audit event about that client.
+
+The world is built once for the module, in a transaction rolled back at its end, and
+every request is made once; the tests check the collected responses. Each role keeps
+one session for the whole run, so the requests are ordered: harmless ones first, those
+that legitimately change data after them, signing out last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+import secrets
+from collections.abc import Callable
+from collections.abc import Mapping
+from types import SimpleNamespace
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from outcome.app import create_app
+from outcome.core.answers import parse_answers
+from outcome.models import Alert
+from outcome.models import Appointment
+from outcome.models import AuditEvent
+from outcome.models import Base
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import ReportRun
+from outcome.models import SupervisorAssignment
+from outcome.models import User
+from outcome.models import load_all
+from outcome.services import instruments
+from outcome.services.alerts import acknowledge_alert
+from outcome.services.client_codes import allocate_client_code
+from outcome.services.goals import set_goals
+from outcome.services.links import issue_link
+from outcome.services.monitoring import submit_administration
+from outcome.services.passwords import hash_password
+from outcome.web.database import database
+from questionnaires.loader import builtin_library
+from tests.conftest import TEST_PASSWORD
+from tests.conftest import AuthActions
+from tests.conftest import FrozenClock
+from tests.conftest import csrf_token
+
+LIB = builtin_library()
+PHQ = LIB.get("phq9")
+T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
+UNKNOWN_ID = 987654321
+UNKNOWN_CODE = "C-ZZZZZZ"  # well formed, never allocated in this world
+
+# --- roles -------------------------------------------------------------------------------
+
+ROLES = ("anonymous", "client_a", "client_b", "t1", "t2", "s1", "s_none", "admin",
+         "admin_other")
+ALL = frozenset(ROLES)
+CLIENT_SESSIONS = frozenset({"client_a", "client_b"})
+STAFF = frozenset({"t1", "t2", "s1", "s_none", "admin", "admin_other"})
+SUPERVISORS = frozenset({"s1", "s_none"})
+ADMINS = frozenset({"admin", "admin_other"})
+CLINIC_OF = {"client_a": 1, "client_b": 1, "t1": 1, "t2": 1, "s1": 1, "s_none": 1,
+             "admin": 1, "admin_other": 2}
+ROLE_HELP = {
+    "anonymous": "not signed in", "client_a": "client A's link session",
+    "client_b": "client B's link session", "t1": "therapist of A", "t2": "therapist of B",
+    "s1": "supervisor of t1", "s_none": "supervisor of nobody",
+    "admin": "admin (not a clinician)", "admin_other": "admin of another clinic",
+}
+
+
+# --- what a response must be -------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Expect:
+    name: str
+    statuses: frozenset[int]
+    to_login: bool | None = None  # redirects: must (True) or must not (False) go to /login
+    allowed: bool = False
+
+
+OK = Expect("200", frozenset({200}), allowed=True)
+ALLOWED = Expect("allowed (200, or a redirect not to /login)", frozenset({200, 302, 303}),
+                 to_login=False, allowed=True)
+SEE_OTHER = Expect("303 (not to /login)", frozenset({303}), to_login=False, allowed=True)
+SIGNED_OUT = Expect("302 to /login (signed out)", frozenset({302}), to_login=True,
+                    allowed=True)
+LOGIN = Expect("302 to /login", frozenset({302}), to_login=True)
+NOT_FOUND = Expect("404", frozenset({404}))
+UNAUTHORIZED = Expect("401", frozenset({401}))
+METHOD_NOT_ALLOWED = Expect("405", frozenset({405}))
+
+
+@dataclasses.dataclass(frozen=True)
+class Obj:
+    """One request of a route: its object (own, foreign, unknown...) and who may use it.
+
+    ``path`` and ``data`` values may name world values as ``{namespace:label}``, e.g.
+    ``{code:A}`` (client A's code) or ``{user:self}`` (the requesting role's own id).
+    """
+
+    label: str
+    path: str
+    method: str = "GET"
+    data: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    owners: frozenset[str] = frozenset()  # roles that get ``ok``
+    mine: frozenset[str] | None = None  # roles whose own object it is (default: owners)
+    unknown: bool = False
+    ok: Expect | None = None  # default: 200 for GET, ALLOWED for POST
+    mutates: frozenset[str] = frozenset()  # roles whose (allowed) request changes data
+    client: str | None = None  # the client the request is about (audit completeness)
+
+    @property
+    def expect_ok(self) -> Expect:
+        return self.ok or (OK if self.method == "GET" else ALLOWED)
+
+    def kind(self, role: str) -> str:
+        if self.unknown:
+            return "unknown"
+        return "own" if role in (self.mine if self.mine is not None else self.owners) \
+            else "foreign"
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    objects: tuple[Obj, ...]
+    expect: Callable[[str, Obj], Expect]
+    rank: int = 0  # later ranks run later (signing out last)
+    copy_session: bool = False  # run on a copy of the role's session (it would end it)
+
+
+def staff_only(role: str, obj: Obj) -> Expect:
+    """Staff pages: the login page for visitors, 404 for staff outside ``owners``."""
+    if role not in STAFF:
+        return LOGIN
+    return obj.expect_ok if role in obj.owners else NOT_FOUND
+
+
+def everyone(role: str, obj: Obj) -> Expect:
+    return obj.expect_ok
+
+
+def owners_or(denied: Expect) -> Callable[[str, Obj], Expect]:
+    def expect(role: str, obj: Obj) -> Expect:
+        return obj.expect_ok if role in obj.owners else denied
+    return expect
+
+
+def visitors_only(role: str, obj: Obj) -> Expect:
+    """The login form: shown to visitors, signed-in staff are sent to their start page."""
+    return ALLOWED if role in STAFF else obj.expect_ok
+
+
+def sign_out(role: str, obj: Obj) -> Expect:
+    return SIGNED_OUT if role in STAFF else LOGIN
+
+
+def page(path: str, owners: frozenset[str], method: str = "GET", **kw) -> Obj:
+    return Obj("(page)" if method == "GET" else f"({method})", path, method,
+               owners=owners, **kw)
+
+
+CODE_OWNERS = {"A": frozenset({"t1"}), "B": frozenset({"t2"}), "C": frozenset(),
+               "unknown": frozenset()}
+CODE_HELP = {"A": "client A", "B": "client B", "C": "client C (other clinic)",
+             "unknown": "unknown code"}
+
+
+def per_code(template: str, owners: Mapping[str, frozenset[str]] = CODE_OWNERS,
+             method: str = "GET", data: Mapping[str, str] | None = None,
+             mutating: bool = False) -> tuple[Obj, ...]:
+    """Objects A, B, C (other clinic) and an unknown code on ``template`` ({code})."""
+    return tuple(
+        Obj(CODE_HELP[code], template.replace("{code}", f"{{code:{code}}}"), method,
+            data=data or {}, owners=owners[code], unknown=code == "unknown",
+            mutates=owners[code] if mutating else frozenset(), client=code)
+        for code in ("A", "B", "C", "unknown"))
+
+
+T1, T2, S1 = frozenset({"t1"}), frozenset({"t2"}), frozenset({"s1"})
+ADMIN, ADMIN_OTHER, NOBODY = frozenset({"admin"}), frozenset({"admin_other"}), frozenset()
+BAD_PASSWORD = {"current_password": "not the password", "new_password": "x" * 20,
+                "confirm": "x" * 20}
+
+POLICY: dict[str, Route] = {
+    # --- public -------------------------------------------------------------------------
+    "health.healthz": Route((page("/healthz", ALL),), everyone),
+    "auth.login": Route((
+        page("/login", ALL - STAFF),
+        Obj("(POST: a wrong password)", "/login", "POST", owners=ALL - STAFF, ok=OK,
+            data={"email": "nobody@example.org", "password": "wrong password"}),
+    ), visitors_only),
+    "auth.logout": Route((page("/logout", STAFF, "POST", mutates=STAFF),), sign_out, rank=9),
+    # --- the client's questionnaire (a link token is the client's only credential) ------
+    "questionnaire.open_token": Route((
+        Obj("client A's token", "/q/{token:A}", owners=ALL, mine=frozenset({"client_a"}),
+            ok=SEE_OTHER),
+        Obj("client B's token", "/q/{token:B}", owners=ALL, mine=frozenset({"client_b"}),
+            ok=SEE_OTHER),
+        Obj("unknown token", "/q/{token:unknown}", unknown=True),
+    ), owners_or(NOT_FOUND), copy_session=True),
+    "questionnaire.page": Route((
+        page("/q/", CLIENT_SESSIONS),
+        Obj("(POST: an outdated page)", "/q/", "POST", data={"instrument": "no-such"},
+            owners=CLIENT_SESSIONS, ok=SEE_OTHER),
+    ), owners_or(UNAUTHORIZED)),
+    "questionnaire.support": Route((page("/q/support", CLIENT_SESSIONS),),
+                                   owners_or(NOT_FOUND)),
+    # --- staff pages ----------------------------------------------------------------------
+    "home.index": Route((page("/", STAFF), page("/?q=a&attention=1&colour=red", STAFF)),
+                        staff_only),
+    "account.password": Route((
+        page("/account/password", STAFF),
+        Obj("(POST: a wrong current password)", "/account/password", "POST",
+            data=BAD_PASSWORD, owners=STAFF),
+    ), staff_only),
+    # --- the therapist's care and client pages ------------------------------------------
+    "care.page": Route(per_code("/clients/{code}/care"), staff_only),
+    "care.book": Route(per_code("/clients/{code}/appointments", method="POST",
+                                data={"date": "", "time": "", "weekly": "1"}), staff_only),
+    "care.goals": Route(per_code("/clients/{code}/goals", method="POST"), staff_only),
+    "care.sharing": Route(per_code("/clients/{code}/sharing", method="POST",
+                                   data={"share": "yes"}), staff_only),
+    "care.revoke_links": Route(per_code("/clients/{code}/links/revoke", method="POST",
+                                        mutating=True), staff_only),
+    "care.link": Route((
+        Obj("A + A's appointment", "/clients/{code:A}/appointments/{appt:A}/link", "POST",
+            data={"purpose": "pre"}, owners=T1, mutates=T1, client="A"),
+        Obj("A + B's appointment", "/clients/{code:A}/appointments/{appt:B}/link", "POST",
+            data={"purpose": "pre"}, client="A"),
+        Obj("B + B's appointment", "/clients/{code:B}/appointments/{appt:B}/link", "POST",
+            data={"purpose": "pre"}, owners=T2, mutates=T2, client="B"),
+        Obj("C + C's appointment", "/clients/{code:C}/appointments/{appt:C}/link", "POST",
+            data={"purpose": "pre"}, client="C"),
+        Obj("A + unknown appointment", "/clients/{code:A}/appointments/{appt:unknown}/link",
+            "POST", data={"purpose": "pre"}, unknown=True, client="A"),
+    ), staff_only),
+    "record.page": Route((
+        *per_code("/clients/{code}"),
+        Obj("A + A's episode", "/clients/{code:A}?episode={ep:A}", owners=T1, client="A"),
+        Obj("A + B's episode", "/clients/{code:A}?episode={ep:B}", client="A"),
+        Obj("A + unknown episode", "/clients/{code:A}?episode={ep:unknown}", unknown=True,
+            client="A"),
+        Obj("B + B's episode", "/clients/{code:B}?episode={ep:B}", owners=T2, client="B"),
+    ), staff_only),
+    "record.acknowledge": Route((
+        Obj("A + A's alert (no note)", "/clients/{code:A}/alerts/{alert:A}/acknowledge",
+            "POST", data={"note": ""}, owners=T1, client="A"),
+        Obj("A + B's alert", "/clients/{code:A}/alerts/{alert:B}/acknowledge", "POST",
+            data={"note": "acknowledged"}, client="A"),
+        Obj("B + B's alert (no note)", "/clients/{code:B}/alerts/{alert:B}/acknowledge",
+            "POST", data={"note": ""}, owners=T2, client="B"),
+        Obj("C + C's alert", "/clients/{code:C}/alerts/{alert:C}/acknowledge", "POST",
+            data={"note": "acknowledged"}, client="C"),
+        Obj("A + unknown alert", "/clients/{code:A}/alerts/{alert:unknown}/acknowledge",
+            "POST", data={"note": "acknowledged"}, unknown=True, client="A"),
+    ), staff_only),
+    "record.export_csv": Route(per_code("/clients/{code}/export.csv"), staff_only),
+    "record.export_fhir": Route(per_code("/clients/{code}/export.fhir.json"), staff_only),
+    # --- supervision --------------------------------------------------------------------
+    "supervision.index": Route((page("/supervision/", SUPERVISORS),), staff_only),
+    "supervision.digests": Route((page("/supervision/digests", SUPERVISORS),), staff_only),
+    "supervision.therapist": Route((
+        Obj("t1 (supervised by s1)", "/supervision/therapists/{user:t1}", owners=S1),
+        Obj("t2", "/supervision/therapists/{user:t2}"),
+        Obj("therapist of another clinic", "/supervision/therapists/{user:t_other}"),
+        Obj("the supervisor themself", "/supervision/therapists/{user:self}"),
+        Obj("unknown user", "/supervision/therapists/{user:unknown}", unknown=True),
+    ), staff_only),
+    "supervision.client": Route((
+        *per_code("/supervision/clients/{code}",
+                  owners={"A": S1, "B": NOBODY, "C": NOBODY, "unknown": NOBODY}),
+        Obj("A + A's episode", "/supervision/clients/{code:A}?episode={ep:A}", owners=S1,
+            client="A"),
+        Obj("A + B's episode", "/supervision/clients/{code:A}?episode={ep:B}", client="A"),
+    ), staff_only),
+    # --- administration -----------------------------------------------------------------
+    "admin.index": Route((page("/admin/", ADMINS),), staff_only),
+    "admin.users": Route((page("/admin/users", ADMINS),), staff_only),
+    "admin.create_user": Route((
+        Obj("(POST: an invalid e-mail)", "/admin/users", "POST", owners=ADMINS,
+            data={"email": "not-an-address", "display_name": "Nobody", "role": "therapist",
+                  "password_choice": "generate"}),
+    ), staff_only),
+    "admin.user_page": Route((
+        Obj("u1 (clinic 1)", "/admin/users/{user:u1}", owners=ADMIN),
+        Obj("u2 (clinic 2)", "/admin/users/{user:u2}", owners=ADMIN_OTHER),
+        Obj("self", "/admin/users/{user:self}", owners=ADMINS),
+        Obj("unknown user", "/admin/users/{user:unknown}", unknown=True),
+    ), staff_only),
+    "admin.set_roles": Route((
+        Obj("u1 (unchanged roles)", "/admin/users/{user:u1}/roles", "POST",
+            data={"role": "therapist"}, owners=ADMIN),
+        Obj("u2 (unchanged roles)", "/admin/users/{user:u2}/roles", "POST",
+            data={"role": "therapist"}, owners=ADMIN_OTHER),
+        Obj("unknown user", "/admin/users/{user:unknown}/roles", "POST",
+            data={"role": "therapist"}, unknown=True),
+    ), staff_only),
+    "admin.enable_user": Route((
+        Obj("u1 (already active)", "/admin/users/{user:u1}/enable", "POST", owners=ADMIN),
+        Obj("u2 (already active)", "/admin/users/{user:u2}/enable", "POST",
+            owners=ADMIN_OTHER),
+        Obj("unknown user", "/admin/users/{user:unknown}/enable", "POST", unknown=True),
+    ), staff_only),
+    "admin.reset_password": Route((
+        Obj("self (refused)", "/admin/users/{user:self}/password", "POST", owners=ADMINS,
+            data={"password_choice": "generate"}),
+        Obj("u1", "/admin/users/{user:u1}/password", "POST", owners=ADMIN, mutates=ADMIN,
+            data={"password_choice": "generate"}),
+        Obj("u2", "/admin/users/{user:u2}/password", "POST", owners=ADMIN_OTHER,
+            mutates=ADMIN_OTHER, data={"password_choice": "generate"}),
+        Obj("unknown user", "/admin/users/{user:unknown}/password", "POST", unknown=True,
+            data={"password_choice": "generate"}),
+    ), staff_only),
+    "admin.disable_user": Route((
+        Obj("self (refused)", "/admin/users/{user:self}/disable", "POST", owners=ADMINS),
+        Obj("u1", "/admin/users/{user:u1}/disable", "POST", owners=ADMIN, mutates=ADMIN),
+        Obj("u2", "/admin/users/{user:u2}/disable", "POST", owners=ADMIN_OTHER,
+            mutates=ADMIN_OTHER),
+        Obj("unknown user", "/admin/users/{user:unknown}/disable", "POST", unknown=True),
+    ), staff_only),
+    "admin.assignments": Route((page("/admin/assignments", ADMINS),), staff_only),
+    "admin.create_assignment": Route((
+        Obj("s1 -> t1 (exists: refused)", "/admin/assignments", "POST", owners=ADMIN,
+            data={"supervisor_id": "{user:s1}", "therapist_id": "{user:t1}"}),
+        Obj("s_other -> t_other (exists: refused)", "/admin/assignments", "POST",
+            owners=ADMIN_OTHER,
+            data={"supervisor_id": "{user:s_other}", "therapist_id": "{user:t_other}"}),
+        Obj("s1 -> t_other (mixed clinics)", "/admin/assignments", "POST",
+            data={"supervisor_id": "{user:s1}", "therapist_id": "{user:t_other}"}),
+        Obj("s_other -> t1 (mixed clinics)", "/admin/assignments", "POST",
+            data={"supervisor_id": "{user:s_other}", "therapist_id": "{user:t1}"}),
+        Obj("s1 -> unknown user", "/admin/assignments", "POST", unknown=True,
+            data={"supervisor_id": "{user:s1}", "therapist_id": "{user:unknown}"}),
+    ), staff_only),
+    "admin.delete_assignment": Route((
+        Obj("g1 (clinic 1)", "/admin/assignments/{asg:g1}/delete", "POST", owners=ADMIN,
+            mutates=ADMIN),
+        Obj("g2 (clinic 2)", "/admin/assignments/{asg:g2}/delete", "POST",
+            owners=ADMIN_OTHER, mutates=ADMIN_OTHER),
+        Obj("unknown assignment", "/admin/assignments/{asg:unknown}/delete", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.clients": Route((
+        page("/admin/clients", ADMINS),
+        Obj("?therapist=t1", "/admin/clients?therapist={user:t1}", owners=ADMINS,
+            mine=ADMIN),
+        Obj("?therapist=t_other", "/admin/clients?therapist={user:t_other}", owners=ADMINS,
+            mine=ADMIN_OTHER),
+    ), staff_only),
+    "admin.transfer": Route((
+        Obj("A -> t1 (already: refused)", "/admin/clients/{code:A}/transfer", "POST",
+            data={"therapist_id": "{user:t1}"}, owners=ADMIN, client="A"),
+        Obj("C -> t_other (already: refused)", "/admin/clients/{code:C}/transfer", "POST",
+            data={"therapist_id": "{user:t_other}"}, owners=ADMIN_OTHER, client="C"),
+        Obj("A -> t_other", "/admin/clients/{code:A}/transfer", "POST",
+            data={"therapist_id": "{user:t_other}"}, client="A"),
+        Obj("C -> t1", "/admin/clients/{code:C}/transfer", "POST",
+            data={"therapist_id": "{user:t1}"}, client="C"),
+        Obj("unknown code", "/admin/clients/{code:unknown}/transfer", "POST",
+            data={"therapist_id": "{user:t1}"}, unknown=True),
+    ), staff_only),
+    "admin.settings": Route((
+        page("/admin/settings", ADMINS),
+        Obj("(POST: nothing changed)", "/admin/settings", "POST", owners=ADMINS),
+    ), staff_only),
+    "admin.instrument_list": Route((page("/admin/instruments", ADMINS),), staff_only),
+    "admin.attest": Route((
+        Obj("phq9 (needs none: refused)", "/admin/instruments/phq9/attest", "POST",
+            owners=ADMINS),
+        Obj("unknown instrument", "/admin/instruments/no-such/attest", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.revoke": Route((
+        Obj("phq9 (none to revoke)", "/admin/instruments/phq9/revoke", "POST",
+            owners=ADMINS),
+        Obj("k10 (attested by clinic 2 only)", "/admin/instruments/k10/revoke", "POST",
+            owners=ADMINS, mine=ADMIN_OTHER, mutates=ADMIN_OTHER),
+        Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.audit_log": Route((
+        page("/admin/audit", ADMINS),
+        Obj("?client=A", "/admin/audit?client={code:A}", owners=ADMINS, mine=ADMIN),
+        Obj("?client=C", "/admin/audit?client={code:C}", owners=ADMINS, mine=ADMIN_OTHER),
+        Obj("?user=t_other", "/admin/audit?user={user:t_other}", owners=ADMINS,
+            mine=ADMIN_OTHER),
+    ), staff_only),
+}
+NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
+CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
+                         "record.export_fhir", "supervision.client")
+
+
+# --- the guard ---------------------------------------------------------------------------
+
+
+def test_every_route_has_a_policy(tmp_path):
+    app = create_app({"ENV": "test", "DATABASE_URL": "sqlite:///:memory:",
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
+    app.instance_path = str(tmp_path)
+    problems = []
+    methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.endpoint, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    for endpoint in sorted(methods):
+        if endpoint in NOT_ROUTES:
+            continue
+        route = POLICY.get(endpoint)
+        if route is None:
+            problems.append(f"{endpoint}: no entry in POLICY (tests/test_access_matrix.py); "
+                            f"say what every role gets for own, foreign and unknown objects")
+            continue
+        tried = {o.method for o in route.objects}
+        if tried != methods[endpoint]:
+            problems.append(f"{endpoint}: the route accepts {sorted(methods[endpoint])} but "
+                            f"POLICY tries {sorted(tried)}")
+    problems += [f"{endpoint}: in POLICY but not a route (stale entry)" for endpoint in POLICY
+                 if endpoint not in methods]
+    assert not problems, "Access policy incomplete:\n  " + "\n  ".join(problems)
+
+
+# --- the world -----------------------------------------------------------------------------
+
+
+def answer(store, episode, levels, item9):
+    """PHQ-9 once a week; the last has ``item9`` on the critical item (an alert)."""
+    for week, level in enumerate(levels):
+        values = {f"phq9_{i}": level for i in range(1, 9)}
+        values["phq9_9"] = item9 if week == len(levels) - 1 else 0
+        when = T0 + dt.timedelta(weeks=week)
+        submit_administration(store, episode=episode, instrument=PHQ,
+                              answers=parse_answers(PHQ, values), completed_dt=when,
+                              idempotency_key=f"{episode.id}:{week}", library=LIB, now=when)
+
+
+def build_world(store, clock, password_hash: str) -> SimpleNamespace:
+    """Clinic 1: therapists t1 (client A) and t2 (client B, the canary), supervisor s1 of
+    t1, supervisor s_none of nobody, a non-clinician admin, a spare therapist u1
+    supervised by sup1 (assignment g1). Clinic 2: its admin, therapist t_other (client C)
+    supervised by s_other, spare therapist u2 supervised by sup2 (assignment g2), and an
+    attestation of k10. A and B each hold a link for their episode. Every client has
+    goals, PHQ-9 answers with a critical item (an alert) and an appointment tomorrow;
+    B's alert is acknowledged with a note."""
+    tag = secrets.token_hex(4)
+    digits = f"{secrets.randbelow(10**8):08d}"
+    clinics = {}
+    for n, bird in ((1, "Heron"), (2, "Osprey")):
+        clinics[n] = Clinic(slug=f"matrix-{bird.lower()}-{tag}", name=f"Clinic {bird}-{tag}")
+        store.add(clinics[n])
+    store.flush()
+
+    users: dict[str, User] = {}
+    for key, role, n in (("t1", "therapist", 1), ("t2", "therapist", 1),
+                         ("s1", "supervisor", 1), ("s_none", "supervisor", 1),
+                         ("admin", "admin", 1), ("u1", "therapist", 1),
+                         ("sup1", "supervisor", 1), ("admin_other", "admin", 2),
+                         ("t_other", "therapist", 2), ("s_other", "supervisor", 2),
+                         ("u2", "therapist", 2), ("sup2", "supervisor", 2)):
+        bird = "Heron" if n == 1 else "Osprey"
+        users[key] = User(clinic_id=clinics[n].id, email=f"{key}.{bird.lower()}-{tag}@example.org",
+                          display_name=f"{key.title()} {bird}-{tag}",
+                          password_hash=password_hash, is_admin=role == "admin",
+                          is_supervisor=role == "supervisor",
+                          is_therapist=role == "therapist")
+        store.add(users[key])
+    store.flush()
+
+    def assign(supervisor: str, therapist: str) -> SupervisorAssignment:
+        row = SupervisorAssignment(clinic_id=users[supervisor].clinic_id,
+                                   supervisor_id=users[supervisor].id,
+                                   therapist_id=users[therapist].id)
+        store.add(row)
+        store.flush()
+        return row
+
+    assign("s1", "t1")
+    assignments = {"g1": assign("sup1", "u1"), "g2": assign("sup2", "u2"),
+                   "g_other": assign("s_other", "t_other")}
+
+    people, episodes, appointments, alerts, tokens = {}, {}, {}, {}, {}
+    animal = {"A": "Aardvark", "B": "Zebra", "C": "Okapi"}
+    therapist = {"A": users["t1"], "B": users["t2"], "C": users["t_other"]}
+    for n, key in enumerate(("A", "B", "C")):
+        mark = f"{animal[key]}-{tag}"
+        people[key] = Client(
+            clinic_id=therapist[key].clinic_id, therapist_id=therapist[key].id,
+            code=allocate_client_code(store),
+            name=("Canary " if key == "B" else "Person ") + mark,
+            email=f"{mark.lower()}@example.org", phone=f"+41 7{n} {digits}",
+            is_progress_shared=True)
+        store.add(people[key])
+        store.flush()
+        episode = episodes[key] = Episode(
+            clinic_id=people[key].clinic_id, client_id=people[key].id,
+            therapist_id=therapist[key].id, opened_on=dt.date(2026, 9, 1))
+        store.add(episode)
+        store.flush()
+        set_goals(store, episode, [f"Walk with the {mark} every day",
+                                   f"Sleep <b>{mark}</b> & rest"], clock())
+        answer(store, episode, [2, 2, 3], item9=2)
+        appointments[key] = Appointment(episode_id=episode.id,
+                                        starts_dt=clock() + dt.timedelta(days=1))
+        store.add(appointments[key])
+        store.flush()
+        alerts[key] = store.scalar(select(Alert).where(Alert.episode_id == episode.id)
+                                   .order_by(Alert.id))
+        assert alerts[key] is not None, "a critical PHQ-9 answer raises an alert"
+    acknowledge_alert(store, alerts["B"], users["t2"], f"Safety plan with {animal['B']}-{tag} "
+                      "agreed", clock(), LIB)
+    instruments.attest(store, clinic=clinics[2], instrument=LIB.get("k10"),
+                       admin=users["admin_other"], now=clock())
+    for user, period in (("s1", "2026-W41"), ("s_none", "2026-W42"), ("sup2", "2026-W43")):
+        store.add(ReportRun(kind="supervisor_digest", period=period, status="succeeded",
+                            recipient_user_id=users[user].id, finished_dt=clock(),
+                            content_sha256="0" * 64))
+    for key in ("A", "B"):
+        _link, tokens[key] = issue_link(store, episode=episodes[key], purpose="pre",
+                                        now=clock(), library=LIB)
+    store.commit()
+
+    keys: dict[str, str] = {f"user:{k}": str(u.id) for k, u in users.items()}
+    keys.update({f"code:{k}": c.code for k, c in people.items()})
+    keys.update({f"ep:{k}": str(e.id) for k, e in episodes.items()})
+    keys.update({f"appt:{k}": str(a.id) for k, a in appointments.items()})
+    keys.update({f"alert:{k}": str(a.id) for k, a in alerts.items()})
+    keys.update({f"asg:{k}": str(a.id) for k, a in assignments.items()})
+    keys.update({f"token:{k}": t for k, t in tokens.items()})
+    for namespace in ("user", "ep", "appt", "alert", "asg"):
+        keys[f"{namespace}:unknown"] = str(UNKNOWN_ID)
+    keys["code:unknown"] = UNKNOWN_CODE
+    keys["token:unknown"] = secrets.token_urlsafe(32)
+
+    # What a role must never see: (label, needle, roles that may see it, whether an echo
+    # of the request's own URL or form is no leak). Matched case-insensitively.
+    markers = []
+    for key, roles in (("A", {"t1", "client_a"}), ("B", {"t2", "client_b"}), ("C", set())):
+        person = people[key]
+        for what, needle in (("name/goal/note", f"{animal[key]}-{tag}"),
+                             ("e-mail", person.email), ("phone", person.phone)):
+            markers.append((f"client {key}'s {what}", needle, frozenset(roles), False))
+    for key, roles in (("A", {"t1", "s1", "admin", "client_a"}),
+                       ("B", {"t2", "admin", "client_b"}), ("C", {"admin_other"})):
+        markers.append((f"client {key}'s code", people[key].code, frozenset(roles), True))
+    markers += [("s1's digest run", "2026-W41", frozenset({"s1"}), False),
+                ("s_none's digest run", "2026-W42", frozenset({"s_none"}), False),
+                ("clinic 2's digest run", "2026-W43", frozenset(), False)]
+    clinic1_roles = frozenset(r for r, c in CLINIC_OF.items() if c == 1)
+    markers.append(("clinic 1's name or staff", f"heron-{tag}", clinic1_roles, False))
+    markers.append(("clinic 2's name or staff", f"osprey-{tag}", frozenset({"admin_other"}),
+                    False))
+    # What the roles that may see it do see (so the canary check is not vacuous).
+    must_show = [
+        ("t1", "record.page", "client A", f"{animal['A']}-{tag}"),
+        ("t1", "care.page", "client A", f"{animal['A']}-{tag}"),
+        ("t2", "record.page", "client B", f"Canary {animal['B']}-{tag}"),
+        ("t2", "record.page", "client B", f"Safety plan with {animal['B']}-{tag}"),
+        ("t2", "record.export_csv", "client B", people["B"].code),
+        ("s1", "supervision.client", "client A", people["A"].code),
+        ("s1", "supervision.therapist", "t1 (supervised by s1)", people["A"].code),
+        ("s1", "supervision.digests", "(page)", "2026-W41"),
+        ("admin", "admin.clients", "(page)", people["B"].code),
+        ("admin", "admin.users", "(page)", f"heron-{tag}"),
+        ("admin_other", "admin.clients", "(page)", people["C"].code),
+        ("client_b", "questionnaire.page", "(page)", "PHQ-9"),
+    ]
+    return SimpleNamespace(users=users, people=people, keys=keys, markers=markers,
+                           must_show=must_show)
+
+
+# --- the cases -----------------------------------------------------------------------------
+
+PLACEHOLDER = re.compile(r"\{(\w+):([\w-]+)\}")
+
+
+def resolve(world, role: str, template: str) -> str:
+    def value(match: re.Match) -> str:
+        namespace, label = match.groups()
+        if label == "self":
+            label = role if f"{namespace}:{role}" in world.keys else "unknown"
+        return world.keys[f"{namespace}:{label}"]
+    return PLACEHOLDER.sub(value, template)
+
+
+@dataclasses.dataclass
+class Case:
+    role: str
+    endpoint: str
+    obj: Obj
+    method: str
+    url: str
+    data: dict[str, str]
+    expect: Expect
+    mutates: bool
+    order: tuple
+
+    @property
+    def name(self) -> str:
+        return (f"{self.role} ({ROLE_HELP[self.role]}) {self.method} {self.endpoint} "
+                f"[{self.obj.kind(self.role)}: {self.obj.label}] {self.url}")
+
+
+def build_cases(app, world) -> list[Case]:
+    """Every role x every POLICY request, plus a method each route does not accept; in the
+    order they can run in one session per role (see the module docstring)."""
+    rule_methods: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        rule_methods.setdefault(rule.rule, set()).update(rule.methods)
+    path_of = {rule.endpoint: rule.rule for rule in app.url_map.iter_rules()}
+    cases = []
+    for position, (endpoint, route) in enumerate(POLICY.items()):
+        accepted = rule_methods[path_of[endpoint]]
+        wrong = next((m for m in ("POST", "GET") if m not in accepted), None)
+        for role_index, role in enumerate(ROLES):
+            for obj in route.objects:
+                expect = route.expect(role, obj)
+                mutates = expect.allowed and role in obj.mutates
+                cases.append(Case(
+                    role, endpoint, obj, obj.method, resolve(world, role, obj.path),
+                    {k: resolve(world, role, v) for k, v in obj.data.items()}, expect,
+                    mutates, (route.rank, mutates, role_index, position)))
+            if wrong:  # a method the route does not accept: 405 for everybody
+                obj = dataclasses.replace(route.objects[0], client=None,
+                                          label=f"{route.objects[0].label}, {wrong}")
+                cases.append(Case(role, endpoint, obj, wrong, resolve(world, role, obj.path),
+                                  {}, METHOD_NOT_ALLOWED, False,
+                                  (route.rank, False, role_index, position)))
+    cases.sort(key=lambda c: c.order)
+    return cases
+
+
+class Actor:
+    """One role's browser: a staff member signed in through the login form, a client in
+    the session their link opened, or a visitor."""
+
+    def __init__(self, app, role: str, world) -> None:
+        self.app = app
+        self.http = app.test_client()
+        if role in STAFF:
+            response = AuthActions(self.http).login(world.users[role].email)
+            assert response.status_code == 302, f"{role} cannot sign in"
+            start = "/"
+        elif role in CLIENT_SESSIONS:
+            token = world.keys[f"token:{role[-1].upper()}"]
+            assert self.http.get(f"/q/{token}").status_code == 303, f"{role}: link refused"
+            start = "/q/"
+        else:
+            start = "/login"
+        self.csrf = csrf_token(self.http.get(start).get_data(as_text=True))
+
+    def request(self, case: Case, copy_session: bool):
+        http = self.http
+        if copy_session:  # a throwaway browser holding the same session cookie
+            http = self.app.test_client()
+            cookie = self.http.get_cookie("session")
+            if cookie is not None:
+                http.set_cookie("session", cookie.value)
+        data = dict(case.data)
+        if case.method == "POST":
+            data["csrf_token"] = self.csrf
+        return http.open(case.url, method=case.method, data=data)
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+WRITE = re.compile(r'^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)', re.IGNORECASE)
+
+
+def status_problem(case: Case, response) -> str | None:
+    expect = case.expect
+    location = response.headers.get("Location", "")
+    to_login = urlsplit(location).path == "/login"
+    wrong_redirect = (response.status_code in (301, 302, 303, 307, 308)
+                      and expect.to_login is not None and to_login != expect.to_login)
+    if response.status_code in expect.statuses and not wrong_redirect:
+        return None
+    got = f"{response.status_code}" + (f" -> {location}" if location else "")
+    return f"{case.name}: expected {expect.name}, got {got}"
+
+
+def leaks(world, case: Case, response) -> list[str]:
+    text = response.get_data(as_text=True) + "\n" + "\n".join(
+        f"{k}: {v}" for k, v in response.headers.items())
+    lowered = text.lower()
+    sent = (case.url + " " + " ".join(case.data.values())).lower()
+    found = []
+    for label, needle, allowed, echo_ok in world.markers:
+        if case.role in allowed or needle.lower() not in lowered:
+            continue
+        if echo_ok and (needle.lower() in sent or case.endpoint == "admin.audit_log"):
+            # The request's own URL or form echoed (?next=...), or the audit log showing
+            # what the clinic's own staff asked for (the attempted code): no leak.
+            continue
+        at = lowered.index(needle.lower())
+        context = " ".join(text[max(at - 80, 0):at + len(needle) + 40].split())
+        found.append(f"{case.name} [{response.status_code}] shows {label}: ...{context}...")
+    return found
+
+
+FLASH = re.compile(r'<p class="flash[^"]*"[^>]*>.*?</p>', re.DOTALL)
+CSRF_VALUE = re.compile(r'(name="csrf_token"[^>]*?value=")[^"]+')
+
+
+def normalised(response) -> str:
+    """A page without what varies between any two requests (flashed messages left by an
+    earlier request, the CSRF token, blank space)."""
+    page = CSRF_VALUE.sub(r"\1", FLASH.sub("", response.get_data(as_text=True)))
+    return " ".join(page.split())
+
+
+def audit_problem(world, case: Case, events) -> str | None:
+    """Exactly one event, about the client of the URL, by the actor: allowed or denied as
+    the policy says, with the client's id when the client is of the actor's clinic (so
+    the admin's audit log finds it by client), never a client of another clinic."""
+    described = [(e.action, e.outcome, e.client_id, e.object_id) for e in events]
+    if len(events) != 1:
+        return f"{case.name}: {len(events)} audit events {described}, expected exactly one"
+    event = events[0]
+    key = case.obj.client or "unknown"
+    person = world.people.get(key)
+    actor = world.users[case.role]
+    got = (event.outcome, event.client_id, event.object_id, event.actor_user_id)
+    wanted = ("allowed" if case.expect.allowed else "denied",
+              person.id if person is not None and person.clinic_id == actor.clinic_id else None,
+              world.keys[f"code:{key}"], actor.id)
+    bare = next(o for o in POLICY[case.endpoint].objects if o.client == key and "?" not in o.path)
+    if (case.role in bare.owners) != case.expect.allowed:
+        # The client is the actor's own but the episode in the query is not: the event
+        # records the client (allowed); the refused episode is not audited (an open
+        # question, not asserted here).
+        got, wanted = got[1:], wanted[1:]
+    if got == wanted:
+        return None
+    return (f"{case.name}: audit event {event.action} has (outcome, client_id, object_id, "
+            f"actor) = {got}, expected {wanted}")
+
+
+def snapshot(connection) -> dict[str, set[str]]:
+    """Every row of every table but the audit trail (which requests are meant to grow)."""
+    load_all()
+    return {table.name: {repr(tuple(row)) for row in connection.execute(select(table))}
+            for table in Base.metadata.sorted_tables if table.name != "audit_events"}
+
+
+def changes(before: dict[str, set[str]], after: dict[str, set[str]]) -> str:
+    parts = []
+    for name in before:
+        new, gone = after[name] - before[name], before[name] - after[name]
+        if new or gone:
+            parts.append(f"{name}: {len(new)} row(s) new or changed, {len(gone)} gone or "
+                         f"changed, e.g. {sorted(new)[:1]}")
+    return "; ".join(parts)
+
+
+def run_matrix(app, world, connection) -> SimpleNamespace:
+    """Make every request once; collect the problems of each kind."""
+    cases = build_cases(app, world)
+    results = SimpleNamespace(world=world, cases=cases, status=[], changes=[], leaks=[], audit=[],
+                              audited=0, not_found={}, shown=set())
+    actors = {role: Actor(app, role, world) for role in ROLES}
+    writes: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        match = WRITE.match(statement)
+        if match and match.group(1).lower() != "audit_events":
+            writes.append(match.group(1))
+
+    rows = snapshot(connection)
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        for case in cases:
+            audited = (case.endpoint in CLIENT_DATA_ENDPOINTS and case.role in STAFF
+                       and case.expect is not METHOD_NOT_ALLOWED)
+            if audited:
+                last = connection.scalar(select(func.max(AuditEvent.id))) or 0
+            writes.clear()
+            response = actors[case.role].request(case, POLICY[case.endpoint].copy_session)
+            if problem := status_problem(case, response):
+                results.status.append(problem)
+            results.leaks += leaks(world, case, response)
+            body = response.get_data(as_text=True).lower()
+            results.shown.update(
+                shown for shown in world.must_show
+                if shown[:3] == (case.role, case.endpoint, case.obj.label)
+                and case.method == "GET" and shown[3].lower() in body)
+            if response.status_code == 404:
+                page = results.not_found.setdefault((case.role, case.endpoint), {})
+                page.setdefault(normalised(response), []).append(case.obj.label)
+            if audited:
+                results.audited += 1
+                events = connection.execute(select(AuditEvent).where(AuditEvent.id > last)
+                                            .order_by(AuditEvent.id)).all()
+                if problem := audit_problem(world, case, events):
+                    results.audit.append(problem)
+            if writes:  # something was written (perhaps rolled back): compare every row
+                after = snapshot(connection)
+                if not case.mutates and after != rows:
+                    results.changes.append(f"{case.name}: changed {changes(rows, after)}")
+                rows = after
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    return results
+
+
+@pytest.fixture(scope="module")
+def matrix(engine, database_url, tmp_path_factory):
+    """The world, built once for this module in a transaction rolled back at its end, and
+    the results of one run of every request (conftest's ``app`` fixture, module-wide)."""
+    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
+                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False})
+    app.instance_path = str(tmp_path_factory.mktemp("instance"))
+    connection = engine.connect()
+    outer = connection.begin()
+    factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
+                           expire_on_commit=False)
+    database(app).session_factory = factory
+    clock = FrozenClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
+    app.extensions["outcome.clock"] = clock
+    store = factory()
+    try:
+        world = build_world(store, clock, hash_password(TEST_PASSWORD))
+        results = run_matrix(app, world, connection)
+        yield results
+    finally:
+        store.close()
+        outer.rollback()
+        connection.close()
+        database(app).engine.dispose()
+
+
+def fail_with(title: str, problems: list[str], checked: int) -> None:
+    if problems:
+        shown = "\n  ".join(problems[:150])
+        more = f"\n  ... and {len(problems) - 150} more" if len(problems) > 150 else ""
+        pytest.fail(f"{title}: {len(problems)} problem(s) in {checked} request(s)\n  "
+                    f"{shown}{more}", pytrace=False)
+
+
+# --- the tests -----------------------------------------------------------------------------
+
+
+def test_every_role_gets_what_the_policy_says(matrix):
+    """Own objects reachable; foreign and unknown ones 404 (never 403); staff pages send
+    visitors to the login page; client pages need a link session; wrong methods 405."""
+    assert len(matrix.cases) > 1000
+    fail_with("Access matrix", matrix.status, len(matrix.cases))
+
+
+def test_a_foreign_object_looks_like_an_unknown_one(matrix):
+    """Every 404 a role gets from one endpoint is the same page, whether the object
+    exists elsewhere (another client, another clinic) or not at all."""
+    problems = [f"{role} {endpoint}: {len(pages)} different 404 pages: "
+                + " | ".join(", ".join(labels) for labels in pages.values())
+                for (role, endpoint), pages in matrix.not_found.items() if len(pages) > 1]
+    fail_with("404 pages that differ", problems, len(matrix.cases))
+
+
+def test_refused_and_harmless_requests_change_nothing(matrix):
+    """A foreign or unknown object, a refused role, a harmless form: no row changes (audit
+    events aside)."""
+    fail_with("Changed data", matrix.changes, len(matrix.cases))
+
+
+def test_no_response_shows_what_the_role_must_not_see(matrix):
+    """Names, contacts, goals and notes only to the client's own therapist (and the client
+    in their link session); so a non-clinician admin sees no client's name anywhere.
+    Client codes only to the therapist, their supervisor and the clinic's admins; nothing
+    of another clinic. Every response: pages, exports, redirects and error pages."""
+    fail_with("Shown to the wrong role", matrix.leaks, len(matrix.cases))
+    missing = [f"{role} {endpoint} [{label}] does not show {needle!r}"
+               for role, endpoint, label, needle in matrix.world.must_show
+               if (role, endpoint, label, needle) not in matrix.shown]
+    fail_with("Not shown where it should be (the check above would be vacuous)", missing,
+              len(matrix.world.must_show))
+
+
+def test_each_client_data_request_is_audited_once(matrix):
+    """Client page, care page, exports and the supervision client page: one request, one
+    audit event about that client, allowed or denied (security.md, audit completeness)."""
+    assert matrix.audited > 100
+    fail_with("Audit completeness", matrix.audit, matrix.audited)
