@@ -25,7 +25,7 @@ LIB = builtin_library()
 def test_every_interface_string_has_a_russian_translation(tmp_path):
     pot = tmp_path / "messages.pot"
     subprocess.run([str(Path(sys.executable).parent / "pybabel"), "extract", "-F",
-                    "babel.cfg", "-k", "_l", "-o", str(pot), "."], cwd=ROOT, check=True,
+                    "babel.cfg", "-k", "_l", "-k", "N_", "-o", str(pot), "."], cwd=ROOT, check=True,
                    capture_output=True)
     wanted = {m.id for m in read_po(pot.open("rb")) if m.id}
     catalog = read_po(PO.open("rb"), locale="ru")
