@@ -227,3 +227,23 @@ def test_a_foreign_object_in_the_url_is_audited_as_denied(auth, client, case, db
                                 .order_by(AuditEvent.id)).all()
     assert [tuple(e) for e in events] == [("alert.acknowledge", "denied", other.id),
                                           ("client.view", "denied", person.id)]
+
+
+@pytest.mark.parametrize(("n_episodes", "band_shown"), [(49, False), (50, True)])
+def test_expected_band_only_when_the_colours_use_the_curve(auth, client, case, db_session,
+                                                           n_episodes, band_shown):
+    """Below the clinic's model_min_episodes (50) colours are rule-based: no band either."""
+    from outcome.core.trajectory import fit_trajectory
+    from outcome.models import TrajectoryFit
+    from tests.test_trajectory import simulated
+
+    therapist, person, episode = case
+    model = fit_trajectory("phq9", "higher_is_worse", *simulated(), now=T0)
+    db_session.add(TrajectoryFit(
+        clinic_id=episode.clinic_id, instrument_id="phq9", fitted_dt=T0,
+        n_episodes=n_episodes, n_observations=model.n_observations,
+        parameters={**model.as_json(), "n_episodes": n_episodes}))
+    db_session.commit()
+    auth.login(therapist.email)
+    html = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    assert ("Expected range at the latest session" in html) is band_shown

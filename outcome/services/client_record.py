@@ -243,7 +243,10 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
     low, high = instrument.primary_range
     band_low = band_high = None
     model = context.models.get(instrument.id)
-    if model is not None and len(rows) > 1:
+    # The band is drawn only when colours come from the same curve (enough episodes);
+    # otherwise the rule-based colours and the band could disagree.
+    if (model is not None and model.n_episodes >= context.colours.min_episodes
+            and len(rows) > 1):
         edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
         band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
     data = TrajectoryData(

@@ -36,7 +36,10 @@ def client_progress(session: Session, episode: Episode, library: InstrumentLibra
     if client is None or not client.is_progress_shared:
         return []
     clinic = session.get(Clinic, episode.clinic_id)
-    models = clinic_context(session, clinic).models if clinic else {}
+    context = clinic_context(session, clinic) if clinic else None
+    # Only a curve that the colours also use (fitted on enough episodes) is shown.
+    models = ({k: m for k, m in context.models.items()
+               if m.n_episodes >= context.colours.min_episodes} if context else {})
     rows = session.scalars(select(Administration).where(
         Administration.episode_id == episode.id, Administration.respondent == "client",
         Administration.is_valid).order_by(Administration.completed_dt)).all()
