@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from sqlalchemy import select
+
 from outcome.core.answers import parse_answers
 from outcome.services.caseload import caseload
 from outcome.services.monitoring import submit_administration
@@ -114,3 +116,33 @@ def test_alliance_trend_words():
     assert alliance_trend([38.0, 38.0, 38.0, 36.9], scale) == "falling"
     assert alliance_trend([30.0, 31.0, 32.0, 32.0], scale) == "rising"  # mean 31
     assert alliance_trend([36.0, 36.5], scale) == "steady"
+
+
+def test_the_cached_table_follows_every_change(auth, client, db_session, make_user,
+                                               make_client, make_episode, clock):
+    """The rendered table is kept between visits, but never shown once stale."""
+    from outcome.models import Alert
+    from outcome.services.alerts import acknowledge_alert
+    from outcome.services.staff import transfer_client
+
+    therapist, colleague = make_user(), make_user()
+    person = make_client(therapist, name="Cy Changing")
+    episode = make_episode(person)
+    answer(db_session, episode, [1, 1])
+    db_session.commit()
+    auth.login(therapist.email)
+    assert "White: functional range" in client.get("/").get_data(as_text=True)
+
+    answer(db_session, episode, [1, 1, 2, 2, 3], item9=2)  # new answers: red, critical
+    db_session.commit()
+    html = client.get("/").get_data(as_text=True)
+    assert "Red: not on track" in html and "Thoughts of being better off dead" in html
+
+    alert = db_session.scalar(select(Alert).where(Alert.kind == "critical_item"))
+    acknowledge_alert(db_session, alert, therapist, "Safety plan reviewed", clock(), LIB)
+    db_session.commit()
+    assert "Thoughts of being better off dead" not in client.get("/").get_data(as_text=True)
+
+    transfer_client(db_session, person, colleague, clock())
+    db_session.commit()
+    assert "Cy Changing" not in client.get("/").get_data(as_text=True)

@@ -64,6 +64,7 @@ class Measure:
     change: str | None
     series: tuple[float, ...]
     trend: str | None = None  # alliance only: rising, falling or steady
+    points: str = ""  # the sparkline's SVG polyline points, on the instrument's scale
 
     @property
     def series_text(self) -> str:
@@ -121,9 +122,12 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     therapist_id = viewer.id if therapist_id is None else therapist_id
     named = therapist_id == viewer.id and viewer.is_therapist
     visible = visible_clients(viewer).where(Client.therapist_id == therapist_id).subquery()
+    # An open episode's therapist is the client's (a transfer moves both); saying so
+    # lets PostgreSQL use the episodes' therapist index instead of scanning them all.
     query = (select(Client.code, Client.name, Episode.id, EpisodeSignal)
              .join(visible, Client.id == visible.c.id)
-             .join(Episode, (Episode.client_id == Client.id) & Episode.closed_on.is_(None))
+             .join(Episode, (Episode.client_id == Client.id) & Episode.closed_on.is_(None)
+                   & (Episode.therapist_id == therapist_id))
              .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id))
     if filters.colours:
         wanted = [c for c in filters.colours if c in COLOURS]
@@ -169,7 +173,9 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                       if signal and data["progress"]["level"] == signal.colour), "")
         measures = tuple(
             Measure(instrument, data.get("latest"), data.get("session", 0),
-                    (data.get("change") or {}).get("level"), tuple(data.get("series", ())))
+                    (data.get("change") or {}).get("level"), tuple(data.get("series", ())),
+                    points=sparkline_points(tuple(data.get("series", ())), scales[instrument])
+                    if instrument in scales else "")
             for instrument, data in sorted(outcomes.items()))
         alliance = tuple(
             Measure(instrument, data.get("latest"), len(data.get("series", ())), None,
@@ -201,3 +207,28 @@ def sparkline_points(series: tuple[float, ...], scale: tuple[float, float],
         level = (min(max(value, low), high) - low) / span
         points.append(f"{i * step:.1f},{height - 1 - level * (height - 2):.1f}")
     return " ".join(points)
+
+
+def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> tuple:
+    """A cheap fingerprint of everything a therapist's caseload shows.
+
+    It changes when an open episode starts or ends or moves, when any of their signals
+    is recomputed, when an alert opens, is acknowledged or resolves, and when a session
+    passes or is cancelled. Pages may cache the rendered caseload under it (with a
+    short expiry for what it cannot see, such as a renamed client).
+    """
+    episodes = session.execute(
+        select(func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
+               func.max(EpisodeSignal.computed_dt), func.count(EpisodeSignal.episode_id))
+        .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
+        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))).one()
+    alerts = session.execute(
+        select(func.count(Alert.id), func.coalesce(func.sum(Alert.id), 0))
+        .join(Episode, Episode.id == Alert.episode_id)
+        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
+               Alert.status == "open")).one()
+    held = session.scalar(
+        select(func.count(Appointment.id)).join(Episode, Episode.id == Appointment.episode_id)
+        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
+               Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
+    return (*episodes, *alerts, held)

@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from outcome.db import SQLITE_BEGIN_OPTION
 from outcome.db import check_connection
 from outcome.db import make_engine
 from outcome.db import make_session_factory
@@ -52,6 +53,20 @@ def db_session() -> Session:
     if "db_session" not in g:
         g.db_session = database().session_factory()
     return g.db_session
+
+
+def begin_reading() -> Session:
+    """Begin the request's next transaction as a read (``BEGIN DEFERRED`` on SQLite).
+
+    Under WAL a deferred reader runs beside writers instead of queueing for the write
+    lock. Call it after the request's last write was committed (for example after
+    :func:`outcome.web.auditing.record_now`) and before the next query; a transaction
+    already under way is left as it is.
+    """
+    session = db_session()
+    if not session.in_transaction():
+        session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+    return session
 
 
 def _close_session(exc: BaseException | None) -> None:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from collections import OrderedDict
 
 from flask import Blueprint
 from flask import current_app
 from flask import render_template
 from flask import request
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_login import login_required
+from markupsafe import Markup
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -20,19 +25,33 @@ from outcome.services.access import visible_clients
 from outcome.services.caseload import COLOURS
 from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
-from outcome.services.caseload import sparkline_points
+from outcome.services.caseload import caseload_version
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import db_session
+from outcome.web.database import begin_reading
 
 bp = Blueprint("home", __name__)
+
+
+# Rendered caseload tables by (therapist, language, filters), with their fingerprint and
+# time: a therapist returning to the dashboard is served the same table until anything
+# it shows changes (see caseload_version), and at most CACHE_SECONDS old.
+_TABLES: OrderedDict[tuple, tuple[tuple, float, Markup]] = OrderedDict()
+_TABLES_LOCK = threading.Lock()
+CACHE_SECONDS = 60.0
+CACHE_ENTRIES = 256
 
 
 @bp.route("/")
 @login_required
 def index() -> str:
-    store = db_session()
     user = current_user
+    if user.is_therapist:
+        # The caseload shows many clients' signals: one record for the view as a whole.
+        # Written first and committed, so the reads below need no write lock.
+        record_now(action="caseload.view", outcome="allowed", actor_user_id=user.id,
+                   clinic_id=user.clinic_id, object_type="user", object_id=user.id)
+    store = begin_reading()
     clients = visible_clients(user).subquery()
     open_episodes = (select(Episode.id).join(clients, Episode.client_id == clients.c.id)
                      .where(Episode.closed_on.is_(None)))
@@ -49,21 +68,37 @@ def index() -> str:
         "appointments_week": store.scalar(week_ahead) or 0,
     }
     clinic = store.get(Clinic, user.clinic_id)
+    filters = caseload_filter(request.args)
+    table = _caseload_table(store, user, filters, start) if user.is_therapist else None
+    store.commit()
+    return render_template("home.html", user=user, clinic=clinic, summary=summary,
+                           caseload_table=table, filters=filters)
+
+
+def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:
     from outcome.app import instrument_library  # app.py imports this module
 
+    key = (current_app.name, id(current_app), user.id, str(get_locale()), filters)
+    version = caseload_version(store, user.id, start)
+    moment = time.monotonic()
+    with _TABLES_LOCK:
+        cached = _TABLES.get(key)
+        if cached and cached[0] == version and moment - cached[1] < CACHE_SECONDS:
+            _TABLES.move_to_end(key)
+            return cached[2]
     library = instrument_library(current_app)
-    names = {i.id: i.short_name for i in library}
     scales = {i.id: i.primary_range for i in library}
-    filters = caseload_filter(request.args)
-    rows = (caseload(store, user, filters=filters, scales=scales, now=start)
-            if user.is_therapist else [])
-    if user.is_therapist:
-        # The caseload shows many clients' signals: one record for the view as a whole.
-        record_now(action="caseload.view", outcome="allowed", actor_user_id=user.id,
-                   clinic_id=user.clinic_id, object_type="user", object_id=user.id)
-    return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           caseload=rows, instrument_names=names, scales=scales,
-                           filters=filters, sparkline=sparkline_points)
+    rows = caseload(store, user, filters=filters, scales=scales, now=start)
+    # render_template's output is already escaped HTML: marking it safe escapes nothing.
+    table = Markup(render_template(  # noqa: S704
+        "_caseload_table.html", caseload=rows, filters=filters,
+        instrument_names={i.id: i.short_name for i in library}))
+    with _TABLES_LOCK:
+        _TABLES[key] = (version, moment, table)
+        _TABLES.move_to_end(key)
+        while len(_TABLES) > CACHE_ENTRIES:
+            _TABLES.popitem(last=False)
+    return table
 
 
 def caseload_filter(args) -> CaseloadFilter:

@@ -20,7 +20,6 @@ from outcome.app import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
-from outcome.services.caseload import sparkline_points
 from outcome.services.client_record import client_record
 from outcome.services.supervision import digest_archive
 from outcome.services.supervision import is_supervisee
@@ -79,8 +78,7 @@ def therapist(therapist_id: int) -> str:
                     scales=scales, now=now())
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
-                           instrument_names={i.id: i.short_name for i in library},
-                           sparkline=sparkline_points)
+                           instrument_names={i.id: i.short_name for i in library})
 
 
 @bp.route("/clients/<code>")
