@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.signals
 	$(BIN)/python -m bench.forms
+	$(BIN)/python -m bench.dashboard
 
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'

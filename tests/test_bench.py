@@ -36,3 +36,18 @@ def test_forms_benchmark_runs_against_a_real_server():
     figures = json.loads(result.stdout)
     assert figures["page_bytes"] < 50_000 and figures["external_requests"] == 0
     assert figures["submissions_per_s"] > 0
+
+
+def test_dashboard_benchmark_signs_in_and_lists_the_caseload():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.dashboard", "--clients", "6", "--small", "2000",
+         "--large", "20000", "--seconds", "1", "--warmup", "0.3", "--concurrency", "4",
+         "--rounds", "1", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr  # every page was 200 with all 6 clients
+    figures = json.loads(result.stdout)
+    assert figures["small"]["administrations"] == 2000
+    assert figures["large"]["administrations"] == 20000
+    for run in (figures["small"], figures["large"]):
+        assert run["dashboard_requests"] > 0 and run["trivial_rps"] > 0
+    assert set(figures["targets_met"]) == {"dashboard_vs_trivial", "dashboard_p99",
+                                           "large_slowdown"}
