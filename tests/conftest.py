@@ -341,3 +341,39 @@ def make_appointment(db_session: Session) -> Callable[..., Appointment]:
         return appointment
 
     return make
+
+
+# --- a small supervised team, shared by the supervision and digest tests ---------------
+
+TEAM_CLIENT_NAME, TEAM_CLIENT_GOAL = "Private Person", "Call my sister every week"
+
+
+@pytest.fixture
+def team(db_session, make_user, make_client, make_episode, make_appointment, assign, clock):
+    """Supervisor S of therapists A (two clients: one red, one recovered and ended) and B
+    (one white client); therapist C is not S's supervisee."""
+    from outcome.services.goals import set_goals
+    from tests.test_caseload import answer
+
+    s = make_user("supervisor", display_name="Sam Supervisor")
+    a = make_user(display_name="Alex Therapist")
+    b = make_user(display_name="Bea Therapist")
+    c = make_user(display_name="Cal Elsewhere")
+    assign(s, a)
+    assign(s, b)
+    red = make_client(a, name=TEAM_CLIENT_NAME)
+    red_episode = make_episode(red)
+    set_goals(db_session, red_episode, [TEAM_CLIENT_GOAL], clock())
+    answer(db_session, red_episode, [1, 1, 2, 2])
+    for week in range(4):
+        make_appointment(red_episode, starts_dt=clock() - dt.timedelta(weeks=4 - week))
+    done = make_client(a, name="Done Client")
+    done_episode = make_episode(done)
+    answer(db_session, done_episode, [3, 3, 1, 0])
+    done_episode.closed_on, done_episode.end_reason = dt.date(2026, 11, 1), "completed"
+    white = make_client(b, name="White Client")
+    answer(db_session, make_episode(white), [1, 1])
+    hidden = make_client(c, name="Hidden Client")
+    make_episode(hidden)
+    db_session.commit()
+    return {"s": s, "a": a, "b": b, "c": c, "red": red, "done": done, "hidden": hidden}

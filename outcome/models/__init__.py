@@ -20,7 +20,8 @@ _NAMES = {
     "Goal": "care", "QuestionnaireLink": "care", "Clinic": "clinic",
     "SupervisorAssignment": "clinic", "User": "clinic",
     "InstrumentAttestation": "instrument", "OutboundEmail": "mail",
-    "EpisodeSignal": "monitoring", "TrajectoryFit": "monitoring", "ReportRun": "report",
+    "EpisodeSignal": "monitoring", "TrajectoryFit": "monitoring", "ReportDocument": "report",
+    "ReportRun": "report",
 }
 __all__ = sorted(_NAMES)
 

@@ -38,6 +38,9 @@ class OutboundEmail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_dt: Mapped[dt.datetime | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A stored document sent as the attachment (the weekly digest PDF).
+    attachment_document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("report_documents.id", ondelete="SET NULL"))
 
     __table_args__ = (
         CheckConstraint(in_("status", EMAIL_STATUSES), name="status_known"),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import Boolean
 from sqlalchemy import CheckConstraint
 from sqlalchemy import ForeignKey
+from sqlalchemy import LargeBinary
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
@@ -43,4 +45,30 @@ class ReportRun(Base):
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
         CheckConstraint("status <> 'succeeded' OR content_sha256 IS NOT NULL",
                         name="success_has_hash"),
+    )
+
+
+class ReportDocument(Base):
+    """The archived copy of a run's document (a digest PDF), with its SHA-256.
+
+    Kept so the recipient can download it again from the application; the hash shows
+    that the archived bytes are the ones that were sent.
+    """
+
+    __tablename__ = "report_documents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_run_id: Mapped[int] = mapped_column(
+        ForeignKey("report_runs.id", ondelete="CASCADE"), unique=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    media_type: Mapped[str] = mapped_column(String(100), default="application/pdf")
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int]
+    is_encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("size_bytes > 0", name="not_empty"),
+        CheckConstraint("length(sha256) = 64", name="sha256_length"),
     )

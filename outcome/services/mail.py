@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.models import OutboundEmail
+from outcome.models import ReportDocument
 
 RETRY_MINUTES = (1, 5, 15, 60, 240)
 _LINK = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
@@ -61,14 +62,18 @@ def smtp_sender(settings: SmtpSettings) -> Callable[[EmailMessage], None]:
 
 
 def queue_email(session: Session, *, clinic_id: int, kind: str, dedupe_key: str,
-                to_address: str, subject: str, body: str, now: dt.datetime
-                ) -> OutboundEmail | None:
-    """Add a message to the outbox unless one with ``dedupe_key`` exists; flush."""
+                to_address: str, subject: str, body: str, now: dt.datetime,
+                attachment: ReportDocument | None = None) -> OutboundEmail | None:
+    """Add a message to the outbox unless one with ``dedupe_key`` exists; flush.
+
+    ``attachment`` is an archived document sent with the message (the digest PDF).
+    """
     if session.scalar(select(OutboundEmail.id).where(OutboundEmail.dedupe_key == dedupe_key)):
         return None
     email = OutboundEmail(clinic_id=clinic_id, kind=kind, dedupe_key=dedupe_key,
                           to_address=to_address, subject=subject, body_text=body,
-                          next_attempt_dt=now, created_dt=now)
+                          next_attempt_dt=now, created_dt=now,
+                          attachment_document_id=attachment.id if attachment else None)
     session.add(email)
     session.flush()
     return email
@@ -96,6 +101,13 @@ def deliver_due(session: Session, send: Callable[[EmailMessage], None], *, sende
             message["To"] = email.to_address
             message["Subject"] = email.subject
             message.set_content(email.body_text)
+            if email.attachment_document_id is not None:
+                document = session.get(ReportDocument, email.attachment_document_id)
+                if document is None:
+                    raise LookupError("the attached document is no longer archived")
+                maintype, _, subtype = document.media_type.partition("/")
+                message.add_attachment(document.content, maintype=maintype, subtype=subtype,
+                                       filename=document.filename)
             send(message)
         except Exception as exc:
             email.last_error = f"{type(exc).__name__}: {exc}"[:1000]

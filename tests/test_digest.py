@@ -1,0 +1,205 @@
+"""The weekly digest: its figures, and exactly-once production with catch-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy import select
+
+from outcome import schema
+from outcome.db import make_engine
+from outcome.db import make_session_factory
+from outcome.db import transaction
+from outcome.digests import run_due_digests
+from outcome.models import Alert
+from outcome.models import Clinic
+from outcome.models import OutboundEmail
+from outcome.models import ReportDocument
+from outcome.models import ReportRun
+from outcome.models import SupervisorAssignment
+from outcome.models import User
+from outcome.services.alerts import acknowledge_alert
+from outcome.services.digest import DigestError
+from outcome.services.digest import build_digest
+from outcome.services.digest import due_weeks
+from outcome.services.digest import week_bounds
+from outcome.services.reports import claim
+from questionnaires.loader import builtin_library
+from tests.conftest import TEAM_CLIENT_NAME as NAME
+
+LIB = builtin_library()
+
+
+def fake_pdf(digest) -> bytes:
+    """A stand-in renderer: the digest's words, so tests can read what went in."""
+    return repr(digest).encode()
+
+
+def test_week_bounds_follow_the_clinic_time_zone():
+    monday, start, end = week_bounds("2026-W44", "Europe/London")
+    # 26 October 2026 is after the clocks went back: London is UTC+0 again.
+    assert monday == dt.date(2026, 10, 26)
+    assert start == dt.datetime(2026, 10, 26, 0, tzinfo=dt.UTC)
+    assert end - start == dt.timedelta(days=7)
+    _, start, _ = week_bounds("2026-W43", "Europe/London")
+    assert start == dt.datetime(2026, 10, 18, 23, tzinfo=dt.UTC)  # BST
+    with pytest.raises(DigestError, match="not an ISO week"):
+        week_bounds("week 47", "UTC")
+
+
+def test_due_weeks_wait_for_the_digest_day_and_catch_up():
+    clinic = Clinic(slug="c", name="C", timezone="UTC")
+    settings = {"digest_weekday": 0, "digest_time": "07:00"}
+    monday = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)  # Monday of 2026-W48
+    assert due_weeks(None, clinic, monday + dt.timedelta(hours=6), settings, 1) == []
+    assert due_weeks(None, clinic, monday + dt.timedelta(hours=7), settings, 1) == [
+        "2026-W47"]
+    assert due_weeks(None, clinic, monday + dt.timedelta(hours=7), settings, 3) == [
+        "2026-W45", "2026-W46", "2026-W47"]
+
+
+def test_digest_figures_codes_and_attention(db_session, team, clock):
+    week = "2026-W47"  # the team's clock is in this week; produce it the week after
+    now = week_bounds(week, "UTC")[2] + dt.timedelta(days=1)
+    alert = db_session.scalar(select(Alert).where(Alert.kind == "not_on_track"))
+    acknowledge_alert(db_session, alert, team["a"], "Reviewed goals together", clock(), LIB)
+    digest = build_digest(db_session, team["s"], week, LIB, now)
+    text = repr(digest)
+    assert NAME not in text and "Hidden Client" not in text and team["hidden"].code not in text
+    assert [s.therapist_name for s in digest.sections] == ["Alex Therapist", "Bea Therapist"]
+    alex = digest.sections[0]
+    assert alex.week.colours["red"] == 1 and alex.week.active_episodes == 1
+    codes = [item.code for item in alex.attention]
+    assert codes == [team["red"].code]
+    item = alex.attention[0]
+    assert any(r.startswith("Red: PHQ-9") for r in item.reasons)
+    assert item.last_note == "Reviewed goals together" and item.chart is not None
+    assert len(digest.trend) == 12 and digest.trend[-1].week == week
+    assert digest.instrument == "PHQ-9"
+    with pytest.raises(DigestError, match="has not ended yet"):
+        build_digest(db_session, team["s"], "2026-W48", LIB, now)
+
+
+def test_claim_is_taken_once_and_retried_with_backoff(db_session, team, clock):
+    now = clock()
+    run = claim(db_session, "supervisor_digest", "2026-W46", team["s"].id, now)
+    assert run is not None and run.status == "running" and run.attempts == 1
+    assert claim(db_session, "supervisor_digest", "2026-W46", team["s"].id, now) is None
+    run.status, run.finished_dt = "failed", now
+    db_session.flush()
+    assert claim(db_session, "supervisor_digest", "2026-W46", team["s"].id,
+                 now + dt.timedelta(minutes=4)) is None  # the first retry is after 5 min
+    again = claim(db_session, "supervisor_digest", "2026-W46", team["s"].id,
+                  now + dt.timedelta(minutes=5))
+    assert again is not None and again.attempts == 2
+    # A run whose process died is taken over after 30 minutes, not before.
+    assert claim(db_session, "supervisor_digest", "2026-W46", team["s"].id,
+                 now + dt.timedelta(minutes=20)) is None
+    assert claim(db_session, "supervisor_digest", "2026-W46", team["s"].id,
+                 now + dt.timedelta(minutes=36)).attempts == 3
+
+
+@pytest.fixture
+def clinic_database(fresh_database_url):
+    """A committed clinic (not the rolled-back test transaction): one supervisor of two
+    therapists with a client each, for schedulers that open their own sessions."""
+    engine = make_engine(fresh_database_url)
+    schema.upgrade(engine)
+    factory = make_session_factory(engine)
+    created = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
+    with transaction(factory) as session:
+        clinic = Clinic(slug="north", name="North Clinic", timezone="Europe/London")
+        session.add(clinic)
+        session.flush()
+        people = [User(clinic_id=clinic.id, email=f"{n}@north.example.org",
+                       display_name=n.title(), is_supervisor=n.startswith("sup"),
+                       is_therapist=not n.startswith("sup"), created_dt=created)
+                  for n in ("sup1", "sup2", "ther1", "ther2")]
+        session.add_all(people)
+        session.flush()
+        session.add_all([SupervisorAssignment(clinic_id=clinic.id, supervisor_id=people[0].id,
+                                              therapist_id=people[2].id),
+                         SupervisorAssignment(clinic_id=clinic.id, supervisor_id=people[1].id,
+                                              therapist_id=people[3].id)])
+    yield factory
+    engine.dispose()
+
+
+def _counts(factory):
+    with transaction(factory) as session:
+        return (session.scalar(select(func.count()).select_from(ReportRun)),
+                session.scalar(select(func.count()).select_from(ReportDocument)),
+                session.scalar(select(func.count()).select_from(OutboundEmail)))
+
+
+def test_catch_up_after_downtime_without_duplicates(clinic_database):
+    factory = clinic_database
+    monday_w47 = dt.datetime(2026, 11, 16, 7, 0, tzinfo=dt.UTC)
+    first = run_due_digests(factory, LIB, monday_w47 + dt.timedelta(days=7),
+                            base_url="https://x.example", render=fake_pdf)
+    # Week 47 ended on Sunday; CATCH_UP_WEEKS (4) back: W44-W47 for both supervisors.
+    assert sorted({o.week for o in first}) == ["2026-W44", "2026-W45", "2026-W46",
+                                               "2026-W47"]
+    assert {o.status for o in first} == {"succeeded"} and len(first) == 8
+    assert _counts(factory) == (8, 8, 8)
+    again = run_due_digests(factory, LIB, monday_w47 + dt.timedelta(days=7, hours=1),
+                            base_url="https://x.example", render=fake_pdf)
+    assert {o.status for o in again} == {"skipped"}
+    # Down for two weeks: the missed weeks come, and nothing already sent again.
+    later = run_due_digests(factory, LIB, monday_w47 + dt.timedelta(days=21),
+                            base_url="https://x.example", render=fake_pdf)
+    assert sorted(o.week for o in later if o.status == "succeeded") == [
+        "2026-W48", "2026-W48", "2026-W49", "2026-W49"]
+    assert _counts(factory) == (12, 12, 12)
+
+
+def test_a_failed_digest_is_recorded_and_retried(clinic_database):
+    factory = clinic_database
+    now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    calls = []
+
+    def flaky(digest):
+        calls.append(digest.supervisor_name)
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return fake_pdf(digest)
+
+    outcomes = run_due_digests(factory, LIB, now, base_url="https://x.example", render=flaky,
+                               only=(None, "2026-W47"))
+    assert [o.status for o in outcomes] == ["failed", "succeeded"]
+    with transaction(factory) as session:
+        failed = session.scalar(select(ReportRun).where(ReportRun.status == "failed"))
+        assert failed.last_error == "RuntimeError: disk full" and failed.attempts == 1
+        assert session.scalar(select(func.count()).select_from(ReportDocument)) == 1
+    retried = run_due_digests(factory, LIB, now + dt.timedelta(minutes=5),
+                              base_url="https://x.example", render=flaky,
+                              only=(None, "2026-W47"))
+    assert [o.status for o in retried] == ["succeeded", "skipped"]
+
+
+def test_concurrent_schedulers_produce_exactly_one_digest_each(clinic_database, request):
+    if request.config.getoption("--db") != "postgresql":
+        pytest.skip("several writers at once: the PostgreSQL run covers it")
+    factory = clinic_database
+    now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)
+    barrier = threading.Barrier(3)
+    results: list = []
+
+    def scheduler():
+        barrier.wait()
+        results.append(run_due_digests(factory, LIB, now, base_url="https://x.example",
+                                       render=fake_pdf))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    produced = [o for outcomes in results for o in outcomes if o.status == "succeeded"]
+    assert len(results) == 3
+    assert sorted((o.supervisor_id, o.week) for o in produced) == sorted(
+        {(o.supervisor_id, o.week) for outcomes in results for o in outcomes})
+    assert _counts(factory) == (8, 8, 8)
