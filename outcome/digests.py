@@ -20,12 +20,12 @@ from sqlalchemy.orm import sessionmaker
 from outcome.db import transaction
 from outcome.models import ReportRun
 from outcome.models import User
-from outcome.services.reports import DIGEST_KIND
 from outcome.services.reports import Renderer
 from outcome.services.reports import claim
 from outcome.services.reports import default_renderer
 from outcome.services.reports import due_digests
 from outcome.services.reports import produce_digest
+from outcome.services.supervision import DIGEST_KIND
 from questionnaires.loader import InstrumentLibrary
 
 log = logging.getLogger("outcome.digests")

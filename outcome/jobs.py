@@ -53,7 +53,54 @@ def deliver_mail(app: Flask, now: dt.datetime | None = None) -> tuple[int, int, 
     return report.sent, report.retrying, report.failed
 
 
+def send_digests(app: Flask, now: dt.datetime | None = None) -> int:
+    """Produce and queue every supervisor digest that is due (catching up missed weeks)."""
+    from outcome.digests import run_due_digests
+
+    with app.app_context():
+        outcomes = run_due_digests(database(app).session_factory, instrument_library(app),
+                                   now or _now(), base_url=app.config["BASE_URL"])
+    done = sum(o.status == "succeeded" for o in outcomes)
+    failed = [o for o in outcomes if o.status == "failed"]
+    if done or failed:
+        log.info("send_digests: %d produced, %d failed", done, len(failed))
+    return done
+
+
+def refit_expectations(app: Flask, now: dt.datetime | None = None) -> int:
+    """Refit every clinic's expected-recovery curves, then recompute signals (nightly)."""
+    from sqlalchemy import select
+
+    from outcome.models import Clinic
+    from outcome.services.monitoring import recompute_signals
+    from outcome.services.monitoring import refit_models
+
+    moment, library = now or _now(), instrument_library(app)
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        clinics = session.scalars(select(Clinic)).all()
+        for clinic in clinics:
+            refit_models(session, clinic, library, moment)
+            recompute_signals(session, library, moment, clinic_id=clinic.id)
+    log.info("refit_expectations: %d clinics", len(clinics))
+    return len(clinics)
+
+
+def clean_links(app: Flask, now: dt.datetime | None = None) -> int:
+    """Delete unused links whose window closed long ago (nightly)."""
+    from outcome.services.links import delete_stale_links
+
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        count = delete_stale_links(session, now or _now())
+    if count:
+        log.info("clean_links: %d stale links deleted", count)
+    return count
+
+
+# (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
-    ("send-links", send_links, {"minutes": 5}),
-    ("deliver-mail", deliver_mail, {"minutes": 1}),
+    ("send-links", send_links, "interval", {"minutes": 5}),
+    ("deliver-mail", deliver_mail, "interval", {"minutes": 1}),
+    ("send-digests", send_digests, "interval", {"minutes": 15}),
+    ("refit-expectations", refit_expectations, "cron", {"hour": 2, "minute": 30}),
+    ("clean-links", clean_links, "cron", {"hour": 3, "minute": 15}),
 )

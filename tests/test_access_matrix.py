@@ -48,6 +48,7 @@ from outcome.models import Base
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
@@ -283,6 +284,13 @@ POLICY: dict[str, Route] = {
     # --- supervision --------------------------------------------------------------------
     "supervision.index": Route((page("/supervision/", SUPERVISORS),), staff_only),
     "supervision.digests": Route((page("/supervision/digests", SUPERVISORS),), staff_only),
+    "supervision.digest_pdf": Route((
+        Obj("s1's digest", "/supervision/digests/{run:s1}.pdf", owners=S1),
+        Obj("s_none's digest", "/supervision/digests/{run:s_none}.pdf",
+            owners=frozenset({"s_none"})),
+        Obj("clinic 2's digest", "/supervision/digests/{run:sup2}.pdf"),
+        Obj("unknown run", "/supervision/digests/{run:unknown}.pdf", unknown=True),
+    ), staff_only),
     "supervision.therapist": Route((
         Obj("t1 (supervised by s1)", "/supervision/therapists/{user:t1}", owners=S1),
         Obj("t2", "/supervision/therapists/{user:t2}"),
@@ -533,10 +541,16 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
                       "agreed", clock(), LIB)
     instruments.attest(store, clinic=clinics[2], instrument=LIB.get("k10"),
                        admin=users["admin_other"], now=clock())
+    runs = {}
     for user, period in (("s1", "2026-W41"), ("s_none", "2026-W42"), ("sup2", "2026-W43")):
-        store.add(ReportRun(kind="supervisor_digest", period=period, status="succeeded",
-                            recipient_user_id=users[user].id, finished_dt=clock(),
-                            content_sha256="0" * 64))
+        runs[user] = ReportRun(kind="supervisor_digest", period=period, status="succeeded",
+                               recipient_user_id=users[user].id, finished_dt=clock(),
+                               content_sha256="0" * 64)
+        store.add(runs[user])
+        store.flush()
+        store.add(ReportDocument(report_run_id=runs[user].id, filename=f"{period}.pdf",
+                                 content=f"%PDF digest {period}".encode(), sha256="0" * 64,
+                                 size_bytes=20, created_dt=clock()))
     for key in ("A", "B"):
         _link, tokens[key] = issue_link(store, episode=episodes[key], purpose="pre",
                                         now=clock(), library=LIB)
@@ -549,7 +563,8 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys.update({f"alert:{k}": str(a.id) for k, a in alerts.items()})
     keys.update({f"asg:{k}": str(a.id) for k, a in assignments.items()})
     keys.update({f"token:{k}": t for k, t in tokens.items()})
-    for namespace in ("user", "ep", "appt", "alert", "asg"):
+    keys.update({f"run:{k}": str(r.id) for k, r in runs.items()})
+    for namespace in ("user", "ep", "appt", "alert", "asg", "run"):
         keys[f"{namespace}:unknown"] = str(UNKNOWN_ID)
     keys["code:unknown"] = UNKNOWN_CODE
     keys["token:unknown"] = secrets.token_urlsafe(32)

@@ -29,6 +29,7 @@ from outcome.services.digest import week_bounds
 from outcome.services.reports import claim
 from questionnaires.loader import builtin_library
 from tests.conftest import TEAM_CLIENT_NAME as NAME
+from tests.test_email import smtp  # noqa: F401  (fixture: a real SMTP server)
 
 LIB = builtin_library()
 
@@ -203,3 +204,76 @@ def test_concurrent_schedulers_produce_exactly_one_digest_each(clinic_database, 
     assert sorted((o.supervisor_id, o.week) for o in produced) == sorted(
         {(o.supervisor_id, o.week) for outcomes in results for o in outcomes})
     assert _counts(factory) == (8, 8, 8)
+
+
+def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
+        app, client, auth, db_session, team, smtp, make_user, assign):  # noqa: F811
+    from email import message_from_bytes
+
+    from outcome.jobs import deliver_mail
+    from outcome.jobs import send_digests
+
+    other = make_user("supervisor")
+    assign(other, team["b"])
+    db_session.commit()
+    now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)  # Monday after 2026-W47, 07:00 passed
+    assert send_digests(app, now=now) == 2  # one per supervisor, for the week their
+    assert send_digests(app, now=now) == 0  # accounts existed; never twice
+    assert deliver_mail(app, now=now) == (2, 0, 0)
+    mine = next(m for m in smtp.messages if team["s"].email in m.rcpt_tos)
+    message = message_from_bytes(mine.content)
+    [attachment] = [part for part in message.walk() if part.get_filename()]
+    pdf = attachment.get_payload(decode=True)
+    assert pdf.startswith(b"%PDF") and attachment.get_content_type() == "application/pdf"
+    assert NAME.encode() not in pdf
+
+    run = db_session.scalar(select(ReportRun).where(
+        ReportRun.recipient_user_id == team["s"].id))
+    document = db_session.scalar(select(ReportDocument).where(
+        ReportDocument.report_run_id == run.id))
+    assert document.content == pdf and run.content_sha256 == document.sha256
+    auth.login(team["s"].email)
+    page = client.get("/supervision/digests").get_data(as_text=True)
+    assert f"/supervision/digests/{run.id}.pdf" in page
+    response = client.get(f"/supervision/digests/{run.id}.pdf")
+    assert response.status_code == 200 and response.data == pdf
+    assert response.headers["Cache-Control"] == "no-store"
+    auth.logout()
+    auth.login(other.email)
+    assert client.get(f"/supervision/digests/{run.id}.pdf").status_code == 404
+
+
+def test_outcome_digest_by_hand_writes_the_pdfs_once(runner, team, db_session, tmp_path):
+    """`outcome digest` runs the scheduler's code: produced once, the archive copied out."""
+    db_session.execute(User.__table__.update().values(
+        created_dt=dt.datetime(2026, 10, 1, tzinfo=dt.UTC)))
+    db_session.commit()
+    first = runner.invoke(args=["digest", "--week", "2026-W46", "--out", str(tmp_path)])
+    assert first.exit_code == 0, first.output
+    assert "1 produced and queued for e-mail" in first.output
+    [pdf] = list(tmp_path.glob("*.pdf"))
+    assert pdf.read_bytes().startswith(b"%PDF")
+    again = runner.invoke(args=["digest", "--week", "2026-W46"])
+    assert "1 already produced (not sent again)" in again.output
+    future = runner.invoke(args=["digest", "--week", "2099-W01"])
+    assert future.exit_code == 1 and "has not ended yet" in future.output
+    wrong = runner.invoke(args=["digest", "--week", "46"])
+    assert wrong.exit_code == 1 and "not an ISO week" in wrong.output
+
+
+def test_stale_unused_links_are_deleted(db_session, clock, make_user, make_client,
+                                        make_episode):
+    from outcome.models import QuestionnaireLink
+    from outcome.services.links import delete_stale_links
+    from outcome.services.links import issue_link
+
+    episode = make_episode(make_client(make_user()))
+    old, _ = issue_link(db_session, episode=episode, purpose="pre", now=clock(), library=LIB)
+    used, _ = issue_link(db_session, episode=episode, purpose="post", now=clock(),
+                         library=LIB)
+    used.used_dt = clock()
+    db_session.flush()
+    assert delete_stale_links(db_session, clock() + dt.timedelta(days=30)) == 0
+    assert delete_stale_links(db_session, clock() + dt.timedelta(days=100)) == 1
+    remaining = db_session.scalars(select(QuestionnaireLink.id)).all()
+    assert remaining == [used.id] and old.id not in remaining

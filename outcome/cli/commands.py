@@ -8,6 +8,7 @@ from outcome.cli.clinic import clinic_group
 from outcome.cli.config import config_group
 from outcome.cli.db import db_group
 from outcome.cli.demo import demo_command
+from outcome.cli.digest import digest_command
 from outcome.cli.instruments import instruments_group
 from outcome.cli.instruments import score_command
 from outcome.cli.links import links_group
@@ -20,6 +21,6 @@ from outcome.cli.users import users_group
 
 COMMANDS = (
     analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,
-    goals_group, instruments_group, links_group, model_group, scheduler_command,
+    digest_command, goals_group, instruments_group, links_group, model_group, scheduler_command,
     score_command, serve_command, signals_group, users_group,
 )

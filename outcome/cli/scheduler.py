@@ -17,7 +17,8 @@ from outcome.jobs import JOBS
 @click.option("--once", is_flag=True, help="Run every job once now, then exit.")
 @with_appcontext
 def scheduler_command(once: bool) -> None:
-    """Run scheduled jobs (links and reminders by e-mail, mail delivery).
+    """Run scheduled jobs: links and reminders by e-mail, mail delivery, weekly digests,
+    the nightly refit of expected recovery and the cleanup of stale links.
 
     Run exactly one scheduler per database; `make run` starts it beside the web server.
     """
@@ -25,14 +26,14 @@ def scheduler_command(once: bool) -> None:
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if once:
-        for job_id, function, _ in JOBS:
+        for job_id, function, _, _ in JOBS:
             click.echo(f"{job_id}: {function(app)}")
         return
     scheduler = BlockingScheduler(timezone="UTC")
-    for job_id, function, interval in JOBS:
-        scheduler.add_job(function, "interval", args=[app], id=job_id, replace_existing=True,
-                          coalesce=True, max_instances=1, misfire_grace_time=300, **interval)
+    for job_id, function, trigger, when in JOBS:
+        scheduler.add_job(function, trigger, args=[app], id=job_id, replace_existing=True,
+                          coalesce=True, max_instances=1, misfire_grace_time=300, **when)
     click.echo(f"Scheduler running {len(JOBS)} jobs: "
-               f"{', '.join(job_id for job_id, _, _ in JOBS)}. Stop with Ctrl-C.")
+               f"{', '.join(job_id for job_id, _, _, _ in JOBS)}. Stop with Ctrl-C.")
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         scheduler.start()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.models import Administration
+from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
@@ -150,6 +151,7 @@ def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
     if fill_demo_answers(session, clinic, library, seed=seed):
         refit_models(session, clinic, library, now)
         recompute_signals(session, library, now, clinic.id)
+        backdate_demo_alerts(session, clinic)
 
 
 def _unique_names(rng: random.Random, count: int) -> list[str]:
@@ -244,3 +246,25 @@ def demo_exists(session: Session) -> bool:
 def database_is_empty(session: Session) -> bool:
     """Whether no clinic exists yet (``make run`` seeds the demo only then)."""
     return session.scalar(select(func.count()).select_from(Clinic)) == 0
+
+
+def backdate_demo_alerts(session: Session, clinic: Clinic) -> None:
+    """Date the demo's alerts when their answers came in, not when the demo was built.
+
+    In real use an alert is raised as the answers are submitted; the demo computes six
+    months of answers at once, so without this every alert would be from today and the
+    digest's week-by-week figures would be empty. An alert with a triggering answer
+    takes its time; a condition (not on track, rupture) takes the episode's latest answer.
+    """
+    latest = dict(session.execute(
+        select(Administration.episode_id, func.max(Administration.completed_dt))
+        .join(Episode, Episode.id == Administration.episode_id)
+        .where(Episode.clinic_id == clinic.id).group_by(Administration.episode_id)).all())
+    for alert in session.scalars(select(Alert).join(Episode, Episode.id == Alert.episode_id)
+                                 .where(Episode.clinic_id == clinic.id)):
+        trigger = session.get(Administration, alert.administration_id) \
+            if alert.administration_id else None
+        when = trigger.completed_dt if trigger else latest.get(alert.episode_id)
+        if when is not None:
+            alert.raised_dt = when
+    session.flush()

@@ -214,3 +214,22 @@ def revoke(session: Session, link: QuestionnaireLink, now: dt.datetime) -> None:
     if link.revoked_dt is None:
         link.revoked_dt = now
         session.flush()
+
+
+STALE_LINK_DAYS = 90
+
+
+def delete_stale_links(session: Session, now: dt.datetime,
+                       keep_days: int = STALE_LINK_DAYS) -> int:
+    """Delete links never used whose window closed more than ``keep_days`` ago; flush.
+
+    They can no longer open anything, and an unused link says nothing clinical. Used
+    links stay: their administrations point at them. Returns how many went.
+    """
+    cutoff = now - dt.timedelta(days=keep_days)
+    stale = session.scalars(select(QuestionnaireLink).where(
+        QuestionnaireLink.used_dt.is_(None), QuestionnaireLink.valid_until_dt < cutoff)).all()
+    for link in stale:
+        session.delete(link)
+    session.flush()
+    return len(stale)

@@ -40,7 +40,6 @@ from reports.digest import Digest
 
 log = logging.getLogger("outcome.reports")
 
-DIGEST_KIND = "supervisor_digest"
 CATCH_UP_WEEKS = 4
 RETRY_MINUTES = (5, 30, 120)
 STALE_MINUTES = 30

@@ -35,6 +35,7 @@ from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
+from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
@@ -183,8 +184,22 @@ def is_supervisee(session: Session, supervisor: User, therapist_id: int) -> bool
     return any(p.id == therapist_id for p in supervisees(session, supervisor))
 
 
-def digest_archive(session: Session, supervisor: User) -> list[ReportRun]:
-    """The supervisor's weekly digests, newest period first (every status)."""
-    return list(session.scalars(select(ReportRun).where(
-        ReportRun.kind == DIGEST_KIND, ReportRun.recipient_user_id == supervisor.id)
-        .order_by(ReportRun.period.desc())))
+def digest_archive(session: Session, supervisor: User
+                   ) -> list[tuple[ReportRun, int | None]]:
+    """The supervisor's weekly digests, newest period first (every status), each with
+    the size of its archived PDF (None until it is produced)."""
+    return list(session.execute(
+        select(ReportRun, ReportDocument.size_bytes)
+        .outerjoin(ReportDocument, ReportDocument.report_run_id == ReportRun.id)
+        .where(ReportRun.kind == DIGEST_KIND, ReportRun.recipient_user_id == supervisor.id)
+        .order_by(ReportRun.period.desc())).all())
+
+
+def archived_digest(session: Session, supervisor: User, run_id: int
+                    ) -> ReportDocument | None:
+    """The archived PDF of run ``run_id`` if it is this supervisor's digest, else None."""
+    return session.scalar(
+        select(ReportDocument).join(ReportRun, ReportRun.id == ReportDocument.report_run_id)
+        .where(ReportRun.id == run_id, ReportRun.kind == DIGEST_KIND,
+               ReportRun.recipient_user_id == supervisor.id,
+               ReportRun.status == "succeeded"))

@@ -15,12 +15,14 @@ from flask import request
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import select
+from werkzeug.wrappers import Response
 
 from outcome.app import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
 from outcome.services.client_record import client_record
+from outcome.services.supervision import archived_digest
 from outcome.services.supervision import digest_archive
 from outcome.services.supervision import is_supervisee
 from outcome.services.supervision import overview
@@ -111,3 +113,21 @@ def digests() -> str:
                            runs=digest_archive(store, current_user), clinic=clinic)
 
 
+
+
+@bp.route("/digests/<int:run_id>.pdf")
+@login_required
+def digest_pdf(run_id: int) -> Response:
+    """The archived digest, for the supervisor it was produced for and nobody else."""
+    _supervisor_only("supervision.digest.download", object_type="report_run",
+                     object_id=run_id)
+    store = db_session()
+    document = archived_digest(store, current_user, run_id)
+    record_now(action="supervision.digest.download",
+               outcome="allowed" if document else "denied", actor_user_id=current_user.id,
+               clinic_id=current_user.clinic_id, object_type="report_run", object_id=run_id)
+    if document is None:
+        abort(404)
+    return Response(document.content, mimetype=document.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{document.filename}"',
+        "Cache-Control": "no-store", "X-Content-SHA256": document.sha256})
