@@ -42,6 +42,7 @@ bench: install
 	$(BIN)/python -m bench.signals
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.digest
 
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'
@@ -50,12 +51,13 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
-# and inject axe-core from npm.
+# and inject axe-core from npm; report tests render PDF pages to PNG with poppler.
 browser-tools: node_modules/.installed
-	@command -v chromium >/dev/null && command -v zbarimg >/dev/null || { \
-	  echo "Installing Chromium and zbar (QR decoding) with apt-get"; \
+	@command -v chromium >/dev/null && command -v zbarimg >/dev/null \
+	  && command -v pdftoppm >/dev/null || { \
+	  echo "Installing Chromium, zbar (QR decoding) and poppler (PDF pages) with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium zbar-tools; }
+	    chromium zbar-tools poppler-utils; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

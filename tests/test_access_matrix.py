@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import re
 import secrets
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 import pytest
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
 from sqlalchemy import event
 from sqlalchemy import func
 from sqlalchemy import select
@@ -281,6 +284,7 @@ POLICY: dict[str, Route] = {
     ), staff_only),
     "record.export_csv": Route(per_code("/clients/{code}/export.csv"), staff_only),
     "record.export_fhir": Route(per_code("/clients/{code}/export.fhir.json"), staff_only),
+    "record.report_pdf": Route(per_code("/clients/{code}/report.pdf"), staff_only),
     # --- supervision --------------------------------------------------------------------
     "supervision.index": Route((page("/supervision/", SUPERVISORS),), staff_only),
     "supervision.digests": Route((page("/supervision/digests", SUPERVISORS),), staff_only),
@@ -420,7 +424,7 @@ POLICY: dict[str, Route] = {
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
-                         "record.export_fhir", "supervision.client")
+                         "record.export_fhir", "record.report_pdf", "supervision.client")
 
 
 # --- the guard ---------------------------------------------------------------------------
@@ -594,6 +598,8 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
         ("t2", "record.page", "client B", f"Canary {animal['B']}-{tag}"),
         ("t2", "record.page", "client B", f"Safety plan with {animal['B']}-{tag}"),
         ("t2", "record.export_csv", "client B", people["B"].code),
+        ("t1", "record.report_pdf", "client A", f"Sleep <b>{animal['A']}-{tag}</b> & rest"),
+        ("t2", "record.report_pdf", "client B", f"Safety plan with {animal['B']}-{tag}"),
         ("s1", "supervision.client", "client A", people["A"].code),
         ("s1", "supervision.therapist", "t1 (supervised by s1)", people["A"].code),
         ("s1", "supervision.digests", "(page)", "2026-W41"),
@@ -716,8 +722,22 @@ def status_problem(case: Case, response) -> str | None:
     return f"{case.name}: expected {expect.name}, got {got}"
 
 
+def body_text(response) -> str:
+    """The response body as text; for a PDF, the text pypdf extracts from it (its streams
+    are compressed, so the raw bytes would hide a leak), or the raw bytes decoded when
+    pypdf cannot read it."""
+    data = response.get_data()
+    if response.mimetype == "application/pdf":
+        try:
+            reader = PdfReader(io.BytesIO(data))
+            return "\n".join(page.extract_text() for page in reader.pages)
+        except PyPdfError:
+            return data.decode("utf-8", "replace")
+    return data.decode()
+
+
 def leaks(world, case: Case, response) -> list[str]:
-    text = response.get_data(as_text=True) + "\n" + "\n".join(
+    text = body_text(response) + "\n" + "\n".join(
         f"{k}: {v}" for k, v in response.headers.items())
     lowered = text.lower()
     sent = (case.url + " " + " ".join(case.data.values())).lower()
@@ -816,7 +836,7 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
             if problem := status_problem(case, response):
                 results.status.append(problem)
             results.leaks += leaks(world, case, response)
-            body = response.get_data(as_text=True).lower()
+            body = body_text(response).lower()
             results.shown.update(
                 shown for shown in world.must_show
                 if shown[:3] == (case.role, case.endpoint, case.obj.label)

@@ -31,6 +31,7 @@ from outcome.services.alerts import acknowledge_alert
 from outcome.services.client_record import client_record
 from outcome.services.exports import episodes_bundle
 from outcome.services.exports import episodes_csv
+from outcome.services.progress_report import progress_report_pdf
 from outcome.web.clock import now
 from outcome.web.database import db_session
 from outcome.web.scoping import client_episodes
@@ -131,4 +132,16 @@ def export_fhir(code: str) -> Response:
                              instrument_library(current_app), now())
     return Response(json.dumps(bundle, indent=1), mimetype="application/fhir+json", headers={
         "Content-Disposition": f'attachment; filename="{client.code}.fhir.json"',
+        "Cache-Control": "no-store"})
+
+
+@bp.route("/<code>/report.pdf")
+@login_required
+def report_pdf(code: str) -> Response:
+    """The progress report of the episode on the page (``?episode=``, else the newest)."""
+    client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url)
+    body = progress_report_pdf(db_session(), client, chosen_episode(client_episodes(client)),
+                               instrument_library(current_app), now())
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{client.code}-progress.pdf"',
         "Cache-Control": "no-store"})

@@ -1,0 +1,239 @@
+"""A client's progress report for their therapist: the dashboard's record, on paper.
+
+The same charts as the client page (:mod:`reports.charts`), each with its text
+description and the scores it is drawn from; what the signals say, in words; the items
+that stayed high; goals with their ratings; alerts with their acknowledgement notes.
+For the client's own therapist only (it carries the client's name and goal wording).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from reportlab.platypus import Flowable
+from reportlab.platypus import KeepTogether
+from reportlab.platypus import Spacer
+
+from reports.charts import HeatmapData
+from reports.charts import TrajectoryData
+from reports.charts import heatmap_drawing
+from reports.charts import trajectory_drawing
+from reports.pdf import FRAME_WIDTH
+from reports.pdf import badge
+from reports.pdf import build_pdf
+from reports.pdf import bullets
+from reports.pdf import esc
+from reports.pdf import long_date
+from reports.pdf import number
+from reports.pdf import para
+from reports.pdf import rich
+from reports.pdf import table
+
+
+@dataclass(frozen=True)
+class ScoreChart:
+    """One measure's scores by session: the chart, its text alternative, its table."""
+
+    data: TrajectoryData
+    description: str
+    rows: tuple[tuple[int, str, float, str], ...] = ()  # session, date, score, marker words
+
+
+@dataclass(frozen=True)
+class ItemChart:
+    """Item answers by session, and the items that stayed high."""
+
+    data: HeatmapData
+    staying_high: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class SignalText:
+    """One signal explained: the measure, its level (red, recovered, unrepaired...), words."""
+
+    instrument: str
+    level: str
+    text: str
+
+
+@dataclass(frozen=True)
+class GoalRatings:
+    position: int
+    description: str
+    ratings: tuple[tuple[int, float], ...]  # (session, rating 0 to 10)
+
+
+@dataclass(frozen=True)
+class AlertEntry:
+    kind: str  # critical_item, not_on_track, rupture... (see ALERT_KINDS)
+    status: str  # open, acknowledged, resolved
+    text: str
+    raised: dt.datetime
+    acknowledged: dt.datetime | None = None
+    acknowledged_by: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    """Everything the progress report shows, as plain data."""
+
+    client_name: str
+    client_code: str
+    clinic_name: str
+    therapist_name: str
+    produced: dt.date
+    timezone: str
+    episode_opened: dt.date | None
+    episode_closed: dt.date | None = None
+    signals: tuple[SignalText, ...] = ()
+    outcome_charts: tuple[ScoreChart, ...] = ()
+    alliance_charts: tuple[ScoreChart, ...] = ()
+    heatmaps: tuple[ItemChart, ...] = ()
+    goals: tuple[GoalRatings, ...] = ()
+    alerts: tuple[AlertEntry, ...] = ()
+
+
+ALERT_KINDS = {
+    "critical_item": "Critical answer",
+    "critical_unanswered": "Critical question unanswered",
+    "not_on_track": "Not on track",
+    "rupture": "Alliance rupture",
+    "unrepaired_rupture": "Rupture not repaired",
+}
+# Status badges: an open alert is drawn like a red badge, so it stands out in greyscale.
+STATUS_LEVELS = {"open": "red", "acknowledged": "white", "resolved": "grey"}
+CHART_HEIGHT = 210.0
+
+
+def render_progress_report(report: ProgressReport) -> bytes:
+    """The progress report as PDF bytes (the same report always gives the same bytes)."""
+    story: list[Flowable] = [
+        para("Progress report", "title"),
+        para(f"{report.client_name} \u00b7 {report.client_code}", "subtitle"),
+        _facts(report),
+        Spacer(1, 4),
+        para("Scores are numbered by session of each measure (the first is 1). Times are "
+             f"in {report.timezone}.", "muted"),
+    ]
+    if report.episode_opened is None:
+        story.append(para("This client has no episode yet.", "body"))
+    else:
+        story += _signals(report)
+        story += _charts("Outcome measures", report.outcome_charts, "Reliable change since "
+                         "intake", "No outcome scores yet.")
+        story += _charts("Working alliance", report.alliance_charts, "Rupture or repair",
+                         "No alliance ratings yet.")
+        story += _items(report)
+        story += _goals(report)
+        story += _alerts(report)
+    return build_pdf(story, title=f"Progress report {report.client_code}",
+                     subject="Routine outcome monitoring: a client's progress "
+                             "(confidential clinical record)")
+
+
+def _facts(report: ProgressReport) -> Flowable:
+    if report.episode_opened is None:
+        episode = "none yet"
+    elif report.episode_closed is None:
+        episode = f"opened {long_date(report.episode_opened)}, ongoing"
+    else:
+        episode = (f"{long_date(report.episode_opened)} to "
+                   f"{long_date(report.episode_closed)}")
+    facts = [("Client", report.client_name), ("Code", report.client_code),
+             ("Therapist", report.therapist_name), ("Clinic", report.clinic_name),
+             ("Episode", episode), ("Produced", long_date(report.produced))]
+    rows = [[*facts[i], *facts[i + 1]] for i in range(0, len(facts), 2)]
+    widths = [64, FRAME_WIDTH / 2 - 64, 64, FRAME_WIDTH / 2 - 64]
+    return table(rows, widths, header=False, bold_columns=(0, 2))
+
+
+def _signals(report: ProgressReport) -> list[Flowable]:
+    head = para("What the measures say", "h2")
+    if not report.signals:
+        return [head, para("No measures yet in this episode.", "body")]
+    rows: list[list] = [["", "Measure", "What it means"]]
+    rows += [[badge(s.level), s.instrument, s.text] for s in report.signals]
+    return [head, table(rows, [62, 62, FRAME_WIDTH - 124],
+                        extra=[("VALIGN", (0, 1), (0, -1), "TOP")])]
+
+
+def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empty: str
+            ) -> list[Flowable]:
+    head = para(title, "h2")
+    if not charts:
+        return [head, para(empty, "body")]
+    story: list[Flowable] = []
+    for n, chart in enumerate(charts):
+        drawing = trajectory_drawing(chart.data, width=FRAME_WIDTH, height=CHART_HEIGHT)
+        # The heading stays with the first chart, each chart with its description (a
+        # KeepTogether does not take part in keepWithNext, so the heading goes inside).
+        kept: list[Flowable] = [head] if n == 0 else []
+        kept += [drawing, Spacer(1, 2), para(chart.description, "muted")]
+        story.append(KeepTogether(kept))
+        if chart.rows:
+            rows: list[list] = [["Session", "Date", "Score", marker_column]]
+            rows += [[str(s), day, number(v), words] for s, day, v, words in chart.rows]
+            story.append(table(rows, [50, 80, 50, FRAME_WIDTH - 180], right=(0, 2)))
+        story.append(Spacer(1, 8))
+    return story
+
+
+def _items(report: ProgressReport) -> list[Flowable]:
+    head = para("Items over time", "h2")
+    if not report.heatmaps:
+        return [head, para("No item answers yet.", "body")]
+    story: list[Flowable] = []
+    for n, item in enumerate(report.heatmaps):
+        block: list[Flowable] = [head] if n == 0 else []
+        block += [heatmap_drawing(item.data, width=FRAME_WIDTH), Spacer(1, 2)]
+        if item.staying_high:
+            block.append(para("Items that stayed high (at each of the last three sessions):",
+                              "h3"))
+            block += bullets(item.staying_high)
+        else:
+            block.append(para("No item stayed high over the last three sessions.", "body"))
+        block.append(para(item.description, "muted"))
+        story += [KeepTogether(block), Spacer(1, 8)]
+    return story
+
+
+def _goals(report: ProgressReport) -> list[Flowable]:
+    head = para("Goals and their ratings (0 to 10)", "h2")
+    if not report.goals:
+        return [head, para("No goals set.", "body")]
+    rows: list[list] = [["Goal", "In the client\u2019s words", "Ratings by session"]]
+    for goal in report.goals:
+        ratings = ("; ".join(f"session {s}: {number(v)}" for s, v in goal.ratings)
+                   or "Not rated yet.")
+        rows.append([str(goal.position), goal.description, ratings])
+    return [KeepTogether([head, table(rows, [32, FRAME_WIDTH * 0.48,
+                                             FRAME_WIDTH * 0.52 - 32], right=(0,))])]
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M")
+
+
+def _alerts(report: ProgressReport) -> list[Flowable]:
+    head = para("Alerts", "h2")
+    if not report.alerts:
+        return [head, para("No alerts in this episode.", "body")]
+    rows: list[list] = [["Status", "Alert", "Acknowledgement"]]
+    for alert in report.alerts:
+        what = [rich(f"<b>{esc(ALERT_KINDS.get(alert.kind, alert.kind))}</b> \u00b7 "
+                     f"raised {esc(_when(alert.raised))}", "cell"),
+                para(alert.text, "cell")]
+        if alert.acknowledged:
+            who = f" by {alert.acknowledged_by}" if alert.acknowledged_by else ""
+            done: list[Flowable] = [
+                para(f"Acknowledged{who} on {_when(alert.acknowledged)}:", "cell_muted"),
+                para(alert.note or "(no note)", "cell")]
+        else:
+            done = [para("Not acknowledged yet." if alert.status == "open" else "\u2013",
+                         "cell_muted")]
+        rows.append([badge(STATUS_LEVELS.get(alert.status, "grey"), alert.status.capitalize(),
+                           width=70), what, done])
+    return [head, table(rows, [82, (FRAME_WIDTH - 82) * 0.5, (FRAME_WIDTH - 82) * 0.5])]
