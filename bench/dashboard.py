@@ -63,9 +63,12 @@ class Builder:
 
     Primary keys are assigned here, so related rows can be inserted in batches without
     reading keys back (PostgreSQL sequences are moved past them afterwards).
+    ``now`` (default: the current time) dates the rows; open episodes' last sessions fall
+    in the seven days before it.
     """
 
-    def __init__(self, url: str, *, clients: int, sessions: int, seed: int = 11) -> None:
+    def __init__(self, url: str, *, clients: int, sessions: int, seed: int = 11,
+                 now: dt.datetime | None = None) -> None:
         from outcome import schema
         from outcome.db import make_engine
         from questionnaires.loader import builtin_library
@@ -76,7 +79,7 @@ class Builder:
         self.instruments = [self.library.get(key) for key in INSTRUMENTS]
         self.clients, self.sessions = clients, sessions
         self.rng = np.random.default_rng(seed)
-        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
         self.password = secrets.token_urlsafe(16)
         self.next_id = {"users": 1, "clients": 1, "episodes": 1, "appointments": 1,
                         "administrations": 1}

@@ -51,3 +51,17 @@ def test_dashboard_benchmark_signs_in_and_lists_the_caseload():
         assert run["dashboard_requests"] > 0 and run["trivial_rps"] > 0
     assert set(figures["targets_met"]) == {"dashboard_vs_trivial", "dashboard_p99",
                                            "large_slowdown"}
+
+
+def test_digest_benchmark_produces_archives_and_queues_every_digest():
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.digest", "--supervisors", "2",
+         "--therapists-per-supervisor", "2", "--clients-per-therapist", "6", "--bare-pages",
+         "4", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr  # the script checks every digest itself
+    figures = json.loads(result.stdout)
+    assert (figures["digests"], figures["therapists"], figures["clients"]) == (2, 4, 24)
+    assert figures["pages"] >= 2 * (1 + 2)  # a cover and a section per supervisee
+    assert 0 < figures["render_s"] <= figures["total_s"]
+    assert figures["bare_ms_per_page"] > 0
+    assert set(figures["targets_met"]) == {"total_under_60s", "render_within_2x_bare"}
