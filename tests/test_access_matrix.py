@@ -400,6 +400,7 @@ POLICY: dict[str, Route] = {
         Obj("(POST: nothing changed)", "/admin/settings", "POST", owners=ADMINS),
     ), staff_only),
     "admin.instrument_list": Route((page("/admin/instruments", ADMINS),), staff_only),
+    "admin.deliveries": Route((page("/admin/deliveries", ADMINS),), staff_only),
     "admin.attest": Route((
         Obj("phq9 (needs none: refused)", "/admin/instruments/phq9/attest", "POST",
             owners=ADMINS),
@@ -584,9 +585,11 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     for key, roles in (("A", {"t1", "s1", "admin", "client_a"}),
                        ("B", {"t2", "admin", "client_b"}), ("C", {"admin_other"})):
         markers.append((f"client {key}'s code", people[key].code, frozenset(roles), True))
-    markers += [("s1's digest run", "2026-W41", frozenset({"s1"}), False),
-                ("s_none's digest run", "2026-W42", frozenset({"s_none"}), False),
-                ("clinic 2's digest run", "2026-W43", frozenset(), False)]
+    # A digest run's week and status (never its content) are for its supervisor and,
+    # to follow up failures, the admins of the clinic.
+    markers += [("s1's digest run", "2026-W41", frozenset({"s1", "admin"}), False),
+                ("s_none's digest run", "2026-W42", frozenset({"s_none", "admin"}), False),
+                ("clinic 2's digest run", "2026-W43", frozenset({"admin_other"}), False)]
     clinic1_roles = frozenset(r for r, c in CLINIC_OF.items() if c == 1)
     markers.append(("clinic 1's name or staff", f"heron-{tag}", clinic1_roles, False))
     markers.append(("clinic 2's name or staff", f"osprey-{tag}", frozenset({"admin_other"}),

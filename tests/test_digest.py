@@ -277,3 +277,22 @@ def test_stale_unused_links_are_deleted(db_session, clock, make_user, make_clien
     assert delete_stale_links(db_session, clock() + dt.timedelta(days=100)) == 1
     remaining = db_session.scalars(select(QuestionnaireLink.id)).all()
     assert remaining == [used.id] and old.id not in remaining
+
+
+def test_admins_see_failed_digests_and_mail(auth, client, db_session, team, make_user,
+                                            clock):
+    from outcome.models import OutboundEmail
+
+    admin = make_user("admin")
+    db_session.add(ReportRun(kind="supervisor_digest", period="2026-W45", status="failed",
+                             recipient_user_id=team["s"].id, attempts=4, finished_dt=clock(),
+                             last_error="RuntimeError: disk full"))
+    db_session.add(OutboundEmail(clinic_id=admin.clinic_id, kind="digest", dedupe_key="x",
+                                 to_address="s@example.org", subject="Digest",
+                                 body_text="b", status="failed", attempts=6,
+                                 next_attempt_dt=clock(), last_error="SMTP 550 no mailbox"))
+    db_session.commit()
+    auth.login(admin.email)
+    html = client.get("/admin/deliveries").get_data(as_text=True)
+    assert "2026-W45" in html and "RuntimeError: disk full" in html
+    assert "SMTP 550 no mailbox" in html and "Sam Supervisor" in html

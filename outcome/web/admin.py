@@ -43,6 +43,8 @@ from outcome.app import instrument_library
 from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import Clinic
+from outcome.models import OutboundEmail
+from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.models.audit import AUDIT_OUTCOMES
@@ -691,3 +693,26 @@ def audit_log() -> str:
         errors=errors, actions=actions, outcomes=AUDIT_OUTCOMES, outcome_labels=OUTCOME_LABELS,
         users=_clinic_users(), page=page_number, has_more=has_more, kept=kept,
         timezone=clinic.timezone)
+
+
+# --- scheduled reports and e-mail ----------------------------------------------------------
+
+
+@bp.route("/deliveries")
+def deliveries() -> str:
+    """Digest runs and e-mail of this clinic: what went out, what is retrying, what failed.
+
+    Recipients are staff; no client data is shown (e-mail subjects carry none).
+    """
+    store = db_session()
+    clinic = _clinic()
+    runs = store.execute(
+        select(ReportRun, User.display_name).join(User, User.id == ReportRun.recipient_user_id)
+        .where(User.clinic_id == clinic.id)
+        .order_by(ReportRun.created_dt.desc(), ReportRun.id.desc()).limit(100)).all()
+    emails = store.scalars(
+        select(OutboundEmail).where(OutboundEmail.clinic_id == clinic.id,
+                                    OutboundEmail.status != "sent")
+        .order_by(OutboundEmail.created_dt.desc()).limit(100)).all()
+    return render_template("admin/deliveries.html", runs=runs, emails=emails, tz=_tz(),
+                           local=_local)
