@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import threading
 
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -225,7 +227,11 @@ def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
     [attachment] = [part for part in message.walk() if part.get_filename()]
     pdf = attachment.get_payload(decode=True)
     assert pdf.startswith(b"%PDF") and attachment.get_content_type() == "application/pdf"
-    assert NAME.encode() not in pdf
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    # The canaries: the text is really there, and no name or other team's client is.
+    assert "Supervision digest" in text and team["red"].code in text
+    assert NAME not in text and "Private" not in text
+    assert team["hidden"].code not in text and "Hidden" not in text
 
     run = db_session.scalar(select(ReportRun).where(
         ReportRun.recipient_user_id == team["s"].id))
