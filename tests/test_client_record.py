@@ -247,3 +247,17 @@ def test_expected_band_only_when_the_colours_use_the_curve(auth, client, case, d
     auth.login(therapist.email)
     html = client.get(f"/clients/{person.code}").get_data(as_text=True)
     assert ("Expected range at the latest session" in html) is band_shown
+
+
+def test_earlier_episodes_can_be_chosen(auth, client, case, db_session, make_episode):
+    therapist, person, episode = case
+    episode.closed_on, episode.end_reason = dt.date(2026, 10, 30), "completed"
+    db_session.flush()
+    newer = make_episode(person, opened_on=dt.date(2026, 11, 2))
+    db_session.commit()
+    auth.login(therapist.email)
+    html = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    assert f'<option value="{newer.id}" selected>' in html
+    assert f'<option value="{episode.id}" >' in html
+    older = client.get(f"/clients/{person.code}?episode={episode.id}").get_data(as_text=True)
+    assert "PHQ-9 by session" in older and "ended 2026-10-30" in older
