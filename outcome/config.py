@@ -124,6 +124,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_STORAGE_URL", str, "memory://", "Where login rate limits are counted: "
             "memory:// for one process; redis://127.0.0.1:6379 when gunicorn runs several "
             "workers (memory counts per worker, multiplying the limit)."),
+    Setting("API_RATE_LIMIT", str, "300 per minute", "Requests each API token may make "
+            "(Flask-Limiter notation, e.g. '300 per minute;5000 per hour'); counted in "
+            "RATELIMIT_STORAGE_URL."),
+    Setting("API_MAX_BODY_BYTES", int, 65536, "Largest API request body, in bytes; a "
+            "larger one is refused with 413."),
     Setting("SQLITE_BUSY_TIMEOUT_MS", int, 5000, "How long a SQLite writer waits for "
             "another writer before giving up, in milliseconds."),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",

@@ -12,10 +12,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-_MODULES = ("administration", "alert", "audit", "base", "care", "clinic", "instrument",
+_MODULES = ("administration", "alert", "api", "audit", "base", "care", "clinic", "instrument",
             "mail", "monitoring", "report")
 _NAMES = {
-    "Administration": "administration", "Alert": "alert", "AuditEvent": "audit",
+    "Administration": "administration", "Alert": "alert", "ApiIdempotencyRecord": "api",
+    "ApiToken": "api", "AuditEvent": "audit",
     "Base": "base", "Appointment": "care", "Client": "care", "Episode": "care",
     "Goal": "care", "QuestionnaireLink": "care", "Clinic": "clinic",
     "SupervisorAssignment": "clinic", "User": "clinic",

@@ -1,0 +1,143 @@
+"""API tokens: created by an admin for one integration, stored as hashes, revocable.
+
+A token acts for one staff member and carries at most that person's access (the
+scoping of :mod:`outcome.services.access` applies unchanged); its scopes narrow it to
+reading (``read``) and/or changing (``write``) data. The secret has 256 bits of
+randomness, so a plain SHA-256 is a sufficient hash (a slow password hash protects
+guessable secrets; this one cannot be guessed). It is shown once and never stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.models import ApiIdempotencyRecord
+from outcome.models import ApiToken
+from outcome.models import Clinic
+from outcome.models import User
+from outcome.models.api import API_SCOPES
+from outcome.services.staff import N_
+from outcome.services.staff import StaffError
+
+SECRET_PREFIX = "oc_"  # noqa: S105 (a public marker that tells secrets apart, not a secret)
+PREFIX_SHOWN = 10  # "oc_" and 7 characters of the secret: enough to tell tokens apart
+MAX_DAYS = 366
+DEFAULT_DAYS = 90
+NAME_MAX = 100
+# Writing last_used_dt on every request would make every read a write.
+LAST_USED_PRECISION = dt.timedelta(minutes=5)
+IDEMPOTENCY_KEPT = dt.timedelta(hours=24)
+
+
+class TokenError(StaffError):
+    """A token that cannot be created or revoked; the message says why."""
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 (hex) of a token secret, as stored."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def create_token(session: Session, *, clinic: Clinic, user: User, name: str,
+                 scopes: Iterable[str], created_by: User, now: dt.datetime,
+                 days: int = DEFAULT_DAYS) -> tuple[ApiToken, str]:
+    """Create a token acting for ``user``, valid for ``days`` (1 to 366); flush.
+
+    Returns the stored row and the secret, which is shown once and cannot be recovered.
+    Only an active admin of the clinic creates tokens, and only for an active staff
+    member of the same clinic; ``scopes`` is a non-empty subset of ``read``, ``write``.
+    """
+    if not (created_by.is_active and created_by.is_admin and created_by.clinic_id == clinic.id):
+        raise TokenError(N_("Only an active admin of the clinic can create API tokens."))
+    if user.clinic_id != clinic.id or not user.is_active:
+        raise TokenError(N_("A token acts for an active staff member of this clinic."),
+                         field="user_id")
+    clean_name = (name or "").strip()
+    if not clean_name:
+        raise TokenError(N_("Give the token a name that says which system uses it."),
+                         field="name")
+    if len(clean_name) > NAME_MAX:
+        raise TokenError(N_("The name is too long: at most 100 characters."), field="name")
+    wanted = sorted(set(scopes))
+    if not wanted or any(scope not in API_SCOPES for scope in wanted):
+        raise TokenError(N_("Choose the token's scopes: read, write or both."), field="scopes")
+    if not 1 <= days <= MAX_DAYS:
+        raise TokenError(N_("A token is valid for 1 to 366 days."), field="days")
+    secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(clinic_id=clinic.id, user_id=user.id, name=clean_name,
+                     token_hash=hash_secret(secret), prefix=secret[:PREFIX_SHOWN],
+                     scopes=wanted, created_by_id=created_by.id, created_dt=now,
+                     expires_dt=now + dt.timedelta(days=days))
+    session.add(token)
+    session.flush()
+    return token, secret
+
+
+def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | None:
+    """The usable token whose secret is ``secret``, or None (unknown, expired, revoked,
+    or its user disabled). Notes when it was last used, to the nearest five minutes."""
+    if not secret.startswith(SECRET_PREFIX) or len(secret) > 200:
+        return None
+    digest = hash_secret(secret)
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
+    # The lookup is by hash; the constant-time compare keeps it so if that ever changes.
+    if token is None or not hmac.compare_digest(token.token_hash, digest):
+        return None
+    if not token.is_usable(now):
+        return None
+    if token.last_used_dt is None or now - token.last_used_dt > LAST_USED_PRECISION:
+        token.last_used_dt = now
+        session.flush()
+    return token
+
+
+def clinic_tokens(session: Session, clinic: Clinic) -> list[ApiToken]:
+    """Every token of the clinic, newest first (revoked and expired ones included)."""
+    return list(session.scalars(select(ApiToken).where(ApiToken.clinic_id == clinic.id)
+                                .order_by(ApiToken.created_dt.desc(), ApiToken.id.desc())))
+
+
+TOKEN_STATUSES = ("active", "expired", "revoked", "user disabled")
+
+
+def token_status(token: ApiToken, now: dt.datetime) -> str:
+    """Why a token is (not) usable: ``active``, ``revoked``, ``expired`` or ``user disabled``
+    (in that order of precedence; only ``active`` tokens are accepted)."""
+    if token.revoked_dt is not None:
+        return "revoked"
+    if now >= token.expires_dt:
+        return "expired"
+    if not token.user.is_active:
+        return "user disabled"
+    return "active"
+
+
+def revoke_token(session: Session, token: ApiToken, by: User, now: dt.datetime) -> ApiToken:
+    """Revoke ``token`` at once (its next request is refused); flush.
+
+    Only an active admin of the token's clinic may; revoking twice is refused.
+    """
+    if not (by.is_active and by.is_admin and by.clinic_id == token.clinic_id):
+        raise TokenError(N_("Only an active admin of the clinic can revoke API tokens."))
+    if token.revoked_dt is not None:
+        raise TokenError(N_("This token was revoked already."))
+    token.revoked_dt = now
+    token.revoked_by_id = by.id
+    session.flush()
+    return token
+
+
+def delete_old_idempotency_records(session: Session, now: dt.datetime) -> int:
+    """Forget idempotency records older than 24 hours; flush. Returns how many."""
+    result = session.execute(delete(ApiIdempotencyRecord).where(
+        ApiIdempotencyRecord.created_dt < now - IDEMPOTENCY_KEPT))
+    session.flush()
+    return int(result.rowcount or 0)
