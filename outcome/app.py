@@ -18,6 +18,8 @@ from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
 from outcome.web import security
+from outcome.web.api.access import rate_limit
+from outcome.web.api.access import rate_limit_key
 from questionnaires.loader import DefinitionError
 from questionnaires.loader import InstrumentLibrary
 from questionnaires.loader import load_library
@@ -59,6 +61,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from outcome.web import care  # these pages use the app's services
     from outcome.web import record
     from outcome.web import supervision
+    from outcome.web.api import errors as api_errors
+    from outcome.web.api import fhir
+    from outcome.web.api import routes as api_routes
     from questionnaires import forms
 
     app.register_blueprint(forms.bp)
@@ -67,6 +72,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(supervision.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(account.bp)
+    # Integrations authenticate with tokens, not cookies: no CSRF token to send.
+    for integration in (api_routes.bp, fhir.bp):
+        security.csrf.exempt(integration)
+        auth.limiter.limit(rate_limit, key_func=rate_limit_key)(integration)
+        app.register_blueprint(integration)
+    api_errors.init_app(app)
     _register_cli(app)
     return app
 

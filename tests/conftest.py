@@ -377,3 +377,56 @@ def team(db_session, make_user, make_client, make_episode, make_appointment, ass
     make_episode(hidden)
     db_session.commit()
     return {"s": s, "a": a, "b": b, "c": c, "red": red, "done": done, "hidden": hidden}
+
+
+# --- the integration API -----------------------------------------------------------------
+
+
+class ApiClient:
+    """The app's test client with an API token on every request (JSON in, JSON out)."""
+
+    def __init__(self, client, secret: str) -> None:
+        self._client = client
+        self.secret = secret
+
+    def _headers(self, headers: dict | None) -> dict:
+        return {"Authorization": f"Bearer {self.secret}", **(headers or {})}
+
+    def get(self, path: str, headers: dict | None = None, **kwargs):
+        return self._client.get(path, headers=self._headers(headers), **kwargs)
+
+    def post(self, path: str, json=None, headers: dict | None = None, **kwargs):
+        return self._client.post(path, json=json, headers=self._headers(headers), **kwargs)
+
+
+@pytest.fixture
+def make_token(db_session: Session, clock: FrozenClock):
+    """``make_token(user, scopes=("read", "write"), days=90) -> secret``: a token acting for
+    ``user``, created by a fresh admin of the user's clinic."""
+    from outcome.services.api_tokens import create_token
+
+    def make(user: User, scopes=("read", "write"), days: int = 90, name: str = "EHR") -> str:
+        clinic = db_session.get(Clinic, user.clinic_id)
+        n = next(_sequence)
+        admin = User(clinic_id=user.clinic_id, email=f"token-admin{n}@example.org",
+                     display_name=f"Token Admin {n}", password_hash=_TEST_PASSWORD_HASH,
+                     is_admin=True)
+        db_session.add(admin)
+        db_session.flush()
+        _token, secret = create_token(db_session, clinic=clinic, user=user, name=name,
+                                      scopes=scopes, created_by=admin, now=clock(), days=days)
+        db_session.commit()
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def api(client, make_token, make_user) -> Callable[..., ApiClient]:
+    """``api(user=None, scopes=...)``: an :class:`ApiClient` acting for ``user`` (default:
+    a new therapist)."""
+
+    def make(user: User | None = None, scopes=("read", "write")) -> ApiClient:
+        return ApiClient(client, make_token(user or make_user(), scopes=scopes))
+
+    return make

@@ -43,6 +43,8 @@ from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
 from outcome.services.passwords import verify_password
+from outcome.web.api.errors import http_error as integration_error
+from outcome.web.api.errors import is_integration_request
 from outcome.web.clock import now
 from outcome.web.database import db_session
 
@@ -78,7 +80,9 @@ def _account_key() -> str:
     return "account:" + (request.form.get("email") or "").strip().lower()
 
 
-def _too_many(error) -> tuple[str, int]:
+def _too_many(error) -> tuple[str, int] | Response:
+    if is_integration_request():
+        return integration_error(error)
     return render_template(
         "error.html", title=_("Too many attempts"),
         message=_("For your safety, signing in is paused for a while after several "

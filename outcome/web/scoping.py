@@ -3,39 +3,61 @@
 Every client-data route starts here, so each request writes exactly one audit record
 for the client it is about, allowed or denied, and an object outside the viewer's
 visible set answers 404 (never 403: its existence is not revealed).
+
+The viewer is the signed-in staff member, or, for an API request, the staff member the
+API token acts for (:func:`acting_user`); the audit record then names the token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from flask import abort
+from flask import g
 from flask_login import current_user
 from sqlalchemy import select
 
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import User
 from outcome.services.access import sees_client_names
 from outcome.services.access import visible_clients
 from outcome.web.auditing import record_now
 from outcome.web.database import db_session
 
 
+def acting_user() -> User:
+    """Whose access this request has: the API token's user, else the signed-in user."""
+    token = g.get("api_token")
+    return token.user if token is not None else current_user
+
+
+def actor_fields() -> dict[str, Any]:
+    """The audit record's actor: the staff member, or the API token acting for them."""
+    token = g.get("api_token")
+    if token is not None:
+        return {"actor_kind": "api_token", "actor_user_id": token.user_id,
+                "actor_label": f"token {token.id} ({token.name})"[:100]}
+    return {"actor_kind": "user", "actor_user_id": current_user.id}
+
+
 def attempted_client_id(code: str) -> int | None:
     """The id of the user's own clinic's client with ``code``, for the audit trail only."""
     return db_session().scalar(select(Client.id).where(
-        Client.code == code, Client.clinic_id == current_user.clinic_id))
+        Client.code == code, Client.clinic_id == acting_user().clinic_id))
 
 
 def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | None = None,
             check: Callable[[Client], bool] | None = None) -> Client:
     store = db_session()
-    query = visible_clients(current_user).where(Client.code == code)
+    viewer = acting_user()
+    query = visible_clients(viewer).where(Client.code == code)
     if therapist_ids is not None:
         query = query.where(Client.therapist_id.in_(therapist_ids))
     client = store.scalar(query)
-    allowed = client is not None and (not own or sees_client_names(current_user, client))
+    allowed = client is not None and (not own or sees_client_names(viewer, client))
     # An object named in the URL besides the client (episode, alert, appointment) must
     # belong to it; checked before the record is written, so the record tells the truth.
     if allowed and check is not None:
@@ -46,12 +68,19 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     attempted = client.id if client else attempted_client_id(code)
     # Recorded in its own transaction: a later rollback must not erase it.
     record_now(action=action, outcome="allowed" if allowed else "denied",
-               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-               client_id=attempted, object_type="client", object_id=code)
+               clinic_id=viewer.clinic_id, client_id=attempted, object_type="client",
+               object_id=code[:64], **actor_fields())
     if not allowed:
         abort(404)
     assert client is not None
     return client
+
+
+def visible_client(code: str, action: str,
+                   check: Callable[[Client], bool] | None = None) -> Client:
+    """The client if the viewer may read their data at all (own therapist, or supervisor
+    of their therapist); the caller shows names only if :func:`sees_client_names`."""
+    return _lookup(code, action, own=False, check=check)
 
 
 def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None

@@ -10,6 +10,9 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from outcome.web.api.errors import http_error as integration_error
+from outcome.web.api.errors import is_integration_request
+
 csrf = CSRFProtect()
 
 # No inline script or style anywhere, so the policy can be strict.
@@ -45,9 +48,11 @@ def _csrf_error(error: CSRFError) -> tuple[str, int]:
                   "and try again."), code=400), 400
 
 
-def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException:
+def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException | Response:
     if error.code is None or error.code < 400:
         return error
+    if is_integration_request():
+        return integration_error(error)
     messages = {
         404: (_("Page not found"), _("There is nothing at this address.")),
         405: (_("Not allowed"), _("This page cannot be used that way.")),

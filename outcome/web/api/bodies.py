@@ -1,0 +1,102 @@
+"""Reading request bodies: JSON only, checked against the schema the OpenAPI document
+publishes, so the document and the checks cannot drift apart.
+
+A body that is not JSON is a 400 naming the line and column; a body of another media
+type a 415; a body that breaks the schema a 422 with one error per field, each with a
+JSON pointer. Semantic checks (dates, answers, booking rules) follow in the services.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from typing import Any
+
+from flask import request
+from jsonschema import Draft202012Validator
+
+from outcome.web.api.problems import FieldError
+from outcome.web.api.problems import Problem
+from outcome.web.api.problems import pointer
+
+JSON_TYPES = ("application/json",)
+
+
+@functools.cache
+def _validator(schema_name: str) -> Draft202012Validator:
+    from outcome.web.api.openapi import document
+
+    doc = document()
+    root = {"$ref": f"#/components/schemas/{schema_name}", "components": doc["components"]}
+    return Draft202012Validator(root)
+
+
+def read_json(media_types: tuple[str, ...] = JSON_TYPES) -> Any:
+    """The parsed JSON body, or a Problem (415 for another media type, 400 if not JSON)."""
+    if request.mimetype not in media_types:
+        raise Problem(415, f"Send the body as {' or '.join(media_types)} (got "
+                           f"{request.mimetype or 'no Content-Type'}).")
+    raw = request.get_data(cache=True)
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise Problem(400, "The body is not UTF-8 text.") from None
+    except json.JSONDecodeError as exc:
+        raise Problem(400, f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
+                           f"column {exc.colno}.") from None
+
+
+def json_body(schema_name: str) -> dict[str, Any]:
+    """The body as a dict that conforms to ``components.schemas[schema_name]`` (422 if not)."""
+    body = read_json()
+    errors = []
+    for error in sorted(_validator(schema_name).iter_errors(body), key=lambda e: e.path):
+        path = list(error.absolute_path)
+        if error.validator == "required":
+            missing = next((p for p in error.validator_value
+                            if isinstance(error.instance, dict) and p not in error.instance),
+                           None)
+            if missing is not None:
+                path.append(missing)
+                errors.append(FieldError(f"{missing} is required.", pointer(*path),
+                                         code="required"))
+                continue
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = set(error.schema.get("properties", {}))
+            for extra in sorted(set(error.instance) - allowed):
+                errors.append(FieldError(f"{extra} is not a field of this request.",
+                                         pointer(*path, extra), code="unknown_field"))
+            continue
+        where = pointer(*path) if path else "#"
+        errors.append(FieldError(f"{'/'.join(map(str, path)) or 'The body'}: {error.message}",
+                                 where, code=str(error.validator)))
+    if errors:
+        raise Problem(422, "The request body does not match the schema; see errors.",
+                      errors=errors)
+    return body
+
+
+def parse_datetime(value: str, *path: str | int) -> dt.datetime:
+    """An RFC 3339 time with its offset (``2026-12-01T10:00:00+00:00`` or ``...Z``)."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+        raise Problem(422, "A time is not valid.", errors=[FieldError(
+            f"{value!r} is not an RFC 3339 date-time with an offset, e.g. "
+            "2026-12-01T10:00:00+00:00.", pointer(*path), code="format")])
+    return moment.astimezone(dt.UTC)
+
+
+def parse_date(value: str, *path: str | int) -> dt.date:
+    """A calendar date ``YYYY-MM-DD``."""
+    try:
+        if len(value) != 10:
+            raise ValueError(value)
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise Problem(422, "A date is not valid.", errors=[FieldError(
+            f"{value!r} is not a date of the form YYYY-MM-DD.", pointer(*path),
+            code="format")]) from None

@@ -1,0 +1,92 @@
+"""Cursor pagination: ``?limit=`` (1 to 100, default 50) and an opaque ``?cursor=``.
+
+Lists are ordered by id (the order things were stored) and read by keyset
+(``WHERE id > last``), so a page never repeats or skips rows while others are added.
+A cursor is only a position: the query it continues is scoped as always, so a forged
+cursor reveals nothing. The response has ``items`` and ``next_cursor`` (null on the
+last page), and a ``Link: <...>; rel="next"`` header.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import request
+from flask import url_for
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import Session
+
+from outcome.web.api.problems import FieldError
+from outcome.web.api.problems import Problem
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+_CURSOR_PREFIX = "v1:"
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor continues after; a Problem (400) naming ``cursor`` if malformed."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        if not text.startswith(_CURSOR_PREFIX):
+            raise ValueError(text)
+        value = int(text[len(_CURSOR_PREFIX):])
+        if value < 0 or len(cursor) > 40:
+            raise ValueError(text)
+        return value
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise Problem(400, "The cursor is not one this API gave out.", errors=[FieldError(
+            "Use next_cursor from the previous page, unchanged.", parameter="cursor",
+            code="invalid_cursor")]) from None
+
+
+def page_arguments() -> tuple[int | None, int]:
+    """``(after_id, limit)`` from the query string, or a Problem (400) naming the parameter."""
+    raw_limit = request.args.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise Problem(400, "The limit is not valid.", errors=[FieldError(
+                f"limit is a whole number from 1 to {MAX_LIMIT}; got {raw_limit[:20]!r}.",
+                parameter="limit", code="out_of_range")])
+        limit = int(raw_limit)
+    cursor = request.args.get("cursor")
+    return (decode_cursor(cursor) if cursor else None), limit
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"items": self.items, "next_cursor": self.next_cursor}
+
+    def link_header(self) -> dict[str, str]:
+        if self.next_cursor is None:
+            return {}
+        args = {**request.view_args, **request.args.to_dict(), "cursor": self.next_cursor}
+        assert request.endpoint is not None
+        return {"Link": f'<{url_for(request.endpoint, **args)}>; rel="next"'}
+
+
+def paginate(session: Session, query: Select, id_column: InstrumentedAttribute,
+             to_json: Callable[[Any], dict[str, Any]]) -> Page:
+    """One page of ``query`` (already scoped), ordered by ``id_column``."""
+    after, limit = page_arguments()
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = list(session.scalars(query.order_by(id_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([to_json(row) for row in rows],
+                encode_cursor(rows[-1].id) if more and rows else None)

@@ -1,0 +1,542 @@
+"""``/api/v1``: clients, episodes, appointments, administrations, signals, alerts, instruments.
+
+Routes stay thin: a client is found through :mod:`outcome.web.scoping` (the one
+scoping function, one audit record per request, 404 outside the token's reach), the
+work is done by the same services as the web pages, and a POST commits once through
+:func:`outcome.web.api.idempotency.committed_write`.
+
+What a token's staff member may do follows the web pages: their own clients' data in
+full (names, answers, alert notes); a supervisor reads their supervisees' clients by
+code, with signals, sessions and alerts but no answers or notes; writes are for the
+client's own therapist.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+from flask import Blueprint
+from flask import Response
+from flask import current_app
+from flask import json
+from flask import request
+from flask import url_for
+from sqlalchemy import select
+
+from outcome.app import instrument_library
+from outcome.core.answers import AnswerError
+from outcome.core.answers import Answers
+from outcome.core.answers import parse_answers
+from outcome.core.instruments import Instrument
+from outcome.models import Administration
+from outcome.models import Alert
+from outcome.models import Appointment
+from outcome.models import Client
+from outcome.models import Episode
+from outcome.models import EpisodeSignal
+from outcome.services import audit
+from outcome.services.access import sees_client_names
+from outcome.services.access import visible_clients
+from outcome.services.alerts import AlertError
+from outcome.services.alerts import acknowledge_alert
+from outcome.services.appointments import BookingError
+from outcome.services.appointments import book_appointment
+from outcome.services.appointments import session_number
+from outcome.services.clients import CareError
+from outcome.services.clients import close_episode
+from outcome.services.clients import open_episode
+from outcome.services.clients import register_client
+from outcome.services.instruments import instrument_statuses
+from outcome.services.monitoring import IdempotencyConflict
+from outcome.services.monitoring import submit_administration
+from outcome.web.api import access
+from outcome.web.api.bodies import json_body
+from outcome.web.api.bodies import parse_date
+from outcome.web.api.bodies import parse_datetime
+from outcome.web.api.idempotency import committed_write
+from outcome.web.api.pagination import paginate
+from outcome.web.api.problems import FieldError
+from outcome.web.api.problems import Problem
+from outcome.web.api.problems import pointer
+from outcome.web.auditing import record_now
+from outcome.web.clock import now
+from outcome.web.database import begin_reading
+from outcome.web.database import db_session
+from outcome.web.scoping import acting_user
+from outcome.web.scoping import actor_fields
+from outcome.web.scoping import own_client
+from outcome.web.scoping import visible_client
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# A submission may be dated a little ahead of the server's clock (phones drift).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+def ok(body: dict[str, Any], status: int = 200, location: str | None = None,
+       headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    if location:
+        response.headers["Location"] = location
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _utc(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+# --- representations ---------------------------------------------------------------------
+
+
+def client_json(client: Client, open_episode_id: int | None) -> dict[str, Any]:
+    own = sees_client_names(acting_user(), client)
+    return {"code": client.code, "name": client.name if own else None,
+            "email": client.email if own else None, "phone": client.phone if own else None,
+            "locale": client.locale, "therapist_id": client.therapist_id,
+            "open_episode_id": open_episode_id, "created_at": _utc(client.created_dt)}
+
+
+def episode_json(episode: Episode) -> dict[str, Any]:
+    return {"id": episode.id, "therapist_id": episode.therapist_id,
+            "opened_on": episode.opened_on.isoformat(),
+            "closed_on": episode.closed_on.isoformat() if episode.closed_on else None,
+            "end_reason": episode.end_reason, "is_open": episode.closed_on is None}
+
+
+def appointment_json(appointment: Appointment) -> dict[str, Any]:
+    return {"id": appointment.id, "episode_id": appointment.episode_id,
+            "starts_at": _utc(appointment.starts_dt),
+            "duration_minutes": appointment.duration_minutes, "status": appointment.status,
+            "session_number": session_number(db_session(), appointment)}
+
+
+def administration_json(row: Administration) -> dict[str, Any]:
+    scores = row.scores or {}
+    return {"id": row.id, "episode_id": row.episode_id, "instrument": row.instrument_id,
+            "instrument_version": row.instrument_version, "respondent": row.respondent,
+            "appointment_id": row.appointment_id, "completed_at": _utc(row.completed_dt),
+            "answers": row.answers, "total": row.total, "score": scores.get("primary"),
+            "band": scores.get("band"), "is_valid": row.is_valid,
+            "is_prorated": row.is_prorated,
+            "critical_items": list(scores.get("critical_items", [])),
+            "supersedes_id": row.supersedes_id}
+
+
+def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any]:
+    if signal is None:
+        return {"episode_id": episode.id, "colour": "grey", "urgency": 7,
+                "change_category": None, "ruptures": 0, "ruptures_repaired": 0,
+                "ruptures_unrepaired": 0, "computed_at": None,
+                "outcomes": {}, "alliance": {}, "critical": []}
+    state = signal.state or {}
+    return {"episode_id": episode.id, "colour": signal.colour, "urgency": signal.urgency,
+            "change_category": signal.change_category, "ruptures": signal.ruptures,
+            "ruptures_repaired": signal.ruptures_repaired,
+            "ruptures_unrepaired": signal.ruptures_unrepaired,
+            "computed_at": _utc(signal.computed_dt), "outcomes": state.get("outcomes", {}),
+            "alliance": state.get("alliance", {}), "critical": state.get("critical", [])}
+
+
+def alert_json(alert: Alert, client: Client) -> dict[str, Any]:
+    own = sees_client_names(acting_user(), client)
+    detail = alert.detail or {}
+    return {"id": alert.id, "client_code": client.code, "episode_id": alert.episode_id,
+            "kind": alert.kind, "status": alert.status, "level": detail.get("level"),
+            "message": detail.get("text"), "administration_id": alert.administration_id,
+            "raised_at": _utc(alert.raised_dt), "acknowledged_at": _utc(alert.acknowledged_dt),
+            "acknowledged_by_id": alert.acknowledged_by_id,
+            "note": alert.acknowledgement_note if own else None,
+            "resolved_at": _utc(alert.resolved_dt)}
+
+
+def instrument_summary(instrument: Instrument, status: str) -> dict[str, Any]:
+    low, high = instrument.primary_range
+    return {"id": instrument.id, "version": instrument.version, "name": instrument.name,
+            "short_name": instrument.short_name, "role": instrument.role,
+            "direction": instrument.direction, "status": status,
+            "score_range": [low, high], "licence": instrument.licence.name}
+
+
+def instrument_detail(instrument: Instrument, status: str) -> dict[str, Any]:
+    items = []
+    for item in instrument.items:
+        items.append({
+            "id": item.id, "type": item.type, "text": item.text, "is_scored": item.is_scored,
+            "minimum": item.minimum, "maximum": item.maximum, "decimals": item.decimals,
+            "options": [{"value": o.value, "label": o.label} for o in item.options],
+            "max_length": item.max_length if item.type == "text" else None})
+    return {**instrument_summary(instrument, status), "stem": instrument.stem,
+            "max_missing": instrument.max_missing, "items": items,
+            "cutoff": instrument.cutoff.value if instrument.cutoff else None,
+            "critical_items": [c.item for c in instrument.critical_items],
+            "attribution": instrument.licence.attribution}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _open_episode(client: Client) -> Episode | None:
+    return db_session().scalar(select(Episode).where(Episode.client_id == client.id,
+                                                     Episode.closed_on.is_(None)))
+
+
+def _own(code: str, action: str, check=None) -> tuple[Client, Episode | None]:
+    client, episode, _clinic = own_client(code, action, check=check)
+    return client, episode
+
+
+def _require_open(episode: Episode | None) -> Episode:
+    if episode is None:
+        raise Problem(409, "The client has no open episode; open one with POST "
+                           ".../episodes first.", kind="no-open-episode")
+    return episode
+
+
+def _service_problem(exc: CareError | BookingError | AlertError, field: str | None = None
+                     ) -> Problem:
+    name = getattr(exc, "field", None) or field
+    return Problem(422, str(exc), errors=[FieldError(str(exc), pointer(name) if name else None,
+                                                     code="rejected")])
+
+
+def _episode_of(client: Client, episode_id: int) -> Episode:
+    """Checked by the lookup's ``check``: the episode belongs to the client."""
+    episode = db_session().get(Episode, episode_id)
+    assert episode is not None and episode.client_id == client.id
+    return episode
+
+
+def _belongs(model, object_id: int):
+    def check(client: Client) -> bool:
+        row = db_session().get(model, object_id)
+        if row is None:
+            return False
+        episode_id = row.id if model is Episode else row.episode_id
+        episode = db_session().get(Episode, episode_id)
+        return episode is not None and episode.client_id == client.id
+    return check
+
+
+def _available(instrument_id: str, version: str | None) -> Instrument:
+    library = instrument_library(current_app)
+    token = access.current_token()
+    statuses = {s.instrument.id: s for s in
+                instrument_statuses(db_session(), token.clinic_id, library)}
+    status = statuses.get(instrument_id)
+    if status is None:
+        raise Problem(422, "Unknown instrument.", errors=[FieldError(
+            f"{instrument_id!r} is not an instrument of this clinic; GET /api/v1/instruments "
+            "lists them.", pointer("instrument"), code="unknown_instrument")])
+    if not status.is_available:
+        raise Problem(422, "Instrument not available.", errors=[FieldError(
+            f"{instrument_id} is not available to this clinic ({status.status}).",
+            pointer("instrument"), code="instrument_unavailable")])
+    try:
+        return library.get(instrument_id, version)
+    except KeyError:
+        raise Problem(422, "Unknown instrument version.", errors=[FieldError(
+            f"{instrument_id} has no version {version!r}.", pointer("version"),
+            code="unknown_version")]) from None
+
+
+# --- instruments ---------------------------------------------------------------------------
+
+
+@bp.get("/instruments")
+def instruments() -> Response:
+    token = access.current_token()
+    statuses = instrument_statuses(db_session(), token.clinic_id,
+                                   instrument_library(current_app))
+    return ok({"items": [instrument_summary(s.instrument, s.status) for s in statuses],
+               "next_cursor": None})
+
+
+@bp.get("/instruments/<instrument_id>")
+def instrument(instrument_id: str) -> Response:
+    token = access.current_token()
+    for status in instrument_statuses(db_session(), token.clinic_id,
+                                      instrument_library(current_app)):
+        if status.instrument.id == instrument_id:
+            return ok(instrument_detail(status.instrument, status.status))
+    raise Problem(404, f"There is no instrument {instrument_id[:64]!r}; GET "
+                       "/api/v1/instruments lists them.")
+
+
+# --- clients and episodes --------------------------------------------------------------------
+
+
+@bp.get("/clients")
+def clients() -> Response:
+    viewer = acting_user()
+    record_now(action="api.clients.list", outcome="allowed", clinic_id=viewer.clinic_id,
+               **actor_fields())
+    store = begin_reading()
+    page = paginate(store, visible_clients(viewer), Client.id, lambda c: c)
+    rows: list[Any] = page.items
+    open_ids = dict(store.execute(select(Episode.client_id, Episode.id).where(
+        Episode.client_id.in_([c.id for c in rows]), Episode.closed_on.is_(None))).all())
+    items = [client_json(c, open_ids.get(c.id)) for c in rows]
+    return ok({"items": items, "next_cursor": page.next_cursor}, headers=page.link_header())
+
+
+@bp.post("/clients")
+@committed_write
+def create_client() -> Response:
+    body = json_body("ClientCreate")
+    viewer = acting_user()
+    opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
+                 else now().date())
+    try:
+        client, episode = register_client(
+            db_session(), viewer, name=body["name"], opened_on=opened_on,
+            email=body.get("email"), phone=body.get("phone"), locale=body.get("locale", "en"))
+    except CareError as exc:
+        raise _service_problem(exc) from None
+    # Audited in the same transaction: the record stands or falls with the client.
+    audit.record(db_session(), action="api.client.create", outcome="allowed", now=now(),
+                 clinic_id=viewer.clinic_id, client_id=client.id, object_type="client",
+                 object_id=client.code, ip_address=request.remote_addr, **actor_fields())
+    return ok(client_json(client, episode.id), 201,
+              location=url_for(".client", code=client.code))
+
+
+@bp.get("/clients/<code>")
+def client(code: str) -> Response:
+    found = visible_client(code, "api.client.view")
+    episode = _open_episode(found)
+    return ok(client_json(found, episode.id if episode else None))
+
+
+@bp.get("/clients/<code>/episodes")
+def episodes(code: str) -> Response:
+    found = visible_client(code, "api.episodes.list")
+    page = paginate(begin_reading(), select(Episode).where(Episode.client_id == found.id),
+                    Episode.id, episode_json)
+    return ok(page.as_json(), headers=page.link_header())
+
+
+@bp.post("/clients/<code>/episodes")
+@committed_write
+def create_episode(code: str) -> Response:
+    found, _episode = _own(code, "api.episode.open")
+    body = json_body("EpisodeCreate")
+    opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
+                 else now().date())
+    try:
+        episode = open_episode(db_session(), found, opened_on)
+    except CareError as exc:
+        raise Problem(409, str(exc), kind="episode-conflict", errors=[FieldError(
+            str(exc), pointer("opened_on"), code="rejected")]) from None
+    return ok(episode_json(episode), 201,
+              location=url_for(".episodes", code=found.code))
+
+
+@bp.post("/clients/<code>/episodes/<int:episode_id>/close")
+@committed_write
+def end_episode(code: str, episode_id: int) -> Response:
+    found, _episode = _own(code, "api.episode.close", check=_belongs(Episode, episode_id))
+    episode = _episode_of(found, episode_id)
+    body = json_body("EpisodeClose")
+    closed_on = (parse_date(body["closed_on"], "closed_on") if body.get("closed_on")
+                 else now().date())
+    try:
+        close_episode(db_session(), episode, closed_on=closed_on,
+                      end_reason=body["end_reason"], library=instrument_library(current_app),
+                      now=now())
+    except CareError as exc:
+        raise _service_problem(exc) from None
+    return ok(episode_json(episode))
+
+
+# --- appointments --------------------------------------------------------------------------
+
+
+@bp.get("/clients/<code>/appointments")
+def appointments(code: str) -> Response:
+    found = visible_client(code, "api.appointments.list")
+    query = (select(Appointment).join(Episode, Episode.id == Appointment.episode_id)
+             .where(Episode.client_id == found.id))
+    page = paginate(begin_reading(), query, Appointment.id, appointment_json)
+    return ok(page.as_json(), headers=page.link_header())
+
+
+@bp.post("/clients/<code>/appointments")
+@committed_write
+def book(code: str) -> Response:
+    found, episode = _own(code, "api.appointment.book")
+    body = json_body("AppointmentCreate")
+    starts = parse_datetime(body["starts_at"], "starts_at")
+    episode = _require_open(episode)
+    try:
+        appointment = book_appointment(db_session(), episode, starts,
+                                       duration_minutes=body.get("duration_minutes", 50))
+    except BookingError as exc:
+        raise _service_problem(exc, "starts_at") from None
+    return ok(appointment_json(appointment), 201,
+              location=url_for(".appointments", code=found.code))
+
+
+# --- administrations -------------------------------------------------------------------------
+
+
+@bp.get("/clients/<code>/administrations")
+def administrations(code: str) -> Response:
+    found, _episode = _own(code, "api.administrations.list")
+    query = (select(Administration).join(Episode, Episode.id == Administration.episode_id)
+             .where(Episode.client_id == found.id))
+    page = paginate(begin_reading(), query, Administration.id, administration_json)
+    return ok(page.as_json(), headers=page.link_header())
+
+
+def _answer_errors(errors: list[AnswerError]) -> Problem:
+    return Problem(422, "Some answers are not valid; see errors.", errors=[
+        FieldError(e.message, pointer("answers", e.item), code=e.code) for e in errors])
+
+
+def _service_key() -> str:
+    """The administration's own idempotency key: from the request's key, or random."""
+    key = request.headers.get("Idempotency-Key")
+    token = access.current_token()
+    if key:
+        return "api:" + hashlib.sha256(f"{token.id}:{key}".encode()).hexdigest()[:60]
+    return f"api:{uuid.uuid4().hex}"
+
+
+@bp.post("/clients/<code>/administrations")
+@committed_write
+def submit(code: str) -> Response:
+    found, episode = _own(code, "api.administration.submit")
+    body = json_body("AdministrationCreate")
+    instrument = _available(body["instrument"], body.get("version"))
+    completed = (parse_datetime(body["completed_at"], "completed_at")
+                 if body.get("completed_at") else now())
+    if completed > now() + CLOCK_SKEW:
+        raise Problem(422, "The completion time is in the future.", errors=[FieldError(
+            "completed_at is later than now.", pointer("completed_at"), code="future")])
+    episode = _require_open(episode)
+    appointment_id = body.get("appointment_id")
+    if appointment_id is not None:
+        appointment = db_session().get(Appointment, appointment_id)
+        if appointment is None or appointment.episode_id != episode.id:
+            raise Problem(422, "Unknown appointment.", errors=[FieldError(
+                f"Appointment {appointment_id} is not one of this episode's sessions.",
+                pointer("appointment_id"), code="unknown_appointment")])
+    parsed = parse_answers(instrument, body["answers"])
+    if not isinstance(parsed, Answers):
+        raise _answer_errors(parsed)
+    respondent = body.get("respondent", "client")
+    viewer = acting_user()
+    try:
+        row, _created = submit_administration(
+            db_session(), episode=episode, instrument=instrument, answers=parsed,
+            completed_dt=completed, idempotency_key=_service_key(),
+            library=instrument_library(current_app), now=now(),
+            appointment_id=appointment_id, respondent=respondent,
+            respondent_user_id=viewer.id if respondent == "therapist" else None)
+    except IdempotencyConflict as exc:
+        raise Problem(409, str(exc), kind="idempotency-key-reused") from None
+    signal = db_session().get(EpisodeSignal, episode.id)
+    return ok({"administration": administration_json(row),
+               "signals": signal_json(episode, signal)}, 201,
+              location=url_for(".administrations", code=found.code))
+
+
+# --- signals and alerts ----------------------------------------------------------------------
+
+
+@bp.get("/clients/<code>/signals")
+def signals(code: str) -> Response:
+    found = visible_client(code, "api.signals.view")
+    store = begin_reading()
+    episode = store.scalar(select(Episode).where(Episode.client_id == found.id)
+                           .order_by(Episode.closed_on.is_(None).desc(),
+                                     Episode.opened_on.desc(), Episode.id.desc()))
+    if episode is None:
+        raise Problem(404, "The client has no episode yet.", kind="no-episode")
+    return ok(signal_json(episode, store.get(EpisodeSignal, episode.id)))
+
+
+ALERT_STATUS_FILTER = ("open", "acknowledged", "resolved", "all")
+
+
+def _status_filter() -> str:
+    status = request.args.get("status", "open")
+    if status not in ALERT_STATUS_FILTER:
+        raise Problem(400, "The status filter is not valid.", errors=[FieldError(
+            f"status is one of {', '.join(ALERT_STATUS_FILTER)}.", parameter="status",
+            code="not_an_option")])
+    return status
+
+
+@bp.get("/alerts")
+def alerts() -> Response:
+    status = _status_filter()
+    viewer = acting_user()
+    record_now(action="api.alerts.list", outcome="allowed", clinic_id=viewer.clinic_id,
+               **actor_fields())
+    store = begin_reading()
+    visible = visible_clients(viewer).with_only_columns(Client.id)
+    query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
+             .where(Episode.client_id.in_(visible)))
+    if status != "all":
+        query = query.where(Alert.status == status)
+    page = paginate(store, query, Alert.id, lambda a: a)
+    rows: list[Any] = page.items
+    episode_ids = {a.episode_id for a in rows}
+    owners = {e.id: e.client_id for e in store.scalars(
+        select(Episode).where(Episode.id.in_(episode_ids)))}
+    by_id = {c.id: c for c in store.scalars(select(Client).where(
+        Client.id.in_(set(owners.values()))))}
+    items = [alert_json(a, by_id[owners[a.episode_id]]) for a in rows]
+    return ok({"items": items, "next_cursor": page.next_cursor}, headers=page.link_header())
+
+
+@bp.get("/clients/<code>/alerts")
+def client_alerts(code: str) -> Response:
+    status = _status_filter()
+    found = visible_client(code, "api.alerts.view")
+    query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
+             .where(Episode.client_id == found.id))
+    if status != "all":
+        query = query.where(Alert.status == status)
+    page = paginate(begin_reading(), query, Alert.id, lambda a: alert_json(a, found))
+    return ok(page.as_json(), headers=page.link_header())
+
+
+@bp.post("/clients/<code>/alerts/<int:alert_id>/acknowledge")
+@committed_write
+def acknowledge(code: str, alert_id: int) -> Response:
+    found, _episode = _own(code, "api.alert.acknowledge", check=_belongs(Alert, alert_id))
+    body = json_body("AlertAcknowledge")
+    alert = db_session().get(Alert, alert_id)
+    assert alert is not None
+    try:
+        acknowledge_alert(db_session(), alert, acting_user(), body["note"], now(),
+                          instrument_library(current_app))
+    except AlertError as exc:
+        status = 409 if alert.status != "open" else 422
+        raise Problem(status, str(exc), errors=[FieldError(str(exc), pointer("note"),
+                                                           code="rejected")]) from None
+    return ok(alert_json(alert, found))
+
+
+# --- the document ----------------------------------------------------------------------------
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    from outcome.web.api.openapi import document
+
+    return ok(document())
+
+
+@bp.before_request
+def _before() -> None:
+    access.limit_body()
+    access.authenticate()
