@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -42,6 +43,8 @@ class CareError(StaffError):
 def _clean_contact(name: str, email: str | None, phone: str | None, locale: str
                    ) -> tuple[str, str | None, str | None, str]:
     clean_name = " ".join((name or "").split())
+    if any(unicodedata.category(ch) == "Cc" for ch in clean_name):
+        raise CareError(N_("The name contains control characters."), field="name")
     if not clean_name:
         raise CareError(N_("The client's name is required."), field="name")
     if len(clean_name) > NAME_MAX:

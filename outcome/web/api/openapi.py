@@ -12,6 +12,8 @@ import copy
 import functools
 from typing import Any
 
+from outcome.web.api.pagination import CURSOR_PATTERN
+
 VERSION = "1.0.0"
 
 _REF = "#/components/schemas/"
@@ -37,7 +39,9 @@ DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "examples": ["2026-
 DATE_TIME = {"type": "string", "format": "date-time", "examples": ["2026-12-01T10:00:00Z"]}
 CODE = {"type": "string", "description": "The client's pseudonymous code.",
         "examples": ["C-7F3K9Q"]}
-ID = {"type": "integer", "minimum": 1}
+# Ids are 32-bit in the database.
+MAX_ID = 2**31 - 1
+ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 FREE = {"type": "object", "additionalProperties": True}
 NUMBER_OR_NULL = {"type": ["number", "null"]}
 
@@ -85,8 +89,9 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "name": {"type": "string", "minLength": 1, "maxLength": 200,
                      "examples": ["Robin Example"]},
-            "email": {"type": ["string", "null"], "maxLength": 254},
-            "phone": {"type": ["string", "null"], "maxLength": 40},
+            "email": {"type": ["string", "null"], "maxLength": 254,
+                      "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"},
+            "phone": {"type": ["string", "null"], "pattern": r"^\+?[0-9 ()\-]{5,40}$"},
             "locale": {"type": "string", "enum": ["en", "ru"], "default": "en"},
             "opened_on": {**DATE, "description": "Intake date; default today."}}},
     "ClientList": _page("Client"),
@@ -154,7 +159,7 @@ SCHEMAS: dict[str, Any] = {
                             "type": ["integer", "number", "string", "null"]},
                         "examples": [{"phq9_1": 2, "phq9_2": 1}]},
             "completed_at": {**DATE_TIME, "description": "Default now."},
-            "appointment_id": {"type": ["integer", "null"]},
+            "appointment_id": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ID},
             "respondent": {"type": "string", "enum": ["client", "therapist"],
                            "default": "client"}}},
     "Submission": {
@@ -283,8 +288,9 @@ def _json(name: str, description: str, headers: dict | None = None) -> dict[str,
 
 _CODE_PARAM = {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
 _PAGE_PARAMS = [
-    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
-     "description": "next_cursor of the previous page."},
+    {"name": "cursor", "in": "query", "required": False,
+     "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+     "description": "next_cursor of the previous page, unchanged (treat it as opaque)."},
     {"name": "limit", "in": "query", "required": False,
      "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50}},
 ]
@@ -406,7 +412,7 @@ def _fhir_paths() -> dict[str, Any]:
             "tags": ["fhir"], "security": [],
             "responses": {"200": _fhir_json("CapabilityStatement")}}},
         "/fhir/Questionnaire/{questionnaire_id}": {"get": {
-            "summary": "An instrument as a FHIR R4 Questionnaire (phq9 or phq9-1.0)",
+            "summary": "An instrument as a FHIR R4 Questionnaire (phq9, or phq9-1)",
             "operationId": "fhirReadQuestionnaire", "tags": ["fhir"],
             "parameters": [{"name": "questionnaire_id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
@@ -418,7 +424,8 @@ def _fhir_paths() -> dict[str, Any]:
                 "operationId": "fhirSearchQuestionnaireResponse", "tags": ["fhir"],
                 "parameters": [{"name": "subject", "in": "query", "required": True,
                                 "schema": {"type": "string"},
-                                "description": "Patient/<code>, or the client code."}],
+                                "description": "Patient/<code>, Patient/<uuid>, or the "
+                                               "client code."}],
                 "responses": {"200": _fhir_json("Bundle (searchset)"),
                               **_errors(400, 401, 403, 404, 429, fhir=True)}},
             "post": {
@@ -429,6 +436,9 @@ def _fhir_paths() -> dict[str, Any]:
                     "application/fhir+json": {"schema": ref("FhirResource")},
                     "application/json": {"schema": ref("FhirResource")}}},
                 "responses": {"201": {**_fhir_json("Stored; the stored resource"),
+                                      "headers": _LOCATION},
+                              "200": {**_fhir_json("Already stored (same resource id); "
+                                                   "the stored resource"),
                                       "headers": _LOCATION},
                               **_errors(*WRITE_ERRORS, fhir=True)}}},
         "/fhir/Observation": {"get": {
