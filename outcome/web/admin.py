@@ -1,5 +1,5 @@
 """Clinic administration: staff accounts, supervision, client transfers, settings,
-instrument licences and the audit log.
+instrument licences, API tokens and the audit log.
 
 Only active admins use these pages. Anybody else who is signed in gets a 404 (never a
 403) and a ``denied`` audit record; a visitor who is not signed in is sent to the login
@@ -13,7 +13,8 @@ module's one rule for administration.
 Every change is audited with identifiers only: ``allowed`` when it happened, ``error``
 when the input was refused (nothing changed), ``denied`` when the object is outside the
 admin's clinic. Routes stay thin: the rules live in :mod:`outcome.services.staff`,
-:mod:`outcome.services.clinic_settings` and :mod:`outcome.services.instruments`.
+:mod:`outcome.services.clinic_settings`, :mod:`outcome.services.instruments` and
+:mod:`outcome.services.api_tokens`.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
 from outcome.app import instrument_library
+from outcome.models import ApiToken
 from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import Clinic
@@ -49,6 +51,7 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.models.audit import AUDIT_OUTCOMES
 from outcome.models.clinic import ROLES
+from outcome.services import api_tokens
 from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services import instruments
@@ -68,6 +71,7 @@ OUTCOME_LABELS = {"allowed": _l("allowed"), "denied": _l("denied"), "error": _l(
 STATUS_LABELS = {"available": _l("Available"),
                  "needs attestation": _l("Needs licence attestation"),
                  "wording not installed": _l("Wording not installed")}
+SCOPE_LABELS = {"read": _l("read"), "write": _l("write")}
 WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
             _l("Saturday"), _l("Sunday"))
 
@@ -626,6 +630,75 @@ def revoke(instrument_id: str) -> Response:
         flash(_("The attestation for %(name)s is withdrawn; new links no longer ask for it.",
                 name=instrument.short_name), "info")
     return redirect(url_for(".instrument_list"))
+
+
+# --- API tokens --------------------------------------------------------------------------
+
+
+@bp.route("/tokens")
+def tokens(form: dict | None = None, errors: dict | None = None,
+           created: tuple[ApiToken, str] | None = None) -> str:
+    """The clinic's API tokens (never their secrets) and the form that creates one.
+
+    ``created`` is the token just made and its secret, shown once on this response.
+    """
+    people = _clinic_users()
+    return render_template(
+        "admin/tokens.html", tokens=api_tokens.clinic_tokens(db_session(), _clinic()),
+        people={u.id: u for u in people}, active=[u for u in people if u.is_active],
+        status=api_tokens.token_status, at=now(), tz=_tz(), local=_local,
+        scope_labels=SCOPE_LABELS,
+        form=form or {"scopes": ["read"], "days": str(api_tokens.DEFAULT_DAYS)},
+        errors=errors or {}, created=created, max_days=api_tokens.MAX_DAYS,
+        name_max=api_tokens.NAME_MAX)
+
+
+@bp.route("/tokens", methods=["POST"])
+def create_token() -> str:
+    """Create a token and show its secret on this response only (200, never a redirect:
+    the secret must not travel through the session or a URL)."""
+    form = request.form
+    raw_days = (form.get("days") or "").strip()
+    kept = {"name": form.get("name", ""), "user_id": form.get("user_id", ""),
+            "scopes": form.getlist("scope"), "days": raw_days}
+    user = _form_user("user_id", "api_token.create")  # another clinic's user: 404
+    # Not a whole number (or absurdly long): 0, which the service refuses for the field.
+    days = int(raw_days) if raw_days.isdecimal() and len(raw_days) <= 4 else 0
+    try:
+        token, secret = api_tokens.create_token(
+            db_session(), clinic=_clinic(), user=user, name=form.get("name", ""),
+            scopes=kept["scopes"], created_by=_admin(), now=now(), days=days)
+    except api_tokens.TokenError as exc:
+        _refused("api_token.create", exc, object_type="api_token")
+        return tokens(form=kept, errors={exc.field or "form": message(exc)})
+    _record("api_token.create", object_type="api_token", object_id=token.id)
+    db_session().commit()
+    flash(_("API token %(name)s created for %(user)s.", name=token.name,
+            user=user.display_name), "info")
+    return tokens(created=(token, secret))
+
+
+@bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
+def revoke_token(token_id: int) -> Response:
+    """Revoke a token of the admin's clinic at once (another clinic's is a 404)."""
+    store = db_session()
+    token = store.get(ApiToken, token_id)
+    if token is None or token.clinic_id != current_user.clinic_id:
+        record_now(action="api_token.revoke", outcome="denied", actor_user_id=current_user.id,
+                   clinic_id=current_user.clinic_id, object_type="api_token",
+                   object_id=token_id)
+        abort(404)
+    name = token.name
+    try:
+        api_tokens.revoke_token(store, token, _admin(), now())
+    except api_tokens.TokenError as exc:
+        _refused("api_token.revoke", exc, object_type="api_token", object_id=token_id)
+    else:
+        _record("api_token.revoke", object_type="api_token", object_id=token_id)
+        store.commit()
+        flash(_("API token %(name)s is revoked; its next request is refused.", name=name),
+              "info")
+    return redirect(url_for(".tokens"))
 
 
 # --- the audit log (read-only) -----------------------------------------------------------
