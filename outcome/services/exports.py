@@ -11,17 +11,21 @@ import csv
 import datetime as dt
 import io
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from outcome.core.answers import Answers
 from outcome.core.answers import parse_answers
+from outcome.core.instruments import Instrument
 from outcome.core.spreadsheet import safe_cell
+from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.services.client_record import appointment_numbers
 from outcome.services.client_record import episode_administrations
+from questionnaires.fhir import LOINC
 from questionnaires.fhir import questionnaire_response
 from questionnaires.loader import InstrumentLibrary
 
@@ -31,6 +35,7 @@ CSV_COLUMNS = (
     "is_prorated", "item", "answer",
 )
 CODE_SYSTEM = "urn:outcome:client-code"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 # A fixed namespace makes FHIR ids stable across exports of the same data.
 _NAMESPACE = uuid.UUID("0e6f8b4a-6f0c-4a52-9a3f-6b1f5c2f7d10")
 
@@ -66,59 +71,138 @@ def episodes_csv(session: Session, client: Client, episodes: list[Episode]) -> s
     return out.getvalue()
 
 
+def patient_id(code: str) -> str:
+    """The stable FHIR ``Patient`` id of the client with ``code``: a UUID (version 5) of
+    the code in this system's namespace, the same in every export and search."""
+    return str(uuid.uuid5(_NAMESPACE, f"patient:{code}"))
+
+
+def patient_reference(code: str) -> str:
+    """The FHIR reference ``Patient/<uuid>`` of the client with ``code``."""
+    return f"Patient/{patient_id(code)}"
+
+
+def response_id(administration_id: int) -> str:
+    """The stable ``QuestionnaireResponse`` id of an administration (UUID version 5)."""
+    return str(uuid.uuid5(_NAMESPACE, f"administration:{administration_id}"))
+
+
+def observation_id(administration_id: int) -> str:
+    """The stable total-score ``Observation`` id of an administration (UUID version 5)."""
+    return str(uuid.uuid5(_NAMESPACE, f"score:{administration_id}"))
+
+
+@dataclass(frozen=True)
+class AdministrationResources:
+    """One stored administration in FHIR R4 form (plain dicts).
+
+    ``observation`` is the total-score Observation, ``None`` when the administration has
+    no valid score (too many items unanswered, or an instrument without a total).
+    """
+
+    administration: Administration
+    instrument: Instrument
+    questionnaire_response: dict[str, Any]
+    observation: dict[str, Any] | None
+
+
+def exported_administrations(session: Session, episodes: list[Episode]
+                             ) -> list[Administration]:
+    """The administrations of ``episodes`` that an export shows, oldest first per episode:
+    superseded ones are left out (their corrections are included)."""
+    out = []
+    for episode in episodes:
+        rows = episode_administrations(session, episode.id)
+        superseded = {row.supersedes_id for row in rows if row.supersedes_id}
+        out.extend(row for row in rows if row.id not in superseded)
+    return out
+
+
+def _instrument_of(library: InstrumentLibrary, row: Administration) -> Instrument | None:
+    try:
+        return library.get(row.instrument_id, row.instrument_version)
+    except KeyError:
+        try:
+            return library.get(row.instrument_id)
+        except KeyError:
+            return None
+
+
+def administration_resources(row: Administration, library: InstrumentLibrary, subject: str
+                             ) -> AdministrationResources | None:
+    """The administration as an R4 ``QuestionnaireResponse`` and, if it has a valid
+    score, an ``Observation`` of its total (LOINC coded where the instrument has a code:
+    PHQ-9 44261-6, GAD-7 70274-6; unit ``{score}``), derived from the response.
+
+    ``subject`` is the Patient reference (:func:`patient_reference`). Ids are stable
+    (:func:`response_id`, :func:`observation_id`). ``None`` when the clinic no longer
+    defines the instrument (at the stored version or any), since its answers cannot be
+    coded.
+    """
+    instrument = _instrument_of(library, row)
+    if instrument is None:
+        return None
+    parsed = parse_answers(instrument, row.answers, allow_incomplete=True)
+    if not isinstance(parsed, Answers):
+        return None
+    qr_id = response_id(row.id)
+    response = questionnaire_response(instrument, parsed, subject=subject,
+                                      authored=row.completed_dt, response_id=qr_id)
+    score = (row.scores or {}).get("primary")
+    if score is None or not row.is_valid:
+        return AdministrationResources(row, instrument, response, None)
+    code: dict[str, Any] = {"text": f"{instrument.short_name} total score"}
+    if instrument.loinc_total:
+        code["coding"] = [{"system": LOINC, "code": instrument.loinc_total}]
+    observation = {
+        "resourceType": "Observation", "id": observation_id(row.id), "status": "final",
+        "category": [{"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey"}]}],
+        "code": code, "subject": {"reference": subject},
+        "effectiveDateTime": _utc(row.completed_dt),
+        "valueQuantity": {"value": float(score), "unit": "{score}",
+                          "system": "http://unitsofmeasure.org", "code": "{score}"},
+        "derivedFrom": [{"reference": f"QuestionnaireResponse/{qr_id}"}]}
+    return AdministrationResources(row, instrument, response, observation)
+
+
+def client_resources(session: Session, client: Client, episodes: list[Episode],
+                     library: InstrumentLibrary) -> list[AdministrationResources]:
+    """Every exported administration of ``episodes`` (:func:`exported_administrations`)
+    in FHIR form, subject the client's stable Patient reference; administrations of
+    instruments the clinic no longer defines are skipped."""
+    subject = patient_reference(client.code)
+    out = []
+    for row in exported_administrations(session, episodes):
+        resources = administration_resources(row, library, subject)
+        if resources is not None:
+            out.append(resources)
+    return out
+
+
+def patient_resource(client: Client) -> dict[str, Any]:
+    """The client as an R4 ``Patient``: the stable id and the client code as identifier
+    (system ``urn:outcome:client-code``), nothing else."""
+    return {"resourceType": "Patient", "id": patient_id(client.code),
+            "identifier": [{"system": CODE_SYSTEM, "value": client.code}]}
+
+
 def episodes_bundle(session: Session, client: Client, episodes: list[Episode],
                     library: InstrumentLibrary, now: dt.datetime) -> dict[str, Any]:
     """A FHIR R4 ``Bundle`` (collection): the Patient by code, and per administration a
-    ``QuestionnaireResponse`` and an ``Observation`` of its total score.
+    ``QuestionnaireResponse`` and an ``Observation`` of its total score
+    (:func:`administration_resources`).
 
     Superseded administrations are left out (their corrections are included). An
     administration of an instrument the clinic no longer defines is skipped, since its
     answers cannot be coded.
     """
-    patient_id = str(uuid.uuid5(_NAMESPACE, f"patient:{client.code}"))
-    subject = f"Patient/{patient_id}"
-    entries: list[dict[str, Any]] = [{
-        "fullUrl": f"urn:uuid:{patient_id}",
-        "resource": {"resourceType": "Patient", "id": patient_id,
-                     "identifier": [{"system": CODE_SYSTEM, "value": client.code}]}}]
-    for episode in episodes:
-        rows = episode_administrations(session, episode.id)
-        superseded = {row.supersedes_id for row in rows if row.supersedes_id}
-        for row in rows:
-            if row.id in superseded:
-                continue
-            try:
-                instrument = library.get(row.instrument_id, row.instrument_version)
-            except KeyError:
-                try:
-                    instrument = library.get(row.instrument_id)
-                except KeyError:
-                    continue
-            parsed = parse_answers(instrument, row.answers, allow_incomplete=True)
-            if not isinstance(parsed, Answers):
-                continue
-            response_id = str(uuid.uuid5(_NAMESPACE, f"administration:{row.id}"))
-            response = questionnaire_response(instrument, parsed, subject=subject,
-                                              authored=row.completed_dt,
-                                              response_id=response_id)
-            entries.append({"fullUrl": f"urn:uuid:{response_id}", "resource": response})
-            score = (row.scores or {}).get("primary")
-            if score is None or not row.is_valid:
-                continue
-            observation_id = str(uuid.uuid5(_NAMESPACE, f"score:{row.id}"))
-            code: dict[str, Any] = {"text": f"{instrument.short_name} total score"}
-            if instrument.loinc_total:
-                code["coding"] = [{"system": "http://loinc.org",
-                                   "code": instrument.loinc_total}]
-            entries.append({"fullUrl": f"urn:uuid:{observation_id}", "resource": {
-                "resourceType": "Observation", "id": observation_id, "status": "final",
-                "category": [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/observation-category",
-                    "code": "survey"}]}],
-                "code": code, "subject": {"reference": subject},
-                "effectiveDateTime": _utc(row.completed_dt),
-                "valueQuantity": {"value": float(score), "unit": "{score}",
-                                  "system": "http://unitsofmeasure.org", "code": "{score}"},
-                "derivedFrom": [{"reference": f"QuestionnaireResponse/{response_id}"}]}})
+    entries: list[dict[str, Any]] = [{"fullUrl": f"urn:uuid:{patient_id(client.code)}",
+                                      "resource": patient_resource(client)}]
+    for resources in client_resources(session, client, episodes, library):
+        response = resources.questionnaire_response
+        entries.append({"fullUrl": f"urn:uuid:{response['id']}", "resource": response})
+        if resources.observation is not None:
+            entries.append({"fullUrl": f"urn:uuid:{resources.observation['id']}",
+                            "resource": resources.observation})
     return {"resourceType": "Bundle", "type": "collection", "timestamp": _utc(now),
             "entry": entries}
