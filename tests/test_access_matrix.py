@@ -204,6 +204,11 @@ def per_code(template: str, owners: Mapping[str, frozenset[str]] = CODE_OWNERS,
         for code in ("A", "B", "C", "unknown"))
 
 
+def no_token(path: str, method: str = "GET") -> Route:
+    """An API route asked with the role's cookies and no token: 401 for everybody."""
+    return Route((Obj("(no token)", path, method),), owners_or(UNAUTHORIZED))
+
+
 T1, T2, S1 = frozenset({"t1"}), frozenset({"t2"}), frozenset({"s1"})
 ADMIN, ADMIN_OTHER, NOBODY = frozenset({"admin"}), frozenset({"admin_other"}), frozenset()
 BAD_PASSWORD = {"current_password": "not the password", "new_password": "x" * 20,
@@ -401,6 +406,14 @@ POLICY: dict[str, Route] = {
     ), staff_only),
     "admin.instrument_list": Route((page("/admin/instruments", ADMINS),), staff_only),
     "admin.deliveries": Route((page("/admin/deliveries", ADMINS),), staff_only),
+    "admin.tokens": Route((page("/admin/tokens", ADMINS),), staff_only),
+    "admin.create_token": Route((
+        Obj("(POST: an empty name)", "/admin/tokens", "POST", owners=ADMINS,
+            data={"name": "", "user_id": "{user:self}", "scope": "read", "days": "90"}),
+    ), staff_only),
+    "admin.revoke_token": Route((
+        Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
+    ), staff_only),
     "admin.attest": Route((
         Obj("phq9 (needs none: refused)", "/admin/instruments/phq9/attest", "POST",
             owners=ADMINS),
@@ -422,6 +435,32 @@ POLICY: dict[str, Route] = {
         Obj("?user=t_other", "/admin/audit?user={user:t_other}", owners=ADMINS,
             mine=ADMIN_OTHER),
     ), staff_only),
+    # --- the integration API: a session cookie never authenticates it (tokens are tested
+    # role by role in tests/test_api_access.py) --------------------------------------------
+    "api.openapi_document": Route((page("/api/v1/openapi.json", ALL),), everyone),
+    "fhir.capability_statement": Route((page("/fhir/metadata", ALL),), everyone),
+    "api.instruments": no_token("/api/v1/instruments"),
+    "api.instrument": no_token("/api/v1/instruments/phq9"),
+    "api.clients": no_token("/api/v1/clients"),
+    "api.create_client": no_token("/api/v1/clients", "POST"),
+    "api.client": no_token("/api/v1/clients/{code:A}"),
+    "api.episodes": no_token("/api/v1/clients/{code:A}/episodes"),
+    "api.create_episode": no_token("/api/v1/clients/{code:A}/episodes", "POST"),
+    "api.end_episode": no_token("/api/v1/clients/{code:A}/episodes/{ep:A}/close", "POST"),
+    "api.appointments": no_token("/api/v1/clients/{code:A}/appointments"),
+    "api.book": no_token("/api/v1/clients/{code:A}/appointments", "POST"),
+    "api.administrations": no_token("/api/v1/clients/{code:A}/administrations"),
+    "api.submit": no_token("/api/v1/clients/{code:A}/administrations", "POST"),
+    "api.signals": no_token("/api/v1/clients/{code:A}/signals"),
+    "api.alerts": no_token("/api/v1/alerts"),
+    "api.client_alerts": no_token("/api/v1/clients/{code:A}/alerts"),
+    "api.acknowledge": no_token("/api/v1/clients/{code:A}/alerts/{alert:A}/acknowledge",
+                                "POST"),
+    "fhir.read_questionnaire": no_token("/fhir/Questionnaire/phq9"),
+    "fhir.search_questionnaire_responses": no_token(
+        "/fhir/QuestionnaireResponse?subject={code:A}"),
+    "fhir.create_questionnaire_response": no_token("/fhir/QuestionnaireResponse", "POST"),
+    "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",

@@ -83,8 +83,9 @@ def _replay(record: ApiIdempotencyRecord, fingerprint: str) -> Response:
     token = current_token()
     record_now(action="api.replay", outcome="allowed", clinic_id=token.clinic_id,
                object_type="idempotency_record", object_id=record.id, **actor_fields())
+    fhir = request.path.startswith("/fhir/")
     response = Response(json.dumps(record.body), status=record.status_code,
-                        mimetype="application/json")
+                        mimetype="application/fhir+json" if fhir else "application/json")
     response.headers[REPLAYED] = "true"
     if record.location:
         response.headers["Location"] = record.location
