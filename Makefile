@@ -51,13 +51,15 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
-# and inject axe-core from npm; report tests render PDF pages to PNG with poppler.
+# and inject axe-core from npm; report tests render PDF pages to PNG with poppler; the
+# API guide's walk-through runs with curl and jq.
 browser-tools: node_modules/.installed
 	@command -v chromium >/dev/null && command -v zbarimg >/dev/null \
-	  && command -v pdftoppm >/dev/null || { \
-	  echo "Installing Chromium, zbar (QR decoding) and poppler (PDF pages) with apt-get"; \
+	  && command -v pdftoppm >/dev/null && command -v curl >/dev/null \
+	  && command -v jq >/dev/null || { \
+	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl and jq with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium zbar-tools poppler-utils; }
+	    chromium zbar-tools poppler-utils curl jq; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

@@ -96,6 +96,17 @@ def clean_links(app: Flask, now: dt.datetime | None = None) -> int:
     return count
 
 
+def forget_idempotency_keys(app: Flask, now: dt.datetime | None = None) -> int:
+    """Delete API idempotency records older than 24 hours (hourly)."""
+    from outcome.services.api_tokens import delete_old_idempotency_records
+
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        count = delete_old_idempotency_records(session, now or _now())
+    if count:
+        log.info("forget_idempotency_keys: %d records deleted", count)
+    return count
+
+
 # (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
@@ -103,4 +114,5 @@ JOBS = (
     ("send-digests", send_digests, "interval", {"minutes": 15}),
     ("refit-expectations", refit_expectations, "cron", {"hour": 2, "minute": 30}),
     ("clean-links", clean_links, "cron", {"hour": 3, "minute": 15}),
+    ("forget-idempotency-keys", forget_idempotency_keys, "interval", {"hours": 1}),
 )

@@ -217,8 +217,12 @@ def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
 
     other = make_user("supervisor")
     assign(other, team["b"])
-    db_session.commit()
     now = dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC)  # Monday after 2026-W47, 07:00 passed
+    # The accounts date from 2026-W47 (the real clock would put them after it), so W47 is
+    # the one week due for each of them.
+    for supervisor in (team["s"], other):
+        supervisor.created_dt = dt.datetime(2026, 11, 17, 9, tzinfo=dt.UTC)
+    db_session.commit()
     assert send_digests(app, now=now) == 2  # one per supervisor, for the week their
     assert send_digests(app, now=now) == 0  # accounts existed; never twice
     assert deliver_mail(app, now=now) == (2, 0, 0)

@@ -69,7 +69,7 @@ class ApiIdempotencyRecord(Base):
 
     The same key with the same request (method, path and body) replays this response;
     the same key with another request is refused (409). Keys belong to one token, so two
-    integrations cannot collide. Records older than a day are deleted by the nightly job.
+    integrations cannot collide. Records older than a day are deleted by an hourly job.
     """
 
     __tablename__ = "api_idempotency_records"

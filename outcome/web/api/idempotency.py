@@ -14,7 +14,7 @@ the same transaction as the change itself:
   key (a unique constraint), and the loser's transaction rolls back whole and answers
   with the winner's result. Nothing is stored twice.
 
-Keys are kept for 24 hours (:func:`outcome.services.api_tokens.delete_old_idempotency_records`).
+Keys are kept for 24 hours (the scheduler's hourly ``forget-idempotency-keys`` job).
 """
 
 from __future__ import annotations
