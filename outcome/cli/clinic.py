@@ -27,6 +27,19 @@ def require_clinic(session: Session, slug: str, param_hint: str = "--clinic") ->
     return clinic
 
 
+def chosen_clinic(session: Session, slug: str | None) -> Clinic:
+    """The clinic named by --clinic, or the only clinic when there is just one."""
+    if slug:
+        return require_clinic(session, slug)
+    clinics = session.scalars(select(Clinic).order_by(Clinic.slug).limit(2)).all()
+    if not clinics:
+        raise click.ClickException("there is no clinic yet; create one first "
+                                   "(`outcome demo` makes a demonstration clinic).")
+    if len(clinics) > 1:
+        raise click.UsageError("there are several clinics; name one with --clinic SLUG.")
+    return clinics[0]
+
+
 @clinic_group.command("settings")
 @click.argument("slug")
 @click.argument("changes", nargs=-1, metavar="[KEY=VALUE]...")

@@ -14,9 +14,9 @@ import datetime as dt
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.db import transaction
 from outcome.models import ApiToken
@@ -29,19 +29,6 @@ from outcome.services import staff
 from outcome.web.database import database
 
 tokens_group = AppGroup("tokens", help="API tokens for integrations: create, list, revoke.")
-
-
-def _clinic(session: Session, slug: str | None) -> Clinic:
-    """The clinic named by --clinic, or the only clinic when there is just one."""
-    if slug:
-        return require_clinic(session, slug)
-    clinics = session.scalars(select(Clinic).order_by(Clinic.slug).limit(2)).all()
-    if not clinics:
-        raise click.ClickException("there is no clinic yet; create one first "
-                                   "(`outcome demo` makes a demonstration clinic).")
-    if len(clinics) > 1:
-        raise click.UsageError("there are several clinics; name one with --clinic SLUG.")
-    return clinics[0]
 
 
 def _staff_member(session: Session, email: str, option: str, clinic: Clinic | None) -> User:
@@ -111,7 +98,7 @@ def list_command(clinic_slug: str | None) -> None:
     """List the clinic's tokens: id, name, prefix, user, scopes, expiry (UTC) and status."""
     now = dt.datetime.now(dt.UTC)
     with transaction(database().session_factory) as session:
-        clinic = _clinic(session, clinic_slug)
+        clinic = chosen_clinic(session, clinic_slug)
         rows = [(t.id, t.name, f"{t.prefix}…", t.user.email, ",".join(t.scopes),
                  f"{t.expires_dt:%Y-%m-%d %H:%M}", api_tokens.token_status(t, now))
                 for t in api_tokens.clinic_tokens(session, clinic)]

@@ -17,9 +17,9 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.db import transaction
-from outcome.models import Clinic
 from outcome.models import User
 from outcome.models.clinic import ROLES
 from outcome.services import audit
@@ -28,19 +28,6 @@ from outcome.web.database import database
 
 users_group = AppGroup("users", help="Staff accounts: create, list, disable, enable, "
                                      "reset passwords.")
-
-
-def _clinic(session: Session, slug: str | None) -> Clinic:
-    """The clinic named by --clinic, or the only clinic when there is just one."""
-    if slug:
-        return require_clinic(session, slug)
-    clinics = session.scalars(select(Clinic).order_by(Clinic.slug).limit(2)).all()
-    if not clinics:
-        raise click.ClickException("there is no clinic yet; create one first "
-                                   "(`outcome demo` makes a demonstration clinic).")
-    if len(clinics) > 1:
-        raise click.UsageError("there are several clinics; name one with --clinic SLUG.")
-    return clinics[0]
 
 
 def _user(session: Session, email: str, slug: str | None) -> User:
@@ -81,7 +68,7 @@ clinic_option = click.option("--clinic", "clinic_slug", metavar="SLUG",
 def list_command(clinic_slug: str | None) -> None:
     """List the clinic's staff: e-mail, name, roles, status and last sign-in (UTC)."""
     with transaction(database().session_factory) as session:
-        clinic = _clinic(session, clinic_slug)
+        clinic = chosen_clinic(session, clinic_slug)
         users = session.scalars(select(User).where(User.clinic_id == clinic.id).order_by(
             func.lower(User.email))).all()
         rows = [(u.email, u.display_name, ",".join(u.roles),
@@ -106,7 +93,7 @@ def create_command(email: str, display_name: str, roles: tuple[str, ...],
     """Create a staff account with EMAIL as its login name."""
     now = dt.datetime.now(dt.UTC)
     with transaction(database().session_factory) as session:
-        clinic = _clinic(session, clinic_slug)
+        clinic = chosen_clinic(session, clinic_slug)
         # Refuse a taken e-mail before asking for a password.
         if staff.find_user(session, email) is not None:
             raise click.ClickException(f"there is already an account with the e-mail "

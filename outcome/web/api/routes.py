@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+import zoneinfo
 from typing import Any
 
 from flask import Blueprint
@@ -35,6 +36,7 @@ from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
+from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.services import audit
@@ -181,6 +183,13 @@ def instrument_detail(instrument: Instrument, status: str) -> dict[str, Any]:
 # --- helpers -------------------------------------------------------------------------------
 
 
+def _today() -> dt.date:
+    """Today in the clinic's calendar (intake and end dates default to it)."""
+    clinic = db_session().get(Clinic, access.current_token().clinic_id)
+    assert clinic is not None
+    return now().astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
+
+
 def _open_episode(client: Client) -> Episode | None:
     return db_session().scalar(select(Episode).where(Episode.client_id == client.id,
                                                      Episode.closed_on.is_(None)))
@@ -291,7 +300,7 @@ def create_client() -> Response:
     body = json_body("ClientCreate")
     viewer = acting_user()
     opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
-                 else now().date())
+                 else _today())
     try:
         client, episode = register_client(
             db_session(), viewer, name=body["name"], opened_on=opened_on,
@@ -327,7 +336,7 @@ def create_episode(code: str) -> Response:
     found, _episode = _own(code, "api.episode.open")
     body = json_body("EpisodeCreate")
     opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
-                 else now().date())
+                 else _today())
     try:
         episode = open_episode(db_session(), found, opened_on)
     except CareError as exc:
@@ -344,7 +353,7 @@ def end_episode(code: str, episode_id: int) -> Response:
     episode = _episode_of(found, episode_id)
     body = json_body("EpisodeClose")
     closed_on = (parse_date(body["closed_on"], "closed_on") if body.get("closed_on")
-                 else now().date())
+                 else _today())
     try:
         close_episode(db_session(), episode, closed_on=closed_on,
                       end_reason=body["end_reason"], library=instrument_library(current_app),
