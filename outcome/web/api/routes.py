@@ -190,6 +190,11 @@ def _today() -> dt.date:
     return now().astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
 
 
+def _date_or_today(body: dict[str, Any], field: str) -> dt.date:
+    """The body's ``YYYY-MM-DD`` in ``field`` (422 naming it if malformed), else today."""
+    return parse_date(body[field], field) if body.get(field) else _today()
+
+
 def _open_episode(client: Client) -> Episode | None:
     return db_session().scalar(select(Episode).where(Episode.client_id == client.id,
                                                      Episode.closed_on.is_(None)))
@@ -299,8 +304,7 @@ def clients() -> Response:
 def create_client() -> Response:
     body = json_body("ClientCreate")
     viewer = acting_user()
-    opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
-                 else _today())
+    opened_on = _date_or_today(body, "opened_on")
     try:
         client, episode = register_client(
             db_session(), viewer, name=body["name"], opened_on=opened_on,
@@ -335,8 +339,7 @@ def episodes(code: str) -> Response:
 def create_episode(code: str) -> Response:
     found, _episode = _own(code, "api.episode.open")
     body = json_body("EpisodeCreate")
-    opened_on = (parse_date(body["opened_on"], "opened_on") if body.get("opened_on")
-                 else _today())
+    opened_on = _date_or_today(body, "opened_on")
     try:
         episode = open_episode(db_session(), found, opened_on)
     except CareError as exc:
@@ -352,8 +355,7 @@ def end_episode(code: str, episode_id: int) -> Response:
     found, _episode = _own(code, "api.episode.close", check=_belongs(Episode, episode_id))
     episode = _episode_of(found, episode_id)
     body = json_body("EpisodeClose")
-    closed_on = (parse_date(body["closed_on"], "closed_on") if body.get("closed_on")
-                 else _today())
+    closed_on = _date_or_today(body, "closed_on")
     try:
         close_episode(db_session(), episode, closed_on=closed_on,
                       end_reason=body["end_reason"], library=instrument_library(current_app),
