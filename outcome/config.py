@@ -124,6 +124,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("RATELIMIT_STORAGE_URL", str, "memory://", "Where login rate limits are counted: "
             "memory:// for one process; redis://127.0.0.1:6379 when gunicorn runs several "
             "workers (memory counts per worker, multiplying the limit)."),
+    Setting("PROXY_HOPS", int, 0, "How many reverse proxies (nginx, Caddy) stand in front "
+            "and set X-Forwarded-For/-Proto/-Host; 1 behind one TLS-terminating proxy. 0 "
+            "trusts no forwarded header."),
     Setting("API_RATE_LIMIT", str, "300 per minute", "Requests each API token may make "
             "(Flask-Limiter notation, e.g. '300 per minute;5000 per hour'); counted in "
             "RATELIMIT_STORAGE_URL."),

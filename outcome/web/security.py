@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask import current_app
 from flask import render_template
+from flask import request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
 from outcome.web.api.errors import http_error as integration_error
@@ -22,7 +25,16 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# Two years, subdomains included: the form the HSTS preload list asks for (RFC 6797).
+STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"
+
+
 def init_app(app: Flask) -> None:
+    hops = int(app.config.get("PROXY_HOPS", 0))
+    if hops:
+        # Behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto/-Host, so
+        # request.is_secure and the audit trail's addresses are the client's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     csrf.init_app(app)
     app.after_request(_set_headers)
     app.register_error_handler(CSRFError, _csrf_error)
@@ -35,9 +47,14 @@ def _set_headers(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("X-Frame-Options", "DENY")
-    if response.mimetype == "text/html":
-        # Pages may carry client data: never keep them in a shared or browser cache.
-        headers.setdefault("Cache-Control", "no-store")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if request.is_secure or current_app.config["BASE_URL"].startswith("https://"):
+        headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+    if request.endpoint != "static":
+        # Pages, exports, reports and API answers may carry client data: never keep them
+        # in a shared or browser cache. Only the static CSS and JS may be cached.
+        headers["Cache-Control"] = "no-store"
     return response
 
 
