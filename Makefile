@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint bench install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint audit bench install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -25,10 +25,14 @@ run: install
 	  $(BIN)/outcome scheduler & \
 	  $(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test browser-tools lint test-sqlite test-postgresql
+test: install-test browser-tools lint audit test-sqlite test-postgresql
 
 lint: install-test
 	$(BIN)/ruff check .
+
+# bandit (no medium or high finding) and pip-audit (no known vulnerability).
+audit: install-test
+	$(BIN)/python .ci/dependency_audit.py
 
 test-sqlite: install-test browser-tools
 	$(BIN)/python -m pytest --db=sqlite $(PYTEST_ARGS)

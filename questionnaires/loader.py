@@ -98,7 +98,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DefinitionError(path, [("(file)", f"cannot be read: {exc}")]) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader subclass)
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506  # nosec B506 (SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
