@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint audit bench install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint audit fuzz bench install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -89,3 +89,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts node_modules
+
+# Longer fuzzing than CI's 100,000 inputs per target: ten minutes each (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 600
+fuzz: install-test
+	@for target in answers csv definitions fhir; do \
+	  echo "== $$target ($(FUZZ_SECONDS) s)"; \
+	  $(BIN)/python tests/fuzz/harness.py $$target -max_total_time=$(FUZZ_SECONDS) \
+	    -max_len=4096 -artifact_prefix=test-artifacts/fuzz-$$target- 2>&1 | grep -E "^Done|crash|Error" ; \
+	done

@@ -172,6 +172,7 @@ def validate_resource(resource: dict[str, Any]) -> list[ResponseError]:
 
 def _value_of(instrument: Instrument, item: Item, answer: dict[str, Any], where: str
               ) -> tuple[Any, ResponseError | None]:
+    answer = {key: value for key, value in answer.items() if value is not None}
     if "valueCoding" in answer and item.type in ("likert", "goal"):
         coding = answer["valueCoding"]
         for option in item.options:
@@ -204,7 +205,9 @@ def answers_from_response(library: InstrumentLibrary, resource: dict[str, Any]
     if resource.get("status") not in ("completed", "amended"):
         return [ResponseError("status", f"is {resource.get('status')!r}; only completed or "
                                         "amended responses can be imported")]
-    canonical = resource.get("questionnaire", "")
+    canonical = resource.get("questionnaire") or ""
+    if not isinstance(canonical, str):
+        return [ResponseError("questionnaire", "must be the questionnaire's canonical URL")]
     url, _, version = canonical.partition("|")
     if not url.startswith(CANONICAL_BASE + "/"):
         return [ResponseError("questionnaire", f"{canonical!r} is not one of this "
@@ -216,7 +219,8 @@ def answers_from_response(library: InstrumentLibrary, resource: dict[str, Any]
 
     items = {item.id: item for item in instrument.items}
     mapping: dict[str, Any] = {}
-    for index, entry in enumerate(resource.get("item", [])):
+    # fhir.resources reads an explicit null as absent; so does this.
+    for index, entry in enumerate(resource.get("item") or []):
         where = f"item[{index}]"
         link_id = entry.get("linkId")
         if link_id == "stem":
@@ -229,7 +233,7 @@ def answers_from_response(library: InstrumentLibrary, resource: dict[str, Any]
         if link_id in mapping:
             errors.append(ResponseError(f"{where}.linkId", f"{link_id} appears twice"))
             continue
-        answer_list = entry.get("answer", [])
+        answer_list = entry.get("answer") or []
         if len(answer_list) > 1:
             errors.append(ResponseError(f"{where}.answer", f"{link_id} has "
                                         f"{len(answer_list)} answers; one is expected"))

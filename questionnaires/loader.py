@@ -64,7 +64,12 @@ class DefinitionError(Exception):
 # --- reading -----------------------------------------------------------------------------
 
 
-class _StrictLoader(yaml.SafeLoader):
+# libyaml's parser where PyYAML was built with it (about 10x faster), the same safe
+# constructors either way.
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 

@@ -29,7 +29,9 @@ def record(
 
     ``action`` is a dotted verb such as ``login`` or ``client.view``; ``outcome`` is
     ``allowed``, ``denied`` or ``error``. Pass identifiers only: no names, answers or
-    free text, which must never reach the audit trail.
+    free text, which must never reach the audit trail. An ``object_id`` taken from a
+    URL is cut to the column's 64 characters, and ``actor_label`` to 100, so a hostile
+    address cannot stop its own attempt from being recorded.
     """
     event = AuditEvent(
         occurred_dt=now,
@@ -37,11 +39,11 @@ def record(
         outcome=outcome,
         actor_kind=actor_kind,
         actor_user_id=actor_user_id,
-        actor_label=actor_label,
+        actor_label=None if actor_label is None else actor_label[:100],
         clinic_id=clinic_id,
         client_id=client_id,
         object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
+        object_id=None if object_id is None else str(object_id)[:64],
         ip_address=ip_address,
         request_id=request_id,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask import abort
 from flask import current_app
 from flask import render_template
 from flask import request
@@ -35,10 +36,24 @@ def init_app(app: Flask) -> None:
         # Behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto/-Host, so
         # request.is_secure and the audit trail's addresses are the client's.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.before_request(_refuse_nul)
     csrf.init_app(app)
     app.after_request(_set_headers)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+
+
+def _refuse_nul() -> None:
+    """A NUL character in the address or a form is refused (400) before any view runs.
+
+    No legitimate input has one, PostgreSQL cannot store one in text, and SQLite would
+    store what the other backend refuses; refusing it here keeps both alike.
+    """
+    values = [request.path, *request.args.keys(), *request.args.values()]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values):
+        abort(400, description="The request contains a NUL character.")
 
 
 def _set_headers(response: Response) -> Response:

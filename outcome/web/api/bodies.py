@@ -38,6 +38,10 @@ def read_json(media_types: tuple[str, ...] = JSON_TYPES) -> Any:
         raise Problem(415, f"Send the body as {' or '.join(media_types)} (got "
                            f"{request.mimetype or 'no Content-Type'}).")
     raw = request.get_data(cache=True)
+    if b"\\u0000" in raw:
+        # PostgreSQL cannot store a NUL in text or JSON; no real input carries one.
+        raise Problem(400, "The body contains a NUL character (\\u0000), which is not "
+                           "accepted in any field.")
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

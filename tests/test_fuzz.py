@@ -1,0 +1,96 @@
+"""Fuzzing of the parsers that take outside input (issue 9): zero crashes in 100,000
+coverage-guided inputs per target (atheris; ``tests/fuzz/harness.py``), plus the inputs
+that fuzzing found crashing, kept as regression tests.
+
+``OUTCOME_FUZZ_RUNS`` sets the inputs per target (default 100,000); ``make fuzz`` runs
+each target for ten minutes. The targets do not touch the database, so they run once,
+in the SQLite run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from outcome.core.answers import parse_answers
+from questionnaires.fhir import answers_from_response
+from questionnaires.fhir import questionnaire_response
+from questionnaires.loader import builtin_library
+
+HARNESS = Path(__file__).parent / "fuzz" / "harness.py"
+TARGETS = ("definitions", "answers", "csv", "fhir")  # slowest first
+RUNS = int(os.environ.get("OUTCOME_FUZZ_RUNS", "100000"))
+LIB = builtin_library()
+
+
+def run_target(target: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(HARNESS), target, f"-runs={RUNS}", "-seed=20261201",
+         "-max_len=4096", f"-artifact_prefix={tmp_path}/{target}-"],
+        capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.sqlite_only
+def test_no_target_crashes(tmp_path):
+    with ThreadPoolExecutor(max_workers=2) as pool:  # two cores
+        results = dict(zip(TARGETS, pool.map(lambda t: run_target(t, tmp_path), TARGETS),
+                           strict=True))
+    for target, result in results.items():
+        done = [line for line in result.stderr.splitlines() if line.startswith("Done ")]
+        assert result.returncode == 0, f"{target} crashed:\n" + result.stderr[-4000:]
+        assert len(done) == 1 and done[0].startswith(f"Done {RUNS} runs"), result.stderr[-2000:]
+        print(f"{target}: {done[0]}")
+
+
+# --- what fuzzing found ----------------------------------------------------------------------
+# Each crashed answers_from_response (and so POST /fhir/QuestionnaireResponse, with a 500):
+# fhir.resources reads an explicit JSON null as "absent", the import did not.
+
+
+def _response() -> dict:
+    phq = LIB.get("phq9")
+    answers = parse_answers(phq, {f"phq9_{i}": 1 for i in range(1, 10)})
+    return questionnaire_response(phq, answers, subject="Patient/C-7F3K9Q",
+                                  authored=dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC))
+
+
+def test_a_null_questionnaire_is_an_error_not_a_crash():
+    resource = {**_response(), "questionnaire": None}
+    errors = answers_from_response(LIB, resource)
+    assert isinstance(errors, list) and errors[0].where == "questionnaire"
+
+
+def test_null_items_and_answers_count_as_absent():
+    resource = {**_response(), "item": None}
+    errors = answers_from_response(LIB, resource)
+    assert isinstance(errors, list) and {e.code for e in errors} == {"missing"}
+    resource = _response()
+    resource["item"][0]["answer"] = None  # one item unanswered: PHQ-9 prorates
+    _instrument, answers = answers_from_response(LIB, resource)
+    assert answers.missing == ("phq9_1",)
+
+
+def test_a_null_coding_is_no_answer_value():
+    resource = _response()
+    resource["item"][0]["answer"] = [{"valueCoding": None}]
+    errors = answers_from_response(LIB, resource)
+    assert isinstance(errors, list) and "no usable answer value" in errors[0].message
+
+
+def test_the_endpoint_answers_these_with_422(api, make_user, make_client, make_episode):
+    therapist = make_user()
+    person = make_client(therapist)
+    make_episode(person)
+    t_api = api(therapist)
+    for change in ({"questionnaire": None}, {"item": None}):
+        resource = {**_response(), **change, "subject": {"reference": f"Patient/{person.code}"}}
+        response = t_api.post("/fhir/QuestionnaireResponse", json=resource)
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert response.get_json()["resourceType"] == "OperationOutcome"
