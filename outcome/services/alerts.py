@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from outcome.models import Alert
 from outcome.models import Episode
 from outcome.models import User
+from outcome.services.monitoring import lock_episode
 from outcome.services.monitoring import update_episode_signals
 from questionnaires.loader import InstrumentLibrary
 
@@ -34,6 +35,10 @@ def acknowledge_alert(session: Session, alert: Alert, user: User, note: str,
                          "\"discussed in session, safety plan updated\").")
     if len(text) > NOTE_MAX:
         raise AlertError(f"The note is too long: at most {NOTE_MAX} characters.")
+    # The episode's lock first (see lock_episode), then the alert as committed now: a
+    # concurrent submission may have added to it, another acknowledgement closed it.
+    lock_episode(session, alert.episode_id)
+    session.refresh(alert)
     if alert.status != "open":
         raise AlertError("This alert is no longer open; it was acknowledged or resolved "
                          "already.")

@@ -405,9 +405,26 @@ def _raise(session: Session, episode_id: int, desired: DesiredAlert,
     return alert
 
 
+def lock_episode(session: Session, episode_id: int) -> None:
+    """Hold the episode's row lock until the transaction ends, before reading its signals.
+
+    Two transactions for one episode at once (PHQ-9 and GAD-7 posted together, or an
+    alert acknowledged as a new answer arrives) would each read without the other's
+    work, and the last to commit would overwrite the signals with a score or an open
+    alert missing. With the lock the second waits, then reads what the first committed.
+    Take it before changing the episode's alerts, so every writer locks in the same order
+    (episode, then alerts). PostgreSQL only: SQLite renders no FOR clause, its BEGIN
+    IMMEDIATE already serialises writers. NO KEY UPDATE, so inserts that merely refer to
+    the episode (a new administration) do not wait for it.
+    """
+    session.execute(select(Episode.id).where(Episode.id == episode_id)
+                    .with_for_update(key_share=True))
+
+
 def update_episode_signals(session: Session, episode: Episode, library: InstrumentLibrary,
                            now: dt.datetime) -> EpisodeSignal:
     """Recompute and store one episode's signals and alerts; flush."""
+    lock_episode(session, episode.id)
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     context = clinic_context(session, clinic)
@@ -555,5 +572,5 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
     return row, True
 
 
-__all__ = ["COLOURS", "IdempotencyConflict", "recompute_signals", "refit_models",
-           "submit_administration", "update_episode_signals"]
+__all__ = ["COLOURS", "IdempotencyConflict", "lock_episode", "recompute_signals",
+           "refit_models", "submit_administration", "update_episode_signals"]
