@@ -16,6 +16,8 @@ from werkzeug.wrappers import Response
 
 from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
+from outcome.web.api.problems import FieldError
+from outcome.web.api.problems import Problem
 
 csrf = CSRFProtect()
 
@@ -49,11 +51,18 @@ def _refuse_nul() -> None:
     No legitimate input has one, PostgreSQL cannot store one in text, and SQLite would
     store what the other backend refuses; refusing it here keeps both alike.
     """
-    values = [request.path, *request.args.keys(), *request.args.values()]
+    fields = [("path", request.path), *((k, k) for k in request.args),
+              *request.args.items(multi=True)]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        values += [*request.form.keys(), *request.form.values()]
-    if any("\x00" in value for value in values):
-        abort(400, description="The request contains a NUL character.")
+        fields += [*((k, k) for k in request.form), *request.form.items(multi=True)]
+    bad = next((name for name, value in fields if "\x00" in value), None)
+    if bad is None:
+        return
+    if is_integration_request():
+        raise Problem(400, "The request contains a NUL character.", errors=[FieldError(
+            "Contains a NUL character, which no parameter accepts.", parameter=bad[:64],
+            code="nul_character")])
+    abort(400, description="The request contains a NUL character.")
 
 
 def _set_headers(response: Response) -> Response:

@@ -38,17 +38,46 @@ def read_json(media_types: tuple[str, ...] = JSON_TYPES) -> Any:
         raise Problem(415, f"Send the body as {' or '.join(media_types)} (got "
                            f"{request.mimetype or 'no Content-Type'}).")
     raw = request.get_data(cache=True)
-    if b"\\u0000" in raw:
-        # PostgreSQL cannot store a NUL in text or JSON; no real input carries one.
-        raise Problem(400, "The body contains a NUL character (\\u0000), which is not "
-                           "accepted in any field.")
     try:
-        return json.loads(raw.decode("utf-8"))
+        body = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise Problem(400, "The body is not UTF-8 text.") from None
     except json.JSONDecodeError as exc:
         raise Problem(400, f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
                            f"column {exc.colno}.") from None
+    if b"\\u0000" in raw and (where := _nul_at(body)) is not None:
+        # PostgreSQL cannot store a NUL in text or JSON; no real input carries one.
+        location = (_fhir_path(where) if request.path.startswith("/fhir/")
+                    else pointer(*where))
+        raise Problem(422, "A field contains a NUL character.", errors=[FieldError(
+            "Contains a NUL character (\\u0000), which no field accepts.", location,
+            code="nul_character")])
+    return body
+
+
+def _nul_at(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
+    """Where the first string (key or value) with a NUL character is, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                return (*path, key)
+            if (found := _nul_at(item, (*path, key))) is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_at(item, (*path, index))) is not None:
+                return found
+    return None
+
+
+def _fhir_path(parts: tuple[str | int, ...]) -> str:
+    """``("item", 2, "answer")`` as the FHIR path ``item[2].answer``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
 
 def json_body(schema_name: str) -> dict[str, Any]:
