@@ -48,6 +48,13 @@ bench: install
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.digest
 
+# Crash safety: 200 SIGKILLs of `outcome serve` (worker or master) under API load, on each
+# backend; exits non-zero if a submission is lost, duplicated or half-written. PostgreSQL
+# needs psycopg and a running server, hence postgres-ready.
+crash: install postgres-ready
+	$(BIN)/python -m bench.crash --kills 200 --db sqlite
+	$(BIN)/python -m bench.crash --kills 200 --db postgresql --postgres-url '$(POSTGRES_URL)'
+
 postgres-ready: install-test
 	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'
 
@@ -60,10 +67,10 @@ install-test: $(VENV)/.installed-test
 browser-tools: node_modules/.installed
 	@command -v chromium >/dev/null && command -v zbarimg >/dev/null \
 	  && command -v pdftoppm >/dev/null && command -v curl >/dev/null \
-	  && command -v jq >/dev/null || { \
-	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl and jq with apt-get"; \
+	  && command -v jq >/dev/null && command -v pg_dump >/dev/null || { \
+	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl, jq and postgresql-client with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium zbar-tools poppler-utils curl jq; }
+	    chromium zbar-tools poppler-utils curl jq postgresql-client; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from outcome.cli.backup import backup_command
+from outcome.cli.backup import restore_command
 from outcome.cli.care import appointments_group
 from outcome.cli.care import goals_group
 from outcome.cli.clinic import clinic_group
@@ -25,5 +27,5 @@ COMMANDS = (
     analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,
     digest_command, goals_group, instruments_group, links_group, model_group, scheduler_command,
     score_command, serve_command, signals_group, tokens_group, users_group,
-    export_command,
+    export_command, backup_command, restore_command,
 )
