@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.digest
+	$(BIN)/python -m bench.clinic_day
 
 # Crash safety: 200 SIGKILLs of `outcome serve` (worker or master) under API load, on each
 # backend; exits non-zero if a submission is lost, duplicated or half-written. PostgreSQL

@@ -114,6 +114,20 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
+def reading(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that only reads: ``BEGIN DEFERRED`` on SQLite, so that under WAL it
+    runs beside a writer instead of holding or waiting for the write lock; rolled back
+    at the end (nothing is written)."""
+    session = factory()
+    try:
+        session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work at an edge: commit on success, roll back on any error.
 

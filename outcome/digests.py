@@ -1,9 +1,10 @@
 """Producing the due digests: the edge that commits, one digest at a time.
 
 Used by the scheduler's job and by `outcome digest`. The claim is committed in its own
-transaction before any work, so a concurrent scheduler sees it at once; the work and
-its archive and e-mail are one transaction; a failure is recorded on the run in a
-third. See :mod:`outcome.services.reports` for the exactly-once rules.
+transaction before any work, so a concurrent scheduler sees it at once; the digest is
+built and rendered in a read-only transaction (no write lock held while the PDF is
+drawn); its archive, e-mail and success are one short write; a failure is recorded on
+the run in another. See :mod:`outcome.services.reports` for the exactly-once rules.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from outcome.db import reading
 from outcome.db import transaction
 from outcome.models import ReportRun
 from outcome.models import User
 from outcome.services.reports import Renderer
+from outcome.services.reports import archive_digest
 from outcome.services.reports import claim
 from outcome.services.reports import default_renderer
 from outcome.services.reports import due_digests
-from outcome.services.reports import produce_digest
+from outcome.services.reports import render_digest
 from outcome.services.supervision import DIGEST_KIND
 from questionnaires.loader import InstrumentLibrary
 
@@ -75,12 +78,18 @@ def _one(factory: sessionmaker[Session], library: InstrumentLibrary, now: dt.dat
     if run_id is None:
         return RunOutcome(supervisor_id, week, "skipped")
     try:
+        # Built and rendered while only reading (seconds, for a large team), then archived
+        # and queued in a short write: the clinic's requests never wait for a PDF.
+        with reading(factory) as session:
+            run = session.get(ReportRun, run_id)
+            supervisor = session.get(User, supervisor_id)
+            assert run is not None and supervisor is not None
+            digest, content = render_digest(session, run, supervisor, library, now, render)
         with transaction(factory) as session:
             run = session.get(ReportRun, run_id)
             supervisor = session.get(User, supervisor_id)
             assert run is not None and supervisor is not None
-            produce_digest(session, run, supervisor, library, now, base_url=base_url,
-                           render=render)
+            archive_digest(session, run, supervisor, digest, content, now, base_url=base_url)
     except Exception as exc:  # recorded on the run; the next digest still goes out
         error = f"{type(exc).__name__}: {exc}"[:1000]
         log.exception("digest %s for supervisor %s failed", week, supervisor_id)

@@ -40,6 +40,7 @@ from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.progress_view import client_progress
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import begin_reading
 from outcome.web.database import db_session
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
@@ -131,6 +132,8 @@ def _use_client_language(link: QuestionnaireLink) -> None:
 
 @bp.route("/", methods=["GET", "POST"])
 def page() -> Response | str | tuple[str, int]:
+    if request.method == "GET":
+        begin_reading()  # the link is read beside writers; record_now then writes apart
     link = _current_link()
     if link is None:
         return render_template("questionnaires/message.html",
@@ -151,6 +154,7 @@ def page() -> Response | str | tuple[str, int]:
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
         record_now(action="questionnaire.thanks.view", outcome="allowed", **client_fields)
+        begin_reading()
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary, key=str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
@@ -184,6 +188,7 @@ def page() -> Response | str | tuple[str, int]:
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
     if request.method == "GET":
         record_now(action="questionnaire.view", outcome="allowed", **client_fields)
+        begin_reading()
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     wording = instrument_wording(instrument, g.get("client_locale") or "en")

@@ -81,9 +81,12 @@ def create_token(session: Session, *, clinic: Clinic, user: User, name: str,
     return token, secret
 
 
-def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | None:
+def authenticate(session: Session, secret: str, now: dt.datetime, *, record_use: bool = True
+                 ) -> ApiToken | None:
     """The usable token whose secret is ``secret``, or None (unknown, expired, revoked,
-    or its user disabled). Notes when it was last used, to the nearest five minutes."""
+    or its user disabled). With ``record_use``, notes when it was last used, to the
+    nearest five minutes (:func:`touch`); an edge that reads first passes False and
+    touches in a write of its own."""
     if not secret.startswith(SECRET_PREFIX) or len(secret) > 200:
         return None
     digest = hash_secret(secret)
@@ -93,10 +96,20 @@ def authenticate(session: Session, secret: str, now: dt.datetime) -> ApiToken | 
         return None
     if not token.is_usable(now):
         return None
-    if token.last_used_dt is None or now - token.last_used_dt > LAST_USED_PRECISION:
-        token.last_used_dt = now
-        session.flush()
+    if record_use and is_stale(token, now):
+        touch(session, token, now)
     return token
+
+
+def is_stale(token: ApiToken, now: dt.datetime) -> bool:
+    """Whether the token's ``last_used_dt`` is more than five minutes behind ``now``."""
+    return token.last_used_dt is None or now - token.last_used_dt > LAST_USED_PRECISION
+
+
+def touch(session: Session, token: ApiToken, now: dt.datetime) -> None:
+    """Note that the token was used at ``now``; flush."""
+    token.last_used_dt = now
+    session.flush()
 
 
 def clinic_tokens(session: Session, clinic: Clinic) -> list[ApiToken]:

@@ -20,7 +20,14 @@ from outcome.web.database import db_session
 
 
 def record_now(**fields: Any) -> None:
-    """Record one audit event and commit it."""
+    """Record one audit event and commit it.
+
+    A read-only transaction the request has open is ended first, so the record is
+    written in a transaction of its own that takes the write lock at its start (SQLite:
+    a read transaction that turns into a write may fail instead of waiting).
+    """
     session = db_session()
+    if session.in_transaction():
+        session.commit()
     audit.record(session, now=now(), ip_address=request.remote_addr, **fields)
     session.commit()

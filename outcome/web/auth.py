@@ -46,6 +46,7 @@ from outcome.services.passwords import verify_password
 from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
 from outcome.web.clock import now
+from outcome.web.database import begin_reading
 from outcome.web.database import db_session
 
 bp = Blueprint("auth", __name__)
@@ -89,6 +90,13 @@ def _too_many(error) -> tuple[str, int] | Response:
                   "attempts. Please wait a few minutes and try again."), code=429), 429
 
 
+def _end_reading() -> None:
+    """End the read transaction the session check ran in; the view begins its own."""
+    store = db_session()
+    if store.in_transaction():
+        store.commit()
+
+
 def _enforce_session_limits() -> Response | None:
     """Sign staff out after the clinic's idle time (30 min) or session length (12 h).
 
@@ -96,8 +104,10 @@ def _enforce_session_limits() -> Response | None:
     tab, or copied, stops working when either limit passes.
     """
     if not current_user.is_authenticated:
+        _end_reading()
         return None
     clinic = db_session().get(Clinic, current_user.clinic_id)
+    _end_reading()
     limits = clinic_settings.current(clinic)
     moment = now().timestamp()
     seen, started = session.get("seen_at"), session.get("signed_in_at")
@@ -119,7 +129,9 @@ def load_user(identity: str) -> User | None:
     user_id, _, version = identity.partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db_session().get(User, int(user_id))
+    # Read beside writers (SQLite WAL): most requests only read, and the check that
+    # signs them in must not take the write lock (ended in _enforce_session_limits).
+    user = begin_reading().get(User, int(user_id))
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

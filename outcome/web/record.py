@@ -82,7 +82,8 @@ def chosen_episode(episodes: list[Episode]) -> Episode | None:
 @bp.route("/<code>")
 @login_required
 def page(code: str) -> str:
-    client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url)
+    client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url,
+                                           reading=True)
     episodes = client_episodes(client)
     episode = chosen_episode(episodes)
     record = (client_record(db_session(), episode, instrument_library(current_app), full=True)
@@ -117,7 +118,7 @@ def acknowledge(code: str, alert_id: int) -> Response:
 @bp.route("/<code>/export.csv")
 @login_required
 def export_csv(code: str) -> Response:
-    client, _episode, _clinic = own_client(code, "client.export.csv")
+    client, _episode, _clinic = own_client(code, "client.export.csv", reading=True)
     body = episodes_csv(db_session(), client, client_episodes(client))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{client.code}.csv"',
@@ -127,7 +128,7 @@ def export_csv(code: str) -> Response:
 @bp.route("/<code>/export.fhir.json")
 @login_required
 def export_fhir(code: str) -> Response:
-    client, _episode, _clinic = own_client(code, "client.export.fhir")
+    client, _episode, _clinic = own_client(code, "client.export.fhir", reading=True)
     bundle = episodes_bundle(db_session(), client, client_episodes(client),
                              instrument_library(current_app), now())
     return Response(json.dumps(bundle, indent=1), mimetype="application/fhir+json", headers={
@@ -139,7 +140,8 @@ def export_fhir(code: str) -> Response:
 @login_required
 def report_pdf(code: str) -> Response:
     """The progress report of the episode on the page (``?episode=``, else the newest)."""
-    client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url)
+    client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url,
+                                           reading=True)
     body = progress_report_pdf(db_session(), client, chosen_episode(client_episodes(client)),
                                instrument_library(current_app), now())
     return Response(body, mimetype="application/pdf", headers={

@@ -25,6 +25,7 @@ from outcome.models import User
 from outcome.services.access import sees_client_names
 from outcome.services.access import visible_clients
 from outcome.web.auditing import record_now
+from outcome.web.database import begin_reading
 from outcome.web.database import db_session
 
 
@@ -50,7 +51,7 @@ def attempted_client_id(code: str) -> int | None:
 
 
 def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | None = None,
-            check: Callable[[Client], bool] | None = None) -> Client:
+            check: Callable[[Client], bool] | None = None, reading: bool = False) -> Client:
     store = db_session()
     viewer = acting_user()
     query = visible_clients(viewer).where(Client.code == code)
@@ -73,24 +74,32 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     if not allowed:
         abort(404)
     assert client is not None
+    if reading:
+        # The rest of a view that only reads runs beside writers (SQLite WAL), not
+        # holding the write lock while it draws charts or renders a page.
+        begin_reading()
     return client
 
 
 def visible_client(code: str, action: str,
-                   check: Callable[[Client], bool] | None = None) -> Client:
+                   check: Callable[[Client], bool] | None = None,
+                   reading: bool = False) -> Client:
     """The client if the viewer may read their data at all (own therapist, or supervisor
-    of their therapist); the caller shows names only if :func:`sees_client_names`."""
-    return _lookup(code, action, own=False, check=check)
+    of their therapist); the caller shows names only if :func:`sees_client_names`.
+
+    ``reading=True`` for views that only read from here on (the rest runs in a read
+    transaction; a view that writes must not pass it)."""
+    return _lookup(code, action, own=False, check=check, reading=reading)
 
 
-def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None
-               ) -> tuple[Client, Episode | None, Clinic]:
+def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None,
+               reading: bool = False) -> tuple[Client, Episode | None, Clinic]:
     """The client, open episode and clinic, if the signed-in user is the client's therapist.
 
     ``check`` can refuse the request (404, recorded as denied) when another object in
-    the URL does not belong to this client.
+    the URL does not belong to this client. ``reading`` as for :func:`visible_client`.
     """
-    client = _lookup(code, action, own=True, check=check)
+    client = _lookup(code, action, own=True, check=check, reading=reading)
     store = db_session()
     episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
                                                  Episode.closed_on.is_(None)))

@@ -21,7 +21,7 @@ from outcome.services import api_tokens
 from outcome.web.api.problems import Problem
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import db_session
+from outcome.web.database import begin_reading
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "fhir.capability_statement"})
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -66,16 +66,18 @@ def authenticate() -> None:
         raise Problem(401, "Send the API token as 'Authorization: Bearer <token>'. An admin "
                            "creates tokens on the Admin > API tokens page.",
                       headers={"WWW-Authenticate": challenge})
-    store = db_session()
-    token = api_tokens.authenticate(store, secret, now())
+    store = begin_reading()  # most requests only read; the token is looked up beside writers
+    token = api_tokens.authenticate(store, secret, now(), record_use=False)
+    store.commit()
+    if token is not None and api_tokens.is_stale(token, now()):
+        api_tokens.touch(store, token, now())
+        store.commit()
     if token is None:
-        store.rollback()
         record_now(action="api.authenticate", outcome="denied", actor_kind="anonymous",
                    object_type="api_token")
         raise Problem(401, "The token is unknown, expired or revoked, or its staff member "
                            "was disabled. Ask an admin for a new one.",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
-    store.commit()  # last_used_dt, if it moved
     g.api_token = token
     needed = "read" if request.method in READ_METHODS else "write"
     if needed not in token.scopes:

@@ -321,14 +321,14 @@ def create_client() -> Response:
 
 @bp.get("/clients/<code>")
 def client(code: str) -> Response:
-    found = visible_client(code, "api.client.view")
+    found = visible_client(code, "api.client.view", reading=True)
     episode = _open_episode(found)
     return ok(client_json(found, episode.id if episode else None))
 
 
 @bp.get("/clients/<code>/episodes")
 def episodes(code: str) -> Response:
-    found = visible_client(code, "api.episodes.list")
+    found = visible_client(code, "api.episodes.list", reading=True)
     page = paginate(begin_reading(), select(Episode).where(Episode.client_id == found.id),
                     Episode.id, episode_json)
     return ok(page.as_json(), headers=page.link_header())
@@ -370,7 +370,7 @@ def end_episode(code: str, episode_id: int) -> Response:
 
 @bp.get("/clients/<code>/appointments")
 def appointments(code: str) -> Response:
-    found = visible_client(code, "api.appointments.list")
+    found = visible_client(code, "api.appointments.list", reading=True)
     query = (select(Appointment).join(Episode, Episode.id == Appointment.episode_id)
              .where(Episode.client_id == found.id))
     page = paginate(begin_reading(), query, Appointment.id, appointment_json)
@@ -463,7 +463,7 @@ def submit(code: str) -> Response:
 
 @bp.get("/clients/<code>/signals")
 def signals(code: str) -> Response:
-    found = visible_client(code, "api.signals.view")
+    found = visible_client(code, "api.signals.view", reading=True)
     store = begin_reading()
     episode = store.scalar(select(Episode).where(Episode.client_id == found.id)
                            .order_by(Episode.closed_on.is_(None).desc(),
@@ -511,7 +511,7 @@ def alerts() -> Response:
 @bp.get("/clients/<code>/alerts")
 def client_alerts(code: str) -> Response:
     status = _status_filter()
-    found = visible_client(code, "api.alerts.view")
+    found = visible_client(code, "api.alerts.view", reading=True)
     query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
              .where(Episode.client_id == found.id))
     if status != "all":
