@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint audit fuzz bench install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint audit fuzz crash bench install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init

@@ -36,7 +36,8 @@ class _Server(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in self.options.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # settings newer gunicorns added are skipped on older
+                self.cfg.set(key, value)
 
     def load(self) -> Flask:
         from outcome.app import create_app
@@ -67,4 +68,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
     click.echo(f"Listening on http://{host}:{port} with {workers} workers "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
-             "logger_class": RedactingLogger, "graceful_timeout": 10}).run()
+             "logger_class": RedactingLogger, "graceful_timeout": 10,
+             # gunicorn 24+ opens a control socket at one path per user by default: two
+             # servers of one user (two sites, parallel tests) would take it from each
+             # other, and it would let anyone with the user's rights reconfigure the server.
+             "control_socket_disable": True}).run()
