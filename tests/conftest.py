@@ -109,8 +109,10 @@ class DatabaseProvider:
     def drop_all(self) -> None:
         if self._admin is None:
             return
-        with self._admin.begin() as conn:
-            for name in self._schemas:
+        # One transaction per schema: dropping them all in one would need a lock per
+        # table of every schema at once (PostgreSQL's max_locks_per_transaction).
+        for name in self._schemas:
+            with self._admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
         self._admin.dispose()
 
