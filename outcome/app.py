@@ -59,14 +59,14 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from outcome.web import account
     from outcome.web import admin
     from outcome.web import care  # these pages use the app's services
+    from outcome.web import questionnaire
     from outcome.web import record
     from outcome.web import supervision
     from outcome.web.api import errors as api_errors
     from outcome.web.api import fhir
     from outcome.web.api import routes as api_routes
-    from questionnaires import forms
 
-    app.register_blueprint(forms.bp)
+    app.register_blueprint(questionnaire.bp)
     app.register_blueprint(care.bp)
     app.register_blueprint(record.bp)
     app.register_blueprint(supervision.bp)

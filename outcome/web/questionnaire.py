@@ -1,4 +1,4 @@
-"""The client-facing questionnaire pages (Flask): link, pages, support, thanks.
+"""The client-facing questionnaire pages: link, pages, support, thanks.
 
 Routes stay thin: the link and page logic is in :mod:`outcome.services.links`; this
 module turns HTTP into those calls and templates. A client has no account: opening a
@@ -42,10 +42,11 @@ from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import begin_reading
 from outcome.web.database import db_session
+from questionnaires.wording import instrument_wording
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
-bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
+bp = Blueprint("questionnaire", __name__, url_prefix="/q")
 CLIENT_IDLE = dt.timedelta(minutes=60)
 CLIENT_MAX = dt.timedelta(hours=2)  # a client session never outlives this, or its link
 THANKS_GRACE = dt.timedelta(minutes=15)  # the thank-you page (and chart) after finishing
@@ -195,22 +196,6 @@ def page() -> Response | str | tuple[str, int]:
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=position, total=len(all_steps),
                            goals=goals, wording=wording), (422 if errors else 200)
-
-
-def instrument_wording(instrument, language: str) -> dict:
-    """The instrument's verbatim wording in ``language`` where the definition has it.
-
-    Returns {"lang": ..., "stem": ..., "items": {id: text}, "options": {id: {value: label}}}
-    with the original wording (marked with its language) wherever no translation exists.
-    """
-    original = instrument.languages[0]
-    translation = next((t for t in instrument.translations if t.language == language), None)
-    items = dict(translation.items) if translation else {}
-    options = {item_id: dict(labels) for item_id, labels in translation.options} if (
-        translation) else {}
-    return {"language": language if translation else original, "original": original,
-            "stem": (translation.stem if translation and translation.stem else None),
-            "items": items, "options": options}
 
 
 def _plain(code: str, message: str) -> str:
