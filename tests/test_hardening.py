@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from outcome.app import create_app
-from outcome.web.database import database
+from outcome.extensions import database
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import csrf_token
 

@@ -11,9 +11,10 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.db import transaction
 from outcome.digests import run_due_digests
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
@@ -22,7 +23,6 @@ from outcome.services.digest import DigestError
 from outcome.services.digest import iso_week
 from outcome.services.digest import week_bounds
 from outcome.services.supervision import DIGEST_KIND
-from outcome.web.database import database
 
 DATA_ERROR = 2
 

@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import ApiToken
 from outcome.models import AuditEvent
 from outcome.models import Client

@@ -24,12 +24,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
-from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services.goals import goal_texts
 from outcome.services.links import check_link
@@ -38,10 +37,11 @@ from outcome.services.links import steps
 from outcome.services.links import submit_page
 from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.progress_view import client_progress
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
+from outcome.web.database import writes
 from questionnaires.wording import instrument_wording
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
@@ -75,21 +75,19 @@ def _problem(kind: str) -> tuple[str, int]:
 
 
 @bp.route("/<token>")
+@writes  # opening a link marks it opened
 def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
     link, problem = open_link(store, token, now())
     if link is not None:
         _use_client_language(link)
         episode = store.get(Episode, link.episode_id)
-        audit.record(store, action="link.open", outcome="denied" if problem else "allowed",
-                     now=now(), actor_kind="client", clinic_id=episode.clinic_id,
-                     client_id=episode.client_id, object_type="link", object_id=link.id,
-                     ip_address=request.remote_addr)
+        audit_event(action="link.open", outcome="denied" if problem else "allowed",
+                    even_if_failed=True, actor_kind="client", clinic_id=episode.clinic_id,
+                    client_id=episode.client_id, object_type="link", object_id=link.id)
     else:
-        audit.record(store, action="link.open", outcome="denied", now=now(),
-                     actor_kind="anonymous", object_type="link",
-                     ip_address=request.remote_addr)
-    store.commit()
+        audit_event(action="link.open", outcome="denied", even_if_failed=True,
+                    actor_kind="anonymous", object_type="link")
     if problem:
         return _problem(problem)
     assert link is not None
@@ -133,8 +131,6 @@ def _use_client_language(link: QuestionnaireLink) -> None:
 
 @bp.route("/", methods=["GET", "POST"])
 def page() -> Response | str | tuple[str, int]:
-    if request.method == "GET":
-        begin_reading()  # the link is read beside writers; record_now then writes apart
     link = _current_link()
     if link is None:
         return render_template("questionnaires/message.html",
@@ -154,8 +150,8 @@ def page() -> Response | str | tuple[str, int]:
     all_steps = steps(store, link)
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
-        record_now(action="questionnaire.thanks.view", outcome="allowed", **client_fields)
-        begin_reading()
+        audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
+                    **client_fields)
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary, key=str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
@@ -176,20 +172,18 @@ def page() -> Response | str | tuple[str, int]:
                                  library=library, now=now())
         except IdempotencyConflict:
             # The same page sent twice at once with different answers: the first stands.
-            store.rollback()
+            discard_changes()
             return redirect(url_for(".page"), 303)
         if not result.errors:
-            audit.record(store, action="questionnaire.submit", outcome="allowed", now=now(),
-                         ip_address=request.remote_addr, **client_fields)
-            store.commit()
+            audit_event(action="questionnaire.submit", outcome="allowed", **client_fields)
             if result.is_critical:
                 return redirect(url_for(".support"), 303)
             return redirect(url_for(".page"), 303)
-        store.rollback()
+        # Answered with a 422 below: the edge keeps nothing of the refused page.
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
     if request.method == "GET":
-        record_now(action="questionnaire.view", outcome="allowed", **client_fields)
-        begin_reading()
+        audit_event(action="questionnaire.view", outcome="allowed", even_if_failed=True,
+                    **client_fields)
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     wording = instrument_wording(instrument, g.get("client_locale") or "en")
@@ -216,7 +210,7 @@ def support() -> str | tuple[str, int]:
     episode = db_session().get(Episode, link.episode_id)
     clinic = db_session().get(Clinic, episode.clinic_id)
     crisis = clinic_settings.current(clinic)["crisis_text"]
-    record_now(action="questionnaire.support.view", outcome="allowed", actor_kind="client",
-               clinic_id=episode.clinic_id, client_id=episode.client_id, object_type="link",
-               object_id=link.id)
+    audit_event(action="questionnaire.support.view", outcome="allowed", even_if_failed=True,
+                actor_kind="client", clinic_id=episode.clinic_id, client_id=episode.client_id,
+                object_type="link", object_id=link.id)
     return render_template("questionnaires/support.html", crisis=crisis)
