@@ -31,6 +31,7 @@ from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.database import writes
+from outcome.web.security import csrf
 
 ROOT = Path(__file__).resolve().parents[1]
 # The edge itself; everything else under outcome/web is a view or a helper of views.
@@ -92,6 +93,7 @@ def _probe_routes(app):
         audit_event(action="probe.read", outcome="allowed", actor_kind="anonymous")
         return str(db_session().scalar(select(func.count()).select_from(Clinic)))
 
+    csrf.exempt(bp)  # the probes test transactions, not forms
     app.register_blueprint(bp)
 
 
@@ -188,9 +190,7 @@ def test_sqlite_reads_begin_deferred_and_writes_immediate(app, probe, databases)
         assert probe.get("/probe/marked").status_code == 200
         assert begins == ["BEGIN IMMEDIATE"]
         # A read runs beside a writer that holds the write lock (WAL), without waiting.
-        with engine.connect() as writer:
-            writer.exec_driver_sql("BEGIN IMMEDIATE")
+        with engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE: holds the lock
             assert probe.get("/probe/read").status_code == 200
-            writer.exec_driver_sql("ROLLBACK")
     finally:
         engine.dispose()

@@ -119,10 +119,17 @@ def audit_event(*, even_if_failed: bool = False, **fields: Any) -> None:
 
 
 def discard_changes() -> None:
-    """Keep none of this request's changes, whatever its response (for example a form
-    refused by a service and shown again with a redirect): the edge rolls back, and only
-    audit records marked ``even_if_failed`` are written."""
+    """Undo this request's changes now, and keep none, whatever its response (a form
+    refused by a service and shown again, or a redirect after a refusal).
+
+    The session is rolled back at once, so the view can go on reading (on PostgreSQL a
+    failed statement leaves the transaction unusable until then); at the end only audit
+    records marked ``even_if_failed`` are written.
+    """
     g.outcome_discard = True
+    session: Session | None = g.get("db_session")
+    if session is not None:
+        session.rollback()
 
 
 def after_reading(write: Callable[[Session], object]) -> None:

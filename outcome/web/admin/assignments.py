@@ -20,8 +20,8 @@ from outcome.web.admin.blueprint import _form_user
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import bp
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 
@@ -51,7 +51,6 @@ def create_assignment() -> Response:
         _refused("assignment.create", exc, object_type="user", object_id=therapist.id)
     else:
         _record("assignment.create", object_type="assignment", object_id=row.id)
-        db_session().commit()
         flash(_("%(supervisor)s now supervises %(therapist)s.",
                 supervisor=supervisor.display_name, therapist=therapist.display_name), "info")
     return redirect(url_for(".assignments"))
@@ -62,16 +61,15 @@ def delete_assignment(assignment_id: int) -> Response:
     store = db_session()
     row = store.get(SupervisorAssignment, assignment_id)
     if row is None or row.clinic_id != current_user.clinic_id:
-        record_now(action="assignment.delete", outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="assignment",
-                   object_id=assignment_id)
+        audit_event(action="assignment.delete", outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="assignment",
+                    object_id=assignment_id, even_if_failed=True)
         abort(404)
     supervisor = store.get(User, row.supervisor_id)
     therapist = store.get(User, row.therapist_id)
     assert supervisor is not None and therapist is not None
     staff.unassign_supervisor(store, supervisor, therapist)
     _record("assignment.delete", object_type="assignment", object_id=assignment_id)
-    store.commit()
     flash(_("%(supervisor)s no longer supervises %(therapist)s.",
             supervisor=supervisor.display_name, therapist=therapist.display_name), "info")
     return redirect(url_for(".assignments"))

@@ -21,7 +21,7 @@ from outcome.web.admin.blueprint import _admin
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _clinic_users
 from outcome.web.admin.blueprint import bp
-from outcome.web.auditing import record_now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 OUTCOME_LABELS = {"allowed": _l("allowed"), "denied": _l("denied"), "error": _l("error")}
@@ -59,8 +59,8 @@ def audit_log() -> str:
         page=int(page) if page.isdigit() else 1)
     if found.unknown_client:
         errors["client"] = _("No client of this clinic has that code.")
-    record_now(action="audit.view", outcome="allowed", actor_user_id=current_user.id,
-               clinic_id=clinic.id, object_type="page", object_id=found.page)
+    audit_event(action="audit.view", outcome="allowed", actor_user_id=current_user.id,
+                clinic_id=clinic.id, object_type="page", object_id=found.page, even_if_failed=True)
     kept = {k: v for k, v in filters.items() if v}
     return render_template(
         "admin/audit.html", rows=found.lines, tz=tz, filters=filters,

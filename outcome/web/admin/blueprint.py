@@ -25,13 +25,12 @@ from werkzeug.wrappers import Response
 
 from outcome.models import Clinic
 from outcome.models import User
-from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services import instruments
 from outcome.services import staff
-from outcome.web.auditing import record_now
-from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -44,9 +43,9 @@ def _admins_only() -> Response | None:
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
     if not (current_user.is_admin and current_user.is_active):
-        record_now(action="admin.view", outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="page",
-                   object_id=request.endpoint)
+        audit_event(action="admin.view", outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="page",
+                    object_id=request.endpoint, even_if_failed=True)
         abort(404)
     return None
 
@@ -63,17 +62,16 @@ def _clinic() -> Clinic:
 
 def _record(action: str, outcome: str = "allowed", **fields: Any) -> None:
     """Add an audit record to the request's transaction (committed with the change)."""
-    audit.record(db_session(), action=action, outcome=outcome, now=now(),
-                 actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                 ip_address=request.remote_addr, **fields)
+    audit_event(action=action, outcome=outcome, actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, **fields)
 
 
 def _refused(action: str, exc: staff.StaffError | clinic_settings.SettingError
              | instruments.AttestationError, **fields: Any) -> None:
     """Undo the request's changes, audit the refusal and show why."""
-    db_session().rollback()
-    record_now(action=action, outcome="error", actor_user_id=current_user.id,
-               clinic_id=current_user.clinic_id, **fields)
+    discard_changes()
+    audit_event(action=action, outcome="error", actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
     flash(message(exc), "error")
 
 
@@ -88,8 +86,9 @@ def _staff_member(user_id: int, action: str) -> User:
     """A user of the admin's clinic, or a 404 (and a ``denied`` record)."""
     user = db_session().get(User, user_id)
     if user is None or user.clinic_id != current_user.clinic_id:
-        record_now(action=action, outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="user", object_id=user_id)
+        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="user", object_id=user_id,
+                    even_if_failed=True)
         abort(404)
     return user
 
@@ -112,7 +111,8 @@ def _clinic_users() -> list[User]:
 def _form_user(name: str, action: str) -> User:
     raw = request.form.get(name, "")
     if not raw.isdigit():
-        record_now(action=action, outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="user", object_id=raw[:64])
+        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="user", object_id=raw[:64],
+                    even_if_failed=True)
         abort(404)
     return _staff_member(int(raw), action)

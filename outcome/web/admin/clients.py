@@ -25,8 +25,8 @@ from outcome.web.admin.blueprint import _form_user
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import bp
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 
@@ -42,8 +42,9 @@ def clients() -> str:
         query = query.where(Client.therapist_id == int(chosen))
     rows = store.execute(query).all()
     people = {u.id: u for u in _clinic_users()}
-    record_now(action="admin.clients.view", outcome="allowed", actor_user_id=admin.id,
-               clinic_id=admin.clinic_id, object_type="page", object_id="admin.clients")
+    audit_event(action="admin.clients.view", outcome="allowed", actor_user_id=admin.id,
+                clinic_id=admin.clinic_id, object_type="page", object_id="admin.clients",
+                even_if_failed=True)
     return render_template(
         "admin/clients.html", rows=rows, people=people,
         therapists=[u for u in people.values() if u.is_active and u.is_therapist],
@@ -56,8 +57,9 @@ def transfer(code: str) -> Response:
     store = db_session()
     person = store.scalar(administered_clients(_admin()).where(Client.code == code))
     if person is None:
-        record_now(action="client.transfer", outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="client", object_id=code[:64])
+        audit_event(action="client.transfer", outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="client", object_id=code[:64],
+                    even_if_failed=True)
         abort(404)
     target = _form_user("therapist_id", "client.transfer")
     try:
@@ -68,7 +70,6 @@ def transfer(code: str) -> Response:
     else:
         _record("client.transfer", client_id=person.id, object_type="user",
                 object_id=target.id)
-        store.commit()
         flash(_("%(code)s is now with %(name)s.", code=code, name=target.display_name),
               "info")
     back = request.form.get("back_therapist", "")

@@ -25,8 +25,8 @@ from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 STATUS_LABELS = {"available": _l("Available"),
@@ -49,9 +49,9 @@ def _instrument(instrument_id: str, action: str):
     try:
         return instrument_library(current_app).get(instrument_id)
     except KeyError:
-        record_now(action=action, outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="instrument",
-                   object_id=instrument_id[:64])
+        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="instrument",
+                    object_id=instrument_id[:64], even_if_failed=True)
         abort(404)
 
 
@@ -66,7 +66,6 @@ def attest(instrument_id: str) -> Response:
         _refused("instrument.attest", exc, object_type="instrument", object_id=instrument.id)
     else:
         _record("instrument.attest", object_type="instrument", object_id=instrument.id)
-        db_session().commit()
         flash(_("%(name)s is attested and can be used.", name=instrument.short_name), "info")
     return redirect(url_for(".instrument_list"))
 
@@ -81,7 +80,6 @@ def revoke(instrument_id: str) -> Response:
         _refused("instrument.revoke", exc, object_type="instrument", object_id=instrument.id)
     else:
         _record("instrument.revoke", object_type="instrument", object_id=instrument.id)
-        db_session().commit()
         flash(_("The attestation for %(name)s is withdrawn; new links no longer ask for it.",
                 name=instrument.short_name), "info")
     return redirect(url_for(".instrument_list"))

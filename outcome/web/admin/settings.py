@@ -25,8 +25,9 @@ from outcome.services import clinic_settings
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import bp
-from outcome.web.auditing import record_now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 
 WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
             _l("Saturday"), _l("Sunday"))
@@ -168,15 +169,14 @@ def settings() -> str | Response:
         if not errors:
             clinic_settings.update(store, clinic, changes)  # checked above: cannot refuse
         if errors:
-            store.rollback()
-            record_now(action="clinic.settings.change", outcome="error",
-                       actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                       object_type="clinic", object_id=clinic.id)
+            discard_changes()
+            audit_event(action="clinic.settings.change", outcome="error",
+                        actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                        object_type="clinic", object_id=clinic.id, even_if_failed=True)
             flash(_("Nothing was saved: correct the fields marked below."), "error")
         else:
             if changes or moved:
                 _record("clinic.settings.change", object_type="clinic", object_id=clinic.id)
-            store.commit()
             flash(_("Settings saved.") if changes or moved else _("Nothing changed."), "info")
             if RECOMPUTE_KEYS & changes.keys():
                 flash(_("Stored progress colours follow the new rules after "

@@ -31,8 +31,8 @@ from outcome.web.admin.blueprint import _staff_member
 from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 ROLE_LABELS = {"admin": _l("Admin"), "supervisor": _l("Supervisor"),
@@ -64,7 +64,6 @@ def create_user() -> str | Response:
         _refused("user.create", exc, object_type="user")
         return users(form=kept, errors={exc.field or "form": message(exc)})
     _record("user.create", object_type="user", object_id=user.id)
-    db_session().commit()
     flash(_("Account created for %(name)s.", name=user.display_name), "info")
     if generate:
         return user_page(user.id, generated=password)
@@ -101,7 +100,6 @@ def set_roles(user_id: int) -> Response:
         _refused("user.roles.change", exc, object_type="user", object_id=user_id)
         return redirect(url_for(".user_page", user_id=user_id))
     _record("user.roles.change", object_type="user", object_id=user_id)
-    db_session().commit()
     flash(_("Roles saved."), "info")
     if user.id == current_user.id and not user.is_admin:
         return redirect(url_for("home.index"))  # no longer an admin: these pages are gone
@@ -112,8 +110,9 @@ def set_roles(user_id: int) -> Response:
 def disable_user(user_id: int) -> Response:
     user = _staff_member(user_id, "user.disable")
     if user.id == current_user.id:
-        record_now(action="user.disable", outcome="error", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="user", object_id=user_id)
+        audit_event(action="user.disable", outcome="error", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="user", object_id=user_id,
+                    even_if_failed=True)
         flash(_("You cannot disable your own account; ask another admin."), "error")
         return redirect(url_for(".user_page", user_id=user_id))
     try:
@@ -122,7 +121,6 @@ def disable_user(user_id: int) -> Response:
         _refused("user.disable", exc, object_type="user", object_id=user_id)
         return redirect(url_for(".user_page", user_id=user_id))
     _record("user.disable", object_type="user", object_id=user_id)
-    db_session().commit()
     flash(_("%(name)s is disabled and signed out everywhere.", name=user.display_name), "info")
     if clients:
         flash(_("%(name)s still has %(count)s client(s): transfer them to another therapist "
@@ -140,7 +138,6 @@ def enable_user(user_id: int) -> Response:
         _refused("user.enable", exc, object_type="user", object_id=user_id)
     else:
         _record("user.enable", object_type="user", object_id=user_id)
-        db_session().commit()
         flash(_("%(name)s can sign in again.", name=user.display_name), "info")
     return redirect(url_for(".user_page", user_id=user_id))
 
@@ -149,9 +146,9 @@ def enable_user(user_id: int) -> Response:
 def reset_password(user_id: int) -> str | Response:
     user = _staff_member(user_id, "user.password.reset")
     if user.id == current_user.id:
-        record_now(action="user.password.reset", outcome="error",
-                   actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                   object_type="user", object_id=user_id)
+        audit_event(action="user.password.reset", outcome="error", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="user", object_id=user_id,
+                    even_if_failed=True)
         flash(_("Change your own password on your account page."), "error")
         return redirect(url_for("account.password"))
     generate = request.form.get("password_choice") != "set"
@@ -165,7 +162,6 @@ def reset_password(user_id: int) -> str | Response:
         _refused("user.password.reset", exc, object_type="user", object_id=user_id)
         return redirect(url_for(".user_page", user_id=user_id))
     _record("user.password.reset", object_type="user", object_id=user_id)
-    db_session().commit()
     flash(_("Password set for %(name)s; their sessions have ended.", name=user.display_name),
           "info")
     if generate:

@@ -26,8 +26,8 @@ from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 SCOPE_LABELS = {"read": _l("read"), "write": _l("write")}
@@ -70,7 +70,6 @@ def create_token() -> str:
         _refused("api_token.create", exc, object_type="api_token")
         return tokens(form=kept, errors={exc.field or "form": message(exc)})
     _record("api_token.create", object_type="api_token", object_id=token.id)
-    db_session().commit()
     flash(_("API token %(name)s created for %(user)s.", name=token.name,
             user=user.display_name), "info")
     return tokens(created=(token, secret))
@@ -82,9 +81,9 @@ def revoke_token(token_id: int) -> Response:
     store = db_session()
     token = store.get(ApiToken, token_id)
     if token is None or token.clinic_id != current_user.clinic_id:
-        record_now(action="api_token.revoke", outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, object_type="api_token",
-                   object_id=token_id)
+        audit_event(action="api_token.revoke", outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="api_token", object_id=token_id,
+                    even_if_failed=True)
         abort(404)
     name = token.name
     try:
@@ -93,7 +92,6 @@ def revoke_token(token_id: int) -> Response:
         _refused("api_token.revoke", exc, object_type="api_token", object_id=token_id)
     else:
         _record("api_token.revoke", object_type="api_token", object_id=token_id)
-        store.commit()
         flash(_("API token %(name)s is revoked; its next request is refused.", name=name),
               "info")
     return redirect(url_for(".tokens"))
