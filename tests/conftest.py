@@ -33,6 +33,7 @@ from outcome import schema
 from outcome.app import create_app
 from outcome.cli.commands import COMMANDS
 from outcome.db import make_engine
+from outcome.extensions import database
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
@@ -41,7 +42,6 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.passwords import hash_password
-from outcome.extensions import database
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"

@@ -44,6 +44,7 @@ from sqlalchemy.orm import sessionmaker
 
 from outcome.app import create_app
 from outcome.core.answers import parse_answers
+from outcome.extensions import database
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import AuditEvent
@@ -63,7 +64,6 @@ from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
 from outcome.services.monitoring import submit_administration
 from outcome.services.passwords import hash_password
-from outcome.extensions import database
 from questionnaires.loader import builtin_library
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from outcome.extensions import limiter
 from outcome.models import AuditEvent
 from outcome.services.passwords import verify_password
-from outcome.extensions import limiter
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions
 from tests.conftest import csrf_token

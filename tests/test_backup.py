@@ -44,6 +44,7 @@ from outcome import backup
 from outcome import schema
 from outcome.app import create_app
 from outcome.db import make_engine
+from outcome.extensions import database
 from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import Clinic
@@ -51,7 +52,6 @@ from outcome.models import User
 from outcome.models.report import ReportDocument
 from outcome.models.report import ReportRun
 from outcome.services import audit
-from outcome.extensions import database
 from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent

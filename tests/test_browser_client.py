@@ -20,12 +20,12 @@ from outcome import schema
 from outcome.app import create_app
 from outcome.db import make_engine
 from outcome.db import transaction
+from outcome.extensions import database
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
 from outcome.services.links import issue_link
-from outcome.extensions import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "client-flow"

@@ -33,9 +33,10 @@ from werkzeug.serving import make_server
 
 from outcome import schema
 from outcome.app import create_app
-from outcome.extensions import instrument_library
 from outcome.db import make_engine
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Episode
@@ -43,7 +44,6 @@ from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.demo import seed_demo
-from outcome.extensions import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

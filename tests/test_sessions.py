@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from outcome.services import clinic_settings
 from outcome.extensions import limiter
+from outcome.services import clinic_settings
 
 
 def test_idle_timeout_signs_out_after_30_minutes(auth, client, clock, make_user):
