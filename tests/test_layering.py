@@ -19,9 +19,10 @@ RULES = [
       "questionnaires.csv_scoring"], ["flask", "sqlalchemy", "werkzeug", "jinja2"]),
     # Reports turn plain data into bytes: no web, no database.
     (["reports"], ["flask", "sqlalchemy", "werkzeug"]),
-    # The package root, configuration, persistence and services run without Flask,
-    # so the CLI, the scheduler and tests use them directly.
-    (["outcome.config", "outcome.db", "outcome.models", "outcome.schema", "outcome.services"],
+    # The package root, configuration, persistence, services and ops (backup and restore)
+    # run without Flask, so the CLI, the scheduler and tests use them directly.
+    (["outcome.config", "outcome.db", "outcome.models", "outcome.schema", "outcome.services",
+      "outcome.ops"],
      ["flask", "werkzeug"]),
 ]
 
