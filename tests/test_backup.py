@@ -3,7 +3,7 @@
 The drill: the demo clinic plus canary rows (odd text, bytes, the audit trail) are
 backed up by `outcome backup` run as a real process, restored by `outcome restore` into
 a fresh empty database of the same backend, and compared table by table with figures
-computed here, independently of outcome.backup. The restored database then serves the
+computed here, independently of outcome.ops. The restored database then serves the
 site (``/healthz``, the login page, a demo sign-in) and passes `outcome config check`.
 
 Also: a restore refuses a database that is not empty; a damaged backup fails with one
@@ -40,7 +40,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
-from outcome import backup
 from outcome import schema
 from outcome.app import create_app
 from outcome.db import make_engine
@@ -51,6 +50,8 @@ from outcome.models import Clinic
 from outcome.models import User
 from outcome.models.report import ReportDocument
 from outcome.models.report import ReportRun
+from outcome.ops import manifest as ops_manifest
+from outcome.ops import postgresql as ops_postgresql
 from outcome.services import audit
 from tests.conftest import csrf_token
 
@@ -84,7 +85,7 @@ def schema_name(url: str) -> str:
 
 
 def independent_figures(url: str) -> dict[str, tuple[int, str]]:
-    """Per table: row count and a SHA-256 of its rows, sorted as text (not outcome.backup)."""
+    """Per table: row count and a SHA-256 of its rows, sorted as text (not outcome.ops)."""
     engine = create_engine(url)
     try:
         metadata = MetaData()
@@ -177,7 +178,7 @@ def test_backup_prints_file_size_and_hash_and_writes_a_manifest(source, database
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert not list(out.parent.glob(".*.tmp"))
 
-    manifest_file = backup.manifest_path(out)
+    manifest_file = ops_manifest.manifest_path(out)
     assert manifest_file.name == out.name + ".manifest.json"
     manifest = json.loads(manifest_file.read_text())
     assert manifest["backend"] == databases.backend
@@ -219,11 +220,12 @@ def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_databas
     for name in before:
         assert after[name] == before[name], name
     # And outcome's own digests of the restore equal the manifest.
-    manifest = backup.read_manifest(backup.manifest_path(source["file"]))
+    manifest = ops_manifest.read_manifest(ops_manifest.manifest_path(source["file"]))
     engine = make_engine(fresh_database_url)
     try:
         with engine.connect() as conn:
-            assert backup.compare_digests(manifest["tables"], backup.table_digests(conn)) == []
+            actual = ops_manifest.table_digests(conn)
+            assert ops_manifest.compare_digests(manifest["tables"], actual) == []
             assert conn.scalar(select(Client.name).where(Client.code == "C-CANARY1")) \
                 == source["canary"]
             content = conn.scalar(select(ReportDocument.content)
@@ -329,11 +331,11 @@ def _damage(file: Path, tmp_path: Path, how: str) -> Path:
         damaged.write_bytes(data[: len(data) * 6 // 10])
     else:
         damaged.write_bytes(secrets.token_bytes(len(data)))
-    manifest = json.loads(backup.manifest_path(file).read_text())
+    manifest = json.loads(ops_manifest.manifest_path(file).read_text())
     if how.endswith("manifest rewritten"):  # as if the file was bad before the manifest
         manifest.update(size_bytes=damaged.stat().st_size,
                         sha256=hashlib.sha256(damaged.read_bytes()).hexdigest())
-    backup.manifest_path(damaged).write_text(json.dumps(manifest))
+    ops_manifest.manifest_path(damaged).write_text(json.dumps(manifest))
     return damaged
 
 
@@ -367,10 +369,10 @@ def test_restore_needs_the_manifest_and_the_same_backend(source, fresh_database_
     assert result.returncode == 1
     assert "no manifest at" in result.stderr
 
-    manifest = json.loads(backup.manifest_path(source["file"]).read_text())
+    manifest = json.loads(ops_manifest.manifest_path(source["file"]).read_text())
     other = "postgresql" if databases.backend == "sqlite" else "sqlite"
     manifest["backend"] = other
-    backup.manifest_path(lonely).write_text(json.dumps(manifest))
+    ops_manifest.manifest_path(lonely).write_text(json.dumps(manifest))
     result = run(env, "restore", str(lonely), "--yes")
     assert result.returncode == 1
     assert f"is a {other} backup and the configured database is {databases.backend}" \
@@ -437,7 +439,7 @@ def test_a_backup_taken_while_rows_are_written_is_consistent(fresh_database_url,
         engine.dispose()
     assert not errors, errors
     assert result.returncode == 0, result.stderr
-    manifest = backup.read_manifest(backup.manifest_path(out))
+    manifest = ops_manifest.read_manifest(ops_manifest.manifest_path(out))
     copied = manifest["tables"]["clients"]["rows"]
     # Taken in the middle: after some writes, before the last ones.
     assert 20 <= copied < written[0]
@@ -450,7 +452,8 @@ def test_a_backup_taken_while_rows_are_written_is_consistent(fresh_database_url,
             assert copy.execute("SELECT count(*) FROM clients").fetchone() == (copied,)
         copy_engine = create_engine(f"sqlite:///{out}")
         with copy_engine.connect() as conn:
-            assert backup.compare_digests(manifest["tables"], backup.table_digests(conn)) == []
+            actual = ops_manifest.table_digests(conn)
+            assert ops_manifest.compare_digests(manifest["tables"], actual) == []
         copy_engine.dispose()
     else:  # the dump is the copy: restore it and compare with the manifest
         target = databases.new_url()
@@ -519,7 +522,7 @@ def test_a_whole_postgresql_database_without_search_path(databases, tmp_path):
         out = tmp_path / "whole.dump"
         made = run(cli_env(tmp_path, source_url), "backup", "--out", str(out))
         assert made.returncode == 0, made.stderr
-        manifest = backup.read_manifest(backup.manifest_path(out))
+        manifest = ops_manifest.read_manifest(ops_manifest.manifest_path(out))
         assert manifest["postgresql"] == {"schema": "public", "whole_database": True}
         restored = run(cli_env(tmp_path, target_url), "restore", str(out), "--yes")
         assert restored.returncode == 0, restored.stderr
@@ -543,7 +546,7 @@ def test_rewrite_schema_renames_qualified_names_and_leaves_rows_alone():
         b"\\.\n",
         b"SELECT pg_catalog.setval('src.t_id_seq', 9, true);\n",
     ]
-    out = list(backup.rewrite_schema(script, "src", "dst"))
+    out = list(ops_postgresql.rewrite_schema(script, "src", "dst"))
     assert out == [
         b'CREATE TABLE "dst".clients (\n',
         b"ALTER TABLE ONLY \"dst\".t ALTER COLUMN id SET DEFAULT "
@@ -555,17 +558,18 @@ def test_rewrite_schema_renames_qualified_names_and_leaves_rows_alone():
         b"\\.\n",
         b"SELECT pg_catalog.setval('\"dst\".t_id_seq', 9, true);\n",
     ]
-    assert list(backup.rewrite_schema(script, "same", "same")) == script
+    assert list(ops_postgresql.rewrite_schema(script, "same", "same")) == script
 
 
 def test_canonical_values_are_plain_and_stable():
     aware = dt.datetime(2026, 11, 16, 10, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
-    assert backup.canonical_value(aware) == "2026-11-16T09:00:00"
-    assert backup.canonical_value(True) == 1
-    assert backup.canonical_value(b"\x00\xff") == {"$bytes": "00ff"}
-    assert backup.canonical_value({"b": [1.5, None]}) == {"b": [1.5, None]}
+    assert ops_manifest.canonical_value(aware) == "2026-11-16T09:00:00"
+    assert ops_manifest.canonical_value(True) == 1
+    assert ops_manifest.canonical_value(b"\x00\xff") == {"$bytes": "00ff"}
+    assert ops_manifest.canonical_value({"b": [1.5, None]}) == {"b": [1.5, None]}
 
 
-def test_the_backup_module_imports_no_flask():
-    script = "import sys, outcome.backup; sys.exit('flask' in sys.modules)"
+def test_the_backup_modules_import_no_flask():
+    script = ("import sys, outcome.ops.backup, outcome.ops.manifest, outcome.ops.sqlite, "
+              "outcome.ops.postgresql; sys.exit('flask' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

@@ -23,9 +23,10 @@ RULES = [
      ["flask", "sqlalchemy", "werkzeug", "jinja2", *APPLICATION]),
     # Reports turn plain data into bytes: no web, no database.
     (["reports"], ["flask", "sqlalchemy", "werkzeug", "outcome.web", "outcome.app"]),
-    # The package root, configuration, persistence and services run without Flask,
-    # so the CLI, the scheduler and tests use them directly.
-    (["outcome.config", "outcome.db", "outcome.models", "outcome.schema", "outcome.services"],
+    # The package root, configuration, persistence, services and ops (backup and restore)
+    # run without Flask, so the CLI, the scheduler and tests use them directly.
+    (["outcome.config", "outcome.db", "outcome.models", "outcome.schema", "outcome.services",
+      "outcome.ops"],
      ["flask", "werkzeug", "outcome.web", "outcome.cli", "outcome.app"]),
 ]
 

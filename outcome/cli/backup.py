@@ -1,6 +1,6 @@
 """``outcome backup`` and ``outcome restore``: copy the database out and back, verified.
 
-The work is in :mod:`outcome.backup`; these commands add the confirmation and the
+The work is in :mod:`outcome.ops`; these commands add the confirmation and the
 messages. See docs/operators.md ("Backup and restore").
 """
 
@@ -12,9 +12,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from outcome import backup
 from outcome.config import mask_url_password
 from outcome.extensions import database
+from outcome.ops import backup
+from outcome.ops.errors import BackupError
 
 
 def _size(n: int) -> str:
@@ -49,7 +50,7 @@ def backup_command(out: Path) -> None:
     """
     try:
         result = backup.backup(database().engine, out, busy_timeout_s=_busy_timeout_s())
-    except backup.BackupError as exc:
+    except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     manifest = result.manifest
     click.echo(f"Backed up {_database_name()} to {result.path}")
@@ -76,7 +77,7 @@ def restore_command(file: Path, yes: bool, force: bool) -> None:
     engine = database().engine
     try:
         plan = backup.check_restore(engine, file, force=force)
-    except backup.BackupError as exc:
+    except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     manifest = plan.manifest
     rows = sum(t["rows"] for t in manifest["tables"].values())
@@ -89,7 +90,7 @@ def restore_command(file: Path, yes: bool, force: bool) -> None:
         click.confirm(f"Restore it into {_database_name()}?{warning}", abort=True)
     try:
         result = backup.restore(engine, file, force=force, busy_timeout_s=_busy_timeout_s())
-    except backup.BackupError as exc:
+    except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Restored into {_database_name()}.")
     if result.verified:
