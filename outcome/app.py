@@ -58,10 +58,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _configure_logging(app)
     extensions.init_instruments(app)
     extensions.init_database(app)
-    database.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
+    # Registered last so that it runs first after a view: the response it may put in
+    # place of the view's (503, nothing stored) still gets the security headers.
+    database.init_app(app)
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
                       admin.bp, account.bp):
         app.register_blueprint(blueprint)

@@ -160,6 +160,7 @@ def test_a_commit_that_fails_is_a_503_that_says_nothing_was_stored(probe, app, m
     response = probe.post("/probe/write/200")
     assert response.status_code == 503
     assert "Nothing was changed" in response.get_data(as_text=True)
+    assert "Content-Security-Policy" in response.headers  # still a page of ours
 
 
 @pytest.mark.sqlite_only
