@@ -160,8 +160,9 @@ _TEMPLATES = [
     pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
     pgettext("alliance.open", "Watch the next sessions for repair."),
     # Critical answers. The clinician message and option label are the definition's own.
-    pgettext("critical.answer", "%(message)s Answer: %(answer)s."),
-    pgettext("critical.answer_labelled", "%(message)s Answer: %(answer)s (%(label)s)."),
+    pgettext("critical.answer", "%(clinician_message)s Answer: %(answer)s."),
+    pgettext("critical.answer_labelled",
+             "%(clinician_message)s Answer: %(answer)s (%(label)s)."),
     pgettext("critical.answers", "%(answers)s"),
     pgettext("critical.unanswered",
              "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "

@@ -395,11 +395,10 @@ def explain_critical(instrument: Instrument, item_id: str, value: float) -> Expl
     critical = next(c for c in instrument.critical_items if c.item == item_id)
     item = instrument.item(item_id)
     label = next((o.label for o in item.options if o.value == value), None)
-    message = (Message("critical.answer_labelled", {"message": critical.clinician_message,
-                                                    "answer": value, "label": label})
-               if label else
-               Message("critical.answer", {"message": critical.clinician_message,
-                                           "answer": value}))
+    params: dict[str, Any] = {"clinician_message": critical.clinician_message,
+                              "answer": value}
+    message = (Message("critical.answer_labelled", {**params, "label": label}) if label
+               else Message("critical.answer", params))
     return Explanation("critical", critical.urgency, "critical.answer", message,
                        {"instrument": instrument.id, "item": item_id, "observed": value,
                         "threshold": critical.threshold})
