@@ -54,9 +54,17 @@ def language(locale: Any) -> str:
     language if it is one of :data:`LANGUAGES`, else English."""
     if locale is None:
         return DEFAULT_LOCALE
+    if isinstance(locale, Locale):
+        return locale.language if locale.language in LANGUAGES else DEFAULT_LOCALE
+    return _language(str(locale))
+
+
+@functools.lru_cache(maxsize=256)
+def _language(locale: str) -> str:
+    if locale in LANGUAGES:
+        return locale
     try:
-        code = locale.language if isinstance(locale, Locale) else Locale.parse(
-            str(locale).replace("-", "_")).language
+        code = Locale.parse(locale.replace("-", "_")).language
     except (ValueError, UnknownLocaleError):
         return DEFAULT_LOCALE
     return code if code in LANGUAGES else DEFAULT_LOCALE
@@ -65,6 +73,10 @@ def language(locale: Any) -> str:
 def format_number(value: Any, locale: str, digits: int = 1, signed: bool = False) -> str:
     """``value`` with at most ``digits`` decimals, trailing zeros dropped, in the locale's
     decimal and minus signs; "-" for a missing number (None or NaN)."""
+    return _format(value, language(locale), digits, signed)
+
+
+def _format(value: Any, code: str, digits: int = 1, signed: bool = False) -> str:
     if value is None or isinstance(value, bool):
         return "-"
     value = float(value)
@@ -73,7 +85,7 @@ def format_number(value: Any, locale: str, digits: int = 1, signed: bool = False
     text = f"{value:.{digits}f}"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    decimal, minus = _symbols(language(locale))
+    decimal, minus = _symbols(code)
     text = text.replace(".", decimal).replace("-", minus)
     return f"+{text}" if signed and value >= 0 else text
 
@@ -91,21 +103,21 @@ def _count(value: Any) -> int:
     return int(shown) if shown.is_integer() else 2
 
 
-def _value(message_id: str, value: Any, locale: str) -> str:
+def _value(message_id: str, value: Any, code: str) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return SEPARATORS.get(message_id, "; ").join(_value(message_id, v, locale)
+        return SEPARATORS.get(message_id, "; ").join(_value(message_id, v, code)
                                                      for v in value)
     if isinstance(value, dict):
         if "message" in value:
-            return render(value["message"], value.get("params") or {}, locale)
+            return _render(value["message"], value.get("params") or {}, code)
         if "signed" in value:
-            return format_number(value["signed"], locale, signed=True)
+            return _format(value["signed"], code, signed=True)
         if "number" in value:
-            return format_number(value["number"], locale, int(value.get("digits", 1)))
+            return _format(value["number"], code, int(value.get("digits", 1)))
         return str(value)
-    return format_number(value, locale)
+    return _format(value, code)
 
 
 def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
@@ -113,8 +125,10 @@ def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT
     """The text of message ``message_id`` with ``params`` in ``locale`` ("en", "ru", a
     babel Locale; anything else is English). Nested messages render in the same
     language; see :mod:`outcome.core.messages` for the parameter forms."""
-    code = language(locale)
-    params = params or {}
+    return _render(message_id, params or {}, language(locale))
+
+
+def _render(message_id: str, params: dict[str, Any], code: str) -> str:
     template = TEMPLATES.get(message_id)
     if template is None:
         return message_id
@@ -125,11 +139,14 @@ def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT
     else:
         wording = catalogue.pgettext(template.id, template.singular)
     shown = {name: _value(message_id, value, code) for name, value in params.items()}
-    try:
-        return wording % shown
-    except (KeyError, TypeError, ValueError):
-        # A translation that lost a placeholder must not take a page down.
-        return (template.singular % shown) if code != DEFAULT_LOCALE else message_id
+    # A translation that lost a placeholder, or a parameter missing from an old row, must
+    # not take a page down: the English wording, else the id.
+    for text in (wording, template.singular):
+        try:
+            return text % shown
+        except (KeyError, TypeError, ValueError):
+            continue
+    return message_id
 
 
 def render_explanation(explanation: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
