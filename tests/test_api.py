@@ -80,6 +80,17 @@ def test_create_book_submit_read_signals_and_acknowledge(t_api, db_session, cloc
     alerts = t_api.get("/api/v1/alerts").get_json()["items"]
     assert [(a["client_code"], a["kind"], a["status"]) for a in alerts] == [
         (code, "critical_item", "open")]
+    # Explanations come as message id and parameters, with their English text.
+    assert alerts[0]["explanation"]["message"] == "critical.answer_labelled"
+    assert alerts[0]["explanation"]["params"]["answer"] == 2
+    assert alerts[0]["message"] == alerts[0]["explanation"]["text"]
+    assert alerts[0]["message"].endswith("Answer: 2 (More than half the days).")
+    critical = signals["critical"][0]
+    assert critical["message"] == "critical.answer_labelled" and critical["text"] == \
+        alerts[0]["message"] and critical["numbers"]["observed"] == 2
+    progress = signals["outcomes"]["phq9"]["progress"]
+    assert progress["message"] == "progress.explanation" and progress["text"].startswith(
+        "Grey: PHQ-9 18 at session 1: first measure of this episode")
     path = f"/api/v1/clients/{code}/alerts/{alerts[0]['id']}/acknowledge"
     assert_problem(t_api.post(path, json={"note": ""}), 422, "#/note")
     done = t_api.post(path, json={"note": "Phoned today; safety plan agreed."})

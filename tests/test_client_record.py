@@ -261,3 +261,17 @@ def test_earlier_episodes_can_be_chosen(auth, client, case, db_session, make_epi
     assert f'<option value="{episode.id}" >' in html
     older = client.get(f"/clients/{person.code}?episode={episode.id}").get_data(as_text=True)
     assert "PHQ-9 by session" in older and "ended 2026-10-30" in older
+
+
+def test_explanations_follow_the_readers_language(auth, client, case):
+    # Stored as message ids: the same signal reads in English or Russian, as the page does.
+    therapist, person, _episode = case
+    auth.login(therapist.email)
+    english = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    russian = client.get(f"/clients/{person.code}",
+                         headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "Recovered: PHQ-9 from 17 to 2 (-15)" in english
+    assert "Выздоровление: PHQ-9 с 17 до 2 (-15)" in russian  # noqa: RUF001
+    assert "Rupture at session 3: SRS-type 28" in english
+    assert "Разрыв на встрече 3: SRS-type 28" in russian
+    assert "Answer:" not in russian and "Ответ: 1" in russian  # the critical answer alert

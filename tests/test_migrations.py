@@ -72,17 +72,7 @@ def test_upgrading_a_database_with_data(fresh_engine):
     schema.upgrade(fresh_engine, "0003")
     now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).replace(tzinfo=None)
     with fresh_engine.begin() as conn:
-        conn.execute(text("INSERT INTO clinics (slug, name, timezone, settings, created_dt) "
-                          "VALUES ('c', 'C', 'UTC', '{}', :now)"), {"now": now})
-        conn.execute(text("INSERT INTO users (clinic_id, email, display_name, is_admin, "
-                          "is_supervisor, is_therapist, is_active, session_version, created_dt)"
-                          " VALUES (1, 't@example.org', 'T', false, false, true, true, 1, :now)"),
-                     {"now": now})
-        conn.execute(text("INSERT INTO clients (clinic_id, code, name, locale, therapist_id, "
-                          "is_progress_shared, created_dt) VALUES (1, 'C-AAAAAA', 'X', 'en', 1,"
-                          " false, :now)"), {"now": now})
-        conn.execute(text("INSERT INTO episodes (clinic_id, client_id, therapist_id, opened_on,"
-                          " created_dt) VALUES (1, 1, 1, '2026-10-01', :now)"), {"now": now})
+        _an_episode(conn, now)
         conn.execute(text("INSERT INTO questionnaire_links (episode_id, purpose, token_hash, "
                           "valid_from_dt, valid_until_dt, created_dt) VALUES (1, 'pre', :h, "
                           ":now, :later, :now)"),
@@ -91,3 +81,83 @@ def test_upgrading_a_database_with_data(fresh_engine):
     with fresh_engine.connect() as conn:
         battery = conn.execute(text("SELECT battery FROM questionnaire_links")).scalar()
     assert battery in ([], "[]")
+
+
+def _an_episode(conn, now):
+    """A clinic, a therapist, a client and their episode (id 1 each), in raw SQL."""
+    conn.execute(text("INSERT INTO clinics (slug, name, timezone, settings, created_dt) "
+                      "VALUES ('c', 'C', 'UTC', '{}', :now)"), {"now": now})
+    conn.execute(text("INSERT INTO users (clinic_id, email, display_name, is_admin, "
+                      "is_supervisor, is_therapist, is_active, session_version, created_dt)"
+                      " VALUES (1, 't@example.org', 'T', false, false, true, true, 1, :now)"),
+                 {"now": now})
+    conn.execute(text("INSERT INTO clients (clinic_id, code, name, locale, therapist_id, "
+                      "is_progress_shared, created_dt) VALUES (1, 'C-AAAAAA', 'X', 'en', 1,"
+                      " false, :now)"), {"now": now})
+    conn.execute(text("INSERT INTO episodes (clinic_id, client_id, therapist_id, opened_on,"
+                      " created_dt) VALUES (1, 1, 1, '2026-10-01', :now)"), {"now": now})
+
+
+def test_stored_explanations_become_message_ids_and_back(fresh_engine):
+    # 0008 keeps each old English sentence as message legacy.text (it still shows until
+    # `outcome signals recompute`); its downgrade puts `text` back, rendering new messages.
+    import datetime as dt
+
+    from sqlalchemy import JSON
+    from sqlalchemy import column
+    from sqlalchemy import insert
+    from sqlalchemy import select
+    from sqlalchemy import table
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    from outcome.services.explanations import render_explanation
+
+    json_type = JSON().with_variant(JSONB(), "postgresql")
+    signals = table("episode_signals", column("episode_id"), column("colour"),
+                    column("urgency"), column("change_category"), column("ruptures"),
+                    column("ruptures_repaired"), column("ruptures_unrepaired"),
+                    column("state", json_type), column("computed_dt"))
+    alerts = table("alerts", column("id"), column("episode_id"), column("kind"),
+                   column("status"), column("detail", json_type), column("raised_dt"))
+    old = {"kind": "progress", "level": "red", "rule": "progress.on_track",
+           "text": "Red: PHQ-9 19 at session 4: on track.", "numbers": {"observed": 19}}
+    state = {"outcomes": {"phq9": {"latest": 19, "progress": old, "change": None}},
+             "alliance": {"srs": {"ruptures": [{**old, "kind": "rupture"}]}},
+             "critical": [{**old, "kind": "critical", "administration": 3}]}
+    schema.upgrade(fresh_engine, "0007")
+    now = dt.datetime(2026, 11, 1, tzinfo=dt.UTC).replace(tzinfo=None)
+    with fresh_engine.begin() as conn:
+        _an_episode(conn, now)
+        conn.execute(insert(signals).values(
+            episode_id=1, colour="red", urgency=1, change_category=None, ruptures=1,
+            ruptures_repaired=0, ruptures_unrepaired=0, state=state, computed_dt=now))
+        conn.execute(insert(alerts).values(episode_id=1, kind="not_on_track", status="open",
+                                           detail={**old, "triggers": [3]}, raised_dt=now))
+    schema.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        new_state = conn.execute(select(signals.c.state)).scalar_one()
+        detail = conn.execute(select(alerts.c.detail)).scalar_one()
+    stored = [new_state["outcomes"]["phq9"]["progress"],
+              new_state["alliance"]["srs"]["ruptures"][0], new_state["critical"][0], detail]
+    for explanation in stored:
+        assert "text" not in explanation and explanation["message"] == "legacy.text"
+        assert render_explanation(explanation, "ru") == old["text"]
+    assert new_state["outcomes"]["phq9"]["change"] is None
+    assert detail["triggers"] == [3] and new_state["critical"][0]["administration"] == 3
+    # A signal recomputed after the upgrade holds a real message id: downgrade renders it.
+    recomputed = {**old, "message": "progress.explanation", "params": {
+        "head": {"message": "progress.head", "params": {
+            "colour": {"message": "colour.red"}, "instrument": "PHQ-9", "observed": 19,
+            "session": 4}},
+        "body": {"message": "progress.on_track"}}}
+    del recomputed["text"]
+    with fresh_engine.begin() as conn:
+        conn.execute(signals.update().values(
+            state={**new_state, "outcomes": {"phq9": {"progress": recomputed}}}))
+    schema.downgrade(fresh_engine, "0007")
+    with fresh_engine.connect() as conn:
+        old_state = conn.execute(select(signals.c.state)).scalar_one()
+        detail = conn.execute(select(alerts.c.detail)).scalar_one()
+    assert old_state["outcomes"]["phq9"]["progress"] == old
+    assert old_state["critical"][0] == {**old, "kind": "critical", "administration": 3}
+    assert detail == {**old, "triggers": [3]}

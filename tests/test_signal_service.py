@@ -11,6 +11,7 @@ from outcome.core.answers import parse_answers
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import EpisodeSignal
+from outcome.services.explanations import render_explanation
 from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.monitoring import recompute_signals
 from outcome.services.monitoring import refit_models
@@ -67,7 +68,7 @@ def test_critical_answers_alert_once_and_never_duplicate(db_session, episode):
     submit(db_session, episode, PHQ, phq([1] * 8, item9=1), 0)
     [alert] = alerts(db_session, episode, "critical_item")
     assert alert.status == "open"
-    assert alert.detail["text"].startswith("Thoughts of being better off dead")
+    assert render_explanation(alert.detail).startswith("Thoughts of being better off dead")
     assert db_session.get(EpisodeSignal, episode.id).urgency == 0
     submit(db_session, episode, PHQ, phq([1] * 8, item9=2), 1)  # again, still open
     [alert] = alerts(db_session, episode, "critical_item")
@@ -90,7 +91,7 @@ def test_unanswered_critical_item_is_alerted(db_session, episode):
     del values["phq9_9"]
     submit(db_session, episode, PHQ, values, 0)
     [alert] = alerts(db_session, episode, "critical_unanswered")
-    assert "left unanswered" in alert.detail["text"]
+    assert "left unanswered" in render_explanation(alert.detail)
 
 
 def test_not_on_track_is_raised_and_resolved(db_session, episode):
@@ -126,7 +127,7 @@ def test_unrepaired_rupture_goes_to_the_supervisor(db_session, episode):
     for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
         submit(db_session, episode, SRS, srs(total), week)
     [unrepaired] = alerts(db_session, episode, "unrepaired_rupture")
-    assert unrepaired.status == "open" and "supervisor" in unrepaired.detail["text"]
+    assert unrepaired.status == "open" and "supervisor" in render_explanation(unrepaired.detail)
     assert alerts(db_session, episode, "rupture")[0].status == "resolved"
     assert db_session.get(EpisodeSignal, episode.id).ruptures_unrepaired == 1
 

@@ -15,11 +15,17 @@ from outcome.core.signals import first_and_last
 from outcome.core.signals import outcome_signals
 from outcome.core.signals import reliable_change_rule
 from outcome.core.trajectory import fit_trajectory
+from outcome.services.explanations import render_explanation
 from questionnaires.loader import builtin_library
 
 LIB = builtin_library()
 PHQ = LIB.get("phq9")
 NAN = np.nan
+
+
+def text(explanation):
+    """The explanation's sentence in English, as pages and PDFs show it."""
+    return render_explanation(explanation.as_json(), "en")
 
 
 def series(rows):
@@ -44,13 +50,13 @@ def test_rational_red_explains_itself():
     progress = signals.explain_progress(0)
     assert progress.level == "red" and progress.rule == \
         "progress.reliable_deterioration_since_intake"
-    assert progress.text.startswith("Red: PHQ-9 19 at session 4, 12 at intake: worse by 7 "
+    assert text(progress).startswith("Red: PHQ-9 19 at session 4, 12 at intake: worse by 7 "
                                     "points; reliable change is 6 points, NHS Talking Therapies")
-    assert "Rule-based colours: the clinic has 0 of the 50 completed episodes" in progress.text
+    assert "Rule-based colours: the clinic has 0 of the 50 completed episodes" in text(progress)
     assert progress.numbers["default_expectations"] is True
     change = signals.explain_change(0)
     assert change.level == "deteriorated"
-    assert change.text == ("Deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
+    assert text(change) == ("Deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
                            "points, NHS Talking Therapies; clinical range >= 10.")
 
 
@@ -58,7 +64,7 @@ def test_recovered_and_white():
     scores, sessions = series([[18, 14, 11, 8]])
     signals = outcome_signals(PHQ, scores, sessions)
     assert signals.explain_progress(0).level == "white"
-    assert "functional range" in signals.explain_progress(0).text
+    assert "functional range" in text(signals.explain_progress(0))
     assert signals.explain_change(0).level == "recovered"
 
 
@@ -81,8 +87,8 @@ def test_empirical_yellow_names_expected_percentile_and_sample():
     assert progress.level == "yellow"
     assert progress.numbers["sample_size"] == 80
     assert 0.75 < progress.numbers["percentile"] <= 0.90
-    assert "worse than 8" in progress.text and "curve from 80 completed episodes" in \
-        progress.text
+    assert "worse than 8" in text(progress) and "curve from 80 completed episodes" in \
+        text(progress)
     assert progress.numbers["default_expectations"] is False
 
 
@@ -101,19 +107,19 @@ def test_alliance_explanations():
     signals = alliance_signals(srs, scores, sessions)
     [repaired] = signals.explain(0)
     assert repaired.level == "repaired"
-    assert repaired.text == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
+    assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
                              "38; down 5 from 38 last session; below 36. Repaired at "
                              "session 5 (38.5).")
     [unrepaired] = signals.explain(1)
-    assert unrepaired.level == "unrepaired" and "supervisor's attention" in unrepaired.text
+    assert unrepaired.level == "unrepaired" and "supervisor's attention" in text(unrepaired)
 
 
 def test_critical_explanations_carry_no_more_than_needed():
     critical = explain_critical(PHQ, "phq9_9", 2)
     assert critical.level == "urgent"
-    assert critical.text.endswith("Answer: 2 (More than half the days).")
+    assert text(critical).endswith("Answer: 2 (More than half the days).")
     unanswered = explain_unanswered_critical(PHQ, "phq9_9")
-    assert "left unanswered" in unanswered.text
+    assert "left unanswered" in text(unanswered)
 
 
 def test_explanations_are_strict_json_even_without_a_valid_score():
@@ -121,8 +127,8 @@ def test_explanations_are_strict_json_even_without_a_valid_score():
 
     scores, sessions = series([[NAN, NAN]])
     progress = outcome_signals(PHQ, scores, sessions).explain_progress(0)
-    text = json.dumps(progress.as_json(), allow_nan=False)  # raises on NaN
-    assert '"intake": null' in text
+    stored = json.dumps(progress.as_json(), allow_nan=False)  # raises on NaN
+    assert '"intake": null' in stored
 
 
 def test_change_markers_mark_each_session_against_intake():
@@ -148,7 +154,7 @@ def test_little_improvement_wording_says_worse_when_worse():
     scores, sessions = series([[18, 20, 20, 21], [18, 17, 16, 15]])
     signals = outcome_signals(PHQ, scores, sessions)
     worse, better = signals.explain_progress(0), signals.explain_progress(1)
-    assert "worse by 3 points" in worse.text and "improved by -" not in worse.text
-    assert "improved by 3 points" not in better.text  # 3 reaches the expected 3
+    assert "worse by 3 points" in text(worse) and "improved by -" not in text(worse)
+    assert "improved by 3 points" not in text(better)  # 3 reaches the expected 3
     assert "an improvement of 3 points is expected (50 % of the reliable change of 6)" in (
-        worse.text)
+        text(worse))

@@ -6,7 +6,9 @@ per-instrument series as padded matrices (episodes x administrations, NaN paddin
 the end); output holds arrays for dashboards and batch work, and
 :class:`Explanation` objects for any one episode: the rule that fired, its numbers
 (observed, expected, band, threshold, sample size, whether default expectations were
-used) and a sentence in plain words, the same wherever the signal is shown.
+used) and its sentence as data: a message id with parameters (:mod:`messages`), which
+:mod:`outcome.services.explanations` renders in the reader's language, the same
+wherever the signal is shown.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from outcome.core.change import CATEGORIES
 from outcome.core.change import ChangeResult
 from outcome.core.change import individual_change
 from outcome.core.instruments import Instrument
+from outcome.core.messages import Message
 from outcome.core.trajectory import COLOURS
 from outcome.core.trajectory import DEFAULT_COLOUR_SETTINGS
 from outcome.core.trajectory import ColourResult
@@ -41,18 +44,23 @@ from outcome.core.trajectory import rule_from_rci
 
 @dataclass(frozen=True)
 class Explanation:
-    """One signal, explained: what kind, its level, the rule, its numbers, in words."""
+    """One signal, explained: what kind, its level, the rule, its numbers, and its
+    sentence as a message id with parameters (rendered outside the core)."""
 
     kind: str
     level: str
     rule: str
-    text: str
+    message: Message
     numbers: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        """Strict JSON: a missing number is null, never NaN (which is not JSON at all)."""
-        return {"kind": self.kind, "level": self.level, "rule": self.rule, "text": self.text,
-                "numbers": _json_safe(self.numbers)}
+        """Strict JSON: a missing number is null, never NaN (which is not JSON at all).
+
+        ``message`` and ``params`` sit beside ``kind``, ``level``, ``rule`` and
+        ``numbers``, so the stored explanation is itself a renderable message.
+        """
+        return {"kind": self.kind, "level": self.level, "rule": self.rule,
+                **_json_safe(self.message.as_json()), "numbers": _json_safe(self.numbers)}
 
 
 def _json_safe(value: Any) -> Any:
@@ -65,6 +73,11 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+def _percent(fraction: float) -> dict[str, Any]:
+    # Percentages are shown whole, as they always were ("worse than 92 % of ...").
+    return {"number": 100 * fraction, "digits": 0}
 
 
 def _fmt(value: float | None, precision: int = 1) -> str:
@@ -100,6 +113,39 @@ def reliable_change_rule(instrument: Instrument, intake_sd: float | None = None,
                                 f"(n = {n_intake}) and reliability {rc.reliability}{note}")
 
 
+def reliable_change_source(instrument: Instrument, intake_sd: float | None = None,
+                           n_intake: int | None = None) -> Message | None:
+    """Where the threshold of :func:`reliable_change_rule` comes from, as a message.
+
+    The same three cases, in the same order: a fixed threshold in points (with the
+    definition's citation), the RCI from the definition's SD and reliability, or the
+    RCI from the clinic's intake SD (``n_intake`` intake scores); "(unverified)" when
+    the definition's figures are not verified. None when there is no rule.
+    """
+    rc = instrument.reliable_change
+    if rc is None:
+        return None
+    if rc.points is not None:
+        source = (Message("reliable_change.points", {"points": rc.points, "source": rc.source})
+                  if rc.source else
+                  Message("reliable_change.points_definition", {"points": rc.points}))
+    elif rc.sd is not None:
+        source = Message("reliable_change.definition_sd",
+                         {"sd": rc.sd, "reliability": _exact(rc.reliability)})
+    elif intake_sd is not None and intake_sd > 0:
+        source = Message("reliable_change.intake_sd",
+                         {"sd": intake_sd, "n": n_intake, "reliability": _exact(rc.reliability)})
+    else:
+        return None
+    return source if rc.is_verified else Message("reliable_change.unverified",
+                                                 {"source": source})
+
+
+def _exact(value: float | None) -> dict[str, Any]:
+    # Reliabilities are shown with their own digits (0.84, never rounded to 0.8).
+    return {"number": value, "digits": 6}
+
+
 def first_and_last(scores: np.ndarray, sessions: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Intake score, latest score, the latest score's session, and count of valid scores.
@@ -133,6 +179,7 @@ class OutcomeSignals:
     rule: ReliableChangeRule | None
     model: TrajectoryModel | None
     settings: ColourSettings
+    rule_source: Message | None = None
 
     def explain_progress(self, i: int) -> Explanation:
         """The colour of episode ``i`` in plain words, with its numbers."""
@@ -144,18 +191,18 @@ class OutcomeSignals:
             "method": self.colours.method,
             "default_expectations": self.colours.method == "rational",
         }
-        head = f"{colour.title()}: {ins.short_name} {_fmt(xt)} at session {t}"
-        if t > 1:
-            head += f", {_fmt(x0)} at intake"
+        head = Message("progress.head_since_intake" if t > 1 else "progress.head",
+                       {"colour": Message(f"colour.{colour}"), "instrument": ins.short_name,
+                        "observed": xt, "session": t, **({"intake": x0} if t > 1 else {})})
+        rule = self.rule_source or Message("reliable_change.not_defined")
         reason = self.colours.reason[i]
         if reason == "reliable deterioration since intake" and self.rule is not None:
             numbers["threshold"] = self.rule.threshold
-            body = (f"worse by {_fmt(abs(xt - x0))} points; reliable change is "
-                    f"{self.rule.source}.")
+            body = Message("progress.deterioration", {"points": abs(xt - x0), "rule": rule})
         elif reason == "in the functional range" and ins.cutoff is not None:
             numbers["cutoff"] = ins.cutoff.value
-            body = (f"in the functional range (clinical is {ins.cutoff.clinical_side} "
-                    f"{_fmt(ins.cutoff.value)}); consider maintenance or ending.")
+            body = Message("progress.functional_range",
+                           {"side": ins.cutoff.clinical_side, "cutoff": ins.cutoff.value})
         elif self.colours.method == "empirical" and np.isfinite(self.colours.percentile[i]):
             p = float(self.colours.percentile[i])
             expected = float(self.colours.expected[i])
@@ -163,40 +210,42 @@ class OutcomeSignals:
                            green_max=self.settings.green_max,
                            yellow_max=self.settings.yellow_max,
                            sample_size=self.model.n_episodes if self.model else None)
-            body = (f"expected {_fmt(expected)} for someone starting at {_fmt(x0)}; this "
-                    f"is worse than {100 * p:.0f} % of past clients at this session "
-                    f"(yellow above {100 * self.settings.green_max:.0f} %, red above "
-                    f"{100 * self.settings.yellow_max:.0f} %; curve from "
-                    f"{self.model.n_episodes if self.model else 0} completed episodes).")
+            body = Message("progress.expected", {
+                "expected": expected, "intake": x0, "percentile": _percent(p),
+                "green_max": _percent(self.settings.green_max),
+                "yellow_max": _percent(self.settings.yellow_max),
+                "episodes": self.model.n_episodes if self.model else 0})
         elif reason == "little improvement by this session" and self.rule is not None:
             numbers.update(threshold=self.rule.threshold,
                            fraction=self.settings.rational_fraction)
             gain = ins.d * (xt - x0)
-            moved = (f"improved by {_fmt(gain)} points" if gain > 0 else
-                     "no better than at intake" if gain == 0 else
-                     f"worse by {_fmt(-gain)} points")
-            body = (f"still in the clinical range and {moved}; by this session an "
-                    f"improvement of "
-                    f"{_fmt(self.settings.rational_fraction * self.rule.threshold)} points "
-                    f"is expected ({100 * self.settings.rational_fraction:.0f} % of the "
-                    f"reliable change of {_fmt(self.rule.threshold)}).")
+            moved = (Message("progress.moved.improved", {"points": gain}) if gain > 0 else
+                     Message("progress.moved.unchanged") if gain == 0 else
+                     Message("progress.moved.worse", {"points": -gain}))
+            body = Message("progress.little_improvement", {
+                "moved": moved,
+                "expected_gain": self.settings.rational_fraction * self.rule.threshold,
+                "fraction": _percent(self.settings.rational_fraction),
+                "threshold": self.rule.threshold})
         elif reason == "no reliable-change threshold yet":
-            body = ("progress cannot be judged yet: the instrument has no reliable-change "
-                    "threshold until the clinic's intake SD is known (`outcome model refit`).")
+            body = Message("progress.no_threshold")
         elif reason == "first session: no colour yet":
-            body = "first measure of this episode; colours start at the second."
+            body = Message("progress.first_session")
         elif reason == "no valid score":
-            body = "no valid score yet."
+            body = Message("progress.no_valid_score")
         else:
-            body = "on track."
+            body = Message("progress.on_track")
         if self.colours.method == "rational" and t > 1:
             needed = self.settings.min_episodes
             have = self.model.n_episodes if self.model else 0
-            body += (f" Rule-based colours: the clinic has {have} of the {needed} completed "
-                     "episodes needed for expected recovery curves.")
+            message = Message("progress.explanation_rule_based",
+                              {"head": head, "body": body, "available": have,
+                               "needed": needed})
             numbers.update(episodes_available=have, episodes_needed=needed)
+        else:
+            message = Message("progress.explanation", {"head": head, "body": body})
         return Explanation("progress", colour, f"progress.{reason.replace(' ', '_')}",
-                           f"{head}: {body}", numbers)
+                           message, numbers)
 
     def explain_change(self, i: int) -> Explanation | None:
         """Change since intake in plain words (None before a second valid score)."""
@@ -211,12 +260,15 @@ class OutcomeSignals:
                    "change": xt - x0, "category": label,
                    "threshold": self.rule.threshold if self.rule else None,
                    "cutoff": ins.cutoff.value if ins.cutoff else None}
-        text = (f"{label.title()}: {ins.short_name} from {_fmt(x0)} to {_fmt(xt)} "
-                f"({'+' if xt >= x0 else ''}{_fmt(xt - x0)}); reliable change is "
-                f"{self.rule.source if self.rule else 'not defined'}")
+        params: dict[str, Any] = {
+            "category": Message(f"change.category.{label}"), "instrument": ins.short_name,
+            "intake": x0, "observed": xt, "change": {"signed": xt - x0},
+            "rule": self.rule_source or Message("reliable_change.not_defined")}
         if ins.cutoff is not None:
-            text += f"; clinical range {ins.cutoff.clinical_side} {_fmt(ins.cutoff.value)}"
-        return Explanation("change", label, f"change.{label}", text + ".", numbers)
+            params.update(side=ins.cutoff.clinical_side, cutoff=ins.cutoff.value)
+        return Explanation("change", label, f"change.{label}",
+                           Message("change.explanation_cutoff" if ins.cutoff is not None
+                                   else "change.explanation", params), numbers)
 
 
 def outcome_signals(instrument: Instrument, scores: np.ndarray, sessions: np.ndarray, *,
@@ -239,7 +291,8 @@ def outcome_signals(instrument: Instrument, scores: np.ndarray, sessions: np.nda
             sd=None if rule.is_inclusive else (instrument.reliable_change.sd or intake_sd),
             sd_source="definition or clinic intake", cutoff=instrument.cutoff)
     return OutcomeSignals(instrument, intake, latest, session, count, colours, change, rule,
-                          model, settings)
+                          model, settings,
+                          reliable_change_source(instrument, intake_sd, n_intake))
 
 
 def change_markers(instrument: Instrument, scores: np.ndarray,
@@ -291,32 +344,37 @@ class AllianceSignals:
                                               ("possible_rupture", r.possible),
                                               ("rupture", r.rupture)) if flags[i, col]]
             kind = "rupture" if r.rupture[i, col] or r.drop[i, col] else (
-                "possible rupture" if r.possible[i, col] else "alliance concern")
+                "possible_rupture" if r.possible[i, col] else "concern")
             status = int(r.status[i, col])
             numbers: dict[str, Any] = {"instrument": ins.id, "session": session,
                                        "observed": a, "rules": rules,
                                        "personal_mean": None if np.isnan(mean) else float(mean),
                                        "cutoff": ins.cutoff.value if ins.cutoff else None}
-            parts = [f"{kind.title()} at session {session}: {ins.short_name} {_fmt(a)}"]
+            clauses = [Message("alliance.head", {
+                "kind": Message(f"alliance.kind.{kind}"), "session": session,
+                "instrument": ins.short_name, "observed": a})]
             if not np.isnan(mean):
-                parts.append(f"{_fmt(float(mean) - a)} below the personal mean {_fmt(mean)}")
+                clauses.append(Message("alliance.below_mean",
+                                       {"difference": float(mean) - a, "mean": float(mean)}))
             if "drop" in rules and col > 0:
                 previous = float(r.scores[i, col - 1])
-                parts.append(f"down {_fmt(previous - a)} from {_fmt(previous)} last session")
+                clauses.append(Message("alliance.drop",
+                                       {"difference": previous - a, "previous": previous}))
             if "absolute" in rules and ins.cutoff is not None:
-                parts.append(f"below {_fmt(ins.cutoff.value)}")
+                clauses.append(Message("alliance.below_cutoff", {"cutoff": ins.cutoff.value}))
             if status == REPAIRED:
                 at = int(r.repaired_at[i, col])
-                state = (f"repaired at session {int(self.sessions[i, at])} "
-                         f"({_fmt(float(r.scores[i, at]))})")
+                state = Message("alliance.repaired", {"session": int(self.sessions[i, at]),
+                                                      "score": float(r.scores[i, at])})
                 numbers["repaired_session"] = int(self.sessions[i, at])
             elif status == UNREPAIRED:
-                state = "not repaired: for the supervisor's attention"
+                state = Message("alliance.unrepaired")
             else:
-                state = "watch the next sessions for repair"
+                state = Message("alliance.open")
             level = {OPEN: "open", REPAIRED: "repaired", UNREPAIRED: "unrepaired"}[status]
             out.append(Explanation("rupture", level, f"alliance.{rules[0]}",
-                                   "; ".join(parts) + f". {state.capitalize()}.", numbers))
+                                   Message("alliance.explanation",
+                                           {"clauses": clauses, "state": state}), numbers))
         return out
 
 
@@ -337,9 +395,11 @@ def explain_critical(instrument: Instrument, item_id: str, value: float) -> Expl
     critical = next(c for c in instrument.critical_items if c.item == item_id)
     item = instrument.item(item_id)
     label = next((o.label for o in item.options if o.value == value), None)
-    answer = f"{_fmt(value)}{f' ({label})' if label else ''}"
-    return Explanation("critical", critical.urgency, "critical.answer",
-                       f"{critical.clinician_message} Answer: {answer}.",
+    params: dict[str, Any] = {"clinician_message": critical.clinician_message,
+                              "answer": value}
+    message = (Message("critical.answer_labelled", {**params, "label": label}) if label
+               else Message("critical.answer", params))
+    return Explanation("critical", critical.urgency, "critical.answer", message,
                        {"instrument": instrument.id, "item": item_id, "observed": value,
                         "threshold": critical.threshold})
 
@@ -347,11 +407,12 @@ def explain_critical(instrument: Instrument, item_id: str, value: float) -> Expl
 def explain_unanswered_critical(instrument: Instrument, item_id: str) -> Explanation:
     """An unanswered critical item: flagged, never read as 0."""
     return Explanation("critical", "high", "critical.unanswered",
-                       f"{instrument.short_name} {item_id} (a safety question) was left "
-                       "unanswered; ask about it in session.",
+                       Message("critical.unanswered",
+                               {"instrument": instrument.short_name, "item": item_id}),
                        {"instrument": instrument.id, "item": item_id})
 
 
 __all__ = ["CATEGORIES", "COLOURS", "AllianceSignals", "Explanation", "OutcomeSignals",
            "alliance_signals", "explain_critical", "explain_unanswered_critical",
-           "first_and_last", "outcome_signals", "reliable_change_rule"]
+           "first_and_last", "outcome_signals", "reliable_change_rule",
+           "reliable_change_source"]

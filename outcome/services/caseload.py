@@ -28,6 +28,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
+from outcome.services.explanations import render_explanation
 
 NOTHING_YET = 7
 COLOURS = ("red", "yellow", "green", "white", "grey")
@@ -111,12 +112,13 @@ def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, 
 def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
              filters: CaseloadFilter | None = None,
              scales: dict[str, tuple[float, float]] | None = None,
-             now: dt.datetime | None = None) -> list[CaseloadRow]:
+             now: dt.datetime | None = None, locale: str = "en") -> list[CaseloadRow]:
     """Open episodes of one therapist's clients, most urgent first, then by name or code.
 
     ``therapist_id`` defaults to the viewer (their own caseload); a supervisor passes a
     supervisee's id and gets codes only. ``scales`` (instrument id to score range) turns
-    on the alliance trend; ``now`` counts the sessions held so far.
+    on the alliance trend; ``now`` counts the sessions held so far. Alert and progress
+    explanations are rendered in ``locale`` (the reader's language).
     """
     filters = filters or CaseloadFilter()
     therapist_id = viewer.id if therapist_id is None else therapist_id
@@ -153,7 +155,7 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
             select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
             .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
             .order_by(Alert.raised_dt)):
-        alerts[episode_id].append((kind, detail.get("text", "")))
+        alerts[episode_id].append((kind, render_explanation(detail, locale)))
         oldest.setdefault(episode_id, raised)
     held: dict[int, int] = {}
     if now is not None and episode_ids:
@@ -169,7 +171,7 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
         outcomes = state.get("outcomes", {})
         latest = tuple((instrument, data.get("latest"), data.get("session", 0))
                        for instrument, data in sorted(outcomes.items()))
-        worst = next((data["progress"]["text"] for data in outcomes.values()
+        worst = next((render_explanation(data["progress"], locale) for data in outcomes.values()
                       if signal and data["progress"]["level"] == signal.colour), "")
         measures = tuple(
             Measure(instrument, data.get("latest"), data.get("session", 0),

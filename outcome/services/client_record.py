@@ -33,6 +33,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.services.explanations import render_explanation
 from outcome.services.monitoring import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import MARKERS
@@ -145,14 +146,16 @@ def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
 
 
 def client_record(session: Session, episode: Episode, library: InstrumentLibrary, *,
-                  full: bool) -> ClientRecord:
+                  full: bool, locale: str = "en") -> ClientRecord:
     """The record of ``episode``; ``full`` only for the client's own therapist.
 
     Reads the episode's administrations (one query), its stored signal, alerts and
     goals. The outcome chart carries the expected band from the clinic's fitted curve
     (25th to 90th percentile, trajectory.py), the instrument's cutoff and a marker at
     each score whose change since intake is reliable (:func:`change_markers`); the
-    alliance chart marks ruptures and their repair from the stored signal.
+    alliance chart marks ruptures and their repair from the stored signal. Explanations
+    and alert texts are rendered in ``locale`` (the reader's language; English for the
+    PDF report, whose own wording is English).
     """
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
@@ -167,15 +170,14 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     current = [row for row in rows if row.id not in superseded]
 
     for instrument_id, data in sorted(state.get("outcomes", {}).items()):
-        record.explanations.append({"instrument": _short(library, instrument_id),
-                                    **data["progress"]})
+        record.explanations.append(_explained(library, instrument_id, data["progress"],
+                                              locale))
         if data.get("change"):
-            record.explanations.append({"instrument": _short(library, instrument_id),
-                                        **data["change"]})
+            record.explanations.append(_explained(library, instrument_id, data["change"],
+                                                  locale))
     for instrument_id, data in sorted(state.get("alliance", {}).items()):
         for rupture in data.get("ruptures", []):
-            record.explanations.append({"instrument": _short(library, instrument_id),
-                                        **rupture})
+            record.explanations.append(_explained(library, instrument_id, rupture, locale))
 
     series: dict[str, list[Administration]] = {}
     for row in current:
@@ -218,13 +220,20 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     for alert in session.scalars(select(Alert).where(Alert.episode_id == episode.id)
                                  .order_by(Alert.raised_dt.desc(), Alert.id.desc())):
         record.alerts.append(AlertView(
-            alert.id, alert.kind, alert.status, alert.detail.get("text", ""),
+            alert.id, alert.kind, alert.status, render_explanation(alert.detail, locale),
             alert.raised_dt.astimezone(tz),
             alert.acknowledged_dt.astimezone(tz) if alert.acknowledged_dt else None,
             names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,
             alert.acknowledgement_note if full else None))
     record.alerts.sort(key=lambda a: a.status != "open")  # open ones first, stable
     return record
+
+
+def _explained(library: InstrumentLibrary, instrument_id: str, explanation: dict,
+               locale: str) -> dict:
+    """A stored explanation with its instrument's short name and its text in ``locale``."""
+    return {"instrument": _short(library, instrument_id), **explanation,
+            "text": render_explanation(explanation, locale)}
 
 
 def _short(library: InstrumentLibrary, instrument_id: str) -> str:

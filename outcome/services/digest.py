@@ -38,6 +38,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
+from outcome.services.explanations import render_explanation
 from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
 from questionnaires.loader import InstrumentLibrary
@@ -261,13 +262,15 @@ def _attention(session: Session, reader: _Reader, ids: set[int],
         critical = [a for a in open_alerts[episode_id]
                     if a.kind in CRITICAL_KINDS and a.raised_dt < day_ago]
         reasons += [f"Critical answer not acknowledged for over a day: "
-                    f"{a.detail.get('text', '')}" for a in critical]
+                    f"{render_explanation(a.detail)}" for a in critical]
         if signal and signal.colour == "red":
-            reasons += [data["progress"]["text"] for data in state.get("outcomes", {}).values()
+            reasons += [render_explanation(data["progress"])
+                        for data in state.get("outcomes", {}).values()
                         if data["progress"]["level"] == "red"]
-        reasons += [a.detail.get("text", "") for a in open_alerts[episode_id]
+        reasons += [render_explanation(a.detail) for a in open_alerts[episode_id]
                     if a.kind == "unrepaired_rupture"]
-        reasons += [data["change"]["text"] for data in state.get("outcomes", {}).values()
+        reasons += [render_explanation(data["change"])
+                    for data in state.get("outcomes", {}).values()
                     if data.get("change") and data["change"]["level"] in ("deteriorated",
                                                                           "harmed")]
         if not reasons:

@@ -42,6 +42,7 @@ from outcome.core.alliance import between_client_sd
 from outcome.core.alliance import default_min_sd
 from outcome.core.answers import Answers
 from outcome.core.instruments import Instrument
+from outcome.core.messages import Message
 from outcome.core.scoring import score_answers
 from outcome.core.signals import Explanation
 from outcome.core.signals import alliance_signals
@@ -288,7 +289,7 @@ def _combined(explanations: list[Explanation]) -> Explanation:
         return explanations[0]
     level = "urgent" if any(e.level == "urgent" for e in explanations) else "high"
     return Explanation("critical", level, "critical.answer",
-                       " ".join(e.text for e in explanations),
+                       Message("critical.answers", {"answers": [e.message for e in explanations]}),
                        {"items": [e.numbers for e in explanations]})
 
 

@@ -2,7 +2,8 @@
 
 Built from :func:`~outcome.services.client_record.client_record` with ``full=True``,
 so the report shows what the therapist's client page shows (the same stored signals
-and the same chart data) and never recomputes a score. Access is the caller's
+and the same chart data) and never recomputes a score. Its explanations are rendered
+in English, the language of the report's own wording. Access is the caller's
 business: only the client's own therapist may be given this (it carries the client's
 name and goal wording).
 """

@@ -17,6 +17,7 @@ from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
@@ -86,7 +87,8 @@ def page(code: str) -> str:
     client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url)
     episodes = client_episodes(client)
     episode = chosen_episode(episodes)
-    record = (client_record(db_session(), episode, instrument_library(current_app), full=True)
+    record = (client_record(db_session(), episode, instrument_library(current_app), full=True,
+                            locale=str(get_locale()))
               if episode else None)
     return render_template("record/page.html", client=client, episodes=episodes,
                            episode=episode, record=record,

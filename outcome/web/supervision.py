@@ -12,6 +12,7 @@ from flask import abort
 from flask import current_app
 from flask import render_template
 from flask import request
+from flask_babel import get_locale
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import select
@@ -77,7 +78,7 @@ def therapist(therapist_id: int) -> str:
     filters = caseload_filter(request.args)
     scales = {i.id: i.primary_range for i in library}
     rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
-                    scales=scales, now=now())
+                    scales=scales, now=now(), locale=str(get_locale()))
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
                            instrument_names={i.id: i.short_name for i in library})
@@ -93,7 +94,8 @@ def client(code: str) -> str:
     person = supervised_client(code, "supervision.client.view", ids, check=episode_in_url)
     episodes = client_episodes(person)
     episode = chosen_episode(episodes)
-    record = (client_record(store, episode, instrument_library(current_app), full=False)
+    record = (client_record(store, episode, instrument_library(current_app), full=False,
+                            locale=str(get_locale()))
               if episode else None)
     therapist_name = store.scalar(select(User.display_name).where(
         User.id == person.therapist_id))

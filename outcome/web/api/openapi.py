@@ -173,7 +173,11 @@ SCHEMAS: dict[str, Any] = {
                      "alliance", "critical"],
         "description": "The engine's reading of the episode: progress colour, urgency "
                        "(0 critical answer ... 7 nothing yet), change since intake, "
-                       "ruptures, and every signal with its explanation.",
+                       "ruptures, and every signal with its explanation. Each "
+                       "explanation (`outcomes.*.progress`, `outcomes.*.change`, "
+                       "`alliance.*.ruptures[]`, `critical[]`) holds `kind`, `level`, "
+                       "`rule`, `numbers` and the fields of an Explanation: `message`, "
+                       "`params` and the English `text`.",
         "properties": {
             "episode_id": ID,
             "colour": {"type": "string", "enum": ["grey", "white", "green", "yellow", "red"]},
@@ -186,7 +190,7 @@ SCHEMAS: dict[str, Any] = {
     "Alert": {
         "type": "object", "additionalProperties": False,
         "required": ["id", "client_code", "episode_id", "kind", "status", "level", "message",
-                     "administration_id", "raised_at", "acknowledged_at",
+                     "explanation", "administration_id", "raised_at", "acknowledged_at",
                      "acknowledged_by_id", "note", "resolved_at"],
         "properties": {
             "id": ID, "client_code": CODE, "episode_id": ID,
@@ -194,7 +198,10 @@ SCHEMAS: dict[str, Any] = {
                                                 "unrepaired_rupture", "not_on_track",
                                                 "rupture"]},
             "status": {"type": "string", "enum": ["open", "acknowledged", "resolved"]},
-            "level": {"type": ["string", "null"]}, "message": {"type": ["string", "null"]},
+            "level": {"type": ["string", "null"]},
+            "message": {"type": ["string", "null"],
+                        "description": "The explanation's text in English."},
+            "explanation": nullable(ref("Explanation")),
             "administration_id": {"type": ["integer", "null"]}, "raised_at": DATE_TIME,
             "acknowledged_at": nullable(DATE_TIME),
             "acknowledged_by_id": {"type": ["integer", "null"]},
@@ -202,6 +209,19 @@ SCHEMAS: dict[str, Any] = {
                      "description": "Shown to the client's own therapist only."},
             "resolved_at": nullable(DATE_TIME)}},
     "AlertList": _page("Alert"),
+    "Explanation": {
+        "type": "object", "additionalProperties": False,
+        "required": ["message", "params", "text"],
+        "description": "Why a signal or alert was raised, as data and as English text. "
+                       "`message` is a message id (e.g. `progress.explanation`, "
+                       "`critical.unanswered`; null for an explanation stored before ids "
+                       "existed); `params` its parameters: strings shown verbatim, numbers, "
+                       "`{\"number\", \"digits\"}`, `{\"signed\"}`, nested "
+                       "`{\"message\", \"params\"}` and lists of them. `text` is the "
+                       "sentence in English; the same ids render in Russian in the web app.",
+        "properties": {"message": {"type": ["string", "null"]},
+                       "params": {"type": "object"},
+                       "text": {"type": "string"}}},
     "AlertAcknowledge": {
         "type": "object", "additionalProperties": False, "required": ["note"],
         "properties": {"note": {"type": "string", "minLength": 1, "maxLength": 2000,

@@ -51,6 +51,8 @@ from outcome.services.clients import CareError
 from outcome.services.clients import close_episode
 from outcome.services.clients import open_episode
 from outcome.services.clients import register_client
+from outcome.services.explanations import explanation_json
+from outcome.services.explanations import render_explanation
 from outcome.services.instruments import instrument_statuses
 from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.monitoring import submit_administration
@@ -136,12 +138,27 @@ def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any
                 "ruptures_unrepaired": 0, "computed_at": None,
                 "outcomes": {}, "alliance": {}, "critical": []}
     state = signal.state or {}
+    outcomes = {instrument: {**data, "progress": _explained(data.get("progress")),
+                             "change": _explained(data.get("change"))}
+                for instrument, data in state.get("outcomes", {}).items()}
+    alliance = {instrument: {**data, "ruptures": [_explained(r)
+                                                  for r in data.get("ruptures", [])]}
+                for instrument, data in state.get("alliance", {}).items()}
     return {"episode_id": episode.id, "colour": signal.colour, "urgency": signal.urgency,
             "change_category": signal.change_category, "ruptures": signal.ruptures,
             "ruptures_repaired": signal.ruptures_repaired,
             "ruptures_unrepaired": signal.ruptures_unrepaired,
-            "computed_at": _utc(signal.computed_dt), "outcomes": state.get("outcomes", {}),
-            "alliance": state.get("alliance", {}), "critical": state.get("critical", [])}
+            "computed_at": _utc(signal.computed_dt), "outcomes": outcomes,
+            "alliance": alliance,
+            "critical": [_explained(c) for c in state.get("critical", [])]}
+
+
+def _explained(explanation: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A stored explanation with its English text beside its message id and parameters
+    (the API speaks English; a client in another language renders the id itself)."""
+    if explanation is None:
+        return None
+    return {**explanation, **explanation_json(explanation)}
 
 
 def alert_json(alert: Alert, client: Client) -> dict[str, Any]:
@@ -149,7 +166,9 @@ def alert_json(alert: Alert, client: Client) -> dict[str, Any]:
     detail = alert.detail or {}
     return {"id": alert.id, "client_code": client.code, "episode_id": alert.episode_id,
             "kind": alert.kind, "status": alert.status, "level": detail.get("level"),
-            "message": detail.get("text"), "administration_id": alert.administration_id,
+            "message": render_explanation(detail) or None,
+            "explanation": explanation_json(detail) if detail else None,
+            "administration_id": alert.administration_id,
             "raised_at": _utc(alert.raised_dt), "acknowledged_at": _utc(alert.acknowledged_dt),
             "acknowledged_by_id": alert.acknowledged_by_id,
             "note": alert.acknowledgement_note if own else None,

@@ -1,0 +1,179 @@
+"""The sentences that explain a signal, as message ids with English templates.
+
+The core never builds an explanation's words: it returns a message id and its
+parameters (:class:`Message`), and a renderer outside the core
+(:mod:`outcome.services.explanations`) turns them into text in the reader's language
+with Babel's catalogues. This module is the catalogue of every id the core can produce
+and its English template; the Russian wording is in ``outcome/translations``.
+
+``pgettext`` and ``npgettext`` below are no-op markers, not translations: they carry
+Babel's default keyword names so that ``pybabel extract`` finds every template (the
+message id is the ``msgctxt``, the English template the ``msgid``) without extra
+``-k`` options. Templates use Python's ``%(name)s`` placeholders.
+
+Parameter values are plain JSON, so a stored explanation renders years later:
+
+- a string is shown verbatim (an instrument's short name, a citation, a clinician
+  message from a definition: wording from definitions is never machine-translated);
+- a number is shown with at most one decimal (``None`` as "-");
+- ``{"number": x, "digits": n}`` is shown with at most ``n`` decimals (reliabilities);
+- ``{"signed": x}`` is shown with its sign, "+" included;
+- ``{"message": id, "params": {...}}`` is another message, rendered in the same language;
+- a list holds messages rendered and joined by :data:`SEPARATORS` (default "; ").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Template:
+    """One message's English wording; ``count`` names the parameter that picks a plural."""
+
+    id: str
+    singular: str
+    plural: str | None = None
+    count: str | None = None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message id and its parameters: an explanation as data, in no language yet."""
+
+    id: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        """``{"message": id, "params": {...}}``, nested messages included."""
+        return {"message": self.id, "params": {k: _as_json(v) for k, v in self.params.items()}}
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.as_json()
+    if isinstance(value, list | tuple):
+        return [_as_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _as_json(v) for k, v in value.items()}
+    return value
+
+
+def pgettext(context: str, message: str) -> Template:
+    """Extraction marker: the template ``message`` of message id ``context``."""
+    return Template(context, message)
+
+
+def npgettext(context: str, singular: str, plural: str, count: str) -> Template:
+    """Extraction marker: a template with a plural picked by parameter ``count``."""
+    return Template(context, singular, plural, count)
+
+
+_TEMPLATES = [
+    # Words that start a sentence.
+    pgettext("colour.red", "Red"),
+    pgettext("colour.yellow", "Yellow"),
+    pgettext("colour.green", "Green"),
+    pgettext("colour.white", "White"),
+    pgettext("colour.grey", "Grey"),
+    pgettext("change.category.recovered", "Recovered"),
+    pgettext("change.category.improved", "Improved"),
+    pgettext("change.category.unchanged", "Unchanged"),
+    pgettext("change.category.deteriorated", "Deteriorated"),
+    pgettext("change.category.harmed", "Harmed"),
+    pgettext("alliance.kind.rupture", "Rupture"),
+    pgettext("alliance.kind.possible_rupture", "Possible rupture"),
+    pgettext("alliance.kind.concern", "Alliance concern"),
+    # Where an instrument's reliable-change threshold comes from.
+    npgettext("reliable_change.points", "%(points)s point, %(source)s",
+              "%(points)s points, %(source)s", "points"),
+    npgettext("reliable_change.points_definition", "%(points)s point, definition",
+              "%(points)s points, definition", "points"),
+    pgettext("reliable_change.definition_sd",
+             "RCI from the definition's SD %(sd)s and reliability %(reliability)s"),
+    pgettext("reliable_change.intake_sd",
+             "RCI from the clinic's intake SD %(sd)s (n = %(n)s) and reliability "
+             "%(reliability)s"),
+    pgettext("reliable_change.unverified", "%(source)s (unverified)"),
+    pgettext("reliable_change.not_defined", "not defined"),
+    # Progress: "<head>: <body>", with a note while colours are rule-based.
+    pgettext("progress.explanation", "%(head)s: %(body)s"),
+    npgettext("progress.explanation_rule_based",
+              "%(head)s: %(body)s Rule-based colours: the clinic has %(available)s of the "
+              "%(needed)s completed episode needed for expected recovery curves.",
+              "%(head)s: %(body)s Rule-based colours: the clinic has %(available)s of the "
+              "%(needed)s completed episodes needed for expected recovery curves.",
+              "needed"),
+    pgettext("progress.head", "%(colour)s: %(instrument)s %(observed)s at session %(session)s"),
+    pgettext("progress.head_since_intake",
+             "%(colour)s: %(instrument)s %(observed)s at session %(session)s, %(intake)s at "
+             "intake"),
+    npgettext("progress.deterioration",
+              "worse by %(points)s point; reliable change is %(rule)s.",
+              "worse by %(points)s points; reliable change is %(rule)s.", "points"),
+    pgettext("progress.functional_range",
+             "in the functional range (clinical is %(side)s %(cutoff)s); consider maintenance "
+             "or ending."),
+    npgettext("progress.expected",
+              "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+              "%(percentile)s %% of past clients at this session (yellow above %(green_max)s "
+              "%%, red above %(yellow_max)s %%; curve from %(episodes)s completed episode).",
+              "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+              "%(percentile)s %% of past clients at this session (yellow above %(green_max)s "
+              "%%, red above %(yellow_max)s %%; curve from %(episodes)s completed episodes).",
+              "episodes"),
+    npgettext("progress.little_improvement",
+              "still in the clinical range and %(moved)s; by this session an improvement of "
+              "%(expected_gain)s point is expected (%(fraction)s %% of the reliable change of "
+              "%(threshold)s).",
+              "still in the clinical range and %(moved)s; by this session an improvement of "
+              "%(expected_gain)s points is expected (%(fraction)s %% of the reliable change of "
+              "%(threshold)s).", "expected_gain"),
+    npgettext("progress.moved.improved", "improved by %(points)s point",
+              "improved by %(points)s points", "points"),
+    pgettext("progress.moved.unchanged", "no better than at intake"),
+    npgettext("progress.moved.worse", "worse by %(points)s point", "worse by %(points)s points",
+              "points"),
+    pgettext("progress.no_threshold",
+             "progress cannot be judged yet: the instrument has no reliable-change threshold "
+             "until the clinic's intake SD is known (`outcome model refit`)."),
+    pgettext("progress.first_session",
+             "first measure of this episode; colours start at the second."),
+    pgettext("progress.no_valid_score", "no valid score yet."),
+    pgettext("progress.on_track", "on track."),
+    # Change since intake.
+    pgettext("change.explanation",
+             "%(category)s: %(instrument)s from %(intake)s to %(observed)s (%(change)s); "
+             "reliable change is %(rule)s."),
+    pgettext("change.explanation_cutoff",
+             "%(category)s: %(instrument)s from %(intake)s to %(observed)s (%(change)s); "
+             "reliable change is %(rule)s; clinical range %(side)s %(cutoff)s."),
+    # Alliance ruptures: clauses joined by "; ", then the state of repair.
+    pgettext("alliance.explanation", "%(clauses)s. %(state)s"),
+    pgettext("alliance.head", "%(kind)s at session %(session)s: %(instrument)s %(observed)s"),
+    pgettext("alliance.below_mean", "%(difference)s below the personal mean %(mean)s"),
+    pgettext("alliance.drop", "down %(difference)s from %(previous)s last session"),
+    pgettext("alliance.below_cutoff", "below %(cutoff)s"),
+    pgettext("alliance.repaired", "Repaired at session %(session)s (%(score)s)."),
+    pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
+    pgettext("alliance.open", "Watch the next sessions for repair."),
+    # Critical answers. The clinician message and option label are the definition's own.
+    pgettext("critical.answer", "%(clinician_message)s Answer: %(answer)s."),
+    pgettext("critical.answer_labelled",
+             "%(clinician_message)s Answer: %(answer)s (%(label)s)."),
+    pgettext("critical.answers", "%(answers)s"),
+    pgettext("critical.unanswered",
+             "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "
+             "in session."),
+    # Explanations stored before messages were data: their English text, shown as it is
+    # until `outcome signals recompute` rebuilds them (migration 0008).
+    pgettext("legacy.text", "%(text)s"),
+]
+
+TEMPLATES: dict[str, Template] = {t.id: t for t in _TEMPLATES}
+# How a list parameter's messages are joined, by message id (default "; ").
+SEPARATORS: dict[str, str] = {"critical.answers": " "}
+
+__all__ = ["SEPARATORS", "TEMPLATES", "Message", "Template"]

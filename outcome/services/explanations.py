@@ -1,0 +1,172 @@
+"""Explanations rendered in a reader's language: message id and parameters in, text out.
+
+The core says what a signal means as a message id with parameters
+(:mod:`outcome.core.messages`); this is the one place that turns them into words, with
+Babel's catalogues in ``outcome/translations`` (English is the templates themselves,
+Russian is ``ru/LC_MESSAGES/messages.mo``). It needs no Flask, so the pages (in the
+reader's Flask-Babel locale), the API and the PDFs made by the scheduler all use it.
+
+- Plurals go through Babel's ``npgettext`` with the count the reader sees: a whole
+  number is its own count ("1 point", "2 points"); a fraction counts as 2, which picks
+  the right form in English ("1.5 points") and in Russian ("1,5 балла").
+- Numbers keep the digits they always had (at most one decimal, trailing zeros
+  dropped) and take the locale's decimal sign and minus sign ("2.5" / "2,5").
+- An unknown message id or a parameter the template lacks never breaks a page: the
+  English text of what is known, or the id itself, is shown instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.core import UnknownLocaleError
+from babel.numbers import get_decimal_symbol
+from babel.numbers import get_minus_sign_symbol
+from babel.support import NullTranslations
+from babel.support import Translations
+
+from outcome.core.messages import SEPARATORS
+from outcome.core.messages import TEMPLATES
+
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+LANGUAGES = ("en", "ru")
+DEFAULT_LOCALE = "en"
+
+
+@functools.cache
+def _catalogue(locale: str) -> NullTranslations:
+    if locale == DEFAULT_LOCALE:
+        return NullTranslations()
+    return Translations.load(str(TRANSLATIONS), [locale])
+
+
+@functools.cache
+def _symbols(locale: str) -> tuple[str, str]:
+    return get_decimal_symbol(locale), get_minus_sign_symbol(locale)
+
+
+def language(locale: Any) -> str:
+    """The supported language of ``locale`` (a code, a babel ``Locale`` or None): its
+    language if it is one of :data:`LANGUAGES`, else English."""
+    if locale is None:
+        return DEFAULT_LOCALE
+    if isinstance(locale, Locale):
+        return locale.language if locale.language in LANGUAGES else DEFAULT_LOCALE
+    return _language(str(locale))
+
+
+@functools.lru_cache(maxsize=256)
+def _language(locale: str) -> str:
+    if locale in LANGUAGES:
+        return locale
+    try:
+        code = Locale.parse(locale.replace("-", "_")).language
+    except (ValueError, UnknownLocaleError):
+        return DEFAULT_LOCALE
+    return code if code in LANGUAGES else DEFAULT_LOCALE
+
+
+def format_number(value: Any, locale: str, digits: int = 1, signed: bool = False) -> str:
+    """``value`` with at most ``digits`` decimals, trailing zeros dropped, in the locale's
+    decimal and minus signs; "-" for a missing number (None or NaN)."""
+    return _format(value, language(locale), digits, signed)
+
+
+def _format(value: Any, code: str, digits: int = 1, signed: bool = False) -> str:
+    if value is None or isinstance(value, bool):
+        return "-"
+    value = float(value)
+    if not math.isfinite(value):
+        return "-"
+    text = f"{value:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    decimal, minus = _symbols(code)
+    text = text.replace(".", decimal).replace("-", minus)
+    return f"+{text}" if signed and value >= 0 else text
+
+
+def _count(value: Any) -> int:
+    # The count the reader sees: a whole number is itself, a fraction counts as 2.
+    if isinstance(value, dict):
+        digits = int(value.get("digits", 1))
+        value = value.get("number", value.get("signed"))
+    else:
+        digits = 1
+    if value is None or not math.isfinite(float(value)):
+        return 2
+    shown = float(f"{abs(float(value)):.{digits}f}")
+    return int(shown) if shown.is_integer() else 2
+
+
+def _value(message_id: str, value: Any, code: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return SEPARATORS.get(message_id, "; ").join(_value(message_id, v, code)
+                                                     for v in value)
+    if isinstance(value, dict):
+        if "message" in value:
+            return _render(value["message"], value.get("params") or {}, code)
+        if "signed" in value:
+            return _format(value["signed"], code, signed=True)
+        if "number" in value:
+            return _format(value["number"], code, int(value.get("digits", 1)))
+        return str(value)
+    return _format(value, code)
+
+
+def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
+           ) -> str:
+    """The text of message ``message_id`` with ``params`` in ``locale`` ("en", "ru", a
+    babel Locale; anything else is English). Nested messages render in the same
+    language; see :mod:`outcome.core.messages` for the parameter forms."""
+    return _render(message_id, params or {}, language(locale))
+
+
+def _render(message_id: str, params: dict[str, Any], code: str) -> str:
+    template = TEMPLATES.get(message_id)
+    if template is None:
+        return message_id
+    catalogue = _catalogue(code)
+    if template.plural is not None and template.count is not None:
+        wording = catalogue.npgettext(template.id, template.singular, template.plural,
+                                      _count(params.get(template.count)))
+    else:
+        wording = catalogue.pgettext(template.id, template.singular)
+    shown = {name: _value(message_id, value, code) for name, value in params.items()}
+    # A translation that lost a placeholder, or a parameter missing from an old row, must
+    # not take a page down: the English wording, else the id.
+    for text in (wording, template.singular):
+        try:
+            return text % shown
+        except (KeyError, TypeError, ValueError):
+            continue
+    return message_id
+
+
+def render_explanation(explanation: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
+                       ) -> str:
+    """The text of a stored explanation (an ``Explanation.as_json()`` dict, or an alert's
+    detail): its ``message`` and ``params`` in ``locale``; "" when there is none."""
+    if not explanation:
+        return ""
+    if "message" in explanation:
+        return render(explanation["message"], explanation.get("params") or {}, locale)
+    # Not migrated yet (migration 0008 rewrites these): the English text as it was.
+    return str(explanation.get("text", ""))
+
+
+def explanation_json(explanation: dict[str, Any], locale: Any = DEFAULT_LOCALE
+                     ) -> dict[str, Any]:
+    """What the API shows of an explanation: message id, parameters and its text."""
+    return {"message": explanation.get("message"), "params": explanation.get("params") or {},
+            "text": render_explanation(explanation, locale)}
+
+
+__all__ = ["LANGUAGES", "explanation_json", "format_number", "language", "render",
+           "render_explanation"]
