@@ -27,8 +27,8 @@ from outcome.core.change import individual_change
 from outcome.db import transaction
 from outcome.models import Clinic
 from outcome.models import EpisodeSignal
-from outcome.services.monitoring import recompute_signals
-from outcome.services.monitoring import refit_models
+from outcome.services.fits import refit_models
+from outcome.services.signals import recompute_signals
 from outcome.web.database import database
 
 DATA_ERROR = 2
