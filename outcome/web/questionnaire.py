@@ -36,8 +36,8 @@ from outcome.services.links import check_link
 from outcome.services.links import open_link
 from outcome.services.links import steps
 from outcome.services.links import submit_page
-from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.progress_view import client_progress
+from outcome.services.submissions import IdempotencyConflict
 from outcome.web.auditing import record_now
 from outcome.web.clock import now
 from outcome.web.database import begin_reading
