@@ -81,7 +81,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
 DEFAULT_POSTGRES_URL = os.environ.get("OUTCOME_TEST_POSTGRES_URL",
                                       "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-SERIES_KEPT = 20  # outcome.services.monitoring.SERIES_KEPT
+SERIES_KEPT = 20  # outcome.services.signals.SERIES_KEPT
 KILL_WINDOW = (0.1, 1.5)  # seconds into the load
 AFTER_WORKER_KILL = (0.2, 0.6)  # load kept up after the respawned worker is there
 REQUEST_TIMEOUT = 15.0

@@ -257,7 +257,7 @@ class Builder:
         from outcome.models import Episode
         from outcome.models import EpisodeSignal
         from outcome.models.base import Base
-        from outcome.services.monitoring import recompute_signals
+        from outcome.services.signals import recompute_signals
 
         if self.engine.dialect.name == "postgresql":
             with self.engine.begin() as conn:

@@ -72,8 +72,8 @@ def refit_expectations(app: Flask, now: dt.datetime | None = None) -> int:
     from sqlalchemy import select
 
     from outcome.models import Clinic
-    from outcome.services.monitoring import recompute_signals
-    from outcome.services.monitoring import refit_models
+    from outcome.services.fits import refit_models
+    from outcome.services.signals import recompute_signals
 
     moment, library = now or _now(), instrument_library(app)
     with app.app_context(), transaction(database(app).session_factory) as session:

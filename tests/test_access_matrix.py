@@ -62,8 +62,8 @@ from outcome.services.alerts import acknowledge_alert
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
-from outcome.services.monitoring import submit_administration
 from outcome.services.passwords import hash_password
+from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from outcome.core.answers import parse_answers
 from outcome.models import Alert
 from outcome.models import AuditEvent
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 from tests.conftest import ApiClient
 

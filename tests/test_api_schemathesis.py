@@ -42,7 +42,7 @@ from outcome.models import User
 from outcome.services.api_tokens import SECRET_PREFIX
 from outcome.services.api_tokens import hash_secret
 from outcome.services.client_codes import allocate_client_code
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from outcome.web.api.openapi import document
 from questionnaires.loader import builtin_library
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from outcome.core.answers import parse_answers
 from outcome.services.caseload import caseload
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 
 LIB = builtin_library()

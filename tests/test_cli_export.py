@@ -14,7 +14,7 @@ from outcome.core.answers import parse_answers
 from outcome.models import AuditEvent
 from outcome.models import Episode
 from outcome.services.exports import episodes_bundle
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from questionnaires.fhir import validate_resource
 from questionnaires.loader import builtin_library
 

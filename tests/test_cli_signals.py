@@ -73,7 +73,7 @@ def test_recompute_and_refit_commands(runner, db_session, clinic, make_user, mak
     import datetime as dt
 
     from outcome.core.answers import parse_answers
-    from outcome.services.monitoring import submit_administration
+    from outcome.services.submissions import submit_administration
     from questionnaires.loader import builtin_library
 
     library = builtin_library()

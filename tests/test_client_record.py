@@ -17,7 +17,7 @@ from outcome.models import Alert
 from outcome.models import AuditEvent
 from outcome.models import EpisodeSignal
 from outcome.services.goals import set_goals
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from questionnaires.fhir import validate_resource
 from questionnaires.loader import builtin_library
 from tests.conftest import csrf_token

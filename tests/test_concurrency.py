@@ -118,7 +118,7 @@ def setup_clinic(fresh_database_url) -> Iterator[Callable[..., Setup]]:
               intake: Callable[[int], dict[str, dict]] | None = None) -> Setup:
         """``intake(n)``: {instrument: answers} stored for client ``n`` before the test."""
         from outcome.core.answers import parse_answers
-        from outcome.services.monitoring import submit_administration
+        from outcome.services.submissions import submit_administration
 
         engine = make_engine(fresh_database_url)
         engines.append(engine)
@@ -534,7 +534,7 @@ def _digest_clinic(url: str) -> list[int]:
     """Supervisors (created in 2026-W02), each with a therapist and two clients in care
     with a PHQ-9 every fortnight of the year; returns the supervisors' ids."""
     from outcome.core.answers import parse_answers
-    from outcome.services.monitoring import submit_administration
+    from outcome.services.submissions import submit_administration
 
     engine = make_engine(url)
     schema.upgrade(engine)

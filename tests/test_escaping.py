@@ -21,7 +21,7 @@ from outcome.core.answers import parse_answers
 from outcome.models import Alert
 from outcome.services.alerts import acknowledge_alert
 from outcome.services.goals import set_goals
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 
 LIB = builtin_library()

@@ -12,10 +12,10 @@ from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import EpisodeSignal
 from outcome.services.explanations import render_explanation
-from outcome.services.monitoring import IdempotencyConflict
-from outcome.services.monitoring import recompute_signals
-from outcome.services.monitoring import refit_models
-from outcome.services.monitoring import submit_administration
+from outcome.services.fits import refit_models
+from outcome.services.signals import recompute_signals
+from outcome.services.submissions import IdempotencyConflict
+from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 
 LIB = builtin_library()

@@ -28,8 +28,8 @@ from outcome.extensions import database
 from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import EpisodeSignal
-from outcome.services.monitoring import recompute_signals
-from outcome.services.monitoring import refit_models
+from outcome.services.fits import refit_models
+from outcome.services.signals import recompute_signals
 
 DATA_ERROR = 2
 

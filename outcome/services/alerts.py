@@ -1,4 +1,9 @@
-"""Acknowledging alerts: who, when, and a note saying what was done."""
+"""Acknowledging alerts: who, when, and a note saying what was done.
+
+Alerts are raised, added to and resolved as an episode's signals are stored
+(:func:`outcome.services.signals.update_episode_signals`); acknowledging one recomputes
+them, so this module sits above :mod:`outcome.services.signals`, not beside it.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,8 @@ from sqlalchemy.orm import Session
 from outcome.models import Alert
 from outcome.models import Episode
 from outcome.models import User
-from outcome.services.monitoring import lock_episode
-from outcome.services.monitoring import update_episode_signals
+from outcome.services.signals import lock_episode
+from outcome.services.signals import update_episode_signals
 from questionnaires.loader import InstrumentLibrary
 
 NOTE_MAX = 2000

@@ -34,7 +34,7 @@ from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
 from outcome.services.explanations import render_explanation
-from outcome.services.monitoring import clinic_context
+from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import MARKERS
 from reports.charts import HeatmapData

@@ -23,7 +23,7 @@ from outcome.models import User
 from outcome.models.care import END_REASONS
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.links import revoke_unused
-from outcome.services.monitoring import update_episode_signals
+from outcome.services.signals import update_episode_signals
 from outcome.services.staff import N_
 from outcome.services.staff import StaffError
 from questionnaires.loader import InstrumentLibrary

@@ -27,11 +27,11 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo_answers import fill_demo_answers
+from outcome.services.fits import refit_models
 from outcome.services.instruments import attest
 from outcome.services.instruments import instrument_statuses
-from outcome.services.monitoring import recompute_signals
-from outcome.services.monitoring import refit_models
 from outcome.services.passwords import hash_password
+from outcome.services.signals import recompute_signals
 from questionnaires.loader import InstrumentLibrary
 
 DEMO_SLUG = "demo"

@@ -21,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.answers import AnswerError
-from outcome.core.answers import parse_answers
 from outcome.core.instruments import Instrument
 from outcome.models import Administration
 from outcome.models import Appointment
@@ -32,7 +31,11 @@ from outcome.services import clinic_settings
 from outcome.services.appointments import session_number
 from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import InvalidAnswers
+from outcome.services.submissions import Submission
+from outcome.services.submissions import link_key
+from outcome.services.submissions import link_key_prefix
+from outcome.services.submissions import submit
 from questionnaires.loader import InstrumentLibrary
 
 Problem = Literal["unknown", "not_yet_open", "expired", "used", "revoked"]
@@ -136,24 +139,11 @@ def _answered_by(link: QuestionnaireLink):
     """Administrations that count for this link: any link of the same appointment and
     purpose (a reminder re-issues the link; progress made on the old one carries over)."""
     if link.appointment_id is None:
-        prefix = f"episode:{link.episode_id}:{link.purpose}:{link.valid_from_dt:%Y-%m-%d}:"
-        return Administration.idempotency_key.startswith(prefix)
+        return Administration.idempotency_key.startswith(link_key_prefix(link))
     same = select(QuestionnaireLink.id).where(
         QuestionnaireLink.appointment_id == link.appointment_id,
         QuestionnaireLink.purpose == link.purpose)
     return Administration.link_id.in_(same)
-
-
-def idempotency_key(link: QuestionnaireLink, instrument_id: str) -> str:
-    """One administration per appointment, purpose and instrument, whichever link sent it.
-
-    A link without an appointment counts per episode, purpose and day it was issued, so
-    re-issuing it the same day never asks twice.
-    """
-    if link.appointment_id is None:
-        return (f"episode:{link.episode_id}:{link.purpose}:"
-                f"{link.valid_from_dt:%Y-%m-%d}:{instrument_id}")
-    return f"appointment:{link.appointment_id}:{link.purpose}:{instrument_id}"
 
 
 def steps(session: Session, link: QuestionnaireLink) -> list[Step]:
@@ -175,21 +165,24 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
                 ) -> PageResult:
     """Validate and store one page of a link (one instrument); flush.
 
-    Answers go through ``parse_answers``; errors come back for the page and nothing is
-    stored. A resend of the same page stores nothing new. The link is used up when its
-    last questionnaire is stored.
+    Stored by :func:`outcome.services.submissions.submit`, which offers the link's
+    battery only. Answers that fail ``parse_answers`` come back as the page's errors and
+    nothing is stored. A resend of the same page stores nothing new (one key per
+    appointment, purpose and instrument); the same page resent with other answers raises
+    :class:`~outcome.services.submissions.IdempotencyConflict`. The link is used up when
+    its last questionnaire is stored.
     """
-    if instrument.id not in link.battery:
-        raise ValueError(f"{instrument.id} is not part of this link")
-    answers = parse_answers(instrument, form)
-    if isinstance(answers, list):
-        return PageResult(errors=answers)
     episode = session.get(Episode, link.episode_id)
     assert episode is not None
-    row, _ = submit_administration(
-        session, episode=episode, instrument=instrument, answers=answers, completed_dt=now,
-        idempotency_key=idempotency_key(link, instrument.id), library=library, now=now,
-        appointment_id=link.appointment_id, link_id=link.id)
+    try:
+        row = submit(session, Submission(
+            clinic_id=episode.clinic_id, episode=episode, instrument_id=instrument.id,
+            version=instrument.version, offered=link.battery, answers=form,
+            completed_dt=now, idempotency_key=link_key(link, instrument.id),
+            appointment_id=link.appointment_id, link_id=link.id),
+            library=library, now=now).administration
+    except InvalidAnswers as exc:
+        return PageResult(errors=exc.errors)
     finished = all(step.is_done for step in steps(session, link))
     if finished and link.used_dt is None:
         link.used_dt = now

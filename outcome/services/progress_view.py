@@ -17,7 +17,7 @@ from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
-from outcome.services.monitoring import clinic_context
+from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import TrajectoryData
 

@@ -17,9 +17,9 @@ This module is the one place where a web request's transaction is begun and ende
   after its read, in a short write transaction of their own, before the response leaves:
   if they cannot be written the page is not shown. Records marked ``even_if_failed``
   (refusals) are written even when the request fails: after the rollback, on their own.
-- The integration API's POSTs commit inside :func:`outcome.web.api.idempotency.committed_write`,
-  because their idempotency record must be stored, and a concurrent duplicate replayed,
-  in the change's own transaction; the edge's commit is then a no-op.
+- The integration API's POSTs store their idempotency record in the change's own
+  transaction (:func:`outcome.web.api.idempotency.idempotent_write`); a concurrent
+  duplicate that loses the race discards its work and replays the winner's result.
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ from outcome.services.links import check_link
 from outcome.services.links import open_link
 from outcome.services.links import steps
 from outcome.services.links import submit_page
-from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.progress_view import client_progress
+from outcome.services.submissions import IdempotencyConflict
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session

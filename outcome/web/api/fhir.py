@@ -25,7 +25,6 @@ therapist reads or writes them; anybody else gets a 404, as in ``/api/v1``.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import uuid
 from typing import Any
@@ -36,7 +35,6 @@ from flask import current_app
 from flask import json
 from flask import request
 from flask import url_for
-from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
 from outcome.core.answers import AnswerError
@@ -52,10 +50,15 @@ from outcome.services.exports import administration_resources
 from outcome.services.exports import client_resources
 from outcome.services.exports import patient_id
 from outcome.services.exports import patient_reference
-from outcome.services.exports import response_id
 from outcome.services.instruments import instrument_statuses
-from outcome.services.monitoring import IdempotencyConflict
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import IdempotencyConflict
+from outcome.services.submissions import ImportConflict
+from outcome.services.submissions import NoOpenEpisode
+from outcome.services.submissions import Submission
+from outcome.services.submissions import SubmissionError
+from outcome.services.submissions import import_key
+from outcome.services.submissions import previous_import
+from outcome.services.submissions import submit
 from outcome.web.api import access
 from outcome.web.api.bodies import read_json
 from outcome.web.api.idempotency import idempotent_write
@@ -74,8 +77,6 @@ from questionnaires.fhir import questionnaire
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
 BODY_TYPES = (MEDIA_TYPE, "application/json")
 FHIR_VERSION = "4.0.1"
-# An import may be dated a little ahead of the server's clock (devices drift).
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 # "Patient/<id>", relative or at the end of an absolute URL (FHIR ids: 1-64 of [A-Za-z0-9-.]).
 _PATIENT_REFERENCE = re.compile(r"^(?:.*/)?Patient/([A-Za-z0-9\-.]{1,64})\Z")
@@ -287,16 +288,6 @@ def _import_problem(resource: dict[str, Any], errors: list[ResponseError | Answe
                    errors=issues)
 
 
-def _available(instrument: Instrument) -> None:
-    statuses = {s.instrument.id: s for s in instrument_statuses(
-        db_session(), access.current_token().clinic_id, instrument_library(current_app))}
-    status = statuses.get(instrument.id)
-    if status is None or not status.is_available:
-        raise _invalid(f"{instrument.short_name} is not available to this clinic"
-                       f"{f' ({status.status})' if status else ''}.", "questionnaire",
-                       "instrument_unavailable")
-
-
 def _authored(resource: dict[str, Any]) -> dt.datetime:
     value = resource.get("authored")
     if not isinstance(value, str):
@@ -310,37 +301,27 @@ def _authored(resource: dict[str, Any]) -> dt.datetime:
     if moment is None or "T" not in value or moment.utcoffset() is None:
         raise _invalid(f"authored {value!r} is not a date-time with an offset, e.g. "
                        "2026-11-16T09:30:00Z.", "authored", "format")
-    if moment > now() + CLOCK_SKEW:
-        raise _invalid("authored is later than now.", "authored", "future")
     return moment.astimezone(dt.UTC)
 
 
-def _import_key(client: Client, resource: dict[str, Any]) -> str:
-    """The administration's idempotency key: from the resource id (so one resource is
-    stored once per client), else from the request's Idempotency-Key, else random."""
-    resource_id = resource.get("id")
-    if isinstance(resource_id, str) and resource_id:
-        digest = hashlib.sha256(f"{client.code}:{resource_id}".encode()).hexdigest()
-        return f"fhir:{digest}"
-    key = request.headers.get("Idempotency-Key")
-    if key:
-        token = access.current_token()
-        return "fhir-key:" + hashlib.sha256(f"{token.id}:{key}".encode()).hexdigest()[:60]
-    return f"fhir:{uuid.uuid4().hex}"
-
-
-def _already_imported(client: Client, resource: dict[str, Any], key: str
-                      ) -> Administration | None:
-    """The client's administration this resource already is: imported before with the
-    same id, or exported from here (its id is the administration's stable id)."""
-    resource_id = resource.get("id")
-    if not isinstance(resource_id, str) or not resource_id:
-        return None
-    rows = db_session().scalars(
-        select(Administration).join(Episode, Episode.id == Administration.episode_id)
-        .where(Episode.client_id == client.id).order_by(Administration.id))
-    return next((row for row in rows if row.idempotency_key == key
-                 or response_id(row.id) == resource_id), None)
+def _refused(exc: SubmissionError, instrument: Instrument) -> Problem:
+    """A refused import as an OperationOutcome's issue, pointing into the resource."""
+    if isinstance(exc, ImportConflict):
+        return Problem(409, exc.message, kind="conflict", errors=[FieldError(
+            "Already imported with other answers.", pointer="id", code="conflict")])
+    if isinstance(exc, IdempotencyConflict):
+        return Problem(409, str(exc), kind="idempotency-key-reused")
+    if isinstance(exc, NoOpenEpisode):
+        return Problem(409, "The client has no open episode; open one first "
+                            "(POST /api/v1/clients/{code}/episodes).", kind="no-open-episode")
+    if exc.field in ("instrument", "version"):
+        status = getattr(exc, "status", None)
+        return _invalid(f"{instrument.short_name} is not available to this clinic"
+                        f"{f' ({status})' if status else ''}.", "questionnaire",
+                        "instrument_unavailable")
+    if exc.field == "completed":
+        return _invalid("authored is later than now.", "authored", exc.code)
+    return Problem(422, exc.message)
 
 
 def _stored(row: Administration, client: Client) -> AdministrationResources:
@@ -367,28 +348,23 @@ def create_questionnaire_response() -> Response:
     instrument, answers = result
     location = url_for(".search_questionnaire_responses",
                        subject=patient_reference(client.code))
-    key = _import_key(client, resource)
-    if (row := _already_imported(client, resource, key)) is not None:
-        if (row.instrument_id, row.answers) != (instrument.id, answers.as_json()):
-            raise Problem(409, "This resource id was already imported for this client with "
-                               "other answers; send a correction under a new id.",
-                          kind="conflict", errors=[FieldError(
-                              "Already imported with other answers.", pointer="id",
-                              code="conflict")])
-        return fhir_response(_stored(row, client).questionnaire_response, 200, location)
-    _available(instrument)
-    completed = _authored(resource)
-    if episode is None:
-        raise Problem(409, "The client has no open episode; open one first "
-                           "(POST /api/v1/clients/{code}/episodes).", kind="no-open-episode")
+    resource_id = resource.get("id") if isinstance(resource.get("id"), str) else None
+    key = import_key(client.code, resource_id, access.current_token().id,
+                     request.headers.get("Idempotency-Key"))
     try:
-        row, created = submit_administration(
-            db_session(), episode=episode, instrument=instrument, answers=answers,
-            completed_dt=completed, idempotency_key=key, library=library, now=now())
-    except IdempotencyConflict as exc:
-        raise Problem(409, str(exc), kind="idempotency-key-reused") from None
-    return fhir_response(_stored(row, client).questionnaire_response,
-                         201 if created else 200, location)
+        row = previous_import(db_session(), client_id=client.id, resource_id=resource_id,
+                              key=key, instrument=instrument, answers=answers)
+        if row is not None:
+            return fhir_response(_stored(row, client).questionnaire_response, 200, location)
+        completed = _authored(resource)
+        stored = submit(db_session(), Submission(
+            clinic_id=access.current_token().clinic_id, episode=episode,
+            instrument_id=instrument.id, version=instrument.version, answers=answers,
+            completed_dt=completed, idempotency_key=key), library=library, now=now())
+    except SubmissionError as exc:
+        raise _refused(exc, instrument) from None
+    return fhir_response(_stored(stored.administration, client).questionnaire_response,
+                         201 if stored.created else 200, location)
 
 
 # --- searches ------------------------------------------------------------------------------------

@@ -14,8 +14,6 @@ client's own therapist.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import uuid
 import zoneinfo
 from typing import Any
 
@@ -27,9 +25,6 @@ from flask import request
 from flask import url_for
 from sqlalchemy import select
 
-from outcome.core.answers import AnswerError
-from outcome.core.answers import Answers
-from outcome.core.answers import parse_answers
 from outcome.core.instruments import Instrument
 from outcome.extensions import instrument_library
 from outcome.models import Administration
@@ -54,8 +49,14 @@ from outcome.services.clients import register_client
 from outcome.services.explanations import explanation_json
 from outcome.services.explanations import render_explanation
 from outcome.services.instruments import instrument_statuses
-from outcome.services.monitoring import IdempotencyConflict
-from outcome.services.monitoring import submit_administration
+from outcome.services.submissions import IdempotencyConflict
+from outcome.services.submissions import InvalidAnswers
+from outcome.services.submissions import NoOpenEpisode
+from outcome.services.submissions import Submission
+from outcome.services.submissions import SubmissionError
+from outcome.services.submissions import UnknownInstrument
+from outcome.services.submissions import api_key
+from outcome.services.submissions import submit as submit_answers
 from outcome.web.api import access
 from outcome.web.api.bodies import json_body
 from outcome.web.api.bodies import parse_date
@@ -74,8 +75,6 @@ from outcome.web.scoping import own_client
 from outcome.web.scoping import visible_client
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
-# A submission may be dated a little ahead of the server's clock (phones drift).
-CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 def ok(body: dict[str, Any], status: int = 200, location: str | None = None,
@@ -223,10 +222,14 @@ def _own(code: str, action: str, check=None) -> tuple[Client, Episode | None]:
     return client, episode
 
 
+def _no_open_episode() -> Problem:
+    return Problem(409, "The client has no open episode; open one with POST .../episodes "
+                        "first.", kind="no-open-episode")
+
+
 def _require_open(episode: Episode | None) -> Episode:
     if episode is None:
-        raise Problem(409, "The client has no open episode; open one with POST "
-                           ".../episodes first.", kind="no-open-episode")
+        raise _no_open_episode()
     return episode
 
 
@@ -253,28 +256,6 @@ def _belongs(model, object_id: int):
         episode = db_session().get(Episode, episode_id)
         return episode is not None and episode.client_id == client.id
     return check
-
-
-def _available(instrument_id: str, version: str | None) -> Instrument:
-    library = instrument_library(current_app)
-    token = access.current_token()
-    statuses = {s.instrument.id: s for s in
-                instrument_statuses(db_session(), token.clinic_id, library)}
-    status = statuses.get(instrument_id)
-    if status is None:
-        raise Problem(422, "Unknown instrument.", errors=[FieldError(
-            f"{instrument_id!r} is not an instrument of this clinic; GET /api/v1/instruments "
-            "lists them.", pointer("instrument"), code="unknown_instrument")])
-    if not status.is_available:
-        raise Problem(422, "Instrument not available.", errors=[FieldError(
-            f"{instrument_id} is not available to this clinic ({status.status}).",
-            pointer("instrument"), code="instrument_unavailable")])
-    try:
-        return library.get(instrument_id, version)
-    except KeyError:
-        raise Problem(422, "Unknown instrument version.", errors=[FieldError(
-            f"{instrument_id} has no version {version!r}.", pointer("version"),
-            code="unknown_version")]) from None
 
 
 # --- instruments ---------------------------------------------------------------------------
@@ -423,18 +404,32 @@ def administrations(code: str) -> Response:
     return ok(page.as_json(), headers=page.link_header())
 
 
-def _answer_errors(errors: list[AnswerError]) -> Problem:
-    return Problem(422, "Some answers are not valid; see errors.", errors=[
-        FieldError(e.message, pointer("answers", e.item), code=e.code) for e in errors])
+# A refused submission's title, and where its error points (the rest is in the exception).
+SUBMISSION_TITLES = {"instrument": "Instrument not available.",
+                     "version": "Unknown instrument version.",
+                     "completed": "The completion time is in the future.",
+                     "appointment": "Unknown appointment."}
+SUBMISSION_FIELDS = {"completed": "completed_at", "appointment": "appointment_id"}
 
 
-def _service_key() -> str:
-    """The administration's own idempotency key: from the request's key, or random."""
-    key = request.headers.get("Idempotency-Key")
-    token = access.current_token()
-    if key:
-        return "api:" + hashlib.sha256(f"{token.id}:{key}".encode()).hexdigest()[:60]
-    return f"api:{uuid.uuid4().hex}"
+def _submission_problem(exc: SubmissionError) -> Problem:
+    """A refused submission as the API reports it."""
+    if isinstance(exc, InvalidAnswers):
+        return Problem(422, "Some answers are not valid; see errors.", errors=[
+            FieldError(e.message, pointer("answers", e.item), code=e.code) for e in exc.errors])
+    if isinstance(exc, IdempotencyConflict):
+        return Problem(409, str(exc), kind="idempotency-key-reused")
+    if isinstance(exc, NoOpenEpisode):
+        return _no_open_episode()
+    title, detail = SUBMISSION_TITLES[exc.field], exc.message
+    if isinstance(exc, UnknownInstrument):
+        title = "Unknown instrument."
+        detail = (f"{exc.instrument_id!r} is not an instrument of this clinic; GET "
+                  "/api/v1/instruments lists them.")
+    elif exc.field == "completed":
+        detail = "completed_at is later than now."
+    name = SUBMISSION_FIELDS.get(exc.field, exc.field)
+    return Problem(422, title, errors=[FieldError(detail, pointer(name), code=exc.code)])
 
 
 @bp.post("/clients/<code>/administrations")
@@ -442,35 +437,24 @@ def _service_key() -> str:
 def submit(code: str) -> Response:
     found, episode = _own(code, "api.administration.submit")
     body = json_body("AdministrationCreate")
-    instrument = _available(body["instrument"], body.get("version"))
     completed = (parse_datetime(body["completed_at"], "completed_at")
                  if body.get("completed_at") else now())
-    if completed > now() + CLOCK_SKEW:
-        raise Problem(422, "The completion time is in the future.", errors=[FieldError(
-            "completed_at is later than now.", pointer("completed_at"), code="future")])
-    episode = _require_open(episode)
-    appointment_id = body.get("appointment_id")
-    if appointment_id is not None:
-        appointment = db_session().get(Appointment, appointment_id)
-        if appointment is None or appointment.episode_id != episode.id:
-            raise Problem(422, "Unknown appointment.", errors=[FieldError(
-                f"Appointment {appointment_id} is not one of this episode's sessions.",
-                pointer("appointment_id"), code="unknown_appointment")])
-    parsed = parse_answers(instrument, body["answers"])
-    if not isinstance(parsed, Answers):
-        raise _answer_errors(parsed)
     respondent = body.get("respondent", "client")
     viewer = acting_user()
     try:
-        row, _created = submit_administration(
-            db_session(), episode=episode, instrument=instrument, answers=parsed,
-            completed_dt=completed, idempotency_key=_service_key(),
-            library=instrument_library(current_app), now=now(),
-            appointment_id=appointment_id, respondent=respondent,
-            respondent_user_id=viewer.id if respondent == "therapist" else None)
-    except IdempotencyConflict as exc:
-        raise Problem(409, str(exc), kind="idempotency-key-reused") from None
-    signal = db_session().get(EpisodeSignal, episode.id)
+        row = submit_answers(db_session(), Submission(
+            clinic_id=access.current_token().clinic_id, episode=episode,
+            instrument_id=body["instrument"], version=body.get("version"),
+            answers=body["answers"], completed_dt=completed,
+            idempotency_key=api_key(access.current_token().id,
+                                    request.headers.get("Idempotency-Key")),
+            appointment_id=body.get("appointment_id"), respondent=respondent,
+            respondent_user_id=viewer.id if respondent == "therapist" else None),
+            library=instrument_library(current_app), now=now()).administration
+    except SubmissionError as exc:
+        raise _submission_problem(exc) from None
+    signal = db_session().get(EpisodeSignal, row.episode_id)
+    assert episode is not None
     return ok({"administration": administration_json(row),
                "signals": signal_json(episode, signal)}, 201,
               location=url_for(".administrations", code=found.code))

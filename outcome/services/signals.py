@@ -1,12 +1,14 @@
 """Episode signals: computed from stored answers, stored, and turned into alerts.
 
 One code path serves a single submission (:func:`update_episode_signals`), a full
-rebuild (:func:`recompute_signals`) and the nightly refit (:func:`refit_models`). Clinic
-statistics the rules need (the intake SD for instruments whose reliable change comes
-from a reliability, the between-client alliance SD) are taken from the latest fit, so a
-rebuild gives the same result as the submissions did one by one.
+rebuild (:func:`recompute_signals`) and, through :mod:`outcome.services.fits`, the
+nightly refit. Clinic statistics the rules need (the intake SD for instruments whose
+reliable change comes from a reliability, the between-client alliance SD) are taken from
+the latest fit, so a rebuild gives the same result as the submissions did one by one.
 
-Alerts: at most one open alert per kind and episode, never duplicates.
+Alerts are raised and resolved here, as the signals are stored (acknowledging one is
+:mod:`outcome.services.alerts`): at most one open alert per kind and episode, never
+duplicates.
 
 - ``critical_item`` and ``critical_unanswered`` (any administration with a critical
   answer, or a critical item left blank), and ``unrepaired_rupture``, are *events*: each
@@ -31,30 +33,23 @@ from dataclasses import field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.alliance import OPEN
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceSettings
-from outcome.core.alliance import between_client_sd
 from outcome.core.alliance import default_min_sd
-from outcome.core.answers import Answers
 from outcome.core.instruments import Instrument
 from outcome.core.messages import Message
-from outcome.core.scoring import score_answers
 from outcome.core.signals import Explanation
 from outcome.core.signals import alliance_signals
 from outcome.core.signals import explain_critical
 from outcome.core.signals import explain_unanswered_critical
 from outcome.core.signals import first_and_last
 from outcome.core.signals import outcome_signals
-from outcome.core.trajectory import COLOURS
 from outcome.core.trajectory import ColourSettings
-from outcome.core.trajectory import TrajectoryError
 from outcome.core.trajectory import TrajectoryModel
-from outcome.core.trajectory import fit_trajectory
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Clinic
@@ -72,10 +67,6 @@ WORST_FIRST = ("red", "yellow", "green", "white", "grey")
 SERIES_KEPT = 20
 COLOUR_URGENCY = {"red": 1, "yellow": 4, "green": 5, "white": 6, "grey": 7}
 BATCH = 2000
-
-
-class IdempotencyConflict(Exception):
-    """The same idempotency key was used for different answers."""
 
 
 @dataclass(frozen=True)
@@ -152,8 +143,11 @@ class _Series:
     administrations: dict[int, list[Administration]]
 
 
-def _load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
-                 respondent: str = "client") -> dict[str, _Series]:
+def load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
+                respondent: str = "client") -> dict[str, _Series]:
+    """Each instrument's valid primary scores of ``episode_ids`` by ``respondent``, as
+    padded matrices (NaN where an episode has fewer sessions); superseded administrations
+    and instruments no longer in the library are left out."""
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
     rows = session.scalars(
@@ -197,8 +191,8 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
     readings = {episode_id: EpisodeReading(state={"outcomes": {}, "alliance": {},
                                                   "critical": []})
                 for episode_id in episode_ids}
-    series = _load_series(session, episode_ids, library)
-    therapist = _load_series(session, episode_ids, library, respondent="therapist")
+    series = load_series(session, episode_ids, library)
+    therapist = load_series(session, episode_ids, library, respondent="therapist")
     worst: dict[int, tuple[int, str]] = {}
     for instrument_id, s in sorted(series.items()):
         instrument = s.instrument
@@ -451,127 +445,3 @@ def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.date
             _store(session, chunk, read_episodes(session, context, list(chunk), library), now)
             total += len(chunk)
     return total
-
-
-@dataclass(frozen=True)
-class FitReport:
-    instrument_id: str
-    n_episodes: int
-    n_observations: int
-    is_used: bool
-    note: str
-
-
-def refit_models(session: Session, clinic: Clinic, library: InstrumentLibrary,
-                 now: dt.datetime) -> list[FitReport]:
-    """Fit expected-response models and clinic statistics on completed episodes; flush.
-
-    Every outcome instrument gets a new fit row (with the intake SD of all episodes);
-    alliance instruments get the between-client SD. A model with fewer completed episodes
-    than the clinic's minimum is stored but not used: rational rules stay in force.
-    """
-    context = clinic_context(session, clinic)
-    episodes = session.scalars(select(Episode).where(Episode.clinic_id == clinic.id)).all()
-    closed = {e.id for e in episodes if e.closed_on is not None}
-    series = _load_series(session, [e.id for e in episodes], library)
-    reports = []
-    for instrument_id, s in sorted(series.items()):
-        instrument = s.instrument
-        params: dict[str, Any] = {}
-        note = ""
-        if instrument.role == "outcome":
-            intake = first_and_last(s.scores, s.sessions)[0]
-            finite = intake[np.isfinite(intake)]
-            if finite.size >= 2:
-                params.update(intake_sd=float(np.std(finite, ddof=1)), n_intake=int(finite.size))
-            rows = [i for e, i in s.rows.items() if e in closed]
-            n_episodes = n_obs = 0
-            if rows:
-                episode_col = np.repeat(np.array(rows), s.scores.shape[1])
-                try:
-                    model = fit_trajectory(instrument_id, instrument.direction, episode_col,
-                                           s.sessions[rows].ravel(), s.scores[rows].ravel(),
-                                           now=now)
-                    params.update(model.as_json())
-                    n_episodes, n_obs = model.n_episodes, model.n_observations
-                except TrajectoryError as exc:
-                    note = str(exc)
-            used = n_episodes >= context.colours.min_episodes
-            if not note:
-                note = ("used for colours" if used else
-                        f"{n_episodes} of the {context.colours.min_episodes} completed "
-                        "episodes needed; rational rules stay in use")
-        elif instrument.role == "alliance":
-            params["between_client_sd"] = between_client_sd(s.scores)
-            n_episodes, n_obs, used = len(s.rows), int(np.isfinite(s.scores).sum()), True
-            note = f"between-client SD {params['between_client_sd']:.2f}"
-        else:
-            continue
-        session.add(TrajectoryFit(clinic_id=clinic.id, instrument_id=instrument_id,
-                                  fitted_dt=now, n_episodes=n_episodes, n_observations=n_obs,
-                                  parameters=params))
-        reports.append(FitReport(instrument_id, n_episodes, n_obs, used, note))
-    session.flush()
-    return reports
-
-
-def submit_administration(session: Session, *, episode: Episode, instrument: Instrument,
-                          answers: Answers, completed_dt: dt.datetime, idempotency_key: str,
-                          library: InstrumentLibrary, now: dt.datetime,
-                          appointment_id: int | None = None, link_id: int | None = None,
-                          respondent: str = "client", respondent_user_id: int | None = None
-                          ) -> tuple[Administration, bool]:
-    """Store one validated administration, its scores and the episode's new signals.
-
-    Everything is flushed in the caller's transaction, so the administration, its
-    signals and alerts commit together or not at all. The same ``idempotency_key`` with
-    the same answers returns the stored administration (``created`` False); with other
-    answers it raises :class:`IdempotencyConflict`.
-    """
-    def existing() -> Administration | None:
-        return session.scalar(select(Administration).where(
-            Administration.idempotency_key == idempotency_key))
-
-    def same(row: Administration) -> Administration:
-        if (row.episode_id, row.instrument_id, row.answers) != (
-                episode.id, instrument.id, answers.as_json()):
-            raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was already used "
-                                      "for a different submission")
-        return row
-
-    if (row := existing()) is not None:
-        return same(row), False
-    result = score_answers(instrument, answers)
-    row = Administration(
-        episode_id=episode.id, appointment_id=appointment_id, link_id=link_id,
-        instrument_id=instrument.id, instrument_version=instrument.version,
-        respondent=respondent, respondent_user_id=respondent_user_id,
-        answers=answers.as_json(), scores=result.as_json(), total=result.total,
-        is_valid=result.is_valid, is_prorated=result.is_prorated, completed_dt=completed_dt,
-        idempotency_key=idempotency_key, created_dt=now)
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except sa_exc.IntegrityError:
-        # A concurrent request with the same key won the race: return its result.
-        if (winner := existing()) is not None:
-            return same(winner), False
-        raise
-    # Another submission for the same episode (PHQ-9 and GAD-7 sent together) may raise
-    # the same alert at the same moment; the unique index refuses the second. Re-read and
-    # sync again rather than lose this submission.
-    for attempt in range(3):
-        try:
-            with session.begin_nested():
-                update_episode_signals(session, episode, library, now)
-            break
-        except sa_exc.IntegrityError:
-            if attempt == 2:
-                raise
-            session.expire_all()
-    return row, True
-
-
-__all__ = ["COLOURS", "IdempotencyConflict", "lock_episode", "recompute_signals",
-           "refit_models", "submit_administration", "update_episode_signals"]
