@@ -269,6 +269,12 @@ def test_outcome_digest_by_hand_writes_the_pdfs_once(runner, team, db_session, t
     assert future.exit_code == 1 and "has not ended yet" in future.output
     wrong = runner.invoke(args=["digest", "--week", "46"])
     assert wrong.exit_code == 1 and "not an ISO week" in wrong.output
+    nobody = runner.invoke(args=["digest", "--week", "2026-W46", "--supervisor", "999999"])
+    assert nobody.exit_code == 1 and "no active supervisor has the id 999999" in nobody.output
+    one = runner.invoke(args=["digest", "--week", "2026-W46", "--supervisor",
+                              str(team["s"].id), "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    assert [p.name for p in (tmp_path / "one").glob("*.pdf")] == [pdf.name]
 
 
 def test_stale_unused_links_are_deleted(db_session, clock, make_user, make_client,
