@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from outcome.app import create_app
+from outcome.cli.commands import COMMANDS
 from outcome.config import ConfigError
 
 try:
@@ -13,3 +14,6 @@ except ConfigError as exc:
     # One clear line for the operator instead of a traceback in the server log.
     sys.stderr.write(f"outcome: configuration error: {exc}\n")
     raise SystemExit(2) from None
+# `flask --app wsgi <command>` knows the same commands as `outcome <command>`.
+for _command in COMMANDS:
+    app.cli.add_command(_command)

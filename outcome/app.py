@@ -1,31 +1,38 @@
-"""The Flask application factory."""
+"""The Flask application factory: a short list of ``init_app`` and ``register_blueprint``.
+
+Only the entry points import this module (``wsgi.py`` and the ``outcome`` command group):
+everything else reaches the app's shared objects through :mod:`outcome.extensions`.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
-from outcome.config import ConfigError
+from outcome import extensions
+from outcome.config import instance_path
 from outcome.config import load_config
+from outcome.web import account
+from outcome.web import admin
 from outcome.web import auth
+from outcome.web import care
 from outcome.web import database
 from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
+from outcome.web import questionnaire
+from outcome.web import record
 from outcome.web import security
+from outcome.web import supervision
+from outcome.web.api import errors as api_errors
+from outcome.web.api import fhir
+from outcome.web.api import routes as api_routes
 from outcome.web.api.access import rate_limit
 from outcome.web.api.access import rate_limit_key
-from questionnaires.loader import DefinitionError
-from questionnaires.loader import InstrumentLibrary
-from questionnaires.loader import load_library
-
-INSTANCE_PATH_VAR = "OUTCOME_INSTANCE_PATH"
-LIBRARY_KEY = "outcome.instruments"
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -34,7 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     Settings come from defaults, the instance file, ``OUTCOME_*`` variables and finally
     ``config`` (see :mod:`outcome.config`). Raises :class:`outcome.config.ConfigError`
     with one sentence when the configuration cannot work (missing secret key in
-    production, unreachable database, unknown time zone...).
+    production, unreachable database, unknown time zone, a broken instrument file...).
     """
     app = Flask(__name__, instance_path=instance_path(), template_folder="web/templates",
                 static_folder="web/static")
@@ -49,65 +56,24 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:  # development and test only; production refused above
         app.config["SECRET_KEY"] = os.urandom(32).hex()
     _configure_logging(app)
-    app.extensions[LIBRARY_KEY] = _load_instruments(Path(app.config["INSTRUMENTS_DIR"]))
+    extensions.init_instruments(app)
+    extensions.init_database(app)
     database.init_app(app)
     security.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(health.bp)
-    from outcome.web import account
-    from outcome.web import admin
-    from outcome.web import care  # these pages use the app's services
-    from outcome.web import record
-    from outcome.web import supervision
-    from outcome.web.api import errors as api_errors
-    from outcome.web.api import fhir
-    from outcome.web.api import routes as api_routes
-    from questionnaires import forms
-
-    app.register_blueprint(forms.bp)
-    app.register_blueprint(care.bp)
-    app.register_blueprint(record.bp)
-    app.register_blueprint(supervision.bp)
-    app.register_blueprint(admin.bp)
-    app.register_blueprint(account.bp)
+    for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
+                      admin.bp, account.bp):
+        app.register_blueprint(blueprint)
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):
         security.csrf.exempt(integration)
-        auth.limiter.limit(rate_limit, key_func=rate_limit_key)(integration)
+        extensions.limiter.limit(rate_limit, key_func=rate_limit_key)(integration)
         app.register_blueprint(integration)
     api_errors.init_app(app)
-    _register_cli(app)
     return app
-
-
-def instance_path() -> str | None:
-    """``OUTCOME_INSTANCE_PATH``, or None for Flask's default (``./instance`` in a checkout)."""
-    return os.environ.get(INSTANCE_PATH_VAR) or None
-
-
-def instrument_library(app: Flask) -> InstrumentLibrary:
-    """The instruments loaded at start-up: built-ins plus the clinic's files and overlays."""
-    return app.extensions[LIBRARY_KEY]
-
-
-def _load_instruments(folder: Path) -> InstrumentLibrary:
-    try:
-        return load_library(folder)
-    except DefinitionError as exc:
-        raise ConfigError(f"an instrument file in {folder} is broken (OUTCOME_INSTRUMENTS_DIR): "
-                          f"{exc}") from None
 
 
 def _configure_logging(app: Flask) -> None:
     app.logger.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("outcome").setLevel(app.config["LOG_LEVEL"])
-
-
-def _register_cli(app: Flask) -> None:
-    # The same command objects serve `outcome ...` and `flask --app wsgi ...`.
-    from outcome.cli.commands import COMMANDS
-
-    for command in COMMANDS:
-        app.cli.add_command(command)

@@ -142,6 +142,14 @@ SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}
 MIN_SECRET_KEY_LENGTH = 32
 
 
+INSTANCE_PATH_VAR = "OUTCOME_INSTANCE_PATH"
+
+
+def instance_path() -> str | None:
+    """``OUTCOME_INSTANCE_PATH``, or None for Flask's default (``./instance`` in a checkout)."""
+    return os.environ.get(INSTANCE_PATH_VAR) or None
+
+
 def config_file_path(instance_path: str | os.PathLike[str], environ: Mapping[str, str]) -> Path:
     """Where the instance configuration file is: ``OUTCOME_CONFIG_FILE`` or the instance folder."""
     explicit = environ.get(ENV_PREFIX + "CONFIG_FILE")

@@ -13,14 +13,14 @@ import logging
 
 from flask import Flask
 
-from outcome.app import instrument_library
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.services.mail import SmtpSettings
 from outcome.services.mail import deliver_due
 from outcome.services.mail import smtp_sender
 from outcome.services.reminders import send_due_links
 from outcome.services.reminders import send_post_session_links
-from outcome.web.database import database
 
 log = logging.getLogger("outcome.jobs")
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import sessionmaker
 
 from outcome import schema
 from outcome.app import create_app
+from outcome.cli.commands import COMMANDS
 from outcome.db import make_engine
 from outcome.models import Appointment
 from outcome.models import Client
@@ -40,7 +41,7 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.passwords import hash_password
-from outcome.web.database import database
+from outcome.extensions import database
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"
@@ -216,6 +217,9 @@ def client(app):
 
 @pytest.fixture
 def runner(app):
+    """The ``outcome`` commands run against the test app (as ``flask --app wsgi`` does)."""
+    for command in COMMANDS:
+        app.cli.add_command(command)
     return app.test_cli_runner()
 
 

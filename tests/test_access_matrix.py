@@ -63,7 +63,7 @@ from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
 from outcome.services.monitoring import submit_administration
 from outcome.services.passwords import hash_password
-from outcome.web.database import database
+from outcome.extensions import database
 from questionnaires.loader import builtin_library
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from outcome.models import AuditEvent
 from outcome.services.passwords import verify_password
-from outcome.web.auth import limiter
+from outcome.extensions import limiter
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions
 from tests.conftest import csrf_token
@@ -117,7 +117,7 @@ def test_the_change_needs_a_csrf_token(auth, client, make_user):
 def limited(database_url, session_factory, clock):
     """An app with rate limits on and fresh counters."""
     from outcome.app import create_app
-    from outcome.web.database import database
+    from outcome.extensions import database
 
     app = create_app({"ENV": "test", "DATABASE_URL": database_url,
                       "SECRET_KEY": "test-secret-key-" + "x" * 32})

@@ -359,7 +359,7 @@ def test_alert_status_filter_is_checked(t_api):
 
 
 def test_each_token_has_its_own_rate_limit(app, api, therapist):
-    from outcome.web.auth import limiter
+    from outcome.extensions import limiter
 
     app.config.update(RATELIMIT_ENABLED=True, API_RATE_LIMIT="3 per minute")
     limiter.init_app(app)  # Flask-Limiter reads RATELIMIT_ENABLED at init

@@ -51,7 +51,7 @@ from outcome.models import User
 from outcome.models.report import ReportDocument
 from outcome.models.report import ReportRun
 from outcome.services import audit
-from outcome.web.database import database
+from outcome.extensions import database
 from tests.conftest import csrf_token
 
 ROOT = Path(__file__).resolve().parent.parent

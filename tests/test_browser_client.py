@@ -25,7 +25,7 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
 from outcome.services.links import issue_link
-from outcome.web.database import database
+from outcome.extensions import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "client-flow"
@@ -82,7 +82,7 @@ def live(databases, tmp_path, request):
         session.add(therapist)
         session.flush()
         if vas:
-            from outcome.app import instrument_library
+            from outcome.extensions import instrument_library
             from outcome.services.instruments import attest
 
             attest(session, clinic=clinic, instrument=instrument_library(app).get("srs_vas"),
@@ -95,7 +95,7 @@ def live(databases, tmp_path, request):
                           therapist_id=therapist.id, opened_on=dt.date(2026, 11, 1))
         session.add(episode)
         session.flush()
-        from outcome.app import instrument_library
+        from outcome.extensions import instrument_library
 
         _, token = issue_link(session, episode=episode, purpose="pre",
                               now=dt.datetime.now(dt.UTC), library=instrument_library(app))

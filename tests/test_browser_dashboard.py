@@ -33,7 +33,7 @@ from werkzeug.serving import make_server
 
 from outcome import schema
 from outcome.app import create_app
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.models import Alert
@@ -43,7 +43,7 @@ from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.demo import seed_demo
-from outcome.web.database import database
+from outcome.extensions import database
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

@@ -13,9 +13,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from outcome.services.links import issue_link
-from questionnaires.forms import instrument_wording
 from questionnaires.loader import builtin_library
 from questionnaires.loader import load_library
+from questionnaires.wording import instrument_wording
 
 ROOT = Path(__file__).resolve().parent.parent
 PO = ROOT / "outcome" / "translations" / "ru" / "LC_MESSAGES" / "messages.po"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from outcome.services import clinic_settings
-from outcome.web.auth import limiter
+from outcome.extensions import limiter
 
 
 def test_idle_timeout_signs_out_after_30_minutes(auth, client, clock, make_user):
@@ -52,7 +52,7 @@ def test_a_copied_cookie_also_times_out(app, auth, client, clock, make_user):
 def limited(database_url, session_factory, clock, tmp_path):
     """An app with login rate limits on and fresh counters."""
     from outcome.app import create_app
-    from outcome.web.database import database
+    from outcome.extensions import database
 
     app = create_app({"ENV": "test", "DATABASE_URL": database_url,
                       "SECRET_KEY": "test-secret-key-" + "x" * 32})
@@ -88,7 +88,7 @@ def test_limits_are_shared_between_workers_through_redis(database_url, session_f
     import redis
 
     from outcome.app import create_app
-    from outcome.web.database import database
+    from outcome.extensions import database
     from tests.conftest import AuthActions
 
     url = "redis://127.0.0.1:6379/15"

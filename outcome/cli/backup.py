@@ -14,7 +14,7 @@ from flask.cli import with_appcontext
 
 from outcome import backup
 from outcome.config import mask_url_password
-from outcome.web.database import database
+from outcome.extensions import database
 
 
 def _size(n: int) -> str:

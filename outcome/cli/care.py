@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.db import transaction
+from outcome.extensions import database
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -20,7 +21,6 @@ from outcome.services.appointments import book_weekly_series
 from outcome.services.appointments import session_number
 from outcome.services.goals import GoalError
 from outcome.services.goals import set_goals
-from outcome.web.database import database
 
 appointments_group = AppGroup("appointments", help="Book sessions.")
 goals_group = AppGroup("goals", help="A client's goals, in their own words.")

@@ -8,13 +8,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.db import transaction
+from outcome.extensions import database
 from outcome.models import Clinic
 from outcome.services.clinic_settings import CLINIC_SETTINGS
 from outcome.services.clinic_settings import SettingError
 from outcome.services.clinic_settings import current
 from outcome.services.clinic_settings import parse
 from outcome.services.clinic_settings import update
-from outcome.web.database import database
 
 clinic_group = AppGroup("clinic", help="Clinic settings.")
 

@@ -13,13 +13,12 @@ from outcome.config import CONFIG_FILE_NAME
 from outcome.config import ConfigError
 from outcome.config import config_file_path
 from outcome.config import describe
+from outcome.config import instance_path
 from outcome.config import load_config
 from outcome.config import read_config_file
 
 
 def _instance_path() -> str:
-    from outcome.app import instance_path
-
     # A bare Flask object computes the same default instance folder as the real app.
     return Flask("outcome.app", instance_path=instance_path()).instance_path
 
@@ -72,10 +71,10 @@ def show_command() -> None:
 def check_command() -> None:
     """Build the app, connect to the database and report whether its schema is current."""
     from outcome import schema
-    from outcome.cli.main import _create_app
-    from outcome.web.database import database
+    from outcome.cli.application import build_app
+    from outcome.extensions import database
 
-    app = _create_app()
+    app = build_app()
     engine = database(app).engine
     current, head = schema.current_revision(engine), schema.head_revision()
     click.echo(f"configuration ok; database {engine.url.render_as_string()} answers")

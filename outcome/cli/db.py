@@ -6,7 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from outcome import schema
-from outcome.web.database import database
+from outcome.extensions import database
 
 db_group = AppGroup("db", help="Create and migrate the database schema.")
 

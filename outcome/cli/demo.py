@@ -13,13 +13,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import demo
 from outcome.services.passwords import hash_password
-from outcome.web.database import database
 
 PASSWORD_FILE = "demo-password"  # noqa: S105 (a file name)
 

@@ -10,15 +10,15 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from outcome.app import instrument_library
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.services.digests.archive import archived_documents
 from outcome.services.digests.figures import DigestError
 from outcome.services.digests.figures import iso_week
 from outcome.services.digests.production import check_week_ended
 from outcome.services.digests.production import count_recipients
 from outcome.services.digests.production import run_due_digests
-from outcome.web.database import database
 
 DATA_ERROR = 2
 

@@ -18,14 +18,14 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.services import audit
 from outcome.services.exports import episodes_bundle
 from outcome.services.exports import episodes_csv
-from outcome.web.database import database
 
 
 @click.command("export")

@@ -84,8 +84,8 @@ def list_command(clinic_slug: str | None) -> None:
 def _list_for_clinic(library: InstrumentLibrary, clinic_slug: str) -> None:
     from outcome.cli.clinic import require_clinic
     from outcome.db import transaction
+    from outcome.extensions import database
     from outcome.services.instruments import instrument_statuses
-    from outcome.web.database import database
 
     with transaction(database().session_factory) as session:
         clinic = require_clinic(session, clinic_slug)
@@ -176,9 +176,9 @@ def export_fhir_command(instrument_id: str, output: Path | None) -> None:
 def _attestation_edge(instrument_id: str, clinic_slug: str, admin_email: str, action):
     from outcome.cli.clinic import require_clinic
     from outcome.db import transaction
+    from outcome.extensions import database
     from outcome.models import User
     from outcome.services.instruments import AttestationError
-    from outcome.web.database import database
 
     with transaction(database().session_factory) as session:
         clinic = require_clinic(session, clinic_slug)

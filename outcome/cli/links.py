@@ -9,13 +9,13 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from outcome.app import instrument_library
 from outcome.cli.care import open_episode
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.services import audit
 from outcome.services.links import issue_link
-from outcome.web.database import database
 from reports.qr import link_qr_svg
 
 links_group = AppGroup("links", help="Questionnaire links for clients.")

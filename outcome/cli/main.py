@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
 from flask.cli import FlaskGroup
 
 from outcome import __version__
+from outcome.cli.application import build_app
 from outcome.cli.commands import COMMANDS
-from outcome.config import ConfigError
-
-
-def _create_app() -> Flask:
-    from outcome.app import create_app
-
-    try:
-        return create_app()
-    except ConfigError as exc:
-        raise click.ClickException(f"configuration error: {exc}") from None
 
 
 class OutcomeGroup(FlaskGroup):
@@ -37,7 +27,7 @@ class OutcomeGroup(FlaskGroup):
 
 cli = OutcomeGroup(
     name="outcome",
-    create_app=_create_app,
+    create_app=build_app,
     add_version_option=False,
     load_dotenv=False,
     set_debug_flag=False,

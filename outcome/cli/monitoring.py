@@ -14,7 +14,6 @@ from flask.cli import AppGroup
 from sqlalchemy import func
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.cli.clinic import require_clinic
 from outcome.clinical_significance import AnalysisInputError
 from outcome.clinical_significance import per_id_rows
@@ -25,11 +24,12 @@ from outcome.core.change import METHODS
 from outcome.core.change import ChangeError
 from outcome.core.change import individual_change
 from outcome.db import transaction
+from outcome.extensions import database
+from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import EpisodeSignal
 from outcome.services.monitoring import recompute_signals
 from outcome.services.monitoring import refit_models
-from outcome.web.database import database
 
 DATA_ERROR = 2
 

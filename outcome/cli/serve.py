@@ -11,7 +11,8 @@ from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 
 from outcome import schema
-from outcome.web.database import database
+from outcome.cli.application import build_app
+from outcome.extensions import database
 
 _TOKEN_PATH = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
 
@@ -40,9 +41,7 @@ class _Server(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from outcome.app import create_app
-
-        return create_app()
+        return build_app()
 
 
 @click.command("serve")

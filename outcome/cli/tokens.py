@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.db import transaction
+from outcome.extensions import database
 from outcome.models import ApiToken
 from outcome.models import Clinic
 from outcome.models import User
@@ -26,7 +27,6 @@ from outcome.models.api import API_SCOPES
 from outcome.services import api_tokens
 from outcome.services import audit
 from outcome.services import staff
-from outcome.web.database import database
 
 tokens_group = AppGroup("tokens", help="API tokens for integrations: create, list, revoke.")
 

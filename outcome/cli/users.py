@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.db import transaction
+from outcome.extensions import database
 from outcome.models import User
 from outcome.models.clinic import ROLES
 from outcome.services import audit
 from outcome.services import staff
-from outcome.web.database import database
 
 users_group = AppGroup("users", help="Staff accounts: create, list, disable, enable, "
                                      "reset passwords.")

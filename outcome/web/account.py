@@ -14,7 +14,6 @@ from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import render_template
-from flask import request
 from flask import session
 from flask import url_for
 from flask_babel import gettext as _
@@ -29,18 +28,18 @@ from wtforms.validators import EqualTo
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
+from outcome.extensions import limiter
 from outcome.models import User
-from outcome.services import audit
 from outcome.services import staff
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import MIN_LENGTH
 from outcome.web.admin import message
-from outcome.web.auditing import record_now
 from outcome.web.auth import ACCOUNT_LIMIT
 from outcome.web.auth import ADDRESS_LIMIT
-from outcome.web.auth import limiter
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -77,19 +76,17 @@ def password() -> str | Response:
             staff.change_password(store, user, form.current_password.data,
                                   form.new_password.data, now())
         except staff.StaffError as exc:
-            store.rollback()
             wrong_current = exc.field == "current_password"
-            record_now(action="password.change", outcome="denied" if wrong_current else "error",
-                       actor_user_id=user.id, clinic_id=user.clinic_id, object_type="user",
-                       object_id=user.id)
+            audit_event(action="password.change", even_if_failed=True,
+                        outcome="denied" if wrong_current else "error",
+                        actor_user_id=user.id, clinic_id=user.clinic_id, object_type="user",
+                        object_id=user.id)
             field = form.current_password if wrong_current else form.new_password
             field.errors = [*field.errors, message(exc)]
+            discard_changes()  # whatever the refused change had begun
         else:
-            audit.record(store, action="password.change", outcome="allowed", now=now(),
-                         actor_user_id=user.id, clinic_id=user.clinic_id,
-                         object_type="user", object_id=user.id,
-                         ip_address=request.remote_addr)
-            store.commit()
+            audit_event(action="password.change", outcome="allowed", actor_user_id=user.id,
+                        clinic_id=user.clinic_id, object_type="user", object_id=user.id)
             signed_in_at = session.get("signed_in_at")
             session.clear()  # the old identity (old session version) goes with it
             login_user(user)  # re-issued with the new session version

@@ -19,8 +19,6 @@ from flask import session
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_login import login_required
@@ -35,9 +33,9 @@ from wtforms import PasswordField
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
+from outcome.extensions import limiter
 from outcome.models import Clinic
 from outcome.models import User
-from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
@@ -46,7 +44,7 @@ from outcome.services.passwords import verify_password
 from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 bp = Blueprint("auth", __name__)
@@ -57,8 +55,6 @@ login_manager.login_message_category = "info"
 # No "remember me": a long-lived second cookie would outlive logout and timeouts.
 login_manager.session_protection = "strong"
 
-
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
 # Login attempts: per address, and per account whatever the address (NIST SP 800-63B
 # asks to limit failed attempts on an account).
 ADDRESS_LIMIT = "10 per minute;50 per hour"
@@ -90,13 +86,6 @@ def _too_many(error) -> tuple[str, int] | Response:
                   "attempts. Please wait a few minutes and try again."), code=429), 429
 
 
-def _end_reading() -> None:
-    """End the read transaction the session check ran in; the view begins its own."""
-    store = db_session()
-    if store.in_transaction():
-        store.commit()
-
-
 def _enforce_session_limits() -> Response | None:
     """Sign staff out after the clinic's idle time (30 min) or session length (12 h).
 
@@ -104,10 +93,8 @@ def _enforce_session_limits() -> Response | None:
     tab, or copied, stops working when either limit passes.
     """
     if not current_user.is_authenticated:
-        _end_reading()
         return None
     clinic = db_session().get(Clinic, current_user.clinic_id)
-    _end_reading()
     limits = clinic_settings.current(clinic)
     moment = now().timestamp()
     seen, started = session.get("seen_at"), session.get("signed_in_at")
@@ -129,9 +116,7 @@ def load_user(identity: str) -> User | None:
     user_id, _, version = identity.partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    # Read beside writers (SQLite WAL): most requests only read, and the check that
-    # signs them in must not take the write lock (ended in _enforce_session_limits).
-    user = begin_reading().get(User, int(user_id))
+    user = db_session().get(User, int(user_id))
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user
@@ -162,20 +147,16 @@ def login() -> str | Response:
             if needs_rehash(user.password_hash or ""):
                 user.password_hash = hash_password(form.password.data)
             user.last_login_dt = now()
-            audit.record(store, action="login", outcome="allowed", now=now(),
-                         actor_user_id=user.id, clinic_id=user.clinic_id,
-                         ip_address=request.remote_addr)
-            store.commit()
+            audit_event(action="login", outcome="allowed", actor_user_id=user.id,
+                        clinic_id=user.clinic_id)
             session.clear()  # nothing from before the login survives it
             login_user(user)
             session["signed_in_at"] = session["seen_at"] = now().timestamp()
             return redirect(_safe_next(request.args.get("next")))
-        audit.record(store, action="login", outcome="denied", now=now(),
-                     actor_kind="user" if user else "anonymous",
-                     actor_user_id=user.id if user else None,
-                     clinic_id=user.clinic_id if user else None,
-                     ip_address=request.remote_addr)
-        store.commit()
+        audit_event(action="login", outcome="denied", even_if_failed=True,
+                    actor_kind="user" if user else "anonymous",
+                    actor_user_id=user.id if user else None,
+                    clinic_id=user.clinic_id if user else None)
         flash(_("That e-mail and password do not match an active account."), "error")
     return render_template("auth/login.html", form=form)
 
@@ -183,13 +164,10 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
-    store = db_session()
     user: User = current_user._get_current_object()  # type: ignore[attr-defined]
     user.session_version += 1
-    audit.record(store, action="logout", outcome="allowed", now=now(),
-                 actor_user_id=user.id, clinic_id=user.clinic_id,
-                 ip_address=request.remote_addr)
-    store.commit()
+    audit_event(action="logout", outcome="allowed", actor_user_id=user.id,
+                clinic_id=user.clinic_id)
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")

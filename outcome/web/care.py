@@ -23,7 +23,7 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Episode
@@ -36,6 +36,7 @@ from outcome.services.links import issue_link
 from outcome.services.links import revoke_unused
 from outcome.web.clock import now
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 from outcome.web.scoping import own_client
 from reports.qr import link_qr_svg
 
@@ -56,7 +57,6 @@ def page(code: str, issued: dict | None = None) -> str:
                 .order_by(Appointment.starts_dt)):
             appointments.append((appointment, session_number(store, appointment),
                                  appointment.starts_dt.astimezone(tz)))
-    store.commit()
     goals = [g.description for g in episode.goals] if episode else []
     return render_template("care/page.html", client=client, episode=episode,
                            appointments=appointments, goals=goals, issued=issued,
@@ -75,12 +75,11 @@ def book(code: str) -> Response:
         count = int(request.form.get("weekly") or 1)
         booked = book_weekly_series(db_session(), episode, when, count=count)
     except ValueError as exc:  # BookingError is a ValueError
-        db_session().rollback()
+        discard_changes()
         message = str(exc) if isinstance(exc, BookingError) else _(
             "Please give a date and a time, and a number of weekly sessions from 1 to 52.")
         flash(message, "error")
     else:
-        db_session().commit()
         flash(_("Booked %(count)s session(s).", count=len(booked)), "info")
     return redirect(url_for(".page", code=client.code))
 
@@ -95,10 +94,9 @@ def goals(code: str) -> Response:
     try:
         set_goals(db_session(), episode, texts, now())
     except GoalError as exc:
-        db_session().rollback()
+        discard_changes()
         flash(str(exc), "error")
     else:
-        db_session().commit()
         flash(_("Goals saved."), "info")
     return redirect(url_for(".page", code=client.code))
 
@@ -108,7 +106,6 @@ def goals(code: str) -> Response:
 def sharing(code: str) -> Response:
     client, _episode, _clinic = own_client(code, "client.sharing.change")
     client.is_progress_shared = request.form.get("share") == "yes"
-    db_session().commit()
     flash(_("Saved."), "info")
     return redirect(url_for(".page", code=client.code))
 
@@ -120,7 +117,6 @@ def revoke_links(code: str) -> Response:
     if episode is None:
         abort(404)
     count = revoke_unused(db_session(), episode, now())
-    db_session().commit()
     flash(_("%(count)s unused link(s) withdrawn.", count=count), "info")
     return redirect(url_for(".page", code=client.code))
 
@@ -144,7 +140,6 @@ def link(code: str, appointment_id: int) -> str:
     issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose, now=now(),
                                     library=instrument_library(current_app),
                                     appointment=appointment)
-    db_session().commit()
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
     # The token exists only in this response (it is stored as a hash): show it now.
     return page(code, issued={"url": url, "qr": link_qr_svg(url),

@@ -1,6 +1,6 @@
 """The edge's clock. The core never reads a clock; edges pass ``now`` in.
 
-Tests replace ``app.extensions["outcome.clock"]`` with a frozen callable instead of
+Tests replace the app's clock (:func:`outcome.extensions.clock`) with a frozen callable instead of
 sleeping.
 """
 
@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import current_app
-
-from outcome.models.base import utcnow
-
-EXTENSION_KEY = "outcome.clock"
+from outcome.extensions import clock
 
 
 def now() -> dt.datetime:
     """The current time, aware UTC, from the app's clock."""
-    return current_app.extensions.get(EXTENSION_KEY, utcnow)()
+    return clock()()

@@ -1,78 +1,210 @@
-"""The database as seen from Flask: one engine per app, one session per request.
+"""The request's unit of work: one session, one transaction, one commit at the edge.
 
-The session is opened lazily on first use and closed when the app context ends; a
-request that raised is rolled back. Routes commit explicitly once their service call
-succeeded ("services flush; the edges commit").
+This module is the one place where a web request's transaction is begun and ended:
+
+- **Reads and writes are told apart by the request.** GET, HEAD and OPTIONS requests
+  read; other methods, and views marked :func:`writes`, write. A read begins
+  ``DEFERRED`` on SQLite, so under WAL it runs beside writers; a write begins
+  ``IMMEDIATE``, so it waits for the write lock at its start instead of failing half-way
+  (see :mod:`outcome.db`). A read request that tries to change a row fails at once with
+  :class:`ReadOnlyRequest`, in tests as in production, so a view cannot forget to say it
+  writes.
+- **The edge commits once.** Views call services, which flush; after the view returns,
+  a response below 400 is committed and anything else is rolled back. No view calls
+  ``commit()`` or ``rollback()`` (``tests/test_transactions.py`` keeps that rule).
+- **Audit records** (:func:`audit_event`) are written in the request's transaction, so a
+  change and its record stand or fall together. A read request's records are written
+  after its read, in a short write transaction of their own, before the response leaves:
+  if they cannot be written the page is not shown. Records marked ``even_if_failed``
+  (refusals) are written even when the request fails: after the rollback, on their own.
+- The integration API's POSTs commit inside :func:`outcome.web.api.idempotency.committed_write`,
+  because their idempotency record must be stored, and a concurrent duplicate replayed,
+  in the change's own transaction; the edge's commit is then a no-op.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+from typing import TypeVar
 
 from flask import Flask
 from flask import current_app
 from flask import g
-from sqlalchemy import Engine
+from flask import has_request_context
+from flask import render_template
+from flask import request
+from flask_babel import gettext as _
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import sessionmaker
+from werkzeug.wrappers import Response
 
 from outcome.db import SQLITE_BEGIN_OPTION
-from outcome.db import check_connection
-from outcome.db import make_engine
-from outcome.db import make_session_factory
+from outcome.extensions import database
+from outcome.services import audit
+from outcome.web.api.errors import is_integration_request
+from outcome.web.api.errors import respond
+from outcome.web.clock import now
 
-EXTENSION_KEY = "outcome.db"
+log = logging.getLogger("outcome.web")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_WRITES_ATTRIBUTE = "outcome_writes"
+_READ_ONLY = "outcome.read_only"
+_PENDING = "outcome_pending_writes"
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
-@dataclass
-class Database:
-    """The app's engine and session factory (tests may swap the factory for one bound to a
-    connection held in a rolled-back transaction)."""
+class ReadOnlyRequest(RuntimeError):
+    """A read request (GET, HEAD, OPTIONS) tried to change the database.
 
-    engine: Engine
-    session_factory: sessionmaker[Session]
+    Mark the view with :func:`writes` if it must write (for example opening a link), or
+    record what it did with :func:`audit_event`.
+    """
 
 
 def init_app(app: Flask) -> None:
-    """Create the engine, check that the database answers, and register teardown."""
-    engine = make_engine(app.config["DATABASE_URL"],
-                         sqlite_busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"],
-                         pool_pre_ping=True)
-    check_connection(engine)
-    app.extensions[EXTENSION_KEY] = Database(engine, make_session_factory(engine))
+    """End each request's transaction after its view, and close the session afterwards."""
+    app.after_request(_finish)
     app.teardown_appcontext(_close_session)
 
 
-def database(app: Flask | None = None) -> Database:
-    """The :class:`Database` of ``app`` (default: the current app)."""
-    return (app or current_app).extensions[EXTENSION_KEY]
+def writes(view: View) -> View:
+    """Mark a GET view that changes the database: its transaction begins as a write."""
+    setattr(view, _WRITES_ATTRIBUTE, True)
+    return view
+
+
+def is_write_request() -> bool:
+    """Whether this request's transaction begins as a write (see the module docstring)."""
+    if not has_request_context():
+        return True  # an app context of its own (a job, a CLI command) may write
+    if request.method not in READ_METHODS:
+        return True
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, _WRITES_ATTRIBUTE, False))
 
 
 def db_session() -> Session:
-    """The session of the current app context, opened on first use."""
+    """The request's session, opened on first use with its transaction begun as a read
+    or a write (the only place that decides)."""
     if "db_session" not in g:
-        g.db_session = database().session_factory()
-    return g.db_session
-
-
-def begin_reading() -> Session:
-    """Begin the request's next transaction as a read (``BEGIN DEFERRED`` on SQLite).
-
-    Under WAL a deferred reader runs beside writers instead of queueing for the write
-    lock. Call it after the request's last write was committed (for example after
-    :func:`outcome.web.auditing.record_now`) and before the next query; a transaction
-    already under way is left as it is.
-    """
-    session = db_session()
-    if not session.in_transaction():
-        session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+        session = database().session_factory()
+        if is_write_request():
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        else:
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+            session.info[_READ_ONLY] = True
+            event.listen(session, "before_flush", _refuse_flush)
+            event.listen(session, "do_orm_execute", _refuse_statement)
+        g.db_session = session
+    session: Session = g.db_session
     return session
+
+
+def audit_event(*, even_if_failed: bool = False, **fields: Any) -> None:
+    """Record one audit event in this request's transaction.
+
+    ``fields`` are those of :func:`outcome.services.audit.record` (``now`` and the client's
+    address are filled in). With ``even_if_failed`` the event is kept when the request
+    fails (a refusal recorded on the way to a 403 or 404); otherwise it is kept only if
+    the request's changes are committed.
+    """
+    entry = partial(audit.record, now=now(), ip_address=request.remote_addr, **fields)
+    _pending().append((entry, even_if_failed))
+
+
+def discard_changes() -> None:
+    """Keep none of this request's changes, whatever its response (for example a form
+    refused by a service and shown again with a redirect): the edge rolls back, and only
+    audit records marked ``even_if_failed`` are written."""
+    g.outcome_discard = True
+
+
+def after_reading(write: Callable[[Session], object]) -> None:
+    """Run ``write(session)`` once the request succeeded: in the request's transaction for a
+    write request, or in the short write that follows a read request (for example the
+    API token's last-use stamp)."""
+    _pending().append((write, False))
+
+
+def _pending() -> list[tuple[Callable[[Session], object], bool]]:
+    if _PENDING not in g:
+        setattr(g, _PENDING, [])
+    pending: list[tuple[Callable[[Session], object], bool]] = getattr(g, _PENDING)
+    return pending
+
+
+def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
+    if session.info.get(_READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise ReadOnlyRequest(f"{request.method} {request.path} changed "
+                              f"{len(session.new) + len(session.dirty) + len(session.deleted)}"
+                              " rows in a read request")
+
+
+def _refuse_statement(state: ORMExecuteState) -> None:
+    if state.session.info.get(_READ_ONLY) and (state.is_insert or state.is_update
+                                               or state.is_delete):
+        raise ReadOnlyRequest(f"{request.method} {request.path} ran a write statement in a "
+                              "read request")
+
+
+def _finish(response: Response) -> Response:
+    """Commit the request's work if its response is a success, else roll it back; then
+    write the audit records that must be kept."""
+    pending: list[tuple[Callable[[Session], object], bool]] = g.pop(_PENDING, [])
+    session: Session | None = g.get("db_session")
+    if session is None and not pending:
+        return response
+    succeeded = response.status_code < 400 and not g.get("outcome_discard", False)
+    try:
+        if session is None:
+            session = db_session()
+        if succeeded and not session.info.get(_READ_ONLY):
+            for write, _kept in pending:
+                write(session)
+            session.commit()
+            return response
+        if succeeded:
+            session.commit()  # ends the read; nothing was written
+            later = [write for write, _kept in pending]
+        else:
+            session.rollback()
+            later = [write for write, kept in pending if kept]
+        if later:
+            session.info[_READ_ONLY] = False
+            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            for write in later:
+                write(session)
+            session.commit()
+    except Exception:
+        # The work (or its audit record) could not be stored: say so, show nothing.
+        log.exception("the request's transaction could not be committed")
+        session = g.get("db_session")
+        if session is not None:
+            session.rollback()
+        return _not_stored()
+    return response
+
+
+def _not_stored() -> Response:
+    if is_integration_request():
+        return respond(503, "The request could not be stored; nothing was changed. Retry "
+                            "it (with the same Idempotency-Key).", headers={"Retry-After": "5"})
+    body = render_template("error.html", title=_("Not saved"),
+                           message=_("Nothing was changed: the database was busy. Please "
+                                     "try again."), code=503)
+    return Response(body, status=503, mimetype="text/html", headers={"Retry-After": "5"})
 
 
 def _close_session(exc: BaseException | None) -> None:
     session: Session | None = g.pop("db_session", None)
     if session is None:
         return
-    if exc is not None:
-        session.rollback()
+    if session.in_transaction():
+        session.rollback()  # the view raised, or the response was never finished
     session.close()

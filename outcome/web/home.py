@@ -18,6 +18,7 @@ from markupsafe import Markup
 from sqlalchemy import func
 from sqlalchemy import select
 
+from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -26,9 +27,9 @@ from outcome.services.caseload import COLOURS
 from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
+from outcome.web.database import db_session
 
 bp = Blueprint("home", __name__)
 
@@ -48,10 +49,9 @@ def index() -> str:
     user = current_user
     if user.is_therapist:
         # The caseload shows many clients' signals: one record for the view as a whole.
-        # Written first and committed, so the reads below need no write lock.
-        record_now(action="caseload.view", outcome="allowed", actor_user_id=user.id,
-                   clinic_id=user.clinic_id, object_type="user", object_id=user.id)
-    store = begin_reading()
+        audit_event(action="caseload.view", outcome="allowed", actor_user_id=user.id,
+                    clinic_id=user.clinic_id, object_type="user", object_id=user.id)
+    store = db_session()
     clients = visible_clients(user).subquery()
     open_episodes = (select(Episode.id).join(clients, Episode.client_id == clients.c.id)
                      .where(Episode.closed_on.is_(None)))
@@ -71,14 +71,11 @@ def index() -> str:
     clinic = store.get(Clinic, user.clinic_id)
     filters = caseload_filter(request.args)
     table = _caseload_table(store, user, filters, start) if user.is_therapist else None
-    store.commit()
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
                            caseload_table=table, filters=filters)
 
 
 def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:
-    from outcome.app import instrument_library  # app.py imports this module
-
     key = (current_app.name, id(current_app), user.id, str(get_locale()), filters)
     version = caseload_version(store, user.id, start)
     moment = time.monotonic()

@@ -22,7 +22,7 @@ from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Episode
@@ -34,6 +34,7 @@ from outcome.services.exports import episodes_csv
 from outcome.services.progress_report import progress_report_pdf
 from outcome.web.clock import now
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import own_client
 from reports.charts import HeatmapData
@@ -82,8 +83,7 @@ def chosen_episode(episodes: list[Episode]) -> Episode | None:
 @bp.route("/<code>")
 @login_required
 def page(code: str) -> str:
-    client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url,
-                                           reading=True)
+    client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url)
     episodes = client_episodes(client)
     episode = chosen_episode(episodes)
     record = (client_record(db_session(), episode, instrument_library(current_app), full=True)
@@ -107,10 +107,9 @@ def acknowledge(code: str, alert_id: int) -> Response:
         acknowledge_alert(store, alert, current_user, request.form.get("note", ""), now(),
                           instrument_library(current_app))
     except AlertError as exc:
-        store.rollback()
+        discard_changes()
         flash(str(exc), "error")
     else:
-        store.commit()
         flash(_("Alert acknowledged."), "info")
     return redirect(url_for(".page", code=client.code, episode=episode.id) + "#alerts")
 
@@ -118,7 +117,7 @@ def acknowledge(code: str, alert_id: int) -> Response:
 @bp.route("/<code>/export.csv")
 @login_required
 def export_csv(code: str) -> Response:
-    client, _episode, _clinic = own_client(code, "client.export.csv", reading=True)
+    client, _episode, _clinic = own_client(code, "client.export.csv")
     body = episodes_csv(db_session(), client, client_episodes(client))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{client.code}.csv"',
@@ -128,7 +127,7 @@ def export_csv(code: str) -> Response:
 @bp.route("/<code>/export.fhir.json")
 @login_required
 def export_fhir(code: str) -> Response:
-    client, _episode, _clinic = own_client(code, "client.export.fhir", reading=True)
+    client, _episode, _clinic = own_client(code, "client.export.fhir")
     bundle = episodes_bundle(db_session(), client, client_episodes(client),
                              instrument_library(current_app), now())
     return Response(json.dumps(bundle, indent=1), mimetype="application/fhir+json", headers={
@@ -140,8 +139,7 @@ def export_fhir(code: str) -> Response:
 @login_required
 def report_pdf(code: str) -> Response:
     """The progress report of the episode on the page (``?episode=``, else the newest)."""
-    client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url,
-                                           reading=True)
+    client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url)
     body = progress_report_pdf(db_session(), client, chosen_episode(client_episodes(client)),
                                instrument_library(current_app), now())
     return Response(body, mimetype="application/pdf", headers={

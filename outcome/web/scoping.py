@@ -24,8 +24,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.access import sees_client_names
 from outcome.services.access import visible_clients
-from outcome.web.auditing import record_now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 
@@ -51,7 +50,7 @@ def attempted_client_id(code: str) -> int | None:
 
 
 def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | None = None,
-            check: Callable[[Client], bool] | None = None, reading: bool = False) -> Client:
+            check: Callable[[Client], bool] | None = None) -> Client:
     store = db_session()
     viewer = acting_user()
     query = visible_clients(viewer).where(Client.code == code)
@@ -67,39 +66,32 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     # A denied attempt still records which client of the user's own clinic it was about
     # (for the audit trail only; the response says nothing).
     attempted = client.id if client else attempted_client_id(code)
-    # Recorded in its own transaction: a later rollback must not erase it.
-    record_now(action=action, outcome="allowed" if allowed else "denied",
-               clinic_id=viewer.clinic_id, client_id=attempted, object_type="client",
-               object_id=code[:64], **actor_fields())
+    # An access is recorded whatever the request's outcome: a later failure of the
+    # request must not erase that the record was (or was not) shown.
+    audit_event(action=action, outcome="allowed" if allowed else "denied",
+                even_if_failed=True, clinic_id=viewer.clinic_id, client_id=attempted,
+                object_type="client", object_id=code[:64], **actor_fields())
     if not allowed:
         abort(404)
     assert client is not None
-    if reading:
-        # The rest of a view that only reads runs beside writers (SQLite WAL), not
-        # holding the write lock while it draws charts or renders a page.
-        begin_reading()
     return client
 
 
 def visible_client(code: str, action: str,
-                   check: Callable[[Client], bool] | None = None,
-                   reading: bool = False) -> Client:
+                   check: Callable[[Client], bool] | None = None) -> Client:
     """The client if the viewer may read their data at all (own therapist, or supervisor
-    of their therapist); the caller shows names only if :func:`sees_client_names`.
-
-    ``reading=True`` for views that only read from here on (the rest runs in a read
-    transaction; a view that writes must not pass it)."""
-    return _lookup(code, action, own=False, check=check, reading=reading)
+    of their therapist); the caller shows names only if :func:`sees_client_names`."""
+    return _lookup(code, action, own=False, check=check)
 
 
-def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None,
-               reading: bool = False) -> tuple[Client, Episode | None, Clinic]:
+def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None
+               ) -> tuple[Client, Episode | None, Clinic]:
     """The client, open episode and clinic, if the signed-in user is the client's therapist.
 
     ``check`` can refuse the request (404, recorded as denied) when another object in
-    the URL does not belong to this client. ``reading`` as for :func:`visible_client`.
+    the URL does not belong to this client.
     """
-    client = _lookup(code, action, own=True, check=check, reading=reading)
+    client = _lookup(code, action, own=True, check=check)
     store = db_session()
     episode = store.scalar(select(Episode).where(Episode.client_id == client.id,
                                                  Episode.closed_on.is_(None)))

@@ -17,7 +17,7 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
@@ -27,8 +27,8 @@ from outcome.services.digests.archive import digest_archive
 from outcome.services.supervision import is_supervisee
 from outcome.services.supervision import overview
 from outcome.services.supervision import supervisees
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
 from outcome.web.record import chart_svgs
@@ -43,8 +43,8 @@ bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 def _supervisor_only(action: str, **fields) -> None:
     if not current_user.is_supervisor:
-        record_now(action=action, outcome="denied", actor_user_id=current_user.id,
-                   clinic_id=current_user.clinic_id, **fields)
+        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
         abort(404)
 
 
@@ -52,8 +52,8 @@ def _supervisor_only(action: str, **fields) -> None:
 @login_required
 def index() -> str:
     _supervisor_only("supervision.view")
-    record_now(action="supervision.view", outcome="allowed", actor_user_id=current_user.id,
-               clinic_id=current_user.clinic_id)
+    audit_event(action="supervision.view", outcome="allowed", actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, even_if_failed=True)
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
     return render_template("supervision/index.html", overview=figures)
@@ -65,13 +65,13 @@ def therapist(therapist_id: int) -> str:
     _supervisor_only("supervision.caseload.view", object_type="user", object_id=therapist_id)
     store = db_session()
     if not is_supervisee(store, current_user, therapist_id):
-        record_now(action="supervision.caseload.view", outcome="denied",
-                   actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                   object_type="user", object_id=therapist_id)
+        audit_event(action="supervision.caseload.view", outcome="denied",
+                    actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                    object_type="user", object_id=therapist_id, even_if_failed=True)
         abort(404)
-    record_now(action="supervision.caseload.view", outcome="allowed",
-               actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-               object_type="user", object_id=therapist_id)
+    audit_event(action="supervision.caseload.view", outcome="allowed",
+                actor_user_id=current_user.id, clinic_id=current_user.clinic_id, object_type="user",
+                object_id=therapist_id, even_if_failed=True)
     supervisee = store.get(User, therapist_id)
     library = instrument_library(current_app)
     filters = caseload_filter(request.args)
@@ -123,9 +123,9 @@ def digest_pdf(run_id: int) -> Response:
                      object_id=run_id)
     store = db_session()
     document = archived_digest(store, current_user, run_id)
-    record_now(action="supervision.digest.download",
-               outcome="allowed" if document else "denied", actor_user_id=current_user.id,
-               clinic_id=current_user.clinic_id, object_type="report_run", object_id=run_id)
+    audit_event(action="supervision.digest.download", outcome="allowed" if document else "denied",
+                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                object_type="report_run", object_id=run_id, even_if_failed=True)
     if document is None:
         abort(404)
     return Response(document.content, mimetype=document.media_type, headers={

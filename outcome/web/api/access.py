@@ -19,9 +19,10 @@ from flask_limiter.util import get_remote_address
 from outcome.models import ApiToken
 from outcome.services import api_tokens
 from outcome.web.api.problems import Problem
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import after_reading
+from outcome.web.database import audit_event
+from outcome.web.database import db_session
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "fhir.capability_statement"})
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -66,25 +67,27 @@ def authenticate() -> None:
         raise Problem(401, "Send the API token as 'Authorization: Bearer <token>'. An admin "
                            "creates tokens on the Admin > API tokens page.",
                       headers={"WWW-Authenticate": challenge})
-    store = begin_reading()  # most requests only read; the token is looked up beside writers
+    store = db_session()
     token = api_tokens.authenticate(store, secret, now(), record_use=False)
-    store.commit()
     if token is not None and api_tokens.is_stale(token, now()):
-        api_tokens.touch(store, token, now())
-        store.commit()
+        # The last-use stamp is written once the request succeeded (a read request
+        # writes it after its read, beside other readers).
+        used, moment = token.id, now()
+        after_reading(lambda session: api_tokens.touch(session, session.get(ApiToken, used),
+                                                       moment))
     if token is None:
-        record_now(action="api.authenticate", outcome="denied", actor_kind="anonymous",
-                   object_type="api_token")
+        audit_event(action="api.authenticate", outcome="denied", actor_kind="anonymous",
+                    object_type="api_token", even_if_failed=True)
         raise Problem(401, "The token is unknown, expired or revoked, or its staff member "
                            "was disabled. Ask an admin for a new one.",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
     g.api_token = token
     needed = "read" if request.method in READ_METHODS else "write"
     if needed not in token.scopes:
-        record_now(action="api.authorize", outcome="denied", actor_kind="api_token",
-                   actor_user_id=token.user_id, clinic_id=token.clinic_id,
-                   actor_label=f"token {token.id} ({token.name})"[:100],
-                   object_type="api_scope", object_id=needed)
+        audit_event(action="api.authorize", outcome="denied", actor_kind="api_token",
+                    actor_user_id=token.user_id, clinic_id=token.clinic_id,
+                    actor_label=f"token {token.id} ({token.name})"[:100], object_type="api_scope",
+                    object_id=needed, even_if_failed=True)
         raise Problem(403, f"This token has no '{needed}' scope; it has: "
                            f"{', '.join(token.scopes)}.", kind="insufficient-scope",
                       headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'

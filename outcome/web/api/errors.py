@@ -10,6 +10,7 @@ from flask import request
 from werkzeug.exceptions import HTTPException
 
 from outcome.web.api.problems import Problem
+from outcome.web.api.problems import operation_outcome_response
 from outcome.web.api.problems import problem_response
 
 API_PREFIX = "/api/"
@@ -28,8 +29,6 @@ def respond(status: int, detail: str, problem: Problem | None = None,
     if problem is not None:
         extra.update(problem.headers)
     if request.path.startswith(FHIR_PREFIX) or request.path == "/fhir":
-        from outcome.web.api.fhir import operation_outcome_response
-
         return operation_outcome_response(status, detail,
                                           problem.errors if problem else [], headers=extra)
     return problem_response(status, detail, kind=problem.kind if problem else None,

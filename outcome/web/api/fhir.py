@@ -39,9 +39,9 @@ from flask import url_for
 from sqlalchemy import select
 from werkzeug.exceptions import NotFound
 
-from outcome.app import instrument_library
 from outcome.core.answers import AnswerError
 from outcome.core.instruments import Instrument
+from outcome.extensions import instrument_library
 from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
@@ -58,11 +58,11 @@ from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.monitoring import submit_administration
 from outcome.web.api import access
 from outcome.web.api.bodies import read_json
-from outcome.web.api.idempotency import committed_write
+from outcome.web.api.idempotency import idempotent_write
+from outcome.web.api.problems import FHIR_MEDIA_TYPE as MEDIA_TYPE
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
 from outcome.web.database import db_session
 from outcome.web.scoping import acting_user
 from outcome.web.scoping import client_episodes
@@ -72,41 +72,14 @@ from questionnaires.fhir import answers_from_response
 from questionnaires.fhir import questionnaire
 
 bp = Blueprint("fhir", __name__, url_prefix="/fhir")
-MEDIA_TYPE = "application/fhir+json"
 BODY_TYPES = (MEDIA_TYPE, "application/json")
 FHIR_VERSION = "4.0.1"
 # An import may be dated a little ahead of the server's clock (devices drift).
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
-ISSUE_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found",
-               405: "not-supported", 409: "conflict", 413: "too-long", 415: "not-supported",
-               422: "invalid", 429: "throttled"}
-
 # "Patient/<id>", relative or at the end of an absolute URL (FHIR ids: 1-64 of [A-Za-z0-9-.]).
 _PATIENT_REFERENCE = re.compile(r"^(?:.*/)?Patient/([A-Za-z0-9\-.]{1,64})\Z")
 _INDEX = re.compile(r"\.(\d+)(?=\.|$)")
-
-
-def operation_outcome(status: int, detail: str, errors: list[FieldError]) -> dict[str, Any]:
-    """An OperationOutcome with one issue per error (or one for the whole request)."""
-    code = ISSUE_CODES.get(status, "exception")
-    issues = [{"severity": "error", "code": code, "diagnostics": e.detail,
-               **({"expression": [e.pointer or e.parameter]} if (e.pointer or e.parameter)
-                  else {})} for e in errors]
-    if not issues:
-        issues = [{"severity": "error", "code": code, "diagnostics": detail}]
-    return {"resourceType": "OperationOutcome", "issue": issues}
-
-
-def operation_outcome_response(status: int, detail: str, errors: list[FieldError],
-                               headers: dict[str, str] | None = None) -> Response:
-    """An error as an ``application/fhir+json`` OperationOutcome, ``no-store``."""
-    response = Response(json.dumps(operation_outcome(status, detail, errors)), status=status,
-                        mimetype=MEDIA_TYPE)
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in (headers or {}).items():
-        response.headers[name] = value
-    return response
 
 
 def fhir_response(resource: dict[str, Any], status: int = 200,
@@ -378,7 +351,7 @@ def _stored(row: Administration, client: Client) -> AdministrationResources:
 
 
 @bp.post("/QuestionnaireResponse")
-@committed_write
+@idempotent_write
 def create_questionnaire_response() -> Response:
     """Import a completed QuestionnaireResponse: 201 with the stored resource, or 200
     with it when this resource was imported (or exported from here) before."""
@@ -433,7 +406,7 @@ def _searchset(resources: list[dict[str, Any]]) -> Response:
 
 def _client_resources(action: str) -> list[AdministrationResources]:
     client, _episode = _own(_subject_from_parameter(), action)
-    return client_resources(begin_reading(), client, client_episodes(client),
+    return client_resources(db_session(), client, client_episodes(client),
                             instrument_library(current_app))
 
 

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on every POST, and the one commit of an API write.
+"""``Idempotency-Key`` on every POST of the integration API.
 
 A POST may carry ``Idempotency-Key`` (1 to 255 visible ASCII characters; a UUID is
 usual). Its first successful response is stored with a hash of the request (method,
@@ -13,6 +13,9 @@ the same transaction as the change itself:
 - two identical requests at once: both may do the work, but only one can store the
   key (a unique constraint), and the loser's transaction rolls back whole and answers
   with the winner's result. Nothing is stored twice.
+
+The request's transaction is committed by the edge (:mod:`outcome.web.database`), with
+the change, its idempotency record and its audit records together.
 
 Keys are kept for 24 hours (the scheduler's hourly ``forget-idempotency-keys`` job).
 """
@@ -34,9 +37,10 @@ from outcome.models import ApiIdempotencyRecord
 from outcome.web.api.access import current_token
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 from outcome.web.scoping import actor_fields
 
 HEADER = "Idempotency-Key"
@@ -81,8 +85,9 @@ def _replay(record: ApiIdempotencyRecord, fingerprint: str) -> Response:
                           "Reused for a different request.", parameter=HEADER,
                           code="key_reused")])
     token = current_token()
-    record_now(action="api.replay", outcome="allowed", clinic_id=token.clinic_id,
-               object_type="idempotency_record", object_id=record.id, **actor_fields())
+    audit_event(action="api.replay", outcome="allowed", clinic_id=token.clinic_id,
+                object_type="idempotency_record", object_id=record.id, even_if_failed=True,
+                **actor_fields())
     fhir = request.path.startswith("/fhir/")
     response = Response(json.dumps(record.body), status=record.status_code,
                         mimetype="application/fhir+json" if fhir else "application/json")
@@ -92,8 +97,9 @@ def _replay(record: ApiIdempotencyRecord, fingerprint: str) -> Response:
     return response
 
 
-def committed_write(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Run a POST view and commit once: with its idempotency record if a key was sent."""
+def idempotent_write(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Run a POST view; store its result under the request's Idempotency-Key, if any, in
+    the change's own transaction (which the edge commits), or replay a stored result."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -104,19 +110,19 @@ def committed_write(view: Callable[..., Response]) -> Callable[..., Response]:
         if key and (record := _stored(token.id, key)) is not None:
             return _replay(record, fingerprint)
         response = view(*args, **kwargs)
-        if not 200 <= response.status_code < 300:
-            store.rollback()
-            return response
-        if key:
-            store.add(ApiIdempotencyRecord(
-                token_id=token.id, key=key, request_sha256=fingerprint,
-                status_code=response.status_code, body=response.get_json(),
-                location=response.headers.get("Location"), created_dt=now()))
+        if not key or not 200 <= response.status_code < 300:
+            return response  # a failure (4xx) is rolled back by the edge: nothing stored
         try:
-            store.commit()
+            with store.begin_nested():
+                store.add(ApiIdempotencyRecord(
+                    token_id=token.id, key=key, request_sha256=fingerprint,
+                    status_code=response.status_code, body=response.get_json(),
+                    location=response.headers.get("Location"), created_dt=now()))
         except sa_exc.IntegrityError:
-            store.rollback()
-            if key and (record := _stored(token.id, key)) is not None:
+            # The same key was stored meanwhile by an identical request that ran at the
+            # same time: keep none of this one's work and answer with the winner's result.
+            discard_changes()
+            if (record := _stored(token.id, key)) is not None:
                 return _replay(record, fingerprint)
             raise
         return response

@@ -112,3 +112,32 @@ def problem_response(status: int, detail: str, *, kind: str | None = None,
 def from_exception(problem: Problem) -> Response:
     return problem_response(problem.status, problem.detail, kind=problem.kind,
                             errors=problem.errors, headers=problem.headers)
+
+
+# FHIR R4 reports errors as an OperationOutcome, with these issue codes per status.
+FHIR_MEDIA_TYPE = "application/fhir+json"
+ISSUE_CODES = {400: "structure", 401: "login", 403: "forbidden", 404: "not-found",
+               405: "not-supported", 409: "conflict", 413: "too-long", 415: "not-supported",
+               422: "invalid", 429: "throttled"}
+
+
+def operation_outcome(status: int, detail: str, errors: list[FieldError]) -> dict[str, Any]:
+    """An OperationOutcome with one issue per error (or one for the whole request)."""
+    code = ISSUE_CODES.get(status, "exception")
+    issues = [{"severity": "error", "code": code, "diagnostics": e.detail,
+               **({"expression": [e.pointer or e.parameter]} if (e.pointer or e.parameter)
+                  else {})} for e in errors]
+    if not issues:
+        issues = [{"severity": "error", "code": code, "diagnostics": detail}]
+    return {"resourceType": "OperationOutcome", "issue": issues}
+
+
+def operation_outcome_response(status: int, detail: str, errors: list[FieldError],
+                               headers: dict[str, str] | None = None) -> Response:
+    """An error as an ``application/fhir+json`` OperationOutcome, ``no-store``."""
+    response = Response(json.dumps(operation_outcome(status, detail, errors)), status=status,
+                        mimetype=FHIR_MEDIA_TYPE)
+    response.headers["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response

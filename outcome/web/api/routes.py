@@ -2,8 +2,8 @@
 
 Routes stay thin: a client is found through :mod:`outcome.web.scoping` (the one
 scoping function, one audit record per request, 404 outside the token's reach), the
-work is done by the same services as the web pages, and a POST commits once through
-:func:`outcome.web.api.idempotency.committed_write`.
+work is done by the same services as the web pages, and a POST is made idempotent by
+:func:`outcome.web.api.idempotency.idempotent_write` (the edge commits once).
 
 What a token's staff member may do follows the web pages: their own clients' data in
 full (names, answers, alert notes); a supervisor reads their supervisees' clients by
@@ -27,11 +27,11 @@ from flask import request
 from flask import url_for
 from sqlalchemy import select
 
-from outcome.app import instrument_library
 from outcome.core.answers import AnswerError
 from outcome.core.answers import Answers
 from outcome.core.answers import parse_answers
 from outcome.core.instruments import Instrument
+from outcome.extensions import instrument_library
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
@@ -58,14 +58,13 @@ from outcome.web.api import access
 from outcome.web.api.bodies import json_body
 from outcome.web.api.bodies import parse_date
 from outcome.web.api.bodies import parse_datetime
-from outcome.web.api.idempotency import committed_write
+from outcome.web.api.idempotency import idempotent_write
 from outcome.web.api.pagination import paginate
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
 from outcome.web.api.problems import pointer
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.scoping import acting_user
 from outcome.web.scoping import actor_fields
@@ -288,9 +287,9 @@ def instrument(instrument_id: str) -> Response:
 @bp.get("/clients")
 def clients() -> Response:
     viewer = acting_user()
-    record_now(action="api.clients.list", outcome="allowed", clinic_id=viewer.clinic_id,
-               **actor_fields())
-    store = begin_reading()
+    audit_event(action="api.clients.list", outcome="allowed", clinic_id=viewer.clinic_id,
+                even_if_failed=True, **actor_fields())
+    store = db_session()
     page = paginate(store, visible_clients(viewer), Client.id, lambda c: c)
     rows: list[Any] = page.items
     open_ids = dict(store.execute(select(Episode.client_id, Episode.id).where(
@@ -300,7 +299,7 @@ def clients() -> Response:
 
 
 @bp.post("/clients")
-@committed_write
+@idempotent_write
 def create_client() -> Response:
     body = json_body("ClientCreate")
     viewer = acting_user()
@@ -321,21 +320,21 @@ def create_client() -> Response:
 
 @bp.get("/clients/<code>")
 def client(code: str) -> Response:
-    found = visible_client(code, "api.client.view", reading=True)
+    found = visible_client(code, "api.client.view")
     episode = _open_episode(found)
     return ok(client_json(found, episode.id if episode else None))
 
 
 @bp.get("/clients/<code>/episodes")
 def episodes(code: str) -> Response:
-    found = visible_client(code, "api.episodes.list", reading=True)
-    page = paginate(begin_reading(), select(Episode).where(Episode.client_id == found.id),
+    found = visible_client(code, "api.episodes.list")
+    page = paginate(db_session(), select(Episode).where(Episode.client_id == found.id),
                     Episode.id, episode_json)
     return ok(page.as_json(), headers=page.link_header())
 
 
 @bp.post("/clients/<code>/episodes")
-@committed_write
+@idempotent_write
 def create_episode(code: str) -> Response:
     found, _episode = _own(code, "api.episode.open")
     body = json_body("EpisodeCreate")
@@ -350,7 +349,7 @@ def create_episode(code: str) -> Response:
 
 
 @bp.post("/clients/<code>/episodes/<int(max=2147483647):episode_id>/close")
-@committed_write
+@idempotent_write
 def end_episode(code: str, episode_id: int) -> Response:
     found, _episode = _own(code, "api.episode.close", check=_belongs(Episode, episode_id))
     episode = _episode_of(found, episode_id)
@@ -370,15 +369,15 @@ def end_episode(code: str, episode_id: int) -> Response:
 
 @bp.get("/clients/<code>/appointments")
 def appointments(code: str) -> Response:
-    found = visible_client(code, "api.appointments.list", reading=True)
+    found = visible_client(code, "api.appointments.list")
     query = (select(Appointment).join(Episode, Episode.id == Appointment.episode_id)
              .where(Episode.client_id == found.id))
-    page = paginate(begin_reading(), query, Appointment.id, appointment_json)
+    page = paginate(db_session(), query, Appointment.id, appointment_json)
     return ok(page.as_json(), headers=page.link_header())
 
 
 @bp.post("/clients/<code>/appointments")
-@committed_write
+@idempotent_write
 def book(code: str) -> Response:
     found, episode = _own(code, "api.appointment.book")
     body = json_body("AppointmentCreate")
@@ -401,7 +400,7 @@ def administrations(code: str) -> Response:
     found, _episode = _own(code, "api.administrations.list")
     query = (select(Administration).join(Episode, Episode.id == Administration.episode_id)
              .where(Episode.client_id == found.id))
-    page = paginate(begin_reading(), query, Administration.id, administration_json)
+    page = paginate(db_session(), query, Administration.id, administration_json)
     return ok(page.as_json(), headers=page.link_header())
 
 
@@ -420,7 +419,7 @@ def _service_key() -> str:
 
 
 @bp.post("/clients/<code>/administrations")
-@committed_write
+@idempotent_write
 def submit(code: str) -> Response:
     found, episode = _own(code, "api.administration.submit")
     body = json_body("AdministrationCreate")
@@ -463,8 +462,8 @@ def submit(code: str) -> Response:
 
 @bp.get("/clients/<code>/signals")
 def signals(code: str) -> Response:
-    found = visible_client(code, "api.signals.view", reading=True)
-    store = begin_reading()
+    found = visible_client(code, "api.signals.view")
+    store = db_session()
     episode = store.scalar(select(Episode).where(Episode.client_id == found.id)
                            .order_by(Episode.closed_on.is_(None).desc(),
                                      Episode.opened_on.desc(), Episode.id.desc()))
@@ -489,9 +488,9 @@ def _status_filter() -> str:
 def alerts() -> Response:
     status = _status_filter()
     viewer = acting_user()
-    record_now(action="api.alerts.list", outcome="allowed", clinic_id=viewer.clinic_id,
-               **actor_fields())
-    store = begin_reading()
+    audit_event(action="api.alerts.list", outcome="allowed", clinic_id=viewer.clinic_id,
+                even_if_failed=True, **actor_fields())
+    store = db_session()
     visible = visible_clients(viewer).with_only_columns(Client.id)
     query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
              .where(Episode.client_id.in_(visible)))
@@ -511,17 +510,17 @@ def alerts() -> Response:
 @bp.get("/clients/<code>/alerts")
 def client_alerts(code: str) -> Response:
     status = _status_filter()
-    found = visible_client(code, "api.alerts.view", reading=True)
+    found = visible_client(code, "api.alerts.view")
     query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
              .where(Episode.client_id == found.id))
     if status != "all":
         query = query.where(Alert.status == status)
-    page = paginate(begin_reading(), query, Alert.id, lambda a: alert_json(a, found))
+    page = paginate(db_session(), query, Alert.id, lambda a: alert_json(a, found))
     return ok(page.as_json(), headers=page.link_header())
 
 
 @bp.post("/clients/<code>/alerts/<int(max=2147483647):alert_id>/acknowledge")
-@committed_write
+@idempotent_write
 def acknowledge(code: str, alert_id: int) -> Response:
     found, _episode = _own(code, "api.alert.acknowledge", check=_belongs(Alert, alert_id))
     body = json_body("AlertAcknowledge")

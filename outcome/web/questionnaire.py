@@ -1,4 +1,4 @@
-"""The client-facing questionnaire pages (Flask): link, pages, support, thanks.
+"""The client-facing questionnaire pages: link, pages, support, thanks.
 
 Routes stay thin: the link and page logic is in :mod:`outcome.services.links`; this
 module turns HTTP into those calls and templates. A client has no account: opening a
@@ -24,12 +24,11 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from werkzeug.wrappers import Response
 
-from outcome.app import instrument_library
+from outcome.extensions import instrument_library
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
-from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services.goals import goal_texts
 from outcome.services.links import check_link
@@ -38,14 +37,16 @@ from outcome.services.links import steps
 from outcome.services.links import submit_page
 from outcome.services.monitoring import IdempotencyConflict
 from outcome.services.progress_view import client_progress
-from outcome.web.auditing import record_now
 from outcome.web.clock import now
-from outcome.web.database import begin_reading
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.database import discard_changes
+from outcome.web.database import writes
+from questionnaires.wording import instrument_wording
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
-bp = Blueprint("questionnaire", __name__, url_prefix="/q", template_folder="templates")
+bp = Blueprint("questionnaire", __name__, url_prefix="/q")
 CLIENT_IDLE = dt.timedelta(minutes=60)
 CLIENT_MAX = dt.timedelta(hours=2)  # a client session never outlives this, or its link
 THANKS_GRACE = dt.timedelta(minutes=15)  # the thank-you page (and chart) after finishing
@@ -74,21 +75,19 @@ def _problem(kind: str) -> tuple[str, int]:
 
 
 @bp.route("/<token>")
+@writes  # opening a link marks it opened
 def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
     link, problem = open_link(store, token, now())
     if link is not None:
         _use_client_language(link)
         episode = store.get(Episode, link.episode_id)
-        audit.record(store, action="link.open", outcome="denied" if problem else "allowed",
-                     now=now(), actor_kind="client", clinic_id=episode.clinic_id,
-                     client_id=episode.client_id, object_type="link", object_id=link.id,
-                     ip_address=request.remote_addr)
+        audit_event(action="link.open", outcome="denied" if problem else "allowed",
+                    even_if_failed=True, actor_kind="client", clinic_id=episode.clinic_id,
+                    client_id=episode.client_id, object_type="link", object_id=link.id)
     else:
-        audit.record(store, action="link.open", outcome="denied", now=now(),
-                     actor_kind="anonymous", object_type="link",
-                     ip_address=request.remote_addr)
-    store.commit()
+        audit_event(action="link.open", outcome="denied", even_if_failed=True,
+                    actor_kind="anonymous", object_type="link")
     if problem:
         return _problem(problem)
     assert link is not None
@@ -132,8 +131,6 @@ def _use_client_language(link: QuestionnaireLink) -> None:
 
 @bp.route("/", methods=["GET", "POST"])
 def page() -> Response | str | tuple[str, int]:
-    if request.method == "GET":
-        begin_reading()  # the link is read beside writers; record_now then writes apart
     link = _current_link()
     if link is None:
         return render_template("questionnaires/message.html",
@@ -153,8 +150,8 @@ def page() -> Response | str | tuple[str, int]:
     all_steps = steps(store, link)
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
-        record_now(action="questionnaire.thanks.view", outcome="allowed", **client_fields)
-        begin_reading()
+        audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
+                    **client_fields)
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary, key=str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
@@ -175,42 +172,24 @@ def page() -> Response | str | tuple[str, int]:
                                  library=library, now=now())
         except IdempotencyConflict:
             # The same page sent twice at once with different answers: the first stands.
-            store.rollback()
+            discard_changes()
             return redirect(url_for(".page"), 303)
         if not result.errors:
-            audit.record(store, action="questionnaire.submit", outcome="allowed", now=now(),
-                         ip_address=request.remote_addr, **client_fields)
-            store.commit()
+            audit_event(action="questionnaire.submit", outcome="allowed", **client_fields)
             if result.is_critical:
                 return redirect(url_for(".support"), 303)
             return redirect(url_for(".page"), 303)
-        store.rollback()
+        # Answered with a 422 below: the edge keeps nothing of the refused page.
         errors = {e.item: _plain(e.code, e.message) for e in result.errors}
     if request.method == "GET":
-        record_now(action="questionnaire.view", outcome="allowed", **client_fields)
-        begin_reading()
+        audit_event(action="questionnaire.view", outcome="allowed", even_if_failed=True,
+                    **client_fields)
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     wording = instrument_wording(instrument, g.get("client_locale") or "en")
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=position, total=len(all_steps),
                            goals=goals, wording=wording), (422 if errors else 200)
-
-
-def instrument_wording(instrument, language: str) -> dict:
-    """The instrument's verbatim wording in ``language`` where the definition has it.
-
-    Returns {"lang": ..., "stem": ..., "items": {id: text}, "options": {id: {value: label}}}
-    with the original wording (marked with its language) wherever no translation exists.
-    """
-    original = instrument.languages[0]
-    translation = next((t for t in instrument.translations if t.language == language), None)
-    items = dict(translation.items) if translation else {}
-    options = {item_id: dict(labels) for item_id, labels in translation.options} if (
-        translation) else {}
-    return {"language": language if translation else original, "original": original,
-            "stem": (translation.stem if translation and translation.stem else None),
-            "items": items, "options": options}
 
 
 def _plain(code: str, message: str) -> str:
@@ -231,7 +210,7 @@ def support() -> str | tuple[str, int]:
     episode = db_session().get(Episode, link.episode_id)
     clinic = db_session().get(Clinic, episode.clinic_id)
     crisis = clinic_settings.current(clinic)["crisis_text"]
-    record_now(action="questionnaire.support.view", outcome="allowed", actor_kind="client",
-               clinic_id=episode.clinic_id, client_id=episode.client_id, object_type="link",
-               object_id=link.id)
+    audit_event(action="questionnaire.support.view", outcome="allowed", even_if_failed=True,
+                actor_kind="client", clinic_id=episode.clinic_id, client_id=episode.client_id,
+                object_type="link", object_id=link.id)
     return render_template("questionnaires/support.html", crisis=crisis)

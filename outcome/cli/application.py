@@ -1,0 +1,21 @@
+"""The one place the command line builds the web application (for commands that need it).
+
+Most commands only open a database session (``outcome.extensions``); building the app is
+deferred to the commands that need its configuration, so ``outcome --help`` always works.
+"""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from outcome.app import create_app
+from outcome.config import ConfigError
+
+
+def build_app() -> Flask:
+    """The configured app, or a one-line :class:`click.ClickException` naming what is wrong."""
+    try:
+        return create_app()
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None

@@ -1,0 +1,153 @@
+"""Reading the audit trail: one page of a clinic's audit log, filtered, newest first.
+
+The writer is :mod:`outcome.services.audit`; this module only reads. Pages hold plain
+data (no ORM objects) and identifiers only, as the trail itself: a client appears by
+code, a staff member by name and e-mail, never a client's name or answers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import false
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
+
+from outcome.models import AuditEvent
+from outcome.models import Client
+from outcome.models import User
+from outcome.services.access import administered_clients
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    """One audit event as the log shows it.
+
+    ``occurred_dt`` is UTC (convert to the clinic's time zone to show it). ``actor_name``
+    and ``actor_email`` are those of the staff member who acted (None for clients, tokens,
+    the scheduler, anonymous visitors: ``actor_label`` and ``actor_kind`` say who);
+    ``client_code`` is the code of the client concerned, if any.
+    """
+
+    id: int
+    occurred_dt: dt.datetime
+    action: str
+    outcome: str
+    actor_kind: str
+    actor_label: str | None
+    actor_name: str | None
+    actor_email: str | None
+    client_code: str | None
+    object_type: str | None
+    object_id: str | None
+    ip_address: str | None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    """One page of the log and what the filter form needs.
+
+    ``page`` is the 1-based page number actually shown; ``has_more`` says whether an
+    older page exists. ``unknown_client`` is true when a client code was given that no
+    client of the clinic has (the page is then empty). ``actions`` lists every action
+    the clinic's log holds, sorted, for the filter's choices.
+    """
+
+    lines: list[AuditLine]
+    page: int
+    has_more: bool
+    unknown_client: bool
+    actions: list[str]
+
+
+def audit_page(
+    session: Session,
+    admin: User,
+    *,
+    tz: dt.tzinfo,
+    action: str | None = None,
+    outcome: str | None = None,
+    actor_user_id: int | None = None,
+    client_code: str | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+) -> AuditPage:
+    """One page of the audit log of ``admin``'s clinic, newest first.
+
+    Only events of the admin's clinic are read, and nothing for anybody who is not an
+    active admin (the web guard already refuses them; this keeps the service safe on its
+    own). Each filter applies when given:
+
+    - ``action``: the exact action (``client.care.view``); ``outcome``: ``allowed``,
+      ``denied`` or ``error``; ``actor_user_id``: the staff member who acted;
+    - ``client_code``: the exact code of a client of the clinic, looked up through
+      :func:`outcome.services.access.administered_clients`; an unknown code (or another
+      clinic's) sets ``unknown_client`` and matches nothing;
+    - ``start`` and ``end``: the first and last day shown, both included, as calendar
+      days in ``tz`` (the clinic's time zone), so a day runs from local midnight to the
+      next local midnight whatever the UTC offset.
+
+    Pages are ``page_size`` events (50 by default) ordered by time, then id, both
+    descending; ``page`` below 1 counts as 1. Reads only: nothing is written or flushed
+    (the caller records that the log was viewed).
+    """
+    page = max(page, 1)
+    allowed = admin.is_active and admin.is_admin
+    actor = aliased(User)
+    query = (select(AuditEvent, actor.display_name, actor.email, Client.code)
+             .outerjoin(actor, actor.id == AuditEvent.actor_user_id)
+             .outerjoin(Client, Client.id == AuditEvent.client_id)
+             .where(AuditEvent.clinic_id == admin.clinic_id))
+    if not allowed:
+        query = query.where(false())
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if outcome:
+        query = query.where(AuditEvent.outcome == outcome)
+    if actor_user_id is not None:
+        query = query.where(AuditEvent.actor_user_id == actor_user_id)
+    unknown_client = False
+    if client_code:
+        client_id = session.scalar(administered_clients(admin)
+                                   .with_only_columns(Client.id)
+                                   .where(Client.code == client_code))
+        unknown_client = client_id is None
+        query = query.where(AuditEvent.client_id == (client_id or -1))
+    if start:
+        query = query.where(AuditEvent.occurred_dt >= _local_midnight(start, tz))
+    if end:
+        query = query.where(AuditEvent.occurred_dt
+                            < _local_midnight(end + dt.timedelta(days=1), tz))
+    # One event more than a page tells whether an older page exists.
+    rows = session.execute(query.order_by(AuditEvent.occurred_dt.desc(),
+                                          AuditEvent.id.desc())
+                           .limit(page_size + 1)
+                           .offset((page - 1) * page_size)).all()
+    actions = (list(session.scalars(select(AuditEvent.action).where(
+        AuditEvent.clinic_id == admin.clinic_id).distinct().order_by(AuditEvent.action)))
+        if allowed else [])
+    return AuditPage(
+        lines=[_line(event, name, email, code) for event, name, email, code
+               in rows[:page_size]],
+        page=page, has_more=len(rows) > page_size, unknown_client=unknown_client,
+        actions=actions)
+
+
+def _local_midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
+def _line(event: AuditEvent, name: str | None, email: str | None,
+          code: str | None) -> AuditLine:
+    return AuditLine(
+        id=event.id, occurred_dt=event.occurred_dt, action=event.action,
+        outcome=event.outcome, actor_kind=event.actor_kind, actor_label=event.actor_label,
+        actor_name=name, actor_email=email, client_code=code,
+        object_type=event.object_type, object_id=event.object_id,
+        ip_address=event.ip_address)

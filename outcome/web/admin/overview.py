@@ -1,0 +1,31 @@
+"""The administration start page: the clinic and its counts."""
+
+from __future__ import annotations
+
+from flask import current_app
+from flask import render_template
+from sqlalchemy import func
+from sqlalchemy import select
+
+from outcome.extensions import instrument_library
+from outcome.models import User
+from outcome.services import instruments
+from outcome.web.admin.blueprint import _clinic
+from outcome.web.admin.blueprint import bp
+from outcome.web.database import db_session
+
+
+@bp.route("/")
+def index() -> str:
+    store = db_session()
+    clinic = _clinic()
+    statuses = instruments.instrument_statuses(store, clinic.id,
+                                               instrument_library(current_app))
+    counts = {
+        "users": store.scalar(select(func.count()).select_from(User).where(
+            User.clinic_id == clinic.id, User.is_active.is_(True))) or 0,
+        "disabled": store.scalar(select(func.count()).select_from(User).where(
+            User.clinic_id == clinic.id, User.is_active.is_(False))) or 0,
+        "unattested": sum(1 for s in statuses if s.status == "needs attestation"),
+    }
+    return render_template("admin/index.html", clinic=clinic, counts=counts)

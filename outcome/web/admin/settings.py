@@ -1,0 +1,189 @@
+"""The clinic's settings form: time zone, digest, questionnaires, links, crisis text,
+progress rules and staff sessions. Values are parsed and checked by
+:mod:`outcome.services.clinic_settings`; nothing is saved while any field is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from typing import Any
+
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import request
+from flask import url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from outcome.extensions import instrument_library
+from outcome.services import clinic_settings
+from outcome.web.admin.blueprint import _clinic
+from outcome.web.admin.blueprint import _record
+from outcome.web.admin.blueprint import bp
+from outcome.web.auditing import record_now
+from outcome.web.database import db_session
+
+WEEKDAYS = (_l("Monday"), _l("Tuesday"), _l("Wednesday"), _l("Thursday"), _l("Friday"),
+            _l("Saturday"), _l("Sunday"))
+
+# The settings form: sections of (key, label, help, widget). Keys not listed here (a
+# setting added later) appear under "Other settings" with their English description.
+SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...] = (
+    (_l("Time zone and weekly digest"), (
+        ("timezone", _l("Time zone"), _l("Appointments, e-mails and the audit log use "
+                                         "this clinic time."), "timezone"),
+        ("digest_weekday", _l("Digest day"), _l("The day supervisors receive their weekly "
+                                                "digest."), "weekday"),
+        ("digest_time", _l("Digest time"), _l("The local time the digest is sent."), "time"),
+    )),
+    (_l("Questionnaires"), (
+        ("pre_battery", _l("Questionnaires before each session"),
+         _l('A JSON list such as [{"instrument": "phq9", "every": "session"}]; "every" is '
+            'session, month (the first session of each 4) or intake.'), "json"),
+        ("post_instrument", _l("Alliance measure after each session"),
+         _l("Asked at the end of each session; choose none to ask nothing."), "instrument"),
+    )),
+    (_l("Links and reminders"), (
+        ("link_opens_hours", _l("Link opens (hours before the session)"),
+         _l("From 1 to 336."), "int"),
+        ("link_closes_hours", _l("Link closes (hours after the session)"),
+         _l("From 1 to 336."), "int"),
+        ("link_email_hours", _l("Link e-mailed (hours before the session)"),
+         _l("From 1 to 168."), "int"),
+        ("reminder_hours", _l("Reminder (hours before the session)"),
+         _l("One reminder if the questionnaires are not done yet; 0 for none."), "int"),
+    )),
+    (_l("Crisis support"), (
+        ("crisis_text", _l("Crisis text"),
+         _l("Shown to a client at once after a critical answer: the clinic's own crisis "
+            "contacts. 20 to 2000 characters."), "textarea"),
+    )),
+    (_l("Progress colours and rules"), (
+        ("colour_green_max", _l("Green up to percentile"),
+         _l("Progress is green (on track) up to this residual percentile, between 0 and 1."),
+         "decimal"),
+        ("colour_yellow_max", _l("Yellow up to percentile"),
+         _l("Progress is yellow up to this percentile and red above it; above the green "
+            "value and below 1."), "decimal"),
+        ("model_min_episodes", _l("Completed episodes before expected curves"),
+         _l("Expected recovery curves replace the simple rules after this many completed "
+            "episodes (at least 10)."), "int"),
+        ("rational_from_session", _l("Simple rules: from session"),
+         _l("The session from which too little improvement is yellow (at least 2)."),
+         "int"),
+        ("rational_fraction", _l("Simple rules: share of reliable change"),
+         _l("Yellow below this share of the reliable-change threshold (above 0, at most "
+            "1)."), "decimal"),
+        ("repair_window", _l("Sessions to repair a rupture"),
+         _l("A rupture not repaired within this many sessions counts as unrepaired (1 to "
+            "10)."), "int"),
+        ("discrepancy_points", _l("Alliance discrepancy (points)"),
+         _l("How much higher the therapist's alliance rating must be than the client's to "
+            "flag a discrepancy (above 0)."), "decimal"),
+    )),
+    (_l("Staff sessions"), (
+        ("staff_idle_minutes", _l("Sign out after inactivity (minutes)"),
+         _l("From 5 to 240."), "int"),
+        ("staff_session_hours", _l("Sign in again after (hours)"),
+         _l("However active; from 1 to 24."), "int"),
+    )),
+)
+# Changing these changes stored progress colours only after a recomputation.
+RECOMPUTE_KEYS = frozenset({"colour_green_max", "colour_yellow_max", "model_min_episodes",
+                            "rational_from_session", "rational_fraction", "repair_window",
+                            "discrepancy_points"})
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def _settings_sections() -> list[tuple[Any, list[tuple[str, Any, Any, str]]]]:
+    sections = [(title, list(fields)) for title, fields in SETTINGS_SECTIONS]
+    listed = {key for _title, fields in SETTINGS_SECTIONS for key, *_rest in fields}
+    others = [(s.key, s.key, s.doc, "text") for s in clinic_settings.CLINIC_SETTINGS
+              if s.key not in listed]
+    if others:
+        sections.append((_l("Other settings"), others))
+    return [(title, [f for f in fields if f[0] == "timezone"
+                     or f[0] in clinic_settings.BY_KEY]) for title, fields in sections]
+
+
+def _instrument_problems(values: dict[str, Any]) -> dict[str, str]:
+    """Batteries must name instruments that this installation knows."""
+    known = {i.id for i in instrument_library(current_app)}
+    found = {}
+    battery = values.get("pre_battery")
+    if isinstance(battery, list):
+        unknown = sorted({e.get("instrument") for e in battery if isinstance(e, dict)
+                          and isinstance(e.get("instrument"), str)} - known)
+        if unknown:
+            found["pre_battery"] = _("Unknown instrument: %(ids)s.", ids=", ".join(unknown))
+    post = values.get("post_instrument")
+    if isinstance(post, str) and post and post not in known:
+        found["post_instrument"] = _("Unknown instrument: %(ids)s.", ids=post)
+    return found
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def settings() -> str | Response:
+    store = db_session()
+    clinic = _clinic()
+    values = clinic_settings.current(clinic)
+    shown = {key: _shown(value) for key, value in values.items()}
+    shown["timezone"] = clinic.timezone
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        parsed: dict[str, Any] = {}
+        for setting in clinic_settings.CLINIC_SETTINGS:
+            raw = request.form.get(setting.key)
+            if raw is None:
+                continue
+            raw = raw.replace("\r\n", "\n").strip()
+            shown[setting.key] = raw
+            try:
+                parsed[setting.key] = clinic_settings.parse(setting.key, raw)
+            except clinic_settings.SettingError as exc:
+                errors[setting.key] = str(exc)
+        timezone = (request.form.get("timezone") or clinic.timezone).strip()
+        shown["timezone"] = timezone
+        errors.update({k: v for k, v in clinic_settings.problems(clinic, parsed).items()
+                       if k not in errors})
+        errors.update({k: v for k, v in _instrument_problems(parsed).items()
+                       if k not in errors})
+        changes = {k: v for k, v in parsed.items() if k not in errors and v != values[k]}
+        moved = timezone != clinic.timezone
+        if moved:
+            try:
+                clinic_settings.set_timezone(store, clinic, timezone)
+            except clinic_settings.SettingError as exc:
+                errors["timezone"] = str(exc)
+        if not errors:
+            clinic_settings.update(store, clinic, changes)  # checked above: cannot refuse
+        if errors:
+            store.rollback()
+            record_now(action="clinic.settings.change", outcome="error",
+                       actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                       object_type="clinic", object_id=clinic.id)
+            flash(_("Nothing was saved: correct the fields marked below."), "error")
+        else:
+            if changes or moved:
+                _record("clinic.settings.change", object_type="clinic", object_id=clinic.id)
+            store.commit()
+            flash(_("Settings saved.") if changes or moved else _("Nothing changed."), "info")
+            if RECOMPUTE_KEYS & changes.keys():
+                flash(_("Stored progress colours follow the new rules after "
+                        "`outcome signals recompute` is run."), "info")
+            return redirect(url_for(".settings"))
+    library = sorted(instrument_library(current_app), key=lambda i: i.id)
+    return render_template(
+        "admin/settings.html", sections=_settings_sections(), shown=shown, errors=errors,
+        weekdays=WEEKDAYS, timezones=sorted(zoneinfo.available_timezones()),
+        instrument_ids=sorted({i.id: i for i in library}.items()))
