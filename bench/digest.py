@@ -10,10 +10,11 @@ alerts dated when their answers came (the demo's ``backdate_demo_alerts``), and 
 one alert in twenty clients is acknowledged with a note by the real service.
 
 Then the production path produces every supervisor's digest for the week, timed end to
-end: ``outcome.digests.run_due_digests(..., only=(None, week))`` claims each run, reads
-the figures (``build_digest``), renders the PDF (``render_digest``), archives it and
-queues its e-mail, one transaction per digest. The render calls are also timed alone
-(the renderer passed in is ``render_digest`` with a stopwatch), and pages are counted.
+end: ``outcome.services.digests.production.run_due_digests(..., only=(None, week))``
+claims each run, reads the figures (``build_digest``), renders the PDF
+(``render_digest``), archives it and queues its e-mail, one transaction per digest. The
+render calls are also timed alone (the renderer passed in is ``render_digest`` with a
+stopwatch), and pages are counted.
 
 The baseline is a bare reportlab page (platypus, no outcome code but the chart
 drawing): a heading, one table of the digest's key-figures size (15 rows x 4 columns
@@ -204,10 +205,10 @@ def run_digests(builder: Builder, week: str, now: dt.datetime, shape: dict,
     from sqlalchemy import select
 
     from outcome.db import make_session_factory
-    from outcome.digests import run_due_digests
     from outcome.models import OutboundEmail
     from outcome.models import ReportDocument
     from outcome.models import ReportRun
+    from outcome.services.digests.production import run_due_digests
     from reports.digest_pdf import render_digest
 
     rendered: list[tuple[object, bytes, float]] = []

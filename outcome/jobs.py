@@ -55,7 +55,7 @@ def deliver_mail(app: Flask, now: dt.datetime | None = None) -> tuple[int, int, 
 
 def send_digests(app: Flask, now: dt.datetime | None = None) -> int:
     """Produce and queue every supervisor digest that is due (catching up missed weeks)."""
-    from outcome.digests import run_due_digests
+    from outcome.services.digests.production import run_due_digests
 
     with app.app_context():
         outcomes = run_due_digests(database(app).session_factory, instrument_library(app),

@@ -1,6 +1,6 @@
 """The supervisor's weekly digest as plain data: what the PDF shows, nothing more.
 
-Built by :mod:`outcome.services.digest` from the database and drawn by
+Built by :mod:`outcome.services.digests.figures` from the database and drawn by
 :mod:`reports.digest_pdf`. Client codes only: no name, contact detail, goal wording
 or answer ever enters these structures, so the PDF cannot leak one.
 """

@@ -15,7 +15,6 @@ from outcome import schema
 from outcome.db import make_engine
 from outcome.db import make_session_factory
 from outcome.db import transaction
-from outcome.digests import run_due_digests
 from outcome.models import Alert
 from outcome.models import Clinic
 from outcome.models import OutboundEmail
@@ -24,11 +23,12 @@ from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.alerts import acknowledge_alert
-from outcome.services.digest import DigestError
-from outcome.services.digest import build_digest
-from outcome.services.digest import due_weeks
-from outcome.services.digest import week_bounds
-from outcome.services.reports import claim
+from outcome.services.digests.figures import DigestError
+from outcome.services.digests.figures import build_digest
+from outcome.services.digests.figures import due_weeks
+from outcome.services.digests.figures import week_bounds
+from outcome.services.digests.production import run_due_digests
+from outcome.services.report_runs import claim
 from questionnaires.loader import builtin_library
 from tests.conftest import TEAM_CLIENT_NAME as NAME
 from tests.test_email import smtp  # noqa: F401  (fixture: a real SMTP server)
@@ -269,6 +269,12 @@ def test_outcome_digest_by_hand_writes_the_pdfs_once(runner, team, db_session, t
     assert future.exit_code == 1 and "has not ended yet" in future.output
     wrong = runner.invoke(args=["digest", "--week", "46"])
     assert wrong.exit_code == 1 and "not an ISO week" in wrong.output
+    nobody = runner.invoke(args=["digest", "--week", "2026-W46", "--supervisor", "999999"])
+    assert nobody.exit_code == 1 and "no active supervisor has the id 999999" in nobody.output
+    one = runner.invoke(args=["digest", "--week", "2026-W46", "--supervisor",
+                              str(team["s"].id), "--out", str(tmp_path / "one")])
+    assert one.exit_code == 0, one.output
+    assert [p.name for p in (tmp_path / "one").glob("*.pdf")] == [pdf.name]
 
 
 def test_stale_unused_links_are_deleted(db_session, clock, make_user, make_client,

@@ -9,20 +9,16 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy import select
 
 from outcome.db import transaction
-from outcome.digests import run_due_digests
 from outcome.extensions import database
 from outcome.extensions import instrument_library
-from outcome.models import Clinic
-from outcome.models import ReportDocument
-from outcome.models import ReportRun
-from outcome.models import User
-from outcome.services.digest import DigestError
-from outcome.services.digest import iso_week
-from outcome.services.digest import week_bounds
-from outcome.services.supervision import DIGEST_KIND
+from outcome.services.digests.archive import archived_documents
+from outcome.services.digests.figures import DigestError
+from outcome.services.digests.figures import iso_week
+from outcome.services.digests.production import check_week_ended
+from outcome.services.digests.production import count_recipients
+from outcome.services.digests.production import run_due_digests
 
 DATA_ERROR = 2
 
@@ -44,15 +40,10 @@ def digest_command(week: str | None, supervisor_id: int | None, out_dir: Path | 
     factory = database().session_factory
     with transaction(factory) as session:
         try:
-            for clinic in session.scalars(select(Clinic)):
-                if week_bounds(week, clinic.timezone)[2] > now:
-                    raise DigestError(f"week {week} has not ended yet in {clinic.timezone}")
+            check_week_ended(session, week, now)
         except DigestError as exc:
             raise click.ClickException(str(exc)) from None
-        query = select(User.id).where(User.is_supervisor, User.is_active)
-        if supervisor_id is not None:
-            query = query.where(User.id == supervisor_id)
-        count = len(session.scalars(query).all())
+        count = count_recipients(session, supervisor_id)
     if supervisor_id is not None and not count:
         raise click.ClickException(f"no active supervisor has the id {supervisor_id}")
     with click.progressbar(length=count, label=f"Digests for {week}",
@@ -72,12 +63,7 @@ def digest_command(week: str | None, supervisor_id: int | None, out_dir: Path | 
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         with transaction(factory) as session:
-            documents = session.scalars(
-                select(ReportDocument).join(ReportRun)
-                .where(ReportRun.kind == DIGEST_KIND, ReportRun.period == week,
-                       *([ReportRun.recipient_user_id == supervisor_id]
-                         if supervisor_id is not None else []))).all()
-            for document in documents:
+            for document in archived_documents(session, week, supervisor_id):
                 (out_dir / document.filename).write_bytes(document.content)
                 click.echo(f"wrote {out_dir / document.filename} (sha256 {document.sha256})")
     if any(o.status == "failed" for o in outcomes):

@@ -1,4 +1,4 @@
-"""A supervisor's view: one row of figures per supervisee, and the digest archive.
+"""A supervisor's view: one row of figures per supervisee.
 
 Figures (domain.md section 7, :mod:`outcome.core.aggregates`): active episodes;
 completion (sessions held with the primary outcome measure answered, over sessions
@@ -35,8 +35,6 @@ from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
-from outcome.models import ReportDocument
-from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services import clinic_settings
@@ -44,7 +42,6 @@ from outcome.services.access import visible_clients
 from questionnaires.loader import InstrumentLibrary
 
 COUNTED = ("scheduled", "attended")
-DIGEST_KIND = "supervisor_digest"
 TOTAL = 0  # group key of the all-supervisees row (user ids start at 1)
 
 
@@ -182,24 +179,3 @@ def _measured_sessions(session: Session, episode_ids: list[int], instrument_id: 
 def is_supervisee(session: Session, supervisor: User, therapist_id: int) -> bool:
     """Whether ``therapist_id`` is one of the supervisor's supervisees."""
     return any(p.id == therapist_id for p in supervisees(session, supervisor))
-
-
-def digest_archive(session: Session, supervisor: User
-                   ) -> list[tuple[ReportRun, int | None]]:
-    """The supervisor's weekly digests, newest period first (every status), each with
-    the size of its archived PDF (None until it is produced)."""
-    return list(session.execute(
-        select(ReportRun, ReportDocument.size_bytes)
-        .outerjoin(ReportDocument, ReportDocument.report_run_id == ReportRun.id)
-        .where(ReportRun.kind == DIGEST_KIND, ReportRun.recipient_user_id == supervisor.id)
-        .order_by(ReportRun.period.desc())).all())
-
-
-def archived_digest(session: Session, supervisor: User, run_id: int
-                    ) -> ReportDocument | None:
-    """The archived PDF of run ``run_id`` if it is this supervisor's digest, else None."""
-    return session.scalar(
-        select(ReportDocument).join(ReportRun, ReportRun.id == ReportDocument.report_run_id)
-        .where(ReportRun.id == run_id, ReportRun.kind == DIGEST_KIND,
-               ReportRun.recipient_user_id == supervisor.id,
-               ReportRun.status == "succeeded"))

@@ -23,8 +23,8 @@ from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
 from outcome.services.client_record import client_record
-from outcome.services.supervision import archived_digest
-from outcome.services.supervision import digest_archive
+from outcome.services.digests.archive import archived_digest
+from outcome.services.digests.archive import digest_archive
 from outcome.services.supervision import is_supervisee
 from outcome.services.supervision import overview
 from outcome.services.supervision import supervisees
