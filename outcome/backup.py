@@ -62,12 +62,15 @@ from dataclasses import field
 from pathlib import Path
 from typing import IO
 from typing import Any
+from typing import cast
 from urllib.parse import quote as url_quote
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
 from sqlalchemy import Engine
+from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import column
 from sqlalchemy import create_engine
@@ -229,10 +232,10 @@ def _table_digest(conn: Connection, name: str, columns: dict[str, Any],
                   primary_key: list[str]) -> TableDigest:
     names = sorted(columns)
     digest = hashlib.sha256(json.dumps(names).encode("utf-8") + b"\n")
-    query = select(*[column(n) for n in names]).select_from(table(name))
+    query: Select[*tuple[Any, ...]] = select(*[column(n) for n in names]).select_from(table(name))
     postgresql = conn.dialect.name == "postgresql"
     for key in primary_key:
-        order = column(key)
+        order: ColumnElement[Any] = column(key)
         if postgresql and isinstance(columns[key], String):
             order = order.collate("C")  # byte order, whatever the server's collation
         query = query.order_by(order)
@@ -498,7 +501,7 @@ def _restore_sqlite(engine: Engine, plan: RestorePlan, busy_timeout_s: float) ->
             engine.dispose()
             dst = sqlite3.connect(target, timeout=busy_timeout_s)
             try:
-                conn.connection.driver_connection.backup(dst)
+                cast(sqlite3.Connection, conn.connection.driver_connection).backup(dst)
             finally:
                 dst.close()
     except sqlite3.Error as exc:

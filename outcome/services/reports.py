@@ -19,7 +19,10 @@ import hashlib
 import logging
 from collections.abc import Callable
 from collections.abc import Iterator
+from typing import Any
+from typing import cast
 
+from sqlalchemy import CursorResult
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
@@ -82,13 +85,13 @@ def claim(session: Session, kind: str, period: str, recipient_id: int, now: dt.d
         if due > now:
             return None
     stale = now - dt.timedelta(minutes=STALE_MINUTES)
-    taken = session.execute(
+    taken = cast("CursorResult[Any]", session.execute(  # DML: a cursor result
         update(ReportRun).where(
             ReportRun.id == run.id, ReportRun.attempts == run.attempts,
             or_(ReportRun.status.in_(("pending", "failed")),
                 (ReportRun.status == "running") & (ReportRun.started_dt < stale)))
         .values(status="running", attempts=ReportRun.attempts + 1, started_dt=now)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     if taken.rowcount != 1:
         return None
     session.refresh(run)

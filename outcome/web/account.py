@@ -72,7 +72,7 @@ def password() -> str | Response:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         store = db_session()
-        user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+        user: User = current_user._get_current_object()
         try:
             staff.change_password(store, user, form.current_password.data,
                                   form.new_password.data, now())

@@ -184,7 +184,7 @@ def login() -> str | Response:
 @login_required
 def logout() -> Response:
     store = db_session()
-    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    user: User = current_user._get_current_object()
     user.session_version += 1
     audit.record(store, action="logout", outcome="allowed", now=now(),
                  actor_user_id=user.id, clinic_id=user.clinic_id,
