@@ -84,7 +84,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
+    return mapping
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -138,7 +139,7 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         return where, f"missing required field {missing!r}"
     if kind == "additionalProperties":
         properties = cast("dict[str, Any]", error.schema).get("properties", {})  # an object's
-        extra = sorted(set(error.instance) - set(properties))
+        extra = sorted(set(cast("dict[str, Any]", error.instance)) - set(properties))
         return where, f"unknown field {', '.join(map(repr, extra))}"
     if kind == "enum":
         choices = ", ".join(map(str, cast("list[Any]", error.validator_value)))

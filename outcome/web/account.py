@@ -74,8 +74,8 @@ def password() -> str | Response:
         store = db_session()
         user: User = current_user._get_current_object()
         try:
-            staff.change_password(store, user, form.current_password.data,
-                                  form.new_password.data, now())
+            staff.change_password(store, user, form.current_password.data or "",
+                                  form.new_password.data or "", now())
         except staff.StaffError as exc:
             store.rollback()
             wrong_current = exc.field == "current_password"
