@@ -14,7 +14,7 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite test-postgresql lint audit fuzz crash bench install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint typecheck audit fuzz crash bench install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -25,10 +25,15 @@ run: install
 	  $(BIN)/outcome scheduler & \
 	  $(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test browser-tools lint audit test-sqlite test-postgresql
+test: install-test browser-tools lint typecheck audit test-sqlite test-postgresql
 
 lint: install-test
 	$(BIN)/ruff check .
+
+# mypy over outcome, questionnaires and reports ([tool.mypy] in pyproject.toml: strict for
+# outcome.core and questionnaires, default settings elsewhere); must report no error.
+typecheck: install-test
+	$(BIN)/mypy
 
 # bandit (no medium or high finding) and pip-audit (no known vulnerability).
 audit: install-test
@@ -96,7 +101,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	@touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts node_modules
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts node_modules
 
 # Longer fuzzing than CI's 100,000 inputs per target: ten minutes each (FUZZ_SECONDS).
 FUZZ_SECONDS ?= 600

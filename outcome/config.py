@@ -190,6 +190,7 @@ def load_config(
     values: dict[str, Any] = {s.name: s.default for s in SETTINGS}
     path = config_file_path(instance_path, environ)
     values.update(read_config_file(path))
+    setting: Setting | None  # a Setting here; below, a lookup by name that may miss
     for setting in SETTINGS:
         if setting.env_var in environ:
             values[setting.name] = setting.parse(environ[setting.env_var], "environment")

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 
@@ -114,7 +114,7 @@ def _score_columns(instrument: Instrument, table: ScoreTable, index: int) -> lis
     return cells
 
 
-def score_csv(instrument: Instrument, source: Iterable[str], out: TextIO, *,
+def score_csv(instrument: Instrument, source: Iterable[str], out: IO[str], *,
               skip_invalid: bool = False, keep_incomplete: bool = False,
               on_line: Callable[[str], None] | None = None) -> CsvResult:
     """Score the CSV text ``source`` (lines) into ``out``.

@@ -127,7 +127,7 @@ def questionnaire_response(instrument: Instrument, answers: Answers, *, subject:
         if item.id in answers.values:
             value = answers.values[item.id]
             if item.type == "vas":
-                answer = {"valueDecimal": value}
+                answer: dict[str, Any] = {"valueDecimal": value}
             else:
                 answer = {"valueCoding": _coding(instrument, item, int(value))}
         elif item.id in answers.texts:

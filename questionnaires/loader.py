@@ -26,6 +26,7 @@ from dataclasses import field
 from functools import cache
 from pathlib import Path
 from typing import Any
+from typing import cast
 
 import jsonschema
 import yaml
@@ -36,6 +37,7 @@ from outcome.core.instruments import Cutoff
 from outcome.core.instruments import EndorsementRule
 from outcome.core.instruments import Instrument
 from outcome.core.instruments import Item
+from outcome.core.instruments import ItemType
 from outcome.core.instruments import Licence
 from outcome.core.instruments import Norms
 from outcome.core.instruments import Option
@@ -73,7 +75,8 @@ class _StrictLoader(_SafeLoader):  # type: ignore[misc,valid-type]
     """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False
+                       ) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
@@ -81,7 +84,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=deep)
+    return mapping
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -134,17 +138,18 @@ def _describe(error: jsonschema.ValidationError) -> tuple[str, str]:
         missing = error.message.split("'")[1]
         return where, f"missing required field {missing!r}"
     if kind == "additionalProperties":
-        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        properties = cast("dict[str, Any]", error.schema).get("properties", {})  # an object's
+        extra = sorted(set(cast("dict[str, Any]", error.instance)) - set(properties))
         return where, f"unknown field {', '.join(map(repr, extra))}"
     if kind == "enum":
-        choices = ", ".join(map(str, error.validator_value))
+        choices = ", ".join(map(str, cast("list[Any]", error.validator_value)))
         return where, f"must be one of {choices}; got {error.instance!r}"
     if kind == "type":
         names = {"string": "text", "integer": "a whole number", "number": "a number",
                  "boolean": "true or false", "object": "a mapping", "array": "a list"}
         wanted = error.validator_value
         wanted = " or ".join(names.get(w, w) for w in ([wanted] if isinstance(wanted, str)
-                                                        else wanted))
+                                                        else cast("list[str]", wanted)))
         return where, f"must be {wanted}; got {error.instance!r}"
     if kind == "pattern":
         return where, f"{error.instance!r} is not in the expected form ({error.validator_value})"
@@ -178,7 +183,7 @@ def _build_item(index: int, raw: dict[str, Any], default_options: list[dict[str,
                 problems: _Problems) -> Item:
     where = f"items[{index}]"
     options_raw = raw.get("options", default_options)
-    kind = raw.get("type") or ("likert" if options_raw else "text")
+    kind: ItemType = raw.get("type") or ("likert" if options_raw else "text")
     scored = raw.get("scored", kind != "text")
     if kind == "text":
         if scored:
@@ -225,6 +230,7 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
     items = tuple(_build_item(i, raw, default_options, problems)
                   for i, raw in enumerate(data["items"]))
     by_id: dict[str, Item] = {}
+    item: Item | None  # an Item here; below, a lookup by id that may miss
     for index, item in enumerate(items):
         if item.id in by_id:
             problems.add(f"items[{index}].id", f"item id {item.id!r} is used twice")
@@ -408,7 +414,7 @@ def _check_score_semantics(instrument: Instrument, problems: _Problems) -> None:
 
 def apply_overlay(base: dict[str, Any], overlay: dict[str, Any], path: Path) -> dict[str, Any]:
     """Merge a clinic overlay into a built-in definition mapping (a new mapping)."""
-    merged = json.loads(json.dumps(base))  # a deep copy of plain data
+    merged: dict[str, Any] = json.loads(json.dumps(base))  # a deep copy of plain data
     item_ids = {item["id"] for item in merged["items"]}
     problems = _Problems()
     for key, target in (("items", "text"), ("item_labels", "label")):
@@ -468,7 +474,7 @@ class InstrumentLibrary:
         return max(matches, key=lambda i: _version_key(i.version))
 
 
-def _version_key(version: str) -> tuple:
+def _version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     parts = version.replace("-", ".").split(".")
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
 

@@ -97,13 +97,14 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
     drawing.add(String(left, height - 14, data.title, fontName="Helvetica-Bold",
                        fontSize=10, fillColor=INK))
     if data.band_low and data.band_high and len(data.sessions) > 1:
-        points = [c for s, v in zip(data.sessions, data.band_low, strict=True)
-                  for c in (x(s), y(v))]
-        points += [c for s, v in reversed(list(zip(data.sessions, data.band_high,
-                                                   strict=True))) for c in (x(s), y(v))]
-        drawing.add(Polygon(points, fillColor=BAND, strokeColor=None))
+        outline = [c for s, v in zip(data.sessions, data.band_low, strict=True)
+                   for c in (x(s), y(v))]
+        outline += [c for s, v in reversed(list(zip(data.sessions, data.band_high,
+                                                    strict=True))) for c in (x(s), y(v))]
+        drawing.add(Polygon(outline, fillColor=BAND, strokeColor=None))
     drawing.add(Line(left, bottom, left + plot_w, bottom, strokeColor=MUTED))
     drawing.add(Line(left, bottom, left, bottom + plot_h, strokeColor=MUTED))
+    value: float | None  # an axis value here; below, a score that may be missing
     for value in (data.y_min, (data.y_min + data.y_max) / 2, data.y_max):
         drawing.add(String(left - 4, y(value) - 3, f"{value:g}", fontSize=7,
                            fillColor=MUTED, textAnchor="end"))
@@ -188,8 +189,9 @@ def heatmap_drawing(data: HeatmapData, width: float = 520, row_height: float = 1
                 continue
             level = min(max((value - data.v_min) / span, 0.0), 1.0)
             shade = 0.96 - 0.74 * level
+            # (mypy: types-reportlab types Rect's **kw without Unpack, so no keyword fits.)
             drawing.add(Rect(x0, y0, cell_w - 1, row_height - 1,
-                             fillColor=colors.Color(shade, shade, shade), strokeColor=None))
+                             fillColor=colors.Color(shade, shade, shade), strokeColor=None))  # type: ignore[arg-type]
             drawing.add(String(x0 + cell_w / 2, y0 + 4, f"{value:g}", fontSize=6.5,
                                fillColor=colors.white if level > 0.55 else INK,
                                textAnchor="middle"))

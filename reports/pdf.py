@@ -214,8 +214,9 @@ def badge(level: str, word: str | None = None, width: float = 50) -> Drawing:
     size = 7.5
     width = max(width, stringWidth(label, FONT_BOLD, size) + 10)
     drawing = Drawing(width, 12)
-    drawing.add(Rect(0.8, 0.8, width - 1.6, 10.4, rx=2.5, ry=2.5, fillColor=fill,
-                     strokeColor=border, strokeWidth=line, strokeDashArray=dash))
+    # (mypy: types-reportlab types Rect's **kw without Unpack, so no keyword fits.)
+    drawing.add(Rect(0.8, 0.8, width - 1.6, 10.4, rx=2.5, ry=2.5,
+                     fillColor=fill, strokeColor=border, strokeWidth=line, strokeDashArray=dash))  # type: ignore[arg-type]
     drawing.add(String(width / 2, 3.4, label, fontName=FONT_BOLD, fontSize=size,
                        fillColor=INK, textAnchor="middle"))
     return drawing
@@ -266,7 +267,7 @@ def _canvas_class(title: str) -> type[Canvas]:
 
         def showPage(self) -> None:
             self._pages.append(dict(self.__dict__))
-            self._startPage()
+            self._startPage()  # type: ignore[attr-defined]  # private; not in reportlab's stubs
 
         def save(self) -> None:
             total = len(self._pages)

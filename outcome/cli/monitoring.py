@@ -22,6 +22,8 @@ from outcome.clinical_significance import summary
 from outcome.core.change import CATEGORIES
 from outcome.core.change import METHODS
 from outcome.core.change import ChangeError
+from outcome.core.change import CutoffType
+from outcome.core.change import Method
 from outcome.core.change import individual_change
 from outcome.db import transaction
 from outcome.extensions import database
@@ -96,8 +98,8 @@ def refit_command(clinic_slug: str | None) -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write one row per id here.")
 def analyse_command(input_path: Path, id_col: str, time_col: str, score_col: str, pre: str,
-                    post: str, reliability: float | None, direction: str, method: str,
-                    cutoff_type: str | None, functional_mean: float | None,
+                    post: str, reliability: float | None, direction: str, method: Method,
+                    cutoff_type: CutoffType | None, functional_mean: float | None,
                     functional_sd: float | None, critical: float,
                     reliability_post: float | None, as_json: bool,
                     output: Path | None) -> None:

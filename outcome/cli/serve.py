@@ -40,7 +40,9 @@ class _Server(BaseApplication):
             if key in self.cfg.settings:  # settings newer gunicorns added are skipped on older
                 self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    # Flask is a WSGI app; types-gunicorn's WSGI callable takes a plain start_response
+    # callable where Flask's signature asks for the StartResponse protocol.
+    def load(self) -> Flask:  # type: ignore[override]
         return build_app()
 
 

@@ -78,12 +78,12 @@ class AllianceResult:
 
     def count(self, status: int) -> np.ndarray:
         """Ruptures with ``status`` (OPEN, REPAIRED, UNREPAIRED) per episode."""
-        return ((self.status == status) & self.start).sum(axis=1)
+        return np.asarray(((self.status == status) & self.start).sum(axis=1))
 
     @property
     def ruptures(self) -> np.ndarray:
         """Ruptures started, per episode."""
-        return self.start.sum(axis=1)
+        return np.asarray(self.start.sum(axis=1))
 
     def latest(self, flags: np.ndarray) -> np.ndarray:
         """Whether ``flags`` holds at each episode's latest rated session."""

@@ -62,12 +62,12 @@ class ScoreTable:
     @property
     def critical(self) -> np.ndarray:
         """Whether any critical item was hit, per administration."""
-        return self.critical_hits.any(axis=1)
+        return np.asarray(self.critical_hits.any(axis=1))
 
     @property
     def critical_unanswered(self) -> np.ndarray:
         """Whether any critical item was left unanswered, per administration."""
-        return self.critical_unanswered_items.any(axis=1)
+        return np.asarray(self.critical_unanswered_items.any(axis=1))
 
     def band_label(self, index: int) -> str | None:
         """The severity band of administration ``index`` (None when invalid or unbanded)."""

@@ -284,6 +284,7 @@ def outcome_signals(instrument: Instrument, scores: np.ndarray, sessions: np.nda
                                model=model, settings=settings)
     change = None
     if rule is not None:
+        assert instrument.reliable_change is not None  # a rule comes only from one
         change = individual_change(
             np.where(count >= 2, intake, np.nan), latest, direction=instrument.direction,
             points=rule.threshold if rule.is_inclusive else None,
@@ -313,6 +314,7 @@ def change_markers(instrument: Instrument, scores: np.ndarray,
     valid = np.flatnonzero(np.isfinite(scores))
     if rule is None or valid.size < 2:
         return out
+    assert instrument.reliable_change is not None  # a rule comes only from one
     later = valid[1:]
     change = individual_change(
         np.full(later.size, scores[valid[0]]), scores[later], direction=instrument.direction,

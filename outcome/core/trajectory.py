@@ -129,13 +129,13 @@ class TrajectoryModel:
     def _rows(self, t: np.ndarray) -> np.ndarray:
         sessions = np.asarray(self.sessions)
         clipped = np.clip(t, sessions[0], sessions[-1])
-        return np.searchsorted(sessions, clipped)
+        return np.asarray(np.searchsorted(sessions, clipped))
 
     def expected(self, x0: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Expected score at session ``t`` for intake ``x0`` (vectorised)."""
         x0 = np.asarray(x0, dtype=float)
         t = np.asarray(t, dtype=float)
-        return x0 + (self.beta0 + self.beta1 * x0) * np.log(np.maximum(t, 1))
+        return np.asarray(x0 + (self.beta0 + self.beta1 * x0) * np.log(np.maximum(t, 1)))
 
     def percentile(self, x0: np.ndarray, t: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Where each observed score lies among past residuals at its session (0..1).

@@ -1,40 +1,62 @@
-"""The persistence model.
+"""The persistence model. Importing this package registers every table on ``Base.metadata``.
 
-``from outcome.models import Client`` works as usual. The model modules are loaded
-together on first use (PEP 562), not when the package is merely imported: tools that
-walk the package (layering checks, the CLI's help) then do not pull in SQLAlchemy.
-Code that needs every table registered on ``Base.metadata`` without naming a model
-(migrations) calls :func:`load_all`.
+The models are imported explicitly (not loaded lazily on first attribute access) so that a
+type checker sees each class: ``from outcome.models import Client`` is ``type[Client]``,
+not ``Any``. Importing the package therefore imports SQLAlchemy, which the layers allowed
+to use the models may do (see tests/test_layering.py).
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from outcome.models.administration import Administration
+from outcome.models.alert import Alert
+from outcome.models.api import ApiIdempotencyRecord
+from outcome.models.api import ApiToken
+from outcome.models.audit import AuditEvent
+from outcome.models.base import Base
+from outcome.models.care import Appointment
+from outcome.models.care import Client
+from outcome.models.care import Episode
+from outcome.models.care import Goal
+from outcome.models.care import QuestionnaireLink
+from outcome.models.clinic import Clinic
+from outcome.models.clinic import SupervisorAssignment
+from outcome.models.clinic import User
+from outcome.models.instrument import InstrumentAttestation
+from outcome.models.mail import OutboundEmail
+from outcome.models.monitoring import EpisodeSignal
+from outcome.models.monitoring import TrajectoryFit
+from outcome.models.report import ReportDocument
+from outcome.models.report import ReportRun
 
-_MODULES = ("administration", "alert", "api", "audit", "base", "care", "clinic", "instrument",
-            "mail", "monitoring", "report")
-_NAMES = {
-    "Administration": "administration", "Alert": "alert", "ApiIdempotencyRecord": "api",
-    "ApiToken": "api", "AuditEvent": "audit",
-    "Base": "base", "Appointment": "care", "Client": "care", "Episode": "care",
-    "Goal": "care", "QuestionnaireLink": "care", "Clinic": "clinic",
-    "SupervisorAssignment": "clinic", "User": "clinic",
-    "InstrumentAttestation": "instrument", "OutboundEmail": "mail",
-    "EpisodeSignal": "monitoring", "TrajectoryFit": "monitoring", "ReportDocument": "report",
-    "ReportRun": "report",
-}
-__all__ = sorted(_NAMES)
+__all__ = [
+    "Administration",
+    "Alert",
+    "ApiIdempotencyRecord",
+    "ApiToken",
+    "Appointment",
+    "AuditEvent",
+    "Base",
+    "Client",
+    "Clinic",
+    "Episode",
+    "EpisodeSignal",
+    "Goal",
+    "InstrumentAttestation",
+    "OutboundEmail",
+    "QuestionnaireLink",
+    "ReportDocument",
+    "ReportRun",
+    "SupervisorAssignment",
+    "TrajectoryFit",
+    "User",
+    "load_all",
+]
 
 
 def load_all() -> None:
-    """Import every model module, so every table and relationship is registered."""
-    for module in _MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    """Register every table and relationship on ``Base.metadata``.
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    load_all()  # all at once: relationships refer to each other by name
-    return getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+    Importing this package already does so; the function stays for callers (the Alembic
+    environment, ``outcome.schema``) that say so explicitly.
+    """

@@ -32,7 +32,9 @@ from typing import Any
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import ColumnElement
 from sqlalchemy import Connection
+from sqlalchemy import Select
 from sqlalchemy import String
 from sqlalchemy import column
 from sqlalchemy import inspect
@@ -145,10 +147,10 @@ def _table_digest(conn: Connection, name: str, columns: dict[str, Any],
                   primary_key: list[str]) -> TableDigest:
     names = sorted(columns)
     digest = hashlib.sha256(json.dumps(names).encode("utf-8") + b"\n")
-    query = select(*[column(n) for n in names]).select_from(table(name))
+    query: Select[*tuple[Any, ...]] = select(*[column(n) for n in names]).select_from(table(name))
     postgresql = conn.dialect.name == "postgresql"
     for key in primary_key:
-        order = column(key)
+        order: ColumnElement[Any] = column(key)
         if postgresql and isinstance(columns[key], String):
             order = order.collate("C")  # byte order, whatever the server's collation
         query = query.order_by(order)

@@ -13,6 +13,7 @@ import os
 import sqlite3
 from pathlib import Path
 from typing import Any
+from typing import cast
 from urllib.parse import quote as url_quote
 
 from sqlalchemy import Engine
@@ -89,7 +90,7 @@ def restore(engine: Engine, path: Path, expected: dict[str, Any], *,
             engine.dispose()
             dst = sqlite3.connect(target, timeout=busy_timeout_s)
             try:
-                conn.connection.driver_connection.backup(dst)
+                cast(sqlite3.Connection, conn.connection.driver_connection).backup(dst)
             finally:
                 dst.close()
     except sqlite3.Error as exc:

@@ -26,7 +26,7 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 
 
-def visible_clients(user: User) -> Select[tuple[Client]]:
+def visible_clients(user: User) -> Select[Client]:
     """A SELECT of the clients whose data ``user`` may read (deny by default)."""
     query = select(Client).where(Client.clinic_id == user.clinic_id)
     if not user.is_active:
@@ -54,7 +54,7 @@ def sees_client_names(user: User, client: Client) -> bool:
                 and client.clinic_id == user.clinic_id)
 
 
-def administered_clients(user: User) -> Select[tuple[Client]]:
+def administered_clients(user: User) -> Select[Client]:
     """A SELECT of the clients an admin manages: every client of the admin's clinic.
 
     For administration only (the client's code and therapist, to transfer clients);

@@ -14,7 +14,10 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
+from typing import Any
+from typing import cast
 
+from sqlalchemy import CursorResult
 from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -150,7 +153,7 @@ def revoke_token(session: Session, token: ApiToken, by: User, now: dt.datetime) 
 
 def delete_old_idempotency_records(session: Session, now: dt.datetime) -> int:
     """Forget idempotency records older than 24 hours; flush. Returns how many."""
-    result = session.execute(delete(ApiIdempotencyRecord).where(
-        ApiIdempotencyRecord.created_dt < now - IDEMPOTENCY_KEPT))
+    result = cast("CursorResult[Any]", session.execute(delete(ApiIdempotencyRecord).where(
+        ApiIdempotencyRecord.created_dt < now - IDEMPOTENCY_KEPT)))  # DML: a cursor result
     session.flush()
     return int(result.rowcount or 0)

@@ -275,7 +275,7 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
     parts = [f"{instrument.short_name} by session ({direction}): {listing}."]
     if instrument.cutoff:
         parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
-    if band_low:
+    if band_low and band_high:  # set together
         parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
                      f"{band_high[-1]:.1f}.")
     return ChartView(instrument.id, data, " ".join(parts), table)
@@ -294,7 +294,7 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
             markers.append((int(at), "unrepaired" if level == "unrepaired" else "rupture"))
         if numbers.get("repaired_session"):
             markers.append((int(numbers["repaired_session"]), "repaired"))
-    words = {}
+    words: dict[int, list[str]] = {}
     for s, kind in markers:
         words.setdefault(s, []).append(MARKERS[kind])
     low, high = instrument.primary_range

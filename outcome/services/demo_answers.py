@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,7 +131,7 @@ def fill_demo_answers(session: Session, clinic: Clinic, library: InstrumentLibra
 
 
 def _episode_answers(rng: np.random.Generator, session: Session, episode: Episode,
-                     attended: list[Appointment], pending: dict[str, list[_Pending]], *,
+                     attended: Sequence[Appointment], pending: dict[str, list[_Pending]], *,
                      is_critical: bool) -> None:
     n = len(attended)
     t = np.arange(1, n + 1, dtype=float)

@@ -133,11 +133,12 @@ def _render(message_id: str, params: dict[str, Any], code: str) -> str:
     if template is None:
         return message_id
     catalogue = _catalogue(code)
+    wording: str
     if template.plural is not None and template.count is not None:
-        wording = catalogue.npgettext(template.id, template.singular, template.plural,
-                                      _count(params.get(template.count)))
+        wording = str(catalogue.npgettext(template.id, template.singular, template.plural,
+                                          _count(params.get(template.count))))
     else:
-        wording = catalogue.pgettext(template.id, template.singular)
+        wording = str(catalogue.pgettext(template.id, template.singular))
     shown = {name: _value(message_id, value, code) for name, value in params.items()}
     # A translation that lost a placeholder, or a parameter missing from an old row, must
     # not take a page down: the English wording, else the id.

@@ -110,7 +110,7 @@ def exported_administrations(session: Session, episodes: list[Episode]
                              ) -> list[Administration]:
     """The administrations of ``episodes`` that an export shows, oldest first per episode:
     superseded ones are left out (their corrections are included)."""
-    out = []
+    out: list[Administration] = []
     for episode in episodes:
         rows = episode_administrations(session, episode.id)
         superseded = {row.supersedes_id for row in rows if row.supersedes_id}

@@ -51,6 +51,7 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
                Appointment.starts_dt <= horizon, Episode.closed_on.is_(None),
                Client.email.is_not(None))).all()
     for appointment, episode, client, clinic in rows:
+        assert client.email is not None  # the query selects only clients with an address
         settings = clinic_settings.current(clinic)
         until = appointment.starts_dt - now
         for kind, hours in (("link", settings["link_email_hours"]),
@@ -98,6 +99,7 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
                Appointment.starts_dt <= now, Appointment.starts_dt > now - dt.timedelta(hours=14),
                Client.email.is_not(None))).all()
     for appointment, episode, client, clinic in rows:
+        assert client.email is not None  # the query selects only clients with an address
         ended = appointment.starts_dt + dt.timedelta(minutes=appointment.duration_minutes)
         if not ended <= now <= ended + dt.timedelta(hours=12):
             continue

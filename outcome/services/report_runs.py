@@ -17,10 +17,13 @@ The weekly supervisor digest (:mod:`outcome.services.digests`) is the one kind t
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
+from typing import cast
 
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy import update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,13 +61,13 @@ def claim(session: Session, kind: str, period: str, recipient_id: int, now: dt.d
         if due > now:
             return None
     stale = now - dt.timedelta(minutes=STALE_MINUTES)
-    taken = session.execute(
+    taken = cast("CursorResult[Any]", session.execute(  # DML: a cursor result
         update(ReportRun).where(
             ReportRun.id == run.id, ReportRun.attempts == run.attempts,
             or_(ReportRun.status.in_(("pending", "failed")),
                 (ReportRun.status == "running") & (ReportRun.started_dt < stale)))
         .values(status="running", attempts=ReportRun.attempts + 1, started_dt=now)
-        .execution_options(synchronize_session=False))
+        .execution_options(synchronize_session=False)))
     if taken.rowcount != 1:
         return None
     session.refresh(run)

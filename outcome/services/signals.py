@@ -227,12 +227,12 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 discrepancy_points=context.discrepancy_points,
                 min_sd=default_min_sd(*instrument.primary_range))
             therapist_scores = _aligned(s, therapist.get(instrument_id))
-            signals = alliance_signals(instrument, s.scores, s.sessions, settings=settings,
-                                       therapist_scores=therapist_scores)
-            result = signals.result
+            alliance = alliance_signals(instrument, s.scores, s.sessions, settings=settings,
+                                        therapist_scores=therapist_scores)
+            result = alliance.result
             for episode_id, i in s.rows.items():
                 reading = readings[episode_id]
-                explanations = signals.explain(i)
+                explanations = alliance.explain(i)
                 for explanation, col in zip(explanations, np.flatnonzero(result.start[i]),
                                             strict=True):
                     trigger = int(s.ids[i, col])

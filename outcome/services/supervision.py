@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import func
@@ -131,7 +132,7 @@ def overview(session: Session, supervisor: User, library: InstrumentLibrary,
             last[i] = change["numbers"]["observed"]
     sessions = np.array([held.get(e, 0) for e in episode_ids], dtype=float)
     answered = np.array([measured.get(e, 0) for e in episode_ids], dtype=float)
-    arrays = dict(active=active, sessions=sessions, sessions_measured=answered,
+    arrays: dict[str, Any] = dict(active=active, sessions=sessions, sessions_measured=answered,
                   colour=colour, colour_names=COLOURS, ruptures=ruptures, repaired=repaired,
                   unrepaired=unrepaired, ended=~active, category=category, intake=intake,
                   last=last, d=instrument.d if instrument else -1)

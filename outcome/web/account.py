@@ -71,10 +71,10 @@ def password() -> str | Response:
     form = PasswordChangeForm()
     if form.validate_on_submit():
         store = db_session()
-        user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+        user: User = current_user._get_current_object()
         try:
-            staff.change_password(store, user, form.current_password.data,
-                                  form.new_password.data, now())
+            staff.change_password(store, user, form.current_password.data or "",
+                                  form.new_password.data or "", now())
         except staff.StaffError as exc:
             wrong_current = exc.field == "current_password"
             audit_event(action="password.change", even_if_failed=True,

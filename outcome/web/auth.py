@@ -94,7 +94,7 @@ def _enforce_session_limits() -> Response | None:
     """
     if not current_user.is_authenticated:
         return None
-    clinic = db_session().get(Clinic, current_user.clinic_id)
+    clinic = db_session().get_one(Clinic, current_user.clinic_id)
     limits = clinic_settings.current(clinic)
     moment = now().timestamp()
     seen, started = session.get("seen_at"), session.get("signed_in_at")
@@ -138,14 +138,15 @@ def login() -> str | Response:
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
-        email = form.email.data.strip().lower()
+        email = (form.email.data or "").strip().lower()
         store = db_session()
         user = store.scalar(select(User).where(func.lower(User.email) == email))
         usable = user is not None and user.is_active
-        if verify_password(user.password_hash if usable else None, form.password.data):
+        if verify_password(user.password_hash if usable and user else None,
+                           form.password.data or ""):
             assert user is not None
             if needs_rehash(user.password_hash or ""):
-                user.password_hash = hash_password(form.password.data)
+                user.password_hash = hash_password(form.password.data or "")
             user.last_login_dt = now()
             audit_event(action="login", outcome="allowed", actor_user_id=user.id,
                         clinic_id=user.clinic_id)
@@ -164,7 +165,7 @@ def login() -> str | Response:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
-    user: User = current_user._get_current_object()  # type: ignore[attr-defined]
+    user: User = current_user._get_current_object()
     user.session_version += 1
     audit_event(action="logout", outcome="allowed", actor_user_id=user.id,
                 clinic_id=user.clinic_id)

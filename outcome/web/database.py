@@ -93,15 +93,15 @@ def db_session() -> Session:
     """The request's session, opened on first use with its transaction begun as a read
     or a write (the only place that decides)."""
     if "db_session" not in g:
-        session = database().session_factory()
+        opened = database().session_factory()
         if is_write_request():
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            opened.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         else:
-            session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
-            session.info[_READ_ONLY] = True
-            event.listen(session, "before_flush", _refuse_flush)
-            event.listen(session, "do_orm_execute", _refuse_statement)
-        g.db_session = session
+            opened.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+            opened.info[_READ_ONLY] = True
+            event.listen(opened, "before_flush", _refuse_flush)
+            event.listen(opened, "do_orm_execute", _refuse_statement)
+        g.db_session = opened
     session: Session = g.db_session
     return session
 

@@ -9,6 +9,7 @@ link exchanges its token for a short client session, and the browser is redirect
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from flask import Blueprint
 from flask import abort
@@ -81,7 +82,7 @@ def open_token(token: str) -> Response | tuple[str, int]:
     link, problem = open_link(store, token, now())
     if link is not None:
         _use_client_language(link)
-        episode = store.get(Episode, link.episode_id)
+        episode = store.get_one(Episode, link.episode_id)
         audit_event(action="link.open", outcome="denied" if problem else "allowed",
                     even_if_failed=True, actor_kind="client", clinic_id=episode.clinic_id,
                     client_id=episode.client_id, object_type="link", object_id=link.id)
@@ -114,7 +115,7 @@ def _current_link() -> QuestionnaireLink | None:
              or moment.timestamp() - float(seen) > CLIENT_IDLE.total_seconds()
              or moment.timestamp() - float(started) > CLIENT_MAX.total_seconds()
              or (link.used_dt is not None and moment - link.used_dt > THANKS_GRACE))
-    if ended:
+    if ended or link is None:  # (no link has ended it already; said for the type checker)
         session.clear()
         return None
     session["client_seen"] = moment.timestamp()
@@ -143,8 +144,8 @@ def page() -> Response | str | tuple[str, int]:
         return _problem(problem)
     store = db_session()
     library = instrument_library(current_app)
-    episode = store.get(Episode, link.episode_id)
-    client_fields = {"actor_kind": "client", "clinic_id": episode.clinic_id,
+    episode = store.get_one(Episode, link.episode_id)
+    client_fields: dict[str, Any] = {"actor_kind": "client", "clinic_id": episode.clinic_id,
                      "client_id": episode.client_id, "object_type": "link",
                      "object_id": link.id}
     all_steps = steps(store, link)
@@ -194,12 +195,12 @@ def page() -> Response | str | tuple[str, int]:
 
 def _plain(code: str, message: str) -> str:
     """Error text for a client: plain words, no item ids."""
-    return {"missing": _("Please choose an answer."),
+    return str({"missing": _("Please choose an answer."),
             "not_an_option": _("Please choose one of the answers shown."),
             "wrong_type": _("Please choose one of the answers shown."),
             "out_of_range": _("Please give a number within the range shown."),
             "too_many_decimals": _("Please use at most one decimal place."),
-            "too_long": _("This answer is too long.")}.get(code, message.split(": ", 1)[-1])
+            "too_long": _("This answer is too long.")}.get(code, message.split(": ", 1)[-1]))
 
 
 @bp.route("/support")
@@ -207,8 +208,8 @@ def support() -> str | tuple[str, int]:
     link = _current_link()
     if link is None:
         abort(404)
-    episode = db_session().get(Episode, link.episode_id)
-    clinic = db_session().get(Clinic, episode.clinic_id)
+    episode = db_session().get_one(Episode, link.episode_id)
+    clinic = db_session().get_one(Clinic, episode.clinic_id)
     crisis = clinic_settings.current(clinic)["crisis_text"]
     audit_event(action="questionnaire.support.view", outcome="allowed", even_if_failed=True,
                 actor_kind="client", clinic_id=episode.clinic_id, client_id=episode.client_id,

@@ -37,7 +37,9 @@ def init_app(app: Flask) -> None:
     if hops:
         # Behind a TLS-terminating proxy: trust its X-Forwarded-For/-Proto/-Host, so
         # request.is_secure and the audit trail's addresses are the client's.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # (mypy: Flask documents wrapping wsgi_app by assigning it.)
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     app.before_request(_refuse_nul)
     csrf.init_app(app)
     app.after_request(_set_headers)

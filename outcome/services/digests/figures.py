@@ -246,11 +246,11 @@ def _attention(session: Session, reader: _Reader, ids: set[int],
                                         Alert.status == "open")):
         open_alerts[alert.episode_id].append(alert)
     notes = {}
-    for episode_id, note, when in session.execute(
+    for episode_id, text, when in session.execute(
             select(Alert.episode_id, Alert.acknowledgement_note, Alert.acknowledged_dt)
             .where(Alert.episode_id.in_(list(ids)), Alert.acknowledged_dt.is_not(None))
             .order_by(Alert.acknowledged_dt)):
-        notes[episode_id] = (note, when)
+        notes[episode_id] = (text, when)
     codes = {e.id: e.code for e in reader.episodes}
     tz = zoneinfo.ZoneInfo(reader.tz)
     items = []
@@ -290,7 +290,7 @@ def _attention(session: Session, reader: _Reader, ids: set[int],
         items.append((0 if critical else urgency, codes[episode_id], AttentionItem(
             code=codes[episode_id], reasons=tuple(dict.fromkeys(reasons)), chart=chart,
             last_note=note[0] if note else None,
-            last_note_date=note[1].astimezone(tz).date() if note else None)))
+            last_note_date=note[1].astimezone(tz).date() if note and note[1] else None)))
     return tuple(item for _, _, item in sorted(items, key=lambda t: (t[0], t[1])))
 
 

@@ -51,7 +51,7 @@ def _admins_only() -> Response | None:
 
 
 def _admin() -> User:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
+    return current_user._get_current_object()
 
 
 def _clinic() -> Clinic:

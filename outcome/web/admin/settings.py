@@ -123,7 +123,7 @@ def _instrument_problems(values: dict[str, Any]) -> dict[str, str]:
     found = {}
     battery = values.get("pre_battery")
     if isinstance(battery, list):
-        unknown = sorted({e.get("instrument") for e in battery if isinstance(e, dict)
+        unknown = sorted({e["instrument"] for e in battery if isinstance(e, dict)
                           and isinstance(e.get("instrument"), str)} - known)
         if unknown:
             found["pre_battery"] = _("Unknown instrument: %(ids)s.", ids=", ".join(unknown))

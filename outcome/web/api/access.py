@@ -73,7 +73,7 @@ def authenticate() -> None:
         # The last-use stamp is written once the request succeeded (a read request
         # writes it after its read, beside other readers).
         used, moment = token.id, now()
-        after_reading(lambda session: api_tokens.touch(session, session.get(ApiToken, used),
+        after_reading(lambda session: api_tokens.touch(session, session.get_one(ApiToken, used),
                                                        moment))
     if token is None:
         audit_event(action="api.authenticate", outcome="denied", actor_kind="anonymous",

@@ -119,7 +119,7 @@ def capability_statement_resource() -> dict[str, Any]:
         "kind": "instance",
         "software": {"name": "outcome"},
         "implementation": {"description": "outcome routine outcome monitoring",
-                           "url": request.url_root.rstrip("/") + bp.url_prefix},
+                           "url": request.url_root.rstrip("/") + (bp.url_prefix or "")},
         "fhirVersion": FHIR_VERSION,
         "format": [MEDIA_TYPE, "json"],
         "rest": [{

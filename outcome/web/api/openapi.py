@@ -27,7 +27,7 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     """``schema`` or null (OpenAPI 3.1 / JSON Schema 2020-12 style)."""
     if "$ref" in schema:
         return {"anyOf": [schema, {"type": "null"}]}
-    kinds = schema.get("type")
+    kinds: Any = schema.get("type")
     out = dict(schema)
     out["type"] = [kinds, "null"] if isinstance(kinds, str) else [*kinds, "null"]
     if "enum" in out:

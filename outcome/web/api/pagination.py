@@ -70,7 +70,7 @@ class Page:
     def link_header(self) -> dict[str, str]:
         if self.next_cursor is None:
             return {}
-        args = {**request.view_args, **request.args.to_dict(), "cursor": self.next_cursor}
+        args = {**(request.view_args or {}), **request.args.to_dict(), "cursor": self.next_cursor}
         assert request.endpoint is not None
         return {"Link": f'<{url_for(request.endpoint, **args)}>; rel="next"'}
 
