@@ -42,7 +42,6 @@ from sqlalchemy.orm import Session
 
 from outcome import backup
 from outcome import schema
-from outcome.app import create_app
 from outcome.db import make_engine
 from outcome.models import AuditEvent
 from outcome.models import Client
@@ -204,7 +203,7 @@ def test_backup_prints_file_size_and_hash_and_writes_a_manifest(source, database
 
 @pytest.mark.slow
 def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_database_url,
-                                                            tmp_path, databases):
+                                                            tmp_path, databases, make_app):
     target_env = cli_env(tmp_path, fresh_database_url)
     started = time.perf_counter()
     restored = run(target_env, "restore", str(source["file"]), "--yes")
@@ -245,9 +244,8 @@ def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_databas
         engine.dispose()
 
     # The site runs on the restored database.
-    app = create_app({"ENV": "test", "DATABASE_URL": fresh_database_url,
-                      "SECRET_KEY": "t" * 40, "RATELIMIT_ENABLED": False})
-    app.instance_path = str(tmp_path / "app-instance")
+    app = make_app(database_url=fresh_database_url, instance_path=tmp_path / "app-instance",
+                   SECRET_KEY="t" * 40)
     try:
         client = app.test_client()
         health = client.get("/healthz")

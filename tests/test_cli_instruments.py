@@ -165,13 +165,11 @@ def test_clinic_overlay_folder_is_used(env, tmp_path):
     assert "broken.yaml: items.srs_9: srs_vas has no item 'srs_9'" in result.stderr
 
 
-def test_the_app_refuses_to_start_with_a_broken_clinic_file(tmp_path, database_url):
-    from outcome.app import create_app
+def test_the_app_refuses_to_start_with_a_broken_clinic_file(tmp_path, make_app):
     from outcome.config import ConfigError
 
     folder = tmp_path / "defs"
     folder.mkdir()
     (folder / "x.yaml").write_text("overlay_for: nope@1\n")
     with pytest.raises(ConfigError, match=r"x\.yaml: overlay_for: no built-in instrument"):
-        create_app({"ENV": "test", "DATABASE_URL": database_url,
-                    "INSTRUMENTS_DIR": str(folder)})
+        make_app(INSTRUMENTS_DIR=str(folder))

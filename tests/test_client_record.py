@@ -12,28 +12,19 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from outcome.core.answers import parse_answers
 from outcome.models import Alert
 from outcome.models import AuditEvent
 from outcome.models import EpisodeSignal
 from outcome.services.goals import set_goals
-from outcome.services.monitoring import submit_administration
 from questionnaires.fhir import validate_resource
 from questionnaires.loader import builtin_library
 from tests.conftest import csrf_token
+from tests.helpers import submit
 
 LIB = builtin_library()
 PHQ, SRS, GBO = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")
 T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
 CANARY = "<img src=x onerror=alert(1)>"
-
-
-def submit(db_session, episode, instrument, values, week):
-    when = T0 + dt.timedelta(weeks=week)
-    submit_administration(db_session, episode=episode, instrument=instrument,
-                          answers=parse_answers(instrument, values), completed_dt=when,
-                          idempotency_key=f"{episode.id}:{instrument.id}:{week}",
-                          library=LIB, now=when)
 
 
 @pytest.fixture

@@ -25,9 +25,10 @@ from reports.digest import RateFigure
 from reports.digest import SuperviseeSection
 from reports.digest import TrendPoint
 from reports.digest_pdf import render_digest
+from tests.helpers import artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "reports"
+ARTIFACTS = artifacts("reports")
 CANARY = "<img src=x onerror=alert(1)>"
 NO_COLOURS = dict.fromkeys(("red", "yellow", "green", "white", "grey"), 0)
 
