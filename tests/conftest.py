@@ -46,8 +46,13 @@ from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.passwords import hash_password
 from outcome.web.database import database
+from tests.helpers import CANARY
+from tests.helpers import LIB
+from tests.helpers import T0
 from tests.helpers import answer
+from tests.helpers import free_port
 from tests.helpers import new_app
+from tests.helpers import submit
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"
@@ -501,3 +506,60 @@ def api(client, make_token, make_user) -> Callable[..., ApiClient]:
         return ApiClient(client, make_token(user or make_user(), scopes=scopes))
 
     return make
+
+
+# --- a client with a record (client record and progress report tests) -------------------
+
+
+@pytest.fixture
+def case(db_session, make_user, make_client, make_episode):
+    """A client whose PHQ-9 improves 17 -> 2 with item 1 staying high, an SRS rupture at
+    session 3 repaired at 5, two goals rated, and a critical answer at session 2."""
+    from outcome.services.goals import set_goals
+
+    phq, srs, gbo = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")
+    therapist = make_user()
+    person = make_client(therapist, name="Ada Lovelace")
+    episode = make_episode(person)
+    set_goals(db_session, episode, ["Sleep through the night", CANARY], T0)
+    for week, (level, item1, item9) in enumerate([(2, 3, 0), (2, 3, 1), (1, 3, 0),
+                                                  (1, 2, 0), (0, 2, 0)]):
+        values = {f"phq9_{i}": level for i in range(2, 9)}
+        values.update(phq9_1=item1, phq9_9=item9)
+        submit(db_session, episode, phq, values, week)
+    for week, value in enumerate([9.5, 9.6, 7.0, 9.5, 9.6]):
+        submit(db_session, episode, srs, {f"srs_{i}": value for i in range(1, 5)}, week)
+    for week, (a, b) in enumerate([(2, 1), (4, 3), (6, 5)]):
+        submit(db_session, episode, gbo, {"gbo_1": a, "gbo_2": b}, week)
+    db_session.commit()
+    return therapist, person, episode
+
+
+# --- a real SMTP server on loopback (e-mail and digest tests) -----------------------------
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server (aiosmtpd) on a free loopback port, and the app set to send
+    there; yields its :class:`Inbox`."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none",
+                      MAIL_FROM="clinic@example.org")
+    yield inbox
+    controller.stop()

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
+import socket
+import subprocess
 from pathlib import Path
+
+import numpy as np
+import pytest
 
 from outcome.app import create_app
 from outcome.core.answers import parse_answers
@@ -23,6 +29,8 @@ PHQ = LIB.get("phq9")
 # The first session of the answer helpers; week n is n weeks later.
 T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+# Markup in stored text (a client's goal, a note): pages and PDFs must show it as text.
+CANARY = "<img src=x onerror=alert(1)>"
 
 
 def new_app(database_url: str, **config):
@@ -61,3 +69,48 @@ def artifacts(name: str) -> Path:
     backend = os.environ.get("OUTCOME_TEST_RUN_DB", "sqlite")
     base = ROOT / "test-artifacts"
     return base / name if backend == "sqlite" else base / backend / name
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a server a test starts (parallel runs each get
+    their own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def flat(text: str) -> str:
+    """``text`` with every run of whitespace made one space (PDF text wraps anywhere)."""
+    return " ".join(text.split())
+
+
+def save_pngs(pdf: bytes, name: str) -> list[Path]:
+    """Render each page to ``test-artifacts/reports/<name>-<n>.png`` (60 dpi)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed: `make browser-tools` "
+                    "installs it; the PNG pages were not rendered")
+    folder = artifacts("reports")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{name}-*.png"):
+        old.unlink()
+    source = folder / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(source), str(folder / name)],
+                   check=True, timeout=60)
+    return sorted(folder.glob(f"{name}-*.png"))
+
+
+def simulated(beta0=-1.0, beta1=-0.15, episodes=400, sessions=12, noise=2.0, seed=3):
+    """Scores of ``episodes`` simulated PHQ-9 courses on a log-linear recovery curve
+    (intake 10-25; ``mean = x0 + (beta0 + beta1 * x0) * ln(session)``; normal noise of SD
+    ``noise``): arrays of episode index, session number and score."""
+    rng = np.random.default_rng(seed)
+    ep, t, y = [], [], []
+    for e in range(episodes):
+        x0 = rng.uniform(10, 25)
+        for s in range(1, sessions + 1):
+            mean = x0 + (beta0 + beta1 * x0) * np.log(s)
+            ep.append(e)
+            t.append(s)
+            y.append(x0 if s == 1 else mean + rng.normal(0, noise))
+    return np.array(ep), np.array(t), np.array(y)
