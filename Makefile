@@ -15,12 +15,17 @@ WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
 # pytest-xdist workers per backend run; `make test` runs the two backends side by side.
-# Many tests wait on servers, subprocesses and the database, so 2 + 2 on 2 cores pays.
+# Many tests wait on servers, subprocesses and the database, so more processes than cores
+# keep the cores busy.
 TEST_WORKERS ?= 2
 # A module's tests stay on one worker: module-scoped fixtures (a browser, the access
 # matrix's world, the backup source) are built once.
 XDIST = -n $(TEST_WORKERS) --dist loadfile
 TEST_LOGS := test-artifacts/logs
+# pytest caches its assertion-rewritten modules as bytecode; with PYTHONDONTWRITEBYTECODE
+# set (as on these machines) every run and every xdist worker rewrites again the whole of
+# schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-sqlite test-postgresql lint audit fuzz crash bench install install-test browser-tools postgres-ready clean
 

@@ -921,6 +921,7 @@ def fail_with(title: str, problems: list[str], checked: int) -> None:
 # --- the tests -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_role_gets_what_the_policy_says(matrix):
     """Own objects reachable; foreign and unknown ones 404 (never 403); staff pages send
     visitors to the login page; client pages need a link session; wrong methods 405."""

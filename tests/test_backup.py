@@ -53,6 +53,9 @@ from outcome.services import audit
 from outcome.web.database import database
 from tests.conftest import csrf_token
 
+# Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
 NOW = dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC)
@@ -201,7 +204,6 @@ def test_backup_prints_file_size_and_hash_and_writes_a_manifest(source, database
                                           "whole_database": False}
 
 
-@pytest.mark.slow
 def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_database_url,
                                                             tmp_path, databases, make_app):
     target_env = cli_env(tmp_path, fresh_database_url)

@@ -37,6 +37,7 @@ def write_csv(tmp_path, body: str, name="in.csv") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_score_writes_totals_bands_and_flags(env, tmp_path):
     source = write_csv(tmp_path, "P1,3,2,3,2,1,2,2,2,,first\nP2,0,0,0,0,0,0,0,0,1,"
                                  "=HYPERLINK(\"http://x\")\n")
@@ -125,6 +126,7 @@ def test_who5_and_pcl5_columns(env, tmp_path):
     assert (row["total"], row["B"], row["dsm5_provisional"]) == ("40", "10", "true")
 
 
+@pytest.mark.slow
 def test_instruments_list_show_and_export(env, tmp_path):
     listing = run(env, "instruments", "list")
     assert listing.returncode == 0, listing.stderr
@@ -138,6 +140,7 @@ def test_instruments_list_show_and_export(env, tmp_path):
     assert validate_resource(json.loads(out.read_text())) == []
 
 
+@pytest.mark.slow
 def test_validate_reports_every_problem_with_exit_2(env, tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("id: mine\nversion: 1\nname: x\nrole: outcome\n")

@@ -16,6 +16,9 @@ from outcome.services import demo
 from outcome.services.instruments import instrument_statuses
 from questionnaires.loader import builtin_library
 
+# Each test builds the demo clinic (seconds of CPU) before it looks at it.
+pytestmark = pytest.mark.slow
+
 LIB = builtin_library()
 TODAY = dt.date(2026, 11, 22)
 
