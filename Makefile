@@ -1,6 +1,7 @@
 # The two set-up commands (see README.md):
 #   make run    build everything and run the demo clinic on http://127.0.0.1:5000
 #   make test   install what the tests need and run the whole suite on SQLite and PostgreSQL
+#               (both runs side by side, each on TEST_WORKERS pytest-xdist workers)
 # Both are safe to run again: each step checks before it acts.
 
 SHELL := /bin/bash
@@ -13,6 +14,18 @@ PORT ?= 5000
 WORKERS ?= 2
 POSTGRES_URL ?= $(or $(OUTCOME_TEST_POSTGRES_URL),postgresql+psycopg://postgres@127.0.0.1:5432/test)
 PYTEST_ARGS ?=
+# pytest-xdist workers per backend run; `make test` runs the two backends side by side.
+# Many tests wait on servers, subprocesses and the database, so more processes than cores
+# keep the cores busy.
+TEST_WORKERS ?= 2
+# A module's tests stay on one worker: module-scoped fixtures (a browser, the access
+# matrix's world, the backup source) are built once.
+XDIST = -n $(TEST_WORKERS) --dist loadfile
+TEST_LOGS := test-artifacts/logs
+# pytest caches its assertion-rewritten modules as bytecode; with PYTHONDONTWRITEBYTECODE
+# set (as on these machines) every run and every xdist worker rewrites again the whole of
+# schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-sqlite test-postgresql lint typecheck audit fuzz crash bench install install-test browser-tools postgres-ready clean
 
@@ -25,7 +38,34 @@ run: install
 	  $(BIN)/outcome scheduler & \
 	  $(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
-test: install-test browser-tools lint typecheck audit test-sqlite test-postgresql
+# ruff first (seconds, fails fast); then the audit and both backends' runs side by side.
+# Each run writes its output to $(TEST_LOGS)/<run>.log, printed whole when all are done,
+# then the closing lines of each pytest run (`N passed ...`). Any failure fails the make,
+# pytest's exit code 5 ("no tests collected") included.
+test: install-test browser-tools postgres-ready lint typecheck
+	@mkdir -p $(TEST_LOGS)
+	@rm -f $(TEST_LOGS)/*.log
+	@echo "make test: audit, pytest --db=sqlite and pytest --db=postgresql side by side" \
+	  "($(TEST_WORKERS) workers each); logs in $(TEST_LOGS)/"
+	@status=0; \
+	  $(BIN)/python .ci/dependency_audit.py > $(TEST_LOGS)/audit.log 2>&1 & audit=$$!; \
+	  $(BIN)/python -m pytest --db=sqlite $(XDIST) $(PYTEST_ARGS) \
+	    > $(TEST_LOGS)/sqlite.log 2>&1 & sqlite=$$!; \
+	  $(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' \
+	    $(XDIST) $(PYTEST_ARGS) > $(TEST_LOGS)/postgresql.log 2>&1 & postgresql=$$!; \
+	  for run in audit sqlite postgresql; do \
+	    code=0; wait $${!run} || code=$$?; \
+	    echo "== $$run: exit $$code" >> $(TEST_LOGS)/summary.log; \
+	    if [ $$code -ne 0 ]; then status=1; fi; \
+	  done; \
+	  for run in audit sqlite postgresql; do \
+	    echo; echo "=============== $$run ($(TEST_LOGS)/$$run.log) ==============="; \
+	    cat $(TEST_LOGS)/$$run.log; \
+	  done; \
+	  echo; echo "=============== make test summary ==============="; \
+	  cat $(TEST_LOGS)/summary.log; \
+	  for run in sqlite postgresql; do tail -n 1 $(TEST_LOGS)/$$run.log; done; \
+	  exit $$status
 
 lint: install-test
 	$(BIN)/ruff check .
@@ -39,11 +79,13 @@ typecheck: install-test
 audit: install-test
 	$(BIN)/python .ci/dependency_audit.py
 
+# One backend at a time (e.g. `make test-sqlite PYTEST_ARGS='-m "not slow and not browser"'`).
 test-sqlite: install-test browser-tools
-	$(BIN)/python -m pytest --db=sqlite $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --db=sqlite $(XDIST) $(PYTEST_ARGS)
 
 test-postgresql: install-test browser-tools postgres-ready
-	$(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --db=postgresql --postgres-url='$(POSTGRES_URL)' \
+	  $(XDIST) $(PYTEST_ARGS)
 
 # Benchmarks report ratios measured in one run (these 2-core machines are noisy).
 bench: install
@@ -103,7 +145,8 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts node_modules
 
-# Longer fuzzing than CI's 100,000 inputs per target: ten minutes each (FUZZ_SECONDS).
+# Longer fuzzing than the suite's (100,000 inputs or 60 s per target): ten minutes each
+# (FUZZ_SECONDS).
 FUZZ_SECONDS ?= 600
 fuzz: install-test
 	@for target in answers csv definitions fhir; do \

@@ -7,6 +7,12 @@ end, so runs never see each other's rows. The schema is built by the real migrat
 
 Each test runs inside an outer transaction that is rolled back afterwards; code under
 test commits to a SAVEPOINT (SQLAlchemy's "join an external transaction" recipe).
+
+Runs in parallel (pytest-xdist, ``-n``) are safe: every worker makes its own databases
+(SQLite files in its own temporary folder, PostgreSQL schemas named by its pid), and the
+servers that tests start listen on free ports. Tests that use no database fixture are
+marked ``no_database`` here and run in the SQLite run only (see
+``pytest_collection_modifyitems``). Shared helpers live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +36,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from outcome import schema
-from outcome.app import create_app
 from outcome.cli.commands import COMMANDS
 from outcome.db import make_engine
 from outcome.extensions import database
@@ -42,6 +47,13 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.passwords import hash_password
+from tests.helpers import CANARY
+from tests.helpers import LIB
+from tests.helpers import T0
+from tests.helpers import answer
+from tests.helpers import free_port
+from tests.helpers import new_app
+from tests.helpers import submit
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"
@@ -60,14 +72,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite run")
+    config.addinivalue_line("markers", "no_database: uses no database fixture, so it runs "
+                            "only in the SQLite run (added to such tests automatically)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "browser: drives headless Chromium")
     config.addinivalue_line("markers", "vas: the live clinic asks for a visual-analogue measure")
+    # Read by tests.helpers.artifacts, so the two runs of `make test` (side by side) write
+    # their screenshots to folders of their own; xdist workers inherit it.
+    os.environ["OUTCOME_TEST_RUN_DB"] = config.getoption("--db")
 
 
+# Every database fixture depends on this one, so a test whose fixtures do not include it
+# never touches the run's backend.
+DATABASE_FIXTURE = "databases"
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that use no database ``no_database``; the PostgreSQL run deselects
+    them (the SQLite run has them: every test runs at least once per ``make test``) and
+    skips those marked ``sqlite_only``."""
+    for item in items:
+        if DATABASE_FIXTURE not in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.no_database)
     if config.getoption("--db") == "sqlite":
         return
+    kept = [item for item in items if "no_database" not in item.keywords]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if "no_database" in i.keywords])
+        items[:] = kept
     skip = pytest.mark.skip(reason="SQLite-specific; covered by the SQLite run")
     for item in items:
         if "sqlite_only" in item.keywords:
@@ -195,19 +228,61 @@ def clock() -> FrozenClock:
     return FrozenClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
 
 
+def _build_app(database_url: str, *, instance_path=None, session_factory=None, clock=None,
+               **config):
+    app = new_app(database_url, **config)
+    if instance_path is not None:
+        app.instance_path = str(instance_path)
+    if session_factory is not None:
+        database(app).session_factory = session_factory
+    if clock is not None:
+        app.extensions["outcome.clock"] = clock
+    return app
+
+
+@pytest.fixture(scope="session")
+def app_factory() -> Iterator[Callable[..., object]]:
+    """``app_factory(database_url, *, instance_path=None, session_factory=None, clock=None,
+    **config)``: an app for module- and session-scoped fixtures (``make_app`` for tests).
+    The engines of the apps it made are disposed at the end of the run."""
+    made = []
+
+    def make(database_url: str, **kwargs):
+        app = _build_app(database_url, **kwargs)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        database(app).engine.dispose()
+
+
 @pytest.fixture
-def app(database_url: str, session_factory: sessionmaker[Session], clock: FrozenClock,
-        tmp_path):
+def make_app(database_url: str, tmp_path) -> Iterator[Callable[..., object]]:
+    """``make_app(*, database_url=<the run's>, instance_path=<tmp>, session_factory=None,
+    clock=None, **config)``: a test app (``tests.helpers.new_app``: ENV test, a fixed key,
+    rate limits off unless ``RATELIMIT_ENABLED=True``); its engine is disposed after the
+    test. Pass the test's ``session_factory`` to share its rolled-back transaction."""
+    made = []
+
+    def make(*, database_url: str = database_url, instance_path=None, **kwargs):
+        path = instance_path or tmp_path / f"instance-{len(made)}"
+        app = _build_app(database_url, instance_path=path, **kwargs)
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        database(app).engine.dispose()
+
+
+@pytest.fixture
+def app(make_app, session_factory: sessionmaker[Session], clock: FrozenClock, tmp_path):
     """The app on the run's database; its requests share the test's rolled-back transaction."""
     # Rate limits count real time across every app of the run; tests that need them
     # switch them on themselves (tests/test_sessions.py).
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False})
-    app.instance_path = str(tmp_path / "instance")
-    database(app).session_factory = session_factory
-    app.extensions["outcome.clock"] = clock
-    yield app
-    database(app).engine.dispose()
+    return make_app(instance_path=tmp_path / "instance", session_factory=session_factory,
+                    clock=clock)
 
 
 @pytest.fixture
@@ -359,7 +434,6 @@ def team(db_session, make_user, make_client, make_episode, make_appointment, ass
     """Supervisor S of therapists A (two clients: one red, one recovered and ended) and B
     (one white client); therapist C is not S's supervisee."""
     from outcome.services.goals import set_goals
-    from tests.test_caseload import answer
 
     s = make_user("supervisor", display_name="Sam Supervisor")
     a = make_user(display_name="Alex Therapist")
@@ -436,3 +510,60 @@ def api(client, make_token, make_user) -> Callable[..., ApiClient]:
         return ApiClient(client, make_token(user or make_user(), scopes=scopes))
 
     return make
+
+
+# --- a client with a record (client record and progress report tests) -------------------
+
+
+@pytest.fixture
+def case(db_session, make_user, make_client, make_episode):
+    """A client whose PHQ-9 improves 17 -> 2 with item 1 staying high, an SRS rupture at
+    session 3 repaired at 5, two goals rated, and a critical answer at session 2."""
+    from outcome.services.goals import set_goals
+
+    phq, srs, gbo = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")
+    therapist = make_user()
+    person = make_client(therapist, name="Ada Lovelace")
+    episode = make_episode(person)
+    set_goals(db_session, episode, ["Sleep through the night", CANARY], T0)
+    for week, (level, item1, item9) in enumerate([(2, 3, 0), (2, 3, 1), (1, 3, 0),
+                                                  (1, 2, 0), (0, 2, 0)]):
+        values = {f"phq9_{i}": level for i in range(2, 9)}
+        values.update(phq9_1=item1, phq9_9=item9)
+        submit(db_session, episode, phq, values, week)
+    for week, value in enumerate([9.5, 9.6, 7.0, 9.5, 9.6]):
+        submit(db_session, episode, srs, {f"srs_{i}": value for i in range(1, 5)}, week)
+    for week, (a, b) in enumerate([(2, 1), (4, 3), (6, 5)]):
+        submit(db_session, episode, gbo, {"gbo_1": a, "gbo_2": b}, week)
+    db_session.commit()
+    return therapist, person, episode
+
+
+# --- a real SMTP server on loopback (e-mail and digest tests) -----------------------------
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it is sent."""
+
+    def __init__(self) -> None:
+        self.messages: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server (aiosmtpd) on a free loopback port, and the app set to send
+    there; yields its :class:`Inbox`."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none",
+                      MAIL_FROM="clinic@example.org")
+    yield inbox
+    controller.stop()

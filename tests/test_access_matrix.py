@@ -42,8 +42,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from outcome.app import create_app
-from outcome.core.answers import parse_answers
 from outcome.extensions import database
 from outcome.models import Alert
 from outcome.models import Appointment
@@ -63,12 +61,12 @@ from outcome.services.client_codes import allocate_client_code
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
 from outcome.services.passwords import hash_password
-from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import AuthActions
 from tests.conftest import FrozenClock
 from tests.conftest import csrf_token
+from tests.helpers import answer
 
 LIB = builtin_library()
 PHQ = LIB.get("phq9")
@@ -470,10 +468,8 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
 # --- the guard ---------------------------------------------------------------------------
 
 
-def test_every_route_has_a_policy(tmp_path):
-    app = create_app({"ENV": "test", "DATABASE_URL": "sqlite:///:memory:",
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
-    app.instance_path = str(tmp_path)
+def test_every_route_has_a_policy(make_app):
+    app = make_app(database_url="sqlite:///:memory:", RATELIMIT_ENABLED=True)
     problems = []
     methods: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
@@ -496,17 +492,6 @@ def test_every_route_has_a_policy(tmp_path):
 
 
 # --- the world -----------------------------------------------------------------------------
-
-
-def answer(store, episode, levels, item9):
-    """PHQ-9 once a week; the last has ``item9`` on the critical item (an alert)."""
-    for week, level in enumerate(levels):
-        values = {f"phq9_{i}": level for i in range(1, 9)}
-        values["phq9_9"] = item9 if week == len(levels) - 1 else 0
-        when = T0 + dt.timedelta(weeks=week)
-        submit_administration(store, episode=episode, instrument=PHQ,
-                              answers=parse_answers(PHQ, values), completed_dt=when,
-                              idempotency_key=f"{episode.id}:{week}", library=LIB, now=when)
 
 
 def build_world(store, clock, password_hash: str) -> SimpleNamespace:
@@ -903,19 +888,16 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def matrix(engine, database_url, tmp_path_factory):
+def matrix(engine, database_url, tmp_path_factory, app_factory):
     """The world, built once for this module in a transaction rolled back at its end, and
     the results of one run of every request (conftest's ``app`` fixture, module-wide)."""
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False})
-    app.instance_path = str(tmp_path_factory.mktemp("instance"))
     connection = engine.connect()
     outer = connection.begin()
     factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint",
                            expire_on_commit=False)
-    database(app).session_factory = factory
     clock = FrozenClock(dt.datetime(2026, 11, 16, 9, 0, tzinfo=dt.UTC))
-    app.extensions["outcome.clock"] = clock
+    app = app_factory(database_url, instance_path=tmp_path_factory.mktemp("instance"),
+                      session_factory=factory, clock=clock)
     store = factory()
     try:
         world = build_world(store, clock, hash_password(TEST_PASSWORD))
@@ -939,6 +921,7 @@ def fail_with(title: str, problems: list[str], checked: int) -> None:
 # --- the tests -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_every_role_gets_what_the_policy_says(matrix):
     """Own objects reachable; foreign and unknown ones 404 (never 403); staff pages send
     visitors to the login page; client pages need a link session; wrong methods 405."""

@@ -114,19 +114,12 @@ def test_the_change_needs_a_csrf_token(auth, client, make_user):
 
 
 @pytest.fixture
-def limited(database_url, session_factory, clock):
+def limited(make_app, session_factory, clock):
     """An app with rate limits on and fresh counters."""
-    from outcome.app import create_app
-    from outcome.extensions import database
-
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
-    database(app).session_factory = session_factory
-    app.extensions["outcome.clock"] = clock
+    app = make_app(session_factory=session_factory, clock=clock, RATELIMIT_ENABLED=True)
     limiter.reset()
     yield app
     limiter.reset()
-    database(app).engine.dispose()
 
 
 def test_guessing_the_current_password_is_rate_limited(limited, make_user):

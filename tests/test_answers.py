@@ -102,6 +102,7 @@ anything = st.recursive(
        mapping=st.dictionaries(st.text(max_size=12) | st.sampled_from(
            [f"phq9_{i}" for i in range(1, 11)] + ["srs_1", "gbo_1", "who5_2"]), anything,
            max_size=12))
+@pytest.mark.slow
 def test_parse_answers_never_raises(instrument_id, mapping):
     result = parse_answers(LIB.get(instrument_id), mapping)
     assert isinstance(result, Answers) or (

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from outcome.db import make_engine
 from outcome.models import Administration
 from outcome.models import Clinic
 from outcome.models import User
+from tests.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
@@ -40,12 +40,6 @@ def walkthrough() -> str:
     blocks = re.findall(r"```sh\n(.*?)```", part, flags=re.S)
     assert blocks[0].strip().startswith("BASE="), "the first block sets BASE and TOKEN"
     return blocks[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.slow

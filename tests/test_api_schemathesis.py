@@ -29,7 +29,6 @@ from schemathesis.transport.wsgi import WSGI_TRANSPORT
 from sqlalchemy.orm import sessionmaker
 
 from outcome import schema as db_schema
-from outcome.app import create_app
 from outcome.core.answers import parse_answers
 from outcome.db import make_engine
 from outcome.models import Alert
@@ -55,7 +54,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def world(databases, tmp_path_factory):
+def world(databases, tmp_path_factory, app_factory):
     url = databases.new_url()
     engine = make_engine(url)
     db_schema.upgrade(engine)
@@ -95,9 +94,7 @@ def world(databases, tmp_path_factory):
                "appointment_id": appointment.id}
         code = client.code
         store.commit()
-    app = create_app({"ENV": "test", "DATABASE_URL": url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False})
-    app.instance_path = str(tmp_path_factory.mktemp("instance"))
+    app = app_factory(url, instance_path=tmp_path_factory.mktemp("instance"))
     yield World(app, SECRET, code, ids)
     engine.dispose()
 

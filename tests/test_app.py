@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from outcome.app import create_app
 from outcome.config import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,15 +38,14 @@ def test_wrong_method_is_a_405_page(client):
     assert "Not allowed" in response.get_data(as_text=True)
 
 
-def test_production_without_secret_key_refuses_to_start(database_url, monkeypatch):
+def test_production_without_secret_key_refuses_to_start(make_app, monkeypatch):
     monkeypatch.delenv("OUTCOME_SECRET_KEY", raising=False)
     with pytest.raises(ConfigError, match="OUTCOME_SECRET_KEY is not set"):
-        create_app({"ENV": "production", "DATABASE_URL": database_url, "SECRET_KEY": None})
+        make_app(ENV="production", SECRET_KEY=None)
 
 
-def test_secure_cookies_when_served_over_https(database_url):
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "BASE_URL": "https://outcome.example.org"})
+def test_secure_cookies_when_served_over_https(make_app):
+    app = make_app(BASE_URL="https://outcome.example.org")
     assert app.config["SESSION_COOKIE_SECURE"] is True
 
 

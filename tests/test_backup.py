@@ -41,7 +41,6 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
 from outcome import schema
-from outcome.app import create_app
 from outcome.db import make_engine
 from outcome.extensions import database
 from outcome.models import AuditEvent
@@ -54,6 +53,9 @@ from outcome.ops import manifest as ops_manifest
 from outcome.ops import postgresql as ops_postgresql
 from outcome.services import audit
 from tests.conftest import csrf_token
+
+# Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
@@ -203,9 +205,8 @@ def test_backup_prints_file_size_and_hash_and_writes_a_manifest(source, database
                                           "whole_database": False}
 
 
-@pytest.mark.slow
 def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_database_url,
-                                                            tmp_path, databases):
+                                                            tmp_path, databases, make_app):
     target_env = cli_env(tmp_path, fresh_database_url)
     started = time.perf_counter()
     restored = run(target_env, "restore", str(source["file"]), "--yes")
@@ -247,9 +248,8 @@ def test_drill_restore_into_a_fresh_database_then_serve_it(source, fresh_databas
         engine.dispose()
 
     # The site runs on the restored database.
-    app = create_app({"ENV": "test", "DATABASE_URL": fresh_database_url,
-                      "SECRET_KEY": "t" * 40, "RATELIMIT_ENABLED": False})
-    app.instance_path = str(tmp_path / "app-instance")
+    app = make_app(database_url=fresh_database_url, instance_path=tmp_path / "app-instance",
+                   SECRET_KEY="t" * 40)
     try:
         client = app.test_client()
         health = client.get("/healthz")

@@ -49,6 +49,7 @@ def callers(client, auth, make_user, make_token, app, db_session):
     return {"anonymous": anonymous, "therapist": client, "token": token}
 
 
+@pytest.mark.slow
 def test_no_route_answers_bad_input_with_a_server_error(app, callers):
     app.config["PROPAGATE_EXCEPTIONS"] = False  # a crash becomes a 500 to count, not a raise
     failures, asked = [], 0

@@ -1,53 +1,66 @@
-"""The benchmarks still run and their implementations still agree (timings are not tested)."""
+"""Smoke test of the benchmarks: each module under ``bench/`` starts, runs on a tiny size
+and produces its report (its own checks of agreement and completeness included).
+
+Timings are not tested, and the sizes here say nothing about performance: ``make bench``
+measures at full size. The crash harness (``bench/crash.py``) has its own tests in
+``tests/test_crash.py``. Each benchmark makes its own SQLite database, so these run once,
+in the SQLite run (``no_database``).
+"""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest
+
+from tests.helpers import ROOT
+
+
+def bench(module: str, *args: str, timeout: int = 180) -> dict:
+    """Run ``python -m bench.<module> ARGS --json``; its figures (it exited 0)."""
+    result = subprocess.run([sys.executable, "-m", f"bench.{module}", *args, "--json"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+# Every module under bench/ but the crash harness, each with a test below.
+SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day"}
+
+
+def test_every_benchmark_module_has_a_smoke_test():
+    modules = {path.stem for path in (ROOT / "bench").glob("*.py")} - {"__init__", "crash"}
+    assert modules == SMOKE_TESTED
 
 
 def test_scoring_benchmark_runs_and_agrees():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.scoring", "--rows", "5000", "--python-rows", "5000",
-         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr  # the script asserts agreement itself
-    figures = json.loads(result.stdout)
-    assert figures["rows"] == 5000 and figures["vectorised_s"] > 0
+    figures = bench("scoring", "--rows", "500", "--python-rows", "500")
+    assert figures["rows"] == 500 and figures["vectorised_s"] > 0  # agreement: the script
 
 
 def test_signals_benchmark_runs_the_production_path_and_both_paths_agree():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.signals", "--episodes", "60", "--loop-episodes", "20",
-         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr  # the script asserts agreement itself
-    figures = json.loads(result.stdout)
+    figures = bench("signals", "--episodes", "60", "--loop-episodes", "20")
     assert figures["episodes"] == 60 and figures["administrations"] == 60 * 10 * 3
     assert figures["batch_s"] > 0 and figures["alerts"] > 0
 
 
+@pytest.mark.slow
 def test_forms_benchmark_runs_against_a_real_server():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.forms", "--clients", "40", "--concurrency", "4",
-         "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    figures = json.loads(result.stdout)
+    figures = bench("forms", "--clients", "6", "--concurrency", "2",
+                    "--trivial-seconds", "0.5")
     assert figures["page_bytes"] < 50_000 and figures["external_requests"] == 0
     assert figures["submissions_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_dashboard_benchmark_signs_in_and_lists_the_caseload():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.dashboard", "--clients", "6", "--small", "2000",
-         "--large", "20000", "--seconds", "1", "--warmup", "0.3", "--concurrency", "4",
-         "--rounds", "1", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr  # every page was 200 with all 6 clients
-    figures = json.loads(result.stdout)
-    assert figures["small"]["administrations"] == 2000
-    assert figures["large"]["administrations"] == 20000
+    figures = bench("dashboard", "--clients", "4", "--sessions", "2", "--small", "200",
+                    "--large", "1000", "--seconds", "0.3", "--warmup", "0.1",
+                    "--concurrency", "2", "--rounds", "1")
+    assert figures["small"]["administrations"] == 200  # every page was 200 with all clients
+    assert figures["large"]["administrations"] == 1000
     for run in (figures["small"], figures["large"]):
         assert run["dashboard_requests"] > 0 and run["trivial_rps"] > 0
     assert set(figures["targets_met"]) == {"dashboard_vs_trivial", "dashboard_p99",
@@ -55,14 +68,22 @@ def test_dashboard_benchmark_signs_in_and_lists_the_caseload():
 
 
 def test_digest_benchmark_produces_archives_and_queues_every_digest():
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.digest", "--supervisors", "2",
-         "--therapists-per-supervisor", "2", "--clients-per-therapist", "6", "--bare-pages",
-         "4", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr  # the script checks every digest itself
-    figures = json.loads(result.stdout)
-    assert (figures["digests"], figures["therapists"], figures["clients"]) == (2, 4, 24)
-    assert figures["pages"] >= 2 * (1 + 2)  # a cover and a section per supervisee
+    figures = bench("digest", "--supervisors", "1", "--therapists-per-supervisor", "2",
+                    "--clients-per-therapist", "2", "--bare-pages", "2")
+    assert (figures["digests"], figures["therapists"], figures["clients"]) == (1, 2, 4)
+    assert figures["pages"] >= 1 + 2  # a cover and a section per supervisee
     assert 0 < figures["render_s"] <= figures["total_s"]
     assert figures["bare_ms_per_page"] > 0
     assert set(figures["targets_met"]) == {"total_under_60s", "render_within_2x_bare"}
+
+
+@pytest.mark.slow
+def test_clinic_day_benchmark_runs_a_short_day():
+    # Enough clients that the load does not use up every link in the measured seconds.
+    figures = bench("clinic_day", "--users", "4", "--seconds", "2", "--warmup", "0.5",
+                    "--digest-at", "0.5", "--rounds", "1", "--supervisors", "1",
+                    "--therapists-per-supervisor", "2", "--clients-per-therapist", "40",
+                    timeout=300)
+    [run] = figures["runs"]
+    assert run["overall"]["count"] > 0 and not run["digest"]["failed"]
+    assert figures["digest_alone"]["digests"] == 1

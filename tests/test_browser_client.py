@@ -17,7 +17,6 @@ import pytest
 from werkzeug.serving import make_server
 
 from outcome import schema
-from outcome.app import create_app
 from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
@@ -26,9 +25,10 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
 from outcome.services.links import issue_link
+from tests.helpers import artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "client-flow"
+ARTIFACTS = artifacts("client-flow")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
@@ -53,7 +53,7 @@ def browser():
 
 
 @pytest.fixture
-def live(databases, tmp_path, request):
+def live(databases, tmp_path, request, make_app):
     """The app on a loopback port, with a clinic, a client and an issued link.
 
     With ``@pytest.mark.vas`` the clinic has installed SRS-type wording, attested it,
@@ -71,7 +71,8 @@ def live(databases, tmp_path, request):
             'overlay_for: srs_vas@1\nitems: {srs_1: "How well did we work together today?", '
             'srs_2: "Did we talk about what you wanted?", srs_3: "Did the approach fit you?", '
             'srs_4: "Overall, how was today?"}\n')
-    app = create_app({"ENV": "test", "DATABASE_URL": url, "INSTRUMENTS_DIR": str(folder)})
+    app = make_app(database_url=url, SECRET_KEY=None, RATELIMIT_ENABLED=True,
+                   INSTRUMENTS_DIR=str(folder))
     with app.app_context(), transaction(database(app).session_factory) as session:
         clinic = Clinic(slug="live", name="Live Clinic",
                         settings={"pre_battery": [{"instrument": "srs_vas"}]} if vas else {})

@@ -32,7 +32,6 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from outcome import schema
-from outcome.app import create_app
 from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
@@ -44,9 +43,10 @@ from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.demo import seed_demo
+from tests.helpers import artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+ARTIFACTS = artifacts("dashboard")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -157,14 +157,13 @@ class LiveClinic:
 
 
 @pytest.fixture(scope="module")
-def clinic(databases, tmp_path_factory) -> Iterator[LiveClinic]:
+def clinic(databases, tmp_path_factory, app_factory) -> Iterator[LiveClinic]:
     url = databases.new_url()
     engine = make_engine(url)
     schema.upgrade(engine)
     engine.dispose()
     folder = tmp_path_factory.mktemp("instruments")  # no installed wording
-    app = create_app({"ENV": "test", "DATABASE_URL": url, "INSTRUMENTS_DIR": str(folder),
-                      "RATELIMIT_ENABLED": False})
+    app = app_factory(url, SECRET_KEY=None, INSTRUMENTS_DIR=str(folder))
     today = dt.datetime.now(dt.UTC).date()
     with app.app_context(), transaction(database(app).session_factory) as session:
         seed_demo(session, today=today, password=PASSWORD, library=instrument_library(app))

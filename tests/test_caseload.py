@@ -7,24 +7,9 @@ import re
 
 from sqlalchemy import select
 
-from outcome.core.answers import parse_answers
 from outcome.services.caseload import caseload
-from outcome.services.submissions import submit_administration
-from questionnaires.loader import builtin_library
-
-LIB = builtin_library()
-PHQ = LIB.get("phq9")
-T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
-
-
-def answer(db_session, episode, levels, item9=0):
-    for week, level in enumerate(levels):
-        values = {f"phq9_{i}": level for i in range(1, 9)}
-        values["phq9_9"] = item9 if week == len(levels) - 1 else 0
-        when = T0 + dt.timedelta(weeks=week)
-        submit_administration(db_session, episode=episode, instrument=PHQ,
-                              answers=parse_answers(PHQ, values), completed_dt=when,
-                              idempotency_key=f"{episode.id}:{week}", library=LIB, now=when)
+from tests.helpers import LIB
+from tests.helpers import answer
 
 
 def test_most_urgent_first_with_words_for_every_colour(auth, client, db_session, make_user,

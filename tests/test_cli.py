@@ -28,6 +28,7 @@ def run(env, *args, timeout=120):
                           timeout=timeout)
 
 
+@pytest.mark.slow
 def test_help_lists_every_command_even_with_a_broken_configuration(env):
     env["OUTCOME_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     del env["OUTCOME_SECRET_KEY"]
@@ -40,6 +41,7 @@ def test_help_lists_every_command_even_with_a_broken_configuration(env):
     assert "upgrade" in run(env, "db", "--help").stdout
 
 
+@pytest.mark.slow
 def test_db_upgrade_on_empty_then_on_migrated_database(env):
     first = run(env, "db", "upgrade")
     assert first.returncode == 0, first.stderr
@@ -81,6 +83,7 @@ def test_bad_configuration_is_one_clear_line(env, change, expected):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_config_init_writes_a_secret_once(env, tmp_path):
     del env["OUTCOME_SECRET_KEY"]
     assert "Wrote a new secret key" in run(env, "config", "init").stdout

@@ -37,6 +37,7 @@ def write_csv(tmp_path, body: str, name="in.csv") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_score_writes_totals_bands_and_flags(env, tmp_path):
     source = write_csv(tmp_path, "P1,3,2,3,2,1,2,2,2,,first\nP2,0,0,0,0,0,0,0,0,1,"
                                  "=HYPERLINK(\"http://x\")\n")
@@ -125,6 +126,7 @@ def test_who5_and_pcl5_columns(env, tmp_path):
     assert (row["total"], row["B"], row["dsm5_provisional"]) == ("40", "10", "true")
 
 
+@pytest.mark.slow
 def test_instruments_list_show_and_export(env, tmp_path):
     listing = run(env, "instruments", "list")
     assert listing.returncode == 0, listing.stderr
@@ -138,6 +140,7 @@ def test_instruments_list_show_and_export(env, tmp_path):
     assert validate_resource(json.loads(out.read_text())) == []
 
 
+@pytest.mark.slow
 def test_validate_reports_every_problem_with_exit_2(env, tmp_path):
     path = tmp_path / "mine.yaml"
     path.write_text("id: mine\nversion: 1\nname: x\nrole: outcome\n")
@@ -165,13 +168,11 @@ def test_clinic_overlay_folder_is_used(env, tmp_path):
     assert "broken.yaml: items.srs_9: srs_vas has no item 'srs_9'" in result.stderr
 
 
-def test_the_app_refuses_to_start_with_a_broken_clinic_file(tmp_path, database_url):
-    from outcome.app import create_app
+def test_the_app_refuses_to_start_with_a_broken_clinic_file(tmp_path, make_app):
     from outcome.config import ConfigError
 
     folder = tmp_path / "defs"
     folder.mkdir()
     (folder / "x.yaml").write_text("overlay_for: nope@1\n")
     with pytest.raises(ConfigError, match=r"x\.yaml: overlay_for: no built-in instrument"):
-        create_app({"ENV": "test", "DATABASE_URL": database_url,
-                    "INSTRUMENTS_DIR": str(folder)})
+        make_app(INSTRUMENTS_DIR=str(folder))

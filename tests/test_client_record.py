@@ -12,49 +12,17 @@ import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from outcome.core.answers import parse_answers
 from outcome.models import Alert
 from outcome.models import AuditEvent
 from outcome.models import EpisodeSignal
-from outcome.services.goals import set_goals
-from outcome.services.submissions import submit_administration
 from questionnaires.fhir import validate_resource
-from questionnaires.loader import builtin_library
 from tests.conftest import csrf_token
+from tests.helpers import CANARY
+from tests.helpers import LIB
+from tests.helpers import T0
+from tests.helpers import simulated
 
-LIB = builtin_library()
 PHQ, SRS, GBO = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")
-T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
-CANARY = "<img src=x onerror=alert(1)>"
-
-
-def submit(db_session, episode, instrument, values, week):
-    when = T0 + dt.timedelta(weeks=week)
-    submit_administration(db_session, episode=episode, instrument=instrument,
-                          answers=parse_answers(instrument, values), completed_dt=when,
-                          idempotency_key=f"{episode.id}:{instrument.id}:{week}",
-                          library=LIB, now=when)
-
-
-@pytest.fixture
-def case(db_session, make_user, make_client, make_episode):
-    """A client whose PHQ-9 improves 17 -> 2 with item 1 staying high, an SRS rupture at
-    session 3 repaired at 5, two goals rated, and a critical answer at session 2."""
-    therapist = make_user()
-    person = make_client(therapist, name="Ada Lovelace")
-    episode = make_episode(person)
-    set_goals(db_session, episode, ["Sleep through the night", CANARY], T0)
-    for week, (level, item1, item9) in enumerate([(2, 3, 0), (2, 3, 1), (1, 3, 0),
-                                                  (1, 2, 0), (0, 2, 0)]):
-        values = {f"phq9_{i}": level for i in range(2, 9)}
-        values.update(phq9_1=item1, phq9_9=item9)
-        submit(db_session, episode, PHQ, values, week)
-    for week, value in enumerate([9.5, 9.6, 7.0, 9.5, 9.6]):
-        submit(db_session, episode, SRS, {f"srs_{i}": value for i in range(1, 5)}, week)
-    for week, (a, b) in enumerate([(2, 1), (4, 3), (6, 5)]):
-        submit(db_session, episode, GBO, {"gbo_1": a, "gbo_2": b}, week)
-    db_session.commit()
-    return therapist, person, episode
 
 
 def test_page_shows_charts_items_goals_answers_and_alerts(auth, client, case):
@@ -235,7 +203,6 @@ def test_expected_band_only_when_the_colours_use_the_curve(auth, client, case, d
     """Below the clinic's model_min_episodes (50) colours are rule-based: no band either."""
     from outcome.core.trajectory import fit_trajectory
     from outcome.models import TrajectoryFit
-    from tests.test_trajectory import simulated
 
     therapist, person, episode = case
     model = fit_trajectory("phq9", "higher_is_worse", *simulated(), now=T0)

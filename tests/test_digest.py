@@ -31,7 +31,6 @@ from outcome.services.digests.production import run_due_digests
 from outcome.services.report_runs import claim
 from questionnaires.loader import builtin_library
 from tests.conftest import TEAM_CLIENT_NAME as NAME
-from tests.test_email import smtp  # noqa: F401  (fixture: a real SMTP server)
 
 LIB = builtin_library()
 
@@ -209,7 +208,7 @@ def test_concurrent_schedulers_produce_exactly_one_digest_each(clinic_database, 
 
 
 def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
-        app, client, auth, db_session, team, smtp, make_user, assign):  # noqa: F811
+        app, client, auth, db_session, team, smtp, make_user, assign):
     from email import message_from_bytes
 
     from outcome.jobs import deliver_mail

@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,9 +23,10 @@ from reports.digest import RateFigure
 from reports.digest import SuperviseeSection
 from reports.digest import TrendPoint
 from reports.digest_pdf import render_digest
+from tests.helpers import flat
+from tests.helpers import save_pngs
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "reports"
 CANARY = "<img src=x onerror=alert(1)>"
 NO_COLOURS = dict.fromkeys(("red", "yellow", "green", "white", "grey"), 0)
 
@@ -113,28 +112,9 @@ def text_of(pdf: bytes, password: str | None = None) -> list[str]:
     return [page.extract_text() for page in reader.pages]
 
 
-def flat(text: str) -> str:
-    return " ".join(text.split())
-
-
 def section(pages: list[str], name: str) -> str:
     """The text of the pages of ``name``'s section (the footer names it on each)."""
     return flat(" ".join(page for page in pages if f"\u00b7 {name} Page" in flat(page)))
-
-
-def save_pngs(pdf: bytes, name: str) -> list[Path]:
-    """Render each page to ``test-artifacts/reports/<name>-<n>.png`` (60 dpi)."""
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm (poppler-utils) is not installed: `make browser-tools` "
-                    "installs it; the PNG pages were not rendered")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for old in ARTIFACTS.glob(f"{name}-*.png"):
-        old.unlink()
-    source = ARTIFACTS / f"{name}.pdf"
-    source.write_bytes(pdf)
-    subprocess.run(["pdftoppm", "-r", "60", "-png", str(source), str(ARTIFACTS / name)],
-                   check=True, timeout=60)
-    return sorted(ARTIFACTS.glob(f"{name}-*.png"))
 
 
 def test_digest_shows_cover_sections_and_figures():

@@ -4,43 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
 
 import pytest
-from aiosmtpd.controller import Controller
 from sqlalchemy import select
 
 from outcome.jobs import deliver_mail
 from outcome.jobs import send_links
 from outcome.models import OutboundEmail
 from outcome.services.appointments import book_appointment
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append(envelope)
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none",
-                      MAIL_FROM="clinic@example.org")
-    yield inbox
-    controller.stop()
+from tests.helpers import free_port
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from outcome.app import create_app
-from outcome.extensions import database
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import csrf_token
 
@@ -51,13 +49,8 @@ def test_every_kind_of_response_has_the_headers(client, path):
     assert check_headers(response, tls=False) == []
 
 
-def test_over_tls_hsts_and_secure_cookies(database_url, session_factory, tmp_path, make_user,
-                                          db_session):
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "RATELIMIT_ENABLED": False,
-                      "BASE_URL": "https://outcome.example.org"})
-    app.instance_path = str(tmp_path)
-    database(app).session_factory = session_factory
+def test_over_tls_hsts_and_secure_cookies(make_app, session_factory, make_user, db_session):
+    app = make_app(session_factory=session_factory, BASE_URL="https://outcome.example.org")
     user = make_user()
     db_session.commit()
     web = app.test_client()
@@ -75,19 +68,15 @@ def test_over_tls_hsts_and_secure_cookies(database_url, session_factory, tmp_pat
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_behind_a_proxy_the_forwarded_scheme_counts(database_url, tmp_path):
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32, "PROXY_HOPS": 1})
-    app.instance_path = str(tmp_path)
+def test_behind_a_proxy_the_forwarded_scheme_counts(make_app):
+    app = make_app(RATELIMIT_ENABLED=True, PROXY_HOPS=1)
     web = app.test_client()
     forwarded = web.get("/healthz", headers={"X-Forwarded-Proto": "https",
                                              "X-Forwarded-For": "203.0.113.7"})
     assert "Strict-Transport-Security" in forwarded.headers
     assert "Strict-Transport-Security" not in web.get("/healthz").headers
     # Without PROXY_HOPS a forwarded header is not believed.
-    plain = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                        "SECRET_KEY": "test-secret-key-" + "x" * 32})
-    plain.instance_path = str(tmp_path)
+    plain = make_app(RATELIMIT_ENABLED=True)
     response = plain.test_client().get("/healthz", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in response.headers
 

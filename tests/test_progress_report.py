@@ -12,12 +12,11 @@ from sqlalchemy import select
 from outcome.models import Alert
 from outcome.models import AuditEvent
 from outcome.services.alerts import acknowledge_alert
-from tests.test_client_record import CANARY
-from tests.test_client_record import LIB
-from tests.test_client_record import T0
-from tests.test_client_record import case  # noqa: F401  (fixture: a client with a record)
-from tests.test_digest_pdf import flat
-from tests.test_digest_pdf import save_pngs
+from tests.helpers import CANARY
+from tests.helpers import LIB
+from tests.helpers import T0
+from tests.helpers import flat
+from tests.helpers import save_pngs
 
 NOTE = "Safety plan updated <b>together</b> & shared\nwith the GP"
 
@@ -38,7 +37,7 @@ def last_audit_id(db_session) -> int:
     return db_session.scalar(select(func.max(AuditEvent.id))) or 0
 
 
-def test_report_shows_name_scores_charts_goals_and_alerts(auth, client, case, db_session):  # noqa: F811
+def test_report_shows_name_scores_charts_goals_and_alerts(auth, client, case, db_session):
     therapist, person, episode = case
     alert = db_session.scalar(select(Alert).where(Alert.episode_id == episode.id,
                                                   Alert.kind == "critical_item"))
@@ -93,21 +92,21 @@ def test_report_shows_name_scores_charts_goals_and_alerts(auth, client, case, db
         assert needle not in body
 
 
-def test_progress_report_pages_as_png(auth, client, case):  # noqa: F811
+def test_progress_report_pages_as_png(auth, client, case):
     therapist, person, _episode = case
     auth.login(therapist.email)
     pngs = save_pngs(client.get(f"/clients/{person.code}/report.pdf").get_data(), "progress")
     assert len(pngs) >= 2 and all(p.stat().st_size > 1000 for p in pngs)
 
 
-def test_same_record_same_bytes(auth, client, case):  # noqa: F811
+def test_same_record_same_bytes(auth, client, case):
     therapist, person, _episode = case
     auth.login(therapist.email)
     first = client.get(f"/clients/{person.code}/report.pdf").get_data()
     assert client.get(f"/clients/{person.code}/report.pdf").get_data() == first
 
 
-def test_another_therapist_gets_404_audited_as_denied(auth, client, case, db_session,  # noqa: F811
+def test_another_therapist_gets_404_audited_as_denied(auth, client, case, db_session,
                                                       make_user, make_client, make_episode):
     therapist, person, episode = case
     other = make_user()

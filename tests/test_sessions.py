@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from outcome.extensions import limiter
@@ -49,19 +51,12 @@ def test_a_copied_cookie_also_times_out(app, auth, client, clock, make_user):
 
 
 @pytest.fixture
-def limited(database_url, session_factory, clock, tmp_path):
+def limited(make_app, session_factory, clock):
     """An app with login rate limits on and fresh counters."""
-    from outcome.app import create_app
-    from outcome.extensions import database
-
-    app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                      "SECRET_KEY": "test-secret-key-" + "x" * 32})
-    database(app).session_factory = session_factory
-    app.extensions["outcome.clock"] = clock
+    app = make_app(session_factory=session_factory, clock=clock, RATELIMIT_ENABLED=True)
     limiter.reset()
     yield app
     limiter.reset()
-    database(app).engine.dispose()
 
 
 def test_login_is_rate_limited_per_address_and_per_account(limited, make_user):
@@ -82,33 +77,30 @@ def test_login_is_rate_limited_per_address_and_per_account(limited, make_user):
     assert other_address.status_code == 429
 
 
-def test_limits_are_shared_between_workers_through_redis(database_url, session_factory,
-                                                         clock, make_user):
+def test_limits_are_shared_between_workers_through_redis(make_app, session_factory, clock,
+                                                         make_user):
     # Two apps stand for two gunicorn workers; with Redis they share one count.
     import redis
 
-    from outcome.app import create_app
-    from outcome.extensions import database
     from tests.conftest import AuthActions
 
     url = "redis://127.0.0.1:6379/15"
-    redis.Redis.from_url(url).flushdb()
-    workers = []
-    for _ in range(2):
-        app = create_app({"ENV": "test", "DATABASE_URL": database_url,
-                          "SECRET_KEY": "test-secret-key-" + "x" * 32,
-                          "RATELIMIT_STORAGE_URL": url})
-        database(app).session_factory = session_factory
-        app.extensions["outcome.clock"] = clock
-        workers.append(app)
-    user = make_user()
+    # The database is shared with any other test run on the machine (make test runs the
+    # SQLite and PostgreSQL runs side by side), so this test counts under an account and
+    # an address of its own and never flushes the database.
+    tag = secrets.token_hex(6)
+    address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.{secrets.randbelow(250)}"
+    workers = [make_app(session_factory=session_factory, clock=clock, RATELIMIT_ENABLED=True,
+                        RATELIMIT_STORAGE_URL=url) for _ in range(2)]
+    user = make_user(email=f"redis-{tag}@example.org")
     first, second = (AuthActions(app.test_client()) for app in workers)
     for n in range(10):
-        (first if n % 2 else second).login(user.email, "wrong password, long enough")
-    assert first.login(user.email).status_code == 429  # 10 failures, across both workers
+        (first if n % 2 else second).login(user.email, "wrong password, long enough",
+                                           environ_base={"REMOTE_ADDR": address})
+    # 10 failures, across both workers
+    assert first.login(user.email, environ_base={"REMOTE_ADDR": address}).status_code == 429
     # The counts live in Redis, where every worker process reads the same numbers.
-    keys = redis.Redis.from_url(url).keys("*")
+    store = redis.Redis.from_url(url)
+    keys = [key for key in store.keys("*") if tag.encode() in key]
     assert any(b"account:" in key for key in keys), keys
-    redis.Redis.from_url(url).flushdb()
-    for app in workers:
-        database(app).engine.dispose()
+    store.delete(*keys)

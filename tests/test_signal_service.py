@@ -17,6 +17,7 @@ from outcome.services.signals import recompute_signals
 from outcome.services.submissions import IdempotencyConflict
 from outcome.services.submissions import submit_administration
 from questionnaires.loader import builtin_library
+from tests.helpers import submit
 
 LIB = builtin_library()
 PHQ = LIB.get("phq9")
@@ -33,16 +34,6 @@ def phq(total_items, item9=0):
     values = {f"phq9_{i}": v for i, v in enumerate(total_items, start=1)}
     values["phq9_9"] = item9
     return values
-
-
-def submit(db_session, episode, instrument, values, week, key=None):
-    answers = parse_answers(instrument, values)
-    assert not isinstance(answers, list), answers
-    when = T0 + dt.timedelta(weeks=week)
-    return submit_administration(
-        db_session, episode=episode, instrument=instrument, answers=answers,
-        completed_dt=when, idempotency_key=key or f"{episode.id}:{instrument.id}:{week}",
-        library=LIB, now=when)
 
 
 def alerts(db_session, episode, kind=None):

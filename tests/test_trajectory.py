@@ -15,23 +15,11 @@ from outcome.core.trajectory import TrajectoryModel
 from outcome.core.trajectory import fit_trajectory
 from outcome.core.trajectory import progress_colours
 from outcome.core.trajectory import rule_from_rci
+from tests.helpers import simulated
 
 NOW = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 PHQ_CUTOFF = Cutoff(10, ">=")
 PHQ_RULE = ReliableChangeRule(6, True, "PHQ-9: 6 points")
-
-
-def simulated(beta0=-1.0, beta1=-0.15, episodes=400, sessions=12, noise=2.0, seed=3):
-    rng = np.random.default_rng(seed)
-    ep, t, y = [], [], []
-    for e in range(episodes):
-        x0 = rng.uniform(10, 25)
-        for s in range(1, sessions + 1):
-            mean = x0 + (beta0 + beta1 * x0) * np.log(s)
-            ep.append(e)
-            t.append(s)
-            y.append(x0 if s == 1 else mean + rng.normal(0, noise))
-    return np.array(ep), np.array(t), np.array(y)
 
 
 def test_fit_recovers_known_curve_parameters():

@@ -1,0 +1,116 @@
+"""Helpers shared by the test modules: one place for app creation and for storing answers.
+
+Test modules import these (``from tests.helpers import submit``) instead of from each other
+or from ``conftest``. App creation goes through conftest's ``make_app`` and
+``app_factory`` fixtures; :func:`new_app` is what they call, and the one call of
+``create_app`` in the tests (a child process that cannot use fixtures calls it too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from outcome.app import create_app
+from outcome.core.answers import parse_answers
+from outcome.services.submissions import submit_administration
+from questionnaires.loader import builtin_library
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = builtin_library()
+PHQ = LIB.get("phq9")
+# The first session of the answer helpers; week n is n weeks later.
+T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
+TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+# Markup in stored text (a client's goal, a note): pages and PDFs must show it as text.
+CANARY = "<img src=x onerror=alert(1)>"
+
+
+def new_app(database_url: str, **config):
+    """A test app on ``database_url``: ENV test, a fixed secret key and rate limits off
+    (tests that need limits pass ``RATELIMIT_ENABLED=True``); ``config`` overrides."""
+    return create_app({"ENV": "test", "DATABASE_URL": database_url,
+                       "SECRET_KEY": TEST_SECRET_KEY, "RATELIMIT_ENABLED": False, **config})
+
+
+def submit(store, episode, instrument, values, week, key=None):
+    """Store ``values`` (item id -> value) for ``instrument`` as answered ``week`` weeks
+    after :data:`T0`, through the production submission service; returns its result
+    ``(administration, created)``. The idempotency key defaults to episode, instrument
+    and week, so sending the same week twice is a repeat."""
+    answers = parse_answers(instrument, values)
+    assert not isinstance(answers, list), answers
+    when = T0 + dt.timedelta(weeks=week)
+    return submit_administration(
+        store, episode=episode, instrument=instrument, answers=answers, completed_dt=when,
+        idempotency_key=key or f"{episode.id}:{instrument.id}:{week}", library=LIB, now=when)
+
+
+def answer(store, episode, levels, item9=0):
+    """PHQ-9 once a week from :data:`T0`, every item but the last at ``levels[week]``; the
+    last answer has ``item9`` on the critical item 9 (non-zero raises an alert)."""
+    for week, level in enumerate(levels):
+        values = {f"phq9_{i}": level for i in range(1, 9)}
+        values["phq9_9"] = item9 if week == len(levels) - 1 else 0
+        submit(store, episode, PHQ, values, week, key=f"{episode.id}:{week}")
+
+
+def artifacts(name: str) -> Path:
+    """``test-artifacts/<name>``, where tests leave screenshots and pages for people to
+    look at. The PostgreSQL run writes under ``test-artifacts/postgresql/`` so that the two
+    runs of ``make test``, side by side, never overwrite each other's files."""
+    backend = os.environ.get("OUTCOME_TEST_RUN_DB", "sqlite")
+    base = ROOT / "test-artifacts"
+    return base / name if backend == "sqlite" else base / backend / name
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for a server a test starts (parallel runs each get
+    their own)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def flat(text: str) -> str:
+    """``text`` with every run of whitespace made one space (PDF text wraps anywhere)."""
+    return " ".join(text.split())
+
+
+def save_pngs(pdf: bytes, name: str) -> list[Path]:
+    """Render each page to ``test-artifacts/reports/<name>-<n>.png`` (60 dpi)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed: `make browser-tools` "
+                    "installs it; the PNG pages were not rendered")
+    folder = artifacts("reports")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{name}-*.png"):
+        old.unlink()
+    source = folder / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "60", "-png", str(source), str(folder / name)],
+                   check=True, timeout=60)
+    return sorted(folder.glob(f"{name}-*.png"))
+
+
+def simulated(beta0=-1.0, beta1=-0.15, episodes=400, sessions=12, noise=2.0, seed=3):
+    """Scores of ``episodes`` simulated PHQ-9 courses on a log-linear recovery curve
+    (intake 10-25; ``mean = x0 + (beta0 + beta1 * x0) * ln(session)``; normal noise of SD
+    ``noise``): arrays of episode index, session number and score."""
+    rng = np.random.default_rng(seed)
+    ep, t, y = [], [], []
+    for e in range(episodes):
+        x0 = rng.uniform(10, 25)
+        for s in range(1, sessions + 1):
+            mean = x0 + (beta0 + beta1 * x0) * np.log(s)
+            ep.append(e)
+            t.append(s)
+            y.append(x0 if s == 1 else mean + rng.normal(0, noise))
+    return np.array(ep), np.array(t), np.array(y)
