@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from outcome import schema
@@ -131,37 +132,43 @@ def answer(page, prefix: str, count: int, value: str, skip=()) -> None:
             page.check(f"input[name={prefix}_{i}][value='{value}']")
 
 
+def press(page, name: str) -> None:
+    """Press a form button and wait for the page it submits to."""
+    with page.expect_navigation():
+        page.get_by_role("button", name=name).click()
+
+
 def test_a_client_completes_the_flow_on_a_phone(browser, live):
     base, token = live
     context = browser.new_context(viewport=PHONE)
     page = context.new_page()
     page.goto(f"{base}/q/{token}")
     assert page.url == f"{base}/q/"  # the token left the address bar
-    assert page.get_by_text("Questionnaire 1 of 2").is_visible()
+    expect(page.get_by_text("Questionnaire 1 of 2")).to_be_visible()
     shot(page, "1-phq9")
 
     answer(page, "phq9", 8, "1", skip=(4, 5))
     page.check("input[name=phq9_9][value='0']")
     page.get_by_role("button", name="Next").click()
-    assert page.get_by_text("Some answers need your attention (2)").is_visible()
-    assert page.locator(".error").count() == 2
+    expect(page.get_by_text("Some answers need your attention (2)")).to_be_visible()
+    expect(page.locator(".error")).to_have_count(2)
     assert page.is_checked("input[name=phq9_1][value='1']")  # kept
     shot(page, "2-phq9-errors")
 
     page.check("input[name=phq9_4][value='0']")
     page.check("input[name=phq9_5][value='2']")
     page.get_by_role("button", name="Next").click()
-    assert page.get_by_text("Questionnaire 2 of 2").is_visible()
+    expect(page.get_by_text("Questionnaire 2 of 2")).to_be_visible()
     shot(page, "3-gad7")
 
     answer(page, "gad7", 7, "0")
     page.keyboard.press("Tab")  # radio groups work by keyboard too
     page.get_by_role("button", name="Finish").click()
-    assert page.get_by_role("heading", name="Thank you").is_visible()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     shot(page, "4-thank-you")
 
     page.goto(f"{base}/q/{token}")
-    assert page.get_by_role("heading", name="Already completed").is_visible()
+    expect(page.get_by_role("heading", name="Already completed")).to_be_visible()
     shot(page, "5-used-link")
     context.close()
 
@@ -174,8 +181,8 @@ def test_crisis_text_after_a_critical_answer(browser, live):
     answer(page, "phq9", 8, "0")
     page.check("input[name=phq9_9][value='2']")
     page.get_by_role("button", name="Next").click()
-    assert page.url == f"{base}/q/support"
-    assert page.get_by_text("call your local emergency number").is_visible()
+    page.wait_for_url(f"{base}/q/support")
+    expect(page.get_by_text("call your local emergency number")).to_be_visible()
     shot(page, "6-support")
     context.close()
 
@@ -187,7 +194,7 @@ def test_the_pages_work_with_javascript_off(browser, live):
     page.goto(f"{base}/q/{token}")
     answer(page, "phq9", 9, "0")
     page.get_by_role("button", name="Next").click()
-    assert page.get_by_text("Questionnaire 2 of 2").is_visible()
+    expect(page.get_by_text("Questionnaire 2 of 2")).to_be_visible()
     context.close()
 
 
@@ -207,13 +214,13 @@ def test_no_serious_accessibility_violations(browser, live):
     page = context.new_page()
     for name, act in (
         ("questionnaire", lambda p: None),
-        ("with errors", lambda p: p.get_by_role("button", name="Next").click()),
+        ("with errors", lambda p: press(p, "Next")),
         ("support", lambda p: (answer(p, "phq9", 8, "0"),
                                p.check("input[name=phq9_9][value='1']"),
-                               p.get_by_role("button", name="Next").click())),
+                               press(p, "Next"))),
         ("next questionnaire", lambda p: p.goto(f"{base}/q/")),
         ("thank you", lambda p: (answer(p, "gad7", 7, "0"),
-                                 p.get_by_role("button", name="Finish").click())),
+                                 press(p, "Finish"))),
     ):
         if name == "questionnaire":
             page.goto(f"{base}/q/")
@@ -246,19 +253,19 @@ def test_visual_analogue_items_slider_and_number(browser, live):
     page = context.new_page()
     page.goto(f"{base}/q/{token}")
     sliders = page.locator("input.vas-slider")
-    assert sliders.count() == 4  # JavaScript added a slider beside each number field
+    expect(sliders).to_have_count(4)  # JavaScript added a slider beside each number field
     sliders.nth(0).fill("7.5")  # moving the slider fills the number field
     assert page.input_value("input[name=srs_1]") == "7.5"
     for name, value in (("srs_2", "8"), ("srs_3", "9.9"), ("srs_4", "10")):
         page.fill(f"input[name={name}]", value)
     shot(page, "7-vas")
     page.get_by_role("button", name="Finish").click()
-    assert page.get_by_role("heading", name="Thank you").is_visible()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     context.close()
     no_js = browser.new_context(viewport=PHONE, java_script_enabled=False)
     page = no_js.new_page()
     page.goto(f"{base}/q/{token}")
-    assert page.get_by_role("heading", name="Already completed").is_visible()
+    expect(page.get_by_role("heading", name="Already completed")).to_be_visible()
     no_js.close()
 
 
@@ -273,10 +280,10 @@ def test_visual_analogue_items_work_without_javascript(browser, live):
         page.fill(f"input[name={name}]", "9.5")
     page.fill("input[name=srs_4]", "9.55")  # too many decimals
     page.get_by_role("button", name="Finish").click()
-    assert page.get_by_text("Please use at most one decimal place.").is_visible()
+    expect(page.get_by_text("Please use at most one decimal place.")).to_be_visible()
     page.fill("input[name=srs_4]", "9.5")
     page.get_by_role("button", name="Finish").click()
-    assert page.get_by_role("heading", name="Thank you").is_visible()
+    expect(page.get_by_role("heading", name="Thank you")).to_be_visible()
     context.close()
 
 

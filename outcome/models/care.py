@@ -79,6 +79,11 @@ class Episode(Base):
     opened_on: Mapped[dt.date] = mapped_column(Date)
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     end_reason: Mapped[str | None] = mapped_column(String(32))
+    # The episode's primary outcome measure (domain.md section 3); None: the clinic's default.
+    primary_instrument_id: Mapped[str | None] = mapped_column(String(64))
+    # The presenting problem, which chooses the anxiety half of the NHS Talking Therapies
+    # pair (e.g. "depression", "social_anxiety", "ptsd"); None: not recorded.
+    problem_descriptor: Mapped[str | None] = mapped_column(String(32))
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     client: Mapped[Client] = relationship(

@@ -48,7 +48,7 @@ class EpisodeSignal(Base):
 
 
 class TrajectoryFit(Base):
-    """An expected-response model fitted on a clinic's completed episodes."""
+    """An expected-response model: fitted on a clinic's own episodes, or imported."""
 
     __tablename__ = "trajectory_fits"
 
@@ -59,6 +59,9 @@ class TrajectoryFit(Base):
     n_episodes: Mapped[int]
     n_observations: Mapped[int]
     parameters: Mapped[dict[str, Any]]
+    # Where an imported fit came from (a publication or another clinic's export); None for
+    # a fit on the clinic's own episodes.
+    source: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (
         Index("ix_trajectory_fits_latest", "clinic_id", "instrument_id", "fitted_dt"),
