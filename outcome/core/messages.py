@@ -159,6 +159,10 @@ _TEMPLATES = [
     pgettext("alliance.repaired", "Repaired at session %(session)s (%(score)s)."),
     pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
     pgettext("alliance.open", "Watch the next sessions for repair."),
+    # Possible ruptures (a drop alone, or below mean - 1 SD): shown, never alerted.
+    pgettext("alliance.possible_open", "Shown, not alerted: watch the next sessions."),
+    pgettext("alliance.possible_unrepaired",
+             "Not back to the usual level; shown, not alerted (not a rupture)."),
     # Critical answers. The clinician message and option label are the definition's own.
     pgettext("critical.answer", "%(clinician_message)s Answer: %(answer)s."),
     pgettext("critical.answer_labelled",
