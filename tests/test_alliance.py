@@ -179,6 +179,8 @@ def test_own_sd_is_floored_at_the_standard_error_of_measurement():
         between_client_sd=3.0, min_sd=1.0)).personal_sd_used[0, 3] == pytest.approx(3.0)
     assert run([38, 38.5, 39, 38.5], settings=AllianceSettings(
         min_sd=1.0)).personal_sd_used[0, 3] == pytest.approx(1.0)
+    degenerate = AllianceSettings(between_client_sd=0.0, min_sd=1.0)  # a fit of one client
+    assert run([38, 38, 38, 37.5], settings=degenerate).personal_sd_used[0, 3] == 1.0
 
 
 def test_repair_is_within_half_an_sd_of_the_personal_mean():
@@ -207,3 +209,26 @@ def test_unrepaired_possible_ruptures_are_not_unrepaired_ruptures():
     assert result.kind[0, 3] == POSSIBLE and result.status[0, 3] == UNREPAIRED
     assert list(result.count(UNREPAIRED)) == [0]
     assert list(result.count(UNREPAIRED, POSSIBLE)) == [1]
+
+
+def test_a_definition_with_norm_sd_and_reliability_floors_s_at_its_sem(tmp_path):
+    from pathlib import Path
+
+    from outcome.core.signals import alliance_settings
+    from questionnaires.loader import BUILTIN_DIR
+    from questionnaires.loader import DefinitionError
+    from questionnaires.loader import load_definition
+
+    text = Path(BUILTIN_DIR, "srs_vas.yaml").read_text()
+    assert "  drop_points: 1\n" in text
+    norms = "  drop_points: 1\n  sd: 4.0\n  reliability: 0.84\n  norms_source: a test\n"
+    path = tmp_path / "srs_norms.yaml"
+    path.write_text(text.replace("  drop_points: 1\n", norms))
+    instrument = load_definition(path)
+    assert alliance_settings(instrument).sem == pytest.approx(1.6)  # 4 * sqrt(.16)
+    builtin = load_definition(Path(BUILTIN_DIR, "srs_vas.yaml"))
+    assert alliance_settings(builtin).sem is None  # no published SD: Gumz floor instead
+    assert alliance_settings(builtin).min_sd == pytest.approx(1.0)
+    path.write_text(text.replace("  drop_points: 1\n", "  drop_points: 1\n  reliability: 1.2\n"))
+    with pytest.raises(DefinitionError, match=r"alliance\.reliability"):
+        load_definition(path)

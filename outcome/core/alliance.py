@@ -64,11 +64,15 @@ class AllianceSettings:
 
     @property
     def sd_floor(self) -> float:
-        """The floor of s: the SEM, else the between-client SD, else ``min_sd``."""
+        """The floor of s: the SEM, else the between-client SD, else ``min_sd``.
+
+        A fitted between-client SD below ``min_sd`` (a fit over one or two clients can
+        give 0) does not lower the floor.
+        """
         if self.sem is not None:
             return self.sem
         if self.between_client_sd is not None:
-            return self.between_client_sd
+            return max(self.between_client_sd, self.min_sd)
         return self.min_sd
 
 
