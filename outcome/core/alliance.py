@@ -111,8 +111,10 @@ class AllianceResult:
     possible: np.ndarray  # rule 3 with k = 1
     rupture: np.ndarray  # rule 3 with k = 2
     discrepancy: np.ndarray
+    therapist: np.ndarray  # the therapist's rating of the same session (NaN: none)
     personal_mean: np.ndarray
-    personal_sd_used: np.ndarray
+    personal_sd: np.ndarray  # the client's own SD of the earlier sessions (NaN: < 2)
+    personal_sd_used: np.ndarray  # s: that SD, floored
     start: np.ndarray
     kind: np.ndarray  # at a start: POSSIBLE or RUPTURE; 0 elsewhere
     status: np.ndarray
@@ -189,8 +191,9 @@ def detect_ruptures(scores: np.ndarray, *, cutoff: Cutoff | None,
         possible = history & (a < mean_before - 1 * sd_used - _EPS)
         rupture = history & (a < mean_before - 2 * sd_used - _EPS)
     discrepancy = np.zeros(a.shape, dtype=bool)
+    therapist = (np.full(a.shape, np.nan) if therapist_scores is None
+                 else np.asarray(therapist_scores, dtype=float).reshape(a.shape))
     if therapist_scores is not None and settings.discrepancy_points is not None:
-        therapist = np.asarray(therapist_scores, dtype=float).reshape(a.shape)
         discrepancy = present & np.isfinite(therapist) & (
             therapist - a >= settings.discrepancy_points - _EPS)
 
@@ -239,8 +242,9 @@ def detect_ruptures(scores: np.ndarray, *, cutoff: Cutoff | None,
     status[start & (repaired_at >= 0)] = REPAIRED
 
     return AllianceResult(scores=a, absolute=below, drop=drop, possible=possible,
-                          rupture=rupture, discrepancy=discrepancy,
-                          personal_mean=mean_before, personal_sd_used=sd_used, start=start,
+                          rupture=rupture, discrepancy=discrepancy, therapist=therapist,
+                          personal_mean=mean_before, personal_sd=sd_before,
+                          personal_sd_used=sd_used, start=start,
                           kind=kind, status=status, repaired_at=repaired_at, last=last)
 
 

@@ -369,12 +369,23 @@ class AllianceSignals:
             if not np.isnan(mean):
                 clauses.append(Message("alliance.below_mean",
                                        {"difference": float(mean) - a, "mean": float(mean)}))
+            if "possible_rupture" in rules:
+                own = float(r.personal_sd[i, col])
+                floored = np.isnan(own) or own < sd
+                clauses.append(Message("alliance.beyond_floor" if floored else
+                                       "alliance.beyond_sd",
+                                       {"k": 2 if "rupture" in rules else 1, "sd": float(sd)}))
             if "drop" in rules and col > 0:
                 previous = float(r.scores[i, col - 1])
                 clauses.append(Message("alliance.drop",
                                        {"difference": previous - a, "previous": previous}))
             if "absolute" in rules and ins.cutoff is not None:
                 clauses.append(Message("alliance.below_cutoff", {"cutoff": ins.cutoff.value}))
+            if "discrepancy" in rules:
+                therapist = float(r.therapist[i, col])
+                numbers["therapist"] = therapist
+                clauses.append(Message("alliance.discrepancy",
+                                       {"difference": therapist - a, "therapist": therapist}))
             if status == REPAIRED:
                 at = int(r.repaired_at[i, col])
                 state = Message("alliance.repaired", {"session": int(self.sessions[i, at]),
