@@ -55,7 +55,6 @@ from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import render_explanation
 from outcome.services.signals import clinic_context
-from outcome.services.signals import load_series
 from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
 from questionnaires.loader import InstrumentLibrary
@@ -137,8 +136,7 @@ class _Reader:
     """The stored data behind one supervisor's figures, read once; figures for any week."""
 
     def __init__(self, session: Session, supervisor: User, clinic: Clinic,
-                 therapist_ids: list[int], instrument: Instrument | None,
-                 library: InstrumentLibrary) -> None:
+                 therapist_ids: list[int], instrument: Instrument | None) -> None:
         self.session, self.tz, self.instrument = session, clinic.timezone, instrument
         self.instrument_id = instrument.id if instrument else None
         visible = visible_clients(supervisor).subquery()
@@ -166,17 +164,31 @@ class _Reader:
                     Administration.respondent == "client",
                     Administration.instrument_id == self.instrument_id,
                     Administration.appointment_id.is_not(None))))
-        self._series = None
-        self._context = None
-        self._completed: dict[int, dt.datetime] = {}
         self._readings: dict[dt.datetime, _Reading] = {}
-        if instrument is not None and self.ids:
-            series = load_series(session, self.ids, library).get(instrument.id)
-            if series is not None:
-                self._series = series
-                self._context = clinic_context(session, clinic)
-                self._completed = {a.id: a.completed_dt for rows in
-                                   series.administrations.values() for a in rows}
+        self._context = clinic_context(session, clinic) if instrument is not None else None
+        self._scores = self._valid_scores(session) if instrument is not None else {}
+
+    def _valid_scores(self, session: Session) -> dict[int, list[tuple[dt.datetime, float]]]:
+        """Each episode's valid client scores on the main measure, oldest first: the
+        series the engine reads (:func:`outcome.services.signals.load_series`: superseded
+        administrations left out, ordered by completion then id), with their times.
+        Columns only: a supervisor's caseload has thousands of administrations."""
+        superseded = select(Administration.supersedes_id).where(
+            Administration.supersedes_id.is_not(None))
+        out: dict[int, list[tuple[dt.datetime, float]]] = defaultdict(list)
+        for episode_id, completed, scores in session.execute(
+                select(Administration.episode_id, Administration.completed_dt,
+                       Administration.scores)
+                .where(Administration.episode_id.in_(self.ids),
+                       Administration.instrument_id == self.instrument_id,
+                       Administration.respondent == "client", Administration.is_valid,
+                       Administration.id.not_in(superseded))
+                .order_by(Administration.episode_id, Administration.completed_dt,
+                          Administration.id)):
+            primary = (scores or {}).get("primary")
+            if primary is not None:
+                out[episode_id].append((completed, float(primary)))
+        return out
 
     def reading(self, end: dt.datetime) -> _Reading:
         """Each episode's colour and change category on the main measure from its valid
@@ -185,20 +197,24 @@ class _Reader:
             return self._readings[end]
         colour: dict[int, str] = {}
         category: dict[int, str | None] = {}
-        s, context = self._series, self._context
-        if s is not None and context is not None:
-            before = np.vectorize(lambda i: i >= 0 and self._completed[int(i)] < end,
-                                  otypes=[bool])(s.ids) if s.ids.size else s.ids.astype(bool)
-            scores = np.where(before, s.scores, np.nan)
-            sd = context.intake_sd.get(s.instrument.id)
-            signals = outcome_signals(s.instrument, scores, s.sessions,
-                                      model=context.models.get(s.instrument.id),
+        series = {e: [score for when, score in rows if when < end]
+                  for e, rows in self._scores.items()}
+        series = {e: row for e, row in series.items() if row}
+        context, instrument = self._context, self.instrument
+        if series and context is not None and instrument is not None:
+            order = sorted(series)
+            width = max(len(row) for row in series.values())
+            scores = np.full((len(order), width), np.nan)
+            for i, e in enumerate(order):
+                scores[i, :len(series[e])] = series[e]
+            sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+            sd = context.intake_sd.get(instrument.id)
+            signals = outcome_signals(instrument, scores, sessions,
+                                      model=context.models.get(instrument.id),
                                       settings=context.colours,
                                       intake_sd=sd[0] if sd else None,
                                       n_intake=sd[1] if sd else None)
-            for episode_id, i in s.rows.items():
-                if int(signals.count[i]) == 0:
-                    continue  # no score yet: grey, as an episode without any
+            for i, episode_id in enumerate(order):  # no score yet: grey (left out)
                 colour[episode_id] = signals.colours.name(i)
                 category[episode_id] = (signals.change.label(i) if signals.change is not None
                                         and int(signals.count[i]) >= 2 else None)
@@ -286,7 +302,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
                           f"{ends:%Y-%m-%d %H:%M} {clinic.timezone})")
     instrument = primary_outcome(clinic, library)
     people = supervisees(session, supervisor) if supervisor.is_active else []
-    reader = _Reader(session, supervisor, clinic, [p.id for p in people], instrument, library)
+    reader = _Reader(session, supervisor, clinic, [p.id for p in people], instrument)
     everyone = set(reader.ids)
     by_therapist: dict[int, set[int]] = defaultdict(set)
     for e in reader.episodes:
