@@ -279,7 +279,7 @@ def test_the_pdf_prints_the_same_numbers(seeded):
                f"{share(count, n)}")
         assert row in table, row
     assert "Grey 1 (100 %)" not in " ".join(pages)
-    pngs = save_pngs(pdf, "digest-demo")
+    pngs = save_pngs(pdf, "demo-digest")  # not "digest-*": test_digest_pdf clears those
     assert len(pngs) == len(pages)
 
 
