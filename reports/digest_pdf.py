@@ -183,8 +183,8 @@ def _key_figures(digest: Digest) -> Table:
     for label, attr in (("Reliably improved", "reliably_improved"),
                         ("Recovered", "recovered"), ("Deteriorated", "deteriorated")):
         rows.append([f"{label} on {measure} (of ended episodes)", "",
-                     rate_text(getattr(now, attr), none="\u2013"),
-                     rate_text(getattr(before, attr), none="\u2013")])
+                     rate_text(getattr(now, attr), none="\u2014"),
+                     rate_text(getattr(before, attr), none="\u2014")])
     widths = [100, 140, (FRAME_WIDTH - 240) / 2, (FRAME_WIDTH - 240) / 2]
     colour_rows = range(2, 2 + len(COLOURS))
     # Figures span the first two columns; colour rows use them for badge and meaning.

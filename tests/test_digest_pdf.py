@@ -135,6 +135,9 @@ def test_digest_shows_cover_sections_and_figures():
     assert "progress on PHQ-9" in cover
     assert "Red not on track 2 of 10 (20 %) 3 of 11 (27 %)" in cover
     assert "Open alerts 3 4" in cover
+    # No episode ended the week before: a dash, never 0 % of nothing.
+    assert "Recovered on PHQ-9 (of ended episodes) 1 of 3 (33 %, 95 % CI 6\u201379 %) \u2014" \
+        in cover
     trend = cover[cover.index("The last 12 weeks"):cover.index("Each week is counted")]
     assert re.findall(r"2026-W\d\d", trend) == [f"2026-W{w}" for w in range(36, 48)]
     assert "2026-W46 11 3 4 12 of 15 (80 %)" in trend
