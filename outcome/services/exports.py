@@ -23,8 +23,10 @@ from outcome.core.spreadsheet import safe_cell
 from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
+from outcome.services.client_record import administration_notes
 from outcome.services.client_record import appointment_numbers
 from outcome.services.client_record import episode_administrations
+from outcome.services.explanations import render
 from questionnaires.fhir import LOINC
 from questionnaires.fhir import questionnaire_response
 from questionnaires.loader import InstrumentLibrary
@@ -162,6 +164,10 @@ def administration_resources(row: Administration, library: InstrumentLibrary, su
         "valueQuantity": {"value": float(score), "unit": "{score}",
                           "system": "http://unitsofmeasure.org", "code": "{score}"},
         "derivedFrom": [{"reference": f"QuestionnaireResponse/{qr_id}"}]}
+    # A prorated total with a blank safety question, a rule's state: said with the total.
+    notes = [render(m.id, m.as_json()["params"]) for m in administration_notes(library, row)]
+    if notes:
+        observation["note"] = [{"text": text} for text in notes]
     return AdministrationResources(row, instrument, response, observation)
 
 
