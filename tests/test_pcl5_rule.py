@@ -114,4 +114,16 @@ def test_reliable_change_is_ten_points_from_the_definition_and_says_so():
     # The upper end of the 5-10 points of the US National Center for PTSD (unverified).
     change = PCL5.reliable_change
     assert change is not None and change.points == 10 and change.is_verified is False
-    assert "National Center for PTSD" in change.source and "unverified" in change.source
+    assert "National Center for PTSD" in change.source  # shown "(unverified)" beside it
+
+
+def test_instruments_show_states_the_rule():
+    from click.testing import CliRunner
+
+    from outcome.cli.main import cli
+
+    shown = CliRunner().invoke(cli, ["instruments", "show", "pcl5"]).output
+    assert ("rule dsm5_provisional: Probable PTSD by the DSM-5 rule: item >= 2 endorsed; "
+            "B >= 1, C >= 1, D >= 2, E >= 2; undetermined when blank items could change it"
+            ) in shown
+    assert "reliable change: 10 points (unverified)" in shown
