@@ -176,3 +176,16 @@ def test_fhir_observation_says_it(db_session, noted):
     observation = administration_resources(pcl_row, LIB, patient_reference(person.code))
     assert observation is not None and observation.observation is not None
     assert observation.observation["note"] == [{"text": UNDETERMINED}]
+
+
+def test_client_csv_export_says_it(db_session, noted):
+    import csv
+
+    from outcome.services.exports import episodes_csv
+
+    _therapist, person, episode, blank9 = noted
+    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode], LIB))))
+    by_id = {int(r["administration_id"]): r for r in rows}
+    assert by_id[blank9.id]["critical_unanswered"] == "phq9_9"
+    assert by_id[blank9.id]["notes"] == PRORATED_NOTE and by_id[blank9.id]["is_prorated"] == "1"
+    assert {r["notes"] for r in rows if r["instrument"] == "pcl5"} == {UNDETERMINED, MET}
