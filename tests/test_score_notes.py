@@ -189,3 +189,16 @@ def test_client_csv_export_says_it(db_session, noted):
     assert by_id[blank9.id]["critical_unanswered"] == "phq9_9"
     assert by_id[blank9.id]["notes"] == PRORATED_NOTE and by_id[blank9.id]["is_prorated"] == "1"
     assert {r["notes"] for r in rows if r["instrument"] == "pcl5"} == {UNDETERMINED, MET}
+
+
+def test_the_chart_table_and_its_text_say_it(db_session, noted):
+    from outcome.services.client_record import client_record
+
+    _therapist, _person, episode, _blank9 = noted
+    record = client_record(db_session, episode, LIB, full=False)
+    [chart] = [c for c in record.outcome_charts if c.instrument_id == "phq9"]
+    assert [(s, v, words) for s, _day, v, words in chart.rows] == [
+        (1, 17.0, ""), (2, 18.0, PRORATED_NOTE)]
+    assert chart.description.endswith(f"Session 2: {PRORATED_NOTE}.")
+    [pcl_chart] = [c for c in record.outcome_charts if c.instrument_id == "pcl5"]
+    assert all(words == "" for *_rest, words in pcl_chart.rows)  # rules go to the notes

@@ -14,6 +14,7 @@ the engine and the expected-recovery curves do.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from outcome.core.instruments import Instrument
 from outcome.core.messages import Message
+from outcome.core.score_notes import critical_blank_notes
 from outcome.core.score_notes import score_notes
 from outcome.core.signals import change_markers
 from outcome.models import Administration
@@ -209,8 +211,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         except KeyError:
             continue
         if instrument.role == "outcome":
-            record.outcome_charts.append(
-                _outcome_chart(instrument, administered, context, tz))
+            record.outcome_charts.append(_qualified(
+                _outcome_chart(instrument, administered, context, tz), instrument, administered,
+                locale))
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
@@ -299,6 +302,23 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
         parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
                      f"{band_high[-1]:.1f}.")
     return ChartView(instrument.id, data, " ".join(parts), table)
+
+
+def _qualified(chart: ChartView, instrument: Instrument, rows: list[Administration],
+               locale: str) -> ChartView:
+    """The chart with each total prorated over a blank critical item said so in its table
+    and its text ("prorated; item 9 (the safety question) unanswered"): such a total is
+    never shown without it (docs/signals.md)."""
+    notes = {n: "; ".join(render(m.id, m.as_json()["params"], locale)
+                          for m in critical_blank_notes(instrument, row.scores or {}))
+             for n, row in enumerate(rows)}
+    if not any(notes.values()):
+        return chart
+    table = tuple((s, day, v, "; ".join(w for w in (words, notes[i]) if w))
+                  for i, (s, day, v, words) in enumerate(chart.rows))
+    said = " ".join(f"Session {s}: {notes[i]}." for i, (s, *_rest) in enumerate(chart.rows)
+                    if notes[i])
+    return dataclasses.replace(chart, rows=table, description=f"{chart.description} {said}")
 
 
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
