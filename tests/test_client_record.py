@@ -134,7 +134,7 @@ def test_csv_export_neutralises_formulas_in_free_text(db_session, make_user, mak
         answers={"note": '=HYPERLINK("http://x")', "mood": -3, "other": "@SUM(A1)"},
         scores={}, total=None, is_valid=False, completed_dt=T0, idempotency_key="csv-1"))
     db_session.flush()
-    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode]))))
+    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode], LIB))))
     answers = {r["item"]: r["answer"] for r in rows}
     assert answers == {"note": "\'=HYPERLINK(\"http://x\")", "mood": "-3",
                        "other": "\'@SUM(A1)"}

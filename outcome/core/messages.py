@@ -177,6 +177,15 @@ _TEMPLATES = [
     pgettext("critical.unanswered",
              "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "
              "in session."),
+    # Notes beside a score (outcome.core.score_notes): a count rule's three states, and a
+    # critical item left blank.
+    pgettext("score.rule_met", "%(rule)s: yes"),
+    pgettext("score.rule_not_met", "%(rule)s: no"),
+    npgettext("score.rule_undetermined", "%(rule)s: cannot be determined (%(blank)s item blank)",
+              "%(rule)s: cannot be determined (%(blank)s items blank)", "blank"),
+    pgettext("score.prorated_critical_blank",
+             "prorated; item %(number)s (the safety question) unanswered"),
+    pgettext("score.critical_blank", "item %(number)s (the safety question) unanswered"),
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),
