@@ -4,7 +4,10 @@ finding 1; domain.md section 3)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import select
 
 from outcome.models import AuditEvent
@@ -17,6 +20,7 @@ from tests.conftest import csrf_token
 from tests.helpers import LIB
 from tests.helpers import PHQ
 from tests.helpers import T0
+from tests.helpers import flat
 from tests.helpers import submit
 
 GAD = LIB.get("gad7")
@@ -187,3 +191,13 @@ def test_admin_settings_page_shows_and_checks_them(auth, client, db_session, mak
     assert clinic.settings["paired_rules"] is True
     assert "primary_measure" not in clinic.settings  # unchanged from the default
     assert 'value="true" selected' in client.get("/admin/settings").get_data(as_text=True)
+
+
+def test_progress_report_pdf_names_the_pair(auth, client, db_session, finding1):
+    therapist, person, episode = finding1
+    set_paired(db_session, episode, True)
+    auth.login(therapist.email)
+    body = client.get(f"/clients/{person.code}/report.pdf").data
+    text = flat(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages))
+    assert "Since intake (PHQ-9 + GAD-7, NHS Talking Therapies):" in text
+    assert "by the NHS Talking Therapies paired rules: PHQ-9 from 18 to 6" in text
