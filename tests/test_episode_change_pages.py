@@ -201,3 +201,13 @@ def test_progress_report_pdf_names_the_pair(auth, client, db_session, finding1):
     text = flat(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages))
     assert "Since intake (PHQ-9 + GAD-7, NHS Talking Therapies):" in text
     assert "by the NHS Talking Therapies paired rules: PHQ-9 from 18 to 6" in text
+
+
+def test_api_names_the_measure(api, db_session, finding1):
+    therapist, person, episode = finding1
+    set_paired(db_session, episode, True)
+    signals = api(therapist).get(f"/api/v1/clients/{person.code}/signals").get_json()
+    assert signals["change_category"] == "unchanged"
+    assert signals["change_measure"] == {
+        "measure": "phq9", "pair": ["phq9", "gad7"], "stand_in_for": None,
+        "text": "PHQ-9 + GAD-7, NHS Talking Therapies"}
