@@ -159,3 +159,14 @@ def test_russian_labels_render():
     assert result.explanation is not None
     assert "вместо IES-R" in render(result.label(NAMES).as_json(), "ru")
     assert "NHS Talking Therapies" in render(result.explanation.as_json(), "ru")
+
+
+def test_thresholds_come_from_the_definitions():
+    # A clinic overlay with PHQ-9 caseness 12: 11 at the start is no case.
+    strict = MeasureReading("phq9", "PHQ-9", 11, 9, 6, None, 12, 6)
+    result = episode_change("phq9", both(strict, gad(7, 7)), paired_rules=True)
+    assert result.paired is not None and result.paired["at_caseness"] is False
+    # Without thresholds in the definition, the programme's published ones.
+    bare = MeasureReading("phq9", "PHQ-9", 11, 9, 6, None)
+    result = episode_change("phq9", both(bare, gad(7, 7)), paired_rules=True)
+    assert result.paired is not None and result.paired["at_caseness"] is True

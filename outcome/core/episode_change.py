@@ -58,6 +58,9 @@ PROBLEM_DESCRIPTORS = tuple(ANXIETY_MEASURES)
 MEASURE_NAMES = {"spin": "SPIN", "iesr": "IES-R", "mi": "MI", "pdss": "PDSS", "oci": "OCI",
                  "hai": "HAI", "gad7": "GAD-7", "phq9": "PHQ-9"}
 MINIMUM_SESSIONS = 2
+# Caseness and reliable-change points of the pair as the programme publishes them (NHS
+# Talking Therapies Manual; domain.md section 3), used where a definition lacks them.
+PROGRAMME_DEFAULTS: dict[str, tuple[float, float]] = {"phq9": (10, 6), "gad7": (8, 4)}
 
 
 @dataclass(frozen=True)
@@ -148,15 +151,22 @@ def _paired(phq: MeasureReading, anxiety: MeasureReading,
     """Apply the NHS Talking Therapies paired rules to one episode."""
     def one(value: float) -> np.ndarray:
         return np.array([value], dtype=float)
-    kwargs: dict[str, float] = {}
-    if anxiety.instrument_id != DEFAULT_ANXIETY_MEASURE:
-        # A disorder-specific measure brings its own caseness and reliable change.
-        if anxiety.caseness is None or anxiety.reliable_points is None:
-            return EpisodeChange(phq.category, phq.instrument_id)
-        kwargs = {"gad_caseness": anxiety.caseness, "gad_reliable": anxiety.reliable_points}
-    result = talking_therapies(one(phq.first), one(phq.last), one(anxiety.first),
-                               one(anxiety.last),
-                               np.array([min(phq.count, anxiety.count)]), **kwargs)
+    # Each half's caseness and reliable change come from its definition (PHQ-9 10 and 6,
+    # GAD-7 8 and 4 as shipped); the programme's published values where one lacks them.
+    phq_caseness, phq_reliable = PROGRAMME_DEFAULTS[DEPRESSION_MEASURE]
+    anxiety_caseness, anxiety_reliable = PROGRAMME_DEFAULTS[DEFAULT_ANXIETY_MEASURE]
+    if anxiety.instrument_id != DEFAULT_ANXIETY_MEASURE and (
+            anxiety.caseness is None or anxiety.reliable_points is None):
+        # A disorder-specific measure must bring its own caseness and reliable change.
+        return EpisodeChange(phq.category, phq.instrument_id)
+    result = talking_therapies(
+        one(phq.first), one(phq.last), one(anxiety.first), one(anxiety.last),
+        np.array([min(phq.count, anxiety.count)]),
+        phq_caseness=_or(phq.caseness, phq_caseness),
+        phq_reliable=_or(phq.reliable_points, phq_reliable),
+        gad_caseness=_or(anxiety.caseness, anxiety_caseness),
+        gad_reliable=_or(anxiety.reliable_points, anxiety_reliable),
+        minimum_sessions=MINIMUM_SESSIONS)
     flags = {name: bool(getattr(result, name)[0]) for name in (
         "at_caseness", "recovered", "reliably_improved", "reliably_deteriorated",
         "reliably_recovered")}
@@ -186,3 +196,7 @@ def _paired(phq: MeasureReading, anxiety: MeasureReading,
     message_id = "episode_change.paired_notes" if notes else "episode_change.paired"
     return EpisodeChange(category, phq.instrument_id, (phq.instrument_id, anxiety.instrument_id),
                          stand_in_for, Message(message_id, params), flags)
+
+
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
