@@ -307,8 +307,9 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
         at = numbers.get("session")
         level = rupture.get("level")
         if at:
-            markers.append((int(at), "unrepaired" if level == "unrepaired" else "rupture"))
-        if numbers.get("repaired_session"):
+            markers.append((int(at), "possible" if level == "possible" else
+                            "unrepaired" if level == "unrepaired" else "rupture"))
+        if numbers.get("repaired_session") and level != "possible":
             markers.append((int(numbers["repaired_session"]), "repaired"))
     words: dict[int, list[str]] = {}
     for s, kind in markers:
