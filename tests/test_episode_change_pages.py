@@ -211,3 +211,15 @@ def test_api_names_the_measure(api, db_session, finding1):
     assert signals["change_measure"] == {
         "measure": "phq9", "pair": ["phq9", "gad7"], "stand_in_for": None,
         "text": "PHQ-9 + GAD-7, NHS Talking Therapies"}
+
+
+def test_supervisor_page_names_the_measure(auth, client, db_session, finding1, make_user,
+                                           assign):
+    therapist, person, _episode = finding1
+    supervisor = make_user("supervisor")
+    assign(supervisor, therapist)
+    db_session.commit()
+    auth.login(supervisor.email)
+    page = client.get(f"/supervision/clients/{person.code}").get_data(as_text=True)
+    assert "Since intake (PHQ-9): Recovered" in page
+    assert "Primary measure of this episode" not in page  # the therapist's form only
