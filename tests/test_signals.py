@@ -56,7 +56,7 @@ def test_rational_red_explains_itself():
     assert progress.numbers["default_expectations"] is True
     change = signals.explain_change(0)
     assert change.level == "deteriorated"
-    assert text(change) == ("Deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
+    assert text(change) == ("Reliably deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
                            "points, NHS Talking Therapies; clinical range >= 10.")
 
 
@@ -107,8 +107,9 @@ def test_alliance_explanations():
     signals = alliance_signals(srs, scores, sessions)
     [repaired] = signals.explain(0)
     assert repaired.level == "repaired"
-    assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
-                             "38; down 5 from 38 last session; below 36. Repaired at "
+    assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 points below the personal "
+                             "mean 38; down 5 points from 38 last session; below the cutoff "
+                             "of 36. Repaired at "
                              "session 5 (38.5).")
     [unrepaired] = signals.explain(1)
     assert unrepaired.level == "unrepaired" and "supervisor's attention" in text(unrepaired)

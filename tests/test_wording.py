@@ -42,8 +42,10 @@ FORBIDDEN = [
     (re.compile(r"\b([^\W\d_]+)[\s()]+\1\b", re.IGNORECASE), "a doubled word"),
     (re.compile(r"\b[a-z0-9]+_\d+\b"), "an internal item id"),
     (re.compile(r"\bharmed\b", re.IGNORECASE), "the internal category 'harmed'"),
-    (re.compile(r"\bВред\b"), "'harmed' in Russian"),
+    (re.compile("\\b\u0412\u0440\u0435\u0434\\b"), "'harmed' in Russian (Vred)"),
     (re.compile(r"[{}]"), "a brace"),
+    (re.compile(r"\b(by|down|up|на) [-\u2212]\d|[-\u2212]\d[\d.,]* points? (below|above)"),
+     "a negative amount"),
     (re.compile(r"%\("), "a placeholder"),
     (re.compile(r"`"), "a backtick"),
     (re.compile(r"\b(nan|None)\b"), "a missing value's repr"),
@@ -244,7 +246,7 @@ def test_an_unanswered_safety_question_is_named_by_its_number_and_text():
 # --- the pages: a small world, scanned ---------------------------------------------------
 
 BLOCK = re.compile(r"<(/?)(td|th|tr|li|p|div|h\d|br|dt|dd|option|label|table|section|"
-                   r"figcaption|summary|caption|ul|ol|nav|header|footer|title)\b[^>]*>", re.I)
+                   r"figcaption|summary|caption|ul|ol|nav|header|footer|title|text)\b[^>]*>", re.I)
 
 
 def visible_text(page: str) -> str:
@@ -275,7 +277,7 @@ def world(db_session, make_user, make_client, make_episode, assign):
     therapist, supervisor = make_user(), make_user("supervisor")
     assign(supervisor, therapist)
     people = {}
-    for name, totals in (("harmed", [8, 8, 16, 16]), ("mild", [9, 10, 10, 11]),
+    for name, totals in (("worse", [8, 8, 16, 16]), ("mild", [9, 10, 10, 11]),
                          ("still", [15, 15, 14, 14]), ("blank", [14, 13])):
         person = make_client(therapist, name=f"Person {name}")
         episode = make_episode(person)
@@ -305,6 +307,7 @@ def test_caseload_and_client_pages_read_well(auth, client, world, language):
         pages[name] = client.get(f"/clients/{person.code}", headers=headers)
     auth.logout()
     auth.login(supervisor.email)
+    pages["supervision index"] = client.get("/supervision/", headers=headers)
     pages["supervision"] = client.get(f"/supervision/therapists/{therapist.id}",
                                       headers=headers)
     for name, person in people.items():
@@ -320,7 +323,7 @@ def test_caseload_and_client_pages_read_well(auth, client, world, language):
         text = visible_text(pages["mild"].get_data(as_text=True))
         assert "still in the clinical range" not in text
         assert "not in the clinical range at intake" in text
-        text = visible_text(pages["harmed"].get_data(as_text=True))
+        text = visible_text(pages["worse"].get_data(as_text=True))
         assert "Reliably deteriorated into the clinical range" in text
         text = visible_text(pages["blank"].get_data(as_text=True))
         assert "PHQ-9 item 9 (" in text
