@@ -52,7 +52,7 @@ MARKERS = {
     "deteriorated": "reliable deterioration",
     "harmed": "reliable deterioration",
     "rupture": "rupture",
-    "unrepaired": "rupture, not repaired",
+    "unrepaired": "unrepaired rupture",
     "repaired": "repair",
 }
 

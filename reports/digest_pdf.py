@@ -55,7 +55,7 @@ CATEGORY_WORDS = {
     "improved": "Reliably improved",
     "unchanged": "No reliable change",
     "deteriorated": "Reliably deteriorated",
-    "harmed": "Harmed (reliably deteriorated from the healthy range)",
+    "harmed": "Reliably deteriorated into the clinical range",
 }
 SMALL = "Small numbers: not for comparison."
 CHART_WIDTH, CHART_HEIGHT = 214.0, 128.0

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import html as htmllib
+import io
 import re
 
 import numpy as np
 import pytest
+from pypdf import PdfReader
 
 from outcome.core.change import CATEGORIES
 from outcome.core.messages import TEMPLATES
@@ -29,6 +31,7 @@ from outcome.core.trajectory import COLOURS
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
 from tests.helpers import LIB
+from tests.helpers import flat
 from tests.helpers import submit
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -274,7 +277,8 @@ def world(db_session, make_user, make_client, make_episode, assign):
     """A therapist (supervised) whose clients are: harmed (8 -> 16), yellow without being
     clinical at intake (9 -> 11), yellow and still clinical (15 -> 14), a safety question
     left blank, an ORS (unverified threshold) recovery and an SRS rupture."""
-    therapist, supervisor = make_user(), make_user("supervisor")
+    therapist = make_user(display_name="Dana Mills")
+    supervisor = make_user("supervisor", display_name="Sam Reyes")
     assign(supervisor, therapist)
     people = {}
     for name, totals in (("worse", [8, 8, 16, 16]), ("mild", [9, 10, 10, 11]),
@@ -305,6 +309,8 @@ def test_caseload_and_client_pages_read_well(auth, client, world, language):
     pages["caseload"] = client.get("/", headers=headers)
     for name, person in people.items():
         pages[name] = client.get(f"/clients/{person.code}", headers=headers)
+    reports = {name: client.get(f"/clients/{person.code}/report.pdf")
+               for name, person in people.items()} if language == "en" else {}
     auth.logout()
     auth.login(supervisor.email)
     pages["supervision index"] = client.get("/supervision/", headers=headers)
@@ -318,6 +324,11 @@ def test_caseload_and_client_pages_read_well(auth, client, world, language):
         assert response.status_code == 200, name
         text = visible_text(response.get_data(as_text=True))
         problems += [f"{name}: {fault}" for fault in faults(text)]
+    for name, response in reports.items():  # the progress report (PDF, English)
+        assert response.status_code == 200, name
+        pdf = PdfReader(io.BytesIO(response.data))
+        text = flat(" ".join(page.extract_text() for page in pdf.pages))
+        problems += [f"{name} report: {fault}" for fault in faults(text)]
     assert "\n".join(problems) == ""
     if language == "en":
         text = visible_text(pages["mild"].get_data(as_text=True))
@@ -327,3 +338,25 @@ def test_caseload_and_client_pages_read_well(auth, client, world, language):
         assert "Reliably deteriorated into the clinical range" in text
         text = visible_text(pages["blank"].get_data(as_text=True))
         assert "PHQ-9 item 9 (" in text
+
+
+def test_analyse_prints_the_category_names(tmp_path):
+    from click.testing import CliRunner
+
+    from outcome.cli.monitoring import analyse_command
+
+    rows = ["id,time,score"]
+    for n, (pre, post) in enumerate([(20, 5), (20, 14), (12, 12), (14, 22), (4, 16), (18, 17),
+                                     (6, 7), (22, 9)]):
+        rows += [f"{n},pre,{pre}", f"{n},post,{post}"]
+    path = tmp_path / "scores.csv"
+    path.write_text("\n".join(rows) + "\n")
+    result = CliRunner().invoke(analyse_command, [
+        str(path), "--id", "id", "--time", "time", "--score", "score", "--pre", "pre",
+        "--post", "post", "--reliability", "0.8", "--direction", "lower-is-better",
+        "--cutoff", "c", "--functional-mean", "5", "--functional-sd", "3"])
+    assert result.exit_code == 0, result.output
+    for name in ("Recovered", "Reliably improved", "No reliable change",
+                 "Reliably deteriorated into the clinical range"):
+        assert f"  {name} " in result.output
+    assert not faults(result.output), result.output

@@ -51,7 +51,7 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
     record = client_record(session, episode, library, full=True)
     return dataclasses.replace(
         report,
-        signals=tuple(SignalText(e["instrument"], e["level"], e["text"])
+        signals=tuple(SignalText(e["instrument"], e["level"], e["text"], e.get("kind", ""))
                       for e in record.explanations),
         outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows)
                              for c in record.outcome_charts),
