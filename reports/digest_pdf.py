@@ -172,7 +172,7 @@ def _key_figures(digest: Digest) -> Table:
         ["Episodes ended", "", str(now.episodes_ended), str(before.episodes_ended)],
     ]
     for label, attr in (("Reliably improved", "reliably_improved"),
-                        ("Recovered", "recovered"), ("Deteriorated", "deteriorated")):
+                        ("Recovered", "recovered"), ("Reliably deteriorated", "deteriorated")):
         rows.append([f"{label} (of ended episodes)", "",
                      rate_text(getattr(now, attr), none="\u2013"),
                      rate_text(getattr(before, attr), none="\u2013")])
