@@ -129,6 +129,22 @@ def _renderings(template):
         yield params, render(template.id, params, "en"), render(template.id, params, "ru")
 
 
+def _english_words(template) -> set[str]:
+    # The template's own words (not its parameters'); abbreviations such as SD, RCI and
+    # n stay as they are in Russian clinical text.
+    text = PLACEHOLDER.sub(" ", " ".join(filter(None, (template.singular, template.plural))))
+    return set(re.findall(r"[A-Za-z]{3,}", text)) - {"SD", "RCI"}
+
+
+def _shown(value) -> str:
+    if isinstance(value, dict) and "message" in value:
+        return render(value["message"], value.get("params") or {}, "ru") + " " + render(
+            value["message"], value.get("params") or {}, "en")
+    if isinstance(value, list):
+        return " ".join(_shown(v) for v in value)
+    return str(value)
+
+
 def _has_words(template) -> bool:
     return bool(re.search(r"[A-Za-z]", PLACEHOLDER.sub("", template.singular)))
 
@@ -144,6 +160,11 @@ def test_every_message_in_the_catalogue_reads_well_in_both_languages():
                     problems.append(f"{template.id} [{locale}] did not render with {params}")
             if _has_words(template) and en == ru:
                 problems.append(f"{template.id}: the Russian is the English: {ru!r}")
+            left = _english_words(template) & set(re.findall(r"[A-Za-z]{3,}", ru))
+            left -= {w for v in params.values()
+                     for w in re.findall(r"[A-Za-z]{3,}", _shown(v))}
+            if left:
+                problems.append(f"{template.id}: English {sorted(left)} in the Russian {ru!r}")
     assert problems == []
 
 
