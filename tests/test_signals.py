@@ -57,7 +57,7 @@ def test_rational_red_explains_itself():
     change = signals.explain_change(0)
     assert change.level == "deteriorated"
     assert text(change) == ("Reliably deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
-                           "points, NHS Talking Therapies; clinical range >= 10.")
+                           "points, NHS Talking Therapies; clinical range ≥ 10.")
 
 
 def test_recovered_and_white():

@@ -98,6 +98,16 @@ _TEMPLATES = [
     pgettext("reliable_change.intake_sd",
              "RCI from the clinic's intake SD %(sd)s (n = %(n)s) and reliability "
              "%(reliability)s"),
+    npgettext("reliable_change.definition_sd_points",
+              "more than %(points)s point (RCI from the definition's SD %(sd)s and "
+              "reliability %(reliability)s)",
+              "more than %(points)s points (RCI from the definition's SD %(sd)s and "
+              "reliability %(reliability)s)", "points"),
+    npgettext("reliable_change.intake_sd_points",
+              "more than %(points)s point (RCI from the clinic's intake SD %(sd)s, n = %(n)s, "
+              "and reliability %(reliability)s)",
+              "more than %(points)s points (RCI from the clinic's intake SD %(sd)s, "
+              "n = %(n)s, and reliability %(reliability)s)", "points"),
     pgettext("reliable_change.unverified", "%(source)s (unverified)"),
     pgettext("reliable_change.not_defined", "not defined"),
     # Progress: "<head>: <body>", with a note while colours are rule-based.

@@ -136,11 +136,16 @@ def reliable_change_source(instrument: Instrument, intake_sd: float | None = Non
                   if citation else
                   Message("reliable_change.points_definition", {"points": points}))
     elif rc.sd is not None:
-        source = Message("reliable_change.definition_sd",
-                         {"sd": rc.sd, "reliability": _exact(rc.reliability)})
+        # The RCI criterion says its points too: "more than 13.4 points (RCI from ...)".
+        assert rc.reliability is not None
+        source = Message("reliable_change.definition_sd_points", {
+            "points": rule_from_rci(rc.sd, rc.reliability).threshold,
+            "sd": rc.sd, "reliability": _exact(rc.reliability)})
     elif intake_sd is not None and intake_sd > 0:
-        source = Message("reliable_change.intake_sd",
-                         {"sd": intake_sd, "n": n_intake, "reliability": _exact(rc.reliability)})
+        assert rc.reliability is not None
+        source = Message("reliable_change.intake_sd_points", {
+            "points": rule_from_rci(intake_sd, rc.reliability).threshold,
+            "sd": intake_sd, "n": n_intake, "reliability": _exact(rc.reliability)})
     else:
         return None
     return source if rc.is_verified and verified else Message("reliable_change.unverified",
@@ -149,6 +154,7 @@ def reliable_change_source(instrument: Instrument, intake_sd: float | None = Non
 
 _UNVERIFIED = re.compile(r"\s*\(unverified\)", re.IGNORECASE)
 _LEADING_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\b")
+_TRAILING_POINTS = re.compile(r"[,;]?\s*(\d+(?:\.\d+)?)\s+(?:index\s+)?points?\s*$")
 
 
 def _citation(source: str, points: float | None) -> tuple[str, bool]:
@@ -163,7 +169,15 @@ def _citation(source: str, points: float | None) -> tuple[str, bool]:
     lead = _LEADING_NUMBER.match(text)
     if points is not None and lead and math.isclose(float(lead.group(1)), points):
         text = ""
+    trail = _TRAILING_POINTS.search(text)
+    if points is not None and trail and math.isclose(float(trail.group(1)), points):
+        text = text[:trail.start()].strip(" ;,")
     return text, verified
+
+
+def _side(side: str) -> str:
+    # The side of a cutoff as a reader writes it: "clinical range ≥ 10", not ">= 10".
+    return {">=": "\u2265", "<=": "\u2264"}.get(side, side)
 
 
 def _exact(value: float | None) -> dict[str, Any]:
@@ -230,7 +244,7 @@ class OutcomeSignals:
         elif reason == "in the functional range" and ins.cutoff is not None:
             numbers["cutoff"] = ins.cutoff.value
             body = Message("progress.functional_range",
-                           {"side": ins.cutoff.clinical_side, "cutoff": ins.cutoff.value})
+                           {"side": _side(ins.cutoff.clinical_side), "cutoff": ins.cutoff.value})
         elif self.colours.method == "empirical" and np.isfinite(self.colours.percentile[i]):
             p = float(self.colours.percentile[i])
             expected = float(self.colours.expected[i])
@@ -265,7 +279,7 @@ class OutcomeSignals:
         elif (reason == "first session: no colour yet" and colour == "white"
               and ins.cutoff is not None):
             body = Message("progress.first_session_functional",
-                           {"side": ins.cutoff.clinical_side, "cutoff": ins.cutoff.value})
+                           {"side": _side(ins.cutoff.clinical_side), "cutoff": ins.cutoff.value})
         elif reason == "first session: no colour yet":
             body = Message("progress.first_session")
         elif reason == "no valid score":
@@ -302,7 +316,7 @@ class OutcomeSignals:
             "intake": x0, "observed": xt, "change": {"signed": xt - x0},
             "rule": self.rule_source or Message("reliable_change.not_defined")}
         if ins.cutoff is not None:
-            params.update(side=ins.cutoff.clinical_side, cutoff=ins.cutoff.value)
+            params.update(side=_side(ins.cutoff.clinical_side), cutoff=ins.cutoff.value)
         return Explanation("change", label, f"change.{label}",
                            Message("change.explanation_cutoff" if ins.cutoff is not None
                                    else "change.explanation", params), numbers)
