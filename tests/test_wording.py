@@ -31,37 +31,13 @@ from outcome.core.trajectory import COLOURS
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
 from tests.helpers import LIB
+from tests.helpers import faults
 from tests.helpers import flat
 from tests.helpers import submit
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 PHQ, ORS, SRS = LIB.get("phq9"), LIB.get("ors_vas"), LIB.get("srs_vas")
 KINDS = ("rupture", "possible_rupture", "concern")
-
-# What no reader may see, in either language.
-FORBIDDEN = [
-    (re.compile(r"(?<![\d.,])1 (points|sessions|episodes|clients|items|scores)\b"),
-     "an English plural after 1"),
-    (re.compile(r"\b([^\W\d_]+)[\s()]+\1\b", re.IGNORECASE), "a doubled word"),
-    (re.compile(r"\b[a-z0-9]+_\d+\b"), "an internal item id"),
-    (re.compile(r"\bharmed\b", re.IGNORECASE), "the internal category 'harmed'"),
-    (re.compile("\\b\u0412\u0440\u0435\u0434\\b"), "'harmed' in Russian (Vred)"),
-    (re.compile(r"[{}]"), "a brace"),
-    (re.compile(r"\b(by|down|up|на) [-\u2212]\d|[-\u2212]\d[\d.,]* points? (below|above)"),
-     "a negative amount"),
-    (re.compile(r"%\("), "a placeholder"),
-    (re.compile(r"`"), "a backtick"),
-    (re.compile(r"\b(nan|None)\b"), "a missing value's repr"),
-    (re.compile(r"(?<![\d,])1 (баллов|балла|встреч|встречи|курсов)\b"), "a Russian plural after 1"),
-    (re.compile(r"(?<![\d,])(2|22) (баллов|встреч)\b"), "a Russian plural after 2"),
-    (re.compile(r"(?<![\d,])(5|25) (балла|балл)\b"), "a Russian plural after 5"),
-]
-
-
-def faults(text: str) -> list[str]:
-    return [f"{why}: {m.group(0)!r}" for pattern, why in FORBIDDEN
-            for m in [pattern.search(text)] if m]
-
 
 def _m(message_id: str, **params) -> dict:
     return Message(message_id, params).as_json()
