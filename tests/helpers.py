@@ -126,6 +126,8 @@ FORBIDDEN = [
     (re.compile(r"(?<![\d.,])1 (points|sessions|episodes|clients|items|scores)\b"),
      "an English plural after 1"),
     (re.compile(r"\b([^\W\d_]+)[\s()]+\1\b", re.IGNORECASE), "a doubled word"),
+    (re.compile(r"\b([^\W\d_]+(?: [^\W\d_]+)+)[\s():;,]+\1\b", re.IGNORECASE),
+     "a doubled phrase"),
     (re.compile(r"\b[a-z0-9]+_\d+\b"), "an internal item id"),
     (re.compile(r"\bharmed\b", re.IGNORECASE), "the internal category 'harmed'"),
     (re.compile("\\b\u0412\u0440\u0435\u0434\\b"), "'harmed' in Russian (Vred)"),

@@ -145,10 +145,10 @@ _TEMPLATES = [
               "%(expected_gain)s points is expected (%(fraction)s %% of the reliable change of "
               "%(threshold)s).", "expected_gain"),
     npgettext("progress.little_improvement_now_clinical",
-              "not in the clinical range at intake but in it now, and %(moved)s; by this "
+              "in the clinical range now, though not at intake, and %(moved)s; by this "
               "session an improvement of %(expected_gain)s point is expected (%(fraction)s %% "
               "of the reliable change of %(threshold)s).",
-              "not in the clinical range at intake but in it now, and %(moved)s; by this "
+              "in the clinical range now, though not at intake, and %(moved)s; by this "
               "session an improvement of %(expected_gain)s points is expected (%(fraction)s "
               "%% of the reliable change of %(threshold)s).", "expected_gain"),
     npgettext("progress.little_improvement_no_cutoff",
