@@ -191,6 +191,16 @@ _TEMPLATES = [
     pgettext("alliance.repaired", "Repaired at session %(session)s (%(score)s)."),
     pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
     pgettext("alliance.open", "Watch the next sessions for repair."),
+    # Possible ruptures (a drop alone, or below mean - 1 SD): shown, never alerted.
+    pgettext("alliance.possible_open", "Shown, not alerted: watch the next sessions."),
+    pgettext("alliance.possible_unrepaired",
+             "Not back to the usual level; shown, not alerted (not a rupture)."),
+    pgettext("alliance.beyond_sd", "more than %(k)s x the client's own SD %(sd)s"),
+    pgettext("alliance.beyond_floor",
+             "more than %(k)s x %(sd)s (the least SD the rule uses; the client's own is "
+             "smaller)"),
+    pgettext("alliance.discrepancy",
+             "the therapist rated the session %(difference)s higher (%(therapist)s)"),
     # Critical answers. The clinician message and option label are the definition's own.
     pgettext("critical.answer", "%(clinician_message)s Answer: %(answer)s."),
     pgettext("critical.answer_labelled",
@@ -206,6 +216,15 @@ _TEMPLATES = [
              "in session."),
     pgettext("item.numbered", "item %(number)s"),
     pgettext("item.numbered_text", "item %(number)s (%(text)s)"),
+    # Notes beside a score (outcome.core.score_notes): a count rule's three states, and a
+    # critical item left blank.
+    pgettext("score.rule_met", "%(rule)s: yes"),
+    pgettext("score.rule_not_met", "%(rule)s: no"),
+    npgettext("score.rule_undetermined", "%(rule)s: cannot be determined (%(blank)s item blank)",
+              "%(rule)s: cannot be determined (%(blank)s items blank)", "blank"),
+    pgettext("score.prorated_critical_blank",
+             "prorated; item %(number)s (the safety question) unanswered"),
+    pgettext("score.critical_blank", "item %(number)s (the safety question) unanswered"),
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),
