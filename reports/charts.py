@@ -53,7 +53,7 @@ MARKERS = {
     "harmed": "reliable deterioration",
     "possible": "possible rupture",
     "rupture": "rupture",
-    "unrepaired": "rupture, not repaired",
+    "unrepaired": "unrepaired rupture",
     "repaired": "repair",
 }
 

@@ -55,7 +55,7 @@ CATEGORY_WORDS = {
     "improved": "Reliably improved",
     "unchanged": "No reliable change",
     "deteriorated": "Reliably deteriorated",
-    "harmed": "Harmed (reliably deteriorated from the healthy range)",
+    "harmed": "Reliably deteriorated into the clinical range",
 }
 SMALL = "Small numbers: not for comparison."
 CHART_WIDTH, CHART_HEIGHT = 214.0, 128.0
@@ -181,7 +181,7 @@ def _key_figures(digest: Digest) -> Table:
         ["Episodes ended", "", str(now.episodes_ended), str(before.episodes_ended)],
     ]
     for label, attr in (("Reliably improved", "reliably_improved"),
-                        ("Recovered", "recovered"), ("Deteriorated", "deteriorated")):
+                        ("Recovered", "recovered"), ("Reliably deteriorated", "deteriorated")):
         rows.append([f"{label} on {measure} (of ended episodes)", "",
                      rate_text(getattr(now, attr), none="\u2014"),
                      rate_text(getattr(before, attr), none="\u2014")])

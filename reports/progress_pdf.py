@@ -51,11 +51,13 @@ class ItemChart:
 
 @dataclass(frozen=True)
 class SignalText:
-    """One signal explained: the measure, its level (red, recovered, unrepaired...), words."""
+    """One signal explained: the measure, its level (red, recovered, unrepaired...), words,
+    and its kind (progress, change, rupture, critical), which names its badge."""
 
     instrument: str
     level: str
     text: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -170,9 +172,21 @@ def _signals(report: ProgressReport) -> list[Flowable]:
     if not report.signals:
         return [head, para("No measures yet in this episode.", "body")]
     rows: list[list] = [["", "Measure", "What it means"]]
-    rows += [[badge(s.level), s.instrument, s.text] for s in report.signals]
+    rows += [[badge(s.level, _signal_word(s)), s.instrument, s.text] for s in report.signals]
     return [head, table(rows, [62, 62, FRAME_WIDTH - 124],
                         extra=[("VALIGN", (0, 1), (0, -1), "TOP")])]
+
+
+# A signal's badge says what kind of signal it is; its level (a colour, a change category)
+# already opens the sentence beside it, and internal keys ("harmed") are never shown.
+SIGNAL_WORDS = {"progress": "Progress", "change": "Change", "critical": "Safety"}
+REPAIR_WORDS = {"open": "Pending", "repaired": "Repaired", "unrepaired": "Not repaired"}
+
+
+def _signal_word(signal: SignalText) -> str:
+    if signal.kind == "rupture":
+        return REPAIR_WORDS.get(signal.level, "Alliance")
+    return SIGNAL_WORDS.get(signal.kind, "Signal")
 
 
 def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empty: str

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -114,3 +115,35 @@ def simulated(beta0=-1.0, beta1=-0.15, episodes=400, sessions=12, noise=2.0, see
             t.append(s)
             y.append(x0 if s == 1 else mean + rng.normal(0, noise))
     return np.array(ep), np.array(t), np.array(y)
+
+
+# --- wording: what no reader may see (tests/test_wording.py, issue 15) ---------------------
+
+# What no reader may see, in either language: English plurals after 1, doubled words
+# ("(unverified) (unverified)", "red Red:"), internal ids ("phq9_9", "harmed"), template
+# leftovers, a command line, a missing value's repr, Russian plural forms after 1, 2, 5.
+FORBIDDEN = [
+    (re.compile(r"(?<![\d.,])1 (points|sessions|episodes|clients|items|scores)\b"),
+     "an English plural after 1"),
+    (re.compile(r"\b([^\W\d_]+)[\s()]+\1\b", re.IGNORECASE), "a doubled word"),
+    (re.compile(r"\b([^\W\d_]+(?: [^\W\d_]+)+)[\s():;,]+\1\b", re.IGNORECASE),
+     "a doubled phrase"),
+    (re.compile(r"\b[a-z0-9]+_\d+\b"), "an internal item id"),
+    (re.compile(r"\bharmed\b", re.IGNORECASE), "the internal category 'harmed'"),
+    (re.compile("\\b\u0412\u0440\u0435\u0434\\b"), "'harmed' in Russian (Vred)"),
+    (re.compile(r"[{}]"), "a brace"),
+    (re.compile(r"\b(by|down|up|на) [-\u2212]\d|[-\u2212]\d[\d.,]* points? (below|above)"),
+     "a negative amount"),
+    (re.compile(r"%\("), "a placeholder"),
+    (re.compile(r"`"), "a backtick"),
+    (re.compile(r"\b(nan|None)\b"), "a missing value's repr"),
+    (re.compile(r"(?<![\d,])1 (баллов|балла|встреч|встречи|курсов)\b"), "a Russian plural after 1"),
+    (re.compile(r"(?<![\d,])(2|22) баллов\b"), "a Russian plural after 2"),
+    (re.compile(r"(?<![\d,])(5|25) (балла|балл)\b"), "a Russian plural after 5"),
+]
+
+
+def faults(text: str) -> list[str]:
+    """What of :data:`FORBIDDEN` ``text`` holds (the first of each kind), in words."""
+    return [f"{why}: {m.group(0)!r}" for pattern, why in FORBIDDEN
+            for m in [pattern.search(text)] if m]

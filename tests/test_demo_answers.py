@@ -12,10 +12,14 @@ from sqlalchemy.orm import sessionmaker
 
 from outcome.core.answers import parse_answers
 from outcome.models import Administration
+from outcome.models import Alert
 from outcome.models import Appointment
+from outcome.models import EpisodeSignal
 from outcome.services import demo
+from outcome.services.explanations import render_explanation
 from outcome.services.instruments import instrument_statuses
 from questionnaires.loader import builtin_library
+from tests.helpers import faults
 
 # The demo clinic takes seconds of CPU to build; it is built once for the module.
 pytestmark = pytest.mark.slow
@@ -165,3 +169,25 @@ def test_demo_shows_every_colour_and_rupture_kind(db_session, demo_clinic):
     assert {"critical_item", "not_on_track", "rupture", "unrepaired_rupture"} <= set(kinds)
     # Alerts stay few enough to be read: no alert fatigue in the demo.
     assert sum(kinds.values()) < 60
+
+
+def test_every_stored_explanation_of_the_demo_reads_well(db_session, demo_clinic):
+    """Issue 15: the demo showed "(unverified) (unverified)", "phq9_9" and "Harmed"."""
+    stored = []
+    for state in db_session.scalars(select(EpisodeSignal.state)):
+        for data in (state or {}).get("outcomes", {}).values():
+            stored += [data["progress"], *([data["change"]] if data.get("change") else [])]
+        for data in (state or {}).get("alliance", {}).values():
+            stored += data.get("ruptures", [])
+    stored += [alert.detail for alert in db_session.scalars(select(Alert))]
+    problems = {f"[{locale}] {fault}: {text}" for explanation in stored
+                for locale in ("en", "ru")
+                for text in [render_explanation(explanation, locale)]
+                for fault in faults(text)}
+    assert len(stored) > 100 and sorted(problems) == []
+    # "Still in the clinical range" only of a client who was in it at intake.
+    for explanation in stored:
+        numbers = explanation.get("numbers") or {}
+        if "still in the clinical range" in render_explanation(explanation, "en"):
+            cutoff = LIB.get(numbers["instrument"]).cutoff
+            assert cutoff.is_clinical(numbers["intake"]), explanation

@@ -57,8 +57,8 @@ def test_rational_red_explains_itself():
     assert progress.numbers["default_expectations"] is True
     change = signals.explain_change(0)
     assert change.level == "deteriorated"
-    assert text(change) == ("Deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
-                           "points, NHS Talking Therapies; clinical range >= 10.")
+    assert text(change) == ("Reliably deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
+                           "points, NHS Talking Therapies; clinical range ≥ 10.")
 
 
 def test_recovered_and_white():
@@ -109,19 +109,19 @@ def test_alliance_explanations():
     [repaired] = signals.explain(0)
     assert repaired.level == "repaired"
     # Own SD 0, floored at 1 point before a clinic fit: the text says so.
-    assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
-                             "38; more than 2 x 1 (the least SD the rule uses; the "
-                             "client's own is smaller); down 5 from 38 last session; below "
-                             "36. Repaired at session 5 (38.5).")
+    assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 points below the personal "
+                             "mean 38; more than 2 x 1 (the least SD the rule uses; the "
+                             "client's own is smaller); down 5 points from 38 last session; "
+                             "below the cutoff of 36. Repaired at session 5 (38.5).")
     [unrepaired] = signals.explain(1)
     assert unrepaired.level == "unrepaired" and "supervisor's attention" in text(unrepaired)
     # A possible rupture beyond the client's own SD; a discrepancy names both ratings.
     scores, sessions = series([[38, 39, 40, 37.5]])
     [possible] = alliance_signals(srs, scores, sessions).explain(0)
     assert possible.level == "possible" and possible.numbers["kind"] == "possible_rupture"
-    assert text(possible) == ("Possible rupture at session 4: SRS-type 37.5; 1.5 below the "
-                              "personal mean 39; more than 1 x the client's own SD 1; down "
-                              "2.5 from 40 last session. Shown, not alerted: watch the "
+    assert text(possible) == ("Possible rupture at session 4: SRS-type 37.5; 1.5 points below "
+                              "the personal mean 39; more than 1 x the client's own SD 1; down "
+                              "2.5 points from 40 last session. Shown, not alerted: watch the "
                               "next sessions.")
     scores, sessions = series([[38, 37.5]])
     gap = alliance_signals(srs, scores, sessions, therapist_scores=np.array([[38, 43]]),

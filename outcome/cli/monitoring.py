@@ -30,6 +30,7 @@ from outcome.extensions import database
 from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import EpisodeSignal
+from outcome.services.explanations import render
 from outcome.services.fits import refit_models
 from outcome.services.signals import recompute_signals
 
@@ -106,7 +107,8 @@ def analyse_command(input_path: Path, id_col: str, time_col: str, score_col: str
     """Reliable and clinically significant change (Jacobson & Truax and variants).
 
     Reads a long-format CSV (one row per id and time point) and classifies each id as
-    recovered, improved, unchanged, deteriorated or harmed.
+    recovered, reliably improved, no reliable change, reliably deteriorated, or reliably
+    deteriorated into the clinical range (Jacobson & Truax's "harmed": the keys of --json).
     """
     try:
         with input_path.open(encoding="utf-8-sig", newline="") as fh:
@@ -137,7 +139,8 @@ def analyse_command(input_path: Path, id_col: str, time_col: str, score_col: str
                    f"{critical * result.s_diff:.2f} points)")
     if result.cutoff is not None:
         click.echo(f"cutoff {result.cutoff:.4f} ({result.cutoff_source})")
-    for name in CATEGORIES:
+    for name in CATEGORIES:  # the user-facing names; --json and -o keep the keys
         count = data["categories"][name]
         share = 100 * count / data["n"] if data["n"] else 0
-        click.echo(f"  {name:<13} {count:>5}  {share:5.1f} %")
+        label = render(f"change.category.{name}", {})
+        click.echo(f"  {label:<46} {count:>5}  {share:5.1f} %")

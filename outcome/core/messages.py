@@ -79,23 +79,35 @@ _TEMPLATES = [
     pgettext("colour.white", "White"),
     pgettext("colour.grey", "Grey"),
     pgettext("change.category.recovered", "Recovered"),
-    pgettext("change.category.improved", "Improved"),
-    pgettext("change.category.unchanged", "Unchanged"),
-    pgettext("change.category.deteriorated", "Deteriorated"),
-    pgettext("change.category.harmed", "Harmed"),
+    # User-facing names of the change categories (domain.md section 3); the keys stay.
+    pgettext("change.category.improved", "Reliably improved"),
+    pgettext("change.category.unchanged", "No reliable change"),
+    pgettext("change.category.deteriorated", "Reliably deteriorated"),
+    pgettext("change.category.harmed", "Reliably deteriorated into the clinical range"),
     pgettext("alliance.kind.rupture", "Rupture"),
     pgettext("alliance.kind.possible_rupture", "Possible rupture"),
     pgettext("alliance.kind.concern", "Alliance concern"),
     # Where an instrument's reliable-change threshold comes from.
     npgettext("reliable_change.points", "%(points)s point, %(source)s",
               "%(points)s points, %(source)s", "points"),
-    npgettext("reliable_change.points_definition", "%(points)s point, definition",
-              "%(points)s points, definition", "points"),
+    npgettext("reliable_change.points_definition",
+              "%(points)s point, from the instrument's definition",
+              "%(points)s points, from the instrument's definition", "points"),
     pgettext("reliable_change.definition_sd",
              "RCI from the definition's SD %(sd)s and reliability %(reliability)s"),
     pgettext("reliable_change.intake_sd",
              "RCI from the clinic's intake SD %(sd)s (n = %(n)s) and reliability "
              "%(reliability)s"),
+    npgettext("reliable_change.definition_sd_points",
+              "more than %(points)s point (RCI from the definition's SD %(sd)s and "
+              "reliability %(reliability)s)",
+              "more than %(points)s points (RCI from the definition's SD %(sd)s and "
+              "reliability %(reliability)s)", "points"),
+    npgettext("reliable_change.intake_sd_points",
+              "more than %(points)s point (RCI from the clinic's intake SD %(sd)s, n = %(n)s, "
+              "and reliability %(reliability)s)",
+              "more than %(points)s points (RCI from the clinic's intake SD %(sd)s, "
+              "n = %(n)s, and reliability %(reliability)s)", "points"),
     pgettext("reliable_change.unverified", "%(source)s (unverified)"),
     pgettext("reliable_change.not_defined", "not defined"),
     # Progress: "<head>: <body>", with a note while colours are rule-based.
@@ -107,6 +119,7 @@ _TEMPLATES = [
               "%(needed)s completed episodes needed for expected recovery curves.",
               "needed"),
     pgettext("progress.head", "%(colour)s: %(instrument)s %(observed)s at session %(session)s"),
+    pgettext("progress.head_no_score", "%(colour)s: %(instrument)s"),
     pgettext("progress.head_since_intake",
              "%(colour)s: %(instrument)s %(observed)s at session %(session)s, %(intake)s at "
              "intake"),
@@ -114,8 +127,8 @@ _TEMPLATES = [
               "worse by %(points)s point; reliable change is %(rule)s.",
               "worse by %(points)s points; reliable change is %(rule)s.", "points"),
     pgettext("progress.functional_range",
-             "in the functional range (clinical is %(side)s %(cutoff)s); consider maintenance "
-             "or ending."),
+             "in the functional range (clinical range %(side)s %(cutoff)s); consider "
+             "maintenance or ending."),
     npgettext("progress.expected",
               "expected %(expected)s for someone starting at %(intake)s; this is worse than "
               "%(percentile)s %% of past clients at this session (yellow above %(green_max)s "
@@ -131,16 +144,33 @@ _TEMPLATES = [
               "still in the clinical range and %(moved)s; by this session an improvement of "
               "%(expected_gain)s points is expected (%(fraction)s %% of the reliable change of "
               "%(threshold)s).", "expected_gain"),
+    npgettext("progress.little_improvement_now_clinical",
+              "in the clinical range now, though not at intake, and %(moved)s; by this "
+              "session an improvement of %(expected_gain)s point is expected (%(fraction)s %% "
+              "of the reliable change of %(threshold)s).",
+              "in the clinical range now, though not at intake, and %(moved)s; by this "
+              "session an improvement of %(expected_gain)s points is expected (%(fraction)s "
+              "%% of the reliable change of %(threshold)s).", "expected_gain"),
+    npgettext("progress.little_improvement_no_cutoff",
+              "%(moved)s; by this session an improvement of %(expected_gain)s point is "
+              "expected (%(fraction)s %% of the reliable change of %(threshold)s).",
+              "%(moved)s; by this session an improvement of %(expected_gain)s points is "
+              "expected (%(fraction)s %% of the reliable change of %(threshold)s).",
+              "expected_gain"),
     npgettext("progress.moved.improved", "improved by %(points)s point",
               "improved by %(points)s points", "points"),
     pgettext("progress.moved.unchanged", "no better than at intake"),
     npgettext("progress.moved.worse", "worse by %(points)s point", "worse by %(points)s points",
               "points"),
     pgettext("progress.no_threshold",
-             "progress cannot be judged yet: the instrument has no reliable-change threshold "
-             "until the clinic's intake SD is known (`outcome model refit`)."),
+             "progress cannot be judged yet: this measure has no reliable-change threshold "
+             "until the clinic's intake SD is known (it is computed when the clinic's "
+             "expected recovery curves are next refitted)."),
     pgettext("progress.first_session",
              "first measure of this episode; colours start at the second."),
+    pgettext("progress.first_session_functional",
+             "first measure of this episode, in the functional range (clinical range "
+             "%(side)s %(cutoff)s)."),
     pgettext("progress.no_valid_score", "no valid score yet."),
     pgettext("progress.on_track", "on track."),
     # Change since intake.
@@ -153,9 +183,11 @@ _TEMPLATES = [
     # Alliance ruptures: clauses joined by "; ", then the state of repair.
     pgettext("alliance.explanation", "%(clauses)s. %(state)s"),
     pgettext("alliance.head", "%(kind)s at session %(session)s: %(instrument)s %(observed)s"),
-    pgettext("alliance.below_mean", "%(difference)s below the personal mean %(mean)s"),
-    pgettext("alliance.drop", "down %(difference)s from %(previous)s last session"),
-    pgettext("alliance.below_cutoff", "below %(cutoff)s"),
+    npgettext("alliance.below_mean", "%(difference)s point below the personal mean %(mean)s",
+              "%(difference)s points below the personal mean %(mean)s", "difference"),
+    npgettext("alliance.drop", "down %(difference)s point from %(previous)s last session",
+              "down %(difference)s points from %(previous)s last session", "difference"),
+    pgettext("alliance.below_cutoff", "below the cutoff of %(cutoff)s"),
     pgettext("alliance.repaired", "Repaired at session %(session)s (%(score)s)."),
     pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
     pgettext("alliance.open", "Watch the next sessions for repair."),
@@ -174,9 +206,16 @@ _TEMPLATES = [
     pgettext("critical.answer_labelled",
              "%(clinician_message)s Answer: %(answer)s (%(label)s)."),
     pgettext("critical.answers", "%(answers)s"),
+    # Stored before items were named by number (``item`` is then the item's id).
     pgettext("critical.unanswered",
              "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "
              "in session."),
+    # An item named as the reader knows it: its number on the form, and its own text.
+    pgettext("critical.unanswered_item",
+             "%(instrument)s %(item)s, a safety question, was left unanswered; ask about it "
+             "in session."),
+    pgettext("item.numbered", "item %(number)s"),
+    pgettext("item.numbered_text", "item %(number)s (%(text)s)"),
     # Notes beside a score (outcome.core.score_notes): a count rule's three states, and a
     # critical item left blank.
     pgettext("score.rule_met", "%(rule)s: yes"),

@@ -14,6 +14,7 @@ wherever the signal is shown.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
@@ -100,10 +101,12 @@ def reliable_change_rule(instrument: Instrument, intake_sd: float | None = None,
     rc = instrument.reliable_change
     if rc is None:
         return None
-    note = "" if rc.is_verified else " (unverified)"
+    citation, verified = _citation(rc.source, rc.points)
+    verified = verified and rc.is_verified
+    note = "" if verified else " (unverified)"
     if rc.points is not None:
         return ReliableChangeRule(rc.points, True,
-                                  f"{_fmt(rc.points)} points, {rc.source or 'definition'}{note}")
+                                  f"{_fmt(rc.points, 2)} points, {citation or 'definition'}{note}")
     assert rc.reliability is not None
     if rc.sd is not None:
         return rule_from_rci(rc.sd, rc.reliability,
@@ -128,20 +131,56 @@ def reliable_change_source(instrument: Instrument, intake_sd: float | None = Non
     rc = instrument.reliable_change
     if rc is None:
         return None
+    citation, verified = _citation(rc.source, rc.points)
     if rc.points is not None:
-        source = (Message("reliable_change.points", {"points": rc.points, "source": rc.source})
-                  if rc.source else
-                  Message("reliable_change.points_definition", {"points": rc.points}))
+        # Points keep their own digits (GBO 2.45, not 2.5).
+        points = {"number": rc.points, "digits": 2}
+        source = (Message("reliable_change.points", {"points": points, "source": citation})
+                  if citation else
+                  Message("reliable_change.points_definition", {"points": points}))
     elif rc.sd is not None:
-        source = Message("reliable_change.definition_sd",
-                         {"sd": rc.sd, "reliability": _exact(rc.reliability)})
+        # The RCI criterion says its points too: "more than 13.4 points (RCI from ...)".
+        assert rc.reliability is not None
+        source = Message("reliable_change.definition_sd_points", {
+            "points": rule_from_rci(rc.sd, rc.reliability).threshold,
+            "sd": rc.sd, "reliability": _exact(rc.reliability)})
     elif intake_sd is not None and intake_sd > 0:
-        source = Message("reliable_change.intake_sd",
-                         {"sd": intake_sd, "n": n_intake, "reliability": _exact(rc.reliability)})
+        assert rc.reliability is not None
+        source = Message("reliable_change.intake_sd_points", {
+            "points": rule_from_rci(intake_sd, rc.reliability).threshold,
+            "sd": intake_sd, "n": n_intake, "reliability": _exact(rc.reliability)})
     else:
         return None
-    return source if rc.is_verified else Message("reliable_change.unverified",
-                                                 {"source": source})
+    return source if rc.is_verified and verified else Message("reliable_change.unverified",
+                                                              {"source": source})
+
+
+_UNVERIFIED = re.compile(r"\s*\(unverified\)", re.IGNORECASE)
+_LEADING_NUMBER = re.compile(r"\s*(\d+(?:\.\d+)?)\b")
+_TRAILING_POINTS = re.compile(r"[,;]?\s*(\d+(?:\.\d+)?)\s+(?:index\s+)?points?\s*$")
+
+
+def _citation(source: str, points: float | None) -> tuple[str, bool]:
+    """A definition's reliable-change source as a citation, and whether it is verified.
+
+    Sources written for people ("2.45 points (unverified)") would repeat what the message
+    already says: "(unverified)" is taken out (the message adds it once), and a source that
+    only restates the number of points ("10 index points") is no citation at all.
+    """
+    text = _UNVERIFIED.sub("", source or "").strip(" ;,")
+    verified = text == (source or "").strip(" ;,")
+    lead = _LEADING_NUMBER.match(text)
+    if points is not None and lead and math.isclose(float(lead.group(1)), points):
+        text = ""
+    trail = _TRAILING_POINTS.search(text)
+    if points is not None and trail and math.isclose(float(trail.group(1)), points):
+        text = text[:trail.start()].strip(" ;,")
+    return text, verified
+
+
+def _side(side: str) -> str:
+    # The side of a cutoff as a reader writes it: "clinical range ≥ 10", not ">= 10".
+    return {">=": "\u2265", "<=": "\u2264"}.get(side, side)
 
 
 def _exact(value: float | None) -> dict[str, Any]:
@@ -197,6 +236,9 @@ class OutcomeSignals:
         head = Message("progress.head_since_intake" if t > 1 else "progress.head",
                        {"colour": Message(f"colour.{colour}"), "instrument": ins.short_name,
                         "observed": xt, "session": t, **({"intake": x0} if t > 1 else {})})
+        if not np.isfinite(xt):
+            head = Message("progress.head_no_score", {"colour": Message(f"colour.{colour}"),
+                                                      "instrument": ins.short_name})
         rule = self.rule_source or Message("reliable_change.not_defined")
         reason = self.colours.reason[i]
         if reason == "reliable deterioration since intake" and self.rule is not None:
@@ -205,7 +247,7 @@ class OutcomeSignals:
         elif reason == "in the functional range" and ins.cutoff is not None:
             numbers["cutoff"] = ins.cutoff.value
             body = Message("progress.functional_range",
-                           {"side": ins.cutoff.clinical_side, "cutoff": ins.cutoff.value})
+                           {"side": _side(ins.cutoff.clinical_side), "cutoff": ins.cutoff.value})
         elif self.colours.method == "empirical" and np.isfinite(self.colours.percentile[i]):
             p = float(self.colours.percentile[i])
             expected = float(self.colours.expected[i])
@@ -225,13 +267,22 @@ class OutcomeSignals:
             moved = (Message("progress.moved.improved", {"points": gain}) if gain > 0 else
                      Message("progress.moved.unchanged") if gain == 0 else
                      Message("progress.moved.worse", {"points": -gain}))
-            body = Message("progress.little_improvement", {
+            # "Still in the clinical range" only when the intake was in it too.
+            cutoff = ins.cutoff
+            body = Message(
+                "progress.little_improvement_no_cutoff" if cutoff is None else
+                "progress.little_improvement" if cutoff.is_clinical(x0) else
+                "progress.little_improvement_now_clinical", {
                 "moved": moved,
                 "expected_gain": self.settings.rational_fraction * self.rule.threshold,
                 "fraction": _percent(self.settings.rational_fraction),
                 "threshold": self.rule.threshold})
         elif reason == "no reliable-change threshold yet":
             body = Message("progress.no_threshold")
+        elif (reason == "first session: no colour yet" and colour == "white"
+              and ins.cutoff is not None):
+            body = Message("progress.first_session_functional",
+                           {"side": _side(ins.cutoff.clinical_side), "cutoff": ins.cutoff.value})
         elif reason == "first session: no colour yet":
             body = Message("progress.first_session")
         elif reason == "no valid score":
@@ -268,7 +319,7 @@ class OutcomeSignals:
             "intake": x0, "observed": xt, "change": {"signed": xt - x0},
             "rule": self.rule_source or Message("reliable_change.not_defined")}
         if ins.cutoff is not None:
-            params.update(side=ins.cutoff.clinical_side, cutoff=ins.cutoff.value)
+            params.update(side=_side(ins.cutoff.clinical_side), cutoff=ins.cutoff.value)
         return Explanation("change", label, f"change.{label}",
                            Message("change.explanation_cutoff" if ins.cutoff is not None
                                    else "change.explanation", params), numbers)
@@ -366,7 +417,7 @@ class AllianceSignals:
             clauses = [Message("alliance.head", {
                 "kind": Message(f"alliance.kind.{kind}"), "session": session,
                 "instrument": ins.short_name, "observed": a})]
-            if not np.isnan(mean):
+            if not np.isnan(mean) and float(mean) > a:  # "below" only when it is
                 clauses.append(Message("alliance.below_mean",
                                        {"difference": float(mean) - a, "mean": float(mean)}))
             if "possible_rupture" in rules:
@@ -442,14 +493,28 @@ def explain_critical(instrument: Instrument, item_id: str, value: float) -> Expl
 
 
 def explain_unanswered_critical(instrument: Instrument, item_id: str) -> Explanation:
-    """An unanswered critical item: flagged, never read as 0."""
+    """An unanswered critical item: flagged, never read as 0.
+
+    The item is named as the form shows it, by its number and its own (verbatim) text, or
+    by its number alone when the wording is not installed; never by its internal id.
+    """
     return Explanation("critical", "high", "critical.unanswered",
-                       Message("critical.unanswered",
-                               {"instrument": instrument.short_name, "item": item_id}),
+                       Message("critical.unanswered_item",
+                               {"instrument": instrument.short_name,
+                                "item": item_name(instrument, item_id)}),
                        {"instrument": instrument.id, "item": item_id})
+
+
+def item_name(instrument: Instrument, item_id: str) -> Message:
+    """How a reader knows item ``item_id``: "item 9 (Thoughts that ...)" (its position
+    on the form, from 1, and its text from the definition)."""
+    number = next(n for n, item in enumerate(instrument.items, start=1) if item.id == item_id)
+    text = instrument.item(item_id).text
+    return (Message("item.numbered_text", {"number": number, "text": text}) if text
+            else Message("item.numbered", {"number": number}))
 
 
 __all__ = ["CATEGORIES", "COLOURS", "AllianceSignals", "Explanation", "OutcomeSignals",
            "alliance_settings", "alliance_signals", "explain_critical",
-           "explain_unanswered_critical", "first_and_last", "outcome_signals",
+           "explain_unanswered_critical", "first_and_last", "item_name", "outcome_signals",
            "reliable_change_rule", "reliable_change_source"]

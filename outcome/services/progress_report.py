@@ -54,7 +54,7 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
     return dataclasses.replace(
         report,
         signals=(*_episode_change(record),
-                 *(SignalText(e["instrument"], e["level"], e["text"])
+                 *(SignalText(e["instrument"], e["level"], e["text"], e.get("kind", ""))
                    for e in record.explanations)),
         outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows)
                              for c in record.outcome_charts),
@@ -77,7 +77,7 @@ def _episode_change(record: ClientRecord) -> tuple[SignalText, ...]:
         return ()
     return (SignalText(change.measure, change.category,
                        f"Since intake ({change.measure}): "
-                       f"{change.explanation or change.category_text}"),)
+                       f"{change.explanation or change.category_text}", "change"),)
 
 
 def progress_report_pdf(session: Session, client: Client, episode: Episode | None,
