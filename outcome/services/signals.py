@@ -17,10 +17,11 @@ duplicates.
 - ``not_on_track`` (red) and ``rupture`` (a rupture waiting for repair) are
   *conditions*: raised while true, resolved automatically when no longer true.
 
-Sessions are counted per instrument within an episode over *valid* administrations:
-the n-th valid score is session n (the intake is the first valid one), which equals the
-session number for measures given every session. Invalid administrations (too many
-items unanswered) take no place in a series, but their critical answers still alert.
+A series' session numbers are the episode's treatment sessions
+(:mod:`outcome.services.sessions`: the appointment's number among sessions held, so a
+missed appointment does not advance t), not a count of forms; the intake is the first
+valid score. Invalid administrations (too many items unanswered) take no place in a
+series, but their critical answers still alert.
 Services flush; the caller commits.
 """
 
@@ -57,6 +58,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import TrajectoryFit
 from outcome.services import clinic_settings
+from outcome.services.sessions import session_clock
 from questionnaires.loader import InstrumentLibrary
 
 EVENT_KINDS = ("critical_item", "critical_unanswered", "unrepaired_rupture")
@@ -110,7 +112,8 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
         yellow_max=float(settings["colour_yellow_max"]),
         min_episodes=int(settings["model_min_episodes"]),
         rational_from_session=int(settings["rational_from_session"]),
-        rational_fraction=float(settings["rational_fraction"]))
+        rational_fraction=float(settings["rational_fraction"]),
+        rational_red_session=int(settings["rational_red_session"]))
     models: dict[str, TrajectoryModel] = {}
     intake_sd: dict[str, tuple[float, int]] = {}
     alliance_sd: dict[str, float] = {}
@@ -119,7 +122,7 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
     for fit in fits:  # later fits overwrite earlier ones
         params = fit.parameters
         if "beta0" in params:
-            models[fit.instrument_id] = TrajectoryModel.from_json(params)
+            models[fit.instrument_id] = TrajectoryModel.from_json(params, source=fit.source)
         elif fit.instrument_id in models:
             del models[fit.instrument_id]
         if params.get("intake_sd"):
@@ -160,6 +163,7 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         grouped[row.instrument_id][row.episode_id].append(row)
+    clock = session_clock(session, episode_ids)
     out = {}
     for instrument_id, by_episode in grouped.items():
         try:
@@ -173,12 +177,17 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
         scores = np.full((len(order), width), np.nan)
         ids = np.full((len(order), width), -1, dtype=np.int64)
         appointments = np.full((len(order), width), -1, dtype=np.int64)
+        # Padding continues the count, so a padded cell never looks like session 1.
+        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
         for i, episode_id in enumerate(order):
-            for j, adm in enumerate(valid[episode_id]):
+            administered = valid[episode_id]
+            numbers = clock.session_numbers(
+                episode_id, [(a.appointment_id, a.completed_dt) for a in administered])
+            for j, adm in enumerate(administered):
                 scores[i, j] = adm.scores["primary"]
                 ids[i, j] = adm.id
                 appointments[i, j] = adm.appointment_id if adm.appointment_id else -1
-        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+                sessions[i, j] = numbers[j]
         out[instrument_id] = _Series(instrument, {e: i for i, e in enumerate(order)}, scores,
                                      sessions, ids, appointments,
                                      {e: by_episode[e] for e in order})
