@@ -33,6 +33,8 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.services.caseload import rule_based_measures
+from outcome.services.caseload import rule_based_notices
 from outcome.services.explanations import render_explanation
 from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
@@ -114,6 +116,8 @@ class ClientRecord:
     episode: Episode
     timezone: str
     explanations: list[dict] = field(default_factory=list)
+    # Said once above the explanations: measures whose colours are rule-based.
+    notices: tuple[str, ...] = ()
     outcome_charts: list[ChartView] = field(default_factory=list)
     alliance_charts: list[ChartView] = field(default_factory=list)
     heatmaps: list[HeatmapView] = field(default_factory=list)
@@ -173,6 +177,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         if data.get("change"):
             record.explanations.append(_explained(library, instrument_id, data["change"],
                                                   locale))
+    record.notices = rule_based_notices(
+        rule_based_measures(state.get("outcomes", {})),
+        {i: _short(library, i) for i in state.get("outcomes", {})}, locale)
     for instrument_id, data in sorted(state.get("alliance", {}).items()):
         for rupture in data.get("ruptures", []):
             record.explanations.append(_explained(library, instrument_id, rupture, locale))
