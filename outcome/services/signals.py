@@ -58,6 +58,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import TrajectoryFit
 from outcome.services import clinic_settings
+from outcome.services.sessions import SessionClock
 from outcome.services.sessions import session_clock
 from questionnaires.loader import InstrumentLibrary
 
@@ -147,10 +148,12 @@ class _Series:
 
 
 def load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
-                respondent: str = "client") -> dict[str, _Series]:
+                respondent: str = "client", clock: SessionClock | None = None
+                ) -> dict[str, _Series]:
     """Each instrument's valid primary scores of ``episode_ids`` by ``respondent``, as
-    padded matrices (NaN where an episode has fewer sessions); superseded administrations
-    and instruments no longer in the library are left out."""
+    padded matrices (NaN where an episode has fewer sessions), with each score's
+    treatment session number; superseded administrations and instruments no longer in
+    the library are left out. ``clock``: the episodes' appointments, when already read."""
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
     rows = session.scalars(
@@ -163,7 +166,7 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         grouped[row.instrument_id][row.episode_id].append(row)
-    clock = session_clock(session, episode_ids)
+    clock = clock or session_clock(session, episode_ids)
     out = {}
     for instrument_id, by_episode in grouped.items():
         try:
@@ -200,8 +203,9 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
     readings = {episode_id: EpisodeReading(state={"outcomes": {}, "alliance": {},
                                                   "critical": []})
                 for episode_id in episode_ids}
-    series = load_series(session, episode_ids, library)
-    therapist = load_series(session, episode_ids, library, respondent="therapist")
+    clock = session_clock(session, episode_ids)
+    series = load_series(session, episode_ids, library, clock=clock)
+    therapist = load_series(session, episode_ids, library, respondent="therapist", clock=clock)
     worst: dict[int, tuple[int, str]] = {}
     for instrument_id, s in sorted(series.items()):
         instrument = s.instrument
