@@ -281,3 +281,16 @@ def test_rational_red_counts_treatment_sessions(db_session, make_user, make_clie
         "Red: PHQ-9 14 at session 8, 16 at intake: still in the clinical range and improved "
         "by 2 points: no reliable improvement by session 8 (reliable change is 6 points, "
         "NHS Talking Therapies).")
+
+
+def test_rule_based_notice_is_said_once_on_the_client_page_and_in_the_pdf(auth, client,
+                                                                          case):
+    therapist, person, _episode = case
+    auth.login(therapist.email)
+    notice = ("PHQ-9 colours are rule-based: the clinic has 0 of the 50 episodes (three or "
+              "more measures each) needed for an expected recovery curve.")
+    html = flat(client.get(f"/clients/{person.code}").get_data(as_text=True))
+    assert html.count(notice) == 1 and "Rule-based colours" not in html
+    body = client.get(f"/clients/{person.code}/report.pdf").get_data()
+    text = flat(" ".join(p.extract_text() for p in PdfReader(io.BytesIO(body)).pages))
+    assert text.count(notice) == 1
