@@ -153,10 +153,9 @@ def _facts(report: ProgressReport) -> Flowable:
 
 
 def _signals(report: ProgressReport) -> list[Flowable]:
-    head = para("What the measures say", "h2")
+    title = para("What the measures say", "h2")
     notes = [para(notice, "muted") for notice in report.notices]
-    if notes:
-        head = KeepTogether([head, *notes])
+    head: Flowable = KeepTogether([title, *notes]) if notes else title
     if not report.signals:
         return [head, para("No measures yet in this episode.", "body")]
     rows: list[list] = [["", "Measure", "What it means"]]
