@@ -39,6 +39,8 @@ class TrajectoryData:
     cutoff_label: str = ""
     band_low: tuple[float, ...] | None = None
     band_high: tuple[float, ...] | None = None
+    # The band's legend, e.g. "PHQ-9 expected range (clinic fit, n = 212)".
+    band_label: str = ""
     y_label: str = ""
     # (session, kind): kinds of MARKERS, drawn at that session's score.
     markers: tuple[tuple[int, str], ...] = ()
@@ -108,6 +110,13 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         outline += [c for s, v in reversed(list(zip(data.sessions, data.band_high,
                                                     strict=True))) for c in (x(s), y(v))]
         drawing.add(Polygon(outline, fillColor=BAND, strokeColor=None))
+        if data.band_label:
+            # Under the title: a swatch of the fill, then whose range it is.
+            # (mypy: types-reportlab types Rect's **kw without Unpack, so no keyword fits.)
+            drawing.add(Rect(left, height - 23, 9, 6, fillColor=BAND,  # type: ignore[arg-type]
+                             strokeColor=MUTED, strokeWidth=0.4))  # type: ignore[arg-type]
+            drawing.add(String(left + 12, height - 23, data.band_label, fontSize=6.5,
+                               fillColor=INK, textAnchor="start"))
     drawing.add(Line(left, bottom, left + plot_w, bottom, strokeColor=MUTED))
     drawing.add(Line(left, bottom, left, bottom + plot_h, strokeColor=MUTED))
     value: float | None  # an axis value here; below, a score that may be missing

@@ -104,6 +104,8 @@ class ProgressReport:
     episode_opened: dt.date | None
     episode_closed: dt.date | None = None
     signals: tuple[SignalText, ...] = ()
+    # Said once above the signals: measures whose colours are rule-based.
+    notices: tuple[str, ...] = ()
     outcome_charts: tuple[ScoreChart, ...] = ()
     alliance_charts: tuple[ScoreChart, ...] = ()
     heatmaps: tuple[ItemChart, ...] = ()
@@ -168,7 +170,9 @@ def _facts(report: ProgressReport) -> Flowable:
 
 
 def _signals(report: ProgressReport) -> list[Flowable]:
-    head = para("What the measures say", "h2")
+    title = para("What the measures say", "h2")
+    notes = [para(notice, "muted") for notice in report.notices]
+    head: Flowable = KeepTogether([title, *notes]) if notes else title
     if not report.signals:
         return [head, para("No measures yet in this episode.", "body")]
     rows: list[list] = [["", "Measure", "What it means"]]

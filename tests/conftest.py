@@ -444,9 +444,11 @@ def team(db_session, make_user, make_client, make_episode, make_appointment, ass
     red = make_client(a, name=TEAM_CLIENT_NAME)
     red_episode = make_episode(red)
     set_goals(db_session, red_episode, [TEAM_CLIENT_GOAL], clock())
-    answer(db_session, red_episode, [1, 1, 2, 2])
+    # Four sessions held, each form answered just after its session began (the session
+    # t of a form without an appointment is the number of sessions held by then).
     for week in range(4):
-        make_appointment(red_episode, starts_dt=clock() - dt.timedelta(weeks=4 - week))
+        make_appointment(red_episode, starts_dt=T0 + dt.timedelta(weeks=week, hours=-1))
+    answer(db_session, red_episode, [1, 1, 2, 2])
     done = make_client(a, name="Done Client")
     done_episode = make_episode(done)
     answer(db_session, done_episode, [3, 3, 1, 0])

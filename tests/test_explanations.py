@@ -164,7 +164,9 @@ def test_a_whole_explanation_in_russian():
     assert russian.startswith("Красный: PHQ-9 19,5 на встрече 4, 12 в начале терапии: хуже "
                               "на 7,5 балла; надёжное изменение — 6 баллов, NHS Talking "
                               "Therapies.")
-    assert "из 50 завершённых курсов терапии" in russian
+    from outcome.core.signals import rule_based_notice
+    notice = render_explanation(rule_based_notice("PHQ-9", 3, 50).as_json(), "ru")
+    assert "3 из 50 курсов терапии" in notice
 
 
 def test_numbers_keep_their_digits_and_take_the_locale_signs():

@@ -40,9 +40,15 @@ def test_first_and_last_skip_missing_scores():
     scores, sessions = series([[NAN, 14, 12, NAN], [20], [NAN]])
     intake, latest, session, count = first_and_last(scores, sessions)
     assert list(intake[:2]) == [14, 20] and np.isnan(intake[2])
-    # Sessions count valid scores: the intake (14) is session 1, so 12 is session 2.
-    assert list(latest[:2]) == [12, 20] and list(session) == [2, 1, 0]
+    # The session is the latest valid score's treatment session (issue 15: not a count
+    # of forms): 12 was given at the third session.
+    assert list(latest[:2]) == [12, 20] and list(session) == [3, 1, 0]
     assert list(count) == [2, 1, 0]
+    # A missed appointment does not advance t: forms at sessions 1, 2, 2 (the third
+    # form given between sessions, after a no-show) make the latest session 2.
+    _, _, session, count = first_and_last(np.array([[18.0, 16.0, 15.0]]),
+                                          np.array([[1, 2, 2]]))
+    assert list(session) == [2] and list(count) == [3]
 
 
 def test_rational_red_explains_itself():
@@ -53,8 +59,12 @@ def test_rational_red_explains_itself():
         "progress.reliable_deterioration_since_intake"
     assert text(progress).startswith("Red: PHQ-9 19 at session 4, 12 at intake: worse by 7 "
                                     "points; reliable change is 6 points, NHS Talking Therapies")
-    assert "Rule-based colours: the clinic has 0 of the 50 completed episodes" in text(progress)
+    # Rule-based colours are said once above a list (domain.md section 4), not in each
+    # row: the row's numbers say so, the notice says it in words.
+    assert "Rule-based" not in text(progress)
     assert progress.numbers["default_expectations"] is True
+    assert (progress.numbers["episodes_available"], progress.numbers["episodes_needed"]) == (
+        0, 50)
     change = signals.explain_change(0)
     assert change.level == "deteriorated"
     assert text(change) == ("Reliably deteriorated: PHQ-9 from 12 to 19 (+7); reliable change is 6 "
@@ -88,7 +98,7 @@ def test_empirical_yellow_names_expected_percentile_and_sample():
     assert progress.level == "yellow"
     assert progress.numbers["sample_size"] == 80
     assert 0.75 < progress.numbers["percentile"] <= 0.90
-    assert "worse than 8" in text(progress) and "curve from 80 completed episodes" in \
+    assert "worse than 8" in text(progress) and "clinic fit, n = 80 episodes" in \
         text(progress)
     assert progress.numbers["default_expectations"] is False
 

@@ -16,6 +16,7 @@ from outcome.cli.instruments import instruments_group
 from outcome.cli.instruments import score_command
 from outcome.cli.links import links_group
 from outcome.cli.monitoring import analyse_command
+from outcome.cli.monitoring import fits_group
 from outcome.cli.monitoring import model_group
 from outcome.cli.monitoring import signals_group
 from outcome.cli.scheduler import scheduler_command
@@ -27,5 +28,5 @@ COMMANDS = (
     analyse_command, appointments_group, clinic_group, config_group, db_group, demo_command,
     digest_command, goals_group, instruments_group, links_group, model_group, scheduler_command,
     score_command, serve_command, signals_group, tokens_group, users_group,
-    export_command, backup_command, restore_command,
+    export_command, backup_command, restore_command, fits_group,
 )

@@ -1,4 +1,4 @@
-"""``outcome signals``, ``outcome model`` and ``outcome analyse``."""
+"""``outcome signals``, ``outcome model``, ``outcome fits`` and ``outcome analyse``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func
 from sqlalchemy import select
 
+from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.clinical_significance import AnalysisInputError
 from outcome.clinical_significance import per_id_rows
@@ -31,13 +32,17 @@ from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import EpisodeSignal
 from outcome.services.explanations import render
+from outcome.services.fits import FitFileError
+from outcome.services.fits import export_fits
+from outcome.services.fits import import_fits
 from outcome.services.fits import refit_models
 from outcome.services.signals import recompute_signals
 
 DATA_ERROR = 2
 
 signals_group = AppGroup("signals", help="Rebuild the engine's signals from stored answers.")
-model_group = AppGroup("model", help="Fit expected recovery curves on completed episodes.")
+model_group = AppGroup("model", help="Fit expected recovery curves on the clinic's episodes.")
+fits_group = AppGroup("fits", help="Export or import expected recovery curves (fits).")
 
 
 def _clinics(session, slug: str | None) -> list[Clinic]:
@@ -76,6 +81,65 @@ def refit_command(clinic_slug: str | None) -> None:
                 click.echo(f"  {report.instrument_id:<10} {report.n_episodes:>5} episodes "
                            f"{report.n_observations:>6} scores  {report.note}")
             recompute_signals(session, library, now, clinic.id)
+
+
+@fits_group.command("export")
+@click.option("--clinic", "clinic_slug", help="The clinic (needed when there are several).")
+@click.option("--instrument", "instrument_id", help="Only this measure (e.g. phq9).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the file here (default: standard output).")
+def fits_export_command(clinic_slug: str | None, instrument_id: str | None,
+                        output: Path | None) -> None:
+    """Write the clinic's expected recovery curves as JSON: parameters, band table by
+    intake severity, source and sample size (for `outcome fits import` elsewhere)."""
+    library = instrument_library(current_app)
+    with transaction(database().session_factory) as session:
+        data = export_fits(session, chosen_clinic(session, clinic_slug), library,
+                           instrument_id)
+    if not data["fits"]:
+        raise click.ClickException("no fitted curve to export; run `outcome model refit` "
+                                   "first")
+    text = json.dumps(data, indent=1, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {len(data['fits'])} fit(s) to {output}.", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@fits_group.command("import")
+@click.argument("path", metavar="FILE",
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--source", required=True,
+              help='Where the fit comes from, shown with every colour it gives (e.g. '
+                   '"Clinic X export, 2026-11").')
+@click.option("--clinic", "clinic_slug", help="The clinic (needed when there are several).")
+def fits_import_command(path: Path, source: str, clinic_slug: str | None) -> None:
+    """Store a published or exported fit for the clinic, then recompute its signals.
+
+    It is used like the clinic's own fit once its sample size reaches
+    model_min_episodes; the nightly refit replaces it when the clinic's own fit does.
+    A bad file is refused with the field named, and nothing is stored.
+    """
+    now = dt.datetime.now(dt.UTC)
+    library = instrument_library(current_app)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        click.echo(f"error: {path}: not a JSON file ({exc}); nothing was imported", err=True)
+        sys.exit(DATA_ERROR)
+    try:
+        with transaction(database().session_factory) as session:
+            clinic = chosen_clinic(session, clinic_slug)
+            reports = import_fits(session, clinic, library, data, source=source, now=now)
+            recompute_signals(session, library, now, clinic.id)
+    except FitFileError as exc:
+        click.echo(f"error: {path}: {exc}; nothing was imported", err=True)
+        sys.exit(DATA_ERROR)
+    for report in reports:
+        click.echo(f"  {report.instrument_id:<10} {report.n_episodes:>5} episodes "
+                   f"{report.n_observations:>6} scores  {report.note}")
+    click.echo(f"Imported {len(reports)} fit(s) from {source!r}.")
 
 
 @click.command("analyse")

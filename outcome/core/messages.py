@@ -225,6 +225,25 @@ _TEMPLATES = [
     pgettext("score.prorated_critical_blank",
              "prorated; item %(number)s (the safety question) unanswered"),
     pgettext("score.critical_blank", "item %(number)s (the safety question) unanswered"),
+    # Issue 15 (trajectory): bands by intake severity, the fit they come from, the
+    # rational red rule, and the rule-based notice shown once above a list.
+    pgettext("progress.expected_stratum",
+             "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+             "%(percentile)s %% of past clients with an intake of %(low)s to %(high)s at this "
+             "session (yellow above %(green_max)s %%, red above %(yellow_max)s %%; %(fit)s)."),
+    pgettext("progress.expected_pooled",
+             "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+             "%(percentile)s %% of past clients at this session (yellow above %(green_max)s "
+             "%%, red above %(yellow_max)s %%; %(fit)s)."),
+    pgettext("progress.fit.clinic", "clinic fit, n = %(episodes)s episodes"),
+    pgettext("progress.fit.imported", "imported fit: %(source)s, n = %(episodes)s episodes"),
+    pgettext("progress.no_reliable_improvement",
+             "still in the clinical range and %(moved)s: no reliable improvement by session "
+             "%(red_session)s (reliable change is %(rule)s)."),
+    pgettext("progress.rule_based_notice",
+             "%(instrument)s colours are rule-based: the clinic has %(available)s of the "
+             "%(needed)s episodes (three or more measures each) needed for an expected "
+             "recovery curve."),
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),

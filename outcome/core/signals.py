@@ -192,8 +192,10 @@ def first_and_last(scores: np.ndarray, sessions: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Intake score, latest score, the latest score's session, and count of valid scores.
 
-    The session is counted over valid scores (the intake is session 1), so a series that
-    starts with unusable forms is not mistaken for one already under way.
+    The session is the latest valid score's entry in ``sessions`` (the episode's
+    treatment session number, :mod:`outcome.services.sessions`); the intake is the first
+    valid score, so a series that starts with unusable forms is not mistaken for one
+    already under way.
     """
     scores = np.asarray(scores, dtype=float)
     valid = np.isfinite(scores)
@@ -204,7 +206,9 @@ def first_and_last(scores: np.ndarray, sessions: np.ndarray
     has = count > 0
     intake = np.where(has, scores[rows, first_col], np.nan)
     latest = np.where(has, scores[rows, last_col], np.nan)
-    return intake, latest, count.astype(np.int64), count
+    sessions = np.broadcast_to(np.asarray(sessions), scores.shape)
+    session = np.where(has, sessions[rows, last_col], 0).astype(np.int64)
+    return intake, latest, session, count
 
 
 @dataclass(frozen=True)
@@ -255,11 +259,26 @@ class OutcomeSignals:
                            green_max=self.settings.green_max,
                            yellow_max=self.settings.yellow_max,
                            sample_size=self.model.n_episodes if self.model else None)
-            body = Message("progress.expected", {
-                "expected": expected, "intake": x0, "percentile": _percent(p),
-                "green_max": _percent(self.settings.green_max),
-                "yellow_max": _percent(self.settings.yellow_max),
-                "episodes": self.model.n_episodes if self.model else 0})
+            assert self.model is not None
+            stratum = self.model.stratum_range(x0, t)
+            fit = (Message("progress.fit.imported", {"source": self.model.source,
+                                                     "episodes": self.model.n_episodes})
+                   if self.model.source else
+                   Message("progress.fit.clinic", {"episodes": self.model.n_episodes}))
+            numbers["fit_source"] = self.model.source
+            if stratum is None:
+                body = Message("progress.expected_pooled", {
+                    "expected": expected, "intake": x0, "percentile": _percent(p),
+                    "green_max": _percent(self.settings.green_max),
+                    "yellow_max": _percent(self.settings.yellow_max), "fit": fit})
+            else:
+                numbers.update(stratum_low=stratum[0], stratum_high=stratum[1],
+                               stratum_residuals=stratum[2])
+                body = Message("progress.expected_stratum", {
+                    "expected": expected, "intake": x0, "percentile": _percent(p),
+                    "low": stratum[0], "high": stratum[1],
+                    "green_max": _percent(self.settings.green_max),
+                    "yellow_max": _percent(self.settings.yellow_max), "fit": fit})
         elif reason == "little improvement by this session" and self.rule is not None:
             numbers.update(threshold=self.rule.threshold,
                            fraction=self.settings.rational_fraction)
@@ -277,6 +296,16 @@ class OutcomeSignals:
                 "expected_gain": self.settings.rational_fraction * self.rule.threshold,
                 "fraction": _percent(self.settings.rational_fraction),
                 "threshold": self.rule.threshold})
+        elif reason == "no reliable improvement by this session" and self.rule is not None:
+            numbers.update(threshold=self.rule.threshold,
+                           red_session=self.settings.rational_red_session)
+            gain = ins.d * (xt - x0)
+            moved = (Message("progress.moved.improved", {"points": gain}) if gain > 0 else
+                     Message("progress.moved.unchanged") if gain == 0 else
+                     Message("progress.moved.worse", {"points": -gain}))
+            body = Message("progress.no_reliable_improvement", {
+                "moved": moved, "rule": rule,
+                "red_session": self.settings.rational_red_session})
         elif reason == "no reliable-change threshold yet":
             body = Message("progress.no_threshold")
         elif (reason == "first session: no colour yet" and colour == "white"
@@ -289,15 +318,11 @@ class OutcomeSignals:
             body = Message("progress.no_valid_score")
         else:
             body = Message("progress.on_track")
-        if self.colours.method == "rational" and t > 1:
-            needed = self.settings.min_episodes
-            have = self.model.n_episodes if self.model else 0
-            message = Message("progress.explanation_rule_based",
-                              {"head": head, "body": body, "available": have,
-                               "needed": needed})
-            numbers.update(episodes_available=have, episodes_needed=needed)
-        else:
-            message = Message("progress.explanation", {"head": head, "body": body})
+        if self.colours.method == "rational":
+            # Said once above a list (rule_based_notice), not in every row.
+            numbers.update(episodes_available=self.model.n_episodes if self.model else 0,
+                           episodes_needed=self.settings.min_episodes)
+        message = Message("progress.explanation", {"head": head, "body": body})
         return Explanation("progress", colour, f"progress.{reason.replace(' ', '_')}",
                            message, numbers)
 
@@ -348,6 +373,13 @@ def outcome_signals(instrument: Instrument, scores: np.ndarray, sessions: np.nda
     return OutcomeSignals(instrument, intake, latest, session, count, colours, change, rule,
                           model, settings,
                           reliable_change_source(instrument, intake_sd, n_intake))
+
+
+def rule_based_notice(instrument_short_name: str, available: int, needed: int) -> Message:
+    """The one notice above a list whose colours for a measure come from rational rules
+    (domain.md section 4: said once, not in every row)."""
+    return Message("progress.rule_based_notice", {"instrument": instrument_short_name,
+                                                  "available": available, "needed": needed})
 
 
 def change_markers(instrument: Instrument, scores: np.ndarray,
@@ -517,4 +549,4 @@ def item_name(instrument: Instrument, item_id: str) -> Message:
 __all__ = ["CATEGORIES", "COLOURS", "AllianceSignals", "Explanation", "OutcomeSignals",
            "alliance_settings", "alliance_signals", "explain_critical",
            "explain_unanswered_critical", "first_and_last", "item_name", "outcome_signals",
-           "reliable_change_rule", "reliable_change_source"]
+           "reliable_change_rule", "reliable_change_source", "rule_based_notice"]

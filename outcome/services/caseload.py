@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -21,6 +22,7 @@ from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.core.signals import rule_based_notice
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
@@ -93,6 +95,9 @@ class CaseloadRow:
     # The measure (or pair) change_category belongs to, in words: "PHQ-9",
     # "PHQ-9 + GAD-7, NHS Talking Therapies" (domain.md section 3).
     change_measure: str = ""
+    # Measures whose colour comes from the rational rules: (instrument, episodes the
+    # clinic has, episodes needed), said once above the list (rule_based_notices).
+    rule_based: tuple[tuple[str, int, int], ...] = ()
 
 
 def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, float]
@@ -216,8 +221,31 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                                progress_text=worst, outcomes=measures, alliance=alliance,
                                oldest_alert=oldest.get(episode_id),
                                change_measure=render_explanation(
-                                   (state.get("change") or {}).get("label"), locale)))
+                                   (state.get("change") or {}).get("label"), locale),
+                               rule_based=rule_based_measures(outcomes)))
     return out
+
+
+def rule_based_measures(outcomes: dict) -> tuple[tuple[str, int, int], ...]:
+    """The stored outcome signals whose colour came from the rational rules."""
+    out = []
+    for instrument_id, data in sorted(outcomes.items()):
+        numbers = (data.get("progress") or {}).get("numbers") or {}
+        if numbers.get("method") == "rational":
+            out.append((instrument_id, int(numbers.get("episodes_available") or 0),
+                        int(numbers.get("episodes_needed") or 0)))
+    return tuple(out)
+
+
+def rule_based_notices(measures: Iterable[tuple[str, int, int]], names: dict[str, str],
+                       locale: str = "en") -> tuple[str, ...]:
+    """One sentence per measure whose colours are rule-based, for above a list
+    (domain.md section 4: said once, not in every row); the latest counts win."""
+    latest: dict[str, tuple[int, int]] = {}
+    for instrument_id, available, needed in measures:
+        latest[instrument_id] = max(latest.get(instrument_id, (0, 0)), (available, needed))
+    return tuple(render_explanation(rule_based_notice(names.get(i, i), *latest[i]).as_json(),
+                                    locale) for i in sorted(latest))
 
 
 def sparkline_points(series: tuple[float, ...], scale: tuple[float, float],

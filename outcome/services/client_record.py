@@ -8,8 +8,9 @@ here, so the page agrees with the caseload). Two audiences:
   explanations, but no item answers, no free text and no goal wording, since answers
   reach the client's own therapist only.
 
-Session numbers on the charts count valid scores of that measure (the intake is 1), as
-the engine and the expected-recovery curves do.
+Session numbers on the charts are the episode's treatment sessions
+(:mod:`outcome.services.sessions`), as the engine and the expected-recovery curves use
+them; a missed appointment does not advance them.
 """
 
 from __future__ import annotations
@@ -31,15 +32,17 @@ from outcome.core.score_notes import score_notes
 from outcome.core.signals import change_markers
 from outcome.models import Administration
 from outcome.models import Alert
-from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.services.caseload import rule_based_measures
+from outcome.services.caseload import rule_based_notices
 from outcome.services.episode_change import change_words
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import MARKERS
@@ -134,6 +137,8 @@ class ClientRecord:
     episode: Episode
     timezone: str
     explanations: list[dict] = field(default_factory=list)
+    # Said once above the explanations: measures whose colours are rule-based.
+    notices: tuple[str, ...] = ()
     outcome_charts: list[ChartView] = field(default_factory=list)
     alliance_charts: list[ChartView] = field(default_factory=list)
     heatmaps: list[HeatmapView] = field(default_factory=list)
@@ -164,10 +169,7 @@ def episode_administrations(session: Session, episode_id: int) -> list[Administr
 
 def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
     """Appointment id to session number (scheduled and attended appointments, in order)."""
-    ids = session.scalars(select(Appointment.id).where(
-        Appointment.episode_id == episode_id, Appointment.status.in_(COUNTED))
-        .order_by(Appointment.starts_dt, Appointment.id)).all()
-    return {appointment_id: n for n, appointment_id in enumerate(ids, start=1)}
+    return dict(session_clock(session, [episode_id]).number)
 
 
 def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
@@ -212,6 +214,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         if data.get("change"):
             record.explanations.append(_explained(library, instrument_id, data["change"],
                                                   locale))
+    record.notices = rule_based_notices(
+        rule_based_measures(state.get("outcomes", {})),
+        {i: _short(library, i) for i in state.get("outcomes", {})}, locale)
     for instrument_id, data in sorted(state.get("alliance", {}).items()):
         for rupture in data.get("ruptures", []):
             record.explanations.append(_explained(library, instrument_id, rupture, locale))
@@ -221,19 +226,22 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         if (row.respondent == "client" and row.is_valid
                 and (row.scores or {}).get("primary") is not None):
             series.setdefault(row.instrument_id, []).append(row)
+    clock = session_clock(session, [episode.id])
     for instrument_id, administered in sorted(series.items()):
         try:
             instrument = library.get(instrument_id)
         except KeyError:
             continue
+        t = tuple(clock.session_numbers(episode.id, [(row.appointment_id, row.completed_dt)
+                                                     for row in administered]))
         if instrument.role == "outcome":
             record.outcome_charts.append(_qualified(
-                _outcome_chart(instrument, administered, context, tz), instrument, administered,
-                locale))
+                _outcome_chart(instrument, administered, context, tz, t), instrument,
+                administered, locale))
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
-                tz))
+                tz, t))
 
     goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
                                 .order_by(Goal.position)).all()
@@ -283,13 +291,13 @@ def _short(library: InstrumentLibrary, instrument_id: str) -> str:
 
 
 def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
-                   tz: zoneinfo.ZoneInfo) -> ChartView:
+                   tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...]) -> ChartView:
     scores = np.array([row.scores["primary"] for row in rows], dtype=float)
-    sessions = tuple(range(1, len(rows) + 1))
     sd = context.intake_sd.get(instrument.id)
     marks = change_markers(instrument, scores, *(sd if sd else (None, None)))
     low, high = instrument.primary_range
     band_low = band_high = None
+    band_label = ""
     model = context.models.get(instrument.id)
     # The band is drawn only when colours come from the same curve (enough episodes);
     # otherwise the rule-based colours and the band could disagree.
@@ -297,12 +305,13 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
             and len(rows) > 1):
         edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
         band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
+        band_label = expected_range_label(instrument, model)
     data = TrajectoryData(
         title=instrument.short_name, sessions=sessions, scores=tuple(map(float, scores)),
         y_min=low, y_max=high,
         cutoff=instrument.cutoff.value if instrument.cutoff else None,
         cutoff_label=f"cutoff {instrument.cutoff.value:g}" if instrument.cutoff else "",
-        band_low=band_low, band_high=band_high,
+        band_low=band_low, band_high=band_high, band_label=band_label,
         markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m))
     table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), float(v),
                    MARKERS[m] if m else "")
@@ -316,7 +325,7 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
         parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
     if band_low and band_high:  # set together
         parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
-                     f"{band_high[-1]:.1f}.")
+                     f"{band_high[-1]:.1f} ({band_label}).")
     return ChartView(instrument.id, data, " ".join(parts), table)
 
 
@@ -337,10 +346,15 @@ def _qualified(chart: ChartView, instrument: Instrument, rows: list[Administrati
     return dataclasses.replace(chart, rows=table, description=f"{chart.description} {said}")
 
 
+def expected_range_label(instrument: Instrument, model) -> str:
+    """The band's legend: the measure, and whose fit with its sample size."""
+    fit = model.source if model.source else "clinic fit"
+    return f"{instrument.short_name} expected range ({fit}, n = {model.n_episodes})"
+
+
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
-                    tz: zoneinfo.ZoneInfo) -> ChartView:
+                    tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...]) -> ChartView:
     scores = [float(row.scores["primary"]) for row in rows]
-    sessions = tuple(range(1, len(rows) + 1))
     markers: list[tuple[int, str]] = []
     for rupture in state.get("ruptures", []):
         numbers = rupture.get("numbers", {})

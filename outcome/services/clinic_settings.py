@@ -69,14 +69,17 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "is green (on track).", lambda v: 0 < v < 1, "between 0 and 1"),
     ClinicSetting("colour_yellow_max", float, 0.90, "Residual percentile up to which progress "
                   "is yellow; above it, red.", lambda v: 0 < v < 1, "between 0 and 1"),
-    ClinicSetting("model_min_episodes", int, 50, "Completed episodes needed before expected "
-                  "recovery curves replace the rational rules.", lambda v: v >= 10,
-                  "at least 10"),
+    ClinicSetting("model_min_episodes", int, 50, "Episodes (ongoing included) with three or "
+                  "more measures needed before expected recovery curves replace the "
+                  "rational rules.", lambda v: v >= 10, "at least 10"),
     ClinicSetting("rational_from_session", int, 4, "Rational rules: the session from which "
                   "too little improvement is yellow.", lambda v: v >= 2, "at least 2"),
     ClinicSetting("rational_fraction", float, 0.5, "Rational rules: yellow below this "
                   "fraction of the reliable-change threshold.", lambda v: 0 < v <= 1,
                   "above 0 and at most 1"),
+    ClinicSetting("rational_red_session", int, 8, "Rational rules: from this session, still "
+                  "in the clinical range without reliable improvement is red (project "
+                  "default, unverified).", lambda v: v >= 2, "at least 2"),
     ClinicSetting("repair_window", int, 2, "Sessions within which a rupture must be repaired "
                   "before it is unrepaired.", lambda v: 1 <= v <= 10, "from 1 to 10"),
     ClinicSetting("pre_battery", list, DEFAULT_PRE_BATTERY, "Questionnaires before each "

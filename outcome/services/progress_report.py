@@ -56,6 +56,7 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
         signals=(*_episode_change(record),
                  *(SignalText(e["instrument"], e["level"], e["text"], e.get("kind", ""))
                    for e in record.explanations)),
+        notices=record.notices,
         outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows)
                              for c in record.outcome_charts),
         alliance_charts=tuple(ScoreChart(c.data, c.description, c.rows)

@@ -17,10 +17,11 @@ duplicates.
 - ``not_on_track`` (red) and ``rupture`` (a rupture waiting for repair) are
   *conditions*: raised while true, resolved automatically when no longer true.
 
-Sessions are counted per instrument within an episode over *valid* administrations:
-the n-th valid score is session n (the intake is the first valid one), which equals the
-session number for measures given every session. Invalid administrations (too many
-items unanswered) take no place in a series, but their critical answers still alert.
+A series' session numbers are the episode's treatment sessions
+(:mod:`outcome.services.sessions`: the appointment's number among sessions held, so a
+missed appointment does not advance t), not a count of forms; the intake is the first
+valid score. Invalid administrations (too many items unanswered) take no place in a
+series, but their critical answers still alert.
 Services flush; the caller commits.
 """
 
@@ -62,6 +63,8 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import TrajectoryFit
 from outcome.services import clinic_settings
+from outcome.services.sessions import SessionClock
+from outcome.services.sessions import session_clock
 from questionnaires.loader import InstrumentLibrary
 
 EVENT_KINDS = ("critical_item", "critical_unanswered", "unrepaired_rupture")
@@ -117,7 +120,8 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
         yellow_max=float(settings["colour_yellow_max"]),
         min_episodes=int(settings["model_min_episodes"]),
         rational_from_session=int(settings["rational_from_session"]),
-        rational_fraction=float(settings["rational_fraction"]))
+        rational_fraction=float(settings["rational_fraction"]),
+        rational_red_session=int(settings["rational_red_session"]))
     models: dict[str, TrajectoryModel] = {}
     intake_sd: dict[str, tuple[float, int]] = {}
     alliance_sd: dict[str, float] = {}
@@ -126,7 +130,7 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
     for fit in fits:  # later fits overwrite earlier ones
         params = fit.parameters
         if "beta0" in params:
-            models[fit.instrument_id] = TrajectoryModel.from_json(params)
+            models[fit.instrument_id] = TrajectoryModel.from_json(params, source=fit.source)
         elif fit.instrument_id in models:
             del models[fit.instrument_id]
         if params.get("intake_sd"):
@@ -152,10 +156,12 @@ class _Series:
 
 
 def load_series(session: Session, episode_ids: list[int], library: InstrumentLibrary,
-                respondent: str = "client") -> dict[str, _Series]:
+                respondent: str = "client", clock: SessionClock | None = None
+                ) -> dict[str, _Series]:
     """Each instrument's valid primary scores of ``episode_ids`` by ``respondent``, as
-    padded matrices (NaN where an episode has fewer sessions); superseded administrations
-    and instruments no longer in the library are left out."""
+    padded matrices (NaN where an episode has fewer sessions), with each score's
+    treatment session number; superseded administrations and instruments no longer in
+    the library are left out. ``clock``: the episodes' appointments, when already read."""
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
     rows = session.scalars(
@@ -168,6 +174,7 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         grouped[row.instrument_id][row.episode_id].append(row)
+    clock = clock or session_clock(session, episode_ids)
     out = {}
     for instrument_id, by_episode in grouped.items():
         try:
@@ -181,12 +188,17 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
         scores = np.full((len(order), width), np.nan)
         ids = np.full((len(order), width), -1, dtype=np.int64)
         appointments = np.full((len(order), width), -1, dtype=np.int64)
+        # Padding continues the count, so a padded cell never looks like session 1.
+        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
         for i, episode_id in enumerate(order):
-            for j, adm in enumerate(valid[episode_id]):
+            administered = valid[episode_id]
+            numbers = clock.session_numbers(
+                episode_id, [(a.appointment_id, a.completed_dt) for a in administered])
+            for j, adm in enumerate(administered):
                 scores[i, j] = adm.scores["primary"]
                 ids[i, j] = adm.id
                 appointments[i, j] = adm.appointment_id if adm.appointment_id else -1
-        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+                sessions[i, j] = numbers[j]
         out[instrument_id] = _Series(instrument, {e: i for i, e in enumerate(order)}, scores,
                                      sessions, ids, appointments,
                                      {e: by_episode[e] for e in order})
@@ -199,8 +211,9 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
     readings = {episode_id: EpisodeReading(state={"outcomes": {}, "alliance": {},
                                                   "critical": []})
                 for episode_id in episode_ids}
-    series = load_series(session, episode_ids, library)
-    therapist = load_series(session, episode_ids, library, respondent="therapist")
+    clock = session_clock(session, episode_ids)
+    series = load_series(session, episode_ids, library, clock=clock)
+    therapist = load_series(session, episode_ids, library, respondent="therapist", clock=clock)
     worst: dict[int, tuple[int, str]] = {}
     measured: dict[int, dict[str, MeasureReading]] = defaultdict(dict)
     for instrument_id, s in sorted(series.items()):

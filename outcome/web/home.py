@@ -27,6 +27,7 @@ from outcome.services.caseload import COLOURS
 from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
+from outcome.services.caseload import rule_based_notices
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
@@ -89,9 +90,11 @@ def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) ->
     rows = caseload(store, user, filters=filters, scales=scales, now=start,
                     locale=str(get_locale()))
     # render_template's output is already escaped HTML: marking it safe escapes nothing.
+    names = {i.id: i.short_name for i in library}
     table = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
-        "_caseload_table.html", caseload=rows, filters=filters,
-        instrument_names={i.id: i.short_name for i in library}))
+        "_caseload_table.html", caseload=rows, filters=filters, instrument_names=names,
+        notices=rule_based_notices((m for r in rows for m in r.rule_based), names,
+                                   str(get_locale()))))
     with _TABLES_LOCK:
         _TABLES[key] = (version, moment, table)
         _TABLES.move_to_end(key)

@@ -22,6 +22,7 @@ from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
+from outcome.services.caseload import rule_based_notices
 from outcome.services.client_record import client_record
 from outcome.services.digests.archive import archived_digest
 from outcome.services.digests.archive import digest_archive
@@ -79,9 +80,12 @@ def therapist(therapist_id: int) -> str:
     scales = {i.id: i.primary_range for i in library}
     rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
                     scales=scales, now=now(), locale=str(get_locale()))
+    names = {i.id: i.short_name for i in library}
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
-                           instrument_names={i.id: i.short_name for i in library})
+                           instrument_names=names,
+                           notices=rule_based_notices((m for r in rows for m in r.rule_based),
+                                                      names, str(get_locale())))
 
 
 @bp.route("/clients/<code>")

@@ -71,15 +71,18 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
         ("colour_yellow_max", _l("Yellow up to percentile"),
          _l("Progress is yellow up to this percentile and red above it; above the green "
             "value and below 1."), "decimal"),
-        ("model_min_episodes", _l("Completed episodes before expected curves"),
-         _l("Expected recovery curves replace the simple rules after this many completed "
-            "episodes (at least 10)."), "int"),
+        ("model_min_episodes", _l("Episodes before expected curves"),
+         _l("Expected recovery curves replace the simple rules after this many episodes "
+            "with three or more measures, ongoing ones included (at least 10)."), "int"),
         ("rational_from_session", _l("Simple rules: from session"),
          _l("The session from which too little improvement is yellow (at least 2)."),
          "int"),
         ("rational_fraction", _l("Simple rules: share of reliable change"),
          _l("Yellow below this share of the reliable-change threshold (above 0, at most "
             "1)."), "decimal"),
+        ("rational_red_session", _l("Simple rules: red from session"),
+         _l("From this session, a client still in the clinical range without reliable "
+            "improvement is red (at least 2; project default 8, unverified)."), "int"),
         ("repair_window", _l("Sessions to repair a rupture"),
          _l("A rupture not repaired within this many sessions counts as unrepaired (1 to "
             "10)."), "int"),
@@ -105,7 +108,8 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
 )
 # Changing these changes stored progress colours only after a recomputation.
 RECOMPUTE_KEYS = frozenset({"colour_green_max", "colour_yellow_max", "model_min_episodes",
-                            "rational_from_session", "rational_fraction", "repair_window",
+                            "rational_from_session", "rational_fraction",
+                            "rational_red_session", "repair_window",
                             "discrepancy_points", "primary_measure", "paired_rules"})
 
 
