@@ -248,8 +248,8 @@ def test_rule_based_notice_is_said_once_above_the_caseload(
     db_session.commit()
     auth.login(therapist.email)
     html = flat(client.get("/").get_data(as_text=True))
-    notice = ("PHQ-9 colours are rule-based: the clinic has 0 of the 50 episodes (three or "
-              "more measures each) needed for an expected recovery curve.")
+    notice = ("PHQ-9 colours are rule-based until the clinic has enough episodes with three "
+              "or more measures for an expected recovery curve: 0 of 50.")
     assert html.count(notice) == 1
     assert html.index(notice) < html.index("<table class=\"caseload\"")
     assert "Rule-based colours" not in html
@@ -287,8 +287,8 @@ def test_rule_based_notice_is_said_once_on_the_client_page_and_in_the_pdf(auth, 
                                                                           case):
     therapist, person, _episode = case
     auth.login(therapist.email)
-    notice = ("PHQ-9 colours are rule-based: the clinic has 0 of the 50 episodes (three or "
-              "more measures each) needed for an expected recovery curve.")
+    notice = ("PHQ-9 colours are rule-based until the clinic has enough episodes with three "
+              "or more measures for an expected recovery curve: 0 of 50.")
     html = flat(client.get(f"/clients/{person.code}").get_data(as_text=True))
     assert html.count(notice) == 1 and "Rule-based colours" not in html
     body = client.get(f"/clients/{person.code}/report.pdf").get_data()

@@ -235,15 +235,17 @@ _TEMPLATES = [
              "expected %(expected)s for someone starting at %(intake)s; this is worse than "
              "%(percentile)s %% of past clients at this session (yellow above %(green_max)s "
              "%%, red above %(yellow_max)s %%; %(fit)s)."),
-    pgettext("progress.fit.clinic", "clinic fit, n = %(episodes)s episodes"),
-    pgettext("progress.fit.imported", "imported fit: %(source)s, n = %(episodes)s episodes"),
+    npgettext("progress.fit.clinic", "clinic fit, n = %(episodes)s episode",
+              "clinic fit, n = %(episodes)s episodes", "episodes"),
+    npgettext("progress.fit.imported", "imported fit: %(source)s, n = %(episodes)s episode",
+              "imported fit: %(source)s, n = %(episodes)s episodes", "episodes"),
     pgettext("progress.no_reliable_improvement",
              "still in the clinical range and %(moved)s: no reliable improvement by session "
              "%(red_session)s (reliable change is %(rule)s)."),
     pgettext("progress.rule_based_notice",
-             "%(instrument)s colours are rule-based: the clinic has %(available)s of the "
-             "%(needed)s episodes (three or more measures each) needed for an expected "
-             "recovery curve."),
+             "%(instrument)s colours are rule-based until the clinic has enough episodes with "
+             "three or more measures for an expected recovery curve: %(available)s of "
+             "%(needed)s."),
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),
