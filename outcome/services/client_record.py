@@ -8,14 +8,22 @@ here, so the page agrees with the caseload). Two audiences:
   explanations, but no item answers, no free text and no goal wording, since answers
   reach the client's own therapist only.
 
-Session numbers on the charts count valid scores of that measure (the intake is 1), as
-the engine and the expected-recovery curves do.
+"Session" means the episode's treatment session everywhere (domain.md section 3): an
+administration's session is its appointment's number (:func:`appointment_numbers`); one
+given without an appointment belongs to the last session started before it was completed
+(the first, if none was); in an episode without any appointment the n-th score of a
+measure is session n, the only order there is (the engine's rule for t, so that pages
+and signals agree). A measure's own count, where it is said, is "the 15th GAD-7"
+(:func:`~outcome.services.explanations.measure_count`). Every score with severity bands
+shows its band (:func:`~outcome.core.severity.severity`).
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import zoneinfo
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 
@@ -24,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.instruments import Instrument
+from outcome.core.severity import severity
 from outcome.core.signals import change_markers
 from outcome.models import Administration
 from outcome.models import Alert
@@ -33,7 +42,11 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.services.explanations import band_name
+from outcome.services.explanations import measure_count
+from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import scored_text
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import MARKERS
@@ -55,6 +68,8 @@ class ChartView:
     data: TrajectoryData
     description: str
     rows: tuple[tuple[int, str, float, str], ...]  # session, local date, score, marker words
+    severities: tuple[str, ...] = ()  # each row's severity band in words ("" for none)
+    latest: str = ""  # "Latest: PHQ-9 16 (moderately severe) at session 3, the 3rd PHQ-9."
 
 
 @dataclass(frozen=True)
@@ -85,6 +100,7 @@ class AdministrationView:
     is_prorated: bool
     is_superseded: bool
     answers: tuple[AnswerView, ...]
+    severity: str | None = None  # the score's band in words ("moderately severe")
 
 
 @dataclass(frozen=True)
@@ -136,6 +152,48 @@ def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
     return {appointment_id: n for n, appointment_id in enumerate(ids, start=1)}
 
 
+@dataclass(frozen=True)
+class SessionClock:
+    """An episode's session numbers: by appointment, and by time for answers without one."""
+
+    numbers: dict[int, int]
+    starts: tuple[dt.datetime, ...]  # the counted appointments' starts, in order
+
+    def of(self, appointment_id: int | None, completed: dt.datetime) -> int:
+        """The session of one administration: its appointment's number; without one (or
+        with a cancelled one), the last session started by ``completed``, at least 1."""
+        if appointment_id is not None and appointment_id in self.numbers:
+            return self.numbers[appointment_id]
+        return max(1, bisect.bisect_right(self.starts, completed))
+
+    def series(self, rows: Iterable[Administration]) -> tuple[int, ...]:
+        """The sessions of one measure's administrations, oldest first; without any
+        appointment in the episode, 1, 2, 3... (the measure's own order)."""
+        rows = list(rows)
+        if not self.starts:
+            return tuple(range(1, len(rows) + 1))
+        return tuple(self.of(row.appointment_id, row.completed_dt) for row in rows)
+
+
+def session_clocks(session: Session, episode_ids: Iterable[int]) -> dict[int, SessionClock]:
+    """:class:`SessionClock` of each episode in ``episode_ids`` (one query)."""
+    ids = list(episode_ids)
+    rows = session.execute(select(Appointment.episode_id, Appointment.id, Appointment.starts_dt)
+                           .where(Appointment.episode_id.in_(ids),
+                                  Appointment.status.in_(COUNTED))
+                           .order_by(Appointment.starts_dt, Appointment.id)).all()
+    grouped: dict[int, list[tuple[int, dt.datetime]]] = {e: [] for e in ids}
+    for episode_id, appointment_id, starts in rows:
+        grouped[episode_id].append((appointment_id, _aware(starts)))
+    return {e: SessionClock({a: n for n, (a, _) in enumerate(found, start=1)},
+                            tuple(t for _, t in found)) for e, found in grouped.items()}
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite returns naive UTC datetimes; PostgreSQL aware ones.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
 def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
     item = instrument.item(item_id)
     if isinstance(value, str):
@@ -165,7 +223,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     signal = session.get(EpisodeSignal, episode.id)
     state = signal.state if signal else {}
     rows = episode_administrations(session, episode.id)
-    numbers = appointment_numbers(session, episode.id)
+    clock = session_clocks(session, [episode.id])[episode.id]
     superseded = {row.supersedes_id for row in rows if row.supersedes_id}
     current = [row for row in rows if row.id not in superseded]
 
@@ -191,16 +249,17 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
             continue
         if instrument.role == "outcome":
             record.outcome_charts.append(
-                _outcome_chart(instrument, administered, context, tz))
+                _outcome_chart(instrument, administered, context, tz, clock, locale))
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
-                tz))
+                tz, clock))
 
     goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
                                 .order_by(Goal.position)).all()
     ratings: dict[int, list[tuple[int, float]]] = {g.position: [] for g in goal_rows}
-    for n, row in enumerate(series.get("gbo", []), start=1):
+    gbo = series.get("gbo", [])
+    for n, row in zip(clock.series(gbo), gbo, strict=True):
         for position in ratings:
             value = row.answers.get(f"gbo_{position}")
             if isinstance(value, int | float):
@@ -209,10 +268,14 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
                              tuple(ratings[g.position])) for g in goal_rows]
 
     if full:
-        record.heatmaps = _heatmaps(library, current)
+        record.heatmaps = _heatmaps(library, current, clock)
+        at = {row.id: n for administered in series.values()
+              for n, row in zip(clock.series(administered), administered, strict=True)}
         for row in reversed(rows):
-            record.administrations.append(_administration(library, row, numbers, tz,
-                                                          row.id in superseded))
+            number = at.get(row.id) or (clock.of(row.appointment_id, row.completed_dt)
+                                        if clock.starts else None)
+            record.administrations.append(_administration(library, row, number, tz,
+                                                          row.id in superseded, locale))
 
     names = dict(session.execute(select(User.id, User.display_name).join(
         Alert, Alert.acknowledged_by_id == User.id).where(Alert.episode_id == episode.id)
@@ -244,9 +307,11 @@ def _short(library: InstrumentLibrary, instrument_id: str) -> str:
 
 
 def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
-                   tz: zoneinfo.ZoneInfo) -> ChartView:
+                   tz: zoneinfo.ZoneInfo, clock: SessionClock, locale: str = "en"
+                   ) -> ChartView:
     scores = np.array([row.scores["primary"] for row in rows], dtype=float)
-    sessions = tuple(range(1, len(rows) + 1))
+    sessions = clock.series(rows)
+    bands = [severity(instrument, float(v)) for v in scores]
     sd = context.intake_sd.get(instrument.id)
     marks = change_markers(instrument, scores, *(sd if sd else (None, None)))
     low, high = instrument.primary_range
@@ -270,21 +335,28 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
                   for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
     direction = ("lower is better" if instrument.direction == "higher_is_worse"
                  else "higher is better")
-    listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")
-                        for s, _, v, w in table)
+    listing = "; ".join(f"session {s}: {v:g}"
+                        + (f" ({'; '.join(x for x in (b.label if b else '', w) if x)})"
+                           if b or w else "")
+                        for (s, _, v, w), b in zip(table, bands, strict=True))
     parts = [f"{instrument.short_name} by session ({direction}): {listing}."]
     if instrument.cutoff:
         parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
     if band_low and band_high:  # set together
         parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
                      f"{band_high[-1]:.1f}.")
-    return ChartView(instrument.id, data, " ".join(parts), table)
+    latest = render("measure.latest", {
+        "scored": scored_text(instrument.short_name, float(scores[-1]), bands[-1], locale),
+        "session": sessions[-1], "count": measure_count(len(rows), instrument.short_name,
+                                                        locale)}, locale)
+    return ChartView(instrument.id, data, " ".join(parts), table,
+                     tuple(band_name(b, locale) or "" for b in bands), latest)
 
 
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
-                    tz: zoneinfo.ZoneInfo) -> ChartView:
+                    tz: zoneinfo.ZoneInfo, clock: SessionClock) -> ChartView:
     scores = [float(row.scores["primary"]) for row in rows]
-    sessions = tuple(range(1, len(rows) + 1))
+    sessions = clock.series(rows)
     markers: list[tuple[int, str]] = []
     for rupture in state.get("ruptures", []):
         numbers = rupture.get("numbers", {})
@@ -318,7 +390,8 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
                      f"{instrument.short_name} alliance by session: {listing}.", table)
 
 
-def _heatmaps(library: InstrumentLibrary, rows: list[Administration]) -> list[HeatmapView]:
+def _heatmaps(library: InstrumentLibrary, rows: list[Administration], clock: SessionClock
+              ) -> list[HeatmapView]:
     by_instrument: dict[str, list[Administration]] = {}
     for row in rows:
         if row.respondent == "client":
@@ -345,7 +418,7 @@ def _heatmaps(library: InstrumentLibrary, rows: list[Administration]) -> list[He
             answered = [v for v in row_values if v is not None]
             if len(answered) >= HIGH_RUN and all(v >= high for v in answered[-HIGH_RUN:]):
                 staying.append(label)
-        sessions = tuple(range(1, len(administered) + 1))
+        sessions = clock.series(administered)
         description = (f"{instrument.short_name} answers by item and session, "
                        f"{v_min:g} to {v_max:g}. ")
         description += (("Items high at each of the last three sessions: "
@@ -363,8 +436,8 @@ def _numeric(value: object) -> float | None:
 
 
 def _administration(library: InstrumentLibrary, row: Administration,
-                    numbers: dict[int, int], tz: zoneinfo.ZoneInfo,
-                    is_superseded: bool) -> AdministrationView:
+                    number: int | None, tz: zoneinfo.ZoneInfo,
+                    is_superseded: bool, locale: str = "en") -> AdministrationView:
     try:
         instrument: Instrument | None = library.get(row.instrument_id)
     except KeyError:
@@ -385,7 +458,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
         id=row.id,
         instrument=instrument.short_name if instrument else row.instrument_id,
         completed=row.completed_dt.astimezone(tz),
-        session=numbers.get(row.appointment_id) if row.appointment_id else None,
+        session=number,
         respondent=row.respondent, score=(row.scores or {}).get("primary"),
         is_valid=row.is_valid,
         # A mean score (goals: one to three of them) over the items answered is not
@@ -393,4 +466,6 @@ def _administration(library: InstrumentLibrary, row: Administration,
         is_prorated=row.is_prorated and (instrument is None
                                          or instrument.scoring_method == "sum"),
         is_superseded=is_superseded,
-        answers=tuple(answers))
+        answers=tuple(answers),
+        severity=band_name(severity(instrument, (row.scores or {}).get("primary")), locale)
+        if instrument is not None and row.is_valid else None)

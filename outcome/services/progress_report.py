@@ -53,7 +53,8 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
         report,
         signals=tuple(SignalText(e["instrument"], e["level"], e["text"])
                       for e in record.explanations),
-        outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows)
+        outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows, c.severities,
+                                        c.latest)
                              for c in record.outcome_charts),
         alliance_charts=tuple(ScoreChart(c.data, c.description, c.rows)
                               for c in record.alliance_charts),
