@@ -27,7 +27,7 @@ TEST_LOGS := test-artifacts/logs
 # schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-sqlite test-postgresql lint typecheck audit fuzz crash bench install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint typecheck audit fuzz crash bench bench-ruptures install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -95,6 +95,11 @@ bench: install
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.clinic_day
+	$(BIN)/python -m bench.ruptures
+
+# Alliance rupture rules on simulated noisy series, before and after issue 15 (seconds).
+bench-ruptures: install
+	$(BIN)/python -m bench.ruptures
 
 # Crash safety: 200 SIGKILLs of `outcome serve` (worker or master) under API load, on each
 # backend; exits non-zero if a submission is lost, duplicated or half-written. PostgreSQL

@@ -18,6 +18,7 @@ import numpy as np
 
 from outcome.core.change import CATEGORIES
 from outcome.core.change import ChangeResult
+from outcome.core.spreadsheet import exact_number
 
 
 class AnalysisInputError(ValueError):
@@ -95,14 +96,16 @@ def summary(result: ChangeResult, pairs: Pairs) -> dict[str, Any]:
 
 
 def per_id_rows(result: ChangeResult, pairs: Pairs) -> Iterable[list[str]]:
-    """Header and one row per id for ``-o``."""
+    """Header and one row per id for ``-o``; numbers to full precision
+    (:func:`exact_number`: whole numbers as integers, the rest round-trip exactly)."""
     yield ["id", "pre", "post", "index", "reliably_improved", "reliably_deteriorated",
            "clinical_pre", "functional_post", "category"]
     for i, ident in enumerate(pairs.ids):
         def flag(array: np.ndarray | None, i: int = i) -> str:
             return "" if array is None else ("true" if array[i] else "false")
 
-        yield [ident, f"{pairs.pre[i]:g}", f"{pairs.post[i]:g}", f"{result.index[i]:.4f}",
+        yield [ident, exact_number(pairs.pre[i]), exact_number(pairs.post[i]),
+               exact_number(result.index[i]),
                flag(result.reliably_improved), flag(result.reliably_deteriorated),
                flag(result.clinical_pre), flag(result.functional_post),
                result.label(i) or ""]

@@ -4,8 +4,9 @@ Every row goes through :func:`outcome.core.answers.parse_answers` (the one valid
 path); valid rows are scored in chunks by the vectorised scorer. Output is the input
 columns plus ``total``, the transformed score (WHO-5 ``index``), each subscale,
 ``band``, ``valid``, ``prorated``, ``critical``, ``critical_unanswered`` (instruments
-with critical items) and each rule (PCL-5 ``dsm5_provisional``). Echoed text cells are
-made safe for spreadsheets.
+with critical items) and each rule (PCL-5 ``dsm5_provisional``: ``true``, ``false``, or
+``undetermined`` when blank items could change it). Echoed text cells are made safe for
+spreadsheets.
 
 Pure apart from the text streams it is given; the CLI opens and replaces files.
 """
@@ -31,6 +32,8 @@ from outcome.core.scoring import score
 from outcome.core.spreadsheet import safe_cell
 
 CHUNK_ROWS = 20_000
+# A rule's three states (outcome.core.scoring): undetermined is never written as false.
+RULE_CELLS = {True: "true", False: "false", None: "undetermined"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +113,7 @@ def _score_columns(instrument: Instrument, table: ScoreTable, index: int) -> lis
               "true" if table.critical[index] else "false"]
     if instrument.critical_items:
         cells.append("true" if table.critical_unanswered[index] else "false")
-    cells += ["true" if table.rules[r.id][index] else "false" for r in instrument.rules]
+    cells += [RULE_CELLS[table.rule_state(r.id, index)] for r in instrument.rules]
     return cells
 
 

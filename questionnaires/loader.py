@@ -364,6 +364,8 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
                        data["cutoff"].get("source", "")) if "cutoff" in data else None),
         reliable_change=reliable_change, norms=norms, critical_items=tuple(critical),
         rules=tuple(rules), rupture_drop_points=data.get("alliance", {}).get("drop_points"),
+        alliance_sd=data.get("alliance", {}).get("sd"),
+        alliance_reliability=data.get("alliance", {}).get("reliability"),
         loinc_panel=loinc.get("panel"), loinc_total=loinc.get("total"),
         is_wording_installed=has_wording, translations=tuple(translations),
         source_file=source_file,

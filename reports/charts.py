@@ -51,6 +51,7 @@ MARKERS = {
     "recovered": "recovered",
     "deteriorated": "reliable deterioration",
     "harmed": "reliable deterioration",
+    "possible": "possible rupture",
     "rupture": "rupture",
     "unrepaired": "rupture, not repaired",
     "repaired": "repair",
@@ -73,6 +74,11 @@ def _marker(kind: str, px: float, py: float) -> list:
             shapes.append(Line(px - 5, py - 15.5, px + 5, py - 15.5, strokeColor=INK,
                                strokeWidth=1.2))
         return shapes
+    if kind == "possible":  # a rupture's cross, thin and dashed: shown, not alerted
+        return [Line(px - 3.5, py - 6, px + 3.5, py - 13, strokeColor=INK, strokeWidth=0.7,
+                     strokeDashArray=[1.5, 1]),
+                Line(px - 3.5, py - 13, px + 3.5, py - 6, strokeColor=INK, strokeWidth=0.7,
+                     strokeDashArray=[1.5, 1])]
     if kind == "repaired":
         return [Circle(px, py, 5.5, fillColor=None, strokeColor=INK, strokeWidth=1.0)]
     raise ValueError(f"unknown chart marker {kind!r}")
@@ -143,7 +149,7 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
                            textAnchor="end"))
         for shape in _marker(kind, lx - width_words - 7, height - 11 - (
                 9 if kind in ("improved", "recovered") else -9 if kind in (
-                    "deteriorated", "harmed", "rupture", "unrepaired") else 0)):
+                    "deteriorated", "harmed", "possible", "rupture", "unrepaired") else 0)):
             drawing.add(shape)
         lx -= width_words + 18
     return drawing

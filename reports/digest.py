@@ -33,7 +33,9 @@ class KeyFigures:
     """Figures for one group (a supervisee or all of them) over one period."""
 
     active_episodes: int
-    colours: dict[str, int]  # red, yellow, green, white, grey: active episodes by colour
+    # red, yellow, green, white, grey: active episodes by their colour on the main outcome
+    # measure at the end of the period (they add up to active_episodes)
+    colours: dict[str, int]
     completion: RateFigure  # held sessions with the main outcome measure answered
     open_alerts: int
     ruptures_opened: int  # ruptures that started in the period
@@ -61,7 +63,8 @@ class SuperviseeSection:
     therapist_name: str
     week: KeyFigures
     attention: tuple[AttentionItem, ...]
-    ended: tuple[tuple[str, str], ...]  # (client code, change category) of episodes ended
+    # (client code, change category, its measure, e.g. "PHQ-9") of episodes ended
+    ended: tuple[tuple[str, str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class TrendPoint:
 
     week: str
     active_episodes: int
-    red: int
+    red: int  # the week's KeyFigures.colours["red"]: one definition for every week
     open_alerts: int
     completion: RateFigure
 

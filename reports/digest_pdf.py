@@ -47,7 +47,7 @@ COLOURS = (
     ("yellow", "Yellow", "less progress than expected"),
     ("green", "Green", "on track"),
     ("white", "White", "in the functional range"),
-    ("grey", "Grey", "no colour yet (one score)"),
+    ("grey", "Grey", "no colour yet"),
 )
 # Change categories of ended episodes (outcome.core.change.CATEGORIES), in words.
 CATEGORY_WORDS = {
@@ -94,7 +94,9 @@ def rate_text(figure: RateFigure, *, interval: bool = True, none: str = "none") 
 
 
 def _share(count: int, total: int) -> str:
-    return f"{count} ({_pct(count / total)} %)" if total else str(count)
+    """``3 of 12 (25 %)``: the count beside its share; "—" when there is no total
+    (a share of nothing is not 0 % nor 100 %)."""
+    return f"{count} of {total} ({_pct(count / total)} %)" if total else "—"
 
 
 def _produced(digest: Digest) -> str:
@@ -124,18 +126,25 @@ def _cover(digest: Digest) -> list[Flowable]:
         para("Key figures, all supervisees", "h2"),
         _key_figures(digest),
         Spacer(1, 3),
-        para("Colours describe the caseload when the digest was produced (\u2013: not known "
-             "for that week)." + (f" Outcomes of ended episodes: {SMALL.lower()}"
-                                  if digest.this_week.is_small
-                                  or digest.previous_week.is_small else ""), "muted"),
+        para(_colour_note(digest) + (f" Outcomes of ended episodes: {SMALL.lower()}"
+                                     if digest.this_week.is_small
+                                     or digest.previous_week.is_small else ""), "muted"),
     ]
     story.append(KeepTogether([para("The last 12 weeks", "h2"), _trend(digest),
-                               para("Red counts open \u201cnot on track\u201d alerts at the "
-                                    "end of each week.", "muted")]))
+                               para("Each week is counted as the key figures are: red is "
+                                    "the active episodes red on "
+                                    f"{digest.instrument or 'the main outcome measure'} at "
+                                    "the end of that week.", "muted")]))
     if not digest.sections:
         story.append(para("No supervisees are assigned to this supervisor, so there are "
                           "no sections this week.", "body"))
     return story
+
+
+def _colour_note(digest: Digest) -> str:
+    measure = digest.instrument or "the main outcome measure"
+    return (f"Colours: each active episode\u2019s colour on {measure} at the end of the "
+            "week, from its scores up to then (grey: fewer than two).")
 
 
 def _facts(digest: Digest) -> Table:
@@ -154,14 +163,14 @@ def _facts(digest: Digest) -> Table:
 def _key_figures(digest: Digest) -> Table:
     now, before = digest.this_week, digest.previous_week
     measure = digest.instrument or "the main outcome measure"
-    rows: list[list] = [["Figure", "", "This week", "Previous week"],
+    rows: list[list] = [[f"Figure (colours: progress on {measure})", "", "This week",
+                         "Previous week"],
                         ["Active episodes", "", str(now.active_episodes),
                          str(before.active_episodes)]]
-    caseload = sum(now.colours.values())  # open episodes when produced
     for key, word, meaning in COLOURS:
         rows.append([badge(key, word), meaning,
-                     _share(now.colours[key], caseload) if key in now.colours else "\u2013",
-                     str(before.colours[key]) if key in before.colours else "\u2013"])
+                     _share(now.colours.get(key, 0), now.active_episodes),
+                     _share(before.colours.get(key, 0), before.active_episodes)])
     rows += [
         [f"Sessions with {measure} answered", "",
          rate_text(now.completion, interval=False, none="no sessions held"),
@@ -173,10 +182,10 @@ def _key_figures(digest: Digest) -> Table:
     ]
     for label, attr in (("Reliably improved", "reliably_improved"),
                         ("Recovered", "recovered"), ("Deteriorated", "deteriorated")):
-        rows.append([f"{label} (of ended episodes)", "",
-                     rate_text(getattr(now, attr), none="\u2013"),
-                     rate_text(getattr(before, attr), none="\u2013")])
-    widths = [105, 120, (FRAME_WIDTH - 225) / 2, (FRAME_WIDTH - 225) / 2]
+        rows.append([f"{label} on {measure} (of ended episodes)", "",
+                     rate_text(getattr(now, attr), none="\u2014"),
+                     rate_text(getattr(before, attr), none="\u2014")])
+    widths = [100, 140, (FRAME_WIDTH - 240) / 2, (FRAME_WIDTH - 240) / 2]
     colour_rows = range(2, 2 + len(COLOURS))
     # Figures span the first two columns; colour rows use them for badge and meaning.
     spans = [("SPAN", (0, r), (1, r)) for r in range(len(rows)) if r not in colour_rows]
@@ -185,7 +194,9 @@ def _key_figures(digest: Digest) -> Table:
 
 
 def _trend(digest: Digest) -> Table:
-    rows: list[list] = [["Week", "Active episodes", "Red (not on track)", "Open alerts",
+    rows: list[list] = [["Week", "Active episodes",
+                         f"Red on {digest.instrument or 'the measure'}",
+                         "Open alerts",
                          f"Sessions with {digest.instrument or 'the measure'} answered"]]
     for point in digest.trend:
         rows.append([point.week, str(point.active_episodes), str(point.red),
@@ -207,16 +218,19 @@ def _section(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
         para(section.therapist_name, "h1"),
         para(f"Supervisee \u00b7 week {digest.week} \u00b7 {week.active_episodes} active "
              f"episode{'s' if week.active_episodes != 1 else ''}", "subtitle"),
-        para("Caseload by progress colour (when the digest was produced)", "h2"),
+        para("Active episodes by progress colour on "
+             f"{digest.instrument or 'the main outcome measure'} at the end of the week", "h2"),
     ]
-    if week.active_episodes or sum(week.colours.values()):
+    if week.active_episodes:
         story.append(_colour_strip(week))
     else:
-        story.append(para("No active clients this week.", "body"))
+        story.append(para("No active episodes this week.", "body"))
     story.append(para("This week", "h2"))
     story.append(_week_strip(digest, week))
 
-    story.append(para(f"Clients needing attention ({len(section.attention)})", "h2"))
+    story.append(para(f"Clients needing attention now ({len(section.attention)})", "h2"))
+    story.append(para("Read when the digest was produced: open alerts and each client\u2019s "
+                      "latest signals.", "muted"))
     if section.attention:
         for item in section.attention:
             story.append(_attention(item))
@@ -229,7 +243,7 @@ def _section(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
                 if week.ruptures_opened or week.ruptures_repaired
                 else "No ruptures opened or repaired this week.")
     story.append(KeepTogether([para("Alliance ruptures", "h2"), para(ruptures, "body")]))
-    story += _ended(section)
+    story += _ended(digest, section)
     story.append(KeepTogether([
         para("Data completeness", "h2"),
         para(_completeness(digest, week.completion), "body")]))
@@ -242,7 +256,7 @@ def _count(n: int, noun: str) -> str:
 
 def _colour_strip(week: KeyFigures) -> Table:
     """Five columns, one per colour: the badge (with its word), the meaning, the count."""
-    total = sum(week.colours.values())  # open episodes when produced
+    total = week.active_episodes
     head = [badge(key, word, width=60) for key, word, _ in COLOURS]
     meaning = [para(text, "cell_muted") for _, _, text in COLOURS]
     counts = [para(_share(week.colours.get(key, 0), total), "cell_bold") for key, _, _
@@ -294,9 +308,10 @@ def _attention(item: AttentionItem) -> Flowable:
     return box  # one row: never split across pages; a heading before it keeps with it
 
 
-def _ended(section: SuperviseeSection) -> list[Flowable]:
+def _ended(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
     week = section.week
-    head = para("Outcomes of episodes ended this week", "h2")
+    measure = digest.instrument or "the main outcome measure"
+    head = para(f"Outcomes of episodes ended this week (change on {measure})", "h2")
     if not week.episodes_ended and not section.ended:
         return [KeepTogether([head, para("No episodes ended this week.", "body")])]
     rows: list[list] = [["Outcome", "Episodes ended with a change score"]]
@@ -309,9 +324,10 @@ def _ended(section: SuperviseeSection) -> list[Flowable]:
         story += [Spacer(1, 3), para(SMALL, "muted")]
     block: list[Flowable] = [CondPageBreak(120), *story]
     if section.ended:
-        listing = [["Client", "Change on the main outcome measure"]]
-        listing += [[code, CATEGORY_WORDS.get(category, category)]
-                    for code, category in section.ended]
+        listing = [["Client", "Change from intake to the last score"]]
+        listing += [[code, f"{CATEGORY_WORDS.get(category, category)} ({on})"
+                     if on else CATEGORY_WORDS.get(category, category)]
+                    for code, category, on in section.ended]
         block += [Spacer(1, 6), table(listing, [90, FRAME_WIDTH - 90])]
     return block
 

@@ -61,6 +61,19 @@ class SignalText:
 
 
 @dataclass(frozen=True)
+class ScoreNote:
+    """What must be said beside one questionnaire's score: a rule's state ("Probable PTSD
+    by the DSM-5 rule: cannot be determined (3 items blank)"), a prorated total whose
+    safety question was left blank."""
+
+    instrument: str
+    completed: dt.datetime
+    session: int | None
+    score: float | None  # None: no valid score
+    text: str
+
+
+@dataclass(frozen=True)
 class GoalRatings:
     position: int
     description: str
@@ -96,6 +109,7 @@ class ProgressReport:
     heatmaps: tuple[ItemChart, ...] = ()
     goals: tuple[GoalRatings, ...] = ()
     alerts: tuple[AlertEntry, ...] = ()
+    score_notes: tuple[ScoreNote, ...] = ()
 
 
 ALERT_KINDS = {
@@ -128,6 +142,7 @@ def render_progress_report(report: ProgressReport) -> bytes:
         story += _signals(report)
         story += _charts("Outcome measures", report.outcome_charts, "Reliable change since "
                          "intake", "No outcome scores yet.")
+        story += _score_notes(report)
         story += _charts("Working alliance", report.alliance_charts, "Rupture or repair",
                          "No alliance ratings yet.")
         story += _items(report)
@@ -190,6 +205,18 @@ def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empt
                                right=(0, 2)))
         story.append(Spacer(1, 8))
     return story
+
+
+def _score_notes(report: ProgressReport) -> list[Flowable]:
+    if not report.score_notes:
+        return []
+    rows: list[list] = [["Date", "Measure", "Session", "Score", "Note"]]
+    rows += [[n.completed.strftime("%Y-%m-%d"), n.instrument,
+              str(n.session) if n.session else "\u2013",
+              number(n.score) if n.score is not None else "no valid score", n.text]
+             for n in report.score_notes]
+    return [para("Notes on scores", "h3"),
+            table(rows, [62, 50, 44, 56, FRAME_WIDTH - 212], right=(2,)), Spacer(1, 8)]
 
 
 def _items(report: ProgressReport) -> list[Flowable]:

@@ -518,7 +518,7 @@ def api(client, make_token, make_user) -> Callable[..., ApiClient]:
 @pytest.fixture
 def case(db_session, make_user, make_client, make_episode):
     """A client whose PHQ-9 improves 17 -> 2 with item 1 staying high, an SRS rupture at
-    session 3 repaired at 5, two goals rated, and a critical answer at session 2."""
+    session 3 repaired at 4, two goals rated, and a critical answer at session 2."""
     from outcome.services.goals import set_goals
 
     phq, srs, gbo = LIB.get("phq9"), LIB.get("srs_vas"), LIB.get("gbo")

@@ -131,3 +131,35 @@ def test_the_cached_table_follows_every_change(auth, client, db_session, make_us
     transfer_client(db_session, person, colleague, clock())
     db_session.commit()
     assert "Cy Changing" not in client.get("/").get_data(as_text=True)
+
+
+def test_possible_rupture_is_shown_apart_from_ruptures(auth, client, db_session, make_user,
+                                                       make_client, make_episode):
+    from outcome.services.caseload import latest_possible_rupture
+    from tests.helpers import submit
+
+    srs = LIB.get("srs_vas")
+    therapist = make_user()
+    episode = make_episode(make_client(therapist, name="Pat Possible"))
+    for week, total in enumerate([38, 38.5, 38.5, 38, 37]):  # 38 -> 37: a drop alone
+        part = round(total / 4, 1)
+        submit(db_session, episode, srs, {"srs_1": part, "srs_2": part, "srs_3": part,
+                                          "srs_4": round(total - 3 * part, 1)}, week)
+    db_session.commit()
+    [row] = caseload(db_session, therapist)
+    assert row.alerts == () and row.alliance[0].possible_rupture == 5
+    auth.login(therapist.email)
+    html = client.get("/").get_data(as_text=True)
+    assert "possible rupture, session 5" in html
+    assert 'class="alert alert-rupture"' not in html
+    page = client.get(f"/clients/{episode.client.code}").get_data(as_text=True)
+    assert 'badge-possible' in page and "Possible rupture at session 5: SRS-type 37" in page
+    assert "session 5: 37 (possible rupture)" in page
+    # A repaired one, or a later rupture, is no longer a possible rupture to show.
+    possible = {"level": "possible", "numbers": {"session": 5, "status": "open"}}
+    assert latest_possible_rupture([possible]) == 5
+    assert latest_possible_rupture([{**possible, "numbers": {"session": 5,
+                                                             "status": "repaired"}}]) is None
+    assert latest_possible_rupture([possible, {"level": "open",
+                                               "numbers": {"session": 6}}]) is None
+    assert latest_possible_rupture([]) is None

@@ -39,10 +39,10 @@ def test_page_shows_charts_items_goals_answers_and_alerts(auth, client, case):
             "session 2: 18 (moderately severe); session 3: 10 (moderate; reliable "
             "improvement); session 4: 9 (mild; recovered)") in html
     assert "The clinical cutoff is 10." in html
-    # Alliance chart: the drop at session 3 is a rupture; 38 at session 4 is still
-    # below the personal mean (38.2), so the repair is at session 5.
+    # Alliance chart: the drop at session 3 is a rupture; 38 at session 4 is at or above
+    # the cutoff (and within half an SD of the personal mean 38.2): repaired there.
     assert re.search(r"session 3: 28 \(rupture\)", html)
-    assert "session 4: 38; session 5: 38.4 (repair)" in html
+    assert "session 4: 38 (repair); session 5: 38.4." in html
     # Heat map: item 1 stayed at 2 or more over the last three sessions.
     assert "Items high at each of the last three sessions: 1. Little interest" in html
     # Goals in the client's words (escaped), with their ratings.
@@ -135,7 +135,7 @@ def test_csv_export_neutralises_formulas_in_free_text(db_session, make_user, mak
         answers={"note": '=HYPERLINK("http://x")', "mood": -3, "other": "@SUM(A1)"},
         scores={}, total=None, is_valid=False, completed_dt=T0, idempotency_key="csv-1"))
     db_session.flush()
-    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode]))))
+    rows = list(csv.DictReader(io.StringIO(episodes_csv(db_session, person, [episode], LIB))))
     answers = {r["item"]: r["answer"] for r in rows}
     assert answers == {"note": "\'=HYPERLINK(\"http://x\")", "mood": "-3",
                        "other": "\'@SUM(A1)"}

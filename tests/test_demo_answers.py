@@ -158,8 +158,8 @@ def test_demo_shows_every_colour_and_rupture_kind(db_session, demo_clinic):
             for rupture in alliance["ruptures"]:
                 statuses[rupture["level"]] += 1
                 rules.update(rupture["numbers"]["rules"])
-    assert set(rules) == {"absolute", "drop", "possible_rupture", "rupture"}, rules
-    assert set(statuses) == {"open", "repaired", "unrepaired"}, statuses
+    assert {"absolute", "drop", "possible_rupture", "rupture"} <= set(rules), rules
+    assert {"open", "repaired", "unrepaired"} <= set(statuses), statuses
     assert discrepancies >= 1
     kinds = Counter(db_session.scalars(select(Alert.kind)))
     assert {"critical_item", "not_on_track", "rupture", "unrepaired_rupture"} <= set(kinds)

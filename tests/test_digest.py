@@ -311,3 +311,50 @@ def test_admins_see_failed_digests_and_mail(auth, client, db_session, team, make
     html = client.get("/admin/deliveries").get_data(as_text=True)
     assert "2026-W45" in html and "RuntimeError: disk full" in html
     assert "SMTP 550 no mailbox" in html and "Sam Supervisor" in html
+
+
+def test_cover_and_table_count_red_alike_and_history_is_kept(db_session, team):
+    """Regression (issue 15): the cover read today's colours, the table open alerts, so
+    the same week had two red counts. Now one definition serves both, as of each week;
+    an acknowledged alert does not make a red client less red."""
+    alert = db_session.scalar(select(Alert).where(Alert.kind == "not_on_track"))
+    acknowledge_alert(db_session, alert, team["a"], "Reviewed goals together",
+                      dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC), LIB)
+    now = week_bounds("2026-W47", "UTC")[2] + dt.timedelta(days=1)
+    digest = build_digest(db_session, team["s"], "2026-W47", LIB, now)
+    assert digest.this_week.colours["red"] == digest.trend[-1].red == 1
+    assert digest.previous_week.colours["red"] == digest.trend[-2].red == 1
+    assert digest.this_week.active_episodes == digest.trend[-1].active_episodes == 2
+    # The red client's PHQ-9 rose by 8 points at its third score (15 September, W38):
+    # red from that week on, in every row back to it, not only the last.
+    by_week = {p.week: p.red for p in digest.trend}
+    assert by_week["2026-W37"] == 0 and by_week["2026-W38"] == 1
+    assert all(by_week[w] == 1 for w in by_week if w >= "2026-W38")
+    assert sum(digest.this_week.colours.values()) == digest.this_week.active_episodes
+
+
+def test_a_supervisee_without_active_episodes_has_no_shares(db_session, team, make_user,
+                                                            make_client, make_episode,
+                                                            assign):
+    """Regression (issue 15): an episode opened after the week made a supervisee with 0
+    active episodes show "Grey 1 (100 %)"."""
+    later = make_user(display_name="Dee Later")
+    nobody = make_user(display_name="Eli Nobody")
+    assign(team["s"], later)
+    assign(team["s"], nobody)
+    make_episode(make_client(later), opened_on=dt.date(2026, 11, 30))
+    db_session.commit()
+    now = dt.datetime(2026, 12, 1, 8, tzinfo=dt.UTC)
+    digest = build_digest(db_session, team["s"], "2026-W47", LIB, now)
+    sections = {s.therapist_name: s for s in digest.sections}
+    for name in ("Dee Later", "Eli Nobody"):
+        week = sections[name].week
+        assert week.active_episodes == 0 and set(week.colours.values()) == {0}, name
+    from reports.digest_pdf import render_digest
+
+    pages = [" ".join(p.extract_text().split())
+             for p in PdfReader(io.BytesIO(render_digest(digest))).pages]
+    for name in ("Dee Later", "Eli Nobody"):
+        page = next(p for p in pages if f"\u00b7 {name} Page" in p)
+        assert "No active episodes this week." in page
+        assert "Grey" not in page and "%" not in page, page

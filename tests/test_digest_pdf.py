@@ -76,8 +76,8 @@ def sample_digest() -> Digest:
                 chart=None, last_note="Discussed in session; plan\nreviewed weekly",
                 last_note_date=dt.date(2026, 11, 18)),
         ),
-        ended=(("C-2BC4DE", "recovered"), ("C-5FG6HJ", "improved"),
-               ("C-8KL9MN", "unchanged")))
+        ended=(("C-2BC4DE", "recovered", "PHQ-9"), ("C-5FG6HJ", "improved", "PHQ-9"),
+               ("C-8KL9MN", "unchanged", "PHQ-9")))
     moreau = SuperviseeSection(
         therapist_name="Sam Moreau",
         week=figures(active=4, colours={"red": 0, "yellow": 0, "green": 3, "white": 1,
@@ -89,7 +89,10 @@ def sample_digest() -> Digest:
     trend = tuple(
         TrendPoint(week=f"2026-W{w:02d}", active_episodes=8 + w % 3, red=w % 4,
                    open_alerts=(w * 7) % 5, completion=RateFigure(10 + w % 4, 14, 0.45, 0.9))
-        for w in range(36, 48))
+        for w in range(36, 46))
+    # The last two rows are the previous week and this week, as in the key figures.
+    trend += (TrendPoint("2026-W46", 11, 3, 4, RateFigure(12, 15, 0.55, 0.93)),
+              TrendPoint("2026-W47", 10, 2, 3, RateFigure(14, 16, 0.64, 0.96)))
     return Digest(
         clinic_name="Heron Practice", supervisor_name="Dr Jo Okafor", week="2026-W47",
         starts=dt.date(2026, 11, 16), ends=dt.date(2026, 11, 22),
@@ -100,7 +103,9 @@ def sample_digest() -> Digest:
                           completion=(14, 16, 0.64, 0.96), alerts=3, opened=2, repaired=1,
                           ended=3, improved=(2, 3, 0.21, 0.94), recovered=(1, 3, 0.06, 0.79),
                           deteriorated=(0, 3, 0.0, 0.56)),
-        previous_week=figures(active=11, colours={"red": 3}, completion=(12, 15, 0.55, 0.93),
+        previous_week=figures(active=11, colours={"red": 3, "yellow": 2, "green": 4,
+                                                  "white": 2, "grey": 0},
+                              completion=(12, 15, 0.55, 0.93),
                               alerts=4, opened=1, repaired=2),
         trend=trend, sections=(rivers, moreau, empty))
 
@@ -127,11 +132,16 @@ def test_digest_shows_cover_sections_and_figures():
         assert expected in cover, expected
     # Key figures this week against last, and the 12-week trend (oldest first).
     assert re.search(r"Active episodes 10 11", cover)
-    assert "Red not on track 2 (20 %) 3" in cover
+    assert "progress on PHQ-9" in cover
+    assert "Red not on track 2 of 10 (20 %) 3 of 11 (27 %)" in cover
     assert "Open alerts 3 4" in cover
-    trend = cover[cover.index("The last 12 weeks"):cover.index("Red counts open")]
+    # No episode ended the week before: a dash, never 0 % of nothing.
+    assert "Recovered on PHQ-9 (of ended episodes) 1 of 3 (33 %, 95 % CI 6\u201379 %) \u2014" \
+        in cover
+    trend = cover[cover.index("The last 12 weeks"):cover.index("Each week is counted")]
     assert re.findall(r"2026-W\d\d", trend) == [f"2026-W{w}" for w in range(36, 48)]
-    assert "2026-W47 10 3 4 13 of 14 (93 %)" in trend
+    assert "2026-W46 11 3 4 12 of 15 (80 %)" in trend
+    assert "2026-W47 10 2 3 14 of 16 (88 %)" in trend
     # One section per supervisee, each on its own page.
     for name in ("Alex Rivers", "Sam Moreau", "Robin New"):
         assert sum(name in flat(page) for page in pages[1:]) >= 1, name
@@ -141,7 +151,7 @@ def test_digest_shows_cover_sections_and_figures():
                  "on track", "White", "Grey"):
         assert word in rivers, word
     # Clients needing attention, by code, with reasons in words and the latest note.
-    assert "Clients needing attention (3)" in rivers
+    assert "Clients needing attention now (3)" in rivers
     assert "C-7KQ2MX" in rivers and "C-3HT9PA" in rivers
     assert "PHQ-9 item 9 answered 2 at session 6" in rivers
     assert "latest note (19 November 2026)" in rivers
@@ -152,7 +162,8 @@ def test_digest_shows_cover_sections_and_figures():
     assert "Reliably improved 2 of 3 (67 %, 95 % CI 21\u201394 %)" in rivers
     assert "Recovered 1 of 3 (33 %, 95 % CI 6\u201379 %)" in rivers
     assert "Small numbers: not for comparison." in rivers
-    assert "C-2BC4DE Recovered" in rivers and "C-8KL9MN No reliable change" in rivers
+    assert "C-2BC4DE Recovered (PHQ-9)" in rivers
+    assert "C-8KL9MN No reliable change (PHQ-9)" in rivers
     assert "with PHQ-9 answered: 9 of 11 (82 %, 95 % CI 52\u201395 %)" in rivers
     # Client codes only: no client name is in the data, so none can be in the PDF.
     assert "Lovelace" not in everything
@@ -161,7 +172,8 @@ def test_digest_shows_cover_sections_and_figures():
 def test_empty_supervisee_and_empty_week_render_sensibly():
     pages = text_of(render_digest(sample_digest()))
     robin = flat(next(p for p in pages if "Robin New" in p))
-    assert "No active clients this week." in robin
+    assert "No active episodes this week." in robin
+    assert "Grey" not in robin and "100 %" not in robin  # no share of nobody
     assert "No clients need attention this week." in robin
     assert "No episodes ended this week." in robin
     assert "No sessions were held this week" in robin

@@ -76,7 +76,7 @@ def test_report_shows_name_scores_charts_goals_and_alerts(auth, client, case, db
     # The charts themselves: their axis and cutoff labels are text in the PDF.
     assert "cutoff 10" in text and "concern below 36" in text
     # The alliance chart and its rupture and repair.
-    assert "session 3: 28 (rupture)" in text and "session 5: 38.4 (repair)" in text
+    assert "session 3: 28 (rupture)" in text and "session 4: 38 (repair)" in text
     # The heat map and the items that stayed high.
     assert "PHQ-9: items by session" in text
     assert "Items that stayed high" in text and "1. Little interest" in text

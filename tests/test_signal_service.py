@@ -204,3 +204,24 @@ def test_a_steady_alliance_is_not_ruptured_by_a_tenth(db_session, episode):
         submit(db_session, episode, SRS, {"srs_1": 10, "srs_2": 10, "srs_3": 10,
                                           "srs_4": round(total - 30, 1)}, week)
     assert alerts(db_session, episode, "rupture") == []
+
+
+def test_a_possible_rupture_opens_no_alert(db_session, episode):
+    # 38 -> 37 is a 1-point drop (rule 2); 37 is below the personal mean 38.25 - s but
+    # not 38.25 - 2s (s floored at 1 point before a clinic fit) and not below 36: a
+    # possible rupture, shown and counted, not alerted.
+    for week, total in enumerate([38, 38.5, 38.5, 38, 37]):
+        submit(db_session, episode, SRS, srs(total), week)
+    assert alerts(db_session, episode) == []
+    signal = db_session.get(EpisodeSignal, episode.id)
+    assert signal.ruptures == 0 and signal.urgency > 3
+    state = signal.state["alliance"]["srs_vas"]
+    assert state["possible_ruptures"] == 1
+    [shown] = state["ruptures"]
+    assert shown["level"] == "possible" and shown["numbers"]["kind"] == "possible_rupture"
+    assert render_explanation(shown).startswith("Possible rupture at session 5: SRS-type 37")
+    # Deepening below the cutoff makes it a rupture, which alerts.
+    submit(db_session, episode, SRS, srs(35), 5)
+    [rupture] = alerts(db_session, episode, "rupture")
+    assert rupture.status == "open" and rupture.detail["numbers"]["kind"] == "rupture"
+    assert db_session.get(EpisodeSignal, episode.id).ruptures == 1

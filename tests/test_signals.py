@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from outcome.core.signals import alliance_settings
 from outcome.core.signals import alliance_signals
 from outcome.core.signals import change_markers
 from outcome.core.signals import explain_critical
@@ -107,11 +108,27 @@ def test_alliance_explanations():
     signals = alliance_signals(srs, scores, sessions)
     [repaired] = signals.explain(0)
     assert repaired.level == "repaired"
+    # Own SD 0, floored at 1 point before a clinic fit: the text says so.
     assert text(repaired) == ("Rupture at session 4: SRS-type 33; 5 below the personal mean "
-                             "38; down 5 from 38 last session; below 36. Repaired at "
-                             "session 5 (38.5).")
+                             "38; more than 2 x 1 (the least SD the rule uses; the "
+                             "client's own is smaller); down 5 from 38 last session; below "
+                             "36. Repaired at session 5 (38.5).")
     [unrepaired] = signals.explain(1)
     assert unrepaired.level == "unrepaired" and "supervisor's attention" in text(unrepaired)
+    # A possible rupture beyond the client's own SD; a discrepancy names both ratings.
+    scores, sessions = series([[38, 39, 40, 37.5]])
+    [possible] = alliance_signals(srs, scores, sessions).explain(0)
+    assert possible.level == "possible" and possible.numbers["kind"] == "possible_rupture"
+    assert text(possible) == ("Possible rupture at session 4: SRS-type 37.5; 1.5 below the "
+                              "personal mean 39; more than 1 x the client's own SD 1; down "
+                              "2.5 from 40 last session. Shown, not alerted: watch the "
+                              "next sessions.")
+    scores, sessions = series([[38, 37.5]])
+    gap = alliance_signals(srs, scores, sessions, therapist_scores=np.array([[38, 43]]),
+                           settings=alliance_settings(srs, discrepancy_points=5))
+    [noticed] = gap.explain(0)
+    assert noticed.numbers["kind"] == "rupture" and noticed.numbers["therapist"] == 43
+    assert "the therapist rated the session 5.5 higher (43)" in text(noticed)
 
 
 def test_critical_explanations_carry_no_more_than_needed():

@@ -56,7 +56,7 @@ def export_command(code: str, kind: str | None, out: Path | None) -> None:
                                               instrument_library(current_app), now), indent=1)
             body += "\n"
         else:
-            body = episodes_csv(session, client, episodes)
+            body = episodes_csv(session, client, episodes, instrument_library(current_app))
         audit.record(session, action=f"client.export.{kind}", outcome="allowed", now=now,
                      actor_kind="system", actor_label="outcome export",
                      clinic_id=client.clinic_id, client_id=client.id, object_type="client",

@@ -137,6 +137,10 @@ def show_command(instrument_id: str) -> None:
                    f"{' - ' + rc.source if rc.source else ''}")
     for critical in i.critical_items:
         click.echo(f"  critical: {critical.item} >= {critical.threshold:g} ({critical.urgency})")
+    for rule in i.rules:
+        needs = ", ".join(f"{sub} >= {n}" for sub, n in rule.minimum_endorsed)
+        click.echo(f"  rule {rule.id}: {rule.label}: item >= {rule.endorsed_at:g} endorsed; "
+                   f"{needs}; undetermined when blank items could change it")
 
 
 @instruments_group.command("validate")
@@ -240,7 +244,8 @@ def score_command(input_path: Path, instrument_id: str, output: Path | None,
                   skip_invalid: bool, keep_incomplete: bool) -> None:
     """Score a CSV of administrations: an `id` column and one column per item.
 
-    Output: the input columns plus total, subscales, band, valid, prorated and critical.
+    Output: the input columns plus total, subscales, band, valid, prorated, critical and
+    each rule (true, false, or undetermined when blank items could change it).
     Any invalid row stops the run with exit status 2 and a message naming the line,
     column and problem; nothing is written. --skip-invalid writes the valid rows.
     """

@@ -223,6 +223,10 @@ class Instrument:
     # Alliance measures: a drop of at least this many points since the last session is a
     # rupture signal (SRS-type: 1 point).
     rupture_drop_points: float | None = None
+    # Alliance measures: the published norm SD and reliability r_xx of the total, from
+    # which the SEM floors the client's own SD in the person-relative rule (domain.md 5).
+    alliance_sd: float | None = None
+    alliance_reliability: float | None = None
     loinc_panel: str | None = None
     loinc_total: str | None = None
     is_wording_installed: bool = True

@@ -159,6 +159,16 @@ _TEMPLATES = [
     pgettext("alliance.repaired", "Repaired at session %(session)s (%(score)s)."),
     pgettext("alliance.unrepaired", "Not repaired: for the supervisor's attention."),
     pgettext("alliance.open", "Watch the next sessions for repair."),
+    # Possible ruptures (a drop alone, or below mean - 1 SD): shown, never alerted.
+    pgettext("alliance.possible_open", "Shown, not alerted: watch the next sessions."),
+    pgettext("alliance.possible_unrepaired",
+             "Not back to the usual level; shown, not alerted (not a rupture)."),
+    pgettext("alliance.beyond_sd", "more than %(k)s x the client's own SD %(sd)s"),
+    pgettext("alliance.beyond_floor",
+             "more than %(k)s x %(sd)s (the least SD the rule uses; the client's own is "
+             "smaller)"),
+    pgettext("alliance.discrepancy",
+             "the therapist rated the session %(difference)s higher (%(therapist)s)"),
     # Critical answers. The clinician message and option label are the definition's own.
     pgettext("critical.answer", "%(clinician_message)s Answer: %(answer)s."),
     pgettext("critical.answer_labelled",
@@ -167,6 +177,15 @@ _TEMPLATES = [
     pgettext("critical.unanswered",
              "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "
              "in session."),
+    # Notes beside a score (outcome.core.score_notes): a count rule's three states, and a
+    # critical item left blank.
+    pgettext("score.rule_met", "%(rule)s: yes"),
+    pgettext("score.rule_not_met", "%(rule)s: no"),
+    npgettext("score.rule_undetermined", "%(rule)s: cannot be determined (%(blank)s item blank)",
+              "%(rule)s: cannot be determined (%(blank)s items blank)", "blank"),
+    pgettext("score.prorated_critical_blank",
+             "prorated; item %(number)s (the safety question) unanswered"),
+    pgettext("score.critical_blank", "item %(number)s (the safety question) unanswered"),
     # Severity bands, by the definition's label (outcome.core.severity), and a measure's
     # own count ("the 5th PHQ-9"; the ordinal is formatted per language).
     pgettext("severity.minimal", "minimal"),

@@ -18,7 +18,12 @@ Rules (domain.md section 2):
 - a transform gives ``total * multiplier + offset`` (WHO-5 index = raw x 4);
 - bands, cutoff and reliable change refer to the primary score (total or transformed);
 - a critical item is hit when its answer is at or above the threshold; an unanswered
-  critical item is reported separately, never read as 0.
+  critical item is reported separately, never read as 0;
+- a count rule (PCL-5 DSM-5 provisional diagnosis: an item at ``endorsed_at`` or above
+  is endorsed; each subscale needs its minimum of endorsed items) has three states
+  (domain.md section 2): **met** when the answered items alone meet it; **not met** only
+  when it could not be met even if every blank item were endorsed; otherwise
+  **undetermined** (blanks that could change it), never read as not met.
 
 Arithmetic is exact: answers are scaled to integers (VAS to tenths), so prorating and
 half-up rounding never depend on binary floating point (17 * 9 / 8 = 19.125 -> 19).
@@ -54,7 +59,8 @@ class ScoreTable:
     critical_hits: np.ndarray
     critical_items: tuple[str, ...]
     critical_unanswered_items: np.ndarray
-    rules: Mapping[str, np.ndarray]
+    rules: Mapping[str, np.ndarray]  # met by the answered items alone
+    rules_undetermined: Mapping[str, np.ndarray]  # not met yet, but blanks could meet it
 
     def __len__(self) -> int:
         return int(self.total.shape[0])
@@ -68,6 +74,13 @@ class ScoreTable:
     def critical_unanswered(self) -> np.ndarray:
         """Whether any critical item was left unanswered, per administration."""
         return np.asarray(self.critical_unanswered_items.any(axis=1))
+
+    def rule_state(self, rule_id: str, index: int) -> bool | None:
+        """Rule ``rule_id`` for administration ``index``: True (met), False (not met even
+        if every blank were endorsed) or None (undetermined)."""
+        if self.rules[rule_id][index]:
+            return True
+        return None if self.rules_undetermined[rule_id][index] else False
 
     def band_label(self, index: int) -> str | None:
         """The severity band of administration ``index`` (None when invalid or unbanded)."""
@@ -97,7 +110,7 @@ class ScoreTable:
             critical_unanswered=tuple(
                 item for j, item in enumerate(self.critical_items)
                 if self.critical_unanswered_items[index, j]),
-            rules={k: bool(v[index]) for k, v in self.rules.items()},
+            rules={k: self.rule_state(k, index) for k in self.rules},
         )
 
 
@@ -116,7 +129,7 @@ class Score:
     band: str | None
     critical_items: tuple[str, ...]
     critical_unanswered: tuple[str, ...]
-    rules: Mapping[str, bool]
+    rules: Mapping[str, bool | None]  # None: undetermined (see the module doc)
 
     @property
     def is_critical(self) -> bool:
@@ -229,23 +242,28 @@ def score(instrument: Instrument, matrix: np.ndarray) -> ScoreTable:
         hits[:, k] = answered[:, j] & (scaled[:, j] >= threshold)
         unanswered[:, k] = ~answered[:, j]
 
-    rules = {}
+    rules, undetermined = {}, {}
     for rule in instrument.rules:
         threshold = round(rule.endorsed_at * scale)
         endorsed = answered & (scaled >= threshold)
+        # The best case: every blank item endorsed.
+        endorsable = endorsed | ~answered
         met = np.ones(total.shape[0], dtype=bool)
+        possible = np.ones(total.shape[0], dtype=bool)
         for sub_id, minimum in rule.minimum_endorsed:
             sub = next(s for s in instrument.subscales if s.id == sub_id)
             columns = [index[i] for i in sub.items]
             met &= endorsed[:, columns].sum(axis=1) >= minimum
+            possible &= endorsable[:, columns].sum(axis=1) >= minimum
         rules[rule.id] = met
+        undetermined[rule.id] = possible & ~met
 
     return ScoreTable(
         instrument_key=instrument.key, total=total, transformed=transformed, primary=primary,
         subscales=subscales, valid=valid, prorated=prorated, n_missing=n_missing,
         band=band, band_labels=tuple(b.label for b in instrument.bands),
         critical_hits=hits, critical_items=critical_ids,
-        critical_unanswered_items=unanswered, rules=rules)
+        critical_unanswered_items=unanswered, rules=rules, rules_undetermined=undetermined)
 
 
 def score_answers(instrument: Instrument, answers: Answers) -> Score:

@@ -20,13 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from outcome.core.alliance import KINDS
 from outcome.core.alliance import OPEN
 from outcome.core.alliance import REPAIRED
+from outcome.core.alliance import STATUSES
 from outcome.core.alliance import UNREPAIRED
 from outcome.core.alliance import AllianceResult
 from outcome.core.alliance import AllianceSettings
 from outcome.core.alliance import default_min_sd
 from outcome.core.alliance import detect_ruptures
+from outcome.core.alliance import standard_error
 from outcome.core.change import CATEGORIES
 from outcome.core.change import ChangeResult
 from outcome.core.change import individual_change
@@ -335,22 +338,30 @@ class AllianceSignals:
     sessions: np.ndarray
 
     def explain(self, i: int) -> list[Explanation]:
-        """Every rupture of episode ``i``, oldest first, with its status and numbers."""
+        """Every rupture and possible rupture of episode ``i``, oldest first.
+
+        A rupture's level is its repair status ("open", "repaired", "unrepaired"); a
+        possible rupture's level is "possible" (shown, never alerted), its status in
+        ``numbers["status"]``.
+        """
         r, ins = self.result, self.instrument
         out = []
         for col in np.flatnonzero(r.start[i]):
             a = float(r.scores[i, col])
             session = int(self.sessions[i, col])
             mean = r.personal_mean[i, col]
+            sd = r.personal_sd_used[i, col]
             rules = [name for name, flags in (("absolute", r.absolute), ("drop", r.drop),
                                               ("possible_rupture", r.possible),
-                                              ("rupture", r.rupture)) if flags[i, col]]
-            kind = "rupture" if r.rupture[i, col] or r.drop[i, col] else (
-                "possible_rupture" if r.possible[i, col] else "concern")
+                                              ("rupture", r.rupture),
+                                              ("discrepancy", r.discrepancy)) if flags[i, col]]
+            kind = KINDS[int(r.kind[i, col])]
             status = int(r.status[i, col])
             numbers: dict[str, Any] = {"instrument": ins.id, "session": session,
-                                       "observed": a, "rules": rules,
+                                       "observed": a, "rules": rules, "kind": kind,
+                                       "status": STATUSES[status],
                                        "personal_mean": None if np.isnan(mean) else float(mean),
+                                       "personal_sd": None if np.isnan(sd) else float(sd),
                                        "cutoff": ins.cutoff.value if ins.cutoff else None}
             clauses = [Message("alliance.head", {
                 "kind": Message(f"alliance.kind.{kind}"), "session": session,
@@ -358,35 +369,59 @@ class AllianceSignals:
             if not np.isnan(mean):
                 clauses.append(Message("alliance.below_mean",
                                        {"difference": float(mean) - a, "mean": float(mean)}))
+            if "possible_rupture" in rules:
+                own = float(r.personal_sd[i, col])
+                floored = np.isnan(own) or own < sd
+                clauses.append(Message("alliance.beyond_floor" if floored else
+                                       "alliance.beyond_sd",
+                                       {"k": 2 if "rupture" in rules else 1, "sd": float(sd)}))
             if "drop" in rules and col > 0:
                 previous = float(r.scores[i, col - 1])
                 clauses.append(Message("alliance.drop",
                                        {"difference": previous - a, "previous": previous}))
             if "absolute" in rules and ins.cutoff is not None:
                 clauses.append(Message("alliance.below_cutoff", {"cutoff": ins.cutoff.value}))
+            if "discrepancy" in rules:
+                therapist = float(r.therapist[i, col])
+                numbers["therapist"] = therapist
+                clauses.append(Message("alliance.discrepancy",
+                                       {"difference": therapist - a, "therapist": therapist}))
             if status == REPAIRED:
                 at = int(r.repaired_at[i, col])
                 state = Message("alliance.repaired", {"session": int(self.sessions[i, at]),
                                                       "score": float(r.scores[i, at])})
                 numbers["repaired_session"] = int(self.sessions[i, at])
+            elif kind == "possible_rupture":
+                state = Message("alliance.possible_unrepaired" if status == UNREPAIRED
+                                else "alliance.possible_open")
             elif status == UNREPAIRED:
                 state = Message("alliance.unrepaired")
             else:
                 state = Message("alliance.open")
-            level = {OPEN: "open", REPAIRED: "repaired", UNREPAIRED: "unrepaired"}[status]
+            level = "possible" if kind == "possible_rupture" else {
+                OPEN: "open", REPAIRED: "repaired", UNREPAIRED: "unrepaired"}[status]
             out.append(Explanation("rupture", level, f"alliance.{rules[0]}",
                                    Message("alliance.explanation",
                                            {"clauses": clauses, "state": state}), numbers))
         return out
 
 
+def alliance_settings(instrument: Instrument, **overrides: Any) -> AllianceSettings:
+    """The instrument's rupture settings: its drop threshold, its SEM where published,
+    and the pre-fit floor of s (domain.md section 5); ``overrides`` from the clinic."""
+    values: dict[str, Any] = {
+        "drop_points": instrument.rupture_drop_points,
+        "sem": standard_error(instrument.alliance_sd, instrument.alliance_reliability),
+        "min_sd": default_min_sd(*instrument.primary_range)}
+    values.update(overrides)
+    return AllianceSettings(**values)
+
+
 def alliance_signals(instrument: Instrument, scores: np.ndarray, sessions: np.ndarray, *,
                      settings: AllianceSettings | None = None,
                      therapist_scores: np.ndarray | None = None) -> AllianceSignals:
     """Ruptures and repair for many episodes of one alliance instrument."""
-    settings = settings or AllianceSettings(
-        drop_points=instrument.rupture_drop_points,
-        min_sd=default_min_sd(*instrument.primary_range))
+    settings = settings or alliance_settings(instrument)
     result = detect_ruptures(scores, cutoff=instrument.cutoff, settings=settings,
                              therapist_scores=therapist_scores)
     return AllianceSignals(instrument, result, np.asarray(sessions))
@@ -415,6 +450,6 @@ def explain_unanswered_critical(instrument: Instrument, item_id: str) -> Explana
 
 
 __all__ = ["CATEGORIES", "COLOURS", "AllianceSignals", "Explanation", "OutcomeSignals",
-           "alliance_signals", "explain_critical", "explain_unanswered_critical",
-           "first_and_last", "outcome_signals", "reliable_change_rule",
-           "reliable_change_source"]
+           "alliance_settings", "alliance_signals", "explain_critical",
+           "explain_unanswered_critical", "first_and_last", "outcome_signals",
+           "reliable_change_rule", "reliable_change_source"]

@@ -18,3 +18,16 @@ def safe_cell(value: str) -> str:
     if value.startswith(_TRIGGERS) and not _NUMBER.fullmatch(value):
         return "'" + value
     return value
+
+
+def exact_number(value: float) -> str:
+    """``value`` as text that reads back as the same float: a whole number without a
+    decimal point (``12``), anything else as Python's shortest round-trip form
+    (``repr``: ``12.345678901``, ``1e-07``); "" for NaN. Never rounded to a display
+    precision, so a file written for further analysis loses nothing."""
+    value = float(value)
+    if value != value:  # NaN
+        return ""
+    if value.is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
+    return repr(value)

@@ -76,6 +76,9 @@ class Measure:
     change: str | None
     series: tuple[float, ...]
     trend: str | None = None  # alliance only: rising, falling or steady
+    # Alliance only: the session of a possible rupture (shown, not alerted) that is the
+    # latest rupture signal and not yet back to the usual level.
+    possible_rupture: int | None = None
     points: str = ""  # the sparkline's SVG polyline points, on the instrument's scale
     severity: str | None = None  # the latest score's band in words ("moderately severe")
     band_range: str = ""  # that band's range ("15-19", with an en dash)
@@ -120,6 +123,21 @@ def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, 
     if delta <= -threshold:
         return "falling"
     return "steady"
+
+
+def latest_possible_rupture(ruptures: list[dict]) -> int | None:
+    """The session of the latest rupture signal if it is a possible rupture not repaired.
+
+    ``ruptures`` are the stored explanations of one alliance measure, oldest first
+    (:meth:`outcome.core.signals.AllianceSignals.explain`).
+    """
+    if not ruptures:
+        return None
+    latest = ruptures[-1]
+    numbers = latest.get("numbers", {})
+    if latest.get("level") == "possible" and numbers.get("status") != "repaired":
+        return int(numbers["session"])
+    return None
 
 
 def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
@@ -201,7 +219,8 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
             Measure(instrument, data.get("latest"), len(data.get("series", ())), None,
                     tuple(data.get("series", ())),
                     alliance_trend(data.get("series", []), scales[instrument])
-                    if instrument in scales else None)
+                    if instrument in scales else None,
+                    possible_rupture=latest_possible_rupture(data.get("ruptures", [])))
             for instrument, data in sorted(state.get("alliance", {}).items()))
         out.append(CaseloadRow(code=code, name=name if named else None,
                                colour=signal.colour if signal else "grey",

@@ -21,6 +21,7 @@ shows its band (:func:`~outcome.core.severity.severity`).
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 import zoneinfo
 from collections.abc import Iterable
@@ -32,6 +33,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.instruments import Instrument
+from outcome.core.messages import Message
+from outcome.core.score_notes import critical_blank_notes
+from outcome.core.score_notes import score_notes
 from outcome.core.severity import severity
 from outcome.core.signals import change_markers
 from outcome.models import Administration
@@ -101,6 +105,21 @@ class AdministrationView:
     is_superseded: bool
     answers: tuple[AnswerView, ...]
     severity: str | None = None  # the score's band in words ("moderately severe")
+    # What must be said beside the score (outcome.core.score_notes), in the reader's
+    # language; a prorated total with a blank critical item carries its own "prorated; ...".
+    notes: tuple[str, ...] = ()
+    is_prorated_note: bool = False
+
+
+@dataclass(frozen=True)
+class ScoreNoteView:
+    """A note beside one administration's score: a rule's state, a blank safety question."""
+
+    instrument: str
+    completed: dt.datetime
+    session: int | None
+    score: float | None
+    text: str
 
 
 @dataclass(frozen=True)
@@ -135,6 +154,7 @@ class ClientRecord:
     goals: list[GoalView] = field(default_factory=list)
     administrations: list[AdministrationView] = field(default_factory=list)
     alerts: list[AlertView] = field(default_factory=list)
+    score_notes: list[ScoreNoteView] = field(default_factory=list)
 
 
 def episode_administrations(session: Session, episode_id: int) -> list[Administration]:
@@ -224,6 +244,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     state = signal.state if signal else {}
     rows = episode_administrations(session, episode.id)
     clock = session_clocks(session, [episode.id])[episode.id]
+    numbers = clock.numbers
     superseded = {row.supersedes_id for row in rows if row.supersedes_id}
     current = [row for row in rows if row.id not in superseded]
 
@@ -248,8 +269,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         except KeyError:
             continue
         if instrument.role == "outcome":
-            record.outcome_charts.append(
-                _outcome_chart(instrument, administered, context, tz, clock, locale))
+            record.outcome_charts.append(_qualified(
+                _outcome_chart(instrument, administered, context, tz, clock, locale),
+                instrument, administered, locale))
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
@@ -267,6 +289,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     record.goals = [GoalView(g.position, g.description if full else None,
                              tuple(ratings[g.position])) for g in goal_rows]
 
+    record.score_notes = _score_notes(library, current, numbers, tz, locale)
     if full:
         record.heatmaps = _heatmaps(library, current, clock)
         at = {row.id: n for administered in series.values()
@@ -353,6 +376,23 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
                      tuple(band_name(b, locale) or "" for b in bands), latest)
 
 
+def _qualified(chart: ChartView, instrument: Instrument, rows: list[Administration],
+               locale: str) -> ChartView:
+    """The chart with each total prorated over a blank critical item said so in its table
+    and its text ("prorated; item 9 (the safety question) unanswered"): such a total is
+    never shown without it (docs/signals.md)."""
+    notes = {n: "; ".join(render(m.id, m.as_json()["params"], locale)
+                          for m in critical_blank_notes(instrument, row.scores or {}))
+             for n, row in enumerate(rows)}
+    if not any(notes.values()):
+        return chart
+    table = tuple((s, day, v, "; ".join(w for w in (words, notes[i]) if w))
+                  for i, (s, day, v, words) in enumerate(chart.rows))
+    said = " ".join(f"Session {s}: {notes[i]}." for i, (s, *_rest) in enumerate(chart.rows)
+                    if notes[i])
+    return dataclasses.replace(chart, rows=table, description=f"{chart.description} {said}")
+
+
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
                     tz: zoneinfo.ZoneInfo, clock: SessionClock) -> ChartView:
     scores = [float(row.scores["primary"]) for row in rows]
@@ -363,8 +403,9 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
         at = numbers.get("session")
         level = rupture.get("level")
         if at:
-            markers.append((int(at), "unrepaired" if level == "unrepaired" else "rupture"))
-        if numbers.get("repaired_session"):
+            markers.append((int(at), "possible" if level == "possible" else
+                            "unrepaired" if level == "unrepaired" else "rupture"))
+        if numbers.get("repaired_session") and level != "possible":
             markers.append((int(numbers["repaired_session"]), "repaired"))
     words: dict[int, list[str]] = {}
     for s, kind in markers:
@@ -435,6 +476,40 @@ def _numeric(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def administration_notes(library: InstrumentLibrary, row: Administration) -> list[Message]:
+    """What must be said beside the administration's score (:mod:`outcome.core.
+    score_notes`), from its stored scores; none when the clinic no longer defines the
+    instrument. The one source for the client page, the PDF and the API."""
+    for version in (row.instrument_version, None):
+        try:
+            instrument = library.get(row.instrument_id, version)
+        except KeyError:
+            continue
+        return score_notes(instrument, row.scores)
+    return []
+
+
+def _notes(library: InstrumentLibrary, row: Administration, locale: str) -> tuple[str, ...]:
+    return tuple(render(m.id, m.as_json()["params"], locale)
+                 for m in administration_notes(library, row))
+
+
+def _score_notes(library: InstrumentLibrary, rows: list[Administration],
+                 numbers: dict[int, int], tz: zoneinfo.ZoneInfo, locale: str
+                 ) -> list[ScoreNoteView]:
+    """The notes of the client's current administrations, newest first."""
+    out = []
+    for row in reversed(rows):
+        if row.respondent != "client":
+            continue
+        for text in _notes(library, row, locale):
+            out.append(ScoreNoteView(
+                _short(library, row.instrument_id), row.completed_dt.astimezone(tz),
+                numbers.get(row.appointment_id) if row.appointment_id else None,
+                (row.scores or {}).get("primary") if row.is_valid else None, text))
+    return out
+
+
 def _administration(library: InstrumentLibrary, row: Administration,
                     number: int | None, tz: zoneinfo.ZoneInfo,
                     is_superseded: bool, locale: str = "en") -> AdministrationView:
@@ -466,6 +541,8 @@ def _administration(library: InstrumentLibrary, row: Administration,
         is_prorated=row.is_prorated and (instrument is None
                                          or instrument.scoring_method == "sum"),
         is_superseded=is_superseded,
-        answers=tuple(answers),
+        answers=tuple(answers), notes=_notes(library, row, locale),
+        is_prorated_note=row.is_valid and bool((row.scores or {}).get("prorated"))
+        and bool((row.scores or {}).get("critical_unanswered")),
         severity=band_name(severity(instrument, (row.scores or {}).get("primary")), locale)
         if instrument is not None and row.is_valid else None)

@@ -23,8 +23,10 @@ from outcome.core.spreadsheet import safe_cell
 from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
+from outcome.services.client_record import administration_notes
 from outcome.services.client_record import appointment_numbers
 from outcome.services.client_record import episode_administrations
+from outcome.services.explanations import render
 from questionnaires.fhir import LOINC
 from questionnaires.fhir import questionnaire_response
 from questionnaires.loader import InstrumentLibrary
@@ -32,7 +34,7 @@ from questionnaires.loader import InstrumentLibrary
 CSV_COLUMNS = (
     "client_code", "episode_id", "administration_id", "supersedes_id", "instrument",
     "instrument_version", "respondent", "completed_utc", "session", "score", "is_valid",
-    "is_prorated", "item", "answer",
+    "is_prorated", "critical_unanswered", "notes", "item", "answer",
 )
 CODE_SYSTEM = "urn:outcome:client-code"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
@@ -44,12 +46,16 @@ def _utc(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-def episodes_csv(session: Session, client: Client, episodes: list[Episode]) -> str:
+def episodes_csv(session: Session, client: Client, episodes: list[Episode],
+                 library: InstrumentLibrary) -> str:
     """Long-format CSV: one row per answered item of every administration.
 
     Columns are :data:`CSV_COLUMNS`; an administration with no answers still has one row
     (item empty). Times are UTC ISO 8601; numbers stay numeric; text cells are made safe
-    for spreadsheets.
+    for spreadsheets. ``critical_unanswered`` lists blank critical items (space
+    separated); ``notes`` says in English what must be said beside the
+    score, joined by " | " ("prorated; item 9 (the safety question) unanswered", "Probable
+    PTSD by the DSM-5 rule: cannot be determined (3 items blank)").
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -63,7 +69,10 @@ def episodes_csv(session: Session, client: Client, episodes: list[Episode]) -> s
                     row.respondent, _utc(row.completed_dt),
                     numbers.get(row.appointment_id, "") if row.appointment_id else "",
                     "" if score is None else f"{score:g}", int(row.is_valid),
-                    int(row.is_prorated)]
+                    int(row.is_prorated),
+                    safe_cell(" ".join((row.scores or {}).get("critical_unanswered", []))),
+                    safe_cell(" | ".join(render(m.id, m.as_json()["params"])
+                                         for m in administration_notes(library, row)))]
             answers = sorted(row.answers.items()) or [("", "")]
             for item_id, value in answers:
                 cell = safe_cell(value) if isinstance(value, str) else f"{value:g}"
@@ -162,6 +171,10 @@ def administration_resources(row: Administration, library: InstrumentLibrary, su
         "valueQuantity": {"value": float(score), "unit": "{score}",
                           "system": "http://unitsofmeasure.org", "code": "{score}"},
         "derivedFrom": [{"reference": f"QuestionnaireResponse/{qr_id}"}]}
+    # A prorated total with a blank safety question, a rule's state: said with the total.
+    notes = [render(m.id, m.as_json()["params"]) for m in administration_notes(library, row)]
+    if notes:
+        observation["note"] = [{"text": text} for text in notes]
     return AdministrationResources(row, instrument, response, observation)
 
 

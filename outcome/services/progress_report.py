@@ -27,6 +27,7 @@ from reports.progress_pdf import GoalRatings
 from reports.progress_pdf import ItemChart
 from reports.progress_pdf import ProgressReport
 from reports.progress_pdf import ScoreChart
+from reports.progress_pdf import ScoreNote
 from reports.progress_pdf import SignalText
 from reports.progress_pdf import render_progress_report
 
@@ -63,7 +64,9 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
         goals=tuple(GoalRatings(g.position, g.description or "", g.ratings)
                     for g in record.goals),
         alerts=tuple(AlertEntry(a.kind, a.status, a.text, a.raised, a.acknowledged,
-                                a.acknowledged_by, a.note) for a in record.alerts))
+                                a.acknowledged_by, a.note) for a in record.alerts),
+        score_notes=tuple(ScoreNote(n.instrument, n.completed, n.session, n.score, n.text)
+                          for n in record.score_notes))
 
 
 def progress_report_pdf(session: Session, client: Client, episode: Episode | None,

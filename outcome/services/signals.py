@@ -37,12 +37,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.alliance import OPEN
+from outcome.core.alliance import REPAIRED
+from outcome.core.alliance import RUPTURE
 from outcome.core.alliance import UNREPAIRED
-from outcome.core.alliance import AllianceSettings
-from outcome.core.alliance import default_min_sd
 from outcome.core.instruments import Instrument
 from outcome.core.messages import Message
 from outcome.core.signals import Explanation
+from outcome.core.signals import alliance_settings
 from outcome.core.signals import alliance_signals
 from outcome.core.signals import explain_critical
 from outcome.core.signals import explain_unanswered_critical
@@ -220,12 +221,10 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 if progress.level == "red":
                     reading.alerts.append(DesiredAlert("not_on_track", None, progress))
         elif instrument.role == "alliance":
-            settings = AllianceSettings(
-                drop_points=instrument.rupture_drop_points,
-                repair_window=context.repair_window,
+            settings = alliance_settings(
+                instrument, repair_window=context.repair_window,
                 between_client_sd=context.alliance_sd.get(instrument_id),
-                discrepancy_points=context.discrepancy_points,
-                min_sd=default_min_sd(*instrument.primary_range))
+                discrepancy_points=context.discrepancy_points)
             therapist_scores = _aligned(s, therapist.get(instrument_id))
             alliance = alliance_signals(instrument, s.scores, s.sessions, settings=settings,
                                         therapist_scores=therapist_scores)
@@ -235,6 +234,10 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 explanations = alliance.explain(i)
                 for explanation, col in zip(explanations, np.flatnonzero(result.start[i]),
                                             strict=True):
+                    # Only a rupture alerts; a possible rupture is shown, not alerted
+                    # (domain.md section 5).
+                    if result.kind[i, col] != RUPTURE:
+                        continue
                     trigger = int(s.ids[i, col])
                     if result.status[i, col] == OPEN:
                         reading.alerts.append(DesiredAlert("rupture", trigger, explanation))
@@ -243,13 +246,14 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                                                            explanation))
                 discrepancies = [int(s.sessions[i, c]) for c in
                                  np.flatnonzero(result.discrepancy[i])]
-                reading.ruptures += int(result.start[i].sum())
-                reading.repaired += int(result.count(2)[i])
+                reading.ruptures += int(result.ruptures[i])
+                reading.repaired += int(result.count(REPAIRED)[i])
                 reading.unrepaired += int(result.count(UNREPAIRED)[i])
                 latest = first_and_last(s.scores[i:i + 1], s.sessions[i:i + 1])[1][0]
                 reading.state["alliance"][instrument_id] = {
                     "latest": _num(latest), "series": _series(s.scores[i]),
                     "ruptures": [e.as_json() for e in explanations],
+                    "possible_ruptures": int(result.possible_ruptures[i]),
                     "discrepancy_sessions": discrepancies}
         if instrument.critical_items:
             # Every critical answer is an event, not only the latest: a rebuild must not

@@ -120,7 +120,8 @@ def acknowledge(code: str, alert_id: int) -> Response:
 @login_required
 def export_csv(code: str) -> Response:
     client, _episode, _clinic = own_client(code, "client.export.csv")
-    body = episodes_csv(db_session(), client, client_episodes(client))
+    body = episodes_csv(db_session(), client, client_episodes(client),
+                        instrument_library(current_app))
     return Response(body, mimetype="text/csv", headers={
         "Content-Disposition": f'attachment; filename="{client.code}.csv"',
         "Cache-Control": "no-store"})

@@ -1,20 +1,32 @@
 """The supervisor's weekly digest: figures for one ISO week, read from the database.
 
-A week runs Monday 00:00 to Monday 00:00 in the clinic's time zone. Figures that have a
-history are counted from timestamps, so last week and the twelve-week trend are as
-they were, not as they are now:
+Every figure is defined once, as a function of the week (:meth:`_Reader.figures`), and
+that one definition gives the cover's "this week" and "previous week", every row of the
+twelve-week table and each supervisee's section, so the same week always shows the same
+numbers. Each is computed from stored data as it stood at the week's end, never from
+what is stored now (docs/supervisors.md lists them):
 
-- active episodes: opened before the week ended and not closed before it began;
-- red: an open "not on track" alert at the end of the week;
-- open alerts: raised before the end of the week, not acknowledged or resolved by then;
-- completion: sessions held in the week (scheduled or attended, already started) at
+A week runs Monday 00:00 to Monday 00:00 in the clinic's time zone (episode dates are
+clinic dates, timestamps are compared in UTC).
+
+- active episodes: opened on or before the week's Sunday and not closed before its
+  Monday;
+- progress colours (red, yellow, green, white, grey): each active episode's colour on
+  the clinic's main outcome measure, read by the engine's own rule
+  (:func:`outcome.core.signals.outcome_signals`, today's expected-response model and
+  colour settings) from the episode's valid scores completed before the week's end; an
+  episode without two scores by then is grey (white if its one score is in the healthy
+  range). Counted per active episode, so the colours add up to the active episodes;
+- open alerts: raised before the week's end, not acknowledged or resolved by then;
+- completion: sessions in the week (scheduled or attended, started before its end) at
   which the client answered the main outcome measure;
 - ruptures opened / repaired: rupture alerts raised / resolved in the week;
-- episodes ended in the week with their change category on the main outcome measure
-  (Wilson 95 % intervals, :mod:`outcome.core.aggregates`).
+- episodes ended in the week, and their change category on the main outcome measure
+  from intake to the latest valid score before the week's end (Jacobson & Truax 1991,
+  the engine's rule), with Wilson 95 % intervals (:mod:`outcome.core.aggregates`).
 
-The colour counts and the clients needing attention describe the caseload when the
-digest is produced (stored signals have no history). Client codes only.
+Only the clients needing attention describe the caseload when the digest is produced
+(open alerts and stored signals). Client codes only.
 """
 
 from __future__ import annotations
@@ -22,13 +34,16 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
+from dataclasses import dataclass
 
-from sqlalchemy import func
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.aggregates import SMALL_SAMPLE
 from outcome.core.aggregates import rate
+from outcome.core.instruments import Instrument
+from outcome.core.signals import outcome_signals
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
@@ -39,6 +54,7 @@ from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import render_explanation
+from outcome.services.signals import clinic_context
 from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
 from questionnaires.loader import InstrumentLibrary
@@ -53,6 +69,7 @@ from reports.digest import TrendPoint
 COUNTED = ("scheduled", "attended")
 TREND_WEEKS = 12
 CRITICAL_KINDS = ("critical_item", "critical_unanswered")
+COLOUR_NAMES = ("red", "yellow", "green", "white", "grey")
 
 
 class DigestError(ValueError):
@@ -78,60 +95,175 @@ def iso_week(day: dt.date) -> str:
     return f"{year}-W{week:02d}"
 
 
+@dataclass(frozen=True)
+class Week:
+    """One ISO week in the clinic's time zone: its label, dates and UTC bounds."""
+
+    label: str
+    monday: dt.date
+    start: dt.datetime  # Monday 00:00, clinic time, as UTC
+    end: dt.datetime  # the next Monday 00:00, clinic time, as UTC (exclusive)
+
+    @property
+    def sunday(self) -> dt.date:
+        return self.monday + dt.timedelta(days=6)
+
+    @classmethod
+    def of(cls, label: str, timezone: str) -> Week:
+        monday, start, end = week_bounds(label, timezone)
+        return cls(label, monday, start, end)
+
+    def back(self, weeks: int, timezone: str) -> Week:
+        """The week ``weeks`` before this one (bounds recomputed: clocks change)."""
+        return Week.of(iso_week(self.monday - dt.timedelta(weeks=weeks)), timezone)
+
+
 def _rate(count: int, n: int) -> RateFigure:
     figure = rate(count, n)
     return RateFigure(figure.count, figure.n, figure.low, figure.high)
 
 
-class _Reader:
-    """The queries behind one supervisor's figures, for any period."""
+@dataclass(frozen=True)
+class _Reading:
+    """The main outcome measure read as at one week's end: colour and change category of
+    each episode, by the engine's rule."""
 
-    def __init__(self, session: Session, supervisor: User, therapist_ids: list[int],
-                 instrument_id: str | None, tz: str) -> None:
-        self.session, self.tz, self.instrument_id = session, tz, instrument_id
+    colour: dict[int, str]
+    category: dict[int, str | None]
+
+
+class _Reader:
+    """The stored data behind one supervisor's figures, read once; figures for any week."""
+
+    def __init__(self, session: Session, supervisor: User, clinic: Clinic,
+                 therapist_ids: list[int], instrument: Instrument | None) -> None:
+        self.session, self.tz, self.instrument = session, clinic.timezone, instrument
+        self.instrument_id = instrument.id if instrument else None
         visible = visible_clients(supervisor).subquery()
         self.episodes = session.execute(
             select(Episode.id, Episode.therapist_id, Episode.opened_on, Episode.closed_on,
                    Client.code)
             .join(visible, Episode.client_id == visible.c.id)
             .join(Client, Client.id == Episode.client_id)
-            .where(Episode.therapist_id.in_(therapist_ids))).all()
+            .where(Episode.therapist_id.in_(therapist_ids))
+            .order_by(Episode.id)).all()
         self.ids = [e.id for e in self.episodes]
         self.alerts = session.execute(
-            select(Alert.episode_id, Alert.kind, Alert.status, Alert.raised_dt,
-                   Alert.acknowledged_dt, Alert.resolved_dt)
+            select(Alert.episode_id, Alert.kind, Alert.raised_dt, Alert.acknowledged_dt,
+                   Alert.resolved_dt)
             .where(Alert.episode_id.in_(self.ids))).all()
+        self.sessions = session.execute(
+            select(Appointment.id, Appointment.episode_id, Appointment.starts_dt)
+            .where(Appointment.episode_id.in_(self.ids),
+                   Appointment.status.in_(COUNTED))).all()
+        self.measured: set[int] = set()
+        if self.instrument_id is not None:
+            self.measured = set(session.scalars(
+                select(Administration.appointment_id).where(
+                    Administration.episode_id.in_(self.ids),
+                    Administration.respondent == "client",
+                    Administration.instrument_id == self.instrument_id,
+                    Administration.appointment_id.is_not(None))))
+        self._readings: dict[dt.datetime, _Reading] = {}
+        self._context = clinic_context(session, clinic) if instrument is not None else None
+        self._scores = self._valid_scores(session) if instrument is not None else {}
 
-    def _local(self, moment: dt.datetime) -> dt.date:
-        return moment.astimezone(zoneinfo.ZoneInfo(self.tz)).date()
+    def _valid_scores(self, session: Session) -> dict[int, list[tuple[dt.datetime, float]]]:
+        """Each episode's valid client scores on the main measure, oldest first: the
+        series the engine reads (:func:`outcome.services.signals.load_series`: superseded
+        administrations left out, ordered by completion then id), with their times.
+        Columns only: a supervisor's caseload has thousands of administrations."""
+        superseded = select(Administration.supersedes_id).where(
+            Administration.supersedes_id.is_not(None))
+        out: dict[int, list[tuple[dt.datetime, float]]] = defaultdict(list)
+        for episode_id, completed, scores in session.execute(
+                select(Administration.episode_id, Administration.completed_dt,
+                       Administration.scores)
+                .where(Administration.episode_id.in_(self.ids),
+                       Administration.instrument_id == self.instrument_id,
+                       Administration.respondent == "client", Administration.is_valid,
+                       Administration.id.not_in(superseded))
+                .order_by(Administration.episode_id, Administration.completed_dt,
+                          Administration.id)):
+            primary = (scores or {}).get("primary")
+            if primary is not None:
+                out[episode_id].append((completed, float(primary)))
+        return out
 
-    def figures(self, episode_ids: set[int], start: dt.datetime, end: dt.datetime,
-                now: dt.datetime, colours: dict[str, int] | None = None) -> KeyFigures:
-        first, last = self._local(start), self._local(end - dt.timedelta(seconds=1))
-        rows = [e for e in self.episodes if e.id in episode_ids]
-        active = [e for e in rows if e.opened_on <= last
-                  and (e.closed_on is None or e.closed_on >= first)]
-        moment = min(end, now)
+    def reading(self, end: dt.datetime) -> _Reading:
+        """Each episode's colour and change category on the main measure from its valid
+        scores completed before ``end`` (the engine's rule; grey without a score)."""
+        if end in self._readings:
+            return self._readings[end]
+        colour: dict[int, str] = {}
+        category: dict[int, str | None] = {}
+        series = {e: [score for when, score in rows if when < end]
+                  for e, rows in self._scores.items()}
+        series = {e: row for e, row in series.items() if row}
+        context, instrument = self._context, self.instrument
+        if series and context is not None and instrument is not None:
+            order = sorted(series)
+            width = max(len(row) for row in series.values())
+            scores = np.full((len(order), width), np.nan)
+            for i, e in enumerate(order):
+                scores[i, :len(series[e])] = series[e]
+            sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+            sd = context.intake_sd.get(instrument.id)
+            signals = outcome_signals(instrument, scores, sessions,
+                                      model=context.models.get(instrument.id),
+                                      settings=context.colours,
+                                      intake_sd=sd[0] if sd else None,
+                                      n_intake=sd[1] if sd else None)
+            for i, episode_id in enumerate(order):  # no score yet: grey (left out)
+                colour[episode_id] = signals.colours.name(i)
+                category[episode_id] = (signals.change.label(i) if signals.change is not None
+                                        and int(signals.count[i]) >= 2 else None)
+        self._readings[end] = _Reading(colour, category)
+        return self._readings[end]
+
+    def active(self, episode_ids: set[int], week: Week) -> list:
+        """Episodes open at some time in ``week`` (opened by its Sunday, not closed before
+        its Monday)."""
+        return [e for e in self.episodes if e.id in episode_ids and e.opened_on <= week.sunday
+                and (e.closed_on is None or e.closed_on >= week.monday)]
+
+    def ended(self, episode_ids: set[int], week: Week) -> list:
+        """Episodes closed in ``week`` (Monday to Sunday, clinic dates)."""
+        return [e for e in self.episodes if e.id in episode_ids and e.closed_on is not None
+                and week.monday <= e.closed_on <= week.sunday]
+
+    def colours(self, episode_ids: set[int], week: Week) -> dict[str, int]:
+        """Active episodes of ``week`` by their colour on the main measure at its end."""
+        reading = self.reading(week.end)
+        counts = dict.fromkeys(COLOUR_NAMES, 0)
+        for e in self.active(episode_ids, week):
+            counts[reading.colour.get(e.id, "grey")] += 1
+        return counts
+
+    def figures(self, episode_ids: set[int], week: Week) -> KeyFigures:
+        """Every figure of ``episode_ids`` for ``week``: the one definition the cover, the
+        twelve-week table and the sections share (see the module docstring)."""
 
         def open_at(alert) -> bool:
             closed = [t for t in (alert.acknowledged_dt, alert.resolved_dt) if t]
-            return alert.raised_dt < moment and not any(t <= moment for t in closed)
+            return alert.raised_dt < week.end and not any(t < week.end for t in closed)
 
         alerts = [a for a in self.alerts if a.episode_id in episode_ids]
-        red = sum(1 for a in alerts if a.kind == "not_on_track" and open_at(a))
-        held, measured = self._completion(episode_ids, start, moment)
-        ended = [e for e in rows if e.closed_on is not None and first <= e.closed_on <= last]
-        categories = self._categories([e.id for e in ended])
-        assessed = [c for c in categories.values() if c]
+        held = [s for s in self.sessions if s.episode_id in episode_ids
+                and week.start <= s.starts_dt < week.end]
+        measured = sum(1 for s in held if s.id in self.measured)
+        ended = self.ended(episode_ids, week)
+        reading = self.reading(week.end)
+        assessed = [c for c in (reading.category.get(e.id) for e in ended) if c]
         return KeyFigures(
-            active_episodes=len(active),
-            colours=colours if colours is not None else {"red": red},
-            completion=_rate(measured, held),
+            active_episodes=len(self.active(episode_ids, week)),
+            colours=self.colours(episode_ids, week),
+            completion=_rate(measured, len(held)),
             open_alerts=sum(1 for a in alerts if open_at(a)),
             ruptures_opened=sum(1 for a in alerts if a.kind == "rupture"
-                                and start <= a.raised_dt < end),
+                                and week.start <= a.raised_dt < week.end),
             ruptures_repaired=sum(1 for a in alerts if a.kind == "rupture"
-                                  and a.resolved_dt and start <= a.resolved_dt < end),
+                                  and a.resolved_dt and week.start <= a.resolved_dt < week.end),
             episodes_ended=len(ended),
             reliably_improved=_rate(sum(c in ("recovered", "improved") for c in assessed),
                                     len(assessed)),
@@ -140,36 +272,19 @@ class _Reader:
                                len(assessed)),
             is_small=len(assessed) < SMALL_SAMPLE)
 
-    def _completion(self, episode_ids: set[int], start: dt.datetime, end: dt.datetime
-                    ) -> tuple[int, int]:
-        if not episode_ids or end <= start:
-            return 0, 0
-        sessions = (Appointment.episode_id.in_(list(episode_ids)),
-                    Appointment.status.in_(COUNTED), Appointment.starts_dt >= start,
-                    Appointment.starts_dt < end)
-        held = self.session.scalar(select(func.count()).select_from(Appointment)
-                                   .where(*sessions)) or 0
-        if self.instrument_id is None:
-            return held, 0
-        answered = select(Administration.appointment_id).where(
-            Administration.episode_id.in_(list(episode_ids)),
-            Administration.respondent == "client",
-            Administration.instrument_id == self.instrument_id,
-            Administration.appointment_id.is_not(None))
-        measured = self.session.scalar(select(func.count()).select_from(Appointment)
-                                       .where(*sessions, Appointment.id.in_(answered))) or 0
-        return held, measured
+    def ended_list(self, episode_ids: set[int], week: Week) -> tuple[tuple[str, str, str],
+                                                                       ...]:
+        """(client code, change category, measure) of each episode ended in ``week``."""
+        reading = self.reading(week.end)
+        measure = self.instrument.short_name if self.instrument else ""
+        return tuple((e.code, reading.category.get(e.id) or "no change score", measure)
+                     for e in self.ended(episode_ids, week))
 
-    def _categories(self, episode_ids: list[int]) -> dict[int, str | None]:
-        out: dict[int, str | None] = {}
-        if not episode_ids:
-            return out
-        for episode_id, state in self.session.execute(
-                select(EpisodeSignal.episode_id, EpisodeSignal.state)
-                .where(EpisodeSignal.episode_id.in_(episode_ids))):
-            change = state.get("outcomes", {}).get(self.instrument_id or "", {}).get("change")
-            out[episode_id] = change["level"] if change else None
-        return out
+
+def trend_point(week: Week, figures: KeyFigures) -> TrendPoint:
+    """One row of the twelve-week table: that week's :class:`KeyFigures`, abridged."""
+    return TrendPoint(week.label, figures.active_episodes, figures.colours["red"],
+                      figures.open_alerts, figures.completion)
 
 
 def build_digest(session: Session, supervisor: User, week: str, library: InstrumentLibrary,
@@ -180,15 +295,14 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
     """
     clinic = session.get(Clinic, supervisor.clinic_id)
     assert clinic is not None
-    monday, start, end = week_bounds(week, clinic.timezone)
-    if end > now:
+    this = Week.of(week, clinic.timezone)
+    if this.end > now:
+        ends = this.end.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
         raise DigestError(f"week {week} has not ended yet (it ends "
-                          f"{end.astimezone(zoneinfo.ZoneInfo(clinic.timezone)):%Y-%m-%d %H:%M} "
-                          f"{clinic.timezone})")
+                          f"{ends:%Y-%m-%d %H:%M} {clinic.timezone})")
     instrument = primary_outcome(clinic, library)
     people = supervisees(session, supervisor) if supervisor.is_active else []
-    reader = _Reader(session, supervisor, [p.id for p in people],
-                     instrument.id if instrument else None, clinic.timezone)
+    reader = _Reader(session, supervisor, clinic, [p.id for p in people], instrument)
     everyone = set(reader.ids)
     by_therapist: dict[int, set[int]] = defaultdict(set)
     for e in reader.episodes:
@@ -197,40 +311,25 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
         select(EpisodeSignal).where(EpisodeSignal.episode_id.in_(reader.ids)))}
     open_now = {e.id for e in reader.episodes if e.closed_on is None}
 
-    def colours(ids: set[int]) -> dict[str, int]:
-        counts = dict.fromkeys(("red", "yellow", "green", "white", "grey"), 0)
-        for episode_id in ids & open_now:
-            signal = signals.get(episode_id)
-            counts[signal.colour if signal else "grey"] += 1
-        return counts
-
-    trend = []
-    for back in range(TREND_WEEKS - 1, -1, -1):
-        w_start = start - dt.timedelta(weeks=back)
-        w_end = end - dt.timedelta(weeks=back)
-        figures = reader.figures(everyone, w_start, w_end, now)
-        trend.append(TrendPoint(iso_week(monday - dt.timedelta(weeks=back)),
-                                figures.active_episodes, figures.colours["red"],
-                                figures.open_alerts, figures.completion))
+    weeks = [this.back(back, clinic.timezone) for back in range(TREND_WEEKS - 1, -1, -1)]
+    by_week = {w.label: reader.figures(everyone, w) for w in weeks}
+    previous = this.back(1, clinic.timezone)
     sections = []
     for person in people:
         ids = by_therapist.get(person.id, set())
         sections.append(SuperviseeSection(
             therapist_name=person.display_name,
-            week=reader.figures(ids, start, end, now, colours(ids)),
+            week=reader.figures(ids, this),
             attention=_attention(session, reader, ids & open_now, signals, instrument,
                                  now),
-            ended=tuple((e.code, (reader._categories([e.id]).get(e.id) or "no change score"))
-                        for e in reader.episodes if e.id in ids and e.closed_on is not None
-                        and monday <= e.closed_on < monday + dt.timedelta(days=7))))
+            ended=reader.ended_list(ids, this)))
     return Digest(
         clinic_name=clinic.name, supervisor_name=supervisor.display_name, week=week,
-        starts=monday, ends=monday + dt.timedelta(days=6), produced=now,
+        starts=this.monday, ends=this.sunday, produced=now,
         timezone=clinic.timezone, instrument=instrument.short_name if instrument else "",
-        this_week=reader.figures(everyone, start, end, now, colours(everyone)),
-        previous_week=reader.figures(everyone, start - dt.timedelta(weeks=1),
-                                     end - dt.timedelta(weeks=1), now),
-        trend=tuple(trend), sections=tuple(sections))
+        this_week=by_week[this.label], previous_week=by_week[previous.label],
+        trend=tuple(trend_point(w, by_week[w.label]) for w in weeks),
+        sections=tuple(sections))
 
 
 def _attention(session: Session, reader: _Reader, ids: set[int],

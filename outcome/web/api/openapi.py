@@ -143,6 +143,17 @@ SCHEMAS: dict[str, Any] = {
             "band": {"type": ["string", "null"]}, "is_valid": {"type": "boolean"},
             "is_prorated": {"type": "boolean"},
             "critical_items": {"type": "array", "items": {"type": "string"}},
+            "critical_unanswered": {
+                "type": "array", "items": {"type": "string"},
+                "description": "Critical items left blank (never read as 0); the total may "
+                               "still be prorated, and then a note says so."},
+            "n_missing": {"type": ["integer", "null"]},
+            "rules": {"type": "object", "additionalProperties": {"type": ["boolean", "null"]},
+                      "description": "Count rules (PCL-5 dsm5_provisional): true, false, or "
+                                     "null when blank items could change the result."},
+            "notes": {"type": "array", "description": "What must be said beside the score "
+                      "(a rule's state, a blank safety question), as explanations.",
+                      "items": {"type": "object"}},
             "supersedes_id": {"type": ["integer", "null"]}}},
     "AdministrationList": _page("Administration"),
     "AdministrationCreate": {

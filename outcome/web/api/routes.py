@@ -42,6 +42,7 @@ from outcome.services.alerts import acknowledge_alert
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_appointment
 from outcome.services.appointments import session_number
+from outcome.services.client_record import administration_notes
 from outcome.services.clients import CareError
 from outcome.services.clients import close_episode
 from outcome.services.clients import open_episode
@@ -127,6 +128,12 @@ def administration_json(row: Administration) -> dict[str, Any]:
             "band": scores.get("band"), "is_valid": row.is_valid,
             "is_prorated": row.is_prorated,
             "critical_items": list(scores.get("critical_items", [])),
+            # A blank critical item is never silently prorated over; a rule is true,
+            # false, or null (undetermined: blank items could change it).
+            "critical_unanswered": list(scores.get("critical_unanswered", [])),
+            "n_missing": scores.get("n_missing"), "rules": dict(scores.get("rules") or {}),
+            "notes": [explanation_json(m.as_json()) for m in
+                      administration_notes(instrument_library(current_app), row)],
             "supersedes_id": row.supersedes_id}
 
 
