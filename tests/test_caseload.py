@@ -36,7 +36,7 @@ def test_most_urgent_first_with_words_for_every_colour(auth, client, db_session,
     assert order == ["Di Critical", "Cy Red", "Ada White", "Bo Nodata"]
     assert "Red: not on track" in html and "White: functional range" in html
     # Cy went from 8 (functional) to 16 (clinical): harmed, not merely deteriorated.
-    assert "Grey: no colour yet" in html and "since intake: harmed" in html
+    assert "Grey: no colour yet" in html and "since intake (PHQ-9): harmed" in html
     assert "Thoughts of being better off dead" in html
     assert "Someone Else" not in html
 

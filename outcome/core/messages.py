@@ -206,6 +206,27 @@ _TEMPLATES = [
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),
+    # An episode's change: which measure (or pair) it belongs to, and the paired result.
+    pgettext("episode_change.measure", "%(measure)s"),
+    pgettext("episode_change.pair", "%(depression)s + %(anxiety)s, NHS Talking Therapies"),
+    pgettext("episode_change.pair_stand_in",
+             "%(depression)s + %(anxiety)s, NHS Talking Therapies; %(anxiety)s standing in "
+             "for %(wanted)s"),
+    pgettext("episode_change.paired",
+             "%(category)s by the NHS Talking Therapies paired rules: %(depression)s from "
+             "%(d_intake)s to %(d_observed)s (%(d_change)s), %(anxiety)s from %(a_intake)s to "
+             "%(a_observed)s (%(a_change)s)."),
+    pgettext("episode_change.paired_notes",
+             "%(category)s by the NHS Talking Therapies paired rules: %(depression)s from "
+             "%(d_intake)s to %(d_observed)s (%(d_change)s), %(anxiety)s from %(a_intake)s to "
+             "%(a_observed)s (%(a_change)s); %(notes)s."),
+    pgettext("episode_change.note.not_a_case",
+             "below caseness on both measures at the start, so recovery is not assessed"),
+    pgettext("episode_change.note.recovery_not_reliable",
+             "below caseness on both measures at the end (recovery), but without reliable "
+             "improvement"),
+    pgettext("episode_change.note.stand_in",
+             "%(anxiety)s stands in for %(wanted)s, which is not installed"),
 ]
 
 TEMPLATES: dict[str, Template] = {t.id: t for t in _TEMPLATES}

@@ -103,6 +103,9 @@ class CaseloadRow:
     outcomes: tuple[Measure, ...] = field(default=())
     alliance: tuple[Measure, ...] = field(default=())
     oldest_alert: dt.datetime | None = None
+    # The measure (or pair) change_category belongs to, in words: "PHQ-9",
+    # "PHQ-9 + GAD-7, NHS Talking Therapies" (domain.md section 3).
+    change_measure: str = ""
 
 
 def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, float]
@@ -229,7 +232,9 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                                session=held.get(episode_id, 0),
                                latest=latest, alerts=tuple(alerts[episode_id]),
                                progress_text=worst, outcomes=measures, alliance=alliance,
-                               oldest_alert=oldest.get(episode_id)))
+                               oldest_alert=oldest.get(episode_id),
+                               change_measure=render_explanation(
+                                   (state.get("change") or {}).get("label"), locale)))
     return out
 
 

@@ -46,6 +46,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.services.episode_change import change_words
 from outcome.services.explanations import band_name
 from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
@@ -155,6 +156,18 @@ class ClientRecord:
     administrations: list[AdministrationView] = field(default_factory=list)
     alerts: list[AlertView] = field(default_factory=list)
     score_notes: list[ScoreNoteView] = field(default_factory=list)
+    # The episode's change since intake and the measure (or pair) it belongs to.
+    change: EpisodeChangeView | None = None
+
+
+@dataclass(frozen=True)
+class EpisodeChangeView:
+    """"Since intake (PHQ-9): Recovered", with the sentence that explains it."""
+
+    category: str
+    category_text: str
+    measure: str
+    explanation: str
 
 
 def episode_administrations(session: Session, episode_id: int) -> list[Administration]:
@@ -248,6 +261,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     superseded = {row.supersedes_id for row in rows if row.supersedes_id}
     current = [row for row in rows if row.id not in superseded]
 
+    category, category_text, measure, explanation = change_words(state, locale)
+    if category:
+        record.change = EpisodeChangeView(category, category_text, measure, explanation)
     for instrument_id, data in sorted(state.get("outcomes", {}).items()):
         record.explanations.append(_explained(library, instrument_id, data["progress"],
                                               locale))

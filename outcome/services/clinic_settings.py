@@ -47,6 +47,15 @@ def _time_ok(value: Any) -> bool:
             and int(minutes) < 60)
 
 
+def _instrument_id_ok(value: Any) -> bool:
+    return (isinstance(value, str) and 0 < len(value) <= 64
+            and all(c.isascii() and (c.isalnum() or c in "_-") for c in value))
+
+
+BOOLEAN_WORDS = {"true": True, "yes": True, "on": True, "1": True,
+                 "false": False, "no": False, "off": False, "0": False}
+
+
 DEFAULT_PRE_BATTERY = [{"instrument": "phq9", "every": "session"},
                        {"instrument": "gad7", "every": "session"},
                        {"instrument": "gbo", "every": "session"}]
@@ -103,6 +112,15 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
     ClinicSetting("discrepancy_points", float, 5.0, "How much higher the therapist's alliance "
                   "rating must be than the client's to flag a discrepancy (0-40 scales; "
                   "project default, unverified).", lambda v: v > 0, "above 0"),
+    ClinicSetting("primary_measure", str, "phq9", "The outcome measure whose change since "
+                  "intake is an episode's change (domain.md section 3); a therapist may "
+                  "choose another for one episode.", _instrument_id_ok,
+                  "an instrument id such as phq9"),
+    ClinicSetting("paired_rules", bool, False, "NHS Talking Therapies paired rules: with PHQ-9 "
+                  "as the primary measure, an episode's change is the paired result of PHQ-9 "
+                  "and its anxiety measure (GAD-7 unless the problem descriptor names "
+                  "another). Off by default: the clinic turns them on.",
+                  lambda v: isinstance(v, bool), "true or false"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 
@@ -125,6 +143,11 @@ def parse(key: str, raw: str) -> Any:
             return json.loads(raw)
         except json.JSONDecodeError:
             raise SettingError(f"{key} must be {setting.rule}; got {raw!r}") from None
+    if setting.kind is bool:
+        value = BOOLEAN_WORDS.get(raw.strip().lower())
+        if value is None:
+            raise SettingError(f"{key} must be {setting.rule}; got {raw!r}")
+        return value
     try:
         return setting.kind(raw)
     except ValueError:
@@ -160,7 +183,7 @@ def problems(clinic: Clinic, changes: Mapping[str, Any]) -> dict[str, str]:
 
 def _right_kind(setting: ClinicSetting, value: Any) -> bool:
     if isinstance(value, bool):
-        return False
+        return setting.kind is bool
     if setting.kind is float:
         return isinstance(value, int | float) and math.isfinite(value)
     return isinstance(value, setting.kind)

@@ -20,6 +20,7 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
+from outcome.services.client_record import ClientRecord
 from outcome.services.client_record import client_record
 from questionnaires.loader import InstrumentLibrary
 from reports.progress_pdf import AlertEntry
@@ -52,8 +53,9 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
     record = client_record(session, episode, library, full=True)
     return dataclasses.replace(
         report,
-        signals=tuple(SignalText(e["instrument"], e["level"], e["text"])
-                      for e in record.explanations),
+        signals=(*_episode_change(record),
+                 *(SignalText(e["instrument"], e["level"], e["text"])
+                   for e in record.explanations)),
         outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows, c.severities,
                                         c.latest)
                              for c in record.outcome_charts),
@@ -67,6 +69,16 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
                                 a.acknowledged_by, a.note) for a in record.alerts),
         score_notes=tuple(ScoreNote(n.instrument, n.completed, n.session, n.score, n.text)
                           for n in record.score_notes))
+
+
+def _episode_change(record: ClientRecord) -> tuple[SignalText, ...]:
+    """The episode's change since intake, named by its measure (or pair) as on the page."""
+    change = record.change
+    if change is None:
+        return ()
+    return (SignalText(change.measure, change.category,
+                       f"Since intake ({change.measure}): "
+                       f"{change.explanation or change.category_text}"),)
 
 
 def progress_report_pdf(session: Session, client: Client, episode: Episode | None,

@@ -40,6 +40,10 @@ from outcome.core.alliance import OPEN
 from outcome.core.alliance import REPAIRED
 from outcome.core.alliance import RUPTURE
 from outcome.core.alliance import UNREPAIRED
+from outcome.core.episode_change import DEPRESSION_MEASURE
+from outcome.core.episode_change import MeasureReading
+from outcome.core.episode_change import episode_change
+from outcome.core.episode_change import primary_measure
 from outcome.core.instruments import Instrument
 from outcome.core.messages import Message
 from outcome.core.signals import Explanation
@@ -101,6 +105,8 @@ class ClinicContext:
     models: dict[str, TrajectoryModel]
     intake_sd: dict[str, tuple[float, int]]
     alliance_sd: dict[str, float]
+    primary_measure: str = DEPRESSION_MEASURE
+    paired_rules: bool = False
 
 
 def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
@@ -128,7 +134,8 @@ def clinic_context(session: Session, clinic: Clinic) -> ClinicContext:
         if params.get("between_client_sd") is not None:
             alliance_sd[fit.instrument_id] = float(params["between_client_sd"])
     return ClinicContext(clinic.id, colours, int(settings["repair_window"]),
-                         float(settings["discrepancy_points"]), models, intake_sd, alliance_sd)
+                         float(settings["discrepancy_points"]), models, intake_sd, alliance_sd,
+                         str(settings["primary_measure"]), bool(settings["paired_rules"]))
 
 
 @dataclass
@@ -195,6 +202,7 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
     series = load_series(session, episode_ids, library)
     therapist = load_series(session, episode_ids, library, respondent="therapist")
     worst: dict[int, tuple[int, str]] = {}
+    measured: dict[int, dict[str, MeasureReading]] = defaultdict(dict)
     for instrument_id, s in sorted(series.items()):
         instrument = s.instrument
         if instrument.role == "outcome":
@@ -217,7 +225,9 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                 if episode_id not in worst or rank < worst[episode_id][0]:
                     worst[episode_id] = (rank, instrument_id)
                     reading.colour = progress.level
-                    reading.change_category = change.level if change else None
+                measured[episode_id][instrument_id] = _measure_reading(
+                    instrument, signals.intake[i], signals.latest[i], int(signals.count[i]),
+                    change.level if change else None)
                 if progress.level == "red":
                     reading.alerts.append(DesiredAlert("not_on_track", None, progress))
         elif instrument.role == "alliance":
@@ -278,7 +288,37 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                         reading.state["critical"].append(
                             {**explanation.as_json(), "administration": adm.id,
                              "completed": adm.completed_dt.isoformat()})
+    _episode_changes(session, context, readings, measured, library)
     return readings
+
+
+def _measure_reading(instrument: Instrument, first: float, last: float, count: int,
+                     category: str | None) -> MeasureReading:
+    cutoff = instrument.cutoff
+    rule = instrument.reliable_change
+    return MeasureReading(
+        instrument.id, instrument.short_name, float(first), float(last), count, category,
+        caseness=cutoff.value if cutoff is not None and cutoff.clinical_side == ">=" else None,
+        reliable_points=rule.points if rule is not None else None)
+
+
+def _episode_changes(session: Session, context: ClinicContext,
+                     readings: dict[int, EpisodeReading],
+                     measured: dict[int, dict[str, MeasureReading]],
+                     library: InstrumentLibrary) -> None:
+    """Each episode's change category: its primary measure's, or the paired result
+    (:mod:`outcome.core.episode_change`), with the measure (or pair) in state["change"]."""
+    installed = frozenset(i.id for i in library)
+    names = {i.id: i.short_name for i in library}
+    for episode_id, primary_id, descriptor in session.execute(
+            select(Episode.id, Episode.primary_instrument_id, Episode.problem_descriptor)
+            .where(Episode.id.in_(list(readings)))):
+        result = episode_change(primary_measure(primary_id, context.primary_measure),
+                                measured.get(episode_id, {}),
+                                paired_rules=context.paired_rules, descriptor=descriptor,
+                                installed=installed)
+        readings[episode_id].change_category = result.category
+        readings[episode_id].state["change"] = result.as_json(names)
 
 
 def _combined(explanations: list[Explanation]) -> Explanation:

@@ -74,8 +74,16 @@ def supervisees(session: Session, supervisor: User) -> list[User]:
 
 
 def primary_outcome(clinic: Clinic, library: InstrumentLibrary) -> Instrument | None:
-    """The first outcome instrument of the clinic's pre-session battery."""
-    for entry in clinic_settings.current(clinic)["pre_battery"]:
+    """The clinic's primary outcome measure (setting ``primary_measure``, domain.md section
+    3) if installed, else the first outcome instrument of the pre-session battery."""
+    settings = clinic_settings.current(clinic)
+    try:
+        chosen = library.get(settings["primary_measure"])
+    except KeyError:
+        chosen = None
+    if chosen is not None and chosen.role == "outcome":
+        return chosen
+    for entry in settings["pre_battery"]:
         instrument_id = entry["instrument"] if isinstance(entry, dict) else entry
         try:
             instrument = library.get(instrument_id)

@@ -30,6 +30,9 @@ from outcome.models import Episode
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
 from outcome.services.client_record import client_record
+from outcome.services.episode_change import EpisodeMeasureError
+from outcome.services.episode_change import outcome_measures
+from outcome.services.episode_change import set_episode_measures
 from outcome.services.exports import episodes_bundle
 from outcome.services.exports import episodes_csv
 from outcome.services.progress_report import progress_report_pdf
@@ -92,7 +95,8 @@ def page(code: str) -> str:
               if episode else None)
     return render_template("record/page.html", client=client, episodes=episodes,
                            episode=episode, record=record,
-                           charts=chart_svgs(record) if record else None)
+                           charts=chart_svgs(record) if record else None,
+                           outcome_measures=outcome_measures(instrument_library(current_app)))
 
 
 @bp.route("/<code>/alerts/<int:alert_id>/acknowledge", methods=["POST"])
@@ -114,6 +118,30 @@ def acknowledge(code: str, alert_id: int) -> Response:
     else:
         flash(_("Alert acknowledged."), "info")
     return redirect(url_for(".page", code=client.code, episode=episode.id) + "#alerts")
+
+
+@bp.route("/<code>/episodes/<int:episode_id>/measures", methods=["POST"])
+@login_required
+def episode_measures(code: str, episode_id: int) -> Response:
+    """The episode's primary measure and problem descriptor (domain.md section 3); its
+    change since intake is recomputed at once. Recorded as ``episode.measures.change``."""
+    store = db_session()
+    episode = store.get(Episode, episode_id)
+    client, _episode, _clinic = own_client(
+        code, "episode.measures.change",
+        check=lambda c: episode is not None and episode.client_id == c.id)
+    assert episode is not None
+    try:
+        set_episode_measures(store, episode, primary=request.form.get("primary", "").strip(),
+                             descriptor=request.form.get("descriptor", "").strip(),
+                             library=instrument_library(current_app), now=now())
+    except EpisodeMeasureError as exc:
+        discard_changes()
+        flash(str(exc), "error")
+    else:
+        flash(_("Primary measure and problem saved; the change since intake is "
+                "recomputed."), "info")
+    return redirect(url_for(".page", code=client.code, episode=episode.id) + "#change")
 
 
 @bp.route("/<code>/export.csv")

@@ -87,6 +87,15 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("How much higher the therapist's alliance rating must be than the client's to "
             "flag a discrepancy (above 0)."), "decimal"),
     )),
+    (_l("Change since intake"), (
+        ("primary_measure", _l("Primary outcome measure"),
+         _l("An episode's change since intake is this measure's category (a therapist may "
+            "choose another for one episode)."), "instrument"),
+        ("paired_rules", _l("NHS Talking Therapies paired rules"),
+         _l("On: with PHQ-9 as the primary measure, an episode's change is the paired "
+            "result of PHQ-9 and its anxiety measure (GAD-7 unless the episode's problem "
+            "names another)."), "boolean"),
+    )),
     (_l("Staff sessions"), (
         ("staff_idle_minutes", _l("Sign out after inactivity (minutes)"),
          _l("From 5 to 240."), "int"),
@@ -97,7 +106,7 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
 # Changing these changes stored progress colours only after a recomputation.
 RECOMPUTE_KEYS = frozenset({"colour_green_max", "colour_yellow_max", "model_min_episodes",
                             "rational_from_session", "rational_fraction", "repair_window",
-                            "discrepancy_points"})
+                            "discrepancy_points", "primary_measure", "paired_rules"})
 
 
 def _shown(value: Any) -> str:
@@ -127,6 +136,13 @@ def _instrument_problems(values: dict[str, Any]) -> dict[str, str]:
                           and isinstance(e.get("instrument"), str)} - known)
         if unknown:
             found["pre_battery"] = _("Unknown instrument: %(ids)s.", ids=", ".join(unknown))
+    primary = values.get("primary_measure")
+    if isinstance(primary, str) and primary:
+        role = next((i.role for i in instrument_library(current_app) if i.id == primary), None)
+        if role is None:
+            found["primary_measure"] = _("Unknown instrument: %(ids)s.", ids=primary)
+        elif role != "outcome":
+            found["primary_measure"] = _("%(id)s is not an outcome measure.", id=primary)
     post = values.get("post_instrument")
     if isinstance(post, str) and post and post not in known:
         found["post_instrument"] = _("Unknown instrument: %(ids)s.", ids=post)

@@ -179,7 +179,8 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"administration": ref("Administration"), "signals": ref("Signals")}},
     "Signals": {
         "type": "object", "additionalProperties": False,
-        "required": ["episode_id", "colour", "urgency", "change_category", "ruptures",
+        "required": ["episode_id", "colour", "urgency", "change_category", "change_measure",
+                     "ruptures",
                      "ruptures_repaired", "ruptures_unrepaired", "computed_at", "outcomes",
                      "alliance", "critical"],
         "description": "The engine's reading of the episode: progress colour, urgency "
@@ -194,6 +195,17 @@ SCHEMAS: dict[str, Any] = {
             "colour": {"type": "string", "enum": ["grey", "white", "green", "yellow", "red"]},
             "urgency": {"type": "integer", "minimum": 0, "maximum": 7},
             "change_category": {"type": ["string", "null"]},
+            "change_measure": {
+                "type": ["object", "null"], "additionalProperties": False,
+                "description": "The measure (or NHS Talking Therapies pair) "
+                               "`change_category` belongs to; `text` names it in English, "
+                               "e.g. \"PHQ-9 + GAD-7, NHS Talking Therapies\".",
+                "required": ["measure", "pair", "stand_in_for", "text"],
+                "properties": {"measure": {"type": "string"},
+                               "pair": {"type": ["array", "null"],
+                                        "items": {"type": "string"}},
+                               "stand_in_for": {"type": ["string", "null"]},
+                               "text": {"type": "string"}}},
             "ruptures": {"type": "integer"}, "ruptures_repaired": {"type": "integer"},
             "ruptures_unrepaired": {"type": "integer"}, "computed_at": nullable(DATE_TIME),
             "outcomes": FREE, "alliance": FREE,

@@ -140,7 +140,8 @@ def administration_json(row: Administration) -> dict[str, Any]:
 def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any]:
     if signal is None:
         return {"episode_id": episode.id, "colour": "grey", "urgency": 7,
-                "change_category": None, "ruptures": 0, "ruptures_repaired": 0,
+                "change_category": None, "change_measure": None, "ruptures": 0,
+                "ruptures_repaired": 0,
                 "ruptures_unrepaired": 0, "computed_at": None,
                 "outcomes": {}, "alliance": {}, "critical": []}
     state = signal.state or {}
@@ -151,12 +152,23 @@ def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any
                                                   for r in data.get("ruptures", [])]}
                 for instrument, data in state.get("alliance", {}).items()}
     return {"episode_id": episode.id, "colour": signal.colour, "urgency": signal.urgency,
-            "change_category": signal.change_category, "ruptures": signal.ruptures,
+            "change_category": signal.change_category,
+            "change_measure": _change_measure(state), "ruptures": signal.ruptures,
             "ruptures_repaired": signal.ruptures_repaired,
             "ruptures_unrepaired": signal.ruptures_unrepaired,
             "computed_at": _utc(signal.computed_dt), "outcomes": outcomes,
             "alliance": alliance,
             "critical": [_explained(c) for c in state.get("critical", [])]}
+
+
+def _change_measure(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The measure (or pair) change_category belongs to (domain.md section 3)."""
+    change = state.get("change")
+    if not change or not change.get("category"):
+        return None
+    return {"measure": change.get("measure"), "pair": change.get("pair"),
+            "stand_in_for": change.get("stand_in_for"),
+            "text": render_explanation(change.get("label"))}
 
 
 def _explained(explanation: dict[str, Any] | None) -> dict[str, Any] | None:
