@@ -38,6 +38,8 @@ class ScoreChart:
     data: TrajectoryData
     description: str
     rows: tuple[tuple[int, str, float, str], ...] = ()  # session, date, score, marker words
+    severities: tuple[str, ...] = ()  # each row's severity band in words ("" for none)
+    latest: str = ""  # "Latest: PHQ-9 16 (moderately severe) at session 3, the 3rd PHQ-9."
 
 
 @dataclass(frozen=True)
@@ -133,8 +135,10 @@ def render_progress_report(report: ProgressReport) -> bytes:
         para(f"{report.client_name} \u00b7 {report.client_code}", "subtitle"),
         _facts(report),
         Spacer(1, 4),
-        para("Scores are numbered by session of each measure (the first is 1). Times are "
-             f"in {report.timezone}.", "muted"),
+        para("A session is the episode's treatment session (the appointment's number); a "
+             "measure's own count reads \u201cthe 5th PHQ-9\u201d. A score's severity band, "
+             "where its measure defines bands, is shown beside it. Times are in "
+             f"{report.timezone}.", "muted"),
     ]
     if report.episode_opened is None:
         story.append(para("This client has no episode yet.", "body"))
@@ -204,12 +208,19 @@ def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empt
         # The heading stays with the first chart, each chart with its description (a
         # KeepTogether does not take part in keepWithNext, so the heading goes inside).
         kept: list[Flowable] = [head] if n == 0 else []
-        kept += [drawing, Spacer(1, 2), para(chart.description, "muted")]
+        kept += [drawing, Spacer(1, 2)]
+        if chart.latest:
+            kept.append(para(chart.latest, "body"))
+        kept.append(para(chart.description, "muted"))
         story.append(KeepTogether(kept))
         if chart.rows:
             rows: list[list] = [["Session", "Date", "Score", marker_column]]
-            rows += [[str(s), day, number(v), words] for s, day, v, words in chart.rows]
-            story.append(table(rows, [50, 80, 50, FRAME_WIDTH - 180], right=(0, 2)))
+            bands = chart.severities or ("",) * len(chart.rows)
+            rows += [[str(s), day, number(v) + (f" ({band})" if band else ""), words]
+                     for (s, day, v, words), band in zip(chart.rows, bands, strict=True)]
+            score_width = 130 if any(chart.severities) else 50
+            story.append(table(rows, [50, 80, score_width, FRAME_WIDTH - 130 - score_width],
+                               right=(0, 2)))
         story.append(Spacer(1, 8))
     return story
 

@@ -35,8 +35,9 @@ def test_page_shows_charts_items_goals_answers_and_alerts(auth, client, case):
     # 17 -> 10 is a reliable improvement (6 points or more) still at the cutoff of 10;
     # 9 is reliable and below it: recovered.
     assert html.count('<svg role="img"') >= 3  # PHQ-9, SRS, heat map
-    assert ("PHQ-9 by session (lower is better): session 1: 17; session 2: 18; "
-            "session 3: 10 (reliable improvement); session 4: 9 (recovered)") in html
+    assert ("PHQ-9 by session (lower is better): session 1: 17 (moderately severe); "
+            "session 2: 18 (moderately severe); session 3: 10 (moderate; reliable "
+            "improvement); session 4: 9 (mild; recovered)") in html
     assert "The clinical cutoff is 10." in html
     # Alliance chart: the drop at session 3 is a rupture; 38 at session 4 is at or above
     # the cutoff (and within half an SD of the personal mean 38.2): repaired there.

@@ -166,7 +166,7 @@ def test_a_whole_explanation_in_russian():
                               "Therapies.")
     from outcome.core.signals import rule_based_notice
     notice = render_explanation(rule_based_notice("PHQ-9", 3, 50).as_json(), "ru")
-    assert "3 из 50 курсов терапии" in notice
+    assert "ожидаемой кривой выздоровления: 3 из 50." in notice
 
 
 def test_numbers_keep_their_digits_and_take_the_locale_signs():

@@ -69,8 +69,9 @@ def test_report_shows_name_scores_charts_goals_and_alerts(auth, client, case, db
     assert "Produced 16 November 2026" in text  # the app's frozen clock
     # The signals in words, the outcome chart's scores and their reliable change.
     assert "What the measures say" in text and "Recovered" in text
-    assert ("PHQ-9 by session (lower is better): session 1: 17; session 2: 18; "
-            "session 3: 10 (reliable improvement); session 4: 9 (recovered)") in text
+    assert ("PHQ-9 by session (lower is better): session 1: 17 (moderately severe); "
+            "session 2: 18 (moderately severe); session 3: 10 (moderate; reliable "
+            "improvement); session 4: 9 (mild; recovered)") in text
     assert "The clinical cutoff is 10." in text
     # The charts themselves: their axis and cutoff labels are text in the PDF.
     assert "cutoff 10" in text and "concern below 36" in text

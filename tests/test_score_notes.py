@@ -134,7 +134,7 @@ def test_client_page_says_it(auth, client, noted):
     assert f"PCL-5, 2026-09-08, score 32: {UNDETERMINED}" in html
     assert f"PCL-5, 2026-09-15, score 32: {MET}" in html
     # ...and on the questionnaire's own line, once, without the vaguer generic note.
-    line = html[html.index("score 18 ·"):][:300]
+    line = html[html.index("score 18 (moderately severe) ·"):][:300]
     assert PRORATED_NOTE in line and "some items unanswered" not in line
 
 

@@ -246,6 +246,23 @@ _TEMPLATES = [
              "%(instrument)s colours are rule-based until the clinic has enough episodes with "
              "three or more measures for an expected recovery curve: %(available)s of "
              "%(needed)s."),
+    # Severity bands, by the definition's label (outcome.core.severity), and a measure's
+    # own count ("the 5th PHQ-9"; the ordinal is formatted per language).
+    pgettext("severity.minimal", "minimal"),
+    pgettext("severity.mild", "mild"),
+    pgettext("severity.moderate", "moderate"),
+    pgettext("severity.moderately_severe", "moderately severe"),
+    pgettext("severity.severe", "severe"),
+    pgettext("severity.likely_to_be_well", "likely to be well"),
+    pgettext("severity.likely_depression", "likely depression"),
+    pgettext("severity.poor_well_being", "poor well-being"),
+    pgettext("severity.adequate_well_being", "adequate well-being"),
+    pgettext("severity.below_the_probable_ptsd_cutoff", "below the probable PTSD cutoff"),
+    pgettext("severity.probable_ptsd", "probable PTSD"),
+    pgettext("severity.score", "%(instrument)s %(score)s (%(band)s)"),
+    pgettext("measure.ordinal", "the %(ordinal)s %(instrument)s"),
+    pgettext("measure.latest", "Latest: %(scored)s at session %(session)s, %(count)s."),
+    pgettext("measure.latest_no_session", "Latest: %(scored)s, %(count)s."),
     # Explanations stored before messages were data: their English text, shown as it is
     # until `outcome signals recompute` rebuilds them (migration 0008).
     pgettext("legacy.text", "%(text)s"),

@@ -6,7 +6,12 @@ only from the one scoping function. A therapist reads their own clients by name;
 supervisor reads a supervisee's caseload by client code only.
 
 Everything shown comes from the stored signals (including the last scores for the
-sparklines), so the page costs the same with ten thousand or a million administrations.
+sparklines), so the page costs the same with ten thousand or a million administrations;
+only the session each latest score belongs to is read from the open episodes' own
+administrations and appointments (``session`` means the treatment session, the
+appointment's number, as on the client page: :class:`~outcome.services.sessions.EpisodeClock`).
+A latest score shows its severity band when its instrument has bands ("PHQ-9 16
+(moderately severe)").
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import load_only
 
+from outcome.core.severity import severity
 from outcome.core.signals import rule_based_notice
+from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
@@ -30,7 +38,10 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
+from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
+from outcome.services.sessions import episode_clocks
+from questionnaires.loader import InstrumentLibrary
 
 NOTHING_YET = 7
 COLOURS = ("red", "yellow", "green", "white", "grey")
@@ -71,6 +82,8 @@ class Measure:
     # latest rupture signal and not yet back to the usual level.
     possible_rupture: int | None = None
     points: str = ""  # the sparkline's SVG polyline points, on the instrument's scale
+    severity: str | None = None  # the latest score's band in words ("moderately severe")
+    band_range: str = ""  # that band's range ("15-19", with an en dash)
 
     @property
     def series_text(self) -> str:
@@ -138,13 +151,15 @@ def latest_possible_rupture(ruptures: list[dict]) -> int | None:
 def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
              filters: CaseloadFilter | None = None,
              scales: dict[str, tuple[float, float]] | None = None,
-             now: dt.datetime | None = None, locale: str = "en") -> list[CaseloadRow]:
+             now: dt.datetime | None = None, locale: str = "en",
+             library: InstrumentLibrary | None = None) -> list[CaseloadRow]:
     """Open episodes of one therapist's clients, most urgent first, then by name or code.
 
     ``therapist_id`` defaults to the viewer (their own caseload); a supervisor passes a
     supervisee's id and gets codes only. ``scales`` (instrument id to score range) turns
     on the alliance trend; ``now`` counts the sessions held so far. Alert and progress
-    explanations are rendered in ``locale`` (the reader's language).
+    explanations are rendered in ``locale`` (the reader's language). With ``library``,
+    each latest score carries its severity band.
     """
     filters = filters or CaseloadFilter()
     therapist_id = viewer.id if therapist_id is None else therapist_id
@@ -191,6 +206,7 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                    Appointment.status.in_(COUNTED), Appointment.starts_dt <= now)
             .group_by(Appointment.episode_id)).all())
     scales = scales or {}
+    sessions = latest_sessions(session, episode_ids)
     out = []
     for code, name, episode_id, signal in rows:
         state = signal.state if signal else {}
@@ -200,10 +216,12 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
         worst = next((render_explanation(data["progress"], locale) for data in outcomes.values()
                       if signal and data["progress"]["level"] == signal.colour), "")
         measures = tuple(
-            Measure(instrument, data.get("latest"), data.get("session", 0),
+            Measure(instrument, data.get("latest"),
+                    sessions.get((episode_id, instrument), data.get("session", 0)),
                     (data.get("change") or {}).get("level"), tuple(data.get("series", ())),
                     points=sparkline_points(tuple(data.get("series", ())), scales[instrument])
-                    if instrument in scales else "")
+                    if instrument in scales else "",
+                    **_band(library, instrument, data.get("latest"), locale))
             for instrument, data in sorted(outcomes.items()))
         alliance = tuple(
             Measure(instrument, data.get("latest"), len(data.get("series", ())), None,
@@ -246,6 +264,37 @@ def rule_based_notices(measures: Iterable[tuple[str, int, int]], names: dict[str
         latest[instrument_id] = max(latest.get(instrument_id, (0, 0)), (available, needed))
     return tuple(render_explanation(rule_based_notice(names.get(i, i), *latest[i]).as_json(),
                                     locale) for i in sorted(latest))
+
+
+def _band(library: InstrumentLibrary | None, instrument_id: str, score: float | None,
+          locale: str) -> dict:
+    try:
+        band = severity(library.get(instrument_id), score) if library is not None else None
+    except KeyError:
+        band = None
+    return {"severity": band_name(band, locale),
+            "band_range": band.range_text if band else ""}
+
+
+def latest_sessions(session: Session, episode_ids: list[int]) -> dict[tuple[int, str], int]:
+    """(episode, instrument) to the treatment session of the latest valid client score
+    (the one the stored signal calls ``latest``), in two queries."""
+    if not episode_ids:
+        return {}
+    superseded = select(Administration.supersedes_id).where(
+        Administration.supersedes_id.is_not(None))
+    clocks = episode_clocks(session, episode_ids)
+    series: dict[tuple[int, str], list[Administration]] = defaultdict(list)
+    for row in session.scalars(
+            select(Administration)
+            .options(load_only(Administration.episode_id, Administration.instrument_id,
+                               Administration.appointment_id, Administration.completed_dt))
+            .where(Administration.episode_id.in_(episode_ids),
+                   Administration.respondent == "client", Administration.is_valid,
+                   Administration.id.not_in(superseded))
+            .order_by(Administration.completed_dt, Administration.id)):
+        series[(row.episode_id, row.instrument_id)].append(row)
+    return {key: clocks[key[0]].series(rows)[-1] for key, rows in series.items()}
 
 
 def sparkline_points(series: tuple[float, ...], scale: tuple[float, float],

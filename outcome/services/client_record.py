@@ -8,9 +8,14 @@ here, so the page agrees with the caseload). Two audiences:
   explanations, but no item answers, no free text and no goal wording, since answers
   reach the client's own therapist only.
 
-Session numbers on the charts are the episode's treatment sessions
-(:mod:`outcome.services.sessions`), as the engine and the expected-recovery curves use
-them; a missed appointment does not advance them.
+"Session" means the episode's treatment session everywhere (domain.md section 3), the
+engine's t (:mod:`outcome.services.sessions`): an administration's session is its
+appointment's number among the sessions held; one given without an appointment belongs to
+the last session started before it was completed (the first, if none was); in an episode
+without any appointment the n-th score of a measure is session n. A missed appointment
+does not advance it. A measure's own count, where it is said, is "the 15th GAD-7"
+(:func:`~outcome.services.explanations.measure_count`). Every score with severity bands
+shows its band (:func:`~outcome.core.severity.severity`).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from outcome.core.instruments import Instrument
 from outcome.core.messages import Message
 from outcome.core.score_notes import critical_blank_notes
 from outcome.core.score_notes import score_notes
+from outcome.core.severity import severity
 from outcome.core.signals import change_markers
 from outcome.models import Administration
 from outcome.models import Alert
@@ -40,8 +46,13 @@ from outcome.models import User
 from outcome.services.caseload import rule_based_measures
 from outcome.services.caseload import rule_based_notices
 from outcome.services.episode_change import change_words
+from outcome.services.explanations import band_name
+from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import scored_text
+from outcome.services.sessions import EpisodeClock
+from outcome.services.sessions import episode_clocks
 from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
@@ -64,6 +75,8 @@ class ChartView:
     data: TrajectoryData
     description: str
     rows: tuple[tuple[int, str, float, str], ...]  # session, local date, score, marker words
+    severities: tuple[str, ...] = ()  # each row's severity band in words ("" for none)
+    latest: str = ""  # "Latest: PHQ-9 16 (moderately severe) at session 3, the 3rd PHQ-9."
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class AdministrationView:
     is_prorated: bool
     is_superseded: bool
     answers: tuple[AnswerView, ...]
+    severity: str | None = None  # the score's band in words ("moderately severe")
     # What must be said beside the score (outcome.core.score_notes), in the reader's
     # language; a prorated total with a blank critical item carries its own "prorated; ...".
     notes: tuple[str, ...] = ()
@@ -201,7 +215,8 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     signal = session.get(EpisodeSignal, episode.id)
     state = signal.state if signal else {}
     rows = episode_administrations(session, episode.id)
-    numbers = appointment_numbers(session, episode.id)
+    clock = episode_clocks(session, [episode.id])[episode.id]
+    numbers = clock.numbers
     superseded = {row.supersedes_id for row in rows if row.supersedes_id}
     current = [row for row in rows if row.id not in superseded]
 
@@ -226,18 +241,18 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         if (row.respondent == "client" and row.is_valid
                 and (row.scores or {}).get("primary") is not None):
             series.setdefault(row.instrument_id, []).append(row)
-    clock = session_clock(session, [episode.id])
+    engine_clock = session_clock(session, [episode.id])
     for instrument_id, administered in sorted(series.items()):
         try:
             instrument = library.get(instrument_id)
         except KeyError:
             continue
-        t = tuple(clock.session_numbers(episode.id, [(row.appointment_id, row.completed_dt)
+        t = tuple(engine_clock.session_numbers(episode.id, [(row.appointment_id, row.completed_dt)
                                                      for row in administered]))
         if instrument.role == "outcome":
             record.outcome_charts.append(_qualified(
-                _outcome_chart(instrument, administered, context, tz, t), instrument,
-                administered, locale))
+                _outcome_chart(instrument, administered, context, tz, t, locale),
+                instrument, administered, locale))
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
@@ -246,7 +261,8 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
                                 .order_by(Goal.position)).all()
     ratings: dict[int, list[tuple[int, float]]] = {g.position: [] for g in goal_rows}
-    for n, row in enumerate(series.get("gbo", []), start=1):
+    gbo = series.get("gbo", [])
+    for n, row in zip(clock.series(gbo), gbo, strict=True):
         for position in ratings:
             value = row.answers.get(f"gbo_{position}")
             if isinstance(value, int | float):
@@ -256,9 +272,13 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
 
     record.score_notes = _score_notes(library, current, numbers, tz, locale)
     if full:
-        record.heatmaps = _heatmaps(library, current)
+        record.heatmaps = _heatmaps(library, current, clock)
+        at = {row.id: n for administered in series.values()
+              for n, row in zip(clock.series(administered), administered, strict=True)}
         for row in reversed(rows):
-            record.administrations.append(_administration(library, row, numbers, tz,
+            number = at.get(row.id) or (clock.of(row.appointment_id, row.completed_dt)
+                                        if clock.starts else None)
+            record.administrations.append(_administration(library, row, number, tz,
                                                           row.id in superseded, locale))
 
     names = dict(session.execute(select(User.id, User.display_name).join(
@@ -291,8 +311,10 @@ def _short(library: InstrumentLibrary, instrument_id: str) -> str:
 
 
 def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
-                   tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...]) -> ChartView:
+                   tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...], locale: str = "en"
+                   ) -> ChartView:
     scores = np.array([row.scores["primary"] for row in rows], dtype=float)
+    bands = [severity(instrument, float(v)) for v in scores]
     sd = context.intake_sd.get(instrument.id)
     marks = change_markers(instrument, scores, *(sd if sd else (None, None)))
     low, high = instrument.primary_range
@@ -318,15 +340,22 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
                   for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
     direction = ("lower is better" if instrument.direction == "higher_is_worse"
                  else "higher is better")
-    listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")
-                        for s, _, v, w in table)
+    listing = "; ".join(f"session {s}: {v:g}"
+                        + (f" ({'; '.join(x for x in (b.label if b else '', w) if x)})"
+                           if b or w else "")
+                        for (s, _, v, w), b in zip(table, bands, strict=True))
     parts = [f"{instrument.short_name} by session ({direction}): {listing}."]
     if instrument.cutoff:
         parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
     if band_low and band_high:  # set together
         parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
                      f"{band_high[-1]:.1f} ({band_label}).")
-    return ChartView(instrument.id, data, " ".join(parts), table)
+    latest = render("measure.latest", {
+        "scored": scored_text(instrument.short_name, float(scores[-1]), bands[-1], locale),
+        "session": sessions[-1], "count": measure_count(len(rows), instrument.short_name,
+                                                        locale)}, locale)
+    return ChartView(instrument.id, data, " ".join(parts), table,
+                     tuple(band_name(b, locale) or "" for b in bands), latest)
 
 
 def _qualified(chart: ChartView, instrument: Instrument, rows: list[Administration],
@@ -389,7 +418,8 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
                      f"{instrument.short_name} alliance by session: {listing}.", table)
 
 
-def _heatmaps(library: InstrumentLibrary, rows: list[Administration]) -> list[HeatmapView]:
+def _heatmaps(library: InstrumentLibrary, rows: list[Administration], clock: EpisodeClock
+              ) -> list[HeatmapView]:
     by_instrument: dict[str, list[Administration]] = {}
     for row in rows:
         if row.respondent == "client":
@@ -416,7 +446,7 @@ def _heatmaps(library: InstrumentLibrary, rows: list[Administration]) -> list[He
             answered = [v for v in row_values if v is not None]
             if len(answered) >= HIGH_RUN and all(v >= high for v in answered[-HIGH_RUN:]):
                 staying.append(label)
-        sessions = tuple(range(1, len(administered) + 1))
+        sessions = clock.series(administered)
         description = (f"{instrument.short_name} answers by item and session, "
                        f"{v_min:g} to {v_max:g}. ")
         description += (("Items high at each of the last three sessions: "
@@ -468,7 +498,7 @@ def _score_notes(library: InstrumentLibrary, rows: list[Administration],
 
 
 def _administration(library: InstrumentLibrary, row: Administration,
-                    numbers: dict[int, int], tz: zoneinfo.ZoneInfo,
+                    number: int | None, tz: zoneinfo.ZoneInfo,
                     is_superseded: bool, locale: str = "en") -> AdministrationView:
     try:
         instrument: Instrument | None = library.get(row.instrument_id)
@@ -490,7 +520,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
         id=row.id,
         instrument=instrument.short_name if instrument else row.instrument_id,
         completed=row.completed_dt.astimezone(tz),
-        session=numbers.get(row.appointment_id) if row.appointment_id else None,
+        session=number,
         respondent=row.respondent, score=(row.scores or {}).get("primary"),
         is_valid=row.is_valid,
         # A mean score (goals: one to three of them) over the items answered is not
@@ -500,4 +530,6 @@ def _administration(library: InstrumentLibrary, row: Administration,
         is_superseded=is_superseded,
         answers=tuple(answers), notes=_notes(library, row, locale),
         is_prorated_note=row.is_valid and bool((row.scores or {}).get("prorated"))
-        and bool((row.scores or {}).get("critical_unanswered")))
+        and bool((row.scores or {}).get("critical_unanswered")),
+        severity=band_name(severity(instrument, (row.scores or {}).get("primary")), locale)
+        if instrument is not None and row.is_valid else None)

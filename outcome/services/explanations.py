@@ -31,6 +31,7 @@ from babel.support import Translations
 
 from outcome.core.messages import SEPARATORS
 from outcome.core.messages import TEMPLATES
+from outcome.core.severity import Severity
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = ("en", "ru")
@@ -169,5 +170,45 @@ def explanation_json(explanation: dict[str, Any], locale: Any = DEFAULT_LOCALE
             "text": render_explanation(explanation, locale)}
 
 
-__all__ = ["LANGUAGES", "explanation_json", "format_number", "language", "render",
-           "render_explanation"]
+# English ordinal suffixes by CLDR ordinal plural category (Babel's ``ordinal_form``:
+# 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 23rd, 101st, 111th).
+_EN_ORDINAL = {"one": "st", "two": "nd", "few": "rd"}
+
+
+def ordinal(n: int, locale: Any = DEFAULT_LOCALE) -> str:
+    """``n`` as an ordinal number: "1st", "11th", "21st" in English; "16-й" in Russian
+    (the masculine form, which agrees with "опросник", a questionnaire)."""
+    code = language(locale)
+    if code == "ru":
+        return f"{n}-й"
+    return f"{n}{_EN_ORDINAL.get(Locale.parse(code).ordinal_form(n), 'th')}"
+
+
+def band_name(band: Severity | None, locale: Any = DEFAULT_LOCALE) -> str | None:
+    """A severity band's words in ``locale`` ("moderately severe", "умеренно тяжёлая");
+    a label the catalogue does not know (a clinic overlay's) as the definition wrote it;
+    None for no band."""
+    if band is None:
+        return None
+    return render(band.message_id, {}, locale) if band.message_id in TEMPLATES else band.label
+
+
+def scored_text(instrument: str, score: float | None, band: Severity | None,
+                locale: Any = DEFAULT_LOCALE) -> str:
+    """"PHQ-9 16 (moderately severe)"; without a band "ORS 31"; "PHQ-9 -" for no score."""
+    number = _format(score, language(locale))
+    name = band_name(band, locale)
+    if name is None:
+        return f"{instrument} {number}"
+    return render("severity.score", {"instrument": instrument, "score": number, "band": name},
+                  locale)
+
+
+def measure_count(n: int, instrument: str, locale: Any = DEFAULT_LOCALE) -> str:
+    """A measure's own count: "the 15th GAD-7" ("15-й GAD-7"), never "session 15"."""
+    return render("measure.ordinal", {"ordinal": ordinal(n, locale), "instrument": instrument},
+                  locale)
+
+
+__all__ = ["LANGUAGES", "band_name", "explanation_json", "format_number", "language",
+           "measure_count", "ordinal", "render", "render_explanation", "scored_text"]

@@ -57,7 +57,8 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
                  *(SignalText(e["instrument"], e["level"], e["text"], e.get("kind", ""))
                    for e in record.explanations)),
         notices=record.notices,
-        outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows)
+        outcome_charts=tuple(ScoreChart(c.data, c.description, c.rows, c.severities,
+                                        c.latest)
                              for c in record.outcome_charts),
         alliance_charts=tuple(ScoreChart(c.data, c.description, c.rows)
                               for c in record.alliance_charts),

@@ -24,11 +24,14 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.models import Administration
 from outcome.models import Appointment
 
 COUNTED = ("scheduled", "attended")
@@ -72,3 +75,41 @@ def session_clock(session: Session, episode_ids: Sequence[int]) -> SessionClock:
 def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
     """Appointment id to session number (scheduled and attended appointments, in order)."""
     return dict(session_clock(session, [episode_id]).number)
+
+
+@dataclass(frozen=True)
+class EpisodeClock:
+    """An episode's session numbers: by appointment, and by time for answers without one."""
+
+    numbers: dict[int, int]
+    starts: tuple[dt.datetime, ...]  # the counted appointments' starts, in order
+
+    def of(self, appointment_id: int | None, completed: dt.datetime) -> int:
+        """The session of one administration: its appointment's number; without one (or
+        with a cancelled one), the last session started by ``completed``, at least 1."""
+        if appointment_id is not None and appointment_id in self.numbers:
+            return self.numbers[appointment_id]
+        return max(1, bisect.bisect_right(self.starts, completed))
+
+    def series(self, rows: Iterable[Administration]) -> tuple[int, ...]:
+        """The sessions of one measure's administrations, oldest first; without any
+        appointment in the episode, 1, 2, 3... (the measure's own order)."""
+        rows = list(rows)
+        if not self.starts:
+            return tuple(range(1, len(rows) + 1))
+        return tuple(self.of(row.appointment_id, row.completed_dt) for row in rows)
+
+
+def episode_clocks(session: Session, episode_ids: Iterable[int]) -> dict[int, EpisodeClock]:
+    """The :class:`EpisodeClock` of each episode in ``episode_ids`` (one query), read with the
+    engine's own clock (:func:`session_clock`), so that pages and signals number
+    sessions alike."""
+    ids = list(episode_ids)
+    engine = session_clock(session, ids)
+    return {e: EpisodeClock(engine.number, tuple(_aware(t) for t in engine.starts.get(e, [])))
+            for e in ids}
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # SQLite returns naive UTC datetimes; PostgreSQL aware ones.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

@@ -88,7 +88,7 @@ def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) ->
     library = instrument_library(current_app)
     scales = {i.id: i.primary_range for i in library}
     rows = caseload(store, user, filters=filters, scales=scales, now=start,
-                    locale=str(get_locale()))
+                    locale=str(get_locale()), library=library)
     # render_template's output is already escaped HTML: marking it safe escapes nothing.
     names = {i.id: i.short_name for i in library}
     table = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)

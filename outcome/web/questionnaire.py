@@ -20,6 +20,7 @@ from flask import render_template
 from flask import request
 from flask import session
 from flask import url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
@@ -156,7 +157,8 @@ def page() -> Response | str | tuple[str, int]:
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary, key=str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
-                                                            instrument_library(current_app)))]
+                                                            instrument_library(current_app),
+                                                            str(get_locale())))]
         return render_template("questionnaires/thanks.html", charts=charts)
     instrument = library.get(pending[0].instrument_id)
     values: dict[str, str] = {}

@@ -79,7 +79,7 @@ def therapist(therapist_id: int) -> str:
     filters = caseload_filter(request.args)
     scales = {i.id: i.primary_range for i in library}
     rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
-                    scales=scales, now=now(), locale=str(get_locale()))
+                    scales=scales, now=now(), locale=str(get_locale()), library=library)
     names = {i.id: i.short_name for i in library}
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
