@@ -365,7 +365,8 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
         reliable_change=reliable_change, norms=norms, critical_items=tuple(critical),
         rules=tuple(rules), rupture_drop_points=data.get("alliance", {}).get("drop_points"),
         loinc_panel=loinc.get("panel"), loinc_total=loinc.get("total"),
-        is_wording_installed=has_wording, translations=tuple(translations),
+        is_wording_installed=has_wording, is_validated=data.get("validated", True),
+        translations=tuple(translations),
         source_file=source_file,
     )
     if scored and not problems.items:
