@@ -188,3 +188,20 @@ def test_a_link_that_asks_nothing_never_thanks_the_client(client, db_session, is
     assert "There is nothing to fill in for this link" in html
     assert "Your answers have been sent" not in html and "Thank you" not in html
     assert db_session.scalar(select(Administration.id)) is None
+
+
+def test_links_issue_command_refuses_a_link_that_asks_nothing(runner, db_session, clinic,
+                                                               make_user, make_client,
+                                                               make_episode):
+    from outcome.models import QuestionnaireLink
+    from outcome.services import clinic_settings
+
+    client_row = make_client(make_user())
+    make_episode(client_row)
+    clinic_settings.update(db_session, clinic, {"post_instrument": ""})
+    db_session.commit()
+    result = runner.invoke(args=["links", "issue", "--client", client_row.code,
+                                 "--purpose", "post"])
+    assert result.exit_code == 1 and "No link issued" in result.output
+    assert "/q/" not in result.output
+    assert db_session.scalars(select(QuestionnaireLink)).all() == []
