@@ -367,7 +367,8 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
         alliance_sd=data.get("alliance", {}).get("sd"),
         alliance_reliability=data.get("alliance", {}).get("reliability"),
         loinc_panel=loinc.get("panel"), loinc_total=loinc.get("total"),
-        is_wording_installed=has_wording, translations=tuple(translations),
+        is_wording_installed=has_wording, is_validated=data.get("validated", True),
+        translations=tuple(translations),
         source_file=source_file,
     )
     if scored and not problems.items:

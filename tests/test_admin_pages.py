@@ -433,7 +433,7 @@ def settings_form(client, **changes):
                                   html):
         data[name] = value.replace("&#34;", '"').replace("&quot;", '"')
     data.update({"timezone": "UTC", "digest_weekday": "0", "digest_time": "07:00",
-                 "post_instrument": "srs_vas"})
+                 "post_instrument": "session_check"})
     data.update(changes)
     return data
 

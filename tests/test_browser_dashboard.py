@@ -2,8 +2,8 @@
 
 A real server (threaded werkzeug on a loopback port, as in ``test_browser_client``) runs
 against a fresh, migrated database of the run's backend holding the demo clinic
-(:mod:`outcome.services.demo`: six therapists, 120 clients, months of PHQ-9, GAD-7 and
-SRS-type answers, critical answers, ruptures and goals). Therapist, supervisor and admin
+(:mod:`outcome.services.demo`: six therapists, 150 clients, months of PHQ-9, GAD-7 and
+session check answers, critical answers, ruptures and goals). Therapist, supervisor and admin
 sign in through the real login form and walk their pages.
 
 On every page: axe-core (WCAG 2.0/2.1 A and AA rules) finds nothing; no console error,

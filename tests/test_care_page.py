@@ -100,3 +100,23 @@ def test_withdrawing_unused_links(auth, client, db_session, clock, setup):
                            data={"csrf_token": csrf_token(page)}, follow_redirects=True)
     assert "1 unused link(s) withdrawn." in response.get_data(as_text=True)
     assert open_link(db_session, token, clock())[1] == "revoked"
+
+
+def test_no_post_session_link_without_a_usable_alliance_measure(auth, client, db_session,
+                                                                 clinic, setup):
+    from outcome.models import QuestionnaireLink
+    from outcome.services import clinic_settings
+
+    therapist, person, _ = setup
+    auth.login(therapist.email)
+    client.post(f"/clients/{person.code}/appointments", data=form(
+        client, person.code, date="2026-11-23", time="10:00", weekly="1"))
+    appointment = db_session.scalars(select(Appointment)).one()
+    clinic_settings.update(db_session, clinic, {"post_instrument": "srs_vas"})  # no wording
+    db_session.commit()
+    shown = client.post(f"/clients/{person.code}/appointments/{appointment.id}/link",
+                        data=form(client, person.code, purpose="post"))
+    html = shown.get_data(as_text=True)
+    assert shown.status_code == 200 and "/q/" not in html
+    assert "No link was made: there is nothing to ask the client after the session" in html
+    assert db_session.scalars(select(QuestionnaireLink)).all() == []

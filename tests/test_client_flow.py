@@ -154,3 +154,54 @@ def test_links_issue_command(runner, db_session, make_user, make_client, make_ep
     assert re.search(r"http://127\.0\.0\.1:5000/q/[A-Za-z0-9_-]{43}", result.output)
     missing = runner.invoke(args=["links", "issue", "--client", "C-ZZZZZZ"])
     assert missing.exit_code == 2 and "no client 'C-ZZZZZZ'" in missing.output
+
+
+def test_the_session_check_is_asked_after_the_session_and_says_it_is_not_validated(
+        client, db_session, clock, make_user, make_client, make_episode):
+    episode = make_episode(make_client(make_user()))
+    link, token = issue_link(db_session, episode=episode, purpose="post", now=clock(),
+                             library=LIB)
+    db_session.commit()
+    assert link.battery == ["session_check"]
+    client.get(f"/q/{token}")
+    html = client.get("/q/").get_data(as_text=True)
+    assert "Session check (not a validated measure)" in html
+    assert "They are not a validated measure" in html
+    assert "My therapist listened to me and took me seriously." in html
+    answers = {item.id: "8" for item in LIB.get("session_check").items}
+    assert post_page(client, "session_check", answers).status_code == 303
+    stored = db_session.scalar(select(Administration))
+    assert stored is not None and stored.total == 32 and stored.link_id == link.id
+    assert "Thank you" in client.get("/q/").get_data(as_text=True)
+
+
+def test_a_link_that_asks_nothing_never_thanks_the_client(client, db_session, issued):
+    """An empty battery (a link issued before such links were refused): the client is told
+    there is nothing to fill in, never that answers were sent."""
+    link, token = issued
+    link.battery = []
+    db_session.commit()
+    client.get(f"/q/{token}")
+    response = client.get("/q/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "There is nothing to fill in for this link" in html
+    assert "Your answers have been sent" not in html and "Thank you" not in html
+    assert db_session.scalar(select(Administration.id)) is None
+
+
+def test_links_issue_command_refuses_a_link_that_asks_nothing(runner, db_session, clinic,
+                                                               make_user, make_client,
+                                                               make_episode):
+    from outcome.models import QuestionnaireLink
+    from outcome.services import clinic_settings
+
+    client_row = make_client(make_user())
+    make_episode(client_row)
+    clinic_settings.update(db_session, clinic, {"post_instrument": ""})
+    db_session.commit()
+    result = runner.invoke(args=["links", "issue", "--client", client_row.code,
+                                 "--purpose", "post"])
+    assert result.exit_code == 1 and "No link issued" in result.output
+    assert "/q/" not in result.output
+    assert db_session.scalars(select(QuestionnaireLink)).all() == []

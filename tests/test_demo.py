@@ -27,14 +27,14 @@ def test_demo_has_the_promised_shape(db_session):
     assert summary.created
     roles = Counter(role for login in summary.logins for role in login.roles)
     assert roles == {"admin": 1, "supervisor": 2, "therapist": 6}
-    assert summary.clients == 120
+    assert summary.clients == 150  # 120 in care or recently ended, 30 past clients
 
     clinic = db_session.scalar(select(Clinic).where(Clinic.slug == demo.DEMO_SLUG))
     therapists = db_session.scalars(select(User).where(User.clinic_id == clinic.id,
                                                        User.is_therapist)).all()
     per_therapist = Counter(db_session.scalars(select(Client.therapist_id)
                                                .where(Client.clinic_id == clinic.id)))
-    assert set(per_therapist.values()) == {20}
+    assert set(per_therapist.values()) == {25}
     supervised = Counter(db_session.scalars(select(SupervisorAssignment.supervisor_id)))
     assert sorted(supervised.values()) == [3, 3]
     assert {a.therapist_id for a in db_session.scalars(select(SupervisorAssignment))} == {

@@ -11,6 +11,8 @@ from sqlalchemy import select
 from outcome.jobs import deliver_mail
 from outcome.jobs import send_links
 from outcome.models import OutboundEmail
+from outcome.models import QuestionnaireLink
+from outcome.services import clinic_settings
 from outcome.services.appointments import book_appointment
 from tests.helpers import free_port
 
@@ -84,6 +86,7 @@ def test_post_session_link_after_the_session(app, db_session, clock, smtp, booke
     app.extensions["outcome.instruments"] = load_library(folder)
     attest(db_session, clinic=clinic, instrument=app.extensions["outcome.instruments"].get(
         "srs_vas"), admin=make_user("admin"), now=clock())
+    clinic_settings.update(db_session, clinic, {"post_instrument": "srs_vas"})
     db_session.commit()
     clock.advance(hours=21)  # the session (20 h ahead, 50 minutes) has just ended
     send_links(app, now=clock())
@@ -92,3 +95,32 @@ def test_post_session_link_after_the_session(app, db_session, clock, smtp, booke
     assert len(post) == 1
     send_links(app, now=clock())  # not twice
     assert db_session.scalars(select(OutboundEmail.kind)).all().count("post") == 1
+
+
+def test_no_post_session_email_when_the_alliance_measure_cannot_be_asked(
+        app, db_session, clock, smtp, booked, clinic, make_user):
+    """SRS-type configured and attested but no wording installed: no link, no e-mail."""
+    from outcome.services.instruments import attest
+
+    attest(db_session, clinic=clinic, instrument=app.extensions["outcome.instruments"].get(
+        "srs_vas"), admin=make_user("admin"), now=clock())
+    clinic_settings.update(db_session, clinic, {"post_instrument": "srs_vas"})
+    db_session.commit()
+    clock.advance(hours=21)
+    send_links(app, now=clock())
+    deliver_mail(app, now=clock())
+    assert not [m for m in smtp.messages if b"How was today" in m.content]
+    assert "post" not in db_session.scalars(select(OutboundEmail.kind)).all()
+    assert not db_session.scalars(select(QuestionnaireLink).where(
+        QuestionnaireLink.purpose == "post")).all()
+
+
+def test_the_default_post_session_email_asks_the_session_check(app, db_session, clock, smtp,
+                                                               booked):
+    clock.advance(hours=21)
+    send_links(app, now=clock())
+    deliver_mail(app, now=clock())
+    assert len([m for m in smtp.messages if b"How was today" in m.content]) == 1
+    post = db_session.scalars(select(QuestionnaireLink).where(
+        QuestionnaireLink.purpose == "post")).one()
+    assert post.battery == ["session_check"]

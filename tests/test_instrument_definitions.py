@@ -19,7 +19,7 @@ LIB = builtin_library()
 
 def test_every_builtin_loads():
     assert {i.id for i in LIB} == {"phq9", "gad7", "pcl5", "who5", "k10", "gbo", "wai_sr",
-                                   "srs_vas", "ors_vas", "oq45"}
+                                   "srs_vas", "ors_vas", "oq45", "session_check"}
 
 
 @pytest.mark.parametrize(("instrument_id", "attestation", "wording"), [
@@ -201,3 +201,24 @@ def test_a_clinic_file_cannot_silently_replace_a_builtin(tmp_path):
 def test_unknown_instrument_lists_the_known_ones():
     with pytest.raises(KeyError, match="unknown instrument 'phq8'; known instruments: gad7"):
         LIB.get("phq8")
+
+
+def test_the_session_check_is_the_projects_own_and_says_it_is_not_validated():
+    """Finding 11: an alliance measure collectable as shipped, honest about what it is."""
+    check = LIB.get("session_check")
+    assert check.role == "alliance" and check.direction == "higher_is_better"
+    assert check.is_wording_installed and not check.licence.is_attestation_required
+    assert not check.is_validated
+    assert "not a validated measure" in check.name
+    assert "not validated" in check.short_name
+    assert "not a validated measure" in check.licence.attribution
+    assert "project's own licence" in check.licence.name
+    # Never named after a licensed measure, and no borrowed norms: no cutoff, no reliable
+    # change, no drop threshold (the absolute and drop rupture rules stay off).
+    for text in (check.id, check.name, check.short_name):
+        assert "SRS" not in text and "WAI" not in text and "Session Rating" not in text
+    assert check.cutoff is None and check.reliable_change is None
+    assert check.rupture_drop_points is None
+    assert check.total_range == (0, 40)
+    assert {t.language for t in check.translations} == {"ru"}
+    assert all(LIB.get(i).is_validated for i in ("phq9", "srs_vas", "wai_sr"))

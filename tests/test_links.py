@@ -95,7 +95,42 @@ def test_battery_rules(db_session, clinic, episode, make_user):
     assert batteries[4] == ["phq9", "pcl5", "gbo"]
     post, _ = issue_link(db_session, episode=episode, purpose="post", now=MONDAY_10,
                          library=LIB, appointment=series[0])
-    assert post.battery == []  # srs_vas: the clinic has installed no wording
+    # A new clinic's post-session measure is the project's own session check.
+    assert post.battery == ["session_check"]
+
+
+@pytest.mark.parametrize("post_instrument, why", [
+    ("srs_vas", "no wording installed"),
+    ("wai_sr", "no wording installed"),
+    ("", "none configured"),
+])
+def test_no_post_session_link_when_no_alliance_measure_is_usable(
+        db_session, clinic, episode, make_user, post_instrument, why):
+    from outcome.services.instruments import attest
+    from outcome.services.links import NothingToAsk
+
+    if post_instrument:  # attested, but its licensed wording is not installed
+        attest(db_session, clinic=clinic, instrument=LIB.get(post_instrument),
+               admin=make_user("admin"), now=MONDAY_10)
+    clinic_settings.update(db_session, clinic, {"post_instrument": post_instrument})
+    appointment = book_appointment(db_session, episode, MONDAY_10)
+    with pytest.raises(NothingToAsk, match="No link issued"):
+        issue_link(db_session, episode=episode, purpose="post", now=MONDAY_10, library=LIB,
+                   appointment=appointment)
+    assert db_session.scalars(select(QuestionnaireLink)).all() == [], why
+
+
+def test_a_refused_link_leaves_the_previous_one_valid(db_session, clinic, episode):
+    from outcome.services.links import NothingToAsk
+
+    appointment = book_appointment(db_session, episode, MONDAY_10)
+    first, _ = issue_link(db_session, episode=episode, purpose="post", now=MONDAY_10,
+                          library=LIB, appointment=appointment)
+    clinic_settings.update(db_session, clinic, {"post_instrument": "srs_vas"})
+    with pytest.raises(NothingToAsk):
+        issue_link(db_session, episode=episode, purpose="post", now=MONDAY_10, library=LIB,
+                   appointment=appointment)
+    assert first.revoked_dt is None and first.battery == ["session_check"]
 
 
 def answers(level, item9=0):

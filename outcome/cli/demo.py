@@ -49,9 +49,9 @@ def _new_password() -> str:
 def demo_command(if_empty: bool, reset_password: bool) -> None:
     """Create the demo clinic (once) and print its logins.
 
-    1 admin, 2 supervisors, 6 therapists and about 120 fictional clients with episodes,
-    months of weekly appointments and the questionnaires answered at them. Running it
-    again changes nothing.
+    1 admin, 2 supervisors, 6 therapists and 150 fictional clients (30 of them past)
+    with episodes, months of weekly appointments and the questionnaires answered at
+    them. Running it again changes nothing.
     """
     factory = database().session_factory
     tz_name = current_app.config["TIMEZONE"]

@@ -15,6 +15,7 @@ from outcome.extensions import database
 from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.services import audit
+from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
 from reports.qr import link_qr_svg
 
@@ -46,15 +47,18 @@ def issue_command(client_code: str, appointment_id: int | None, purpose: str,
                 raise click.BadParameter(f"appointment {appointment_id} is not in "
                                          f"{client_code}'s open episode",
                                          param_hint="--appointment")
-        link, token = issue_link(session, episode=episode, purpose=purpose, now=now,
-                                 library=instrument_library(current_app),
-                                 appointment=appointment)
+        try:
+            link, token = issue_link(session, episode=episode, purpose=purpose, now=now,
+                                     library=instrument_library(current_app),
+                                     appointment=appointment)
+        except NothingToAsk as exc:
+            raise click.ClickException(str(exc)) from None
         audit.record(session, action="link.issue", outcome="allowed", now=now,
                      actor_kind="system", actor_label="outcome links issue",
                      clinic_id=episode.clinic_id, client_id=episode.client_id,
                      object_type="link", object_id=link.id)
         valid_until = link.valid_until_dt
-        battery = ", ".join(link.battery) or "nothing (no instrument available)"
+        battery = ", ".join(link.battery)
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
     click.echo(url)
     if qr_path is not None:

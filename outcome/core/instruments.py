@@ -230,6 +230,9 @@ class Instrument:
     loinc_panel: str | None = None
     loinc_total: str | None = None
     is_wording_installed: bool = True
+    # False for a question set that is not a validated measure (the project's own session
+    # check): no published norms, cutoff or reliability; pages and reports say so.
+    is_validated: bool = True
     translations: tuple[Translation, ...] = ()
     source_file: str = field(default="", compare=False)
 

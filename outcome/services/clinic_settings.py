@@ -86,7 +86,7 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "session, as a JSON list of {instrument, every}; every is session, month "
                   "(the first session of each 4) or intake.", _battery_ok,
                   'a JSON list such as [{"instrument": "phq9", "every": "session"}]'),
-    ClinicSetting("post_instrument", str, "srs_vas", "The alliance measure after each "
+    ClinicSetting("post_instrument", str, "session_check", "The alliance measure after each "
                   "session (empty for none).", lambda v: isinstance(v, str),
                   "an instrument id or empty"),
     ClinicSetting("link_opens_hours", int, 48, "A questionnaire link opens this many hours "

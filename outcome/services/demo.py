@@ -1,4 +1,5 @@
-"""The demo clinic: staff, about 120 fictional clients, episodes and months of appointments.
+"""The demo clinic: staff, 150 fictional clients (120 in care or recently ended, 30 past),
+episodes and months of appointments.
 
 Everything here is generated; no real person is described. Generation is
 deterministic for a given seed and ``today``, so a demo week can be reproduced in
@@ -37,6 +38,10 @@ from questionnaires.loader import InstrumentLibrary
 DEMO_SLUG = "demo"
 DEMO_DOMAIN = "demo.example.org"
 CLIENTS_PER_THERAPIST = 20
+# Past clients per therapist: one finished course 6-12 months ago each. With the recently
+# ended episodes they give the expected-recovery fit at least 50 finished episodes per
+# outcome measure (the clinic's default minimum), so the demo shows the band.
+PAST_CLIENTS_PER_THERAPIST = 5
 THERAPISTS_PER_SUPERVISOR = 3
 
 FIRST_NAMES = (
@@ -127,10 +132,15 @@ def seed_demo(
         session.add(SupervisorAssignment(clinic_id=clinic.id, supervisor_id=supervisor.id,
                                          therapist_id=therapist.id))
 
-    names = _unique_names(rng, CLIENTS_PER_THERAPIST * len(therapists))
-    for index, name in enumerate(names):
+    names = _unique_names(rng, (CLIENTS_PER_THERAPIST + PAST_CLIENTS_PER_THERAPIST)
+                          * len(therapists))
+    current = CLIENTS_PER_THERAPIST * len(therapists)
+    for index, name in enumerate(names[:current]):
         therapist = therapists[index % len(therapists)]
         _add_client(session, rng, clinic, therapist, name, today, tz)
+    for index, name in enumerate(names[current:]):
+        _add_client(session, rng, clinic, therapists[index % len(therapists)], name, today, tz,
+                    past=True)
     session.flush()
     if library is not None:
         _add_answers(session, clinic, library, today, seed)
@@ -139,12 +149,16 @@ def seed_demo(
 
 def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
                  today: dt.date, seed: int) -> None:
-    """Attest the licences the demo uses (fictional clinic, non-commercial), then answers."""
+    """Attest the licences the demo uses (fictional clinic, non-commercial), then answers.
+
+    The post-session measure is the clinic default, the project's own session check,
+    which needs no licence; the SRS-compatible scales are not used (no wording).
+    """
     admin = session.scalar(select(User).where(User.clinic_id == clinic.id, User.is_admin))
     now = dt.datetime.combine(today, dt.time(8), tzinfo=dt.UTC)
     for status in instrument_statuses(session, clinic.id, library):
         instrument = status.instrument
-        if (instrument.id in ("gbo", "srs_vas") and status.attestation is None
+        if (instrument.id == "gbo" and status.attestation is None
                 and admin is not None):
             attest(session, clinic=clinic, instrument=instrument, admin=admin, now=now,
                    note="Demo clinic with fictional data (non-commercial demonstration).")
@@ -161,7 +175,8 @@ def _unique_names(rng: random.Random, count: int) -> list[str]:
 
 
 def _add_client(session: Session, rng: random.Random, clinic: Clinic, therapist: User,
-                name: str, today: dt.date, tz: zoneinfo.ZoneInfo) -> None:
+                name: str, today: dt.date, tz: zoneinfo.ZoneInfo, *, past: bool = False
+                ) -> None:
     first = name.split()[0].lower()
     client = Client(
         clinic_id=clinic.id,
@@ -173,6 +188,14 @@ def _add_client(session: Session, rng: random.Random, clinic: Clinic, therapist:
     )
     session.add(client)
     session.flush()
+
+    if past:  # a past client: one course that ended 6 to 12 months ago
+        weeks = rng.randint(8, 16)
+        start = today - dt.timedelta(weeks=weeks + rng.randint(26, 52))
+        reason = rng.choices(["completed", "dropped_out"], [0.85, 0.15])[0]
+        _add_episode(session, rng, client, therapist, start, weeks=weeks, today=today, tz=tz,
+                     end_reason=reason)
+        return
 
     # A few clients came back for a second course: an earlier, finished episode.
     if rng.random() < 0.08:

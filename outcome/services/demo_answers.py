@@ -12,12 +12,28 @@ Each demo client follows one course, chosen at random with fixed shares:
 
 GAD-7 follows PHQ-9 loosely. Item answers are drawn to add up to the session's total,
 and about 3 % of administrations leave one item out (prorated). A few clients report
-thoughts of self-harm (PHQ-9 item 9) at one session. After each session the client
-rates the alliance on the SRS-compatible scales; some clients have a rupture (a drop of
-4-7 points), half of which are repaired at the next session. A quarter of therapists
-rate the sessions too, a little higher, without noticing ruptures (discrepancies).
-Clients in a trauma-focused course fill the PCL-5 every fourth session; clients with
-agreed goals rate them (GBO) each session.
+thoughts of self-harm (PHQ-9 item 9) at one session. Clients in a trauma-focused course
+fill the PCL-5 every fourth session; clients with agreed goals rate them (GBO) each
+session.
+
+After each session the client answers the clinic's post-session measure, the project's
+own *session check* (four 0-10 ratings, total 0-40; not a validated measure). Its answers
+are noisy like real ones and go in through the same submission service a client's link
+uses (:func:`outcome.services.submissions.submit`, with the key a link would set), in the
+order they were given, so every alliance signal and alert is computed by the engine, none
+is seeded:
+
+- each client has a personal level, drawn from N(33.5, 3.5) clipped to 24-38, so the
+  SD between clients is about 3.5 points (:data:`ALLIANCE_BETWEEN_SD`), and varies from
+  session to session with SD 2 points (:data:`ALLIANCE_WITHIN_SD`). These are the sizes
+  reported for the 0-40 Session Rating Scale (between clients about 3-5 points, within a
+  client about 1.5-3; issue 15's brief, unverified against a primary source): the session
+  check has no norms of its own, so the demo borrows the size, not the measure;
+- some clients with six or more sessions have a planted V-shaped dip: a small one (5-6
+  points, a *possible rupture*), or a deep one (10-13 points) that is *repaired* (back
+  at their level the next session) or *unrepaired* (they stay 8-10 points down);
+- a quarter of therapists rate the sessions too (same questions, respondent therapist),
+  a little higher and without noticing the dips (the discrepancy rule).
 
 Generation is deterministic for a seed, so demo screenshots and tests are repeatable.
 """
@@ -43,6 +59,12 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import Goal
+from outcome.models import QuestionnaireLink
+from outcome.services import clinic_settings
+from outcome.services.fits import refit_models
+from outcome.services.submissions import Submission
+from outcome.services.submissions import link_key
+from outcome.services.submissions import submit
 from questionnaires.loader import InstrumentLibrary
 
 COURSES = ("recovering", "early_responder", "slow", "flat", "deteriorating")
@@ -53,6 +75,12 @@ GOALS = (
     "Get back to running twice a week", "Feel able to say no", "Go to the shops on my own",
     "Understand my panic and what sets it off", "Enjoy weekends again",
 )
+
+# Alliance noise on the 0-40 session check (module docstring for the source).
+ALLIANCE_MEAN, ALLIANCE_BETWEEN_SD, ALLIANCE_WITHIN_SD = 33.5, 3.5, 2.0
+REFIT_EVERY = dt.timedelta(weeks=4)
+ALLIANCE_DIPS = ("none", "possible", "repaired", "unrepaired")
+ALLIANCE_DIP_SHARES = (0.64, 0.12, 0.12, 0.12)
 
 
 @dataclass(frozen=True)
@@ -106,8 +134,10 @@ def fill_demo_answers(session: Session, clinic: Clinic, library: InstrumentLibra
     if has_any:
         return 0
     rng = np.random.default_rng(seed)
-    instruments = {key: library.get(key) for key in ("phq9", "gad7", "pcl5", "gbo", "srs_vas")}
+    instruments = {key: library.get(key) for key in ("phq9", "gad7", "pcl5", "gbo")}
     pending: dict[str, list[_Pending]] = defaultdict(list)
+    post_id = clinic_settings.current(clinic)["post_instrument"]
+    post = library.get(post_id) if post_id else None
 
     episodes = session.scalars(
         select(Episode).join(Client).where(Episode.clinic_id == clinic.id)
@@ -123,11 +153,74 @@ def fill_demo_answers(session: Session, clinic: Clinic, library: InstrumentLibra
         _episode_answers(rng, session, episode, attended, pending,
                          is_critical=index in critical_clients)
 
+    # The alliance answers first, one by one as clients sent them (each updates its
+    # episode's signals, which is what a submission costs); then the outcome answers in
+    # one vectorised pass. The caller recomputes every signal from all of them at the end.
     added = 0
+    if post is not None:
+        added += _submit_alliance(session, clinic, post, pending["alliance"], library)
     for key, rows in pending.items():
-        added += _store(session, instruments[key], rows)
+        if key != "alliance":
+            added += _store(session, instruments[key], rows)
     session.flush()
     return added
+
+
+def _submit_alliance(session: Session, clinic: Clinic, instrument: Instrument,
+                     rows: list[_Pending], library: InstrumentLibrary) -> int:
+    """Store the alliance answers one by one, as clients sent them, through ``submit``.
+
+    Each goes through every rule a link's page goes through (the link's battery, the
+    clock, the appointment, ``parse_answers``, idempotency) with the key a post-session
+    link of that appointment sets, and the episode's signals and alerts are updated as
+    each arrives (``now`` is the moment it was sent).
+    """
+    episodes = {e.id: e for e in session.scalars(
+        select(Episode).where(Episode.clinic_id == clinic.id))}
+    ids = numeric_item_ids(instrument)
+    next_refit: dt.datetime | None = None
+    for row in sorted(rows, key=lambda r: (r.completed_dt, r.episode_id)):
+        # The clinic's statistics are refitted as it goes (nightly in real use; every four weeks
+        # here, to keep the demo quick), so each answer is read against the between-client
+        # SD known at the time, as a real clinic's would be.
+        if next_refit is None or row.completed_dt >= next_refit:
+            if next_refit is not None:
+                refit_models(session, clinic, library, row.completed_dt)
+            next_refit = row.completed_dt + REFIT_EVERY
+        answers = {item_id: str(int(v)) for item_id, v in zip(ids, row.values, strict=True)}
+        if row.therapist_id is None:
+            key = link_key(QuestionnaireLink(appointment_id=row.appointment_id,
+                                             purpose="post"), instrument.id)
+        else:
+            key = f"therapist:{row.appointment_id}:{instrument.id}"
+        submit(session, Submission(
+            clinic_id=clinic.id, episode=episodes[row.episode_id],
+            instrument_id=instrument.id, version=instrument.version,
+            offered=[instrument.id], answers=answers, completed_dt=row.completed_dt,
+            idempotency_key=key, appointment_id=row.appointment_id,
+            respondent="therapist" if row.therapist_id else "client",
+            respondent_user_id=row.therapist_id), library=library, now=row.completed_dt)
+    return len(rows)
+
+
+def _alliance_course(rng: np.random.Generator, n: int) -> tuple[float, np.ndarray]:
+    """A client's level and session check totals over ``n`` sessions (module docstring)."""
+    level = float(np.clip(rng.normal(ALLIANCE_MEAN, ALLIANCE_BETWEEN_SD), 24, 38))
+    totals = level + rng.normal(0, ALLIANCE_WITHIN_SD, n)
+    dip = ALLIANCE_DIPS[rng.choice(len(ALLIANCE_DIPS), p=ALLIANCE_DIP_SHARES)] if n >= 6 \
+        else "none"
+    if dip != "none":
+        at = int(rng.integers(4, n - 1))  # three sessions of history at least, one after
+        if dip == "possible":
+            totals[at] = level - rng.uniform(5, 6)
+        else:
+            totals[at] = level - rng.uniform(10, 13)
+            if dip == "repaired":
+                totals[at + 1] = level + rng.uniform(0.5, 1.5)  # the V closes
+            else:
+                totals[at + 1:] = level - rng.uniform(8, 10) + rng.normal(
+                    0, ALLIANCE_WITHIN_SD / 2, n - at - 1)
+    return level, np.clip(np.rint(totals), 0, 40)
 
 
 def _episode_answers(rng: np.random.Generator, session: Session, episode: Episode,
@@ -142,14 +235,8 @@ def _episode_answers(rng: np.random.Generator, session: Session, episode: Episod
     gad_totals = np.clip(np.rint(phq_mean * 0.62 + rng.normal(0, 1.6, n)), 0, 21).astype(int)
     critical_session = int(rng.integers(0, n)) if is_critical else -1
 
-    # Alliance: a personal level, and for some clients a rupture that may be repaired.
-    level = rng.uniform(36.5, 39.5)
-    alliance = np.clip(level + rng.normal(0, 0.2, n), 0, 40)
-    if n >= 5 and rng.random() < 0.25:
-        at = int(rng.integers(3, n - 1))
-        alliance[at] -= rng.uniform(4, 7)
-        if rng.random() < 0.5:  # unrepaired: stays low
-            alliance[at + 1:] -= rng.uniform(3, 5)
+    # Alliance: a personal level, noise, and for some clients a planted dip.
+    level, alliance = _alliance_course(rng, n)
 
     has_goals = rng.random() < 0.6
     n_goals = int(rng.integers(1, 4)) if has_goals else 0
@@ -190,13 +277,13 @@ def _episode_answers(rng: np.random.Generator, session: Session, episode: Episod
             ratings = np.full(3, np.nan)
             ratings[:n_goals] = np.clip(np.rint(progress), 0, 10)
             add("gbo", ratings, before, "pre")
-        parts = np.clip(alliance[k] / 4 + rng.normal(0, 0.05, 4), 0, 10)
-        add("srs_vas", np.round(parts, 1), after, "post")
+        add("alliance", _spread(rng, int(alliance[k]), 4, 10).astype(float), after, "post")
         if therapist_rates:
-            rated = np.clip(level / 4 + rng.uniform(0.1, 0.3) + rng.normal(0, 0.15, 4), 0, 10)
-            pending["srs_vas"].append(_Pending(episode.id, appointment.id, after,
-                                               "therapist", np.round(rated, 1),
-                                               therapist_id=episode.therapist_id))
+            rated = np.clip(np.rint(level + rng.uniform(1, 3) + rng.normal(0, 1.5)), 0, 40)
+            pending["alliance"].append(_Pending(
+                episode.id, appointment.id, after + dt.timedelta(minutes=5), "therapist",
+                _spread(rng, int(rated), 4, 10).astype(float),
+                therapist_id=episode.therapist_id))
 
 
 def _store(session: Session, instrument: Instrument, rows: list[_Pending]) -> int:

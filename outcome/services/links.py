@@ -67,10 +67,29 @@ def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
             and (library.get(instrument_id).role != "goal" or has_goals)]
 
 
+class NothingToAsk(ValueError):
+    """No link is issued: none of the clinic's questionnaires for ``purpose`` can be asked.
+
+    For ``post``: no alliance measure is configured, or the one configured has no wording
+    installed or no licence attested. A client must never open a link that asks nothing
+    and be thanked for answers they were not asked for.
+    """
+
+    def __init__(self, purpose: str) -> None:
+        what = ("no post-session questionnaire is available (none is configured, or its "
+                "wording is not installed or its licence not attested)" if purpose == "post"
+                else "no questionnaire before this session is available")
+        super().__init__(f"No link issued: {what}.")
+        self.purpose = purpose
+
+
 def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
                library: InstrumentLibrary, appointment: Appointment | None = None
                ) -> tuple[QuestionnaireLink, str]:
-    """A new link and its token (shown once; only the hash is stored); flush."""
+    """A new link and its token (shown once; only the hash is stored); flush.
+
+    Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty.
+    """
     if purpose not in ("pre", "post"):
         raise ValueError(f"purpose must be pre or post; got {purpose!r}")
     clinic = session.get(Clinic, episode.clinic_id)
@@ -85,6 +104,10 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
         start, end = now, now + opens + closes
         number = 1 + len(session.scalars(select(Appointment.id).where(
             Appointment.episode_id == episode.id, Appointment.status == "attended")).all())
+    battery = battery_for(session, clinic, library, purpose=purpose, session_no=number,
+                          episode_id=episode.id)
+    if not battery:
+        raise NothingToAsk(purpose)
     for old in session.scalars(select(QuestionnaireLink).where(
             QuestionnaireLink.episode_id == episode.id, QuestionnaireLink.purpose == purpose,
             QuestionnaireLink.appointment_id == (appointment.id if appointment else None),
@@ -93,9 +116,7 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
     token = secrets.token_urlsafe(32)
     link = QuestionnaireLink(
         episode_id=episode.id, appointment_id=appointment.id if appointment else None,
-        purpose=purpose, token_hash=hash_token(token),
-        battery=battery_for(session, clinic, library, purpose=purpose, session_no=number,
-                            episode_id=episode.id),
+        purpose=purpose, token_hash=hash_token(token), battery=battery,
         valid_from_dt=start, valid_until_dt=end, created_dt=now)
     session.add(link)
     session.flush()

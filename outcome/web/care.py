@@ -32,6 +32,7 @@ from outcome.services.appointments import book_weekly_series
 from outcome.services.appointments import session_number
 from outcome.services.goals import GoalError
 from outcome.services.goals import set_goals
+from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
 from outcome.services.links import revoke_unused
 from outcome.web.clock import now
@@ -137,9 +138,16 @@ def link(code: str, appointment_id: int) -> str:
     _client, episode, _clinic = own_client(code, "link.issue", check=bookable)
     assert episode is not None and appointment is not None
     purpose = "post" if request.form.get("purpose") == "post" else "pre"
-    issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose, now=now(),
-                                    library=instrument_library(current_app),
-                                    appointment=appointment)
+    try:
+        issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose,
+                                        now=now(), library=instrument_library(current_app),
+                                        appointment=appointment)
+    except NothingToAsk as exc:
+        flash(_("No link was made: there is nothing to ask the client after the session "
+                "(no post-session questionnaire is available).") if exc.purpose == "post"
+              else _("No link was made: there is nothing to ask the client before the "
+                     "session (no questionnaire is available)."), "error")
+        return page(code)
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
     # The token exists only in this response (it is stored as a hash): show it now.
     return page(code, issued={"url": url, "qr": link_qr_svg(url),

@@ -150,6 +150,16 @@ def page() -> Response | str | tuple[str, int]:
                      "client_id": episode.client_id, "object_type": "link",
                      "object_id": link.id}
     all_steps = steps(store, link)
+    if not all_steps:
+        # A link that asks nothing (issued before links with an empty battery were
+        # refused): say so, and never thank the client for answers they were not asked.
+        audit_event(action="questionnaire.empty.view", outcome="allowed", even_if_failed=True,
+                    **client_fields)
+        return render_template("questionnaires/message.html",
+                               title=_("There is nothing to fill in for this link"),
+                               message=_("No questionnaire was set for this link, so nothing "
+                                         "has been sent to your therapist. You can close "
+                                         "this page."))
     pending = [s for s in all_steps if not s.is_done]
     if not pending:
         audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
