@@ -27,7 +27,9 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 
 
 # Every module under bench/ but the crash harness, each with a test below.
-SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day"}
+# bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
+SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
+                "ruptures"}
 
 
 def test_every_benchmark_module_has_a_smoke_test():

@@ -248,9 +248,10 @@ def test_demo_shows_every_colour_and_rupture_kind(db_session, demo_clinic):
                 statuses[rupture["level"]] += 1
                 rules.update(rupture["numbers"]["rules"])
     # The session check has no cutoff and no drop threshold (not a validated measure):
-    # its ruptures come from the person-relative rules only.
-    assert set(rules) == {"possible_rupture", "rupture"}, rules
-    assert set(statuses) == {"open", "repaired", "unrepaired"}, statuses
+    # its ruptures come from the person-relative rules, and from the therapist rating the
+    # session much higher than the client (discrepancy, domain.md section 5 rule 4).
+    assert set(rules) == {"possible_rupture", "rupture", "discrepancy"}, rules
+    assert set(statuses) == {"open", "repaired", "unrepaired", "possible"}, statuses
     assert discrepancies >= 1
     kinds = Counter(db_session.scalars(select(Alert.kind)))
     assert {"critical_item", "not_on_track", "rupture", "unrepaired_rupture"} <= set(kinds)
