@@ -31,6 +31,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.demo import seed_demo
 from reports.charts import BAND
+from tests.helpers import artifacts
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -94,4 +95,15 @@ def test_a_demo_clients_outcome_chart_draws_the_expected_band(live_demo):
         assert band.first.is_visible()
         description = chart.locator("desc").text_content() or ""
         assert "Expected range at the latest session" in description
+        # For people to look at: the page at desktop and at phone size (390 px).
+        folder = artifacts("demo")
+        folder.mkdir(parents=True, exist_ok=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(folder / "client-desktop.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(folder / "client-phone.png"), full_page=True)
+        page.goto(base + "/")
+        page.screenshot(path=str(folder / "caseload-phone.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(folder / "caseload-desktop.png"), full_page=True)
         browser.close()
