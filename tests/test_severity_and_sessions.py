@@ -157,7 +157,7 @@ def test_an_intake_phq9_of_16_shows_its_band(auth, client, db_session, make_user
     # The caseload: the first measure has no colour yet, but the score says what it is.
     home = client.get("/").get_data(as_text=True)
     assert "Grey: no colour yet" in home
-    assert re.search(r"PHQ-9 16 <span class=\"severity\"[^>]*>\(moderately severe\)", home)
+    assert re.search(r"PHQ-9 16</span> <span class=\"severity\"[^>]*>\(moderately severe\)", home)
     assert "band 15\u201319" in home
 
     # The client page: the latest score, the table and the list of questionnaires.
