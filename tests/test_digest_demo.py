@@ -107,6 +107,7 @@ class Recomputed:
                                         "WHERE supersedes_id IS NOT NULL")}
         self.scores: dict[int, list[tuple[dt.datetime, int, float]]] = defaultdict(list)
         self.answered: set[int] = set()
+        self.appointment_of: dict[int, int | None] = {}
         for adm_id, episode_id, appointment_id, valid, completed, scores in sql(
                 "SELECT id, episode_id, appointment_id, is_valid, completed_dt, scores "
                 f"FROM administrations WHERE instrument_id = '{MEASURE}' "
@@ -116,9 +117,18 @@ class Recomputed:
             primary = (scores if isinstance(scores, dict) else _json(scores)).get("primary")
             if valid and primary is not None and adm_id not in superseded:
                 self.scores[episode_id].append((utc(completed), adm_id, float(primary)))
+                self.appointment_of[adm_id] = appointment_id
         self.sessions = [(r[0], r[1], utc(r[2])) for r in sql(
             "SELECT id, episode_id, starts_dt FROM appointments WHERE status IN "
             f"('scheduled', 'attended') AND episode_id IN ({episodes})")]
+        # "Session" is the treatment session (domain.md section 3): an appointment's number
+        # among the episode's held (scheduled or attended) ones, in time order.
+        held: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
+        for appointment_id, episode_id, starts in self.sessions:
+            held[episode_id].append((starts, appointment_id))
+        self.starts = {e: [s for s, _ in sorted(rows)] for e, rows in held.items()}
+        self.number = {a: n for rows in held.values()
+                       for n, (_, a) in enumerate(sorted(rows), start=1)}
         self.alerts = [(r[0], r[1], utc(r[2]), r[3] and utc(r[3]), r[4] and utc(r[4]))
                        for r in sql("SELECT episode_id, kind, raised_dt, acknowledged_dt, "
                                     f"resolved_dt FROM alerts WHERE episode_id IN ({episodes})")]
@@ -126,21 +136,36 @@ class Recomputed:
         self.context = clinic_context(session, clinic)
         self.instrument = LIB.get(MEASURE)
 
+    def session_of(self, episode: int, adm: int, completed: dt.datetime, nth: int) -> int:
+        """The treatment session of one score: its appointment's number; without a held
+        appointment, the sessions started by then (at least 1); in an episode without
+        any appointment, the score's own position."""
+        starts = self.starts.get(episode)
+        if not starts:
+            return nth
+        appointment = self.appointment_of.get(adm)
+        if appointment in self.number:
+            return self.number[appointment]
+        return max(1, sum(1 for s in starts if s <= completed))
+
     def reading(self, end: dt.datetime) -> tuple[dict[int, str], dict[int, str | None]]:
         """Colour and change category of each episode's scores completed before ``end``."""
-        series = {}
+        series, numbers = {}, {}
         for e, rows in self.scores.items():
-            before = [score for when, _, score in sorted(rows) if when < end]
+            before = [(when, adm, score) for when, adm, score in sorted(rows) if when < end]
             if before:  # in the engine's order: completed, then id
-                series[e] = before
+                series[e] = [score for _, _, score in before]
+                numbers[e] = [self.session_of(e, adm, when, n)
+                              for n, (when, adm, _) in enumerate(before, start=1)]
         if not series:
             return {}, {}
         order = sorted(series)
         width = max(len(series[e]) for e in order)
         matrix = np.full((len(order), width), np.nan)
+        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
         for i, e in enumerate(order):
             matrix[i, :len(series[e])] = series[e]
-        sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+            sessions[i, :len(series[e])] = numbers[e]
         sd = self.context.intake_sd.get(MEASURE)
         signals = outcome_signals(self.instrument, matrix, sessions,
                                   model=self.context.models.get(MEASURE),
@@ -256,6 +281,21 @@ def test_each_supervisee_section_matches_the_stored_data(seeded):
         for key, count in section.week.colours.items():
             total[key] += count
     assert total == digest.this_week.colours
+
+
+def test_attention_charts_number_treatment_sessions(seeded):
+    # Finding 9: "session" on the chart is the treatment session, not the n-th score.
+    digest, expected, _ = seeded
+    codes = {row[3]: e for e, row in expected.episodes.items()}
+    charts = [(item.code, item.chart) for section in digest.sections
+              for item in section.attention if item.chart is not None]
+    assert charts
+    for code, chart in charts:
+        episode = codes[code]
+        rows = sorted(expected.scores[episode])
+        want = [expected.session_of(episode, adm, when, n)
+                for n, (when, adm, _) in enumerate(rows, start=1)][-len(chart.sessions):]
+        assert list(chart.sessions) == want, code
 
 
 def test_the_pdf_prints_the_same_numbers(seeded):

@@ -54,6 +54,7 @@ from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import render_explanation
+from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
 from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
@@ -168,17 +169,19 @@ class _Reader:
         self._context = clinic_context(session, clinic) if instrument is not None else None
         self._scores = self._valid_scores(session) if instrument is not None else {}
 
-    def _valid_scores(self, session: Session) -> dict[int, list[tuple[dt.datetime, float]]]:
-        """Each episode's valid client scores on the main measure, oldest first: the
-        series the engine reads (:func:`outcome.services.signals.load_series`: superseded
-        administrations left out, ordered by completion then id), with their times.
+    def _valid_scores(self, session: Session
+                      ) -> dict[int, list[tuple[dt.datetime, float, int]]]:
+        """Each episode's valid client scores on the main measure, oldest first, with their
+        times and treatment sessions: the series the engine reads
+        (:func:`outcome.services.signals.load_series`: superseded administrations left out,
+        ordered by completion then id; t from :mod:`outcome.services.sessions`).
         Columns only: a supervisor's caseload has thousands of administrations."""
         superseded = select(Administration.supersedes_id).where(
             Administration.supersedes_id.is_not(None))
-        out: dict[int, list[tuple[dt.datetime, float]]] = defaultdict(list)
-        for episode_id, completed, scores in session.execute(
+        found: dict[int, list[tuple[dt.datetime, float, int | None]]] = defaultdict(list)
+        for episode_id, completed, scores, appointment_id in session.execute(
                 select(Administration.episode_id, Administration.completed_dt,
-                       Administration.scores)
+                       Administration.scores, Administration.appointment_id)
                 .where(Administration.episode_id.in_(self.ids),
                        Administration.instrument_id == self.instrument_id,
                        Administration.respondent == "client", Administration.is_valid,
@@ -187,8 +190,18 @@ class _Reader:
                           Administration.id)):
             primary = (scores or {}).get("primary")
             if primary is not None:
-                out[episode_id].append((completed, float(primary)))
+                found[episode_id].append((completed, float(primary), appointment_id))
+        clock = session_clock(session, list(found))
+        out: dict[int, list[tuple[dt.datetime, float, int]]] = {}
+        for episode_id, rows in found.items():
+            numbers = clock.session_numbers(episode_id, [(a, when) for when, _, a in rows])
+            out[episode_id] = [(when, score, t) for (when, score, _), t
+                               in zip(rows, numbers, strict=True)]
         return out
+
+    def scores_of(self, episode_id: int) -> list[tuple[dt.datetime, float, int]]:
+        """One episode's valid scores on the main measure: (completed, score, session)."""
+        return self._scores.get(episode_id, [])
 
     def reading(self, end: dt.datetime) -> _Reading:
         """Each episode's colour and change category on the main measure from its valid
@@ -197,7 +210,7 @@ class _Reader:
             return self._readings[end]
         colour: dict[int, str] = {}
         category: dict[int, str | None] = {}
-        series = {e: [score for when, score in rows if when < end]
+        series = {e: [(score, t) for when, score, t in rows if when < end]
                   for e, rows in self._scores.items()}
         series = {e: row for e, row in series.items() if row}
         context, instrument = self._context, self.instrument
@@ -205,9 +218,11 @@ class _Reader:
             order = sorted(series)
             width = max(len(row) for row in series.values())
             scores = np.full((len(order), width), np.nan)
-            for i, e in enumerate(order):
-                scores[i, :len(series[e])] = series[e]
+            # Padding continues the count, as in load_series.
             sessions = np.tile(np.arange(1, width + 1), (len(order), 1))
+            for i, e in enumerate(order):
+                scores[i, :len(series[e])] = [score for score, _ in series[e]]
+                sessions[i, :len(series[e])] = [t for _, t in series[e]]
             sd = context.intake_sd.get(instrument.id)
             signals = outcome_signals(instrument, scores, sessions,
                                       model=context.models.get(instrument.id),
@@ -375,11 +390,15 @@ def _attention(session: Session, reader: _Reader, ids: set[int],
         if not reasons:
             continue
         series = primary.get("series", [])
+        # The treatment session of each of the latest scores the signal kept.
+        held = [t for _, _, t in reader.scores_of(episode_id)][-len(series):] if series else []
         chart = None
         if instrument is not None and len(series) > 1:
             low, high = instrument.primary_range
             chart = TrajectoryData(
-                title=instrument.short_name, sessions=tuple(range(1, len(series) + 1)),
+                title=instrument.short_name,
+                sessions=(tuple(held) if len(held) == len(series)
+                          else tuple(range(1, len(series) + 1))),
                 scores=tuple(series), y_min=low, y_max=high,
                 cutoff=instrument.cutoff.value if instrument.cutoff else None,
                 cutoff_label=f"cutoff {instrument.cutoff.value:g}" if instrument.cutoff
