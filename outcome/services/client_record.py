@@ -53,7 +53,6 @@ from outcome.services.explanations import render_explanation
 from outcome.services.explanations import scored_text
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
-from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import MARKERS
@@ -181,11 +180,6 @@ def episode_administrations(session: Session, episode_id: int) -> list[Administr
                                 .order_by(Administration.completed_dt, Administration.id)))
 
 
-def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
-    """Appointment id to session number (scheduled and attended appointments, in order)."""
-    return dict(session_clock(session, [episode_id]).number)
-
-
 def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
     item = instrument.item(item_id)
     if isinstance(value, str):
@@ -241,14 +235,12 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         if (row.respondent == "client" and row.is_valid
                 and (row.scores or {}).get("primary") is not None):
             series.setdefault(row.instrument_id, []).append(row)
-    engine_clock = session_clock(session, [episode.id])
     for instrument_id, administered in sorted(series.items()):
         try:
             instrument = library.get(instrument_id)
         except KeyError:
             continue
-        t = tuple(engine_clock.session_numbers(episode.id, [(row.appointment_id, row.completed_dt)
-                                                     for row in administered]))
+        t = clock.series(administered)
         if instrument.role == "outcome":
             record.outcome_charts.append(_qualified(
                 _outcome_chart(instrument, administered, context, tz, t, locale),

@@ -24,9 +24,9 @@ from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.services.client_record import administration_notes
-from outcome.services.client_record import appointment_numbers
 from outcome.services.client_record import episode_administrations
 from outcome.services.explanations import render
+from outcome.services.sessions import appointment_numbers
 from questionnaires.fhir import LOINC
 from questionnaires.fhir import questionnaire_response
 from questionnaires.loader import InstrumentLibrary

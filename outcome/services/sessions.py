@@ -26,7 +26,6 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,39 +76,29 @@ def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:
     return dict(session_clock(session, [episode_id]).number)
 
 
-@dataclass(frozen=True)
 class EpisodeClock:
-    """An episode's session numbers: by appointment, and by time for answers without one."""
+    """One episode's view of the engine's :class:`SessionClock`, for pages: the session of
+    one administration, or of one measure's series (the same rule, in one place)."""
 
-    numbers: dict[int, int]
-    starts: tuple[dt.datetime, ...]  # the counted appointments' starts, in order
+    def __init__(self, clock: SessionClock, episode_id: int) -> None:
+        self._clock, self._episode_id = clock, episode_id
+        self.numbers = clock.number  # appointment id to session number
+        self.starts = tuple(clock.starts.get(episode_id, ()))  # held sessions' starts
 
     def of(self, appointment_id: int | None, completed: dt.datetime) -> int:
         """The session of one administration: its appointment's number; without one (or
         with a cancelled one), the last session started by ``completed``, at least 1."""
-        if appointment_id is not None and appointment_id in self.numbers:
-            return self.numbers[appointment_id]
-        return max(1, bisect.bisect_right(self.starts, completed))
+        return self._clock.session_numbers(self._episode_id, [(appointment_id, completed)])[0]
 
     def series(self, rows: Iterable[Administration]) -> tuple[int, ...]:
         """The sessions of one measure's administrations, oldest first; without any
         appointment in the episode, 1, 2, 3... (the measure's own order)."""
-        rows = list(rows)
-        if not self.starts:
-            return tuple(range(1, len(rows) + 1))
-        return tuple(self.of(row.appointment_id, row.completed_dt) for row in rows)
+        return tuple(self._clock.session_numbers(
+            self._episode_id, [(row.appointment_id, row.completed_dt) for row in rows]))
 
 
 def episode_clocks(session: Session, episode_ids: Iterable[int]) -> dict[int, EpisodeClock]:
-    """The :class:`EpisodeClock` of each episode in ``episode_ids`` (one query), read with the
-    engine's own clock (:func:`session_clock`), so that pages and signals number
-    sessions alike."""
+    """The :class:`EpisodeClock` of each episode in ``episode_ids`` (one query)."""
     ids = list(episode_ids)
     engine = session_clock(session, ids)
-    return {e: EpisodeClock(engine.number, tuple(_aware(t) for t in engine.starts.get(e, [])))
-            for e in ids}
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    # SQLite returns naive UTC datetimes; PostgreSQL aware ones.
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    return {e: EpisodeClock(engine, e) for e in ids}
