@@ -6,10 +6,9 @@ only from the one scoping function. A therapist reads their own clients by name;
 supervisor reads a supervisee's caseload by client code only.
 
 Everything shown comes from the stored signals (including the last scores for the
-sparklines), so the page costs the same with ten thousand or a million administrations;
-only the session each latest score belongs to is read from the open episodes' own
-administrations and appointments (``session`` means the treatment session, the
-appointment's number, as on the client page: :class:`~outcome.services.sessions.EpisodeClock`).
+sparklines and the treatment session of each latest score, the engine's t from
+:mod:`outcome.services.sessions`, as on the client page), so the page costs the same with
+ten thousand or a million administrations.
 A latest score shows its severity band when its instrument has bands ("PHQ-9 16
 (moderately severe)").
 """
@@ -26,11 +25,9 @@ from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import load_only
 
 from outcome.core.severity import severity
 from outcome.core.signals import rule_based_notice
-from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
@@ -40,7 +37,6 @@ from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
-from outcome.services.sessions import episode_clocks
 from questionnaires.loader import InstrumentLibrary
 
 NOTHING_YET = 7
@@ -206,7 +202,6 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                    Appointment.status.in_(COUNTED), Appointment.starts_dt <= now)
             .group_by(Appointment.episode_id)).all())
     scales = scales or {}
-    sessions = latest_sessions(session, episode_ids)
     out = []
     for code, name, episode_id, signal in rows:
         state = signal.state if signal else {}
@@ -217,7 +212,7 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                       if signal and data["progress"]["level"] == signal.colour), "")
         measures = tuple(
             Measure(instrument, data.get("latest"),
-                    sessions.get((episode_id, instrument), data.get("session", 0)),
+                    data.get("session", 0),  # the latest score's treatment session
                     (data.get("change") or {}).get("level"), tuple(data.get("series", ())),
                     points=sparkline_points(tuple(data.get("series", ())), scales[instrument])
                     if instrument in scales else "",
@@ -274,27 +269,6 @@ def _band(library: InstrumentLibrary | None, instrument_id: str, score: float | 
         band = None
     return {"severity": band_name(band, locale),
             "band_range": band.range_text if band else ""}
-
-
-def latest_sessions(session: Session, episode_ids: list[int]) -> dict[tuple[int, str], int]:
-    """(episode, instrument) to the treatment session of the latest valid client score
-    (the one the stored signal calls ``latest``), in two queries."""
-    if not episode_ids:
-        return {}
-    superseded = select(Administration.supersedes_id).where(
-        Administration.supersedes_id.is_not(None))
-    clocks = episode_clocks(session, episode_ids)
-    series: dict[tuple[int, str], list[Administration]] = defaultdict(list)
-    for row in session.scalars(
-            select(Administration)
-            .options(load_only(Administration.episode_id, Administration.instrument_id,
-                               Administration.appointment_id, Administration.completed_dt))
-            .where(Administration.episode_id.in_(episode_ids),
-                   Administration.respondent == "client", Administration.is_valid,
-                   Administration.id.not_in(superseded))
-            .order_by(Administration.completed_dt, Administration.id)):
-        series[(row.episode_id, row.instrument_id)].append(row)
-    return {key: clocks[key[0]].series(rows)[-1] for key, rows in series.items()}
 
 
 def sparkline_points(series: tuple[float, ...], scale: tuple[float, float],
