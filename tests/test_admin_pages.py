@@ -234,6 +234,25 @@ def test_duplicate_email_is_refused_and_audited_as_an_error(auth, client, db_ses
     assert [e.outcome for e in events(db_session, "user.create")] == ["error"]
 
 
+def test_another_clinics_address_gets_a_neutral_refusal(auth, client, db_session, world,
+                                                        make_clinic, make_user):
+    """Issue 16, finding 12: an admin cannot tell which addresses exist at another clinic.
+
+    An address of this clinic may be named as taken; another clinic's gets a neutral
+    sentence that names no account, and nothing is created."""
+    elsewhere = make_user("therapist", clinic_id=make_clinic().id,
+                          email="someone@elsewhere.example")
+    db_session.commit()
+    before = len(db_session.scalars(select(User)).all())
+    auth.login(world["admin"].email)
+    html = post(client, "/admin/users", email=elsewhere.email.upper(),
+                display_name="Probe", role="therapist").get_data(as_text=True)
+    assert "already" not in html and "account with" not in html
+    assert "cannot be used for a new account here" in html
+    assert len(db_session.scalars(select(User)).all()) == before
+    assert [e.outcome for e in events(db_session, "user.create")] == ["error"]
+
+
 def test_roles_change_and_the_last_admin_is_kept(auth, client, db_session, world):
     auth.login(world["admin"].email)
     therapist = world["therapist"]

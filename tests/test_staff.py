@@ -56,12 +56,20 @@ def test_create_user_refusals(db_session, clinic, clock, email, name, roles, pas
     assert caught.value.field == field
 
 
-def test_email_is_unique_case_insensitively_across_clinics(db_session, make_clinic, make_user,
-                                                           clock):
+def test_email_is_unique_case_insensitively_across_clinics(db_session, clinic, make_clinic,
+                                                           make_user, clock):
     make_user(email="taken@example.org")
     with pytest.raises(StaffError, match="already an account with the e-mail taken@"):
+        staff.create_user(db_session, clinic, "TAKEN@example.org", "B", ["therapist"],
+                          None, clock())
+    # Another clinic cannot have it either, and is not told that an account exists
+    # (issue 16, finding 12: no cross-clinic enumeration).
+    with pytest.raises(StaffError) as caught:
         staff.create_user(db_session, make_clinic(), "TAKEN@example.org", "B", ["therapist"],
                           None, clock())
+    assert caught.value.message == staff.NEUTRAL_EMAIL_REFUSAL
+    assert caught.value.field == "email"
+    assert "account with" not in str(caught.value)
 
 
 def test_error_messages_are_translatable_templates():

@@ -47,6 +47,12 @@ def N_(message: str) -> str:  # the gettext convention for "mark only"
     return message
 
 
+# The refusal for an address that a login elsewhere in the installation already uses
+# (logins are unique across clinics): it neither confirms nor denies that account.
+NEUTRAL_EMAIL_REFUSAL = N_("%(email)s cannot be used for a new account here; choose another "
+                           "address, such as the person's address at this clinic.")
+
+
 class StaffError(ValueError):
     """A change to staff, supervision or clients that cannot be made; the message says why.
 
@@ -106,7 +112,8 @@ def create_user(session: Session, clinic: Clinic, email: str, display_name: str,
                 roles: Iterable[str], password: str | None, now: dt.datetime) -> User:
     """Add a staff account to ``clinic``; flush and return it.
 
-    The e-mail must be unused (in any clinic, case-insensitively); at least one role is
+    The e-mail must be unused (in any clinic, case-insensitively; an address used at another
+    clinic gets a neutral refusal that does not say an account exists); at least one role is
     needed; the password must pass the policy of :mod:`outcome.services.passwords`.
     Without a password the account exists but cannot sign in until one is set with
     :func:`reset_password`.
@@ -120,9 +127,14 @@ def create_user(session: Session, clinic: Clinic, email: str, display_name: str,
         raise StaffError(N_("A name has at most %(count)s characters."), field="display_name",
                          count=MAX_NAME_LENGTH)
     chosen = _clean_roles(roles)
-    if find_user(session, address) is not None:
+    existing = find_user(session, address)
+    if existing is not None and existing.clinic_id == clinic.id:
         raise StaffError(N_("There is already an account with the e-mail %(email)s."),
                          field="email", email=address)
+    if existing is not None:
+        # Another clinic's account: say nothing about it (issue 16, finding 12), so that
+        # an admin cannot probe which addresses exist at other clinics.
+        raise StaffError(NEUTRAL_EMAIL_REFUSAL, field="email", email=address)
     if password is not None:
         _check_password(password, address)
     user = User(clinic_id=clinic.id, email=address, display_name=name,
