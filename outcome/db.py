@@ -28,6 +28,8 @@ from sqlalchemy.orm import sessionmaker
 
 from outcome.config import ConfigError
 from outcome.config import mask_url_password
+from outcome.private_files import create_private_file
+from outcome.private_files import make_private_dir
 
 # Execution option naming how a SQLite transaction begins. IMMEDIATE (the default) takes
 # the write lock at BEGIN; a read-only unit of work may pass DEFERRED so that, under WAL,
@@ -39,8 +41,10 @@ _SQLITE_BEGIN_MODES = {"IMMEDIATE": "IMMEDIATE", "DEFERRED": "DEFERRED"}
 def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000, **kwargs) -> Engine:
     """Create an engine for ``url``; raise :class:`ConfigError` for a URL that cannot work.
 
-    A SQLite file URL gets its parent folder created and the pragmas described in the
-    module docstring. Other keyword arguments go to :func:`sqlalchemy.create_engine`.
+    A SQLite file URL gets its parent folder created (mode 0700) and, when missing, the
+    database file itself (mode 0600; :mod:`outcome.private_files`), and the pragmas
+    described in the module docstring. Other keyword arguments go to
+    :func:`sqlalchemy.create_engine`.
     """
     try:
         parsed = make_url(url)
@@ -54,8 +58,13 @@ def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000, **kwargs) -> En
         raise ConfigError(
             f"OUTCOME_DATABASE_URL uses {backend!r}; outcome supports sqlite and postgresql."
         )
-    if backend == "sqlite" and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if (backend == "sqlite" and parsed.database and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")):
+        path = Path(parsed.database)
+        make_private_dir(path.parent)
+        # Created 0600 before SQLite opens it: SQLite gives the -wal and -shm files the
+        # database file's mode, so they are private too (issue 16, finding 4).
+        create_private_file(path)
     try:
         engine = create_engine(parsed, **kwargs)
     except (ImportError, sa_exc.NoSuchModuleError) as exc:

@@ -16,6 +16,9 @@ from outcome.config import describe
 from outcome.config import instance_path
 from outcome.config import load_config
 from outcome.config import read_config_file
+from outcome.private_files import PRIVATE_FILE_MODE
+from outcome.private_files import file_permission_warnings
+from outcome.private_files import make_private_dir
 
 
 def _instance_path() -> str:
@@ -30,7 +33,7 @@ def config_group() -> None:
 
 @config_group.command("init")
 def init_command() -> None:
-    """Create the instance folder and a config file with a random secret key.
+    """Create the instance folder (mode 0700) and a config file (0600) with a random secret key.
 
     Does nothing to a file that already sets secret_key, so it is safe to run again.
     """
@@ -42,14 +45,17 @@ def init_command() -> None:
     if existing.get("SECRET_KEY"):
         click.echo(f"{path} already sets secret_key; left unchanged.")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(_instance_path())
+    make_private_dir(path.parent)
     line = f'secret_key = "{secrets.token_urlsafe(48)}"\n'
     header = "" if path.exists() else (
         "# outcome instance configuration. Keys are the OUTCOME_* settings in lower case;\n"
         "# environment variables override this file. See `outcome config show`.\n")
-    with path.open("a", encoding="utf-8") as fh:
+    # Created 0600 (never readable by others, not even for a moment); an existing file
+    # keeps its mode, which `outcome config check` warns about when it is wider.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(header + line)
-    os.chmod(path, 0o600)
     click.echo(f"Wrote a new secret key to {path}.")
 
 
@@ -78,11 +84,19 @@ def check_command() -> None:
     engine = database(app).engine
     current, head = schema.current_revision(engine), schema.head_revision()
     click.echo(f"configuration ok; database {engine.url.render_as_string()} answers")
+    _warn_about_file_permissions(app)
     if current != head:
         raise click.ClickException(
             f"database schema is at {current or 'empty'}, this version needs {head}; "
             "run `outcome db upgrade`.")
     click.echo(f"schema at {head} (current)")
+
+
+def _warn_about_file_permissions(app: Flask) -> None:
+    """Name every private file or folder (instance folder and file, SQLite database with
+    its -wal and -shm, clinic instruments) that other local accounts can reach."""
+    for warning in file_permission_warnings(app.instance_path, app.config):
+        click.echo(f"warning: {warning}", err=True)
 
 
 __all__ = ["CONFIG_FILE_NAME", "config_group"]

@@ -18,6 +18,7 @@ from outcome.extensions import database
 from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
+from outcome.private_files import make_private_dir
 from outcome.services import demo
 from outcome.services.passwords import hash_password
 
@@ -30,7 +31,7 @@ def _password_path() -> Path:
 
 def _write_password(password: str) -> None:
     path = _password_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(password + "\n")

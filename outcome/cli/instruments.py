@@ -17,6 +17,8 @@ from sqlalchemy import select
 from outcome.config import config_file_path
 from outcome.config import read_config_file
 from outcome.core.instruments import Instrument
+from outcome.private_files import make_private_dir
+from outcome.private_files import write_private_bytes
 from questionnaires.loader import DefinitionError
 from questionnaires.loader import InstrumentLibrary
 from questionnaires.loader import check_file
@@ -154,6 +156,29 @@ def validate_command(path: Path) -> None:
         sys.exit(DATA_ERROR)
     wording = "wording installed" if instrument.is_wording_installed else "no wording"
     click.echo(f"{path}: ok: {instrument.key}, {len(instrument.items)} items, {wording}.")
+
+
+@instruments_group.command("install")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def install_command(path: Path) -> None:
+    """Check a definition or overlay FILE and copy it into the clinic's instruments folder.
+
+    The folder (OUTCOME_INSTRUMENTS_DIR, default `instruments` in the instance folder) is
+    created with mode 0700 and the copy with mode 0600: licensed wording is the clinic's
+    to keep. A file of the same name there is replaced. Restart the site to load it.
+    """
+    try:
+        instrument = check_file(path)
+    except DefinitionError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(DATA_ERROR)
+    folder = make_private_dir(clinic_instruments_dir())
+    target = folder / path.name
+    if target.exists() and target.resolve() == path.resolve():
+        raise click.ClickException(f"{path} is already in {folder}")
+    write_private_bytes(target, path.read_bytes())
+    click.echo(f"Installed {instrument.key} as {target} (mode 0600); restart the site and "
+               "the scheduler to load it.")
 
 
 @instruments_group.command("export-fhir")
