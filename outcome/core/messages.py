@@ -206,6 +206,12 @@ _TEMPLATES = [
     pgettext("critical.answer_labelled",
              "%(clinician_message)s Answer: %(answer)s (%(label)s)."),
     pgettext("critical.answers", "%(answers)s"),
+    # What a supervisor reads of a critical answer: that it was given, which item and how
+    # urgent it is; never the answer (issue 16, finding 14).
+    pgettext("critical.answered", "Critical item answered (%(urgency)s): %(instrument)s "
+             "%(item)s."),
+    pgettext("critical.urgency.urgent", "urgent"),
+    pgettext("critical.urgency.high", "high priority"),
     # Stored before items were named by number (``item`` is then the item's id).
     pgettext("critical.unanswered",
              "%(instrument)s %(item)s (a safety question) was left unanswered; ask about it "

@@ -37,6 +37,7 @@ from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import without_answers
 from questionnaires.loader import InstrumentLibrary
 
 NOTHING_YET = 7
@@ -192,7 +193,10 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
             select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
             .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
             .order_by(Alert.raised_dt)):
-        alerts[episode_id].append((kind, render_explanation(detail, locale)))
+        # Only the client's own therapist reads a critical answer; a supervisor reads that
+        # one was given, its item and its urgency (issue 16, finding 14).
+        shown = detail if named else without_answers(detail, library)
+        alerts[episode_id].append((kind, render_explanation(shown, locale)))
         oldest.setdefault(episode_id, raised)
     held: dict[int, int] = {}
     if now is not None and episode_ids:

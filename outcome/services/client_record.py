@@ -51,6 +51,7 @@ from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import scored_text
+from outcome.services.explanations import without_answers
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
 from outcome.services.signals import clinic_context
@@ -279,7 +280,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     for alert in session.scalars(select(Alert).where(Alert.episode_id == episode.id)
                                  .order_by(Alert.raised_dt.desc(), Alert.id.desc())):
         record.alerts.append(AlertView(
-            alert.id, alert.kind, alert.status, render_explanation(alert.detail, locale),
+            alert.id, alert.kind, alert.status,
+            render_explanation(alert.detail if full else without_answers(alert.detail, library),
+                               locale),
             alert.raised_dt.astimezone(tz),
             alert.acknowledged_dt.astimezone(tz) if alert.acknowledged_dt else None,
             names.get(alert.acknowledged_by_id) if alert.acknowledged_by_id else None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
 from babel import Locale
@@ -32,6 +33,9 @@ from babel.support import Translations
 from outcome.core.messages import SEPARATORS
 from outcome.core.messages import TEMPLATES
 from outcome.core.severity import Severity
+
+if TYPE_CHECKING:
+    from questionnaires.loader import InstrumentLibrary
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LANGUAGES = ("en", "ru")
@@ -170,6 +174,80 @@ def explanation_json(explanation: dict[str, Any], locale: Any = DEFAULT_LOCALE
             "text": render_explanation(explanation, locale)}
 
 
+# --- what a reader who may not see answers is shown ---------------------------------------
+
+# The messages that carry a critical item's answer (its value and its option's label).
+CRITICAL_ANSWER_MESSAGES = frozenset({"critical.answer", "critical.answer_labelled",
+                                      "critical.answers"})
+
+
+def carries_answer(explanation: dict[str, Any] | None) -> bool:
+    """Whether a stored explanation states a client's answer: a critical answer's
+    explanation or alert detail (``rule`` ``critical.answer``, from
+    :func:`outcome.core.signals.explain_critical`)."""
+    if not explanation:
+        return False
+    return (explanation.get("rule") == "critical.answer"
+            or explanation.get("message") in CRITICAL_ANSWER_MESSAGES)
+
+
+def without_answers(explanation: dict[str, Any] | None,
+                    library: InstrumentLibrary | None = None) -> dict[str, Any] | None:
+    """A stored explanation as a reader who may not see the client's answers reads it.
+
+    A supervisor (and anyone else who is not the client's therapist) learns that a
+    critical item was answered at or above its threshold, which item (its number on the
+    form) and how urgent it is: "Critical item answered (urgent): PHQ-9 item 9." The
+    answer's value, its option label, the definition's message about it and the
+    threshold are left out, in the text, the parameters and the numbers alike. Every
+    other explanation is returned unchanged. ``library`` gives the instrument's short
+    name, the item's number and each item's urgency; without it (or for an instrument
+    no longer installed) the instrument's id and the item's id stand in.
+    """
+    if not carries_answer(explanation):
+        return explanation
+    assert explanation is not None
+    kept = {key: value for key, value in explanation.items()
+            if key not in ("message", "params", "numbers", "text")}
+    numbers = explanation.get("numbers") or {}
+    level = str(explanation.get("level") or "high")
+    listed = numbers.get("items")
+    items: list[Any] = listed if isinstance(listed, list) else [numbers]
+    answered = [_answered(n, level, library) for n in items if isinstance(n, dict)]
+    if len(answered) == 1:
+        message, item_numbers = answered[0]
+        return {**kept, **message, "numbers": item_numbers}
+    return {**kept, "message": "critical.answers",
+            "params": {"answers": [m for m, _ in answered]},
+            "numbers": {"items": [n for _, n in answered]}}
+
+
+def _answered(numbers: dict[str, Any], level: str, library: InstrumentLibrary | None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The "critical item answered" message for one item, and the numbers it may keep."""
+    instrument_id, item_id = numbers.get("instrument"), numbers.get("item")
+    short, number = str(instrument_id or ""), None
+    if library is not None and instrument_id:
+        try:
+            instrument = library.get(str(instrument_id))
+        except KeyError:
+            instrument = None
+        if instrument is not None:
+            short = instrument.short_name
+            number = next((n for n, item in enumerate(instrument.items, start=1)
+                           if item.id == item_id), None)
+            level = next((c.urgency for c in instrument.critical_items if c.item == item_id),
+                         level)
+    item: Any = ({"message": "item.numbered", "params": {"number": number}}
+                 if number is not None else str(item_id or ""))
+    level = level if level in ("urgent", "high") else "high"
+    message = {"message": "critical.answered",
+               "params": {"instrument": short, "item": item,
+                          "urgency": {"message": f"critical.urgency.{level}"}}}
+    return message, {"instrument": instrument_id, "item": item_id, "item_number": number,
+                     "urgency": level}
+
+
 # English ordinal suffixes by CLDR ordinal plural category (Babel's ``ordinal_form``:
 # 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 23rd, 101st, 111th).
 _EN_ORDINAL = {"one": "st", "two": "nd", "few": "rd"}
@@ -210,5 +288,7 @@ def measure_count(n: int, instrument: str, locale: Any = DEFAULT_LOCALE) -> str:
                   locale)
 
 
-__all__ = ["LANGUAGES", "band_name", "explanation_json", "format_number", "language",
-           "measure_count", "ordinal", "render", "render_explanation", "scored_text"]
+__all__ = ["CRITICAL_ANSWER_MESSAGES", "LANGUAGES", "band_name", "carries_answer",
+           "explanation_json", "format_number", "language",
+           "measure_count", "ordinal", "render", "render_explanation", "scored_text",
+           "without_answers"]

@@ -54,6 +54,7 @@ from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import without_answers
 from outcome.services.sessions import session_clock
 from outcome.services.signals import clinic_context
 from outcome.services.supervision import primary_outcome
@@ -335,7 +336,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
         sections.append(SuperviseeSection(
             therapist_name=person.display_name,
             week=reader.figures(ids, this),
-            attention=_attention(session, reader, ids & open_now, signals, instrument,
+            attention=_attention(session, reader, ids & open_now, signals, instrument, library,
                                  now),
             ended=reader.ended_list(ids, this)))
     return Digest(
@@ -348,10 +349,12 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
 
 
 def _attention(session: Session, reader: _Reader, ids: set[int],
-               signals: dict[int, EpisodeSignal], instrument, now: dt.datetime
-               ) -> tuple[AttentionItem, ...]:
+               signals: dict[int, EpisodeSignal], instrument, library: InstrumentLibrary,
+               now: dt.datetime) -> tuple[AttentionItem, ...]:
     """Open episodes that are red, have an unrepaired rupture, an unacknowledged critical
-    answer older than a day, or a reliable deterioration; most urgent first."""
+    answer older than a day, or a reliable deterioration; most urgent first. A critical
+    answer is named by its item and urgency, never its value (the digest goes to a
+    supervisor; issue 16, finding 14)."""
     day_ago = now - dt.timedelta(days=1)
     open_alerts: dict[int, list] = defaultdict(list)
     for alert in session.execute(select(Alert.episode_id, Alert.kind, Alert.raised_dt,
@@ -376,7 +379,8 @@ def _attention(session: Session, reader: _Reader, ids: set[int],
         critical = [a for a in open_alerts[episode_id]
                     if a.kind in CRITICAL_KINDS and a.raised_dt < day_ago]
         reasons += [f"Critical answer not acknowledged for over a day: "
-                    f"{render_explanation(a.detail)}" for a in critical]
+                    f"{render_explanation(without_answers(a.detail, library))}"
+                    for a in critical]
         if signal and signal.colour == "red":
             reasons += [render_explanation(data["progress"])
                         for data in state.get("outcomes", {}).values()

@@ -49,6 +49,7 @@ from outcome.services.clients import open_episode
 from outcome.services.clients import register_client
 from outcome.services.explanations import explanation_json
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import without_answers
 from outcome.services.instruments import instrument_statuses
 from outcome.services.submissions import IdempotencyConflict
 from outcome.services.submissions import InvalidAnswers
@@ -137,7 +138,10 @@ def administration_json(row: Administration) -> dict[str, Any]:
             "supersedes_id": row.supersedes_id}
 
 
-def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any]:
+def signal_json(episode: Episode, signal: EpisodeSignal | None, *, answers: bool = True
+                ) -> dict[str, Any]:
+    """The episode's stored signal; without ``answers`` (a reader who is not the client's
+    therapist) each critical answer names its item and urgency, not the answer."""
     if signal is None:
         return {"episode_id": episode.id, "colour": "grey", "urgency": 7,
                 "change_category": None, "change_measure": None, "ruptures": 0,
@@ -158,7 +162,8 @@ def signal_json(episode: Episode, signal: EpisodeSignal | None) -> dict[str, Any
             "ruptures_unrepaired": signal.ruptures_unrepaired,
             "computed_at": _utc(signal.computed_dt), "outcomes": outcomes,
             "alliance": alliance,
-            "critical": [_explained(c) for c in state.get("critical", [])]}
+            "critical": [_explained(c if answers else without_answers(
+                c, instrument_library(current_app))) for c in state.get("critical", [])]}
 
 
 def _change_measure(state: dict[str, Any]) -> dict[str, Any] | None:
@@ -181,7 +186,9 @@ def _explained(explanation: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def alert_json(alert: Alert, client: Client) -> dict[str, Any]:
     own = sees_client_names(acting_user(), client)
-    detail = alert.detail or {}
+    # A critical answer's value is the therapist's alone (issue 16, finding 14).
+    detail = (alert.detail if own else without_answers(alert.detail,
+                                                       instrument_library(current_app))) or {}
     return {"id": alert.id, "client_code": client.code, "episode_id": alert.episode_id,
             "kind": alert.kind, "status": alert.status, "level": detail.get("level"),
             "message": render_explanation(detail) or None,
@@ -491,7 +498,8 @@ def signals(code: str) -> Response:
                                      Episode.opened_on.desc(), Episode.id.desc()))
     if episode is None:
         raise Problem(404, "The client has no episode yet.", kind="no-episode")
-    return ok(signal_json(episode, store.get(EpisodeSignal, episode.id)))
+    return ok(signal_json(episode, store.get(EpisodeSignal, episode.id),
+                          answers=sees_client_names(acting_user(), found)))
 
 
 ALERT_STATUS_FILTER = ("open", "acknowledged", "resolved", "all")
