@@ -189,7 +189,9 @@ SCHEMAS: dict[str, Any] = {
                        "explanation (`outcomes.*.progress`, `outcomes.*.change`, "
                        "`alliance.*.ruptures[]`, `critical[]`) holds `kind`, `level`, "
                        "`rule`, `numbers` and the fields of an Explanation: `message`, "
-                       "`params` and the English `text`.",
+                       "`params` and the English `text`. For anyone but the client's "
+                       "therapist a `critical[]` entry is `critical.answered`: the item "
+                       "and its urgency, never the answer.",
         "properties": {
             "episode_id": ID,
             "colour": {"type": "string", "enum": ["grey", "white", "green", "yellow", "red"]},
