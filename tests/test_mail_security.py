@@ -309,6 +309,11 @@ def test_required_starttls_verifies_the_certificate_and_refuses_plain(certificat
         no_tls = SmtpSettings("127.0.0.1", plain_port, "starttls", "", "", "a@example.org")
         with pytest.raises(smtplib.SMTPNotSupportedError):
             smtp_sender(no_tls)(message)
+        # auto never sends a password in plain text (STARTTLS missing, or stripped).
+        password_in_plain = SmtpSettings("127.0.0.1", plain_port, "auto", "user", "secret",
+                                         "a@example.org")
+        with pytest.raises(smtplib.SMTPNotSupportedError, match="not sent in plain"):
+            smtp_sender(password_in_plain)(message)
     finally:
         controller.stop()
         plain_controller.stop()

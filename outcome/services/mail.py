@@ -134,7 +134,8 @@ def smtp_sender(settings: SmtpSettings) -> Callable[[EmailMessage], None]:
     """A function that sends one message through the configured SMTP server.
 
     Raises :class:`smtplib.SMTPNotSupportedError` when ``starttls`` is required and the
-    server does not offer it, and :class:`ssl.SSLCertVerificationError` when a verified
+    server does not offer it, or when ``auto`` would send the SMTP password in plain
+    text (a server without STARTTLS, or an attacker who stripped it), and :class:`ssl.SSLCertVerificationError` when a verified
     mode meets a certificate it cannot trust.
     """
     if settings.security not in SMTP_SECURITY_MODES:
@@ -155,6 +156,10 @@ def smtp_sender(settings: SmtpSettings) -> Callable[[EmailMessage], None]:
                 server.ehlo_or_helo_if_needed()
                 if server.has_extn("starttls"):
                     server.starttls(context=_auto_context(settings))
+                elif settings.username:
+                    raise smtplib.SMTPNotSupportedError(
+                        "the server does not offer STARTTLS; the SMTP password is not sent "
+                        "in plain text (set OUTCOME_SMTP_SECURITY=none to allow it)")
             if settings.username:
                 server.login(settings.username, settings.password)
             server.send_message(message)
