@@ -122,6 +122,30 @@ def test_a_refused_recipient_leaves_no_address_in_the_stored_error_or_the_page(
     assert "SMTPRecipientsRefused" not in html  # a plain-language class, not a class name
 
 
+def test_fifteen_refused_clients_leave_no_address_on_the_page(
+        app, auth, client, db_session, clock, make_user, make_client, make_episode):
+    """The finding's measurement: 15 clients whose addresses the server refuses; count
+    the client addresses on /admin/deliveries (15 before the fix; 0 now)."""
+    therapist = make_user()
+    addresses = [f"client{n}.canary@example.org" for n in range(15)]
+    for address in addresses:
+        book_appointment(db_session, make_episode(make_client(therapist, email=address)),
+                         clock() + dt.timedelta(hours=20))
+    db_session.commit()
+    controller, port = start_server(Recorder(refuse=True))
+    try:
+        app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_SECURITY="none")
+        assert send_links(app, now=clock()) == 15
+        assert deliver_mail(app, now=clock()) == (0, 15, 0)
+    finally:
+        controller.stop()
+    auth.login(make_user("admin").email)
+    html = client.get("/admin/deliveries").get_data(as_text=True)
+    shown = [address for address in addresses if address in html]
+    print(f"client addresses on /admin/deliveries: {len(shown)} of {len(addresses)}")
+    assert shown == []
+
+
 def test_the_deliveries_page_masks_every_address_and_names_the_error_class(
         auth, client, db_session, clock, make_user):
     admin = make_user("admin")
