@@ -80,7 +80,7 @@ def smtp_warnings(values: Mapping[str, Any]) -> list[str]:
     security, host = values["SMTP_SECURITY"], str(values["SMTP_HOST"])
     if security == "none":
         where = ("even on this machine, prefer auto" if is_loopback_host(host)
-                 else "links to clients' questionnaires cross the network readable")
+                 else "anyone on the network path can read the questionnaire links")
         return [f"warning: OUTCOME_SMTP_SECURITY=none sends e-mail to {host} as plain "
                 f"text ({where}); set starttls or tls."]
     if security == "auto" and not is_loopback_host(host):

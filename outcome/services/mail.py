@@ -135,8 +135,9 @@ def smtp_sender(settings: SmtpSettings) -> Callable[[EmailMessage], None]:
 
     Raises :class:`smtplib.SMTPNotSupportedError` when ``starttls`` is required and the
     server does not offer it, or when ``auto`` would send the SMTP password in plain
-    text (a server without STARTTLS, or an attacker who stripped it), and :class:`ssl.SSLCertVerificationError` when a verified
-    mode meets a certificate it cannot trust.
+    text (a server without STARTTLS, or an attacker who stripped it), and
+    :class:`ssl.SSLCertVerificationError` when a verified mode meets a certificate it
+    cannot trust.
     """
     if settings.security not in SMTP_SECURITY_MODES:
         raise ValueError(f"SMTP security must be one of {', '.join(SMTP_SECURITY_MODES)}; "
