@@ -113,8 +113,13 @@ SETTINGS: tuple[Setting, ...] = (
             "links sent by e-mail."),
     Setting("SMTP_HOST", str, "localhost", "SMTP server for outgoing e-mail."),
     Setting("SMTP_PORT", int, 25, "SMTP port (25, 587 with STARTTLS, 465 with TLS)."),
-    Setting("SMTP_SECURITY", str, "none", "none, starttls or tls.",
-            choices=("none", "starttls", "tls")),
+    Setting("SMTP_SECURITY", str, "auto", "auto: STARTTLS whenever the server offers it "
+            "(certificate checked only with SMTP_CA_FILE), plain otherwise; starttls: "
+            "STARTTLS required, certificate verified; tls: TLS from the start (port 465), "
+            "verified; none: plain text, for a relay on the same machine only.",
+            choices=("auto", "starttls", "tls", "none")),
+    Setting("SMTP_CA_FILE", str, "", "PEM file of the authority (or the certificate) that "
+            "signs the SMTP server's certificate; empty: the system's authorities."),
     Setting("SMTP_USERNAME", str, "", "SMTP user name; empty for none."),
     Setting("SMTP_PASSWORD", str, "", "SMTP password.", secret=True),
     Setting("MAIL_FROM", str, "outcome@localhost", "Sender address of e-mails."),

@@ -33,8 +33,11 @@ def send_links(app: Flask, now: dt.datetime | None = None) -> int:
     """Queue pre-session links and reminders, and post-session links after sessions."""
     with app.app_context(), transaction(database(app).session_factory) as session:
         library, base_url, moment = instrument_library(app), app.config["BASE_URL"], now or _now()
-        count = send_due_links(session, library, base_url=base_url, now=moment)
-        count += send_post_session_links(session, library, base_url=base_url, now=moment)
+        key = app.config["SECRET_KEY"]
+        count = send_due_links(session, library, base_url=base_url, now=moment,
+                               secret_key=key)
+        count += send_post_session_links(session, library, base_url=base_url, now=moment,
+                                         secret_key=key)
     log.info("send_links: %d messages queued", count)
     return count
 
@@ -44,9 +47,11 @@ def deliver_mail(app: Flask, now: dt.datetime | None = None) -> tuple[int, int, 
     config = app.config
     sender = smtp_sender(SmtpSettings(config["SMTP_HOST"], config["SMTP_PORT"],
                                       config["SMTP_SECURITY"], config["SMTP_USERNAME"],
-                                      config["SMTP_PASSWORD"], config["MAIL_FROM"]))
+                                      config["SMTP_PASSWORD"], config["MAIL_FROM"],
+                                      ca_file=config.get("SMTP_CA_FILE") or ""))
     with app.app_context(), transaction(database(app).session_factory) as session:
-        report = deliver_due(session, sender, sender=config["MAIL_FROM"], now=now or _now())
+        report = deliver_due(session, sender, sender=config["MAIL_FROM"], now=now or _now(),
+                             secret_key=config["SECRET_KEY"])
     if report.sent or report.retrying or report.failed:
         log.info("deliver_mail: %d sent, %d to retry, %d failed", report.sent,
                  report.retrying, report.failed)

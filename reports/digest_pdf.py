@@ -61,10 +61,11 @@ SMALL = "Small numbers: not for comparison."
 CHART_WIDTH, CHART_HEIGHT = 214.0, 128.0
 
 
-def render_digest(digest: Digest, *, password: str | None = None) -> bytes:
-    """The digest as PDF bytes; with ``password``, encrypted so that it is needed to open.
+def render_digest(digest: Digest) -> bytes:
+    """The digest as PDF bytes; the same digest always gives the same bytes.
 
-    Without a password the same digest always gives the same bytes.
+    Not encrypted: the digest is kept in the app and served to its supervisor only; the
+    e-mail is a notice with a link (issue 16).
     """
     story: list[Flowable] = []
     story += _cover(digest)
@@ -72,7 +73,7 @@ def render_digest(digest: Digest, *, password: str | None = None) -> bytes:
         story.append(PageBreak())
         story += _section(digest, section)
     title = f"Supervision digest {digest.week}, {digest.clinic_name}"
-    return build_pdf(story, title=title, password=password,
+    return build_pdf(story, title=title,
                      subject="Weekly supervision digest (de-identified: client codes only)")
 
 

@@ -11,7 +11,9 @@ Three promises hold for every document built here:
   shipped inside the package.
 - **Same data, same bytes.** Documents are built with ``invariant=1`` (no timestamps or
   random ids), so a report can be compared byte for byte (as reportlab's own tests do).
-  Encrypted documents are the exception: see :func:`encryption`.
+- **No encryption.** Reports are served by the app to signed-in staff and never e-mailed
+  (issue 16: reportlab's own encryption is RC4, and an e-mailed PDF leaves the clinic's
+  access control); there is deliberately no password option.
 - **Readable on paper in greyscale.** Colour never carries meaning alone: a status badge
   holds its word, and the badges differ by border (solid, dashed, none) as well.
 
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import secrets
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,7 +36,6 @@ from reportlab.graphics.shapes import String
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.pdfencrypt import StandardEncryption
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
@@ -225,22 +225,6 @@ def badge(level: str, word: str | None = None, width: float = 50) -> Drawing:
 # --- the document ---------------------------------------------------------------------------
 
 
-def encryption(password: str | None) -> StandardEncryption | None:
-    """Encryption with ``password`` to open the document, or None.
-
-    The reader may print but not change or copy; those flags bind only with a separate
-    owner password (the owner may lift them), so a random one is chosen and thrown away.
-    That owner password, and the salt, make an encrypted document's bytes differ between
-    runs. 128-bit RC4 is the strongest reportlab offers without the extra pyaes package.
-    """
-    if password is None:
-        return None
-    if not password:
-        raise ValueError("an empty password would let anyone open the document")
-    return StandardEncryption(password, ownerPassword=secrets.token_urlsafe(32), canPrint=1,
-                              canModify=0, canCopy=0, strength=128)
-
-
 class SectionMark(Flowable):
     """An invisible flowable: from the page it lands on, the footer names ``text`` (say,
     whose section a page belongs to, for the pages that continue it)."""
@@ -299,20 +283,18 @@ def _canvas_class(title: str) -> type[Canvas]:
     return NumberedCanvas
 
 
-def build_pdf(story: list[Flowable], *, title: str, subject: str,
-              password: str | None = None) -> bytes:
+def build_pdf(story: list[Flowable], *, title: str, subject: str) -> bytes:
     """Lay ``story`` out on A4 pages and return the PDF bytes.
 
     ``title`` is the document's metadata title and is printed in every page's footer
     beside "Confidential"; keep names of people out of it (print them in the body, where
-    a reader expects them). ``password``, when given, is needed to open the document.
+    a reader expects them).
     """
     buffer = io.BytesIO()
     doc = BaseDocTemplate(
         buffer, pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
         bottomMargin=MARGIN + FOOTER_HEIGHT / 2, title=title, author=AUTHOR,
-        subject=subject, creator=AUTHOR, lang="en", invariant=1,
-        encrypt=encryption(password))
+        subject=subject, creator=AUTHOR, lang="en", invariant=1)
     frame = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body",
                   leftPadding=0, rightPadding=0, topPadding=0, bottomPadding=0)
     doc.addPageTemplates([PageTemplate(id="page", frames=[frame])])

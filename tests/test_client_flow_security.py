@@ -54,13 +54,28 @@ def test_a_client_session_has_an_absolute_limit(client, db_session, clock, episo
     assert status == 401  # but 2.5 hours after opening, the session is over
 
 
-def test_sent_messages_keep_no_token(db_session, clock, clinic):
-    email = queue_email(db_session, clinic_id=clinic.id, kind="link", dedupe_key="k1",
-                        to_address="a@example.org", subject="s",
-                        body="Open http://x/q/abcdefghijklmnopqrstuvwxyz0123 now", now=clock())
-    report = deliver_due(db_session, lambda message: None, sender="c@example.org", now=clock())
+def test_a_message_queued_before_0012_is_sealed_and_sent_with_a_working_link(
+        client, db_session, clock, clinic, episode):
+    """Before 0012 a pending body held the token in clear: the delivery job takes it out
+    (a new token, derived from a nonce) before anything else, and sends a working link."""
+    _, old = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
+                        library=LIB)
+    db_session.add(OutboundEmail(clinic_id=clinic.id, kind="link", dedupe_key="k1",
+                                 to_address="a@example.org", subject="s",
+                                 body_text=f"Open http://x/q/{old} now",
+                                 next_attempt_dt=clock(), created_dt=clock()))
+    db_session.flush()
+    sent = []
+    report = deliver_due(db_session, sent.append, sender="c@example.org", now=clock(),
+                         secret_key="k" * 40)
     assert report.sent == 1
-    assert email.body_text == "Open http://x/q/[removed after sending] now"
+    email = db_session.scalar(select(OutboundEmail))
+    assert old not in email.body_text and email.link_nonce is None
+    new = sent[0].get_content().split("/q/")[1].split()[0]
+    assert new != old and new not in email.body_text
+    db_session.commit()
+    assert client.get(f"/q/{old}").status_code != 303  # the old token opens nothing
+    assert client.get(f"/q/{new}").status_code == 303
 
 
 def test_one_bad_message_does_not_stall_the_outbox(db_session, clock, clinic):
@@ -73,7 +88,8 @@ def test_one_bad_message_does_not_stall_the_outbox(db_session, clock, clinic):
         if "\n" in message["Subject"]:
             raise ValueError("header injection")
 
-    report = deliver_due(db_session, send, sender="c@example.org", now=clock())
+    report = deliver_due(db_session, send, sender="c@example.org", now=clock(),
+                         secret_key="k" * 40)
     assert (report.sent, report.failed) == (1, 1)
     statuses = db_session.scalars(select(OutboundEmail.status).order_by(OutboundEmail.id))
     assert list(statuses) == ["failed", "sent"]

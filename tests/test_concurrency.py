@@ -47,7 +47,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from sqlalchemy import String
+from sqlalchemy import cast
 from sqlalchemy import func
+from sqlalchemy import literal
 from sqlalchemy import select
 
 from outcome import schema
@@ -652,7 +655,9 @@ def test_two_schedulers_give_one_digest_per_supervisor_and_week_for_a_year(
             emails = Counter(session.execute(
                 select(ReportRun.recipient_user_id, ReportRun.period)
                 .join(ReportDocument, ReportDocument.report_run_id == ReportRun.id)
-                .join(OutboundEmail, OutboundEmail.attachment_document_id == ReportDocument.id)
+                # The notice's dedupe key is its run (issue 16: no attachment any more).
+                .join(OutboundEmail, OutboundEmail.dedupe_key == literal("digest:").concat(
+                    cast(ReportRun.id, String)))
                 .where(OutboundEmail.kind == "digest")).all())
             email_count = session.scalar(select(func.count()).select_from(OutboundEmail))
             documents = session.scalar(select(func.count()).select_from(ReportDocument))

@@ -52,7 +52,7 @@ def test_config_file_can_be_named_by_environment(tmp_path):
     ({"OUTCOME_SECRET_KEY": GOOD_KEY, "OUTCOME_TIMEZONE": "Mars/Olympus"},
      "OUTCOME_TIMEZONE 'Mars/Olympus' is not an IANA time zone"),
     ({"OUTCOME_SECRET_KEY": GOOD_KEY, "OUTCOME_SMTP_SECURITY": "ssl"},
-     "OUTCOME_SMTP_SECURITY must be one of none, starttls, tls"),
+     "OUTCOME_SMTP_SECURITY must be one of auto, starttls, tls, none"),
 ])
 def test_bad_settings_name_the_variable(tmp_path, environ, expected):
     with pytest.raises(ConfigError) as info:

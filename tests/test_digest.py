@@ -207,8 +207,10 @@ def test_concurrent_schedulers_produce_exactly_one_digest_each(clinic_database, 
     assert _counts(factory) == (8, 8, 8)
 
 
-def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
+def test_scheduler_job_sends_a_notice_and_only_its_supervisor_downloads_the_pdf(
         app, client, auth, db_session, team, smtp, make_user, assign):
+    """The e-mail is a notice with a link (no attachment, no clinical content, not even
+    client codes); the PDF is fetched from the app by its supervisor and parsed back."""
     from email import message_from_bytes
 
     from outcome.jobs import deliver_mail
@@ -225,28 +227,35 @@ def test_scheduler_job_sends_the_pdf_and_only_its_supervisor_downloads_it(
     assert send_digests(app, now=now) == 2  # one per supervisor, for the week their
     assert send_digests(app, now=now) == 0  # accounts existed; never twice
     assert deliver_mail(app, now=now) == (2, 0, 0)
-    mine = next(m for m in smtp.messages if team["s"].email in m.rcpt_tos)
-    message = message_from_bytes(mine.content)
-    [attachment] = [part for part in message.walk() if part.get_filename()]
-    pdf = attachment.get_payload(decode=True)
-    assert pdf.startswith(b"%PDF") and attachment.get_content_type() == "application/pdf"
-    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-    # The canaries: the text is really there, and no name or other team's client is.
-    assert "Supervision digest" in text and team["red"].code in text
-    assert NAME not in text and "Private" not in text
-    assert team["hidden"].code not in text and "Hidden" not in text
-
     run = db_session.scalar(select(ReportRun).where(
         ReportRun.recipient_user_id == team["s"].id))
+    mine = next(m for m in smtp.messages if team["s"].email in m.rcpt_tos)
+    message = message_from_bytes(mine.content)
+    assert not [part for part in message.walk() if part.get_filename()]  # no attachment
+    assert b"%PDF" not in mine.content and not message.is_multipart()
+    notice = message.get_payload(decode=True).decode()
+    assert f"/supervision/digests/{run.id}.pdf" in notice
+    for clinical in (team["red"].code, "red", "PHQ", "GAD", "score", "alert", NAME):
+        assert clinical not in notice
+
     document = db_session.scalar(select(ReportDocument).where(
         ReportDocument.report_run_id == run.id))
-    assert document.content == pdf and run.content_sha256 == document.sha256
+    assert run.content_sha256 == document.sha256
     auth.login(team["s"].email)
     page = client.get("/supervision/digests").get_data(as_text=True)
     assert f"/supervision/digests/{run.id}.pdf" in page
     response = client.get(f"/supervision/digests/{run.id}.pdf")
-    assert response.status_code == 200 and response.data == pdf
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert response.headers["Cache-Control"] == "no-store"
+    pdf = response.data
+    assert pdf.startswith(b"%PDF") and pdf == document.content
+    reader = PdfReader(io.BytesIO(pdf))
+    assert not reader.is_encrypted
+    text = " ".join(page.extract_text() for page in reader.pages)
+    # The canaries: the text is really there, and no name or other team's client is.
+    assert "Supervision digest" in text and team["red"].code in text
+    assert NAME not in text and "Private" not in text
+    assert team["hidden"].code not in text and "Hidden" not in text
     auth.logout()
     auth.login(other.email)
     assert client.get(f"/supervision/digests/{run.id}.pdf").status_code == 404

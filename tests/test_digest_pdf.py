@@ -11,9 +11,7 @@ import io
 import re
 from pathlib import Path
 
-import pytest
 from pypdf import PdfReader
-from pypdf.constants import UserAccessPermissions
 
 from reports.charts import TrajectoryData
 from reports.digest import AttentionItem
@@ -110,10 +108,8 @@ def sample_digest() -> Digest:
         trend=trend, sections=(rivers, moreau, empty))
 
 
-def text_of(pdf: bytes, password: str | None = None) -> list[str]:
+def text_of(pdf: bytes) -> list[str]:
     reader = PdfReader(io.BytesIO(pdf))
-    if password is not None:
-        reader.decrypt(password)
     return [page.extract_text() for page in reader.pages]
 
 
@@ -225,22 +221,12 @@ def test_same_digest_same_bytes():
     assert render_digest(sample_digest()) == render_digest(sample_digest())
 
 
-def test_encrypted_digest_needs_its_password():
-    pdf = render_digest(sample_digest(), password="harbour-lantern-42")
-    reader = PdfReader(io.BytesIO(pdf))
-    assert reader.is_encrypted
-    assert not reader.decrypt("wrong password")
-    assert b"Heron Practice" not in pdf and b"C-7KQ2MX" not in pdf
-    pages = text_of(pdf, password="harbour-lantern-42")
-    assert "C-7KQ2MX" in flat(" ".join(pages))
-    # Printing allowed; changing and copying not (for the user password).
-    permissions = PdfReader(io.BytesIO(pdf)).user_access_permissions
-    assert permissions is not None
-    assert UserAccessPermissions.PRINT in permissions
-    assert UserAccessPermissions.MODIFY not in permissions
-    assert UserAccessPermissions.EXTRACT not in permissions
-    with pytest.raises(ValueError, match="empty password"):
-        render_digest(sample_digest(), password="")
+def test_the_digest_has_no_encryption_option():
+    """Issue 16: digests stay in the app (no RC4 from reportlab, no e-mailed PDF)."""
+    import inspect
+
+    assert "password" not in inspect.signature(render_digest).parameters
+    assert not PdfReader(io.BytesIO(render_digest(sample_digest()))).is_encrypted
 
 
 def test_digest_pages_as_png():

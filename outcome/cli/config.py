@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -73,6 +75,28 @@ def show_command() -> None:
         click.echo(f"\n{env_var} = {shown}\n    {doc}")
 
 
+def smtp_warnings(values: Mapping[str, Any]) -> list[str]:
+    """Warnings about how e-mail reaches the SMTP server (issue 16): plain text, or
+    encryption that is not required and not verified, to a server on another machine.
+
+    E-mail carries questionnaire links, each a key to a client's questionnaires.
+    """
+    from outcome.services.mail import is_loopback_host
+
+    security, host = values["SMTP_SECURITY"], str(values["SMTP_HOST"])
+    if security == "none":
+        where = ("even on this machine, prefer auto" if is_loopback_host(host)
+                 else "anyone on the network path can read the questionnaire links")
+        return [f"warning: OUTCOME_SMTP_SECURITY=none sends e-mail to {host} as plain "
+                f"text ({where}); set starttls or tls."]
+    if security == "auto" and not is_loopback_host(host):
+        return [f"warning: OUTCOME_SMTP_SECURITY=auto sends e-mail to {host} in plain text "
+                "if the server does not offer STARTTLS, and does not verify its certificate "
+                "unless OUTCOME_SMTP_CA_FILE is set; set starttls (port 587) or tls "
+                "(port 465) for a server on another machine."]
+    return []
+
+
 @config_group.command("check")
 def check_command() -> None:
     """Build the app, connect to the database and report whether its schema is current."""
@@ -81,6 +105,8 @@ def check_command() -> None:
     from outcome.extensions import database
 
     app = build_app()
+    for warning in smtp_warnings(app.config):
+        click.echo(warning, err=True)
     engine = database(app).engine
     current, head = schema.current_revision(engine), schema.head_revision()
     click.echo(f"configuration ok; database {engine.url.render_as_string()} answers")

@@ -38,7 +38,11 @@ class OutboundEmail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_dt: Mapped[dt.datetime | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    # A stored document sent as the attachment (the weekly digest PDF).
+    # The nonce a questionnaire link's token is derived from (services.mail.link_token);
+    # the body holds a slot, never the token. Cleared once sent or given up.
+    link_nonce: Mapped[str | None] = mapped_column(String(64))
+    # Not used since issue 16 (digests stay in the app; the e-mail is a notice): kept so
+    # that older rows keep their meaning.
     attachment_document_id: Mapped[int | None] = mapped_column(
         ForeignKey("report_documents.id", ondelete="SET NULL"))
 

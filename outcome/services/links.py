@@ -84,11 +84,13 @@ class NothingToAsk(ValueError):
 
 
 def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
-               library: InstrumentLibrary, appointment: Appointment | None = None
-               ) -> tuple[QuestionnaireLink, str]:
+               library: InstrumentLibrary, appointment: Appointment | None = None,
+               token: str | None = None) -> tuple[QuestionnaireLink, str]:
     """A new link and its token (shown once; only the hash is stored); flush.
 
-    Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty.
+    ``token``, when given, is the token to use (an e-mailed link's, derived from its
+    message's nonce: :func:`outcome.services.mail.link_token`); by default 256 random
+    bits. Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty.
     """
     if purpose not in ("pre", "post"):
         raise ValueError(f"purpose must be pre or post; got {purpose!r}")
@@ -113,7 +115,7 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
             QuestionnaireLink.appointment_id == (appointment.id if appointment else None),
             QuestionnaireLink.used_dt.is_(None), QuestionnaireLink.revoked_dt.is_(None))):
         old.revoked_dt = now
-    token = secrets.token_urlsafe(32)
+    token = token or secrets.token_urlsafe(32)
     link = QuestionnaireLink(
         episode_id=episode.id, appointment_id=appointment.id if appointment else None,
         purpose=purpose, token_hash=hash_token(token), battery=battery,

@@ -3,7 +3,9 @@
 Run by the scheduler every few minutes; safe to run any number of times (each message
 has a dedupe key per appointment). A reminder carries a fresh link: tokens are stored
 only as hashes, so the first one cannot be sent again, and issuing the new one revokes
-the old.
+the old. A queued message holds no token: its body has a slot, filled in at sending with
+the token derived from the message's nonce and the app's secret key
+(:mod:`outcome.services.mail`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from outcome.services import clinic_settings
 from outcome.services.appointments import session_number
 from outcome.services.links import battery_for
 from outcome.services.links import issue_link
+from outcome.services.mail import LINK_SLOT
+from outcome.services.mail import link_token
+from outcome.services.mail import new_link_nonce
 from outcome.services.mail import queue_email
 from questionnaires.loader import InstrumentLibrary
 
@@ -38,8 +43,12 @@ def _body(clinic: Clinic, url: str, starts: dt.datetime, reminder: bool) -> str:
 
 
 def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: str,
-                   now: dt.datetime) -> int:
-    """Queue link e-mails (and reminders) for upcoming appointments; flush. Returns count."""
+                   now: dt.datetime, secret_key: str) -> int:
+    """Queue link e-mails (and reminders) for upcoming appointments; flush. Returns count.
+
+    ``secret_key`` is the app's: each link's token is derived from it and the message's
+    nonce, and is stored nowhere in clear.
+    """
     queued = 0
     horizon = now + dt.timedelta(days=8)
     rows = session.execute(
@@ -69,22 +78,24 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
                                session_no=session_number(session, appointment),
                                episode_id=episode.id):
                 continue  # nothing to ask: no link, no message
-            link, token = issue_link(session, episode=episode, purpose="pre", now=now,
-                                     library=library, appointment=appointment)
+            nonce = new_link_nonce()
+            link, _ = issue_link(session, episode=episode, purpose="pre", now=now,
+                                 library=library, appointment=appointment,
+                                 token=link_token(secret_key, nonce))
             if not link.battery:
                 continue
-            url = f"{base_url.rstrip('/')}/q/{token}"
+            url = f"{base_url.rstrip('/')}/q/{LINK_SLOT}"
             queue_email(session, clinic_id=clinic.id, kind=kind, dedupe_key=key,
                         to_address=client.email,
                         subject=f"Before your appointment at {clinic.name}",
                         body=_body(clinic, url, appointment.starts_dt, kind == "reminder"),
-                        now=now)
+                        now=now, link_nonce=nonce)
             queued += 1
     return queued
 
 
 def send_post_session_links(session: Session, library: InstrumentLibrary, *, base_url: str,
-                            now: dt.datetime) -> int:
+                            now: dt.datetime, secret_key: str) -> int:
     """Queue the post-session link (the alliance measure) once each session has ended.
 
     Sent within 12 hours of the end of an appointment that was not cancelled or missed.
@@ -108,18 +119,20 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
             continue
         if not battery_for(session, clinic, library, purpose="post", session_no=1):
             continue
-        link, token = issue_link(session, episode=episode, purpose="post", now=now,
-                                 library=library, appointment=appointment)
+        nonce = new_link_nonce()
+        link, _ = issue_link(session, episode=episode, purpose="post", now=now,
+                             library=library, appointment=appointment,
+                             token=link_token(secret_key, nonce))
         if not link.battery:
             continue
         queue_email(session, clinic_id=clinic.id, kind="post", dedupe_key=key,
                     to_address=client.email, subject=f"How was today's session at {clinic.name}?",
                     body=(f"Hello,\n\nThank you for coming today. Two minutes of your time "
                           f"helps your therapist make the next session work for you:\n\n"
-                          f"{base_url.rstrip('/')}/q/{token}\n\nThe link is only for you "
+                          f"{base_url.rstrip('/')}/q/{LINK_SLOT}\n\nThe link is only for you "
                           f"and works until you have answered; please do not forward it."
                           f"\n\n{clinic.name}\n"),
-                    now=now)
+                    now=now, link_nonce=nonce)
         queued += 1
     return queued
 

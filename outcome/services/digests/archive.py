@@ -1,9 +1,12 @@
-"""The digest archive: a rendered digest kept as a document and sent by e-mail, and the
-supervisor's list of their digests and the download of one.
+"""The digest archive: a rendered digest kept as a document, a notice e-mailed to its
+supervisor, and the supervisor's list of their digests and the download of one.
 
 A digest's PDF is archived once, with its SHA-256, on its report run
-(:mod:`outcome.services.report_runs`); the e-mail carries it and links to the archive.
-Only the supervisor a digest was produced for may read it.
+(:mod:`outcome.services.report_runs`). It is not e-mailed (issue 16): the e-mail is a
+notice with a link to the digest in the app, with no clinical content, not even client
+codes. Only the supervisor a digest was produced for may read it, signed in, and each
+download is audited; an e-mailed PDF would sit in mailboxes and backups beyond the
+clinic's control, and reportlab could only have encrypted it with RC4.
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ def digest_filename(digest_week: str, supervisor: User) -> str:
 
 def archive_digest(session: Session, run: ReportRun, supervisor: User, digest: Digest,
                    content: bytes, now: dt.datetime, *, base_url: str) -> ReportDocument:
-    """Archive a rendered digest, queue its e-mail and mark the run succeeded; flush.
+    """Archive a rendered digest, queue its notice and mark the run succeeded; flush.
 
-    The e-mail carries the PDF (de-identified: client codes only) and a link to the
-    archive; its dedupe key is the run, so a retry never sends twice.
+    The notice links to the PDF in the app and says nothing of its content; its dedupe
+    key is the run, so a retry never sends twice.
     """
     sha = hashlib.sha256(content).hexdigest()
     document = ReportDocument(report_run_id=run.id,
@@ -47,11 +50,12 @@ def archive_digest(session: Session, run: ReportRun, supervisor: User, digest: D
         to_address=supervisor.email,
         subject=f"Weekly supervision digest {run.period}",
         body=(f"Hello {supervisor.display_name},\n\n"
-              f"Your de-identified supervision digest for {run.period} "
-              f"({digest.starts:%d %b} to {digest.ends:%d %b %Y}) is attached.\n"
-              f"It is also kept in outcome: {base_url.rstrip('/')}/supervision/digests\n\n"
-              "Clients appear by code only. Please keep it confidential.\n"),
-        now=now, attachment=document)
+              f"Your supervision digest for {run.period} "
+              f"({digest.starts:%d %b} to {digest.ends:%d %b %Y}) is ready in outcome:\n\n"
+              f"{base_url.rstrip('/')}/supervision/digests/{run.id}.pdf\n\n"
+              "Sign in to open it. Digests are kept in outcome and not sent by e-mail, "
+              "so that they stay where access is checked and recorded.\n"),
+        now=now)
     run.status, run.finished_dt, run.content_sha256, run.last_error = "succeeded", now, sha, None
     session.flush()
     return document

@@ -36,6 +36,7 @@ from outcome.services.digests.figures import build_digest
 from outcome.services.digests.figures import due_weeks
 from outcome.services.digests.figures import iso_week
 from outcome.services.digests.figures import week_bounds
+from outcome.services.mail import describe_error
 from outcome.services.report_runs import claim
 from questionnaires.loader import InstrumentLibrary
 from reports.digest import Digest
@@ -151,7 +152,7 @@ def _one(factory: sessionmaker[Session], library: InstrumentLibrary, now: dt.dat
             assert run is not None and supervisor is not None
             archive_digest(session, run, supervisor, digest, content, now, base_url=base_url)
     except Exception as exc:  # recorded on the run; the next digest still goes out
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        error = describe_error(exc)  # addresses masked: admins see this
         log.exception("digest %s for supervisor %s failed", week, supervisor_id)
         with transaction(factory) as session:
             run = session.get(ReportRun, run_id)
