@@ -88,6 +88,11 @@ def test_an_admin_adding_a_clinical_role_to_themselves_waits_for_a_second_admin(
     [request] = pending(db_session)
     assert (request.requester_id, request.kind) == (ada.id, "roles")
     assert actions(db_session, "access_request") == [("access_request.create", "allowed")]
+    # The other admin is told by e-mail, with nothing about clients.
+    [told] = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "access_request")).all()
+    assert told.to_address == world["bea"].email and "Ada Admin" in told.body_text
+    assert "/admin/approvals" in told.body_text
     # The requester sees it, can cancel it, cannot approve it.
     assert "Ada Admin" in browser.get("/admin/approvals").get_data(as_text=True)
     html = follow(browser, post(browser, f"/admin/approvals/{request.id}/approve"))
@@ -192,6 +197,9 @@ def test_an_admin_taking_a_client_waits_for_a_second_admin(app, db_session, worl
     [asked] = db_session.scalars(select(AuditEvent).where(
         AuditEvent.action == "access_request.create"))
     assert asked.client_id == person.id  # in the client's own audit trail
+    [told] = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "access_request")).all()
+    assert person.code not in told.body_text and CANARY not in told.body_text
     bea = signed_in(app, world["bea"])
     page = bea.get("/admin/approvals").get_data(as_text=True)
     assert person.code in page and CANARY not in page
