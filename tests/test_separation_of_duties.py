@@ -310,3 +310,46 @@ def test_a_password_reset_ends_sessions_tells_the_user_and_is_listed_for_other_a
     section = overview.split("Recent account security changes", 1)[1]
     assert re.search(r"Password reset.*Theo Therapist", section, re.DOTALL)
     assert "Ada Admin" in section
+
+
+def test_the_server_command_makes_a_supervisor_and_refuses_nonsense(runner, db_session,
+                                                                     world):
+    ada, therapist = world["ada"], world["therapist"]
+    result = runner.invoke(args=["users", "grant", ada.email, "--role", "supervisor",
+                                 "--supervises", therapist.email])
+    assert result.exit_code == 0, result.output
+    [pair] = db_session.scalars(select(SupervisorAssignment)).all()
+    assert (pair.supervisor_id, pair.therapist_id) == (ada.id, therapist.id)
+    assert actions(db_session, "assignment") == [("assignment.create", "allowed")]
+    nothing = runner.invoke(args=["users", "grant", ada.email])
+    assert nothing.exit_code == 2 and "at least one" in nothing.output
+
+
+def test_a_reset_on_the_server_tells_the_user_too(runner, db_session, world):
+    therapist = world["therapist"]
+    result = runner.invoke(args=["users", "reset-password", therapist.email,
+                                 "--generate-password"])
+    assert result.exit_code == 0, result.output
+    [mail] = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "password_reset")).all()
+    assert mail.to_address == therapist.email and "server's operator" in mail.body_text
+    password = re.search(r"Password \(shown only now\): (\S+)", result.output).group(1)
+    assert password not in mail.body_text
+
+
+def test_the_database_refuses_an_approval_by_the_requester(db_session, world, clock):
+    import datetime as dt
+
+    from sqlalchemy.exc import IntegrityError
+
+    from outcome.models import AccessRequest
+
+    ada = world["ada"]
+    request = AccessRequest(clinic_id=ada.clinic_id, requester_id=ada.id, kind="roles",
+                            roles_before="admin", roles_after="admin,therapist",
+                            status="approved", decided_by_id=ada.id, decided_dt=clock(),
+                            created_dt=clock(), expires_dt=clock() + dt.timedelta(days=7))
+    db_session.add(request)
+    with pytest.raises(IntegrityError):
+        db_session.flush()
+    db_session.rollback()

@@ -283,15 +283,16 @@ class RequestLine:
 
 
 def requests_for(session: Session, admin: User, now: dt.datetime) -> list[RequestLine]:
-    """The requests of ``admin``'s clinic that are waiting (expired ones included), then
-    those decided in the last :data:`HISTORY_DAYS` days, newest first; for active admins
-    only (anyone else gets an empty list). Reads only."""
+    """The requests of ``admin``'s clinic that are waiting (or expired in the last
+    :data:`HISTORY_DAYS` days), then those decided in the last :data:`HISTORY_DAYS` days,
+    newest first; for active admins only (anyone else gets an empty list). Reads only."""
     if not (admin.is_admin and admin.is_active):
         return []
     since = now - dt.timedelta(days=HISTORY_DAYS)
     rows = session.scalars(select(AccessRequest).where(
         AccessRequest.clinic_id == admin.clinic_id,
-        (AccessRequest.status == "pending") | (AccessRequest.decided_dt >= since))
+        ((AccessRequest.status == "pending") & (AccessRequest.expires_dt >= since))
+        | (AccessRequest.decided_dt >= since))
         .order_by(AccessRequest.created_dt.desc(), AccessRequest.id.desc())).all()
     people = {u.id: u for u in session.scalars(select(User).where(
         User.clinic_id == admin.clinic_id))}

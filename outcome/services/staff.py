@@ -12,7 +12,13 @@ The invariants kept here:
 - a user's roles match what they do: a therapist with clients keeps the therapist role,
   and supervision pairs join a supervisor to a therapist of the same clinic;
 - ending access ends it at once: disabling an account or changing its password bumps
-  ``session_version``, so every session cookie issued before stops working.
+  ``session_version``, so every session cookie issued before stops working; a reset by
+  an admin also tells the user by e-mail.
+
+Whether the admin who asks may make a change alone is not decided here: an admin's
+client access of their own (a clinical role, a client, a supervisee) waits for a second
+admin in :mod:`outcome.services.access_requests`, which checks with the ``check_*``
+functions below before it stores a request, and calls the changes here on approval.
 """
 
 from __future__ import annotations
