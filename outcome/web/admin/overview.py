@@ -19,7 +19,6 @@ from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _local
 from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
-from outcome.web.admin.staff import ROLE_LABELS
 from outcome.web.clock import now
 from outcome.web.database import db_session
 
@@ -41,4 +40,4 @@ def index() -> str:
     counts["waiting"] = access_requests.waiting_for(store, admin, moment)
     return render_template("admin/index.html", clinic=clinic, counts=counts,
                            changes=audit_log.security_changes(store, admin, moment),
-                           tz=_tz(), local=_local, role_labels=ROLE_LABELS)
+                           tz=_tz(), local=_local)
