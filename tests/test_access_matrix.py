@@ -43,6 +43,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from outcome.extensions import database
+from outcome.models import AccessRequest
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import AuditEvent
@@ -440,6 +441,31 @@ POLICY: dict[str, Route] = {
         Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST",
             unknown=True),
     ), staff_only),
+    "admin.approvals": Route((page("/admin/approvals", ADMINS),), staff_only),
+    "admin.approve_request": Route((
+        Obj("r1 (clinic 1, the admin's own: refused)", "/admin/approvals/{req:r1}/approve",
+            "POST", owners=ADMIN),
+        Obj("r2 (clinic 2, the admin's own: refused)", "/admin/approvals/{req:r2}/approve",
+            "POST", owners=ADMIN_OTHER),
+        Obj("unknown request", "/admin/approvals/{req:unknown}/approve", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.decline_request": Route((
+        Obj("r1 (clinic 1, the admin's own: refused)", "/admin/approvals/{req:r1}/decline",
+            "POST", owners=ADMIN),
+        Obj("r2 (clinic 2, the admin's own: refused)", "/admin/approvals/{req:r2}/decline",
+            "POST", owners=ADMIN_OTHER),
+        Obj("unknown request", "/admin/approvals/{req:unknown}/decline", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.cancel_request": Route((
+        Obj("r1 (clinic 1)", "/admin/approvals/{req:r1}/cancel", "POST", owners=ADMIN,
+            mutates=ADMIN),
+        Obj("r2 (clinic 2)", "/admin/approvals/{req:r2}/cancel", "POST", owners=ADMIN_OTHER,
+            mutates=ADMIN_OTHER),
+        Obj("unknown request", "/admin/approvals/{req:unknown}/cancel", "POST",
+            unknown=True),
+    ), staff_only),
     "admin.audit_log": Route((
         page("/admin/audit", ADMINS),
         Obj("?client=A", "/admin/audit?client={code:A}", owners=ADMINS, mine=ADMIN),
@@ -511,11 +537,12 @@ def test_every_route_has_a_policy(make_app):
 def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     """Clinic 1: therapists t1 (client A) and t2 (client B, the canary), supervisor s1 of
     t1, supervisor s_none of nobody, a non-clinician admin, a spare therapist u1
-    supervised by sup1 (assignment g1). Clinic 2: its admin, therapist t_other (client C)
-    supervised by s_other, spare therapist u2 supervised by sup2 (assignment g2), and an
-    attestation of k10. A and B each hold a link for their episode. Every client has
-    goals, PHQ-9 answers with a critical item (an alert) and an appointment tomorrow;
-    B's alert is acknowledged with a note."""
+    supervised by sup1 (assignment g1), and the admin's request for the therapist role
+    (r1). Clinic 2: its admin, therapist t_other (client C) supervised by s_other, spare
+    therapist u2 supervised by sup2 (assignment g2), an attestation of k10 and its admin's
+    request (r2). A and B each hold a link for their episode. Every client has goals,
+    PHQ-9 answers with a critical item (an alert) and an appointment tomorrow; B's alert
+    is acknowledged with a note."""
     tag = secrets.token_hex(4)
     digits = f"{secrets.randbelow(10**8):08d}"
     clinics = {}
@@ -594,6 +621,14 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
         store.add(ReportDocument(report_run_id=runs[user].id, filename=f"{period}.pdf",
                                  content=f"%PDF digest {period}".encode(), sha256="0" * 64,
                                  size_bytes=20, created_dt=clock()))
+    requests = {}
+    for key, admin in (("r1", "admin"), ("r2", "admin_other")):
+        requests[key] = AccessRequest(
+            clinic_id=users[admin].clinic_id, requester_id=users[admin].id, kind="roles",
+            roles_before="admin", roles_after="admin,therapist", status="pending",
+            created_dt=clock(), expires_dt=clock() + dt.timedelta(days=7))
+        store.add(requests[key])
+    store.flush()
     for key in ("A", "B"):
         _link, tokens[key] = issue_link(store, episode=episodes[key], purpose="pre",
                                         now=clock(), library=LIB)
@@ -607,7 +642,8 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys.update({f"asg:{k}": str(a.id) for k, a in assignments.items()})
     keys.update({f"token:{k}": t for k, t in tokens.items()})
     keys.update({f"run:{k}": str(r.id) for k, r in runs.items()})
-    for namespace in ("user", "ep", "appt", "alert", "asg", "run"):
+    keys.update({f"req:{k}": str(r.id) for k, r in requests.items()})
+    for namespace in ("user", "ep", "appt", "alert", "asg", "run", "req"):
         keys[f"{namespace}:unknown"] = str(UNKNOWN_ID)
     keys["code:unknown"] = UNKNOWN_CODE
     keys["token:unknown"] = secrets.token_urlsafe(32)

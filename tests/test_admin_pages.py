@@ -52,7 +52,8 @@ def events(db_session, action):
 def admin_urls(app, world) -> list[tuple[str, str]]:
     """Every admin route with real arguments; fails for a route this test does not know."""
     values = {"user_id": world["therapist"].id, "code": world["client"].code,
-              "instrument_id": "who5", "assignment_id": 1, "token_id": 1}
+              "instrument_id": "who5", "assignment_id": 1, "token_id": 1,
+              "request_id": 1}
     urls = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("admin."):
@@ -263,7 +264,17 @@ def test_roles_change_and_the_last_admin_is_kept(auth, client, db_session, world
     assert response.status_code == 302
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "still has 1 client(s); transfer them" in html
-    # Give up the admin role while another admin exists: allowed, and the pages close.
+    # Trading the admin role for a clinical one is asking for client access: it waits
+    # for another admin (tests/test_separation_of_duties.py).
+    response = post(client, f"/admin/users/{world['admin'].id}/roles", role=["supervisor"])
+    assert "awaits the approval of another admin" in client.get(
+        response.headers["Location"]).get_data(as_text=True)
+    db_session.refresh(world["admin"])
+    assert world["admin"].roles == ("admin",)
+    # Once a supervisor (approved), giving up the admin role while another admin
+    # exists is allowed, and the pages close.
+    world["admin"].is_supervisor = True
+    db_session.commit()
     response = post(client, f"/admin/users/{world['admin'].id}/roles", role=["supervisor"])
     assert response.headers["Location"] == "/"
     assert client.get("/admin/").status_code == 404

@@ -370,7 +370,7 @@ def test_supervisor_pages(inspector, clinic):
 ADMIN_PAGES = (("1-overview", "/admin/"), ("2-users", "/admin/users"),
                ("4-assignments", "/admin/assignments"), ("5-clients", "/admin/clients"),
                ("6-settings", "/admin/settings"), ("7-instruments", "/admin/instruments"),
-               ("8-audit", "/admin/audit"))
+               ("8-audit", "/admin/audit"), ("9-approvals", "/admin/approvals"))
 
 
 def test_admin_pages(inspector, clinic):

@@ -5,11 +5,18 @@ Passwords are typed at a hidden prompt with confirmation, never passed as option
 ``--generate-password`` and printed once. Each change is audited as the ``system``
 actor with the command as its label (the audit trail knows no "cli" actor kind).
 Errors are one line: exit status 1 when the change is refused, 2 for bad usage.
+
+``outcome users grant`` is the way out of the separation of duties for a clinic with a
+single admin (see :mod:`outcome.services.access_requests`): it gives an account roles,
+clients or supervisees at once, with no second admin's approval, because access to the
+server is already the highest trust. Its audit records name the operating-system
+account that ran it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 
 import click
 from flask.cli import AppGroup
@@ -21,13 +28,14 @@ from outcome.cli.clinic import chosen_clinic
 from outcome.cli.clinic import require_clinic
 from outcome.db import transaction
 from outcome.extensions import database
+from outcome.models import Client
 from outcome.models import User
 from outcome.models.clinic import ROLES
 from outcome.services import audit
 from outcome.services import staff
 
 users_group = AppGroup("users", help="Staff accounts: create, list, disable, enable, "
-                                     "reset passwords.")
+                                     "reset passwords, grant access.")
 
 
 def _user(session: Session, email: str, slug: str | None) -> User:
@@ -159,11 +167,76 @@ def reset_password_command(email: str, clinic_slug: str | None, generate: bool) 
         user = _user(session, email, clinic_slug)
         password = _new_password(generate)
         try:
-            staff.reset_password(session, user, password, now)
+            staff.reset_password(session, user, password, now, by=None)
         except staff.StaffError as exc:
             raise _refused(exc) from None
         _audit(session, "user.password.reset", "reset-password", user, now)
         address = user.email
-    click.echo(f"Password of {address} changed; their sessions have ended.")
+    click.echo(f"Password of {address} changed; their sessions have ended and they are "
+               "told by e-mail.")
     if generate:
         click.echo(f"Password (shown only now): {password}")
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name (a container without a passwd entry)
+        return "unknown"
+
+
+@users_group.command("grant")
+@click.argument("email")
+@click.option("--role", "roles", multiple=True, type=click.Choice(ROLES, case_sensitive=False),
+              help="A role to add; repeat for several.")
+@click.option("--client", "codes", multiple=True, metavar="CODE",
+              help="A client (by code) to transfer to EMAIL; repeat for several.")
+@click.option("--supervises", "supervisees", multiple=True, metavar="THERAPIST_EMAIL",
+              help="A therapist EMAIL will supervise; repeat for several.")
+@clinic_option
+def grant_command(email: str, roles: tuple[str, ...], codes: tuple[str, ...],
+                  supervisees: tuple[str, ...], clinic_slug: str | None) -> None:
+    """Give EMAIL roles, clients or supervisees at once, with no second admin's approval.
+
+    On the pages an admin's access to clients for themselves waits for another admin;
+    a clinic with a single admin uses this command on the server instead. Every change
+    is in the audit log, with the operating-system account that ran the command, and
+    listed on the admin overview.
+    """
+    if not (roles or codes or supervisees):
+        raise click.UsageError("give at least one --role, --client or --supervises.")
+    now = dt.datetime.now(dt.UTC)
+    label = f"outcome users grant (by {_operator()})"
+    with transaction(database().session_factory) as session:
+        user = _user(session, email, clinic_slug)
+        done = []
+        try:
+            if roles:
+                wanted = set(user.roles) | {role.lower() for role in roles}
+                staff.set_roles(session, user, wanted)
+                audit.record(session, action="user.roles.change", outcome="allowed", now=now,
+                             actor_kind="system", actor_label=label, clinic_id=user.clinic_id,
+                             object_type="user", object_id=user.id)
+                done.append(f"roles {', '.join(user.roles)}")
+            for code in codes:
+                client = session.scalar(select(Client).where(
+                    Client.clinic_id == user.clinic_id, Client.code == code.strip().upper()))
+                if client is None:
+                    raise click.BadParameter(f"no client {code!r} in {email}'s clinic",
+                                             param_hint="--client")
+                staff.transfer_client(session, client, user, now)
+                audit.record(session, action="client.transfer", outcome="allowed", now=now,
+                             actor_kind="system", actor_label=label, clinic_id=user.clinic_id,
+                             client_id=client.id, object_type="user", object_id=user.id)
+                done.append(f"client {client.code}")
+            for address in supervisees:
+                therapist = _user(session, address, clinic_slug)
+                row = staff.assign_supervisor(session, user, therapist, now)
+                audit.record(session, action="assignment.create", outcome="allowed", now=now,
+                             actor_kind="system", actor_label=label, clinic_id=user.clinic_id,
+                             object_type="assignment", object_id=row.id)
+                done.append(f"supervises {therapist.email}")
+        except staff.StaffError as exc:
+            raise _refused(exc) from None
+        address = user.email
+    click.echo(f"Granted to {address}: {'; '.join(done)}. Recorded in the audit log.")

@@ -12,6 +12,7 @@ from outcome.models.administration import Administration
 from outcome.models.alert import Alert
 from outcome.models.api import ApiIdempotencyRecord
 from outcome.models.api import ApiToken
+from outcome.models.approval import AccessRequest
 from outcome.models.audit import AuditEvent
 from outcome.models.base import Base
 from outcome.models.care import Appointment
@@ -30,6 +31,7 @@ from outcome.models.report import ReportDocument
 from outcome.models.report import ReportRun
 
 __all__ = [
+    "AccessRequest",
     "Administration",
     "Alert",
     "ApiIdempotencyRecord",

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
+from outcome.models import AccessRequest
 from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import User
@@ -151,3 +152,70 @@ def _line(event: AuditEvent, name: str | None, email: str | None,
         actor_name=name, actor_email=email, client_code=code,
         object_type=event.object_type, object_id=event.object_id,
         ip_address=event.ip_address)
+
+
+# --- account security changes ------------------------------------------------------------
+
+SECURITY_ACTIONS = ("user.create", "user.roles.change", "user.password.reset",
+                    "user.disable", "user.enable", "access_request.create",
+                    "access_request.approve", "access_request.decline",
+                    "access_request.cancel")
+SECURITY_DAYS = 30
+
+
+@dataclass(frozen=True)
+class SecurityChange:
+    """A change to who can sign in or what they may see, as the admin overview lists it.
+
+    ``action`` is the audit action (see :data:`SECURITY_ACTIONS`); ``actor_name`` the
+    staff member who made it, or None when the server's operator did (``actor_label``
+    names the command); ``subject_name`` the staff member it concerns: the account for
+    ``user.*`` actions, the requester for ``access_request.*``. ``occurred_dt`` is UTC.
+    """
+
+    occurred_dt: dt.datetime
+    action: str
+    actor_name: str | None
+    actor_label: str | None
+    subject_name: str | None
+
+
+def security_changes(session: Session, admin: User, now: dt.datetime, *,
+                     days: int = SECURITY_DAYS, limit: int = 20) -> list[SecurityChange]:
+    """The latest account security changes of ``admin``'s clinic, newest first.
+
+    Allowed (carried out) events of :data:`SECURITY_ACTIONS` from the last ``days``
+    days (30), at most ``limit`` (20): account creation, role changes, password resets
+    by admins or on the server, disabling and enabling, and requests for an admin's own
+    client access with their decisions. So every admin sees what another admin did to
+    accounts, their own included. Active admins only (anyone else gets an empty list);
+    reads only.
+    """
+    if not (admin.is_active and admin.is_admin):
+        return []
+    events = session.scalars(select(AuditEvent).where(
+        AuditEvent.clinic_id == admin.clinic_id, AuditEvent.outcome == "allowed",
+        AuditEvent.action.in_(SECURITY_ACTIONS),
+        AuditEvent.occurred_dt >= now - dt.timedelta(days=days))
+        .order_by(AuditEvent.occurred_dt.desc(), AuditEvent.id.desc()).limit(limit)).all()
+    people = {u.id: u.display_name for u in session.scalars(select(User).where(
+        User.clinic_id == admin.clinic_id))}
+    request_ids = [int(e.object_id or 0) for e in events
+                   if e.object_type == "access_request" and (e.object_id or "").isdigit()]
+    requesters = {request_id: requester for request_id, requester in session.execute(
+        select(AccessRequest.id, AccessRequest.requester_id)
+        .where(AccessRequest.id.in_(request_ids)))}
+
+    def subject(event: AuditEvent) -> str | None:
+        if not (event.object_id or "").isdigit():
+            return None
+        if event.object_type == "user":
+            return people.get(int(event.object_id or 0))
+        if event.object_type == "access_request":
+            return people.get(requesters.get(int(event.object_id or 0), 0))
+        return None
+
+    return [SecurityChange(occurred_dt=e.occurred_dt, action=e.action,
+                           actor_name=people.get(e.actor_user_id or 0),
+                           actor_label=e.actor_label, subject_name=subject(e))
+            for e in events]

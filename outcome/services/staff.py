@@ -12,7 +12,13 @@ The invariants kept here:
 - a user's roles match what they do: a therapist with clients keeps the therapist role,
   and supervision pairs join a supervisor to a therapist of the same clinic;
 - ending access ends it at once: disabling an account or changing its password bumps
-  ``session_version``, so every session cookie issued before stops working.
+  ``session_version``, so every session cookie issued before stops working; a reset by
+  an admin also tells the user by e-mail.
+
+Whether the admin who asks may make a change alone is not decided here: an admin's
+client access of their own (a clinical role, a client, a supervisee) waits for a second
+admin in :mod:`outcome.services.access_requests`, which checks with the ``check_*``
+functions below before it stores a request, and calls the changes here on approval.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from outcome.models import Episode
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.models.clinic import ROLES
+from outcome.services.mail import queue_email
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import password_problems
 from outcome.services.passwords import verify_password
@@ -147,7 +154,8 @@ def create_user(session: Session, clinic: Clinic, email: str, display_name: str,
     return user
 
 
-def _other_active_admins(session: Session, user: User) -> int:
+def other_active_admins(session: Session, user: User) -> int:
+    """How many active admins ``user``'s clinic has besides ``user``."""
     return session.scalar(select(func.count()).select_from(User).where(
         User.clinic_id == user.clinic_id, User.id != user.id, User.is_admin.is_(True),
         User.is_active.is_(True))) or 0
@@ -166,8 +174,8 @@ def _assignment_count(session: Session, user: User, *, as_supervisor: bool) -> i
         SupervisorAssignment.clinic_id == user.clinic_id, column == user.id)) or 0
 
 
-def set_roles(session: Session, user: User, roles: Iterable[str]) -> User:
-    """Give ``user`` exactly ``roles``; flush.
+def check_roles(session: Session, user: User, roles: Iterable[str]) -> set[str]:
+    """The roles ``user`` would have, if :func:`set_roles` may give them; nothing changes.
 
     Refused when it would leave the clinic without an active admin, drop the therapist
     role of someone who still has clients (transfer them first) or who is supervised,
@@ -175,7 +183,7 @@ def set_roles(session: Session, user: User, roles: Iterable[str]) -> User:
     """
     chosen = _clean_roles(roles)
     if (user.is_admin and "admin" not in chosen and user.is_active
-            and _other_active_admins(session, user) == 0):
+            and other_active_admins(session, user) == 0):
         raise StaffError(N_("%(name)s is the clinic's last active admin; make someone else "
                             "an admin first."), name=user.display_name)
     if user.is_therapist and "therapist" not in chosen:
@@ -191,6 +199,16 @@ def set_roles(session: Session, user: User, roles: Iterable[str]) -> User:
             and _assignment_count(session, user, as_supervisor=True)):
         raise StaffError(N_("%(name)s still supervises therapists; remove those supervision "
                             "pairs first."), name=user.display_name)
+    return chosen
+
+
+def set_roles(session: Session, user: User, roles: Iterable[str]) -> User:
+    """Give ``user`` exactly ``roles``; flush. The refusals are those of :func:`check_roles`.
+
+    Whether the admin who asks may do so alone (not for client access of their own) is
+    decided by :mod:`outcome.services.access_requests`, which calls this.
+    """
+    chosen = check_roles(session, user, roles)
     user.is_admin = "admin" in chosen
     user.is_supervisor = "supervisor" in chosen
     user.is_therapist = "therapist" in chosen
@@ -206,7 +224,7 @@ def disable_user(session: Session, user: User) -> int:
     """
     if not user.is_active:
         raise StaffError(N_("%(name)s is already disabled."), name=user.display_name)
-    if user.is_admin and _other_active_admins(session, user) == 0:
+    if user.is_admin and other_active_admins(session, user) == 0:
         raise StaffError(N_("%(name)s is the clinic's last active admin and cannot be "
                             "disabled; make someone else an admin first."),
                          name=user.display_name)
@@ -232,33 +250,68 @@ def generate_password() -> str:
 
 
 def reset_password(session: Session, user: User, new_password: str,
-                   now: dt.datetime) -> User:
-    """Set ``user``'s password (an admin's reset); flush.
+                   now: dt.datetime, *, by: str | None = None) -> User:
+    """Set ``user``'s password (a reset by an admin, or on the server); flush.
 
     Ends every session of the user (``session_version`` is bumped), so a captured
-    cookie stops working.
+    cookie stops working, and queues an e-mail telling them (see
+    :func:`queue_reset_notice`): a reset they did not expect is how a colleague taking
+    over their account shows. ``by`` names who reset it (an admin's name), or None for
+    the server's operator.
     """
+    _set_password(session, user, new_password, now)
+    queue_reset_notice(session, user, now, by=by)
+    return user
+
+
+def _set_password(session: Session, user: User, new_password: str, now: dt.datetime) -> None:
     _check_password(new_password, user.email)
     user.password_hash = hash_password(new_password)
     user.password_changed_dt = now
     user.session_version += 1
     session.flush()
-    return user
+
+
+def queue_reset_notice(session: Session, user: User, now: dt.datetime, *,
+                       by: str | None) -> None:
+    """Queue the e-mail that tells ``user`` their password was reset; flush.
+
+    It says when (UTC) and by whom, that their sessions ended, and whom to tell if they
+    did not expect it: no password, link or clinical content. One message per reset
+    (the key is the user and their new session version).
+    """
+    clinic = session.get(Clinic, user.clinic_id)
+    assert clinic is not None
+    who = f"{by}, an administrator of {clinic.name}," if by else "the server's operator"
+    queue_email(
+        session, clinic_id=user.clinic_id, kind="password_reset",
+        dedupe_key=f"password_reset:{user.id}:{user.session_version}",
+        to_address=user.email, subject=f"Your password for {clinic.name} was reset",
+        body=(f"Hello {user.display_name},\n\n"
+              f"The password of your account ({user.email}) was reset by {who} "
+              f"on {now.astimezone(dt.UTC):%Y-%m-%d at %H:%M} UTC. Every session of "
+              "yours has been signed out; sign in with the new password you are given "
+              "in person or by phone.\n\n"
+              "If you did not expect this, tell another administrator of your clinic "
+              "at once.\n"),
+        now=now)
 
 
 def change_password(session: Session, user: User, current: str, new: str,
                     now: dt.datetime) -> User:
     """Change ``user``'s own password after checking the current one; flush.
 
-    Like :func:`reset_password`, ends every session of the user; the edge re-issues
-    the current browser's session if it wants to keep the user signed in.
+    Like :func:`reset_password`, ends every session of the user (no e-mail: they did it
+    themselves); the edge re-issues the current browser's session if it wants to keep
+    the user signed in.
     """
     if not verify_password(user.password_hash, current or ""):
         raise StaffError(N_("The current password is not right."), field="current_password")
     if new == current:
         raise StaffError(N_("The new password is the same as the current one."),
                          field="password")
-    return reset_password(session, user, new, now)
+    _set_password(session, user, new, now)
+    return user
 
 
 # --- supervision -------------------------------------------------------------------------
@@ -271,6 +324,16 @@ def assign_supervisor(session: Session, supervisor: User, therapist: User,
     Both must be active and of the same clinic, with the supervisor and therapist roles;
     nobody supervises themselves; a pair exists only once.
     """
+    check_assignment(session, supervisor, therapist)
+    row = SupervisorAssignment(clinic_id=supervisor.clinic_id, supervisor_id=supervisor.id,
+                               therapist_id=therapist.id, created_dt=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def check_assignment(session: Session, supervisor: User, therapist: User) -> None:
+    """Refuse (:class:`StaffError`) a supervision pair :func:`assign_supervisor` would not make."""
     if supervisor.clinic_id != therapist.clinic_id:
         raise StaffError(N_("A supervisor and a therapist must belong to the same clinic."))
     if supervisor.id == therapist.id:
@@ -290,11 +353,6 @@ def assign_supervisor(session: Session, supervisor: User, therapist: User,
     if existing is not None:
         raise StaffError(N_("%(supervisor)s already supervises %(therapist)s."),
                          supervisor=supervisor.display_name, therapist=therapist.display_name)
-    row = SupervisorAssignment(clinic_id=supervisor.clinic_id, supervisor_id=supervisor.id,
-                               therapist_id=therapist.id, created_dt=now)
-    session.add(row)
-    session.flush()
-    return row
 
 
 def unassign_supervisor(session: Session, supervisor: User, therapist: User) -> None:
@@ -321,6 +379,18 @@ def transfer_client(session: Session, client: Client, new_therapist: User,
     answers and closed episodes stay as they are (a closed episode keeps the therapist
     who treated it). Returns the open episode that moved, if there is one.
     """
+    check_transfer(client, new_therapist)
+    client.therapist_id = new_therapist.id
+    episode = session.scalar(select(Episode).where(Episode.client_id == client.id,
+                                                   Episode.closed_on.is_(None)))
+    if episode is not None:
+        episode.therapist_id = new_therapist.id
+    session.flush()
+    return episode
+
+
+def check_transfer(client: Client, new_therapist: User) -> None:
+    """Refuse (:class:`StaffError`) a transfer :func:`transfer_client` would not make."""
     if new_therapist.clinic_id != client.clinic_id:
         raise StaffError(N_("A client can only move to a therapist of their own clinic."))
     if not (new_therapist.is_therapist and new_therapist.is_active):
@@ -329,10 +399,3 @@ def transfer_client(session: Session, client: Client, new_therapist: User,
     if client.therapist_id == new_therapist.id:
         raise StaffError(N_("%(code)s is already with %(name)s."), code=client.code,
                          name=new_therapist.display_name)
-    client.therapist_id = new_therapist.id
-    episode = session.scalar(select(Episode).where(Episode.client_id == client.id,
-                                                   Episode.closed_on.is_(None)))
-    if episode is not None:
-        episode.therapist_id = new_therapist.id
-    session.flush()
-    return episode

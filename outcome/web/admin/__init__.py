@@ -13,20 +13,22 @@ module's one rule for administration.
 Every change is audited with identifiers only: ``allowed`` when it happened, ``error``
 when the input was refused (nothing changed), ``denied`` when the object is outside the
 admin's clinic. Routes stay thin: the rules live in :mod:`outcome.services.staff`,
-:mod:`outcome.services.clinic_settings`, :mod:`outcome.services.instruments` and
+:mod:`outcome.services.access_requests` (an admin's client access of their own waits for
+a second admin), :mod:`outcome.services.clinic_settings`, :mod:`outcome.services.instruments` and
 :mod:`outcome.services.api_tokens`, and the audit log's query in
 :mod:`outcome.services.audit_log`.
 
 The package: :mod:`outcome.web.admin.blueprint` holds the blueprint, the admins-only
 guard and the helpers the views share; one module per area holds its views
 (``overview``, ``staff``, ``assignments``, ``clients``, ``settings``, ``instruments``,
-``tokens``, ``audit_log``, ``deliveries``). Importing this package registers them all on
-``bp``; endpoints are ``admin.<view function>``.
+``tokens``, ``audit_log``, ``deliveries``, ``approvals``). Importing this package
+registers them all on ``bp``; endpoints are ``admin.<view function>``.
 """
 
 from __future__ import annotations
 
 # The view modules are imported for their routes, which they add to ``bp``.
+from outcome.web.admin import approvals  # noqa: F401
 from outcome.web.admin import assignments  # noqa: F401
 from outcome.web.admin import audit_log  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401

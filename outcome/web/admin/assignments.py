@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -12,9 +13,13 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from outcome.models import AccessRequest
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.services import access_requests
 from outcome.services import staff
+from outcome.web.admin.blueprint import _admin
+from outcome.web.admin.blueprint import _asked
 from outcome.web.admin.blueprint import _clinic_users
 from outcome.web.admin.blueprint import _form_user
 from outcome.web.admin.blueprint import _record
@@ -46,10 +51,14 @@ def create_assignment() -> Response:
     supervisor = _form_user("supervisor_id", "assignment.create")
     therapist = _form_user("therapist_id", "assignment.create")
     try:
-        row = staff.assign_supervisor(db_session(), supervisor, therapist, now())
+        row = access_requests.assign_supervisor(db_session(), _admin(), supervisor, therapist,
+                                                now(), base_url=current_app.config["BASE_URL"])
     except staff.StaffError as exc:
         _refused("assignment.create", exc, object_type="user", object_id=therapist.id)
     else:
+        if isinstance(row, AccessRequest):
+            _asked(row)
+            return redirect(url_for(".assignments"))
         _record("assignment.create", object_type="assignment", object_id=row.id)
         flash(_("%(supervisor)s now supervises %(therapist)s.",
                 supervisor=supervisor.display_name, therapist=therapist.display_name), "info")

@@ -23,6 +23,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from outcome.models import AccessRequest
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import clinic_settings
@@ -73,6 +74,14 @@ def _refused(action: str, exc: staff.StaffError | clinic_settings.SettingError
     audit_event(action=action, outcome="error", actor_user_id=current_user.id,
                 clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
     flash(message(exc), "error")
+
+
+def _asked(asked: AccessRequest) -> None:
+    """Audit a stored request for the admin's own client access, and say it waits."""
+    _record("access_request.create", object_type="access_request", object_id=asked.id,
+            client_id=asked.client_id)
+    flash(_("Your request awaits the approval of another admin of the clinic; they see it "
+            "under Approvals. Nothing has changed yet."), "info")
 
 
 def message(exc: Exception) -> str:

@@ -7,6 +7,7 @@ administration; these pages never load a client's name, contacts or answers.
 from __future__ import annotations
 
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -17,9 +18,11 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from outcome.models import Client
+from outcome.services import access_requests
 from outcome.services import staff
 from outcome.services.access import administered_clients
 from outcome.web.admin.blueprint import _admin
+from outcome.web.admin.blueprint import _asked
 from outcome.web.admin.blueprint import _clinic_users
 from outcome.web.admin.blueprint import _form_user
 from outcome.web.admin.blueprint import _record
@@ -63,15 +66,19 @@ def transfer(code: str) -> Response:
         abort(404)
     target = _form_user("therapist_id", "client.transfer")
     try:
-        staff.transfer_client(store, person, target, now())
+        asked = access_requests.transfer_client(store, _admin(), person, target, now(),
+                                                base_url=current_app.config["BASE_URL"])
     except staff.StaffError as exc:
         _refused("client.transfer", exc, client_id=person.id, object_type="user",
                  object_id=target.id)
     else:
-        _record("client.transfer", client_id=person.id, object_type="user",
-                object_id=target.id)
-        flash(_("%(code)s is now with %(name)s.", code=code, name=target.display_name),
-              "info")
+        if asked is not None:
+            _asked(asked)
+        else:
+            _record("client.transfer", client_id=person.id, object_type="user",
+                    object_id=target.id)
+            flash(_("%(code)s is now with %(name)s.", code=code, name=target.display_name),
+                  "info")
     back = request.form.get("back_therapist", "")
     return redirect(url_for(".clients", therapist=back) if back.isdigit()
                     else url_for(".clients"))

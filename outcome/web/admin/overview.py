@@ -1,4 +1,6 @@
-"""The administration start page: the clinic and its counts."""
+"""The administration start page: the clinic, its counts, the requests waiting for this
+admin's approval, and the recent account security changes (from the audit log), so that
+every admin sees what another admin did to accounts."""
 
 from __future__ import annotations
 
@@ -9,9 +11,15 @@ from sqlalchemy import select
 
 from outcome.extensions import instrument_library
 from outcome.models import User
+from outcome.services import access_requests
+from outcome.services import audit_log
 from outcome.services import instruments
+from outcome.web.admin.blueprint import _admin
 from outcome.web.admin.blueprint import _clinic
+from outcome.web.admin.blueprint import _local
+from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
+from outcome.web.clock import now
 from outcome.web.database import db_session
 
 
@@ -28,4 +36,8 @@ def index() -> str:
             User.clinic_id == clinic.id, User.is_active.is_(False))) or 0,
         "unattested": sum(1 for s in statuses if s.status == "needs attestation"),
     }
-    return render_template("admin/index.html", clinic=clinic, counts=counts)
+    admin, moment = _admin(), now()
+    counts["waiting"] = access_requests.waiting_for(store, admin, moment)
+    return render_template("admin/index.html", clinic=clinic, counts=counts,
+                           changes=audit_log.security_changes(store, admin, moment),
+                           tz=_tz(), local=_local)

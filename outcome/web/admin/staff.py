@@ -6,6 +6,7 @@ account or reset their own password here (the account page does that).
 
 from __future__ import annotations
 
+from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -21,7 +22,10 @@ from werkzeug.wrappers import Response
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.models.clinic import ROLES
+from outcome.services import access_requests
 from outcome.services import staff
+from outcome.web.admin.blueprint import _admin
+from outcome.web.admin.blueprint import _asked
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _clinic_users
 from outcome.web.admin.blueprint import _local
@@ -95,9 +99,14 @@ def user_page(user_id: int, generated: str | None = None) -> str:
 def set_roles(user_id: int) -> Response:
     user = _staff_member(user_id, "user.roles.change")
     try:
-        staff.set_roles(db_session(), user, request.form.getlist("role"))
+        asked = access_requests.change_roles(db_session(), _admin(), user,
+                                             request.form.getlist("role"), now(),
+                                             base_url=current_app.config["BASE_URL"])
     except staff.StaffError as exc:
         _refused("user.roles.change", exc, object_type="user", object_id=user_id)
+        return redirect(url_for(".user_page", user_id=user_id))
+    if asked is not None:
+        _asked(asked)
         return redirect(url_for(".user_page", user_id=user_id))
     _record("user.roles.change", object_type="user", object_id=user_id)
     flash(_("Roles saved."), "info")
@@ -157,13 +166,13 @@ def reset_password(user_id: int) -> str | Response:
         flash(_("The two passwords differ."), "error")
         return redirect(url_for(".user_page", user_id=user_id))
     try:
-        staff.reset_password(db_session(), user, password, now())
+        staff.reset_password(db_session(), user, password, now(), by=_admin().display_name)
     except staff.StaffError as exc:
         _refused("user.password.reset", exc, object_type="user", object_id=user_id)
         return redirect(url_for(".user_page", user_id=user_id))
     _record("user.password.reset", object_type="user", object_id=user_id)
-    flash(_("Password set for %(name)s; their sessions have ended.", name=user.display_name),
-          "info")
+    flash(_("Password set for %(name)s; their sessions have ended and they are told by "
+            "e-mail.", name=user.display_name), "info")
     if generate:
         return user_page(user_id, generated=password)
     return redirect(url_for(".user_page", user_id=user_id))
