@@ -6,9 +6,10 @@ person gets on the pages: the therapist their own clients in full; the superviso
 supervisees' clients by code (signals, sessions, alerts; no answers, names or notes); an
 admin who is not a clinician and a therapist of another clinic nothing. An admin's
 integration token gets what the admin pages show: the clinic's clients by code and
-therapist (``GET /clients``, ``GET /clients/{code}``), nothing else, and writes nothing. Outside its reach an
-object is a 404 identical to an unknown one's; every request about a client writes
-exactly one audit record about it; a client's name reaches only their therapist.
+therapist (``GET /clients``, ``GET /clients/{code}``), nothing else, and writes
+nothing. Outside its reach an object is a 404 identical to an unknown one's; every
+request about a client writes exactly one audit record about it; a client's name
+reaches only their therapist.
 Writes are sent with bodies the service refuses after the lookup (so the owner's 422
 proves the request got through, and nothing changes).
 """

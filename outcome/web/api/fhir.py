@@ -123,7 +123,8 @@ def capability_statement_resource() -> dict[str, Any]:
         "format": [MEDIA_TYPE, "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Send 'Authorization: Bearer <token>' (Admin > API tokens). "
+            "documentation": "Send 'Authorization: Bearer <token>' (a personal token from "
+                             "Your API tokens, or Admin > API tokens). "
                              "GET needs the read scope, POST the write scope.",
             "security": {"cors": False,
                          "description": "Bearer API tokens; a token acts for one staff "
