@@ -14,6 +14,7 @@ replay re-checks the token's reach.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 
 import pytest
@@ -356,3 +357,71 @@ def test_a_replay_after_a_transfer_is_a_404_audited_with_the_client(client, db_s
                                .order_by(AuditEvent.id.desc())).first()
     assert (event.outcome, event.client_id, event.actor_user_id) == (
         "denied", person.id, users["t1"].id)
+
+
+# --- the upgrade: existing tokens ---------------------------------------------------------------
+
+
+def test_migration_0010_turns_admin_tokens_for_others_into_integration_tokens(
+        fresh_database_url):
+    """A token an admin made acting for a therapist keeps its secret but acts for the
+    admin, reads codes only and loses write; one made by its own person becomes personal;
+    stored replays are forgotten (their client is unknown). Downgrade works."""
+    from sqlalchemy import JSON
+    from sqlalchemy import column
+    from sqlalchemy import insert
+    from sqlalchemy import inspect
+    from sqlalchemy import table
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql import JSONB
+
+    from outcome import schema
+    from outcome.db import make_engine
+
+    engine = make_engine(fresh_database_url)
+    json_type = JSON().with_variant(JSONB(), "postgresql")
+    tokens = table("api_tokens", column("id"), column("clinic_id"), column("user_id"),
+                   column("name"), column("token_hash"), column("prefix"),
+                   column("scopes", json_type), column("created_by_id"), column("created_dt"),
+                   column("expires_dt"))
+    records = table("api_idempotency_records", column("token_id"), column("key"),
+                    column("request_sha256"), column("status_code"), column("body", json_type),
+                    column("created_dt"))
+    now = dt.datetime(2026, 11, 1)
+    try:
+        schema.upgrade(engine, "0009")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO clinics (slug, name, timezone, settings, created_dt)"
+                              " VALUES ('c', 'C', 'UTC', '{}', :now)"), {"now": now})
+            for email, admin, therapist in (("t@example.org", False, True),
+                                            ("a@example.org", True, False)):
+                conn.execute(text(
+                    "INSERT INTO users (clinic_id, email, display_name, is_admin, "
+                    "is_supervisor, is_therapist, is_active, session_version, created_dt) "
+                    "VALUES (1, :email, 'X', :admin, false, :therapist, true, 1, :now)"),
+                    {"email": email, "admin": admin, "therapist": therapist, "now": now})
+            for n, (user, creator) in enumerate(((1, 2), (2, 2)), start=1):
+                conn.execute(insert(tokens).values(
+                    id=n, clinic_id=1, user_id=user, name=f"T{n}", token_hash=f"{n}" * 64,
+                    prefix="oc_x", scopes=["read", "write"], created_by_id=creator,
+                    created_dt=now, expires_dt=now + dt.timedelta(days=9)))
+            conn.execute(insert(records).values(token_id=1, key="k", request_sha256="0" * 64,
+                                                status_code=201, body={"name": "X"},
+                                                created_dt=now))
+        schema.upgrade(engine)
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, kind, user_id, created_by_id, scopes "
+                                     "FROM api_tokens ORDER BY id")).all()
+            kept = conn.execute(text("SELECT count(*) FROM api_idempotency_records")).scalar()
+        as_lists = [(i, k, u, c, s if isinstance(s, list) else json.loads(s))
+                    for i, k, u, c, s in rows]
+        assert as_lists == [(1, "integration", 2, 2, ["read"]),
+                            (2, "personal", 2, 2, ["read", "write"])]
+        assert kept == 0
+        schema.downgrade(engine, "0009")
+        columns = {c["name"] for c in inspect(engine).get_columns("api_tokens")}
+        assert "kind" not in columns
+        assert "client_id" not in {c["name"] for c in inspect(engine).get_columns(
+            "api_idempotency_records")}
+    finally:
+        engine.dispose()
