@@ -160,9 +160,9 @@ def prepare(url: str, args, sign_ins: int) -> Clinic:
         for therapist in therapists[:sign_ins]:
             therapist.password_hash = hashed
         for therapist in therapists:
-            _row, secret = create_token(session, clinic=clinic, user=therapist,
+            _row, secret = create_token(session, user=therapist,
                                         name=f"EHR sync for {therapist.email}",
-                                        scopes=["read"], created_by=admin, now=now)
+                                        scopes=["read"], created_by=therapist, now=now)
             tokens.append((secret, in_care[therapist.id]))
         booked = {a.episode_id: a for a in session.scalars(
             select(Appointment).where(Appointment.status == "scheduled"))}

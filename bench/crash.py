@@ -145,8 +145,8 @@ def prepare(url: str, clients: int) -> Clinic:
                          display_name="Theo Therapist", is_therapist=True)
         session.add_all([admin, therapist])
         session.flush()
-        token, secret = create_token(session, clinic=clinic, user=therapist, name="EHR",
-                                     scopes=("read", "write"), created_by=admin, now=now)
+        token, secret = create_token(session, user=therapist, name="EHR",
+                                     scopes=("read", "write"), created_by=therapist, now=now)
         for n in range(clients):
             client, episode = register_client(session, therapist, name=f"Client {n}",
                                               opened_on=now.date())

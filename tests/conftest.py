@@ -483,20 +483,15 @@ class ApiClient:
 
 @pytest.fixture
 def make_token(db_session: Session, clock: FrozenClock):
-    """``make_token(user, scopes=("read", "write"), days=90) -> secret``: a token acting for
-    ``user``, created by a fresh admin of the user's clinic."""
+    """``make_token(user, scopes=("read", "write"), days=90, kind="personal") -> secret``:
+    a token acting for ``user`` and made by them (a personal token; an ``integration``
+    token is an admin's, read-only)."""
     from outcome.services.api_tokens import create_token
 
-    def make(user: User, scopes=("read", "write"), days: int = 90, name: str = "EHR") -> str:
-        clinic = db_session.get(Clinic, user.clinic_id)
-        n = next(_sequence)
-        admin = User(clinic_id=user.clinic_id, email=f"token-admin{n}@example.org",
-                     display_name=f"Token Admin {n}", password_hash=_TEST_PASSWORD_HASH,
-                     is_admin=True)
-        db_session.add(admin)
-        db_session.flush()
-        _token, secret = create_token(db_session, clinic=clinic, user=user, name=name,
-                                      scopes=scopes, created_by=admin, now=clock(), days=days)
+    def make(user: User, scopes=("read", "write"), days: int = 90, name: str = "EHR",
+             kind: str = "personal") -> str:
+        _token, secret = create_token(db_session, user=user, name=name, kind=kind,
+                                      scopes=scopes, created_by=user, now=clock(), days=days)
         db_session.commit()
         return secret
 

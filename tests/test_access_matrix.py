@@ -58,6 +58,7 @@ from outcome.models import User
 from outcome.models import load_all
 from outcome.services import instruments
 from outcome.services.alerts import acknowledge_alert
+from outcome.services.api_tokens import create_token
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.goals import set_goals
 from outcome.services.links import issue_link
@@ -109,6 +110,8 @@ OK = Expect("200", frozenset({200}), allowed=True)
 ALLOWED = Expect("allowed (200, or a redirect not to /login)", frozenset({200, 302, 303}),
                  to_login=False, allowed=True)
 SEE_OTHER = Expect("303 (not to /login)", frozenset({303}), to_login=False, allowed=True)
+SEE_OTHER_OR_FOUND = Expect("302 or 303 (not to /login)", frozenset({302, 303}),
+                            to_login=False, allowed=True)
 SIGNED_OUT = Expect("302 to /login (signed out)", frozenset({302}), to_login=True,
                     allowed=True)
 LOGIN = Expect("302 to /login", frozenset({302}), to_login=True)
@@ -244,6 +247,24 @@ POLICY: dict[str, Route] = {
         page("/account/password", STAFF),
         Obj("(POST: a wrong current password)", "/account/password", "POST",
             data=BAD_PASSWORD, owners=STAFF),
+    ), staff_only),
+    # Personal API tokens: every staff member makes and revokes their own, and nobody
+    # makes one acting for somebody else (refused by the field in the own clinic, 404
+    # for another clinic's user).
+    "account.tokens": Route((page("/account/tokens", STAFF),), staff_only),
+    "account.create_token": Route((
+        Obj("(POST: an empty name)", "/account/tokens", "POST", owners=STAFF,
+            data={"name": "", "scope": "read", "days": "90"}),
+        Obj("(POST: acting for u1 of clinic 1: refused)", "/account/tokens", "POST",
+            owners=STAFF - ADMIN_OTHER, mine=NOBODY,
+            data={"name": "Theirs", "scope": "read", "days": "90", "user_id": "{user:u1}"}),
+    ), staff_only),
+    "account.revoke_token": Route((
+        Obj("t1's personal token", "/account/tokens/{apitoken:t1}/revoke", "POST",
+            owners=T1, mutates=T1, ok=SEE_OTHER_OR_FOUND),
+        Obj("the admin's integration token", "/account/tokens/{apitoken:integration}/revoke",
+            "POST"),
+        Obj("unknown token", f"/account/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
     ), staff_only),
     # --- the therapist's care and client pages ------------------------------------------
     "care.page": Route(per_code("/clients/{code}/care"), staff_only),
@@ -425,6 +446,8 @@ POLICY: dict[str, Route] = {
             data={"name": "", "user_id": "{user:self}", "scope": "read", "days": "90"}),
     ), staff_only),
     "admin.revoke_token": Route((
+        Obj("t2's personal token", "/admin/tokens/{apitoken:t2}/revoke", "POST",
+            owners=ADMIN, mutates=ADMIN, ok=SEE_OTHER_OR_FOUND),
         Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
     ), staff_only),
     "admin.attest": Route((
@@ -632,6 +655,12 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     for key in ("A", "B"):
         _link, tokens[key] = issue_link(store, episode=episodes[key], purpose="pre",
                                         now=clock(), library=LIB)
+    api_tokens, api_secrets = {}, {}
+    for key, owner, kind in (("t1", "t1", "personal"), ("t2", "t2", "personal"),
+                             ("integration", "admin", "integration")):
+        api_tokens[key], api_secrets[key] = create_token(
+            store, user=users[owner], name=f"Sync {key}", scopes=["read"],
+            created_by=users[owner], now=clock(), kind=kind)
     store.commit()
 
     keys: dict[str, str] = {f"user:{k}": str(u.id) for k, u in users.items()}
@@ -643,6 +672,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys.update({f"token:{k}": t for k, t in tokens.items()})
     keys.update({f"run:{k}": str(r.id) for k, r in runs.items()})
     keys.update({f"req:{k}": str(r.id) for k, r in requests.items()})
+    keys.update({f"apitoken:{k}": str(t.id) for k, t in api_tokens.items()})
     for namespace in ("user", "ep", "appt", "alert", "asg", "run", "req"):
         keys[f"{namespace}:unknown"] = str(UNKNOWN_ID)
     keys["code:unknown"] = UNKNOWN_CODE
@@ -664,6 +694,10 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     markers += [("s1's digest run", "2026-W41", frozenset({"s1", "admin"}), False),
                 ("s_none's digest run", "2026-W42", frozenset({"s_none", "admin"}), False),
                 ("clinic 2's digest run", "2026-W43", frozenset({"admin_other"}), False)]
+    # An API token's secret is shown once, on the response that creates it: never to
+    # anybody afterwards, the admins included.
+    markers += [(f"{key}'s API token secret", secret[3:], frozenset(), False)
+                for key, secret in api_secrets.items()]
     clinic1_roles = frozenset(r for r, c in CLINIC_OF.items() if c == 1)
     markers.append(("clinic 1's name or staff", f"heron-{tag}", clinic1_roles, False))
     markers.append(("clinic 2's name or staff", f"osprey-{tag}", frozenset({"admin_other"}),

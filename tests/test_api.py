@@ -258,7 +258,9 @@ def test_requests_are_audited_as_the_token(t_api, db_session):
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "api.client.view"))
     token = db_session.scalar(select(ApiToken).order_by(ApiToken.id.desc()))
     assert event.actor_kind == "api_token" and event.actor_user_id == token.user_id
-    assert event.actor_label == f"token {token.id} (EHR)"
+    # The token, its kind, who made it and whom it acts for (issue 16).
+    assert event.actor_label == (f"token {token.id} personal by user {token.created_by_id} "
+                                 f"for user {token.user_id} (EHR)")
     assert event.object_id == code and event.outcome == "allowed"
     created = db_session.scalar(select(AuditEvent).where(
         AuditEvent.action == "api.client.create"))

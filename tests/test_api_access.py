@@ -1,12 +1,15 @@
 """The API's access matrix: every token role x every ``/api/v1`` and ``/fhir`` operation x
 own, foreign (same clinic), other clinic's and unknown clients.
 
-A token acts for one staff member and must get exactly what that person gets on the
-pages: the therapist their own clients in full; the supervisor their supervisees'
-clients by code (signals, sessions, alerts; no answers, names or notes); an admin who
-is not a clinician and a therapist of another clinic nothing. Outside its reach an
-object is a 404 identical to an unknown one's; every request about a client writes
-exactly one audit record about it; a client's name reaches only their therapist.
+A personal token acts for the staff member who made it and must get exactly what that
+person gets on the pages: the therapist their own clients in full; the supervisor their
+supervisees' clients by code (signals, sessions, alerts; no answers, names or notes); an
+admin who is not a clinician and a therapist of another clinic nothing. An admin's
+integration token gets what the admin pages show: the clinic's clients by code and
+therapist (``GET /clients``, ``GET /clients/{code}``), nothing else, and writes
+nothing. Outside its reach an object is a 404 identical to an unknown one's; every
+request about a client writes exactly one audit record about it; a client's name
+reaches only their therapist.
 Writes are sent with bodies the service refuses after the lookup (so the owner's 422
 proves the request got through, and nothing changes).
 """
@@ -29,7 +32,9 @@ from tests.conftest import ApiClient
 
 LIB = builtin_library()
 T0 = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)
-ROLES = ("t1", "t2", "s1", "s_none", "admin", "t_other")
+ROLES = ("t1", "t2", "s1", "s_none", "admin", "t_other", "integration")
+# Operations an integration token reaches (for its clinic's clients): code and therapist.
+CODES_ONLY = frozenset({"client"})
 UNKNOWN = "C-ZZZZZZ"
 
 
@@ -57,6 +62,8 @@ def world(db_session, make_clinic, make_user, make_client, make_episode, make_ap
             Alert.episode_id == episode.id))
     db_session.commit()
     apis = {role: ApiClient(client, make_token(user)) for role, user in users.items()}
+    apis["integration"] = ApiClient(client, make_token(users["admin"], scopes=("read",),
+                                                       kind="integration"))
     codes = {label: c.code for label, c in clients.items()} | {"unknown": UNKNOWN}
     return {"users": users, "clients": clients, "alerts": alerts, "apis": apis,
             "codes": codes}
@@ -112,10 +119,14 @@ def test_every_role_gets_what_the_pages_give_it(world, db_session):
     for role in ROLES:
         api = world["apis"][role]
         for name, (method, template, body, reach) in OPERATIONS.items():
+            if role == "integration" and method == "POST":
+                continue  # no write scope: test_an_integration_token_writes_nothing
             for label in ("A", "B", "C", "unknown"):
                 before = db_session.scalar(select(func.max(AuditEvent.id)))
                 response = _request(api, method, _path(world, template, label), body)
                 owners = {"A": reach, "B": {"t2"}, "C": {"t_other"}}.get(label, set())
+                if name in CODES_ONLY and label in ("A", "B"):
+                    owners = {*owners, "integration"}
                 reached = role in owners
                 wanted = ({200} if method == "GET" else {409, 422}) if reached else {404}
                 if response.status_code not in wanted:
@@ -146,13 +157,15 @@ def test_every_role_gets_what_the_pages_give_it(world, db_session):
 def test_lists_hold_only_what_the_role_may_see(world):
     codes = world["codes"]
     expected = {"t1": {codes["A"]}, "t2": {codes["B"]}, "s1": {codes["A"]},
-                "s_none": set(), "admin": set(), "t_other": {codes["C"]}}
+                "s_none": set(), "admin": set(), "t_other": {codes["C"]},
+                "integration": {codes["A"], codes["B"]}}
     for role, wanted in expected.items():
         api = world["apis"][role]
         clients = api.get("/api/v1/clients").get_json()["items"]
         assert {c["code"] for c in clients} == wanted, role
         alerts = api.get("/api/v1/alerts?status=all").get_json()["items"]
-        assert {a["client_code"] for a in alerts} == wanted, role
+        assert {a["client_code"] for a in alerts} == (
+            set() if role == "integration" else wanted), role
         for listed in clients:
             assert (listed["name"] is not None) == (role in ("t1", "t2", "t_other")), role
 
@@ -177,3 +190,28 @@ def test_a_supervisor_cannot_register_clients(world):
         response = world["apis"][role].post("/api/v1/clients", json={"name": "New Person"})
         assert response.status_code == 422
         assert response.get_json()["errors"][0]["pointer"] == "#/therapist"
+
+
+def test_an_integration_token_reads_codes_and_therapists_only(world):
+    users = world["users"]
+    api = world["apis"]["integration"]
+    for label, therapist in (("A", "t1"), ("B", "t2")):
+        body = api.get(f"/api/v1/clients/{world['codes'][label]}").get_json()
+        assert {k: v for k, v in body.items() if v is not None} == {
+            "code": world["codes"][label], "therapist_id": users[therapist].id}
+
+
+def test_an_integration_token_writes_nothing(world, db_session):
+    api = world["apis"]["integration"]
+    before = db_session.scalar(select(func.max(AuditEvent.id)))
+    for name, (method, template, body, _reach) in OPERATIONS.items():
+        if method != "POST":
+            continue
+        response = _request(api, method, _path(world, template, "A"), body)
+        assert response.status_code == 403, name
+    assert api.post("/api/v1/clients", json={"name": "New Person"}).status_code == 403
+    fhir = api.post("/fhir/QuestionnaireResponse",
+                    json={"resourceType": "QuestionnaireResponse"})
+    assert fhir.status_code == 403
+    refused = db_session.scalars(select(AuditEvent).where(AuditEvent.id > (before or 0))).all()
+    assert {(e.action, e.outcome) for e in refused} == {("api.authorize", "denied")}

@@ -1,7 +1,7 @@
 """docs/api.md is true: its walk-through runs as written against a real server.
 
 The test creates a clinic with a therapist and an admin, makes a token with the
-command an admin would use (``outcome tokens create``), starts gunicorn
+command the server's operator would use (``outcome tokens create --user``), starts gunicorn
 (``outcome serve``) on loopback, and runs the walk-through's shell block with bash,
 curl and jq, exactly as an integrator would copy it from the page.
 """
@@ -63,8 +63,8 @@ def test_the_walkthrough_runs_as_written(tmp_path, fresh_database_url):
                OUTCOME_DATABASE_URL=fresh_database_url, OUTCOME_SECRET_KEY="s" * 40,
                OUTCOME_TIMEZONE="Europe/London")
     made = subprocess.run([OUTCOME, "tokens", "create", "--user", "therapist@docs.example",
-                           "--name", "EHR", "--scope", "read", "--scope", "write",
-                           "--admin", "admin@docs.example"], env=env, cwd=ROOT,
+                           "--name", "EHR", "--scope", "read", "--scope", "write"],
+                          env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     token = re.search(r"oc_[A-Za-z0-9_-]{20,}", made.stdout).group(0)

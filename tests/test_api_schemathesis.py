@@ -86,9 +86,9 @@ def world(databases, tmp_path_factory, app_factory):
                               completed_dt=now, idempotency_key="fuzz-1", library=library,
                               now=now)
         alert = store.query(Alert).filter_by(episode_id=episode.id).first()
-        store.add(ApiToken(clinic_id=clinic.id, user_id=therapist.id, name="fuzz",
+        store.add(ApiToken(clinic_id=clinic.id, user_id=therapist.id, kind="personal", name="fuzz",
                            token_hash=hash_secret(SECRET), prefix=SECRET[:10],
-                           scopes=["read", "write"], created_by_id=admin.id, created_dt=now,
+                           scopes=["read", "write"], created_by_id=therapist.id, created_dt=now,
                            expires_dt=now + dt.timedelta(days=3650)))
         ids = {"episode_id": episode.id, "alert_id": alert.id,
                "appointment_id": appointment.id}

@@ -1,5 +1,6 @@
-"""API tokens: the service, the admin page (secret shown once, admins only, audited) and
-``outcome tokens``."""
+"""API tokens: the service, the admin page (integration tokens, secret shown once, admins
+only, audited) and ``outcome tokens`` (personal tokens as the user, integration tokens
+as an admin). Personal tokens on the account page: tests/test_token_rules.py."""
 
 from __future__ import annotations
 
@@ -34,12 +35,13 @@ def world(db_session, clinic, make_clinic, make_user):
     return {"clinic": clinic, "other": other, **people}
 
 
-def make_token(db_session, world, clock, *, user="therapist", admin="admin", clinic="clinic",
+def make_token(db_session, world, clock, *, user="therapist", by=None, kind="personal",
                **kwargs):
+    """A token acting for ``user``, made by ``by`` (by default themselves)."""
     kwargs.setdefault("name", "EHR sync")
     kwargs.setdefault("scopes", ["read"])
     token, secret = api_tokens.create_token(
-        db_session, clinic=world[clinic], user=world[user], created_by=world[admin],
+        db_session, user=world[user], created_by=world[by or user], kind=kind,
         now=clock(), **kwargs)
     db_session.commit()
     return token, secret
@@ -72,17 +74,19 @@ def test_only_the_sha256_of_the_secret_is_stored(db_session, world, clock):
     assert token.prefix == secret[:10] and token.prefix.startswith("oc_")
     assert token.scopes == ["read", "write"]
     assert token.expires_dt == clock() + dt.timedelta(days=30)
-    assert (token.user_id, token.created_by_id, token.clinic_id) == (
-        world["therapist"].id, world["admin"].id, world["clinic"].id)
+    assert (token.kind, token.user_id, token.created_by_id, token.clinic_id) == (
+        "personal", world["therapist"].id, world["therapist"].id, world["clinic"].id)
     stored = row_text(db_session, "api_tokens")
     assert secret not in stored and secret[10:] not in stored
     assert token.token_hash in stored
 
 
 @pytest.mark.parametrize(("change", "field", "message"), [
-    ({"admin": "therapist"}, None, "Only an active admin"),
-    ({"admin": "other_admin"}, None, "Only an active admin"),
-    ({"user": "other_therapist"}, "user_id", "active staff member of this clinic"),
+    ({"by": "admin"}, "user_id", "acts for the person who creates it"),
+    ({"by": "other_admin"}, "user_id", "acts for the person who creates it"),
+    ({"kind": "integration"}, None, "Only an active admin"),
+    ({"user": "admin", "kind": "integration", "scopes": ["read", "write"]}, "scopes",
+     "reads client codes only"),
     ({"name": "   "}, "name", "Give the token a name"),
     ({"name": "x" * 101}, "name", "at most 100 characters"),
     ({"scopes": []}, "scopes", "Choose the token's scopes"),
@@ -103,8 +107,10 @@ def test_a_disabled_staff_member_or_admin_gets_no_token(db_session, world, clock
     db_session.commit()
     with pytest.raises(TokenError, match="active staff member"):
         make_token(db_session, world, clock)
-    with pytest.raises(TokenError, match="Only an active admin"):
-        make_token(db_session, world, clock, user="admin", admin="therapist")
+    world["admin"].is_active = False
+    db_session.commit()
+    with pytest.raises(TokenError, match="active staff member"):
+        make_token(db_session, world, clock, user="admin", kind="integration")
 
 
 def test_revoke_once_by_an_admin_of_the_clinic(db_session, world, clock):
@@ -112,7 +118,7 @@ def test_revoke_once_by_an_admin_of_the_clinic(db_session, world, clock):
     with pytest.raises(TokenError, match="Only an active admin"):
         api_tokens.revoke_token(db_session, token, world["other_admin"], clock())
     with pytest.raises(TokenError, match="Only an active admin"):
-        api_tokens.revoke_token(db_session, token, world["therapist"], clock())
+        api_tokens.revoke_token(db_session, token, world["other_therapist"], clock())
     api_tokens.revoke_token(db_session, token, world["admin"], clock())
     assert (token.revoked_dt, token.revoked_by_id) == (clock(), world["admin"].id)
     with pytest.raises(TokenError, match="revoked already"):
@@ -158,8 +164,7 @@ def test_clinic_tokens_lists_one_clinic_newest_first(db_session, world, clock):
     first, _ = make_token(db_session, world, clock, name="First")
     clock.advance(minutes=1)
     second, _ = make_token(db_session, world, clock, name="Second")
-    make_token(db_session, world, clock, clinic="other", user="other_therapist",
-               admin="other_admin")
+    make_token(db_session, world, clock, user="other_therapist")
     assert api_tokens.clinic_tokens(db_session, world["clinic"]) == [second, first]
 
 
@@ -175,15 +180,13 @@ def post(client, url, **data):
 
 
 def create(client, world, **data):
-    data = {"name": "EHR sync", "user_id": str(world["therapist"].id), "scope": ["read"],
-            "days": "90", **data}
+    data = {"name": "EHR sync", "days": "90", **data}
     return post(client, "/admin/tokens", **data)
 
 
 def test_the_page_lists_tokens_without_their_secrets(auth, client, db_session, world, clock):
     token, secret = make_token(db_session, world, clock, scopes=["read", "write"])
-    make_token(db_session, world, clock, clinic="other", user="other_therapist",
-               admin="other_admin", name="Other clinic's sync")
+    make_token(db_session, world, clock, user="other_therapist", name="Other clinic's sync")
     auth.login(world["admin"].email)
     response = client.get("/admin/tokens")
     html = response.get_data(as_text=True)
@@ -191,17 +194,15 @@ def test_the_page_lists_tokens_without_their_secrets(auth, client, db_session, w
     assert secret not in html and token.token_hash not in html
     assert f"{token.prefix}…" in html
     for shown in ("EHR sync", "Theo Therapist", world["therapist"].email, "read, write",
-                  "2026-11-16 09:00", "2027-02-14 09:00", "Never", "Active"):
+                  "2026-11-16 09:00", "2027-02-14 09:00", "Never", "Active", "personal"):
         assert shown in html, shown
     assert "Other clinic's sync" not in html and "Olga Elsewhere" not in html
     assert f'action="/admin/tokens/{token.id}/revoke"' in html
-    # The form: the clinic's active staff, read and write, 90 days by default.
-    assert f'<option value="{world["therapist"].id}"' in html
-    assert f'value="{world["other_therapist"].id}"' not in html
-    assert 'name="scope" value="read" checked' in html
-    assert 'name="scope" value="write">' in html
+    # The form: an integration token (nobody to choose: it acts for the admin), read
+    # only, 90 days by default.
+    assert 'name="user_id"' not in html and 'name="scope"' not in html
     assert 'name="days" required min="1" max="366" step="1" value="90"' in html
-    assert 'for="token-name"' in html and "<legend>Scopes</legend>" in html
+    assert 'for="token-name"' in html and "Scope: read" in html
     assert "<script" not in html and "style=" not in html
 
 
@@ -219,13 +220,11 @@ def test_statuses_on_the_page(auth, client, db_session, world, clock, make_user)
     for label in ("Expired", "Revoked", "Staff member disabled"):
         assert f"<strong>{label}</strong>" in html, label
     assert f'action="/admin/tokens/{revoked.id}/revoke"' not in html
-    # A disabled staff member cannot be chosen for a new token.
-    assert f'<option value="{disabled_user.id}"' not in html
 
 
 def test_admin_creates_a_token_and_sees_the_secret_once(auth, client, db_session, world, clock):
     auth.login(world["admin"].email)
-    response = create(client, world, name="  EHR sync  ", scope=["read", "write"], days="30")
+    response = create(client, world, name="  EHR sync  ", days="30")
     html = response.get_data(as_text=True)
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
@@ -233,11 +232,11 @@ def test_admin_creates_a_token_and_sees_the_secret_once(auth, client, db_session
     secret = SECRET_BOX.search(html).group(1)
     assert secret.startswith("oc_") and html.count(secret) == 1
     assert all(secret not in value for value in response.headers.values())
-    assert "API token EHR sync created for Theo Therapist." in html
+    assert "Integration token EHR sync created." in html
     [token] = db_session.scalars(select(ApiToken)).all()
     assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
-    assert (token.name, token.scopes, token.user_id, token.created_by_id) == (
-        "EHR sync", ["read", "write"], world["therapist"].id, world["admin"].id)
+    assert (token.name, token.kind, token.scopes, token.user_id, token.created_by_id) == (
+        "EHR sync", "integration", ["read"], world["admin"].id, world["admin"].id)
     assert token.expires_dt == clock() + dt.timedelta(days=30)
     assert api_tokens.authenticate(db_session, secret, clock()) == token
     [event] = events(db_session, "api_token.create")
@@ -254,8 +253,9 @@ def test_admin_creates_a_token_and_sees_the_secret_once(auth, client, db_session
 @pytest.mark.parametrize(("data", "field", "message"), [
     ({"name": ""}, "name", "Give the token a name"),
     ({"name": "n" * 101}, "name", "at most 100 characters"),
-    ({"scope": []}, "scopes", "Choose the token&#39;s scopes"),
+    ({"scope": ["read", "write"]}, "scopes", "reads client codes only"),
     ({"scope": ["read", "delete"]}, "scopes", "Choose the token&#39;s scopes"),
+    ({"user_id": "{therapist}"}, "user_id", "acts for the person who creates it"),
     ({"days": "0"}, "days", "1 to 366 days"),
     ({"days": "367"}, "days", "1 to 366 days"),
     ({"days": "ninety"}, "days", "1 to 366 days"),
@@ -265,6 +265,8 @@ def test_admin_creates_a_token_and_sees_the_secret_once(auth, client, db_session
 def test_a_refused_token_shows_the_field_and_saves_nothing(auth, client, db_session, world,
                                                           data, field, message):
     auth.login(world["admin"].email)
+    if data.get("user_id") == "{therapist}":
+        data = {"user_id": str(world["therapist"].id)}
     response = create(client, world, **data)
     html = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -278,19 +280,16 @@ def test_a_refused_token_shows_the_field_and_saves_nothing(auth, client, db_sess
 
 def test_the_form_keeps_what_was_typed(auth, client, db_session, world):
     auth.login(world["admin"].email)
-    html = create(client, world, name="Kept name", scope=["write"], days="400",
+    html = create(client, world, name="Kept name", days="400",
                   user_id=str(world["admin"].id)).get_data(as_text=True)
     assert 'value="Kept name"' in html and 'value="400"' in html
-    assert 'name="scope" value="write" checked' in html
-    assert 'name="scope" value="read">' in html
-    assert f'<option value="{world["admin"].id}" selected>' in html
 
 
 def test_a_disabled_staff_member_is_refused_by_field(auth, client, db_session, world):
     world["therapist"].is_active = False
     db_session.commit()
     auth.login(world["admin"].email)
-    html = create(client, world).get_data(as_text=True)
+    html = create(client, world, user_id=str(world["therapist"].id)).get_data(as_text=True)
     assert '<p class="error" id="user_id-error">' in html
     assert token_count(db_session) == 0
 
@@ -340,8 +339,7 @@ def without_csrf(response) -> str:
 
 def test_another_clinics_token_or_an_unknown_one_is_a_404(auth, client, db_session, world,
                                                           clock):
-    theirs, _ = make_token(db_session, world, clock, clinic="other", user="other_therapist",
-                           admin="other_admin")
+    theirs, _ = make_token(db_session, world, clock, user="other_therapist")
     auth.login(world["admin"].email)
     foreign = post(client, f"/admin/tokens/{theirs.id}/revoke")
     unknown = post(client, "/admin/tokens/987654321/revoke")
@@ -397,8 +395,7 @@ def test_the_page_is_in_russian(auth, client, db_session, world, clock):
     html = client.get("/admin/tokens", headers=headers).get_data(as_text=True)
     assert '<html lang="ru">' in html and "API-токены" in html and "Действует" in html
     created = client.post("/admin/tokens", headers=headers, data={
-        "csrf_token": csrf_token(html), "name": "", "user_id": str(world["therapist"].id),
-        "scope": "read", "days": "90"}).get_data(as_text=True)
+        "csrf_token": csrf_token(html), "name": "", "days": "90"}).get_data(as_text=True)
     assert "Дайте токену название" in created
 
 
@@ -407,8 +404,7 @@ def test_the_page_is_in_russian(auth, client, db_session, world, clock):
 
 def cli_create(runner, world, *extra):
     return runner.invoke(args=["tokens", "create", "--user", world["therapist"].email,
-                               "--name", "EHR sync", "--scope", "read", "--admin",
-                               world["admin"].email, *extra])
+                               "--name", "EHR sync", "--scope", "read", *extra])
 
 
 def test_cli_create_prints_the_secret_once(runner, db_session, world):
@@ -421,12 +417,16 @@ def test_cli_create_prints_the_secret_once(runner, db_session, world):
     [token] = db_session.scalars(select(ApiToken)).all()
     assert token.token_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert token.scopes == ["read", "write"]
-    assert f"Created token {token.id} 'EHR sync' ({token.prefix}…)" in result.output
+    assert f"Created personal token {token.id} 'EHR sync' ({token.prefix}…)" in result.output
+    assert (token.kind, token.user_id, token.created_by_id) == (
+        "personal", world["therapist"].id, world["therapist"].id)
     assert token.expires_dt - token.created_dt == dt.timedelta(days=30)
     [event] = events(db_session, "api_token.create")
-    assert (event.actor_kind, event.actor_label, event.clinic_id, event.object_type,
-            event.object_id) == ("system", "outcome tokens create", world["clinic"].id,
-                                 "api_token", str(token.id))
+    assert (event.actor_kind, event.actor_user_id, event.actor_label, event.clinic_id,
+            event.object_type, event.object_id) == (
+        "system", world["therapist"].id,
+        f"outcome tokens create: {api_tokens.audit_label(token)}", world["clinic"].id,
+        "api_token", str(token.id))
 
 
 def test_cli_list_shows_no_secret_or_hash(runner, db_session, world, clock):
@@ -456,8 +456,9 @@ def test_cli_revoke(runner, db_session, world, clock):
     db_session.expire_all()
     assert db_session.get(ApiToken, token.id).revoked_dt is not None
     [event] = events(db_session, "api_token.revoke")
-    assert (event.actor_kind, event.actor_label, event.object_id) == (
-        "system", "outcome tokens revoke", str(token.id))
+    assert (event.actor_kind, event.actor_user_id, event.actor_label, event.object_id) == (
+        "system", world["admin"].id, f"outcome tokens revoke: {api_tokens.audit_label(token)}",
+        str(token.id))
     again = runner.invoke(args=["tokens", "revoke", str(token.id), "--admin",
                                 world["admin"].email])
     assert again.exit_code == 1 and "revoked already" in again.output
@@ -476,20 +477,23 @@ def test_cli_refusals(runner, db_session, world, clock):
         assert (result.exit_code, message in result.output) == (code, True), result.output
         assert "Traceback" not in result.output
     unknown_user = runner.invoke(args=["tokens", "create", "--user", "nobody@example.org",
-                                       "--name", "X", "--scope", "read", "--admin",
-                                       world["admin"].email])
+                                       "--name", "X", "--scope", "read"])
     assert unknown_user.exit_code == 2 and "no user 'nobody@example.org'" in unknown_user.output
-    not_admin = runner.invoke(args=["tokens", "create", "--user", world["therapist"].email,
-                                    "--name", "X", "--scope", "read", "--admin",
-                                    world["therapist"].email])
+    not_admin = runner.invoke(args=["tokens", "create", "--name", "X", "--scope", "read",
+                                    "--admin", world["therapist"].email])
     assert not_admin.exit_code == 1 and "Only an active admin" in not_admin.output
-    other_admin = runner.invoke(args=["tokens", "create", "--user", world["therapist"].email,
-                                      "--name", "X", "--scope", "read", "--admin",
-                                      world["other_admin"].email])
+    write = runner.invoke(args=["tokens", "create", "--name", "X", "--scope", "write",
+                                "--admin", world["admin"].email])
+    assert write.exit_code == 1 and "reads client codes only" in write.output
+    other_admin = runner.invoke(args=["tokens", "create", "--name", "X", "--scope", "read",
+                                      "--admin", world["other_admin"].email, "--clinic",
+                                      world["clinic"].slug])
     assert other_admin.exit_code == 2 and "--admin" in other_admin.output
     no_scope = runner.invoke(args=["tokens", "create", "--user", world["therapist"].email,
-                                   "--name", "X", "--admin", world["admin"].email])
+                                   "--name", "X"])
     assert no_scope.exit_code == 2
+    neither = runner.invoke(args=["tokens", "create", "--name", "X", "--scope", "read"])
+    assert neither.exit_code == 2 and "exactly one of --user" in neither.output
     unknown_token = runner.invoke(args=["tokens", "revoke", "987654321", "--admin",
                                         world["admin"].email])
     assert unknown_token.exit_code == 2 and "no token 987654321" in unknown_token.output

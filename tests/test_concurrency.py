@@ -139,8 +139,8 @@ def setup_clinic(fresh_database_url) -> Iterator[Callable[..., Setup]]:
                              display_name="Theo Therapist", is_therapist=True)
             session.add_all([admin, therapist])
             session.flush()
-            _token, secret = create_token(session, clinic=clinic, user=therapist, name="EHR",
-                                          scopes=("read", "write"), created_by=admin,
+            _token, secret = create_token(session, user=therapist, name="EHR",
+                                          scopes=("read", "write"), created_by=therapist,
                                           now=now)
             for n in range(clients):
                 client, episode = register_client(session, therapist, name=f"Client {n}",

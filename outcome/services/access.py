@@ -11,6 +11,9 @@ The rules (security.md, "access control"):
 - an admin who is not also a clinician sees no client data;
 - an admin manages the clinic's clients by code only (who their therapist is, for
   transfers): :func:`administered_clients`, never names, contacts or answers;
+- an API token has its person's access if it is ``personal``; an ``integration``
+  token (an admin's) sees at most what the admin pages show: client codes and their
+  therapist (:func:`token_clients`), never names, contacts, answers, scores or notes;
 - nobody sees another clinic.
 """
 
@@ -21,6 +24,7 @@ from sqlalchemy import false
 from sqlalchemy import or_
 from sqlalchemy import select
 
+from outcome.models import ApiToken
 from outcome.models import Client
 from outcome.models import SupervisorAssignment
 from outcome.models import User
@@ -65,3 +69,25 @@ def administered_clients(user: User) -> Select[Client]:
     if not (user.is_active and user.is_admin):
         return query.where(false())
     return query
+
+
+def token_clients(token: ApiToken, *, codes_only: bool = False) -> Select[Client]:
+    """A SELECT of the clients an API token reaches.
+
+    A ``personal`` token reaches what its staff member sees (:func:`visible_clients`).
+    An ``integration`` token reaches nothing of a client's data, and with
+    ``codes_only`` (a caller that serves a client's code and therapist, nothing else)
+    the clinic's clients as the admin pages list them (:func:`administered_clients` of
+    the admin it acts for, so nothing once they are no longer an active admin).
+    """
+    if token.kind == "personal":
+        return visible_clients(token.user)
+    if codes_only:
+        return administered_clients(token.user)
+    return select(Client).where(false())
+
+
+def token_sees_client_names(token: ApiToken, client: Client) -> bool:
+    """Whether a token sees the client's name, contacts, answers and notes: only a
+    personal token of the client's own therapist (:func:`sees_client_names`)."""
+    return token.kind == "personal" and sees_client_names(token.user, client)

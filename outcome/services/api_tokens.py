@@ -1,10 +1,21 @@
-"""API tokens: created by an admin for one integration, stored as hashes, revocable.
+"""API tokens: personal or integration, stored as hashes, revocable.
 
-A token acts for one staff member and carries at most that person's access (the
-scoping of :mod:`outcome.services.access` applies unchanged); its scopes narrow it to
-reading (``read``) and/or changing (``write``) data. The secret has 256 bits of
-randomness, so a plain SHA-256 is a sufficient hash (a slow password hash protects
-guessable secrets; this one cannot be guessed). It is shown once and never stored.
+Two kinds (:data:`outcome.models.api.TOKEN_KINDS`), and in both the token acts for the
+person who created it, so nobody ever holds a secret that reads another person's
+clients:
+
+- a **personal** token is created by the staff member it acts for (on their account
+  page, or by ``outcome tokens create --user`` run on the server "as them") and carries
+  at most that person's access (the scoping of :mod:`outcome.services.access`);
+- an **integration** token is created by an admin on the admin page (or with
+  ``outcome tokens create --admin``) and sees at most what an admin sees on the admin
+  pages: client codes and their therapists, no names, contacts, answers, scores or
+  notes (:func:`outcome.services.access.token_clients`). It is read-only.
+
+Scopes narrow a token further to reading (``read``) and/or changing (``write``) data.
+The secret has 256 bits of randomness, so a plain SHA-256 is a sufficient hash (a slow
+password hash protects guessable secrets; this one cannot be guessed). It is shown once
+and never stored.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from outcome.models import ApiToken
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.models.api import API_SCOPES
+from outcome.models.api import TOKEN_KINDS
 from outcome.services.staff import N_
 from outcome.services.staff import StaffError
 
@@ -49,20 +61,29 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-def create_token(session: Session, *, clinic: Clinic, user: User, name: str,
-                 scopes: Iterable[str], created_by: User, now: dt.datetime,
+def create_token(session: Session, *, user: User, name: str, scopes: Iterable[str],
+                 created_by: User, now: dt.datetime, kind: str = "personal",
                  days: int = DEFAULT_DAYS) -> tuple[ApiToken, str]:
-    """Create a token acting for ``user``, valid for ``days`` (1 to 366); flush.
+    """Create a token of ``kind`` acting for ``user``, valid for ``days`` (1 to 366); flush.
 
     Returns the stored row and the secret, which is shown once and cannot be recovered.
-    Only an active admin of the clinic creates tokens, and only for an active staff
-    member of the same clinic; ``scopes`` is a non-empty subset of ``read``, ``write``.
+    A token always acts for the person who creates it: ``created_by`` must be ``user``
+    (nobody, admins included, creates a token acting for someone else). A ``personal``
+    token is for any active staff member; an ``integration`` token only for an active
+    admin, and only with the ``read`` scope (it reads codes, and writes nothing).
+    ``scopes`` is a non-empty subset of ``read``, ``write``.
     """
-    if not (created_by.is_active and created_by.is_admin and created_by.clinic_id == clinic.id):
-        raise TokenError(N_("Only an active admin of the clinic can create API tokens."))
-    if user.clinic_id != clinic.id or not user.is_active:
+    if kind not in TOKEN_KINDS:
+        raise ValueError(f"unknown token kind {kind!r}")
+    if created_by.id != user.id:
+        raise TokenError(N_("A token acts for the person who creates it: staff members "
+                            "create their own personal tokens on their account page."),
+                         field="user_id")
+    if not user.is_active:
         raise TokenError(N_("A token acts for an active staff member of this clinic."),
                          field="user_id")
+    if kind == "integration" and not user.is_admin:
+        raise TokenError(N_("Only an active admin of the clinic can create API tokens."))
     clean_name = (name or "").strip()
     if not clean_name:
         raise TokenError(N_("Give the token a name that says which system uses it."),
@@ -72,16 +93,26 @@ def create_token(session: Session, *, clinic: Clinic, user: User, name: str,
     wanted = sorted(set(scopes))
     if not wanted or any(scope not in API_SCOPES for scope in wanted):
         raise TokenError(N_("Choose the token's scopes: read, write or both."), field="scopes")
+    if kind == "integration" and wanted != ["read"]:
+        raise TokenError(N_("An integration token reads client codes only: its scope is "
+                            "read."), field="scopes")
     if not 1 <= days <= MAX_DAYS:
         raise TokenError(N_("A token is valid for 1 to 366 days."), field="days")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken(clinic_id=clinic.id, user_id=user.id, name=clean_name,
+    token = ApiToken(clinic_id=user.clinic_id, user_id=user.id, kind=kind, name=clean_name,
                      token_hash=hash_secret(secret), prefix=secret[:PREFIX_SHOWN],
                      scopes=wanted, created_by_id=created_by.id, created_dt=now,
                      expires_dt=now + dt.timedelta(days=days))
     session.add(token)
     session.flush()
     return token, secret
+
+
+def audit_label(token: ApiToken) -> str:
+    """How the audit trail names a token: its id and kind, who created it and whom it
+    acts for (user ids), then its name, cut to the column's 100 characters."""
+    return (f"token {token.id} {token.kind} by user {token.created_by_id} for user "
+            f"{token.user_id} ({token.name})")[:100]
 
 
 def authenticate(session: Session, secret: str, now: dt.datetime, *, record_use: bool = True
@@ -115,6 +146,14 @@ def touch(session: Session, token: ApiToken, now: dt.datetime) -> None:
     session.flush()
 
 
+def user_tokens(session: Session, user: User) -> list[ApiToken]:
+    """The personal tokens acting for ``user``, newest first (revoked and expired ones
+    included)."""
+    return list(session.scalars(select(ApiToken).where(
+        ApiToken.user_id == user.id, ApiToken.kind == "personal")
+        .order_by(ApiToken.created_dt.desc(), ApiToken.id.desc())))
+
+
 def clinic_tokens(session: Session, clinic: Clinic) -> list[ApiToken]:
     """Every token of the clinic, newest first (revoked and expired ones included)."""
     return list(session.scalars(select(ApiToken).where(ApiToken.clinic_id == clinic.id)
@@ -139,9 +178,12 @@ def token_status(token: ApiToken, now: dt.datetime) -> str:
 def revoke_token(session: Session, token: ApiToken, by: User, now: dt.datetime) -> ApiToken:
     """Revoke ``token`` at once (its next request is refused); flush.
 
-    Only an active admin of the token's clinic may; revoking twice is refused.
+    An active admin of the token's clinic may revoke any of its tokens, and a staff
+    member their own personal tokens; revoking twice is refused.
     """
-    if not (by.is_active and by.is_admin and by.clinic_id == token.clinic_id):
+    own = token.kind == "personal" and token.user_id == by.id
+    admin = by.is_admin and by.clinic_id == token.clinic_id
+    if not (by.is_active and (own or admin)):
         raise TokenError(N_("Only an active admin of the clinic can revoke API tokens."))
     if token.revoked_dt is not None:
         raise TokenError(N_("This token was revoked already."))

@@ -1,4 +1,8 @@
-"""A staff member's own account: changing their password.
+"""A staff member's own account: changing their password; their personal API tokens.
+
+Personal API tokens (:mod:`outcome.services.api_tokens`) are made here by the staff
+member they act for, and only they ever see the secret (once, on the response that
+creates it). They list and revoke their own tokens; an admin can revoke them too.
 
 A successful change bumps the account's session version, so every other session (and
 any copied cookie) ends at once. The browser that made the change is signed in again
@@ -10,10 +14,16 @@ password quickly.
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+from typing import NoReturn
+
 from flask import Blueprint
+from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import session
 from flask import url_for
 from flask_babel import gettext as _
@@ -29,7 +39,10 @@ from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
 from outcome.extensions import limiter
+from outcome.models import ApiToken
+from outcome.models import Clinic
 from outcome.models import User
+from outcome.services import api_tokens
 from outcome.services import staff
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import MIN_LENGTH
@@ -95,3 +108,110 @@ def password() -> str | Response:
             flash(_("Your password is changed. Any other session of yours has ended."), "info")
             return redirect(url_for("home.index"))
     return render_template("account/password.html", form=form)
+
+
+# --- personal API tokens ---------------------------------------------------------------------
+
+SCOPE_LABELS = {"read": _l("read"), "write": _l("write")}
+
+
+def _me() -> User:
+    return current_user._get_current_object()
+
+
+def _tz() -> zoneinfo.ZoneInfo:
+    clinic = db_session().get(Clinic, current_user.clinic_id)
+    assert clinic is not None
+    return zoneinfo.ZoneInfo(clinic.timezone)
+
+
+def _local(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _denied(action: str, object_type: str, object_id: object) -> NoReturn:
+    audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, object_type=object_type,
+                object_id=str(object_id)[:64], even_if_failed=True)
+    abort(404)
+
+
+@bp.route("/tokens")
+@login_required
+def tokens(form: dict | None = None, errors: dict | None = None,
+           created: tuple[ApiToken, str] | None = None) -> str:
+    """The signed-in staff member's personal API tokens (never their secrets) and the
+    form that creates one; ``created`` is the token just made and its secret, shown once
+    on this response."""
+    return render_template(
+        "account/tokens.html", tokens=api_tokens.user_tokens(db_session(), _me()),
+        status=api_tokens.token_status, at=now(), tz=_tz(), local=_local,
+        scope_labels=SCOPE_LABELS,
+        form=form or {"scopes": ["read"], "days": str(api_tokens.DEFAULT_DAYS)},
+        errors=errors or {}, created=created, max_days=api_tokens.MAX_DAYS,
+        name_max=api_tokens.NAME_MAX)
+
+
+@bp.route("/tokens", methods=["POST"])
+@login_required
+def create_token() -> str:
+    """Create a personal token acting for the signed-in staff member and show its secret
+    on this response only (200, never a redirect: the secret must not travel through
+    the session or a URL). Nobody creates a token for somebody else: a ``user_id`` of
+    another staff member is refused by the field, another clinic's is a 404."""
+    form = request.form
+    me = _me()
+    raw_days = (form.get("days") or "").strip()
+    kept = {"name": form.get("name", ""), "scopes": form.getlist("scope"), "days": raw_days}
+    user = me
+    if "user_id" in form:
+        raw = form.get("user_id", "")
+        named = db_session().get(User, int(raw)) if raw.isdecimal() and len(raw) <= 9 else None
+        if named is None or named.clinic_id != me.clinic_id:
+            _denied("api_token.create", "user", raw)
+        user = named
+    # Not a whole number (or absurdly long): 0, which the service refuses for the field.
+    days = int(raw_days) if raw_days.isdecimal() and len(raw_days) <= 4 else 0
+    try:
+        token, secret = api_tokens.create_token(
+            db_session(), user=user, name=form.get("name", ""), kind="personal",
+            scopes=kept["scopes"], created_by=me, now=now(), days=days)
+    except api_tokens.TokenError as exc:
+        discard_changes()
+        audit_event(action="api_token.create", outcome="error", actor_user_id=me.id,
+                    clinic_id=me.clinic_id, object_type="api_token", even_if_failed=True)
+        return tokens(form=kept, errors={exc.field or "form": message(exc)})
+    audit_event(action="api_token.create", outcome="allowed", actor_user_id=me.id,
+                clinic_id=me.clinic_id, object_type="api_token", object_id=token.id,
+                actor_label=api_tokens.audit_label(token))
+    flash(_("Personal token %(name)s created.", name=token.name), "info")
+    return tokens(created=(token, secret))
+
+
+@bp.route("/tokens/<int(max=2147483647):token_id>/revoke", methods=["POST"])
+@login_required
+def revoke_token(token_id: int) -> Response:
+    """Revoke one of the signed-in staff member's personal tokens at once (anybody
+    else's, or an unknown one, is a 404)."""
+    store = db_session()
+    me = _me()
+    token = store.get(ApiToken, token_id)
+    if token is None or token.kind != "personal" or token.user_id != me.id:
+        _denied("api_token.revoke", "api_token", token_id)
+    assert token is not None
+    name, label = token.name, api_tokens.audit_label(token)
+    try:
+        api_tokens.revoke_token(store, token, me, now())
+    except api_tokens.TokenError as exc:
+        discard_changes()
+        audit_event(action="api_token.revoke", outcome="error", actor_user_id=me.id,
+                    clinic_id=me.clinic_id, object_type="api_token", object_id=token_id,
+                    even_if_failed=True)
+        flash(message(exc), "error")
+    else:
+        audit_event(action="api_token.revoke", outcome="allowed", actor_user_id=me.id,
+                    clinic_id=me.clinic_id, object_type="api_token", object_id=token_id,
+                    actor_label=label)
+        flash(_("API token %(name)s is revoked; its next request is refused.", name=name),
+              "info")
+    return redirect(url_for(".tokens"))

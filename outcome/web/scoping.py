@@ -5,7 +5,10 @@ for the client it is about, allowed or denied, and an object outside the viewer'
 visible set answers 404 (never 403: its existence is not revealed).
 
 The viewer is the signed-in staff member, or, for an API request, the staff member the
-API token acts for (:func:`acting_user`); the audit record then names the token.
+API token acts for (:func:`acting_user`); the audit record then names the token, its
+creator and the person it acts for. What a token reaches depends on its kind
+(:func:`outcome.services.access.token_clients`): an integration token reaches client
+codes only, and only where the caller serves nothing more (``codes_only``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 from flask import abort
 from flask import g
 from flask_login import current_user
+from sqlalchemy import Select
 from sqlalchemy import select
 
 from outcome.models import Client
@@ -23,7 +27,10 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
 from outcome.services.access import sees_client_names
+from outcome.services.access import token_clients
+from outcome.services.access import token_sees_client_names
 from outcome.services.access import visible_clients
+from outcome.services.api_tokens import audit_label
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -39,8 +46,58 @@ def actor_fields() -> dict[str, Any]:
     token = g.get("api_token")
     if token is not None:
         return {"actor_kind": "api_token", "actor_user_id": token.user_id,
-                "actor_label": f"token {token.id} ({token.name})"[:100]}
+                "actor_label": audit_label(token)}
     return {"actor_kind": "user", "actor_user_id": current_user.id}
+
+
+def reachable_clients(*, codes_only: bool = False) -> Select[Client]:
+    """The clients this request may reach: the signed-in user's visible clients, or the
+    API token's (:func:`outcome.services.access.token_clients`; ``codes_only`` when the
+    caller serves a client's code and therapist and nothing else)."""
+    token = g.get("api_token")
+    if token is not None:
+        return token_clients(token, codes_only=codes_only)
+    return visible_clients(current_user)
+
+
+def sees_names(client: Client) -> bool:
+    """Whether this request may show the client's name, contacts, answers and notes."""
+    token = g.get("api_token")
+    if token is not None:
+        return token_sees_client_names(token, client)
+    return sees_client_names(current_user, client)
+
+
+def note_client(client: Client) -> None:
+    """Record that this request is about ``client`` (one it has just created), as a
+    lookup does, so that a stored result is tied to them."""
+    g.scoped_client_id = client.id
+
+
+def scoped_client_id() -> int | None:
+    """The client this request's lookup allowed (None before one, or if refused)."""
+    return g.get("scoped_client_id")
+
+
+def recheck_client(client_id: int, action: str, **audit: Any) -> Client:
+    """The client ``client_id``, if this request may still reach them as their own
+    therapist (:func:`sees_names`), for a stored result replayed; one audit record with
+    the client either way, and a 404 if not (access may have ended since, a transfer)."""
+    client = db_session().get(Client, client_id)
+    viewer = acting_user()
+    allowed = (client is not None and client.clinic_id == viewer.clinic_id
+               and db_session().scalar(reachable_clients().where(Client.id == client_id)
+                                       .with_only_columns(Client.id)) is not None
+               and sees_names(client))
+    audit_event(action=action, outcome="allowed" if allowed else "denied",
+                even_if_failed=True, clinic_id=viewer.clinic_id,
+                client_id=client_id if client is not None
+                and client.clinic_id == viewer.clinic_id else None,
+                **{**actor_fields(), **audit})
+    if not allowed:
+        abort(404)
+    assert client is not None
+    return client
 
 
 def attempted_client_id(code: str) -> int | None:
@@ -50,14 +107,14 @@ def attempted_client_id(code: str) -> int | None:
 
 
 def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | None = None,
-            check: Callable[[Client], bool] | None = None) -> Client:
+            check: Callable[[Client], bool] | None = None, codes_only: bool = False) -> Client:
     store = db_session()
     viewer = acting_user()
-    query = visible_clients(viewer).where(Client.code == code)
+    query = reachable_clients(codes_only=codes_only).where(Client.code == code)
     if therapist_ids is not None:
         query = query.where(Client.therapist_id.in_(therapist_ids))
     client = store.scalar(query)
-    allowed = client is not None and (not own or sees_client_names(viewer, client))
+    allowed = client is not None and (not own or sees_names(client))
     # An object named in the URL besides the client (episode, alert, appointment) must
     # belong to it; checked before the record is written, so the record tells the truth.
     if allowed and check is not None:
@@ -74,14 +131,17 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     if not allowed:
         abort(404)
     assert client is not None
+    g.scoped_client_id = client.id
     return client
 
 
-def visible_client(code: str, action: str,
-                   check: Callable[[Client], bool] | None = None) -> Client:
+def visible_client(code: str, action: str, check: Callable[[Client], bool] | None = None,
+                   *, codes_only: bool = False) -> Client:
     """The client if the viewer may read their data at all (own therapist, or supervisor
-    of their therapist); the caller shows names only if :func:`sees_client_names`."""
-    return _lookup(code, action, own=False, check=check)
+    of their therapist); the caller shows names only if :func:`sees_names`. With
+    ``codes_only`` (the caller then serves nothing but the code and therapist to a
+    viewer who does not see names) an integration token reaches the clinic's clients."""
+    return _lookup(code, action, own=False, check=check, codes_only=codes_only)
 
 
 def own_client(code: str, action: str, check: Callable[[Client], bool] | None = None

@@ -1,5 +1,11 @@
-"""API tokens of the clinic: list, create (the secret shown once) and revoke
-(see :mod:`outcome.services.api_tokens`)."""
+"""API tokens of the clinic: list and revoke every token, create integration tokens
+(the secret shown once; see :mod:`outcome.services.api_tokens`).
+
+An admin creates integration tokens only: acting for the admin, read-only, they see
+client codes and therapists, as these pages do. A token that reads client data is a
+personal one, made by its staff member on their own account page; the admin lists and
+revokes those too, and never sees a secret but the one just created here.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
 SCOPE_LABELS = {"read": _l("read"), "write": _l("write")}
+KIND_LABELS = {"personal": _l("personal"), "integration": _l("integration")}
 
 
 @bp.route("/tokens")
@@ -46,7 +53,8 @@ def tokens(form: dict | None = None, errors: dict | None = None,
         people={u.id: u for u in people}, active=[u for u in people if u.is_active],
         status=api_tokens.token_status, at=now(), tz=_tz(), local=_local,
         scope_labels=SCOPE_LABELS,
-        form=form or {"scopes": ["read"], "days": str(api_tokens.DEFAULT_DAYS)},
+        kind_labels=KIND_LABELS,
+        form=form or {"days": str(api_tokens.DEFAULT_DAYS)},
         errors=errors or {}, created=created, max_days=api_tokens.MAX_DAYS,
         name_max=api_tokens.NAME_MAX)
 
@@ -57,21 +65,24 @@ def create_token() -> str:
     the secret must not travel through the session or a URL)."""
     form = request.form
     raw_days = (form.get("days") or "").strip()
-    kept = {"name": form.get("name", ""), "user_id": form.get("user_id", ""),
-            "scopes": form.getlist("scope"), "days": raw_days}
-    user = _form_user("user_id", "api_token.create")  # another clinic's user: 404
+    kept = {"name": form.get("name", ""), "scopes": form.getlist("scope") or ["read"],
+            "days": raw_days}
+    # The token acts for the admin. A user named in the form (an older form, a crafted
+    # request) must be the admin: the service refuses anybody else by the field;
+    # another clinic's user is a 404.
+    user = _form_user("user_id", "api_token.create") if "user_id" in form else _admin()
     # Not a whole number (or absurdly long): 0, which the service refuses for the field.
     days = int(raw_days) if raw_days.isdecimal() and len(raw_days) <= 4 else 0
     try:
         token, secret = api_tokens.create_token(
-            db_session(), clinic=_clinic(), user=user, name=form.get("name", ""),
+            db_session(), user=user, name=form.get("name", ""), kind="integration",
             scopes=kept["scopes"], created_by=_admin(), now=now(), days=days)
     except api_tokens.TokenError as exc:
         _refused("api_token.create", exc, object_type="api_token")
         return tokens(form=kept, errors={exc.field or "form": message(exc)})
-    _record("api_token.create", object_type="api_token", object_id=token.id)
-    flash(_("API token %(name)s created for %(user)s.", name=token.name,
-            user=user.display_name), "info")
+    _record("api_token.create", object_type="api_token", object_id=token.id,
+            actor_label=api_tokens.audit_label(token))
+    flash(_("Integration token %(name)s created.", name=token.name), "info")
     return tokens(created=(token, secret))
 
 
@@ -85,13 +96,14 @@ def revoke_token(token_id: int) -> Response:
                     clinic_id=current_user.clinic_id, object_type="api_token", object_id=token_id,
                     even_if_failed=True)
         abort(404)
-    name = token.name
+    name, label = token.name, api_tokens.audit_label(token)
     try:
         api_tokens.revoke_token(store, token, _admin(), now())
     except api_tokens.TokenError as exc:
         _refused("api_token.revoke", exc, object_type="api_token", object_id=token_id)
     else:
-        _record("api_token.revoke", object_type="api_token", object_id=token_id)
+        _record("api_token.revoke", object_type="api_token", object_id=token_id,
+                actor_label=label)
         flash(_("API token %(name)s is revoked; its next request is refused.", name=name),
               "info")
     return redirect(url_for(".tokens"))

@@ -86,7 +86,7 @@ def authenticate() -> None:
     if needed not in token.scopes:
         audit_event(action="api.authorize", outcome="denied", actor_kind="api_token",
                     actor_user_id=token.user_id, clinic_id=token.clinic_id,
-                    actor_label=f"token {token.id} ({token.name})"[:100], object_type="api_scope",
+                    actor_label=api_tokens.audit_label(token), object_type="api_scope",
                     object_id=needed, even_if_failed=True)
         raise Problem(403, f"This token has no '{needed}' scope; it has: "
                            f"{', '.join(token.scopes)}.", kind="insufficient-scope",

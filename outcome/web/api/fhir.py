@@ -43,7 +43,6 @@ from outcome.extensions import instrument_library
 from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
-from outcome.services.access import visible_clients
 from outcome.services.exports import CODE_SYSTEM
 from outcome.services.exports import AdministrationResources
 from outcome.services.exports import administration_resources
@@ -67,9 +66,9 @@ from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
 from outcome.web.clock import now
 from outcome.web.database import db_session
-from outcome.web.scoping import acting_user
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import own_client
+from outcome.web.scoping import reachable_clients
 from questionnaires.fhir import ResponseError
 from questionnaires.fhir import answers_from_response
 from questionnaires.fhir import questionnaire
@@ -124,7 +123,8 @@ def capability_statement_resource() -> dict[str, Any]:
         "format": [MEDIA_TYPE, "json"],
         "rest": [{
             "mode": "server",
-            "documentation": "Send 'Authorization: Bearer <token>' (Admin > API tokens). "
+            "documentation": "Send 'Authorization: Bearer <token>' (a personal token from "
+                             "Your API tokens, or Admin > API tokens). "
                              "GET needs the read scope, POST the write scope.",
             "security": {"cors": False,
                          "description": "Bearer API tokens; a token acts for one staff "
@@ -191,7 +191,7 @@ def _code_of(subject_id: str) -> str:
     if not _is_uuid(subject_id):
         return subject_id
     wanted = subject_id.lower()
-    codes = db_session().scalars(visible_clients(acting_user()).with_only_columns(Client.code))
+    codes = db_session().scalars(reachable_clients().with_only_columns(Client.code))
     # Unknown: the lookup records the denial under this id and answers 404.
     return next((code for code in codes if patient_id(code) == wanted), subject_id)
 

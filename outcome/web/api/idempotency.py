@@ -6,7 +6,10 @@ path and body, the body compared as JSON so key order and spacing do not matter)
 the same transaction as the change itself:
 
 - the same key and request again returns the stored status and body
-  (``Idempotent-Replayed: true``), and changes nothing;
+  (``Idempotent-Replayed: true``), and changes nothing, if the token may still reach
+  the client the request was about (stored with the result); if access has ended
+  since (a transfer), the replay is a 404 audited with the client, as a new request
+  would be;
 - the same key with another request is a 409;
 - a request that failed (4xx) stores nothing, so it can be corrected and sent again
   with the same key;
@@ -42,6 +45,8 @@ from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.scoping import actor_fields
+from outcome.web.scoping import recheck_client
+from outcome.web.scoping import scoped_client_id
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -85,9 +90,14 @@ def _replay(record: ApiIdempotencyRecord, fingerprint: str) -> Response:
                           "Reused for a different request.", parameter=HEADER,
                           code="key_reused")])
     token = current_token()
-    audit_event(action="api.replay", outcome="allowed", clinic_id=token.clinic_id,
-                object_type="idempotency_record", object_id=record.id, even_if_failed=True,
-                **actor_fields())
+    if record.client_id is not None:
+        # Access is checked again: the stored body is the client's data.
+        recheck_client(record.client_id, "api.replay", object_type="idempotency_record",
+                       object_id=record.id)
+    else:
+        audit_event(action="api.replay", outcome="allowed", clinic_id=token.clinic_id,
+                    object_type="idempotency_record", object_id=record.id,
+                    even_if_failed=True, **actor_fields())
     fhir = request.path.startswith("/fhir/")
     response = Response(json.dumps(record.body), status=record.status_code,
                         mimetype="application/fhir+json" if fhir else "application/json")
@@ -117,7 +127,8 @@ def idempotent_write(view: Callable[..., Response]) -> Callable[..., Response]:
                 store.add(ApiIdempotencyRecord(
                     token_id=token.id, key=key, request_sha256=fingerprint,
                     status_code=response.status_code, body=response.get_json(),
-                    location=response.headers.get("Location"), created_dt=now()))
+                    location=response.headers.get("Location"),
+                    client_id=scoped_client_id(), created_dt=now()))
         except sa_exc.IntegrityError:
             # The same key was stored meanwhile by an identical request that ran at the
             # same time: keep none of this one's work and answer with the winner's result.

@@ -75,12 +75,13 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
         "required": ["code", "name", "email", "phone", "locale", "therapist_id",
                      "open_episode_id", "created_at"],
-        "description": "Name and contacts are null unless the token's staff member is the "
-                       "client's own therapist.",
+        "description": "Name and contacts are null unless the token is a personal token "
+                       "of the client's own therapist. An integration token (an admin's) "
+                       "gets the code and therapist_id only; every other field is null.",
         "properties": {"code": CODE, "name": {"type": ["string", "null"]},
                        "email": {"type": ["string", "null"]},
                        "phone": {"type": ["string", "null"]},
-                       "locale": {"type": "string"},
+                       "locale": {"type": ["string", "null"]},
                        "therapist_id": {"type": ["integer", "null"]},
                        "open_episode_id": {"type": ["integer", "null"]},
                        "created_at": nullable(DATE_TIME)}},
@@ -507,8 +508,10 @@ def _document() -> dict[str, Any]:
             "title": "outcome integration API", "version": VERSION,
             "description": "Clients, episodes, appointments, questionnaire answers, signals "
                            "and alerts for the clinic's other systems. Every request but this "
-                           "document needs 'Authorization: Bearer <token>'. A token acts for "
-                           "one staff member and sees exactly what they see; GET needs the "
+                           "document needs 'Authorization: Bearer <token>'. A personal "
+                           "token acts for the staff member who made it and sees exactly "
+                           "what they see; an integration token (an admin's) sees client "
+                           "codes and therapists only, and writes nothing. GET needs the "
                            "read scope, POST the write scope. Errors are RFC 9457 problem "
                            "details (FHIR endpoints: OperationOutcome). See docs/api.md.",
             "license": {"name": "Unlicensed (not yet chosen)"}},
@@ -522,7 +525,8 @@ def _document() -> dict[str, Any]:
             "schemas": SCHEMAS,
             "securitySchemes": {"bearerToken": {
                 "type": "http", "scheme": "bearer",
-                "description": "An API token from Admin > API tokens (oc_...)."}}},
+                "description": "An API token (oc_...): a personal one from Your API "
+                               "tokens, or an integration one from Admin > API tokens."}}},
     }
 
 

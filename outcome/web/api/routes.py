@@ -5,10 +5,13 @@ scoping function, one audit record per request, 404 outside the token's reach), 
 work is done by the same services as the web pages, and a POST is made idempotent by
 :func:`outcome.web.api.idempotency.idempotent_write` (the edge commits once).
 
-What a token's staff member may do follows the web pages: their own clients' data in
-full (names, answers, alert notes); a supervisor reads their supervisees' clients by
-code, with signals, sessions and alerts but no answers or notes; writes are for the
-client's own therapist.
+What a personal token's staff member may do follows the web pages: their own clients'
+data in full (names, answers, alert notes); a supervisor reads their supervisees'
+clients by code, with signals, sessions and alerts but no answers or notes; writes are
+for the client's own therapist. An integration token (an admin's) reads what the admin
+pages show: the clinic's clients by code and therapist (``GET /clients`` and ``GET
+/clients/{code}``, every other field null); every other client route is a 404 to it,
+and its list of alerts is empty.
 """
 
 from __future__ import annotations
@@ -35,8 +38,6 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.services import audit
-from outcome.services.access import sees_client_names
-from outcome.services.access import visible_clients
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
 from outcome.services.appointments import BookingError
@@ -73,7 +74,10 @@ from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.scoping import acting_user
 from outcome.web.scoping import actor_fields
+from outcome.web.scoping import note_client
 from outcome.web.scoping import own_client
+from outcome.web.scoping import reachable_clients
+from outcome.web.scoping import sees_names
 from outcome.web.scoping import visible_client
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -99,7 +103,12 @@ def _utc(moment: dt.datetime | None) -> str | None:
 
 
 def client_json(client: Client, open_episode_id: int | None) -> dict[str, Any]:
-    own = sees_client_names(acting_user(), client)
+    own = sees_names(client)
+    if access.current_token().kind == "integration":
+        # What the admin pages show: the code and the therapist.
+        return {"code": client.code, "name": None, "email": None, "phone": None,
+                "locale": None, "therapist_id": client.therapist_id,
+                "open_episode_id": None, "created_at": None}
     return {"code": client.code, "name": client.name if own else None,
             "email": client.email if own else None, "phone": client.phone if own else None,
             "locale": client.locale, "therapist_id": client.therapist_id,
@@ -185,7 +194,7 @@ def _explained(explanation: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def alert_json(alert: Alert, client: Client) -> dict[str, Any]:
-    own = sees_client_names(acting_user(), client)
+    own = sees_names(client)
     # A critical answer's value is the therapist's alone (issue 16, finding 14).
     detail = (alert.detail if own else without_answers(alert.detail,
                                                        instrument_library(current_app))) or {}
@@ -316,7 +325,7 @@ def clients() -> Response:
     audit_event(action="api.clients.list", outcome="allowed", clinic_id=viewer.clinic_id,
                 even_if_failed=True, **actor_fields())
     store = db_session()
-    page = paginate(store, visible_clients(viewer), Client.id, lambda c: c)
+    page = paginate(store, reachable_clients(codes_only=True), Client.id, lambda c: c)
     rows: list[Any] = page.items
     open_ids = dict(store.execute(select(Episode.client_id, Episode.id).where(
         Episode.client_id.in_([c.id for c in rows]), Episode.closed_on.is_(None))).all())
@@ -336,6 +345,7 @@ def create_client() -> Response:
             email=body.get("email"), phone=body.get("phone"), locale=body.get("locale", "en"))
     except CareError as exc:
         raise _service_problem(exc) from None
+    note_client(client)
     # Audited in the same transaction: the record stands or falls with the client.
     audit.record(db_session(), action="api.client.create", outcome="allowed", now=now(),
                  clinic_id=viewer.clinic_id, client_id=client.id, object_type="client",
@@ -346,7 +356,7 @@ def create_client() -> Response:
 
 @bp.get("/clients/<code>")
 def client(code: str) -> Response:
-    found = visible_client(code, "api.client.view")
+    found = visible_client(code, "api.client.view", codes_only=True)
     episode = _open_episode(found)
     return ok(client_json(found, episode.id if episode else None))
 
@@ -499,7 +509,7 @@ def signals(code: str) -> Response:
     if episode is None:
         raise Problem(404, "The client has no episode yet.", kind="no-episode")
     return ok(signal_json(episode, store.get(EpisodeSignal, episode.id),
-                          answers=sees_client_names(acting_user(), found)))
+                          answers=sees_names(found)))
 
 
 ALERT_STATUS_FILTER = ("open", "acknowledged", "resolved", "all")
@@ -521,7 +531,7 @@ def alerts() -> Response:
     audit_event(action="api.alerts.list", outcome="allowed", clinic_id=viewer.clinic_id,
                 even_if_failed=True, **actor_fields())
     store = db_session()
-    visible = visible_clients(viewer).with_only_columns(Client.id)
+    visible = reachable_clients().with_only_columns(Client.id)
     query = (select(Alert).join(Episode, Episode.id == Alert.episode_id)
              .where(Episode.client_id.in_(visible)))
     if status != "all":
