@@ -12,6 +12,7 @@ from outcome.models.administration import Administration
 from outcome.models.alert import Alert
 from outcome.models.api import ApiIdempotencyRecord
 from outcome.models.api import ApiToken
+from outcome.models.audit import AuditDenialCount
 from outcome.models.audit import AuditEvent
 from outcome.models.base import Base
 from outcome.models.care import Appointment
@@ -35,6 +36,7 @@ __all__ = [
     "ApiIdempotencyRecord",
     "ApiToken",
     "Appointment",
+    "AuditDenialCount",
     "AuditEvent",
     "Base",
     "Client",
