@@ -166,3 +166,28 @@ def test_the_per_address_login_limit_still_holds(limited, make_user, clock):
     assert auth.login(user.email).status_code == 429
     assert auth.login(user.email,
                       environ_base={"REMOTE_ADDR": "198.51.100.20"}).status_code == 302
+
+
+def test_the_admin_audit_page_shows_the_counts(app, auth, make_user, clock):
+    stranger = app.test_client()
+    for _ in range(7):
+        stranger.get(f"/q/{secrets.token_urlsafe(32)}",
+                     environ_base={"REMOTE_ADDR": "203.0.113.77"})
+    stranger.get("/api/v1/clients", headers=_bearer(),
+                 environ_base={"REMOTE_ADDR": "203.0.113.77"})
+    admin = make_user("admin")
+    auth.login(admin.email)
+    html = auth._client.get("/admin/audit").get_data(as_text=True)
+    section = html[html.index('id="denials-heading"'):]
+    assert "Refused anonymous requests" in html
+    assert "<td>203.0.113.77</td><td>link.open</td><td>7</td>" in section
+    assert "<td>203.0.113.77</td><td>api.authenticate</td><td>1</td>" in section
+    # A day later they are no longer "the last 24 hours", but the day still shows them.
+    day = clock().date().isoformat()
+    clock.advance(days=2)
+    auth._client.get("/")  # signed out meanwhile (idle)
+    auth.login(admin.email)
+    later = auth._client.get("/admin/audit").get_data(as_text=True)
+    assert "Refused anonymous requests" in later and "203.0.113.77" not in later
+    shown = auth._client.get(f"/admin/audit?from={day}&to={day}").get_data(as_text=True)
+    assert "<td>link.open</td><td>7</td>" in shown
