@@ -33,6 +33,14 @@ CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 REDIS = "redis://127.0.0.1:6379/15"
 
 
+def _environment(**settings: str) -> dict[str, str]:
+    """This process's environment without OUTCOME_ settings, plus ``settings``; the
+    checkout's own code first (the venv's editable install may point at another one)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTCOME_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return {**env, **settings}
+
+
 def test_the_store_outcome_serve_picks(tmp_path):
     folder = str(tmp_path)
     production = {"ENV": "production", "RATELIMIT_STORAGE_URL": ""}
@@ -61,10 +69,9 @@ class Served:
     def __init__(self, url: str, folder: Path, workers: int, **env: str) -> None:
         self.port, self.folder, self.workers = _free_port(), folder, workers
         folder.mkdir(parents=True, exist_ok=True)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OUTCOME_")}
-        self.env.update(OUTCOME_DATABASE_URL=url, OUTCOME_INSTANCE_PATH=str(folder),
-                        OUTCOME_SECRET_KEY=secrets.token_urlsafe(40), OUTCOME_PROXY_HOPS="1",
-                        **env)
+        self.env = _environment(
+            OUTCOME_DATABASE_URL=url, OUTCOME_INSTANCE_PATH=str(folder),
+            OUTCOME_SECRET_KEY=secrets.token_urlsafe(40), OUTCOME_PROXY_HOPS="1", **env)
         self.address = ".".join(["10", *(str(secrets.randbelow(250)) for _ in range(3))])
 
     def __enter__(self) -> Served:
@@ -153,10 +160,9 @@ def test_ten_a_minute_is_ten_a_minute_with_several_workers(migrated_url, tmp_pat
 
 
 def test_serve_refuses_several_workers_on_memory_storage(migrated_url, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTCOME_")}
-    env.update(OUTCOME_DATABASE_URL=migrated_url, OUTCOME_INSTANCE_PATH=str(tmp_path),
-               OUTCOME_SECRET_KEY=secrets.token_urlsafe(40),
-               OUTCOME_RATELIMIT_STORAGE_URL="memory://")
+    env = _environment(OUTCOME_DATABASE_URL=migrated_url, OUTCOME_INSTANCE_PATH=str(tmp_path),
+                       OUTCOME_SECRET_KEY=secrets.token_urlsafe(40),
+                       OUTCOME_RATELIMIT_STORAGE_URL="memory://")
     result = subprocess.run([OUTCOME, "serve", "--port", str(_free_port()), "--workers", "2"],
                             env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
