@@ -7,7 +7,10 @@ The per-worker side (finding 6) is measured against real servers in
 
 from __future__ import annotations
 
+import datetime as dt
+import multiprocessing
 import secrets
+import time
 
 import pytest
 from sqlalchemy import func
@@ -191,3 +194,43 @@ def test_the_admin_audit_page_shows_the_counts(app, auth, make_user, clock):
     assert "Refused anonymous requests" in later and "203.0.113.77" not in later
     shown = auth._client.get(f"/admin/audit?from={day}&to={day}").get_data(as_text=True)
     assert "<td>link.open</td><td>7</td>" in shown
+
+
+def test_denial_counts_are_forgotten_after_90_days(db_session, clock):
+    from outcome.models import AuditDenialCount
+    from outcome.services import audit
+
+    old, recent = clock() - dt.timedelta(days=91), clock() - dt.timedelta(days=89)
+    for moment in (old, old, recent):
+        audit.count_denial(db_session, action="link.open", address="203.0.113.5", now=moment)
+    counts = sorted(db_session.scalars(select(AuditDenialCount.count)))
+    assert counts == [1, 2]  # two minutes, the first counted twice
+    assert audit.forget_denial_counts(db_session, clock()) == 1
+    assert list(db_session.scalars(select(AuditDenialCount.count))) == [1]
+
+
+def _hit(path: str, times: int) -> None:
+    from outcome.ratelimit_storage import SQLiteStorage
+
+    store = SQLiteStorage(f"sqlite:///{path}")
+    for _ in range(times):
+        store.incr("shared", 60)
+
+
+def test_the_sqlite_store_counts_every_hit_of_several_processes(tmp_path):
+    from outcome.ratelimit_storage import SQLiteStorage
+
+    path = tmp_path / "limits.sqlite3"
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_hit, args=(str(path), 150)) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    store = SQLiteStorage(f"sqlite:///{path}")
+    assert store.get("shared") == 450
+    assert 0 < store.get_expiry("shared") - time.time() <= 60
+    assert path.stat().st_mode & 0o077 == 0
+    store.clear("shared")
+    assert store.get("shared") == 0
