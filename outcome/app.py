@@ -31,6 +31,9 @@ from outcome.web import supervision
 from outcome.web.api import errors as api_errors
 from outcome.web.api import fhir
 from outcome.web.api import routes as api_routes
+from outcome.web.api.access import REFUSED_CALLER_LIMIT
+from outcome.web.api.access import failed_token_key
+from outcome.web.api.access import is_failed_authentication
 from outcome.web.api.access import rate_limit
 from outcome.web.api.access import rate_limit_key
 
@@ -71,6 +74,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for integration in (api_routes.bp, fhir.bp):
         security.csrf.exempt(integration)
         extensions.limiter.limit(rate_limit, key_func=rate_limit_key)(integration)
+        # One count for the API and FHIR together.
+        extensions.limiter.shared_limit(REFUSED_CALLER_LIMIT, scope="integration-failures",
+                                        key_func=failed_token_key,
+                                        deduct_when=is_failed_authentication)(integration)
         app.register_blueprint(integration)
     api_errors.init_app(app)
     return app

@@ -126,9 +126,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("INSTRUMENTS_DIR", str, None, "Folder of the clinic's own instrument definitions "
             "and licensed-wording overlays (*.yaml). Default: `instruments` in the instance "
             "folder."),
-    Setting("RATELIMIT_STORAGE_URL", str, "memory://", "Where login rate limits are counted: "
-            "memory:// for one process; redis://127.0.0.1:6379 when gunicorn runs several "
-            "workers (memory counts per worker, multiplying the limit)."),
+    Setting("RATELIMIT_STORAGE_URL", str, "", "Where rate limits are counted. Empty: in "
+            "memory with one worker, and with several `outcome serve` workers a shared "
+            "SQLite file `ratelimits.sqlite3` in the instance folder; "
+            "redis://127.0.0.1:6379 for Redis; sqlite:////path/file for a file of your "
+            "choice. memory:// with several workers is refused outside development (it "
+            "counts per worker, multiplying the limits)."),
     Setting("PROXY_HOPS", int, 0, "How many reverse proxies (nginx, Caddy) stand in front "
             "and set X-Forwarded-For/-Proto/-Host; 1 behind one TLS-terminating proxy. 0 "
             "trusts no forwarded header."),

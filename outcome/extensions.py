@@ -27,6 +27,7 @@ from outcome.db import check_connection
 from outcome.db import make_engine
 from outcome.db import make_session_factory
 from outcome.models.base import utcnow
+from outcome.ratelimit_storage import SQLiteStorage
 from questionnaires.loader import DefinitionError
 from questionnaires.loader import InstrumentLibrary
 from questionnaires.loader import load_library
@@ -35,8 +36,10 @@ DATABASE_KEY = "outcome.db"
 LIBRARY_KEY = "outcome.instruments"
 CLOCK_KEY = "outcome.clock"
 
-# Login attempts and integration tokens are limited per key (see outcome.web.auth and
-# outcome.web.api.access); the storage is chosen per app by RATELIMIT_STORAGE_URI.
+# Login attempts, questionnaire links and integration tokens are limited per key (see
+# outcome.web.auth, outcome.web.questionnaire and outcome.web.api.access); the storage is
+# chosen per app by RATELIMIT_STORAGE_URI (sqlite:/// is registered by SQLiteStorage).
+RATE_LIMIT_STORES = (SQLiteStorage,)
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 

@@ -112,6 +112,17 @@ def forget_idempotency_keys(app: Flask, now: dt.datetime | None = None) -> int:
     return count
 
 
+def forget_denial_counts(app: Flask, now: dt.datetime | None = None) -> int:
+    """Delete the counts of refused anonymous requests older than 90 days (nightly)."""
+    from outcome.services.audit import forget_denial_counts as forget
+
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        count = forget(session, now or _now())
+    if count:
+        log.info("forget_denial_counts: %d minute counts deleted", count)
+    return count
+
+
 # (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
@@ -120,4 +131,5 @@ JOBS = (
     ("refit-expectations", refit_expectations, "cron", {"hour": 2, "minute": 30}),
     ("clean-links", clean_links, "cron", {"hour": 3, "minute": 15}),
     ("forget-idempotency-keys", forget_idempotency_keys, "interval", {"hours": 1}),
+    ("forget-denial-counts", forget_denial_counts, "cron", {"hour": 3, "minute": 45}),
 )

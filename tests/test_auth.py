@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from outcome.models import AuditDenialCount
 from outcome.models import AuditEvent
 from tests.conftest import TEST_PASSWORD
 from tests.conftest import csrf_token
@@ -50,7 +51,10 @@ def test_wrong_password_is_refused_with_a_generic_message(auth, db_session, make
     events = db_session.scalars(select(AuditEvent).where(AuditEvent.action == "login")
                                 .order_by(AuditEvent.id)).all()
     assert [(e.outcome, e.actor_user_id, e.actor_kind) for e in events] == [
-        ("denied", therapist.id, "user"), ("denied", None, "anonymous")]
+        ("denied", therapist.id, "user")]
+    # Nobody's account: counted per address and minute (issue 16), not an event each.
+    assert db_session.scalar(select(AuditDenialCount.count).where(
+        AuditDenialCount.action == "login")) == 1
 
 
 def test_disabled_account_cannot_sign_in(auth, make_user):

@@ -29,12 +29,18 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 # Every module under bench/ but the crash harness, each with a test below.
 # bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
 SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
-                "ruptures"}
+                "ruptures", "audit_flood"}
 
 
 def test_every_benchmark_module_has_a_smoke_test():
     modules = {path.stem for path in (ROOT / "bench").glob("*.py")} - {"__init__", "crash"}
     assert modules == SMOKE_TESTED
+
+
+def test_audit_flood_benchmark_counts_rows_before_and_after():
+    figures = bench("audit_flood", "--seconds", "1")
+    assert figures["before"]["requests"] > 0 and figures["after"]["requests"] > 0
+    assert 0 < figures["after_rows_per_minute"] <= 24  # MAX_AUDIT_ROWS_PER_MINUTE
 
 
 def test_scoring_benchmark_runs_and_agrees():

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 import click
 from flask import Flask
@@ -46,11 +50,42 @@ class _Server(BaseApplication):
         return build_app()
 
 
+RATE_LIMIT_FILE = "ratelimits.sqlite3"
+
+
+def rate_limit_storage(config: Mapping[str, Any], workers: int, instance_path: str) -> str:
+    """The rate-limit store every worker of ``outcome serve`` counts in.
+
+    One worker: the configured store, or its memory when none is set. Several workers
+    share one store, or each would count on its own and every limit would be ``workers``
+    times too high: the configured one (Redis: ``redis://127.0.0.1:6379``), or when none
+    is set a SQLite file in the instance folder (:mod:`outcome.ratelimit_storage`). An
+    explicit ``memory://`` with several workers is refused outside development (where it
+    is only warned about), naming the setting.
+    """
+    configured = str(config.get("RATELIMIT_STORAGE_URL") or "")
+    if workers <= 1:
+        return configured or "memory://"
+    if not configured:
+        return f"sqlite:///{Path(instance_path).resolve() / RATE_LIMIT_FILE}"
+    if configured.startswith("memory://"):
+        problem = (f"OUTCOME_RATELIMIT_STORAGE_URL={configured} counts in each of the "
+                   f"{workers} workers, so every rate limit would be {workers} times too high")
+        if config.get("ENV") != "development":
+            raise click.ClickException(
+                f"{problem}; set OUTCOME_RATELIMIT_STORAGE_URL to redis://127.0.0.1:6379, "
+                "or leave it unset for a shared file in the instance folder, or use "
+                "--workers 1.")
+        click.echo(f"Warning: {problem} (allowed in development only).", err=True)
+    return configured
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="Worker processes. Above 1, rate limits need Redis (see docs/operators.md).")
+              help="Worker processes. Above 1, rate limits are counted in a shared store "
+                   "(see docs/operators.md).")
 @with_appcontext
 def serve_command(host: str, port: int, workers: int) -> None:
     """Serve the web application with gunicorn.
@@ -65,6 +100,9 @@ def serve_command(host: str, port: int, workers: int) -> None:
         raise click.ClickException(
             f"database schema is at {current or 'empty'}, this version needs {head}; "
             "run `outcome db upgrade` first.")
+    # The workers build their apps from the environment: all count in this one store.
+    os.environ["OUTCOME_RATELIMIT_STORAGE_URL"] = rate_limit_storage(
+        current_app.config, workers, current_app.instance_path)
     engine.dispose()  # the workers open their own connections
     click.echo(f"Listening on http://{host}:{port} with {workers} workers "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")

@@ -13,6 +13,7 @@ from outcome.models.alert import Alert
 from outcome.models.api import ApiIdempotencyRecord
 from outcome.models.api import ApiToken
 from outcome.models.approval import AccessRequest
+from outcome.models.audit import AuditDenialCount
 from outcome.models.audit import AuditEvent
 from outcome.models.base import Base
 from outcome.models.care import Appointment
@@ -37,6 +38,7 @@ __all__ = [
     "ApiIdempotencyRecord",
     "ApiToken",
     "Appointment",
+    "AuditDenialCount",
     "AuditEvent",
     "Base",
     "Client",

@@ -48,3 +48,23 @@ class AuditEvent(Base):
         CheckConstraint(in_("outcome", AUDIT_OUTCOMES), name="outcome_known"),
         Index("ix_audit_events_clinic_occurred", "clinic_id", "occurred_dt"),
     )
+
+
+class AuditDenialCount(Base):
+    """Refused anonymous requests, counted per minute, address and action.
+
+    A visitor who is nobody (an unknown link, API token or account, a signed-out request
+    for a staff page) adds one to its minute's count instead of a row of its own, so a
+    flood cannot grow the trail without bound: one row per (minute, address, action).
+    Unlike :class:`AuditEvent` these rows are pruned by age (the scheduler's
+    ``forget-denial-counts`` job, after :data:`outcome.services.audit.DENIAL_COUNT_DAYS`).
+    """
+
+    __tablename__ = "audit_denial_counts"
+
+    minute: Mapped[dt.datetime] = mapped_column(primary_key=True)  # UTC, seconds zero
+    address: Mapped[str] = mapped_column(String(45), primary_key=True)
+    action: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=1)
+
+    __table_args__ = (CheckConstraint("count > 0", name="count_positive"),)

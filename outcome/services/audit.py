@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
 
+from outcome.models import AuditDenialCount
 from outcome.models import AuditEvent
+
+# How long the counts of refused anonymous requests are kept (the audit events
+# themselves are kept for ever).
+DENIAL_COUNT_DAYS = 90
 
 
 def record(
@@ -50,3 +58,31 @@ def record(
     session.add(event)
     session.flush()
     return event
+
+
+def count_denial(session: Session, *, action: str, address: str | None,
+                 now: dt.datetime) -> None:
+    """Add one to the count of refused anonymous ``action`` requests from ``address`` in
+    ``now``'s minute (UTC), and flush.
+
+    One upsert: concurrent requests add up (``INSERT ... ON CONFLICT DO UPDATE`` on SQLite
+    and PostgreSQL), and a client adds at most one row per action and minute. The action
+    is cut to 64 characters and the address to 45, as in :func:`record`.
+    """
+    minute = now.astimezone(dt.UTC).replace(second=0, microsecond=0)
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(AuditDenialCount).values(
+        minute=minute, address=(address or "")[:45], action=action[:64], count=1)
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["minute", "address", "action"],
+        set_={"count": AuditDenialCount.count + 1}))
+
+
+def forget_denial_counts(session: Session, now: dt.datetime,
+                         days: int = DENIAL_COUNT_DAYS) -> int:
+    """Delete the denial counts of minutes more than ``days`` days (90) before ``now``;
+    returns how many rows went. Flushes only."""
+    cutoff = now - dt.timedelta(days=days)
+    result = session.execute(delete(AuditDenialCount).where(AuditDenialCount.minute < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -11,17 +11,20 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import false
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 
 from outcome.models import AccessRequest
+from outcome.models import AuditDenialCount
 from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import User
 from outcome.services.access import administered_clients
 
 PAGE_SIZE = 50
+DENIAL_LINES = 50
 
 
 @dataclass(frozen=True)
@@ -219,3 +222,54 @@ def security_changes(session: Session, admin: User, now: dt.datetime, *,
                            actor_name=people.get(e.actor_user_id or 0),
                            actor_label=e.actor_label, subject_name=subject(e))
             for e in events]
+
+
+@dataclass(frozen=True)
+class DenialLine:
+    """Refused anonymous requests of one address and action over a span of time:
+    ``total`` requests, between the minutes ``first_dt`` and ``last_dt`` (UTC)."""
+
+    address: str
+    action: str
+    total: int
+    first_dt: dt.datetime
+    last_dt: dt.datetime
+
+
+def denial_summary(session: Session, admin: User, *, tz: dt.tzinfo, now: dt.datetime,
+                   start: dt.date | None = None, end: dt.date | None = None,
+                   limit: int = DENIAL_LINES) -> list[DenialLine]:
+    """The refused anonymous requests counted per address and action, largest totals
+    first, at most ``limit`` lines: over the local days ``start`` to ``end`` (both
+    included, in ``tz``, as :func:`audit_page`), or the 24 hours before ``now`` when
+    neither is given.
+
+    These counts belong to no clinic (nobody was signed in), so every active admin reads
+    the site's; anybody else reads nothing. They hold an address and an action, never an
+    account, a token or a link.
+    """
+    if not (admin.is_active and admin.is_admin):
+        return []
+    if start:
+        since = _local_midnight(start, tz)
+    elif end:
+        since = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    else:
+        since = now - dt.timedelta(hours=24)
+    until = (_local_midnight(end + dt.timedelta(days=1), tz) if end
+             else now + dt.timedelta(minutes=1))
+    total = func.sum(AuditDenialCount.count)
+    rows = session.execute(
+        select(AuditDenialCount.address, AuditDenialCount.action, total,
+               func.min(AuditDenialCount.minute), func.max(AuditDenialCount.minute))
+        .where(AuditDenialCount.minute >= since, AuditDenialCount.minute < until)
+        .group_by(AuditDenialCount.address, AuditDenialCount.action)
+        .order_by(total.desc(), AuditDenialCount.address, AuditDenialCount.action)
+        .limit(limit)).all()
+    return [DenialLine(address, action, int(count), _aware(first), _aware(last))
+            for address, action, count, first, last in rows]
+
+
+def _aware(moment: dt.datetime) -> dt.datetime:
+    # min()/max() come back without the column's type on some backends: naive UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

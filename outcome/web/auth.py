@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint
 from flask import Flask
 from flask import flash
+from flask import g
 from flask import redirect
 from flask import render_template
 from flask import request
@@ -24,6 +25,7 @@ from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_login import logout_user
+from flask_login import user_unauthorized
 from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlalchemy import select
@@ -41,10 +43,12 @@ from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
 from outcome.services.passwords import verify_password
+from outcome.web import login_throttle
 from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
 from outcome.web.clock import now
 from outcome.web.database import audit_event
+from outcome.web.database import count_denial
 from outcome.web.database import db_session
 
 bp = Blueprint("auth", __name__)
@@ -55,8 +59,10 @@ login_manager.login_message_category = "info"
 # No "remember me": a long-lived second cookie would outlive logout and timeouts.
 login_manager.session_protection = "strong"
 
-# Login attempts: per address, and per account whatever the address (NIST SP 800-63B
-# asks to limit failed attempts on an account).
+# Failed login attempts per address (successes do not count); per account, failures
+# slow down without a hard lock (outcome.web.login_throttle; NIST SP 800-63B asks to limit
+# failed attempts on an account). The password change form counts every attempt of its
+# signed-in user with both limits.
 ADDRESS_LIMIT = "10 per minute;50 per hour"
 ACCOUNT_LIMIT = "10 per hour"
 
@@ -65,21 +71,40 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     # Each app decides: the shared Limiter would otherwise reuse the last app's choice.
     app.config.setdefault("RATELIMIT_ENABLED", True)
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["RATELIMIT_STORAGE_URL"])
+    # An empty setting is one process's memory; `outcome serve` sets a shared store for
+    # several workers (outcome.cli.serve.rate_limit_storage).
+    app.config.setdefault("RATELIMIT_STORAGE_URI",
+                          app.config["RATELIMIT_STORAGE_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
     app.register_blueprint(bp)
     app.before_request(_enforce_session_limits)
     app.register_error_handler(429, _too_many)
+    user_unauthorized.connect(_count_signed_out_request, app)
 
 
-def _account_key() -> str:
-    return "account:" + (request.form.get("email") or "").strip().lower()
+def _count_signed_out_request(_app: Flask, **_extra: object) -> None:
+    """A signed-out request for a staff page (client data among them) is counted as a
+    refused anonymous request, per address and minute (not one audit row each)."""
+    count_denial("sign_in_required")
+
+
+def _login_failed(_response: Response) -> bool:
+    return bool(g.get("login_failed"))
 
 
 def _too_many(error) -> tuple[str, int] | Response:
     if is_integration_request():
         return integration_error(error)
+    return _too_many_page()
+
+
+def _too_many_page() -> tuple[str, int]:
+    if request.blueprint == "questionnaire":
+        return render_template(
+            "error.html", title=_("Too many attempts"),
+            message=_("Too many requests came from your network. Please wait a minute and "
+                      "open your link again."), code=429), 429
     return render_template(
         "error.html", title=_("Too many attempts"),
         message=_("For your safety, signing in is paused for a while after several "
@@ -131,14 +156,18 @@ class LoginForm(FlaskForm):
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
-@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_account_key)
-def login() -> str | Response:
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"], deduct_when=_login_failed)
+def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
+        address = request.remote_addr or ""
+        wait = login_throttle.retry_after(email, address, now())
+        if wait:  # before the password is checked, and not counted
+            body, status = _too_many_page()
+            return body, status, {"Retry-After": str(wait)}
         store = db_session()
         user = store.scalar(select(User).where(func.lower(User.email) == email))
         usable = user is not None and user.is_active
@@ -148,16 +177,20 @@ def login() -> str | Response:
             if needs_rehash(user.password_hash or ""):
                 user.password_hash = hash_password(form.password.data or "")
             user.last_login_dt = now()
+            login_throttle.record_success(email, address)
             audit_event(action="login", outcome="allowed", actor_user_id=user.id,
                         clinic_id=user.clinic_id)
             session.clear()  # nothing from before the login survives it
             login_user(user)
             session["signed_in_at"] = session["seen_at"] = now().timestamp()
             return redirect(_safe_next(request.args.get("next")))
-        audit_event(action="login", outcome="denied", even_if_failed=True,
-                    actor_kind="user" if user else "anonymous",
-                    actor_user_id=user.id if user else None,
-                    clinic_id=user.clinic_id if user else None)
+        g.login_failed = True
+        login_throttle.record_failure(email, address, now())
+        if user is None:  # nobody's account: a count per address and minute
+            count_denial("login")
+        else:
+            audit_event(action="login", outcome="denied", even_if_failed=True,
+                        actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id)
         flash(_("That e-mail and password do not match an active account."), "error")
     return render_template("auth/login.html", form=form)
 

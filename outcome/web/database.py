@@ -118,6 +118,15 @@ def audit_event(*, even_if_failed: bool = False, **fields: Any) -> None:
     _pending().append((entry, even_if_failed))
 
 
+def count_denial(action: str) -> None:
+    """Count one refused anonymous request (``action``) for the client's address in this
+    minute, instead of writing an audit event for it: see
+    :func:`outcome.services.audit.count_denial`. Kept whatever the response."""
+    entry = partial(audit.count_denial, action=action, address=request.remote_addr,
+                    now=now())
+    _pending().append((entry, True))
+
+
 def discard_changes() -> None:
     """Undo this request's changes now, and keep none, whatever its response (a form
     refused by a service and shown again, or a redirect after a refusal).

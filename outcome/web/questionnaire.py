@@ -27,6 +27,7 @@ from flask_babel import refresh
 from werkzeug.wrappers import Response
 
 from outcome.extensions import instrument_library
+from outcome.extensions import limiter
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -41,6 +42,7 @@ from outcome.services.progress_view import client_progress
 from outcome.services.submissions import IdempotencyConflict
 from outcome.web.clock import now
 from outcome.web.database import audit_event
+from outcome.web.database import count_denial
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.database import writes
@@ -71,12 +73,27 @@ PROBLEM_PAGES = {
 }
 
 
+# Per address, checked before the token is looked up: links opened at all, and links that
+# fail (unknown, expired, used, revoked), which only a guess or a flood makes many of.
+# Clients of one clinic may share an address (the waiting room's network).
+LINK_OPEN_LIMIT = "30 per minute;300 per hour"
+LINK_FAILURE_LIMIT = "10 per minute;100 per hour"
+# The questionnaire pages, per address: a client answers a page in seconds at best.
+PAGE_LIMIT = "120 per minute"
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code >= 400
+
+
 def _problem(kind: str) -> tuple[str, int]:
     status, title, message = PROBLEM_PAGES[kind]
     return render_template("questionnaires/message.html", title=title, message=message), status
 
 
 @bp.route("/<token>")
+@limiter.limit(LINK_OPEN_LIMIT)
+@limiter.limit(LINK_FAILURE_LIMIT, deduct_when=_failed)
 @writes  # opening a link marks it opened
 def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
@@ -87,9 +104,8 @@ def open_token(token: str) -> Response | tuple[str, int]:
         audit_event(action="link.open", outcome="denied" if problem else "allowed",
                     even_if_failed=True, actor_kind="client", clinic_id=episode.clinic_id,
                     client_id=episode.client_id, object_type="link", object_id=link.id)
-    else:
-        audit_event(action="link.open", outcome="denied", even_if_failed=True,
-                    actor_kind="anonymous", object_type="link")
+    else:  # nobody's link: a count per address and minute
+        count_denial("link.open")
     if problem:
         return _problem(problem)
     assert link is not None
@@ -132,6 +148,7 @@ def _use_client_language(link: QuestionnaireLink) -> None:
 
 
 @bp.route("/", methods=["GET", "POST"])
+@limiter.limit(PAGE_LIMIT)
 def page() -> Response | str | tuple[str, int]:
     link = _current_link()
     if link is None:
@@ -216,6 +233,7 @@ def _plain(code: str, message: str) -> str:
 
 
 @bp.route("/support")
+@limiter.limit(PAGE_LIMIT)
 def support() -> str | tuple[str, int]:
     link = _current_link()
     if link is None:

@@ -21,6 +21,7 @@ from outcome.web.admin.blueprint import _admin
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _clinic_users
 from outcome.web.admin.blueprint import bp
+from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -59,6 +60,9 @@ def audit_log() -> str:
         page=int(page) if page.isdigit() else 1)
     if found.unknown_client:
         errors["client"] = _("No client of this clinic has that code.")
+    # Refused anonymous requests: over the days shown, or the last 24 hours.
+    denials = audit_log_service.denial_summary(store, _admin(), tz=tz, now=now(),
+                                               start=start, end=end)
     audit_event(action="audit.view", outcome="allowed", actor_user_id=current_user.id,
                 clinic_id=clinic.id, object_type="page", object_id=found.page, even_if_failed=True)
     kept = {k: v for k, v in filters.items() if v}
@@ -66,4 +70,5 @@ def audit_log() -> str:
         "admin/audit.html", rows=found.lines, tz=tz, filters=filters,
         errors=errors, actions=found.actions, outcomes=AUDIT_OUTCOMES,
         outcome_labels=OUTCOME_LABELS, users=_clinic_users(), page=found.page,
-        has_more=found.has_more, kept=kept, timezone=clinic.timezone)
+        has_more=found.has_more, kept=kept, timezone=clinic.timezone, denials=denials,
+        denials_span=bool(start or end))

@@ -15,6 +15,7 @@ from flask import current_app
 from flask import g
 from flask import request
 from flask_limiter.util import get_remote_address
+from werkzeug.wrappers import Response
 
 from outcome.models import ApiToken
 from outcome.services import api_tokens
@@ -22,6 +23,7 @@ from outcome.web.api.problems import Problem
 from outcome.web.clock import now
 from outcome.web.database import after_reading
 from outcome.web.database import audit_event
+from outcome.web.database import count_denial
 from outcome.web.database import db_session
 
 PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "fhir.capability_statement"})
@@ -33,8 +35,26 @@ def rate_limit() -> str:
     return current_app.config["API_RATE_LIMIT"]
 
 
+# Requests refused for want of a valid token, per address: a random token must not get a
+# bucket of its own. Checked before the token is looked up; only 401s count.
+REFUSED_CALLER_LIMIT = "10 per minute;100 per hour"
+
+
+def failed_token_key() -> str:
+    """The address, for :data:`REFUSED_CALLER_LIMIT`."""
+    return "api-failures:" + (get_remote_address() or "")
+
+
+def is_failed_authentication(response: Response) -> bool:
+    """Whether the response refused the request's token (counts against the address)."""
+    return response.status_code == 401
+
+
 def rate_limit_key() -> str:
-    """Count per token (by its hash, before the token is looked up); else per address."""
+    """Count per token (by its hash, before the token is looked up); else per address.
+
+    A made-up token is counted here too, but it never gets far: every 401 also counts
+    against the address (:data:`REFUSED_CALLER_LIMIT`)."""
     secret = _bearer_secret()
     if secret:
         return "api-token:" + hashlib.sha256(secret.encode()).hexdigest()[:32]
@@ -76,8 +96,7 @@ def authenticate() -> None:
         after_reading(lambda session: api_tokens.touch(session, session.get_one(ApiToken, used),
                                                        moment))
     if token is None:
-        audit_event(action="api.authenticate", outcome="denied", actor_kind="anonymous",
-                    object_type="api_token", even_if_failed=True)
+        count_denial("api.authenticate")  # nobody's token: a count per address and minute
         raise Problem(401, "The token is unknown, expired or revoked, or its staff member "
                            "was disabled. Ask an admin for a new one.",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
