@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
 
 from outcome import schema
 from outcome.cli.application import build_app
 from outcome.extensions import database
-
-_TOKEN_PATH = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
+from outcome.log_redaction import install as redact_every_log_record
+from outcome.log_redaction import redact
 
 
 class RedactingLogger(glogging.Logger):
-    """Gunicorn's logger with questionnaire tokens removed from access lines."""
+    """Gunicorn's logger with link tokens and API secrets removed from every line.
+
+    The access line's address, query and headers are cleaned here; every other record
+    (the error log included) is cleaned where it is made (:mod:`outcome.log_redaction`),
+    which this logger switches on too when gunicorn runs an app it did not build.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        redact_every_log_record()
+        super().__init__(cfg)
 
     def access(self, resp, req, environ, request_time):
-        clean = dict(environ)
-        for key in ("RAW_URI", "PATH_INFO", "REQUEST_URI"):
-            if key in clean:
-                clean[key] = _TOKEN_PATH.sub("/q/[token]", clean[key])
+        clean = {key: redact(value) if isinstance(value, str) else value
+                 for key, value in environ.items()}
         super().access(resp, req, clean, request_time)
 
 
