@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
+from typing import Any
+
 import click
 from flask import Flask
 from flask.cli import with_appcontext
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
+from gunicorn.http.message import Request
+from gunicorn.workers import gthread
 
 from outcome import schema
 from outcome.cli.application import build_app
@@ -34,6 +42,59 @@ class RedactingLogger(glogging.Logger):
         super().access(resp, req, clean, request_time)
 
 
+# Each worker serves this many requests at once on threads (gunicorn's gthread worker). A
+# slow client holds a thread only while it sends its request line and headers, and for
+# at most HEADER_SECONDS: then its connection is closed. With the default two workers,
+# 15 slow clients at once still leave a thread for everyone else, and none holds one for
+# long. A buffering reverse proxy in front (docs/operators.md) takes slow clients off the
+# workers altogether.
+THREADS = 8
+HEADER_SECONDS = 10.0
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, with a deadline for a request's line and headers.
+
+    ``gunicorn --worker-class outcome.cli.serve.ThreadWorker --threads 8`` uses it too.
+    A client that has not sent its whole request head HEADER_SECONDS after its thread took
+    it (a slowloris sends a byte a second, forever) is disconnected, so it frees the
+    thread. The body and the app's work are not bounded here.
+    """
+
+    def init_process(self) -> None:
+        self._heads: dict[gthread.TConn, float] = {}
+        self._heads_lock = threading.Lock()
+        super().init_process()
+
+    def handle(self, conn: gthread.TConn) -> bool:
+        with self._heads_lock:
+            self._heads[conn] = time.monotonic() + HEADER_SECONDS
+        try:
+            return super().handle(conn)
+        finally:
+            with self._heads_lock:
+                self._heads.pop(conn, None)
+
+    def handle_request(self, req: Request, conn: gthread.TConn) -> bool:
+        with self._heads_lock:  # the head is complete: no deadline for the app's work
+            self._heads.pop(conn, None)
+        return super().handle_request(req, conn)
+
+    def murder_keepalived(self, *args: Any, **kwargs: Any) -> None:
+        """Runs on the worker's main loop about once a second: also end late heads."""
+        super().murder_keepalived(*args, **kwargs)
+        now = time.monotonic()
+        with self._heads_lock:
+            late = [conn for conn, deadline in self._heads.items() if deadline <= now]
+            for conn in late:
+                del self._heads[conn]
+        for conn in late:
+            self.log.debug("Closing a connection that sent no request in %.0f s", HEADER_SECONDS)
+            # The thread's blocked read returns: the parser sees the client gone.
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
+
+
 class _Server(BaseApplication):
     """Gunicorn, embedded: each worker builds its own app (no engine shared across a fork)."""
 
@@ -57,8 +118,10 @@ class _Server(BaseApplication):
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes. Above 1, rate limits need Redis (see docs/operators.md).")
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 256),
+              help="Requests each worker serves at once.")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int) -> None:
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web application with gunicorn.
 
     Refuses to start when the database schema is not current, with the command to fix it.
@@ -72,9 +135,10 @@ def serve_command(host: str, port: int, workers: int) -> None:
             f"database schema is at {current or 'empty'}, this version needs {head}; "
             "run `outcome db upgrade` first.")
     engine.dispose()  # the workers open their own connections
-    click.echo(f"Listening on http://{host}:{port} with {workers} workers "
+    click.echo(f"Listening on http://{host}:{port} with {workers} workers of {threads} threads "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+             "worker_class": ThreadWorker, "threads": threads,
              "logger_class": RedactingLogger, "graceful_timeout": 10,
              # gunicorn 24+ opens a control socket at one path per user by default: two
              # servers of one user (two sites, parallel tests) would take it from each
