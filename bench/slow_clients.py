@@ -23,6 +23,7 @@ import http.client
 import json
 import shutil
 import socket
+import ssl
 import statistics
 import tempfile
 import threading
@@ -38,16 +39,19 @@ SETTLE_SECONDS = 2.0  # the slow clients are connected and have sent bytes befor
 class SlowClient(threading.Thread):
     """One slowloris connection, re-opened whenever the server closes it."""
 
-    def __init__(self, host: str, port: int, interval: float = 1.0) -> None:
+    def __init__(self, host: str, port: int, interval: float = 1.0,
+                 context: ssl.SSLContext | None = None) -> None:
         super().__init__(daemon=True)
-        self.host, self.port, self.interval = host, port, interval
+        self.host, self.port, self.interval, self.context = host, port, interval, context
         self.stop = threading.Event()
         self.connections = 0
 
     def run(self) -> None:
         while not self.stop.is_set():
             try:
-                with socket.create_connection((self.host, self.port), timeout=5) as sock:
+                with socket.create_connection((self.host, self.port), timeout=5) as raw, \
+                        (self.context.wrap_socket(raw, server_hostname=self.host)
+                         if self.context else raw) as sock:
                     self.connections += 1
                     sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: ")
                     while not self.stop.wait(self.interval):
@@ -72,14 +76,16 @@ class Figures:
 
 
 def probe(host: str, port: int, seconds: float, path: str = "/login",
-          timeout: float = REQUEST_TIMEOUT) -> tuple[list[float], int]:
+          timeout: float = REQUEST_TIMEOUT, context: ssl.SSLContext | None = None,
+          ) -> tuple[list[float], int]:
     """Requests one after another for ``seconds``: their times, and how many got none."""
     times: list[float] = []
     failed = 0
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         started = time.monotonic()
-        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        conn = (http.client.HTTPSConnection(host, port, timeout=timeout, context=context)
+                if context else http.client.HTTPConnection(host, port, timeout=timeout))
         try:
             conn.request("GET", path)
             response = conn.getresponse()
@@ -98,15 +104,17 @@ def probe(host: str, port: int, seconds: float, path: str = "/login",
 
 
 def measure(host: str, port: int, slow: int, seconds: float, path: str = "/login",
-            timeout: float = REQUEST_TIMEOUT) -> Figures:
-    """Figures for ``slow`` slow clients running while a normal client probes."""
-    clients = [SlowClient(host, port) for _ in range(slow)]
+            timeout: float = REQUEST_TIMEOUT, context: ssl.SSLContext | None = None,
+            ) -> Figures:
+    """Figures for ``slow`` slow clients running while a normal client probes (over TLS
+    with ``context``)."""
+    clients = [SlowClient(host, port, context=context) for _ in range(slow)]
     for client in clients:
         client.start()
     try:
         if clients:
             time.sleep(SETTLE_SECONDS)
-        times, failed = probe(host, port, seconds, path, timeout)
+        times, failed = probe(host, port, seconds, path, timeout, context)
     finally:
         for client in clients:
             client.stop.set()
@@ -119,10 +127,11 @@ def measure(host: str, port: int, slow: int, seconds: float, path: str = "/login
 
 
 def run(host: str, port: int, counts: list[int], seconds: float, path: str = "/login",
-        timeout: float = REQUEST_TIMEOUT, log=print) -> list[Figures]:
+        timeout: float = REQUEST_TIMEOUT, log=print, context: ssl.SSLContext | None = None,
+        ) -> list[Figures]:
     results = []
     for slow in counts:
-        figures = measure(host, port, slow, seconds, path, timeout)
+        figures = measure(host, port, slow, seconds, path, timeout, context)
         if log:
             log(figures.line())
         results.append(figures)
@@ -145,8 +154,13 @@ def main() -> None:
 
     if args.url:
         parts = urlsplit(args.url)
-        results = run(parts.hostname or "127.0.0.1", parts.port or 80, args.slow,
-                      args.seconds, args.path, args.timeout, log)
+        context = None
+        if parts.scheme == "https":  # a test certificate, usually: not verified
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        results = run(parts.hostname or "127.0.0.1",
+                      parts.port or (443 if context else 80), args.slow, args.seconds,
+                      args.path, args.timeout, log, context)
     else:
         from bench.crash import Server
         from outcome import schema

@@ -29,12 +29,20 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 # Every module under bench/ but the crash harness, each with a test below.
 # bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
 SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
-                "ruptures"}
+                "ruptures", "slow_clients"}
 
 
 def test_every_benchmark_module_has_a_smoke_test():
     modules = {path.stem for path in (ROOT / "bench").glob("*.py")} - {"__init__", "crash"}
     assert modules == SMOKE_TESTED
+
+
+@pytest.mark.slow
+def test_slow_clients_benchmark_runs_against_a_real_server():
+    # (tests/test_slow_clients.py holds the regression tests of issue 16, finding 13.)
+    figures = bench("slow_clients", "--slow", "0", "3", "--seconds", "2")
+    assert [f["slow"] for f in figures] == [0, 3]
+    assert all(f["requests"] > 0 and f["no_answer"] == 0 for f in figures)
 
 
 def test_scoring_benchmark_runs_and_agrees():
