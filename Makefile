@@ -96,6 +96,7 @@ bench: install
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.clinic_day
 	$(BIN)/python -m bench.ruptures
+	$(BIN)/python -m bench.slow_clients
 
 # Alliance rupture rules on simulated noisy series, before and after issue 15 (seconds).
 bench-ruptures: install

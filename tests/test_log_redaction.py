@@ -105,6 +105,8 @@ def test_no_token_in_the_apps_logs_when_a_link_fails(app, client, db_session, cl
     secret = "oc_" + secrets.token_urlsafe(32)
     log = logging.getLogger("outcome.web")
     log.warning("request for /q/%s with Bearer %s", unknown, secret)
+    # The development server's request line (werkzeug's logger, as `flask run` writes it).
+    logging.getLogger("werkzeug").info('127.0.0.1 - - "%s" 404 -', f"GET /q/{used} HTTP/1.1")
     try:
         raise RuntimeError(f"failed on {secret} at /q/{unknown}")
     except RuntimeError:
