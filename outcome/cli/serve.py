@@ -44,10 +44,11 @@ class RedactingLogger(glogging.Logger):
 
 # Each worker serves this many requests at once on threads (gunicorn's gthread worker). A
 # slow client holds a thread only while it sends its request line and headers, and for
-# at most HEADER_SECONDS: then its connection is closed. With the default two workers,
-# 15 slow clients at once still leave a thread for everyone else, and none holds one for
-# long. A buffering reverse proxy in front (docs/operators.md) takes slow clients off the
-# workers altogether.
+# at most HEADER_SECONDS: then its connection is closed. The default two workers have 16
+# threads: a few slow clients leave the others free, and more than that make the rest
+# queue, for about HEADER_SECONDS a round, but never stall them for good (measured in
+# bench/slow_clients.py). A buffering reverse proxy in front (docs/operators.md) takes
+# slow clients off the workers altogether.
 THREADS = 8
 HEADER_SECONDS = 10.0
 
