@@ -97,6 +97,7 @@ bench: install
 	$(BIN)/python -m bench.clinic_day
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood
+	$(BIN)/python -m bench.slow_clients
 
 # Alliance rupture rules on simulated noisy series, before and after issue 15 (seconds).
 bench-ruptures: install
@@ -117,14 +118,17 @@ install-test: $(VENV)/.installed-test
 
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
 # and inject axe-core from npm; report tests render PDF pages to PNG with poppler; the
-# API guide's walk-through runs with curl and jq.
+# API guide's walk-through runs with curl and jq; the reverse proxy test runs nginx (with
+# a test certificate from openssl) in front of outcome serve.
 browser-tools: node_modules/.installed
 	@command -v chromium >/dev/null && command -v zbarimg >/dev/null \
 	  && command -v pdftoppm >/dev/null && command -v curl >/dev/null \
-	  && command -v jq >/dev/null && command -v pg_dump >/dev/null || { \
-	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl, jq and postgresql-client with apt-get"; \
+	  && command -v jq >/dev/null && command -v pg_dump >/dev/null \
+	  && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null \
+	  && command -v openssl >/dev/null || { \
+	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl, jq, postgresql-client, nginx and openssl with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium zbar-tools poppler-utils curl jq postgresql-client; }
+	    chromium zbar-tools poppler-utils curl jq postgresql-client nginx openssl; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

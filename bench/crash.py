@@ -4,7 +4,7 @@ On a fresh database (SQLite file or a PostgreSQL schema of its own) with one cli
 therapist with an API token and ``--clients`` clients in care, each of ``--kills``
 rounds
 
-1. has ``outcome serve`` (gunicorn, 2 sync workers) running on a free loopback port;
+1. has ``outcome serve`` (gunicorn, 2 workers of 8 threads) running on a free loopback port;
 2. drives a submission load: ``--threads`` threads post PHQ-9 or GAD-7 answers
    (random, with the odd critical PHQ-9 item 9) for random clients to
    ``/api/v1/clients/{code}/administrations``, each request with a fresh

@@ -14,6 +14,7 @@ from typing import Any
 from flask import Flask
 
 from outcome import extensions
+from outcome import log_redaction
 from outcome.config import instance_path
 from outcome.config import load_config
 from outcome.web import account
@@ -84,5 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _configure_logging(app: Flask) -> None:
+    # Link tokens and API secrets never reach a log line, whichever logger or handler.
+    log_redaction.install()
     app.logger.setLevel(app.config["LOG_LEVEL"])
     logging.getLogger("outcome").setLevel(app.config["LOG_LEVEL"])

@@ -29,7 +29,7 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 # Every module under bench/ but the crash harness, each with a test below.
 # bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
 SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
-                "ruptures", "audit_flood"}
+                "ruptures", "audit_flood", "slow_clients"}
 
 
 def test_every_benchmark_module_has_a_smoke_test():
@@ -41,6 +41,14 @@ def test_audit_flood_benchmark_counts_rows_before_and_after():
     figures = bench("audit_flood", "--seconds", "1")
     assert figures["before"]["requests"] > 0 and figures["after"]["requests"] > 0
     assert 0 < figures["after_rows_per_minute"] <= 24  # MAX_AUDIT_ROWS_PER_MINUTE
+
+
+@pytest.mark.slow
+def test_slow_clients_benchmark_runs_against_a_real_server():
+    # (tests/test_slow_clients.py holds the regression tests of issue 16, finding 13.)
+    figures = bench("slow_clients", "--slow", "0", "3", "--seconds", "2")
+    assert [f["slow"] for f in figures] == [0, 3]
+    assert all(f["requests"] > 0 and f["no_answer"] == 0 for f in figures)
 
 
 def test_scoring_benchmark_runs_and_agrees():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
+import socket
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,23 +16,87 @@ from flask import Flask
 from flask.cli import with_appcontext
 from gunicorn import glogging
 from gunicorn.app.base import BaseApplication
+from gunicorn.config import Config
+from gunicorn.http.message import Request
+from gunicorn.workers import gthread
 
 from outcome import schema
 from outcome.cli.application import build_app
 from outcome.extensions import database
-
-_TOKEN_PATH = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
+from outcome.log_redaction import install as redact_every_log_record
+from outcome.log_redaction import redact
 
 
 class RedactingLogger(glogging.Logger):
-    """Gunicorn's logger with questionnaire tokens removed from access lines."""
+    """Gunicorn's logger with link tokens and API secrets removed from every line.
+
+    The access line's address, query and headers are cleaned here; every other record
+    (the error log included) is cleaned where it is made (:mod:`outcome.log_redaction`),
+    which this logger switches on too when gunicorn runs an app it did not build.
+    """
+
+    def __init__(self, cfg: Config) -> None:
+        redact_every_log_record()
+        super().__init__(cfg)
 
     def access(self, resp, req, environ, request_time):
-        clean = dict(environ)
-        for key in ("RAW_URI", "PATH_INFO", "REQUEST_URI"):
-            if key in clean:
-                clean[key] = _TOKEN_PATH.sub("/q/[token]", clean[key])
+        clean = {key: redact(value) if isinstance(value, str) else value
+                 for key, value in environ.items()}
         super().access(resp, req, clean, request_time)
+
+
+# Each worker serves this many requests at once on threads (gunicorn's gthread worker). A
+# slow client holds a thread only while it sends its request line and headers, and for
+# at most HEADER_SECONDS: then its connection is closed. The default two workers have 16
+# threads: a few slow clients leave the others free, and more than that make the rest
+# queue, for about HEADER_SECONDS a round, but never stall them for good (measured in
+# bench/slow_clients.py). A buffering reverse proxy in front (docs/operators.md) takes
+# slow clients off the workers altogether.
+THREADS = 8
+HEADER_SECONDS = 10.0
+
+
+class ThreadWorker(gthread.ThreadWorker):
+    """gunicorn's gthread worker, with a deadline for a request's line and headers.
+
+    ``gunicorn --worker-class outcome.cli.serve.ThreadWorker --threads 8`` uses it too.
+    A client that has not sent its whole request head HEADER_SECONDS after its thread took
+    it (a slowloris sends a byte a second, forever) is disconnected, so it frees the
+    thread. The body and the app's work are not bounded here.
+    """
+
+    def init_process(self) -> None:
+        self._heads: dict[gthread.TConn, float] = {}
+        self._heads_lock = threading.Lock()
+        super().init_process()
+
+    def handle(self, conn: gthread.TConn) -> bool:
+        with self._heads_lock:
+            self._heads[conn] = time.monotonic() + HEADER_SECONDS
+        try:
+            return super().handle(conn)
+        finally:
+            with self._heads_lock:
+                self._heads.pop(conn, None)
+
+    def handle_request(self, req: Request, conn: gthread.TConn) -> bool:
+        with self._heads_lock:  # the head is complete: no deadline for the app's work
+            self._heads.pop(conn, None)
+        return super().handle_request(req, conn)
+
+    def murder_keepalived(self, *args: Any, **kwargs: Any) -> None:
+        """Runs on the worker's main loop about once a second: also end late heads."""
+        super().murder_keepalived(*args, **kwargs)
+        now = time.monotonic()
+        with self._heads_lock:
+            late = [conn for conn, deadline in self._heads.items() if deadline <= now]
+            for conn in late:
+                del self._heads[conn]
+        for conn in late:
+            self.log.debug("Closing a connection that sent no request in %.0f s", HEADER_SECONDS)
+            # The thread's blocked read returns: the parser sees the client gone.
+            with contextlib.suppress(OSError):
+                conn.sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Server(BaseApplication):
@@ -86,8 +153,10 @@ def rate_limit_storage(config: Mapping[str, Any], workers: int, instance_path: s
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64),
               help="Worker processes. Above 1, rate limits are counted in a shared store "
                    "(see docs/operators.md).")
+@click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 256),
+              help="Requests each worker serves at once.")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int) -> None:
+def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web application with gunicorn.
 
     Refuses to start when the database schema is not current, with the command to fix it.
@@ -104,9 +173,10 @@ def serve_command(host: str, port: int, workers: int) -> None:
     os.environ["OUTCOME_RATELIMIT_STORAGE_URL"] = rate_limit_storage(
         current_app.config, workers, current_app.instance_path)
     engine.dispose()  # the workers open their own connections
-    click.echo(f"Listening on http://{host}:{port} with {workers} workers "
+    click.echo(f"Listening on http://{host}:{port} with {workers} workers of {threads} threads "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
+             "worker_class": ThreadWorker, "threads": threads,
              "logger_class": RedactingLogger, "graceful_timeout": 10,
              # gunicorn 24+ opens a control socket at one path per user by default: two
              # servers of one user (two sites, parallel tests) would take it from each
