@@ -377,3 +377,20 @@ def test_a_login_next_with_control_characters_goes_home(app, make_user, db_sessi
     response = browser.post("/login?next=/clients", data={
         "csrf_token": token, "email": user.email, "password": TEST_PASSWORD})
     assert response.headers["Location"] == "/clients"  # a plain path is still followed
+
+
+def test_admin_settings_refuse_hostile_numbers_and_json_beside_the_field(world):
+    """The settings form: a list nested 5000 deep (a RecursionError), a number past the
+    digit limit inside it (a ValueError the JSON error did not cover), and other scripts'
+    digits (int() took them) are each an error beside its field, and nothing is saved."""
+    failures = []
+    for key, raw in (("pre_battery", "[" * 5000 + "]" * 5000),
+                     ("pre_battery", '[{"instrument": "phq9", "n": ' + LONG_NUMBER + "}]"),
+                     ("pre_battery", '[{"instrument": "\\ud800"}]'),
+                     ("repair_window", "\u0663"), ("colour_green_max", "\uff10.5"),
+                     ("digest_time", "\u00b2\u00b3:00")):
+        response = _post(world.admin_web, "/admin/settings", {key: raw}, page="/admin/settings")
+        page = response.get_data(as_text=True)
+        if response.status_code != 200 or "Nothing was saved" not in page:
+            failures.append(f"{key}={_short(raw)}: {response.status_code}")
+    assert failures == [], "\n".join(failures)
