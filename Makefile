@@ -159,7 +159,7 @@ clean:
 # (FUZZ_SECONDS).
 FUZZ_SECONDS ?= 600
 fuzz: install-test
-	@for target in answers csv definitions fhir; do \
+	@for target in answers csv definitions fhir inputs; do \
 	  echo "== $$target ($(FUZZ_SECONDS) s)"; \
 	  $(BIN)/python tests/fuzz/harness.py $$target -max_total_time=$(FUZZ_SECONDS) \
 	    -max_len=4096 -artifact_prefix=test-artifacts/fuzz-$$target- 2>&1 | grep -E "^Done|crash|Error" ; \

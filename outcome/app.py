@@ -25,6 +25,7 @@ from outcome.web import database
 from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
+from outcome.web import inputs
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import security
@@ -60,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if not app.config["SECRET_KEY"]:  # development and test only; production refused above
         app.config["SECRET_KEY"] = os.urandom(32).hex()
     _configure_logging(app)
+    inputs.init_app(app)  # before any route is added: every <int:...> is an object id
     extensions.init_instruments(app)
     extensions.init_database(app)
     security.init_app(app)

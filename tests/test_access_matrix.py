@@ -13,8 +13,10 @@
 - the canary: no response (pages, exports, redirects, error pages) carries another
   client's name, contacts, goals or notes, nor a client code or clinic the role has no
   business seeing; admins who are not clinicians see no client's name at all;
-- audit completeness: each request for client data (client page, care page, exports,
-  supervision client page) writes exactly one audit event about that client.
+- audit completeness: each request for client data (every page, export and form of a
+  client's record and care, and the supervision client page) writes exactly one audit
+  event about that client, allowed or denied; so does the same form sent by a signed-in
+  staff member without its CSRF token (refused, 400).
 
 The world is built once for the module, in a transaction rolled back at its end, and
 every request is made once; the tests check the collected responses. Each role keeps
@@ -524,8 +526,12 @@ POLICY: dict[str, Route] = {
     "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
+# Every route about one client's data (a client code in the URL), pages and forms. The
+# admins' transfer is left out: it is administration (codes only), audited in its own way.
 CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
-                         "record.export_fhir", "record.report_pdf", "supervision.client")
+                         "record.export_fhir", "record.report_pdf", "supervision.client",
+                         "care.book", "care.goals", "care.sharing", "care.revoke_links",
+                         "care.link", "record.acknowledge", "record.episode_measures")
 
 
 # --- the guard ---------------------------------------------------------------------------
@@ -803,7 +809,7 @@ class Actor:
             start = "/login"
         self.csrf = csrf_token(self.http.get(start).get_data(as_text=True))
 
-    def request(self, case: Case, copy_session: bool):
+    def request(self, case: Case, copy_session: bool, csrf: bool = True):
         http = self.http
         if copy_session:  # a throwaway browser holding the same session cookie
             http = self.app.test_client()
@@ -811,7 +817,7 @@ class Actor:
             if cookie is not None:
                 http.set_cookie("session", cookie.value)
         data = dict(case.data)
-        if case.method == "POST":
+        if case.method == "POST" and csrf:
             data["csrf_token"] = self.csrf
         return http.open(case.url, method=case.method, data=data)
 
@@ -904,6 +910,20 @@ def audit_problem(world, case: Case, events) -> str | None:
             f"actor) = {got}, expected {wanted}")
 
 
+def csrf_audit_problem(world, case: Case, response, events) -> str | None:
+    """The form sent without its CSRF token: refused (400), and exactly one denied event
+    naming the refused route and the client, by the actor."""
+    key = case.obj.client or "unknown"
+    person = world.people.get(key)
+    actor = world.users[case.role]
+    got = (response.status_code, [(e.action, e.outcome, e.client_id, e.object_id,
+                                   e.actor_user_id) for e in events])
+    wanted = (400, [(f"csrf.{case.endpoint}", "denied",
+                     person.id if person is not None and person.clinic_id == actor.clinic_id
+                     else None, world.keys[f"code:{key}"], actor.id)])
+    return None if got == wanted else f"{case.name} without CSRF token: {got}, expected {wanted}"
+
+
 # The audit trail: its events, and the counts of refused anonymous requests (issue 16).
 AUDIT_TABLES = frozenset({"audit_events", "audit_denial_counts"})
 
@@ -929,7 +949,7 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
     """Make every request once; collect the problems of each kind."""
     cases = build_cases(app, world)
     results = SimpleNamespace(world=world, cases=cases, status=[], changes=[], leaks=[], audit=[],
-                              audited=0, not_found={}, shown=set())
+                              audited=0, not_found={}, shown=set(), csrf=[], csrf_audited=0)
     actors = {role: Actor(app, role, world) for role in ROLES}
     writes: list[str] = []
 
@@ -944,6 +964,15 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
         for case in cases:
             audited = (case.endpoint in CLIENT_DATA_ENDPOINTS and case.role in STAFF
                        and case.expect is not METHOD_NOT_ALLOWED)
+            if audited and case.method == "POST":
+                last = connection.scalar(select(func.max(AuditEvent.id))) or 0
+                refused = actors[case.role].request(case, POLICY[case.endpoint].copy_session,
+                                                    csrf=False)
+                events = connection.execute(select(AuditEvent).where(AuditEvent.id > last)
+                                            .order_by(AuditEvent.id)).all()
+                results.csrf_audited += 1
+                if problem := csrf_audit_problem(world, case, refused, events):
+                    results.csrf.append(problem)
             if audited:
                 last = connection.scalar(select(func.max(AuditEvent.id))) or 0
             writes.clear()
@@ -1046,7 +1075,15 @@ def test_no_response_shows_what_the_role_must_not_see(matrix):
 
 
 def test_each_client_data_request_is_audited_once(matrix):
-    """Client page, care page, exports and the supervision client page: one request, one
-    audit event about that client, allowed or denied (security.md, audit completeness)."""
-    assert matrix.audited > 100
+    """Every page, export and form about a client, and the supervision client page: one
+    request, one audit event about that client, allowed or denied (security.md, audit
+    completeness). Issuing a link wrote two (the issue, and a view of the care page)."""
+    assert matrix.audited > 250
     fail_with("Audit completeness", matrix.audit, matrix.audited)
+
+
+def test_a_form_refused_for_its_csrf_token_is_audited_once(matrix):
+    """Every client form sent by signed-in staff without the CSRF token: a 400 and one
+    denied event naming the refused route and the client (it wrote none)."""
+    assert matrix.csrf_audited > 150
+    fail_with("CSRF refusals audited", matrix.csrf, matrix.csrf_audited)

@@ -143,8 +143,9 @@ def test_every_role_gets_what_the_pages_give_it(world, db_session):
                 events = db_session.scalars(select(AuditEvent).where(
                     AuditEvent.id > (before or 0))).all()
                 about = [e for e in events if e.object_type == "client"]
-                if len(about) != 1:
-                    problems.append(f"{role} {name} {label}: {len(about)} audit records")
+                if len(events) != 1 or len(about) != 1:  # one record, and about the client
+                    problems.append(f"{role} {name} {label}: {len(events)} audit records "
+                                    f"{[(e.action, e.object_type) for e in events]}")
                 elif (about[0].outcome, about[0].actor_kind) != (
                         "allowed" if reached else "denied", "api_token"):
                     problems.append(f"{role} {name} {label}: audited {about[0].outcome}")

@@ -27,7 +27,7 @@ from questionnaires.fhir import questionnaire_response
 from questionnaires.loader import builtin_library
 
 HARNESS = Path(__file__).parent / "fuzz" / "harness.py"
-TARGETS = ("definitions", "answers", "csv", "fhir")  # slowest first
+TARGETS = ("definitions", "answers", "csv", "fhir", "inputs")  # slowest first
 RUNS = int(os.environ.get("OUTCOME_FUZZ_RUNS", "100000"))
 SECONDS = int(os.environ.get("OUTCOME_FUZZ_SECONDS", "60"))
 DONE = re.compile(r"^Done (\d+) runs in (\d+) second")
@@ -102,3 +102,14 @@ def test_the_endpoint_answers_these_with_422(api, make_user, make_client, make_e
         response = t_api.post("/fhir/QuestionnaireResponse", json=resource)
         assert response.status_code == 422, response.get_data(as_text=True)
         assert response.get_json()["resourceType"] == "OperationOutcome"
+
+
+# Issue 16 (finding 9): a whole number past Python's 4,300-digit limit crashed
+# parse_answers (int() raises ValueError), and so the questionnaire page and the API.
+
+
+def test_an_answer_past_pythons_digit_limit_is_an_error_not_a_crash():
+    phq = LIB.get("phq9")
+    for raw in ("9" * 5000, "-" + "9" * 4301):
+        errors = parse_answers(phq, {"phq9_1": raw}, allow_incomplete=True)
+        assert isinstance(errors, list) and errors[0].code == "wrong_type"

@@ -27,7 +27,8 @@ from outcome.core.instruments import Item
 ErrorCode = Literal["unknown_item", "wrong_type", "not_an_option", "out_of_range",
                     "too_many_decimals", "too_long", "missing"]
 
-_WHOLE = re.compile(r"[+-]?[0-9]+")
+# At most 18 digits: int() fails past 4,300, and no answer option is near that size.
+_WHOLE = re.compile(r"[+-]?[0-9]{1,18}")
 _DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from outcome.core.inputs import InputError
+from outcome.core.inputs import load_json
 from outcome.models import Clinic
 
 
@@ -140,17 +142,18 @@ def parse(key: str, raw: str) -> Any:
     if setting is None:
         raise SettingError(f"unknown setting {key!r}; known: {', '.join(BY_KEY)}")
     if setting.kind is list:
-        import json
-
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError:
-            raise SettingError(f"{key} must be {setting.rule}; got {raw!r}") from None
+        try:  # nesting, number size and surrogates limited: never a crash
+            return load_json(raw)
+        except InputError:
+            raise SettingError(f"{key} must be {setting.rule}; got {raw[:80]!r}") from None
     if setting.kind is bool:
         value = BOOLEAN_WORDS.get(raw.strip().lower())
         if value is None:
             raise SettingError(f"{key} must be {setting.rule}; got {raw!r}")
         return value
+    if not raw.strip().isascii():  # int() and float() read other scripts' digits
+        kind = "a whole number" if setting.kind is int else "a number"
+        raise SettingError(f"{key} must be {kind} in the digits 0-9; got {raw[:80]!r}")
     try:
         return setting.kind(raw)
     except ValueError:

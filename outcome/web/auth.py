@@ -212,7 +212,9 @@ def _safe_next(target: str | None) -> str:
     """Only same-site paths are followed after login (no open redirect)."""
     if target:
         parts = urlsplit(target)
+        # Printable only: a CR or LF would split the Location header (a 500 from werkzeug).
         if (not parts.scheme and not parts.netloc and target.startswith("/")
-                and not target.startswith("//") and "\\" not in target):
+                and not target.startswith("//") and "\\" not in target
+                and target.isprintable()):
             return target
     return url_for("home.index")

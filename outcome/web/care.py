@@ -23,9 +23,13 @@ from flask_login import login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from outcome.core.inputs import InputError
+from outcome.core.inputs import ascii_int
+from outcome.core.inputs import local_time
 from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.models import Client
+from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_weekly_series
@@ -46,8 +50,14 @@ bp = Blueprint("care", __name__, url_prefix="/clients")
 
 @bp.route("/<code>/care")
 @login_required
-def page(code: str, issued: dict | None = None) -> str:
+def page(code: str) -> str:
     client, episode, clinic = own_client(code, "client.care.view")
+    return _page(client, episode, clinic)
+
+
+def _page(client: Client, episode: Episode | None, clinic: Clinic,
+          issued: dict | None = None) -> str:
+    """The care page of a client already looked up (and audited) by the request."""
     store = db_session()
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     appointments = []
@@ -71,9 +81,12 @@ def book(code: str) -> Response:
     if episode is None:
         abort(404)
     try:
-        when = dt.datetime.strptime(f"{request.form.get('date')} {request.form.get('time')}",
-                                    "%Y-%m-%d %H:%M")
-        count = int(request.form.get("weekly") or 1)
+        # ASCII digits and the years 1900 to 2999 (InputError is a ValueError): int() and
+        # strptime() read other scripts' digits, and a series near 9999 overflows.
+        when = local_time(request.form.get("date", ""), request.form.get("time", ""))
+        count = ascii_int(request.form.get("weekly") or "1", maximum=52)
+        if count is None:
+            raise InputError("weekly", "format")
         booked = book_weekly_series(db_session(), episode, when, count=count)
     except ValueError as exc:  # BookingError is a ValueError
         discard_changes()
@@ -135,7 +148,9 @@ def link(code: str, appointment_id: int) -> str:
                 and appointment.episode_id == episode.id
                 and appointment.status == "scheduled")
 
-    _client, episode, _clinic = own_client(code, "link.issue", check=bookable)
+    # One request, one audit record: this lookup's; the page below is shown without
+    # looking the client up (and recording a view) again.
+    client, episode, clinic = own_client(code, "link.issue", check=bookable)
     assert episode is not None and appointment is not None
     purpose = "post" if request.form.get("purpose") == "post" else "pre"
     try:
@@ -147,8 +162,9 @@ def link(code: str, appointment_id: int) -> str:
                 "(no post-session questionnaire is available).") if exc.purpose == "post"
               else _("No link was made: there is nothing to ask the client before the "
                      "session (no questionnaire is available)."), "error")
-        return page(code)
+        return _page(client, episode, clinic)
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
     # The token exists only in this response (it is stored as a hash): show it now.
-    return page(code, issued={"url": url, "qr": link_qr_svg(url),
-                              "battery": issued_link.battery, "purpose": purpose})
+    return _page(client, episode, clinic, issued={
+        "url": url, "qr": link_qr_svg(url), "battery": issued_link.battery,
+        "purpose": purpose})

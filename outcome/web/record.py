@@ -39,6 +39,7 @@ from outcome.services.progress_report import progress_report_pdf
 from outcome.web.clock import now
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
+from outcome.web.inputs import arg_id
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import own_client
 from reports.charts import HeatmapData
@@ -72,14 +73,15 @@ def chart_svgs(record) -> dict[str, list]:
 
 
 def episode_in_url(client: Client) -> bool:
-    """Whether the ``episode`` query parameter, if any, names one of the client's episodes."""
-    wanted = request.args.get("episode", type=int)
+    """Whether the ``episode`` query parameter, if any, names one of the client's episodes
+    (a 400 naming it if it is not an id at all)."""
+    wanted = arg_id("episode")
     return wanted is None or any(e.id == wanted for e in client_episodes(client))
 
 
 def chosen_episode(episodes: list[Episode]) -> Episode | None:
     """The episode named in the URL (checked by :func:`episode_in_url`), else the newest."""
-    wanted = request.args.get("episode", type=int)
+    wanted = arg_id("episode")
     return next((e for e in episodes if e.id == wanted),
                 episodes[0] if episodes and wanted is None else None)
 

@@ -21,6 +21,7 @@ from flask import g
 from flask_login import current_user
 from sqlalchemy import Select
 from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
 
 from outcome.models import Client
 from outcome.models import Clinic
@@ -31,6 +32,7 @@ from outcome.services.access import token_clients
 from outcome.services.access import token_sees_client_names
 from outcome.services.access import visible_clients
 from outcome.services.api_tokens import audit_label
+from outcome.web.api.problems import Problem
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -117,9 +119,14 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     allowed = client is not None and (not own or sees_names(client))
     # An object named in the URL besides the client (episode, alert, appointment) must
     # belong to it; checked before the record is written, so the record tells the truth.
+    # A check may refuse a malformed parameter (a 400 naming it): recorded as denied.
+    refusal: HTTPException | Problem | None = None
     if allowed and check is not None:
         assert client is not None
-        allowed = check(client)
+        try:
+            allowed = check(client)
+        except (HTTPException, Problem) as exc:
+            allowed, refusal = False, exc
     # A denied attempt still records which client of the user's own clinic it was about
     # (for the audit trail only; the response says nothing).
     attempted = client.id if client else attempted_client_id(code)
@@ -128,6 +135,8 @@ def _lookup(code: str, action: str, *, own: bool, therapist_ids: list[int] | Non
     audit_event(action=action, outcome="allowed" if allowed else "denied",
                 even_if_failed=True, clinic_id=viewer.clinic_id, client_id=attempted,
                 object_type="client", object_id=code[:64], **actor_fields())
+    if refusal is not None:
+        raise refusal
     if not allowed:
         abort(404)
     assert client is not None

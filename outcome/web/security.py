@@ -8,6 +8,7 @@ from flask import current_app
 from flask import render_template
 from flask import request
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,8 @@ from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
+from outcome.web.database import audit_event
+from outcome.web.scoping import attempted_client_id
 
 csrf = CSRFProtect()
 
@@ -85,10 +88,24 @@ def _set_headers(response: Response) -> Response:
 
 
 def _csrf_error(error: CSRFError) -> tuple[str, int]:
+    _audit_csrf_refusal()
     return render_template(
         "error.html", title=_("This form has expired"),
         message=_("For your safety the form could not be sent. Go back, reload the page "
                   "and try again."), code=400), 400
+
+
+def _audit_csrf_refusal() -> None:
+    """A signed-in staff member's refused form about a client (``<code>`` in the route)
+    is recorded: one denied event, ``csrf.<endpoint>``, naming the client. (Anonymous
+    requests write no row each; they are counted per address elsewhere.)"""
+    code = (request.view_args or {}).get("code")
+    if not isinstance(code, str) or not current_user.is_authenticated:
+        return
+    audit_event(action=f"csrf.{request.endpoint}"[:64], outcome="denied", even_if_failed=True,
+                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                client_id=attempted_client_id(code), object_type="client",
+                object_id=code[:64])
 
 
 def _http_error(error: HTTPException) -> tuple[str, int] | HTTPException | Response:

@@ -3,13 +3,17 @@
     python tests/fuzz/harness.py TARGET [libFuzzer options, e.g. -runs=100000 -seed=1]
 
 Targets: ``answers`` (:func:`parse_answers`), ``csv`` (batch scoring and the research
-CSV reader), ``definitions`` (the instrument definition loader) and ``fhir`` (the
-QuestionnaireResponse import). Each turns the fuzzer's bytes into an input of the
-right shape (an answers mapping, CSV text, a definition file, a resource), mostly by
-mutating a valid one, and calls the parser. The contract: a result, or the parser's
+CSV reader), ``definitions`` (the instrument definition loader), ``fhir`` (the
+QuestionnaireResponse import) and ``inputs`` (:mod:`outcome.core.inputs`: the JSON
+reader of the API and FHIR bodies, ids, dates and times). The answers and FHIR
+targets also get the hostile values of issue 16: numbers past Python's digit limit,
+other scripts' digits, lone surrogates, times at the edges of the calendar. Each
+turns the fuzzer's bytes into an input of the right shape (an answers mapping, CSV
+text, a definition file, a resource), mostly by mutating a valid one, and calls the
+parser. The contract: a result, or the parser's
 documented error (a list of problems, ``HeaderError``, ``AnalysisInputError``,
-``DefinitionError``); any other exception is a crash, which libFuzzer reports with the
-input that caused it and a non-zero exit.
+``DefinitionError``, ``InputError``); any other exception is a crash, which libFuzzer
+reports with the input that caused it and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from typing import Any
 
 import atheris
 
+# The checkout this file belongs to, before any installed copy of the project.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 # Third-party libraries first, so that only the project's own code is instrumented
 # (instrumented pure-Python YAML and JSON Schema would slow every run tenfold).
 import fhir.resources.R4B  # noqa: F401
@@ -41,6 +48,12 @@ with atheris.instrument_imports():
     from outcome.core.answers import AnswerError
     from outcome.core.answers import Answers
     from outcome.core.answers import parse_answers
+    from outcome.core.inputs import InputError
+    from outcome.core.inputs import ascii_int
+    from outcome.core.inputs import load_json
+    from outcome.core.inputs import local_time
+    from outcome.core.inputs import parse_date
+    from outcome.core.inputs import parse_timestamp
     from questionnaires.csv_scoring import HeaderError
     from questionnaires.csv_scoring import score_csv
     from questionnaires.fhir import ResponseError
@@ -83,8 +96,29 @@ def scalar(fdp: atheris.FuzzedDataProvider) -> Any:
             for _ in range(fdp.ConsumeIntInRange(0, 2))}
 
 
-def mutate(value: Any, fdp: atheris.FuzzedDataProvider, depth: int = 0) -> Any:
+# Values that crashed the web edges (issue 16, finding 9): each is a 4xx now.
+HOSTILE_TEXT = ("9" * 5000, "1" + "0" * 25, "\u0663", "\uff13", "\u00b2", "\ud800", "\udfff",
+                "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31",
+                "0001-01-01", "NaN", "1e400", "-0", "+3")
+
+
+def hostile(fdp: atheris.FuzzedDataProvider) -> Any:
+    """A :func:`scalar`, or one of the values that crashed the edges, or text with
+    surrogates (for the targets whose input never reaches YAML or an encoder)."""
+    kind = fdp.ConsumeIntInRange(0, 3)
+    if kind == 0:
+        return HOSTILE_TEXT[fdp.ConsumeIntInRange(0, len(HOSTILE_TEXT) - 1)]
+    if kind == 1:
+        return fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 12))
+    if kind == 2:
+        return int("9" * fdp.ConsumeIntInRange(1, 60))
+    return scalar(fdp)
+
+
+def mutate(value: Any, fdp: atheris.FuzzedDataProvider, depth: int = 0,
+           values: Any = None) -> Any:
     """``value`` with a few parts replaced, dropped or added, as the input says."""
+    values = values or scalar
     if depth > 6 or fdp.remaining_bytes() == 0:
         return value
     if isinstance(value, dict) and value:
@@ -94,11 +128,11 @@ def mutate(value: Any, fdp: atheris.FuzzedDataProvider, depth: int = 0) -> Any:
         if action == 0:
             del value[key]
         elif action == 1:
-            value[key] = scalar(fdp)
+            value[key] = values(fdp)
         elif action == 2:
-            value[fdp.ConsumeUnicodeNoSurrogates(6)] = scalar(fdp)
+            value[fdp.ConsumeUnicodeNoSurrogates(6)] = values(fdp)
         else:
-            value[key] = mutate(value[key], fdp, depth + 1)
+            value[key] = mutate(value[key], fdp, depth + 1, values)
         return value
     if isinstance(value, list) and value:
         index = fdp.ConsumeIntInRange(0, len(value) - 1)
@@ -106,11 +140,11 @@ def mutate(value: Any, fdp: atheris.FuzzedDataProvider, depth: int = 0) -> Any:
         if action == 0:
             value.pop(index)
         elif action == 1:
-            value[index] = scalar(fdp)
+            value[index] = values(fdp)
         else:
-            value[index] = mutate(value[index], fdp, depth + 1)
+            value[index] = mutate(value[index], fdp, depth + 1, values)
         return value
-    return scalar(fdp) if fdp.ConsumeBool() else value
+    return values(fdp) if fdp.ConsumeBool() else value
 
 
 def answers_target(data: bytes) -> None:
@@ -121,7 +155,7 @@ def answers_target(data: bytes) -> None:
     for _ in range(fdp.ConsumeIntInRange(0, len(ids) + 2)):
         key: Any = ids[fdp.ConsumeIntInRange(0, len(ids) - 1)] if fdp.ConsumeProbability() < 0.9 \
             else fdp.ConsumeUnicodeNoSurrogates(6)
-        mapping[key] = scalar(fdp)
+        mapping[key] = hostile(fdp)
     result = parse_answers(instrument, mapping, allow_incomplete=fdp.ConsumeBool())
     assert isinstance(result, Answers) or all(isinstance(e, AnswerError) for e in result)
 
@@ -182,14 +216,51 @@ def fhir_target(data: bytes) -> None:
         resource = questionnaire_response(instrument, answers, subject="Patient/C-7F3K9Q",
                                           authored=T0)
         for _ in range(fdp.ConsumeIntInRange(0, 4)):
-            resource = mutate(resource, fdp)
+            resource = mutate(resource, fdp, values=hostile)
     result = answers_from_response(LIBRARY, resource)
     assert isinstance(result, tuple) or all(
         isinstance(e, ResponseError | AnswerError) for e in result)
 
 
+def _nested(fdp: atheris.FuzzedDataProvider) -> str:
+    """JSON text, often deeply nested or with long numbers, escapes and brackets in strings."""
+    kind = fdp.ConsumeIntInRange(0, 3)
+    if kind == 0:
+        depth = fdp.ConsumeIntInRange(0, 3000)
+        opener = "[" if fdp.ConsumeBool() else '{"a": '
+        closer = "]" if opener == "[" else "}"
+        return opener * depth + json.dumps(hostile(fdp)) + closer * depth
+    if kind == 1:
+        return json.dumps(mutate({"name": "X", "items": [1, {"b": "[{"}], "t": "2026-01-01"},
+                                 fdp, values=hostile), ensure_ascii=fdp.ConsumeBool())
+    if kind == 2:
+        return '{"a": "' + "\\" * fdp.ConsumeIntInRange(0, 5) + '"' + "[" * 80 + "]" * 80 + "}"
+    return fdp.ConsumeUnicode(fdp.remaining_bytes())
+
+
+def inputs_target(data: bytes) -> None:
+    fdp = atheris.FuzzedDataProvider(data)
+    text = _nested(fdp)
+    try:
+        value = load_json(text)
+    except InputError as exc:
+        assert exc.code in ("not_json", "too_deep", "number_too_large", "lone_surrogate"), exc
+    else:
+        json.dumps(value).encode("utf-8")  # what came out can be stored and sent
+    raw = fdp.ConsumeUnicode(fdp.ConsumeIntInRange(0, 40)) if fdp.ConsumeBool() else \
+        str(hostile(fdp))
+    number = ascii_int(raw)
+    assert number is None or 0 <= number < 2**31
+    for parse in (parse_date, parse_timestamp):
+        with contextlib.suppress(InputError):
+            moment = parse(raw)
+            assert 1900 <= moment.year <= 2999
+    with contextlib.suppress(InputError):
+        local_time(raw[:10], raw[10:])
+
+
 TARGETS = {"answers": answers_target, "csv": csv_target, "definitions": definitions_target,
-           "fhir": fhir_target}
+           "fhir": fhir_target, "inputs": inputs_target}
 
 
 def main() -> None:

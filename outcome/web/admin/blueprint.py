@@ -23,6 +23,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from outcome.core.inputs import ascii_int
 from outcome.models import AccessRequest
 from outcome.models import Clinic
 from outcome.models import User
@@ -119,9 +120,10 @@ def _clinic_users() -> list[User]:
 
 def _form_user(name: str, action: str) -> User:
     raw = request.form.get(name, "")
-    if not raw.isdigit():
+    user_id = ascii_int(raw)  # other scripts' digits, or past the database's ids: none
+    if user_id is None:
         audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
                     clinic_id=current_user.clinic_id, object_type="user", object_id=raw[:64],
                     even_if_failed=True)
         abort(404)
-    return _staff_member(int(raw), action)
+    return _staff_member(user_id, action)

@@ -17,6 +17,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from outcome.core.inputs import ascii_int
 from outcome.models import Client
 from outcome.services import access_requests
 from outcome.services import staff
@@ -31,6 +32,7 @@ from outcome.web.admin.blueprint import bp
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.inputs import arg_id
 
 
 @bp.route("/clients")
@@ -40,9 +42,9 @@ def clients() -> str:
     # Only the code and the therapist: never the name, contacts or answers.
     query = (administered_clients(admin)
              .with_only_columns(Client.code, Client.therapist_id).order_by(Client.code))
-    chosen = request.args.get("therapist", "")
-    if chosen.isdigit():
-        query = query.where(Client.therapist_id == int(chosen))
+    chosen = arg_id("therapist")  # a 400 naming it unless an id in ASCII digits
+    if chosen is not None:
+        query = query.where(Client.therapist_id == chosen)
     rows = store.execute(query).all()
     people = {u.id: u for u in _clinic_users()}
     audit_event(action="admin.clients.view", outcome="allowed", actor_user_id=admin.id,
@@ -52,7 +54,7 @@ def clients() -> str:
         "admin/clients.html", rows=rows, people=people,
         therapists=[u for u in people.values() if u.is_active and u.is_therapist],
         filter_options=[u for u in people.values() if u.is_therapist],
-        chosen=int(chosen) if chosen.isdigit() else None)
+        chosen=chosen)
 
 
 @bp.route("/clients/<code>/transfer", methods=["POST"])
@@ -79,6 +81,6 @@ def transfer(code: str) -> Response:
                     object_id=target.id)
             flash(_("%(code)s is now with %(name)s.", code=code, name=target.display_name),
                   "info")
-    back = request.form.get("back_therapist", "")
-    return redirect(url_for(".clients", therapist=back) if back.isdigit()
+    back = ascii_int(request.form.get("back_therapist", ""))
+    return redirect(url_for(".clients", therapist=back) if back is not None
                     else url_for(".clients"))

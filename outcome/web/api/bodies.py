@@ -1,21 +1,24 @@
 """Reading request bodies: JSON only, checked against the schema the OpenAPI document
 publishes, so the document and the checks cannot drift apart.
 
-A body that is not JSON is a 400 naming the line and column; a body of another media
-type a 415; a body that breaks the schema a 422 with one error per field, each with a
-JSON pointer. Semantic checks (dates, answers, booking rules) follow in the services.
+A body that is not JSON, or nests deeper than 64 levels, is a 400 naming the line and
+column; a body of another media type a 415; a body that breaks the schema a 422 with
+one error per field, each with a JSON pointer. Values no field can hold (a NUL, a lone
+UTF-16 surrogate, an integer of more than 20 digits, a number past a float's range) are
+a 422 pointing at them (:func:`outcome.core.inputs.load_json`). Semantic checks (dates,
+answers, booking rules) follow in the services.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-import json
 from typing import Any
 
 from flask import request
 from jsonschema import Draft202012Validator
 
+from outcome.core import inputs
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
 from outcome.web.api.problems import pointer
@@ -39,20 +42,25 @@ def read_json(media_types: tuple[str, ...] = JSON_TYPES) -> Any:
                            f"{request.mimetype or 'no Content-Type'}).")
     raw = request.get_data(cache=True)
     try:
-        body = json.loads(raw.decode("utf-8"))
+        body = inputs.load_json(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise Problem(400, "The body is not UTF-8 text.") from None
-    except json.JSONDecodeError as exc:
-        raise Problem(400, f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, "
-                           f"column {exc.colno}.") from None
+    except inputs.InputError as exc:
+        if exc.where is None:  # not JSON, or nested too deep: the message says where
+            raise Problem(400, exc.message) from None
+        raise Problem(422, "A field holds a value no field accepts.", errors=[FieldError(
+            exc.message, _location(exc.where), code=exc.code)]) from None
     if b"\\u0000" in raw and (where := _nul_at(body)) is not None:
         # PostgreSQL cannot store a NUL in text or JSON; no real input carries one.
-        location = (_fhir_path(where) if request.path.startswith("/fhir/")
-                    else pointer(*where))
         raise Problem(422, "A field contains a NUL character.", errors=[FieldError(
-            "Contains a NUL character (\\u0000), which no field accepts.", location,
+            "Contains a NUL character (\\u0000), which no field accepts.", _location(where),
             code="nul_character")])
     return body
+
+
+def _location(where: tuple[str | int, ...]) -> str:
+    """Where in the body: a FHIR path on ``/fhir/``, else a JSON pointer."""
+    return _fhir_path(where) if request.path.startswith("/fhir/") else pointer(*where)
 
 
 def _nul_at(value: Any, path: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
@@ -111,25 +119,19 @@ def json_body(schema_name: str) -> dict[str, Any]:
 
 
 def parse_datetime(value: str, *path: str | int) -> dt.datetime:
-    """An RFC 3339 time with its offset (``2026-12-01T10:00:00+00:00`` or ``...Z``)."""
+    """An RFC 3339 time with its offset (``2026-12-01T10:00:00+00:00`` or ``...Z``) in
+    the years 1900 to 2999, in UTC (:func:`outcome.core.inputs.parse_timestamp`)."""
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or moment.tzinfo is None or moment.utcoffset() is None:
+        return inputs.parse_timestamp(value)
+    except inputs.InputError as exc:
         raise Problem(422, "A time is not valid.", errors=[FieldError(
-            f"{value!r} is not an RFC 3339 date-time with an offset, e.g. "
-            "2026-12-01T10:00:00+00:00.", pointer(*path), code="format")])
-    return moment.astimezone(dt.UTC)
+            exc.message, pointer(*path), code=exc.code)]) from None
 
 
 def parse_date(value: str, *path: str | int) -> dt.date:
-    """A calendar date ``YYYY-MM-DD``."""
+    """A calendar date ``YYYY-MM-DD`` in the years 1900 to 2999."""
     try:
-        if len(value) != 10:
-            raise ValueError(value)
-        return dt.date.fromisoformat(value)
-    except ValueError:
+        return inputs.parse_date(value)
+    except inputs.InputError as exc:
         raise Problem(422, "A date is not valid.", errors=[FieldError(
-            f"{value!r} is not a date of the form YYYY-MM-DD.", pointer(*path),
-            code="format")]) from None
+            exc.message, pointer(*path), code=exc.code)]) from None

@@ -38,6 +38,8 @@ from flask import url_for
 from werkzeug.exceptions import NotFound
 
 from outcome.core.answers import AnswerError
+from outcome.core.inputs import InputError
+from outcome.core.inputs import parse_timestamp
 from outcome.core.instruments import Instrument
 from outcome.extensions import instrument_library
 from outcome.models import Administration
@@ -295,13 +297,14 @@ def _authored(resource: dict[str, Any]) -> dt.datetime:
                        "dateTime with its offset (2026-11-16T09:30:00Z).", "authored",
                        "required")
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
-        moment = None
-    if moment is None or "T" not in value or moment.utcoffset() is None:
-        raise _invalid(f"authored {value!r} is not a date-time with an offset, e.g. "
-                       "2026-11-16T09:30:00Z.", "authored", "format")
-    return moment.astimezone(dt.UTC)
+        if "T" not in value:
+            raise InputError(value, "format")
+        return parse_timestamp(value)  # the years 1900 to 2999: no overflow at UTC
+    except InputError as exc:
+        if exc.code == "out_of_range":
+            raise _invalid(f"authored: {exc.message}", "authored", exc.code) from None
+        raise _invalid(f"authored {value[:40]!r} is not a date-time with an offset, e.g. "
+                       "2026-11-16T09:30:00Z.", "authored", "format") from None
 
 
 def _refused(exc: SubmissionError, instrument: Instrument) -> Problem:

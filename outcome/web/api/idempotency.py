@@ -36,6 +36,8 @@ from flask import request
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
+from outcome.core.inputs import InputError
+from outcome.core.inputs import load_json
 from outcome.models import ApiIdempotencyRecord
 from outcome.web.api.access import current_token
 from outcome.web.api.problems import FieldError
@@ -56,10 +58,10 @@ def request_fingerprint() -> str:
     """SHA-256 of method, path and body (JSON bodies canonicalised)."""
     raw = request.get_data(cache=True)
     try:
-        body = json.dumps(json.loads(raw.decode("utf-8")), sort_keys=True,
+        body = json.dumps(load_json(raw.decode("utf-8")), sort_keys=True,
                           separators=(",", ":")).encode()
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        body = raw
+    except (UnicodeDecodeError, InputError):
+        body = raw  # not JSON we accept: the view refuses it (4xx), and nothing is stored
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.path}\n".encode())
     digest.update(body)

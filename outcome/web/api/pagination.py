@@ -20,6 +20,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.orm import Session
 
+from outcome.core.inputs import ascii_int
 from outcome.web.api.problems import FieldError
 from outcome.web.api.problems import Problem
 
@@ -50,11 +51,13 @@ def page_arguments() -> tuple[int | None, int]:
     raw_limit = request.args.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: int() reads other scripts' digits, and fails past 4,300.
+        value = ascii_int(raw_limit, maximum=MAX_LIMIT)
+        if value is None or value < 1:
             raise Problem(400, "The limit is not valid.", errors=[FieldError(
                 f"limit is a whole number from 1 to {MAX_LIMIT}; got {raw_limit[:20]!r}.",
                 parameter="limit", code="out_of_range")])
-        limit = int(raw_limit)
+        limit = value
     cursor = request.args.get("cursor")
     return (decode_cursor(cursor) if cursor is not None else None), limit
 

@@ -384,7 +384,7 @@ def create_episode(code: str) -> Response:
               location=url_for(".episodes", code=found.code))
 
 
-@bp.post("/clients/<code>/episodes/<int(max=2147483647):episode_id>/close")
+@bp.post("/clients/<code>/episodes/<int:episode_id>/close")
 @idempotent_write
 def end_episode(code: str, episode_id: int) -> Response:
     found, _episode = _own(code, "api.episode.close", check=_belongs(Episode, episode_id))
@@ -559,7 +559,7 @@ def client_alerts(code: str) -> Response:
     return ok(page.as_json(), headers=page.link_header())
 
 
-@bp.post("/clients/<code>/alerts/<int(max=2147483647):alert_id>/acknowledge")
+@bp.post("/clients/<code>/alerts/<int:alert_id>/acknowledge")
 @idempotent_write
 def acknowledge(code: str, alert_id: int) -> Response:
     found, _episode = _own(code, "api.alert.acknowledge", check=_belongs(Alert, alert_id))
