@@ -14,8 +14,10 @@ via `packaging`). The check fails when
 - a locked version is affected by an advisory that docs/reliability.md does not list
   under "Accepted advisories" with a reason;
 - the snapshot has no data for a locked package, or its data covers other versions than
-  the locked one (refresh the snapshot after changing the lock);
-- no package was checked at all (an empty or unreadable lock is a failure, never a pass).
+  the locked one (refresh the snapshot after changing the lock) and docs/reliability.md
+  does not list that version, with a reason, under "Locked versions outside the snapshot";
+- a lock file is missing, or no package was checked at all (an empty or unreadable lock
+  is a failure, never a pass).
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ def audit(locks: Iterable[Path] = LOCKS, snapshot: Path = SNAPSHOT,
           doc: Path = EXCEPTIONS_DOC) -> tuple[int, list[str]]:
     """Check every locked package against the snapshot; (exit status, report lines)."""
     lines: list[str] = []
+    locks = list(locks)
     pins = locked_packages(locks)
     index = load_index(snapshot)
     covered = index.get("packages", {})
@@ -210,6 +213,10 @@ def audit(locks: Iterable[Path] = LOCKS, snapshot: Path = SNAPSHOT,
     if not index:
         lines.append(f"advisories: no snapshot at {snapshot} (run `make advisories`)")
         status = 1
+    for lock in locks:
+        if not lock.exists():
+            lines.append(f"advisories: lock file {lock} is missing (run `make lock`)")
+            status = 1
     if not pins:
         lines.append("advisories: 0 locked packages found in "
                      + ", ".join(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)

@@ -124,6 +124,11 @@ def test_checking_zero_packages_fails(tmp_path):
     assert "0 locked packages" in lines[-1]
     status, lines = audit_module.audit([tmp_path / "missing.txt"], snapshot, _doc(tmp_path))
     assert status == 1
+    assert any("missing.txt is missing" in line for line in lines)
+    lock = _lock(tmp_path, "flask==3.1.3")
+    status, lines = audit_module.audit([lock, tmp_path / "missing.txt"], snapshot,
+                                       _doc(tmp_path))
+    assert status == 1
     # Every locked version documented as outside the snapshot: still nothing checked.
     lock = _lock(tmp_path, "flask==3.1.3")
     only = _snapshot(tmp_path, {"flask": ["3.1.4"]}, folder="other")
@@ -202,9 +207,9 @@ def test_the_lock_files_pin_every_declared_dependency_with_hashes():
     run = audit_module.locked_packages([ROOT / "requirements" / "run.txt"])
     test = audit_module.locked_packages([ROOT / "requirements" / "test.txt"])
     assert run <= test
-    for lock, declared in ((run, project["dependencies"]),
-                           (test, project["dependencies"]
-                            + project["optional-dependencies"]["test"])):
+    extras = project["optional-dependencies"]
+    for lock, declared in ((run, project["dependencies"] + extras["postgres"] + extras["redis"]),
+                           (test, project["dependencies"] + extras["test"])):
         for text in declared:
             requirement = Requirement(text)
             name = canonicalize_name(requirement.name)
@@ -230,3 +235,62 @@ def test_the_audit_script_reports_how_many_packages_it_checked():
     assert result.returncode == 0, result.stdout + result.stderr
     checked = [line for line in result.stdout.splitlines() if " checked " in line]
     assert checked and " checked 0 " not in checked[0], result.stdout
+
+
+def _refresh_module():
+    spec = importlib.util.spec_from_file_location(
+        "refresh_advisories", ROOT / ".ci" / "refresh_advisories.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_refresh_from_pypi_writes_records_the_audit_reads(tmp_path, monkeypatch):
+    """PyPI's JSON API describes the latest release only: the records name that version,
+    and the snapshot covers that version alone."""
+    refresh = _refresh_module()
+    vulnerable = {"info": {"version": "3.1.3"}, "vulnerabilities": [{
+        "id": "PYSEC-2099-7", "aliases": ["CVE-2099-7"], "details": "a hole\nmore",
+        "summary": None, "fixed_in": [], "link": "https://osv.dev/vulnerability/PYSEC-2099-7",
+        "source": "osv", "withdrawn": None}]}
+    clean = {"info": {"version": "3.1.7"}, "vulnerabilities": []}
+    monkeypatch.setattr(refresh, "_get", lambda url: json.dumps(
+        vulnerable if "/flask/" in url else clean).encode())
+    snapshot = tmp_path / "advisories"
+    snapshot.mkdir()
+    covered = refresh.from_pypi({("flask", "3.1.3"), ("jinja2", "3.1.6")}, snapshot)
+    assert covered == {"flask": {"versions": ["3.1.3"]}, "jinja2": {"versions": ["3.1.7"]}}
+    (snapshot / "index.json").write_text(json.dumps({"packages": covered}))
+    lock = _lock(tmp_path, "flask==3.1.3", "jinja2==3.1.6")
+    status, lines = _run(tmp_path, lock, snapshot)
+    assert status == 1
+    assert any("flask 3.1.3: PYSEC-2099-7 (CVE-2099-7): a hole" in line for line in lines)
+    assert any("covers jinja2 3.1.7, the lock has 3.1.6" in line for line in lines)
+
+
+def test_refresh_from_the_pypa_database_copies_each_locked_package(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    refresh = _refresh_module()
+    buffer = io.BytesIO()
+    record = _advisory("PYSEC-2099-8", "Flask", {"introduced": "0"}, {"fixed": "4.0"})
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in ("advisory-database-main/vulns/Flask/PYSEC-2099-8.yaml",
+                     "advisory-database-main/vulns/django/PYSEC-2099-9.yaml"):
+            data = json.dumps(record).encode()  # JSON is YAML
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    monkeypatch.setattr(refresh, "_get", lambda url: buffer.getvalue())
+    snapshot = tmp_path / "advisories"
+    snapshot.mkdir()
+    covered = refresh.from_pypa({"flask", "jinja2"}, snapshot)
+    assert covered == {"flask": {"versions": "all"}, "jinja2": {"versions": "all"}}
+    assert [p.name for p in snapshot.glob("*/*")] == ["PYSEC-2099-8.yaml"]
+    (snapshot / "index.json").write_text(json.dumps({"packages": covered}))
+    lock = _lock(tmp_path, "flask==3.1.3", "jinja2==3.1.6")
+    status, lines = _run(tmp_path, lock, snapshot)
+    assert status == 1
+    assert any("flask 3.1.3: PYSEC-2099-8" in line for line in lines)
