@@ -140,7 +140,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Installs come from the lock files in requirements/ (every package pinned, with hashes):
-# run.txt for `make run`, test.txt (run.txt plus the test extra) for `make test`. pip
+# run.txt for `make run` and servers (with the postgres and redis extras), test.txt (the
+# same versions plus the test extra) for `make test`. pip
 # bootstraps uv (itself locked, requirements/uv.txt); uv then makes the virtualenv exactly
 # the lock (`pip sync`: adds, upgrades and removes) and installs outcome itself editable,
 # built with the locked setuptools. Each step re-runs when its lock changes.
@@ -171,7 +172,8 @@ LOCK = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generat
   $(if $(UPGRADE),--upgrade)
 lock: | $(BIN)/uv
 	$(LOCK) --extra test pyproject.toml requirements/venv.in -o requirements/test.txt
-	$(LOCK) -c requirements/test.txt pyproject.toml requirements/venv.in -o requirements/run.txt
+	$(LOCK) -c requirements/test.txt --extra postgres --extra redis pyproject.toml \
+	  requirements/venv.in -o requirements/run.txt
 	$(LOCK) -c requirements/test.txt requirements/uv.in -o requirements/uv.txt
 	@echo "Locked. Now run \`make advisories\` and commit requirements/ and .ci/advisories/."
 
