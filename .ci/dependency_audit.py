@@ -163,7 +163,7 @@ def _table(doc: Path, heading: str) -> list[list[str]]:
             continue
         if not in_section or not line.startswith("|"):
             continue
-        cells = [c.strip().strip("`").strip() for c in line.strip().strip("|").split("|")]
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if not header_seen:  # the header row, then the |---| row
             header_seen = True
             continue
@@ -182,7 +182,8 @@ def accepted_advisories(doc: Path = EXCEPTIONS_DOC) -> dict[tuple[str, str], str
     accepted: dict[tuple[str, str], str] = {}
     for cells in _table(doc, EXCEPTIONS_HEADING):
         if len(cells) >= 3 and all(cells[:3]):
-            accepted[(canonicalize_name(cells[1]), cells[0].upper())] = cells[2]
+            accepted[(canonicalize_name(cells[1].strip("`")), cells[0].strip("`").upper())] = (
+                cells[2])
     return accepted
 
 
@@ -194,7 +195,7 @@ def uncovered_versions(doc: Path = EXCEPTIONS_DOC) -> dict[tuple[str, str], str]
     accepted: dict[tuple[str, str], str] = {}
     for cells in _table(doc, UNCOVERED_HEADING):
         if len(cells) >= 3 and all(cells[:3]):
-            accepted[(canonicalize_name(cells[0]), cells[1])] = cells[2]
+            accepted[(canonicalize_name(cells[0].strip("`")), cells[1].strip("`"))] = cells[2]
     return accepted
 
 
