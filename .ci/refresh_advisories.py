@@ -75,6 +75,7 @@ def from_pypa(names: set[str], out: Path) -> dict[str, Any]:
 def from_pypi(pins: set[tuple[str, str]], out: Path) -> dict[str, Any]:
     """OSV records for each package's latest release from PyPI's JSON API."""
     covered: dict[str, Any] = {}
+    older = 0
     for name in sorted({n for n, _ in pins}):
         data = json.loads(_get(PYPI_JSON.format(name=name)))
         latest = data["info"]["version"]
@@ -82,6 +83,7 @@ def from_pypi(pins: set[tuple[str, str]], out: Path) -> dict[str, Any]:
         locked = sorted(v for n, v in pins if n == name)
         if locked != [latest]:
             print(f"  {name}: locked {', '.join(locked)}, PyPI's data covers {latest} only")
+            older += 1
         for vuln in data.get("vulnerabilities") or []:
             record = {
                 "id": vuln["id"],
@@ -99,6 +101,12 @@ def from_pypi(pins: set[tuple[str, str]], out: Path) -> dict[str, Any]:
             (out / name).mkdir(exist_ok=True)
             (out / name / f"{vuln['id']}.yaml").write_text(
                 yaml.safe_dump(record, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    if older:
+        print(f"advisories: {older} packages have a locked version older than their latest "
+              f"release, which PyPI's data does not describe: `make lock UPGRADE=1 "
+              f"advisories` moves the lock to the latest releases, or list the versions the "
+              f"lock must keep in docs/reliability.md (\"Locked versions outside the "
+              f"snapshot\")")
     return covered
 
 
