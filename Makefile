@@ -27,7 +27,7 @@ TEST_LOGS := test-artifacts/logs
 # schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-sqlite test-postgresql lint typecheck audit fuzz crash bench bench-ruptures install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint typecheck audit advisories lock fuzz crash bench bench-ruptures install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -75,7 +75,9 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
-# bandit (no medium or high finding) and pip-audit (no known vulnerability).
+# bandit (no medium or high finding), and every locked package against the advisory
+# snapshot in .ci/advisories/ (offline; no known vulnerability outside the exceptions
+# listed in docs/reliability.md).
 audit: install-test
 	$(BIN)/python .ci/dependency_audit.py
 
@@ -141,16 +143,50 @@ $(BIN)/python:
 	  echo "Installing python3-venv with apt-get"; \
 	  apt-get update -qq && apt-get install -y -qq python3-venv; }
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+# Installs come from the lock files in requirements/ (every package pinned, with hashes):
+# run.txt for `make run` and servers (with the postgres and redis extras), test.txt (the
+# same versions plus the test extra) for `make test`. pip
+# bootstraps uv (itself locked, requirements/uv.txt); uv then makes the virtualenv exactly
+# the lock (`pip sync`: adds, upgrades and removes) and installs outcome itself editable,
+# built with the locked setuptools. Each step re-runs when its lock changes.
+$(BIN)/uv: requirements/uv.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements/uv.txt
 	@touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+UV_PIP = $(BIN)/uv pip --quiet
+UV_PYTHON = --python $(BIN)/python
+INSTALL_OUTCOME = $(UV_PIP) install $(UV_PYTHON) --no-deps --no-build-isolation -e .
+
+$(VENV)/.installed: requirements/run.txt pyproject.toml | $(BIN)/uv
+	$(UV_PIP) sync $(UV_PYTHON) --require-hashes requirements/run.txt
+	$(INSTALL_OUTCOME)
+	@touch $@
+
+$(VENV)/.installed-test: requirements/test.txt pyproject.toml | $(BIN)/uv
+	$(UV_PIP) sync $(UV_PYTHON) --require-hashes requirements/test.txt
+	$(INSTALL_OUTCOME)
 	@touch $@ $(VENV)/.installed
+
+# Re-resolve the lock files after changing the dependencies in pyproject.toml or
+# requirements/*.in (`make lock UPGRADE=1` moves every package to its newest allowed
+# version), then refresh the advisory snapshot. One resolution for Python 3.11 and newer
+# on every platform; run.txt and uv.txt take their versions from test.txt.
+UPGRADE ?=
+LOCK = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+  $(if $(UPGRADE),--upgrade)
+lock: | $(BIN)/uv
+	$(LOCK) --extra test pyproject.toml requirements/venv.in -o requirements/test.txt
+	$(LOCK) -c requirements/test.txt --extra postgres --extra redis pyproject.toml \
+	  requirements/venv.in -o requirements/run.txt
+	$(LOCK) -c requirements/test.txt requirements/uv.in -o requirements/uv.txt
+	@echo "Locked. Now run \`make advisories\` and commit requirements/ and .ci/advisories/."
+
+# The vulnerability data the audit reads offline (.ci/advisories/): the PyPA advisory
+# database's records for every locked package, or PyPI's where GitHub is unreachable.
+# The one step of the audit that needs the network; commit the result.
+advisories: install-test
+	$(BIN)/python .ci/refresh_advisories.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts node_modules
