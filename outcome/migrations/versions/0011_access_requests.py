@@ -5,7 +5,7 @@ account, taking a client, or making oneself a therapist's supervisor is stored a
 request that another active admin of the clinic approves or declines.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-04
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import outcome.models.base
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

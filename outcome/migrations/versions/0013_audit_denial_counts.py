@@ -7,7 +7,7 @@ client can no longer grow the trail without bound. The counts are pruned by age.
 Downgrade drops the table (its counts are lost; the audit events are untouched).
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import outcome.models.base
 
 revision = '0013'
-down_revision = '0009'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
