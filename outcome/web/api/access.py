@@ -84,8 +84,9 @@ def authenticate() -> None:
     secret = _bearer_secret()
     challenge = 'Bearer realm="outcome"'
     if secret is None:
-        raise Problem(401, "Send the API token as 'Authorization: Bearer <token>'. An admin "
-                           "creates tokens on the Admin > API tokens page.",
+        raise Problem(401, "Send the API token as 'Authorization: Bearer <token>'. Staff "
+                           "create their own on the 'Your API tokens' page; an admin creates "
+                           "integration tokens on Admin > API tokens.",
                       headers={"WWW-Authenticate": challenge})
     store = db_session()
     token = api_tokens.authenticate(store, secret, now(), record_use=False)
@@ -98,7 +99,8 @@ def authenticate() -> None:
     if token is None:
         count_denial("api.authenticate")  # nobody's token: a count per address and minute
         raise Problem(401, "The token is unknown, expired or revoked, or its staff member "
-                           "was disabled. Ask an admin for a new one.",
+                           "was disabled. Create a new one on the 'Your API tokens' page (or "
+                           "ask an admin for a new integration token).",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
     g.api_token = token
     needed = "read" if request.method in READ_METHODS else "write"
