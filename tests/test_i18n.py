@@ -72,3 +72,13 @@ def test_verbatim_translations_from_a_definition_are_used(tmp_path):
     assert wording["items"]["gad7_1"].startswith("Нервозность")
     assert wording["options"]["gad7_1"][0] == "Ни разу"
     assert instrument_wording(gad7, "en")["language"] == "en"
+
+
+def test_the_catalogues_parse_strictly():
+    # A line-based merge of two branches that both appended entries can drop a `msgid ""`
+    # or a blank line; babel's lenient reader then glues one entry's text onto another's
+    # translation without a word. The strict reader refuses that, and duplicates.
+    for path in (PO, ROOT / "outcome" / "translations" / "messages.pot"):
+        catalog = read_po(path.open("rb"), abort_invalid=True)
+        ids = [(m.id, m.context) for m in catalog if m.id]
+        assert len(ids) == len(set(ids)), path
