@@ -370,7 +370,8 @@ def test_supervisor_pages(inspector, clinic):
 ADMIN_PAGES = (("1-overview", "/admin/"), ("2-users", "/admin/users"),
                ("4-assignments", "/admin/assignments"), ("5-clients", "/admin/clients"),
                ("6-settings", "/admin/settings"), ("7-instruments", "/admin/instruments"),
-               ("8-audit", "/admin/audit"), ("9-approvals", "/admin/approvals"))
+               ("8-audit", "/admin/audit"), ("9-approvals", "/admin/approvals"),
+               ("10-tokens", "/admin/tokens"), ("11-deliveries", "/admin/deliveries"))
 
 
 def test_admin_pages(inspector, clinic):
@@ -384,6 +385,26 @@ def test_admin_pages(inspector, clinic):
     expect(view.page.get_by_role("heading", level=1)).to_be_visible()
     view.check("admin-3-user")
     view.close()
+
+
+def test_a_therapist_makes_a_personal_token_on_a_phone(inspector, clinic):
+    # Issue 16: tokens that read client data are made by the person they act for.
+    view = inspector(PHONE)
+    view.sign_in(clinic.therapist)
+    page = view.goto("/account/tokens")
+    expect(page.get_by_role("heading", name="Your API tokens")).to_be_visible()
+    view.check("phone-account-tokens")
+    page.get_by_label("Name (which system uses it)").fill("Practice EHR")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create token").click()
+    secret = page.locator("#new-token-secret")
+    expect(secret).to_be_visible()
+    assert (secret.input_value() or secret.inner_text()).startswith("oc_")
+    view.check("phone-account-token-created")
+    layout = page.evaluate(OVERFLOW_CHECK)
+    view.goto("/admin/tokens", status=404)
+    view.close()
+    assert layout["ok"], f"the tokens page overflows a phone sideways: {layout['widest']}"
 
 
 def test_login_and_error_pages(inspector, clinic):
