@@ -42,6 +42,7 @@ from outcome.ops.manifest import make_manifest
 from outcome.ops.manifest import manifest_path
 from outcome.ops.manifest import read_manifest
 from outcome.ops.manifest import table_digests
+from outcome.private_files import write_private_bytes
 
 
 @dataclass(frozen=True)
@@ -223,17 +224,7 @@ def _create_private(path: Path) -> None:
 
 
 def _write_private(path: Path, content: str) -> None:
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    write_private_bytes(path, content.encode("utf-8"))
     _fsync_folder(path.parent)
 
 
