@@ -183,6 +183,9 @@ def test_the_admin_audit_page_shows_the_counts(app, auth, make_user, clock):
     html = auth._client.get("/admin/audit").get_data(as_text=True)
     section = html[html.index('id="denials-heading"'):]
     assert "Refused anonymous requests" in html
+    # The section is in the page, once, and not in its <title>.
+    assert "<title>Audit log · outcome</title>" in html
+    assert html.count('id="denials-heading"') == 1
     assert "<td>203.0.113.77</td><td>link.open</td><td>7</td>" in section
     assert "<td>203.0.113.77</td><td>api.authenticate</td><td>1</td>" in section
     # A day later they are no longer "the last 24 hours", but the day still shows them.
