@@ -18,10 +18,13 @@ marked ``no_database`` here and run in the SQLite run only (see
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import hashlib
 import itertools
 import os
 import re
 import secrets
+import shutil
 import uuid
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -32,6 +35,7 @@ from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
@@ -46,8 +50,12 @@ from outcome.models import Episode
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
+from outcome.services.demo import seed_demo
 from outcome.services.passwords import hash_password
 from tests.helpers import CANARY
+from tests.helpers import DEMO_PASSWORD
+from tests.helpers import DEMO_TIMEZONE
+from tests.helpers import DEMO_TODAY
 from tests.helpers import LIB
 from tests.helpers import T0
 from tests.helpers import answer
@@ -158,6 +166,122 @@ def databases(pytestconfig: pytest.Config, tmp_path_factory) -> Iterator[Databas
                                 tmp_path_factory.mktemp("databases"))
     yield provider
     provider.drop_all()
+
+
+class DemoDatabases:
+    """Copies of the demo clinic's database, seeded once per run and backend.
+
+    Seeding the demo (150 clients, ~6,000 answers through the real services) is the
+    costliest fixture of the suite, and six modules need it. The first worker that asks
+    for a (today, timezone) pair seeds a template under a file lock shared by the run's
+    xdist workers; every module then gets a copy of its own: a file copy on SQLite, and
+    ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. A copy is a database like any other,
+    so a module may commit to it freely.
+    """
+
+    SCHEMA = "outcome_demo"
+
+    def __init__(self, provider: DatabaseProvider, run_dir) -> None:
+        self.provider = provider
+        self.run_dir = run_dir
+        self._copies: list[str] = []
+
+    @staticmethod
+    def template_prefix(run_dir) -> str:
+        digest = hashlib.sha256(str(run_dir).encode()).hexdigest()[:10]
+        return f"outcome_demo_{digest}_"
+
+    def _template_url(self, today: dt.date, timezone: str) -> str:
+        key = f"{today:%Y%m%d}_{re.sub(r'[^A-Za-z0-9]', '_', timezone).lower()}"
+        done = self.run_dir / f"demo-{key}.url"
+        with open(self.run_dir / f"demo-{key}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                if self.provider.backend == "sqlite":
+                    url = f"sqlite:///{self.run_dir / f'demo-{key}.sqlite3'}"
+                else:
+                    name = self.template_prefix(self.run_dir) + key
+                    with self.provider._admin_engine().execution_options(
+                            isolation_level="AUTOCOMMIT").connect() as conn:
+                        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                        conn.execute(text(f'CREATE DATABASE "{name}"'))
+                    plain = self._database_url(name, schema=None)
+                    plain_engine = create_engine(plain)
+                    with plain_engine.begin() as conn:
+                        conn.execute(text(f'CREATE SCHEMA "{self.SCHEMA}"'))
+                    plain_engine.dispose()
+                    url = self._database_url(name)
+                engine = make_engine(url)
+                schema.upgrade(engine)
+                with sessionmaker(bind=engine, expire_on_commit=False)() as session:
+                    seed_demo(session, today=today, password=DEMO_PASSWORD,
+                              timezone=timezone, library=LIB)
+                    session.commit()
+                engine.dispose()
+                done.write_text(url)
+            return done.read_text()
+
+    def new_url(self, *, today: dt.date = DEMO_TODAY, timezone: str = DEMO_TIMEZONE) -> str:
+        """The URL of a new database holding the demo clinic seeded for ``today``."""
+        template = self._template_url(today, timezone)
+        if self.provider.backend == "sqlite":
+            path = self.provider.tmp_dir / f"{uuid.uuid4().hex}.sqlite3"
+            shutil.copyfile(make_url(template).database or "", path)
+            return f"sqlite:///{path}"
+        name = f"outcome_democopy_{os.getpid()}_{secrets.token_hex(4)}"
+        with self.provider._admin_engine().execution_options(
+                isolation_level="AUTOCOMMIT").connect() as conn:
+            conn.execute(text(
+                f'CREATE DATABASE "{name}" TEMPLATE "{make_url(template).database}"'))
+        self._copies.append(name)
+        return self._database_url(name)
+
+    def _database_url(self, name: str, schema: str | None = SCHEMA) -> str:
+        """The server's URL for database ``name``; in its ``schema`` (as the run's other
+        PostgreSQL databases are: a backup of one is then a schema's, not a server's)."""
+        url = make_url(self.provider.postgres_url).set(database=name)
+        if schema is not None:
+            url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+        return url.render_as_string(hide_password=False)
+
+    def drop_copies(self) -> None:
+        if not self._copies:
+            return
+        with self.provider._admin_engine().execution_options(
+                isolation_level="AUTOCOMMIT").connect() as conn:
+            for name in self._copies:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _run_dir(tmp_path_factory):
+    """The folder every xdist worker of this run shares (the run's base folder)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def demo_databases(databases: DatabaseProvider, tmp_path_factory) -> Iterator[DemoDatabases]:
+    """``demo_databases.new_url(today=..., timezone=...)``: a fresh copy of the demo."""
+    demos = DemoDatabases(databases, _run_dir(tmp_path_factory))
+    yield demos
+    demos.drop_copies()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Drop the run's PostgreSQL demo templates (in the xdist controller, or a plain run)."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("--db") != "postgresql":
+        return
+    prefix = DemoDatabases.template_prefix(config._tmp_path_factory.getbasetemp())  # type: ignore[attr-defined]
+    engine = create_engine(config.getoption("--postgres-url"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                                 {"p": prefix.replace("_", r"\_") + "%"}).scalars().all()
+            for name in names:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

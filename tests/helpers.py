@@ -32,6 +32,13 @@ T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
 TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
 # Markup in stored text (a client's goal, a note): pages and PDFs must show it as text.
 CANARY = "<img src=x onerror=alert(1)>"
+# The demo clinic the suite shares (conftest's ``demo_databases``): seeded once per run for
+# this Sunday (its last week is 2026-W47), in Berlin so a week's bounds are not midnight
+# UTC; pages that show it run on a clock frozen at DEMO_NOW.
+DEMO_TODAY = dt.date(2026, 11, 22)
+DEMO_TIMEZONE = "Europe/Berlin"
+DEMO_PASSWORD = "demo password for tests"
+DEMO_NOW = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.UTC)
 
 
 def new_app(database_url: str, **config):

@@ -53,6 +53,7 @@ from outcome.ops import manifest as ops_manifest
 from outcome.ops import postgresql as ops_postgresql
 from outcome.services import audit
 from tests.conftest import csrf_token
+from tests.helpers import DEMO_PASSWORD
 
 # Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
 pytestmark = pytest.mark.slow
@@ -152,14 +153,12 @@ def small_database(url: str, revision: str = "head") -> None:
 
 
 @pytest.fixture(scope="module")
-def source(databases, tmp_path_factory):
-    """The demo clinic with canaries, backed up once by `outcome backup` (a real process)."""
+def source(databases, demo_databases, tmp_path_factory):
+    """The demo clinic (the suite's shared copy) with canaries, backed up once by
+    `outcome backup` (a real process)."""
     tmp = tmp_path_factory.mktemp("backup-source")
-    url = databases.new_url()
+    url = demo_databases.new_url()
     env = cli_env(tmp, url)
-    assert run(env, "db", "upgrade").returncode == 0
-    demo = run(env, "demo")
-    assert demo.returncode == 0, demo.stderr
     canary = add_canaries(url)
     out = tmp / ("outcome.sqlite3" if databases.backend == "sqlite" else "outcome.dump")
     started = time.perf_counter()
@@ -168,7 +167,7 @@ def source(databases, tmp_path_factory):
     assert result.returncode == 0, result.stderr
     return {"url": url, "env": env, "tmp": tmp, "file": out, "stdout": result.stdout,
             "seconds": seconds, "canary": canary,
-            "password": (tmp / "instance" / "demo-password").read_text().strip()}
+            "password": DEMO_PASSWORD}
 
 
 def test_backup_prints_file_size_and_hash_and_writes_a_manifest(source, databases):

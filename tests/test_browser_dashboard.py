@@ -31,18 +31,17 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from outcome import schema
-from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
-from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
-from outcome.services.demo import seed_demo
+from tests.helpers import DEMO_NOW
+from tests.helpers import DEMO_PASSWORD
+from tests.helpers import DEMO_TODAY
 from tests.helpers import artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +52,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
-PASSWORD = "demo password for the browser tests"
+PASSWORD = DEMO_PASSWORD
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 
 pytestmark = pytest.mark.browser
@@ -157,16 +156,13 @@ class LiveClinic:
 
 
 @pytest.fixture(scope="module")
-def clinic(databases, tmp_path_factory, app_factory) -> Iterator[LiveClinic]:
-    url = databases.new_url()
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
+def clinic(demo_databases, tmp_path_factory, app_factory) -> Iterator[LiveClinic]:
+    url = demo_databases.new_url()
     folder = tmp_path_factory.mktemp("instruments")  # no installed wording
-    app = app_factory(url, SECRET_KEY=None, INSTRUMENTS_DIR=str(folder))
-    today = dt.datetime.now(dt.UTC).date()
+    app = app_factory(url, SECRET_KEY=None, INSTRUMENTS_DIR=str(folder),
+                      clock=lambda: DEMO_NOW)
+    today = DEMO_TODAY
     with app.app_context(), transaction(database(app).session_factory) as session:
-        seed_demo(session, today=today, password=PASSWORD, library=instrument_library(app))
         picked = _pick(session)
         # Two digests in the supervisor's archive, so the page shows its table.
         for weeks, status in ((1, "succeeded"), (0, "pending")):
@@ -174,7 +170,7 @@ def clinic(databases, tmp_path_factory, app_factory) -> Iterator[LiveClinic]:
             session.add(ReportRun(
                 kind="supervisor_digest", period=f"{year}-W{week:02d}",
                 recipient_user_id=picked["supervisor_id"], status=status,
-                finished_dt=dt.datetime.now(dt.UTC) if status == "succeeded" else None,
+                finished_dt=DEMO_NOW if status == "succeeded" else None,
                 content_sha256="0" * 64 if status == "succeeded" else None))
         emails = dict(session.execute(select(User.id, User.email)).all())
     server = make_server("127.0.0.1", 0, app, threaded=True)

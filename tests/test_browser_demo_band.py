@@ -8,7 +8,6 @@ so in the chart's description.
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import threading
 from collections.abc import Iterator
@@ -20,23 +19,21 @@ from sqlalchemy import func
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from outcome import schema
-from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
-from outcome.extensions import instrument_library
 from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import User
-from outcome.services.demo import seed_demo
 from reports.charts import BAND
+from tests.helpers import DEMO_NOW
+from tests.helpers import DEMO_PASSWORD
 from tests.helpers import artifacts
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PASSWORD = "demo password for the band test"
+PASSWORD = DEMO_PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,18 +42,14 @@ BAND_FILL = "rgb({:.0f}%,{:.0f}%,{:.0f}%)".format(*(100 * c for c in BAND.rgb())
 
 
 @pytest.fixture(scope="module")
-def live_demo(databases, tmp_path_factory, app_factory) -> Iterator[tuple[str, str, str]]:
+def live_demo(demo_databases, tmp_path_factory, app_factory) -> Iterator[tuple[str, str, str]]:
     """A server on the demo clinic; the address, a therapist's e-mail and a client of
     theirs in care with six or more PHQ-9 answers."""
-    url = databases.new_url()
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
+    url = demo_databases.new_url()
     folder = tmp_path_factory.mktemp("instruments")  # no installed wording
-    app = app_factory(url, SECRET_KEY=None, INSTRUMENTS_DIR=str(folder))
-    today = dt.datetime.now(dt.UTC).date()
+    app = app_factory(url, SECRET_KEY=None, INSTRUMENTS_DIR=str(folder),
+                      clock=lambda: DEMO_NOW)
     with app.app_context(), transaction(database(app).session_factory) as session:
-        seed_demo(session, today=today, password=PASSWORD, library=instrument_library(app))
         code, email = session.execute(
             select(Client.code, User.email).join(Episode, Episode.client_id == Client.id)
             .join(User, User.id == Client.therapist_id)

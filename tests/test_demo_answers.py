@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from outcome.core.answers import parse_answers
+from outcome.db import make_engine
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
@@ -30,20 +31,23 @@ TODAY = dt.date(2026, 11, 22)
 
 
 @pytest.fixture(scope="module")
-def seeded(engine):
+def seeded(demo_databases):
     """The demo clinic, built once for the module in a transaction rolled back at its
     end: its connection and the seeding's summary."""
+    engine = make_engine(demo_databases.new_url())
     conn = engine.connect()
     outer = conn.begin()
     factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
                            expire_on_commit=False)
     with factory() as session:
         summary = demo.seed_demo(session, today=TODAY, password="demo password for tests",
+                                 timezone="Europe/Berlin",
                                  library=LIB)
         session.commit()
     yield conn, summary
     outer.rollback()
     conn.close()
+    engine.dispose()
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from outcome.core.signals import outcome_signals
+from outcome.db import make_engine
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import demo
@@ -48,9 +49,10 @@ MEASURE = "phq9"
 
 
 @pytest.fixture(scope="module")
-def seeded(engine):
+def seeded(demo_databases):
     """The demo clinic (in Berlin), built once for the module in a transaction rolled back
     at its end; the digest of its first supervisor, and its PDF."""
+    engine = make_engine(demo_databases.new_url())
     conn = engine.connect()
     outer = conn.begin()
     factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
@@ -66,6 +68,7 @@ def seeded(engine):
     yield digest, expected, render_digest(digest)
     outer.rollback()
     conn.close()
+    engine.dispose()
 
 
 def bounds(week: str) -> tuple[dt.date, dt.datetime, dt.datetime]:

@@ -32,6 +32,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
+from outcome.db import make_engine
 from outcome.models import Administration
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -53,17 +54,20 @@ SHORT = {"phq9": "PHQ-9", "gad7": "GAD-7"}
 
 
 @pytest.fixture(scope="module")
-def seeded(engine):
+def seeded(demo_databases):
+    engine = make_engine(demo_databases.new_url())
     conn = engine.connect()
     outer = conn.begin()
     factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
                            expire_on_commit=False)
     with factory() as session:
-        demo.seed_demo(session, today=TODAY, password="demo password for tests", library=LIB)
+        demo.seed_demo(session, today=TODAY, password="demo password for tests",
+                       timezone="Europe/Berlin", library=LIB)
         session.commit()
     yield conn
     outer.rollback()
     conn.close()
+    engine.dispose()
 
 
 @pytest.fixture
