@@ -420,7 +420,7 @@ def book(code: str) -> Response:
     starts = parse_datetime(body["starts_at"], "starts_at")
     episode = _require_open(episode)
     try:
-        appointment = book_appointment(db_session(), episode, starts,
+        appointment = book_appointment(db_session(), episode, starts, now=now(),
                                        duration_minutes=body.get("duration_minutes", 50))
     except BookingError as exc:
         raise _service_problem(exc, "starts_at") from None
