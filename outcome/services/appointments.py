@@ -82,8 +82,8 @@ def check_time(session: Session, episode: Episode, starts_dt: dt.datetime, *,
             when=f"{local:%Y-%m-%d %H:%M}", closed=episode.closed_on.isoformat())
     if now is not None and starts_dt < now:
         raise BookingError(
-            N_("%(when)s is in the past: book sessions from now on (record a past session "
-               "by marking its appointment attended)."), field="starts_at",
+            N_("%(when)s is in the past: sessions are booked from now on."),
+            field="starts_at",
             when=f"{local:%Y-%m-%d %H:%M}")
 
 
