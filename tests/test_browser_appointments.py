@@ -57,6 +57,13 @@ FITS = """() => {
 }"""
 
 
+def cells(page, text: str) -> int:
+    """How many history cells say exactly ``text`` (a phone shows the rows as blocks)."""
+    return page.evaluate("""(text) => [...document.querySelectorAll(
+        'table.appointments-history td')].filter((td) => td.textContent.trim() === text)
+        .length""", text)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -118,13 +125,13 @@ def test_history_manage_and_cancel_the_rest_of_a_series(browser, live, size):
     page = view.goto("/clients/C-APPT22/sessions")
     expect(page.get_by_role("heading", name="Every session, newest first")).to_be_visible()
     assert page.locator("table.appointments-history tbody tr").count() == 20
-    assert page.get_by_role("cell", name="cancelled late").count() == 1
+    assert cells(page, "cancelled late") == 1
     view.check(f"appointments-{size}-1-history")
     layouts = [("history", page.evaluate(FITS))]
     page.get_by_role("link", name="Older").click()
     page.wait_for_url("**/sessions?page=2")
     assert page.locator("table.appointments-history tbody tr").count() == 5
-    assert page.get_by_role("cell", name="did not attend").count() == 1
+    assert cells(page, "did not attend") == 1
     view.check(f"appointments-{size}-2-history-older")
 
     # The tenth appointment (in the future): expected session 8 (two took no number).
@@ -145,7 +152,7 @@ def test_history_manage_and_cancel_the_rest_of_a_series(browser, live, size):
     view.check(f"appointments-{size}-5-cancelled")
     layouts.append(("cancelled", page.evaluate(FITS)))
     page = view.goto("/clients/C-APPT22/sessions")
-    assert page.get_by_role("cell", name="cancelled", exact=True).count() == 16  # 24 to 9
+    assert cells(page, "cancelled") == 16  # the 25th to the 10th
     view.close()
     for name, layout in layouts:
         assert layout["ok"], f"{name} overflows a {size} screen sideways: {layout}"
