@@ -308,3 +308,57 @@ def test_russian_pages_say_it_in_russian(auth, client, db_session, setup):
         client, f"/clients/{person.code}/care", date="2026-10-05", time="10:00", weekly="1"),
         headers={"Accept-Language": "ru"}, follow_redirects=True).get_data(as_text=True)
     assert "до начала эпизода" in refused
+
+
+# --- every consumer of the session number agrees ---------------------------------------------
+
+
+def test_outcomes_recorded_on_the_pages_renumber_every_consumer_alike(
+        auth, client, db_session, make_user, make_client, make_episode, api):
+    """Ten weekly appointments; the 3rd cancelled late and the 6th missed, recorded
+    through the service: the eight held sessions are 1 to 8 on the caseload, the client
+    record's chart, the API and the history page."""
+    from outcome.core.answers import parse_answers
+    from outcome.services.caseload import caseload
+    from outcome.services.client_record import client_record
+    from outcome.services.submissions import submit_administration
+
+    gad = LIB.get("gad7")
+    first = dt.datetime(2026, 6, 1, 9, tzinfo=dt.UTC)
+    therapist = make_user()
+    person = make_client(therapist, name="Ten Appointments")
+    episode = make_episode(person, opened_on=first.date())
+    series = book_weekly_series(db_session, episode, dt.datetime(2026, 6, 1, 9), count=10)
+    done = first + dt.timedelta(weeks=12)
+    for k, appointment in enumerate(series):
+        status = {2: "late_cancelled", 5: "no_show"}.get(k, "attended")
+        record_outcome(db_session, appointment, status, done)
+        if status == "attended":
+            values = {f"gad7_{i}": 1 for i in range(1, 8)}
+            completed = appointment.starts_dt - dt.timedelta(hours=1)
+            submit_administration(db_session, episode=episode, instrument=gad,
+                                  answers=parse_answers(gad, values), completed_dt=completed,
+                                  idempotency_key=f"gad:{k}", library=LIB, now=completed,
+                                  appointment_id=appointment.id)
+    db_session.commit()
+    held = [1, 2, None, 3, 4, None, 5, 6, 7, 8]
+    numbers = appointment_numbers(db_session, episode.id)
+    assert [numbers.get(a.id) for a in series] == held
+
+    [row] = caseload(db_session, therapist, now=done, library=LIB)
+    assert row.session == 8
+    record = client_record(db_session, episode, LIB, full=True)
+    [chart] = record.outcome_charts
+    assert [r[0] for r in chart.rows] == [1, 2, 3, 4, 5, 6, 7, 8]
+
+    listed = api(therapist, scopes=["read"]).get(
+        f"/api/v1/clients/{person.code}/appointments").get_json()["items"]
+    by_id = {item["id"]: item["session_number"] for item in listed}
+    assert [by_id[a.id] for a in series] == held
+
+    history = session_history(db_session, person.id)
+    assert [r.number for r in reversed(history.rows)] == held
+    assert [r.measures for r in reversed(history.rows)] == [1 if n else 0 for n in held]
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{person.code}/sessions").get_data(as_text=True)
+    assert "1 answered" in page and "cancelled late" in page and "did not attend" in page
