@@ -362,3 +362,49 @@ def test_outcomes_recorded_on_the_pages_renumber_every_consumer_alike(
     auth.login(therapist.email)
     page = client.get(f"/clients/{person.code}/sessions").get_data(as_text=True)
     assert "1 answered" in page and "cancelled late" in page and "did not attend" in page
+
+
+# --- migration 0016 ----------------------------------------------------------------------
+
+
+def test_migration_0016_keeps_the_data_and_the_check(fresh_database_url):
+    from sqlalchemy import exc as sa_exc
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from outcome import schema
+    from outcome.db import make_engine
+    from outcome.models import Client
+    from outcome.models import Clinic
+    from outcome.models import Episode
+    from outcome.models import User
+
+    engine = make_engine(fresh_database_url)
+    schema.upgrade(engine)
+    with Session(engine) as store:
+        clinic = Clinic(slug="m16", name="M16")
+        store.add(clinic)
+        store.flush()
+        user = User(clinic_id=clinic.id, email="t@m16.example", display_name="T",
+                    is_therapist=True)
+        store.add(user)
+        store.flush()
+        person = Client(clinic_id=clinic.id, code="C-M16M16", name="P", therapist_id=user.id)
+        store.add(person)
+        store.flush()
+        episode = Episode(clinic_id=clinic.id, client_id=person.id, therapist_id=user.id,
+                          opened_on=dt.date(2026, 11, 2))
+        store.add(episode)
+        store.flush()
+        for status in ("late_cancelled", "no_show"):
+            store.add(Appointment(episode_id=episode.id, status=status, series_id=None,
+                                  starts_dt=NOW + dt.timedelta(days=len(status))))
+        store.commit()
+    schema.downgrade(engine, "0013")
+    with engine.connect() as connection:
+        assert sorted(connection.scalars(text("SELECT status FROM appointments"))) == [
+            "cancelled", "no_show"]
+    schema.upgrade(engine)
+    with engine.begin() as connection, pytest.raises(sa_exc.IntegrityError):
+        connection.execute(text("UPDATE appointments SET status = 'maybe'"))
+    engine.dispose()
