@@ -408,3 +408,24 @@ def test_migration_0016_keeps_the_data_and_the_check(fresh_database_url):
     with engine.begin() as connection, pytest.raises(sa_exc.IntegrityError):
         connection.execute(text("UPDATE appointments SET status = 'maybe'"))
     engine.dispose()
+
+
+def test_a_moved_appointment_is_e_mailed_again_for_its_new_time(db_session, setup):
+    from outcome.services.reminders import send_due_links
+
+    _, _, episode = setup
+    appointment = book_appointment(db_session, episode, NOW + dt.timedelta(hours=20))
+    queue = {"library": LIB, "base_url": "https://clinic.example", "secret_key": "k" * 40}
+    assert send_due_links(db_session, now=NOW, **queue) == 1
+    [old] = db_session.scalars(select(OutboundEmail)).all()
+    assert "16 November" not in old.body_text and "17 November" in old.body_text
+    reschedule_appointment(db_session, appointment, NOW + dt.timedelta(days=3, hours=1), NOW)
+    assert db_session.scalars(select(OutboundEmail)).all() == []
+    later = NOW + dt.timedelta(days=2, hours=5)  # 20 hours before the new time
+    assert send_due_links(db_session, now=later, **queue) == 1
+    [new] = db_session.scalars(select(OutboundEmail)).all()
+    assert "19 November at 10:00" in new.body_text
+    cancel_appointment(db_session, appointment, later)
+    assert db_session.scalars(select(OutboundEmail)).all() == []
+    assert all(link.revoked_dt is not None or link.used_dt is not None
+               for link in db_session.scalars(select(QuestionnaireLink)))
