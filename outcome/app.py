@@ -19,6 +19,7 @@ from outcome.config import instance_path
 from outcome.config import load_config
 from outcome.web import account
 from outcome.web import admin
+from outcome.web import appointments
 from outcome.web import auth
 from outcome.web import care
 from outcome.web import database
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
                       admin.bp, account.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):
         security.csrf.exempt(integration)

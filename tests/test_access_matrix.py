@@ -524,6 +524,24 @@ POLICY: dict[str, Route] = {
         "/fhir/QuestionnaireResponse?subject={code:A}"),
     "fhir.create_questionnaire_response": no_token("/fhir/QuestionnaireResponse", "POST"),
     "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
+    # issue 17: appointments. The owner's forms are sent so that they are refused (an
+    # unknown status, no date, no confirmation): allowed, and nothing changes.
+    "appointments.history": Route(per_code("/clients/{code}/sessions"), staff_only),
+    **{f"appointments.{endpoint}": Route(tuple(
+        Obj(f"{code} + {owner}'s appointment",
+            f"/clients/{{code:{code}}}/sessions/{{appt:{owner}}}{suffix}", method,
+            data=data, owners=owners, unknown=owner == "unknown", client=code)
+        for code, owner, owners in (("A", "A", T1), ("A", "B", NOBODY), ("B", "B", T2),
+                                    ("C", "C", NOBODY), ("A", "unknown", NOBODY))),
+        staff_only)
+       for endpoint, suffix, method, data in (
+           ("manage", "", "GET", {}),
+           ("mark", "/status", "POST", {"status": "nonsense"}),
+           ("reschedule", "/reschedule", "POST", {"date": "", "time": ""}),
+           ("confirm_cancel", "/cancel", "GET", {}),
+           ("cancel", "/cancel", "POST", {}),
+           ("confirm_cancel_series", "/cancel-series", "GET", {}),
+           ("cancel_series", "/cancel-series", "POST", {}))},
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -532,6 +550,7 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          "record.export_fhir", "record.report_pdf", "supervision.client",
                          "care.book", "care.goals", "care.sharing", "care.revoke_links",
                          "care.link", "record.acknowledge", "record.episode_measures")
+CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
 
 
 # --- the guard ---------------------------------------------------------------------------

@@ -25,7 +25,16 @@ from outcome.models.base import utcnow
 from outcome.models.clinic import User
 
 END_REASONS = ("completed", "dropped_out", "referred", "other")
-APPOINTMENT_STATUSES = ("scheduled", "attended", "cancelled", "no_show")
+# An appointment's status, the one list (issue 17). ``scheduled``: booked, not yet
+# recorded; ``attended``: the session took place; ``no_show``: the client did not attend
+# (shown as "did not attend"; the stored value predates issue 17 and is the API's);
+# ``cancelled``: called off in good time; ``late_cancelled``: called off at short notice.
+APPOINTMENT_STATUSES = ("scheduled", "attended", "no_show", "cancelled", "late_cancelled")
+# The statuses that take a session number (services.sessions): held, or still to be held.
+SESSION_STATUSES = ("scheduled", "attended")
+# What a therapist records once a scheduled appointment's time has come (or, for a late
+# cancellation, before): each can be corrected into another of these.
+OUTCOME_STATUSES = ("attended", "no_show", "late_cancelled")
 LINK_PURPOSES = ("pre", "post")
 MAX_GOALS = 3
 
@@ -153,6 +162,9 @@ class Appointment(Base):
     starts_dt: Mapped[dt.datetime]
     duration_minutes: Mapped[int] = mapped_column(default=50)
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    # The first appointment of the weekly series this one was booked in (its own id for
+    # the first); None: booked alone, or before issue 17 recorded series.
+    series_id: Mapped[int | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     episode: Mapped[Episode] = relationship(back_populates="appointments")

@@ -34,6 +34,7 @@ from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
+from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
 from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
@@ -42,7 +43,7 @@ from questionnaires.loader import InstrumentLibrary
 
 NOTHING_YET = 7
 COLOURS = ("red", "yellow", "green", "white", "grey")
-COUNTED = ("scheduled", "attended")
+COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 # An alliance score counts as rising or falling when it differs from the mean of the
 # previous three by at least this share of the scale (the rupture SD floor, 2.5 %).
 TREND_FRACTION = 0.025

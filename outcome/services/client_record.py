@@ -43,6 +43,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import Goal
 from outcome.models import User
+from outcome.models.care import SESSION_STATUSES
 from outcome.services.caseload import rule_based_measures
 from outcome.services.caseload import rule_based_notices
 from outcome.services.episode_change import change_words
@@ -60,7 +61,7 @@ from reports.charts import MARKERS
 from reports.charts import HeatmapData
 from reports.charts import TrajectoryData
 
-COUNTED = ("scheduled", "attended")
+COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 # An item "stays high" when it is in the top third of its scale at each of the last
 # three valid administrations (e.g. PHQ-9 "more than half the days" or worse).
 HIGH_FRACTION = 2 / 3

@@ -22,6 +22,7 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
+from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
 from outcome.services.appointments import session_number
 from outcome.services.links import battery_for
@@ -106,7 +107,7 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
         .join(Episode, Appointment.episode_id == Episode.id)
         .join(Client, Episode.client_id == Client.id)
         .join(Clinic, Episode.clinic_id == Clinic.id)
-        .where(Appointment.status.in_(("scheduled", "attended")),
+        .where(Appointment.status.in_(SESSION_STATUSES),
                Appointment.starts_dt <= now, Appointment.starts_dt > now - dt.timedelta(hours=14),
                Client.email.is_not(None))).all()
     for appointment, episode, client, clinic in rows:

@@ -32,8 +32,9 @@ from sqlalchemy.orm import Session
 
 from outcome.models import Administration
 from outcome.models import Appointment
+from outcome.models.care import SESSION_STATUSES
 
-COUNTED = ("scheduled", "attended")
+COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 
 
 class SessionClock:

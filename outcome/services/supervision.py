@@ -38,11 +38,12 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
 from outcome.services.access import visible_clients
 from questionnaires.loader import InstrumentLibrary
 
-COUNTED = ("scheduled", "attended")
+COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 TOTAL = 0  # group key of the all-supervisees row (user ids start at 1)
 
 

@@ -71,7 +71,7 @@ def _page(client: Client, episode: Episode | None, clinic: Clinic,
     goals = [g.description for g in episode.goals] if episode else []
     return render_template("care/page.html", client=client, episode=episode,
                            appointments=appointments, goals=goals, issued=issued,
-                           timezone=clinic.timezone)
+                           timezone=clinic.timezone, now=now())
 
 
 @bp.route("/<code>/appointments", methods=["POST"])
@@ -87,10 +87,10 @@ def book(code: str) -> Response:
         count = ascii_int(request.form.get("weekly") or "1", maximum=52)
         if count is None:
             raise InputError("weekly", "format")
-        booked = book_weekly_series(db_session(), episode, when, count=count)
+        booked = book_weekly_series(db_session(), episode, when, count=count, now=now())
     except ValueError as exc:  # BookingError is a ValueError
         discard_changes()
-        message = str(exc) if isinstance(exc, BookingError) else _(
+        message = _(exc.message, **exc.params) if isinstance(exc, BookingError) else _(
             "Please give a date and a time, and a number of weekly sessions from 1 to 52.")
         flash(message, "error")
     else:

@@ -52,6 +52,7 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
+from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import without_answers
@@ -68,7 +69,7 @@ from reports.digest import RateFigure
 from reports.digest import SuperviseeSection
 from reports.digest import TrendPoint
 
-COUNTED = ("scheduled", "attended")
+COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 TREND_WEEKS = 12
 CRITICAL_KINDS = ("critical_item", "critical_unanswered")
 COLOUR_NAMES = ("red", "yellow", "green", "white", "grey")

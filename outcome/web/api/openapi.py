@@ -12,6 +12,7 @@ import copy
 import functools
 from typing import Any
 
+from outcome.models.care import APPOINTMENT_STATUSES
 from outcome.web.api.pagination import CURSOR_PATTERN
 
 VERSION = "1.0.0"
@@ -119,9 +120,16 @@ SCHEMAS: dict[str, Any] = {
                      "session_number"],
         "properties": {"id": ID, "episode_id": ID, "starts_at": DATE_TIME,
                        "duration_minutes": {"type": "integer"},
-                       "status": {"type": "string", "enum": [
-                           "scheduled", "attended", "cancelled", "no_show"]},
-                       "session_number": {"type": "integer", "minimum": 1}}},
+                       "status": {"type": "string", "enum": list(APPOINTMENT_STATUSES),
+                                  "description": "no_show: the client did not attend; "
+                                                 "late_cancelled: called off at short "
+                                                 "notice."},
+                       "session_number": nullable({
+                           "type": "integer", "minimum": 1,
+                           "description": "The number among sessions held (attended); "
+                                          "for a scheduled appointment, the number it "
+                                          "will have if held as booked. Null when "
+                                          "cancelled or not attended."})}},
     "AppointmentList": _page("Appointment"),
     "AppointmentCreate": {
         "type": "object", "additionalProperties": False, "required": ["starts_at"],

@@ -37,6 +37,7 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
+from outcome.models.care import SESSION_STATUSES
 from outcome.services import audit
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
@@ -126,7 +127,8 @@ def appointment_json(appointment: Appointment) -> dict[str, Any]:
     return {"id": appointment.id, "episode_id": appointment.episode_id,
             "starts_at": _utc(appointment.starts_dt),
             "duration_minutes": appointment.duration_minutes, "status": appointment.status,
-            "session_number": session_number(db_session(), appointment)}
+            "session_number": (session_number(db_session(), appointment)
+                               if appointment.status in SESSION_STATUSES else None)}
 
 
 def administration_json(row: Administration) -> dict[str, Any]:
@@ -420,7 +422,7 @@ def book(code: str) -> Response:
     starts = parse_datetime(body["starts_at"], "starts_at")
     episode = _require_open(episode)
     try:
-        appointment = book_appointment(db_session(), episode, starts,
+        appointment = book_appointment(db_session(), episode, starts, now=now(),
                                        duration_minutes=body.get("duration_minutes", 50))
     except BookingError as exc:
         raise _service_problem(exc, "starts_at") from None
