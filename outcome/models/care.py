@@ -24,7 +24,10 @@ from outcome.models.base import in_
 from outcome.models.base import utcnow
 from outcome.models.clinic import User
 
-END_REASONS = ("completed", "dropped_out", "referred", "other")
+# Why an episode ended, defined once (the CHECK below, migration 0015, the services,
+# the API schema and the pages' labels all read it): completed as planned; ended by
+# mutual agreement; the client ended without agreement; referred on; other.
+END_REASONS = ("completed", "mutual", "dropped_out", "referred", "other")
 APPOINTMENT_STATUSES = ("scheduled", "attended", "cancelled", "no_show")
 LINK_PURPOSES = ("pre", "post")
 MAX_GOALS = 3
