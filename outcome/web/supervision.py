@@ -27,6 +27,7 @@ from outcome.services.caseload import rule_based_notices
 from outcome.services.client_record import client_record
 from outcome.services.digests.archive import archived_digest
 from outcome.services.digests.archive import digest_archive
+from outcome.services.supervision import ended_by_reason
 from outcome.services.supervision import is_supervisee
 from outcome.services.supervision import overview
 from outcome.services.supervision import supervisees
@@ -59,7 +60,8 @@ def index() -> str:
                 clinic_id=current_user.clinic_id, even_if_failed=True)
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
-    return render_template("supervision/index.html", overview=figures)
+    return render_template("supervision/index.html", overview=figures,
+                           ended_reasons=ended_by_reason(store, current_user))
 
 
 @bp.route("/therapists/<int:therapist_id>")
