@@ -35,6 +35,7 @@ from wtforms import Field
 from wtforms import RadioField
 from wtforms import SelectField
 from wtforms import StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from outcome.core import inputs
@@ -105,7 +106,7 @@ class ContactForm(FlaskForm):
                         render_kw={"maxlength": PHONE_MAX, "type": "tel",
                                    "autocomplete": "off"})
     locale = SelectField(_l("Language of the questionnaires and messages"),
-                         choices=[(code, LANGUAGE_LABELS[code]) for code in LOCALES],
+                         choices=[SelectChoice(code, LANGUAGE_LABELS[code]) for code in LOCALES],
                          validate_choice=True)
 
 
@@ -115,12 +116,14 @@ class EpisodeForm(FlaskForm):
     opened_on = StringField(_l("Intake date (YYYY-MM-DD)"), render_kw={"type": "date"})
     primary = SelectField(_l("Primary outcome measure"), validate_choice=True)
     descriptor = SelectField(_l("Problem descriptor"), validate_choice=True,
-                             choices=[("", _l("Not recorded")),
-                                      *DESCRIPTOR_LABELS.items()])
+                             choices=[SelectChoice("", _l("Not recorded")),
+                                      *(SelectChoice(key, label)
+                                        for key, label in DESCRIPTOR_LABELS.items())])
 
     def fill_measures(self) -> None:
-        self.primary.choices = [("", _("The clinic's default")),
-                                *outcome_measures(instrument_library(current_app))]
+        self.primary.choices = [SelectChoice("", _("The clinic's default")), *(
+            SelectChoice(key, name)
+            for key, name in outcome_measures(instrument_library(current_app)))]
 
 
 class RegisterForm(ContactForm, EpisodeForm):
@@ -129,7 +132,8 @@ class RegisterForm(ContactForm, EpisodeForm):
 
 class EndEpisodeForm(FlaskForm):
     reason = RadioField(_l("Why the episode ended"), validate_choice=True,
-                        choices=[(key, _l(END_REASON_LABELS[key])) for key in END_REASONS])
+                        choices=[SelectChoice(key, _l(END_REASON_LABELS[key]))
+                                 for key in END_REASONS])
     closed_on = StringField(_l("Last day of the episode (YYYY-MM-DD)"),
                             render_kw={"type": "date"})
 

@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 from sqlalchemy import select
 from wtforms import SelectField
+from wtforms.fields.choices import SelectChoice
 
 from outcome.core.inputs import ascii_int
 from outcome.extensions import instrument_library
@@ -101,7 +102,7 @@ def register_client() -> str | Response | tuple[str, int]:
     form.fill_measures()
     del form.descriptor
     therapists = [u for u in _clinic_users() if u.is_active and u.is_therapist]
-    form.therapist.choices = [(u.id, u.display_name) for u in therapists]
+    form.therapist.choices = [SelectChoice(str(u.id), u.display_name) for u in therapists]
     today = clinic_today(admin.clinic_id)
     if request.method == "GET":
         form.opened_on.data = today.isoformat()
