@@ -187,3 +187,30 @@ def test_start_pages_fit_the_role(auth, client, db_session, make_user, roles, ti
         assert "/admin/clients/new" in html
     if not flags["is_therapist"]:
         assert "Your caseload" not in html
+
+
+def test_russian_admin_and_supervisor_pages_show_no_english(auth, client, db_session, team,
+                                                            make_user, make_client):
+    from tests.test_client_pages import english_words
+
+    ru = {"Accept-Language": "ru"}
+    for _ in range(26):
+        make_client(team["a"])
+    admin = make_user("admin", display_name="Админ")
+    db_session.commit()
+    auth.login(admin.email)
+    page = client.get("/admin/clients/new", headers=ru).get_data(as_text=True)
+    refused = client.post("/admin/clients/new", headers=ru, data={
+        "csrf_token": csrf_token(page), "name": "", "email": "x", "locale": "en",
+        "therapist": "0", "opened_on": "x", "primary": "x"}).get_data(as_text=True)
+    listing = client.get("/admin/clients?q=C-", headers=ru).get_data(as_text=True)
+    home = client.get("/", headers=ru).get_data(as_text=True)
+    ignore = {"Alex", "Bea", "Cal", "Elsewhere", "Sam"}  # the team's staff names
+    for name, html in (("register", page), ("refused", refused), ("list", listing),
+                       ("home", home)):
+        assert english_words(html) - ignore == set(), name
+    auth.logout()
+    auth.login(team["s"].email)
+    for url in ("/supervision/", "/", f"/supervision/therapists/{team['a'].id}?episodes=all"):
+        assert english_words(client.get(url, headers=ru).get_data(as_text=True)) - ignore \
+            == set(), url

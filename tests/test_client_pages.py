@@ -6,6 +6,8 @@ beside the field at fault and nothing stored; ending an episode is confirmed fir
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
@@ -170,3 +172,44 @@ def test_russian_pages_are_translated(auth, client, db_session, therapist, make_
         for english in ("Register a client", "Edit client details", "End the episode",
                         "Completed as planned", "Name", "Cancel", "Language of"):
             assert english not in html, (url, english)
+
+
+LATIN = re.compile(r"[A-Za-z][A-Za-z'’]{2,}")
+ALLOWED = {"outcome", "PHQ", "GAD", "SPIN", "IES", "PDSS", "OCI", "HAI", "NHS", "Talking",
+           "Therapies", "ORS", "WHO", "PCL", "SRS", "WAI", "CORE", "OQ", "GBO", "CSV",
+           "FHIR", "PDF", "API", "Therapist", "Supervisor", "Admin", "Test", "Clinic",
+           "Client", "Person", "example", "org", "therapist", "supervisor", "admin",
+           "type"}  # instrument short names ("ORS-type") and the test's own names
+
+
+def english_words(html: str) -> set[str]:
+    """Latin words a reader sees (tags, scripts and attribute values left out)."""
+    body = "<main" + html.split("<main", 1)[-1]
+    text = re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style|svg)\b.*?</\1>", " ", body,
+                                          flags=re.S))
+    text = re.sub(r"\bC-[A-Z0-9]+", " ", text)  # client codes
+    return {w for w in LATIN.findall(text) if w not in ALLOWED}
+
+
+def test_russian_forms_refused_and_confirmed_show_no_english(
+        auth, client, db_session, therapist, make_client, make_episode):
+    person = make_client(therapist)
+    episode = make_episode(person)
+    db_session.commit()
+    auth.login(therapist.email)
+    ru = {"Accept-Language": "ru"}
+    end = f"/clients/{person.code}/episodes/{episode.id}/end"
+    token = csrf_token(client.get(end, headers=ru).get_data(as_text=True))
+    pages = {
+        "refused registration": client.post("/clients/new", headers=ru, data={
+            "csrf_token": token, "name": "", "email": "x", "phone": "y", "locale": "xx",
+            "opened_on": "bad", "primary": "nope", "descriptor": "nope"}),
+        "refused end": client.post(end, headers=ru, data={"csrf_token": token,
+                                                          "closed_on": "1800-01-01"}),
+        "confirmation": client.post(end, headers=ru, data={
+            "csrf_token": token, "reason": "referred", "closed_on": "2026-10-01"}),
+        "new episode": client.get(f"/clients/{person.code}/episodes/new", headers=ru),
+        "past clients": client.get("/?episodes=all", headers=ru),
+    }
+    for name, response in pages.items():
+        assert english_words(response.get_data(as_text=True)) == set(), name
