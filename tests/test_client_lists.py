@@ -48,7 +48,7 @@ def rows(html: str, table: str) -> str:
 
 
 def test_the_ended_filter_finds_past_clients_and_search_covers_them(auth, client, caseload):
-    therapist, _supervisor, current, past = caseload
+    therapist, _supervisor, _current, past = caseload
     auth.login(therapist.email)
     html = client.get("/").get_data(as_text=True)
     assert "Current Person" in rows(html, "caseload") and "Past Person" not in html

@@ -174,7 +174,7 @@ def test_russian_pages_are_translated(auth, client, db_session, therapist, make_
             assert english not in html, (url, english)
 
 
-LATIN = re.compile(r"[A-Za-z][A-Za-z'’]{2,}")
+LATIN = re.compile(r"[A-Za-z][A-Za-z'\u2019]{2,}")
 ALLOWED = {"outcome", "PHQ", "GAD", "SPIN", "IES", "PDSS", "OCI", "HAI", "NHS", "Talking",
            "Therapies", "ORS", "WHO", "PCL", "SRS", "WAI", "CORE", "OQ", "GBO", "CSV",
            "FHIR", "PDF", "API", "Therapist", "Supervisor", "Admin", "Test", "Clinic",

@@ -383,7 +383,7 @@ def past_clients(session: Session, viewer: User, *, therapist_id: int | None = N
                            .limit(limit)).all()
     return [PastClientRow(
         code=code, name=name if named else None, opened_on=episode.opened_on,
-        closed_on=episode.closed_on, end_reason=episode.end_reason,
+        closed_on=episode.closed_on or episode.opened_on, end_reason=episode.end_reason or "",
         change_category=signal.change_category if signal else None,
         change_measure=render_explanation(
             ((signal.state if signal else {}).get("change") or {}).get("label"), locale))

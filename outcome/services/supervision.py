@@ -222,7 +222,7 @@ def ended_by_reason(session: Session, supervisor: User) -> list[EndedByReason]:
                    Episode.closed_on.is_not(None))
             .group_by(Episode.end_reason, EpisodeSignal.change_category)):
         known = category if category in CATEGORIES else None
-        row = counts.setdefault(reason, {})
+        row = counts.setdefault(reason or "", {})
         row[known] = row.get(known, 0) + n
     return [EndedByReason(reason, sum(counts[reason].values()),
                           {c: counts[reason].get(c, 0) for c in (*CATEGORIES, None)})

@@ -33,9 +33,9 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import Field
 from wtforms import RadioField
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # wtforms 3.2+, newer than its stubs
 from wtforms import SelectField
 from wtforms import StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
 from outcome.core import inputs

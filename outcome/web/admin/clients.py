@@ -19,14 +19,13 @@ from flask import render_template
 from flask import request
 from flask import url_for
 from flask_babel import gettext as _
-from flask_login import current_user
-from werkzeug.wrappers import Response
-
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from sqlalchemy import func
 from sqlalchemy import select
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice  # type: ignore[attr-defined]  # wtforms 3.2+, newer than its stubs
 from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
 
 from outcome.core.inputs import ascii_int
 from outcome.extensions import instrument_library
@@ -34,6 +33,8 @@ from outcome.models import Client
 from outcome.services import access_requests
 from outcome.services import staff
 from outcome.services.access import administered_clients
+from outcome.services.clients import CareError
+from outcome.services.clients import register_client as register_for
 from outcome.web.admin.blueprint import _admin
 from outcome.web.admin.blueprint import _asked
 from outcome.web.admin.blueprint import _clinic_users
@@ -41,18 +42,16 @@ from outcome.web.admin.blueprint import _form_user
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import bp
-from outcome.web.clock import now
-from outcome.web.database import audit_event
-from outcome.web.database import db_session
-from outcome.web.database import discard_changes
-from outcome.services.clients import CareError
-from outcome.services.clients import register_client as register_for
 from outcome.web.clients import ContactForm
 from outcome.web.clients import EpisodeForm
 from outcome.web.clients import clinic_today
 from outcome.web.clients import field_date
 from outcome.web.clients import has_errors
 from outcome.web.clients import refuse
+from outcome.web.clock import now
+from outcome.web.database import audit_event
+from outcome.web.database import db_session
+from outcome.web.database import discard_changes
 from outcome.web.inputs import arg_id
 
 PAGE_SIZE = 25
