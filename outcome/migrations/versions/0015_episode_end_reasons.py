@@ -7,7 +7,13 @@ agreement), ``referred`` (referred on), ``other``. The list is defined once, in
 
 Old data is validated first: every stored reason must be one of the old list (the old
 CHECK kept it so); a row that is not stops the upgrade with its episode ids rather than
-being silently rewritten. Downgrade turns ``mutual`` into ``other`` (the old list has no
+being silently rewritten.
+
+On SQLite the table is not rebuilt (a rebuild drops the old table, and with foreign keys
+on that deletes every row that cascades from an episode: signals, links, answers): the
+CHECK's list is rewritten in the stored schema instead, the procedure SQLite documents for
+loosening a CHECK that existing rows already satisfy ("Making Other Kinds Of Table
+Schema Changes", with the schema version bumped). Downgrade turns ``mutual`` into ``other`` (the old list has no
 such reason) and restores the old CHECK.
 
 Revision ID: 0015
@@ -16,6 +22,8 @@ Create Date: 2026-12-04
 """
 
 from __future__ import annotations
+
+import re
 
 import sqlalchemy as sa
 from alembic import op
@@ -44,15 +52,40 @@ def upgrade() -> None:
     if unknown:
         raise RuntimeError(f"episodes with an unknown end reason (ids {list(unknown)}); "
                            f"set each to one of {', '.join(NEW)} and upgrade again")
-    with op.batch_alter_table('episodes', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_episodes_end_reason_known'), type_='check')
-        batch_op.create_check_constraint(op.f('ck_episodes_end_reason_known'), _check(NEW))
+    _rewrite_check(NEW)
 
 
 def downgrade() -> None:
     episodes = sa.table('episodes', sa.column('end_reason', sa.String))
     op.get_bind().execute(episodes.update().where(episodes.c.end_reason == 'mutual')
                           .values(end_reason='other'))
-    with op.batch_alter_table('episodes', schema=None) as batch_op:
-        batch_op.drop_constraint(op.f('ck_episodes_end_reason_known'), type_='check')
-        batch_op.create_check_constraint(op.f('ck_episodes_end_reason_known'), _check(OLD))
+    _rewrite_check(OLD)
+
+
+_SQLITE_CHECK = re.compile(r"(CONSTRAINT\s+\"?ck_episodes_end_reason_known\"?\s+CHECK\s*\(\s*"
+                           r"end_reason IS NULL OR end_reason IN \()[^)]*(\))")
+
+
+def _rewrite_check(values: tuple[str, ...]) -> None:
+    bind = op.get_bind()
+    if bind.dialect.name != 'sqlite':
+        with op.batch_alter_table('episodes', schema=None) as batch_op:
+            batch_op.drop_constraint(op.f('ck_episodes_end_reason_known'), type_='check')
+            batch_op.create_check_constraint(op.f('ck_episodes_end_reason_known'),
+                                             _check(values))
+        return
+    sql = bind.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'table' "
+                               "AND name = 'episodes'").scalar_one()
+    quoted = ", ".join(f"'{v}'" for v in values)
+    new_sql, found = _SQLITE_CHECK.subn(lambda m: f"{m.group(1)}{quoted}{m.group(2)}", sql)
+    if found != 1:
+        raise RuntimeError("episodes: the CHECK ck_episodes_end_reason_known was not found "
+                           "in the stored schema; nothing was changed")
+    version = bind.exec_driver_sql("PRAGMA schema_version").scalar_one()
+    bind.exec_driver_sql("PRAGMA writable_schema = ON")
+    try:
+        bind.execute(sa.text("UPDATE sqlite_master SET sql = :sql WHERE type = 'table' "
+                             "AND name = 'episodes'"), {"sql": new_sql})
+        bind.exec_driver_sql(f"PRAGMA schema_version = {int(version) + 1}")
+    finally:
+        bind.exec_driver_sql("PRAGMA writable_schema = OFF")
