@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 
 import pytest
@@ -166,6 +167,16 @@ def test_end_reasons_in_the_supervisors_figures_and_digest(auth, client, db_sess
     alex = digest.sections[0]
     assert [code for code, _c, _m in alex.ended] == [team["done"].code]
     assert alex.ended_reasons == ("Completed as planned",)
+    from pypdf import PdfReader
+
+    from reports.digest_pdf import render_digest
+
+    text = " ".join(" ".join(page.extract_text().split())
+                    for page in PdfReader(io.BytesIO(render_digest(digest))).pages)
+    assert "Why it ended" in text and "Completed as planned" in text
+    assert "Why episodes ended" in text
+    page = client.get(f"/supervision/clients/{team['done'].code}").get_data(as_text=True)
+    assert '<span class="end-reason">Completed as planned</span>' in page
 
 
 @pytest.mark.parametrize(("roles", "title"), [
