@@ -122,6 +122,8 @@ def test_edit_end_and_open_again(auth, client, db_session, therapist, make_clien
     assert (episode.closed_on.isoformat(), episode.end_reason) == ("2026-10-01", "mutual")
     page = client.get(f"/clients/{person.code}").get_data(as_text=True)
     assert "Ended early by mutual agreement" in page and "Open a new episode" in page
+    shown = client.get(end)
+    assert shown.status_code == 200 and "has ended already" in shown.get_data(as_text=True)
     again = post(client, end, end, reason="other", closed_on="2026-10-02", confirm="yes")
     assert again.status_code == 400
     db_session.refresh(episode)
@@ -213,3 +215,23 @@ def test_russian_forms_refused_and_confirmed_show_no_english(
     }
     for name, response in pages.items():
         assert english_words(response.get_data(as_text=True)) == set(), name
+
+
+def test_the_api_and_the_pages_share_the_end_reasons(api, client, db_session, therapist,
+                                                     make_client, make_episode):
+    """One list of reasons (outcome.models.care.END_REASONS): the API's schema takes the
+    new "mutual", and an ended episode's page shows it in words."""
+    person = make_client(therapist)
+    episode = make_episode(person)
+    db_session.commit()
+    caller = api(therapist)
+    response = caller.post(f"/api/v1/clients/{person.code}/episodes/{episode.id}/close",
+                           json={"end_reason": "mutual", "closed_on": "2026-10-01"},
+                           headers={"Idempotency-Key": "end-1"})
+    assert response.status_code == 200 and response.get_json()["end_reason"] == "mutual"
+    refused = caller.post(f"/api/v1/clients/{person.code}/episodes/{episode.id}/close",
+                          json={"end_reason": "bored"}, headers={"Idempotency-Key": "end-2"})
+    assert refused.status_code == 422
+    document = caller.get("/api/v1/openapi.json").get_json()
+    assert "mutual" in document["components"]["schemas"]["EpisodeClose"]["properties"][
+        "end_reason"]["enum"]

@@ -292,9 +292,11 @@ def end_episode(code: str, episode_id: int) -> str | Response | tuple[str, int]:
     form = EndEpisodeForm()
     today = clinic_today(clinic.id)
     context: dict[str, Any] = {"form": form, "client": client, "episode": episode}
-    if episode.closed_on is not None:
+    if episode.closed_on is not None:  # shown (GET), or refused with nothing stored (POST)
         form.reason.errors = [_("This episode has ended already (%(date)s).",
                                 date=episode.closed_on.isoformat())]
+        if request.method == "GET":
+            return render_template("clients/end_episode.html", **context)
         return _bad("clients/end_episode.html", **context)
     if request.method == "GET":
         form.closed_on.data = today.isoformat()
