@@ -22,6 +22,7 @@ from outcome.web import admin
 from outcome.web import appointments
 from outcome.web import auth
 from outcome.web import care
+from outcome.web import clients
 from outcome.web import database
 from outcome.web import health
 from outcome.web import home
@@ -72,7 +73,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # place of the view's (503, nothing stored) still gets the security headers.
     database.init_app(app)
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
-                      admin.bp, account.bp):
+                      admin.bp, account.bp, clients.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.

@@ -65,6 +65,9 @@ class SuperviseeSection:
     attention: tuple[AttentionItem, ...]
     # (client code, change category, its measure, e.g. "PHQ-9") of episodes ended
     ended: tuple[tuple[str, str, str], ...]
+    # Why each of ``ended`` ended, in words, in the same order (issue 17):
+    # "Completed as planned", "Referred on"...
+    ended_reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

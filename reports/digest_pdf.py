@@ -325,12 +325,31 @@ def _ended(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
         story += [Spacer(1, 3), para(SMALL, "muted")]
     block: list[Flowable] = [CondPageBreak(120), *story]
     if section.ended:
-        listing = [["Client", "Change from intake to the last score"]]
+        reasons = section.ended_reasons or ("",) * len(section.ended)
+        listing = [["Client", "Change from intake to the last score", "Why it ended"]]
         listing += [[code, f"{CATEGORY_WORDS.get(category, category)} ({on})"
-                     if on else CATEGORY_WORDS.get(category, category)]
-                    for code, category, on in section.ended]
-        block += [Spacer(1, 6), table(listing, [90, FRAME_WIDTH - 90])]
+                     if on else CATEGORY_WORDS.get(category, category), reason]
+                    for (code, category, on), reason in zip(section.ended, reasons,
+                                                            strict=True)]
+        block += [Spacer(1, 6), table(listing, [90, FRAME_WIDTH - 240, 150])]
+        if section.ended_reasons:
+            block += [Spacer(1, 6), table(_by_reason(section), [150, FRAME_WIDTH - 150])]
     return block
+
+
+def _by_reason(section: SuperviseeSection) -> list[list]:
+    """Episodes ended this week counted by why they ended, each with its change
+    categories (issue 17): "Completed as planned | 3: Recovered 2, No reliable change 1"."""
+    counts: dict[str, dict[str, int]] = {}
+    for (_code, category, _on), reason in zip(section.ended, section.ended_reasons,
+                                              strict=True):
+        row = counts.setdefault(reason, {})
+        row[category] = row.get(category, 0) + 1
+    rows: list[list] = [["Why episodes ended", "Episodes, by change from intake"]]
+    for reason, by_category in counts.items():
+        words = ", ".join(f"{CATEGORY_WORDS.get(c, c)} {n}" for c, n in by_category.items())
+        rows.append([reason, f"{sum(by_category.values())}: {words}"])
+    return rows
 
 
 def _completeness(digest: Digest, completion: RateFigure) -> str:

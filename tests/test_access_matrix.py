@@ -542,6 +542,55 @@ POLICY: dict[str, Route] = {
            ("cancel", "/cancel", "POST", {}),
            ("confirm_cancel_series", "/cancel-series", "GET", {}),
            ("cancel_series", "/cancel-series", "POST", {}))},
+    # issue 17: clients. Registering, editing, opening and ending episodes in the browser:
+    # the client's own therapist only (an admin registers for a therapist on the admin
+    # pages, by code). Refused forms are 400s that store nothing; ending an episode stops
+    # at its confirmation page here (the confirmed end is tested in test_client_pages).
+    "clients.register": Route((
+        page("/clients/new", T1 | T2),
+        Obj("(POST: no name)", "/clients/new", "POST", owners=T1 | T2,
+            ok=Expect("400 (field messages)", frozenset({400}), allowed=True),
+            data={"name": "", "locale": "en", "opened_on": "2026-09-01"}),
+    ), staff_only),
+    "clients.edit": Route((
+        *per_code("/clients/{code}/edit"),
+        *(dataclasses.replace(o, label=f"{o.label} (POST: no name)", ok=Expect(
+            "400 (field messages)", frozenset({400}), allowed=True))
+          for o in per_code("/clients/{code}/edit", method="POST",
+                            data={"name": "", "email": "", "phone": "", "locale": "en"})),
+    ), staff_only),
+    "clients.new_episode": Route((
+        *per_code("/clients/{code}/episodes/new"),
+        *(dataclasses.replace(o, label=f"{o.label} (POST: one is open)", ok=Expect(
+            "400 (field messages)", frozenset({400}), allowed=True))
+          for o in per_code("/clients/{code}/episodes/new", method="POST",
+                            data={"opened_on": "2026-09-02", "primary": "",
+                                  "descriptor": ""})),
+    ), staff_only),
+    "clients.end_episode": Route((
+        Obj("A + A's episode", "/clients/{code:A}/episodes/{ep:A}/end", owners=T1,
+            client="A"),
+        Obj("A + B's episode", "/clients/{code:A}/episodes/{ep:B}/end", client="A"),
+        Obj("B + B's episode", "/clients/{code:B}/episodes/{ep:B}/end", owners=T2,
+            client="B"),
+        Obj("C + C's episode", "/clients/{code:C}/episodes/{ep:C}/end", client="C"),
+        Obj("A + unknown episode", "/clients/{code:A}/episodes/{ep:unknown}/end",
+            unknown=True, client="A"),
+        *(Obj(f"{key} + {key}'s episode (POST: the confirmation page)",
+              f"/clients/{{code:{key}}}/episodes/{{ep:{key}}}/end", "POST", owners=owners,
+              ok=OK, data={"reason": "completed", "closed_on": "2026-10-01"}, client=key)
+          for key, owners in (("A", T1), ("B", T2), ("C", NOBODY))),
+        Obj("A + B's episode (POST)", "/clients/{code:A}/episodes/{ep:B}/end", "POST",
+            data={"reason": "completed", "closed_on": "2026-10-01", "confirm": "yes"},
+            client="A"),
+    ), staff_only),
+    "admin.register_client": Route((
+        page("/admin/clients/new", ADMINS),
+        Obj("(POST: no name)", "/admin/clients/new", "POST", owners=ADMINS,
+            ok=Expect("400 (field messages)", frozenset({400}), allowed=True),
+            data={"name": "", "locale": "en", "therapist": "{user:t1}",
+                  "opened_on": "2026-09-01"}),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -549,7 +598,9 @@ NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          "record.export_fhir", "record.report_pdf", "supervision.client",
                          "care.book", "care.goals", "care.sharing", "care.revoke_links",
-                         "care.link", "record.acknowledge", "record.episode_measures")
+                         "care.link", "record.acknowledge", "record.episode_measures",
+                         # issue 17: clients
+                         "clients.edit", "clients.new_episode", "clients.end_episode")
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
 
 

@@ -24,7 +24,10 @@ from outcome.models.base import in_
 from outcome.models.base import utcnow
 from outcome.models.clinic import User
 
-END_REASONS = ("completed", "dropped_out", "referred", "other")
+# Why an episode ended, defined once (the CHECK below, migration 0015, the services,
+# the API schema and the pages' labels all read it): completed as planned; ended by
+# mutual agreement; the client ended without agreement; referred on; other.
+END_REASONS = ("completed", "mutual", "dropped_out", "referred", "other")
 # An appointment's status, the one list (issue 17). ``scheduled``: booked, not yet
 # recorded; ``attended``: the session took place; ``no_show``: the client did not attend
 # (shown as "did not attend"; the stored value predates issue 17 and is the API's);

@@ -14,6 +14,8 @@ The rules (security.md, "access control"):
 - an API token has its person's access if it is ``personal``; an ``integration``
   token (an admin's) sees at most what the admin pages show: client codes and their
   therapist (:func:`token_clients`), never names, contacts, answers, scores or notes;
+- a therapist registers clients for themselves; an admin registers them for any active
+  therapist of the clinic and then sees their code only (:func:`may_register_for`);
 - nobody sees another clinic.
 """
 
@@ -56,6 +58,18 @@ def sees_client_names(user: User, client: Client) -> bool:
     """
     return bool(user.is_active and user.is_therapist and client.therapist_id == user.id
                 and client.clinic_id == user.clinic_id)
+
+
+def may_register_for(user: User, therapist: User) -> bool:
+    """Whether ``user`` may register a client (and open their first episode) for
+    ``therapist``: an active therapist for themselves; an active admin for any active
+    therapist of their clinic (the admin then sees the new client by code only). Nobody
+    else: a supervisor registers no clients, and nobody registers for another clinic.
+    """
+    if not (user.is_active and therapist.is_active and therapist.is_therapist
+            and therapist.clinic_id == user.clinic_id):
+        return False
+    return therapist.id == user.id or bool(user.is_admin)
 
 
 def administered_clients(user: User) -> Select[Client]:

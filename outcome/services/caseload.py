@@ -43,6 +43,9 @@ from questionnaires.loader import InstrumentLibrary
 
 NOTHING_YET = 7
 COLOURS = ("red", "yellow", "green", "white", "grey")
+# Which clients a caseload lists (issue 17): those with an open episode, those whose last
+# episode has ended (past clients, :func:`past_clients`), or both.
+EPISODE_FILTERS = ("current", "ended", "all")
 COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in models
 # An alliance score counts as rising or falling when it differs from the mean of the
 # previous three by at least this share of the scale (the rupture SD floor, 2.5 %).
@@ -60,10 +63,20 @@ class CaseloadFilter:
     colours: tuple[str, ...] = ()
     needs_attention: bool = False
     search: str = ""
+    episodes: str = "current"  # one of EPISODE_FILTERS
 
     @property
     def is_active(self) -> bool:
-        return bool(self.colours or self.needs_attention or self.search)
+        return bool(self.colours or self.needs_attention or self.search
+                    or self.episodes != "current")
+
+    @property
+    def shows_current(self) -> bool:
+        return self.episodes in ("current", "all")
+
+    @property
+    def shows_ended(self) -> bool:
+        return self.episodes in ("ended", "all")
 
 
 @dataclass(frozen=True)
@@ -314,3 +327,65 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
         .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
                Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
     return (*episodes, *alerts, held)
+
+
+# --- past clients (issue 17) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PastClientRow:
+    """A client whose last episode has ended: when, why, and the change it ended with."""
+
+    code: str
+    name: str | None
+    opened_on: dt.date
+    closed_on: dt.date
+    end_reason: str
+    change_category: str | None
+    change_measure: str = ""
+
+
+def _search_pattern(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def past_clients(session: Session, viewer: User, *, therapist_id: int | None = None,
+                 search: str = "", locale: str = "en", limit: int = 200
+                 ) -> list[PastClientRow]:
+    """One therapist's clients with no open episode, each with their last ended episode,
+    the most recently ended first (at most ``limit``).
+
+    Read through the one scoping function, as :func:`caseload`: names only for the
+    viewer's own clients, and the search matches the code (and the name only there).
+    """
+    therapist_id = viewer.id if therapist_id is None else therapist_id
+    named = therapist_id == viewer.id and viewer.is_therapist
+    visible = visible_clients(viewer).where(Client.therapist_id == therapist_id).subquery()
+    still_open = select(Episode.client_id).where(Episode.closed_on.is_(None))
+    ranked = (select(Episode.id, func.row_number().over(
+        partition_by=Episode.client_id,
+        order_by=(Episode.closed_on.desc(), Episode.id.desc())).label("n"))
+        .join(visible, Episode.client_id == visible.c.id)
+        .where(Episode.closed_on.is_not(None)).subquery())
+    query = (select(Client.code, Client.name, Episode, EpisodeSignal)
+             .join(visible, Client.id == visible.c.id)
+             .join(Episode, Episode.client_id == Client.id)
+             .join(ranked, (ranked.c.id == Episode.id) & (ranked.c.n == 1))
+             .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
+             .where(Client.id.not_in(still_open)))
+    text = search.strip().lower()
+    if text:
+        pattern = _search_pattern(text)
+        matches = [func.lower(Client.code).like(pattern, escape="\\")]
+        if named:
+            matches.append(func.lower(Client.name).like(pattern, escape="\\"))
+        query = query.where(or_(*matches))
+    rows = session.execute(query.order_by(Episode.closed_on.desc(), Client.code)
+                           .limit(limit)).all()
+    return [PastClientRow(
+        code=code, name=name if named else None, opened_on=episode.opened_on,
+        closed_on=episode.closed_on or episode.opened_on, end_reason=episode.end_reason or "",
+        change_category=signal.change_category if signal else None,
+        change_measure=render_explanation(
+            ((signal.state if signal else {}).get("change") or {}).get("label"), locale))
+        for code, name, episode, signal in rows]

@@ -21,7 +21,10 @@ from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import User
 from outcome.models.care import END_REASONS
+from outcome.services.access import may_register_for
 from outcome.services.client_codes import allocate_client_code
+from outcome.services.episode_change import EpisodeMeasureError
+from outcome.services.episode_change import check_episode_measures
 from outcome.services.links import revoke_unused
 from outcome.services.signals import update_episode_signals
 from outcome.services.staff import N_
@@ -34,6 +37,16 @@ PHONE_MAX = 40
 LOCALES = ("en", "ru")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,40}$")
+# The words for each of END_REASONS (outcome.models.care, the one list), for the pages,
+# the supervisor's figures and the digest; translated where they are shown.
+END_REASON_LABELS: dict[str, str] = {
+    "completed": N_("Completed as planned"),
+    "mutual": N_("Ended early by mutual agreement"),
+    "dropped_out": N_("The client ended without agreement"),
+    "referred": N_("Referred on"),
+    "other": N_("Other reason"),
+}
+assert tuple(END_REASON_LABELS) == END_REASONS
 
 
 class CareError(StaffError):
@@ -66,24 +79,71 @@ def _clean_contact(name: str, email: str | None, phone: str | None, locale: str
 
 def register_client(session: Session, therapist: User, *, name: str, opened_on: dt.date,
                     email: str | None = None, phone: str | None = None,
-                    locale: str = "en") -> tuple[Client, Episode]:
+                    locale: str = "en", by: User | None = None,
+                    primary: str | None = None, descriptor: str | None = None,
+                    library: InstrumentLibrary | None = None,
+                    now: dt.datetime | None = None) -> tuple[Client, Episode]:
     """Register a client of ``therapist`` with a new code and open their first episode.
 
-    The therapist must be an active therapist; ``opened_on`` is the intake date in the
-    clinic's calendar. E-mail and phone are optional (links can be handed over in the
-    room). Flushes and returns the client and the open episode.
+    The therapist must be an active therapist; ``by`` (default: the therapist) must be
+    allowed to register for them (:func:`outcome.services.access.may_register_for`: a
+    therapist for themselves, an admin for a therapist of the clinic). ``opened_on`` is
+    the intake date in the clinic's calendar. E-mail and phone are optional (links can be
+    handed over in the room). The episode's primary measure and problem descriptor are
+    optional (with ``library`` and ``now``; None: the clinic's default, not recorded).
+    Everything is checked before anything is added. Flushes and returns the client and
+    the open episode.
     """
     if not (therapist.is_active and therapist.is_therapist):
         raise CareError(N_("Clients are registered for an active therapist."),
                         field="therapist")
+    if not may_register_for(by or therapist, therapist):
+        raise CareError(N_("You may register clients for yourself only."), field="therapist")
     clean_name, clean_email, clean_phone, clean_locale = _clean_contact(name, email, phone,
                                                                         locale)
+    if (primary or descriptor) and library is None:
+        raise ValueError("a primary measure or problem descriptor needs the library")
+    if library is not None:
+        try:
+            primary, descriptor = check_episode_measures(primary, descriptor, library)
+        except EpisodeMeasureError:
+            raise CareError(N_("Choose a primary measure and a problem from the lists."),
+                            field="primary") from None
     client = Client(clinic_id=therapist.clinic_id, code=allocate_client_code(session),
                     name=clean_name, email=clean_email, phone=clean_phone,
                     locale=clean_locale, therapist_id=therapist.id)
     session.add(client)
     session.flush()
-    return client, open_episode(session, client, opened_on)
+    episode = open_episode(session, client, opened_on)
+    if primary or descriptor:
+        assert library is not None
+        episode.primary_instrument_id, episode.problem_descriptor = primary, descriptor
+        session.flush()
+        update_episode_signals(session, episode, library, now or dt.datetime.now(dt.UTC))
+    return client, episode
+
+
+def update_client(session: Session, client: Client, *, name: str, email: str | None,
+                  phone: str | None, locale: str) -> list[str]:
+    """Change a client's name, contacts and language (checked as at registration); flush.
+
+    Returns the names of the fields that changed (for the audit record: which, never
+    what), empty if nothing did.
+    """
+    clean = dict(zip(("name", "email", "phone", "locale"),
+                     _clean_contact(name, email, phone, locale), strict=True))
+    changed = [key for key, value in clean.items() if getattr(client, key) != value]
+    for key in changed:
+        setattr(client, key, clean[key])
+    session.flush()
+    return changed
+
+
+def last_episode(session: Session, client: Client) -> Episode | None:
+    """The client's open episode, else the one that ended last (None before any)."""
+    return session.scalar(select(Episode).where(Episode.client_id == client.id)
+                          .order_by(Episode.closed_on.is_(None).desc(),
+                                    Episode.opened_on.desc(), Episode.id.desc()).limit(1))
 
 
 def open_episode(session: Session, client: Client, opened_on: dt.date) -> Episode:
@@ -113,7 +173,7 @@ def close_episode(session: Session, episode: Episode, *, closed_on: dt.date, end
                   library: InstrumentLibrary, now: dt.datetime) -> Episode:
     """End ``episode`` on ``closed_on`` for ``end_reason``; flush.
 
-    ``end_reason`` is one of ``completed``, ``dropped_out``, ``referred``, ``other``;
+    ``end_reason`` is one of :data:`outcome.models.care.END_REASONS`;
     ``closed_on`` is not before the episode opened. Unused links are withdrawn, sessions
     still booked after ``now`` are cancelled, and the signals are recomputed.
     """

@@ -32,11 +32,10 @@ def outcome_measures(library: InstrumentLibrary) -> list[tuple[str, str]]:
                   key=lambda pair: (pair[1], pair[0]))
 
 
-def set_episode_measures(session: Session, episode: Episode, *, primary: str | None,
-                         descriptor: str | None, library: InstrumentLibrary,
-                         now: dt.datetime) -> EpisodeSignal:
-    """Store the episode's primary measure (None: the clinic's) and problem descriptor
-    (None: not recorded), then recompute its signals; flush."""
+def check_episode_measures(primary: str | None, descriptor: str | None,
+                           library: InstrumentLibrary) -> tuple[str | None, str | None]:
+    """The primary measure and problem descriptor as stored ("" and None: not chosen), or
+    :class:`EpisodeMeasureError` if either cannot be used. Stores nothing."""
     primary = primary or None
     descriptor = descriptor or None
     if primary is not None and primary not in dict(outcome_measures(library)):
@@ -45,6 +44,15 @@ def set_episode_measures(session: Session, episode: Episode, *, primary: str | N
     if descriptor is not None and descriptor not in PROBLEM_DESCRIPTORS:
         raise EpisodeMeasureError(f"problem descriptor must be one of "
                                   f"{', '.join(PROBLEM_DESCRIPTORS)}; got {descriptor!r}")
+    return primary, descriptor
+
+
+def set_episode_measures(session: Session, episode: Episode, *, primary: str | None,
+                         descriptor: str | None, library: InstrumentLibrary,
+                         now: dt.datetime) -> EpisodeSignal:
+    """Store the episode's primary measure (None: the clinic's) and problem descriptor
+    (None: not recorded), then recompute its signals; flush."""
+    primary, descriptor = check_episode_measures(primary, descriptor, library)
     episode.primary_instrument_id = primary
     episode.problem_descriptor = descriptor
     session.flush()

@@ -38,6 +38,7 @@ from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.models.care import END_REASONS
 from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
 from outcome.services.access import visible_clients
@@ -189,3 +190,41 @@ def _measured_sessions(session: Session, episode_ids: list[int], instrument_id: 
 def is_supervisee(session: Session, supervisor: User, therapist_id: int) -> bool:
     """Whether ``therapist_id`` is one of the supervisor's supervisees."""
     return any(p.id == therapist_id for p in supervisees(session, supervisor))
+
+
+@dataclass(frozen=True)
+class EndedByReason:
+    """Ended episodes of one end reason (issue 17): how many, and how many ended in each
+    change category of the episode (:data:`outcome.core.change.CATEGORIES`; ``None``:
+    no change score)."""
+
+    reason: str
+    ended: int
+    categories: dict[str | None, int]
+
+
+def ended_by_reason(session: Session, supervisor: User) -> list[EndedByReason]:
+    """The supervisees' ended episodes counted by end reason and change category, in the
+    order of :data:`outcome.models.care.END_REASONS` (reasons with none left out).
+
+    Read through the one scoping function, as :func:`overview`; the change category is
+    the episode's stored one (its primary measure or pair, domain.md section 3).
+    """
+    people = supervisees(session, supervisor) if supervisor.is_active else []
+    if not people:
+        return []
+    visible = visible_clients(supervisor).subquery()
+    counts: dict[str, dict[str | None, int]] = {}
+    for reason, category, n in session.execute(
+            select(Episode.end_reason, EpisodeSignal.change_category, func.count())
+            .join(visible, Episode.client_id == visible.c.id)
+            .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
+            .where(Episode.therapist_id.in_([p.id for p in people]),
+                   Episode.closed_on.is_not(None))
+            .group_by(Episode.end_reason, EpisodeSignal.change_category)):
+        known = category if category in CATEGORIES else None
+        row = counts.setdefault(reason or "", {})
+        row[known] = row.get(known, 0) + n
+    return [EndedByReason(reason, sum(counts[reason].values()),
+                          {c: counts[reason].get(c, 0) for c in (*CATEGORIES, None)})
+            for reason in END_REASONS if reason in counts]

@@ -24,9 +24,11 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.services.access import visible_clients
 from outcome.services.caseload import COLOURS
+from outcome.services.caseload import EPISODE_FILTERS
 from outcome.services.caseload import CaseloadFilter
 from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
+from outcome.services.caseload import past_clients
 from outcome.services.caseload import rule_based_notices
 from outcome.web.clock import now
 from outcome.web.database import audit_event
@@ -71,9 +73,13 @@ def index() -> str:
                "appointments_week": counts[2] or 0}
     clinic = store.get(Clinic, user.clinic_id)
     filters = caseload_filter(request.args)
-    table = _caseload_table(store, user, filters, start) if user.is_therapist else None
+    table = (_caseload_table(store, user, filters, start)
+             if user.is_therapist and filters.shows_current else None)
+    ended = (past_clients(store, user, search=filters.search, locale=str(get_locale()))
+             if user.is_therapist and filters.shows_ended else None)
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           caseload_table=table, filters=filters)
+                           caseload_table=table, filters=filters, past_clients=ended,
+                           episode_filter=True)
 
 
 def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:
@@ -104,8 +110,11 @@ def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) ->
 
 
 def caseload_filter(args) -> CaseloadFilter:
-    """Filters from the query string: ``colour`` (repeatable), ``attention=1``, ``q``."""
+    """Filters from the query string: ``colour`` (repeatable), ``attention=1``, ``q``,
+    ``episodes`` (current, ended or all; anything else: current)."""
+    episodes = args.get("episodes", "current")
     return CaseloadFilter(
         colours=tuple(c for c in args.getlist("colour") if c in COLOURS),
         needs_attention=args.get("attention") == "1",
-        search=(args.get("q") or "")[:100])
+        search=(args.get("q") or "")[:100],
+        episodes=episodes if episodes in EPISODE_FILTERS else "current")

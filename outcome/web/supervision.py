@@ -22,10 +22,12 @@ from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services.caseload import caseload
+from outcome.services.caseload import past_clients
 from outcome.services.caseload import rule_based_notices
 from outcome.services.client_record import client_record
 from outcome.services.digests.archive import archived_digest
 from outcome.services.digests.archive import digest_archive
+from outcome.services.supervision import ended_by_reason
 from outcome.services.supervision import is_supervisee
 from outcome.services.supervision import overview
 from outcome.services.supervision import supervisees
@@ -58,7 +60,8 @@ def index() -> str:
                 clinic_id=current_user.clinic_id, even_if_failed=True)
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
-    return render_template("supervision/index.html", overview=figures)
+    return render_template("supervision/index.html", overview=figures,
+                           ended_reasons=ended_by_reason(store, current_user))
 
 
 @bp.route("/therapists/<int:therapist_id>")
@@ -78,11 +81,16 @@ def therapist(therapist_id: int) -> str:
     library = instrument_library(current_app)
     filters = caseload_filter(request.args)
     scales = {i.id: i.primary_range for i in library}
-    rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
-                    scales=scales, now=now(), locale=str(get_locale()), library=library)
+    rows = (caseload(store, current_user, therapist_id=therapist_id, filters=filters,
+                     scales=scales, now=now(), locale=str(get_locale()), library=library)
+            if filters.shows_current else [])
+    ended = (past_clients(store, current_user, therapist_id=therapist_id,
+                          search=filters.search, locale=str(get_locale()))
+             if filters.shows_ended else None)
     names = {i.id: i.short_name for i in library}
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
+                           past_clients=ended, episode_filter=True,
                            instrument_names=names,
                            notices=rule_based_notices((m for r in rows for m in r.rule_based),
                                                       names, str(get_locale())))

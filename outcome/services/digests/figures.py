@@ -54,6 +54,7 @@ from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
+from outcome.services.clients import END_REASON_LABELS
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import without_answers
 from outcome.services.sessions import session_clock
@@ -145,7 +146,7 @@ class _Reader:
         visible = visible_clients(supervisor).subquery()
         self.episodes = session.execute(
             select(Episode.id, Episode.therapist_id, Episode.opened_on, Episode.closed_on,
-                   Client.code)
+                   Client.code, Episode.end_reason)
             .join(visible, Episode.client_id == visible.c.id)
             .join(Client, Client.id == Episode.client_id)
             .where(Episode.therapist_id.in_(therapist_ids))
@@ -298,6 +299,12 @@ class _Reader:
                      for e in self.ended(episode_ids, week))
 
 
+    def ended_reasons(self, episode_ids: set[int], week: Week) -> tuple[str, ...]:
+        """Why each episode of :meth:`ended_list` ended, in words, in its order."""
+        return tuple(END_REASON_LABELS.get(e.end_reason or "", e.end_reason or "")
+                     for e in self.ended(episode_ids, week))
+
+
 def trend_point(week: Week, figures: KeyFigures) -> TrendPoint:
     """One row of the twelve-week table: that week's :class:`KeyFigures`, abridged."""
     return TrendPoint(week.label, figures.active_episodes, figures.colours["red"],
@@ -339,7 +346,8 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
             week=reader.figures(ids, this),
             attention=_attention(session, reader, ids & open_now, signals, instrument, library,
                                  now),
-            ended=reader.ended_list(ids, this)))
+            ended=reader.ended_list(ids, this),
+            ended_reasons=reader.ended_reasons(ids, this)))
     return Digest(
         clinic_name=clinic.name, supervisor_name=supervisor.display_name, week=week,
         starts=this.monday, ends=this.sunday, produced=now,

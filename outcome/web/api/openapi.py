@@ -13,6 +13,7 @@ import functools
 from typing import Any
 
 from outcome.models.care import APPOINTMENT_STATUSES
+from outcome.models.care import END_REASONS
 from outcome.web.api.pagination import CURSOR_PATTERN
 
 VERSION = "1.0.0"
@@ -102,8 +103,8 @@ SCHEMAS: dict[str, Any] = {
         "required": ["id", "therapist_id", "opened_on", "closed_on", "end_reason", "is_open"],
         "properties": {"id": ID, "therapist_id": {"type": "integer"}, "opened_on": DATE,
                        "closed_on": nullable(DATE),
-                       "end_reason": nullable({"type": "string", "enum": [
-                           "completed", "dropped_out", "referred", "other"]}),
+                       "end_reason": nullable({"type": "string",
+                                               "enum": list(END_REASONS)}),
                        "is_open": {"type": "boolean"}}},
     "EpisodeList": _page("Episode"),
     "EpisodeCreate": {
@@ -111,8 +112,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"opened_on": {**DATE, "description": "Default today."}}},
     "EpisodeClose": {
         "type": "object", "additionalProperties": False, "required": ["end_reason"],
-        "properties": {"end_reason": {"type": "string", "enum": [
-                           "completed", "dropped_out", "referred", "other"]},
+        "properties": {"end_reason": {"type": "string", "enum": list(END_REASONS)},
                        "closed_on": {**DATE, "description": "Default today."}}},
     "Appointment": {
         "type": "object", "additionalProperties": False,
