@@ -29,6 +29,7 @@ from outcome.web import inputs
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import security
+from outcome.web import setup
 from outcome.web import supervision
 from outcome.web.api import errors as api_errors
 from outcome.web.api import fhir
@@ -71,7 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # place of the view's (503, nothing stored) still gets the security headers.
     database.init_app(app)
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
-                      admin.bp, account.bp):
+                      admin.bp, account.bp, setup.bp):
         app.register_blueprint(blueprint)
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):

@@ -39,6 +39,7 @@ from outcome.extensions import limiter
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import clinic_settings
+from outcome.services import setup
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
@@ -79,6 +80,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     app.register_blueprint(bp)
     app.before_request(_enforce_session_limits)
+    app.before_request(_password_change_first)
     app.register_error_handler(429, _too_many)
     user_unauthorized.connect(_count_signed_out_request, app)
 
@@ -135,6 +137,30 @@ def _enforce_session_limits() -> Response | None:
     return None
 
 
+# What a user who must change their password may still reach: the change itself, signing
+# out, and what is not a staff page (static files, health, a client's questionnaire, the
+# integration API, which a session cookie never authenticates).
+PASSWORD_CHANGE_ALLOWED = frozenset({"account.password", "auth.logout", "auth.login",
+                                     "static", "health.healthz"})
+PASSWORD_CHANGE_FREE_BLUEPRINTS = frozenset({"questionnaire", "api", "fhir", "setup"})
+
+
+def _password_change_first() -> Response | None:
+    """A user whose password somebody else chose changes it before anything else.
+
+    After signing in with such a password (``User.must_change_password``: an account
+    made by an admin, by ``outcome users`` or ``outcome clinic create``, or reset by
+    them), every staff page redirects to the change-password page until the user has
+    chosen their own; signing out stays possible.
+    """
+    if not current_user.is_authenticated or not current_user.must_change_password:
+        return None
+    if (request.endpoint in PASSWORD_CHANGE_ALLOWED
+            or request.blueprint in PASSWORD_CHANGE_FREE_BLUEPRINTS):
+        return None
+    return redirect(url_for("account.password"), 303)
+
+
 @login_manager.user_loader
 def load_user(identity: str) -> User | None:
     """The user of a session identity, if the account is active and the version current."""
@@ -160,6 +186,8 @@ class LoginForm(FlaskForm):
 def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
+    if not setup.has_clinic(db_session()):  # a fresh installation: nobody to sign in
+        return render_template("setup/needed.html")
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
