@@ -186,8 +186,6 @@ class LoginForm(FlaskForm):
 def login() -> str | Response | tuple[str, int, dict[str, str]]:
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
-    if not setup.has_clinic(db_session()):  # a fresh installation: nobody to sign in
-        return render_template("setup/needed.html")
     form = LoginForm()
     if form.validate_on_submit():
         email = (form.email.data or "").strip().lower()
@@ -220,7 +218,9 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             audit_event(action="login", outcome="denied", even_if_failed=True,
                         actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id)
         flash(_("That e-mail and password do not match an active account."), "error")
-    return render_template("auth/login.html", form=form)
+    # A fresh installation (no clinic yet): nobody can sign in; the page says how to set up.
+    return render_template("auth/login.html", form=form,
+                           no_clinic=not setup.has_clinic(db_session()))
 
 
 @bp.route("/logout", methods=["POST"])
