@@ -302,9 +302,10 @@ def test_the_admin_page_and_the_command_line_make_accounts_that_must_change(
     assert result.exit_code == 0 and "must change this password" in result.output
     auth.login(admin.email)
     page = client.get("/admin/users").get_data(as_text=True)
-    client.post("/admin/users", data={"csrf_token": csrf_token(page), "email": "web@example.org",
-                                      "display_name": "Web", "role": "therapist",
-                                      "password_choice": "generate"})
+    made = client.post("/admin/users", data={
+        "csrf_token": csrf_token(page), "email": "web@example.org", "display_name": "Web",
+        "role": "therapist", "password_choice": "generate"}).get_data(as_text=True)
+    assert "Web must change it at their first sign-in" in made
     db_session.expire_all()
     for email in ("cli@example.org", "web@example.org"):
         assert db_session.scalar(select(User.must_change_password).where(
