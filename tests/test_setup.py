@@ -92,6 +92,18 @@ def test_the_setup_token_is_stored_as_a_private_digest_and_checked(tmp_path):
     setup.discard_setup_token(folder)  # twice is fine
 
 
+def test_a_token_is_claimed_by_one_request_at_a_time(tmp_path):
+    folder = tmp_path / "instance"
+    token = setup.issue_setup_token(folder)
+    digest = setup.check_setup_token(folder, token)
+    claim = setup.claim_setup_token(folder, digest)
+    assert claim is not None and setup.claim_setup_token(folder, digest) is None  # a double click
+    assert setup.check_setup_token(folder, token) is None
+    setup.release_setup_token(claim)  # the form was refused: it may be sent again
+    assert setup.check_setup_token(folder, token) == digest
+    assert setup.claim_setup_token(folder, "0" * 64) is None
+
+
 # --- outcome clinic create ------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ replaces it with a new one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -176,6 +177,30 @@ def check_setup_token(instance_path: str | Path, token: str) -> str | None:
         return None
     candidate = _digest(token)
     return candidate if hmac.compare_digest(stored, candidate) else None
+
+
+def claim_setup_token(instance_path: str | Path, digest: str) -> Path | None:
+    """Take the setup token for one request, if ``digest`` is still the current one.
+
+    The token's file is renamed to a name of this claim (atomic), so that a second
+    request at the same moment (a double click) finds no token instead of creating a
+    second clinic. Returns the claimed file, for :func:`release_setup_token` when the
+    clinic is refused, or None when the token is gone or another.
+    """
+    if setup_token_digest(instance_path) != digest:
+        return None
+    claim = _token_path(instance_path).with_name(f".{SETUP_TOKEN_FILE}.{secrets.token_hex(8)}")
+    try:
+        _token_path(instance_path).rename(claim)
+    except FileNotFoundError:  # another request claimed it first
+        return None
+    return claim
+
+
+def release_setup_token(claim: Path) -> None:
+    """Put a claimed token back (the form was refused: it may be sent again)."""
+    with contextlib.suppress(FileNotFoundError):
+        claim.rename(claim.with_name(SETUP_TOKEN_FILE))
 
 
 def discard_setup_token(instance_path: str | Path) -> None:

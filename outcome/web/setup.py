@@ -92,6 +92,8 @@ def form() -> Response | str | tuple[str, int]:
         password = request.form.get("password", "")
         if password != request.form.get("password_confirm", ""):
             errors["password"] = _("The two passwords differ.")
+        elif (claim := setup.claim_setup_token(current_app.instance_path, digest)) is None:
+            return _forbidden()  # a second request at the same moment: the first creates
         else:
             try:
                 clinic, admin = setup.create_clinic(
@@ -100,6 +102,7 @@ def form() -> Response | str | tuple[str, int]:
                     password=password, now=now())
             except setup.SetupError as exc:
                 discard_changes()
+                setup.release_setup_token(claim)
                 errors[exc.field or "name"] = _message(exc)
             else:
                 for action, object_type, object_id in (
@@ -108,7 +111,7 @@ def form() -> Response | str | tuple[str, int]:
                     audit_event(action=action, outcome="allowed", actor_kind="system",
                                 actor_label="setup page", clinic_id=clinic.id,
                                 object_type=object_type, object_id=object_id)
-                setup.discard_setup_token(current_app.instance_path)
+                claim.unlink(missing_ok=True)  # used: it works once
                 session.clear()
                 flash(_("The clinic %(name)s is ready. Sign in as its admin with the e-mail "
                         "and password you gave; you will then choose a new password.",
