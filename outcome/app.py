@@ -31,6 +31,7 @@ from outcome.web import inputs
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import security
+from outcome.web import setup
 from outcome.web import supervision
 from outcome.web.api import errors as api_errors
 from outcome.web.api import fhir
@@ -73,7 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # place of the view's (503, nothing stored) still gets the security headers.
     database.init_app(app)
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
-                      admin.bp, account.bp, clients.bp):
+                      admin.bp, account.bp, clients.bp, setup.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.

@@ -590,6 +590,24 @@ POLICY: dict[str, Route] = {
             ok=Expect("400 (field messages)", frozenset({400}), allowed=True),
             data={"name": "", "locale": "en", "therapist": "{user:t1}",
                   "opened_on": "2026-09-01"}),
+    # issue 17: setup
+    # The setup page exists only while there is no clinic (tests/test_setup.py covers the
+    # fresh installation): here, with clinics, it is a 404 for everybody, token or not.
+    "setup.open_token": Route((
+        Obj("(a clinic exists)", "/setup/" + "Ab1" * 14, owners=ALL, ok=NOT_FOUND),
+    ), everyone),
+    "setup.form": Route((
+        Obj("(a clinic exists)", "/setup", owners=ALL, ok=NOT_FOUND),
+        Obj("(POST: a clinic exists)", "/setup", "POST", owners=ALL, ok=NOT_FOUND,
+            data={"name": "Another clinic", "timezone": "UTC", "admin_name": "X",
+                  "email": "x@example.org", "password": "x" * 20,
+                  "password_confirm": "x" * 20}),
+    ), everyone),
+    "admin.crisis_settings": Route((
+        page("/admin/settings/crisis", ADMINS),
+        Obj("(POST: no contacts, no hours: refused)", "/admin/settings/crisis", "POST",
+            owners=ADMINS, ok=Expect("422 (refused, nothing stored)", frozenset({422}),
+                                     allowed=True)),
     ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy

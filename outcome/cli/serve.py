@@ -25,6 +25,7 @@ from outcome.cli.application import build_app
 from outcome.extensions import database
 from outcome.log_redaction import install as redact_every_log_record
 from outcome.log_redaction import redact
+from outcome.services import setup
 
 
 class RedactingLogger(glogging.Logger):
@@ -160,6 +161,7 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web application with gunicorn.
 
     Refuses to start when the database schema is not current, with the command to fix it.
+    On a fresh installation (no clinic yet) prints the one-time address of the setup page.
     """
     from flask import current_app
 
@@ -172,6 +174,16 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     # The workers build their apps from the environment: all count in this one store.
     os.environ["OUTCOME_RATELIMIT_STORAGE_URL"] = rate_limit_storage(
         current_app.config, workers, current_app.instance_path)
+    with database().session_factory() as session:
+        fresh = not setup.has_clinic(session)
+    if fresh:  # a fresh installation: the setup page, with a token that works once
+        token = setup.issue_setup_token(current_app.instance_path)
+        click.echo("This installation has no clinic yet. Create it, and its first admin, at "
+                   "this one-time address (it works until a clinic exists; a restart makes "
+                   f"a new one):\n  {current_app.config['BASE_URL']}/setup/{token}\n"
+                   "or on the server with `outcome clinic create`.")
+    else:
+        setup.discard_setup_token(current_app.instance_path)
     engine.dispose()  # the workers open their own connections
     click.echo(f"Listening on http://{host}:{port} with {workers} workers of {threads} threads "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")

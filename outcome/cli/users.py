@@ -117,6 +117,7 @@ def create_command(email: str, display_name: str, roles: tuple[str, ...],
     click.echo(summary)
     if generate:
         click.echo(f"Password (shown only now): {password}")
+    click.echo("They must change this password at their first sign-in.")
 
 
 @users_group.command("disable")
@@ -176,6 +177,7 @@ def reset_password_command(email: str, clinic_slug: str | None, generate: bool) 
                "told by e-mail.")
     if generate:
         click.echo(f"Password (shown only now): {password}")
+    click.echo("They must change this password at their next sign-in.")
 
 
 def _operator() -> str:

@@ -63,6 +63,11 @@ class User(Base):
     session_version: Mapped[int] = mapped_column(default=1)
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     password_changed_dt: Mapped[dt.datetime | None]
+    # A password somebody else chose (an admin, the server's operator, the setup page):
+    # after signing in, the user reaches only the change-password page until they choose
+    # their own (outcome.web.auth).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
     last_login_dt: Mapped[dt.datetime | None]
 
     clinic: Mapped[Clinic] = relationship(back_populates="users")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from outcome.core.inputs import InputError
 from outcome.core.inputs import load_json
 from outcome.models import Clinic
+from outcome.services import crisis
 
 
 class SettingError(ValueError):
@@ -126,6 +127,17 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "and its anxiety measure (GAD-7 unless the problem descriptor names "
                   "another). Off by default: the clinic turns them on.",
                   lambda v: isinstance(v, bool), "true or false"),
+    # --- issue 17: crisis contacts and reading hours (outcome.services.crisis) ----------
+    ClinicSetting("crisis_contacts", list, [], "The clinic's crisis contacts, shown to a "
+                  "client after a critical answer as tap-to-call links: a JSON list of 1 to "
+                  "5 {label, phone, note}. Edited on the admin's crisis form.",
+                  crisis.contacts_ok, 'a JSON list of 1 to 5 {"label": "Crisis line", '
+                  '"phone": "+44 800 123 4567", "note": "24 hours"}'),
+    ClinicSetting("reading_hours", list, [], "When staff read incoming answers, clinic "
+                  "time: a JSON list of 7 entries, Monday first, each [\"09:00\", "
+                  "\"17:00\"] or null for a day without reading. Edited on the admin's "
+                  "crisis form.", crisis.hours_ok,
+                  'a JSON list of 7 entries (Monday first), each ["09:00", "17:00"] or null'),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 

@@ -116,8 +116,12 @@ def _check_password(password: str, email: str) -> None:
 
 
 def create_user(session: Session, clinic: Clinic, email: str, display_name: str,
-                roles: Iterable[str], password: str | None, now: dt.datetime) -> User:
+                roles: Iterable[str], password: str | None, now: dt.datetime, *,
+                must_change_password: bool = True) -> User:
     """Add a staff account to ``clinic``; flush and return it.
+
+    The password is one somebody else chose (an admin, the server's operator), so by
+    default the account must change it at its first sign-in (``must_change_password``).
 
     The e-mail must be unused (in any clinic, case-insensitively; an address used at another
     clinic gets a neutral refusal that does not say an account exists); at least one role is
@@ -148,7 +152,8 @@ def create_user(session: Session, clinic: Clinic, email: str, display_name: str,
                 is_admin="admin" in chosen, is_supervisor="supervisor" in chosen,
                 is_therapist="therapist" in chosen, is_active=True, session_version=1,
                 password_hash=hash_password(password) if password is not None else None,
-                password_changed_dt=now if password is not None else None, created_dt=now)
+                password_changed_dt=now if password is not None else None, created_dt=now,
+                must_change_password=must_change_password)
     session.add(user)
     session.flush()
     return user
@@ -258,8 +263,11 @@ def reset_password(session: Session, user: User, new_password: str,
     :func:`queue_reset_notice`): a reset they did not expect is how a colleague taking
     over their account shows. ``by`` names who reset it (an admin's name), or None for
     the server's operator.
+
+    The user must change the new password at their next sign-in: somebody else knows it.
     """
     _set_password(session, user, new_password, now)
+    user.must_change_password = True
     queue_reset_notice(session, user, now, by=by)
     return user
 
@@ -301,6 +309,8 @@ def change_password(session: Session, user: User, current: str, new: str,
                     now: dt.datetime) -> User:
     """Change ``user``'s own password after checking the current one; flush.
 
+    The password is now the user's own choice: ``must_change_password`` is cleared.
+
     Like :func:`reset_password`, ends every session of the user (no e-mail: they did it
     themselves); the edge re-issues the current browser's session if it wants to keep
     the user signed in.
@@ -311,6 +321,8 @@ def change_password(session: Session, user: User, current: str, new: str,
         raise StaffError(N_("The new password is the same as the current one."),
                          field="password")
     _set_password(session, user, new, now)
+    user.must_change_password = False
+    session.flush()
     return user
 
 

@@ -39,6 +39,7 @@ from outcome.extensions import limiter
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import clinic_settings
+from outcome.services import setup
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
@@ -79,6 +80,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
     app.register_blueprint(bp)
     app.before_request(_enforce_session_limits)
+    app.before_request(_password_change_first)
     app.register_error_handler(429, _too_many)
     user_unauthorized.connect(_count_signed_out_request, app)
 
@@ -133,6 +135,30 @@ def _enforce_session_limits() -> Response | None:
         return redirect(url_for("auth.login", next=request.path))
     session["seen_at"] = moment
     return None
+
+
+# What a user who must change their password may still reach: the change itself, signing
+# out, and what is not a staff page (static files, health, a client's questionnaire, the
+# integration API, which a session cookie never authenticates).
+PASSWORD_CHANGE_ALLOWED = frozenset({"account.password", "auth.logout", "auth.login",
+                                     "static", "health.healthz"})
+PASSWORD_CHANGE_FREE_BLUEPRINTS = frozenset({"questionnaire", "api", "fhir", "setup"})
+
+
+def _password_change_first() -> Response | None:
+    """A user whose password somebody else chose changes it before anything else.
+
+    After signing in with such a password (``User.must_change_password``: an account
+    made by an admin, by ``outcome users`` or ``outcome clinic create``, or reset by
+    them), every staff page redirects to the change-password page until the user has
+    chosen their own; signing out stays possible.
+    """
+    if not current_user.is_authenticated or not current_user.must_change_password:
+        return None
+    if (request.endpoint in PASSWORD_CHANGE_ALLOWED
+            or request.blueprint in PASSWORD_CHANGE_FREE_BLUEPRINTS):
+        return None
+    return redirect(url_for("account.password"), 303)
 
 
 @login_manager.user_loader
@@ -192,7 +218,9 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             audit_event(action="login", outcome="denied", even_if_failed=True,
                         actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id)
         flash(_("That e-mail and password do not match an active account."), "error")
-    return render_template("auth/login.html", form=form)
+    # A fresh installation (no clinic yet): nobody can sign in; the page says how to set up.
+    return render_template("auth/login.html", form=form,
+                           no_clinic=not setup.has_clinic(db_session()))
 
 
 @bp.route("/logout", methods=["POST"])

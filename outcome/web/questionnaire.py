@@ -32,7 +32,7 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
-from outcome.services import clinic_settings
+from outcome.services.crisis import link_had_critical_answer
 from outcome.services.goals import goal_texts
 from outcome.services.links import check_link
 from outcome.services.links import open_link
@@ -41,6 +41,7 @@ from outcome.services.links import submit_page
 from outcome.services.progress_view import client_progress
 from outcome.services.submissions import IdempotencyConflict
 from outcome.web.clock import now
+from outcome.web.crisis_block import crisis_block
 from outcome.web.database import audit_event
 from outcome.web.database import count_denial
 from outcome.web.database import db_session
@@ -186,7 +187,9 @@ def page() -> Response | str | tuple[str, int]:
                   for n, chart in enumerate(client_progress(store, episode,
                                                             instrument_library(current_app),
                                                             str(get_locale())))]
-        return render_template("questionnaires/thanks.html", charts=charts)
+        clinic = store.get_one(Clinic, episode.clinic_id)
+        return render_template("questionnaires/thanks.html", charts=charts, crisis=crisis_block(
+            clinic, now()) if link_had_critical_answer(store, link) else None)
     instrument = library.get(pending[0].instrument_id)
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
@@ -240,8 +243,7 @@ def support() -> str | tuple[str, int]:
         abort(404)
     episode = db_session().get_one(Episode, link.episode_id)
     clinic = db_session().get_one(Clinic, episode.clinic_id)
-    crisis = clinic_settings.current(clinic)["crisis_text"]
     audit_event(action="questionnaire.support.view", outcome="allowed", even_if_failed=True,
                 actor_kind="client", clinic_id=episode.clinic_id, client_id=episode.client_id,
                 object_type="link", object_id=link.id)
-    return render_template("questionnaires/support.html", crisis=crisis)
+    return render_template("questionnaires/support.html", crisis=crisis_block(clinic, now()))

@@ -32,6 +32,7 @@ from outcome.web.admin import approvals  # noqa: F401
 from outcome.web.admin import assignments  # noqa: F401
 from outcome.web.admin import audit_log  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
+from outcome.web.admin import crisis  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import instruments  # noqa: F401
 from outcome.web.admin import overview  # noqa: F401

@@ -106,6 +106,8 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("However active; from 1 to 24."), "int"),
     )),
 )
+# Edited on their own form (outcome.web.admin.crisis), not as text here.
+CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
 # Changing these changes stored progress colours only after a recomputation.
 RECOMPUTE_KEYS = frozenset({"colour_green_max", "colour_yellow_max", "model_min_episodes",
                             "rational_from_session", "rational_fraction",
@@ -123,7 +125,7 @@ def _settings_sections() -> list[tuple[Any, list[tuple[str, Any, Any, str]]]]:
     sections = [(title, list(fields)) for title, fields in SETTINGS_SECTIONS]
     listed = {key for _title, fields in SETTINGS_SECTIONS for key, *_rest in fields}
     others = [(s.key, s.key, s.doc, "text") for s in clinic_settings.CLINIC_SETTINGS
-              if s.key not in listed]
+              if s.key not in listed and s.key not in CRISIS_FORM_KEYS]
     if others:
         sections.append((_l("Other settings"), others))
     return [(title, [f for f in fields if f[0] == "timezone"
