@@ -126,6 +126,11 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "and its anxiety measure (GAD-7 unless the problem descriptor names "
                   "another). Off by default: the clinic turns them on.",
                   lambda v: isinstance(v, bool), "true or false"),
+    # issue 17: mail and escalation
+    ClinicSetting("urgent_escalation_hours", int, 24, "An urgent answer not acknowledged "
+                  "after this many hours is sent again to the therapist; after twice as "
+                  "long, to the therapist's supervisors (the admins when there is none).",
+                  lambda v: 1 <= v <= 24 * 7, "1 to 168"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 

@@ -31,6 +31,7 @@ from outcome.services.caseload import rule_based_notices
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.notices import caseload_notices
 
 bp = Blueprint("home", __name__)
 
@@ -73,7 +74,8 @@ def index() -> str:
     filters = caseload_filter(request.args)
     table = _caseload_table(store, user, filters, start) if user.is_therapist else None
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           caseload_table=table, filters=filters)
+                           caseload_table=table, filters=filters,
+                           **caseload_notices(store, user, clinic, start))
 
 
 def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:

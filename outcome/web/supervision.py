@@ -33,6 +33,7 @@ from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
+from outcome.web.notices import supervisor_notices
 from outcome.web.record import chart_svgs
 from outcome.web.record import chosen_episode
 from outcome.web.record import episode_in_url
@@ -58,7 +59,8 @@ def index() -> str:
                 clinic_id=current_user.clinic_id, even_if_failed=True)
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
-    return render_template("supervision/index.html", overview=figures)
+    return render_template("supervision/index.html", overview=figures,
+                           **supervisor_notices(store, current_user, now()))
 
 
 @bp.route("/therapists/<int:therapist_id>")
