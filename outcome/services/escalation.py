@@ -200,8 +200,10 @@ def overdue_without_supervisor(session: Session, clinic_id: int,
 
     One entry per therapist (the oldest alert's hours); no client, code or measure.
     """
-    supervised = select(SupervisorAssignment.therapist_id).where(
-        SupervisorAssignment.clinic_id == clinic_id)
+    supervised = select(SupervisorAssignment.therapist_id).join(
+        User, User.id == SupervisorAssignment.supervisor_id).where(
+        SupervisorAssignment.clinic_id == clinic_id, User.is_active.is_(True),
+        User.is_supervisor.is_(True))
     rows = session.execute(
         select(Alert, User.id, User.display_name)
         .join(Episode, Alert.episode_id == Episode.id)

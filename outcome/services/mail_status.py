@@ -91,9 +91,9 @@ def undelivered_links(session: Session, therapist: User,
         return []
     keys = {f"{kind}:{a.id}:pre": a.id for a, _client in appointments for kind in PRE_KINDS}
     latest: dict[int, OutboundEmail] = {}
-    for email in session.scalars(select(OutboundEmail).where(
+    for message in session.scalars(select(OutboundEmail).where(
             OutboundEmail.dedupe_key.in_(keys)).order_by(OutboundEmail.id)):
-        latest[keys[email.dedupe_key]] = email
+        latest[keys[message.dedupe_key]] = message
     found = []
     for appointment, client in appointments:
         email = latest.get(appointment.id)
