@@ -60,7 +60,7 @@ def client_codes(session: Session, emails: list[OutboundEmail]) -> dict[int, str
     codes = dict(session.execute(
         select(Appointment.id, Client.code).join(Episode, Appointment.episode_id == Episode.id)
         .join(Client, Episode.client_id == Client.id)
-        .where(Appointment.id.in_(set(by_appointment.values())))).tuples().all())
+        .where(Appointment.id.in_(set(by_appointment.values())))).all())
     return {email_id: codes[a] for email_id, a in by_appointment.items() if a in codes}
 
 

@@ -87,7 +87,8 @@ def _recent_tests() -> int:
 def send_test_email() -> Response | tuple[str, int]:
     """Send a test message to the admin's own address, now, and say what happened."""
     if _recent_tests() >= TEST_LIMIT:
-        _record("mail.test", outcome="denied", object_type="user", object_id=current_user.id)
+        _record("mail.test", outcome="denied", object_type="user", object_id=current_user.id,
+                even_if_failed=True)
         flash(_("At most %(n)s test e-mails in %(minutes)s minutes; please wait a few minutes.",
                 n=TEST_LIMIT, minutes=int(TEST_WINDOW.total_seconds() // 60)), "error")
         return _page(429)
