@@ -524,6 +524,20 @@ POLICY: dict[str, Route] = {
         "/fhir/QuestionnaireResponse?subject={code:A}"),
     "fhir.create_questionnaire_response": no_token("/fhir/QuestionnaireResponse", "POST"),
     "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
+    # issue 17: mail
+    "admin.retry_email": Route((
+        Obj("unknown message", f"/admin/deliveries/{UNKNOWN_ID}/retry", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.retry_failed": Route((
+        Obj("(POST: none failed)", "/admin/deliveries/retry-failed", "POST", owners=ADMINS),
+    ), staff_only),
+    "admin.mail_settings": Route((page("/admin/mail", ADMINS),), staff_only),
+    # The test e-mail goes to the admin's own address (the world's server refuses it: a
+    # plain-words error, an audit event, no other change).
+    "admin.send_test_email": Route((
+        Obj("(POST: to oneself)", "/admin/mail/test", "POST", owners=ADMINS),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The

@@ -248,3 +248,18 @@ def test_a_failed_test_email_is_explained(app, auth, client, make_user):
     html = client.get("/admin/mail").get_data(as_text=True)
     assert "The test e-mail could not be sent: the mail server refused the connection." in html
     assert "ConnectionRefusedError" not in html and "Errno" not in html
+
+
+def test_another_clinics_message_is_a_404_and_unchanged(
+        app, auth, client, db_session, clock, booked, make_user, make_clinic):
+    fail_completely(app, clock)
+    message = db_session.scalar(select(OutboundEmail))
+    stranger = make_user("admin", clinic_id=make_clinic().id)
+    db_session.commit()
+    auth.login(stranger.email)
+    response = post(client, "/admin/deliveries", f"/admin/deliveries/{message.id}/retry")
+    assert response.status_code == 404
+    db_session.refresh(message)
+    assert message.status == "failed"
+    event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "mail.retry"))
+    assert (event.outcome, event.actor_user_id) == ("denied", stranger.id)
