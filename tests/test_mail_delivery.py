@@ -166,7 +166,7 @@ def test_retry_all_puts_the_failed_messages_back_for_the_job(
     fail_completely(app, clock)
     auth.login(make_user("admin").email)
     post(client, "/admin/deliveries", "/admin/deliveries/retry-failed")
-    assert "1 messages are back in the outbox" in client.get(
+    assert "1 message is back in the outbox" in client.get(
         "/admin/deliveries").get_data(as_text=True)
     app.config.update(SMTP_PORT=smtp_port)
     assert deliver_mail(app, now=clock()) == (1, 0, 0)

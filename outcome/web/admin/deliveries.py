@@ -20,6 +20,7 @@ from flask import render_template
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -229,11 +230,14 @@ def retry_failed() -> Response:
         queued += 1
     _record("mail.retry_failed", object_type="clinic", object_id=current_user.clinic_id)
     if queued:
-        flash(_("%(n)s messages are back in the outbox and are sent within a minute.",
-                n=queued), "info")
+        flash(ngettext("%(num)s message is back in the outbox and is sent within a minute.",
+                       "%(num)s messages are back in the outbox and are sent within a minute.",
+                       queued), "info")
     if refused:
-        flash(_("%(n)s messages were not sent again (the session has passed, the client "
-                "has answered or has no address).", n=refused), "info")
+        flash(ngettext("%(num)s message was not sent again (the session has passed, the "
+                       "client has answered or has no address).",
+                       "%(num)s messages were not sent again (the session has passed, the "
+                       "client has answered or has no address).", refused), "info")
     if not queued and not refused:
         flash(_("No message had failed."), "info")
     return redirect(url_for(".deliveries"))
