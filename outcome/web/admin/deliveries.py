@@ -114,8 +114,17 @@ def reason(stored: str | None) -> str:
 
 
 def server_words(stored: str | None) -> str:
-    """The mail server's own reply in a stored error, every address masked; else ''."""
-    found = _SERVER_WORDS.search(stored or "")
+    """The mail server's own reply in a stored error, every address masked; else ''.
+
+    A text not written by ``describe_error`` (no exception name before it: older rows,
+    another writer) is shown whole, masked: it holds no exception of ours.
+    """
+    if not stored:
+        return ""
+    name, colon, _detail = stored.partition(": ")
+    if not colon or not name.isidentifier():
+        return mask_addresses(stored)
+    found = _SERVER_WORDS.search(stored)
     return mask_addresses(found.group(1)) if found else ""
 
 
