@@ -263,3 +263,20 @@ def test_another_clinics_message_is_a_404_and_unchanged(
     assert message.status == "failed"
     event = db_session.scalar(select(AuditEvent).where(AuditEvent.action == "mail.retry"))
     assert (event.outcome, event.actor_user_id) == ("denied", stranger.id)
+
+
+def test_the_pages_speak_russian(app, auth, client, db_session, clock, booked, make_user):
+    therapist, _person, _appointment = booked
+    fail_completely(app, clock)
+    admin = make_user("admin")
+    auth.login(admin.email)
+    russian = {"Accept-Language": "ru"}
+    html = client.get("/admin/deliveries", headers=russian).get_data(as_text=True)
+    assert "Не удалось доставить: почтовый сервер отказал в соединении" in html  # noqa: RUF001
+    assert "Повторить сейчас" in html and "Could not be delivered" not in html
+    html = client.get("/admin/mail", headers=russian).get_data(as_text=True)
+    assert "Отправить тестовое письмо" in html and "Send a test e-mail" not in html
+    auth.logout()
+    auth.login(therapist.email)
+    html = client.get("/", headers=russian).get_data(as_text=True)
+    assert f"Ссылку на опросники для {CLIENT_NAME} (сессия 17 нояб. 2026" in html, html[-3000:]
