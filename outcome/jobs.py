@@ -16,8 +16,8 @@ from flask import Flask
 from outcome.db import transaction
 from outcome.extensions import database
 from outcome.extensions import instrument_library
-from outcome.services.mail import SmtpSettings
 from outcome.services.mail import deliver_due
+from outcome.services.mail import settings_from_config
 from outcome.services.mail import smtp_sender
 from outcome.services.reminders import send_due_links
 from outcome.services.reminders import send_post_session_links
@@ -45,10 +45,7 @@ def send_links(app: Flask, now: dt.datetime | None = None) -> int:
 def deliver_mail(app: Flask, now: dt.datetime | None = None) -> tuple[int, int, int]:
     """Send due messages from the outbox; retry and record failures."""
     config = app.config
-    sender = smtp_sender(SmtpSettings(config["SMTP_HOST"], config["SMTP_PORT"],
-                                      config["SMTP_SECURITY"], config["SMTP_USERNAME"],
-                                      config["SMTP_PASSWORD"], config["MAIL_FROM"],
-                                      ca_file=config.get("SMTP_CA_FILE") or ""))
+    sender = smtp_sender(settings_from_config(config))
     with app.app_context(), transaction(database(app).session_factory) as session:
         report = deliver_due(session, sender, sender=config["MAIL_FROM"], now=now or _now(),
                              secret_key=config["SECRET_KEY"])
@@ -123,6 +120,20 @@ def forget_denial_counts(app: Flask, now: dt.datetime | None = None) -> int:
     return count
 
 
+def escalate_urgent_answers(app: Flask, now: dt.datetime | None = None) -> int:
+    """Remind therapists, then tell supervisors, of urgent answers left unacknowledged
+    (issue 17); each step once. The e-mails go out with the next mail delivery."""
+    from outcome.services.escalation import escalate_overdue
+
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        steps = escalate_overdue(session, now or _now(), base_url=app.config["BASE_URL"])
+    if steps:
+        # Identifiers only: no client, no content.
+        log.info("escalate_urgent_answers: %d steps (alerts %s)", len(steps),
+                 ", ".join(f"{s.alert_id}->{s.level}" for s in steps))
+    return len(steps)
+
+
 # (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
@@ -132,4 +143,5 @@ JOBS = (
     ("clean-links", clean_links, "cron", {"hour": 3, "minute": 15}),
     ("forget-idempotency-keys", forget_idempotency_keys, "interval", {"hours": 1}),
     ("forget-denial-counts", forget_denial_counts, "cron", {"hour": 3, "minute": 45}),
+    ("escalate-urgent-answers", escalate_urgent_answers, "interval", {"minutes": 5}),
 )

@@ -590,6 +590,7 @@ POLICY: dict[str, Route] = {
             ok=Expect("400 (field messages)", frozenset({400}), allowed=True),
             data={"name": "", "locale": "en", "therapist": "{user:t1}",
                   "opened_on": "2026-09-01"}),
+    ), staff_only),
     # issue 17: setup
     # The setup page exists only while there is no clinic (tests/test_setup.py covers the
     # fresh installation): here, with clinics, it is a 404 for everybody, token or not.
@@ -608,6 +609,20 @@ POLICY: dict[str, Route] = {
         Obj("(POST: no contacts, no hours: refused)", "/admin/settings/crisis", "POST",
             owners=ADMINS, ok=Expect("422 (refused, nothing stored)", frozenset({422}),
                                      allowed=True)),
+    ), staff_only),
+    # issue 17: mail
+    "admin.retry_email": Route((
+        Obj("unknown message", f"/admin/deliveries/{UNKNOWN_ID}/retry", "POST",
+            unknown=True),
+    ), staff_only),
+    "admin.retry_failed": Route((
+        Obj("(POST: none failed)", "/admin/deliveries/retry-failed", "POST", owners=ADMINS),
+    ), staff_only),
+    "admin.mail_settings": Route((page("/admin/mail", ADMINS),), staff_only),
+    # The test e-mail goes to the admin's own address (the world's server refuses it: a
+    # plain-words error, an audit event, no other change).
+    "admin.send_test_email": Route((
+        Obj("(POST: to oneself)", "/admin/mail/test", "POST", owners=ADMINS),
     ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy

@@ -40,6 +40,11 @@ class Alert(Base):
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     acknowledgement_note: Mapped[str | None] = mapped_column(Text)
     resolved_dt: Mapped[dt.datetime | None]
+    # Escalation of an urgent alert left open (services.escalation): 0 none, 1 the
+    # therapist reminded, 2 their supervisors (or, without one, the admins) told. Each
+    # level is reached once; acknowledging stops it.
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    escalated_dt: Mapped[dt.datetime | None]
 
     __table_args__ = (
         CheckConstraint(in_("status", ALERT_STATUSES), name="status_known"),

@@ -138,6 +138,11 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "\"17:00\"] or null for a day without reading. Edited on the admin's "
                   "crisis form.", crisis.hours_ok,
                   'a JSON list of 7 entries (Monday first), each ["09:00", "17:00"] or null'),
+    # issue 17: mail and escalation
+    ClinicSetting("urgent_escalation_hours", int, 24, "An urgent answer not acknowledged "
+                  "after this many hours is sent again to the therapist; after twice as "
+                  "long, to the therapist's supervisors (the admins when there is none).",
+                  lambda v: 1 <= v <= 24 * 7, "1 to 168"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 

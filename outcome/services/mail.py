@@ -31,8 +31,10 @@ import secrets
 import smtplib
 import ssl
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -274,30 +276,46 @@ def deliver_due(session: Session, send: Callable[[EmailMessage], None], *, sende
     due = session.scalars(select(OutboundEmail).where(
         OutboundEmail.status == "pending", OutboundEmail.next_attempt_dt <= now)
         .order_by(OutboundEmail.next_attempt_dt, OutboundEmail.id).limit(limit)).all()
-    sent = retrying = failed = 0
+    counts = {"sent": 0, "retrying": 0, "failed": 0}
     for email in due:
-        email.attempts += 1
-        try:
-            message = EmailMessage()
-            message["From"] = sender
-            message["To"] = email.to_address
-            message["Subject"] = email.subject
-            message.set_content(_body_to_send(session, email, secret_key, now))
-            send(message)
-        except Exception as exc:
-            email.last_error = describe_error(exc)
-            permanent = not isinstance(exc, OSError | smtplib.SMTPException)
-            if permanent or email.attempts > len(RETRY_MINUTES):
-                email.status = "failed"
-                _forget_link(email)
-                failed += 1
-            else:
-                email.next_attempt_dt = now + dt.timedelta(
-                    minutes=RETRY_MINUTES[email.attempts - 1])
-                retrying += 1
-        else:
-            email.status, email.sent_dt, email.last_error = "sent", now, None
-            _forget_link(email)
-            sent += 1
+        counts[attempt_delivery(session, email, send, sender=sender, now=now,
+                                secret_key=secret_key)] += 1
     session.flush()
-    return DeliveryReport(sent, retrying, failed)
+    return DeliveryReport(counts["sent"], counts["retrying"], counts["failed"])
+
+
+def attempt_delivery(session: Session, email: OutboundEmail,
+                     send: Callable[[EmailMessage], None], *, sender: str, now: dt.datetime,
+                     secret_key: str) -> str:
+    """Try to send one message and record the outcome (no flush): ``sent``, ``retrying``
+    (a passing failure; the next attempt is scheduled) or ``failed`` (given up).
+
+    The one send path: the delivery job and an admin's "Retry now" both come here.
+    """
+    email.attempts += 1
+    try:
+        message = EmailMessage()
+        message["From"] = sender
+        message["To"] = email.to_address
+        message["Subject"] = email.subject
+        message.set_content(_body_to_send(session, email, secret_key, now))
+        send(message)
+    except Exception as exc:
+        email.last_error = describe_error(exc)
+        permanent = not isinstance(exc, OSError | smtplib.SMTPException)
+        if permanent or email.attempts > len(RETRY_MINUTES):
+            email.status = "failed"
+            _forget_link(email)
+            return "failed"
+        email.next_attempt_dt = now + dt.timedelta(minutes=RETRY_MINUTES[email.attempts - 1])
+        return "retrying"
+    email.status, email.sent_dt, email.last_error = "sent", now, None
+    _forget_link(email)
+    return "sent"
+
+
+def settings_from_config(config: Mapping[str, Any]) -> SmtpSettings:
+    """The SMTP settings of the app's configuration (``OUTCOME_SMTP_*``, ``MAIL_FROM``)."""
+    return SmtpSettings(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_SECURITY"],
+                        config["SMTP_USERNAME"], config["SMTP_PASSWORD"], config["MAIL_FROM"],
+                        ca_file=config.get("SMTP_CA_FILE") or "")

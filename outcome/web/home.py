@@ -33,6 +33,7 @@ from outcome.services.caseload import rule_based_notices
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
+from outcome.web.notices import caseload_notices
 
 bp = Blueprint("home", __name__)
 
@@ -79,7 +80,8 @@ def index() -> str:
              if user.is_therapist and filters.shows_ended else None)
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
                            caseload_table=table, filters=filters, past_clients=ended,
-                           episode_filter=True)
+                           episode_filter=True,
+                           **caseload_notices(store, user, clinic, start))
 
 
 def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:

@@ -35,6 +35,7 @@ from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
+from outcome.web.notices import supervisor_notices
 from outcome.web.record import chart_svgs
 from outcome.web.record import chosen_episode
 from outcome.web.record import episode_in_url
@@ -61,7 +62,8 @@ def index() -> str:
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
     return render_template("supervision/index.html", overview=figures,
-                           ended_reasons=ended_by_reason(store, current_user))
+                           ended_reasons=ended_by_reason(store, current_user),
+                           **supervisor_notices(store, current_user, now()))
 
 
 @bp.route("/therapists/<int:therapist_id>")

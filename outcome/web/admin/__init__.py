@@ -21,7 +21,7 @@ a second admin), :mod:`outcome.services.clinic_settings`, :mod:`outcome.services
 The package: :mod:`outcome.web.admin.blueprint` holds the blueprint, the admins-only
 guard and the helpers the views share; one module per area holds its views
 (``overview``, ``staff``, ``assignments``, ``clients``, ``settings``, ``instruments``,
-``tokens``, ``audit_log``, ``deliveries``, ``approvals``). Importing this package
+``tokens``, ``audit_log``, ``deliveries``, ``mail_settings``, ``approvals``). Importing this package
 registers them all on ``bp``; endpoints are ``admin.<view function>``.
 """
 
@@ -35,6 +35,7 @@ from outcome.web.admin import clients  # noqa: F401
 from outcome.web.admin import crisis  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import instruments  # noqa: F401
+from outcome.web.admin import mail_settings  # noqa: F401
 from outcome.web.admin import overview  # noqa: F401
 from outcome.web.admin import settings  # noqa: F401
 from outcome.web.admin import staff  # noqa: F401

@@ -21,6 +21,7 @@ from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.clock import now
 from outcome.web.database import db_session
+from outcome.web.notices import admin_notices
 
 
 @bp.route("/")
@@ -40,4 +41,5 @@ def index() -> str:
     counts["waiting"] = access_requests.waiting_for(store, admin, moment)
     return render_template("admin/index.html", clinic=clinic, counts=counts,
                            changes=audit_log.security_changes(store, admin, moment),
-                           tz=_tz(), local=_local)
+                           tz=_tz(), local=_local,
+                           **admin_notices(store, clinic.id, moment))

@@ -105,6 +105,13 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
         ("staff_session_hours", _l("Sign in again after (hours)"),
          _l("However active; from 1 to 24."), "int"),
     )),
+    # issue 17: mail and escalation
+    (_l("Urgent answers"), (
+        ("urgent_escalation_hours", _l("Escalate an unacknowledged urgent answer after "
+                                       "(hours)"),
+         _l("The therapist is reminded after this many hours; after twice as long, their "
+            "supervisors are told (the admins when there is none). From 1 to 168."), "int"),
+    )),
 )
 # Edited on their own form (outcome.web.admin.crisis), not as text here.
 CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
