@@ -77,6 +77,8 @@ PHQ = LIB.get("phq9")
 T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
 UNKNOWN_ID = 987654321
 UNKNOWN_CODE = "C-ZZZZZZ"  # well formed, never allocated in this world
+# Destructive forms carry a ticked confirmation box (outcome/web/confirm.py).
+CONFIRMED = {"confirm": "yes"}
 
 # --- roles -------------------------------------------------------------------------------
 
@@ -262,11 +264,12 @@ POLICY: dict[str, Route] = {
             data={"name": "Theirs", "scope": "read", "days": "90", "user_id": "{user:u1}"}),
     ), staff_only),
     "account.revoke_token": Route((
-        Obj("t1's personal token", "/account/tokens/{apitoken:t1}/revoke", "POST",
+        Obj("t1's personal token", "/account/tokens/{apitoken:t1}/revoke", "POST", data=CONFIRMED,
             owners=T1, mutates=T1, ok=SEE_OTHER_OR_FOUND),
         Obj("the admin's integration token", "/account/tokens/{apitoken:integration}/revoke",
             "POST"),
-        Obj("unknown token", f"/account/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
+        Obj("unknown token", f"/account/tokens/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     # --- the therapist's care and client pages ------------------------------------------
     "care.page": Route(per_code("/clients/{code}/care"), staff_only),
@@ -276,7 +279,7 @@ POLICY: dict[str, Route] = {
     "care.sharing": Route(per_code("/clients/{code}/sharing", method="POST",
                                    data={"share": "yes"}), staff_only),
     "care.revoke_links": Route(per_code("/clients/{code}/links/revoke", method="POST",
-                                        mutating=True), staff_only),
+                                        data=CONFIRMED, mutating=True), staff_only),
     "care.link": Route((
         Obj("A + A's appointment", "/clients/{code:A}/appointments/{appt:A}/link", "POST",
             data={"purpose": "pre"}, owners=T1, mutates=T1, client="A"),
@@ -389,11 +392,14 @@ POLICY: dict[str, Route] = {
             data={"password_choice": "generate"}),
     ), staff_only),
     "admin.disable_user": Route((
-        Obj("self (refused)", "/admin/users/{user:self}/disable", "POST", owners=ADMINS),
-        Obj("u1", "/admin/users/{user:u1}/disable", "POST", owners=ADMIN, mutates=ADMIN),
-        Obj("u2", "/admin/users/{user:u2}/disable", "POST", owners=ADMIN_OTHER,
+        Obj("self (refused)", "/admin/users/{user:self}/disable", "POST",
+            data=CONFIRMED, owners=ADMINS),
+        Obj("u1", "/admin/users/{user:u1}/disable", "POST",
+            data=CONFIRMED, owners=ADMIN, mutates=ADMIN),
+        Obj("u2", "/admin/users/{user:u2}/disable", "POST", data=CONFIRMED, owners=ADMIN_OTHER,
             mutates=ADMIN_OTHER),
-        Obj("unknown user", "/admin/users/{user:unknown}/disable", "POST", unknown=True),
+        Obj("unknown user", "/admin/users/{user:unknown}/disable", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     "admin.assignments": Route((page("/admin/assignments", ADMINS),), staff_only),
     "admin.create_assignment": Route((
@@ -426,15 +432,15 @@ POLICY: dict[str, Route] = {
     ), staff_only),
     "admin.transfer": Route((
         Obj("A -> t1 (already: refused)", "/admin/clients/{code:A}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, owners=ADMIN, client="A"),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, owners=ADMIN, client="A"),
         Obj("C -> t_other (already: refused)", "/admin/clients/{code:C}/transfer", "POST",
-            data={"therapist_id": "{user:t_other}"}, owners=ADMIN_OTHER, client="C"),
+            data={**CONFIRMED, "therapist_id": "{user:t_other}"}, owners=ADMIN_OTHER, client="C"),
         Obj("A -> t_other", "/admin/clients/{code:A}/transfer", "POST",
-            data={"therapist_id": "{user:t_other}"}, client="A"),
+            data={**CONFIRMED, "therapist_id": "{user:t_other}"}, client="A"),
         Obj("C -> t1", "/admin/clients/{code:C}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, client="C"),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, client="C"),
         Obj("unknown code", "/admin/clients/{code:unknown}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, unknown=True),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, unknown=True),
     ), staff_only),
     "admin.settings": Route((
         page("/admin/settings", ADMINS),
@@ -448,9 +454,10 @@ POLICY: dict[str, Route] = {
             data={"name": "", "user_id": "{user:self}", "scope": "read", "days": "90"}),
     ), staff_only),
     "admin.revoke_token": Route((
-        Obj("t2's personal token", "/admin/tokens/{apitoken:t2}/revoke", "POST",
+        Obj("t2's personal token", "/admin/tokens/{apitoken:t2}/revoke", "POST", data=CONFIRMED,
             owners=ADMIN, mutates=ADMIN, ok=SEE_OTHER_OR_FOUND),
-        Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
+        Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     "admin.attest": Route((
         Obj("phq9 (needs none: refused)", "/admin/instruments/phq9/attest", "POST",
@@ -459,11 +466,12 @@ POLICY: dict[str, Route] = {
             unknown=True),
     ), staff_only),
     "admin.revoke": Route((
-        Obj("phq9 (none to revoke)", "/admin/instruments/phq9/revoke", "POST",
+        Obj("phq9 (none to revoke)", "/admin/instruments/phq9/revoke", "POST", data=CONFIRMED,
             owners=ADMINS),
         Obj("k10 (attested by clinic 2 only)", "/admin/instruments/k10/revoke", "POST",
+            data=CONFIRMED,
             owners=ADMINS, mine=ADMIN_OTHER, mutates=ADMIN_OTHER),
-        Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST",
+        Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST", data=CONFIRMED,
             unknown=True),
     ), staff_only),
     "admin.approvals": Route((page("/admin/approvals", ADMINS),), staff_only),

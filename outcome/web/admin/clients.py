@@ -30,6 +30,7 @@ from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import bp
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.inputs import arg_id
@@ -66,6 +67,7 @@ def transfer(code: str) -> Response:
                     clinic_id=current_user.clinic_id, object_type="client", object_id=code[:64],
                     even_if_failed=True)
         abort(404)
+    require_confirmation()
     target = _form_user("therapist_id", "client.transfer")
     try:
         asked = access_requests.transfer_client(store, _admin(), person, target, now(),
