@@ -532,6 +532,12 @@ POLICY: dict[str, Route] = {
         "/fhir/QuestionnaireResponse?subject={code:A}"),
     "fhir.create_questionnaire_response": no_token("/fhir/QuestionnaireResponse", "POST"),
     "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
+    # issue 17: office
+    "admin.battery": Route((
+        page("/admin/battery", ADMINS),
+        Obj("(POST: nothing ticked, an empty battery)", "/admin/battery", "POST",
+            owners=ADMINS, mutates=ADMINS),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The

@@ -31,6 +31,7 @@ from __future__ import annotations
 from outcome.web.admin import approvals  # noqa: F401
 from outcome.web.admin import assignments  # noqa: F401
 from outcome.web.admin import audit_log  # noqa: F401
+from outcome.web.admin import battery  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import instruments  # noqa: F401
