@@ -26,6 +26,7 @@ from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
 from outcome.web import inputs
+from outcome.web import kiosk
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import security
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     for blueprint in (home.bp, health.bp, questionnaire.bp, care.bp, record.bp, supervision.bp,
                       admin.bp, account.bp):
         app.register_blueprint(blueprint)
+    kiosk.init_app(app)  # issue 17: the waiting-room kiosk and its day codes
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):
         security.csrf.exempt(integration)

@@ -72,7 +72,7 @@ def _page(client: Client, episode: Episode | None, clinic: Clinic,
     goals = [g.description for g in episode.goals] if episode else []
     return render_template("care/page.html", client=client, episode=episode,
                            appointments=appointments, goals=goals, issued=issued,
-                           timezone=clinic.timezone)
+                           timezone=clinic.timezone, today=now().astimezone(tz).date())
 
 
 @bp.route("/<code>/appointments", methods=["POST"])

@@ -35,6 +35,7 @@ from outcome.web.admin import battery  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import instruments  # noqa: F401
+from outcome.web.admin import kiosks  # noqa: F401
 from outcome.web.admin import overview  # noqa: F401
 from outcome.web.admin import settings  # noqa: F401
 from outcome.web.admin import staff  # noqa: F401
