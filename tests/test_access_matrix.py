@@ -122,6 +122,8 @@ LOGIN = Expect("302 to /login", frozenset({302}), to_login=True)
 NOT_FOUND = Expect("404", frozenset({404}))
 UNAUTHORIZED = Expect("401", frozenset({401}))
 METHOD_NOT_ALLOWED = Expect("405", frozenset({405}))
+# issue 17: office. A form refused for its input (400, nothing stored), by its owner.
+OFFICE_REFUSED = Expect("400 (refused input)", frozenset({400}), allowed=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -537,6 +539,39 @@ POLICY: dict[str, Route] = {
         page("/admin/battery", ADMINS),
         Obj("(POST: nothing ticked, an empty battery)", "/admin/battery", "POST",
             owners=ADMINS, mutates=ADMINS),
+    ), staff_only),
+    "admin.kiosk_list": Route((page("/admin/kiosks", ADMINS),), staff_only),
+    "admin.create_kiosk": Route((
+        Obj("(POST: an empty name: refused)", "/admin/kiosks", "POST", owners=ADMINS,
+            data={"name": ""}, ok=OFFICE_REFUSED),
+    ), staff_only),
+    "admin.revoke_kiosk": Route((
+        Obj("unknown kiosk", f"/admin/kiosks/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
+    ), staff_only),
+    # Without the kiosk cookie (no role has one) the kiosk is a 404 for everybody.
+    "kiosk.entry": Route((
+        Obj("(no kiosk cookie)", "/kiosk/", owners=ALL, ok=NOT_FOUND),
+        Obj("(POST a code, no kiosk cookie)", "/kiosk/", "POST", owners=ALL,
+            data={"code": "AAAAAA"}, ok=NOT_FOUND),
+    ), everyone),
+    "kiosk.setup": Route((
+        Obj("unknown setup link", "/kiosk/setup/no-such-kiosk", owners=ALL, ok=NOT_FOUND),
+        Obj("(POST) unknown setup link", "/kiosk/setup/no-such-kiosk", "POST", owners=ALL,
+            ok=NOT_FOUND),
+    ), everyone),
+    # A therapist makes a code for their own client's appointment; the world's are not
+    # today, so the own request is refused with a 400 (nothing stored).
+    "kiosk_codes.make_code": Route((
+        Obj("A + A's appointment", "/clients/{code:A}/appointments/{appt:A}/kiosk-code",
+            "POST", owners=T1, client="A", ok=OFFICE_REFUSED),
+        Obj("A + B's appointment", "/clients/{code:A}/appointments/{appt:B}/kiosk-code",
+            "POST", client="A"),
+        Obj("C + C's appointment", "/clients/{code:C}/appointments/{appt:C}/kiosk-code",
+            "POST", client="C"),
+        Obj("A + unknown appointment",
+            "/clients/{code:A}/appointments/{appt:unknown}/kiosk-code", "POST",
+            unknown=True, client="A"),
     ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy

@@ -53,7 +53,8 @@ def _rows() -> list[dict[str, Any]]:
     clinic = _clinic()
     library = instrument_library(current_app)
     battery = clinic_settings.current(clinic)["pre_battery"]
-    chosen = {entry["instrument"]: (index, entry) for index, entry in enumerate(battery)}
+    chosen: dict[str, tuple[int | None, dict[str, Any]]] = {
+        entry["instrument"]: (index, entry) for index, entry in enumerate(battery)}
     rows = []
     for status in instrument_statuses(db_session(), clinic.id, library):
         instrument = status.instrument
@@ -61,6 +62,8 @@ def _rows() -> list[dict[str, Any]]:
             continue
         if not status.is_available and instrument.id not in chosen:
             continue
+        index: int | None
+        entry: dict[str, Any]
         index, entry = chosen.get(instrument.id, (None, {}))
         every = entry.get("every", "session")
         n = entry.get("n", 3)
