@@ -150,5 +150,65 @@ def test_the_care_page_qr_code_scans_to_a_working_link(browser, live, tmp_path):
     phone.close()
 
 
+def test_a_client_answers_at_the_kiosk_on_a_phone_sized_screen(browser, live):
+    """The admin makes a kiosk and sets it up from its QR code's link, the therapist
+    makes a code, the client types it at the kiosk (390 px), answers and the kiosk is
+    back at the code screen; no name shows, no CSP violation, nothing wider than the
+    screen, and staff pages are out of reach."""
+    import re
+
+    staff = browser.new_context(viewport=DESKTOP)
+    page = staff.new_page()
+    sign_in(page, live, "a@example.org")
+    page.goto(live + "/admin/kiosks")
+    page.get_by_label("Name").fill("Waiting room")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Create the kiosk").click()
+    setup_url = page.locator("input[aria-label='Setup link']").input_value()
+    staff.close()
+    therapist = browser.new_context(viewport=DESKTOP)
+    page = therapist.new_page()
+    sign_in(page, live, "t@example.org")
+    page.goto(live + "/clients/C-OFF123/care")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Kiosk code").first.click()
+    code = page.locator(".kiosk-code-shown").inner_text().replace(" ", "")
+    assert re.fullmatch(r"[A-Z0-9]{6}", code)
+    therapist.close()
+
+    kiosk = browser.new_context(viewport=PHONE)
+    kiosk.add_init_script(CSP_LISTENER)
+    tablet = kiosk.new_page()
+    tablet.goto(setup_url)
+    with tablet.expect_navigation():
+        tablet.get_by_role("button", name="Make this device the kiosk").click()
+    expect(tablet.get_by_label("Your code")).to_be_visible()
+    shot(tablet, "kiosk-1-code")
+    tablet.get_by_label("Your code").fill("WRONG1")
+    with tablet.expect_navigation():
+        tablet.get_by_role("button", name="Start").click()
+    expect(tablet.get_by_text("This code does not work")).to_be_visible()
+    tablet.get_by_label("Your code").fill(code.lower())
+    with tablet.expect_navigation():
+        tablet.get_by_role("button", name="Start").click()
+    for step in range(2):
+        expect(tablet.get_by_text(f"Questionnaire {step + 1} of 2")).to_be_visible()
+        assert "Rowan" not in tablet.content()
+        assert tablet.evaluate("() => document.documentElement.scrollWidth") <= 390
+        shot(tablet, f"kiosk-{step + 2}-questionnaire")
+        for group in tablet.locator("fieldset").all():
+            group.locator("input[type=radio]").first.check()
+        with tablet.expect_navigation():
+            tablet.locator("form button[type=submit]").last.click()
+    expect(tablet.get_by_text("your answers have been sent")).to_be_visible()
+    expect(tablet.get_by_label("Your code")).to_be_visible()
+    shot(tablet, "kiosk-4-done")
+    assert tablet.evaluate("() => window.__cspViolations") == []
+    for path in ("/login", "/admin/", "/clients/C-OFF123/care"):
+        response = tablet.goto(live + path)
+        assert response is not None and response.status == 404, path
+    kiosk.close()
+
+
 if os.environ.get("OUTCOME_SKIP_BROWSER") == "1":  # pragma: no cover - local escape hatch
     pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="OUTCOME_SKIP_BROWSER=1")]
