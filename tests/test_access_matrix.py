@@ -549,6 +549,15 @@ POLICY: dict[str, Route] = {
         Obj("unknown kiosk", f"/admin/kiosks/{UNKNOWN_ID}/revoke", "POST",
             data=CONFIRMED, unknown=True),
     ), staff_only),
+    "admin.wording_form": Route((page("/admin/wording", ADMINS),), staff_only),
+    "admin.wording_preview": Route((
+        Obj("(POST: no file: refused)", "/admin/wording/preview", "POST", owners=ADMINS,
+            ok=OFFICE_REFUSED),
+    ), staff_only),
+    "admin.wording_install": Route((
+        Obj("(POST: no file: refused)", "/admin/wording/install", "POST", owners=ADMINS,
+            data={"name": "x.yaml", "content": ""}, ok=OFFICE_REFUSED),
+    ), staff_only),
     # Without the kiosk cookie (no role has one) the kiosk is a 404 for everybody.
     "kiosk.entry": Route((
         Obj("(no kiosk cookie)", "/kiosk/", owners=ALL, ok=NOT_FOUND),

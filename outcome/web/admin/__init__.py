@@ -40,6 +40,7 @@ from outcome.web.admin import overview  # noqa: F401
 from outcome.web.admin import settings  # noqa: F401
 from outcome.web.admin import staff  # noqa: F401
 from outcome.web.admin import tokens  # noqa: F401
+from outcome.web.admin import wording  # noqa: F401
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
 
