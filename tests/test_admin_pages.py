@@ -53,7 +53,7 @@ def admin_urls(app, world) -> list[tuple[str, str]]:
     """Every admin route with real arguments; fails for a route this test does not know."""
     values = {"user_id": world["therapist"].id, "code": world["client"].code,
               "instrument_id": "who5", "assignment_id": 1, "token_id": 1,
-              "request_id": 1}
+              "request_id": 1, "device_id": 1}
     urls = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("admin."):
