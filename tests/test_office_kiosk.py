@@ -50,6 +50,9 @@ def enrol(app, auth_for, admin) -> tuple[object, str]:
     assert device.get(url).status_code == 200
     response = _form(device, url, url)
     assert response.status_code == 303 and response.headers["Location"] == "/kiosk/"
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("outcome_kiosk=") and "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie and "Max-Age=31536000" in cookie
     return device, url
 
 

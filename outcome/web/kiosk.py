@@ -120,7 +120,7 @@ def setup(token: str) -> str | Response:
     session.clear()
     response = redirect(url_for(".entry"), 303)
     response.set_cookie(COOKIE, token, max_age=COOKIE_DAYS * 86400, httponly=True,
-                        samesite="Strict", path="/",
+                        samesite="Lax", path="/",
                         secure=current_app.config["BASE_URL"].startswith("https://"))
     return response
 
