@@ -28,6 +28,7 @@ from outcome.web import health
 from outcome.web import home
 from outcome.web import i18n
 from outcome.web import inputs
+from outcome.web import kiosk
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import security
@@ -77,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       admin.bp, account.bp, clients.bp, setup.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
+    kiosk.init_app(app)  # issue 17: the waiting-room kiosk and its day codes
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):
         security.csrf.exempt(integration)

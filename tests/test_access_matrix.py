@@ -77,6 +77,8 @@ PHQ = LIB.get("phq9")
 T0 = dt.datetime(2026, 9, 1, 9, tzinfo=dt.UTC)
 UNKNOWN_ID = 987654321
 UNKNOWN_CODE = "C-ZZZZZZ"  # well formed, never allocated in this world
+# Destructive forms carry a ticked confirmation box (outcome/web/confirm.py).
+CONFIRMED = {"confirm": "yes"}
 
 # --- roles -------------------------------------------------------------------------------
 
@@ -120,6 +122,8 @@ LOGIN = Expect("302 to /login", frozenset({302}), to_login=True)
 NOT_FOUND = Expect("404", frozenset({404}))
 UNAUTHORIZED = Expect("401", frozenset({401}))
 METHOD_NOT_ALLOWED = Expect("405", frozenset({405}))
+# issue 17: office. A form refused for its input (400, nothing stored), by its owner.
+OFFICE_REFUSED = Expect("400 (refused input)", frozenset({400}), allowed=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,11 +266,12 @@ POLICY: dict[str, Route] = {
             data={"name": "Theirs", "scope": "read", "days": "90", "user_id": "{user:u1}"}),
     ), staff_only),
     "account.revoke_token": Route((
-        Obj("t1's personal token", "/account/tokens/{apitoken:t1}/revoke", "POST",
+        Obj("t1's personal token", "/account/tokens/{apitoken:t1}/revoke", "POST", data=CONFIRMED,
             owners=T1, mutates=T1, ok=SEE_OTHER_OR_FOUND),
         Obj("the admin's integration token", "/account/tokens/{apitoken:integration}/revoke",
             "POST"),
-        Obj("unknown token", f"/account/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
+        Obj("unknown token", f"/account/tokens/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     # --- the therapist's care and client pages ------------------------------------------
     "care.page": Route(per_code("/clients/{code}/care"), staff_only),
@@ -276,7 +281,7 @@ POLICY: dict[str, Route] = {
     "care.sharing": Route(per_code("/clients/{code}/sharing", method="POST",
                                    data={"share": "yes"}), staff_only),
     "care.revoke_links": Route(per_code("/clients/{code}/links/revoke", method="POST",
-                                        mutating=True), staff_only),
+                                        data=CONFIRMED, mutating=True), staff_only),
     "care.link": Route((
         Obj("A + A's appointment", "/clients/{code:A}/appointments/{appt:A}/link", "POST",
             data={"purpose": "pre"}, owners=T1, mutates=T1, client="A"),
@@ -389,11 +394,14 @@ POLICY: dict[str, Route] = {
             data={"password_choice": "generate"}),
     ), staff_only),
     "admin.disable_user": Route((
-        Obj("self (refused)", "/admin/users/{user:self}/disable", "POST", owners=ADMINS),
-        Obj("u1", "/admin/users/{user:u1}/disable", "POST", owners=ADMIN, mutates=ADMIN),
-        Obj("u2", "/admin/users/{user:u2}/disable", "POST", owners=ADMIN_OTHER,
+        Obj("self (refused)", "/admin/users/{user:self}/disable", "POST",
+            data=CONFIRMED, owners=ADMINS),
+        Obj("u1", "/admin/users/{user:u1}/disable", "POST",
+            data=CONFIRMED, owners=ADMIN, mutates=ADMIN),
+        Obj("u2", "/admin/users/{user:u2}/disable", "POST", data=CONFIRMED, owners=ADMIN_OTHER,
             mutates=ADMIN_OTHER),
-        Obj("unknown user", "/admin/users/{user:unknown}/disable", "POST", unknown=True),
+        Obj("unknown user", "/admin/users/{user:unknown}/disable", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     "admin.assignments": Route((page("/admin/assignments", ADMINS),), staff_only),
     "admin.create_assignment": Route((
@@ -426,15 +434,15 @@ POLICY: dict[str, Route] = {
     ), staff_only),
     "admin.transfer": Route((
         Obj("A -> t1 (already: refused)", "/admin/clients/{code:A}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, owners=ADMIN, client="A"),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, owners=ADMIN, client="A"),
         Obj("C -> t_other (already: refused)", "/admin/clients/{code:C}/transfer", "POST",
-            data={"therapist_id": "{user:t_other}"}, owners=ADMIN_OTHER, client="C"),
+            data={**CONFIRMED, "therapist_id": "{user:t_other}"}, owners=ADMIN_OTHER, client="C"),
         Obj("A -> t_other", "/admin/clients/{code:A}/transfer", "POST",
-            data={"therapist_id": "{user:t_other}"}, client="A"),
+            data={**CONFIRMED, "therapist_id": "{user:t_other}"}, client="A"),
         Obj("C -> t1", "/admin/clients/{code:C}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, client="C"),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, client="C"),
         Obj("unknown code", "/admin/clients/{code:unknown}/transfer", "POST",
-            data={"therapist_id": "{user:t1}"}, unknown=True),
+            data={**CONFIRMED, "therapist_id": "{user:t1}"}, unknown=True),
     ), staff_only),
     "admin.settings": Route((
         page("/admin/settings", ADMINS),
@@ -448,9 +456,10 @@ POLICY: dict[str, Route] = {
             data={"name": "", "user_id": "{user:self}", "scope": "read", "days": "90"}),
     ), staff_only),
     "admin.revoke_token": Route((
-        Obj("t2's personal token", "/admin/tokens/{apitoken:t2}/revoke", "POST",
+        Obj("t2's personal token", "/admin/tokens/{apitoken:t2}/revoke", "POST", data=CONFIRMED,
             owners=ADMIN, mutates=ADMIN, ok=SEE_OTHER_OR_FOUND),
-        Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST", unknown=True),
+        Obj("unknown token", f"/admin/tokens/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
     ), staff_only),
     "admin.attest": Route((
         Obj("phq9 (needs none: refused)", "/admin/instruments/phq9/attest", "POST",
@@ -459,11 +468,12 @@ POLICY: dict[str, Route] = {
             unknown=True),
     ), staff_only),
     "admin.revoke": Route((
-        Obj("phq9 (none to revoke)", "/admin/instruments/phq9/revoke", "POST",
+        Obj("phq9 (none to revoke)", "/admin/instruments/phq9/revoke", "POST", data=CONFIRMED,
             owners=ADMINS),
         Obj("k10 (attested by clinic 2 only)", "/admin/instruments/k10/revoke", "POST",
+            data=CONFIRMED,
             owners=ADMINS, mine=ADMIN_OTHER, mutates=ADMIN_OTHER),
-        Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST",
+        Obj("unknown instrument", "/admin/instruments/no-such/revoke", "POST", data=CONFIRMED,
             unknown=True),
     ), staff_only),
     "admin.approvals": Route((page("/admin/approvals", ADMINS),), staff_only),
@@ -623,6 +633,54 @@ POLICY: dict[str, Route] = {
     # plain-words error, an audit event, no other change).
     "admin.send_test_email": Route((
         Obj("(POST: to oneself)", "/admin/mail/test", "POST", owners=ADMINS),
+    ), staff_only),
+    # issue 17: office
+    "admin.battery": Route((
+        page("/admin/battery", ADMINS),
+        Obj("(POST: nothing ticked, an empty battery)", "/admin/battery", "POST",
+            owners=ADMINS, mutates=ADMINS),
+    ), staff_only),
+    "admin.kiosk_list": Route((page("/admin/kiosks", ADMINS),), staff_only),
+    "admin.create_kiosk": Route((
+        Obj("(POST: an empty name: refused)", "/admin/kiosks", "POST", owners=ADMINS,
+            data={"name": ""}, ok=OFFICE_REFUSED),
+    ), staff_only),
+    "admin.revoke_kiosk": Route((
+        Obj("unknown kiosk", f"/admin/kiosks/{UNKNOWN_ID}/revoke", "POST",
+            data=CONFIRMED, unknown=True),
+    ), staff_only),
+    "admin.wording_form": Route((page("/admin/wording", ADMINS),), staff_only),
+    "admin.wording_preview": Route((
+        Obj("(POST: no file: refused)", "/admin/wording/preview", "POST", owners=ADMINS,
+            ok=OFFICE_REFUSED),
+    ), staff_only),
+    "admin.wording_install": Route((
+        Obj("(POST: no file: refused)", "/admin/wording/install", "POST", owners=ADMINS,
+            data={"name": "x.yaml", "content": ""}, ok=OFFICE_REFUSED),
+    ), staff_only),
+    # Without the kiosk cookie (no role has one) the kiosk is a 404 for everybody.
+    "kiosk.entry": Route((
+        Obj("(no kiosk cookie)", "/kiosk/", owners=ALL, ok=NOT_FOUND),
+        Obj("(POST a code, no kiosk cookie)", "/kiosk/", "POST", owners=ALL,
+            data={"code": "AAAAAA"}, ok=NOT_FOUND),
+    ), everyone),
+    "kiosk.setup": Route((
+        Obj("unknown setup link", "/kiosk/setup/no-such-kiosk", owners=ALL, ok=NOT_FOUND),
+        Obj("(POST) unknown setup link", "/kiosk/setup/no-such-kiosk", "POST", owners=ALL,
+            ok=NOT_FOUND),
+    ), everyone),
+    # A therapist makes a code for their own client's appointment; the world's are not
+    # today, so the own request is refused with a 400 (nothing stored).
+    "kiosk_codes.make_code": Route((
+        Obj("A + A's appointment", "/clients/{code:A}/appointments/{appt:A}/kiosk-code",
+            "POST", owners=T1, client="A", ok=OFFICE_REFUSED),
+        Obj("A + B's appointment", "/clients/{code:A}/appointments/{appt:B}/kiosk-code",
+            "POST", client="A"),
+        Obj("C + C's appointment", "/clients/{code:C}/appointments/{appt:C}/kiosk-code",
+            "POST", client="C"),
+        Obj("A + unknown appointment",
+            "/clients/{code:A}/appointments/{appt:unknown}/kiosk-code", "POST",
+            unknown=True, client="A"),
     ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy

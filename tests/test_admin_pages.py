@@ -53,7 +53,7 @@ def admin_urls(app, world) -> list[tuple[str, str]]:
     """Every admin route with real arguments; fails for a route this test does not know."""
     values = {"user_id": world["therapist"].id, "code": world["client"].code,
               "instrument_id": "who5", "assignment_id": 1, "token_id": 1,
-              "request_id": 1, "email_id": 1}
+              "request_id": 1, "email_id": 1, "device_id": 1}
     urls = []
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("admin."):
@@ -108,8 +108,9 @@ def test_an_admin_of_another_clinic_gets_404_for_this_clinics_objects(auth, clie
     db_session.commit()
     auth.login(stranger.email)
     assert client.get(f"/admin/users/{world['therapist'].id}").status_code == 404
-    assert post(client, f"/admin/users/{world['therapist'].id}/disable").status_code == 404
-    assert post(client, f"/admin/clients/{world['client'].code}/transfer",
+    assert post(client, f"/admin/users/{world['therapist'].id}/disable",
+                confirm="yes").status_code == 404
+    assert post(client, f"/admin/clients/{world['client'].code}/transfer", confirm="yes",
                 therapist_id=world["other"].id).status_code == 404
     row = db_session.scalar(select(SupervisorAssignment))
     assert post(client, f"/admin/assignments/{row.id}/delete").status_code == 404
@@ -300,7 +301,7 @@ def test_disabling_ends_the_users_sessions_and_points_to_their_clients(app, auth
     AuthActions(their_browser).login(therapist.email)
     assert their_browser.get("/").status_code == 200
     auth.login(world["admin"].email)
-    response = post(client, f"/admin/users/{therapist.id}/disable")
+    response = post(client, f"/admin/users/{therapist.id}/disable", confirm="yes")
     assert response.headers["Location"] == f"/admin/clients?therapist={therapist.id}"
     html = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "still has 1 client(s): transfer them" in html
@@ -322,7 +323,7 @@ def test_an_admin_cannot_disable_or_reset_themselves_here(auth, client, db_sessi
     make_user("admin")
     db_session.commit()
     auth.login(world["admin"].email)
-    response = post(client, f"/admin/users/{world['admin'].id}/disable")
+    response = post(client, f"/admin/users/{world['admin'].id}/disable", confirm="yes")
     assert "cannot disable your own account" in client.get(
         response.headers["Location"]).get_data(as_text=True)
     response = post(client, f"/admin/users/{world['admin'].id}/password")
@@ -412,7 +413,8 @@ def test_transfer_moves_the_client_to_the_new_therapist(app, auth, client, db_se
 
     person, old, new = world["client"], world["therapist"], world["other"]
     auth.login(world["admin"].email)
-    response = post(client, f"/admin/clients/{person.code}/transfer", therapist_id=new.id)
+    response = post(client, f"/admin/clients/{person.code}/transfer",
+                    confirm="yes", therapist_id=new.id)
     assert response.status_code == 302
     assert f"{person.code} is now with Olga Other" in client.get(
         response.headers["Location"]).get_data(as_text=True)
@@ -436,15 +438,15 @@ def test_transfer_refusals_show_why(auth, client, db_session, world, make_user):
     supervisor_only = world["supervisor"]
     auth.login(world["admin"].email)
     code = world["client"].code
-    response = post(client, f"/admin/clients/{code}/transfer",
+    response = post(client, f"/admin/clients/{code}/transfer", confirm="yes",
                     therapist_id=supervisor_only.id)
     assert "not an active therapist" in client.get(response.headers["Location"]).get_data(
         as_text=True)
-    response = post(client, f"/admin/clients/{code}/transfer",
+    response = post(client, f"/admin/clients/{code}/transfer", confirm="yes",
                     therapist_id=world["therapist"].id)
     assert "is already with Theo Therapist" in client.get(
         response.headers["Location"]).get_data(as_text=True)
-    assert post(client, "/admin/clients/C-NOSUCH/transfer",
+    assert post(client, "/admin/clients/C-NOSUCH/transfer", confirm="yes",
                 therapist_id=world["other"].id).status_code == 404
     assert [e.outcome for e in events(db_session, "client.transfer")] == [
         "error", "error", "denied"]
@@ -537,7 +539,7 @@ def test_admin_attests_and_revokes_a_licence(auth, client, db_session, world):
     assert "Attested" in client.get("/admin/instruments").get_data(as_text=True)
     again = post(client, "/admin/instruments/who5/attest")
     assert "already attested" in client.get(again.headers["Location"]).get_data(as_text=True)
-    post(client, "/admin/instruments/who5/revoke")
+    post(client, "/admin/instruments/who5/revoke", confirm="yes")
     db_session.refresh(row)
     assert row.revoked_dt is not None
     assert post(client, "/admin/instruments/nosuch/attest").status_code == 404

@@ -316,7 +316,7 @@ def test_create_needs_the_csrf_token(auth, client, db_session, world):
 def test_admin_revokes_a_token(auth, client, db_session, world, clock):
     token, secret = make_token(db_session, world, clock)
     auth.login(world["admin"].email)
-    response = post(client, f"/admin/tokens/{token.id}/revoke")
+    response = post(client, f"/admin/tokens/{token.id}/revoke", confirm="yes")
     assert response.status_code == 302 and response.headers["Location"] == "/admin/tokens"
     html = client.get("/admin/tokens").get_data(as_text=True)
     assert "API token EHR sync is revoked; its next request is refused." in html
@@ -324,7 +324,7 @@ def test_admin_revokes_a_token(auth, client, db_session, world, clock):
     db_session.expire_all()
     assert db_session.get(ApiToken, token.id).revoked_by_id == world["admin"].id
     assert api_tokens.authenticate(db_session, secret, clock()) is None
-    again = post(client, f"/admin/tokens/{token.id}/revoke")
+    again = post(client, f"/admin/tokens/{token.id}/revoke", confirm="yes")
     assert again.status_code == 302
     assert "revoked already" in client.get("/admin/tokens").get_data(as_text=True)
     assert [(e.outcome, e.object_type, e.object_id)
@@ -341,8 +341,8 @@ def test_another_clinics_token_or_an_unknown_one_is_a_404(auth, client, db_sessi
                                                           clock):
     theirs, _ = make_token(db_session, world, clock, user="other_therapist")
     auth.login(world["admin"].email)
-    foreign = post(client, f"/admin/tokens/{theirs.id}/revoke")
-    unknown = post(client, "/admin/tokens/987654321/revoke")
+    foreign = post(client, f"/admin/tokens/{theirs.id}/revoke", confirm="yes")
+    unknown = post(client, "/admin/tokens/987654321/revoke", confirm="yes")
     assert foreign.status_code == unknown.status_code == 404
     # The pages differ only in the sign-out form's CSRF token, which is signed with the
     # time in seconds: the two requests may fall in different seconds.

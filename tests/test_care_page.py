@@ -97,7 +97,8 @@ def test_withdrawing_unused_links(auth, client, db_session, clock, setup):
     auth.login(therapist.email)
     page = client.get(f"/clients/{person.code}/care").get_data(as_text=True)
     response = client.post(f"/clients/{person.code}/links/revoke",
-                           data={"csrf_token": csrf_token(page)}, follow_redirects=True)
+                           data={"csrf_token": csrf_token(page), "confirm": "yes"},
+                           follow_redirects=True)
     assert "1 unused link(s) withdrawn." in response.get_data(as_text=True)
     assert open_link(db_session, token, clock())[1] == "revoked"
 

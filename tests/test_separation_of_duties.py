@@ -186,7 +186,7 @@ def test_an_admin_taking_a_client_waits_for_a_second_admin(app, db_session, worl
     ada.is_therapist = True  # a clinician admin, the role approved earlier
     db_session.commit()
     browser = signed_in(app, ada)
-    html = follow(browser, post(browser, f"/admin/clients/{person.code}/transfer",
+    html = follow(browser, post(browser, f"/admin/clients/{person.code}/transfer", confirm="yes",
                                 therapist_id=ada.id))
     assert "awaits the approval of another admin" in html
     db_session.expire_all()
@@ -217,7 +217,8 @@ def test_transferring_to_another_therapist_needs_no_approval(app, db_session, wo
     other = make_user("therapist")
     db_session.commit()
     browser = signed_in(app, world["ada"])
-    post(browser, f"/admin/clients/{world['client'].code}/transfer", therapist_id=other.id)
+    post(browser, f"/admin/clients/{world['client'].code}/transfer",
+         confirm="yes", therapist_id=other.id)
     db_session.expire_all()
     assert world["client"].therapist_id == other.id
     assert pending(db_session) == []
@@ -258,7 +259,7 @@ def test_a_single_admin_is_refused_with_the_way_out(app, db_session, world):
     assert actions(db_session, "user.roles") == [("user.roles.change", "error")]
     ada.is_therapist = True
     db_session.commit()
-    html = follow(browser, post(browser, f"/admin/clients/{person.code}/transfer",
+    html = follow(browser, post(browser, f"/admin/clients/{person.code}/transfer", confirm="yes",
                                 therapist_id=ada.id))
     assert "only active admin" in html and "outcome users grant" in html
     db_session.expire_all()

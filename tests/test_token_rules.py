@@ -271,9 +271,10 @@ def test_own_tokens_only_are_listed_and_revoked(auth, client, db_session, world,
     auth.login(users["t1"].email)
     page = client.get("/account/tokens").get_data(as_text=True)
     assert "Mine" in page and "Theirs" not in page
-    refused = _post_form(client, "/account/tokens", f"/account/tokens/{theirs.id}/revoke")
+    refused = _post_form(client, "/account/tokens", f"/account/tokens/{theirs.id}/revoke",
+                         confirm="yes")
     assert refused.status_code == 404
-    done = _post_form(client, "/account/tokens", f"/account/tokens/{mine.id}/revoke")
+    done = _post_form(client, "/account/tokens", f"/account/tokens/{mine.id}/revoke", confirm="yes")
     assert done.status_code == 302
     db_session.expire_all()
     assert db_session.get(ApiToken, mine.id).revoked_dt is not None
@@ -281,7 +282,7 @@ def test_own_tokens_only_are_listed_and_revoked(auth, client, db_session, world,
     # An admin revokes anybody's token of the clinic.
     auth.logout()
     auth.login(users["admin"].email)
-    _post_form(client, "/admin/tokens", f"/admin/tokens/{theirs.id}/revoke")
+    _post_form(client, "/admin/tokens", f"/admin/tokens/{theirs.id}/revoke", confirm="yes")
     db_session.expire_all()
     assert db_session.get(ApiToken, theirs.id).revoked_by_id == users["admin"].id
 

@@ -25,6 +25,8 @@ from outcome.models.clinic import Clinic
 from outcome.models.clinic import SupervisorAssignment
 from outcome.models.clinic import User
 from outcome.models.instrument import InstrumentAttestation
+from outcome.models.kiosk import KioskCode
+from outcome.models.kiosk import KioskDevice
 from outcome.models.mail import OutboundEmail
 from outcome.models.monitoring import EpisodeSignal
 from outcome.models.monitoring import TrajectoryFit
@@ -47,6 +49,8 @@ __all__ = [
     "EpisodeSignal",
     "Goal",
     "InstrumentAttestation",
+    "KioskCode",
+    "KioskDevice",
     "OutboundEmail",
     "QuestionnaireLink",
     "ReportDocument",

@@ -141,6 +141,15 @@ def book_weekly_series(session: Session, episode: Episode, first_local: dt.datet
     return booked
 
 
+def is_last_booked(session: Session, appointment: Appointment) -> bool:
+    """No scheduled or attended appointment of the episode comes after this one: it is
+    the last session booked (the "end" of a battery entry asked at intake and end)."""
+    later = session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.episode_id == appointment.episode_id,
+        Appointment.status.in_(COUNTED), Appointment.starts_dt > appointment.starts_dt))
+    return not later
+
+
 def session_number(session: Session, appointment: Appointment) -> int:
     """1 + the scheduled or attended appointments of the episode before this one."""
     earlier = session.scalar(select(func.count()).select_from(Appointment).where(

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from outcome.core.battery import entry_problem
 from outcome.core.inputs import InputError
 from outcome.core.inputs import load_json
 from outcome.models import Clinic
@@ -36,10 +37,7 @@ class ClinicSetting:
 
 
 def _battery_ok(value: Any) -> bool:
-    return (isinstance(value, list) and all(
-        isinstance(entry, dict) and isinstance(entry.get("instrument"), str)
-        and entry.get("every", "session") in ("session", "month", "intake")
-        for entry in value))
+    return isinstance(value, list) and all(entry_problem(entry) is None for entry in value)
 
 
 def _time_ok(value: Any) -> bool:
@@ -86,8 +84,9 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
     ClinicSetting("repair_window", int, 2, "Sessions within which a rupture must be repaired "
                   "before it is unrepaired.", lambda v: 1 <= v <= 10, "from 1 to 10"),
     ClinicSetting("pre_battery", list, DEFAULT_PRE_BATTERY, "Questionnaires before each "
-                  "session, as a JSON list of {instrument, every}; every is session, month "
-                  "(the first session of each 4) or intake.", _battery_ok,
+                  "session, as a JSON list of {instrument, every}; every is session, nth (with "
+                  "n, 2 to 52: every n-th session, the first included), intake_and_end, "
+                  "intake, or month (as nth with n 4).", _battery_ok,
                   'a JSON list such as [{"instrument": "phq9", "every": "session"}]'),
     ClinicSetting("post_instrument", str, "session_check", "The alliance measure after each "
                   "session (empty for none).", lambda v: isinstance(v, str),

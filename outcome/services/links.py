@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.answers import AnswerError
+from outcome.core.battery import is_asked
 from outcome.core.instruments import Instrument
 from outcome.models import Administration
 from outcome.models import Appointment
@@ -28,6 +29,7 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.services import clinic_settings
+from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
 from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
@@ -47,8 +49,11 @@ def hash_token(token: str) -> str:
 
 
 def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
-                purpose: str, session_no: int, episode_id: int | None = None) -> list[str]:
-    """The instruments a link asks for: the clinic's battery, available ones only.
+                purpose: str, session_no: int, episode_id: int | None = None,
+                is_last: bool = False) -> list[str]:
+    """The instruments a link asks for: the clinic's battery, available ones only, in
+    the battery's order, each as often as its entry says (:mod:`outcome.core.battery`;
+    ``is_last``: the session is the episode's last booked one).
 
     Goal ratings (GBO) are asked only when the episode has goals.
     """
@@ -59,9 +64,7 @@ def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
         wanted = [settings["post_instrument"]] if settings["post_instrument"] else []
     else:
         wanted = [entry["instrument"] for entry in settings["pre_battery"]
-                  if entry.get("every", "session") == "session"
-                  or (entry["every"] == "month" and (session_no - 1) % 4 == 0)
-                  or (entry["every"] == "intake" and session_no == 1)]
+                  if is_asked(entry, session_no, is_last=is_last)]
     has_goals = episode_id is not None and bool(goal_texts(session, episode_id))
     return [instrument_id for instrument_id in wanted if instrument_id in available
             and (library.get(instrument_id).role != "goal" or has_goals)]
@@ -102,12 +105,14 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
     if appointment is not None:
         start, end = appointment.starts_dt - opens, appointment.starts_dt + closes
         number = session_number(session, appointment)
+        is_last = is_last_booked(session, appointment)
     else:
         start, end = now, now + opens + closes
         number = 1 + len(session.scalars(select(Appointment.id).where(
             Appointment.episode_id == episode.id, Appointment.status == "attended")).all())
+        is_last = False  # no appointment: the end of the episode is not known
     battery = battery_for(session, clinic, library, purpose=purpose, session_no=number,
-                          episode_id=episode.id)
+                          episode_id=episode.id, is_last=is_last)
     if not battery:
         raise NothingToAsk(purpose)
     for old in session.scalars(select(QuestionnaireLink).where(

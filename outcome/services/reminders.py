@@ -24,6 +24,7 @@ from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
 from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
+from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
 from outcome.services.links import battery_for
 from outcome.services.links import issue_link
@@ -77,7 +78,8 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
                 continue  # booked at short notice: the reminder sends the link
             if not battery_for(session, clinic, library, purpose="pre",
                                session_no=session_number(session, appointment),
-                               episode_id=episode.id):
+                               episode_id=episode.id,
+                               is_last=is_last_booked(session, appointment)):
                 continue  # nothing to ask: no link, no message
             nonce = new_link_nonce()
             link, _ = issue_link(session, episode=episode, purpose="pre", now=now,

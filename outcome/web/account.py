@@ -50,6 +50,7 @@ from outcome.web.admin import message
 from outcome.web.auth import ACCOUNT_LIMIT
 from outcome.web.auth import ADDRESS_LIMIT
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
@@ -199,6 +200,7 @@ def revoke_token(token_id: int) -> Response:
     if token is None or token.kind != "personal" or token.user_id != me.id:
         _denied("api_token.revoke", "api_token", token_id)
     assert token is not None
+    require_confirmation()
     name, label = token.name, api_tokens.audit_label(token)
     try:
         api_tokens.revoke_token(store, token, me, now())

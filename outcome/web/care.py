@@ -40,6 +40,7 @@ from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
 from outcome.services.links import revoke_unused
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.scoping import own_client
@@ -71,7 +72,8 @@ def _page(client: Client, episode: Episode | None, clinic: Clinic,
     goals = [g.description for g in episode.goals] if episode else []
     return render_template("care/page.html", client=client, episode=episode,
                            appointments=appointments, goals=goals, issued=issued,
-                           timezone=clinic.timezone, now=now())
+                           timezone=clinic.timezone, now=now(),
+                           today=now().astimezone(tz).date())
 
 
 @bp.route("/<code>/appointments", methods=["POST"])
@@ -130,6 +132,7 @@ def revoke_links(code: str) -> Response:
     client, episode, _clinic = own_client(code, "link.revoke")
     if episode is None:
         abort(404)
+    require_confirmation()
     count = revoke_unused(db_session(), episode, now())
     flash(_("%(count)s unused link(s) withdrawn.", count=count), "info")
     return redirect(url_for(".page", code=client.code))

@@ -40,6 +40,7 @@ from outcome.services.links import steps
 from outcome.services.links import submit_page
 from outcome.services.progress_view import client_progress
 from outcome.services.submissions import IdempotencyConflict
+from outcome.web import kiosk
 from outcome.web.clock import now
 from outcome.web.crisis_block import crisis_block
 from outcome.web.database import audit_event
@@ -130,7 +131,8 @@ def _current_link() -> QuestionnaireLink | None:
     moment = now()
     link = db_session().get(QuestionnaireLink, link_id)
     ended = (link is None or link.revoked_dt is not None or moment > link.valid_until_dt
-             or moment.timestamp() - float(seen) > CLIENT_IDLE.total_seconds()
+             or moment.timestamp() - float(seen) > (
+                 kiosk.IDLE_SECONDS if session.get("kiosk") else CLIENT_IDLE.total_seconds())
              or moment.timestamp() - float(started) > CLIENT_MAX.total_seconds()
              or (link.used_dt is not None and moment - link.used_dt > THANKS_GRACE))
     if ended or link is None:  # (no link has ended it already; said for the type checker)
@@ -152,6 +154,8 @@ def _use_client_language(link: QuestionnaireLink) -> None:
 @limiter.limit(PAGE_LIMIT)
 def page() -> Response | str | tuple[str, int]:
     link = _current_link()
+    if link is None and kiosk.COOKIE in request.cookies:
+        return redirect(url_for("kiosk.entry"), 303)  # the kiosk: back to the code screen
     if link is None:
         return render_template("questionnaires/message.html",
                                title=_("Please open your link"),
@@ -182,6 +186,8 @@ def page() -> Response | str | tuple[str, int]:
     if not pending:
         audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
                     **client_fields)
+        if session.get("kiosk"):  # a shared tablet: no chart, back to the code screen
+            return kiosk.finish_client_session()
         charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
                                  chart.summary, key=str(n)))
                   for n, chart in enumerate(client_progress(store, episode,

@@ -31,15 +31,18 @@ from __future__ import annotations
 from outcome.web.admin import approvals  # noqa: F401
 from outcome.web.admin import assignments  # noqa: F401
 from outcome.web.admin import audit_log  # noqa: F401
+from outcome.web.admin import battery  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
 from outcome.web.admin import crisis  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import instruments  # noqa: F401
+from outcome.web.admin import kiosks  # noqa: F401
 from outcome.web.admin import mail_settings  # noqa: F401
 from outcome.web.admin import overview  # noqa: F401
 from outcome.web.admin import settings  # noqa: F401
 from outcome.web.admin import staff  # noqa: F401
 from outcome.web.admin import tokens  # noqa: F401
+from outcome.web.admin import wording  # noqa: F401
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
 

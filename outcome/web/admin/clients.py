@@ -49,6 +49,7 @@ from outcome.web.clients import field_date
 from outcome.web.clients import has_errors
 from outcome.web.clients import refuse
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
@@ -139,6 +140,7 @@ def transfer(code: str) -> Response:
                     clinic_id=current_user.clinic_id, object_type="client", object_id=code[:64],
                     even_if_failed=True)
         abort(404)
+    require_confirmation()
     target = _form_user("therapist_id", "client.transfer")
     try:
         asked = access_requests.transfer_client(store, _admin(), person, target, now(),

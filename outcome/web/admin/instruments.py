@@ -26,6 +26,7 @@ from outcome.web.admin.blueprint import _refused
 from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -73,6 +74,7 @@ def attest(instrument_id: str) -> Response:
 @bp.route("/instruments/<instrument_id>/revoke", methods=["POST"])
 def revoke(instrument_id: str) -> Response:
     instrument = _instrument(instrument_id, "instrument.revoke")
+    require_confirmation()
     try:
         instruments.revoke(db_session(), clinic=_clinic(), instrument_id=instrument.id,
                            admin=_admin(), now=now())

@@ -45,7 +45,8 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
     (_l("Questionnaires"), (
         ("pre_battery", _l("Questionnaires before each session"),
          _l('A JSON list such as [{"instrument": "phq9", "every": "session"}]; "every" is '
-            'session, month (the first session of each 4) or intake.'), "json"),
+            'session, nth (with "n" from 2 to 52), intake_and_end, intake or month (as nth '
+            'with n 4). The form linked at the top of this page is easier.'), "json"),
         ("post_instrument", _l("Alliance measure after each session"),
          _l("Asked at the end of each session; choose none to ask nothing."), "instrument"),
     )),

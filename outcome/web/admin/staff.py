@@ -36,6 +36,7 @@ from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -124,6 +125,7 @@ def disable_user(user_id: int) -> Response:
                     even_if_failed=True)
         flash(_("You cannot disable your own account; ask another admin."), "error")
         return redirect(url_for(".user_page", user_id=user_id))
+    require_confirmation()
     try:
         clients = staff.disable_user(db_session(), user)
     except staff.StaffError as exc:

@@ -33,6 +33,7 @@ from outcome.web.admin.blueprint import _tz
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.blueprint import message
 from outcome.web.clock import now
+from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 
@@ -96,6 +97,7 @@ def revoke_token(token_id: int) -> Response:
                     clinic_id=current_user.clinic_id, object_type="api_token", object_id=token_id,
                     even_if_failed=True)
         abort(404)
+    require_confirmation()
     name, label = token.name, api_tokens.audit_label(token)
     try:
         api_tokens.revoke_token(store, token, _admin(), now())
