@@ -64,6 +64,9 @@ class User(Base):
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     password_changed_dt: Mapped[dt.datetime | None]
     last_login_dt: Mapped[dt.datetime | None]
+    # The staff member's interface and PDF language ("en", "ru"); None follows the
+    # browser's languages.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     clinic: Mapped[Clinic] = relationship(back_populates="users")
 

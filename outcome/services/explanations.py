@@ -30,6 +30,8 @@ from babel.numbers import get_minus_sign_symbol
 from babel.support import NullTranslations
 from babel.support import Translations
 
+from outcome.core.languages import DEFAULT_LOCALE
+from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.core.messages import SEPARATORS
 from outcome.core.messages import TEMPLATES
 from outcome.core.severity import Severity
@@ -38,8 +40,7 @@ if TYPE_CHECKING:
     from questionnaires.loader import InstrumentLibrary
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
-LANGUAGES = ("en", "ru")
-DEFAULT_LOCALE = "en"
+LANGUAGES = SUPPORTED_LOCALES
 
 
 @functools.cache

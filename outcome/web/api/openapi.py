@@ -12,6 +12,7 @@ import copy
 import functools
 from typing import Any
 
+from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.web.api.pagination import CURSOR_PATTERN
 
 VERSION = "1.0.0"
@@ -93,7 +94,7 @@ SCHEMAS: dict[str, Any] = {
             "email": {"type": ["string", "null"], "maxLength": 254,
                       "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"},
             "phone": {"type": ["string", "null"], "pattern": r"^\+?[0-9 ()\-]{5,40}$"},
-            "locale": {"type": "string", "enum": ["en", "ru"], "default": "en"},
+            "locale": {"type": "string", "enum": list(SUPPORTED_LOCALES), "default": "en"},
             "opened_on": {**DATE, "description": "Intake date; default today."}}},
     "ClientList": _page("Client"),
     "Episode": {
