@@ -364,7 +364,7 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
             default_options=tuple((int(v), label)
                                   for v, label in raw.get("default_options", {}).items()
                                   if v.lstrip("-").isdigit()),
-            is_verified=bool(raw.get("verified", False)),
+            is_verified=bool(raw.get("verified", False) or raw.get("authored", False)),
             not_translated=tuple(raw.get("not_translated", {}).items())))
 
     loinc = data.get("loinc", {})

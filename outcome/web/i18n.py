@@ -30,7 +30,7 @@ def staff_locale() -> str | None:
     """The signed-in staff member's chosen language, or None (follow the browser)."""
     try:
         chosen = getattr(current_user, "locale", None)
-    except Exception:  # noqa: BLE001  # no login manager or no request: no choice
+    except Exception:  # no login manager or no request: no choice
         return None
     return chosen if chosen in LANGUAGES else None
 

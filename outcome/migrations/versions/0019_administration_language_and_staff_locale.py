@@ -24,14 +24,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('administrations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('language', sa.String(length=16), nullable=True))
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('locale', sa.String(length=16), nullable=True))
+    # Plain ADD/DROP COLUMN (SQLite 3.35+ and PostgreSQL): a batch copy of ``users`` would
+    # drop and rebuild its expression index on lower(email).
+    op.add_column('administrations', sa.Column('language', sa.String(length=16), nullable=True))
+    op.add_column('users', sa.Column('locale', sa.String(length=16), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('locale')
-    with op.batch_alter_table('administrations', schema=None) as batch_op:
-        batch_op.drop_column('language')
+    op.drop_column('users', 'locale')
+    op.drop_column('administrations', 'language')
