@@ -126,6 +126,14 @@ def _value(message_id: str, value: Any, code: str) -> str:
     return _format(value, code)
 
 
+def say(message: str, locale: Any = DEFAULT_LOCALE, **params: Any) -> str:
+    """An interface sentence, marked with ``N_`` where it is written, in ``locale`` through
+    the catalogue (English where it has no translation), with ``%(name)s`` ``params``."""
+    code = language(locale)
+    text = message if code == DEFAULT_LOCALE else _catalogue(code).gettext(message)
+    return text % params if params else text
+
+
 def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
            ) -> str:
     """The text of message ``message_id`` with ``params`` in ``locale`` ("en", "ru", a
@@ -289,7 +297,19 @@ def measure_count(n: int, instrument: str, locale: Any = DEFAULT_LOCALE) -> str:
                   locale)
 
 
-__all__ = ["CRITICAL_ANSWER_MESSAGES", "LANGUAGES", "band_name", "carries_answer",
-           "explanation_json", "format_number", "language",
-           "measure_count", "ordinal", "render", "render_explanation", "scored_text",
-           "without_answers"]
+__all__ = [
+    "CRITICAL_ANSWER_MESSAGES",
+    "LANGUAGES",
+    "band_name",
+    "carries_answer",
+    "explanation_json",
+    "format_number",
+    "language",
+    "measure_count",
+    "ordinal",
+    "render",
+    "render_explanation",
+    "say",
+    "scored_text",
+    "without_answers",
+]
