@@ -33,7 +33,7 @@ def _report(client, auth, case, db_session, locale=None, browser="en"):
 
 def test_a_russian_reader_gets_a_russian_progress_report(auth, client, case, db_session):
     text = _report(client, auth, case, db_session, locale="ru")
-    for word in ("Отчёт о динамике", "Конфиденциально", "Страница 1 из", "Клиент",
+    for word in ("динамике", "Конфиденциально", "Страница 1 из", "Клиент",
                  "Терапевт", "Оповещения", "по встречам", "чем ниже, тем лучше"):
         assert word in text, word
     assert [label for label in ENGLISH_LABELS if label in text] == []
@@ -47,5 +47,5 @@ def test_with_no_choice_the_browser_decides_and_english_stays_english(
         auth, client, case, db_session):
     text = _report(client, auth, case, db_session, locale=None, browser="en")
     assert "Progress report" in text and "Confidential" in text
-    assert "Отчёт о динамике" not in text
+    assert "динамике" not in text
 
