@@ -49,3 +49,20 @@ def test_with_no_choice_the_browser_decides_and_english_stays_english(
     assert "Progress report" in text and "Confidential" in text
     assert "динамике" not in text
 
+
+
+def test_a_russian_supervisor_gets_a_russian_digest():
+    from outcome.services.explanations import say
+    from reports.digest_pdf import render_digest
+    from reports.pdf import for_reader
+    from tests.test_digest_pdf import sample_digest
+    with for_reader(lambda message: say(message, "ru"), "ru"):
+        text = pdf_text(render_digest(sample_digest()))
+    for word in ("Сводка для супервизии", "Основные показатели", "Красный", "по плану",
+                 "Конфиденциально", "Полнота данных", "Разрывы альянса"):
+        assert word in text, word
+    english = ("Supervision digest", "Key figures", "not on track", "Data completeness",
+               "Alliance ruptures", "This week", "Recovered", "Reliably", "Confidential")
+    assert [w for w in english if w in text] == []
+    english_text = pdf_text(render_digest(sample_digest()))  # no reader: English, as before
+    assert "Supervision digest" in english_text and "Key figures" in english_text
