@@ -141,6 +141,9 @@ SCHEMAS: dict[str, Any] = {
             "appointment_id": {"type": ["integer", "null"]}, "completed_at": DATE_TIME,
             "answers": {"type": "object", "additionalProperties": {
                 "type": ["integer", "number", "string"]}},
+            "language": {"type": ["string", "null"],
+                         "description": "The language the questionnaire's wording was "
+                                        "shown in (en, ru); null where not recorded."},
             "total": NUMBER_OR_NULL, "score": NUMBER_OR_NULL,
             "band": {"type": ["string", "null"]}, "is_valid": {"type": "boolean"},
             "is_prorated": {"type": "boolean"},
