@@ -341,14 +341,31 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
 
     translations = []
     for language, raw in data.get("translations", {}).items():
-        for item_id in raw.get("items", {}):
-            if item_id not in by_id:
-                problems.add(f"translations.{language}.items", f"unknown item {item_id!r}")
+        where = f"translations.{language}"
+        for key in ("items", "options", "not_translated"):
+            for item_id in raw.get(key, {}):
+                if item_id not in by_id:
+                    problems.add(f"{where}.{key}", f"unknown item {item_id!r}")
+        for item_id in set(raw.get("items", {})) & set(raw.get("not_translated", {})):
+            problems.add(f"{where}.not_translated",
+                         f"{item_id!r} has a translation and is listed as not translated")
+        if raw.get("verified") and len(raw.get("sources", [])) < 2:
+            problems.add(f"{where}.sources",
+                         "a verified translation names at least two independent sources")
+        default_values = {str(o["value"]) for o in (default_options or [])}
+        for value in raw.get("default_options", {}):
+            if value not in default_values:
+                problems.add(f"{where}.default_options", f"no answer option {value}")
         translations.append(Translation(
             language=language, stem=raw.get("stem"),
             items=tuple(raw.get("items", {}).items()),
             options=tuple((item_id, tuple((int(v), label) for v, label in labels.items()))
-                          for item_id, labels in raw.get("options", {}).items())))
+                          for item_id, labels in raw.get("options", {}).items()),
+            default_options=tuple((int(v), label)
+                                  for v, label in raw.get("default_options", {}).items()
+                                  if v.lstrip("-").isdigit()),
+            is_verified=bool(raw.get("verified", False) or raw.get("authored", False)),
+            not_translated=tuple(raw.get("not_translated", {}).items())))
 
     loinc = data.get("loinc", {})
     instrument = Instrument(

@@ -44,6 +44,8 @@ class TrajectoryData:
     y_label: str = ""
     # (session, kind): kinds of MARKERS, drawn at that session's score.
     markers: tuple[tuple[int, str], ...] = ()
+    # The reader's words for the marker kinds and the axis ("session"), where not English.
+    words: tuple[tuple[str, str], ...] = ()
 
 
 # Marker kinds, their legend words and shapes (shape, not colour, carries the meaning so a
@@ -126,8 +128,8 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
     for session in sorted(set(data.sessions)):
         drawing.add(String(x(session), bottom - 12, str(session), fontSize=7,
                            fillColor=MUTED, textAnchor="middle"))
-    drawing.add(String(left + plot_w / 2, 2, "session", fontSize=7, fillColor=MUTED,
-                       textAnchor="middle"))
+    drawing.add(String(left + plot_w / 2, 2, dict(data.words).get("session", "session"),
+                       fontSize=7, fillColor=MUTED, textAnchor="middle"))
     if data.cutoff is not None:
         drawing.add(Line(left, y(data.cutoff), left + plot_w, y(data.cutoff),
                          strokeColor=INK, strokeDashArray=[3, 2], strokeWidth=0.8))
@@ -149,10 +151,11 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         if value is not None:
             for shape in _marker(kind, x(session), y(value)):
                 drawing.add(shape)
-    legend = list(dict.fromkeys(MARKERS[kind] for _, kind in data.markers))
+    said = {**MARKERS, **dict(data.words)}
+    legend = list(dict.fromkeys(said[kind] for _, kind in data.markers))
     lx = left + plot_w
     for words in reversed(legend):
-        kind = next(k for k, w in MARKERS.items() if w == words)
+        kind = next(k for k in MARKERS if said[k] == words)
         width_words = len(words) * 3.6
         drawing.add(String(lx, height - 14, words, fontSize=7, fillColor=INK,
                            textAnchor="end"))

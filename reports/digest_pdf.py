@@ -32,6 +32,7 @@ from reports.pdf import FRAME_WIDTH
 from reports.pdf import MUTED
 from reports.pdf import RULE
 from reports.pdf import SectionMark
+from reports.pdf import _
 from reports.pdf import badge
 from reports.pdf import build_pdf
 from reports.pdf import bullets
@@ -41,23 +42,32 @@ from reports.pdf import para
 from reports.pdf import rich
 from reports.pdf import table
 
+
 # Progress colours, in order of concern, with the words that carry their meaning.
+def N_(message: str) -> str:  # marked for the catalogue; said with _() when rendered
+    return message
+
+
 COLOURS = (
-    ("red", "Red", "not on track"),
-    ("yellow", "Yellow", "less progress than expected"),
-    ("green", "Green", "on track"),
-    ("white", "White", "in the functional range"),
-    ("grey", "Grey", "no colour yet"),
+    ("red", N_("Red"), N_("not on track")),
+    ("yellow", N_("Yellow"), N_("less progress than expected")),
+    ("green", N_("Green"), N_("on track")),
+    ("white", N_("White"), N_("in the functional range")),
+    ("grey", N_("Grey"), N_("no colour yet")),
 )
 # Change categories of ended episodes (outcome.core.change.CATEGORIES), in words.
 CATEGORY_WORDS = {
-    "recovered": "Recovered",
-    "improved": "Reliably improved",
-    "unchanged": "No reliable change",
-    "deteriorated": "Reliably deteriorated",
-    "harmed": "Reliably deteriorated into the clinical range",
+    "recovered": N_("Recovered"),
+    "improved": N_("Reliably improved"),
+    "unchanged": N_("No reliable change"),
+    "deteriorated": N_("Reliably deteriorated"),
+    "harmed": N_("Reliably deteriorated into the clinical range"),
 }
-SMALL = "Small numbers: not for comparison."
+SMALL = N_("Small numbers: not for comparison.")
+
+
+def _measure(digest: Digest, default: str = N_("the main outcome measure")) -> str:
+    return digest.instrument or _(default)
 CHART_WIDTH, CHART_HEIGHT = 214.0, 128.0
 
 
@@ -72,9 +82,11 @@ def render_digest(digest: Digest) -> bytes:
     for section in digest.sections:
         story.append(PageBreak())
         story += _section(digest, section)
-    title = f"Supervision digest {digest.week}, {digest.clinic_name}"
+    title = _("Supervision digest %(week)s, %(clinic)s", week=digest.week,
+              clinic=digest.clinic_name)
     return build_pdf(story, title=title,
-                     subject="Weekly supervision digest (de-identified: client codes only)")
+                     subject=_("Weekly supervision digest (de-identified: client codes "
+                               "only)"))
 
 
 # --- numbers in words ---------------------------------------------------------------------
@@ -88,16 +100,19 @@ def rate_text(figure: RateFigure, *, interval: bool = True, none: str = "none") 
     """``4 of 9 (44 %, 95 % CI 19\u201373 %)``; ``none`` when there is nothing to count."""
     if not figure.n:
         return none
-    text = f"{figure.count} of {figure.n} ({_pct(figure.count / figure.n)} %"
+    text = _("%(count)s of %(n)s", count=figure.count, n=figure.n)
+    text += f" ({_pct(figure.count / figure.n)} %"
     if interval and figure.low is not None and figure.high is not None:
-        text += f", 95 % CI {_pct(figure.low)}\u2013{_pct(figure.high)} %"
+        text += ", " + _("95 %% CI %(low)s\u2013%(high)s %%", low=_pct(figure.low),
+                          high=_pct(figure.high))
     return text + ")"
 
 
 def _share(count: int, total: int) -> str:
     """``3 of 12 (25 %)``: the count beside its share; "—" when there is no total
     (a share of nothing is not 0 % nor 100 %)."""
-    return f"{count} of {total} ({_pct(count / total)} %)" if total else "—"
+    return (_("%(count)s of %(n)s", count=count, n=total) + f" ({_pct(count / total)} %)"
+            if total else "—")
 
 
 def _produced(digest: Digest) -> str:
@@ -109,7 +124,8 @@ def _produced(digest: Digest) -> str:
 
 
 def _dates(starts: dt.date, ends: dt.date) -> str:
-    return f"{long_date(starts, weekday=True)} to {long_date(ends, weekday=True)}"
+    return _("%(start)s to %(end)s", start=long_date(starts, weekday=True),
+             end=long_date(ends, weekday=True))
 
 
 # --- the cover --------------------------------------------------------------------------------
@@ -117,44 +133,46 @@ def _dates(starts: dt.date, ends: dt.date) -> str:
 
 def _cover(digest: Digest) -> list[Flowable]:
     story: list[Flowable] = [
-        para("Supervision digest", "title"),
-        para(f"Week {digest.week} \u00b7 {_dates(digest.starts, digest.ends)}", "subtitle"),
+        para(_("Supervision digest"), "title"),
+        para(_("Week %(week)s", week=digest.week)
+             + f" \u00b7 {_dates(digest.starts, digest.ends)}", "subtitle"),
         _facts(digest),
         Spacer(1, 4),
-        para("Clients appear by code only. Rates show their counts and a 95 % confidence "
-             "interval; with fewer than 10 ended episodes they are labelled as small "
-             "numbers and are not for comparing therapists.", "muted"),
-        para("Key figures, all supervisees", "h2"),
+        para(_("Clients appear by code only. Rates show their counts and a 95 % confidence "
+               "interval; with fewer than 10 ended episodes they are labelled as small "
+               "numbers and are not for comparing therapists."), "muted"),
+        para(_("Key figures, all supervisees"), "h2"),
         _key_figures(digest),
         Spacer(1, 3),
-        para(_colour_note(digest) + (f" Outcomes of ended episodes: {SMALL.lower()}"
+        para(_colour_note(digest) + (" " + _("Outcomes of ended episodes: %(small)s",
+                                             small=_(SMALL).lower())
                                      if digest.this_week.is_small
                                      or digest.previous_week.is_small else ""), "muted"),
     ]
-    story.append(KeepTogether([para("The last 12 weeks", "h2"), _trend(digest),
-                               para("Each week is counted as the key figures are: red is "
-                                    "the active episodes red on "
-                                    f"{digest.instrument or 'the main outcome measure'} at "
-                                    "the end of that week.", "muted")]))
+    story.append(KeepTogether([para(_("The last 12 weeks"), "h2"), _trend(digest),
+                               para(_("Each week is counted as the key figures are: red is "
+                                      "the active episodes red on %(measure)s at the end of "
+                                      "that week.", measure=_measure(digest)), "muted")]))
     if not digest.sections:
-        story.append(para("No supervisees are assigned to this supervisor, so there are "
-                          "no sections this week.", "body"))
+        story.append(para(_("No supervisees are assigned to this supervisor, so there are "
+                            "no sections this week."), "body"))
     return story
 
 
 def _colour_note(digest: Digest) -> str:
-    measure = digest.instrument or "the main outcome measure"
-    return (f"Colours: each active episode\u2019s colour on {measure} at the end of the "
-            "week, from its scores up to then (grey: fewer than two).")
+    return _("Colours: each active episode\u2019s colour on %(measure)s at the end of the "
+             "week, from its scores up to then (grey: fewer than two).",
+             measure=_measure(digest))
 
 
 def _facts(digest: Digest) -> Table:
     """Who and what the digest is about, two facts to a row."""
-    facts = [("Clinic", digest.clinic_name), ("Supervisor", digest.supervisor_name),
-             ("Main outcome measure", digest.instrument or "none set"),
-             ("Supervisees", str(len(digest.sections))),
-             ("Time zone", f"{digest.timezone} (weeks run Monday to Sunday there)"),
-             ("Produced", _produced(digest))]
+    facts = [(_("Clinic"), digest.clinic_name), (_("Supervisor"), digest.supervisor_name),
+             (_("Main outcome measure"), digest.instrument or _("none set")),
+             (_("Supervisees"), str(len(digest.sections))),
+             (_("Time zone"), _("%(zone)s (weeks run Monday to Sunday there)",
+                                zone=digest.timezone)),
+             (_("Produced"), _produced(digest))]
     rows = [[*facts[i], *facts[i + 1]] for i in range(0, len(facts), 2)]
     widths = [108, FRAME_WIDTH / 2 - 108, 64, FRAME_WIDTH / 2 - 64]
     return table(rows, widths, header=False, bold_columns=(0, 2),
@@ -163,27 +181,31 @@ def _facts(digest: Digest) -> Table:
 
 def _key_figures(digest: Digest) -> Table:
     now, before = digest.this_week, digest.previous_week
-    measure = digest.instrument or "the main outcome measure"
-    rows: list[list] = [[f"Figure (colours: progress on {measure})", "", "This week",
-                         "Previous week"],
-                        ["Active episodes", "", str(now.active_episodes),
+    measure = _measure(digest)
+    none_held = _("no sessions held")
+    rows: list[list] = [[_("Figure (colours: progress on %(measure)s)", measure=measure), "",
+                         _("This week"), _("Previous week")],
+                        [_("Active episodes"), "", str(now.active_episodes),
                          str(before.active_episodes)]]
     for key, word, meaning in COLOURS:
-        rows.append([badge(key, word), meaning,
+        rows.append([badge(key, _(word)), _(meaning),
                      _share(now.colours.get(key, 0), now.active_episodes),
                      _share(before.colours.get(key, 0), before.active_episodes)])
     rows += [
-        [f"Sessions with {measure} answered", "",
-         rate_text(now.completion, interval=False, none="no sessions held"),
-         rate_text(before.completion, interval=False, none="no sessions held")],
-        ["Open alerts", "", str(now.open_alerts), str(before.open_alerts)],
-        ["Ruptures opened", "", str(now.ruptures_opened), str(before.ruptures_opened)],
-        ["Ruptures repaired", "", str(now.ruptures_repaired), str(before.ruptures_repaired)],
-        ["Episodes ended", "", str(now.episodes_ended), str(before.episodes_ended)],
+        [_("Sessions with %(measure)s answered", measure=measure), "",
+         rate_text(now.completion, interval=False, none=none_held),
+         rate_text(before.completion, interval=False, none=none_held)],
+        [_("Open alerts"), "", str(now.open_alerts), str(before.open_alerts)],
+        [_("Ruptures opened"), "", str(now.ruptures_opened), str(before.ruptures_opened)],
+        [_("Ruptures repaired"), "", str(now.ruptures_repaired),
+         str(before.ruptures_repaired)],
+        [_("Episodes ended"), "", str(now.episodes_ended), str(before.episodes_ended)],
     ]
-    for label, attr in (("Reliably improved", "reliably_improved"),
-                        ("Recovered", "recovered"), ("Reliably deteriorated", "deteriorated")):
-        rows.append([f"{label} on {measure} (of ended episodes)", "",
+    for label, attr in ((N_("Reliably improved"), "reliably_improved"),
+                        (N_("Recovered"), "recovered"),
+                        (N_("Reliably deteriorated"), "deteriorated")):
+        rows.append([_("%(label)s on %(measure)s (of ended episodes)", label=_(label),
+                       measure=measure), "",
                      rate_text(getattr(now, attr), none="\u2014"),
                      rate_text(getattr(before, attr), none="\u2014")])
     widths = [100, 140, (FRAME_WIDTH - 240) / 2, (FRAME_WIDTH - 240) / 2]
@@ -195,14 +217,16 @@ def _key_figures(digest: Digest) -> Table:
 
 
 def _trend(digest: Digest) -> Table:
-    rows: list[list] = [["Week", "Active episodes",
-                         f"Red on {digest.instrument or 'the measure'}",
-                         "Open alerts",
-                         f"Sessions with {digest.instrument or 'the measure'} answered"]]
+    measure = _measure(digest, N_("the measure"))
+    rows: list[list] = [[_("Week"), _("Active episodes"),
+                         _("Red on %(measure)s", measure=measure),
+                         _("Open alerts"),
+                         _("Sessions with %(measure)s answered", measure=measure)]]
     for point in digest.trend:
         rows.append([point.week, str(point.active_episodes), str(point.red),
                      str(point.open_alerts),
-                     rate_text(point.completion, interval=False, none="no sessions held")])
+                     rate_text(point.completion, interval=False,
+                               none=_("no sessions held"))])
     if len(rows) == 1:
         rows.append(["\u2013", "", "", "", ""])
     widths = [70, 80, 90, 70, FRAME_WIDTH - 310]
@@ -217,51 +241,53 @@ def _section(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
     story: list[Flowable] = [
         SectionMark(section.therapist_name),
         para(section.therapist_name, "h1"),
-        para(f"Supervisee \u00b7 week {digest.week} \u00b7 {week.active_episodes} active "
-             f"episode{'s' if week.active_episodes != 1 else ''}", "subtitle"),
-        para("Active episodes by progress colour on "
-             f"{digest.instrument or 'the main outcome measure'} at the end of the week", "h2"),
+        para(_("Supervisee \u00b7 week %(week)s", week=digest.week) + " \u00b7 "
+             + (_("%(n)s active episode", n=week.active_episodes)
+                if week.active_episodes == 1
+                else _("%(n)s active episodes", n=week.active_episodes)), "subtitle"),
+        para(_("Active episodes by progress colour on %(measure)s at the end of the week",
+               measure=_measure(digest)), "h2"),
     ]
     if week.active_episodes:
         story.append(_colour_strip(week))
     else:
-        story.append(para("No active episodes this week.", "body"))
-    story.append(para("This week", "h2"))
+        story.append(para(_("No active episodes this week."), "body"))
+    story.append(para(_("This week"), "h2"))
     story.append(_week_strip(digest, week))
 
-    story.append(para(f"Clients needing attention now ({len(section.attention)})", "h2"))
-    story.append(para("Read when the digest was produced: open alerts and each client\u2019s "
-                      "latest signals.", "muted"))
+    story.append(para(_("Clients needing attention now (%(n)s)", n=len(section.attention)),
+                      "h2"))
+    story.append(para(_("Read when the digest was produced: open alerts and each "
+                        "client\u2019s latest signals."), "muted"))
     if section.attention:
         for item in section.attention:
             story.append(_attention(item))
             story.append(Spacer(1, 6))
     else:
-        story.append(para("No clients need attention this week.", "body"))
+        story.append(para(_("No clients need attention this week."), "body"))
 
-    ruptures = (f"{_count(week.ruptures_opened, 'rupture')} opened and "
-                f"{week.ruptures_repaired} repaired this week."
+    ruptures = ((_("%(opened)s rupture opened and %(repaired)s repaired this week.",
+                   opened=week.ruptures_opened, repaired=week.ruptures_repaired)
+                 if week.ruptures_opened == 1
+                 else _("%(opened)s ruptures opened and %(repaired)s repaired this week.",
+                        opened=week.ruptures_opened, repaired=week.ruptures_repaired))
                 if week.ruptures_opened or week.ruptures_repaired
-                else "No ruptures opened or repaired this week.")
-    story.append(KeepTogether([para("Alliance ruptures", "h2"), para(ruptures, "body")]))
+                else _("No ruptures opened or repaired this week."))
+    story.append(KeepTogether([para(_("Alliance ruptures"), "h2"), para(ruptures, "body")]))
     story += _ended(digest, section)
     story.append(KeepTogether([
-        para("Data completeness", "h2"),
+        para(_("Data completeness"), "h2"),
         para(_completeness(digest, week.completion), "body")]))
     return story
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _colour_strip(week: KeyFigures) -> Table:
     """Five columns, one per colour: the badge (with its word), the meaning, the count."""
     total = week.active_episodes
-    head = [badge(key, word, width=60) for key, word, _ in COLOURS]
-    meaning = [para(text, "cell_muted") for _, _, text in COLOURS]
-    counts = [para(_share(week.colours.get(key, 0), total), "cell_bold") for key, _, _
-              in COLOURS]
+    head = [badge(key, _(word), width=60) for key, word, _meaning in COLOURS]
+    meaning = [para(_(text), "cell_muted") for _key, _word, text in COLOURS]
+    counts = [para(_share(week.colours.get(key, 0), total), "cell_bold")
+              for key, _word, _meaning in COLOURS]
     width = FRAME_WIDTH / len(COLOURS)
     strip = Table([head, meaning, counts], colWidths=[width] * len(COLOURS), hAlign="LEFT")
     strip.setStyle(TableStyle([
@@ -275,9 +301,10 @@ def _colour_strip(week: KeyFigures) -> Table:
 
 
 def _week_strip(digest: Digest, week: KeyFigures) -> Table:
-    labels = [f"Sessions with {digest.instrument or 'the measure'} answered", "Open alerts",
-              "Ruptures opened", "Ruptures repaired", "Episodes ended"]
-    values = [rate_text(week.completion, interval=False, none="no sessions held"),
+    labels = [_("Sessions with %(measure)s answered",
+                measure=_measure(digest, N_("the measure"))), _("Open alerts"),
+              _("Ruptures opened"), _("Ruptures repaired"), _("Episodes ended")]
+    values = [rate_text(week.completion, interval=False, none=_("no sessions held")),
               str(week.open_alerts), str(week.ruptures_opened), str(week.ruptures_repaired),
               str(week.episodes_ended)]
     widths = [FRAME_WIDTH * 0.28] + [FRAME_WIDTH * 0.18] * 4
@@ -287,16 +314,17 @@ def _week_strip(digest: Digest, week: KeyFigures) -> Table:
 def _attention(item: AttentionItem) -> Flowable:
     """One client: code, reasons, the latest note on the left; a small chart on the right."""
     text: list[Flowable] = [para(item.code, "h3")]
-    text += bullets(item.reasons or ("(no reason given)",), "bullet")
+    text += bullets(item.reasons or (_("(no reason given)"),), "bullet")
     if item.last_note:
-        when = (f" ({long_date(item.last_note_date)})" if item.last_note_date else "")
-        text.append(rich(f"<b>Therapist\u2019s latest note{esc(when)}:</b> "
-                         f"{esc(item.last_note)}", "small"))
+        said = (_("Therapist\u2019s latest note (%(day)s):",
+                  day=long_date(item.last_note_date)) if item.last_note_date
+                else _("Therapist\u2019s latest note:"))
+        text.append(rich(f"<b>{esc(said)}</b> {esc(item.last_note)}", "small"))
     else:
-        text.append(para("No acknowledgement note from the therapist yet.", "muted"))
+        text.append(para(_("No acknowledgement note from the therapist yet."), "muted"))
     chart: Flowable = (trajectory_drawing(item.chart, width=CHART_WIDTH, height=CHART_HEIGHT)
                        if item.chart is not None
-                       else para("No chart: fewer than two scores.", "muted"))
+                       else para(_("No chart: fewer than two scores."), "muted"))
     box = Table([[text, chart]], colWidths=[FRAME_WIDTH - CHART_WIDTH - 12,
                                             CHART_WIDTH + 12], hAlign="LEFT")
     box.setStyle(TableStyle([
@@ -311,24 +339,25 @@ def _attention(item: AttentionItem) -> Flowable:
 
 def _ended(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
     week = section.week
-    measure = digest.instrument or "the main outcome measure"
-    head = para(f"Outcomes of episodes ended this week (change on {measure})", "h2")
+    head = para(_("Outcomes of episodes ended this week (change on %(measure)s)",
+                  measure=_measure(digest)), "h2")
     if not week.episodes_ended and not section.ended:
-        return [KeepTogether([head, para("No episodes ended this week.", "body")])]
-    rows: list[list] = [["Outcome", "Episodes ended with a change score"]]
-    for label, figure in (("Reliably improved", week.reliably_improved),
-                          ("Recovered", week.recovered),
-                          ("Reliably deteriorated", week.deteriorated)):
-        rows.append([label, rate_text(figure, none="no change score yet")])
+        return [KeepTogether([head, para(_("No episodes ended this week."), "body")])]
+    rows: list[list] = [[_("Outcome"), _("Episodes ended with a change score")]]
+    for label, figure in ((N_("Reliably improved"), week.reliably_improved),
+                          (N_("Recovered"), week.recovered),
+                          (N_("Reliably deteriorated"), week.deteriorated)):
+        rows.append([_(label), rate_text(figure, none=_("no change score yet"))])
     story: list[Flowable] = [head, table(rows, [150, FRAME_WIDTH - 150])]
     if week.is_small:
-        story += [Spacer(1, 3), para(SMALL, "muted")]
+        story += [Spacer(1, 3), para(_(SMALL), "muted")]
     block: list[Flowable] = [CondPageBreak(120), *story]
     if section.ended:
+        def said(category: str) -> str:
+            return _(CATEGORY_WORDS[category]) if category in CATEGORY_WORDS else category
         reasons = section.ended_reasons or ("",) * len(section.ended)
-        listing = [["Client", "Change from intake to the last score", "Why it ended"]]
-        listing += [[code, f"{CATEGORY_WORDS.get(category, category)} ({on})"
-                     if on else CATEGORY_WORDS.get(category, category), reason]
+        listing = [[_("Client"), _("Change from intake to the last score"), _("Why it ended")]]
+        listing += [[code, f"{said(category)} ({on})" if on else said(category), reason]
                     for (code, category, on), reason in zip(section.ended, reasons,
                                                             strict=True)]
         block += [Spacer(1, 6), table(listing, [90, FRAME_WIDTH - 240, 150])]
@@ -345,15 +374,17 @@ def _by_reason(section: SuperviseeSection) -> list[list]:
                                               strict=True):
         row = counts.setdefault(reason, {})
         row[category] = row.get(category, 0) + 1
-    rows: list[list] = [["Why episodes ended", "Episodes, by change from intake"]]
+    rows: list[list] = [[_("Why episodes ended"), _("Episodes, by change from intake")]]
     for reason, by_category in counts.items():
-        words = ", ".join(f"{CATEGORY_WORDS.get(c, c)} {n}" for c, n in by_category.items())
+        words = ", ".join(f"{_(CATEGORY_WORDS[c]) if c in CATEGORY_WORDS else c} {n}"
+                          for c, n in by_category.items())
         rows.append([reason, f"{sum(by_category.values())}: {words}"])
     return rows
 
 
 def _completeness(digest: Digest, completion: RateFigure) -> str:
-    measure = digest.instrument or "The main outcome measure"
+    measure = digest.instrument or _("The main outcome measure")
     if not completion.n:
-        return "No sessions were held this week, so there was nothing to complete."
-    return f"Sessions held this week with {measure} answered: {rate_text(completion)}."
+        return _("No sessions were held this week, so there was nothing to complete.")
+    return _("Sessions held this week with %(measure)s answered: %(rate)s.", measure=measure,
+             rate=rate_text(completion))

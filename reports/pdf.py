@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -270,14 +274,16 @@ def _canvas_class(title: str) -> type[Canvas]:
             self.line(MARGIN, y + 9, PAGE_WIDTH - MARGIN, y + 9)
             self.setFillColor(MUTED)
             self.setFont(FONT_BOLD, 7.5)
-            self.drawString(MARGIN, y, "Confidential")
+            confidential = _("Confidential")
+            self.drawString(MARGIN, y, confidential)
             self.setFont(FONT, 7.5)
             section = getattr(self, "_outcome_section", "")
             shown = f"{title}  \u00b7  {section}" if section else title
             shown = shown if len(shown) <= 100 else shown[:99] + "\u2026"
-            self.drawString(MARGIN + stringWidth("Confidential", FONT_BOLD, 7.5) + 6, y,
+            self.drawString(MARGIN + stringWidth(confidential, FONT_BOLD, 7.5) + 6, y,
                             f"\u00b7  {shown}")
-            self.drawRightString(PAGE_WIDTH - MARGIN, y, f"Page {number} of {total}")
+            self.drawRightString(PAGE_WIDTH - MARGIN, y,
+                                 _("Page %(number)s of %(total)s", number=number, total=total))
             self.restoreState()
 
     return NumberedCanvas
@@ -310,9 +316,44 @@ _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Su
 
 
 def long_date(day: dt.date, *, weekday: bool = False) -> str:
-    """``Monday 16 November 2026`` (English, whatever the process locale)."""
+    """``Monday 16 November 2026`` in the reader's language (English by default, whatever
+    the process locale; in Russian, babel's long date with the month in the genitive)."""
+    code = reader_locale()
+    if code != "en":
+        from babel.dates import format_date
+        return format_date(day, "EEEE, d MMMM y" if weekday else "d MMMM y", locale=code)
     text = f"{day.day} {_MONTHS[day.month - 1]} {day.year}"
     return f"{_DAYS[day.weekday()]} {text}" if weekday else text
+
+
+# --- the reader's language ------------------------------------------------------------------
+# A report is rendered for one reader. The caller (a service, which owns the catalogues)
+# passes its gettext for the reader's language; the renderers call ``_`` on their words.
+# A context variable, so concurrent renders in threads never mix their readers.
+
+_READER: ContextVar[tuple[Callable[[str], str], str]] = ContextVar(
+    "report_reader", default=(lambda message: message, "en"))
+
+
+def _(message: str, **params: object) -> str:
+    """``message`` in the reader's language, with ``%(name)s`` ``params``."""
+    text = _READER.get()[0](message)
+    return text % params if params else text
+
+
+def reader_locale() -> str:
+    """The language code of the reader the report is being rendered for."""
+    return _READER.get()[1]
+
+
+@contextmanager
+def for_reader(gettext: Callable[[str], str] | None, locale: str = "en") -> Iterator[None]:
+    """Render, inside the block, for a reader whose words ``gettext`` gives."""
+    token = _READER.set((gettext or (lambda message: message), locale))
+    try:
+        yield
+    finally:
+        _READER.reset(token)
 
 
 def number(value: float) -> str:

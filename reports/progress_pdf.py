@@ -20,6 +20,7 @@ from reports.charts import TrajectoryData
 from reports.charts import heatmap_drawing
 from reports.charts import trajectory_drawing
 from reports.pdf import FRAME_WIDTH
+from reports.pdf import _
 from reports.pdf import badge
 from reports.pdf import build_pdf
 from reports.pdf import bullets
@@ -116,13 +117,19 @@ class ProgressReport:
     score_notes: tuple[ScoreNote, ...] = ()
 
 
+def N_(message: str) -> str:  # marked for the catalogue; said with _() when rendered
+    return message
+
+
 ALERT_KINDS = {
-    "critical_item": "Critical answer",
-    "critical_unanswered": "Critical question unanswered",
-    "not_on_track": "Not on track",
-    "rupture": "Alliance rupture",
-    "unrepaired_rupture": "Rupture not repaired",
+    "critical_item": N_("Critical answer"),
+    "critical_unanswered": N_("Critical question unanswered"),
+    "not_on_track": N_("Not on track"),
+    "rupture": N_("Alliance rupture"),
+    "unrepaired_rupture": N_("Rupture not repaired"),
 }
+STATUS_WORDS = {"open": N_("Open"), "acknowledged": N_("Acknowledged"),
+                "resolved": N_("Resolved")}
 # Status badges: an open alert is drawn like a red badge, so it stands out in greyscale.
 STATUS_LEVELS = {"open": "red", "acknowledged": "white", "resolved": "grey"}
 CHART_HEIGHT = 210.0
@@ -131,55 +138,55 @@ CHART_HEIGHT = 210.0
 def render_progress_report(report: ProgressReport) -> bytes:
     """The progress report as PDF bytes (the same report always gives the same bytes)."""
     story: list[Flowable] = [
-        para("Progress report", "title"),
+        para(_("Progress report"), "title"),
         para(f"{report.client_name} \u00b7 {report.client_code}", "subtitle"),
         _facts(report),
         Spacer(1, 4),
-        para("A session is the episode's treatment session (the appointment's number); a "
-             "measure's own count reads \u201cthe 5th PHQ-9\u201d. A score's severity band, "
-             "where its measure defines bands, is shown beside it. Times are in "
-             f"{report.timezone}.", "muted"),
+        para(_("A session is the episode's treatment session (the appointment's number); a "
+               "measure's own count reads \u201cthe 5th PHQ-9\u201d. A score's severity "
+               "band, where its measure defines bands, is shown beside it. Times are in "
+               "%(timezone)s.", timezone=report.timezone), "muted"),
     ]
     if report.episode_opened is None:
-        story.append(para("This client has no episode yet.", "body"))
+        story.append(para(_("This client has no episode yet."), "body"))
     else:
         story += _signals(report)
-        story += _charts("Outcome measures", report.outcome_charts, "Reliable change since "
-                         "intake", "No outcome scores yet.")
+        story += _charts(_("Outcome measures"), report.outcome_charts,
+                         _("Reliable change since intake"), _("No outcome scores yet."))
         story += _score_notes(report)
-        story += _charts("Working alliance", report.alliance_charts, "Rupture or repair",
-                         "No alliance ratings yet.")
+        story += _charts(_("Working alliance"), report.alliance_charts,
+                         _("Rupture or repair"), _("No alliance ratings yet."))
         story += _items(report)
         story += _goals(report)
         story += _alerts(report)
-    return build_pdf(story, title=f"Progress report {report.client_code}",
-                     subject="Routine outcome monitoring: a client's progress "
-                             "(confidential clinical record)")
+    return build_pdf(story, title=_("Progress report %(code)s", code=report.client_code),
+                     subject=_("Routine outcome monitoring: a client's progress "
+                               "(confidential clinical record)"))
 
 
 def _facts(report: ProgressReport) -> Flowable:
     if report.episode_opened is None:
-        episode = "none yet"
+        episode = _("none yet")
     elif report.episode_closed is None:
-        episode = f"opened {long_date(report.episode_opened)}, ongoing"
+        episode = _("opened %(day)s, ongoing", day=long_date(report.episode_opened))
     else:
-        episode = (f"{long_date(report.episode_opened)} to "
-                   f"{long_date(report.episode_closed)}")
-    facts = [("Client", report.client_name), ("Code", report.client_code),
-             ("Therapist", report.therapist_name), ("Clinic", report.clinic_name),
-             ("Episode", episode), ("Produced", long_date(report.produced))]
+        episode = _("%(start)s to %(end)s", start=long_date(report.episode_opened),
+                    end=long_date(report.episode_closed))
+    facts = [(_("Client"), report.client_name), (_("Code"), report.client_code),
+             (_("Therapist"), report.therapist_name), (_("Clinic"), report.clinic_name),
+             (_("Episode"), episode), (_("Produced"), long_date(report.produced))]
     rows = [[*facts[i], *facts[i + 1]] for i in range(0, len(facts), 2)]
     widths = [64, FRAME_WIDTH / 2 - 64, 64, FRAME_WIDTH / 2 - 64]
     return table(rows, widths, header=False, bold_columns=(0, 2))
 
 
 def _signals(report: ProgressReport) -> list[Flowable]:
-    title = para("What the measures say", "h2")
+    title = para(_("What the measures say"), "h2")
     notes = [para(notice, "muted") for notice in report.notices]
     head: Flowable = KeepTogether([title, *notes]) if notes else title
     if not report.signals:
-        return [head, para("No measures yet in this episode.", "body")]
-    rows: list[list] = [["", "Measure", "What it means"]]
+        return [head, para(_("No measures yet in this episode."), "body")]
+    rows: list[list] = [["", _("Measure"), _("What it means")]]
     rows += [[badge(s.level, _signal_word(s)), s.instrument, s.text] for s in report.signals]
     return [head, table(rows, [62, 62, FRAME_WIDTH - 124],
                         extra=[("VALIGN", (0, 1), (0, -1), "TOP")])]
@@ -187,14 +194,15 @@ def _signals(report: ProgressReport) -> list[Flowable]:
 
 # A signal's badge says what kind of signal it is; its level (a colour, a change category)
 # already opens the sentence beside it, and internal keys ("harmed") are never shown.
-SIGNAL_WORDS = {"progress": "Progress", "change": "Change", "critical": "Safety"}
-REPAIR_WORDS = {"open": "Pending", "repaired": "Repaired", "unrepaired": "Not repaired"}
+SIGNAL_WORDS = {"progress": N_("Progress"), "change": N_("Change"), "critical": N_("Safety")}
+REPAIR_WORDS = {"open": N_("Pending"), "repaired": N_("Repaired"),
+                "unrepaired": N_("Not repaired")}
 
 
 def _signal_word(signal: SignalText) -> str:
     if signal.kind == "rupture":
-        return REPAIR_WORDS.get(signal.level, "Alliance")
-    return SIGNAL_WORDS.get(signal.kind, "Signal")
+        return _(REPAIR_WORDS.get(signal.level, N_("Alliance")))
+    return _(SIGNAL_WORDS.get(signal.kind, N_("Signal")))
 
 
 def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empty: str
@@ -214,7 +222,7 @@ def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empt
         kept.append(para(chart.description, "muted"))
         story.append(KeepTogether(kept))
         if chart.rows:
-            rows: list[list] = [["Session", "Date", "Score", marker_column]]
+            rows: list[list] = [[_("Session"), _("Date"), _("Score"), marker_column]]
             bands = chart.severities or ("",) * len(chart.rows)
             rows += [[str(s), day, number(v) + (f" ({band})" if band else ""), words]
                      for (s, day, v, words), band in zip(chart.rows, bands, strict=True)]
@@ -228,42 +236,44 @@ def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empt
 def _score_notes(report: ProgressReport) -> list[Flowable]:
     if not report.score_notes:
         return []
-    rows: list[list] = [["Date", "Measure", "Session", "Score", "Note"]]
+    rows: list[list] = [[_("Date"), _("Measure"), _("Session"), _("Score"), _("Note")]]
     rows += [[n.completed.strftime("%Y-%m-%d"), n.instrument,
               str(n.session) if n.session else "\u2013",
-              number(n.score) if n.score is not None else "no valid score", n.text]
+              number(n.score) if n.score is not None else _("no valid score"), n.text]
              for n in report.score_notes]
-    return [para("Notes on scores", "h3"),
+    return [para(_("Notes on scores"), "h3"),
             table(rows, [62, 50, 44, 56, FRAME_WIDTH - 212], right=(2,)), Spacer(1, 8)]
 
 
 def _items(report: ProgressReport) -> list[Flowable]:
-    head = para("Items over time", "h2")
+    head = para(_("Items over time"), "h2")
     if not report.heatmaps:
-        return [head, para("No item answers yet.", "body")]
+        return [head, para(_("No item answers yet."), "body")]
     story: list[Flowable] = []
     for n, item in enumerate(report.heatmaps):
         block: list[Flowable] = [head] if n == 0 else []
         block += [heatmap_drawing(item.data, width=FRAME_WIDTH), Spacer(1, 2)]
         if item.staying_high:
-            block.append(para("Items that stayed high (at each of the last three sessions):",
-                              "h3"))
+            block.append(para(_("Items that stayed high (at each of the last three "
+                                "sessions):"), "h3"))
             block += bullets(item.staying_high)
         else:
-            block.append(para("No item stayed high over the last three sessions.", "body"))
+            block.append(para(_("No item stayed high over the last three sessions."),
+                              "body"))
         block.append(para(item.description, "muted"))
         story += [KeepTogether(block), Spacer(1, 8)]
     return story
 
 
 def _goals(report: ProgressReport) -> list[Flowable]:
-    head = para("Goals and their ratings (0 to 10)", "h2")
+    head = para(_("Goals and their ratings (0 to 10)"), "h2")
     if not report.goals:
-        return [head, para("No goals set.", "body")]
-    rows: list[list] = [["Goal", "In the client\u2019s words", "Ratings by session"]]
+        return [head, para(_("No goals set."), "body")]
+    rows: list[list] = [[_("Goal"), _("In the client\u2019s words"), _("Ratings by session")]]
     for goal in report.goals:
-        ratings = ("; ".join(f"session {s}: {number(v)}" for s, v in goal.ratings)
-                   or "Not rated yet.")
+        ratings = ("; ".join(_("session %(session)s: %(score)s", session=s, score=number(v))
+                             for s, v in goal.ratings)
+                   or _("Not rated yet."))
         rows.append([str(goal.position), goal.description, ratings])
     return [KeepTogether([head, table(rows, [32, FRAME_WIDTH * 0.48,
                                              FRAME_WIDTH * 0.52 - 32], right=(0,))])]
@@ -274,22 +284,27 @@ def _when(moment: dt.datetime) -> str:
 
 
 def _alerts(report: ProgressReport) -> list[Flowable]:
-    head = para("Alerts", "h2")
+    head = para(_("Alerts"), "h2")
     if not report.alerts:
-        return [head, para("No alerts in this episode.", "body")]
-    rows: list[list] = [["Status", "Alert", "Acknowledgement"]]
+        return [head, para(_("No alerts in this episode."), "body")]
+    rows: list[list] = [[_("Status"), _("Alert"), _("Acknowledgement")]]
     for alert in report.alerts:
-        what = [rich(f"<b>{esc(ALERT_KINDS.get(alert.kind, alert.kind))}</b> \u00b7 "
-                     f"raised {esc(_when(alert.raised))}", "cell"),
+        kind = _(ALERT_KINDS[alert.kind]) if alert.kind in ALERT_KINDS else alert.kind
+        what = [rich(f"<b>{esc(kind)}</b> \u00b7 "
+                     + esc(_("raised %(when)s", when=_when(alert.raised))), "cell"),
                 para(alert.text, "cell")]
         if alert.acknowledged:
-            who = f" by {alert.acknowledged_by}" if alert.acknowledged_by else ""
             done: list[Flowable] = [
-                para(f"Acknowledged{who} on {_when(alert.acknowledged)}:", "cell_muted"),
-                para(alert.note or "(no note)", "cell")]
+                para(_("Acknowledged by %(who)s on %(when)s:", who=alert.acknowledged_by,
+                       when=_when(alert.acknowledged)) if alert.acknowledged_by
+                     else _("Acknowledged on %(when)s:", when=_when(alert.acknowledged)),
+                     "cell_muted"),
+                para(alert.note or _("(no note)"), "cell")]
         else:
-            done = [para("Not acknowledged yet." if alert.status == "open" else "\u2013",
+            done = [para(_("Not acknowledged yet.") if alert.status == "open" else "\u2013",
                          "cell_muted")]
-        rows.append([badge(STATUS_LEVELS.get(alert.status, "grey"), alert.status.capitalize(),
+        status = (_(STATUS_WORDS[alert.status]) if alert.status in STATUS_WORDS
+                  else alert.status.capitalize())
+        rows.append([badge(STATUS_LEVELS.get(alert.status, "grey"), status,
                            width=70), what, done])
     return [head, table(rows, [82, (FRAME_WIDTH - 82) * 0.5, (FRAME_WIDTH - 82) * 0.5])]

@@ -682,6 +682,17 @@ POLICY: dict[str, Route] = {
             "/clients/{code:A}/appointments/{appt:unknown}/kiosk-code", "POST",
             unknown=True, client="A"),
     ), staff_only),
+    # issue 17: language
+    "questionnaire.language": Route((
+        Obj("(POST: English for this visit)", "/q/visit/language", "POST",
+            data={"language": "en"}, owners=CLIENT_SESSIONS, ok=SEE_OTHER),
+    ), owners_or(UNAUTHORIZED)),
+    "account.language": Route((
+        page("/account/language", STAFF),
+        Obj("(POST: an unknown language)", "/account/language", "POST",
+            data={"locale": "xx"}, owners=STAFF, ok=Expect("400", frozenset({400}),
+                                                           allowed=True)),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The

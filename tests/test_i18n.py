@@ -46,7 +46,7 @@ def test_staff_pages_follow_the_browser_language(client):
     assert "Sign in" in client.get("/login").get_data(as_text=True)
 
 
-def test_a_russian_client_sees_russian_interface_and_verbatim_english_items(
+def test_a_russian_client_sees_russian_interface_and_the_verified_russian_phq9(
         client, db_session, clock, make_user, make_client, make_episode):
     person = make_client(make_user(), locale="ru")
     _, token = issue_link(db_session, episode=make_episode(person), purpose="pre",
@@ -55,13 +55,18 @@ def test_a_russian_client_sees_russian_interface_and_verbatim_english_items(
     client.get(f"/q/{token}")
     html = client.get("/q/").get_data(as_text=True)
     assert '<html lang="ru">' in html and "Опросник 1 из 2" in html
-    # No verbatim Russian PHQ-9 is installed: the English wording, marked as English.
-    assert '<span lang=en>Little interest or pleasure in doing things</span>' in html
+    # The verified official Russian PHQ-9 (issue 17); its difficulty question, found in
+    # one source only, stays in English and is marked as English.
+    assert "Вам не хотелось ничего делать" in html and "Более недели" in html
+    assert "Little interest or pleasure" not in html
+    assert '<span lang=en>If you checked off any problems' in html
     assert "Далее" in html
 
 
 def test_verbatim_translations_from_a_definition_are_used(tmp_path):
     overlay = {"overlay_for": "gad7@1", "translations": {"ru": {
+        "verified": True, "sources": [{"covers": "all", "url": "https://a.example"},
+                                      {"covers": "all", "url": "https://b.example"}],
         "stem": "Как часто за последние 2 недели вас беспокоили следующие проблемы?",
         "items": {"gad7_1": "Нервозность, тревожность или ощущение, что вы на пределе"},
         "options": {"gad7_1": {"0": "Ни разу"}}}}}

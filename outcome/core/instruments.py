@@ -192,6 +192,13 @@ class Translation:
     stem: str | None
     items: tuple[tuple[str, str], ...]
     options: tuple[tuple[str, tuple[tuple[int, str], ...]], ...] = ()
+    # The shared answer labels, for every item without its own entry in ``options``.
+    default_options: tuple[tuple[int, str], ...] = ()
+    # Only a verified translation (every text found word for word in two independent
+    # sources, named in the definition) is ever shown to a client.
+    is_verified: bool = False
+    # Items deliberately left in the original language, with the reason.
+    not_translated: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

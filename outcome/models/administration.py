@@ -44,6 +44,10 @@ class Administration(Base):
     is_valid: Mapped[bool] = mapped_column(Boolean)
     is_prorated: Mapped[bool] = mapped_column(Boolean, default=False)
     completed_dt: Mapped[dt.datetime]
+    # The language the questionnaire's wording was shown in ("en", "ru"): the client's
+    # language where the measure has a verified translation, else the original's. None
+    # where it was not recorded (entered by staff, imported, or stored before 0019).
+    language: Mapped[str | None] = mapped_column(String(16))
     # A retry or double click carries the same key and stores nothing new.
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     supersedes_id: Mapped[int | None] = mapped_column(

@@ -69,6 +69,9 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
                                                        server_default=false())
     last_login_dt: Mapped[dt.datetime | None]
+    # The staff member's interface and PDF language ("en", "ru"); None follows the
+    # browser's languages.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
     clinic: Mapped[Clinic] = relationship(back_populates="users")
 

@@ -51,13 +51,13 @@ from outcome.services.explanations import band_name
 from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import say
 from outcome.services.explanations import scored_text
 from outcome.services.explanations import without_answers
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
-from reports.charts import MARKERS
 from reports.charts import HeatmapData
 from reports.charts import TrajectoryData
 
@@ -66,6 +66,26 @@ COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in 
 # three valid administrations (e.g. PHQ-9 "more than half the days" or worse).
 HIGH_FRACTION = 2 / 3
 HIGH_RUN = 3
+
+
+def N_(message: str) -> str:  # mark for the catalogue (Babel extracts N_); translate later
+    return message
+
+
+# The chart markers' words (reports.charts.MARKERS), marked here for the catalogue so the
+# reader's language is used on the page and in the chart's legend.
+MARKER_WORDS = {
+    "improved": N_("reliable improvement"), "recovered": N_("recovered"),
+    "deteriorated": N_("reliable deterioration"), "harmed": N_("reliable deterioration"),
+    "possible": N_("possible rupture"), "rupture": N_("rupture"),
+    "unrepaired": N_("unrepaired rupture"), "repaired": N_("repair"),
+}
+
+
+def _chart_words(locale: str) -> tuple[tuple[str, str], ...]:
+    """The chart's marker and axis words in ``locale`` (for reports.charts)."""
+    return (*((kind, say(words, locale)) for kind, words in MARKER_WORDS.items()),
+            ("session", say(N_("session"), locale)))
 
 
 @dataclass(frozen=True)
@@ -113,6 +133,8 @@ class AdministrationView:
     # language; a prorated total with a blank critical item carries its own "prorated; ...".
     notes: tuple[str, ...] = ()
     is_prorated_note: bool = False
+    # The language the client was shown the wording in ("en", "ru"); None: not recorded.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -250,7 +272,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
-                tz, t))
+                tz, t, locale))
 
     goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
                                 .order_by(Goal.position)).all()
@@ -266,7 +288,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
 
     record.score_notes = _score_notes(library, current, numbers, tz, locale)
     if full:
-        record.heatmaps = _heatmaps(library, current, clock)
+        record.heatmaps = _heatmaps(library, current, clock, locale)
         at = {row.id: n for administered in series.values()
               for n, row in zip(clock.series(administered), administered, strict=True)}
         for row in reversed(rows):
@@ -323,29 +345,36 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
             and len(rows) > 1):
         edges = model.band(np.full(len(sessions), scores[0]), np.array(sessions))
         band_low, band_high = tuple(map(float, edges[0])), tuple(map(float, edges[1]))
-        band_label = expected_range_label(instrument, model)
+        band_label = expected_range_label(instrument, model, locale)
     data = TrajectoryData(
         title=instrument.short_name, sessions=sessions, scores=tuple(map(float, scores)),
         y_min=low, y_max=high,
         cutoff=instrument.cutoff.value if instrument.cutoff else None,
-        cutoff_label=f"cutoff {instrument.cutoff.value:g}" if instrument.cutoff else "",
+        cutoff_label=(say(N_("cutoff %(value)s"), locale, value=f"{instrument.cutoff.value:g}")
+                      if instrument.cutoff else ""),
         band_low=band_low, band_high=band_high, band_label=band_label,
-        markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m))
+        markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m),
+        words=_chart_words(locale))
     table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), float(v),
-                   MARKERS[m] if m else "")
+                   say(MARKER_WORDS[m], locale) if m else "")
                   for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
-    direction = ("lower is better" if instrument.direction == "higher_is_worse"
-                 else "higher is better")
-    listing = "; ".join(f"session {s}: {v:g}"
-                        + (f" ({'; '.join(x for x in (b.label if b else '', w) if x)})"
-                           if b or w else "")
-                        for (s, _, v, w), b in zip(table, bands, strict=True))
-    parts = [f"{instrument.short_name} by session ({direction}): {listing}."]
+    direction = (say(N_("lower is better"), locale)
+                 if instrument.direction == "higher_is_worse"
+                 else say(N_("higher is better"), locale))
+    listing = "; ".join(
+        say(N_("session %(session)s: %(score)s"), locale, session=s, score=f"{v:g}")
+        + (f" ({'; '.join(x for x in (band_name(b, locale) or '', w) if x)})"
+           if b or w else "")
+        for (s, _, v, w), b in zip(table, bands, strict=True))
+    parts = [say(N_("%(measure)s by session (%(direction)s): %(listing)s."), locale,
+                 measure=instrument.short_name, direction=direction, listing=listing)]
     if instrument.cutoff:
-        parts.append(f"The clinical cutoff is {instrument.cutoff.value:g}.")
+        parts.append(say(N_("The clinical cutoff is %(value)s."), locale,
+                         value=f"{instrument.cutoff.value:g}"))
     if band_low and band_high:  # set together
-        parts.append(f"Expected range at the latest session: {band_low[-1]:.1f} to "
-                     f"{band_high[-1]:.1f} ({band_label}).")
+        parts.append(say(N_("Expected range at the latest session: %(low)s to %(high)s "
+                            "(%(band)s)."), locale, low=f"{band_low[-1]:.1f}",
+                         high=f"{band_high[-1]:.1f}", band=band_label))
     latest = render("measure.latest", {
         "scored": scored_text(instrument.short_name, float(scores[-1]), bands[-1], locale),
         "session": sessions[-1], "count": measure_count(len(rows), instrument.short_name,
@@ -366,19 +395,22 @@ def _qualified(chart: ChartView, instrument: Instrument, rows: list[Administrati
         return chart
     table = tuple((s, day, v, "; ".join(w for w in (words, notes[i]) if w))
                   for i, (s, day, v, words) in enumerate(chart.rows))
-    said = " ".join(f"Session {s}: {notes[i]}." for i, (s, *_rest) in enumerate(chart.rows)
-                    if notes[i])
+    said = " ".join(say(N_("Session %(session)s: %(notes)s."), locale, session=s,
+                        notes=notes[i])
+                    for i, (s, *_rest) in enumerate(chart.rows) if notes[i])
     return dataclasses.replace(chart, rows=table, description=f"{chart.description} {said}")
 
 
-def expected_range_label(instrument: Instrument, model) -> str:
+def expected_range_label(instrument: Instrument, model, locale: str = "en") -> str:
     """The band's legend: the measure, and whose fit with its sample size."""
-    fit = model.source if model.source else "clinic fit"
-    return f"{instrument.short_name} expected range ({fit}, n = {model.n_episodes})"
+    fit = model.source if model.source else say(N_("clinic fit"), locale)
+    return say(N_("%(measure)s expected range (%(fit)s, n = %(n)s)"), locale,
+               measure=instrument.short_name, fit=fit, n=model.n_episodes)
 
 
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
-                    tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...]) -> ChartView:
+                    tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...], locale: str = "en"
+                    ) -> ChartView:
     scores = [float(row.scores["primary"]) for row in rows]
     markers: list[tuple[int, str]] = []
     for rupture in state.get("ruptures", []):
@@ -392,7 +424,7 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
             markers.append((int(numbers["repaired_session"]), "repaired"))
     words: dict[int, list[str]] = {}
     for s, kind in markers:
-        words.setdefault(s, []).append(MARKERS[kind])
+        words.setdefault(s, []).append(say(MARKER_WORDS[kind], locale))
     low, high = instrument.primary_range
     # Alliance ratings crowd the top of the scale: start the axis a little below the
     # lowest rating or the cutoff, on a round number, so ruptures stay visible.
@@ -403,19 +435,22 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
         title=instrument.short_name, sessions=sessions, scores=tuple(scores),
         y_min=float(y_min), y_max=high,
         cutoff=instrument.cutoff.value if instrument.cutoff else None,
-        cutoff_label=f"concern below {instrument.cutoff.value:g}" if instrument.cutoff else "",
-        markers=tuple(markers))
+        cutoff_label=(say(N_("concern below %(value)s"), locale,
+                          value=f"{instrument.cutoff.value:g}") if instrument.cutoff else ""),
+        markers=tuple(markers), words=_chart_words(locale))
     table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), v,
                    ", ".join(words.get(s, [])))
                   for s, row, v in zip(sessions, rows, scores, strict=True))
-    listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")
+    listing = "; ".join(say(N_("session %(session)s: %(score)s"), locale, session=s,
+                            score=f"{v:g}") + (f" ({w})" if w else "")
                         for s, _, v, w in table)
     return ChartView(instrument.id, data,
-                     f"{instrument.short_name} alliance by session: {listing}.", table)
+                     say(N_("%(measure)s alliance by session: %(listing)s."), locale,
+                         measure=instrument.short_name, listing=listing), table)
 
 
-def _heatmaps(library: InstrumentLibrary, rows: list[Administration], clock: EpisodeClock
-              ) -> list[HeatmapView]:
+def _heatmaps(library: InstrumentLibrary, rows: list[Administration], clock: EpisodeClock,
+              locale: str = "en") -> list[HeatmapView]:
     by_instrument: dict[str, list[Administration]] = {}
     for row in rows:
         if row.respondent == "client":
@@ -443,13 +478,16 @@ def _heatmaps(library: InstrumentLibrary, rows: list[Administration], clock: Epi
             if len(answered) >= HIGH_RUN and all(v >= high for v in answered[-HIGH_RUN:]):
                 staying.append(label)
         sessions = clock.series(administered)
-        description = (f"{instrument.short_name} answers by item and session, "
-                       f"{v_min:g} to {v_max:g}. ")
-        description += (("Items high at each of the last three sessions: "
-                         + "; ".join(staying) + ".") if staying
-                        else "No item has stayed high over the last three sessions.")
+        description = say(N_("%(measure)s answers by item and session, %(low)s to %(high)s."),
+                          locale, measure=instrument.short_name, low=f"{v_min:g}",
+                          high=f"{v_max:g}") + " "
+        description += (say(N_("Items high at each of the last three sessions: %(items)s."),
+                            locale, items="; ".join(staying)) if staying
+                        else say(N_("No item has stayed high over the last three sessions."),
+                                 locale))
         out.append(HeatmapView(instrument_id, HeatmapData(
-            title=f"{instrument.short_name}: items by session", item_labels=labels,
+            title=say(N_("%(measure)s: items by session"), locale,
+                      measure=instrument.short_name), item_labels=labels,
             sessions=sessions, values=values, v_min=v_min, v_max=v_max), tuple(staying),
             description))
     return out
@@ -507,7 +545,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
             if item.id in row.answers:
                 answer = _answer_text(instrument, item.id, row.answers[item.id])
             elif item.is_scored:
-                answer = "not answered"
+                answer = say(N_("not answered"), locale)
             else:
                 continue
             answers.append(AnswerView(f"{n}. {item.label}" if item.label else str(n),
@@ -523,7 +561,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
         # prorated in the sense that matters to a reader: a sum scaled up.
         is_prorated=row.is_prorated and (instrument is None
                                          or instrument.scoring_method == "sum"),
-        is_superseded=is_superseded,
+        is_superseded=is_superseded, language=row.language,
         answers=tuple(answers), notes=_notes(library, row, locale),
         is_prorated_note=row.is_valid and bool((row.scores or {}).get("prorated"))
         and bool((row.scores or {}).get("critical_unanswered")),

@@ -16,6 +16,7 @@ import unicodedata
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Episode
@@ -34,7 +35,7 @@ from questionnaires.loader import InstrumentLibrary
 NAME_MAX = 200
 EMAIL_MAX = 254
 PHONE_MAX = 40
-LOCALES = ("en", "ru")
+LOCALES = SUPPORTED_LOCALES
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()\-]{5,40}$")
 # The words for each of END_REASONS (outcome.models.care, the one list), for the pages,

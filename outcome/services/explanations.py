@@ -30,6 +30,8 @@ from babel.numbers import get_minus_sign_symbol
 from babel.support import NullTranslations
 from babel.support import Translations
 
+from outcome.core.languages import DEFAULT_LOCALE
+from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.core.messages import SEPARATORS
 from outcome.core.messages import TEMPLATES
 from outcome.core.severity import Severity
@@ -38,8 +40,7 @@ if TYPE_CHECKING:
     from questionnaires.loader import InstrumentLibrary
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
-LANGUAGES = ("en", "ru")
-DEFAULT_LOCALE = "en"
+LANGUAGES = SUPPORTED_LOCALES
 
 
 @functools.cache
@@ -123,6 +124,14 @@ def _value(message_id: str, value: Any, code: str) -> str:
             return _format(value["number"], code, int(value.get("digits", 1)))
         return str(value)
     return _format(value, code)
+
+
+def say(message: str, locale: Any = DEFAULT_LOCALE, **params: Any) -> str:
+    """An interface sentence, marked with ``N_`` where it is written, in ``locale`` through
+    the catalogue (English where it has no translation), with ``%(name)s`` ``params``."""
+    code = language(locale)
+    text = message if code == DEFAULT_LOCALE else _catalogue(code).gettext(message)
+    return text % params if params else text
 
 
 def render(message_id: str, params: dict[str, Any] | None, locale: Any = DEFAULT_LOCALE
@@ -288,7 +297,19 @@ def measure_count(n: int, instrument: str, locale: Any = DEFAULT_LOCALE) -> str:
                   locale)
 
 
-__all__ = ["CRITICAL_ANSWER_MESSAGES", "LANGUAGES", "band_name", "carries_answer",
-           "explanation_json", "format_number", "language",
-           "measure_count", "ordinal", "render", "render_explanation", "scored_text",
-           "without_answers"]
+__all__ = [
+    "CRITICAL_ANSWER_MESSAGES",
+    "LANGUAGES",
+    "band_name",
+    "carries_answer",
+    "explanation_json",
+    "format_number",
+    "language",
+    "measure_count",
+    "ordinal",
+    "render",
+    "render_explanation",
+    "say",
+    "scored_text",
+    "without_answers",
+]

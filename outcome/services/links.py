@@ -189,8 +189,8 @@ class PageResult:
 
 
 def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instrument,
-                form: dict[str, Any], library: InstrumentLibrary, now: dt.datetime
-                ) -> PageResult:
+                form: dict[str, Any], library: InstrumentLibrary, now: dt.datetime,
+                language: str | None = None) -> PageResult:
     """Validate and store one page of a link (one instrument); flush.
 
     Stored by :func:`outcome.services.submissions.submit`, which offers the link's
@@ -198,7 +198,8 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
     nothing is stored. A resend of the same page stores nothing new (one key per
     appointment, purpose and instrument); the same page resent with other answers raises
     :class:`~outcome.services.submissions.IdempotencyConflict`. The link is used up when
-    its last questionnaire is stored.
+    its last questionnaire is stored. ``language`` is the language the page's wording
+    was shown in, stored with the administration for the therapist to see.
     """
     episode = session.get(Episode, link.episode_id)
     assert episode is not None
@@ -207,7 +208,7 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
             clinic_id=episode.clinic_id, episode=episode, instrument_id=instrument.id,
             version=instrument.version, offered=link.battery, answers=form,
             completed_dt=now, idempotency_key=link_key(link, instrument.id),
-            appointment_id=link.appointment_id, link_id=link.id),
+            appointment_id=link.appointment_id, link_id=link.id, language=language),
             library=library, now=now).administration
     except InvalidAnswers as exc:
         return PageResult(errors=exc.errors)

@@ -292,6 +292,8 @@ class Submission:
     link_id: int | None = None
     respondent: str = "client"
     respondent_user_id: int | None = None
+    # The language the wording was shown in (a questionnaire page knows it); None: unknown.
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -333,7 +335,7 @@ def submit(session: Session, submission: Submission, *, library: InstrumentLibra
         completed_dt=submission.completed_dt, idempotency_key=submission.idempotency_key,
         library=library, now=now, appointment_id=submission.appointment_id,
         link_id=submission.link_id, respondent=submission.respondent,
-        respondent_user_id=submission.respondent_user_id)
+        respondent_user_id=submission.respondent_user_id, language=submission.language)
     return Submitted(row, created, instrument)
 
 
@@ -341,8 +343,8 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
                           answers: Answers, completed_dt: dt.datetime, idempotency_key: str,
                           library: InstrumentLibrary, now: dt.datetime,
                           appointment_id: int | None = None, link_id: int | None = None,
-                          respondent: str = "client", respondent_user_id: int | None = None
-                          ) -> tuple[Administration, bool]:
+                          respondent: str = "client", respondent_user_id: int | None = None,
+                          language: str | None = None) -> tuple[Administration, bool]:
     """Store one validated administration, its scores and the episode's new signals.
 
     The last step of :func:`submit`, which checks the other rules first; tests and the
@@ -373,7 +375,7 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
         respondent=respondent, respondent_user_id=respondent_user_id,
         answers=answers.as_json(), scores=result.as_json(), total=result.total,
         is_valid=result.is_valid, is_prorated=result.is_prorated, completed_dt=completed_dt,
-        idempotency_key=idempotency_key, created_dt=now)
+        idempotency_key=idempotency_key, created_dt=now, language=language)
     try:
         with session.begin_nested():
             session.add(row)

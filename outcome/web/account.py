@@ -1,4 +1,4 @@
-"""A staff member's own account: changing their password; their personal API tokens.
+"""A staff member's own account: their password, personal API tokens and language.
 
 Personal API tokens (:mod:`outcome.services.api_tokens`) are made here by the staff
 member they act for, and only they ever see the secret (once, on the response that
@@ -28,6 +28,7 @@ from flask import session
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import refresh
 from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
@@ -38,12 +39,14 @@ from wtforms.validators import EqualTo
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
+from outcome.core.languages import LANGUAGE_NAMES
 from outcome.extensions import limiter
 from outcome.models import ApiToken
 from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import api_tokens
 from outcome.services import staff
+from outcome.services.languages import set_staff_locale
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import MIN_LENGTH
 from outcome.web.admin import message
@@ -217,3 +220,29 @@ def revoke_token(token_id: int) -> Response:
         flash(_("API token %(name)s is revoked; its next request is refused.", name=name),
               "info")
     return redirect(url_for(".tokens"))
+
+
+# --- the staff member's own language (issue 17) -----------------------------------------------
+
+
+@bp.route("/language", methods=["GET", "POST"])
+@login_required
+def language() -> str | Response | tuple[str, int]:
+    """Pages and PDFs in the chosen language; none chosen follows the browser."""
+    user = _me()
+    error = None
+    if request.method == "POST":
+        chosen = request.form.get("locale", "")
+        try:
+            set_staff_locale(db_session(), user, chosen or None)
+        except staff.StaffError as exc:
+            discard_changes()
+            error = message(exc)
+        else:
+            audit_event(action="account.language", outcome="allowed", actor_user_id=user.id,
+                        clinic_id=user.clinic_id, object_type="user", object_id=user.id)
+            refresh()
+            flash(_("Your language is saved."), "info")
+            return redirect(url_for(".language"), 303)
+    return render_template("account/language.html", chosen=user.locale, error=error,
+                           languages=LANGUAGE_NAMES), (400 if error else 200)

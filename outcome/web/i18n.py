@@ -1,9 +1,13 @@
 """Interface language: English and Russian, with Flask-Babel.
 
-Clients see their own language (``Client.locale``, set by their therapist); staff get
-the best match of their browser's languages. Only interface strings are translated
-here: questionnaire wording comes from an instrument definition's verbatim
-translation, or stays in its original language; it is never machine-translated.
+Clients see their own language (``Client.locale``, set by their therapist), or the one
+they chose with the switch on the client pages for this visit; staff see the language
+chosen on their account page (``User.locale``) or, when they chose none, the best match
+of their browser's languages. Only interface strings are translated here: questionnaire
+wording comes from an instrument definition's verified verbatim translation, or stays in
+its original language; it is never machine-translated.
+
+The list of languages is :data:`outcome.core.languages.SUPPORTED_LOCALES`, the one list.
 """
 
 from __future__ import annotations
@@ -13,20 +17,37 @@ from flask import g
 from flask import request
 from flask_babel import Babel
 from flask_babel import get_locale
+from flask_login import current_user
 
-LANGUAGES = ("en", "ru")
+from outcome.core.languages import LANGUAGE_NAMES
+from outcome.core.languages import SUPPORTED_LOCALES
+
+LANGUAGES = SUPPORTED_LOCALES
 babel = Babel()
 
 
+def staff_locale() -> str | None:
+    """The signed-in staff member's chosen language, or None (follow the browser)."""
+    try:
+        chosen = getattr(current_user, "locale", None)
+    except Exception:  # no login manager or no request: no choice
+        return None
+    return chosen if chosen in LANGUAGES else None
+
+
 def select_locale() -> str:
-    """The client's language on questionnaire pages; otherwise the browser's best match."""
-    chosen = g.get("client_locale")
-    if chosen in LANGUAGES:
-        return chosen
-    return request.accept_languages.best_match(LANGUAGES) or "en"
+    """The client's language on questionnaire pages; a staff member's own choice; otherwise
+    the browser's best match."""
+    browser = request.accept_languages.best_match(LANGUAGES) or "en"
+    if "client_locale" in g:  # a client page: never the staff member's choice
+        chosen = g.get("client_locale")
+        return str(chosen) if chosen in LANGUAGES else browser
+    return staff_locale() or browser
 
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "en")
     babel.init_app(app, locale_selector=select_locale)
-    app.context_processor(lambda: {"current_locale": str(get_locale() or "en")})
+    app.context_processor(lambda: {"current_locale": str(get_locale() or "en"),
+                                   "supported_locales": LANGUAGES,
+                                   "language_names": LANGUAGE_NAMES})

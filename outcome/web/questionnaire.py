@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import refresh
 from werkzeug.wrappers import Response
 
+from outcome.core.languages import is_supported
 from outcome.extensions import instrument_library
 from outcome.extensions import limiter
 from outcome.models import Client
@@ -49,6 +50,7 @@ from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.database import writes
 from questionnaires.wording import instrument_wording
+from questionnaires.wording import shown_language
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
@@ -144,10 +146,35 @@ def _current_link() -> QuestionnaireLink | None:
 
 
 def _use_client_language(link: QuestionnaireLink) -> None:
+    """The language of this visit: the one the client chose with the switch (kept in the
+    client session, so it lasts for this visit only), else the one their therapist set
+    on their record."""
     episode = db_session().get(Episode, link.episode_id)
     client = db_session().get(Client, episode.client_id) if episode else None
-    g.client_locale = client.locale if client else None
+    chosen = session.get("client_language") if session.get("client_link") == link.id else None
+    g.client_locale = chosen if is_supported(chosen) else (client.locale if client else None)
     refresh()
+
+
+@bp.route("/visit/language", methods=["POST"])
+@limiter.limit(PAGE_LIMIT)
+def language() -> Response | tuple[str, int]:
+    """The language switch on the client pages: for this visit only; the client's record
+    (their therapist's setting) is left as it is."""
+    link = _current_link()
+    if link is None:
+        return render_template("questionnaires/message.html",
+                               title=_("Please open your link"),
+                               message=_("For your privacy this page closes after a while. "
+                                         "Open the link from your message again to "
+                                         "continue; your answers so far are kept.")), 401
+    chosen = request.form.get("language", "")
+    if not is_supported(chosen):
+        return render_template("questionnaires/message.html",
+                               title=_("This language is not offered"),
+                               message=_("Please choose one of the languages shown.")), 400
+    session["client_language"] = chosen
+    return redirect(url_for(".page"), 303)
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -197,6 +224,7 @@ def page() -> Response | str | tuple[str, int]:
         return render_template("questionnaires/thanks.html", charts=charts, crisis=crisis_block(
             clinic, now()) if link_had_critical_answer(store, link) else None)
     instrument = library.get(pending[0].instrument_id)
+    reader = str(get_locale() or "en")
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -208,7 +236,8 @@ def page() -> Response | str | tuple[str, int]:
             values = {k: v for k, v in values.items() if k in shown}
         try:
             result = submit_page(store, link=link, instrument=instrument, form=values,
-                                 library=library, now=now())
+                                 library=library, now=now(),
+                                 language=shown_language(instrument, reader))
         except IdempotencyConflict:
             # The same page sent twice at once with different answers: the first stands.
             discard_changes()
@@ -225,10 +254,16 @@ def page() -> Response | str | tuple[str, int]:
                     **client_fields)
     position = len(all_steps) - len(pending) + 1
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
-    wording = instrument_wording(instrument, g.get("client_locale") or "en")
+    wording = instrument_wording(instrument, reader)
+    # Told before starting: the measures of this visit that have no verified translation
+    # into the client's language, on the first page and on each such measure's own page.
+    in_original = [m.short_name for m in (library.get(s.instrument_id) for s in pending)
+                   if shown_language(m, reader) != reader
+                   and (position == 1 or m.id == instrument.id)]
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=position, total=len(all_steps),
-                           goals=goals, wording=wording), (422 if errors else 200)
+                           goals=goals, wording=wording, in_original=in_original,
+                           ), (422 if errors else 200)
 
 
 def _plain(code: str, message: str) -> str:

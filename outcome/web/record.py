@@ -174,7 +174,8 @@ def report_pdf(code: str) -> Response:
     """The progress report of the episode on the page (``?episode=``, else the newest)."""
     client, _episode, _clinic = own_client(code, "client.report.pdf", check=episode_in_url)
     body = progress_report_pdf(db_session(), client, chosen_episode(client_episodes(client)),
-                               instrument_library(current_app), now())
+                               instrument_library(current_app), now(),
+                               locale=str(get_locale()))  # the reader's language
     return Response(body, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{client.code}-progress.pdf"',
         "Cache-Control": "no-store"})

@@ -36,10 +36,13 @@ from outcome.services.digests.figures import build_digest
 from outcome.services.digests.figures import due_weeks
 from outcome.services.digests.figures import iso_week
 from outcome.services.digests.figures import week_bounds
+from outcome.services.explanations import language
+from outcome.services.explanations import say
 from outcome.services.mail import describe_error
 from outcome.services.report_runs import claim
 from questionnaires.loader import InstrumentLibrary
 from reports.digest import Digest
+from reports.pdf import for_reader
 
 log = logging.getLogger("outcome.digests")
 
@@ -79,7 +82,10 @@ def render_digest(session: Session, run: ReportRun, supervisor: User,
     writing transaction keeps SQLite's single write lock free for the clinic meanwhile.
     """
     digest = build_digest(session, supervisor, run.period, library, now)
-    return digest, render(digest)
+    # In the supervisor's own language (their account's; English when none is chosen).
+    code = language(supervisor.locale)
+    with for_reader(lambda message: say(message, code), code):
+        return digest, render(digest)
 
 
 def produce_digest(session: Session, run: ReportRun, supervisor: User,

@@ -12,6 +12,7 @@ import copy
 import functools
 from typing import Any
 
+from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.models.care import APPOINTMENT_STATUSES
 from outcome.models.care import END_REASONS
 from outcome.web.api.pagination import CURSOR_PATTERN
@@ -95,7 +96,7 @@ SCHEMAS: dict[str, Any] = {
             "email": {"type": ["string", "null"], "maxLength": 254,
                       "pattern": r"^[^@\s]+@[^@\s]+\.[^@\s]+$"},
             "phone": {"type": ["string", "null"], "pattern": r"^\+?[0-9 ()\-]{5,40}$"},
-            "locale": {"type": "string", "enum": ["en", "ru"], "default": "en"},
+            "locale": {"type": "string", "enum": list(SUPPORTED_LOCALES), "default": "en"},
             "opened_on": {**DATE, "description": "Intake date; default today."}}},
     "ClientList": _page("Client"),
     "Episode": {
@@ -148,6 +149,9 @@ SCHEMAS: dict[str, Any] = {
             "appointment_id": {"type": ["integer", "null"]}, "completed_at": DATE_TIME,
             "answers": {"type": "object", "additionalProperties": {
                 "type": ["integer", "number", "string"]}},
+            "language": {"type": ["string", "null"],
+                         "description": "The language the questionnaire's wording was "
+                                        "shown in (en, ru); null where not recorded."},
             "total": NUMBER_OR_NULL, "score": NUMBER_OR_NULL,
             "band": {"type": ["string", "null"]}, "is_valid": {"type": "boolean"},
             "is_prorated": {"type": "boolean"},

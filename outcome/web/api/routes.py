@@ -146,7 +146,9 @@ def administration_json(row: Administration) -> dict[str, Any]:
             "n_missing": scores.get("n_missing"), "rules": dict(scores.get("rules") or {}),
             "notes": [explanation_json(m.as_json()) for m in
                       administration_notes(instrument_library(current_app), row)],
-            "supersedes_id": row.supersedes_id}
+            "supersedes_id": row.supersedes_id,
+            # The language the client was shown the wording in; null: not recorded.
+            "language": row.language}
 
 
 def signal_json(episode: Episode, signal: EpisodeSignal | None, *, answers: bool = True
