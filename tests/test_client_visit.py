@@ -229,3 +229,16 @@ def test_the_goal_scale_asks_its_question_once_per_goal(client, db_session, clin
     # Each option shows its number; the anchor words are in its accessible name.
     assert re.search(r'<span class="value">0</span>\s*<span class="visually-hidden">'
                      r' Goal not at all met</span>', html)
+
+
+def test_the_second_chance_is_not_asked_again_after_going_back(client, db_session, issued):
+    _, token = issued
+    client.get(f"/q/{token}")
+    post(client, "phq9", phq(1, item9=None), critical="skip")
+    post(client, "gad7", {}, go="back")
+    response = post(client, "phq9", phq(2, item9=None))  # changed, item 9 still blank
+    assert response.status_code == 303
+    row = db_session.scalar(select(Administration))
+    db_session.refresh(row)
+    assert row.total is not None and row.answers["phq9_1"] == 2
+    assert row.scores["critical_unanswered"] == ["phq9_9"]

@@ -223,6 +223,9 @@ def page() -> Response | str | tuple[str, int]:
             return redirect(url_for(".page"), 303)
         choice = request.form.get("critical")
         blank = unanswered_critical(instrument, values) if choice != "skip" else []
+        if blank and is_done:  # asked once: not again for an item already left blank
+            stored = stored_page_answers(store, link, instrument.id)
+            blank = [item_id for item_id in blank if item_id in stored]
         if blank:
             # A critical item left blank: asked once more, gently, before anything is
             # stored; "Continue without answering" stores it blank (flagged).
