@@ -524,6 +524,11 @@ POLICY: dict[str, Route] = {
         "/fhir/QuestionnaireResponse?subject={code:A}"),
     "fhir.create_questionnaire_response": no_token("/fhir/QuestionnaireResponse", "POST"),
     "fhir.search_observations": no_token("/fhir/Observation?subject={code:A}"),
+    # issue 17: visit
+    "care.retire_goal": Route(per_code("/clients/{code}/goals/retire", method="POST",
+                                       data={"position": "1"}), staff_only),
+    "care.add_goal": Route(per_code("/clients/{code}/goals/add", method="POST",
+                                    data={"description": ""}), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -531,7 +536,8 @@ NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          "record.export_fhir", "record.report_pdf", "supervision.client",
                          "care.book", "care.goals", "care.sharing", "care.revoke_links",
-                         "care.link", "record.acknowledge", "record.episode_measures")
+                         "care.link", "record.acknowledge", "record.episode_measures",
+                         "care.retire_goal", "care.add_goal")  # the last two: issue 17
 
 
 # --- the guard ---------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def test_a_visit_on_a_phone(browser, live):
     context = browser.new_context(viewport=PHONE, bypass_csp=True)  # CSP bypassed for axe
     page = context.new_page()
     page.goto(f"{base}/q/{token}")
-    # 1. The first line: who, where, how many and how long (10 + 7 + 2 goals = 19 questions, 10 s each).
+    # 1. The first line: who, where, how many, how long (10 + 7 + 2 goals: 19 questions).
     expect(page.get_by_text("Before your session with Dr Ada Moss at Riverside Clinic: "
                             "3 short questionnaires, about 4 minutes.")).to_be_visible()
     expect(page.get_by_role("button", name="Back to the previous questionnaire")

@@ -79,7 +79,7 @@ def test_the_welcome_line_in_russian(client, db_session, issued):
     db_session.commit()
     client.get(f"/q/{token}")
     html = client.get("/q/").get_data(as_text=True)
-    assert ("Перед встречей с Dr Ada Moss (Riverside Clinic): 2 коротких опросника, "
+    assert ("Перед встречей с Dr Ada Moss (Riverside Clinic): 2 коротких опросника, "  # noqa: RUF001
             "примерно 3 минуты.") in html
 
 
