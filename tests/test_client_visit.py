@@ -242,3 +242,18 @@ def test_the_second_chance_is_not_asked_again_after_going_back(client, db_sessio
     db_session.refresh(row)
     assert row.total is not None and row.answers["phq9_1"] == 2
     assert row.scores["critical_unanswered"] == ["phq9_9"]
+
+
+def test_the_second_chance_in_russian(client, db_session, issued):
+    link, token = issued
+    from outcome.models import Client
+    from outcome.models import Episode
+
+    episode = db_session.get(Episode, link.episode_id)
+    db_session.get(Client, episode.client_id).locale = "ru"
+    db_session.commit()
+    client.get(f"/q/{token}")
+    html = post(client, "phq9", phq(1, item9=None)).get_data(as_text=True)
+    assert "Вы не ответили на один вопрос" in html
+    assert ">Ответить</button>" in html and ">Продолжить без ответа</button>" in html
+    assert "Назад" not in html  # the first questionnaire: nothing to go back to
