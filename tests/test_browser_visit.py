@@ -29,6 +29,7 @@ from outcome.models import User
 from outcome.services.goals import set_goals
 from outcome.services.instruments import attest
 from outcome.services.links import issue_link
+from outcome.services.passwords import hash_password
 from tests.helpers import artifacts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,7 @@ ARTIFACTS = artifacts("client-visit")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
+PASSWORD = "a therapist's passphrase for the visit tests"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
@@ -70,7 +72,8 @@ def live(databases, tmp_path, make_app):
         session.add(clinic)
         session.flush()
         therapist = User(clinic_id=clinic.id, email="t@example.org", display_name="Dr Ada Moss",
-                         is_therapist=True, is_admin=True)
+                         is_therapist=True, is_admin=True,
+                         password_hash=hash_password(PASSWORD))
         session.add(therapist)
         session.flush()
         attest(session, clinic=clinic, instrument=library.get("gbo"), admin=therapist,
@@ -209,4 +212,39 @@ def test_back_and_the_second_chance_work_without_javascript(browser, live):
     expect(page.get_by_text("Questionnaire 2 of 3")).to_be_visible()
     press(page, "Back to the previous questionnaire")
     assert page.is_checked("input[name=phq9_9][value='0']")
+    context.close()
+
+
+def test_a_therapist_retires_a_rated_goal_on_a_phone(browser, live):
+    from outcome.db import transaction as write
+    from tests.helpers import LIB
+    from tests.helpers import submit
+
+    base, _token, sessions = live
+    with write(sessions) as session:  # the goals have been rated once
+        episode = session.scalar(select(Episode))
+        submit(session, episode, LIB.get("gbo"), {"gbo_1": 3, "gbo_2": 5}, 0)
+    context = browser.new_context(viewport=PHONE, bypass_csp=True)  # CSP bypassed for axe
+    page = context.new_page()
+    page.goto(f"{base}/login")
+    page.get_by_label("E-mail").fill("t@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    press(page, "Sign in")
+    page.goto(f"{base}/clients/C-VISIT2/care")
+    expect(page.get_by_role("button", name="Add goal")).to_be_visible()
+    no_sideways_scroll(page)
+    shot(page, "6-care-goals")
+    press(page, "Retire goal 1…")
+    expect(page.get_by_text("Its ratings stay on the record, marked as retired.")).to_be_visible()
+    no_sideways_scroll(page)
+    assert axe_findings(page) == []
+    shot(page, "7-retire-confirm")
+    page.get_by_label("A new goal in its place").fill("Cook a meal for friends")
+    press(page, "Retire this goal")
+    expect(page.get_by_text("Goal 1 retired; its ratings are kept.")).to_be_visible()
+    expect(page.get_by_text("Cook a meal for friends")).to_be_visible()
+    page.goto(f"{base}/clients/C-VISIT2")
+    expect(page.get_by_text("(retired ")).to_be_visible()
+    no_sideways_scroll(page)
+    shot(page, "8-record-retired-goal")
     context.close()
