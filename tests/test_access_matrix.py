@@ -693,6 +693,11 @@ POLICY: dict[str, Route] = {
             data={"locale": "xx"}, owners=STAFF, ok=Expect("400", frozenset({400}),
                                                            allowed=True)),
     ), staff_only),
+    # issue 17: visit
+    "care.retire_goal": Route(per_code("/clients/{code}/goals/retire", method="POST",
+                                       data={"position": "1"}), staff_only),
+    "care.add_goal": Route(per_code("/clients/{code}/goals/add", method="POST",
+                                    data={"description": ""}), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -702,7 +707,9 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          "care.book", "care.goals", "care.sharing", "care.revoke_links",
                          "care.link", "record.acknowledge", "record.episode_measures",
                          # issue 17: clients
-                         "clients.edit", "clients.new_episode", "clients.end_episode")
+                         "clients.edit", "clients.new_episode", "clients.end_episode",
+                         # issue 17: visit
+                         "care.retire_goal", "care.add_goal")
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
 
 

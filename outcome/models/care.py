@@ -149,7 +149,11 @@ class Goal(Base):
     episode: Mapped[Episode] = relationship(back_populates="goals")
 
     __table_args__ = (
-        UniqueConstraint("episode_id", "position"),
+        # One open goal per position (GBO item gbo_<position>); a retired goal keeps its
+        # position and its ratings, and its replacement takes the same position.
+        Index("uq_goals_open_position", "episode_id", "position", unique=True,
+              sqlite_where=text("closed_dt IS NULL"),
+              postgresql_where=text("closed_dt IS NULL")),
         CheckConstraint(f"position BETWEEN 1 AND {MAX_GOALS}", name="position_range"),
         CheckConstraint("description <> ''", name="description_not_empty"),
     )
@@ -199,6 +203,9 @@ class QuestionnaireLink(Base):
     used_dt: Mapped[dt.datetime | None]
     revoked_dt: Mapped[dt.datetime | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Answers on a page the client left with Back, not yet sent (instrument id to item id
+    # to the raw answer); emptied when the link is used up.
+    draft: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
         CheckConstraint(in_("purpose", LINK_PURPOSES), name="purpose_known"),

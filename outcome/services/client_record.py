@@ -41,7 +41,6 @@ from outcome.models import Alert
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
-from outcome.models import Goal
 from outcome.models import User
 from outcome.models.care import SESSION_STATUSES
 from outcome.services.caseload import rule_based_measures
@@ -54,6 +53,8 @@ from outcome.services.explanations import render_explanation
 from outcome.services.explanations import say
 from outcome.services.explanations import scored_text
 from outcome.services.explanations import without_answers
+from outcome.services.goals import episode_goals
+from outcome.services.goals import goal_for_rating
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
 from outcome.services.signals import clinic_context
@@ -153,6 +154,7 @@ class GoalView:
     position: int
     description: str | None
     ratings: tuple[tuple[int, float], ...]
+    retired_dt: dt.datetime | None = None  # a retired goal keeps its ratings
 
 
 @dataclass(frozen=True)
@@ -274,17 +276,19 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
                 tz, t, locale))
 
-    goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
-                                .order_by(Goal.position)).all()
-    ratings: dict[int, list[tuple[int, float]]] = {g.position: [] for g in goal_rows}
+    goal_rows = episode_goals(session, episode.id)
+    # Each rating goes to the goal open at its position when it was given (a retired
+    # goal keeps its own; its replacement starts afresh).
+    ratings: dict[int, list[tuple[int, float]]] = {g.id: [] for g in goal_rows}
     gbo = series.get("gbo", [])
     for n, row in zip(clock.series(gbo), gbo, strict=True):
-        for position in ratings:
+        for position in sorted({g.position for g in goal_rows}):
             value = row.answers.get(f"gbo_{position}")
-            if isinstance(value, int | float):
-                ratings[position].append((n, float(value)))
+            goal = goal_for_rating(goal_rows, position, row.completed_dt)
+            if isinstance(value, int | float) and goal is not None:
+                ratings[goal.id].append((n, float(value)))
     record.goals = [GoalView(g.position, g.description if full else None,
-                             tuple(ratings[g.position])) for g in goal_rows]
+                             tuple(ratings[g.id]), g.closed_dt) for g in goal_rows]
 
     record.score_notes = _score_notes(library, current, numbers, tz, locale)
     if full:

@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.answers import AnswerError
+from outcome.core.answers import Answers
+from outcome.core.answers import parse_answers
 from outcome.core.battery import is_asked
 from outcome.core.instruments import Instrument
 from outcome.models import Administration
@@ -35,6 +37,7 @@ from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
 from outcome.services.submissions import InvalidAnswers
 from outcome.services.submissions import Submission
+from outcome.services.submissions import amend_administration
 from outcome.services.submissions import link_key
 from outcome.services.submissions import link_key_prefix
 from outcome.services.submissions import submit
@@ -215,9 +218,100 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
     finished = all(step.is_done for step in steps(session, link))
     if finished and link.used_dt is None:
         link.used_dt = now
+    forget_draft(link, instrument.id, everything=finished)
     session.flush()
     return PageResult(errors=[], is_critical=bool(row.scores.get("critical_items")),
                       is_finished=finished)
+
+
+def amend_page(session: Session, *, link: QuestionnaireLink, instrument: Instrument,
+                form: dict[str, Any], library: InstrumentLibrary, now: dt.datetime,
+                language: str | None = None) -> PageResult:
+    """Change the answers of a questionnaire of ``link`` already stored, when the client
+    went Back to it before finishing; re-scored with the episode's signals; flush.
+
+    Answers that fail ``parse_answers`` come back as the page's errors, changing nothing.
+    """
+    row = session.scalar(select(Administration).where(
+        Administration.idempotency_key == link_key(link, instrument.id)))
+    if row is None or link.used_dt is not None:
+        return submit_page(session, link=link, instrument=instrument, form=form,
+                           library=library, now=now, language=language)
+    parsed = parse_answers(instrument, form)
+    if not isinstance(parsed, Answers):
+        return PageResult(errors=parsed)
+    amend_administration(session, row, instrument=instrument, answers=parsed,
+                         library=library, now=now)
+    forget_draft(link, instrument.id)
+    session.flush()
+    return PageResult(errors=[], is_critical=bool(row.scores.get("critical_items")))
+
+
+def stored_page_answers(session: Session, link: QuestionnaireLink, instrument_id: str
+                        ) -> dict[str, str]:
+    """The answers stored for one of the link's questionnaires, as its form has them."""
+    row = session.scalar(select(Administration).where(
+        Administration.idempotency_key == link_key(link, instrument_id)))
+    if row is None:
+        return {}
+    return {k: (f"{v:g}" if isinstance(v, float) else str(v)) for k, v in row.answers.items()}
+
+
+def unanswered_critical(instrument: Instrument, form: dict[str, Any]) -> list[str]:
+    """The critical items left blank on a page whose other answers would be stored.
+
+    The client is asked these once more, gently, before the page is stored (never
+    forced: a critical item stored blank is flagged, never read as 0).
+    """
+    if not instrument.critical_items:
+        return []
+    parsed = parse_answers(instrument, form)
+    return list(parsed.missing_critical) if isinstance(parsed, Answers) else []
+
+
+def visit_minutes(items: int, seconds_per_item: int = 10) -> int:
+    """The time a visit of ``items`` questions takes, said to the client: about ten
+    seconds a question, rounded up to whole minutes, and never less than one."""
+    return max(1, -(-items * seconds_per_item // 60))
+
+
+def battery_items(session: Session, link: QuestionnaireLink,
+                  library: InstrumentLibrary) -> int:
+    """How many questions the link's questionnaires ask (a goal rating: one per open goal)."""
+    goals = len(goal_texts(session, link.episode_id))
+    return sum(goals if library.get(i).role == "goal" else len(library.get(i).items)
+               for i in link.battery)
+
+
+def save_draft(link: QuestionnaireLink, instrument: Instrument,
+               form: dict[str, Any]) -> None:
+    """Keep the unsent answers of a page the client leaves with Back (its own items only,
+    each cut to what the item allows); the caller flushes."""
+    kept = {item.id: str(form[item.id])[:item.max_length if item.type == "text" else 32]
+            for item in instrument.items if str(form.get(item.id) or "").strip()}
+    draft = dict(link.draft or {})
+    if kept:
+        draft[instrument.id] = kept
+    else:
+        draft.pop(instrument.id, None)
+    link.draft = draft or None
+
+
+def draft_answers(link: QuestionnaireLink, instrument_id: str) -> dict[str, str]:
+    """The unsent answers kept for a page (empty when there are none)."""
+    value = (link.draft or {}).get(instrument_id)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def forget_draft(link: QuestionnaireLink, instrument_id: str, *,
+                 everything: bool = False) -> None:
+    """Drop a page's unsent answers once it is stored (all of them when the link is
+    used up); the caller flushes."""
+    if everything or not link.draft:
+        link.draft = None
+        return
+    draft = {k: v for k, v in link.draft.items() if k != instrument_id}
+    link.draft = draft or None
 
 
 def revoke_unused(session: Session, episode: Episode, now: dt.datetime) -> int:

@@ -72,8 +72,9 @@ def progress_report(session: Session, client: Client, episode: Episode | None,
                               for c in record.alliance_charts),
         heatmaps=tuple(ItemChart(h.data, h.staying_high, h.description)
                        for h in record.heatmaps),
-        goals=tuple(GoalRatings(g.position, g.description or "", g.ratings)
-                    for g in record.goals),
+        goals=tuple(GoalRatings(g.position, (g.description or "") + (
+                        f" (retired {g.retired_dt:%Y-%m-%d})" if g.retired_dt else ""),
+                        g.ratings) for g in record.goals),
         alerts=tuple(AlertEntry(a.kind, a.status, a.text, a.raised, a.acknowledged,
                                 a.acknowledged_by, a.note) for a in record.alerts),
         score_notes=tuple(ScoreNote(n.instrument, n.completed, n.session, n.score, n.text)

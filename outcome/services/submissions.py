@@ -398,3 +398,37 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
                 raise
             session.expire_all()
     return row, True
+
+
+def amend_administration(session: Session, row: Administration, *, instrument: Instrument,
+                         answers: Answers, library: InstrumentLibrary, now: dt.datetime
+                         ) -> bool:
+    """Replace a stored administration's answers and scores, then the episode's signals;
+    flush. Returns False, changing nothing, when the answers are the same.
+
+    Only for a client who goes Back before finishing their link (the link's pages are one
+    visit). Alerts already raised stay: a critical answer once given is a clinician's to
+    acknowledge, whatever it is changed to; a new critical answer alerts as usual.
+    """
+    if (row.instrument_id, row.answers) == (instrument.id, answers.as_json()):
+        return False
+    episode = session.get(Episode, row.episode_id)
+    assert episode is not None
+    result = score_answers(instrument, answers)
+    row.instrument_version = instrument.version
+    row.answers = answers.as_json()
+    row.scores = result.as_json()
+    row.total = result.total
+    row.is_valid, row.is_prorated = result.is_valid, result.is_prorated
+    row.completed_dt = now
+    session.flush()
+    for attempt in range(3):
+        try:
+            with session.begin_nested():
+                update_episode_signals(session, episode, library, now)
+            break
+        except sa_exc.IntegrityError:
+            if attempt == 2:
+                raise
+            session.expire_all()
+    return True

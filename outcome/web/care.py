@@ -31,10 +31,17 @@ from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models.care import MAX_GOALS
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_weekly_series
 from outcome.services.appointments import session_number
 from outcome.services.goals import GoalError
+from outcome.services.goals import TooManyGoals
+from outcome.services.goals import add_goal as add_goal_service
+from outcome.services.goals import episode_goals
+from outcome.services.goals import goals_rated
+from outcome.services.goals import open_goal
+from outcome.services.goals import retire_goal as retire_goal_service
 from outcome.services.goals import set_goals
 from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
@@ -69,10 +76,14 @@ def _page(client: Client, episode: Episode | None, clinic: Clinic,
                 .order_by(Appointment.starts_dt)):
             appointments.append((appointment, session_number(store, appointment),
                                  appointment.starts_dt.astimezone(tz)))
-    goals = [g.description for g in episode.goals] if episode else []
+    goal_rows = episode_goals(store, episode.id) if episode else []
+    open_goals = [g for g in goal_rows if g.closed_dt is None]
     return render_template("care/page.html", client=client, episode=episode,
-                           appointments=appointments, goals=goals, issued=issued,
-                           timezone=clinic.timezone, now=now(),
+                           appointments=appointments, goals=[g.description for g in open_goals],
+                           open_goals=open_goals,
+                           retired_goals=[g for g in goal_rows if g.closed_dt is not None],
+                           goals_rated=bool(episode and goals_rated(store, episode.id)),
+                           issued=issued, timezone=clinic.timezone, now=now(),
                            today=now().astimezone(tz).date())
 
 
@@ -114,6 +125,64 @@ def goals(code: str) -> Response:
         flash(str(exc), "error")
     else:
         flash(_("Goals saved."), "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+def _goal_position() -> int:
+    """The form's goal position, 1 to 3; anything else is a 400 with a clear message."""
+    raw = request.form.get("position", "")
+    if raw not in {str(n) for n in range(1, MAX_GOALS + 1)}:
+        abort(400, description=_("Name the goal by its number, 1 to %(most)s.", most=MAX_GOALS))
+    return int(raw)
+
+
+@bp.route("/<code>/goals/retire", methods=["POST"])
+@login_required
+def retire_goal(code: str) -> Response | str:
+    """Retire a goal (after a confirmation page) and, optionally, put a new one in its
+    place. The retired goal keeps its ratings; the client is no longer asked it."""
+    client, episode, _clinic = own_client(code, "goal.retire")
+    if episode is None:
+        abort(404)
+    position = _goal_position()
+    goal = open_goal(db_session(), episode.id, position)
+    if goal is None:
+        flash(_("There is no open goal %(n)s.", n=position), "error")
+        return redirect(url_for(".page", code=client.code))
+    if request.form.get("confirm") != "yes":
+        return render_template("care/retire_goal.html", client=client, goal=goal)
+    replacement = request.form.get("replacement", "")
+    try:
+        _old, new = retire_goal_service(db_session(), episode, position, now(),
+                                        replacement=replacement)
+    except GoalError:
+        discard_changes()
+        flash(_("A goal has at most 500 characters."), "error")
+    else:
+        flash(_("Goal %(n)s retired; its ratings are kept.", n=position)
+              + (" " + _("The new goal is asked from the next link on.") if new else ""),
+              "info")
+    return redirect(url_for(".page", code=client.code))
+
+
+@bp.route("/<code>/goals/add", methods=["POST"])
+@login_required
+def add_goal(code: str) -> Response:
+    """Add a goal at the first free position (at most three open)."""
+    client, episode, _clinic = own_client(code, "goal.add")
+    if episode is None:
+        abort(404)
+    try:
+        add_goal_service(db_session(), episode, request.form.get("description", ""), now())
+    except TooManyGoals:
+        discard_changes()
+        flash(_("There are three open goals already; retire one first."), "error")
+    except GoalError:
+        discard_changes()
+        flash(_("Please write the goal in the words the client used (at most 500 "
+                "characters)."), "error")
+    else:
+        flash(_("Goal added."), "info")
     return redirect(url_for(".page", code=client.code))
 
 

@@ -23,6 +23,7 @@ from flask import url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_babel import refresh
 from werkzeug.wrappers import Response
 
@@ -33,12 +34,20 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
+from outcome.models import User
 from outcome.services.crisis import link_had_critical_answer
 from outcome.services.goals import goal_texts
+from outcome.services.links import amend_page
+from outcome.services.links import battery_items
 from outcome.services.links import check_link
+from outcome.services.links import draft_answers
 from outcome.services.links import open_link
+from outcome.services.links import save_draft
 from outcome.services.links import steps
+from outcome.services.links import stored_page_answers
 from outcome.services.links import submit_page
+from outcome.services.links import unanswered_critical
+from outcome.services.links import visit_minutes
 from outcome.services.progress_view import client_progress
 from outcome.services.submissions import IdempotencyConflict
 from outcome.web import kiosk
@@ -223,8 +232,15 @@ def page() -> Response | str | tuple[str, int]:
         clinic = store.get_one(Clinic, episode.clinic_id)
         return render_template("questionnaires/thanks.html", charts=charts, crisis=crisis_block(
             clinic, now()) if link_had_critical_answer(store, link) else None)
-    instrument = library.get(pending[0].instrument_id)
     reader = str(get_locale() or "en")
+    # The page shown: the first unanswered questionnaire, or an earlier one the client
+    # went Back to (the session holds only its position in the battery).
+    first_pending = all_steps.index(pending[0])
+    back_to = session.get("client_at")
+    index = back_to if isinstance(back_to, int) and 0 <= back_to < first_pending \
+        else first_pending
+    is_done = all_steps[index].is_done
+    instrument = library.get(all_steps[index].instrument_id)
     values: dict[str, str] = {}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -234,36 +250,91 @@ def page() -> Response | str | tuple[str, int]:
         if instrument.role == "goal":  # only the client's own goals are asked
             shown = goal_texts(store, link.episode_id)
             values = {k: v for k, v in values.items() if k in shown}
+        if request.form.get("go") == "back":
+            if index > 0:
+                if not is_done:  # kept for when the client comes forward again
+                    save_draft(link, instrument, values)
+                    store.flush()
+                session["client_at"] = index - 1
+                audit_event(action="questionnaire.back", outcome="allowed", **client_fields)
+            return redirect(url_for(".page"), 303)
+        choice = request.form.get("critical")
+        blank = unanswered_critical(instrument, values) if choice != "skip" else []
+        if blank and is_done:  # asked once: not again for an item already left blank
+            stored = stored_page_answers(store, link, instrument.id)
+            blank = [item_id for item_id in blank if item_id in stored]
+        if blank:
+            # A critical item left blank: asked once more, gently, before anything is
+            # stored; "Continue without answering" stores it blank (flagged).
+            errors = ({item_id: _("Please choose an answer, or continue without answering.")
+                       for item_id in blank} if choice == "answer" else {})
+            audit_event(action="questionnaire.second_chance.view", outcome="allowed",
+                        even_if_failed=True, **client_fields)
+            wording = instrument_wording(instrument, reader)
+            return render_template("questionnaires/second_chance.html",
+                                   instrument=instrument, values=values, errors=errors,
+                                   blank=blank, wording=wording), (422 if errors else 200)
         try:
-            result = submit_page(store, link=link, instrument=instrument, form=values,
-                                 library=library, now=now(),
-                                 language=shown_language(instrument, reader))
+            page_result = (amend_page if is_done else submit_page)(
+                store, link=link, instrument=instrument, form=values, library=library,
+                now=now(), language=shown_language(instrument, reader))
         except IdempotencyConflict:
             # The same page sent twice at once with different answers: the first stands.
             discard_changes()
             return redirect(url_for(".page"), 303)
-        if not result.errors:
-            audit_event(action="questionnaire.submit", outcome="allowed", **client_fields)
-            if result.is_critical:
+        if not page_result.errors:
+            audit_event(action="questionnaire.amend" if is_done else "questionnaire.submit",
+                        outcome="allowed", **client_fields)
+            session["client_at"] = index + 1
+            if page_result.is_critical:
                 return redirect(url_for(".support"), 303)
             return redirect(url_for(".page"), 303)
         # Answered with a 422 below: the edge keeps nothing of the refused page.
-        errors = {e.item: _plain(e.code, e.message) for e in result.errors}
+        errors = {e.item: _plain(e.code, e.message) for e in page_result.errors}
     if request.method == "GET":
         audit_event(action="questionnaire.view", outcome="allowed", even_if_failed=True,
                     **client_fields)
-    position = len(all_steps) - len(pending) + 1
+        values = stored_page_answers(store, link, instrument.id) if is_done \
+            else draft_answers(link, instrument.id)
     goals = goal_texts(store, link.episode_id) if instrument.role == "goal" else {}
     wording = instrument_wording(instrument, reader)
+    welcome = _welcome(store, link, episode, library) if index == 0 else ""
     # Told before starting: the measures of this visit that have no verified translation
     # into the client's language, on the first page and on each such measure's own page.
     in_original = [m.short_name for m in (library.get(s.instrument_id) for s in pending)
                    if shown_language(m, reader) != reader
-                   and (position == 1 or m.id == instrument.id)]
+                   and (index == 0 or m.id == instrument.id)]
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
-                           errors=errors, position=position, total=len(all_steps),
-                           goals=goals, wording=wording, in_original=in_original,
-                           ), (422 if errors else 200)
+                           errors=errors, position=index + 1, total=len(all_steps),
+                           goals=goals, wording=wording, welcome=welcome,
+                           in_original=in_original,
+                           can_go_back=index > 0), (422 if errors else 200)
+
+
+def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
+             library: Any) -> str:
+    """The first page's first line: whose session, where, how many questionnaires and
+    about how long they take (ten seconds a question, rounded up to minutes)."""
+    clinic = store.get_one(Clinic, episode.clinic_id)
+    therapist = store.get(User, episode.therapist_id) if episode.therapist_id else None
+    count = len(link.battery)
+    minutes = visit_minutes(battery_items(store, link, library))
+    questionnaires = ngettext("%(num)d short questionnaire", "%(num)d short questionnaires",
+                              count)
+    time = ngettext("about %(num)d minute", "about %(num)d minutes", minutes)
+    if therapist is None:
+        if link.purpose == "post":
+            return _("After your session at %(clinic)s: %(questionnaires)s, %(time)s.",
+                     clinic=clinic.name, questionnaires=questionnaires, time=time)
+        return _("Before your session at %(clinic)s: %(questionnaires)s, %(time)s.",
+                 clinic=clinic.name, questionnaires=questionnaires, time=time)
+    if link.purpose == "post":
+        return _("After your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
+                 "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+                 questionnaires=questionnaires, time=time)
+    return _("Before your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
+             "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+             questionnaires=questionnaires, time=time)
 
 
 def _plain(code: str, message: str) -> str:
