@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
+from outcome.services.caseload import basis_notices
 from outcome.services.caseload import caseload
 from outcome.services.caseload import rule_based_notices
 from outcome.services.client_record import client_record
@@ -33,6 +34,8 @@ from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
+from outcome.web.home import caseload_sort
+from outcome.web.home import sort_links
 from outcome.web.record import chart_svgs
 from outcome.web.record import chosen_episode
 from outcome.web.record import episode_in_url
@@ -77,15 +80,18 @@ def therapist(therapist_id: int) -> str:
     supervisee = store.get(User, therapist_id)
     library = instrument_library(current_app)
     filters = caseload_filter(request.args)
+    sort = caseload_sort(request.args)
     scales = {i.id: i.primary_range for i in library}
     rows = caseload(store, current_user, therapist_id=therapist_id, filters=filters,
-                    scales=scales, now=now(), locale=str(get_locale()), library=library)
+                    sort=sort, scales=scales, now=now(), locale=str(get_locale()),
+                    library=library)
     names = {i.id: i.short_name for i in library}
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
-                           instrument_names=names,
+                           instrument_names=names, sorting=sort_links(request.args, sort),
                            notices=rule_based_notices((m for r in rows for m in r.rule_based),
-                                                      names, str(get_locale())))
+                                                      names, str(get_locale()))
+                           + basis_notices(rows))
 
 
 @bp.route("/clients/<code>")
