@@ -9,6 +9,7 @@ For the client's own therapist only (it carries the client's name and goal wordi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reportlab.platypus import Flowable
@@ -93,6 +94,11 @@ class AlertEntry:
     note: str | None = None
 
 
+def long_moment(moment: dt.datetime) -> str:
+    """``16 November 2026, 09:30``: the report's date style with the time."""
+    return f"{long_date(moment)}, {moment:%H:%M}"
+
+
 @dataclass(frozen=True)
 class ProgressReport:
     """Everything the progress report shows, as plain data."""
@@ -114,6 +120,10 @@ class ProgressReport:
     goals: tuple[GoalRatings, ...] = ()
     alerts: tuple[AlertEntry, ...] = ()
     score_notes: tuple[ScoreNote, ...] = ()
+    # Issue 17: one style for every date in the report, and one for a date with its time
+    # (moments arrive in the clinic's time zone); a caller may pass its own formatters.
+    day: Callable[[dt.date], str] = long_date
+    moment: Callable[[dt.datetime], str] = long_moment
 
 
 ALERT_KINDS = {
@@ -161,13 +171,13 @@ def _facts(report: ProgressReport) -> Flowable:
     if report.episode_opened is None:
         episode = "none yet"
     elif report.episode_closed is None:
-        episode = f"opened {long_date(report.episode_opened)}, ongoing"
+        episode = f"opened {report.day(report.episode_opened)}, ongoing"
     else:
-        episode = (f"{long_date(report.episode_opened)} to "
-                   f"{long_date(report.episode_closed)}")
+        episode = (f"{report.day(report.episode_opened)} to "
+                   f"{report.day(report.episode_closed)}")
     facts = [("Client", report.client_name), ("Code", report.client_code),
              ("Therapist", report.therapist_name), ("Clinic", report.clinic_name),
-             ("Episode", episode), ("Produced", long_date(report.produced))]
+             ("Episode", episode), ("Produced", report.day(report.produced))]
     rows = [[*facts[i], *facts[i + 1]] for i in range(0, len(facts), 2)]
     widths = [64, FRAME_WIDTH / 2 - 64, 64, FRAME_WIDTH / 2 - 64]
     return table(rows, widths, header=False, bold_columns=(0, 2))
@@ -229,7 +239,7 @@ def _score_notes(report: ProgressReport) -> list[Flowable]:
     if not report.score_notes:
         return []
     rows: list[list] = [["Date", "Measure", "Session", "Score", "Note"]]
-    rows += [[n.completed.strftime("%Y-%m-%d"), n.instrument,
+    rows += [[report.day(n.completed), n.instrument,
               str(n.session) if n.session else "\u2013",
               number(n.score) if n.score is not None else "no valid score", n.text]
              for n in report.score_notes]
@@ -269,10 +279,6 @@ def _goals(report: ProgressReport) -> list[Flowable]:
                                              FRAME_WIDTH * 0.52 - 32], right=(0,))])]
 
 
-def _when(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
 def _alerts(report: ProgressReport) -> list[Flowable]:
     head = para("Alerts", "h2")
     if not report.alerts:
@@ -280,12 +286,13 @@ def _alerts(report: ProgressReport) -> list[Flowable]:
     rows: list[list] = [["Status", "Alert", "Acknowledgement"]]
     for alert in report.alerts:
         what = [rich(f"<b>{esc(ALERT_KINDS.get(alert.kind, alert.kind))}</b> \u00b7 "
-                     f"raised {esc(_when(alert.raised))}", "cell"),
+                     f"raised {esc(report.moment(alert.raised))}", "cell"),
                 para(alert.text, "cell")]
         if alert.acknowledged:
             who = f" by {alert.acknowledged_by}" if alert.acknowledged_by else ""
             done: list[Flowable] = [
-                para(f"Acknowledged{who} on {_when(alert.acknowledged)}:", "cell_muted"),
+                para(f"Acknowledged{who} on {report.moment(alert.acknowledged)}:",
+                     "cell_muted"),
                 para(alert.note or "(no note)", "cell")]
         else:
             done = [para("Not acknowledged yet." if alert.status == "open" else "\u2013",

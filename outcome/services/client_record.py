@@ -47,6 +47,7 @@ from outcome.services.caseload import rule_based_measures
 from outcome.services.caseload import rule_based_notices
 from outcome.services.episode_change import change_words
 from outcome.services.explanations import band_name
+from outcome.services.explanations import format_day
 from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
@@ -249,7 +250,7 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         elif instrument.role == "alliance":
             record.alliance_charts.append(_alliance_chart(
                 instrument, administered, state.get("alliance", {}).get(instrument_id, {}),
-                tz, t))
+                tz, t, locale))
 
     goal_rows = session.scalars(select(Goal).where(Goal.episode_id == episode.id)
                                 .order_by(Goal.position)).all()
@@ -330,7 +331,7 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
         cutoff_label=f"cutoff {instrument.cutoff.value:g}" if instrument.cutoff else "",
         band_low=band_low, band_high=band_high, band_label=band_label,
         markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m))
-    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), float(v),
+    table = tuple((s, format_day(row.completed_dt, locale, tz), float(v),
                    MARKERS[m] if m else "")
                   for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
     direction = ("lower is better" if instrument.direction == "higher_is_worse"
@@ -377,7 +378,8 @@ def expected_range_label(instrument: Instrument, model) -> str:
 
 
 def _alliance_chart(instrument: Instrument, rows: list[Administration], state: dict,
-                    tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...]) -> ChartView:
+                    tz: zoneinfo.ZoneInfo, sessions: tuple[int, ...], locale: str = "en"
+                    ) -> ChartView:
     scores = [float(row.scores["primary"]) for row in rows]
     markers: list[tuple[int, str]] = []
     for rupture in state.get("ruptures", []):
@@ -404,7 +406,7 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
         cutoff=instrument.cutoff.value if instrument.cutoff else None,
         cutoff_label=f"concern below {instrument.cutoff.value:g}" if instrument.cutoff else "",
         markers=tuple(markers))
-    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), v,
+    table = tuple((s, format_day(row.completed_dt, locale, tz), v,
                    ", ".join(words.get(s, [])))
                   for s, row, v in zip(sessions, rows, scores, strict=True))
     listing = "; ".join(f"session {s}: {v:g}" + (f" ({w})" if w else "")

@@ -113,16 +113,18 @@ def format_day(value: dt.date | dt.datetime | None, locale: Any = DEFAULT_LOCALE
 
 
 def format_moment(value: dt.datetime | None, locale: Any = DEFAULT_LOCALE,
-                  tz: dt.tzinfo | str | None = None) -> str:
+                  tz: dt.tzinfo | str | None = None, seconds: bool = False) -> str:
     """A date and time in ``tz`` (the clinic's time zone) as every page and report writes
     one: the medium date and the short time joined the locale's way
-    ("Sep 8, 2026, 9:00 AM"; in Russian with the 24-hour clock). "" for None."""
+    ("Sep 8, 2026, 9:00 AM"; in Russian with the 24-hour clock); with ``seconds`` (the
+    audit log) "Sep 8, 2026, 9:00:00 AM". "" for None."""
     if value is None:
         return ""
     code = language(locale)
     moment = _in_zone(value, tz)
     pattern = Locale.parse(code).datetime_formats["medium"]
-    return str(pattern).format(format_time(moment, "short", locale=code),
+    return str(pattern).format(format_time(moment, "medium" if seconds else "short",
+                                           locale=code),
                                format_date(moment, "medium", locale=code))
 
 

@@ -54,10 +54,10 @@ def format_day(value: dt.date | dt.datetime | None) -> str:
     return explanations.format_day(value, get_locale(), get_timezone())
 
 
-def format_moment(value: dt.datetime | None) -> str:
+def format_moment(value: dt.datetime | None, seconds: bool = False) -> str:
     """A date and time on any page, in the clinic's time zone ("Sep 8, 2026, 9:00 AM";
     in Russian with the 24-hour clock); the ``moment`` filter in templates."""
-    return explanations.format_moment(value, get_locale(), get_timezone())
+    return explanations.format_moment(value, get_locale(), get_timezone(), seconds)
 
 
 def init_app(app: Flask) -> None:
