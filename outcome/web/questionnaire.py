@@ -47,6 +47,7 @@ from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.database import writes
 from questionnaires.wording import instrument_wording
+from reports.charts import scrolling_chart
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
@@ -181,8 +182,9 @@ def page() -> Response | str | tuple[str, int]:
     if not pending:
         audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
                     **client_fields)
-        charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
-                                 chart.summary, key=str(n)))
+        charts = [(chart, scrolling_chart(to_svg(trajectory_drawing(chart.data),
+                                                 chart.data.title, chart.summary, key=str(n)),
+                                          str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
                                                             instrument_library(current_app),
                                                             str(get_locale())))]
