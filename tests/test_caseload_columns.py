@@ -206,3 +206,27 @@ def test_the_basis_is_said_once_above_the_table(auth, client, db_session, make_u
     assert html.count(basis) == 1
     assert html.index(basis) < html.index("<table")
     assert html.count("this is worse than 95 % of past clients") == 2
+
+
+def test_charts_are_drawn_large_enough_for_11_px_text():
+    """On screen a chart is shown at its own width and height (it scrolls on a phone):
+    those are enlarged so its smallest text is 11 px; the drawing (and the PDF) is not."""
+    from reports.charts import HeatmapData
+    from reports.charts import TrajectoryData
+    from reports.charts import heatmap_drawing
+    from reports.charts import scrolling_chart
+    from reports.charts import smallest_font
+    from reports.charts import to_svg
+    from reports.charts import trajectory_drawing
+
+    heat = heatmap_drawing(HeatmapData("PHQ-9 items", ("Little interest", "Feeling down"),
+                                       (1, 2), ((1.0, 2.0), (0.0, None)), 0, 3))
+    assert smallest_font(heat) == 6.5 and heat.width == 520
+    svg = to_svg(heat, "PHQ-9 items", "by session", key="h")
+    head = svg[:svg.index(">")]
+    assert 'width="880"' in head and 'viewBox="0 0 520 68"' in head  # 520 x 11 / 6.5
+    line = trajectory_drawing(TrajectoryData("PHQ-9", (1, 2), (16.0, 12.0), 0, 27))
+    assert 'width="360"' in to_svg(line, "PHQ-9", "d", min_font_px=6.5)[:200]
+    wrapped = scrolling_chart(svg, "h")
+    assert wrapped.startswith('<div class="chart-scroll" role="group" tabindex="0" '
+                              'aria-labelledby="t-h">') and wrapped.endswith("</svg>\n</div>")
