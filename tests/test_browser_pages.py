@@ -309,5 +309,39 @@ def test_no_table_is_wider_than_its_card_on_a_laptop(browser, world):
     assert visited == len(PAGES)
 
 
+FIRST_CLIENT = """() => {
+  const row = document.querySelector('table.caseload tbody tr');
+  const box = (el) => el ? el.getBoundingClientRect() : null;
+  const parts = {name: box(row.querySelector('td.client a')),
+                 colour: box(row.querySelector('.badge')),
+                 reason: box(row.querySelector('td.attention .alert'))};
+  return Object.fromEntries(Object.entries(parts).map(([k, b]) => [k, b && {
+    top: b.top, bottom: b.bottom, left: b.left, right: b.right}]));
+}"""
+
+
+def test_the_first_client_and_their_most_urgent_reason_fit_a_phone_screen(browser, world):
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    try:
+        page.goto(world.base + "/login")
+        page.get_by_label("E-mail").fill(world.emails["therapist"])
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(world.base + "/")
+        parts = page.evaluate(FIRST_CLIENT)
+        page.screenshot(path=str(ARTIFACTS / "caseload-first-screen-390.png"))
+    finally:
+        context.close()
+    # The demo's most urgent client has an open alert: its reason is shown first.
+    assert parts["reason"] is not None, parts
+    for name, box in parts.items():
+        assert box["left"] >= 0 and box["right"] <= PHONE["width"], (name, box)
+    # Name and colour on the first screen, and the reason begins on it.
+    assert parts["name"]["bottom"] <= PHONE["height"], parts
+    assert parts["colour"]["bottom"] <= PHONE["height"], parts
+    assert parts["reason"]["top"] < PHONE["height"], parts
+
+
 if os.environ.get("OUTCOME_SKIP_BROWSER") == "1":  # pragma: no cover - local escape hatch
     pytestmark = [pytest.mark.browser, pytest.mark.skip(reason="OUTCOME_SKIP_BROWSER=1")]

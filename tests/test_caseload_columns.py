@@ -230,3 +230,22 @@ def test_charts_are_drawn_large_enough_for_11_px_text():
     wrapped = scrolling_chart(svg, "h")
     assert wrapped.startswith('<div class="chart-scroll" role="group" tabindex="0" '
                               'aria-labelledby="t-h">') and wrapped.endswith("</svg>\n</div>")
+
+
+def test_a_new_booking_shows_at_once(auth, client, db_session, make_user, make_client,
+                                     make_episode, make_appointment, clock):
+    """The cached table follows a booking (the next appointment it shows)."""
+    therapist = _people(db_session, make_user, make_client, make_episode, make_appointment,
+                        clock)
+    auth.login(therapist.email)
+    assert "Dec 1, 2026" not in _page(client)
+    nodata = next(r for r in caseload(db_session, therapist) if r.name == "Bo Nodata")
+    from sqlalchemy import select
+
+    from outcome.models import Client
+    from outcome.models import Episode
+
+    episode = db_session.scalar(select(Episode).join(Client).where(Client.code == nodata.code))
+    make_appointment(episode, starts_dt=dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC))
+    db_session.commit()
+    assert "Dec 1, 2026, 10:00 AM" in _page(client)

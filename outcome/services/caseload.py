@@ -403,9 +403,10 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
     """A cheap fingerprint of everything a therapist's caseload shows.
 
     It changes when an open episode starts or ends or moves, when any of their signals
-    is recomputed, when an alert opens, is acknowledged or resolves, and when a session
-    passes or is cancelled. Pages may cache the rendered caseload under it (with a
-    short expiry for what it cannot see, such as a renamed client).
+    is recomputed, when an alert opens, is acknowledged or resolves, when a session
+    passes or is cancelled, and when an appointment is booked. Pages may cache the
+    rendered caseload under it (with a short expiry for what it cannot see, such as a
+    renamed client).
     """
     episodes = session.execute(
         select(func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
@@ -421,4 +422,10 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
         select(func.count(Appointment.id)).join(Episode, Episode.id == Appointment.episode_id)
         .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
                Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
-    return (*episodes, *alerts, held)
+    # The next appointments (issue 17): one booked, moved or cancelled.
+    upcoming = session.execute(
+        select(func.count(Appointment.id), func.coalesce(func.sum(Appointment.id), 0))
+        .join(Episode, Episode.id == Appointment.episode_id)
+        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
+               Appointment.status == "scheduled", Appointment.starts_dt >= now)).one()
+    return (*episodes, *alerts, held, *upcoming)
