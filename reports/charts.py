@@ -7,8 +7,10 @@ SVG renderer escapes it (a client's own words can never become markup).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from reportlab.graphics import renderSVG
 from reportlab.graphics.shapes import Circle
@@ -244,12 +246,42 @@ def _presentation(match: re.Match[str]) -> str:
     return " ".join(attributes)
 
 
-def to_svg(drawing: Drawing, title: str, description: str, key: str = "") -> str:
+# The least text size of a chart on screen, in CSS pixels (issue 17: a phone shrank
+# charts to 4-6 px text).
+MIN_SCREEN_FONT_PX = 11.0
+
+
+def smallest_font(drawing: Drawing) -> float | None:
+    """The smallest font size of any text in ``drawing`` (None without text)."""
+    sizes: list[float] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, String):
+            sizes.append(float(node.fontSize))
+        for child in getattr(node, "contents", ()):
+            walk(child)
+
+    walk(drawing)
+    return min(sizes) if sizes else None
+
+
+def to_svg(drawing: Drawing, title: str, description: str, key: str = "",
+           min_font_px: float = MIN_SCREEN_FONT_PX) -> str:
     """Inline SVG (no XML prolog) with an accessible title and description.
 
     ``key`` makes the title and description ids unique when a page has several charts.
+    The SVG's width and height are its drawing's, enlarged so that its smallest text is
+    ``min_font_px`` CSS pixels when it is shown at that size (the page shows charts at
+    their own size and lets a narrow screen scroll them: scaled to a phone's width, the
+    text would shrink below reading size).
     """
     svg = renderSVG.drawToString(drawing)
+    smallest = smallest_font(drawing)
+    scale = max(1.0, min_font_px / smallest) if smallest else 1.0
+    if scale > 1.0:
+        svg = re.sub(r'width="[0-9.]+" height="[0-9.]+"',
+                     f'width="{math.ceil(drawing.width * scale)}" '
+                     f'height="{math.ceil(drawing.height * scale)}"', svg, count=1)
     svg = _STYLE.sub(_presentation, svg[svg.index("<svg"):])
     # reportlab's placeholder title and fixed ids would repeat when a page has several
     # charts; ours follow below.
@@ -266,3 +298,12 @@ def to_svg(drawing: Drawing, title: str, description: str, key: str = "") -> str
     head_end = svg.index(">") + 1
     return (svg[:head_end] + f'<title id="{t}">{safe_title}</title>'
             f'<desc id="{d}">{safe_desc}</desc>' + svg[head_end:])
+
+
+def scrolling_chart(svg: str, key: str = "") -> str:
+    """An inline chart in a box that scrolls sideways when the screen is narrower than the
+    chart (keyboard users reach it too: it takes focus, named by the chart's title)."""
+    key = re.sub(r"[^A-Za-z0-9_-]", "", key)
+    title = f"t-{key}" if key else "t"
+    return (f'<div class="chart-scroll" role="group" tabindex="0" aria-labelledby="{title}">'
+            f"{svg}</div>")

@@ -9,6 +9,7 @@ For the client's own therapist only (it carries the client's name and goal wordi
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reportlab.platypus import Flowable
@@ -94,6 +95,11 @@ class AlertEntry:
     note: str | None = None
 
 
+def long_moment(moment: dt.datetime) -> str:
+    """``16 November 2026, 09:30``: the report's date style with the time."""
+    return f"{long_date(moment)}, {moment:%H:%M}"
+
+
 @dataclass(frozen=True)
 class ProgressReport:
     """Everything the progress report shows, as plain data."""
@@ -115,6 +121,10 @@ class ProgressReport:
     goals: tuple[GoalRatings, ...] = ()
     alerts: tuple[AlertEntry, ...] = ()
     score_notes: tuple[ScoreNote, ...] = ()
+    # Issue 17: one style for every date in the report, and one for a date with its time
+    # (moments arrive in the clinic's time zone); a caller may pass its own formatters.
+    day: Callable[[dt.date], str] = long_date
+    moment: Callable[[dt.datetime], str] = long_moment
 
 
 def N_(message: str) -> str:  # marked for the catalogue; said with _() when rendered
@@ -168,13 +178,13 @@ def _facts(report: ProgressReport) -> Flowable:
     if report.episode_opened is None:
         episode = _("none yet")
     elif report.episode_closed is None:
-        episode = _("opened %(day)s, ongoing", day=long_date(report.episode_opened))
+        episode = _("opened %(day)s, ongoing", day=report.day(report.episode_opened))
     else:
-        episode = _("%(start)s to %(end)s", start=long_date(report.episode_opened),
-                    end=long_date(report.episode_closed))
+        episode = _("%(start)s to %(end)s", start=report.day(report.episode_opened),
+                    end=report.day(report.episode_closed))
     facts = [(_("Client"), report.client_name), (_("Code"), report.client_code),
              (_("Therapist"), report.therapist_name), (_("Clinic"), report.clinic_name),
-             (_("Episode"), episode), (_("Produced"), long_date(report.produced))]
+             (_("Episode"), episode), (_("Produced"), report.day(report.produced))]
     rows = [[*facts[i], *facts[i + 1]] for i in range(0, len(facts), 2)]
     widths = [64, FRAME_WIDTH / 2 - 64, 64, FRAME_WIDTH / 2 - 64]
     return table(rows, widths, header=False, bold_columns=(0, 2))
@@ -237,7 +247,7 @@ def _score_notes(report: ProgressReport) -> list[Flowable]:
     if not report.score_notes:
         return []
     rows: list[list] = [[_("Date"), _("Measure"), _("Session"), _("Score"), _("Note")]]
-    rows += [[n.completed.strftime("%Y-%m-%d"), n.instrument,
+    rows += [[report.day(n.completed), n.instrument,
               str(n.session) if n.session else "\u2013",
               number(n.score) if n.score is not None else _("no valid score"), n.text]
              for n in report.score_notes]
@@ -279,10 +289,6 @@ def _goals(report: ProgressReport) -> list[Flowable]:
                                              FRAME_WIDTH * 0.52 - 32], right=(0,))])]
 
 
-def _when(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M")
-
-
 def _alerts(report: ProgressReport) -> list[Flowable]:
     head = para(_("Alerts"), "h2")
     if not report.alerts:
@@ -291,13 +297,13 @@ def _alerts(report: ProgressReport) -> list[Flowable]:
     for alert in report.alerts:
         kind = _(ALERT_KINDS[alert.kind]) if alert.kind in ALERT_KINDS else alert.kind
         what = [rich(f"<b>{esc(kind)}</b> \u00b7 "
-                     + esc(_("raised %(when)s", when=_when(alert.raised))), "cell"),
+                     + esc(_("raised %(when)s", when=report.moment(alert.raised))), "cell"),
                 para(alert.text, "cell")]
         if alert.acknowledged:
             done: list[Flowable] = [
                 para(_("Acknowledged by %(who)s on %(when)s:", who=alert.acknowledged_by,
-                       when=_when(alert.acknowledged)) if alert.acknowledged_by
-                     else _("Acknowledged on %(when)s:", when=_when(alert.acknowledged)),
+                       when=report.moment(alert.acknowledged)) if alert.acknowledged_by
+                     else _("Acknowledged on %(when)s:", when=report.moment(alert.acknowledged)),
                      "cell_muted"),
                 para(alert.note or _("(no note)"), "cell")]
         else:

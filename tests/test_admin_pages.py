@@ -168,7 +168,7 @@ def test_list_shows_staff_with_roles_status_and_last_login(auth, client, db_sess
     html = client.get("/admin/users").get_data(as_text=True)
     for user in world["therapist"], world["other"], world["supervisor"]:
         assert user.display_name in html and user.email in html
-    assert "2026-11-02 09:30" in html  # clinic time
+    assert "Nov 2, 2026, 9:30\u202fAM" in html  # clinic time, the one date-and-time style
     assert "Disabled" in html and "Never" in html
 
 
@@ -577,8 +577,10 @@ def test_audit_log_is_newest_first_paginated_filtered_and_this_clinic_only(
     first = client.get("/admin/audit?action=client.care.view").get_data(as_text=True)
     assert first.count("<td>client.care.view</td>") == 50
     newest = start + dt.timedelta(hours=59)
-    assert newest.astimezone(dt.timezone(dt.timedelta(hours=1))).strftime(
-        "%Y-%m-%d %H:%M:%S") in first  # Berlin time (CET in November)
+    # Berlin time (CET in November), in the audit log's date style (to the second).
+    shown = newest.astimezone(dt.timezone(dt.timedelta(hours=1)))
+    hour = shown.hour % 12 or 12
+    assert f"{shown:%b} {shown.day}, {shown:%Y}, {hour}:{shown:%M:%S}\u202f{shown:%p}" in first
     assert world["client"].code in first and CANARY not in first
     assert "10.0.0.7" in first and "Theo Therapist" in first
     assert "page=2" in first and "action=client.care.view" in first

@@ -194,7 +194,7 @@ def test_the_page_lists_tokens_without_their_secrets(auth, client, db_session, w
     assert secret not in html and token.token_hash not in html
     assert f"{token.prefix}…" in html
     for shown in ("EHR sync", "Theo Therapist", world["therapist"].email, "read, write",
-                  "2026-11-16 09:00", "2027-02-14 09:00", "Never", "Active", "personal"):
+                  "Nov 16, 2026", "Feb 14, 2027", "Never", "Active", "personal"):
         assert shown in html, shown
     assert "Other clinic's sync" not in html and "Olga Elsewhere" not in html
     assert f'action="/admin/tokens/{token.id}/revoke"' in html

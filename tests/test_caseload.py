@@ -80,7 +80,7 @@ def test_filters_search_sparkline_and_session(auth, client, db_session, make_use
     assert 'aria-label="PHQ-9 recent scores: 16, 16, 8, 8"' in html
     assert html.count('<svg class="spark"') == 2
     # Session held so far: one appointment is in the past.
-    assert re.search(r"Ada White</a>.*?<td>1</td>", html, re.S)
+    assert re.search(r"Ada White</a>.*?<td class=\"session\"[^>]*>1</td>", html, re.S)
 
     only_red = client.get("/?colour=red").get_data(as_text=True)
     assert "Cy Red" in only_red and "Ada White" not in only_red

@@ -228,7 +228,7 @@ def test_earlier_episodes_can_be_chosen(auth, client, case, db_session, make_epi
     assert f'<option value="{newer.id}" selected>' in html
     assert f'<option value="{episode.id}" >' in html
     older = client.get(f"/clients/{person.code}?episode={episode.id}").get_data(as_text=True)
-    assert "PHQ-9 by session" in older and "ended 2026-10-30" in older
+    assert "PHQ-9 by session" in older and "ended Oct 30, 2026" in older
 
 
 def test_explanations_follow_the_readers_language(auth, client, case):

@@ -129,10 +129,10 @@ def test_client_page_says_it(auth, client, noted):
     auth.login(therapist.email)
     html = flat(client.get(f"/clients/{person.code}").get_data(as_text=True))
     # In the notes under the outcome charts (shared with the supervisor's page)...
-    assert f"PHQ-9, 2026-09-08, score 18: {PRORATED_NOTE}" in html
+    assert f"PHQ-9, Sep 8, 2026, score 18: {PRORATED_NOTE}" in html
     # 27 over 17 answered items, prorated to 20: 31.76 -> 32; undetermined, not "no".
-    assert f"PCL-5, 2026-09-08, score 32: {UNDETERMINED}" in html
-    assert f"PCL-5, 2026-09-15, score 32: {MET}" in html
+    assert f"PCL-5, Sep 8, 2026, score 32: {UNDETERMINED}" in html
+    assert f"PCL-5, Sep 15, 2026, score 32: {MET}" in html
     # ...and on the questionnaire's own line, once, without the vaguer generic note.
     line = html[html.index("score 18 (moderately severe) ·"):][:300]
     assert PRORATED_NOTE in line and "some items unanswered" not in line

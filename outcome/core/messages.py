@@ -293,6 +293,19 @@ _TEMPLATES = [
              "improvement"),
     pgettext("episode_change.note.stand_in",
              "%(anxiety)s stands in for %(wanted)s, which is not installed"),
+    # Issue 17: a list says the statistical basis of its colours once, above the rows;
+    # each row keeps its own numbers (outcome.services.explanations.split_basis).
+    pgettext("progress.expected_stratum_short",
+             "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+             "%(percentile)s %% of past clients with an intake of %(low)s to %(high)s at this "
+             "session."),
+    pgettext("progress.expected_pooled_short",
+             "expected %(expected)s for someone starting at %(intake)s; this is worse than "
+             "%(percentile)s %% of past clients at this session."),
+    pgettext("progress.basis",
+             "%(instrument)s colours: yellow when a score is worse than %(green_max)s %% of "
+             "past clients' at the same session, red when worse than %(yellow_max)s %% "
+             "(%(fit)s)."),
 ]
 
 TEMPLATES: dict[str, Template] = {t.id: t for t in _TEMPLATES}

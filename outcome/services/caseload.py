@@ -20,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
+from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import func
 from sqlalchemy import or_
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from outcome.core.severity import severity
 from outcome.core.signals import rule_based_notice
+from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
@@ -38,6 +41,7 @@ from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
 from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
+from outcome.services.explanations import split_basis
 from outcome.services.explanations import without_answers
 from questionnaires.loader import InstrumentLibrary
 
@@ -50,6 +54,43 @@ COUNTED = SESSION_STATUSES  # statuses that take a session number: one list, in 
 # An alliance score counts as rising or falling when it differs from the mean of the
 # previous three by at least this share of the scale (the rupture SD floor, 2.5 %).
 TREND_FRACTION = 0.025
+
+# The reasons a client needs attention, most urgent first: the one order for every row
+# (and the same as the stored urgency, outcome.services.signals._store). A red row's
+# reason is a reliable deterioration before any other "not on track"; a kind added later
+# comes last until it is placed here.
+REASON_ORDER = ("critical_item", "critical_unanswered", "deterioration", "not_on_track",
+                "unrepaired_rupture", "rupture")
+DETERIORATION_RULE = "progress.reliable_deterioration_since_intake"
+# Columns a caseload sorts by (``?sort=``); "urgency" is the default order.
+SORT_COLUMNS = ("name", "colour", "next", "last", "alert")
+
+
+def reason_rank(kind: str, detail: dict[str, Any] | None) -> int:
+    """Where an open alert of ``kind`` (with its stored ``detail``) stands in
+    :data:`REASON_ORDER`; unknown kinds after every known one."""
+    if kind == "not_on_track" and (detail or {}).get("rule") == DETERIORATION_RULE:
+        kind = "deterioration"
+    return REASON_ORDER.index(kind) if kind in REASON_ORDER else len(REASON_ORDER)
+
+
+class Reason(NamedTuple):
+    """An open alert as a row shows it: its kind, its words and how long it has been
+    open, in whole days (None when the caseload was read without a ``now``)."""
+
+    kind: str
+    text: str
+    days: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseloadSort:
+    """The order of a caseload: "urgency" (most urgent first, the default) or one of
+    :data:`SORT_COLUMNS`. Clients without the value sorted on (no next appointment, no
+    answers, no open alert) come last in either direction; ties keep the urgency order."""
+
+    column: str = "urgency"
+    descending: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +152,8 @@ class CaseloadRow:
     change_category: str | None
     session: int
     latest: tuple[tuple[str, float | None, int], ...]
-    alerts: tuple[tuple[str, str], ...]
+    # Open alerts, the most urgent reason first (REASON_ORDER).
+    alerts: tuple[Reason, ...]
     progress_text: str
     outcomes: tuple[Measure, ...] = field(default=())
     alliance: tuple[Measure, ...] = field(default=())
@@ -122,6 +164,22 @@ class CaseloadRow:
     # Measures whose colour comes from the rational rules: (instrument, episodes the
     # clinic has, episodes needed), said once above the list (rule_based_notices).
     rule_based: tuple[tuple[str, int, int], ...] = ()
+    # The earliest scheduled appointment from now on, and the latest answers (issue 17).
+    next_appointment: dt.datetime | None = None
+    last_answered: dt.datetime | None = None
+    # The statistical basis of the row's explanations, said once above a list.
+    basis: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> Reason | None:
+        """The most urgent reason this client needs attention (None without an alert)."""
+        return self.alerts[0] if self.alerts else None
+
+    @property
+    def alert_days(self) -> int | None:
+        """Days the oldest open alert has been open."""
+        days = [r.days for r in self.alerts if r.days is not None]
+        return max(days) if days else None
 
 
 def alliance_trend(series: list[float] | tuple[float, ...], scale: tuple[float, float]
@@ -160,7 +218,7 @@ def latest_possible_rupture(ruptures: list[dict]) -> int | None:
 
 
 def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
-             filters: CaseloadFilter | None = None,
+             filters: CaseloadFilter | None = None, sort: CaseloadSort | None = None,
              scales: dict[str, tuple[float, float]] | None = None,
              now: dt.datetime | None = None, locale: str = "en",
              library: InstrumentLibrary | None = None) -> list[CaseloadRow]:
@@ -170,7 +228,9 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     supervisee's id and gets codes only. ``scales`` (instrument id to score range) turns
     on the alliance trend; ``now`` counts the sessions held so far. Alert and progress
     explanations are rendered in ``locale`` (the reader's language). With ``library``,
-    each latest score carries its severity band.
+    each latest score carries its severity band. ``sort`` orders the rows by a column
+    (:class:`CaseloadSort`); each row's reasons come most urgent first whatever the
+    order, with the statistical basis of a red row's words split out (``basis``).
     """
     filters = filters or CaseloadFilter()
     therapist_id = viewer.id if therapist_id is None else therapist_id
@@ -201,17 +261,34 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     rows = session.execute(query.order_by(
         func.coalesce(EpisodeSignal.urgency, NOTHING_YET), order)).all()
     episode_ids = [r[2] for r in rows]
-    alerts: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    oldest: dict[int, dt.datetime] = {}
+    alerts: dict[int, list[tuple[int, dt.datetime, Reason]]] = defaultdict(list)
+    basis: dict[int, list[str]] = defaultdict(list)
     for episode_id, kind, detail, raised in session.execute(
             select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
             .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
             .order_by(Alert.raised_dt)):
         # Only the client's own therapist reads a critical answer; a supervisor reads that
         # one was given, its item and its urgency (issue 16, finding 14).
-        shown = detail if named else without_answers(detail, library)
-        alerts[episode_id].append((kind, render_explanation(shown, locale)))
-        oldest.setdefault(episode_id, raised)
+        shown, said_once = split_basis(detail if named else without_answers(detail, library))
+        if said_once is not None:
+            basis[episode_id].append(render_explanation(said_once, locale))
+        days = (now - raised).days if now is not None else None
+        alerts[episode_id].append((reason_rank(kind, detail), raised,
+                                   Reason(kind, render_explanation(shown, locale), days)))
+    oldest = {e: min(raised for _, raised, _ in found) for e, found in alerts.items()}
+    upcoming: dict[int, dt.datetime] = {}
+    answered: dict[int, dt.datetime] = {}
+    if episode_ids:
+        if now is not None:
+            upcoming = dict(session.execute(
+                select(Appointment.episode_id, func.min(Appointment.starts_dt))
+                .where(Appointment.episode_id.in_(episode_ids),
+                       Appointment.status == "scheduled", Appointment.starts_dt >= now)
+                .group_by(Appointment.episode_id)).all())
+        answered = dict(session.execute(
+            select(Administration.episode_id, func.max(Administration.completed_dt))
+            .where(Administration.episode_id.in_(episode_ids))
+            .group_by(Administration.episode_id)).all())
     held: dict[int, int] = {}
     if now is not None and episode_ids:
         held = dict(session.execute(
@@ -226,8 +303,12 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
         outcomes = state.get("outcomes", {})
         latest = tuple((instrument, data.get("latest"), data.get("session", 0))
                        for instrument, data in sorted(outcomes.items()))
-        worst = next((render_explanation(data["progress"], locale) for data in outcomes.values()
-                      if signal and data["progress"]["level"] == signal.colour), "")
+        shown, said_once = next((split_basis(data["progress"]) for data in outcomes.values()
+                                 if signal and data["progress"]["level"] == signal.colour),
+                                (None, None))
+        worst = render_explanation(shown, locale)
+        if said_once is not None:
+            basis[episode_id].append(render_explanation(said_once, locale))
         measures = tuple(
             Measure(instrument, data.get("latest"),
                     data.get("session", 0),  # the latest score's treatment session
@@ -248,13 +329,41 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                                urgency=signal.urgency if signal else NOTHING_YET,
                                change_category=signal.change_category if signal else None,
                                session=held.get(episode_id, 0),
-                               latest=latest, alerts=tuple(alerts[episode_id]),
+                               latest=latest,
+                               alerts=tuple(r for _, _, r in sorted(
+                                   alerts[episode_id], key=lambda a: a[:2])),
                                progress_text=worst, outcomes=measures, alliance=alliance,
                                oldest_alert=oldest.get(episode_id),
                                change_measure=render_explanation(
                                    (state.get("change") or {}).get("label"), locale),
-                               rule_based=rule_based_measures(outcomes)))
-    return out
+                               rule_based=rule_based_measures(outcomes),
+                               next_appointment=upcoming.get(episode_id),
+                               last_answered=answered.get(episode_id),
+                               basis=tuple(dict.fromkeys(basis[episode_id]))))
+    return sort_caseload(out, sort or CaseloadSort())
+
+
+def sort_caseload(rows: list[CaseloadRow], sort: CaseloadSort) -> list[CaseloadRow]:
+    """``rows`` (most urgent first) in the order of ``sort``: a stable sort, so ties keep
+    the urgency order; rows without a value come last in either direction."""
+    if sort.column == "urgency":
+        return list(reversed(rows)) if sort.descending else list(rows)
+    keys: dict[str, Any] = {
+        "name": lambda r: (r.name or r.code).casefold(),
+        "colour": lambda r: COLOURS.index(r.colour) if r.colour in COLOURS else len(COLOURS),
+        "next": lambda r: r.next_appointment,
+        "last": lambda r: r.last_answered,
+        "alert": lambda r: r.alert_days,
+    }
+    key = keys[sort.column]
+    having = [r for r in rows if key(r) is not None]
+    without = [r for r in rows if key(r) is None]
+    return sorted(having, key=key, reverse=sort.descending) + without
+
+
+def basis_notices(rows: Iterable[CaseloadRow]) -> tuple[str, ...]:
+    """The statistical basis of the rows' explanations, each sentence once."""
+    return tuple(dict.fromkeys(text for row in rows for text in row.basis))
 
 
 def rule_based_measures(outcomes: dict) -> tuple[tuple[str, int, int], ...]:
@@ -308,9 +417,10 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
     """A cheap fingerprint of everything a therapist's caseload shows.
 
     It changes when an open episode starts or ends or moves, when any of their signals
-    is recomputed, when an alert opens, is acknowledged or resolves, and when a session
-    passes or is cancelled. Pages may cache the rendered caseload under it (with a
-    short expiry for what it cannot see, such as a renamed client).
+    is recomputed, when an alert opens, is acknowledged or resolves, when a session
+    passes or is cancelled, and when an appointment is booked. Pages may cache the
+    rendered caseload under it (with a short expiry for what it cannot see, such as a
+    renamed client).
     """
     episodes = session.execute(
         select(func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
@@ -326,7 +436,13 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
         select(func.count(Appointment.id)).join(Episode, Episode.id == Appointment.episode_id)
         .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
                Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
-    return (*episodes, *alerts, held)
+    # The next appointments (issue 17): one booked, moved or cancelled.
+    upcoming = session.execute(
+        select(func.count(Appointment.id), func.coalesce(func.sum(Appointment.id), 0))
+        .join(Episode, Episode.id == Appointment.episode_id)
+        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
+               Appointment.status == "scheduled", Appointment.starts_dt >= now)).one()
+    return (*episodes, *alerts, held, *upcoming)
 
 
 # --- past clients (issue 17) ----------------------------------------------------------------

@@ -47,6 +47,7 @@ from outcome.services.caseload import rule_based_measures
 from outcome.services.caseload import rule_based_notices
 from outcome.services.episode_change import change_words
 from outcome.services.explanations import band_name
+from outcome.services.explanations import format_day
 from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
@@ -359,7 +360,7 @@ def _outcome_chart(instrument: Instrument, rows: list[Administration], context,
         band_low=band_low, band_high=band_high, band_label=band_label,
         markers=tuple((s, m) for s, m in zip(sessions, marks, strict=True) if m),
         words=_chart_words(locale))
-    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), float(v),
+    table = tuple((s, format_day(row.completed_dt, locale, tz), float(v),
                    say(MARKER_WORDS[m], locale) if m else "")
                   for s, row, v, m in zip(sessions, rows, scores, marks, strict=True))
     direction = (say(N_("lower is better"), locale)
@@ -442,7 +443,7 @@ def _alliance_chart(instrument: Instrument, rows: list[Administration], state: d
         cutoff_label=(say(N_("concern below %(value)s"), locale,
                           value=f"{instrument.cutoff.value:g}") if instrument.cutoff else ""),
         markers=tuple(markers), words=_chart_words(locale))
-    table = tuple((s, row.completed_dt.astimezone(tz).strftime("%Y-%m-%d"), v,
+    table = tuple((s, format_day(row.completed_dt, locale, tz), v,
                    ", ".join(words.get(s, [])))
                   for s, row, v in zip(sessions, rows, scores, strict=True))
     listing = "; ".join(say(N_("session %(session)s: %(score)s"), locale, session=s,

@@ -17,14 +17,18 @@ reader's Flask-Babel locale), the API and the PDFs made by the scheduler all use
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
+import zoneinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
 
 from babel import Locale
 from babel.core import UnknownLocaleError
+from babel.dates import format_date
+from babel.dates import format_time
 from babel.numbers import get_decimal_symbol
 from babel.numbers import get_minus_sign_symbol
 from babel.support import NullTranslations
@@ -94,6 +98,42 @@ def _format(value: Any, code: str, digits: int = 1, signed: bool = False) -> str
     decimal, minus = _symbols(code)
     text = text.replace(".", decimal).replace("-", minus)
     return f"+{text}" if signed and value >= 0 else text
+
+
+def format_day(value: dt.date | dt.datetime | None, locale: Any = DEFAULT_LOCALE,
+               tz: dt.tzinfo | str | None = None) -> str:
+    """A date as every page and report writes one: Babel's medium date in ``locale``
+    ("Sep 8, 2026";
+    in Russian the day first and the month abbreviated); a moment is first put in ``tz``
+    (the clinic's time zone). "" for None."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = _in_zone(value, tz).date()
+    return format_date(value, "medium", locale=language(locale))
+
+
+def format_moment(value: dt.datetime | None, locale: Any = DEFAULT_LOCALE,
+                  tz: dt.tzinfo | str | None = None, seconds: bool = False) -> str:
+    """A date and time in ``tz`` (the clinic's time zone) as every page and report writes
+    one: the medium date and the short time joined the locale's way
+    ("Sep 8, 2026, 9:00 AM"; in Russian with the 24-hour clock); with ``seconds`` (the
+    audit log) "Sep 8, 2026, 9:00:00 AM". "" for None."""
+    if value is None:
+        return ""
+    code = language(locale)
+    moment = _in_zone(value, tz)
+    pattern = Locale.parse(code).datetime_formats["medium"]
+    return str(pattern).format(format_time(moment, "medium" if seconds else "short",
+                                           locale=code),
+                               format_date(moment, "medium", locale=code))
+
+
+def _in_zone(value: dt.datetime, tz: dt.tzinfo | str | None) -> dt.datetime:
+    if value.tzinfo is None:  # stored moments are UTC
+        value = value.replace(tzinfo=dt.UTC)
+    zone = zoneinfo.ZoneInfo(tz) if isinstance(tz, str) else tz
+    return value.astimezone(zone) if zone is not None else value
 
 
 def _count(value: Any) -> int:
@@ -257,6 +297,44 @@ def _answered(numbers: dict[str, Any], level: str, library: InstrumentLibrary | 
                      "urgency": level}
 
 
+# --- the statistical basis of a colour, said once above a list (issue 17) -----------------
+
+# A progress body that ends with its basis (the percentile thresholds and the fit), and
+# the same words without it.
+_WITHOUT_BASIS = {"progress.expected_stratum": "progress.expected_stratum_short",
+                  "progress.expected_pooled": "progress.expected_pooled_short",
+                  "progress.expected": "progress.expected_pooled_short"}
+
+
+def split_basis(explanation: dict[str, Any] | None
+                ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """A stored progress explanation without its statistical basis, and the basis.
+
+    A red or yellow colour read from the clinic's expected recovery curves ends with the
+    percentile thresholds and the fit it comes from ("yellow above 75 %, red above 90 %;
+    clinic fit, n = 152 episodes"): the same for every client of a measure, so a list
+    says it once (``progress.basis``) and each row keeps its own numbers. Any other
+    explanation comes back unchanged, with None.
+    """
+    if not explanation or explanation.get("message") != "progress.explanation":
+        return explanation, None
+    params = explanation.get("params") or {}
+    body, head = params.get("body") or {}, params.get("head") or {}
+    short = _WITHOUT_BASIS.get(body.get("message", ""))
+    if short is None:
+        return explanation, None
+    numbers = body.get("params") or {}
+    fit = numbers.get("fit")
+    if fit is None and "episodes" in numbers:  # stored before issue 15
+        fit = {"message": "progress.fit.clinic", "params": {"episodes": numbers["episodes"]}}
+    basis = {"message": "progress.basis",
+             "params": {"instrument": (head.get("params") or {}).get("instrument", ""),
+                        "green_max": numbers.get("green_max"),
+                        "yellow_max": numbers.get("yellow_max"), "fit": fit}}
+    shown = {**explanation, "params": {**params, "body": {**body, "message": short}}}
+    return shown, basis
+
+
 # English ordinal suffixes by CLDR ordinal plural category (Babel's ``ordinal_form``:
 # 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, 23rd, 101st, 111th).
 _EN_ORDINAL = {"one": "st", "two": "nd", "few": "rd"}
@@ -303,6 +381,8 @@ __all__ = [
     "band_name",
     "carries_answer",
     "explanation_json",
+    "format_day",
+    "format_moment",
     "format_number",
     "language",
     "measure_count",
@@ -311,5 +391,6 @@ __all__ = [
     "render_explanation",
     "say",
     "scored_text",
+    "split_basis",
     "without_answers",
 ]

@@ -57,6 +57,7 @@ from outcome.web.confirm import require_confirmation
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
+from outcome.web.i18n import format_moment
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -130,7 +131,9 @@ def _tz() -> zoneinfo.ZoneInfo:
 
 
 def _local(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+    # One date-and-time style on every page (issue 17); ``tz`` is the clinic's, which
+    # the page's Babel time zone already is.
+    return format_moment(moment.astimezone(tz)) if moment else ""
 
 
 def _denied(action: str, object_type: str, object_id: object) -> NoReturn:

@@ -6,12 +6,16 @@ import datetime as dt
 import threading
 import time
 from collections import OrderedDict
+from urllib.parse import urlencode
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import render_template
 from flask import request
 from flask_babel import get_locale
+from flask_babel import get_timezone
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
 from markupsafe import Markup
@@ -25,7 +29,10 @@ from outcome.models import Episode
 from outcome.services.access import visible_clients
 from outcome.services.caseload import COLOURS
 from outcome.services.caseload import EPISODE_FILTERS
+from outcome.services.caseload import SORT_COLUMNS
 from outcome.services.caseload import CaseloadFilter
+from outcome.services.caseload import CaseloadSort
+from outcome.services.caseload import basis_notices
 from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
 from outcome.services.caseload import past_clients
@@ -74,7 +81,8 @@ def index() -> str:
                "appointments_week": counts[2] or 0}
     clinic = store.get(Clinic, user.clinic_id)
     filters = caseload_filter(request.args)
-    table = (_caseload_table(store, user, filters, start)
+    sort = caseload_sort(request.args)
+    table = (_caseload_table(store, user, filters, sort, start)
              if user.is_therapist and filters.shows_current else None)
     ended = (past_clients(store, user, search=filters.search, locale=str(get_locale()))
              if user.is_therapist and filters.shows_ended else None)
@@ -84,8 +92,12 @@ def index() -> str:
                            **caseload_notices(store, user, clinic, start))
 
 
-def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) -> Markup:
-    key = (current_app.name, id(current_app), user.id, str(get_locale()), filters)
+def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
+                    start: dt.datetime) -> Markup:
+    # The sort links carry the query string, and the alert ages the day.
+    key = (current_app.name, id(current_app), user.id, str(get_locale()), str(get_timezone()),
+           filters, sort,
+           tuple(sorted(request.args.items(multi=True))), start.date())
     version = caseload_version(store, user.id, start)
     moment = time.monotonic()
     with _TABLES_LOCK:
@@ -95,14 +107,15 @@ def _caseload_table(store, user, filters: CaseloadFilter, start: dt.datetime) ->
             return cached[2]
     library = instrument_library(current_app)
     scales = {i.id: i.primary_range for i in library}
-    rows = caseload(store, user, filters=filters, scales=scales, now=start,
+    rows = caseload(store, user, filters=filters, sort=sort, scales=scales, now=start,
                     locale=str(get_locale()), library=library)
     # render_template's output is already escaped HTML: marking it safe escapes nothing.
     names = {i.id: i.short_name for i in library}
     table = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
         "_caseload_table.html", caseload=rows, filters=filters, instrument_names=names,
+        sorting=sort_links(request.args, sort),
         notices=rule_based_notices((m for r in rows for m in r.rule_based), names,
-                                   str(get_locale()))))
+                                   str(get_locale())) + basis_notices(rows)))
     with _TABLES_LOCK:
         _TABLES[key] = (version, moment, table)
         _TABLES.move_to_end(key)
@@ -120,3 +133,32 @@ def caseload_filter(args) -> CaseloadFilter:
         needs_attention=args.get("attention") == "1",
         search=(args.get("q") or "")[:100],
         episodes=episodes if episodes in EPISODE_FILTERS else "current")
+
+
+def caseload_sort(args) -> CaseloadSort:
+    """The order from the query string: ``sort`` (one of :data:`SORT_COLUMNS`; none for
+    the most urgent first) and ``dir`` (``asc``, the default, or ``desc``). Anything else
+    is a 400 that says what is allowed."""
+    columns, directions = args.getlist("sort"), args.getlist("dir")
+    if (len(columns) > 1 or len(directions) > 1
+            or (columns and columns[0] not in SORT_COLUMNS)
+            or (directions and directions[0] not in ("asc", "desc"))):
+        abort(400, description=_(
+            "Sort the caseload by one of %(columns)s (parameter “sort”), in the order asc "
+            "or desc (parameter “dir”).", columns=", ".join(SORT_COLUMNS)))
+    return CaseloadSort(columns[0] if columns else "urgency",
+                        descending=bool(directions) and directions[0] == "desc")
+
+
+def sort_links(args, sort: CaseloadSort) -> dict[str, tuple[str, str | None]]:
+    """Each sortable column's link (the other parameters kept) and its ``aria-sort``:
+    a column not sorted on links to ascending; the sorted one to the other direction."""
+    kept = [(k, v) for k, v in args.items(multi=True) if k not in ("sort", "dir")]
+    links = {}
+    for column in SORT_COLUMNS:
+        current = sort.column == column
+        descending = current and not sort.descending
+        query = urlencode([*kept, ("sort", column), ("dir", "desc" if descending else "asc")])
+        state = ("descending" if sort.descending else "ascending") if current else None
+        links[column] = ("?" + query, state)
+    return links

@@ -60,6 +60,7 @@ from outcome.web.database import discard_changes
 from outcome.web.database import writes
 from questionnaires.wording import instrument_wording
 from questionnaires.wording import shown_language
+from reports.charts import scrolling_chart
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
@@ -224,8 +225,9 @@ def page() -> Response | str | tuple[str, int]:
                     **client_fields)
         if session.get("kiosk"):  # a shared tablet: no chart, back to the code screen
             return kiosk.finish_client_session()
-        charts = [(chart, to_svg(trajectory_drawing(chart.data), chart.data.title,
-                                 chart.summary, key=str(n)))
+        charts = [(chart, scrolling_chart(to_svg(trajectory_drawing(chart.data),
+                                                 chart.data.title, chart.summary, key=str(n)),
+                                          str(n)))
                   for n, chart in enumerate(client_progress(store, episode,
                                                             instrument_library(current_app),
                                                             str(get_locale())))]

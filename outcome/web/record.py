@@ -45,6 +45,7 @@ from outcome.web.scoping import own_client
 from reports.charts import HeatmapData
 from reports.charts import TrajectoryData
 from reports.charts import heatmap_drawing
+from reports.charts import scrolling_chart
 from reports.charts import to_svg
 from reports.charts import trajectory_drawing
 
@@ -57,7 +58,7 @@ def _svg(data: TrajectoryData | HeatmapData, description: str, key: str) -> str:
     # data always draws the same chart, so each process keeps the recent ones.
     drawing = (heatmap_drawing(data) if isinstance(data, HeatmapData)
                else trajectory_drawing(data))
-    return to_svg(drawing, data.title, description, key=key)
+    return scrolling_chart(to_svg(drawing, data.title, description, key=key), key)
 
 
 def chart_svgs(record) -> dict[str, list]:

@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response
 from outcome.extensions import instrument_library
 from outcome.models import Clinic
 from outcome.models import User
+from outcome.services.caseload import basis_notices
 from outcome.services.caseload import caseload
 from outcome.services.caseload import past_clients
 from outcome.services.caseload import rule_based_notices
@@ -35,6 +36,8 @@ from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.home import caseload_filter
+from outcome.web.home import caseload_sort
+from outcome.web.home import sort_links
 from outcome.web.notices import supervisor_notices
 from outcome.web.record import chart_svgs
 from outcome.web.record import chosen_episode
@@ -82,9 +85,11 @@ def therapist(therapist_id: int) -> str:
     supervisee = store.get(User, therapist_id)
     library = instrument_library(current_app)
     filters = caseload_filter(request.args)
+    sort = caseload_sort(request.args)
     scales = {i.id: i.primary_range for i in library}
     rows = (caseload(store, current_user, therapist_id=therapist_id, filters=filters,
-                     scales=scales, now=now(), locale=str(get_locale()), library=library)
+                     sort=sort, scales=scales, now=now(), locale=str(get_locale()),
+                     library=library)
             if filters.shows_current else [])
     ended = (past_clients(store, current_user, therapist_id=therapist_id,
                           search=filters.search, locale=str(get_locale()))
@@ -93,9 +98,10 @@ def therapist(therapist_id: int) -> str:
     return render_template("supervision/caseload.html", supervisee=supervisee,
                            caseload=rows, filters=filters, scales=scales,
                            past_clients=ended, episode_filter=True,
-                           instrument_names=names,
+                           instrument_names=names, sorting=sort_links(request.args, sort),
                            notices=rule_based_notices((m for r in rows for m in r.rule_based),
-                                                      names, str(get_locale())))
+                                                      names, str(get_locale()))
+                           + basis_notices(rows))
 
 
 @bp.route("/clients/<code>")

@@ -33,6 +33,7 @@ from outcome.services import staff
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
+from outcome.web.i18n import format_moment
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -108,7 +109,9 @@ def _tz() -> zoneinfo.ZoneInfo:
 
 
 def _local(moment: dt.datetime | None, tz: zoneinfo.ZoneInfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment else ""
+    # One date-and-time style on every page (issue 17); ``tz`` is the clinic's, which
+    # the page's Babel time zone already is.
+    return format_moment(moment.astimezone(tz)) if moment else ""
 
 
 
