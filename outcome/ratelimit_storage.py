@@ -58,7 +58,7 @@ class SQLiteStorage(Storage):
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None,
                              check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, "
                    "value INTEGER NOT NULL, expires REAL NOT NULL) WITHOUT ROWID")
@@ -109,3 +109,20 @@ class SQLiteStorage(Storage):
 
     def clear(self, key: str) -> None:
         self._db().execute("DELETE FROM counters WHERE key = ?", (key,))
+
+
+def _use_wal(db: sqlite3.Connection, attempts: int = 100) -> None:
+    """Put the counters file in WAL mode (kept in the file: only its first opener changes
+    it). Switching takes an exclusive lock without waiting on SQLite's busy handler, so
+    workers starting together are refused "database is locked" at once: read the mode
+    first, and retry the switch for up to about five seconds."""
+    for attempt in range(attempts):
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)

@@ -352,6 +352,13 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
         if raw.get("verified") and len(raw.get("sources", [])) < 2:
             problems.add(f"{where}.sources",
                          "a verified translation names at least two independent sources")
+        for item_id, labels in raw.get("options", {}).items():
+            if item_id not in by_id:
+                continue  # said above
+            known = {str(value) for value in by_id[item_id].option_values}
+            for value in labels:
+                if value not in known:
+                    problems.add(f"{where}.options.{item_id}", f"no answer option {value}")
         default_values = {str(o["value"]) for o in (default_options or [])}
         for value in raw.get("default_options", {}):
             if value not in default_values:
@@ -359,7 +366,8 @@ def build_instrument(data: dict[str, Any], source_file: str = "") -> Instrument:
         translations.append(Translation(
             language=language, stem=raw.get("stem"),
             items=tuple(raw.get("items", {}).items()),
-            options=tuple((item_id, tuple((int(v), label) for v, label in labels.items()))
+            options=tuple((item_id, tuple((int(v), label) for v, label in labels.items()
+                                          if v.lstrip("-").isdigit()))
                           for item_id, labels in raw.get("options", {}).items()),
             default_options=tuple((int(v), label)
                                   for v, label in raw.get("default_options", {}).items()

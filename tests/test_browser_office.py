@@ -199,7 +199,7 @@ def test_a_client_answers_at_the_kiosk_on_a_phone_sized_screen(browser, live):
         for group in tablet.locator("fieldset").all():
             group.locator("input[type=radio]").first.check()
         with tablet.expect_navigation():
-            tablet.locator("form button[type=submit]").last.click()
+            tablet.locator("form button.primary[type=submit]").click()
     expect(tablet.get_by_text("your answers have been sent")).to_be_visible()
     expect(tablet.get_by_label("Your code")).to_be_visible()
     shot(tablet, "kiosk-4-done")

@@ -120,9 +120,9 @@ def test_hours_are_checked(hours):
     assert not crisis.hours_ok(hours)
 
 
-def test_the_settings_are_declared_last_and_checked_from_the_command_line(db_session, clinic):
+def test_the_settings_are_declared_and_checked_from_the_command_line(db_session, clinic):
     keys = [s.key for s in clinic_settings.CLINIC_SETTINGS]
-    assert keys[-2:] == ["crisis_contacts", "reading_hours"]
+    assert {"crisis_contacts", "reading_hours"} <= set(keys)
     value = clinic_settings.parse("reading_hours", '[["09:00","17:00"],null,null,null,null,'
                                                    'null,null]')
     clinic_settings.update(db_session, clinic, {"reading_hours": value})

@@ -113,3 +113,24 @@ def test_an_answer_past_pythons_digit_limit_is_an_error_not_a_crash():
     for raw in ("9" * 5000, "-" + "9" * 4301):
         errors = parse_answers(phq, {"phq9_1": raw}, allow_incomplete=True)
         assert isinstance(errors, list) and errors[0].code == "wrong_type"
+
+
+# Issue 17: a translation's answer labels keyed by something other than an option value
+# (here "") crashed the definition loader (int("") raises ValueError).
+
+
+def test_a_translation_of_an_unknown_answer_option_is_a_problem_not_a_crash(tmp_path):
+    import yaml
+
+    from questionnaires.loader import DefinitionError
+    from questionnaires.loader import load_definition
+
+    source = Path(__file__).parent.parent / "questionnaires" / "definitions" / "phq9.yaml"
+    phq = yaml.safe_load(source.read_text(encoding="utf-8"))
+    for bad in ("", "x", "7"):
+        data = {**phq, "translations": {"ru": {"options": {"phq9_1": {bad: "?"}}}}}
+        path = tmp_path / "phq9.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(DefinitionError) as raised:
+            load_definition(path)
+        assert "translations.ru.options.phq9_1" in str(raised.value), str(raised.value)

@@ -250,7 +250,7 @@ def test_sessions_are_treatment_sessions_and_counts_are_ordinals(
     home = client.get("/").get_data(as_text=True)
     row_html = home[home.index("Sixteen Sessions"):]
     row_html = row_html[:row_html.index("</tr>")]
-    assert re.search(r"<td>16</td>", row_html)  # the Session column
+    assert re.search(r"<td class=\"session\"[^>]*>16</td>", row_html)  # the Session column
     measure = row_html[row_html.index('<span class="measure">'):]
     assert "GAD-7 3" in measure and "(minimal)" in measure
     assert "(session 16" in measure and "session 15" not in measure
