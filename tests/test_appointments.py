@@ -364,10 +364,10 @@ def test_outcomes_recorded_on_the_pages_renumber_every_consumer_alike(
     assert "1 answered" in page and "cancelled late" in page and "did not attend" in page
 
 
-# --- migration 0016 ----------------------------------------------------------------------
+# --- migration 0014 ----------------------------------------------------------------------
 
 
-def test_migration_0016_keeps_the_data_and_the_check(fresh_database_url):
+def test_migration_0014_keeps_the_data_and_the_check(fresh_database_url):
     from sqlalchemy import exc as sa_exc
     from sqlalchemy import text
     from sqlalchemy.orm import Session

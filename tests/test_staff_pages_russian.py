@@ -14,11 +14,10 @@ import re
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
+from outcome.db import make_engine
 from outcome.models import Client
 from outcome.models import User
-from outcome.services import demo
 from outcome.services.demo import DEMO_DOMAIN
 from questionnaires.loader import builtin_library
 
@@ -43,17 +42,16 @@ MSGID = re.compile(r"\b[a-z_]+\.[a-z_]+\.[a-z_.]+\b")
 
 
 @pytest.fixture(scope="module")
-def seeded(engine):
+def seeded(demo_databases):
+    """The suite's demo clinic (a copy of its own), in a transaction rolled back at the
+    module's end."""
+    engine = make_engine(demo_databases.new_url())
     conn = engine.connect()
     outer = conn.begin()
-    factory = sessionmaker(bind=conn, join_transaction_mode="create_savepoint",
-                           expire_on_commit=False)
-    with factory() as session:
-        demo.seed_demo(session, today=TODAY, password=PASSWORD, library=LIB)
-        session.commit()
     yield conn
     outer.rollback()
     conn.close()
+    engine.dispose()
 
 
 @pytest.fixture

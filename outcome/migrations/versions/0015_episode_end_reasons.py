@@ -17,7 +17,7 @@ Schema Changes", with the schema version bumped). Downgrade turns ``mutual`` int
 such reason) and restores the old CHECK.
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-04
 """
 
@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0015'
-down_revision = '0016'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

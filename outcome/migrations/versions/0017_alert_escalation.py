@@ -9,7 +9,7 @@ Downgrade drops both columns: the record of steps already taken is lost, and the
 code does not escalate.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-04
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import outcome.models.base
 
 revision = '0017'
-down_revision = '0014'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@ pages and PDFs; NULL follows the browser. Both nullable: existing rows are unkno
 Downgrade drops both columns (the recorded languages are lost).
 
 Revision ID: 0019
-Revises: 0013
+Revises: 0018
 Create Date: 2026-12-04
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0019'
-down_revision = '0020'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

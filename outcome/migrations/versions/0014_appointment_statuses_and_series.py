@@ -11,7 +11,7 @@ booked before this revision have none.
 Downgrade turns late cancellations into cancellations (the old list has no such status)
 and drops ``series_id``.
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-04
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0016'
+revision = '0014'
 down_revision = '0013'
 branch_labels = None
 depends_on = None

@@ -7,8 +7,8 @@ retired goal keeps its position and ratings while its replacement takes the posi
 Downgrade drops the draft column and restores the plain unique constraint (it fails
 while an episode has a retired goal and its replacement at one position).
 
-Revision ID: 0018
-Revises: 0013
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-04
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0018'
+revision = '0020'
 down_revision = '0019'
 branch_labels = None
 depends_on = None

@@ -7,8 +7,8 @@ the clinic's day; each opens that appointment's questionnaire link.
 
 Downgrade drops both tables (enrolled devices must be set up again).
 
-Revision ID: 0020
-Revises: 0013
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 
 import outcome.models.base
 
-revision = '0020'
+revision = '0018'
 down_revision = '0017'
 branch_labels = None
 depends_on = None

@@ -10,8 +10,8 @@ false: their passwords were handed over before this rule and are left as they ar
 stored (a reset by an admin included), so it cannot tell a password the user chose from
 one they were given.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-04
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0014'
+revision = '0016'
 down_revision = '0015'
 branch_labels = None
 depends_on = None
