@@ -354,8 +354,9 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     therapist.sign_in(THERAPIST[0], THERAPIST[2])
     page = therapist.page
     row = page.locator("table.caseload tbody tr").filter(has_text=CLIENT_NAME)
-    expect(row.locator(".attention")).to_contain_text("Critical answer")
-    expect(row).to_have_class(re.compile("urgency-"))
+    signal = row.locator(".attention .alert-critical_item")
+    expect(signal).to_contain_text("self-harm were reported (PHQ-9 item 9)")
+    expect(signal).to_contain_text("Answer: 1 (Several days)")
     therapist.check("caseload-signal")
     therapist.goto(appointment_paths[0])
     therapist.press("Attended")
@@ -424,7 +425,9 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     reasons = page.locator("#end-reasons tbody tr")
     expect(reasons).to_have_count(1)
     cells = reasons.first.locator("th, td")
-    assert cells.all_inner_texts()[:3] == ["Completed", "1", "1"], cells.all_inner_texts()
+    # Completed as planned: 1 ended, and 1 recovered (PHQ-9 17 at intake, 0 at the end).
+    assert cells.all_inner_texts() == ["Completed as planned", "1", "1", "0", "0", "0", "0",
+                                       "0"], cells.all_inner_texts()
     expect(page.locator("#supervisees")).to_contain_text(THERAPIST[1])
     expect(page.locator("#supervisees tbody")).to_contain_text("1 ended, 1 with a change score")
     supervisor.check("supervision")
