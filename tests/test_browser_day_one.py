@@ -40,6 +40,7 @@ import sys
 import threading
 import zoneinfo
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -84,12 +85,12 @@ class Walk:
     """The pages seen by one person in one browser context: each is photographed and
     checked (axe; on a phone, no sideways scrolling); findings are kept for the end."""
 
-    count = 0
-    findings: list[str] = []
+    count: ClassVar[int] = 0
+    findings: ClassVar[list[str]] = []
 
-    def __init__(self, browser, base: str, who: str, viewport=DESKTOP) -> None:
+    def __init__(self, chromium, base: str, who: str, viewport=DESKTOP) -> None:
         self.base, self.who, self.viewport = base, who, viewport
-        self.context = browser.new_context(viewport=viewport)
+        self.context = chromium.new_context(viewport=viewport)
         self.context.add_init_script(path=str(AXE))
         self.page = self.context.new_page()
 
@@ -217,7 +218,7 @@ def live(fresh_database_url, tmp_path, app_factory):
 def scheduler(app, clock) -> None:
     """What the scheduler process does at this moment: queue links, deliver the outbox."""
     jobs.send_links(app, now=clock())
-    sent, retrying, failed = jobs.deliver_mail(app, now=clock())
+    _sent, retrying, failed = jobs.deliver_mail(app, now=clock())
     assert (retrying, failed) == (0, 0)
 
 
