@@ -358,7 +358,18 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     signal = row.locator(".attention .alert-critical_item")
     expect(signal).to_contain_text("self-harm were reported (PHQ-9 item 9)")
     expect(signal).to_contain_text("Answer: 1 (Several days)")
+    expect(signal).to_contain_text("(open 1 day)")  # given yesterday evening
     therapist.check("caseload-signal")
+    # In the session: the critical answer is talked through and acknowledged.
+    with page.expect_navigation():
+        row.get_by_role("link", name=CLIENT_NAME).click()
+    alert = page.locator("article.alert-item.status-open").filter(has_text="PHQ-9 item 9")
+    alert.get_by_label("What was done (required)").fill(
+        "Talked through in session; safety plan made together.")
+    therapist.press("Acknowledge", within=alert)
+    expect(page.get_by_text("Alert acknowledged.")).to_be_visible()
+    expect(page.locator("article.alert-item.status-open")).to_have_count(0)
+    therapist.check("alert-acknowledged")
     therapist.goto(appointment_paths[0])
     therapist.press("Attended")
     expect(page.get_by_role("status").or_(page.locator(".flash"))).to_contain_text("Saved.")
@@ -430,7 +441,9 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     assert cells.all_inner_texts() == ["Completed as planned", "1", "1", "0", "0", "0", "0",
                                        "0"], cells.all_inner_texts()
     expect(page.locator("#supervisees")).to_contain_text(THERAPIST[1])
-    expect(page.locator("#supervisees tbody")).to_contain_text("1 ended, 1 with a change score")
+    figures = page.locator("#supervisees tbody tr").filter(has_text=THERAPIST[1])
+    expect(figures).to_contain_text("1 ended, 1 with a change score")
+    expect(figures.locator("td").nth(3)).to_have_text("0")  # no open alert left
     supervisor.check("supervision")
     supervisor.close()
 
