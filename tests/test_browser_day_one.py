@@ -316,7 +316,12 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     clock.current += dt.timedelta(hours=4)  # Monday noon: within a day of the session
     scheduler(app, clock)
     assert [m["To"] for m in inbox.messages] == [CLIENT_EMAIL]
-    link = link_from(inbox.messages[0])
+    [message] = inbox.messages
+    assert message["Subject"] == f"Перед вашей встречей в {CLINIC}"  # in her language
+    assert message.get_content().startswith("Здравствуйте!")
+    for clinical in ("PHQ", "GAD", "depress", "anxi", "score"):
+        assert clinical not in message.get_content()  # a link, never clinical content
+    link = link_from(message)
     clock.current += dt.timedelta(hours=7)  # Monday evening, at home
     client = Walk(browser, base, "client", viewport=PHONE)
     client.page.goto(link)
