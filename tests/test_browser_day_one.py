@@ -368,6 +368,11 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     # In the session: the critical answer is talked through and acknowledged.
     with page.expect_navigation():
         row.get_by_role("link", name=CLIENT_NAME).click()
+    # The record says which language each form was answered in: the GAD-7 in English.
+    answered = page.locator("details.administration summary")
+    expect(answered.filter(has_text="PHQ-9")).to_contain_text("score 17")
+    expect(answered.filter(has_text="PHQ-9")).to_contain_text("answered in Russian")
+    expect(answered.filter(has_text="GAD-7")).to_contain_text("answered in English")
     alert = page.locator("article.alert-item.status-open").filter(has_text="PHQ-9 item 9")
     alert.get_by_label("What was done (required)").fill(
         "Talked through in session; safety plan made together.")
