@@ -249,3 +249,26 @@ def test_a_new_booking_shows_at_once(auth, client, db_session, make_user, make_c
     make_appointment(episode, starts_dt=dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.UTC))
     db_session.commit()
     assert "Dec 1, 2026, 10:00 AM" in _page(client)
+
+
+def test_alert_age_counts_the_clinic_calendar_days(db_session, make_clinic, make_user,
+                                                   make_client, make_episode, clock):
+    """An urgent answer given last evening is "open 1 day" this morning, not "since today"
+    (found by tests/test_browser_day_one.py): the age is counted in the clinic's days."""
+    from outcome.models import Alert
+
+    clinic = make_clinic(timezone="Europe/Berlin")
+    therapist = make_user(clinic_id=clinic.id)
+    episode = make_episode(make_client(therapist, name="Eve Ning"))
+    # The clock reads Monday 16 November 2026, 10:00 in Berlin (09:00 UTC).
+    # Sunday 18:00 and Monday 08:00 in Berlin; Friday 23:30 in Berlin (22:30 UTC).
+    for kind, raised in (("critical_item", clock() - dt.timedelta(hours=16)),
+                         ("rupture", clock() - dt.timedelta(hours=2)),
+                         ("unrepaired_rupture", dt.datetime(2026, 11, 13, 22, 30,
+                                                            tzinfo=dt.UTC))):
+        db_session.add(Alert(episode_id=episode.id, kind=kind, detail={}, raised_dt=raised))
+    db_session.commit()
+    row = caseload(db_session, therapist, now=clock())[0]
+    # Friday late evening is three days before Monday, not two.
+    assert {r.kind: r.days for r in row.alerts} == {
+        "critical_item": 1, "rupture": 0, "unrepaired_rupture": 3}

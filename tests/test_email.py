@@ -124,3 +124,38 @@ def test_the_default_post_session_email_asks_the_session_check(app, db_session, 
     post = db_session.scalars(select(QuestionnaireLink).where(
         QuestionnaireLink.purpose == "post")).one()
     assert post.battery == ["session_check"]
+
+
+
+def test_a_russian_speaking_client_is_written_to_in_russian(app, client, db_session, clock,
+                                                            smtp, make_user, make_client,
+                                                            make_episode):
+    """The client's language ("of the questionnaires and messages") is the e-mails' too:
+    subject, words and the appointment's day (found by tests/test_browser_day_one.py)."""
+    import email
+    import email.policy
+
+    from outcome.models import Clinic
+
+    person = make_client(make_user(), email="anna@example.org", locale="ru")
+    name = db_session.get(Clinic, person.clinic_id).name
+    book_appointment(db_session, make_episode(person),
+                     clock() + dt.timedelta(hours=20))  # Tuesday 17 November, 05:00 UTC
+    db_session.commit()
+    send_links(app, now=clock())
+    clock.advance(hours=21)  # the session is over: the post-session link goes out
+    send_links(app, now=clock())
+    assert deliver_mail(app, now=clock()) == (2, 0, 0)
+    before, after = (email.message_from_bytes(m.content, policy=email.policy.default)
+                     for m in smtp.messages)
+    assert before["Subject"] == f"Перед вашей встречей в {name}"
+    assert after["Subject"] == f"Как прошла сегодняшняя встреча в {name}?"
+    first = "Здравствуйте!\n\nКороткие опросники к вашей встрече вторник 17 ноября в 05:00 "  # noqa: RUF001
+    assert before.get_content().startswith(first + "готовы.")
+    assert "Спасибо, что пришли сегодня." in after.get_content()
+    for message in (before, after):
+        body = message.get_content()
+        url = re.search(r"http://127\.0\.0\.1:5000(/q/[A-Za-z0-9_-]{43})", body).group(1)
+        words = body.replace(name, "").replace(f"http://127.0.0.1:5000{url}", "")
+        assert not re.search(r"[A-Za-z]{2,}", words), body  # no English left
+        assert client.get(url).status_code == 303  # the link works

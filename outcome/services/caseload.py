@@ -16,6 +16,7 @@ A latest score shows its severity band when its instrument has bands ("PHQ-9 16
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
+from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
 from outcome.models import User
@@ -263,6 +265,10 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     episode_ids = [r[2] for r in rows]
     alerts: dict[int, list[tuple[int, dt.datetime, Reason]]] = defaultdict(list)
     basis: dict[int, list[str]] = defaultdict(list)
+    # An alert's age in the clinic's calendar days: "open since today" means today there,
+    # and an answer given last evening is a day old the next morning.
+    clinic = session.get(Clinic, viewer.clinic_id)
+    tz = zoneinfo.ZoneInfo(clinic.timezone if clinic is not None else "UTC")
     for episode_id, kind, detail, raised in session.execute(
             select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
             .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
@@ -272,7 +278,8 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
         shown, said_once = split_basis(detail if named else without_answers(detail, library))
         if said_once is not None:
             basis[episode_id].append(render_explanation(said_once, locale))
-        days = (now - raised).days if now is not None else None
+        days = ((now.astimezone(tz).date() - raised.astimezone(tz).date()).days
+                if now is not None else None)
         alerts[episode_id].append((reason_rank(kind, detail), raised,
                                    Reason(kind, render_explanation(shown, locale), days)))
     oldest = {e: min(raised for _, raised, _ in found) for e, found in alerts.items()}

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
 from sqlalchemy import select
@@ -45,6 +46,12 @@ from outcome.services.links import check_link
 from outcome.services.links import hash_token
 
 RETRY_MINUTES = (1, 5, 15, 60, 240)
+# How messages are written. Python's default folds a long non-ASCII header (a Russian
+# subject) into encoded words with the space between two words left outside them, where
+# RFC 2047 tells readers to drop it ("сегодняшняявстреча"). Lines up to RFC 5322's 998
+# characters leave such a header unfolded, one encoded word, every space kept. Bodies
+# stay 7-bit (a non-ASCII one is encoded), whatever the server offers.
+MESSAGE_POLICY = default_policy.clone(max_line_length=998, cte_type="7bit")
 _LINK = re.compile(r"/q/[A-Za-z0-9_-]{16,}")
 # What a stored body holds where the link's token goes; filled in at sending only.
 LINK_SLOT = "[link added when sent]"
@@ -294,7 +301,7 @@ def attempt_delivery(session: Session, email: OutboundEmail,
     """
     email.attempts += 1
     try:
-        message = EmailMessage()
+        message = EmailMessage(policy=MESSAGE_POLICY)
         message["From"] = sender
         message["To"] = email.to_address
         message["Subject"] = email.subject

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
+from babel.dates import format_date
+from babel.dates import format_time
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,6 +28,8 @@ from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
 from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
+from outcome.services.explanations import language
+from outcome.services.explanations import say
 from outcome.services.links import battery_for
 from outcome.services.links import issue_link
 from outcome.services.mail import LINK_SLOT
@@ -35,13 +39,34 @@ from outcome.services.mail import queue_email
 from questionnaires.loader import InstrumentLibrary
 
 
-def _body(clinic: Clinic, url: str, starts: dt.datetime, reminder: bool) -> str:
+def N_(message: str) -> str:  # the gettext convention for "mark only"
+    return message
+
+
+# The client's e-mails, in the language of their record (Client.locale, "of the
+# questionnaires and messages"): rendered through the catalogue by ``say``.
+HELLO = N_("Hello,")
+LINK_FIRST = N_("Your short questionnaires for your appointment on %(date)s at %(time)s "
+                "are ready. They take a few minutes:")
+REMINDER_FIRST = N_("A reminder: your short questionnaires for your appointment on "
+                    "%(date)s at %(time)s are ready. They take a few minutes:")
+ONLY_FOR_YOU = N_("The link is only for you and works until you have answered; please do "
+                  "not forward it.")
+PRE_SUBJECT = N_("Before your appointment at %(clinic)s")
+POST_SUBJECT = N_("How was today's session at %(clinic)s?")
+POST_FIRST = N_("Thank you for coming today. Two minutes of your time helps your therapist "
+                "make the next session work for you:")
+
+
+def _body(clinic: Clinic, url: str, starts: dt.datetime, reminder: bool,
+          locale: str | None = None) -> str:
     local = starts.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
-    first = ("A reminder: your short questionnaires" if reminder
-             else "Your short questionnaires")
-    return (f"Hello,\n\n{first} for your appointment on {local:%A %d %B at %H:%M} are "
-            f"ready. They take a few minutes:\n\n{url}\n\nThe link is only for you and "
-            f"works until you have answered; please do not forward it.\n\n{clinic.name}\n")
+    code = language(locale)
+    first = say(REMINDER_FIRST if reminder else LINK_FIRST, code,
+                date=format_date(local, "EEEE d MMMM", locale=code),
+                time=format_time(local, "HH:mm", locale=code))
+    return (f"{say(HELLO, code)}\n\n{first}\n\n{url}\n\n{say(ONLY_FOR_YOU, code)}\n\n"
+            f"{clinic.name}\n")
 
 
 def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: str,
@@ -90,8 +115,9 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
             url = f"{base_url.rstrip('/')}/q/{LINK_SLOT}"
             queue_email(session, clinic_id=clinic.id, kind=kind, dedupe_key=key,
                         to_address=client.email,
-                        subject=f"Before your appointment at {clinic.name}",
-                        body=_body(clinic, url, appointment.starts_dt, kind == "reminder"),
+                        subject=say(PRE_SUBJECT, client.locale, clinic=clinic.name),
+                        body=_body(clinic, url, appointment.starts_dt, kind == "reminder",
+                                   client.locale),
                         now=now, link_nonce=nonce)
             queued += 1
     return queued
@@ -129,12 +155,11 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
         if not link.battery:
             continue
         queue_email(session, clinic_id=clinic.id, kind="post", dedupe_key=key,
-                    to_address=client.email, subject=f"How was today's session at {clinic.name}?",
-                    body=(f"Hello,\n\nThank you for coming today. Two minutes of your time "
-                          f"helps your therapist make the next session work for you:\n\n"
-                          f"{base_url.rstrip('/')}/q/{LINK_SLOT}\n\nThe link is only for you "
-                          f"and works until you have answered; please do not forward it."
-                          f"\n\n{clinic.name}\n"),
+                    to_address=client.email,
+                    subject=say(POST_SUBJECT, client.locale, clinic=clinic.name),
+                    body=(f"{say(HELLO, client.locale)}\n\n{say(POST_FIRST, client.locale)}"
+                          f"\n\n{base_url.rstrip('/')}/q/{LINK_SLOT}\n\n"
+                          f"{say(ONLY_FOR_YOU, client.locale)}\n\n{clinic.name}\n"),
                     now=now, link_nonce=nonce)
         queued += 1
     return queued
