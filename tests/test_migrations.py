@@ -161,3 +161,47 @@ def test_stored_explanations_become_message_ids_and_back(fresh_engine):
     assert old_state["outcomes"]["phq9"]["progress"] == old
     assert old_state["critical"][0] == {**old, "kind": "critical", "administration": 3}
     assert detail == {**old, "triggers": [3]}
+
+
+def test_rebuilding_a_table_loses_no_row_that_refers_to_it(fresh_engine):
+    # Issue 17: on SQLite a batch migration copies a table and drops the old one; with
+    # foreign keys enforced the DROP deleted every questionnaire link of every
+    # appointment (ON DELETE CASCADE) and emptied the answers' appointment (SET NULL)
+    # when 0014 rebuilt `appointments`. Every row must survive every migration.
+    schema.upgrade(fresh_engine, "0013")
+    when = "2026-02-01 09:00:00"
+    rows = {
+        "clinics": "(id, slug, name, timezone, settings, created_dt) VALUES "
+                   "(1, 'c', 'C', 'UTC', '{}', :when)",
+        "users": "(id, clinic_id, email, display_name, is_admin, is_supervisor, is_therapist,"
+                 " is_active, session_version, created_dt) VALUES "
+                 "(1, 1, 't@example.org', 'T', false, false, true, true, 1, :when)",
+        "clients": "(id, clinic_id, code, name, locale, therapist_id, is_progress_shared, "
+                   "created_dt) VALUES (1, 1, 'C-AAAAAA', 'P', 'en', 1, false, :when)",
+        "episodes": "(id, clinic_id, client_id, therapist_id, opened_on, created_dt) VALUES "
+                    "(1, 1, 1, 1, '2026-01-01', :when)",
+        "goals": "(id, episode_id, position, description, created_dt) VALUES "
+                 "(1, 1, 1, 'Sleep better', :when)",
+        "appointments": "(id, episode_id, starts_dt, duration_minutes, status, created_dt) "
+                        "VALUES (1, 1, :when, 50, 'attended', :when)",
+        "questionnaire_links": "(id, episode_id, appointment_id, purpose, token_hash, battery,"
+                               " valid_from_dt, valid_until_dt, created_dt) VALUES "
+                               f"(1, 1, 1, 'pre', '{'a' * 64}', '[]', :when, "
+                               "'2026-03-01 09:00:00', :when)",
+        "administrations": "(id, episode_id, appointment_id, link_id, instrument_id, "
+                           "instrument_version, respondent, answers, scores, total, is_valid,"
+                           " is_prorated, completed_dt, idempotency_key, created_dt) VALUES "
+                           "(1, 1, 1, 1, 'phq9', '1', 'client', '{}', '{}', 3, true, false, "
+                           ":when, 'k1', :when)",
+    }
+    with fresh_engine.begin() as conn:
+        for table, values in rows.items():
+            conn.execute(text(f"INSERT INTO {table} {values}"), {"when": when})
+    schema.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        for table in rows:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1, table
+        assert conn.execute(text("SELECT appointment_id, link_id FROM administrations")
+                            ).one() == (1, 1)
+        assert conn.execute(text("SELECT appointment_id FROM questionnaire_links")
+                            ).scalar() == 1

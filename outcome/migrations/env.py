@@ -22,13 +22,31 @@ if engine is None:  # pragma: no cover - only when someone runs the alembic CLI 
     raise SystemExit("Run migrations with `outcome db upgrade`, not the alembic command.")
 
 with engine.connect() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        # SQLite cannot ALTER most things in place; batch mode copies the table.
-        render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-    connection.commit()
+    is_sqlite = connection.dialect.name == "sqlite"
+    raw = connection.connection.driver_connection if is_sqlite else None
+    if raw is not None:
+        # SQLite cannot ALTER most things in place: batch mode copies a table and drops
+        # the old one. With foreign keys enforced, that DROP deletes every row that
+        # refers to the table (ON DELETE CASCADE) or empties its reference (SET NULL):
+        # rebuilding `appointments` lost every questionnaire link. SQLite's own recipe
+        # for such changes: keys off (outside any transaction), change, check, keys on.
+        assert not raw.in_transaction
+        raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=is_sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+            if is_sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration left rows whose references do not "
+                                       f"resolve (table, row, parent): {broken[:10]}")
+        connection.commit()
+    finally:
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys = ON")
