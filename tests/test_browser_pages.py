@@ -107,6 +107,23 @@ class Page:
     endpoint: str
     path: Callable[[World], str]
     submit: Callable | None = None  # then a form on the page is sent: ``submit(page)``
+    status: int = 200  # of the page shown (a form sent back with its messages: 400, 422)
+
+
+def _send(form: str, **values: str) -> Callable:
+    """``submit`` for a :class:`Page`: fill ``values`` (field name -> value; ``None``
+    checks the first choice of a radio group) into the ``form`` (a CSS selector) and
+    send it, the browser's own checks off, so that the server's messages show."""
+    def submit(page) -> None:
+        page.locator(form).evaluate("(f) => { f.noValidate = true; }")
+        for name, value in values.items():
+            field = page.locator(f"{form} [name='{name}']")
+            if value is None:
+                field.first.check()
+            else:
+                field.fill(value)
+        page.locator(f"{form} button[type=submit]").first.click()
+    return submit
 
 
 # One line per page. Other pages join here (the guard test below names any GET route
@@ -174,6 +191,19 @@ PAGES: tuple[Page, ...] = (
              page.set_input_files("#wording-file", files=[{
                  "name": "srs.yaml", "mimeType": "application/x-yaml", "buffer": OVERLAY}]),
              page.locator("form[enctype='multipart/form-data'] button").click())),
+)
+# The forms sent back with their messages, and the step that asks to confirm.
+PAGES += (
+    Page("client-register-errors", "therapist", "clients.register", lambda w: "/clients/new",
+         submit=_send("main form[method=post]"), status=400),
+    Page("episode-end-confirm", "therapist", "clients.end_episode",
+         lambda w: f"/clients/{w.client_code}/episodes/{w.episode_id}/end",
+         submit=_send("main form[method=post]", reason=None)),
+    Page("kiosk-entry-wrong-code", "kiosk", "kiosk.entry", lambda w: "/kiosk/",
+         submit=_send("main form[method=post]", code="ZZZ ZZZ"), status=400),
+    Page("setup-form-errors", "setup", "setup.form", lambda w: "/setup",
+         submit=_send("main form[method=post]", name="Riverside", password="one password "
+                      "of fifteen", password_confirm="another of fifteen"), status=422),
 )
 ROLES = (None, "therapist", "supervisor", "admin", "kiosk", "setup")
 
@@ -426,8 +456,8 @@ def _visit(browser, world: World, viewport: dict, check: Callable, locale: str =
                     response = navigation.value
                 status = response.status if response else None
                 where = f"{entry.name} ({entry.path(world)}, {viewport['width']} px, {locale})"
-                if status != 200:
-                    problems.append(f"{where}: status {status}")
+                if status != entry.status:
+                    problems.append(f"{where}: status {status}, not {entry.status}")
                     continue
                 visited += 1
                 problems += [f"{where}: {p}" for p in check(page) + axe_findings(page)]
