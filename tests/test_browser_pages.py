@@ -15,7 +15,9 @@ Every GET route of the app is either visited here (:data:`PAGES`) or skipped wit
   Besides the pages of the url map, a client's visit is walked through at both widths
   (the first page with its welcome line and language switch, the second chance for a
   blank item 9, the support page, the thanks page), and so are the pages reached by a
-  form: the therapist's kiosk code and the admin's wording preview.
+  form: the therapist's kiosk code, the admin's wording preview, the confirmation of
+  ending an episode, and forms sent back with their messages (a 400 or 422).
+- The phone check and axe-core run once more with a Russian browser (longer words).
 
 Each role (nobody, therapist, supervisor, admin, the kiosk tablet, a fresh installation's
 setup) is one browser context per width. Screenshots go to ``test-artifacts/pages/``.
