@@ -11,8 +11,16 @@ Every GET route of the app is either visited here (:data:`PAGES`) or skipped wit
   at least 11 px as rendered: its font size times the scale the SVG is drawn at, and the
   height of its ``getBoundingClientRect``.
 - At 1366 px: no table is wider than the card (or main column) it sits in.
+- At both widths: axe-core (WCAG 2.0/2.1 A and AA rules) finds nothing serious or critical.
+  Besides the pages of the url map, a client's visit is walked through at both widths
+  (the first page with its welcome line and language switch, the second chance for a
+  blank item 9, the support page, the thanks page), and so are the pages reached by a
+  form: the therapist's kiosk code, the admin's wording preview, the confirmation of
+  ending an episode, and forms sent back with their messages (a 400 or 422).
+- The phone check and axe-core run once more with a Russian browser (longer words).
 
-Screenshots go to ``test-artifacts/pages/``.
+Each role (nobody, therapist, supervisor, admin, the kiosk tablet, a fresh installation's
+setup) is one browser context per width. Screenshots go to ``test-artifacts/pages/``.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import datetime as dt
 import os
 import shutil
 import threading
+import zoneinfo
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,16 +47,27 @@ from outcome.extensions import database
 from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
+from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.api_tokens import create_token
+from outcome.services.appointments import BookingError
+from outcome.services.appointments import book_appointment
+from outcome.services.appointments import book_weekly_series
 from outcome.services.demo import seed_demo
+from outcome.services.kiosk import create_device
+from outcome.services.kiosk import enrol
 from outcome.services.links import issue_link
+from outcome.services.setup import issue_setup_token
 from tests.helpers import artifacts
+from tests.test_office_wording import OVERLAY
 
+ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("pages")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -69,6 +89,14 @@ class World:
     supervisee_id: int
     staff_user_id: int
     link_token: str  # a questionnaire link of that client
+    episode_id: int  # that client's open episode
+    appointment_id: int  # the first of a weekly series of that client, weeks ahead
+    past_client_code: str  # a client of the therapist whose last episode has ended
+    kiosk_token: str  # the cookie of an enrolled kiosk
+    kiosk_setup_token: str  # the setup link of a kiosk not yet enrolled
+    setup_base: str  # a fresh installation (no clinic yet)
+    setup_token: str  # its one-time setup token
+    visit_tokens: dict[int, str]  # viewport width -> a link to answer (PHQ-9 among them)
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,24 @@ class Page:
     who: str | None
     endpoint: str
     path: Callable[[World], str]
+    submit: Callable | None = None  # then a form on the page is sent: ``submit(page)``
+    status: int = 200  # of the page shown (a form sent back with its messages: 400, 422)
+
+
+def _send(form: str, **values: str) -> Callable:
+    """``submit`` for a :class:`Page`: fill ``values`` (field name -> value; ``None``
+    checks the first choice of a radio group) into the ``form`` (a CSS selector) and
+    send it, the browser's own checks off, so that the server's messages show."""
+    def submit(page) -> None:
+        page.locator(form).evaluate("(f) => { f.noValidate = true; }")
+        for name, value in values.items():
+            field = page.locator(f"{form} [name='{name}']")
+            if value is None:
+                field.first.check()
+            else:
+                field.fill(value)
+        page.locator(f"{form} button[type=submit]").first.click()
+    return submit
 
 
 # One line per page. Other pages join here (the guard test below names any GET route
@@ -113,7 +159,55 @@ PAGES: tuple[Page, ...] = (
     Page("admin-deliveries", "admin", "admin.deliveries", lambda w: "/admin/deliveries"),
     Page("questionnaire", None, "questionnaire.open_token", lambda w: f"/q/{w.link_token}"),
     Page("questionnaire-support", None, "questionnaire.support", lambda w: "/q/support"),
+    # issue 17: the pages the merged branches added
+    Page("kiosk-setup", None, "kiosk.setup", lambda w: f"/kiosk/setup/{w.kiosk_setup_token}"),
+    Page("kiosk-entry", "kiosk", "kiosk.entry", lambda w: "/kiosk/"),
+    Page("setup", "setup", "setup.open_token", lambda w: f"/setup/{w.setup_token}"),
+    Page("setup-form", "setup", "setup.form", lambda w: "/setup"),
+    Page("language", "therapist", "account.language", lambda w: "/account/language"),
+    Page("client-register", "therapist", "clients.register", lambda w: "/clients/new"),
+    Page("client-edit", "therapist", "clients.edit", lambda w: f"/clients/{w.client_code}/edit"),
+    Page("episode-new", "therapist", "clients.new_episode",
+         lambda w: f"/clients/{w.past_client_code}/episodes/new"),
+    Page("episode-end", "therapist", "clients.end_episode",
+         lambda w: f"/clients/{w.client_code}/episodes/{w.episode_id}/end"),
+    Page("sessions", "therapist", "appointments.history",
+         lambda w: f"/clients/{w.client_code}/sessions"),
+    Page("session", "therapist", "appointments.manage",
+         lambda w: f"/clients/{w.client_code}/sessions/{w.appointment_id}"),
+    Page("session-cancel", "therapist", "appointments.confirm_cancel",
+         lambda w: f"/clients/{w.client_code}/sessions/{w.appointment_id}/cancel"),
+    Page("session-cancel-series", "therapist", "appointments.confirm_cancel_series",
+         lambda w: f"/clients/{w.client_code}/sessions/{w.appointment_id}/cancel-series"),
+    Page("kiosk-code", "therapist", "kiosk_codes.make_code",
+         lambda w: f"/clients/{w.client_code}/care",
+         submit=lambda page: page.locator("form[action$='/kiosk-code'] button").first.click()),
+    Page("admin-register-client", "admin", "admin.register_client", lambda w: "/admin/clients/new"),
+    Page("admin-crisis", "admin", "admin.crisis_settings", lambda w: "/admin/settings/crisis"),
+    Page("admin-mail", "admin", "admin.mail_settings", lambda w: "/admin/mail"),
+    Page("admin-battery", "admin", "admin.battery", lambda w: "/admin/battery"),
+    Page("admin-kiosks", "admin", "admin.kiosk_list", lambda w: "/admin/kiosks"),
+    Page("admin-wording", "admin", "admin.wording_form", lambda w: "/admin/wording"),
+    Page("admin-wording-preview", "admin", "admin.wording_preview", lambda w: "/admin/wording",
+         submit=lambda page: (
+             page.set_input_files("#wording-file", files=[{
+                 "name": "srs.yaml", "mimeType": "application/x-yaml", "buffer": OVERLAY}]),
+             page.locator("form[enctype='multipart/form-data'] button").click())),
 )
+# The forms sent back with their messages, and the step that asks to confirm.
+PAGES += (
+    Page("client-register-errors", "therapist", "clients.register", lambda w: "/clients/new",
+         submit=_send("main form[method=post]"), status=400),
+    Page("episode-end-confirm", "therapist", "clients.end_episode",
+         lambda w: f"/clients/{w.client_code}/episodes/{w.episode_id}/end",
+         submit=_send("main form[method=post]", reason=None)),
+    Page("kiosk-entry-wrong-code", "kiosk", "kiosk.entry", lambda w: "/kiosk/",
+         submit=_send("main form[method=post]", code="ZZZ ZZZ"), status=400),
+    Page("setup-form-errors", "setup", "setup.form", lambda w: "/setup",
+         submit=_send("main form[method=post]", name="Riverside", password="one password "
+                      "of fifteen", password_confirm="another of fifteen"), status=422),
+)
+ROLES = (None, "therapist", "supervisor", "admin", "kiosk", "setup")
 
 # GET routes that are not pages to look at, and why.
 SKIPPED: dict[str, str] = {
@@ -203,14 +297,75 @@ def world(databases, tmp_path_factory, app_factory) -> Iterator[World]:
                               library=library)
         emails = {role: users[world[f"{role}_id"]].email
                   for role in ("therapist", "supervisor", "admin")}
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield World(base=f"http://127.0.0.1:{server.server_port}", emails=emails,
+        extra = _more(session, world, episode, users, now, library)
+    # A fresh installation: no clinic yet, and its one-time setup token.
+    setup_url = databases.new_url()
+    engine = make_engine(setup_url)
+    schema.upgrade(engine)
+    engine.dispose()
+    setup_app = app_factory(setup_url, SECRET_KEY=None,
+                            instance_path=tmp_path_factory.mktemp("setup-instance"))
+    setup_token = issue_setup_token(setup_app.instance_path)
+    servers = [make_server("127.0.0.1", 0, served, threaded=True)
+               for served in (app, setup_app)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield World(base=f"http://127.0.0.1:{servers[0].server_port}", emails=emails,
                 client_code=world["client_code"], supervisee_id=world["therapist_id"],
-                staff_user_id=world["therapist_id"], link_token=token)
-    server.shutdown()
+                staff_user_id=world["therapist_id"], link_token=token,
+                setup_base=f"http://127.0.0.1:{servers[1].server_port}",
+                setup_token=setup_token, **extra)
+    for server in servers:
+        server.shutdown()
     database(app).engine.dispose()
+
+
+def _more(session, world: dict, episode: Episode, users: dict, now: dt.datetime,
+          library) -> dict:
+    """What the pages of issue 17 show: a weekly series and an appointment today (its
+    kiosk code) for the client, a past client, two kiosks (one set up), and two more
+    clients' links to answer (one per width)."""
+    clinic = session.get_one(Clinic, episode.clinic_id)
+    tz = zoneinfo.ZoneInfo(clinic.timezone)
+    local_now = now.astimezone(tz)
+    first = dt.datetime.combine(local_now.date() + dt.timedelta(weeks=4), dt.time(7, 30))
+    series = book_weekly_series(session, episode, first, count=3, now=now)
+    for minutes in range(5, -24 * 60, -55):  # today, clear of the demo's sessions
+        starts = (local_now + dt.timedelta(minutes=minutes)).replace(second=0, microsecond=0)
+        if starts.date() != local_now.date():
+            continue
+        try:
+            book_appointment(session, episode, starts.astimezone(dt.UTC))
+        except BookingError:
+            continue
+        break
+    therapist_id = world["therapist_id"]
+    open_clients = set(session.scalars(select(Episode.client_id).where(
+        Episode.closed_on.is_(None))))
+    past = session.scalars(select(Client.code).where(
+        Client.therapist_id == therapist_id, Client.id.not_in(open_clients))
+        .order_by(Client.code)).first()
+    assert past, "the therapist has no past client"
+    admin = users[world["admin_id"]]
+    device, kiosk_token = create_device(session, clinic=clinic, admin=admin,
+                                        name="Waiting room tablet", now=now)
+    enrol(session, device, now)
+    _, setup_token = create_device(session, clinic=clinic, admin=admin,
+                                   name="Front desk tablet", now=now)
+    visits: dict[int, str] = {}
+    for other in session.scalars(select(Episode).join(Client).where(
+            Client.therapist_id == therapist_id, Episode.closed_on.is_(None),
+            Client.code != world["client_code"]).order_by(Client.code)):
+        link, visit_token = issue_link(session, episode=other, purpose="pre", now=now,
+                                       library=library)
+        if "phq9" in link.battery:
+            visits[(PHONE, DESKTOP)[len(visits)]["width"]] = visit_token
+            if len(visits) == 2:
+                break
+    assert len(visits) == 2, "fewer than two more clients are asked the PHQ-9"
+    return {"episode_id": episode.id, "appointment_id": series[0].id,
+            "past_client_code": past, "kiosk_token": kiosk_token,
+            "kiosk_setup_token": setup_token, "visit_tokens": visits}
 
 
 def _pick(session) -> dict:
@@ -237,39 +392,80 @@ def _pick(session) -> dict:
 def browser():
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed; `make test` installs Debian's chromium package")
+    if not AXE.exists():
+        pytest.fail("axe-core is not installed; `make test` runs npm ci")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
 
-def _visit(browser, world: World, viewport: dict, check: Callable) -> tuple[list[str], int]:
+AXE_RUN = """async (tags) => {
+  document.querySelectorAll('details:not([open])').forEach((d) => {
+    d.open = true; d.dataset.openedForAxe = ''; });
+  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags},
+                                          resultTypes: ['violations']});
+  document.querySelectorAll('details[data-opened-for-axe]').forEach((d) => {
+    d.open = false; delete d.dataset.openedForAxe; });
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `axe ${v.id} (${v.impact}): ${v.help} at `
+         + v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')} ${n.html.slice(0, 120)}`)
+             .join(' | '));
+}"""
+
+
+def axe_findings(page) -> list[str]:
+    """axe-core's serious and critical findings on the page (closed ``<details>`` opened
+    while it runs). axe comes in as an init script, which the CSP does not apply to."""
+    return page.evaluate(AXE_RUN, WCAG_TAGS)
+
+
+def _context(browser, world: World, who: str | None, viewport: dict, locale: str = "en-GB"):
+    """A browser context for ``who`` (signed in for a staff role; the kiosk cookie for
+    the kiosk tablet), with axe-core in every document; its page and base address."""
+    context = browser.new_context(viewport=viewport, locale=locale)
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    base = world.setup_base if who == "setup" else world.base
+    if who == "kiosk":
+        context.add_cookies([{"name": "outcome_kiosk", "value": world.kiosk_token,
+                              "url": world.base}])
+    elif who in ("therapist", "supervisor", "admin"):
+        page.goto(world.base + "/login")
+        page.locator("input[name=email]").fill(world.emails[who])
+        page.locator("input[name=password]").fill(PASSWORD)
+        page.locator("main form button[type=submit]").click()
+        page.wait_for_url(world.base + "/")
+    return context, page, base
+
+
+def _visit(browser, world: World, viewport: dict, check: Callable, locale: str = "en-GB",
+           ) -> tuple[list[str], int]:
     """Visit every page of :data:`PAGES` at ``viewport``, each role in its own browser
-    context; ``check(page, where)`` returns the page's problems."""
+    context; ``check(page)`` returns the page's problems, and axe-core's serious and
+    critical findings join them."""
     problems: list[str] = []
     visited = 0
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    for who in (None, "therapist", "supervisor", "admin"):
-        context = browser.new_context(viewport=viewport)
-        page = context.new_page()
+    for who in ROLES:
+        context, page, base = _context(browser, world, who, viewport, locale)
         try:
-            if who is not None:
-                page.goto(world.base + "/login")
-                page.get_by_label("E-mail").fill(world.emails[who])
-                page.get_by_label("Password").fill(PASSWORD)
-                page.get_by_role("button", name="Sign in").click()
-                page.wait_for_url(world.base + "/")
             for entry in (p for p in PAGES if p.who == who):
-                response = page.goto(world.base + entry.path(world))
+                response = page.goto(base + entry.path(world))
+                if entry.submit is not None and response is not None and response.ok:
+                    with page.expect_navigation() as navigation:
+                        entry.submit(page)
+                    response = navigation.value
                 status = response.status if response else None
-                where = f"{entry.name} ({entry.path(world)}, {viewport['width']} px)"
-                if status != 200:
-                    problems.append(f"{where}: status {status}")
+                where = f"{entry.name} ({entry.path(world)}, {viewport['width']} px, {locale})"
+                if status != entry.status:
+                    problems.append(f"{where}: status {status}, not {entry.status}")
                     continue
                 visited += 1
-                problems += [f"{where}: {p}" for p in check(page)]
-                page.screenshot(path=str(ARTIFACTS / f"{entry.name}-{viewport['width']}.png"),
-                                full_page=True)
+                problems += [f"{where}: {p}" for p in check(page) + axe_findings(page)]
+                suffix = "" if locale.startswith("en") else f"-{locale[:2]}"
+                page.screenshot(path=str(
+                    ARTIFACTS / f"{entry.name}-{viewport['width']}{suffix}.png"), full_page=True)
         finally:
             context.close()
     return problems, visited
@@ -302,11 +498,74 @@ def test_every_page_fits_a_phone_and_its_charts_stay_readable(browser, world):
     assert sum(charts) > 50, "no chart text was measured: the client page lost its charts?"
 
 
+def test_every_page_fits_a_phone_in_russian(browser, world):
+    """Russian words are longer: the same phone check and axe-core with a Russian browser
+    (staff pages follow the browser's language when none is chosen; so do client pages)."""
+    problems, visited = _visit(
+        browser, world, PHONE,
+        lambda page: page.evaluate(PHONE_CHECK, MIN_CHART_TEXT_PX)["problems"], "ru-RU")
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
+    assert visited == len(PAGES)
+
+
 def test_no_table_is_wider_than_its_card_on_a_laptop(browser, world):
     problems, visited = _visit(browser, world, DESKTOP,
                                lambda page: page.evaluate(DESKTOP_CHECK))
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
     assert visited == len(PAGES)
+
+
+def _answer_all_but_item_9(page) -> None:
+    """The first choice of every question on the page, except PHQ-9 item 9 (so that the
+    second chance comes)."""
+    for name in page.evaluate("""() => [...new Set([...document.querySelectorAll(
+            'main input[type=radio]')].map((i) => i.name))]"""):
+        if name != "phq9_9":
+            page.locator(f"input[name='{name}']").first.check()
+
+
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "laptop"])
+def test_a_clients_visit_fits_and_axe_finds_nothing_serious(browser, world, viewport):
+    """A client answers their link: the first page (welcome line, language switch), the
+    second chance for a blank item 9, the support page and the thanks page; on each the
+    phone (or table) check and axe-core."""
+    width = viewport["width"]
+    check = ((lambda page: page.evaluate(PHONE_CHECK, MIN_CHART_TEXT_PX)["problems"])
+             if viewport is PHONE else (lambda page: page.evaluate(DESKTOP_CHECK)))
+    context, page, base = _context(browser, world, None, viewport)
+    problems: list[str] = []
+    seen: list[str] = []
+
+    def look(name: str) -> None:
+        seen.append(name)
+        problems.extend(f"{name} ({width} px): {p}" for p in check(page) + axe_findings(page))
+        page.screenshot(path=str(ARTIFACTS / f"visit-{name}-{width}.png"), full_page=True)
+
+    try:
+        page.goto(f"{base}/q/{world.visit_tokens[width]}")
+        assert page.locator(".welcome").count() == 1
+        assert page.locator("form.language-switch").count() == 1
+        look("first")
+        for _step in range(12):
+            if page.get_by_role("heading", name="Thank you").count():
+                break
+            if page.get_by_role("heading", name="You left one question unanswered").count():
+                look("second-chance")
+                button = "Continue without answering"
+            else:
+                _answer_all_but_item_9(page)
+                button = page.locator("main form button[type=submit]").filter(
+                    has_text="Next").or_(page.locator("main form button[type=submit]").filter(
+                        has_text="Finish")).first.inner_text().strip()
+            with page.expect_navigation():
+                page.get_by_role("button", name=button, exact=True).click()
+        look("thanks")
+        page.goto(f"{base}/q/support")
+        look("support")
+    finally:
+        context.close()
+    assert seen == ["first", "second-chance", "thanks", "support"], seen
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)
 
 
 FIRST_CLIENT = """() => {
