@@ -429,3 +429,22 @@ def test_a_moved_appointment_is_e_mailed_again_for_its_new_time(db_session, setu
     assert db_session.scalars(select(OutboundEmail)).all() == []
     assert all(link.revoked_dt is not None or link.used_dt is not None
                for link in db_session.scalars(select(QuestionnaireLink)))
+
+
+def test_ending_the_episode_withdraws_the_link_e_mails_of_cancelled_sessions(db_session,
+                                                                          setup):
+    # A link e-mail queued for a session that ending the episode cancels would reach the
+    # client after discharge, with a link that no longer opens.
+    from outcome.services.clients import close_episode
+    from outcome.services.reminders import send_due_links
+
+    _, _, episode = setup
+    book_appointment(db_session, episode, NOW + dt.timedelta(hours=20))
+    queue = {"library": LIB, "base_url": "https://clinic.example", "secret_key": "k" * 40}
+    assert send_due_links(db_session, now=NOW, **queue) == 1
+    assert len(db_session.scalars(select(OutboundEmail)).all()) == 1
+    close_episode(db_session, episode, end_reason="completed", closed_on=NOW.date(),
+                  library=LIB, now=NOW)
+    assert db_session.scalars(select(OutboundEmail)).all() == []
+    assert all(link.revoked_dt is not None
+               for link in db_session.scalars(select(QuestionnaireLink)))

@@ -161,8 +161,9 @@ def session_number(session: Session, appointment: Appointment) -> int:
 # --- what became of an appointment --------------------------------------------------------
 
 
-def _withdraw_unsent(session: Session, appointment: Appointment) -> int:
-    """Delete the appointment's link e-mails not yet sent (their text names its time)."""
+def withdraw_unsent_mail(session: Session, appointment: Appointment) -> int:
+    """Delete the appointment's link, reminder and post-session e-mails not yet sent
+    (their text names its time; their link would no longer open); the number deleted."""
     keys = [f"link:{appointment.id}:pre", f"reminder:{appointment.id}:pre",
             f"post:{appointment.id}"]
     result = session.execute(delete(OutboundEmail).where(
@@ -180,7 +181,7 @@ def _open_links(session: Session, appointment: Appointment) -> list[Questionnair
 def _call_off(session: Session, appointment: Appointment, now: dt.datetime) -> None:
     for link in _open_links(session, appointment):
         link.revoked_dt = now
-    _withdraw_unsent(session, appointment)
+    withdraw_unsent_mail(session, appointment)
 
 
 def _editable(session: Session, appointment: Appointment) -> Episode:
@@ -236,7 +237,7 @@ def reschedule_appointment(session: Session, appointment: Appointment,
     for link in _open_links(session, appointment):
         link.valid_from_dt += shift
         link.valid_until_dt += shift
-    _withdraw_unsent(session, appointment)
+    withdraw_unsent_mail(session, appointment)
     appointment.starts_dt = starts_dt
     session.flush()
 

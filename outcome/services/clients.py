@@ -23,6 +23,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.models.care import END_REASONS
 from outcome.services.access import may_register_for
+from outcome.services.appointments import withdraw_unsent_mail
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.episode_change import EpisodeMeasureError
 from outcome.services.episode_change import check_episode_measures
@@ -192,6 +193,7 @@ def close_episode(session: Session, episode: Episode, *, closed_on: dt.date, end
             Appointment.episode_id == episode.id, Appointment.status == "scheduled",
             Appointment.starts_dt > now)):
         appointment.status = "cancelled"
+        withdraw_unsent_mail(session, appointment)  # else the client is mailed a dead link
     session.flush()
     revoke_unused(session, episode, now)
     update_episode_signals(session, episode, library, now)
