@@ -299,6 +299,6 @@ def test_a_russian_client_reads_the_block_in_russian(client, clock, link_of):
     text = re.sub(r"\s+", " ", unescape(html))
     assert ("Клиника вашего терапевта читает ответы: понедельник \u2013 пятница, "
             "9:00\u201317:00.") in text
-    assert "ваши прочитают понедельник 23 ноября, с 9:00 до 17:00" in text  # noqa: RUF001
+    assert "Ваши ответы прочитают: понедельник 23 ноября, с 9:00 до 17:00" in text  # noqa: RUF001
     assert "сегодня" not in text.lower() and "today" not in text.lower()
     assert "позвоните по местному номеру экстренной помощи" in text
