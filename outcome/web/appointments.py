@@ -147,7 +147,7 @@ def _confirm(client: Client, appointment: Appointment, clinic: Clinic, *,
               else [appointment] if appointment.status == "scheduled" else [])
     return render_template("appointments/confirm_cancel.html", client=client,
                            appointment=appointment, whole_series=whole_series,
-                           chosen=[(a, _local(clinic, a.starts_dt)) for a in chosen],
+                           chosen=chosen,
                            timezone=clinic.timezone)
 
 
