@@ -47,13 +47,17 @@ def open_episode(session: Session, code: str) -> tuple[Episode, Clinic]:
 @click.option("--weekly", default=1, show_default=True, type=click.IntRange(1, 52),
               help="How many weekly sessions to book from that time.")
 @click.option("--minutes", default=50, show_default=True, type=click.IntRange(1, 600))
-def book_command(code: str, when: dt.datetime, weekly: int, minutes: int) -> None:
+@click.option("--past", is_flag=True,
+              help="Record sessions that already took place (entering a client's history); "
+                   "without it a time before now is refused, as in the browser.")
+def book_command(code: str, when: dt.datetime, weekly: int, minutes: int, past: bool) -> None:
     """Book one session, or a weekly series, in the client's open episode."""
     with transaction(database().session_factory) as session:
         episode, clinic = open_episode(session, code)
         try:
             booked = book_weekly_series(session, episode, when, count=weekly,
-                                        duration_minutes=minutes)
+                                        duration_minutes=minutes,
+                                        now=None if past else dt.datetime.now(dt.UTC))
         except BookingError as exc:
             raise click.ClickException(str(exc)) from None
         tz = zoneinfo.ZoneInfo(clinic.timezone)
