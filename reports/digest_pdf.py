@@ -127,8 +127,7 @@ def produced_text(moment: dt.datetime, timezone: str) -> str:
     return f"{long_date(moment.date())}, {moment:%H:%M} ({timezone})"
 
 
-def dates_text(starts: dt.date, ends: dt.date) -> str:
-    """``Monday 16 November 2026 to Sunday 22 November 2026`` in the reader's language."""
+def _dates(starts: dt.date, ends: dt.date) -> str:
     return _("%(start)s to %(end)s", start=long_date(starts, weekday=True),
              end=long_date(ends, weekday=True))
 
@@ -140,7 +139,7 @@ def _cover(digest: Digest) -> list[Flowable]:
     story: list[Flowable] = [
         para(_("Supervision digest"), "title"),
         para(_("Week %(week)s", week=digest.week)
-             + f" \u00b7 {dates_text(digest.starts, digest.ends)}", "subtitle"),
+             + f" \u00b7 {_dates(digest.starts, digest.ends)}", "subtitle"),
         _facts(digest),
         Spacer(1, 4),
         para(_("Clients appear by code only. Rates show their counts and a 95 % confidence "

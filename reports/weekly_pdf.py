@@ -22,7 +22,6 @@ from reports.digest_pdf import CATEGORY_WORDS
 from reports.digest_pdf import COLOURS
 from reports.digest_pdf import N_
 from reports.digest_pdf import colour_strip
-from reports.digest_pdf import dates_text
 from reports.digest_pdf import produced_text
 from reports.digest_pdf import rate_text
 from reports.pdf import FRAME_WIDTH
@@ -101,8 +100,11 @@ def _cover(report: WeeklyReport) -> list[Flowable]:
     widths = [108, FRAME_WIDTH / 2 - 108, 64, FRAME_WIDTH / 2 - 64]
     story: list[Flowable] = [
         para(_("Weekly caseload report"), "title"),
-        para(_("Week %(week)s", week=report.week)
-             + f" \u00b7 {dates_text(report.starts, report.ends)}", "subtitle"),
+        # Its own sentence (not the digest's "%(start)s to %(end)s"), so that a language
+        # whose "from ... to" changes the weekday's case can say the dates as a range.
+        para(_("Week %(week)s \u00b7 %(start)s to %(end)s", week=report.week,
+               start=long_date(report.starts, weekday=True),
+               end=long_date(report.ends, weekday=True)), "subtitle"),
         table(rows, widths, header=False, bold_columns=(0, 2),
               extra=[("LINEABOVE", (0, 0), (-1, 0), 0.4, RULE)]),
         Spacer(1, 4),
