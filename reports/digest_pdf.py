@@ -116,11 +116,15 @@ def _share(count: int, total: int) -> str:
 
 
 def _produced(digest: Digest) -> str:
-    moment = digest.produced
+    return produced_text(digest.produced, digest.timezone)
+
+
+def produced_text(moment: dt.datetime, timezone: str) -> str:
+    """``16 November 2026, 09:00 (Europe/London)``: a moment in the clinic's time zone."""
     if moment.tzinfo is not None:
         with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError, ValueError):
-            moment = moment.astimezone(zoneinfo.ZoneInfo(digest.timezone))
-    return f"{long_date(moment.date())}, {moment:%H:%M} ({digest.timezone})"
+            moment = moment.astimezone(zoneinfo.ZoneInfo(timezone))
+    return f"{long_date(moment.date())}, {moment:%H:%M} ({timezone})"
 
 
 def _dates(starts: dt.date, ends: dt.date) -> str:
@@ -282,11 +286,15 @@ def _section(digest: Digest, section: SuperviseeSection) -> list[Flowable]:
 
 
 def _colour_strip(week: KeyFigures) -> Table:
-    """Five columns, one per colour: the badge (with its word), the meaning, the count."""
-    total = week.active_episodes
+    return colour_strip(week.colours, week.active_episodes)
+
+
+def colour_strip(colours: dict[str, int], total: int) -> Table:
+    """Five columns, one per colour: the badge (with its word), the meaning, and the
+    count of ``total`` active episodes (``colours`` by colour name)."""
     head = [badge(key, _(word), width=60) for key, word, _meaning in COLOURS]
     meaning = [para(_(text), "cell_muted") for _key, _word, text in COLOURS]
-    counts = [para(_share(week.colours.get(key, 0), total), "cell_bold")
+    counts = [para(_share(colours.get(key, 0), total), "cell_bold")
               for key, _word, _meaning in COLOURS]
     width = FRAME_WIDTH / len(COLOURS)
     strip = Table([head, meaning, counts], colWidths=[width] * len(COLOURS), hAlign="LEFT")

@@ -1,6 +1,6 @@
 """The supervisor's weekly digest: figures for one ISO week, read from the database.
 
-Every figure is defined once, as a function of the week (:meth:`_Reader.figures`), and
+Every figure is defined once, as a function of the week (:meth:`WeekReader.figures`), and
 that one definition gives the cover's "this week" and "previous week", every row of the
 twelve-week table and each supervisee's section, so the same week always shows the same
 numbers. Each is computed from stored data as it stood at the week's end, never from
@@ -136,14 +136,18 @@ class _Reading:
     category: dict[int, str | None]
 
 
-class _Reader:
-    """The stored data behind one supervisor's figures, read once; figures for any week."""
+class WeekReader:
+    """The stored data behind a group of therapists' figures, read once; figures for any
+    week. The supervisor's digest reads their supervisees' episodes; the therapist's weekly
+    report (:mod:`outcome.services.therapist_reports.weekly`) reads the therapist's own,
+    so both say the same numbers for the same week. ``viewer`` scopes the clients read
+    (:func:`outcome.services.access.visible_clients`)."""
 
-    def __init__(self, session: Session, supervisor: User, clinic: Clinic,
+    def __init__(self, session: Session, viewer: User, clinic: Clinic,
                  therapist_ids: list[int], instrument: Instrument | None) -> None:
         self.session, self.tz, self.instrument = session, clinic.timezone, instrument
         self.instrument_id = instrument.id if instrument else None
-        visible = visible_clients(supervisor).subquery()
+        visible = visible_clients(viewer).subquery()
         self.episodes = session.execute(
             select(Episode.id, Episode.therapist_id, Episode.opened_on, Episode.closed_on,
                    Client.code, Episode.end_reason)
@@ -153,9 +157,10 @@ class _Reader:
             .order_by(Episode.id)).all()
         self.ids = [e.id for e in self.episodes]
         self.alerts = session.execute(
-            select(Alert.episode_id, Alert.kind, Alert.raised_dt, Alert.acknowledged_dt,
-                   Alert.resolved_dt)
-            .where(Alert.episode_id.in_(self.ids))).all()
+            select(Alert.id, Alert.episode_id, Alert.kind, Alert.raised_dt,
+                   Alert.acknowledged_dt, Alert.resolved_dt)
+            .where(Alert.episode_id.in_(self.ids))
+            .order_by(Alert.raised_dt, Alert.id)).all()
         self.sessions = session.execute(
             select(Appointment.id, Appointment.episode_id, Appointment.starts_dt)
             .where(Appointment.episode_id.in_(self.ids),
@@ -258,26 +263,35 @@ class _Reader:
             counts[reading.colour.get(e.id, "grey")] += 1
         return counts
 
-    def figures(self, episode_ids: set[int], week: Week) -> KeyFigures:
-        """Every figure of ``episode_ids`` for ``week``: the one definition the cover, the
-        twelve-week table and the sections share (see the module docstring)."""
+    def open_alerts(self, episode_ids: set[int], week: Week) -> list:
+        """Alerts of ``episode_ids`` open at the end of ``week``: raised before it ended,
+        neither acknowledged nor resolved by then; oldest first."""
 
         def open_at(alert) -> bool:
             closed = [t for t in (alert.acknowledged_dt, alert.resolved_dt) if t]
             return alert.raised_dt < week.end and not any(t < week.end for t in closed)
 
-        alerts = [a for a in self.alerts if a.episode_id in episode_ids]
+        return [a for a in self.alerts if a.episode_id in episode_ids and open_at(a)]
+
+    def completion(self, episode_ids: set[int], week: Week) -> RateFigure:
+        """Sessions of ``episode_ids`` in ``week`` (scheduled or attended, started in it)
+        at which the client answered the main outcome measure, of all those sessions."""
         held = [s for s in self.sessions if s.episode_id in episode_ids
                 and week.start <= s.starts_dt < week.end]
-        measured = sum(1 for s in held if s.id in self.measured)
+        return _rate(sum(1 for s in held if s.id in self.measured), len(held))
+
+    def figures(self, episode_ids: set[int], week: Week) -> KeyFigures:
+        """Every figure of ``episode_ids`` for ``week``: the one definition the cover, the
+        twelve-week table and the sections share (see the module docstring)."""
+        alerts = [a for a in self.alerts if a.episode_id in episode_ids]
         ended = self.ended(episode_ids, week)
         reading = self.reading(week.end)
         assessed = [c for c in (reading.category.get(e.id) for e in ended) if c]
         return KeyFigures(
             active_episodes=len(self.active(episode_ids, week)),
             colours=self.colours(episode_ids, week),
-            completion=_rate(measured, len(held)),
-            open_alerts=sum(1 for a in alerts if open_at(a)),
+            completion=self.completion(episode_ids, week),
+            open_alerts=len(self.open_alerts(episode_ids, week)),
             ruptures_opened=sum(1 for a in alerts if a.kind == "rupture"
                                 and week.start <= a.raised_dt < week.end),
             ruptures_repaired=sum(1 for a in alerts if a.kind == "rupture"
@@ -305,6 +319,10 @@ class _Reader:
                      for e in self.ended(episode_ids, week))
 
 
+# The name the digest's code used before the weekly report shared the reader.
+_Reader = WeekReader
+
+
 def trend_point(week: Week, figures: KeyFigures) -> TrendPoint:
     """One row of the twelve-week table: that week's :class:`KeyFigures`, abridged."""
     return TrendPoint(week.label, figures.active_episodes, figures.colours["red"],
@@ -326,7 +344,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
                           f"{ends:%Y-%m-%d %H:%M} {clinic.timezone})")
     instrument = primary_outcome(clinic, library)
     people = supervisees(session, supervisor) if supervisor.is_active else []
-    reader = _Reader(session, supervisor, clinic, [p.id for p in people], instrument)
+    reader = WeekReader(session, supervisor, clinic, [p.id for p in people], instrument)
     everyone = set(reader.ids)
     by_therapist: dict[int, set[int]] = defaultdict(set)
     for e in reader.episodes:
@@ -357,7 +375,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
         sections=tuple(sections))
 
 
-def _attention(session: Session, reader: _Reader, ids: set[int],
+def _attention(session: Session, reader: WeekReader, ids: set[int],
                signals: dict[int, EpisodeSignal], instrument, library: InstrumentLibrary,
                now: dt.datetime) -> tuple[AttentionItem, ...]:
     """Open episodes that are red, have an unrepaired rupture, an unacknowledged critical

@@ -1,0 +1,344 @@
+"""The therapist's weekly caseload report (issue 18): figures read from the database and
+every sentence of the PDF read back with pypdf; pages rendered to PNG in
+``test-artifacts/weekly/``.
+
+One therapist, Alex, in a Berlin clinic, report week 2026-W40 (Monday 28 September to
+Sunday 4 October 2026), produced on Monday 5 October at 09:00 Berlin time. PHQ-9 is
+answered on Tuesdays at 09:00 UTC from 1 September (week n of :func:`phq`); every item
+but the last at ``level``, so a score is 8 x level (+ item 9).
+
+- Anna: 16, 16, 16 then 24 in the week: green -> red (a rise of 8 >= 6 points is a
+  reliable deterioration since intake), a "not on track" alert raised Tuesday 29 Sept.
+- Борис (Cyrillic): 24 four times (session 4, still clinical, not improved: yellow),
+  then 8 in the week (functional range): yellow -> white. A rupture alert acknowledged
+  in the week, and one raised after the week (open now, not at the week's end).
+- The canary client (a name of markup): 17 (item 9 answered 1: a critical alert,
+  Tuesday 8 Sept, still open), 16, 16; green all week; a session in the week unanswered.
+- Dora: 24, 24, 8, 0 (recovered), episode ended Friday 2 October, "completed".
+- Evan: episode opened Wednesday 30 Sept, no scores (grey), a booked session in the week
+  unanswered, a "critical question unanswered" alert raised Sunday 23:30 Berlin time.
+- Olga's client Harriet (another therapist): never appears.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+
+from outcome.core.answers import parse_answers
+from outcome.models import Alert
+from outcome.services.caseload import caseload
+from outcome.services.digests.figures import DigestError
+from outcome.services.digests.figures import build_digest
+from outcome.services.submissions import submit_administration
+from outcome.services.therapist_reports.weekly import build_weekly
+from outcome.services.therapist_reports.weekly import weekly_pdf
+from reports.pdf import for_reader
+from reports.weekly_pdf import render_weekly
+from tests.helpers import LIB
+from tests.helpers import PHQ
+from tests.helpers import T0
+from tests.helpers import artifacts
+from tests.helpers import flat
+
+WEEK = "2026-W40"
+NOW = dt.datetime(2026, 10, 5, 7, 0, tzinfo=dt.UTC)  # Monday 09:00 in Berlin
+BERLIN = "Europe/Berlin"
+CANARY = '<b>x</b><img src="/etc/passwd"/>'
+BORIS = "Борис Иванов"
+
+
+def at(week: int) -> dt.datetime:
+    return T0 + dt.timedelta(weeks=week)
+
+
+def phq(db, episode, week: int, level: int, item9: int = 0, appointment=None) -> None:
+    values = {f"phq9_{i}": level for i in range(1, 9)}
+    values["phq9_9"] = item9
+    answers = parse_answers(PHQ, values)
+    assert not isinstance(answers, list), answers
+    submit_administration(db, episode=episode, instrument=PHQ, answers=answers,
+                          completed_dt=at(week), idempotency_key=f"{episode.id}:{week}",
+                          library=LIB, now=at(week),
+                          appointment_id=appointment.id if appointment else None)
+
+
+@pytest.fixture
+def alex(db_session, make_clinic, make_user, make_client, make_episode, make_appointment):
+    """Alex's caseload for week 2026-W40 (see the module docstring); returns names."""
+    clinic = make_clinic(name="Berlin Mitte", timezone=BERLIN)
+    alex = make_user(clinic_id=clinic.id, display_name="Alex Rivers")
+    olga = make_user(clinic_id=clinic.id, display_name="Olga Other")
+
+    def person(therapist, name, opened=dt.date(2026, 8, 31)):
+        client = make_client(therapist, name=name, clinic_id=clinic.id)
+        return client, make_episode(client, opened_on=opened)
+
+    def session(episode, week, status="attended", hours=-1.0):
+        return make_appointment(episode, starts_dt=at(week) + dt.timedelta(hours=hours),
+                                status=status)
+
+    anna, anna_e = person(alex, "Anna Schmidt")
+    for week, level in ((0, 2), (1, 2), (2, 2), (4, 3)):
+        phq(db_session, anna_e, week, level, appointment=session(anna_e, week))
+    boris, boris_e = person(alex, BORIS)
+    for week, level in ((0, 3), (1, 3), (2, 3), (3, 3), (4, 1)):
+        phq(db_session, boris_e, week, level, appointment=session(boris_e, week))
+    canary, canary_e = person(alex, CANARY)
+    for week, level, item9 in ((1, 2, 1), (2, 2, 0), (3, 2, 0)):
+        phq(db_session, canary_e, week, level, item9, appointment=session(canary_e, week))
+    session(canary_e, 4, hours=48)  # Thursday 1 October: held, PHQ-9 not answered
+    dora, dora_e = person(alex, "Dora Fischer")
+    for week, level in ((0, 3), (1, 3), (2, 1), (3, 0)):
+        phq(db_session, dora_e, week, level, appointment=session(dora_e, week))
+    dora_e.closed_on, dora_e.end_reason = dt.date(2026, 10, 2), "completed"
+    evan, evan_e = person(alex, "Evan Novak", opened=dt.date(2026, 9, 30))
+    session(evan_e, 4, status="scheduled", hours=72)  # Friday 2 October, booked
+    db_session.add_all([
+        Alert(episode_id=evan_e.id, kind="critical_unanswered",
+              detail={"text": "PHQ-9 item 9 left unanswered"},
+              raised_dt=dt.datetime(2026, 10, 4, 21, 30, tzinfo=dt.UTC)),  # Sun 23:30
+        Alert(episode_id=boris_e.id, kind="rupture", status="acknowledged",
+              detail={"text": "Alliance rupture at session 4"},
+              raised_dt=dt.datetime(2026, 9, 30, 10, tzinfo=dt.UTC),
+              acknowledged_dt=dt.datetime(2026, 10, 3, 10, tzinfo=dt.UTC),
+              acknowledged_by_id=alex.id, acknowledgement_note="Talked it through"),
+        Alert(episode_id=boris_e.id, kind="rupture",
+              detail={"text": "Alliance rupture at session 6"},
+              raised_dt=dt.datetime(2026, 10, 5, 6, tzinfo=dt.UTC)),  # after the week
+    ])
+    harriet, harriet_e = person(olga, "Harriet Hidden")
+    for week, level in ((0, 1), (1, 1), (4, 3)):
+        phq(db_session, harriet_e, week, level, item9=1 if week == 4 else 0,
+            appointment=session(harriet_e, week))
+    db_session.flush()
+    return {"alex": alex, "olga": olga, "clinic": clinic, "anna": anna, "boris": boris,
+            "canary": canary, "dora": dora, "evan": evan, "harriet": harriet}
+
+
+def save_pngs(pdf: bytes, name: str) -> list[Path]:
+    """Render each page to ``test-artifacts/weekly/<name>-<n>.png`` (72 dpi)."""
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm (poppler-utils) is not installed: `make browser-tools` "
+                    "installs it; the PNG pages were not rendered")
+    folder = artifacts("weekly")
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{name}-*.png"):
+        old.unlink()
+    source = folder / f"{name}.pdf"
+    source.write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", "72", "-png", str(source), str(folder / name)],
+                   check=True, timeout=60)
+    return sorted(folder.glob(f"{name}-*.png"))
+
+
+def text_of(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def names(rows) -> list[str]:
+    return [row.name for row in rows]
+
+
+def test_weekly_figures_follow_the_data(db_session, alex):
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert (report.week, report.starts, report.ends) == (WEEK, dt.date(2026, 9, 28),
+                                                         dt.date(2026, 10, 4))
+    assert (report.therapist_name, report.clinic_name, report.timezone,
+            report.instrument) == ("Alex Rivers", "Berlin Mitte", BERLIN, "PHQ-9")
+    # Anna, Boris, the canary client, Dora (ended in the week) and Evan (opened in it).
+    assert report.active_episodes == 5
+    assert report.colours == {"red": 1, "yellow": 0, "green": 1, "white": 2, "grey": 1}
+    assert sum(report.colours.values()) == report.active_episodes
+    # Anna's and Boris's sessions answered; the canary's and Evan's not.
+    assert (report.completion.count, report.completion.n) == (2, 4)
+    # The caseload now: the caseload page's own rows, in its order (critical answer first).
+    rows = caseload(db_session, alex["alex"], now=NOW, library=LIB)
+    assert names(report.caseload) == names(rows) == [CANARY, "Anna Schmidt", BORIS,
+                                                     "Evan Novak"]
+    assert [line.colour for line in report.caseload] == ["green", "red", "white", "grey"]
+    assert report.caseload[0].reason.startswith("Thoughts of being better off dead")
+    assert report.caseload[2].reason == "Alliance rupture at session 6"  # raised today
+    assert [(c.name, c.before, c.after, c.now) for c in report.changes] == [
+        ("Anna Schmidt", "green", "red", "red"), (BORIS, "yellow", "white", "white")]
+    assert report.changes[0].reason.startswith("Red: PHQ-9 24 at session 4, 16 at intake")
+    assert report.changes[1].reason.startswith("White: PHQ-9 8 at session 5")
+    # Open at the week's end, oldest first: the acknowledged rupture and the one raised
+    # after the week are not; Evan's, raised Sunday 23:30 in Berlin, is 0 days old.
+    assert [(a.name, a.kind, a.raised, a.days) for a in report.alerts] == [
+        (CANARY, "critical_item", dt.date(2026, 9, 8), 26),
+        ("Anna Schmidt", "not_on_track", dt.date(2026, 9, 29), 5),
+        ("Evan Novak", "critical_unanswered", dt.date(2026, 10, 4), 0)]
+    # Aged as the caseload ages them, read at the week's last minute.
+    sunday_night = dt.datetime(2026, 10, 4, 21, 59, tzinfo=dt.UTC)  # 23:59 in Berlin
+    aged = {(row.name, reason.kind): reason.days
+            for row in caseload(db_session, alex["alex"], now=sunday_night, library=LIB)
+            for reason in row.alerts}
+    del aged[(BORIS, "rupture")]  # raised after the week (open now, not at its end)
+    assert {(a.name, a.kind): a.days for a in report.alerts} == aged
+    assert [(e.name, e.closed_on, e.measure, e.category, e.end_reason)
+            for e in report.ended] == [("Dora Fischer", dt.date(2026, 10, 2), "PHQ-9",
+                                        "recovered", "Completed as planned")]
+    assert "Harriet" not in repr(report) and alex["harriet"].code not in repr(report)
+
+
+def test_weekly_figures_are_the_digests(db_session, alex, make_user, assign):
+    """The supervisor's digest and the therapist's report say the same numbers."""
+    supervisor = make_user("supervisor", clinic_id=alex["clinic"].id)
+    assign(supervisor, alex["alex"])
+    digest = build_digest(db_session, supervisor, WEEK, LIB, NOW)
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    figures = digest.sections[0].week
+    assert figures.active_episodes == report.active_episodes
+    assert figures.colours == report.colours
+    assert figures.completion == report.completion
+    assert figures.open_alerts == len(report.alerts)
+    assert figures.episodes_ended == len(report.ended)
+    assert [(category, on) for _, category, on in digest.sections[0].ended] == [
+        (e.category, e.measure) for e in report.ended]
+
+
+def test_weekly_pdf_says_every_figure(db_session, alex):
+    pdf = weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)
+    text = flat(text_of(pdf))
+    save_pngs(pdf, "weekly-en")
+    assert "Weekly caseload report" in text
+    assert ("Week 2026-W40 \u00b7 Monday 28 September 2026 to Sunday 4 October 2026"
+            in text)
+    assert "As of 5 October 2026, 09:00 (Europe/Berlin)" in text
+    assert "Therapist Alex Rivers" in text and "Clinic Berlin Mitte" in text
+    assert ("The week\u2019s figures are as at the end of Sunday 4 October 2026 "
+            "(Europe/Berlin); the caseload by urgency is as at the time above." in text)
+    # Colours, each with its word and meaning, counted of the active episodes.
+    assert ("Active episodes this week: 5, by progress colour on PHQ-9 at the end of the "
+            "week" in text)
+    assert "Red Yellow Green White Grey" in text
+    assert ("not on track less progress than expected on track in the functional range "
+            "no colour yet" in text)
+    assert ("1 of 5 (20 %) 0 of 5 (0 %) 1 of 5 (20 %) 2 of 5 (40 %) 1 of 5 (20 %)"
+            in text)
+    assert "Completion Sessions this week with PHQ-9 answered: 2 of 4 (50 %)." in text
+    assert "Open alerts 3 open at the end of the week." in text
+    assert "Episodes ended 1 ended this week." in text
+    # The caseload by urgency, in the caseload page's order, each with its colour word.
+    caseload_part = text[text.index("Caseload by urgency"):text.index("Who changed")]
+    assert "Open episodes as at 5 October 2026, 09:00 (Europe/Berlin)" in caseload_part
+    order = [caseload_part.index(n) for n in ('<b>x</b><img src="/etc/passwd"/>',
+                                              "Anna Schmidt", BORIS, "Evan Novak")]
+    assert order == sorted(order)
+    for code in ("canary", "anna", "boris", "evan"):
+        assert alex[code].code in caseload_part
+    assert re.search(r"1 <b>x</b><img src=\"/etc/passwd\"/> C-\w+ Green Thoughts of "
+                     r"being better off dead", caseload_part)
+    assert re.search(r"2 Anna Schmidt C-\w+ Red Red: PHQ-9 24 at session 4", caseload_part)
+    assert re.search(r"3 Борис Иванов C-\w+ White Alliance rupture at session 6",
+                     caseload_part)
+    assert re.search(r"4 Evan Novak C-\w+ Grey PHQ-9 item 9 left unanswered", caseload_part)
+    # Who changed colour: from, to, and the explanation of the colour now.
+    changes = text[text.index("Who changed colour"):text.index("Open alerts by age")]
+    assert re.search(r"Anna Schmidt C-\w+ Green \(on track\) \u2192 Red \(not on track\) "
+                     r"Red: PHQ-9 24 at session 4, 16 at intake", changes)
+    assert re.search(r"Борис Иванов C-\w+ Yellow \(less progress than expected\) \u2192 "
+                     r"White \(in the functional range\) White: PHQ-9 8 at session 5",
+                     changes)
+    assert "Dora" not in changes and "Evan" not in changes and "<b>x</b>" not in changes
+    # Open alerts at the week's end, oldest first, with their age in calendar days.
+    alerts = text[text.index("Open alerts by age"):text.index("Episodes ended this week")]
+    assert "Alerts open at the end of Sunday 4 October 2026 (Europe/Berlin), oldest first." \
+        in alerts
+    assert re.search(r"<b>x</b><img src=\"/etc/passwd\"/> C-\w+ Critical answer "
+                     r"8 September 2026 26 Anna Schmidt C-\w+ Not on track "
+                     r"29 September 2026 5 Evan Novak C-\w+ Critical question unanswered "
+                     r"4 October 2026 0", alerts)
+    assert "rupture" not in alerts.lower() and BORIS not in alerts
+    # Episodes ended, with the change category named with its measure, and why.
+    ended = text[text.index("Episodes ended this week"):]
+    assert re.search(r"Dora Fischer C-\w+ 2 October 2026 PHQ-9: Recovered "
+                     r"Completed as planned", ended)
+    assert "Harriet" not in text and alex["harriet"].code not in text
+
+
+def test_same_data_gives_the_same_bytes(db_session, alex):
+    first = weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW) == first
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert render_weekly(report) == render_weekly(report) == first
+
+
+def test_markup_in_a_name_is_printed_not_interpreted(db_session, alex):
+    """The canary name is printed whole; no image is drawn (no file is read)."""
+    pdf = weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert text_of(pdf).count("/etc/passwd") == 2  # the caseload and the open alerts
+    assert b"/Subtype /Image" not in pdf and b"/Subtype/Image" not in pdf
+
+
+def test_quiet_weeks_say_so(db_session, alex, make_user, make_client, make_episode):
+    quiet = make_user(clinic_id=alex["clinic"].id, display_name="Quinn Quiet")
+    episode = make_episode(make_client(quiet, name="Steady Stella",
+                                       clinic_id=alex["clinic"].id), opened_on=dt.date(2026, 8, 31))
+    for week in range(4):
+        phq(db_session, episode, week, 2)
+    text = flat(text_of(weekly_pdf(db_session, quiet, WEEK, LIB, NOW)))
+    assert "Active episodes this week: 1" in text and "0 of 1 (0 %) 1 of 1 (100 %)" in text
+    assert "No client changed colour this week." in text
+    assert "No alerts were open at the end of the week." in text
+    assert "No episodes ended this week." in text
+    assert "No sessions were held this week, so there was nothing to complete." in text
+    assert "Open alerts 0 open at the end of the week." in text
+    assert "Steady Stella" in text and "Alex" not in text and "Anna" not in text
+    nobody = make_user(clinic_id=alex["clinic"].id, display_name="Nora New")
+    text = flat(text_of(weekly_pdf(db_session, nobody, WEEK, LIB, NOW)))
+    assert "Active episodes this week: 0" in text and "No active episodes this week." in text
+    assert "No open episodes." in text
+
+
+def test_a_week_not_yet_ended_is_refused(db_session, alex):
+    with pytest.raises(DigestError, match="has not ended yet"):
+        build_weekly(db_session, alex["alex"], "2026-W41", LIB, NOW)
+    with pytest.raises(DigestError, match="not an ISO week"):
+        build_weekly(db_session, alex["alex"], "week 40", LIB, NOW)
+
+
+def test_another_therapists_clients_never_appear(db_session, alex, assign):
+    """Not even when the therapist also supervises the other one (who then may read her
+    clients by code on the supervision pages): this report is their own caseload."""
+    alex["alex"].is_supervisor = True
+    assign(alex["alex"], alex["olga"])
+    db_session.flush()
+    text = flat(text_of(weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)))
+    assert "Harriet" not in text and alex["harriet"].code not in text
+    assert "Active episodes this week: 5" in text
+    olga = flat(text_of(weekly_pdf(db_session, alex["olga"], WEEK, LIB, NOW)))
+    assert "Harriet Hidden" in olga and alex["harriet"].code in olga
+    for key in ("anna", "boris", "canary", "dora", "evan"):
+        assert alex[key].code not in olga
+    assert "Anna" not in olga and BORIS not in olga and "passwd" not in olga
+
+
+def test_russian_report(db_session, alex):
+    alex["alex"].locale = "ru"
+    db_session.flush()
+    pdf = weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)
+    save_pngs(pdf, "weekly-ru")
+    text = flat(text_of(pdf))
+    assert "Еженедельный отчёт по клиентам" in text
+    assert ("Неделя 2026-W40 \u00b7 понедельник, 28 сентября 2026 \u2014 воскресенье, "
+            "4 октября 2026" in text)
+    assert BORIS in text  # Cyrillic names print
+    assert "Красный" in text and "Жёлтый" in text
+    assert "Кто сменил цвет на этой неделе" in text
+    assert "Открытые оповещения по давности" in text
+    assert "PHQ-9: Выздоровление" in text or "PHQ-9: Восстановление" in text
+    for english in ("Weekly caseload report", "Who changed colour", "Open alerts by age",
+                    "Episodes ended this week", "Completed as planned", "Critical answer"):
+        assert english not in text, english
+    with for_reader(None):  # the context is left as it was
+        assert "Weekly caseload report" in text_of(render_weekly(
+            build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)))
