@@ -142,8 +142,8 @@ def _cover(digest: Digest) -> list[Flowable]:
              + f" \u00b7 {_dates(digest.starts, digest.ends)}", "subtitle"),
         _facts(digest),
         Spacer(1, 4),
-        para(_("Clients appear by code only. Rates show their counts and a 95 % confidence "
-               "interval; with fewer than 10 ended episodes they are labelled as small "
+        para(_("Clients appear by code only. Rates show their counts and a confidence "
+               "interval (95 %); with fewer than 10 ended episodes they are labelled as small "
                "numbers and are not for comparing therapists."), "muted"),
         para(_("Key figures, all supervisees"), "h2"),
         _key_figures(digest),
