@@ -58,6 +58,7 @@ from outcome.services.goals import episode_goals
 from outcome.services.goals import goal_for_rating
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
+from outcome.services.signals import ClinicContext
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import HeatmapData
@@ -217,7 +218,8 @@ def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
 
 
 def client_record(session: Session, episode: Episode, library: InstrumentLibrary, *,
-                  full: bool, locale: str = "en") -> ClientRecord:
+                  full: bool, locale: str = "en", context: ClinicContext | None = None
+                  ) -> ClientRecord:
     """The record of ``episode``; ``full`` only for the client's own therapist.
 
     Reads the episode's administrations (one query), its stored signal, alerts and
@@ -226,13 +228,15 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     each score whose change since intake is reliable (:func:`change_markers`); the
     alliance chart marks ruptures and their repair from the stored signal. Explanations
     and alert texts are rendered in ``locale`` (the reader's language; English for the
-    PDF report, whose own wording is English).
+    PDF report, whose own wording is English). ``context`` is the clinic's
+    :func:`~outcome.services.signals.clinic_context`, read here when not given (a caller
+    that reads many records of one clinic reads it once).
     """
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     record = ClientRecord(episode=episode, timezone=clinic.timezone)
-    context = clinic_context(session, clinic)
+    context = context if context is not None else clinic_context(session, clinic)
     signal = session.get(EpisodeSignal, episode.id)
     state = signal.state if signal else {}
     rows = episode_administrations(session, episode.id)
