@@ -92,7 +92,7 @@ def build_clinic(url: str, args, now: dt.datetime, day: dt.date) -> tuple[Builde
 
 
 def run_briefs(builder: Builder, day: dt.date, now: dt.datetime, shape: dict,
-               profile: Path | None = None) -> dict:
+               profile: Path | None = None, save: Path | None = None) -> dict:
     """Every therapist's brief of ``day``, one read-only session each; timings and checks."""
     from outcome.db import make_session_factory
     from outcome.models import User
@@ -150,6 +150,8 @@ def run_briefs(builder: Builder, day: dt.date, now: dt.datetime, shape: dict,
         again = brief_pdf(session, therapist, day, builder.library, now)
     if again != results[0][1]:
         raise RuntimeError("brief_pdf gave other bytes than build_brief and render_brief")
+    if save is not None:
+        save.write_bytes(again)
     builder.engine.dispose()
     render_s = sum(seconds for _, _, seconds in results)
     return {"briefs": len(results), "sections": sections, "total_s": round(total_s, 2),
@@ -176,6 +178,8 @@ def main() -> None:
                         "means nothing)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder with the SQLite database")
+    parser.add_argument("--save", type=Path,
+                        help="write the first therapist's brief to this PDF file, to look at")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if min(args.therapists, args.appointments, args.bare_pages) < 1 or args.appointments > 16:
@@ -199,7 +203,7 @@ def main() -> None:
         load = os.getloadavg()[0]
         bare(2)  # warm-up: reportlab's first document loads fonts and modules
         bare_before = bare(args.bare_pages)
-        briefs = run_briefs(builder, day, now, shape, args.profile)
+        briefs = run_briefs(builder, day, now, shape, args.profile, args.save)
         bare_after = bare(args.bare_pages)
     finally:
         if args.keep:

@@ -30,7 +30,6 @@ from reports.pdf import SectionMark
 from reports.pdf import _
 from reports.pdf import badge
 from reports.pdf import build_pdf
-from reports.pdf import bullets
 from reports.pdf import esc
 from reports.pdf import long_date
 from reports.pdf import number
@@ -227,8 +226,7 @@ def _staying_high(client: BriefClient) -> list[Flowable]:
     story: list[Flowable] = [para(_("Items that stayed high (at each of the last three "
                                     "sessions):"), "h2")]
     for measure, items in client.staying_high:
-        story.append(para(measure, "h3"))
-        story += bullets(items)
+        story.append(rich(f"<b>{esc(measure)}</b>: {esc('; '.join(items))}", "body"))
     return story
 
 

@@ -10,9 +10,13 @@ import subprocess
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import select
 
+from outcome.core.answers import parse_answers
+from outcome.models import Appointment
 from outcome.services.explanations import say
 from outcome.services.signals import update_episode_signals
+from outcome.services.submissions import submit_administration
 from outcome.services.therapist_reports.brief import brief_pdf
 from outcome.services.therapist_reports.brief import build_brief
 from reports.brief_pdf import render_brief
@@ -24,7 +28,7 @@ from tests.helpers import faults
 from tests.helpers import flat
 from tests.helpers import submit
 
-PHQ, GAD = LIB.get("phq9"), LIB.get("gad7")
+PHQ, GAD, SRS = LIB.get("phq9"), LIB.get("gad7"), LIB.get("srs_vas")
 DAY = dt.date(2026, 11, 17)  # a Tuesday; Berlin is UTC+1 then
 NOW = dt.datetime(2026, 11, 17, 6, 0, tzinfo=dt.UTC)  # 07:00 in Berlin
 MARKUP = '<b>x</b><img src="/etc/passwd"/>'
@@ -82,6 +86,17 @@ def day(db_session, clinic, case, make_user, make_client, make_episode, make_app
     held(make_appointment, anna_episode, range(3))
     for week, total in enumerate([15, 12, 10]):
         submit(db_session, anna_episode, PHQ, phq(total), week)
+    # Her SRS of session 3, given for it an hour after it began (after its 50 minutes):
+    # part of that session, not "since" it.
+    last = db_session.scalars(select(Appointment).where(
+        Appointment.episode_id == anna_episode.id).order_by(Appointment.starts_dt.desc())
+        ).first()
+    when = last.starts_dt + dt.timedelta(hours=1)
+    submit_administration(
+        db_session, episode=anna_episode, instrument=SRS,
+        answers=parse_answers(SRS, {f"srs_{i}": 9.0 for i in range(1, 5)}),
+        completed_dt=when, idempotency_key="anna-srs", library=LIB, now=when,
+        appointment_id=last.id)
     make_appointment(anna_episode, starts_dt=local(13))
     # A name that is markup: printed as it is.
     odd = make_client(therapist, name=MARKUP)
@@ -177,6 +192,8 @@ def test_each_sentence_matches_the_numbers(db_session, day):
     assert [(a.instrument, a.is_critical) for a in ada.answered] == [("GAD-7", False)]
     assert [(a.score, a.is_critical) for a in bo.answered] == [("PHQ-9 25 (severe)", True)]
     assert bo.since is not None and bo.since.date() == (T0 + dt.timedelta(weeks=2)).date()
+    # Anna's SRS was given for her last session (after its end): not since it.
+    assert anna.answered == () and [a.instrument for a in anna.alliance] == ["SRS-type"]
 
 
 def test_the_pdf_says_it_and_looks_right(db_session, day):

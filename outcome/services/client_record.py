@@ -138,6 +138,7 @@ class AdministrationView:
     is_prorated_note: bool = False
     # The language the client was shown the wording in ("en", "ru"); None: not recorded.
     language: str | None = None
+    appointment_id: int | None = None  # the appointment it was given for, if any
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,8 @@ def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
 
 
 def client_record(session: Session, episode: Episode, library: InstrumentLibrary, *,
-                  full: bool, locale: str = "en", context: ClinicContext | None = None
-                  ) -> ClientRecord:
+                  full: bool, locale: str = "en", context: ClinicContext | None = None,
+                  listed_after: dt.datetime | None = None) -> ClientRecord:
     """The record of ``episode``; ``full`` only for the client's own therapist.
 
     Reads the episode's administrations (one query), its stored signal, alerts and
@@ -230,7 +231,9 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     and alert texts are rendered in ``locale`` (the reader's language; English for the
     PDF report, whose own wording is English). ``context`` is the clinic's
     :func:`~outcome.services.signals.clinic_context`, read here when not given (a caller
-    that reads many records of one clinic reads it once).
+    that reads many records of one clinic reads it once). ``listed_after`` limits the
+    listed administrations (``administrations``, with their answers) to those completed
+    after that moment; charts, items and signals still use every one.
     """
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
@@ -301,6 +304,8 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         at = {row.id: n for administered in series.values()
               for n, row in zip(clock.series(administered), administered, strict=True)}
         for row in reversed(rows):
+            if listed_after is not None and row.completed_dt <= listed_after:
+                break  # oldest first: the rest are older still
             number = at.get(row.id) or (clock.of(row.appointment_id, row.completed_dt)
                                         if clock.starts else None)
             record.administrations.append(_administration(library, row, number, tz,
@@ -571,6 +576,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
         is_prorated=row.is_prorated and (instrument is None
                                          or instrument.scoring_method == "sum"),
         is_superseded=is_superseded, language=row.language,
+        appointment_id=row.appointment_id,
         answers=tuple(answers), notes=_notes(library, row, locale),
         is_prorated_note=row.is_valid and bool((row.scores or {}).get("prorated"))
         and bool((row.scores or {}).get("critical_unanswered")),

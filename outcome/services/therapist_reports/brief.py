@@ -124,13 +124,23 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
                                        library=library)
     signals = {row.episode_id: row for row in session.scalars(
         select(EpisodeSignal).where(EpisodeSignal.episode_id.in_(episode_ids)))}
+    # Each answer listed since the last session held before an appointment (the end of
+    # that session): an episode read once lists from its earliest appointment's.
+    since: dict[int, dt.datetime | None] = {}
+    for appointment, episode, _client in rows:
+        after = _last_held(held[episode.id], appointment.starts_dt)
+        end = after[0] + dt.timedelta(minutes=after[2]) if after else None
+        if episode.id not in since or (since[episode.id] is not None
+                                       and (end is None or end < since[episode.id])):
+            since[episode.id] = end
     records: dict[int, ClientRecord] = {}
     clients = []
     all_basis: list[str] = []
     for appointment, episode, client in rows:
         if episode.id not in records:
             records[episode.id] = client_record(session, episode, library, full=True,
-                                                locale=locale, context=context)
+                                                locale=locale, context=context,
+                                                listed_after=since[episode.id])
         record = records[episode.id]
         signal = signals.get(episode.id)
         state = signal.state if signal is not None else {}
@@ -141,8 +151,7 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
         word = render(f"colour.{colour}", {}, locale) + ": "
         shown = shown[len(word):] if shown.startswith(word) else shown
         all_basis += [*record.notices, *basis[episode.id], *([said] if said else [])]
-        previous = [h for h in held[episode.id] if h[0] < appointment.starts_dt]
-        last = previous[-1] if previous else None
+        last = _last_held(held[episode.id], appointment.starts_dt)
         clients.append(BriefClient(
             starts=appointment.starts_dt.astimezone(tz), name=client.name, code=client.code,
             session=clock.number.get(appointment.id), status=appointment.status,
@@ -166,6 +175,14 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
     return Brief(clinic_name=clinic.name, therapist_name=therapist.display_name, day=day,
                  produced=now.astimezone(tz), timezone=clinic.timezone,
                  clients=tuple(clients), basis=tuple(dict.fromkeys(all_basis)))
+
+
+def _last_held(held: list[tuple[dt.datetime, int, int]], starts: dt.datetime
+               ) -> tuple[dt.datetime, int, int] | None:
+    """The last session held (start, appointment id, minutes) that began before
+    ``starts``; None when none was."""
+    previous = [h for h in held if h[0] < starts]
+    return previous[-1] if previous else None
 
 
 def _short(library: InstrumentLibrary, instrument_id: str) -> str:
@@ -296,8 +313,9 @@ def _answered(record: ClientRecord, library: InstrumentLibrary,
             continue
         if view.completed > now.astimezone(tz):
             continue
-        if after is not None and view.completed <= after.astimezone(tz):
-            continue
+        if after is not None and (view.completed <= after.astimezone(tz)
+                                  or (last is not None and view.appointment_id == last[1])):
+            continue  # given at or for the last session held
         if view.is_valid and view.score is not None:
             number = format_number(view.score, locale)
             score = (render("severity.score", {"instrument": view.instrument,
