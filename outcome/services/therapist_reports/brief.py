@@ -129,10 +129,9 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
     since: dict[int, dt.datetime | None] = {}
     for appointment, episode, _client in rows:
         after = _last_held(held[episode.id], appointment.starts_dt)
-        end = after[0] + dt.timedelta(minutes=after[2]) if after else None
-        if episode.id not in since or (since[episode.id] is not None
-                                       and (end is None or end < since[episode.id])):
-            since[episode.id] = end
+        ended = after[0] + dt.timedelta(minutes=after[2]) if after else None
+        known = since.get(episode.id, ended)
+        since[episode.id] = None if ended is None or known is None else min(ended, known)
     records: dict[int, ClientRecord] = {}
     clients = []
     all_basis: list[str] = []
