@@ -110,7 +110,7 @@ def _first_page(brief: Brief) -> list[Flowable]:
                      client.reason or _("Nothing needs attention."),
                      badge("urgent", _("Most urgent"), width=62) if client.is_most_urgent
                      else ""])
-    story.append(table(rows, [36, 120, 56, FRAME_WIDTH - 36 - 120 - 56 - 72, 72]))
+    story.append(table(rows, [44, 116, 56, FRAME_WIDTH - 44 - 116 - 56 - 82, 82]))
     story.append(Spacer(1, 4))
     story.append(para(_("Most urgent: an open alert for a critical answer (or an unanswered "
                         "critical question), or red on an outcome measure. Colours: red not "
@@ -132,7 +132,7 @@ def _section(brief: Brief, client: BriefClient) -> list[Flowable]:
     widths = [64, FRAME_WIDTH - 64]
     if client.is_most_urgent:
         head[0].append(badge("urgent", _("Most urgent"), width=62))
-        widths = [64, FRAME_WIDTH - 64 - 72, 72]
+        widths = [64, FRAME_WIDTH - 64 - 82, 82]
     story.append(table(head, widths, header=False,
                        extra=[("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
     if not client.has_answers:

@@ -224,6 +224,24 @@ def test_the_pdf_says_it_and_looks_right(db_session, day):
     assert len(pngs) == len(pages) >= 6  # the list and a page per client at least
 
 
+def test_a_session_already_held_that_day_is_in_it_and_a_cancelled_one_is_not(db_session,
+                                                                             day):
+    therapist, people = day
+    [today] = [a for a in db_session.scalars(select(Appointment).where(
+        Appointment.starts_dt == local(11)))]
+    today.status = "attended"
+    db_session.flush()
+    brief = build_brief(db_session, therapist, DAY, LIB, NOW)
+    [cy] = [c for c in brief.clients if c.code == people["cy"].code]
+    assert cy.status == "attended" and cy.session == 1
+    text = " ".join(pdf_pages(brief_pdf(db_session, therapist, DAY, LIB, NOW)))
+    assert "already held" in text
+    today.status = "late_cancelled"
+    db_session.flush()
+    assert people["cy"].code not in [c.code for c in build_brief(
+        db_session, therapist, DAY, LIB, NOW).clients]
+
+
 def test_a_day_without_appointments_is_one_honest_page(db_session, day):
     therapist, _people = day
     body = brief_pdf(db_session, therapist, DAY + dt.timedelta(days=3), LIB, NOW)
