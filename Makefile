@@ -96,6 +96,7 @@ bench: install
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.digest
+	$(BIN)/python -m bench.briefs
 	$(BIN)/python -m bench.clinic_day
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood

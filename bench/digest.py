@@ -297,8 +297,10 @@ def run_digests(builder: Builder, week: str, now: dt.datetime, shape: dict,
 # -- the bare page ---------------------------------------------------------------------
 
 
-def bare_document(pages: int, seed: int = 5) -> tuple[bytes, float]:
-    """``pages`` plain reportlab pages (heading, table, chart); the bytes and seconds."""
+def bare_document(pages: int, seed: int = 5, *, charts: int = 1, chart_width: float = 214,
+                  chart_height: float = 128) -> tuple[bytes, float]:
+    """``pages`` plain reportlab pages (heading, table, ``charts`` charts of the given
+    size side by side); the bytes and seconds."""
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import getSampleStyleSheet
     from reportlab.lib.units import mm
@@ -317,14 +319,18 @@ def bare_document(pages: int, seed: int = 5) -> tuple[bytes, float]:
     story = []
     start = time.perf_counter()  # the story is built inside the timing, as the digest's is
     for page in range(pages):
-        title, low, high, cutoff = CHART_DATA[page % len(CHART_DATA)]
-        n = int(rng.integers(8, 13))
-        scores = np.clip(np.rint(rng.uniform(12, 22) - np.arange(n) * rng.uniform(-0.5, 1.2)
-                                 + rng.normal(0, 1.8, n)), low, high)
-        chart = trajectory_drawing(TrajectoryData(
-            title=title, sessions=tuple(range(1, n + 1)), scores=tuple(scores.tolist()),
-            y_min=low, y_max=high, cutoff=cutoff, cutoff_label=f"cutoff {cutoff}"),
-            width=214, height=128)
+        drawn = []
+        for k in range(charts):
+            title, low, high, cutoff = CHART_DATA[(page + k) % len(CHART_DATA)]
+            n = int(rng.integers(8, 13))
+            scores = np.clip(np.rint(rng.uniform(12, 22)
+                                     - np.arange(n) * rng.uniform(-0.5, 1.2)
+                                     + rng.normal(0, 1.8, n)), low, high)
+            drawn.append(trajectory_drawing(TrajectoryData(
+                title=title, sessions=tuple(range(1, n + 1)), scores=tuple(scores.tolist()),
+                y_min=low, y_max=high, cutoff=cutoff, cutoff_label=f"cutoff {cutoff}"),
+                width=chart_width, height=chart_height))
+        chart = drawn[0] if charts == 1 else Table([drawn], hAlign="LEFT")
         rows = [[Paragraph(text, cell) for text in ("Figure", "", "This week", "Previous")]]
         for r in range(14):
             a, b = (int(x) for x in rng.integers(0, 60, 2))

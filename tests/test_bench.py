@@ -29,7 +29,7 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 # Every module under bench/ but the crash harness, each with a test below.
 # bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
 SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
-                "ruptures", "audit_flood", "slow_clients"}
+                "ruptures", "audit_flood", "slow_clients", "briefs"}
 
 
 def test_every_benchmark_module_has_a_smoke_test():
@@ -88,6 +88,15 @@ def test_digest_benchmark_produces_archives_and_queues_every_digest():
                     "--clients-per-therapist", "2", "--bare-pages", "2")
     assert (figures["digests"], figures["therapists"], figures["clients"]) == (1, 2, 4)
     assert figures["pages"] >= 1 + 2  # a cover and a section per supervisee
+    assert 0 < figures["render_s"] <= figures["total_s"]
+    assert figures["bare_ms_per_page"] > 0
+    assert set(figures["targets_met"]) == {"total_under_60s", "render_within_2x_bare"}
+
+
+def test_briefs_benchmark_builds_and_renders_every_therapists_brief():
+    figures = bench("briefs", "--therapists", "2", "--appointments", "3", "--bare-pages", "2")
+    assert (figures["briefs"], figures["sections"], figures["clients"]) == (2, 6, 6)
+    assert figures["pages"] >= 2 * (1 + 3)  # the day's list and a page per client
     assert 0 < figures["render_s"] <= figures["total_s"]
     assert figures["bare_ms_per_page"] > 0
     assert set(figures["targets_met"]) == {"total_under_60s", "render_within_2x_bare"}

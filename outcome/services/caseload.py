@@ -219,6 +219,54 @@ def latest_possible_rupture(ruptures: list[dict]) -> int | None:
     return None
 
 
+def alert_age_days(raised: dt.datetime, now: dt.datetime, tz: dt.tzinfo) -> int:
+    """How long an alert raised at ``raised`` has been open at ``now``, in whole calendar
+    days of the clinic (``tz``): "open since today" means today there, and an answer given
+    last evening is a day old the next morning."""
+    return (now.astimezone(tz).date() - raised.astimezone(tz).date()).days
+
+
+def open_alert_reasons(session: Session, episode_ids: list[int], tz: dt.tzinfo, *,
+                       now: dt.datetime | None, named: bool = True, locale: str = "en",
+                       library: InstrumentLibrary | None = None
+                       ) -> tuple[dict[int, list[tuple[int, dt.datetime, Reason]]],
+                                  dict[int, list[str]]]:
+    """The open alerts of ``episode_ids`` (one query), oldest first per episode, each as
+    (:func:`reason_rank`, raised, :class:`Reason` with its age in the clinic's days at
+    ``now``); and the statistical basis of their words, said once above a list.
+
+    Only the client's own therapist (``named``) reads a critical answer; anyone else reads
+    that one was given, its item and its urgency (issue 16, finding 14).
+    """
+    alerts: dict[int, list[tuple[int, dt.datetime, Reason]]] = defaultdict(list)
+    basis: dict[int, list[str]] = defaultdict(list)
+    if not episode_ids:
+        return alerts, basis
+    for episode_id, kind, detail, raised in session.execute(
+            select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
+            .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
+            .order_by(Alert.raised_dt, Alert.id)):
+        shown, said_once = split_basis(detail if named else without_answers(detail, library))
+        if said_once is not None:
+            basis[episode_id].append(render_explanation(said_once, locale))
+        days = alert_age_days(raised, now, tz) if now is not None else None
+        alerts[episode_id].append((reason_rank(kind, detail), raised,
+                                   Reason(kind, render_explanation(shown, locale), days)))
+    return alerts, basis
+
+
+def colour_reason(state: dict, colour: str | None, locale: str = "en") -> tuple[str, str]:
+    """Why an episode has its colour: the stored progress explanation of the (first)
+    outcome measure whose level is the episode's colour, without its statistical basis;
+    and that basis ("" for none), said once above a list. ("", "") without a colour."""
+    outcomes = (state or {}).get("outcomes", {})
+    shown, said_once = next((split_basis(data["progress"]) for data in outcomes.values()
+                             if colour and data["progress"]["level"] == colour),
+                            (None, None))
+    return (render_explanation(shown, locale),
+            render_explanation(said_once, locale) if said_once is not None else "")
+
+
 def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
              filters: CaseloadFilter | None = None, sort: CaseloadSort | None = None,
              scales: dict[str, tuple[float, float]] | None = None,
@@ -263,25 +311,10 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     rows = session.execute(query.order_by(
         func.coalesce(EpisodeSignal.urgency, NOTHING_YET), order)).all()
     episode_ids = [r[2] for r in rows]
-    alerts: dict[int, list[tuple[int, dt.datetime, Reason]]] = defaultdict(list)
-    basis: dict[int, list[str]] = defaultdict(list)
-    # An alert's age in the clinic's calendar days: "open since today" means today there,
-    # and an answer given last evening is a day old the next morning.
     clinic = session.get(Clinic, viewer.clinic_id)
     tz = zoneinfo.ZoneInfo(clinic.timezone if clinic is not None else "UTC")
-    for episode_id, kind, detail, raised in session.execute(
-            select(Alert.episode_id, Alert.kind, Alert.detail, Alert.raised_dt)
-            .where(Alert.episode_id.in_(episode_ids), Alert.status == "open")
-            .order_by(Alert.raised_dt)):
-        # Only the client's own therapist reads a critical answer; a supervisor reads that
-        # one was given, its item and its urgency (issue 16, finding 14).
-        shown, said_once = split_basis(detail if named else without_answers(detail, library))
-        if said_once is not None:
-            basis[episode_id].append(render_explanation(said_once, locale))
-        days = ((now.astimezone(tz).date() - raised.astimezone(tz).date()).days
-                if now is not None else None)
-        alerts[episode_id].append((reason_rank(kind, detail), raised,
-                                   Reason(kind, render_explanation(shown, locale), days)))
+    alerts, basis = open_alert_reasons(session, episode_ids, tz, now=now, named=named,
+                                       locale=locale, library=library)
     oldest = {e: min(raised for _, raised, _ in found) for e, found in alerts.items()}
     upcoming: dict[int, dt.datetime] = {}
     answered: dict[int, dt.datetime] = {}
@@ -310,12 +343,9 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
         outcomes = state.get("outcomes", {})
         latest = tuple((instrument, data.get("latest"), data.get("session", 0))
                        for instrument, data in sorted(outcomes.items()))
-        shown, said_once = next((split_basis(data["progress"]) for data in outcomes.values()
-                                 if signal and data["progress"]["level"] == signal.colour),
-                                (None, None))
-        worst = render_explanation(shown, locale)
-        if said_once is not None:
-            basis[episode_id].append(render_explanation(said_once, locale))
+        worst, said = colour_reason(state, signal.colour if signal else None, locale)
+        if said:
+            basis[episode_id].append(said)
         measures = tuple(
             Measure(instrument, data.get("latest"),
                     data.get("session", 0),  # the latest score's treatment session

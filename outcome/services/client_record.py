@@ -58,6 +58,7 @@ from outcome.services.goals import episode_goals
 from outcome.services.goals import goal_for_rating
 from outcome.services.sessions import EpisodeClock
 from outcome.services.sessions import episode_clocks
+from outcome.services.signals import ClinicContext
 from outcome.services.signals import clinic_context
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import HeatmapData
@@ -137,6 +138,7 @@ class AdministrationView:
     is_prorated_note: bool = False
     # The language the client was shown the wording in ("en", "ru"); None: not recorded.
     language: str | None = None
+    appointment_id: int | None = None  # the appointment it was given for, if any
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,8 @@ def _answer_text(instrument: Instrument, item_id: str, value: object) -> str:
 
 
 def client_record(session: Session, episode: Episode, library: InstrumentLibrary, *,
-                  full: bool, locale: str = "en") -> ClientRecord:
+                  full: bool, locale: str = "en", context: ClinicContext | None = None,
+                  listed_after: dt.datetime | None = None) -> ClientRecord:
     """The record of ``episode``; ``full`` only for the client's own therapist.
 
     Reads the episode's administrations (one query), its stored signal, alerts and
@@ -226,13 +229,17 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
     each score whose change since intake is reliable (:func:`change_markers`); the
     alliance chart marks ruptures and their repair from the stored signal. Explanations
     and alert texts are rendered in ``locale`` (the reader's language; English for the
-    PDF report, whose own wording is English).
+    PDF report, whose own wording is English). ``context`` is the clinic's
+    :func:`~outcome.services.signals.clinic_context`, read here when not given (a caller
+    that reads many records of one clinic reads it once). ``listed_after`` limits the
+    listed administrations (``administrations``, with their answers) to those completed
+    after that moment; charts, items and signals still use every one.
     """
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     tz = zoneinfo.ZoneInfo(clinic.timezone)
     record = ClientRecord(episode=episode, timezone=clinic.timezone)
-    context = clinic_context(session, clinic)
+    context = context if context is not None else clinic_context(session, clinic)
     signal = session.get(EpisodeSignal, episode.id)
     state = signal.state if signal else {}
     rows = episode_administrations(session, episode.id)
@@ -297,6 +304,8 @@ def client_record(session: Session, episode: Episode, library: InstrumentLibrary
         at = {row.id: n for administered in series.values()
               for n, row in zip(clock.series(administered), administered, strict=True)}
         for row in reversed(rows):
+            if listed_after is not None and row.completed_dt <= listed_after:
+                break  # oldest first: the rest are older still
             number = at.get(row.id) or (clock.of(row.appointment_id, row.completed_dt)
                                         if clock.starts else None)
             record.administrations.append(_administration(library, row, number, tz,
@@ -567,6 +576,7 @@ def _administration(library: InstrumentLibrary, row: Administration,
         is_prorated=row.is_prorated and (instrument is None
                                          or instrument.scoring_method == "sum"),
         is_superseded=is_superseded, language=row.language,
+        appointment_id=row.appointment_id,
         answers=tuple(answers), notes=_notes(library, row, locale),
         is_prorated_note=row.is_valid and bool((row.scores or {}).get("prorated"))
         and bool((row.scores or {}).get("critical_unanswered")),
