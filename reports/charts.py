@@ -21,6 +21,8 @@ from reportlab.graphics.shapes import PolyLine
 from reportlab.graphics.shapes import Rect
 from reportlab.graphics.shapes import String
 from reportlab.lib import colors
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.pdfmetrics import stringWidth
 
 INK = colors.Color(0.11, 0.12, 0.14)
 MUTED = colors.Color(0.42, 0.45, 0.48)
@@ -94,6 +96,15 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
                        ) -> Drawing:
     """Scores by session, with the expected band and the cutoff line when given."""
     left, right, bottom, top = 34.0, 10.0, 28.0, 24.0
+    said = {**MARKERS, **dict(data.words)}
+    legend = list(dict.fromkeys(said[kind] for _, kind in data.markers))
+    # A legend too wide to sit beside the title (a narrow chart, or longer Russian words)
+    # gets its own row under the title (and under the band's label, if any).
+    beside = (stringWidth(data.title, "Helvetica-Bold", 10) + 12
+              + sum(legend_width(w, 7) + 18 for w in legend)) <= width - left - right
+    legend_y = height - 14 if beside else height - (34 if data.band_label else 24)
+    if not beside:
+        top += 12 if data.band_label else 10
     plot_w, plot_h = width - left - right, height - bottom - top
     first, last = min(data.sessions, default=1), max(data.sessions, default=1)
     span = max(last - first, 1)
@@ -153,20 +164,30 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         if value is not None:
             for shape in _marker(kind, x(session), y(value)):
                 drawing.add(shape)
-    said = {**MARKERS, **dict(data.words)}
-    legend = list(dict.fromkeys(said[kind] for _, kind in data.markers))
     lx = left + plot_w
     for words in reversed(legend):
         kind = next(k for k in MARKERS if said[k] == words)
-        width_words = len(words) * 3.6
-        drawing.add(String(lx, height - 14, words, fontSize=7, fillColor=INK,
+        width_words = legend_width(words, 7)
+        drawing.add(String(lx, legend_y, words, fontSize=7, fillColor=INK,
                            textAnchor="end"))
-        for shape in _marker(kind, lx - width_words - 7, height - 11 - (
+        for shape in _marker(kind, lx - width_words - 7, legend_y + 3 - (
                 9 if kind in ("improved", "recovered") else -9 if kind in (
                     "deteriorated", "harmed", "possible", "rupture", "unrepaired") else 0)):
             drawing.add(shape)
         lx -= width_words + 18
     return drawing
+
+
+def legend_width(words: str, size: float) -> float:
+    """The printed width of a chart label in points: Helvetica's metrics for Latin-1
+    text, DejaVu Sans's (the font the PDF prints other scripts in) for the rest, so a
+    legend's markers never overlap its words in Russian."""
+    try:
+        words.encode("latin-1")
+        return float(stringWidth(words, "Helvetica", size))
+    except UnicodeEncodeError:
+        font = "DejaVuSans" if "DejaVuSans" in pdfmetrics.getRegisteredFontNames() else None
+        return float(stringWidth(words, font, size)) if font else len(words) * size * 0.6
 
 
 @dataclass(frozen=True)
