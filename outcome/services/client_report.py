@@ -232,4 +232,5 @@ def screen_words(report: ClientReport) -> dict[str, str]:
             "subtitle": say("For %(name)s, %(date)s", report.locale,
                             name=report.client_name, date=day),
             "goals": say("Your goals", report.locale),
-            "goal": say("Goal %(n)s", report.locale)}
+            "goal": say("Goal %(n)s", report.locale),
+            "scores": say(N_("Every score by session"), report.locale)}
