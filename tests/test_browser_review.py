@@ -51,7 +51,7 @@ def test_review_page_from_the_record_in_both_languages(browser, world, viewport)
         pdf_link = page.get_by_role("link", name="Download PDF to give to the client")
         assert "/review.pdf" in (pdf_link.get_attribute("href") or "")
         check("review")
-        page.get_by_label("Language of the client’s page").select_option("ru")
+        page.locator("select[name=lang]").select_option("ru")
         page.get_by_role("button", name="Show").first.click()
         page.wait_for_load_state()
         assert "lang=ru" in page.url
