@@ -412,3 +412,69 @@ def test_others_get_the_same_404_as_an_unknown_code(auth, client, case, db_sessi
             assert missing.status_code == 404
             assert normalised(missing) == normalised(response)
         auth.logout()
+
+
+def ors(db_session, episode, totals) -> None:
+    """ORS-type totals (four 0-10 scales, higher is better), one a week."""
+    from tests.helpers import submit
+    for week, total in enumerate(totals):
+        submit(db_session, episode, LIB.get("ors_vas"),
+               {f"ors_{i}": total / 4 for i in range(1, 5)}, week)
+
+
+def test_higher_is_better_recovered_and_harmed(db_session, make_user, make_client,
+                                               make_episode):
+    """ORS-type: 5 points (unverified), clinical below 25."""
+    person = make_client(make_user())
+    episode = make_episode(person)
+    ors(db_session, episode, [20, 30])  # up 10, from below 25 to above: recovered
+    (measure,) = client_report(db_session, person, episode, LIB, NOW).measures
+    text = " ".join(measure.sentences)
+    assert measure.category == "recovered"
+    assert "higher scores mean things are going better" in text
+    assert IMPROVED in text
+    assert "Your latest score is at or above the usual dividing line of 25." in text
+
+    other = make_client(make_user())
+    episode = make_episode(other)
+    ors(db_session, episode, [28, 22])  # down 6, from 28 to below 25: harmed
+    (measure,) = client_report(db_session, other, episode, LIB, NOW).measures
+    text = " ".join(measure.sentences)
+    assert measure.category == "harmed"
+    assert HARDER in text and "Your latest score is below the usual dividing line of 25." in text
+    assert "improve" not in text.lower()
+
+
+def test_no_threshold_yet_says_nothing_about_change(db_session, make_user, make_client,
+                                                    make_episode):
+    """K10's reliable change is an RCI from the clinic's intake SD: with one client there
+    is none yet, so the page does not say whether the score changed."""
+    from tests.helpers import submit
+    person = make_client(make_user())
+    episode = make_episode(person)
+    for week, level in enumerate([4, 2]):
+        submit(db_session, episode, LIB.get("k10"),
+               {f"k10_{i}": level for i in range(1, 11)}, week)
+    (measure,) = client_report(db_session, person, episode, LIB, NOW).measures
+    text = " ".join(measure.sentences)
+    assert measure.category is None
+    assert "The size of a clear change on the K10 is not set yet" in text
+    assert "improve" not in text.lower() and NOT_YET not in text
+
+
+@pytest.mark.parametrize("locale", ["en", "ru"])
+def test_no_reader_sees_a_wording_fault(db_session, course, locale):
+    """Every category's sentences, in both languages, pass the wording checks of
+    tests/test_wording.py (no doubled words, internal ids, template leftovers)."""
+    from tests.helpers import faults
+    for totals in ([17, 4], [20, 14], [16, 11], [12, 8], [6, 14], [12, 20], [15]):
+        person, episode = course(totals)
+        set_goals(db_session, episode, ["Sleep"], T0)
+        report = client_report(db_session, person, episode, LIB, NOW, locale)
+        text = " ".join([report.intro, report.closing, report.goal_scale,
+                         *(g.text for g in report.goals),
+                         *(s for m in report.measures
+                           for s in (*m.sentences, m.description, m.band_note))])
+        assert faults(text) == [], (totals, text)
+        if locale == "ru":
+            assert not re.search(r"[A-Za-z]{4,}", text.replace("PHQ-9", "")), text

@@ -145,8 +145,10 @@ def _measure(instrument: Instrument, chart: ChartView, sd: tuple[float, int] | N
                              **number))
         rule = reliable_change_rule(instrument, *(sd if sd else (None, None)))
         if rule is None:
-            sentences.append(say(N_("There is no agreed size of a clear change on the "
-                                    "%(measure)s, so this page does not say whether it "
+            # No threshold: none in the definition, or (an RCI from the clinic's intake
+            # SD) too few intakes yet.
+            sentences.append(say(N_("The size of a clear change on the %(measure)s is not "
+                                    "set yet, so this page does not say whether it "
                                     "changed."), code, measure=name))
         else:
             # The chart's reliable-change marker of the latest score (change_markers, the
