@@ -478,3 +478,24 @@ def test_no_reader_sees_a_wording_fault(db_session, course, locale):
         assert faults(text) == [], (totals, text)
         if locale == "ru":
             assert not re.search(r"[A-Za-z]{4,}", text.replace("PHQ-9", "")), text
+
+
+def test_an_earlier_episode_and_a_foreign_one(auth, client, case, db_session, make_client,
+                                              make_user, make_episode):
+    therapist, person, episode = case
+    episode.closed_on, episode.end_reason = dt.date(2026, 10, 30), "completed"
+    later = make_episode(person, opened_on=dt.date(2026, 11, 1))
+    foreign = make_episode(make_client(make_user(), name="Not Mine"))
+    db_session.commit()
+    auth.login(therapist.email)
+    html = client.get(f"/clients/{person.code}/review?lang=en").get_data(as_text=True)
+    assert 'name="episode"' in html and "There are no answers yet." in html  # the newest
+    earlier = client.get(f"/clients/{person.code}/review?episode={episode.id}&lang=ru")
+    assert "Ваш прогресс" in earlier.get_data(as_text=True)
+    assert "Это явное улучшение." in earlier.get_data(as_text=True)
+    assert f'value="{later.id}"' in html
+    for path in ("review", "review.pdf"):
+        before = last_audit(db_session)
+        response = client.get(f"/clients/{person.code}/{path}?episode={foreign.id}")
+        assert response.status_code == 404
+        assert audit(db_session, before)[0][1:] == ("denied", person.id)
