@@ -36,7 +36,6 @@ from reports.pdf import number
 from reports.pdf import para
 from reports.pdf import rich
 from reports.pdf import table
-from reports.pdf import unicode_labels
 from reports.progress_pdf import ALERT_KINDS
 
 
@@ -188,8 +187,7 @@ def _scores(client: BriefClient) -> list[Flowable]:
 
 
 def _chart(score: BriefScore) -> list[Flowable]:
-    return [unicode_labels(trajectory_drawing(score.chart, width=CHART_WIDTH,
-                                              height=CHART_HEIGHT)),
+    return [trajectory_drawing(score.chart, width=CHART_WIDTH, height=CHART_HEIGHT),
             para(score.description, "cell_muted")]
 
 

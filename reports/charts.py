@@ -21,13 +21,30 @@ from reportlab.graphics.shapes import PolyLine
 from reportlab.graphics.shapes import Rect
 from reportlab.graphics.shapes import String
 from reportlab.lib import colors
-from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.pdfmetrics import stringWidth
+
+from reports.pdf import FONT
+from reports.pdf import FONT_BOLD
 
 INK = colors.Color(0.11, 0.12, 0.14)
 MUTED = colors.Color(0.42, 0.45, 0.48)
 BAND = colors.Color(0.85, 0.88, 0.92)
 LINE = colors.Color(0.04, 0.36, 0.68)
+
+# Latin labels keep Helvetica (the PDF standard font, so English charts stay as they
+# were); a label that Helvetica's encoding cannot print (Cyrillic, Greek: a Russian
+# reader's "встреча") is set in the shipped DejaVu Sans, which reports.pdf registers,
+# instead of printing as black boxes (issue 18).
+UNICODE_FONTS = {"Helvetica": FONT, "Helvetica-Bold": FONT_BOLD}
+
+
+def label_font(text: str, font: str = "Helvetica") -> str:
+    """``font`` if it can print ``text`` (cp1252, Helvetica's encoding), else DejaVu Sans."""
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return UNICODE_FONTS.get(font, FONT)
+    return font
 
 
 @dataclass(frozen=True)
@@ -100,7 +117,7 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
     legend = list(dict.fromkeys(said[kind] for _, kind in data.markers))
     # A legend too wide to sit beside the title (a narrow chart, or longer Russian words)
     # gets its own row under the title (and under the band's label, if any).
-    beside = (stringWidth(data.title, "Helvetica-Bold", 10) + 12
+    beside = (stringWidth(data.title, label_font(data.title, "Helvetica-Bold"), 10) + 12
               + sum(legend_width(w, 7) + 18 for w in legend)) <= width - left - right
     legend_y = height - 14 if beside else height - (34 if data.band_label else 24)
     if not beside:
@@ -117,7 +134,8 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         return bottom + (clipped - data.y_min) / (data.y_max - data.y_min) * plot_h
 
     drawing = Drawing(width, height)
-    drawing.add(String(left, height - 14, data.title, fontName="Helvetica-Bold",
+    drawing.add(String(left, height - 14, data.title,
+                       fontName=label_font(data.title, "Helvetica-Bold"),
                        fontSize=10, fillColor=INK))
     if data.band_low and data.band_high and len(data.sessions) > 1:
         outline = [c for s, v in zip(data.sessions, data.band_low, strict=True)
@@ -131,6 +149,7 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
             drawing.add(Rect(left, height - 23, 9, 6, fillColor=BAND,  # type: ignore[arg-type]
                              strokeColor=MUTED, strokeWidth=0.4))  # type: ignore[arg-type]
             drawing.add(String(left + 12, height - 23, data.band_label, fontSize=6.5,
+                               fontName=label_font(data.band_label),
                                fillColor=INK, textAnchor="start"))
     drawing.add(Line(left, bottom, left + plot_w, bottom, strokeColor=MUTED))
     drawing.add(Line(left, bottom, left, bottom + plot_h, strokeColor=MUTED))
@@ -141,7 +160,8 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
     for session in sorted(set(data.sessions)):
         drawing.add(String(x(session), bottom - 12, str(session), fontSize=7,
                            fillColor=MUTED, textAnchor="middle"))
-    drawing.add(String(left + plot_w / 2, 2, dict(data.words).get("session", "session"),
+    axis = dict(data.words).get("session", "session")
+    drawing.add(String(left + plot_w / 2, 2, axis, fontName=label_font(axis),
                        fontSize=7, fillColor=MUTED, textAnchor="middle"))
     if data.cutoff is not None:
         drawing.add(Line(left, y(data.cutoff), left + plot_w, y(data.cutoff),
@@ -149,6 +169,7 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         if data.cutoff_label:
             # At the left end, where the first score rarely sits right on the line.
             drawing.add(String(left + 4, y(data.cutoff) + 3, data.cutoff_label,
+                               fontName=label_font(data.cutoff_label),
                                fontSize=7, fillColor=INK, textAnchor="start"))
     points = [(x(s), y(v)) for s, v in zip(data.sessions, data.scores, strict=True)
               if v is not None]
@@ -169,7 +190,7 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
         kind = next(k for k in MARKERS if said[k] == words)
         width_words = legend_width(words, 7)
         drawing.add(String(lx, legend_y, words, fontSize=7, fillColor=INK,
-                           textAnchor="end"))
+                           fontName=label_font(words), textAnchor="end"))
         for shape in _marker(kind, lx - width_words - 7, legend_y + 3 - (
                 9 if kind in ("improved", "recovered") else -9 if kind in (
                     "deteriorated", "harmed", "possible", "rupture", "unrepaired") else 0)):
@@ -179,15 +200,9 @@ def trajectory_drawing(data: TrajectoryData, width: float = 360, height: float =
 
 
 def legend_width(words: str, size: float) -> float:
-    """The printed width of a chart label in points: Helvetica's metrics for Latin-1
-    text, DejaVu Sans's (the font the PDF prints other scripts in) for the rest, so a
-    legend's markers never overlap its words in Russian."""
-    try:
-        words.encode("latin-1")
-        return float(stringWidth(words, "Helvetica", size))
-    except UnicodeEncodeError:
-        font = "DejaVuSans" if "DejaVuSans" in pdfmetrics.getRegisteredFontNames() else None
-        return float(stringWidth(words, font, size)) if font else len(words) * size * 0.6
+    """The printed width of a chart label in points, by the metrics of the font it is
+    printed in (:func:`label_font`), so a legend's markers never overlap its words."""
+    return float(stringWidth(words, label_font(words), size))
 
 
 @dataclass(frozen=True)
@@ -213,13 +228,15 @@ def heatmap_drawing(data: HeatmapData, width: float = 520, row_height: float = 1
     height = top + bottom + n_rows * row_height
     cell_w = (width - label_w - 6) / n_cols
     drawing = Drawing(width, height)
-    drawing.add(String(0, height - 14, data.title, fontName="Helvetica-Bold", fontSize=10,
+    drawing.add(String(0, height - 14, data.title,
+                       fontName=label_font(data.title, "Helvetica-Bold"), fontSize=10,
                        fillColor=INK))
     span = (data.v_max - data.v_min) or 1.0
     for i, label in enumerate(data.item_labels):
         y0 = height - top - (i + 1) * row_height
         short = label if len(label) <= 34 else label[:33] + "…"
         drawing.add(String(label_w - 4, y0 + 4, short, fontSize=7, fillColor=INK,
+                           fontName=label_font(short),
                            textAnchor="end"))
         for j, value in enumerate(data.values[i]):
             x0 = label_w + j * cell_w
@@ -244,7 +261,9 @@ def heatmap_drawing(data: HeatmapData, width: float = 520, row_height: float = 1
 
 _STYLE = re.compile(r'style="([^"]*)"')
 _FONTS = {"Helvetica": ("Helvetica, Arial, sans-serif", None),
-          "Helvetica-Bold": ("Helvetica, Arial, sans-serif", "bold")}
+          "Helvetica-Bold": ("Helvetica, Arial, sans-serif", "bold"),
+          FONT: ("DejaVu Sans, Helvetica, Arial, sans-serif", None),
+          FONT_BOLD: ("DejaVu Sans, Helvetica, Arial, sans-serif", "bold")}
 
 
 def _presentation(match: re.Match[str]) -> str:

@@ -41,7 +41,6 @@ from reports.pdf import long_date
 from reports.pdf import para
 from reports.pdf import rich
 from reports.pdf import table
-from reports.pdf import unicode_labels
 
 
 # Progress colours, in order of concern, with the words that carry their meaning.
@@ -331,8 +330,7 @@ def _attention(item: AttentionItem) -> Flowable:
         text.append(rich(f"<b>{esc(said)}</b> {esc(item.last_note)}", "small"))
     else:
         text.append(para(_("No acknowledgement note from the therapist yet."), "muted"))
-    chart: Flowable = (unicode_labels(trajectory_drawing(item.chart, width=CHART_WIDTH,
-                                                         height=CHART_HEIGHT))
+    chart: Flowable = (trajectory_drawing(item.chart, width=CHART_WIDTH, height=CHART_HEIGHT)
                        if item.chart is not None
                        else para(_("No chart: fewer than two scores."), "muted"))
     box = Table([[text, chart]], colWidths=[FRAME_WIDTH - CHART_WIDTH - 12,

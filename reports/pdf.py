@@ -226,26 +226,6 @@ def badge(level: str, word: str | None = None, width: float = 50) -> Drawing:
     return drawing
 
 
-def unicode_labels(drawing: Drawing) -> Drawing:
-    """``drawing`` with every label that the PDF standard fonts cannot print (text
-    outside Latin-1, such as Russian chart words) set in DejaVu Sans (bold for bold);
-    Latin labels keep their font. Changes the drawing in place and returns it: for PDF
-    only (a screen's SVG names its fonts and the browser finds the glyphs)."""
-
-    def walk(node: object) -> None:
-        for child in getattr(node, "contents", ()):
-            if isinstance(child, String):
-                try:
-                    child.text.encode("latin-1")
-                except UnicodeEncodeError:
-                    child.fontName = FONT_BOLD if "Bold" in child.fontName else FONT
-            else:
-                walk(child)
-
-    walk(drawing)
-    return drawing
-
-
 # --- the document ---------------------------------------------------------------------------
 
 

@@ -31,7 +31,6 @@ from reports.pdf import number
 from reports.pdf import para
 from reports.pdf import rich
 from reports.pdf import table
-from reports.pdf import unicode_labels
 
 
 @dataclass(frozen=True)
@@ -223,8 +222,7 @@ def _charts(title: str, charts: tuple[ScoreChart, ...], marker_column: str, empt
         return [head, para(empty, "body")]
     story: list[Flowable] = []
     for n, chart in enumerate(charts):
-        drawing = unicode_labels(trajectory_drawing(chart.data, width=FRAME_WIDTH,
-                                                     height=CHART_HEIGHT))
+        drawing = trajectory_drawing(chart.data, width=FRAME_WIDTH, height=CHART_HEIGHT)
         # The heading stays with the first chart, each chart with its description (a
         # KeepTogether does not take part in keepWithNext, so the heading goes inside).
         kept: list[Flowable] = [head] if n == 0 else []
@@ -264,7 +262,7 @@ def _items(report: ProgressReport) -> list[Flowable]:
     story: list[Flowable] = []
     for n, item in enumerate(report.heatmaps):
         block: list[Flowable] = [head] if n == 0 else []
-        block += [unicode_labels(heatmap_drawing(item.data, width=FRAME_WIDTH)), Spacer(1, 2)]
+        block += [heatmap_drawing(item.data, width=FRAME_WIDTH), Spacer(1, 2)]
         if item.staying_high:
             block.append(para(_("Items that stayed high (at each of the last three "
                                 "sessions):"), "h3"))

@@ -698,6 +698,18 @@ POLICY: dict[str, Route] = {
                                        data={"position": "1"}), staff_only),
     "care.add_goal": Route(per_code("/clients/{code}/goals/add", method="POST",
                                     data={"description": ""}), staff_only),
+    # issue 18: review. The client report on screen and as a PDF: the client's own
+    # therapist only; a foreign, unknown or huge code is the same 404; a language the app
+    # does not offer is a 400 naming the parameter (recorded as denied), never a 500.
+    **{endpoint: Route((
+        *per_code(f"/clients/{{code}}/{path}"),
+        Obj("huge code", f"/clients/{{code:huge}}/{path}", unknown=True, client="huge"),
+        Obj("client A (?lang=xx)", f"/clients/{{code:A}}/{path}?lang=xx", owners=T1,
+            client="A", ok=Expect("400 (names the parameter)", frozenset({400}))),
+        Obj("client A (?lang=ru)", f"/clients/{{code:A}}/{path}?lang=ru", owners=T1,
+            client="A"),
+    ), staff_only) for endpoint, path in (("record.review", "review"),
+                                          ("record.review_pdf", "review.pdf"))},
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -711,6 +723,7 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          # issue 17: visit
                          "care.retire_goal", "care.add_goal")
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
+CLIENT_DATA_ENDPOINTS += ("record.review", "record.review_pdf")  # issue 18: review
 
 
 # --- the guard ---------------------------------------------------------------------------
@@ -861,6 +874,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     for namespace in ("user", "ep", "appt", "alert", "asg", "run", "req"):
         keys[f"{namespace}:unknown"] = str(UNKNOWN_ID)
     keys["code:unknown"] = UNKNOWN_CODE
+    keys["code:huge"] = "C-" + "Z" * 4000  # issue 18: review: far past the 16-char column
     keys["token:unknown"] = secrets.token_urlsafe(32)
 
     # What a role must never see: (label, needle, roles that may see it, whether an echo
@@ -1076,7 +1090,7 @@ def audit_problem(world, case: Case, events) -> str | None:
     got = (event.outcome, event.client_id, event.object_id, event.actor_user_id)
     wanted = ("allowed" if case.expect.allowed else "denied",
               person.id if person is not None and person.clinic_id == actor.clinic_id else None,
-              world.keys[f"code:{key}"], actor.id)
+              world.keys[f"code:{key}"][:64], actor.id)  # the audit keeps 64 characters
     bare = next(o for o in POLICY[case.endpoint].objects if o.client == key and "?" not in o.path)
     if (case.role in bare.owners) != case.expect.allowed:
         # The client is the actor's own but the episode in the query is not: the event

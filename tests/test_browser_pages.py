@@ -219,6 +219,15 @@ SKIPPED: dict[str, str] = {
 }
 SKIPPED_PREFIXES = ("api.", "fhir.")  # the integration API: JSON, not pages
 
+# issue 18: review. The client report on screen, in the client's language and previewed
+# in Russian (longer words); its PDF is a download.
+PAGES += (
+    Page("review", "therapist", "record.review", lambda w: f"/clients/{w.client_code}/review"),
+    Page("review-ru", "therapist", "record.review",
+         lambda w: f"/clients/{w.client_code}/review?lang=ru"),
+)
+SKIPPED["record.review_pdf"] = "download"
+
 # The widest element that makes a page scroll sideways, and the chart texts below 11 px.
 PHONE_CHECK = """(minimum) => {
   const problems = [];

@@ -11,6 +11,7 @@ import functools
 import json
 
 from flask import Blueprint
+from flask import abort
 from flask import current_app
 from flask import flash
 from flask import redirect
@@ -23,6 +24,9 @@ from flask_login import current_user
 from flask_login import login_required
 from werkzeug.wrappers import Response
 
+from outcome.core.languages import LANGUAGE_NAMES
+from outcome.core.languages import SUPPORTED_LOCALES
+from outcome.core.languages import is_supported
 from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
@@ -30,6 +34,9 @@ from outcome.models import Episode
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
 from outcome.services.client_record import client_record
+from outcome.services.client_report import client_report
+from outcome.services.client_report import client_report_pdf
+from outcome.services.client_report import screen_words
 from outcome.services.episode_change import EpisodeMeasureError
 from outcome.services.episode_change import outcome_measures
 from outcome.services.episode_change import set_episode_measures
@@ -179,4 +186,61 @@ def report_pdf(code: str) -> Response:
                                locale=str(get_locale()))  # the reader's language
     return Response(body, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="{client.code}-progress.pdf"',
+        "Cache-Control": "no-store"})
+
+
+# --- issue 18: the client report, reviewed together -------------------------------------
+
+
+def review_language(client: Client) -> str:
+    """The language of the client report: ``?lang=`` if given (a 400 naming the parameter
+    for anything but a supported code), else the client's own language."""
+    wanted = request.args.get("lang", "").strip()
+    if not wanted:
+        return client.locale if is_supported(client.locale) else SUPPORTED_LOCALES[0]
+    if not is_supported(wanted):
+        abort(400, description=_("The parameter “%(name)s” must be one of: %(codes)s.",
+                                 name="lang", codes=", ".join(SUPPORTED_LOCALES)))
+    return wanted
+
+
+def _review_check(client: Client) -> bool:
+    """The episode and language in the URL (a 400 naming a malformed one, audited)."""
+    review_language(client)
+    return episode_in_url(client)
+
+
+@bp.route("/<code>/review")
+@login_required
+def review(code: str) -> str:
+    """The client report on screen, to review with the client (issue 18): their charts
+    with the expected band, what changed and their goals, in the client's language (the
+    therapist may preview another). Never sent; recorded as ``client.review``."""
+    client, _episode, _clinic = own_client(code, "client.review", check=_review_check)
+    locale = review_language(client)
+    episodes = client_episodes(client)
+    episode = chosen_episode(episodes)
+    report = client_report(db_session(), client, episode, instrument_library(current_app),
+                           now(), locale)
+    svgs = [_svg(m.chart, m.description, f"r-{n}") if m.chart is not None else None
+            for n, m in enumerate(report.measures)]
+    return render_template("record/review.html", client=client, episodes=episodes,
+                           episode=episode, report=report,
+                           measures=list(zip(report.measures, svgs, strict=True)),
+                           words=screen_words(report), locale=locale,
+                           client_locale=client.locale, languages=LANGUAGE_NAMES,
+                           supported=SUPPORTED_LOCALES)
+
+
+@bp.route("/<code>/review.pdf")
+@login_required
+def review_pdf(code: str) -> Response:
+    """The client report as a one-page PDF for the therapist to give the client (issue
+    18), in the language on the review page. Recorded as ``client.review.pdf``."""
+    client, _episode, _clinic = own_client(code, "client.review.pdf", check=_review_check)
+    body = client_report_pdf(db_session(), client, chosen_episode(client_episodes(client)),
+                             instrument_library(current_app), now(),
+                             review_language(client))
+    return Response(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{client.code}-for-client.pdf"',
         "Cache-Control": "no-store"})
