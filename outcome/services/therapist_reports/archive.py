@@ -104,11 +104,12 @@ def report_archive(session: Session, therapist: User
                    ) -> list[tuple[ReportRun, ReportDocument | None]]:
     """The therapist's briefs and weekly reports, newest first (every status), each with
     its archived document (None until it is produced)."""
-    return list(session.execute(
+    rows = session.execute(
         select(ReportRun, ReportDocument)
         .outerjoin(ReportDocument, ReportDocument.report_run_id == ReportRun.id)
         .where(ReportRun.kind.in_(KINDS), ReportRun.recipient_user_id == therapist.id)
-        .order_by(ReportRun.created_dt.desc(), ReportRun.id.desc())).tuples().all())
+        .order_by(ReportRun.created_dt.desc(), ReportRun.id.desc())).all()
+    return [(run, document) for run, document in rows]
 
 
 def own_run(session: Session, therapist: User, run_id: int) -> ReportRun | None:
@@ -137,7 +138,7 @@ def todays_brief(session: Session, therapist: User, today: dt.date
             ReportDocument, ReportDocument.report_run_id == ReportRun.id)
         .where(ReportRun.kind == BRIEF_KIND, ReportRun.period == today.isoformat(),
                ReportRun.recipient_user_id == therapist.id,
-               ReportRun.status == "succeeded")).tuples().first()
+               ReportRun.status == "succeeded")).first()
     return (row[0], row[1]) if row else None
 
 
