@@ -324,6 +324,14 @@ def test_by_hand_checks_the_period(practice):
         # An old day by hand: allowed (the scheduler never does it).
         assert [t.id for t, _ in on_demand(session, BRIEF_KIND, "2026-03-24", now)] == [
             ids["t1"]]
+        # Never for a period before the account existed.
+        session.get(User, ids["t1"]).created_dt = local(dt.date(2026, 3, 25), 9)
+        assert on_demand(session, BRIEF_KIND, "2026-03-24", now) == []
+        assert [t.id for t, _ in on_demand(session, WEEKLY_KIND, "2026-W13", now)] == [
+            ids["t1"], ids["t2"]]
+        assert [t.id for t, _ in on_demand(session, WEEKLY_KIND, "2026-W12", now)] == [
+            ids["t2"]]
+        session.rollback()
 
 
 def test_the_notice_names_no_client_and_is_in_the_therapists_language(practice):

@@ -156,8 +156,9 @@ def on_demand(session: Session, kind: str, period: str, now: dt.datetime,
 
     A brief is for a therapist with appointments that day (an empty brief says
     nothing); a weekly report for every active therapist. Those who turned the report
-    off are left out. A period that has not begun (a brief of a later day) or not ended
-    (a weekly report of this week) is refused with :class:`ScheduleError`.
+    off, and those whose account did not exist yet in that period, are left out. A
+    period that has not begun (a brief of a later day) or not ended (a weekly report
+    of this week) is refused with :class:`ScheduleError`.
     """
     check_period(kind, period)
     pairs = []
@@ -178,6 +179,9 @@ def on_demand(session: Session, kind: str, period: str, now: dt.datetime,
                 continue
             if kind == BRIEF_KIND and therapist.id not in busy:
                 continue
+            created = _local_created(therapist, tz)
+            if (created.isoformat() if kind == BRIEF_KIND else iso_week(created)) > period:
+                continue  # no report for a period before the account existed
             if choice(session, therapist, kind, settings).enabled:
                 pairs.append((therapist, period))
     return pairs
