@@ -31,6 +31,7 @@ from outcome.web import inputs
 from outcome.web import kiosk
 from outcome.web import questionnaire
 from outcome.web import record
+from outcome.web import reports
 from outcome.web import security
 from outcome.web import setup
 from outcome.web import supervision
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
                       admin.bp, account.bp, clients.bp, setup.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
+    app.register_blueprint(reports.bp)  # issue 18: the therapist's scheduled reports
     kiosk.init_app(app)  # issue 17: the waiting-room kiosk and its day codes
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):

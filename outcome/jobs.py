@@ -69,6 +69,25 @@ def send_digests(app: Flask, now: dt.datetime | None = None) -> int:
     return done
 
 
+def send_therapist_reports(app: Flask, now: dt.datetime | None = None) -> int:
+    """Produce every therapist's brief and weekly report that is due, exactly once, and
+    queue its notice (issue 18); a brief catches up within its day only."""
+    from outcome.services.therapist_reports.preferences import BRIEF_KIND
+    from outcome.services.therapist_reports.preferences import WEEKLY_KIND
+    from outcome.services.therapist_reports.production import run_due_reports
+
+    moment, done, failed = now or _now(), 0, 0
+    with app.app_context():
+        for kind in (BRIEF_KIND, WEEKLY_KIND):
+            results = run_due_reports(database(app).session_factory, instrument_library(app),
+                                      moment, kind, base_url=app.config["BASE_URL"])
+            done += sum(r.status == "succeeded" for r in results)
+            failed += sum(r.status == "failed" for r in results)
+    if done or failed:
+        log.info("send_therapist_reports: %d produced, %d failed", done, failed)
+    return done
+
+
 def refit_expectations(app: Flask, now: dt.datetime | None = None) -> int:
     """Refit every clinic's expected-recovery curves, then recompute signals (nightly)."""
     from sqlalchemy import select
@@ -139,6 +158,7 @@ JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
     ("deliver-mail", deliver_mail, "interval", {"minutes": 1}),
     ("send-digests", send_digests, "interval", {"minutes": 15}),
+    ("send-therapist-reports", send_therapist_reports, "interval", {"minutes": 15}),
     ("refit-expectations", refit_expectations, "cron", {"hour": 2, "minute": 30}),
     ("clean-links", clean_links, "cron", {"hour": 3, "minute": 15}),
     ("forget-idempotency-keys", forget_idempotency_keys, "interval", {"hours": 1}),

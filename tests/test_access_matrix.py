@@ -710,6 +710,39 @@ POLICY: dict[str, Route] = {
             client="A"),
     ), staff_only) for endpoint, path in (("record.review", "review"),
                                           ("record.review_pdf", "review.pdf"))},
+    # issue 18: reports
+    # A therapist's brief or weekly report names clients: its therapist alone reads it;
+    # another's, another clinic's, an unknown and an impossible id are the same 404. The
+    # world's briefs are of a past day, so refreshing one's own is refused (a redirect
+    # with a message, nothing changed). Everyone chooses about their own reports; the
+    # form below is refused for its time (400) by those who get reports, while an admin
+    # gets none (nothing to store: saved, 303).
+    "reports.index": Route((page("/reports", T1 | T2),), staff_only),
+    "reports.download": Route((
+        Obj("t1's brief", "/reports/{run:brief_t1}.pdf", owners=T1),
+        Obj("t2's brief", "/reports/{run:brief_t2}.pdf", owners=T2),
+        Obj("clinic 2's brief", "/reports/{run:brief_other}.pdf"),
+        Obj("s1's digest (not a therapist report)", "/reports/{run:s1}.pdf"),
+        Obj("unknown run", "/reports/{run:unknown}.pdf", unknown=True),
+        Obj("huge id", "/reports/99999999999999999999.pdf", unknown=True),
+    ), staff_only),
+    "reports.refresh": Route((
+        Obj("t1's brief (a past day: refused)", "/reports/{run:brief_t1}/refresh", "POST",
+            owners=T1, ok=SEE_OTHER),
+        Obj("t2's brief (a past day: refused)", "/reports/{run:brief_t2}/refresh", "POST",
+            owners=T2, ok=SEE_OTHER),
+        Obj("clinic 2's brief", "/reports/{run:brief_other}/refresh", "POST"),
+        Obj("unknown run", "/reports/{run:unknown}/refresh", "POST", unknown=True),
+        Obj("huge id", "/reports/99999999999999999999/refresh", "POST", unknown=True),
+    ), staff_only),
+    "reports.choices": Route((
+        page("/account/reports", STAFF),
+        Obj("(POST: a time of 25:00: refused)", "/account/reports", "POST", owners=STAFF,
+            ok=Expect("400 (refused, nothing stored), or 303 (no reports to choose)",
+                      frozenset({400, 303}), to_login=False, allowed=True),
+            data={"therapist_brief_enabled": "1", "therapist_brief_time": "25:00",
+                  "supervisor_digest_enabled": "1", "supervisor_digest_time": "25:00"}),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -842,6 +875,17 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
         store.add(ReportDocument(report_run_id=runs[user].id, filename=f"{period}.pdf",
                                  content=f"%PDF digest {period}".encode(), sha256="0" * 64,
                                  size_bytes=20, created_dt=clock()))
+    # issue 18: reports. A brief for t1, t2 and t_other, each of a past day.
+    for user, key, period in (("t1", "brief_t1", "2026-07-14"), ("t2", "brief_t2", "2026-07-15"),
+                              ("t_other", "brief_other", "2026-07-16")):
+        runs[key] = ReportRun(kind="therapist_brief", period=period, status="succeeded",
+                              recipient_user_id=users[user].id, finished_dt=clock(),
+                              content_sha256="0" * 64)
+        store.add(runs[key])
+        store.flush()
+        store.add(ReportDocument(report_run_id=runs[key].id, filename=f"{period}.pdf",
+                                 content=f"%PDF brief {period}".encode(), sha256="0" * 64,
+                                 size_bytes=20, created_dt=clock()))
     requests = {}
     for key, admin in (("r1", "admin"), ("r2", "admin_other")):
         requests[key] = AccessRequest(
@@ -893,6 +937,10 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     markers += [("s1's digest run", "2026-W41", frozenset({"s1", "admin"}), False),
                 ("s_none's digest run", "2026-W42", frozenset({"s_none", "admin"}), False),
                 ("clinic 2's digest run", "2026-W43", frozenset({"admin_other"}), False)]
+    # issue 18: reports. A brief's day and status are for its therapist and the admins.
+    markers += [("t1's brief run", "2026-07-14", frozenset({"t1", "admin"}), False),
+                ("t2's brief run", "2026-07-15", frozenset({"t2", "admin"}), False),
+                ("clinic 2's brief run", "2026-07-16", frozenset({"admin_other"}), False)]
     # An API token's secret is shown once, on the response that creates it: never to
     # anybody afterwards, the admins included.
     markers += [(f"{key}'s API token secret", secret[3:], frozenset(), False)
@@ -913,6 +961,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
         ("s1", "supervision.client", "client A", people["A"].code),
         ("s1", "supervision.therapist", "t1 (supervised by s1)", people["A"].code),
         ("s1", "supervision.digests", "(page)", "2026-W41"),
+        ("t1", "reports.index", "(page)", "2026-07-14"),  # issue 18: reports
         ("admin", "admin.clients", "(page)", people["B"].code),
         ("admin", "admin.users", "(page)", f"heron-{tag}"),
         ("admin_other", "admin.clients", "(page)", people["C"].code),

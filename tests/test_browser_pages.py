@@ -49,6 +49,7 @@ from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
@@ -194,6 +195,15 @@ PAGES: tuple[Page, ...] = (
                  "name": "srs.yaml", "mimeType": "application/x-yaml", "buffer": OVERLAY}]),
              page.locator("form[enctype='multipart/form-data'] button").click())),
 )
+# issue 18: reports
+PAGES += (
+    Page("reports", "therapist", "reports.index", lambda w: "/reports"),
+    Page("report-choices", "therapist", "reports.choices", lambda w: "/account/reports"),
+    Page("report-choices-supervisor", "supervisor", "reports.choices",
+         lambda w: "/account/reports"),
+    Page("report-choices-errors", "therapist", "reports.choices", lambda w: "/account/reports",
+         submit=_send("main form[method=post]", therapist_brief_time="25:00"), status=400),
+)
 # The forms sent back with their messages, and the step that asks to confirm.
 PAGES += (
     Page("client-register-errors", "therapist", "clients.register", lambda w: "/clients/new",
@@ -216,6 +226,7 @@ SKIPPED: dict[str, str] = {
     "questionnaire.page": "reached through questionnaire.open_token (a link opens it)",
     "record.export_csv": "download", "record.export_fhir": "download",
     "record.report_pdf": "download", "supervision.digest_pdf": "download",
+    "reports.download": "download",  # issue 18: reports
 }
 SKIPPED_PREFIXES = ("api.", "fhir.")  # the integration API: JSON, not pages
 
@@ -300,6 +311,23 @@ def world(databases, tmp_path_factory, app_factory) -> Iterator[World]:
                 recipient_user_id=world["supervisor_id"], status=status,
                 finished_dt=now if status == "succeeded" else None,
                 content_sha256="0" * 64 if status == "succeeded" else None))
+        # issue 18: reports. Today's brief (on the caseload page, with its refresh) and
+        # a failed weekly report of the therapist.
+        therapist_tz = zoneinfo.ZoneInfo(session.get_one(
+            Clinic, users[world["therapist_id"]].clinic_id).timezone)
+        brief = ReportRun(kind="therapist_brief",
+                          period=now.astimezone(therapist_tz).date().isoformat(),
+                          recipient_user_id=world["therapist_id"], status="succeeded",
+                          finished_dt=now, content_sha256="0" * 64)
+        year, week, _ = (now.date() - dt.timedelta(weeks=1)).isocalendar()
+        session.add_all([brief, ReportRun(
+            kind="therapist_weekly", period=f"{year}-W{week:02d}", status="failed",
+            recipient_user_id=world["therapist_id"], attempts=4, finished_dt=now,
+            last_error="RuntimeError: renderer crashed")])
+        session.flush()
+        session.add(ReportDocument(report_run_id=brief.id, filename="brief.pdf",
+                                   content=b"%PDF-1.4 brief", sha256="0" * 64,
+                                   size_bytes=14, created_dt=now))
         episode = session.scalar(select(Episode).join(Client).where(
             Client.code == world["client_code"], Episode.closed_on.is_(None)))
         _, token = issue_link(session, episode=episode, purpose="pre", now=now,

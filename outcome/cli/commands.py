@@ -19,6 +19,7 @@ from outcome.cli.monitoring import analyse_command
 from outcome.cli.monitoring import fits_group
 from outcome.cli.monitoring import model_group
 from outcome.cli.monitoring import signals_group
+from outcome.cli.reports import reports_group
 from outcome.cli.scheduler import scheduler_command
 from outcome.cli.serve import serve_command
 from outcome.cli.tokens import tokens_group
@@ -29,4 +30,5 @@ COMMANDS = (
     digest_command, goals_group, instruments_group, links_group, model_group, scheduler_command,
     score_command, serve_command, signals_group, tokens_group, users_group,
     export_command, backup_command, restore_command, fits_group,
+    reports_group,  # issue 18
 )

@@ -31,6 +31,7 @@ from outcome.models.mail import OutboundEmail
 from outcome.models.monitoring import EpisodeSignal
 from outcome.models.monitoring import TrajectoryFit
 from outcome.models.report import ReportDocument
+from outcome.models.report import ReportPreference
 from outcome.models.report import ReportRun
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "OutboundEmail",
     "QuestionnaireLink",
     "ReportDocument",
+    "ReportPreference",
     "ReportRun",
     "SupervisorAssignment",
     "TrajectoryFit",

@@ -72,3 +72,35 @@ class ReportDocument(Base):
         CheckConstraint("size_bytes > 0", name="not_empty"),
         CheckConstraint("length(sha256) = 64", name="sha256_length"),
     )
+
+
+# The kinds of scheduled report a user may choose about (issue 18).
+REPORT_KINDS = ("supervisor_digest", "therapist_brief", "therapist_weekly")
+
+
+class ReportPreference(Base):
+    """One user's choice about one kind of scheduled report (issue 18).
+
+    No row: the report is produced at the clinic's time and announced by e-mail.
+    ``is_enabled`` false: not produced at all. ``is_emailed`` false: produced and archived,
+    no notice. ``time`` ("HH:MM", clinic time) and ``weekday`` (0 Monday ... 6 Sunday, for
+    weekly kinds) override the clinic's setting; None keeps it.
+    """
+
+    __tablename__ = "report_preferences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    is_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    is_emailed: Mapped[bool] = mapped_column(Boolean, default=True)
+    time: Mapped[str | None] = mapped_column(String(5))
+    weekday: Mapped[int | None]
+    updated_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind"),
+        CheckConstraint(in_("kind", REPORT_KINDS), name="kind_known"),
+        CheckConstraint("weekday IS NULL OR (weekday BETWEEN 0 AND 6)", name="weekday_range"),
+        CheckConstraint("time IS NULL OR length(time) = 5", name="time_shape"),
+    )

@@ -48,6 +48,11 @@ def _time_ok(value: Any) -> bool:
             and int(minutes) < 60)
 
 
+def time_ok(value: Any) -> bool:
+    """Whether ``value`` is a time of day written "HH:MM" (00:00 to 23:59)."""
+    return _time_ok(value)
+
+
 def _instrument_id_ok(value: Any) -> bool:
     return (isinstance(value, str) and 0 < len(value) <= 64
             and all(c.isascii() and (c.isalnum() or c in "_-") for c in value))
@@ -142,6 +147,17 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "after this many hours is sent again to the therapist; after twice as "
                   "long, to the therapist's supervisors (the admins when there is none).",
                   lambda v: 1 <= v <= 24 * 7, "1 to 168"),
+    # issue 18: therapist reports
+    ClinicSetting("brief_time", str, "07:00", "The local time (HH:MM, clinic time zone) "
+                  "each therapist's pre-session brief is produced on a day with "
+                  "appointments; a therapist may choose another time.", _time_ok,
+                  "a time from 00:00 to 23:59"),
+    ClinicSetting("weekly_report_weekday", int, 0, "The day each therapist's weekly "
+                  "caseload report (of the week just ended) is produced: 0 Monday ... 6 "
+                  "Sunday.", lambda v: 0 <= v <= 6, "0 (Monday) to 6 (Sunday)"),
+    ClinicSetting("weekly_report_time", str, "07:00", "The local time (HH:MM, clinic time "
+                  "zone) the weekly caseload report is produced.", _time_ok,
+                  "a time from 00:00 to 23:59"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import zoneinfo
 from collections import OrderedDict
 from urllib.parse import urlencode
 
@@ -37,6 +38,7 @@ from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
 from outcome.services.caseload import past_clients
 from outcome.services.caseload import rule_based_notices
+from outcome.services.therapist_reports.archive import todays_brief
 from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
@@ -86,8 +88,11 @@ def index() -> str:
              if user.is_therapist and filters.shows_current else None)
     ended = (past_clients(store, user, search=filters.search, locale=str(get_locale()))
              if user.is_therapist and filters.shows_ended else None)
+    brief = (todays_brief(store, user, start.astimezone(
+        zoneinfo.ZoneInfo(clinic.timezone)).date()) if user.is_therapist and clinic else None)
     return render_template("home.html", user=user, clinic=clinic, summary=summary,
-                           caseload_table=table, filters=filters, past_clients=ended,
+                           todays_brief=brief, caseload_table=table, filters=filters,
+                           past_clients=ended,
                            episode_filter=True,
                            **caseload_notices(store, user, clinic, start))
 

@@ -32,11 +32,13 @@ def digest_filename(digest_week: str, supervisor: User) -> str:
 
 
 def archive_digest(session: Session, run: ReportRun, supervisor: User, digest: Digest,
-                   content: bytes, now: dt.datetime, *, base_url: str) -> ReportDocument:
+                   content: bytes, now: dt.datetime, *, base_url: str,
+                   notify: bool = True) -> ReportDocument:
     """Archive a rendered digest, queue its notice and mark the run succeeded; flush.
 
     The notice links to the PDF in the app and says nothing of its content; its dedupe
-    key is the run, so a retry never sends twice.
+    key is the run, so a retry never sends twice. ``notify`` false (the supervisor
+    turned the e-mail off): archived, no notice.
     """
     sha = hashlib.sha256(content).hexdigest()
     document = ReportDocument(report_run_id=run.id,
@@ -45,6 +47,15 @@ def archive_digest(session: Session, run: ReportRun, supervisor: User, digest: D
                               size_bytes=len(content), created_dt=now)
     session.add(document)
     session.flush()
+    if notify:
+        _queue_notice(session, run, supervisor, digest, now, base_url)
+    run.status, run.finished_dt, run.content_sha256, run.last_error = "succeeded", now, sha, None
+    session.flush()
+    return document
+
+
+def _queue_notice(session: Session, run: ReportRun, supervisor: User, digest: Digest,
+                  now: dt.datetime, base_url: str) -> None:
     queue_email(
         session, clinic_id=supervisor.clinic_id, kind="digest", dedupe_key=f"digest:{run.id}",
         to_address=supervisor.email,
@@ -56,9 +67,6 @@ def archive_digest(session: Session, run: ReportRun, supervisor: User, digest: D
               "Sign in to open it. Digests are kept in outcome and not sent by e-mail, "
               "so that they stay where access is checked and recorded.\n"),
         now=now)
-    run.status, run.finished_dt, run.content_sha256, run.last_error = "succeeded", now, sha, None
-    session.flush()
-    return document
 
 
 def digest_archive(session: Session, supervisor: User

@@ -13,7 +13,6 @@ exactly-once rules. The other functions flush only.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +21,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
-from outcome.db import reading
 from outcome.db import transaction
 from outcome.models import Clinic
 from outcome.models import ReportDocument
@@ -38,13 +36,12 @@ from outcome.services.digests.figures import iso_week
 from outcome.services.digests.figures import week_bounds
 from outcome.services.explanations import language
 from outcome.services.explanations import say
-from outcome.services.mail import describe_error
-from outcome.services.report_runs import claim
+from outcome.services.report_runs import produce_once
+from outcome.services.therapist_reports.preferences import choice
+from outcome.services.therapist_reports.preferences import wants_email
 from questionnaires.loader import InstrumentLibrary
 from reports.digest import Digest
 from reports.pdf import for_reader
-
-log = logging.getLogger("outcome.digests")
 
 CATCH_UP_WEEKS = 4
 
@@ -59,14 +56,22 @@ def default_renderer(digest: Digest) -> bytes:
 
 
 def due_digests(session: Session, now: dt.datetime) -> Iterator[tuple[User, str]]:
-    """Every (supervisor, ISO week) whose digest is due at ``now``, catch-up included."""
+    """Every (supervisor, ISO week) whose digest is due at ``now``, catch-up included.
+
+    A supervisor who turned their digest off gets none; one who chose another weekday
+    or time gets it then (:mod:`outcome.services.therapist_reports.preferences`).
+    """
     for clinic in session.scalars(select(Clinic).order_by(Clinic.id)).all():
         settings = clinic_settings.current(clinic)
-        weeks = due_weeks(session, clinic, now, settings, CATCH_UP_WEEKS)
         people = session.scalars(select(User).where(
             User.clinic_id == clinic.id, User.is_supervisor, User.is_active)
             .order_by(User.id)).all()
         for supervisor in people:
+            chosen = choice(session, supervisor, DIGEST_KIND, settings)
+            if not chosen.enabled:
+                continue
+            own = {**settings, "digest_time": chosen.time, "digest_weekday": chosen.weekday}
+            weeks = due_weeks(session, clinic, now, own, CATCH_UP_WEEKS)
             created = iso_week(supervisor.created_dt.date())
             for week in weeks:
                 if week >= created:  # no digests for weeks before the account existed
@@ -139,33 +144,20 @@ def run_due_digests(factory: sessionmaker[Session], library: InstrumentLibrary,
 
 def _one(factory: sessionmaker[Session], library: InstrumentLibrary, now: dt.datetime,
          supervisor_id: int, week: str, base_url: str, render: Renderer) -> RunOutcome:
-    with transaction(factory) as session:
-        run = claim(session, DIGEST_KIND, week, supervisor_id, now)
-        run_id = run.id if run else None
-    if run_id is None:
-        return RunOutcome(supervisor_id, week, "skipped")
-    try:
-        # Built and rendered while only reading (seconds, for a large team), then archived
-        # and queued in a short write: the clinic's requests never wait for a PDF.
-        with reading(factory) as session:
-            run = session.get(ReportRun, run_id)
-            supervisor = session.get(User, supervisor_id)
-            assert run is not None and supervisor is not None
-            digest, content = render_digest(session, run, supervisor, library, now, render)
-        with transaction(factory) as session:
-            run = session.get(ReportRun, run_id)
-            supervisor = session.get(User, supervisor_id)
-            assert run is not None and supervisor is not None
-            archive_digest(session, run, supervisor, digest, content, now, base_url=base_url)
-    except Exception as exc:  # recorded on the run; the next digest still goes out
-        error = describe_error(exc)  # addresses masked: admins see this
-        log.exception("digest %s for supervisor %s failed", week, supervisor_id)
-        with transaction(factory) as session:
-            run = session.get(ReportRun, run_id)
-            if run is not None:
-                run.status, run.finished_dt, run.last_error = "failed", now, error
-        return RunOutcome(supervisor_id, week, "failed", run_id, error)
-    return RunOutcome(supervisor_id, week, "succeeded", run_id)
+    # Built and rendered while only reading (seconds, for a large team), then archived
+    # and queued in a short write: the clinic's requests never wait for a PDF.
+    def build(session: Session, run: ReportRun, supervisor: User) -> tuple[Digest, bytes]:
+        return render_digest(session, run, supervisor, library, now, render)
+
+    def store(session: Session, run: ReportRun, supervisor: User,
+              rendered: tuple[Digest, bytes]) -> None:
+        digest, content = rendered
+        archive_digest(session, run, supervisor, digest, content, now, base_url=base_url,
+                       notify=wants_email(session, supervisor, DIGEST_KIND))
+
+    result = produce_once(factory, DIGEST_KIND, week, supervisor_id, now, render=build,
+                          archive=store)
+    return RunOutcome(supervisor_id, week, result.status, result.run_id, result.error)
 
 
 def check_week_ended(session: Session, week: str, now: dt.datetime) -> None:

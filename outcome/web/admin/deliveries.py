@@ -93,7 +93,12 @@ RETRY_REFUSALS = {
 }
 KINDS = {"link": _l("Questionnaire link"), "reminder": _l("Questionnaire reminder"),
          "post": _l("After-session questionnaire"), "escalation": _l("Urgent answer notice"),
-         "digest": _l("Weekly digest notice")}
+         "digest": _l("Weekly digest notice"),
+         "therapist_report": _l("Therapist report notice")}  # issue 18
+# issue 18: every report kind by its name on the runs list (never its content).
+RUN_KINDS = {"supervisor_digest": _l("Weekly supervision digest"),
+             "therapist_brief": _l("Pre-session brief"),
+             "therapist_weekly": _l("Weekly caseload report")}
 
 
 def reason(stored: str | None) -> str:
@@ -150,12 +155,18 @@ def kind_words(kind: str) -> str:
     return str(KINDS.get(kind, _("Message to staff")))
 
 
+def run_kind_words(kind: str) -> str:
+    """A report run's kind by its name ("Pre-session brief")."""
+    return str(RUN_KINDS.get(kind, kind))
+
+
 @bp.route("/deliveries")
 def deliveries() -> str:
-    """Digest runs and e-mail of this clinic: what went out, what is retrying, what failed.
+    """Report runs and e-mail of this clinic: what went out, what is retrying, what failed.
 
-    Supervisors are named (staff); clients by code only: no recipient addresses, no
-    subjects, and the server's words with every e-mail address masked.
+    Every run (digests, briefs, weekly reports) by its kind, period, recipient (staff,
+    named) and state, never its content; clients by code only: no recipient addresses,
+    no subjects, and the server's words with every e-mail address masked.
     """
     store = db_session()
     clinic = _clinic()
@@ -171,6 +182,7 @@ def deliveries() -> str:
                            local=_local, error_summary=error_summary, masked=mask_addresses,
                            codes=mail_status.client_codes(store, emails),
                            status_words=status_words, kind_words=kind_words,
+                           run_kind_words=run_kind_words,
                            server_words=server_words,
                            failed=sum(e.status == "failed" for e in emails))
 
