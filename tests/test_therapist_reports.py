@@ -355,21 +355,19 @@ def test_the_notice_names_no_client_and_is_in_the_therapists_language(practice):
 
 
 def test_the_real_renderers_produce_a_brief_and_a_weekly_report(practice):
-    """With the real contents (the other helpers' modules): a PDF per kind, archived.
-    While their interfaces are stubs this is an expected failure; at the merge it must
-    pass (the lead removes nothing: the xfail below stops applying by itself)."""
+    """With the real contents: the job's default renderers give the brief and the weekly
+    report, archived, each naming the therapist's own client and no other."""
     factory, ids = practice
     monday = dt.date(2026, 3, 30)
     results = [r for kind in (BRIEF_KIND, WEEKLY_KIND)
                for r in run_due_reports(factory, LIB, local(monday, 8), kind, base_url=BASE,
                                         only=(ids["t1"], None))]
-    stubbed = [r for r in results if r.status == "failed" and r.error
-               and r.error.startswith(("NotImplementedError", "AttributeError"))]
-    if stubbed:
-        pytest.xfail(f"the report contents are still stubs: {stubbed[0].error}")
     assert [(r.period, r.status) for r in results] == [("2026-03-30", "succeeded"),
                                                        ("2026-W13", "succeeded")]
     with transaction(factory) as session:
-        for document in session.scalars(select(ReportDocument)):
-            assert document.content.startswith(b"%PDF")
-            assert pdf_text(document.content).strip()
+        texts = {run.kind: pdf_text(document.content) for run, document in session.execute(
+            select(ReportRun, ReportDocument).join(ReportDocument))}
+    assert "Pre-session brief" in texts[BRIEF_KIND]
+    assert "Weekly caseload report" in texts[WEEKLY_KIND]
+    for text in texts.values():
+        assert CLIENT_NAMES["t1"] in text and CLIENT_NAMES["t2"] not in text

@@ -25,8 +25,6 @@ from sqlalchemy.orm import sessionmaker
 from outcome.db import transaction
 from outcome.models import ReportRun
 from outcome.models import User
-from outcome.services.explanations import language
-from outcome.services.explanations import say
 from outcome.services.report_runs import RunResult
 from outcome.services.report_runs import produce_once
 from outcome.services.therapist_reports.archive import archive_report
@@ -38,7 +36,6 @@ from outcome.services.therapist_reports.schedule import due
 from outcome.services.therapist_reports.schedule import on_demand
 from outcome.services.therapist_reports.schedule import parse_day
 from questionnaires.loader import InstrumentLibrary
-from reports.pdf import for_reader
 
 KINDS = {"brief": BRIEF_KIND, "weekly": WEEKLY_KIND}  # the CLI's words for the kinds
 
@@ -54,31 +51,18 @@ def render_brief(session: Session, therapist: User, period: str,
                  library: InstrumentLibrary, now: dt.datetime) -> bytes:
     """The brief of local date ``period`` as PDF, in the therapist's language
     (:func:`outcome.services.therapist_reports.brief.brief_pdf`)."""
-    from outcome.services.therapist_reports import brief
+    from outcome.services.therapist_reports.brief import brief_pdf
 
-    day = parse_day(period)
-    if hasattr(brief, "brief_pdf"):
-        return brief.brief_pdf(session, therapist, day, library, now)  # type: ignore[no-any-return,unused-ignore]
-    from reports.brief_pdf import render_brief as render  # the interface, until brief_pdf
-
-    code = language(therapist.locale)
-    with for_reader(lambda message: say(message, code), code):
-        return render(brief.build_brief(session, therapist, day, library, now, code))
+    return brief_pdf(session, therapist, parse_day(period), library, now)
 
 
 def render_weekly(session: Session, therapist: User, period: str,
                   library: InstrumentLibrary, now: dt.datetime) -> bytes:
     """The weekly caseload report of ISO week ``period`` as PDF, in the therapist's
     language (:func:`outcome.services.therapist_reports.weekly.weekly_pdf`)."""
-    from outcome.services.therapist_reports import weekly
+    from outcome.services.therapist_reports.weekly import weekly_pdf
 
-    if hasattr(weekly, "weekly_pdf"):
-        return weekly.weekly_pdf(session, therapist, period, library, now)  # type: ignore[no-any-return,unused-ignore]
-    from reports.weekly_pdf import render_weekly as render  # the interface, until weekly_pdf
-
-    code = language(therapist.locale)
-    with for_reader(lambda message: say(message, code), code):
-        return render(weekly.build_weekly(session, therapist, period, library, now, code))
+    return weekly_pdf(session, therapist, period, library, now)
 
 
 # The default renderer of each kind; looked up at each call (tests replace them).
