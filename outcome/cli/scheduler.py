@@ -17,7 +17,8 @@ from outcome.jobs import JOBS
 @click.option("--once", is_flag=True, help="Run every job once now, then exit.")
 @with_appcontext
 def scheduler_command(once: bool) -> None:
-    """Run scheduled jobs: links and reminders by e-mail, mail delivery, weekly digests,
+    """Run scheduled jobs: links and reminders by e-mail, mail delivery, the therapists'
+    pre-session briefs and weekly reports, the supervisors' weekly digests,
     the nightly refit of expected recovery and the cleanup of stale links.
 
     Run exactly one scheduler per database; `make run` starts it beside the web server.
