@@ -12,6 +12,7 @@ Every data string is escaped (reports.pdf); the same brief always gives the same
 
 from __future__ import annotations
 
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable
 from reportlab.platypus import KeepTogether
 from reportlab.platypus import PageBreak
@@ -24,6 +25,7 @@ from reports.brief import BriefClient
 from reports.brief import BriefScore
 from reports.charts import trajectory_drawing
 from reports.digest_pdf import COLOURS
+from reports.pdf import FONT_BOLD
 from reports.pdf import FRAME_WIDTH
 from reports.pdf import RULE
 from reports.pdf import SectionMark
@@ -55,6 +57,7 @@ RUPTURE_STATUS = {
     "unrepaired": ("unrepaired", N_("Not repaired")),
 }
 STATUS_WORDS = {"attended": N_("already held"), "no_show": N_("marked as missed")}
+BADGE_SIZE = 7.5  # the badge's font size (reports.pdf.badge)
 CHART_HEIGHT = 128.0
 CHART_WIDTH = (FRAME_WIDTH - 12) / 2
 
@@ -81,13 +84,19 @@ def _colour(key: str) -> str:
     return _(COLOUR_WORDS.get(key, N_("Grey")))
 
 
-def _colour_badge(client: BriefClient, width: float) -> Flowable:
-    """The episode's colour in a badge, with the measure it belongs to (the episode's
-    colour is the worst across its measures): "Red (GAD-7)"."""
+def _colour_badge(client: BriefClient, width: float) -> list[Flowable]:
+    """The episode's colour in a badge ``width`` points wide, with the measure(s) it
+    belongs to (the episode's colour is the worst across its measures): "Red (GAD-7)"
+    in the badge when that fits, else the colour's word in it and "(GAD-7, PHQ-9)"
+    beneath (a longer word, as in Russian, never runs out of its column)."""
     word = _colour(client.colour)
-    if client.colour_measure:
-        word = f"{word} ({client.colour_measure})"
-    return badge(client.colour, word, width=width)
+    if not client.colour_measure:
+        return [badge(client.colour, word, width=width)]
+    named = f"{word} ({client.colour_measure})"
+    if stringWidth(named, FONT_BOLD, BADGE_SIZE) + 10 <= width:
+        return [badge(client.colour, named, width=width)]
+    return [badge(client.colour, word, width=width),
+            para(f"({client.colour_measure})", "cell_muted")]
 
 
 def _first_page(brief: Brief) -> list[Flowable]:
