@@ -19,6 +19,12 @@ recomputed here but the one comparison the client page does not make:
 - **Answered since the last session**: client answers completed after the end of the
   last session held (attended) before the day's appointment, and not linked to it, up
   to the brief's "as of" time; with no session held yet, every answer of the episode.
+- **Answers at all** (``has_answers``): any client answer in the whole episode up to the
+  "as of" time, any outcome chart or goal rating; not only those since the last session
+  (a client who answers at their sessions has nothing "since", but has scores).
+- **Session number**: the appointment's number among attended and still-scheduled ones
+  (:mod:`outcome.services.sessions`, domain.md section 3); earlier appointments still
+  "scheduled" when the brief is made (never marked held or missed) are counted and said.
 
 Reads only (one record per appointment, with the clinic's context read once).
 """
