@@ -93,10 +93,14 @@ class BriefClient:
     session: int | None  # the appointment's treatment session (None: not counted)
     status: str  # the appointment's status (scheduled, attended, no_show)
     colour: str  # red, yellow, green, white, grey
+    colour_measure: str  # the measure whose colour it is (the worst); "" for none
     reason: str  # the most urgent open alert's words, else why the colour ("" for none)
     is_most_urgent: bool  # an open critical-answer alert, or red
-    has_answers: bool
+    has_answers: bool  # anything answered in the episode (scores, goal ratings)
     since: dt.datetime | None = None  # the last session held before this one (start)
+    # Earlier appointments of the episode still "scheduled" (never marked held or
+    # missed); they count as sessions (domain.md section 3), so the number says so.
+    unmarked: int = 0
     change: str = ""  # "Since intake (PHQ-9): ..." ("" when there is no category yet)
     signals: tuple[BriefSignal, ...] = ()
     scores: tuple[BriefScore, ...] = ()

@@ -12,6 +12,7 @@ Every data string is escaped (reports.pdf); the same brief always gives the same
 
 from __future__ import annotations
 
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.platypus import Flowable
 from reportlab.platypus import KeepTogether
 from reportlab.platypus import PageBreak
@@ -24,6 +25,7 @@ from reports.brief import BriefClient
 from reports.brief import BriefScore
 from reports.charts import trajectory_drawing
 from reports.digest_pdf import COLOURS
+from reports.pdf import FONT_BOLD
 from reports.pdf import FRAME_WIDTH
 from reports.pdf import RULE
 from reports.pdf import SectionMark
@@ -55,6 +57,7 @@ RUPTURE_STATUS = {
     "unrepaired": ("unrepaired", N_("Not repaired")),
 }
 STATUS_WORDS = {"attended": N_("already held"), "no_show": N_("marked as missed")}
+BADGE_SIZE = 7.5  # the badge's font size (reports.pdf.badge)
 CHART_HEIGHT = 128.0
 CHART_WIDTH = (FRAME_WIDTH - 12) / 2
 
@@ -81,6 +84,21 @@ def _colour(key: str) -> str:
     return _(COLOUR_WORDS.get(key, N_("Grey")))
 
 
+def _colour_badge(client: BriefClient, width: float) -> list[Flowable]:
+    """The episode's colour in a badge ``width`` points wide, with the measure(s) it
+    belongs to (the episode's colour is the worst across its measures): "Red (GAD-7)"
+    in the badge when that fits, else the colour's word in it and "(GAD-7, PHQ-9)"
+    beneath (a longer word, as in Russian, never runs out of its column)."""
+    word = _colour(client.colour)
+    if not client.colour_measure:
+        return [badge(client.colour, word, width=width)]
+    named = f"{word} ({client.colour_measure})"
+    if stringWidth(named, FONT_BOLD, BADGE_SIZE) + 10 <= width:
+        return [badge(client.colour, named, width=width)]
+    return [badge(client.colour, word, width=width),
+            para(f"({client.colour_measure})", "cell_muted")]
+
+
 def _first_page(brief: Brief) -> list[Flowable]:
     story: list[Flowable] = [
         para(_("Pre-session brief"), "title"),
@@ -98,18 +116,18 @@ def _first_page(brief: Brief) -> list[Flowable]:
         return story
     n = len(brief.clients)
     story.append(para(_("The day\u2019s appointments (%(n)s)", n=n), "h2"))
-    rows: list[list] = [[_("Time"), _("Client"), _("Colour"), _("Why they need attention"),
-                         _("Urgency")]]
+    rows: list[list] = [[_("Time"), _("Client"), _("Colour"), _("Notes"), _("Urgency")]]
     for client in brief.clients:
         who = [para(client.name, "cell_bold"), para(client.code, "cell_muted")]
         if client.status in STATUS_WORDS:
             who.append(para(_(STATUS_WORDS[client.status]), "cell_muted"))
         rows.append([f"{client.starts:%H:%M}", who,
-                     badge(client.colour, _colour(client.colour), width=46),
-                     client.reason or _("Nothing needs attention."),
+                     _colour_badge(client, width=72),
+                     client.reason or (_(COLOUR_MEANINGS.get(client.colour, N_("no colour yet")))
+                                       if client.has_answers else _("No answers yet")),
                      badge("urgent", _("Most urgent"), width=62) if client.is_most_urgent
                      else ""])
-    story.append(table(rows, [44, 116, 56, FRAME_WIDTH - 44 - 116 - 56 - 82, 82]))
+    story.append(table(rows, [40, 116, 80, FRAME_WIDTH - 40 - 116 - 80 - 70, 70]))
     story.append(Spacer(1, 4))
     story.append(para(_("Most urgent: an open alert for a critical answer (or an unanswered "
                         "critical question), or red on an outcome measure. Colours: red not "
@@ -125,13 +143,13 @@ def _section(brief: Brief, client: BriefClient) -> list[Flowable]:
         para(f"{client.starts:%H:%M} \u00b7 {client.name} \u00b7 {client.code}", "h1"),
         para(_subtitle(client), "subtitle"),
     ]
-    head: list[list] = [[badge(client.colour, _colour(client.colour), width=56),
+    head: list[list] = [[_colour_badge(client, width=78),
                          client.reason or _(COLOUR_MEANINGS.get(client.colour, N_("no colour "
                                                                                   "yet")))]]
-    widths = [64, FRAME_WIDTH - 64]
+    widths = [86, FRAME_WIDTH - 86]
     if client.is_most_urgent:
         head[0].append(badge("urgent", _("Most urgent"), width=62))
-        widths = [64, FRAME_WIDTH - 64 - 82, 82]
+        widths = [86, FRAME_WIDTH - 86 - 82, 82]
     story.append(table(head, widths, header=False,
                        extra=[("VALIGN", (0, 0), (-1, -1), "MIDDLE")]))
     if not client.has_answers:
@@ -154,8 +172,16 @@ def _subtitle(client: BriefClient) -> str:
              else _("No session number")]
     if client.status in STATUS_WORDS:
         parts.append(_(STATUS_WORDS[client.status]))
-    parts.append(_("last session held %(day)s", day=long_date(client.since.date()))
-                 if client.since else _("no session held yet"))
+    if client.since:
+        parts.append(_("last session held %(day)s", day=long_date(client.since.date())))
+    elif not client.unmarked:
+        parts.append(_("no session held yet"))
+    # Earlier appointments never marked held still take a session number (domain.md
+    # section 3): said, so the number does not contradict "no session held".
+    if client.unmarked == 1:
+        parts.append(_("1 earlier appointment not marked as held"))
+    elif client.unmarked:
+        parts.append(_("%(n)s earlier appointments not marked as held", n=client.unmarked))
     return " \u00b7 ".join(parts)
 
 
@@ -264,7 +290,9 @@ def _answered(client: BriefClient) -> list[Flowable]:
              if client.since else _("Answered so far (no session held yet)"))
     head = para(title, "h2")
     if not client.answered:
-        return [KeepTogether([head, para(_("Nothing answered since then."), "body")])]
+        nothing = (_("Nothing answered since the last session.") if client.since
+                   else _("Nothing answered yet."))
+        return [KeepTogether([head, para(nothing, "body")])]
     rows: list[list] = [[_("Completed"), _("Score"), _("Session"), _("Critical answer")]]
     for answer in client.answered:
         rows.append([f"{long_date(answer.completed.date())}, {answer.completed:%H:%M}",

@@ -153,6 +153,12 @@ def test_the_brief_lists_the_days_appointments_in_time_order(db_session, day):
     assert anna.reason == "PHQ-9 10 at session 3, 15 at intake: on track."
     # Sessions: the day's appointment's number among the sessions held and scheduled.
     assert (ada.session, bo.session, cy.session, anna.session) == (6, 4, 1, 4)
+    # The colour's measures (both of Ada's are in the functional range); the markup-named
+    # client's appointment of the evening before is still "scheduled": not marked held.
+    assert [(c.colour, c.colour_measure) for c in brief.clients] == [
+        ("white", "GAD-7, PHQ-9"), ("red", "PHQ-9"), ("grey", ""), ("green", "PHQ-9"),
+        ("grey", "")]
+    assert [c.unmarked for c in brief.clients] == [0, 0, 0, 0, 1] and odd.session == 2
     assert not cy.has_answers and cy.since is None and not odd.has_answers
 
 
@@ -214,7 +220,9 @@ def test_the_pdf_says_it_and_looks_right(db_session, day):
     assert "Not Mine" not in " ".join(pages)
     text = " ".join(pages)
     assert "PHQ-9 since the previous score (session 4): 9 to 2, a reliable improvement" in text
-    assert "Latest: PHQ-9 25 (severe) at session 4" in text or "PHQ-9 25 (severe)" in text
+    # Bo's PHQ-9 of 25 came after session 3, unlinked: it counts as session 3 (domain.md
+    # section 3), and is his 4th PHQ-9.
+    assert "Latest: PHQ-9 25 (severe) at session 3, the 4th PHQ-9." in text
     assert "Critical answer given" in text
     assert "open for 70 days" in text
     assert "No answers yet in this episode." in text
@@ -274,3 +282,120 @@ def test_rendering_needs_no_database_and_is_invariant(db_session, day):
     brief = build_brief(db_session, therapist, DAY, LIB, NOW)
     with for_reader(None):
         assert render_brief(brief) == render_brief(brief)
+
+
+# --- the review's cases (issue 18 review of the brief) ----------------------------------------
+
+K10, WHO = LIB.get("k10"), LIB.get("who5")
+EDGE_DAY = dt.date(2026, 10, 6)
+EDGE_AT = dt.datetime(2026, 10, 6, 12, tzinfo=dt.UTC)
+EDGE_NOW = dt.datetime(2026, 10, 6, 6, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def edges(db_session, clinic, make_user, make_client, make_episode, make_appointment):
+    """Rea answers only at her sessions (PHQ-9 8, 16, 24: red, nothing since the last
+    session); Kay's K10 has no reliable-change threshold yet; Pat's first appointment
+    (T0) was never marked held; Gia's GAD-7 is red and her PHQ-9 green."""
+    therapist = make_user()
+    rea = make_client(therapist, name="Rea")
+    rea_episode = make_episode(rea)
+    held(make_appointment, rea_episode, range(3))
+    for week, total in enumerate([8, 16, 24]):
+        submit(db_session, rea_episode, PHQ, phq(total), week)
+    make_appointment(rea_episode, starts_dt=EDGE_AT)
+    kay = make_client(therapist, name="Kay")
+    kay_episode = make_episode(kay)
+    held(make_appointment, kay_episode, range(2))
+    submit(db_session, kay_episode, K10, {f"k10_{i}": 4 for i in range(1, 11)}, 0)
+    submit(db_session, kay_episode, K10, {f"k10_{i}": 2 for i in range(1, 11)}, 1)
+    make_appointment(kay_episode, starts_dt=EDGE_AT + dt.timedelta(hours=1))
+    pat = make_client(therapist, name="Pat")
+    pat_episode = make_episode(pat)
+    make_appointment(pat_episode, starts_dt=T0)
+    make_appointment(pat_episode, starts_dt=EDGE_AT + dt.timedelta(hours=2))
+    gia = make_client(therapist, name="Gia")
+    gia_episode = make_episode(gia)
+    held(make_appointment, gia_episode, range(3))
+    for week, (p, g) in enumerate([(12, 6), (11, 10), (10, 15)]):
+        submit(db_session, gia_episode, PHQ, phq(p), week)
+        submit(db_session, gia_episode, GAD, {f"gad7_{i}": min(3, max(0, g - 3 * (i - 1)))
+                                              for i in range(1, 8)}, week)
+    make_appointment(gia_episode, starts_dt=EDGE_AT + dt.timedelta(hours=3))
+    for episode in (rea_episode, kay_episode, pat_episode, gia_episode):
+        update_episode_signals(db_session, episode, LIB, EDGE_NOW)
+    db_session.commit()
+    return therapist
+
+
+def test_a_client_who_answers_only_at_sessions_keeps_scores_and_charts(db_session, edges):
+    rea, *_rest = build_brief(db_session, edges, EDGE_DAY, LIB, EDGE_NOW).clients
+    assert rea.has_answers and rea.answered == () and rea.colour == "red"
+    [rea_phq] = rea.scores
+    assert rea_phq.latest.startswith("Latest: PHQ-9 24 (severe) at session 3")
+    body = brief_pdf(db_session, edges, EDGE_DAY, LIB, EDGE_NOW)
+    pages = pdf_pages(body)
+    [section] = [p for p in pages[1:] if "Rea" in p]
+    assert "No answers yet in this episode." not in section
+    assert "Latest: PHQ-9 24 (severe) at session 3" in section
+    assert "PHQ-9 since the previous score (session 2): 16 to 24, a reliable deterioration" \
+        in section
+    assert "Nothing answered since the last session." in section
+    save_pngs(body, "brief-edges-en")
+
+
+def test_an_appointment_never_marked_held_is_said_not_contradicted(db_session, edges):
+    clients = build_brief(db_session, edges, EDGE_DAY, LIB, EDGE_NOW).clients
+    [pat] = [c for c in clients if c.name == "Pat"]
+    # domain.md section 3: a scheduled appointment counts, so today's is session 2.
+    assert pat.session == 2 and pat.since is None and pat.unmarked == 1
+    [rea] = [c for c in clients if c.name == "Rea"]
+    assert rea.unmarked == 0
+    text = " ".join(pdf_pages(brief_pdf(db_session, edges, EDGE_DAY, LIB, EDGE_NOW)))
+    assert "Session 2 \u00b7 1 earlier appointment not marked as held" in text
+    assert "no session held yet" not in text
+
+
+def test_colour_badges_name_their_measure(db_session, edges):
+    clients = build_brief(db_session, edges, EDGE_DAY, LIB, EDGE_NOW).clients
+    [gia] = [c for c in clients if c.name == "Gia"]
+    assert gia.colour == "red" and gia.colour_measure == "GAD-7"
+    [pat] = [c for c in clients if c.name == "Pat"]
+    assert pat.colour == "grey" and pat.colour_measure == ""
+    pages = pdf_pages(brief_pdf(db_session, edges, EDGE_DAY, LIB, EDGE_NOW))
+    assert "Red (GAD-7)" in pages[0] and "Red (PHQ-9)" in pages[0]
+    assert "Grey (K10)" in pages[0]
+    [section] = [p for p in pages[1:] if "Gia" in p]
+    assert "Red (GAD-7)" in section
+
+
+def test_no_threshold_is_not_called_unreliability(db_session, edges):
+    clients = build_brief(db_session, edges, EDGE_DAY, LIB, EDGE_NOW, "ru")
+    [kay] = [c for c in clients.clients if c.name == "Kay"]
+    [k10] = kay.scores
+    assert "надёжного изменения" in k10.since_previous and "K10" in k10.since_previous
+    clients = build_brief(db_session, edges, EDGE_DAY, LIB, EDGE_NOW).clients
+    [kay] = [c for c in clients if c.name == "Kay"]
+    [k10] = kay.scores
+    assert k10.since_previous == (
+        "K10 since the previous score (session 1): 40 to 20, no reliable-change threshold "
+        "is set for K10, so whether this change is reliable is not said.")
+    assert "reliability" not in k10.since_previous
+
+
+def test_the_first_page_notes_say_what_is_true(db_session, edges, day):
+    pages = pdf_pages(brief_pdf(db_session, edges, EDGE_DAY, LIB, EDGE_NOW))
+    first = pages[0]
+    assert "Why they need attention" not in first and "Notes" in first
+    # Rea's reason is her not-on-track alert: its colour word is the badge's, not repeated.
+    assert "Red: PHQ-9 24" not in first
+    assert "PHQ-9 24 at session 3, 8 at intake: worse by 16 points" in first
+    assert "Nothing needs attention." not in first
+    # Pat has nothing answered.
+    assert "No answers yet" in first
+    therapist, _people = day
+    brief = build_brief(db_session, therapist, DAY, LIB, NOW)
+    cy = brief.clients[2]
+    assert not cy.has_answers
+    first = pdf_pages(brief_pdf(db_session, therapist, DAY, LIB, NOW))[0]
+    assert "No answers yet" in first

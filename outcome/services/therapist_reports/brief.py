@@ -19,6 +19,12 @@ recomputed here but the one comparison the client page does not make:
 - **Answered since the last session**: client answers completed after the end of the
   last session held (attended) before the day's appointment, and not linked to it, up
   to the brief's "as of" time; with no session held yet, every answer of the episode.
+- **Answers at all** (``has_answers``): any client answer in the whole episode up to the
+  "as of" time, any outcome chart or goal rating; not only those since the last session
+  (a client who answers at their sessions has nothing "since", but has scores).
+- **Session number**: the appointment's number among attended and still-scheduled ones
+  (:mod:`outcome.services.sessions`, domain.md section 3); earlier appointments still
+  "scheduled" when the brief is made (never marked held or missed) are counted and said.
 
 Reads only (one record per appointment, with the clinic's context read once).
 """
@@ -34,6 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.signals import reliable_change_rule
+from outcome.models import Administration
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
@@ -114,12 +121,25 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
     context = clinic_context(session, clinic)
     clock = session_clock(session, episode_ids)
     held: dict[int, list[tuple[dt.datetime, int, int]]] = defaultdict(list)
-    for appointment_id, episode_id, starts, minutes in session.execute(
+    # Appointments still "scheduled" that began before the brief's moment: not marked.
+    unmarked: dict[int, list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for appointment_id, episode_id, starts, minutes, status in session.execute(
             select(Appointment.id, Appointment.episode_id, Appointment.starts_dt,
-                   Appointment.duration_minutes)
-            .where(Appointment.episode_id.in_(episode_ids), Appointment.status == "attended")
+                   Appointment.duration_minutes, Appointment.status)
+            .where(Appointment.episode_id.in_(episode_ids),
+                   (Appointment.status == "attended")
+                   | ((Appointment.status == "scheduled") & (Appointment.starts_dt < now)))
             .order_by(Appointment.starts_dt, Appointment.id)):
-        held[episode_id].append((starts, appointment_id, minutes))
+        if status == "attended":
+            held[episode_id].append((starts, appointment_id, minutes))
+        else:
+            unmarked[episode_id].append((starts, appointment_id))
+    # Whether the client has answered anything in the episode (by ``now``): the record
+    # lists only the answers since the last session, so it cannot tell.
+    answered = set(session.scalars(
+        select(Administration.episode_id).distinct()
+        .where(Administration.episode_id.in_(episode_ids),
+               Administration.respondent == "client", Administration.completed_dt <= now)))
     alerts, basis = open_alert_reasons(session, episode_ids, tz, now=now, locale=locale,
                                        library=library)
     signals = {row.episode_id: row for row in session.scalars(
@@ -146,18 +166,24 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
         colour = signal.colour if signal is not None else "grey"
         reasons = [r for _, _, r in sorted(alerts[episode.id], key=lambda a: a[:2])]
         shown, said = colour_reason(state, colour, locale)
-        # Beside the colour's badge, its explanation without the colour word it opens with.
+        # Beside the colour's badge, its explanation (or the alert's words) without the
+        # colour word it opens with: the badge says it.
         word = render(f"colour.{colour}", {}, locale) + ": "
-        shown = shown[len(word):] if shown.startswith(word) else shown
+        reason = reasons[0].text if reasons else shown
+        reason = reason[len(word):] if reason.startswith(word) else reason
         all_basis += [*record.notices, *basis[episode.id], *([said] if said else [])]
         last = _last_held(held[episode.id], appointment.starts_dt)
         clients.append(BriefClient(
             starts=appointment.starts_dt.astimezone(tz), name=client.name, code=client.code,
             session=clock.number.get(appointment.id), status=appointment.status,
-            colour=colour, reason=reasons[0].text if reasons else shown,
+            colour=colour, colour_measure=_colour_measure(state, colour, library),
+            reason=reason,
             is_most_urgent=colour == "red" or any(r.kind in URGENT_KINDS for r in reasons),
-            has_answers=any(v.respondent == "client" for v in record.administrations),
+            has_answers=(episode.id in answered or bool(record.outcome_charts)
+                         or any(g.ratings for g in record.goals)),
             since=last[0].astimezone(tz) if last else None,
+            unmarked=sum(1 for starts, _id in unmarked[episode.id]
+                         if starts < appointment.starts_dt),
             change=_change(record, locale),
             signals=tuple(BriefSignal(e["instrument"], e["level"], e["text"],
                                       e.get("kind", "")) for e in record.explanations
@@ -182,6 +208,16 @@ def _last_held(held: list[tuple[dt.datetime, int, int]], starts: dt.datetime
     ``starts``; None when none was."""
     previous = [h for h in held if h[0] < starts]
     return previous[-1] if previous else None
+
+
+def _colour_measure(state: dict, colour: str, library: InstrumentLibrary) -> str:
+    """The measures whose colour is the episode's (the worst across its outcome
+    measures): each whose progress level is ``colour``, in the stored signal's order (the
+    first is the one :func:`~outcome.services.caseload.colour_reason` explains), joined
+    with ", "; "" for none."""
+    outcomes = (state or {}).get("outcomes", {})
+    return ", ".join(_short(library, instrument_id) for instrument_id, data in outcomes.items()
+                     if data.get("progress", {}).get("level") == colour)
 
 
 def _short(library: InstrumentLibrary, instrument_id: str) -> str:
@@ -239,8 +275,9 @@ def _verdict(library: InstrumentLibrary, instrument_id: str, context: ClinicCont
     rule = (reliable_change_rule(instrument, *(sd if sd else (None, None)))
             if instrument is not None else None)
     if instrument is None or rule is None:
-        return say(N_("with no reliable-change threshold for this measure, so its "
-                      "reliability is not judged"), locale)
+        measure = instrument.short_name if instrument is not None else instrument_id
+        return say(N_("no reliable-change threshold is set for %(measure)s, so whether "
+                      "this change is reliable is not said"), locale, measure=measure)
     d = 1 if instrument.direction == "higher_is_better" else -1
     good = d * (latest - previous)
     threshold = format_number(rule.threshold, locale)
