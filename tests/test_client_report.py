@@ -160,6 +160,69 @@ def test_reliable_deterioration_within_the_clinical_range(db_session, course):
     assert HARDER in text and "dividing line" not in text
 
 
+@pytest.fixture
+def between_sessions(db_session, make_user, make_client, make_episode, make_appointment):
+    """``between_sessions(totals)``: PHQ-9 ``totals`` one a week, with sessions held in the
+    weeks of all but the last, so the last score is answered between sessions and counts
+    at the same session as the one before it; returns (client, episode)."""
+    def make(totals):
+        person = make_client(make_user())
+        episode = make_episode(person)
+        for week in range(len(totals) - 1):
+            make_appointment(episode, starts_dt=T0 + dt.timedelta(weeks=week),
+                             status="attended")
+        make_appointment(episode, starts_dt=T0 + dt.timedelta(weeks=len(totals) + 1))
+        for week, total in enumerate(totals):
+            phq(db_session, episode, total, week)
+        db_session.flush()
+        return person, episode
+    return make
+
+
+# Each category of the LATEST score against the first, where the score before it (at the
+# same session) is in another category: the words follow first against latest, never the
+# other score of that session (domain.md section 3: first and last valid administration).
+SAME_SESSION = [
+    # (totals, category, sentence, line): line is the dividing-line sentence or None
+    ([17, 10, 14], "unchanged", NOT_YET, None),  # 10 was improved; 17 to 14 is 3 points
+    ([20, 19, 14], "improved", IMPROVED, None),  # 6 points, still at or above 10
+    ([17, 14, 8], "recovered", IMPROVED, BELOW),  # 9 points, from 17 to below 10
+    ([12, 13, 20], "deteriorated", HARDER, None),  # 8 points worse, clinical throughout
+    ([6, 7, 14], "harmed", HARDER, AT_OR_ABOVE),  # 8 points worse, into the clinical range
+    ([6, 14, 8], "unchanged", NOT_YET, BELOW),  # 14 was harmed; 6 to 8 is 2 points
+]
+
+
+@pytest.mark.parametrize(("totals", "category", "sentence", "line"), SAME_SESSION,
+                         ids=[f"{c}-{t[1]}" for t, c, _s, _l in SAME_SESSION])
+def test_the_latest_score_is_judged_even_when_it_shares_a_session(
+        db_session, between_sessions, totals, category, sentence, line):
+    from outcome.services.client_record import client_record
+    from outcome.services.signals import update_episode_signals
+    person, episode = between_sessions(totals)
+    report = client_report(db_session, person, episode, LIB, NOW)
+    (measure,) = report.measures
+    text = " ".join(measure.sentences)
+    last = len(totals) - 1  # the last two scores share this session
+    assert (f"Your PHQ-9 score was {totals[0]} at session 1 and {totals[-1]} at session "
+            f"{last}.") in text
+    assert measure.description.endswith(f"session {last}: {totals[-2]}; "
+                                        f"session {last}: {totals[-1]}.")
+    assert measure.category == category
+    assert (measure.first, measure.latest) == (totals[0], totals[-1])
+    assert sentence in text
+    for other in {IMPROVED, NOT_YET, HARDER} - {sentence}:
+        assert other not in text, other
+    if line is None:
+        assert "dividing line" not in text
+    else:
+        assert line in text
+    # The therapist's page says the same of the same two scores.
+    update_episode_signals(db_session, episode, LIB, NOW)
+    record = client_record(db_session, episode, LIB, full=True)
+    assert record.change is not None and record.change.category == category
+
+
 def test_one_score_is_not_enough_to_show_a_change(db_session, course):
     person, episode = course([15])
     report = client_report(db_session, person, episode, LIB, NOW)

@@ -7,7 +7,9 @@ recomputed differently here), and written in the client's language. What changed
 by the measure's own reliable-change rule (:func:`outcome.core.signals.
 reliable_change_rule`: a fixed number of points, reached or passed, e.g. PHQ-9 6 points
 (NHS Talking Therapies); or the RCI from a reliability and SD, passed; Jacobson & Truax
-1991) and its published cutoff:
+1991) and its published cutoff, always for the latest score against the first (domain.md
+section 3; :func:`outcome.core.signals.change_markers`, which marks the therapist's chart),
+never for another score of the same session:
 
 - "a clear improvement" only when the change since the first score is reliable
   (``improved`` or ``recovered``); "below the usual dividing line" for ``recovered`` (or
@@ -30,9 +32,11 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from outcome.core.instruments import Instrument
+from outcome.core.signals import change_markers
 from outcome.core.signals import reliable_change_rule
 from outcome.models import Client
 from outcome.models import Clinic
@@ -151,10 +155,12 @@ def _measure(instrument: Instrument, chart: ChartView, sd: tuple[float, int] | N
                                     "set yet, so this page does not say whether it "
                                     "changed."), code, measure=name))
         else:
-            # The chart's reliable-change marker of the latest score (change_markers, the
-            # therapist's chart): None means the change is within the threshold.
-            marks = dict(chart.data.markers)
-            category = marks.get(sessions[-1]) or "unchanged"
+            # The category of the latest score itself against the first, by the function
+            # that marks the therapist's chart (change_markers): None means the change is
+            # within the threshold. Never looked up by session number: two scores can
+            # share a session (one answered between sessions).
+            category = change_markers(instrument, np.array(scores), *(
+                sd if sd else (None, None)))[-1] or "unchanged"
             threshold = format_number(rule.threshold, code, digits=2)
             sentences.append(say(
                 N_("On the %(measure)s, a change of %(threshold)s or more is larger than "
