@@ -49,7 +49,8 @@ NOT_YET = "This is not yet a clear change."
 HARDER = "Your score has moved in the harder direction"
 BELOW = "Your latest score is below the usual dividing line of 10."
 AT_OR_ABOVE = "Your latest score is at or above the usual dividing line of 10."
-BAND = "The shaded area shows where people who started with a similar score"
+BAND = ("The shaded area shows where about two in three people who started with a similar "
+        "score were at each session. Below it means doing better than most of them.")
 NOT_ENOUGH = "There are not enough answers yet to show a change."
 
 
@@ -249,10 +250,57 @@ def test_the_band_only_with_a_fitted_curve(db_session, course):
     stored_fit(db_session, episode.clinic_id)  # 400 episodes: enough for the colours
     with_fit = client_report(db_session, person, episode, LIB, NOW).measures[0]
     assert with_fit.chart is not None and with_fit.chart.band_low is not None
-    assert with_fit.band_note.startswith(BAND)
+    assert with_fit.band_note == BAND
     # The chart is the client's: no therapist's legend, markers or jargon.
     assert with_fit.chart.band_label == "" and with_fit.chart.markers == ()
     assert with_fit.chart.cutoff_label == "usual dividing line"
+
+
+def test_the_band_words_follow_the_bands_percentiles(db_session, course):
+    """The shaded area lies between the BAND_LOW and BAND_HIGH residual percentiles
+    (trajectory.py); the words say the share of people inside it (about two in three for
+    25 to 90) and that the better side of it is better than most (1 - BAND_LOW > 1/2)."""
+    import inspect
+
+    import numpy as np
+
+    from outcome.core.trajectory import BAND_HIGH
+    from outcome.core.trajectory import BAND_LOW
+    from outcome.core.trajectory import TrajectoryModel
+    from outcome.services.client_report import band_note
+    from outcome.services.client_report import share_words
+    defaults = inspect.signature(TrajectoryModel.band).parameters
+    assert (defaults["low"].default, defaults["high"].default) == (BAND_LOW, BAND_HIGH)
+    person, episode = course([18, 15, 12, 10, 8])
+    model = stored_fit(db_session, episode.clinic_id)
+    measure = client_report(db_session, person, episode, LIB, NOW).measures[0]
+    assert measure.chart is not None and measure.chart.band_low is not None
+    low, high = model.band(np.full(5, 18.0), np.arange(1, 6), low=BAND_LOW, high=BAND_HIGH)
+    assert measure.chart.band_low == pytest.approx(tuple(low))
+    assert measure.chart.band_high == pytest.approx(tuple(high))
+    share = share_words(BAND_HIGH - BAND_LOW, "en")
+    assert measure.band_note == band_note(PHQ, "en")
+    assert f"where about {share} people" in measure.band_note
+    assert 1 - BAND_LOW > 0.5 and "better than most" in measure.band_note
+    assert (BAND_LOW, BAND_HIGH, share) == (0.25, 0.90, "two in three")  # as domain.md says
+
+
+@pytest.mark.parametrize(("fraction", "words"), [
+    (0.65, "two in three"), (2 / 3, "two in three"), (0.75, "three in four"),
+    (0.8, "four in five"), (0.9, "nine in ten"), (0.5, "50 in 100"), (0.6, "60 in 100")])
+def test_a_share_is_said_as_a_simple_fraction_only_when_close(fraction, words):
+    from outcome.services.client_report import share_words
+    assert share_words(fraction, "en") == words
+
+
+def test_the_better_side_of_the_band_follows_the_measures_direction():
+    from outcome.services.client_report import band_note
+    assert "Below it means doing better" in band_note(PHQ, "en")
+    assert "Above it means doing better" in band_note(LIB.get("ors_vas"), "en")
+    assert band_note(PHQ, "ru") == (
+        "Закрашенная область показывает, где на каждой встрече были примерно двое из трёх "
+        "человек, начинавших с похожего балла. Ниже неё — лучше, чем у большинства из них.")
+    assert "Выше неё" in band_note(LIB.get("ors_vas"), "ru")
 
 
 def test_a_fit_on_too_few_episodes_draws_no_band(db_session, course):
