@@ -299,7 +299,8 @@ def test_the_better_side_of_the_band_follows_the_measures_direction():
     assert "Above it means doing better" in band_note(LIB.get("ors_vas"), "en")
     assert band_note(PHQ, "ru") == (
         "Закрашенная область показывает, где на каждой встрече были примерно двое из трёх "
-        "человек, начинавших с похожего балла. Ниже неё — лучше, чем у большинства из них.")
+        "человек, начинавших с похожего балла. Ниже неё — лучше, чем у большинства "  # noqa: RUF001
+        "из них.")
     assert "Выше неё" in band_note(LIB.get("ors_vas"), "ru")
 
 

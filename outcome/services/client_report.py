@@ -21,9 +21,10 @@ never for another score of the same session:
 
 The expected band (the clinic's fitted curve, 25th to 90th percentile of clients with a
 similar intake, domain.md section 4) is shown and explained (:func:`band_note`, its words
-derived from those percentiles) only where the therapist's chart shows it: a clinic fit on enough episodes. Left out: alerts, colours, critical and
-item answers, notes, other clients. Reads only; flushes nothing. It is never sent: the
-caller serves it to the client's own therapist, who reviews it first.
+derived from those percentiles) only where the therapist's chart shows it: a clinic fit on
+enough episodes. Left out: alerts, colours, critical and item answers, notes, other
+clients. Reads only; flushes nothing. It is never sent: the caller serves it to the
+client's own therapist, who reviews it first.
 """
 
 from __future__ import annotations
