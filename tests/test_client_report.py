@@ -415,7 +415,7 @@ def test_russian_client_report(db_session, course):
     body = client_report_pdf(db_session, person, episode, LIB, NOW, "ru")
     text = pdf_text(body)
     for words in ("Ваш прогресс", "Конфиденциально", "Страница 1 из 1", "Спать всю ночь",
-                  "Это явное улучшение.", "ниже привычной границы (10)",
+                  "Это явное улучшение.", "ниже обычной границы (10)",
                   "16 ноября 2026"):
         assert words in text, words
     for english in ("Your progress", "clear improvement", "session", "Goal"):
@@ -423,6 +423,21 @@ def test_russian_client_report(db_session, course):
     assert "■" not in text  # the chart's words are printed, not boxes
     assert b"DejaVuSans" in body
     assert len(pngs(body, "russian")) == 1
+
+
+def test_russian_words_of_a_reliable_deterioration(db_session, course):
+    """Plain Russian: "изменился в худшую сторону", "обычная граница"; the listing names
+    each session once."""
+    person, episode = course([6, 14], locale="ru")
+    (measure,) = client_report(db_session, person, episode, LIB, NOW, "ru").measures
+    assert measure.sentences[-2:] == (
+        "Ваш балл изменился в худшую сторону сильнее обычных колебаний. Об этом стоит "
+        "поговорить вместе.",
+        "Ваш последний балл не ниже обычной границы (10).")
+    assert measure.description == "Ваши баллы по PHQ-9: встреча 1: 6; встреча 2: 14."
+    assert measure.chart is not None and measure.chart.cutoff_label == "обычная граница"
+    text = " ".join((*measure.sentences, measure.description))
+    assert "привычн" not in text and "трудную сторону" not in text
 
 
 def test_the_real_record_as_png(db_session, case):
