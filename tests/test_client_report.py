@@ -431,7 +431,7 @@ def test_russian_words_of_a_reliable_deterioration(db_session, course):
     person, episode = course([6, 14], locale="ru")
     (measure,) = client_report(db_session, person, episode, LIB, NOW, "ru").measures
     assert measure.sentences[-2:] == (
-        "Ваш балл изменился в худшую сторону сильнее обычных колебаний. Об этом стоит "
+        "Ваш балл изменился в худшую сторону сильнее обычных колебаний. Об этом стоит "  # noqa: RUF001
         "поговорить вместе.",
         "Ваш последний балл не ниже обычной границы (10).")
     assert measure.description == "Ваши баллы по PHQ-9: встреча 1: 6; встреча 2: 14."
