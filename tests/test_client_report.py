@@ -340,34 +340,39 @@ def test_goals_with_first_and_latest_ratings(db_session, case):
 
 
 def largest_report(locale: str = "en") -> ClientReport:
-    """Three measures of 20 sessions with bands, three goals of 500 characters."""
+    """Three measures of 20 sessions with bands, three goals of 500 characters.
+
+    Each measure's sentences come from the service's own code with the instrument's own
+    definition (direction, reliable-change rule, cutoff): PHQ-9 18 to 8 and GAD-7 16 to 6
+    (both recovered), K10 29 to 19 (no threshold without the clinic's intake SD; below 20).
+    """
+    from outcome.services.client_record import ChartView
+    from outcome.services.client_report import _measure  # the report's own sentences
     sessions = tuple(range(1, 21))
 
-    def measure(name: str, top: float, start: float) -> MeasureChange:
-        scores = tuple(max(0.0, start - 0.6 * s + (s % 3)) for s in sessions)
-        return MeasureChange(
-            instrument=name,
-            chart=TrajectoryData(title=name, sessions=sessions, scores=scores, y_min=0,
-                                 y_max=top, cutoff=10, cutoff_label="usual dividing line",
-                                 band_low=tuple(max(0.0, start - 0.8 * s) for s in sessions),
-                                 band_high=tuple(min(top, start + 2 - 0.3 * s)
-                                                 for s in sessions),
-                                 words=(("session", say("session", locale)),)),
-            description=f"{name}: " + "; ".join(f"session {s}: {v:g}"
-                                                for s, v in zip(sessions, scores, strict=True)),
-            sentences=(f"On the {name}, lower scores mean fewer difficulties.",
-                       f"Your {name} score was {scores[0]:g} at session 1 and "
-                       f"{scores[-1]:g} at session 20.",
-                       f"On the {name}, a change of 6 or more is larger than the usual ups "
-                       "and downs.", IMPROVED, BELOW),
-            band_note=BAND + " usually were at each session.", category="recovered")
+    def measure(instrument_id: str, start: float) -> MeasureChange:
+        instrument = LIB.get(instrument_id)
+        low, high = instrument.primary_range
+        assert instrument.cutoff is not None
+
+        def inside(value: float) -> float:
+            return float(min(high, max(low, value)))
+
+        scores = tuple(inside(round(start - 0.6 * s + (s % 3))) for s in sessions)
+        data = TrajectoryData(
+            title=instrument.short_name, sessions=sessions, scores=scores, y_min=low,
+            y_max=high, cutoff=instrument.cutoff.value,
+            band_low=tuple(inside(start - 0.8 * s) for s in sessions),
+            band_high=tuple(inside(start + 2 - 0.3 * s) for s in sessions))
+        chart = ChartView(instrument_id, data, "",
+                          tuple((s, "", v, "") for s, v in zip(sessions, scores, strict=True)))
+        return _measure(instrument, chart, None, locale, drawn=True)
 
     long = "I would like to " + "sleep better and walk in the park every morning " * 10
     return ClientReport(
         client_name="Александра Константинопольская-Ходжсон", produced=dt.date(2026, 11, 16),
         locale=locale, intro="This page shows how your answers have changed. " * 3,
-        measures=(measure("PHQ-9", 27, 20), measure("GAD-7", 21, 16),
-                  measure("K10", 50, 30)),
+        measures=(measure("phq9", 18), measure("gad7", 16), measure("k10", 29)),
         goals=tuple(GoalProgress(n, (long * 2)[:500], "First rated 2 at session 1; most "
                                  "recently 8 at session 20.") for n in (1, 2, 3)),
         goal_scale="Goals are rated from 0 (not at all met) to 10 (goal reached).",
@@ -389,6 +394,23 @@ def test_the_largest_content_fits_one_a4_page():
     assert text.count("Goal 3") == 1 and "most recently 8 at session 20" in text
     assert reader.metadata.title == "Your progress"  # no name in the metadata
     assert len(pngs(body, "largest")) == 1
+
+
+def test_the_largest_content_says_each_measures_own_thresholds():
+    """The committed largest-1.png is built from true sentences: each measure's own
+    reliable-change rule and cutoff (domain.md section 2: PHQ-9 6 points and 10, GAD-7 4
+    points and 8, K10 cutoff 20 and an RCI that needs the clinic's intake SD)."""
+    phq9, gad7, k10 = (" ".join(m.sentences) for m in largest_report().measures)
+    assert "On the PHQ-9, a change of 6 or more" in phq9 and "dividing line of 10." in phq9
+    assert "On the GAD-7, a change of 4 or more" in gad7 and "dividing line of 8." in gad7
+    assert "The size of a clear change on the K10 is not set yet" in k10
+    assert "dividing line of 20." in k10 and "change of 6" not in k10
+    assert "change of 6" not in gad7 and "dividing line of 10" not in gad7 + k10
+    for measure in largest_report().measures:
+        assert measure.chart is not None
+        assert all(float(v).is_integer() for v in measure.chart.scores)
+        low, high = LIB.get(measure.instrument.lower().replace("-", "")).primary_range
+        assert low <= min(measure.chart.scores) and max(measure.chart.scores) <= high
 
 
 def test_same_data_same_bytes(db_session, case):
