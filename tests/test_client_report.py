@@ -25,7 +25,6 @@ from outcome.core.answers import parse_answers
 from outcome.models import AuditEvent
 from outcome.services.client_report import client_report
 from outcome.services.client_report import client_report_pdf
-from outcome.services.explanations import say
 from outcome.services.goals import set_goals
 from outcome.services.submissions import submit_administration
 from reports.charts import TrajectoryData
