@@ -468,6 +468,10 @@ def test_the_real_record_as_png(db_session, case):
     assert len(PdfReader(io.BytesIO(body)).pages) == 1
     assert BAND in pdf_text(body)
     assert len(pngs(body, "record")) == 1
+    russian = client_report_pdf(db_session, person, episode, LIB, NOW, "ru")
+    assert len(PdfReader(io.BytesIO(russian)).pages) == 1
+    assert "примерно двое из трёх человек" in pdf_text(russian)
+    assert len(pngs(russian, "record-ru")) == 1
 
 
 # --- the routes: own therapist only, audited, a clear 400 for a bad language -------------
