@@ -25,7 +25,6 @@ from outcome.core.answers import parse_answers
 from outcome.models import AuditEvent
 from outcome.services.client_report import client_report
 from outcome.services.client_report import client_report_pdf
-from outcome.services.explanations import say
 from outcome.services.goals import set_goals
 from outcome.services.submissions import submit_administration
 from reports.charts import TrajectoryData
@@ -49,7 +48,8 @@ NOT_YET = "This is not yet a clear change."
 HARDER = "Your score has moved in the harder direction"
 BELOW = "Your latest score is below the usual dividing line of 10."
 AT_OR_ABOVE = "Your latest score is at or above the usual dividing line of 10."
-BAND = "The shaded area shows where people who started with a similar score"
+BAND = ("The shaded area shows where about two in three people who started with a similar "
+        "score were at each session. Below it means doing better than most of them.")
 NOT_ENOUGH = "There are not enough answers yet to show a change."
 
 
@@ -160,6 +160,69 @@ def test_reliable_deterioration_within_the_clinical_range(db_session, course):
     assert HARDER in text and "dividing line" not in text
 
 
+@pytest.fixture
+def between_sessions(db_session, make_user, make_client, make_episode, make_appointment):
+    """``between_sessions(totals)``: PHQ-9 ``totals`` one a week, with sessions held in the
+    weeks of all but the last, so the last score is answered between sessions and counts
+    at the same session as the one before it; returns (client, episode)."""
+    def make(totals):
+        person = make_client(make_user())
+        episode = make_episode(person)
+        for week in range(len(totals) - 1):
+            make_appointment(episode, starts_dt=T0 + dt.timedelta(weeks=week),
+                             status="attended")
+        make_appointment(episode, starts_dt=T0 + dt.timedelta(weeks=len(totals) + 1))
+        for week, total in enumerate(totals):
+            phq(db_session, episode, total, week)
+        db_session.flush()
+        return person, episode
+    return make
+
+
+# Each category of the LATEST score against the first, where the score before it (at the
+# same session) is in another category: the words follow first against latest, never the
+# other score of that session (domain.md section 3: first and last valid administration).
+SAME_SESSION = [
+    # (totals, category, sentence, line): line is the dividing-line sentence or None
+    ([17, 10, 14], "unchanged", NOT_YET, None),  # 10 was improved; 17 to 14 is 3 points
+    ([20, 19, 14], "improved", IMPROVED, None),  # 6 points, still at or above 10
+    ([17, 14, 8], "recovered", IMPROVED, BELOW),  # 9 points, from 17 to below 10
+    ([12, 13, 20], "deteriorated", HARDER, None),  # 8 points worse, clinical throughout
+    ([6, 7, 14], "harmed", HARDER, AT_OR_ABOVE),  # 8 points worse, into the clinical range
+    ([6, 14, 8], "unchanged", NOT_YET, BELOW),  # 14 was harmed; 6 to 8 is 2 points
+]
+
+
+@pytest.mark.parametrize(("totals", "category", "sentence", "line"), SAME_SESSION,
+                         ids=[f"{c}-{t[1]}" for t, c, _s, _l in SAME_SESSION])
+def test_the_latest_score_is_judged_even_when_it_shares_a_session(
+        db_session, between_sessions, totals, category, sentence, line):
+    from outcome.services.client_record import client_record
+    from outcome.services.signals import update_episode_signals
+    person, episode = between_sessions(totals)
+    report = client_report(db_session, person, episode, LIB, NOW)
+    (measure,) = report.measures
+    text = " ".join(measure.sentences)
+    last = len(totals) - 1  # the last two scores share this session
+    assert (f"Your PHQ-9 score was {totals[0]} at session 1 and {totals[-1]} at session "
+            f"{last}.") in text
+    assert measure.description.endswith(f"session {last}: {totals[-2]}; "
+                                        f"session {last}: {totals[-1]}.")
+    assert measure.category == category
+    assert (measure.first, measure.latest) == (totals[0], totals[-1])
+    assert sentence in text
+    for other in {IMPROVED, NOT_YET, HARDER} - {sentence}:
+        assert other not in text, other
+    if line is None:
+        assert "dividing line" not in text
+    else:
+        assert line in text
+    # The therapist's page says the same of the same two scores.
+    update_episode_signals(db_session, episode, LIB, NOW)
+    record = client_record(db_session, episode, LIB, full=True)
+    assert record.change is not None and record.change.category == category
+
+
 def test_one_score_is_not_enough_to_show_a_change(db_session, course):
     person, episode = course([15])
     report = client_report(db_session, person, episode, LIB, NOW)
@@ -186,10 +249,58 @@ def test_the_band_only_with_a_fitted_curve(db_session, course):
     stored_fit(db_session, episode.clinic_id)  # 400 episodes: enough for the colours
     with_fit = client_report(db_session, person, episode, LIB, NOW).measures[0]
     assert with_fit.chart is not None and with_fit.chart.band_low is not None
-    assert with_fit.band_note.startswith(BAND)
+    assert with_fit.band_note == BAND
     # The chart is the client's: no therapist's legend, markers or jargon.
     assert with_fit.chart.band_label == "" and with_fit.chart.markers == ()
     assert with_fit.chart.cutoff_label == "usual dividing line"
+
+
+def test_the_band_words_follow_the_bands_percentiles(db_session, course):
+    """The shaded area lies between the BAND_LOW and BAND_HIGH residual percentiles
+    (trajectory.py); the words say the share of people inside it (about two in three for
+    25 to 90) and that the better side of it is better than most (1 - BAND_LOW > 1/2)."""
+    import inspect
+
+    import numpy as np
+
+    from outcome.core.trajectory import BAND_HIGH
+    from outcome.core.trajectory import BAND_LOW
+    from outcome.core.trajectory import TrajectoryModel
+    from outcome.services.client_report import band_note
+    from outcome.services.client_report import share_words
+    defaults = inspect.signature(TrajectoryModel.band).parameters
+    assert (defaults["low"].default, defaults["high"].default) == (BAND_LOW, BAND_HIGH)
+    person, episode = course([18, 15, 12, 10, 8])
+    model = stored_fit(db_session, episode.clinic_id)
+    measure = client_report(db_session, person, episode, LIB, NOW).measures[0]
+    assert measure.chart is not None and measure.chart.band_low is not None
+    low, high = model.band(np.full(5, 18.0), np.arange(1, 6), low=BAND_LOW, high=BAND_HIGH)
+    assert measure.chart.band_low == pytest.approx(tuple(low))
+    assert measure.chart.band_high == pytest.approx(tuple(high))
+    share = share_words(BAND_HIGH - BAND_LOW, "en")
+    assert measure.band_note == band_note(PHQ, "en")
+    assert f"where about {share} people" in measure.band_note
+    assert 1 - BAND_LOW > 0.5 and "better than most" in measure.band_note
+    assert (BAND_LOW, BAND_HIGH, share) == (0.25, 0.90, "two in three")  # as domain.md says
+
+
+@pytest.mark.parametrize(("fraction", "words"), [
+    (0.65, "two in three"), (2 / 3, "two in three"), (0.75, "three in four"),
+    (0.8, "four in five"), (0.9, "nine in ten"), (0.5, "50 in 100"), (0.6, "60 in 100")])
+def test_a_share_is_said_as_a_simple_fraction_only_when_close(fraction, words):
+    from outcome.services.client_report import share_words
+    assert share_words(fraction, "en") == words
+
+
+def test_the_better_side_of_the_band_follows_the_measures_direction():
+    from outcome.services.client_report import band_note
+    assert "Below it means doing better" in band_note(PHQ, "en")
+    assert "Above it means doing better" in band_note(LIB.get("ors_vas"), "en")
+    assert band_note(PHQ, "ru") == (
+        "Закрашенная область показывает, где на каждой встрече были примерно двое из трёх "
+        "человек, начинавших с похожего балла. Ниже неё — лучше, чем у большинства "  # noqa: RUF001
+        "из них.")
+    assert "Выше неё" in band_note(LIB.get("ors_vas"), "ru")
 
 
 def test_a_fit_on_too_few_episodes_draws_no_band(db_session, course):
@@ -228,34 +339,39 @@ def test_goals_with_first_and_latest_ratings(db_session, case):
 
 
 def largest_report(locale: str = "en") -> ClientReport:
-    """Three measures of 20 sessions with bands, three goals of 500 characters."""
+    """Three measures of 20 sessions with bands, three goals of 500 characters.
+
+    Each measure's sentences come from the service's own code with the instrument's own
+    definition (direction, reliable-change rule, cutoff): PHQ-9 18 to 8 and GAD-7 16 to 6
+    (both recovered), K10 29 to 19 (no threshold without the clinic's intake SD; below 20).
+    """
+    from outcome.services.client_record import ChartView
+    from outcome.services.client_report import _measure  # the report's own sentences
     sessions = tuple(range(1, 21))
 
-    def measure(name: str, top: float, start: float) -> MeasureChange:
-        scores = tuple(max(0.0, start - 0.6 * s + (s % 3)) for s in sessions)
-        return MeasureChange(
-            instrument=name,
-            chart=TrajectoryData(title=name, sessions=sessions, scores=scores, y_min=0,
-                                 y_max=top, cutoff=10, cutoff_label="usual dividing line",
-                                 band_low=tuple(max(0.0, start - 0.8 * s) for s in sessions),
-                                 band_high=tuple(min(top, start + 2 - 0.3 * s)
-                                                 for s in sessions),
-                                 words=(("session", say("session", locale)),)),
-            description=f"{name}: " + "; ".join(f"session {s}: {v:g}"
-                                                for s, v in zip(sessions, scores, strict=True)),
-            sentences=(f"On the {name}, lower scores mean fewer difficulties.",
-                       f"Your {name} score was {scores[0]:g} at session 1 and "
-                       f"{scores[-1]:g} at session 20.",
-                       f"On the {name}, a change of 6 or more is larger than the usual ups "
-                       "and downs.", IMPROVED, BELOW),
-            band_note=BAND + " usually were at each session.", category="recovered")
+    def measure(instrument_id: str, start: float) -> MeasureChange:
+        instrument = LIB.get(instrument_id)
+        low, high = instrument.primary_range
+        assert instrument.cutoff is not None
+
+        def inside(value: float) -> float:
+            return float(min(high, max(low, value)))
+
+        scores = tuple(inside(round(start - 0.6 * s + (s % 3))) for s in sessions)
+        data = TrajectoryData(
+            title=instrument.short_name, sessions=sessions, scores=scores, y_min=low,
+            y_max=high, cutoff=instrument.cutoff.value,
+            band_low=tuple(inside(start - 0.8 * s) for s in sessions),
+            band_high=tuple(inside(start + 2 - 0.3 * s) for s in sessions))
+        chart = ChartView(instrument_id, data, "",
+                          tuple((s, "", v, "") for s, v in zip(sessions, scores, strict=True)))
+        return _measure(instrument, chart, None, locale, drawn=True)
 
     long = "I would like to " + "sleep better and walk in the park every morning " * 10
     return ClientReport(
         client_name="Александра Константинопольская-Ходжсон", produced=dt.date(2026, 11, 16),
         locale=locale, intro="This page shows how your answers have changed. " * 3,
-        measures=(measure("PHQ-9", 27, 20), measure("GAD-7", 21, 16),
-                  measure("K10", 50, 30)),
+        measures=(measure("phq9", 18), measure("gad7", 16), measure("k10", 29)),
         goals=tuple(GoalProgress(n, (long * 2)[:500], "First rated 2 at session 1; most "
                                  "recently 8 at session 20.") for n in (1, 2, 3)),
         goal_scale="Goals are rated from 0 (not at all met) to 10 (goal reached).",
@@ -277,6 +393,23 @@ def test_the_largest_content_fits_one_a4_page():
     assert text.count("Goal 3") == 1 and "most recently 8 at session 20" in text
     assert reader.metadata.title == "Your progress"  # no name in the metadata
     assert len(pngs(body, "largest")) == 1
+
+
+def test_the_largest_content_says_each_measures_own_thresholds():
+    """The committed largest-1.png is built from true sentences: each measure's own
+    reliable-change rule and cutoff (domain.md section 2: PHQ-9 6 points and 10, GAD-7 4
+    points and 8, K10 cutoff 20 and an RCI that needs the clinic's intake SD)."""
+    phq9, gad7, k10 = (" ".join(m.sentences) for m in largest_report().measures)
+    assert "On the PHQ-9, a change of 6 or more" in phq9 and "dividing line of 10." in phq9
+    assert "On the GAD-7, a change of 4 or more" in gad7 and "dividing line of 8." in gad7
+    assert "The size of a clear change on the K10 is not set yet" in k10
+    assert "dividing line of 20." in k10 and "change of 6" not in k10
+    assert "change of 6" not in gad7 and "dividing line of 10" not in gad7 + k10
+    for measure in largest_report().measures:
+        assert measure.chart is not None
+        assert all(float(v).is_integer() for v in measure.chart.scores)
+        low, high = LIB.get(measure.instrument.lower().replace("-", "")).primary_range
+        assert low <= min(measure.chart.scores) and max(measure.chart.scores) <= high
 
 
 def test_same_data_same_bytes(db_session, case):
@@ -303,7 +436,7 @@ def test_russian_client_report(db_session, course):
     body = client_report_pdf(db_session, person, episode, LIB, NOW, "ru")
     text = pdf_text(body)
     for words in ("Ваш прогресс", "Конфиденциально", "Страница 1 из 1", "Спать всю ночь",
-                  "Это явное улучшение.", "ниже привычной границы (10)",
+                  "Это явное улучшение.", "ниже обычной границы (10)",
                   "16 ноября 2026"):
         assert words in text, words
     for english in ("Your progress", "clear improvement", "session", "Goal"):
@@ -313,6 +446,21 @@ def test_russian_client_report(db_session, course):
     assert len(pngs(body, "russian")) == 1
 
 
+def test_russian_words_of_a_reliable_deterioration(db_session, course):
+    """Plain Russian: "изменился в худшую сторону", "обычная граница"; the listing names
+    each session once."""
+    person, episode = course([6, 14], locale="ru")
+    (measure,) = client_report(db_session, person, episode, LIB, NOW, "ru").measures
+    assert measure.sentences[-2:] == (
+        "Ваш балл изменился в худшую сторону сильнее обычных колебаний. Об этом стоит "  # noqa: RUF001
+        "поговорить вместе.",
+        "Ваш последний балл не ниже обычной границы (10).")
+    assert measure.description == "Ваши баллы по PHQ-9: встреча 1: 6; встреча 2: 14."
+    assert measure.chart is not None and measure.chart.cutoff_label == "обычная граница"
+    text = " ".join((*measure.sentences, measure.description))
+    assert "привычн" not in text and "трудную сторону" not in text
+
+
 def test_the_real_record_as_png(db_session, case):
     _therapist, person, episode = case
     stored_fit(db_session, episode.clinic_id)
@@ -320,6 +468,10 @@ def test_the_real_record_as_png(db_session, case):
     assert len(PdfReader(io.BytesIO(body)).pages) == 1
     assert BAND in pdf_text(body)
     assert len(pngs(body, "record")) == 1
+    russian = client_report_pdf(db_session, person, episode, LIB, NOW, "ru")
+    assert len(PdfReader(io.BytesIO(russian)).pages) == 1
+    assert "примерно двое из трёх человек" in pdf_text(russian)
+    assert len(pngs(russian, "record-ru")) == 1
 
 
 # --- the routes: own therapist only, audited, a clear 400 for a bad language -------------

@@ -56,6 +56,10 @@ from outcome.core.instruments import Direction
 LEVELS = np.arange(1, 100) / 100.0
 GREY, WHITE, GREEN, YELLOW, RED = range(5)
 COLOURS = ("grey", "white", "green", "yellow", "red")
+# The expected band drawn on charts: past clients' residuals between these percentiles (in
+# the worse direction), so BAND_HIGH - BAND_LOW of them lie inside it and 1 - BAND_LOW are
+# worse than its better edge. The client report's words are derived from them.
+BAND_LOW, BAND_HIGH = 0.25, 0.90
 # Version 2: intake-severity strata beside version 1's pooled tables.
 MODEL_VERSION = 2
 
@@ -233,8 +237,8 @@ class TrajectoryModel:
                                    left=0.0, right=1.0)
         return np.where((t >= 2) & np.isfinite(worse), p, np.nan)
 
-    def band(self, x0: np.ndarray, t: np.ndarray, low: float = 0.25, high: float = 0.90
-             ) -> tuple[np.ndarray, np.ndarray]:
+    def band(self, x0: np.ndarray, t: np.ndarray, low: float = BAND_LOW,
+             high: float = BAND_HIGH) -> tuple[np.ndarray, np.ndarray]:
         """Scores between the ``low`` and ``high`` residual percentiles, for charts.
 
         Returned as (better edge, worse edge) in score units, from the table of the

@@ -7,7 +7,9 @@ recomputed differently here), and written in the client's language. What changed
 by the measure's own reliable-change rule (:func:`outcome.core.signals.
 reliable_change_rule`: a fixed number of points, reached or passed, e.g. PHQ-9 6 points
 (NHS Talking Therapies); or the RCI from a reliability and SD, passed; Jacobson & Truax
-1991) and its published cutoff:
+1991) and its published cutoff, always for the latest score against the first (domain.md
+section 3; :func:`outcome.core.signals.change_markers`, which marks the therapist's chart),
+never for another score of the same session:
 
 - "a clear improvement" only when the change since the first score is reliable
   (``improved`` or ``recovered``); "below the usual dividing line" for ``recovered`` (or
@@ -18,10 +20,11 @@ reliable_change_rule`: a fixed number of points, reached or passed, e.g. PHQ-9 6
 - with fewer than two scores: "not enough answers yet to show a change".
 
 The expected band (the clinic's fitted curve, 25th to 90th percentile of clients with a
-similar intake, domain.md section 4) is shown and explained only where the therapist's
-chart shows it: a clinic fit on enough episodes. Left out: alerts, colours, critical and
-item answers, notes, other clients. Reads only; flushes nothing. It is never sent: the
-caller serves it to the client's own therapist, who reviews it first.
+similar intake, domain.md section 4) is shown and explained (:func:`band_note`, its words
+derived from those percentiles) only where the therapist's chart shows it: a clinic fit on
+enough episodes. Left out: alerts, colours, critical and item answers, notes, other
+clients. Reads only; flushes nothing. It is never sent: the caller serves it to the
+client's own therapist, who reviews it first.
 """
 
 from __future__ import annotations
@@ -30,10 +33,14 @@ import dataclasses
 import datetime as dt
 import zoneinfo
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from outcome.core.instruments import Instrument
+from outcome.core.signals import change_markers
 from outcome.core.signals import reliable_change_rule
+from outcome.core.trajectory import BAND_HIGH
+from outcome.core.trajectory import BAND_LOW
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
@@ -75,8 +82,46 @@ CLINICAL_SIDE = {
     "<=": N_("Your latest score is at or below the usual dividing line of %(cutoff)s."),
     "<": N_("Your latest score is below the usual dividing line of %(cutoff)s."),
 }
-BAND_NOTE = N_("The shaded area shows where people who started with a similar score "
-               "usually were at each session.")
+BAND_NOTE = N_("The shaded area shows where about %(share)s people who started with a "
+               "similar score were at each session.")
+# Said only when more than half of those people are on the worse side of the band's better
+# edge (1 - BAND_LOW > 1/2); below or above by the measure's direction.
+BETTER_SIDE = {
+    "higher_is_worse": N_("Below it means doing better than most of them."),
+    "higher_is_better": N_("Above it means doing better than most of them."),
+}
+# Shares said as a simple fraction when within SHARE_TOLERANCE of one; otherwise "N in 100".
+SHARES = {
+    (2, 3): N_("two in three"),
+    (3, 4): N_("three in four"),
+    (4, 5): N_("four in five"),
+    (9, 10): N_("nine in ten"),
+}
+SHARE_TOLERANCE = 0.02
+
+
+def share_words(fraction: float, code: str) -> str:
+    """A share of people (0..1) in plain words, in language ``code``: the nearest of
+    :data:`SHARES` ("two in three") when within :data:`SHARE_TOLERANCE` (0.02) of it, else
+    whole percent ("60 in 100"). Said after "about", so a near fraction stays true."""
+    (part, whole), words = min(SHARES.items(),
+                               key=lambda item: abs(item[0][0] / item[0][1] - fraction))
+    if abs(part / whole - fraction) <= SHARE_TOLERANCE:
+        return say(words, code)
+    return say(N_("%(percent)s in 100"), code, percent=format_number(100 * fraction, code))
+
+
+def band_note(instrument: Instrument, code: str) -> str:
+    """What the shaded area is, in language ``code``, derived from the band's percentiles
+    (:data:`~outcome.core.trajectory.BAND_LOW` 25th to
+    :data:`~outcome.core.trajectory.BAND_HIGH` 90th of past clients' residuals with a
+    similar intake, domain.md section 4): the share of people inside it ("about two in
+    three"), and that its better side (below for higher-is-worse, above for
+    higher-is-better) is better than most of them, said only while 1 - BAND_LOW > 1/2."""
+    words = [say(BAND_NOTE, code, share=share_words(BAND_HIGH - BAND_LOW, code))]
+    if 1 - BAND_LOW > 0.5:
+        words.append(say(BETTER_SIDE[instrument.direction], code))
+    return " ".join(words)
 
 
 def client_report(session: Session, client: Client, episode: Episode | None,
@@ -151,10 +196,12 @@ def _measure(instrument: Instrument, chart: ChartView, sd: tuple[float, int] | N
                                     "set yet, so this page does not say whether it "
                                     "changed."), code, measure=name))
         else:
-            # The chart's reliable-change marker of the latest score (change_markers, the
-            # therapist's chart): None means the change is within the threshold.
-            marks = dict(chart.data.markers)
-            category = marks.get(sessions[-1]) or "unchanged"
+            # The category of the latest score itself against the first, by the function
+            # that marks the therapist's chart (change_markers): None means the change is
+            # within the threshold. Never looked up by session number: two scores can
+            # share a session (one answered between sessions).
+            category = change_markers(instrument, np.array(scores), *(
+                sd if sd else (None, None)))[-1] or "unchanged"
             threshold = format_number(rule.threshold, code, digits=2)
             sentences.append(say(
                 N_("On the %(measure)s, a change of %(threshold)s or more is larger than "
@@ -195,7 +242,7 @@ def _measure(instrument: Instrument, chart: ChartView, sd: tuple[float, int] | N
     return MeasureChange(
         instrument=name, chart=data if drawn and len(scores) >= 2 else None,
         description=description, sentences=tuple(sentences),
-        band_note=say(BAND_NOTE, code) if has_band and drawn else "",
+        band_note=band_note(instrument, code) if has_band and drawn else "",
         category=category, first=scores[0], latest=scores[-1], count=len(scores))
 
 
