@@ -651,3 +651,21 @@ def test_an_earlier_episode_and_a_foreign_one(auth, client, case, db_session, ma
         response = client.get(f"/clients/{person.code}/{path}?episode={foreign.id}")
         assert response.status_code == 404
         assert audit(db_session, before)[0][1:] == ("denied", person.id)
+
+
+def test_the_clients_own_chart_after_answering_says_the_same_of_the_band(db_session,
+                                                                         course):
+    """The chart a client sees after answering (progress_view, thanks page) explains the
+    shaded area in the same words as the report, from the band's percentiles; no words
+    without a band."""
+    from outcome.services.progress_view import client_progress
+
+    person, episode = course([18, 15, 12, 10, 8], is_progress_shared=True)
+    (before,) = client_progress(db_session, episode, LIB)
+    assert before.data.band_low is None and before.band_note == ""
+    stored_fit(db_session, episode.clinic_id)
+    (after,) = client_progress(db_session, episode, LIB)
+    assert after.data.band_low is not None and after.band_note == BAND
+    (russian,) = client_progress(db_session, episode, LIB, "ru")
+    assert russian.band_note == client_report(
+        db_session, person, episode, LIB, NOW, "ru").measures[0].band_note

@@ -21,6 +21,7 @@ from outcome.models import Administration
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.services.client_report import band_note
 from outcome.services.explanations import measure_count
 from outcome.services.explanations import render
 from outcome.services.explanations import scored_text
@@ -36,6 +37,8 @@ class ClientChart:
     is_lower_better: bool
     summary: str
     latest: str = ""  # "Latest: PHQ-9 16 (moderately severe) at session 3, the 3rd PHQ-9."
+    # What the shaded band is, from its percentiles (as on the client report); "" without.
+    band_note: str = ""
 
 
 def client_progress(session: Session, episode: Episode, library: InstrumentLibrary,
@@ -85,5 +88,6 @@ def client_progress(session: Session, episode: Episode, library: InstrumentLibra
                                       severity(instrument, scores[-1]), locale),
                 "session": sessions[-1],
                 "count": measure_count(len(scores), instrument.short_name, locale)},
-                locale)))
+                locale),
+            band_note(instrument, locale) if band_low is not None else ""))
     return charts
