@@ -237,9 +237,12 @@ class OutcomeSignals:
             "method": self.colours.method,
             "default_expectations": self.colours.method == "rational",
         }
-        head = Message("progress.head_since_intake" if t > 1 else "progress.head",
+        # "since intake" needs two scores: a measure first answered at session 5 has its
+        # one score there, not a second one "at intake".
+        since = t > 1 and int(self.count[i]) > 1
+        head = Message("progress.head_since_intake" if since else "progress.head",
                        {"colour": Message(f"colour.{colour}"), "instrument": ins.short_name,
-                        "observed": xt, "session": t, **({"intake": x0} if t > 1 else {})})
+                        "observed": xt, "session": t, **({"intake": x0} if since else {})})
         if not np.isfinite(xt):
             head = Message("progress.head_no_score", {"colour": Message(f"colour.{colour}"),
                                                       "instrument": ins.short_name})
