@@ -342,3 +342,144 @@ def test_russian_report(db_session, alex):
     with for_reader(None):  # the context is left as it was
         assert "Weekly caseload report" in text_of(render_weekly(
             build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)))
+
+
+# --- review findings W3, W4, M1, M2: every colour and change names its measure ----------
+
+GAD = LIB.get("gad7")
+PROBE_WEEK = "2026-W38"  # Monday 14 to Sunday 20 September 2026 (UTC clinic)
+PROBE_NOW = dt.datetime(2026, 10, 5, 7, tzinfo=dt.UTC)
+
+
+def _phq_total(total: int) -> dict[str, int]:
+    left, values = total, {}
+    for i in range(1, 10):
+        values[f"phq9_{i}"] = min(3, left) if i < 9 else 0
+        left -= values[f"phq9_{i}"]
+    return values
+
+
+def _gad_total(total: int) -> dict[str, int]:
+    left, values = total, {}
+    for i in range(1, 8):
+        values[f"gad7_{i}"] = min(3, left)
+        left -= values[f"gad7_{i}"]
+    return values
+
+
+@pytest.fixture
+def two_measures(db_session, make_user, make_client, make_episode, make_appointment):
+    """The review's probe. Alpha: PHQ-9 12, 11, 5 (green, then white in the week) while
+    GAD-7 goes 6, 10, 15 (red: worse by 9 >= 4). Beta: GAD-7 is the episode's own primary
+    measure, 15, 9, 5 (recovered on GAD-7), no PHQ-9; ended Thursday 17 September."""
+    from outcome.services.signals import update_episode_signals
+    from tests.helpers import submit
+
+    therapist = make_user(display_name="Tess")
+    alpha = make_client(therapist, name="Alpha")
+    alpha_e = make_episode(alpha)
+    beta = make_client(therapist, name="Beta")
+    beta_e = make_episode(beta, primary_instrument_id="gad7")
+    for episode in (alpha_e, beta_e):
+        for week in (0, 1, 2):
+            make_appointment(episode, starts_dt=at(week), status="attended")
+    for week, (p, g) in enumerate([(12, 6), (11, 10), (5, 15)]):
+        submit(db_session, alpha_e, PHQ, _phq_total(p), week)
+        submit(db_session, alpha_e, GAD, _gad_total(g), week)
+    for week, g in enumerate([15, 9, 5]):
+        submit(db_session, beta_e, GAD, _gad_total(g), week)
+    beta_e.closed_on, beta_e.end_reason = dt.date(2026, 9, 17), "completed"
+    db_session.flush()
+    for episode in (alpha_e, beta_e):
+        update_episode_signals(db_session, episode, LIB, PROBE_NOW)
+    return {"therapist": therapist, "alpha": alpha, "beta": beta, "beta_e": beta_e}
+
+
+def test_a_colour_change_is_said_on_its_measure(db_session, two_measures):
+    """W3: the week's colours are on PHQ-9; the caseload's is the episode's worst, here
+    GAD-7. Neither is printed without its measure, and "Now" is said only of PHQ-9."""
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    (change,) = report.changes
+    assert (change.name, change.measure, change.before, change.after) == (
+        "Alpha", "PHQ-9", "green", "white")
+    assert (change.now, change.now_measure, change.now_main) == ("red", "GAD-7", "white")
+    assert [(line.name, line.colour, line.measure) for line in report.caseload] == [
+        ("Alpha", "red", "GAD-7")]
+    text = flat(text_of(render_weekly(report)))
+    changes = text[text.index("Who changed colour"):text.index("Open alerts by age")]
+    assert re.search(r"Alpha C-\w+ Green on PHQ-9 \(on track\) \u2192 White on PHQ-9 "
+                     r"\(in the functional range\) GAD-7 is red \(not on track\): "
+                     r"Red: GAD-7 15 at session 3, 6 at intake", changes)
+    assert "Now" not in changes
+    caseload_part = text[text.index("Caseload by urgency"):text.index("Who changed")]
+    assert re.search(r"1 Alpha C-\w+ Red on GAD-7 No open alert\. Red: GAD-7 15", caseload_part) \
+        or re.search(r"1 Alpha C-\w+ Red on GAD-7 Not on track", caseload_part) \
+        or re.search(r"1 Alpha C-\w+ Red on GAD-7 Red: GAD-7 15", caseload_part)
+
+
+def test_now_is_said_when_the_same_measure_changed_again(db_session, alex):
+    """W3: "Now" is said of the week's own measure only, with that measure's name."""
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    from dataclasses import replace
+    anna = replace(report.changes[0], now="yellow", now_main="yellow")
+    text = flat(text_of(render_weekly(replace(report, changes=(anna,)))))
+    assert "Now Yellow on PHQ-9 (less progress than expected)." in text
+
+
+def test_an_ended_episode_shows_its_own_change(db_session, two_measures, make_user, assign):
+    """W4: the change of an ended episode is the episode's own (its primary measure, or
+    the NHS Talking Therapies pair), as the client's page says it; the digest says the same."""
+    from outcome.services.client_record import client_record
+
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    page = client_record(db_session, two_measures["beta_e"], LIB, full=True).change
+    assert page is not None and (page.category, page.measure) == ("recovered", "GAD-7")
+    assert [(e.name, e.measure, e.category) for e in report.ended] == [
+        ("Beta", "GAD-7", "recovered")]
+    text = flat(text_of(render_weekly(report)))
+    assert re.search(r"Beta C-\w+ 17 September 2026 GAD-7: Recovered Completed as planned",
+                     text)
+    assert "no change score" not in text
+    supervisor = make_user("supervisor")
+    assign(supervisor, two_measures["therapist"])
+    digest = build_digest(db_session, supervisor, PROBE_WEEK, LIB, PROBE_NOW)
+    assert [(category, on) for _, category, on in digest.sections[0].ended] == [
+        ("recovered", "GAD-7")]
+
+
+def test_the_counts_say_what_they_count(db_session, alex):
+    """M1 and M2: the week's episodes are open at any time in it; the caseload is open
+    now; the sentences say how the two relate, and what grey is."""
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert (report.active_episodes, report.open_at_end, len(report.ended)) == (5, 4, 1)
+    assert (len(report.caseload), report.ended_since, report.opened_since) == (4, 0, 0)
+    text = flat(text_of(render_weekly(report)))
+    assert ("Episodes open at any time this week: 5 (4 open at its end, 1 ended during "
+            "it), by colour on PHQ-9 from each one\u2019s scores up to the end of the week "
+            "(for an episode that ended, its last score)" in text)
+    assert ("Grey: no colour yet: no score by then, or the latest score is from the first "
+            "session and outside the functional range (a first score in the functional "
+            "range is white), or the measure has no reliable-change threshold yet." in text)
+    assert "fewer than two" not in text
+    assert ("Open now: 4 (the 4 open at the end of the week, none ended since, none "
+            "opened since)." in text)
+
+
+def test_open_now_counts_episodes_ended_and_opened_since(db_session, alex, make_episode,
+                                                          make_client):
+    """M1: an episode ended after the week and one opened after it are both said."""
+    from outcome.models import Episode
+    from sqlalchemy import select
+
+    anna_e = db_session.scalars(select(Episode).where(
+        Episode.client_id == alex["anna"].id)).one()
+    anna_e.closed_on, anna_e.end_reason = dt.date(2026, 10, 5), "completed"
+    newcomer = make_client(alex["alex"], name="Nina New", clinic_id=alex["clinic"].id)
+    make_episode(newcomer, opened_on=dt.date(2026, 10, 5))
+    db_session.flush()
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert (report.active_episodes, report.open_at_end) == (5, 4)
+    assert (len(report.caseload), report.ended_since, report.opened_since) == (4, 1, 1)
+    text = flat(text_of(render_weekly(report)))
+    assert ("Open now: 4 (the 4 open at the end of the week, 1 ended since, 1 opened "
+            "since)." in text)
