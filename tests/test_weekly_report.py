@@ -469,8 +469,9 @@ def test_the_counts_say_what_they_count(db_session, alex):
 def test_open_now_counts_episodes_ended_and_opened_since(db_session, alex, make_episode,
                                                           make_client):
     """M1: an episode ended after the week and one opened after it are both said."""
-    from outcome.models import Episode
     from sqlalchemy import select
+
+    from outcome.models import Episode
 
     anna_e = db_session.scalars(select(Episode).where(
         Episode.client_id == alex["anna"].id)).one()

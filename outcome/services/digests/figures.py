@@ -321,9 +321,9 @@ class WeekReader:
         cache = self._changes.setdefault(locale, {})
         missing = [e for e in episode_ids if e not in cache]
         if missing:
-            states = dict(self.session.execute(
+            states: dict[int, dict] = {e: st for e, st in self.session.execute(
                 select(EpisodeSignal.episode_id, EpisodeSignal.state)
-                .where(EpisodeSignal.episode_id.in_(missing))).all())
+                .where(EpisodeSignal.episode_id.in_(missing)))}
             for episode_id in missing:
                 category, _, measure, _ = change_words(states.get(episode_id), locale)
                 cache[episode_id] = (category, measure if category else "")

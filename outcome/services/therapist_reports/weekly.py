@@ -90,8 +90,9 @@ def build_weekly(session: Session, therapist: User, week: str, library: Instrume
     rows = caseload(session, therapist, now=now, locale=locale, library=library)
     now_by_code = {row.code: row for row in rows}
     short = {i.id: i.short_name for i in library}
-    states = dict(session.execute(select(EpisodeSignal.episode_id, EpisodeSignal.state)
-                                  .where(EpisodeSignal.episode_id.in_(reader.ids))).all())
+    states: dict[int, dict] = {e: st for e, st in session.execute(
+        select(EpisodeSignal.episode_id, EpisodeSignal.state)
+        .where(EpisodeSignal.episode_id.in_(reader.ids)))}
     main_id = instrument.id if instrument else ""
 
     start, end = reader.reading(this.start), reader.reading(this.end)
@@ -154,14 +155,14 @@ def build_weekly(session: Session, therapist: User, week: str, library: Instrume
         alerts=tuple(alerts), ended=tuple(ended_list), notices=basis_notices(rows))
 
 
-def colour_measure(state: dict | None, colour: str | None) -> str | None:
+def colour_measure(state: dict | None, colour: str | None) -> str:
     """The outcome measure (instrument id) whose stored progress level is the episode's
     colour: the first, in the stored order, as
     :func:`outcome.services.caseload.colour_reason` picks the explanation it shows, so the
-    measure named is the one that explanation is about. None without one."""
+    measure named is the one that explanation is about. "" without one."""
     outcomes = (state or {}).get("outcomes", {})
     return next((instrument_id for instrument_id, data in outcomes.items()
-                 if colour and data["progress"]["level"] == colour), None)
+                 if colour and data["progress"]["level"] == colour), "")
 
 
 def _names(session: Session, therapist: User, episode_ids: list[int]) -> dict[int, str]:
