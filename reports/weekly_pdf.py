@@ -185,7 +185,7 @@ def _caseload(report: WeeklyReport) -> list[Flowable]:
                      badge(line.colour, colour_on(line.colour, line.measure), width=84),
                      reason])
     story: list[Flowable] = [CondPageBreak(KEEP), *head,
-                             table(rows, [18, 120, 92, FRAME_WIDTH - 230], right=(0,))]
+                             table(rows, [18, 112, 100, FRAME_WIDTH - 230], right=(0,))]
     story += [para(text, "muted") for text in report.notices]
     return story
 
