@@ -485,3 +485,43 @@ def test_open_now_counts_episodes_ended_and_opened_since(db_session, alex, make_
     text = flat(text_of(render_weekly(report)))
     assert ("Open now: 4 (the 4 open at the end of the week, 1 ended since, 1 opened "
             "since)." in text)
+
+
+def test_an_ended_episode_under_the_paired_rules_shows_the_pair(db_session, two_measures,
+                                                                 make_user, assign):
+    """W4: with the clinic's NHS Talking Therapies paired rules on, Alpha (PHQ-9 12 to 5,
+    a reliable fall; GAD-7 6 to 15, a reliable rise) has no reliable change on the pair,
+    as its client page says, though PHQ-9 alone recovered."""
+    from sqlalchemy import select
+
+    from outcome.models import Clinic
+    from outcome.models import Episode
+    from outcome.services import clinic_settings
+    from outcome.services.client_record import client_record
+    from outcome.services.signals import recompute_signals
+
+    alpha_e = db_session.scalars(select(Episode).where(
+        Episode.client_id == two_measures["alpha"].id)).one()
+    alpha_e.closed_on, alpha_e.end_reason = dt.date(2026, 9, 18), "completed"
+    clinic = db_session.get(Clinic, alpha_e.clinic_id)
+    clinic_settings.update(db_session, clinic, {"paired_rules": True})
+    recompute_signals(db_session, LIB, PROBE_NOW, clinic.id)
+    db_session.flush()
+    page = client_record(db_session, alpha_e, LIB, full=True).change
+    assert page is not None
+    assert (page.category, page.measure) == ("unchanged",
+                                             "PHQ-9 + GAD-7, NHS Talking Therapies")
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    assert [(e.name, e.category, e.measure) for e in report.ended] == [
+        ("Beta", "recovered", "GAD-7"),
+        ("Alpha", "unchanged", "PHQ-9 + GAD-7, NHS Talking Therapies")]
+    text = flat(text_of(render_weekly(report)))
+    assert re.search(r"Alpha C-\w+ 18 September 2026 PHQ-9 \+ GAD-7, NHS Talking "
+                     r"Therapies: No reliable change Completed as planned", text)
+    supervisor = make_user("supervisor")
+    assign(supervisor, two_measures["therapist"])
+    digest = build_digest(db_session, supervisor, PROBE_WEEK, LIB, PROBE_NOW)
+    assert sorted((category, on) for _, category, on in digest.sections[0].ended) == [
+        ("recovered", "GAD-7"), ("unchanged", "PHQ-9 + GAD-7, NHS Talking Therapies")]
+    # The digest's rates stay on the main measure (PHQ-9), as their label says.
+    assert digest.sections[0].week.recovered.count == 1
