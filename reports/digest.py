@@ -63,7 +63,9 @@ class SuperviseeSection:
     therapist_name: str
     week: KeyFigures
     attention: tuple[AttentionItem, ...]
-    # (client code, change category, its measure, e.g. "PHQ-9") of episodes ended
+    # (client code, change category, its measure or pair, e.g. "GAD-7" or "PHQ-9 + GAD-7,
+    # NHS Talking Therapies") of episodes ended: each episode's own change, as its client
+    # page shows it (WeekReader.episode_changes); the measure is "" with no change score
     ended: tuple[tuple[str, str, str], ...]
     # Why each of ``ended`` ended, in words, in the same order (issue 17):
     # "Completed as planned", "Referred on"...

@@ -36,6 +36,9 @@ class CaseloadLine:
     reason: str | None
     # The current colour's explanation ("Red: PHQ-9 21 at session 6, ..."), "" if none.
     progress: str = ""
+    # The outcome measure whose colour ``colour`` is (the episode's worst across its
+    # outcome measures), e.g. "GAD-7"; "" when no measure has a colour yet.
+    measure: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,11 +48,16 @@ class ColourChange:
 
     name: str
     code: str
-    before: str  # colour at the week's start (grey: fewer than two scores by then)
-    after: str  # colour at the week's end
-    # The colour the caseload shows now (it may differ when scores came after the week);
-    # None when the episode has ended since.
+    before: str  # colour on ``measure`` at the week's start (the engine's rule)
+    after: str  # colour on ``measure`` at the week's end
+    measure: str = ""  # the main outcome measure, e.g. "PHQ-9"
+    # The colour the caseload shows now: the episode's worst across its outcome measures,
+    # on ``now_measure`` (it may differ when scores came after the week, or when another
+    # measure is worse); None when the episode has ended since.
     now: str | None = None
+    now_measure: str = ""
+    # The colour on ``measure`` now (stored signal), None without one or when ended.
+    now_main: str | None = None
     # Why, as the caseload says now: the explanation of the colour it shows now ("" for
     # grey, or when the episode has ended since).
     reason: str = ""
@@ -68,13 +76,17 @@ class OpenAlert:
 
 @dataclass(frozen=True)
 class EndedEpisode:
-    """An episode ended in the week, with its change on the main outcome measure."""
+    """An episode ended in the week, with the episode's own change since intake: its
+    primary measure's category, or the NHS Talking Therapies paired result (domain.md
+    section 3), as the client's page shows it."""
 
     name: str
     code: str
     closed_on: dt.date
-    measure: str  # the measure the category belongs to, e.g. "PHQ-9"
-    # recovered, improved, unchanged, deteriorated, harmed; None: fewer than two scores
+    # The measure (or pair) the category belongs to, in words: "GAD-7",
+    # "PHQ-9 + GAD-7, NHS Talking Therapies"; "" when nothing is stored.
+    measure: str
+    # recovered, improved, unchanged, deteriorated, harmed; None: no change score yet
     category: str | None
     end_reason: str  # in words, an English message id ("Completed as planned")
 
@@ -91,9 +103,17 @@ class WeeklyReport:
     produced: dt.datetime
     timezone: str
     instrument: str = ""  # the main outcome measure's short name, e.g. "PHQ-9"
-    # Episodes active in the week (opened by its Sunday, not closed before its Monday),
-    # and them by colour at the week's end: red, yellow, green, white, grey (they add up).
+    # Episodes open at any time in the week (opened by its Sunday, not closed before its
+    # Monday), and them by colour on the main measure from their scores up to the week's
+    # end: red, yellow, green, white, grey (they add up).
     active_episodes: int = 0
+    # Of those, the ones still open at the week's end (not ended during it).
+    open_at_end: int = 0
+    # Since the week's end: of those open at its end, how many have ended; and how many
+    # episodes have been opened (and are open now). With ``caseload`` (open now):
+    # len(caseload) == open_at_end - ended_since + opened_since when the data agree.
+    ended_since: int = 0
+    opened_since: int = 0
     colours: dict[str, int] = field(default_factory=dict)
     # Sessions in the week with the main outcome measure answered, of all its sessions.
     completion: RateFigure = field(default_factory=lambda: RateFigure(0, 0))

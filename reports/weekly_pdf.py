@@ -1,8 +1,10 @@
 """The therapist's weekly caseload report as a PDF (issue 18).
 
 One document, in this order: the week in figures (colour counts, completion, open
-alerts, episodes ended), the caseload by urgency (now), who changed colour this week,
-the alerts open at the week's end by age, and the episodes ended with their outcome.
+alerts, episodes ended), the caseload by urgency (now, with how it relates to the
+week's end), who changed colour this week, the alerts open at the week's end by age,
+and the episodes ended with their outcome. Every colour and change category is printed
+with the measure it is on ("Red on GAD-7", "GAD-7: Recovered").
 
 Read on paper and on screens, often in greyscale (users.md): every colour is printed
 with its word (and a badge that differs by border), a change category always names its
@@ -78,6 +80,19 @@ def colour_words(colour: str) -> str:
     return f"{_(word)} ({_(meaning)})"
 
 
+def colour_on(colour: str, measure: str) -> str:
+    """``Red on GAD-7``: a colour with the measure it is on (the word alone without one:
+    grey before any score)."""
+    word = _(_WORDS.get(colour, _WORDS["grey"])[0])
+    return _("%(colour)s on %(measure)s", colour=word, measure=measure) if measure else word
+
+
+def colour_on_words(colour: str, measure: str) -> str:
+    """``Red on GAD-7 (not on track)``: a colour with its measure and its meaning."""
+    meaning = _(_WORDS.get(colour, _WORDS["grey"])[1])
+    return f"{colour_on(colour, measure)} ({meaning})"
+
+
 def _client(name: str, code: str) -> str:
     return name if name == code else f"{name}\n{code}"
 
@@ -112,15 +127,19 @@ def _cover(report: WeeklyReport) -> list[Flowable]:
                "are as at %(end)s; the caseload by urgency is as at the time above.",
                end=_week_end(report)), "muted"),
         para(_("The week in figures"), "h2"),
-        para(_("Active episodes this week: %(n)s, by progress colour on %(measure)s at the "
-               "end of the week", n=report.active_episodes, measure=_measure(report)),
+        para(_("Episodes open at any time this week: %(n)s (%(open)s open at its end, "
+               "%(ended)s ended during it), by colour on %(measure)s from each "
+               "one\u2019s scores up to the end of the week (for an episode that ended, "
+               "its last score)", n=report.active_episodes, open=report.open_at_end,
+               ended=report.active_episodes - report.open_at_end, measure=_measure(report)),
              "body"),
     ]
     if report.active_episodes:
         story.append(colour_strip(report.colours, report.active_episodes))
-        story.append(para(_("Each active episode\u2019s colour on %(measure)s is read from "
-                            "its scores up to the end of the week (grey: fewer than two).",
-                            measure=_measure(report)), "muted"))
+        story.append(para(_("Grey: no colour yet: no score by then, or the latest score is "
+                            "from the first session and outside the functional range (a "
+                            "first score in the functional range is white), or the measure "
+                            "has no reliable-change threshold yet."), "muted"))
     else:
         story.append(para(_("No active episodes this week."), "body"))
     completion = (_("Sessions this week with %(measure)s answered: %(rate)s.",
@@ -150,24 +169,40 @@ def _caseload(report: WeeklyReport) -> list[Flowable]:
     head = [para(_("Caseload by urgency"), "h2"),
             para(_("Open episodes as at %(time)s, most urgent first, in the order of your "
                    "caseload page.", time=produced_text(report.produced, report.timezone)),
-                 "muted")]
+                 "muted"),
+            para(_open_now(report), "body")]
     if not report.caseload:
         return [KeepTogether([*head, para(_("No open episodes."), "body")])]
     rows: list[list] = [["#", _("Client"), _("Colour"), _("Most urgent reason")]]
     for n, line in enumerate(report.caseload, start=1):
-        word = _WORDS.get(line.colour, _WORDS["grey"])[0]
         if line.reason:
             reason = line.reason
         elif line.progress:
             reason = _("No open alert. %(progress)s", progress=line.progress)
         else:
             reason = _("No open alert.")
-        rows.append([str(n), _client(line.name, line.code), badge(line.colour, _(word)),
+        rows.append([str(n), _client(line.name, line.code),
+                     badge(line.colour, colour_on(line.colour, line.measure), width=84),
                      reason])
     story: list[Flowable] = [CondPageBreak(KEEP), *head,
-                             table(rows, [18, 130, 66, FRAME_WIDTH - 214], right=(0,))]
+                             table(rows, [18, 112, 100, FRAME_WIDTH - 230], right=(0,))]
     story += [para(text, "muted") for text in report.notices]
     return story
+
+
+def _open_now(report: WeeklyReport) -> str:
+    """"Open now: 4 (the 4 open at the end of the week, 1 ended since, 1 opened since)."
+    The relation only when it adds up (an episode moved to another therapist would not)."""
+    n = len(report.caseload)
+    if n != report.open_at_end - report.ended_since + report.opened_since:
+        return _("Open now: %(n)s.", n=n)
+
+    ended = (_("%(n)s ended since", n=report.ended_since) if report.ended_since
+             else _("none ended since"))
+    opened = (_("%(n)s opened since", n=report.opened_since) if report.opened_since
+              else _("none opened since"))
+    return _("Open now: %(n)s (the %(open)s open at the end of the week, %(ended)s, "
+             "%(opened)s).", n=n, open=report.open_at_end, ended=ended, opened=opened)
 
 
 # --- colour changes ---------------------------------------------------------------------------
@@ -182,20 +217,31 @@ def _changes(report: WeeklyReport) -> list[Flowable]:
                                           "body")])]
     rows: list[list] = [[_("Client"), _("Colour change"), _("Why, now")]]
     rows += [[_client(c.name, c.code),
-              f"{colour_words(c.before)} \u2192 {colour_words(c.after)}", _why(c)]
+              f"{colour_on_words(c.before, c.measure)} \u2192 "
+              f"{colour_on_words(c.after, c.measure)}", _why(c)]
              for c in report.changes]
     return [CondPageBreak(KEEP), *head, table(rows, [130, 170, FRAME_WIDTH - 300])]
 
 
 def _why(change: ColourChange) -> str:
-    """The explanation of the colour now; said with that colour when it has changed again
-    since the week ended (new scores), so the words never contradict the arrow."""
+    """Why, now, each colour with its measure: "Now ..." only of the week's own measure,
+    when its colour has changed again since the week ended (new scores), so the words
+    never contradict the arrow; the caseload's colour, when it is on another measure
+    (the episode's worst), as "GAD-7 is red (not on track): ..."."""
     if change.now is None:
         return _("The episode has ended.")
-    if change.now != change.after:
-        return " ".join(filter(None, (_("Now %(colour)s.", colour=colour_words(change.now)),
-                                      change.reason)))
-    return change.reason or "\u2014"
+    parts = []
+    if change.now_main is not None and change.now_main != change.after:
+        parts.append(_("Now %(colour)s.", colour=colour_on_words(change.now_main,
+                                                                  change.measure)))
+    if change.now_measure and change.now_measure != change.measure:
+        word, meaning = _WORDS.get(change.now, _WORDS["grey"])
+        said = _("%(measure)s is %(colour)s (%(meaning)s)", measure=change.now_measure,
+                 colour=_(word).lower(), meaning=_(meaning))
+        parts.append(f"{said}: {change.reason}" if change.reason else f"{said}.")
+    elif change.reason:
+        parts.append(change.reason)
+    return " ".join(parts) or "\u2014"
 
 
 # --- open alerts by age -----------------------------------------------------------------------
@@ -220,19 +266,21 @@ def _alerts(report: WeeklyReport) -> list[Flowable]:
 
 
 def outcome_words(episode: EndedEpisode) -> str:
-    """``PHQ-9: Recovered``: the change category always with its measure."""
-    measure = episode.measure or _("the main outcome measure")
-    if episode.category is None:
-        return _("%(measure)s: no change score (fewer than two scores)", measure=measure)
+    """``GAD-7: Recovered``: the episode's own change category, always with its measure
+    (or pair); "No change score yet." without one."""
+    if episode.category is None or not episode.measure:
+        return _("No change score yet.")
     said = (_(CATEGORY_WORDS[episode.category]) if episode.category in CATEGORY_WORDS
             else episode.category)
-    return f"{measure}: {said}"
+    return f"{episode.measure}: {said}"
 
 
 def _ended(report: WeeklyReport) -> list[Flowable]:
     head = [para(_("Episodes ended this week"), "h2"),
-            para(_("Change from intake to the last score before the end of the week "
-                   "(reliable and clinically significant change)."), "muted")]
+            para(_("Each episode\u2019s own change from intake to its last score, as its "
+                   "client page shows it: on the episode\u2019s primary measure, or on the "
+                   "NHS Talking Therapies pair where the clinic uses it (reliable and "
+                   "clinically significant change)."), "muted")]
     if not report.ended:
         return [KeepTogether([*head, para(_("No episodes ended this week."), "body")])]
     rows: list[list] = [[_("Client"), _("Ended on"), _("Outcome"), _("Why it ended")]]

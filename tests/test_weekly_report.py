@@ -217,8 +217,8 @@ def test_weekly_pdf_says_every_figure(db_session, alex):
     assert ("The week\u2019s figures are as at the end of Sunday 4 October 2026 "
             "(Europe/Berlin); the caseload by urgency is as at the time above." in text)
     # Colours, each with its word and meaning, counted of the active episodes.
-    assert ("Active episodes this week: 5, by progress colour on PHQ-9 at the end of the "
-            "week" in text)
+    assert ("Episodes open at any time this week: 5 (4 open at its end, 1 ended during it), "
+            "by colour on PHQ-9" in text)
     assert "Red Yellow Green White Grey" in text
     assert ("not on track less progress than expected on track in the functional range "
             "no colour yet" in text)
@@ -235,19 +235,20 @@ def test_weekly_pdf_says_every_figure(db_session, alex):
     assert order == sorted(order)
     for code in ("canary", "anna", "boris", "evan"):
         assert alex[code].code in caseload_part
-    assert re.search(r"1 <b>x</b><img src=\"/etc/passwd\"/> C-\w+ Green Thoughts of "
+    assert re.search(r"1 <b>x</b><img src=\"/etc/passwd\"/> C-\w+ Green on PHQ-9 Thoughts of "
                      r"being better off dead", caseload_part)
-    assert re.search(r"2 Anna Schmidt C-\w+ Red Red: PHQ-9 24 at session 4", caseload_part)
-    assert re.search(r"3 Борис Иванов C-\w+ White Alliance rupture at session 6",
+    assert re.search(r"2 Anna Schmidt C-\w+ Red on PHQ-9 Red: PHQ-9 24 at session 4",
+                     caseload_part)
+    assert re.search(r"3 Борис Иванов C-\w+ White on PHQ-9 Alliance rupture at session 6",
                      caseload_part)
     assert re.search(r"4 Evan Novak C-\w+ Grey PHQ-9 item 9 left unanswered", caseload_part)
     # Who changed colour: from, to, and the explanation of the colour now.
     changes = text[text.index("Who changed colour"):text.index("Open alerts by age")]
-    assert re.search(r"Anna Schmidt C-\w+ Green \(on track\) \u2192 Red \(not on track\) "
-                     r"Red: PHQ-9 24 at session 4, 16 at intake", changes)
-    assert re.search(r"Борис Иванов C-\w+ Yellow \(less progress than expected\) \u2192 "
-                     r"White \(in the functional range\) White: PHQ-9 8 at session 5",
-                     changes)
+    assert re.search(r"Anna Schmidt C-\w+ Green on PHQ-9 \(on track\) \u2192 Red on PHQ-9 "
+                     r"\(not on track\) Red: PHQ-9 24 at session 4, 16 at intake", changes)
+    assert re.search(r"Борис Иванов C-\w+ Yellow on PHQ-9 \(less progress than expected\) "
+                     r"\u2192 White on PHQ-9 \(in the functional range\) White: PHQ-9 8 at "
+                     r"session 5", changes)
     assert "Dora" not in changes and "Evan" not in changes and "<b>x</b>" not in changes
     # Open alerts at the week's end, oldest first, with their age in calendar days.
     alerts = text[text.index("Open alerts by age"):text.index("Episodes ended this week")]
@@ -286,7 +287,8 @@ def test_quiet_weeks_say_so(db_session, alex, make_user, make_client, make_episo
     for week in range(4):
         phq(db_session, episode, week, 2)
     text = flat(text_of(weekly_pdf(db_session, quiet, WEEK, LIB, NOW)))
-    assert "Active episodes this week: 1" in text and "0 of 1 (0 %) 1 of 1 (100 %)" in text
+    assert ("Episodes open at any time this week: 1 (1 open at its end, 0 ended during it)"
+            in text and "0 of 1 (0 %) 1 of 1 (100 %)" in text)
     assert "No client changed colour this week." in text
     assert "No alerts were open at the end of the week." in text
     assert "No episodes ended this week." in text
@@ -295,7 +297,8 @@ def test_quiet_weeks_say_so(db_session, alex, make_user, make_client, make_episo
     assert "Steady Stella" in text and "Alex" not in text and "Anna" not in text
     nobody = make_user(clinic_id=alex["clinic"].id, display_name="Nora New")
     text = flat(text_of(weekly_pdf(db_session, nobody, WEEK, LIB, NOW)))
-    assert "Active episodes this week: 0" in text and "No active episodes this week." in text
+    assert ("Episodes open at any time this week: 0" in text
+            and "No active episodes this week." in text)
     assert "No open episodes." in text
 
 
@@ -314,7 +317,7 @@ def test_another_therapists_clients_never_appear(db_session, alex, assign):
     db_session.flush()
     text = flat(text_of(weekly_pdf(db_session, alex["alex"], WEEK, LIB, NOW)))
     assert "Harriet" not in text and alex["harriet"].code not in text
-    assert "Active episodes this week: 5" in text
+    assert "Episodes open at any time this week: 5" in text
     olga = flat(text_of(weekly_pdf(db_session, alex["olga"], WEEK, LIB, NOW)))
     assert "Harriet Hidden" in olga and alex["harriet"].code in olga
     for key in ("anna", "boris", "canary", "dora", "evan"):
@@ -342,3 +345,183 @@ def test_russian_report(db_session, alex):
     with for_reader(None):  # the context is left as it was
         assert "Weekly caseload report" in text_of(render_weekly(
             build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)))
+
+
+# --- review findings W3, W4, M1, M2: every colour and change names its measure ----------
+
+GAD = LIB.get("gad7")
+PROBE_WEEK = "2026-W38"  # Monday 14 to Sunday 20 September 2026 (UTC clinic)
+PROBE_NOW = dt.datetime(2026, 10, 5, 7, tzinfo=dt.UTC)
+
+
+def _phq_total(total: int) -> dict[str, int]:
+    left, values = total, {}
+    for i in range(1, 10):
+        values[f"phq9_{i}"] = min(3, left) if i < 9 else 0
+        left -= values[f"phq9_{i}"]
+    return values
+
+
+def _gad_total(total: int) -> dict[str, int]:
+    left, values = total, {}
+    for i in range(1, 8):
+        values[f"gad7_{i}"] = min(3, left)
+        left -= values[f"gad7_{i}"]
+    return values
+
+
+@pytest.fixture
+def two_measures(db_session, make_user, make_client, make_episode, make_appointment):
+    """The review's probe. Alpha: PHQ-9 12, 11, 5 (green, then white in the week) while
+    GAD-7 goes 6, 10, 15 (red: worse by 9 >= 4). Beta: GAD-7 is the episode's own primary
+    measure, 15, 9, 5 (recovered on GAD-7), no PHQ-9; ended Thursday 17 September."""
+    from outcome.services.signals import update_episode_signals
+    from tests.helpers import submit
+
+    therapist = make_user(display_name="Tess")
+    alpha = make_client(therapist, name="Alpha")
+    alpha_e = make_episode(alpha)
+    beta = make_client(therapist, name="Beta")
+    beta_e = make_episode(beta, primary_instrument_id="gad7")
+    for episode in (alpha_e, beta_e):
+        for week in (0, 1, 2):
+            make_appointment(episode, starts_dt=at(week), status="attended")
+    for week, (p, g) in enumerate([(12, 6), (11, 10), (5, 15)]):
+        submit(db_session, alpha_e, PHQ, _phq_total(p), week)
+        submit(db_session, alpha_e, GAD, _gad_total(g), week)
+    for week, g in enumerate([15, 9, 5]):
+        submit(db_session, beta_e, GAD, _gad_total(g), week)
+    beta_e.closed_on, beta_e.end_reason = dt.date(2026, 9, 17), "completed"
+    db_session.flush()
+    for episode in (alpha_e, beta_e):
+        update_episode_signals(db_session, episode, LIB, PROBE_NOW)
+    return {"therapist": therapist, "alpha": alpha, "beta": beta, "beta_e": beta_e}
+
+
+def test_a_colour_change_is_said_on_its_measure(db_session, two_measures):
+    """W3: the week's colours are on PHQ-9; the caseload's is the episode's worst, here
+    GAD-7. Neither is printed without its measure, and "Now" is said only of PHQ-9."""
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    (change,) = report.changes
+    assert (change.name, change.measure, change.before, change.after) == (
+        "Alpha", "PHQ-9", "green", "white")
+    assert (change.now, change.now_measure, change.now_main) == ("red", "GAD-7", "white")
+    assert [(line.name, line.colour, line.measure) for line in report.caseload] == [
+        ("Alpha", "red", "GAD-7")]
+    text = flat(text_of(render_weekly(report)))
+    changes = text[text.index("Who changed colour"):text.index("Open alerts by age")]
+    assert re.search(r"Alpha C-\w+ Green on PHQ-9 \(on track\) \u2192 White on PHQ-9 "
+                     r"\(in the functional range\) GAD-7 is red \(not on track\): "
+                     r"Red: GAD-7 15 at session 3, 6 at intake", changes)
+    assert "Now" not in changes
+    caseload_part = text[text.index("Caseload by urgency"):text.index("Who changed")]
+    assert re.search(r"1 Alpha C-\w+ Red on GAD-7 Red: GAD-7 15", caseload_part)
+
+
+def test_now_is_said_when_the_same_measure_changed_again(db_session, alex):
+    """W3: "Now" is said of the week's own measure only, with that measure's name."""
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    from dataclasses import replace
+    anna = replace(report.changes[0], now="yellow", now_main="yellow")
+    text = flat(text_of(render_weekly(replace(report, changes=(anna,)))))
+    assert "Now Yellow on PHQ-9 (less progress than expected)." in text
+
+
+def test_an_ended_episode_shows_its_own_change(db_session, two_measures, make_user, assign):
+    """W4: the change of an ended episode is the episode's own (its primary measure, or
+    the NHS Talking Therapies pair), as the client's page says it; the digest says the same."""
+    from outcome.services.client_record import client_record
+
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    page = client_record(db_session, two_measures["beta_e"], LIB, full=True).change
+    assert page is not None and (page.category, page.measure) == ("recovered", "GAD-7")
+    assert [(e.name, e.measure, e.category) for e in report.ended] == [
+        ("Beta", "GAD-7", "recovered")]
+    text = flat(text_of(render_weekly(report)))
+    assert re.search(r"Beta C-\w+ 17 September 2026 GAD-7: Recovered Completed as planned",
+                     text)
+    assert "no change score" not in text
+    supervisor = make_user("supervisor")
+    assign(supervisor, two_measures["therapist"])
+    digest = build_digest(db_session, supervisor, PROBE_WEEK, LIB, PROBE_NOW)
+    assert [(category, on) for _, category, on in digest.sections[0].ended] == [
+        ("recovered", "GAD-7")]
+
+
+def test_the_counts_say_what_they_count(db_session, alex):
+    """M1 and M2: the week's episodes are open at any time in it; the caseload is open
+    now; the sentences say how the two relate, and what grey is."""
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert (report.active_episodes, report.open_at_end, len(report.ended)) == (5, 4, 1)
+    assert (len(report.caseload), report.ended_since, report.opened_since) == (4, 0, 0)
+    text = flat(text_of(render_weekly(report)))
+    assert ("Episodes open at any time this week: 5 (4 open at its end, 1 ended during "
+            "it), by colour on PHQ-9 from each one\u2019s scores up to the end of the week "
+            "(for an episode that ended, its last score)" in text)
+    assert ("Grey: no colour yet: no score by then, or the latest score is from the first "
+            "session and outside the functional range (a first score in the functional "
+            "range is white), or the measure has no reliable-change threshold yet." in text)
+    assert "fewer than two" not in text
+    assert ("Open now: 4 (the 4 open at the end of the week, none ended since, none "
+            "opened since)." in text)
+
+
+def test_open_now_counts_episodes_ended_and_opened_since(db_session, alex, make_episode,
+                                                          make_client):
+    """M1: an episode ended after the week and one opened after it are both said."""
+    from sqlalchemy import select
+
+    from outcome.models import Episode
+
+    anna_e = db_session.scalars(select(Episode).where(
+        Episode.client_id == alex["anna"].id)).one()
+    anna_e.closed_on, anna_e.end_reason = dt.date(2026, 10, 5), "completed"
+    newcomer = make_client(alex["alex"], name="Nina New", clinic_id=alex["clinic"].id)
+    make_episode(newcomer, opened_on=dt.date(2026, 10, 5))
+    db_session.flush()
+    report = build_weekly(db_session, alex["alex"], WEEK, LIB, NOW)
+    assert (report.active_episodes, report.open_at_end) == (5, 4)
+    assert (len(report.caseload), report.ended_since, report.opened_since) == (4, 1, 1)
+    text = flat(text_of(render_weekly(report)))
+    assert ("Open now: 4 (the 4 open at the end of the week, 1 ended since, 1 opened "
+            "since)." in text)
+
+
+def test_an_ended_episode_under_the_paired_rules_shows_the_pair(db_session, two_measures,
+                                                                 make_user, assign):
+    """W4: with the clinic's NHS Talking Therapies paired rules on, Alpha (PHQ-9 12 to 5,
+    a reliable fall; GAD-7 6 to 15, a reliable rise) has no reliable change on the pair,
+    as its client page says, though PHQ-9 alone recovered."""
+    from sqlalchemy import select
+
+    from outcome.models import Clinic
+    from outcome.models import Episode
+    from outcome.services import clinic_settings
+    from outcome.services.client_record import client_record
+    from outcome.services.signals import recompute_signals
+
+    alpha_e = db_session.scalars(select(Episode).where(
+        Episode.client_id == two_measures["alpha"].id)).one()
+    alpha_e.closed_on, alpha_e.end_reason = dt.date(2026, 9, 18), "completed"
+    clinic = db_session.get(Clinic, alpha_e.clinic_id)
+    clinic_settings.update(db_session, clinic, {"paired_rules": True})
+    recompute_signals(db_session, LIB, PROBE_NOW, clinic.id)
+    db_session.flush()
+    page = client_record(db_session, alpha_e, LIB, full=True).change
+    assert page is not None
+    assert (page.category, page.measure) == ("unchanged",
+                                             "PHQ-9 + GAD-7, NHS Talking Therapies")
+    report = build_weekly(db_session, two_measures["therapist"], PROBE_WEEK, LIB, PROBE_NOW)
+    assert [(e.name, e.category, e.measure) for e in report.ended] == [
+        ("Beta", "recovered", "GAD-7"),
+        ("Alpha", "unchanged", "PHQ-9 + GAD-7, NHS Talking Therapies")]
+    text = flat(text_of(render_weekly(report)))
+    assert re.search(r"Alpha C-\w+ 18 September 2026 PHQ-9 \+ GAD-7, NHS Talking "
+                     r"Therapies: No reliable change Completed as planned", text)
+    supervisor = make_user("supervisor")
+    assign(supervisor, two_measures["therapist"])
+    digest = build_digest(db_session, supervisor, PROBE_WEEK, LIB, PROBE_NOW)
+    assert sorted((category, on) for _, category, on in digest.sections[0].ended) == [
+        ("recovered", "GAD-7"), ("unchanged", "PHQ-9 + GAD-7, NHS Talking Therapies")]
+    # The digest's rates stay on the main measure (PHQ-9), as their label says.
+    assert digest.sections[0].week.recovered.count == 1

@@ -21,9 +21,13 @@ clinic dates, timestamps are compared in UTC).
 - completion: sessions in the week (scheduled or attended, started before its end) at
   which the client answered the main outcome measure;
 - ruptures opened / repaired: rupture alerts raised / resolved in the week;
-- episodes ended in the week, and their change category on the main outcome measure
-  from intake to the latest valid score before the week's end (Jacobson & Truax 1991,
-  the engine's rule), with Wilson 95 % intervals (:mod:`outcome.core.aggregates`).
+- episodes ended in the week: the rates of those reliably improved, recovered and
+  deteriorated on the main outcome measure from intake to the latest valid score before
+  the week's end (Jacobson & Truax 1991, the engine's rule), with Wilson 95 % intervals
+  (:mod:`outcome.core.aggregates`); and, in each supervisee's list of them, each
+  episode's own change as its client page shows it (:meth:`WeekReader.episode_changes`:
+  the episode's primary measure, or the NHS Talking Therapies pair where the clinic uses
+  it, domain.md section 3), with the measure or pair it belongs to.
 
 Only the clients needing attention describe the caseload when the digest is produced
 (open alerts and stored signals). Client codes only.
@@ -55,6 +59,7 @@ from outcome.models import User
 from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
 from outcome.services.clients import END_REASON_LABELS
+from outcome.services.episode_change import change_words
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import without_answers
 from outcome.services.sessions import session_clock
@@ -174,6 +179,7 @@ class WeekReader:
                     Administration.instrument_id == self.instrument_id,
                     Administration.appointment_id.is_not(None))))
         self._readings: dict[dt.datetime, _Reading] = {}
+        self._changes: dict[str, dict[int, tuple[str | None, str]]] = {}
         self._context = clinic_context(session, clinic) if instrument is not None else None
         self._scores = self._valid_scores(session) if instrument is not None else {}
 
@@ -304,13 +310,34 @@ class WeekReader:
                                len(assessed)),
             is_small=len(assessed) < SMALL_SAMPLE)
 
+    def episode_changes(self, episode_ids: set[int], locale: str = "en"
+                        ) -> dict[int, tuple[str | None, str]]:
+        """Each episode's own change since intake, as stored with its signal and shown on
+        its client page (:func:`outcome.services.episode_change.change_words`): its primary
+        measure's category (the episode's choice, else the clinic's), or the NHS Talking
+        Therapies paired result when the clinic turns the paired rules on (domain.md
+        section 3); with the measure or pair in words ("GAD-7"). (None, "") without a
+        stored signal. Read once per reader."""
+        cache = self._changes.setdefault(locale, {})
+        missing = [e for e in episode_ids if e not in cache]
+        if missing:
+            states: dict[int, dict] = {e: st for e, st in self.session.execute(
+                select(EpisodeSignal.episode_id, EpisodeSignal.state)
+                .where(EpisodeSignal.episode_id.in_(missing)))}
+            for episode_id in missing:
+                category, _, measure, _ = change_words(states.get(episode_id), locale)
+                cache[episode_id] = (category, measure if category else "")
+        return {e: cache[e] for e in episode_ids}
+
     def ended_list(self, episode_ids: set[int], week: Week) -> tuple[tuple[str, str, str],
                                                                        ...]:
-        """(client code, change category, measure) of each episode ended in ``week``."""
-        reading = self.reading(week.end)
-        measure = self.instrument.short_name if self.instrument else ""
-        return tuple((e.code, reading.category.get(e.id) or "no change score", measure)
-                     for e in self.ended(episode_ids, week))
+        """(client code, change category, measure or pair) of each episode ended in
+        ``week``: the episode's own change (:meth:`episode_changes`), "no change score"
+        when it has none yet."""
+        ended = self.ended(episode_ids, week)
+        changes = self.episode_changes({e.id for e in ended})
+        return tuple((e.code, changes[e.id][0] or "no change score", changes[e.id][1])
+                     for e in ended)
 
 
     def ended_reasons(self, episode_ids: set[int], week: Week) -> tuple[str, ...]:
