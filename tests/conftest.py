@@ -21,6 +21,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import re
 import secrets
@@ -177,6 +178,12 @@ class DemoDatabases:
     xdist workers; every module then gets a copy of its own: a file copy on SQLite, and
     ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. A copy is a database like any other,
     so a module may commit to it freely.
+
+    The template is seeded in two steps, as a demo clinic made before answers existed
+    would be: ``seed_demo`` without the instrument library (clients, episodes and
+    appointments), then again with it (the answers; the same rows as one call with the
+    library, which ``outcome demo`` makes). :meth:`seeding` gives the summaries of both
+    steps, which ``test_demo.py`` checks, so the path costs no demo of its own.
     """
 
     SCHEMA = "outcome_demo"
@@ -192,7 +199,7 @@ class DemoDatabases:
         return f"outcome_demo_{digest}_"
 
     def _template_url(self, today: dt.date, timezone: str) -> str:
-        key = f"{today:%Y%m%d}_{re.sub(r'[^A-Za-z0-9]', '_', timezone).lower()}"
+        key = self._key(today, timezone)
         done = self.run_dir / f"demo-{key}.url"
         with open(self.run_dir / f"demo-{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -214,12 +221,32 @@ class DemoDatabases:
                 engine = make_engine(url)
                 schema.upgrade(engine)
                 with sessionmaker(bind=engine, expire_on_commit=False)() as session:
-                    seed_demo(session, today=today, password=DEMO_PASSWORD,
-                              timezone=timezone, library=LIB)
+                    steps = [seed_demo(session, today=today, password=DEMO_PASSWORD,
+                                       timezone=timezone, library=library)
+                             for library in (None, LIB)]
                     session.commit()
                 engine.dispose()
+                self._summaries_path(key).write_text(json.dumps(
+                    [{name: getattr(step, name) for name in self.COUNTS} for step in steps]))
                 done.write_text(url)
             return done.read_text()
+
+    COUNTS = ("created", "clients", "episodes", "appointments", "administrations")
+
+    @staticmethod
+    def _key(today: dt.date, timezone: str) -> str:
+        return f"{today:%Y%m%d}_{re.sub(r'[^A-Za-z0-9]', '_', timezone).lower()}"
+
+    def _summaries_path(self, key: str):
+        return self.run_dir / f"demo-{key}.json"
+
+    def seeding(self, *, today: dt.date = DEMO_TODAY,
+                timezone: str = DEMO_TIMEZONE) -> tuple[dict, dict]:
+        """What ``seed_demo`` returned when the template was seeded (:data:`COUNTS` of its
+        summary): first without the instrument library, then with it."""
+        self._template_url(today, timezone)
+        before, after = json.loads(self._summaries_path(self._key(today, timezone)).read_text())
+        return before, after
 
     def new_url(self, *, today: dt.date = DEMO_TODAY, timezone: str = DEMO_TIMEZONE) -> str:
         """The URL of a new database holding the demo clinic seeded for ``today``."""
