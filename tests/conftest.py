@@ -12,7 +12,8 @@ Runs in parallel (pytest-xdist, ``-n``) are safe: every worker makes its own dat
 (SQLite files in its own temporary folder, PostgreSQL schemas named by its pid), and the
 servers that tests start listen on free ports. Tests that use no database fixture are
 marked ``no_database`` here and run in the SQLite run only (see
-``pytest_collection_modifyitems``). Shared helpers live in ``tests/helpers.py``.
+``pytest_collection_modifyitems``), and so do those marked ``one_backend`` (the rule is
+above that hook). Shared helpers live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
@@ -83,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite run")
     config.addinivalue_line("markers", "no_database: uses no database fixture, so it runs "
                             "only in the SQLite run (added to such tests automatically)")
+    config.addinivalue_line("markers", "one_backend: uses the database but checks nothing "
+                            "of it, so runs only in the SQLite run (rule: tests/conftest.py)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "browser: drives headless Chromium")
     config.addinivalue_line("markers", "vas: the live clinic asks for a visual-analogue measure")
@@ -96,20 +99,32 @@ def pytest_configure(config: pytest.Config) -> None:
 DATABASE_FIXTURE = "databases"
 
 
+# The rule for ``one_backend`` (issue 18: the suite's time). A test that needs a database
+# but whose assertions are about something else, a page's layout and axe-core findings in
+# Chromium, or a command's output, runs in the SQLite run only, on these conditions:
+# it writes nothing that a test on both backends does not write the same way, and every
+# query it makes is made on both backends by other tests (each route by the access matrix
+# and its page tests; the demo's seeding by ``demo_databases``). A test about SQL,
+# transactions, locking, concurrency, migrations, backups or the data a page shows stays
+# on both backends. Each use says why it qualifies.
+ONE_BACKEND = "one_backend"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests that use no database ``no_database``; the PostgreSQL run deselects
-    them (the SQLite run has them: every test runs at least once per ``make test``) and
-    skips those marked ``sqlite_only``."""
+    them and those marked ``one_backend`` (the SQLite run has them: every test runs at least
+    once per ``make test``) and skips those marked ``sqlite_only``."""
     for item in items:
         if DATABASE_FIXTURE not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.no_database)
     if config.getoption("--db") == "sqlite":
         return
-    kept = [item for item in items if "no_database" not in item.keywords]
-    if len(kept) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if "no_database" in i.keywords])
-        items[:] = kept
+    once = [i for i in items if "no_database" in i.keywords or ONE_BACKEND in i.keywords]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        skipped = {id(item) for item in once}
+        items[:] = [item for item in items if id(item) not in skipped]
     skip = pytest.mark.skip(reason="SQLite-specific; covered by the SQLite run")
     for item in items:
         if "sqlite_only" in item.keywords:

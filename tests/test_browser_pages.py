@@ -78,7 +78,10 @@ DESKTOP = {"width": 1366, "height": 900}
 PASSWORD = DEMO_PASSWORD
 MIN_CHART_TEXT_PX = 11.0
 
-pytestmark = pytest.mark.browser
+# Layout and axe-core in Chromium: the same on either backend, and every page's queries
+# run on both in the access matrix and the page tests, so the SQLite run has these alone
+# (conftest's one_backend rule).
+pytestmark = [pytest.mark.browser, pytest.mark.one_backend]
 
 
 @dataclass(frozen=True)
