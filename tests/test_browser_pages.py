@@ -1,8 +1,8 @@
 """Every staff and client page in Chromium at phone and desktop widths (issue 17).
 
 A real server runs the demo clinic (conftest's ``demo_databases``, on a clock frozen at
-``DEMO_NOW``), with API
-tokens, digests and a questionnaire link added, so each page shows its tables and charts.
+``DEMO_NOW``), with API tokens, digests and a questionnaire link added, so each page shows
+its tables and charts.
 Every GET route of the app is either visited here (:data:`PAGES`) or skipped with a reason
 (:data:`SKIPPED`: downloads, the API, static files); a new route fails
 :func:`test_every_page_is_listed` until it is added to one of them, one line each.
