@@ -192,7 +192,7 @@ advisories: install-test
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis test-artifacts node_modules
 
-# Longer fuzzing than the suite's (100,000 inputs or 60 s per target): ten minutes each
+# Longer fuzzing than the suite's (100,000 inputs or 5 s per target): ten minutes each
 # (FUZZ_SECONDS).
 FUZZ_SECONDS ?= 600
 fuzz: install-test

@@ -12,7 +12,8 @@ Runs in parallel (pytest-xdist, ``-n``) are safe: every worker makes its own dat
 (SQLite files in its own temporary folder, PostgreSQL schemas named by its pid), and the
 servers that tests start listen on free ports. Tests that use no database fixture are
 marked ``no_database`` here and run in the SQLite run only (see
-``pytest_collection_modifyitems``). Shared helpers live in ``tests/helpers.py``.
+``pytest_collection_modifyitems``), and so do those marked ``one_backend`` (the rule is
+above that hook). Shared helpers live in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import re
 import secrets
@@ -82,6 +84,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: runs only in the SQLite run")
     config.addinivalue_line("markers", "no_database: uses no database fixture, so it runs "
                             "only in the SQLite run (added to such tests automatically)")
+    config.addinivalue_line("markers", "one_backend: uses the database but checks nothing "
+                            "of it, so runs only in the SQLite run (rule: tests/conftest.py)")
     config.addinivalue_line("markers", "slow: takes more than a few seconds")
     config.addinivalue_line("markers", "browser: drives headless Chromium")
     config.addinivalue_line("markers", "vas: the live clinic asks for a visual-analogue measure")
@@ -95,20 +99,32 @@ def pytest_configure(config: pytest.Config) -> None:
 DATABASE_FIXTURE = "databases"
 
 
+# The rule for ``one_backend`` (issue 18: the suite's time). A test that needs a database
+# but whose assertions are about something else, a page's layout and axe-core findings in
+# Chromium, or a command's output, runs in the SQLite run only, on these conditions:
+# it writes nothing that a test on both backends does not write the same way, and every
+# query it makes is made on both backends by other tests (each route by the access matrix
+# and its page tests; the demo's seeding by ``demo_databases``). A test about SQL,
+# transactions, locking, concurrency, migrations, backups or the data a page shows stays
+# on both backends. Each use says why it qualifies.
+ONE_BACKEND = "one_backend"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the tests that use no database ``no_database``; the PostgreSQL run deselects
-    them (the SQLite run has them: every test runs at least once per ``make test``) and
-    skips those marked ``sqlite_only``."""
+    them and those marked ``one_backend`` (the SQLite run has them: every test runs at least
+    once per ``make test``) and skips those marked ``sqlite_only``."""
     for item in items:
         if DATABASE_FIXTURE not in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.no_database)
     if config.getoption("--db") == "sqlite":
         return
-    kept = [item for item in items if "no_database" not in item.keywords]
-    if len(kept) < len(items):
-        config.hook.pytest_deselected(items=[i for i in items if "no_database" in i.keywords])
-        items[:] = kept
+    once = [i for i in items if "no_database" in i.keywords or ONE_BACKEND in i.keywords]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        skipped = {id(item) for item in once}
+        items[:] = [item for item in items if id(item) not in skipped]
     skip = pytest.mark.skip(reason="SQLite-specific; covered by the SQLite run")
     for item in items:
         if "sqlite_only" in item.keywords:
@@ -177,6 +193,12 @@ class DemoDatabases:
     xdist workers; every module then gets a copy of its own: a file copy on SQLite, and
     ``CREATE DATABASE ... TEMPLATE`` on PostgreSQL. A copy is a database like any other,
     so a module may commit to it freely.
+
+    The template is seeded in two steps, as a demo clinic made before answers existed
+    would be: ``seed_demo`` without the instrument library (clients, episodes and
+    appointments), then again with it (the answers; the same rows as one call with the
+    library, which ``outcome demo`` makes). :meth:`seeding` gives the summaries of both
+    steps, which ``test_demo.py`` checks, so the path costs no demo of its own.
     """
 
     SCHEMA = "outcome_demo"
@@ -192,7 +214,7 @@ class DemoDatabases:
         return f"outcome_demo_{digest}_"
 
     def _template_url(self, today: dt.date, timezone: str) -> str:
-        key = f"{today:%Y%m%d}_{re.sub(r'[^A-Za-z0-9]', '_', timezone).lower()}"
+        key = self._key(today, timezone)
         done = self.run_dir / f"demo-{key}.url"
         with open(self.run_dir / f"demo-{key}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -214,12 +236,32 @@ class DemoDatabases:
                 engine = make_engine(url)
                 schema.upgrade(engine)
                 with sessionmaker(bind=engine, expire_on_commit=False)() as session:
-                    seed_demo(session, today=today, password=DEMO_PASSWORD,
-                              timezone=timezone, library=LIB)
+                    steps = [seed_demo(session, today=today, password=DEMO_PASSWORD,
+                                       timezone=timezone, library=library)
+                             for library in (None, LIB)]
                     session.commit()
                 engine.dispose()
+                self._summaries_path(key).write_text(json.dumps(
+                    [{name: getattr(step, name) for name in self.COUNTS} for step in steps]))
                 done.write_text(url)
             return done.read_text()
+
+    COUNTS = ("created", "clients", "episodes", "appointments", "administrations")
+
+    @staticmethod
+    def _key(today: dt.date, timezone: str) -> str:
+        return f"{today:%Y%m%d}_{re.sub(r'[^A-Za-z0-9]', '_', timezone).lower()}"
+
+    def _summaries_path(self, key: str):
+        return self.run_dir / f"demo-{key}.json"
+
+    def seeding(self, *, today: dt.date = DEMO_TODAY,
+                timezone: str = DEMO_TIMEZONE) -> tuple[dict, dict]:
+        """What ``seed_demo`` returned when the template was seeded (:data:`COUNTS` of its
+        summary): first without the instrument library, then with it."""
+        self._template_url(today, timezone)
+        before, after = json.loads(self._summaries_path(self._key(today, timezone)).read_text())
+        return before, after
 
     def new_url(self, *, today: dt.date = DEMO_TODAY, timezone: str = DEMO_TIMEZONE) -> str:
         """The URL of a new database holding the demo clinic seeded for ``today``."""

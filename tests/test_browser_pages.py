@@ -1,7 +1,8 @@
 """Every staff and client page in Chromium at phone and desktop widths (issue 17).
 
-A real server runs the demo clinic (:func:`outcome.services.demo.seed_demo`), with API
-tokens, digests and a questionnaire link added, so each page shows its tables and charts.
+A real server runs the demo clinic (conftest's ``demo_databases``, on a clock frozen at
+``DEMO_NOW``), with API tokens, digests and a questionnaire link added, so each page shows
+its tables and charts.
 Every GET route of the app is either visited here (:data:`PAGES`) or skipped with a reason
 (:data:`SKIPPED`: downloads, the API, static files); a new route fails
 :func:`test_every_page_is_listed` until it is added to one of them, one line each.
@@ -57,11 +58,12 @@ from outcome.services.api_tokens import create_token
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_appointment
 from outcome.services.appointments import book_weekly_series
-from outcome.services.demo import seed_demo
 from outcome.services.kiosk import create_device
 from outcome.services.kiosk import enrol
 from outcome.services.links import issue_link
 from outcome.services.setup import issue_setup_token
+from tests.helpers import DEMO_NOW
+from tests.helpers import DEMO_PASSWORD
 from tests.helpers import artifacts
 from tests.test_office_wording import OVERLAY
 
@@ -74,10 +76,13 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 900}
-PASSWORD = "demo password for the browser tests"
+PASSWORD = DEMO_PASSWORD
 MIN_CHART_TEXT_PX = 11.0
 
-pytestmark = pytest.mark.browser
+# Layout and axe-core in Chromium: the same on either backend, and every page's queries
+# run on both in the access matrix and the page tests, so the SQLite run has these alone
+# (conftest's one_backend rule).
+pytestmark = [pytest.mark.browser, pytest.mark.one_backend]
 
 
 @dataclass(frozen=True)
@@ -284,17 +289,14 @@ DESKTOP_CHECK = """() => {
 
 
 @pytest.fixture(scope="module")
-def world(databases, tmp_path_factory, app_factory) -> Iterator[World]:
-    url = databases.new_url()
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
-    app = app_factory(url, SECRET_KEY=None,
+def world(databases, demo_databases, tmp_path_factory, app_factory) -> Iterator[World]:
+    # The run's shared demo clinic (seeded once per run), on a clock frozen at DEMO_NOW.
+    url = demo_databases.new_url()
+    now = DEMO_NOW
+    app = app_factory(url, SECRET_KEY=None, clock=lambda: now,
                       INSTRUMENTS_DIR=str(tmp_path_factory.mktemp("instruments")))
-    now = dt.datetime.now(dt.UTC)
     with app.app_context(), transaction(database(app).session_factory) as session:
         library = instrument_library(app)
-        seed_demo(session, today=now.date(), password=PASSWORD, library=library)
         world = _pick(session)
         users = {u.id: u for u in session.scalars(select(User))}
         # Tokens with long names, so the token tables are as wide as they get.

@@ -103,6 +103,9 @@ def test_config_show_masks_secrets(env):
 
 
 @pytest.mark.slow
+# What the command prints and stores, the same on either backend; the seeding's SQL runs on
+# both in conftest's demo_databases, and test_demo.py's tests on both (one_backend rule).
+@pytest.mark.one_backend
 def test_demo_is_created_once_and_prints_logins(env, tmp_path):
     assert run(env, "db", "upgrade").returncode == 0
     # About 18 s on an idle core (2.7 s before): each alliance answer is submitted.

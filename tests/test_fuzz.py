@@ -1,13 +1,16 @@
 """Fuzzing of the parsers that take outside input (issue 9): zero crashes in 100,000
-coverage-guided inputs or 60 seconds per target, whichever comes first (atheris;
+coverage-guided inputs or 5 seconds per target, whichever comes first (atheris;
 ``tests/fuzz/harness.py``; libFuzzer's ``-runs`` and ``-max_total_time``), plus the inputs
 that fuzzing found crashing, kept as regression tests.
 
 ``OUTCOME_FUZZ_RUNS`` sets the inputs per target (default 100,000) and
-``OUTCOME_FUZZ_SECONDS`` the time budget (default 60); ``make fuzz`` runs each target for
-ten minutes. The budget keeps the suite's wall time bounded: the definition loader alone
-needed 274 s for 100,000 inputs. The targets do not touch the database, so they run once,
-in the SQLite run.
+``OUTCOME_FUZZ_SECONDS`` the time budget (default 5); ``make fuzz`` runs each target for
+ten minutes. The suite's budget is a smoke run (issue 18): each target starts, takes
+inputs (1,672 for the definition loader, 21,197 for the answers in 5 s under load) and
+does not crash; the search for new crashes is ``make fuzz``'s
+(the definition loader alone needs 274 s for 100,000 inputs, and 5 x 60 s was a tenth
+of the SQLite run's worker time). The targets do not touch the database, so they run once, in the
+SQLite run.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from questionnaires.loader import builtin_library
 HARNESS = Path(__file__).parent / "fuzz" / "harness.py"
 TARGETS = ("definitions", "answers", "csv", "fhir", "inputs")  # slowest first
 RUNS = int(os.environ.get("OUTCOME_FUZZ_RUNS", "100000"))
-SECONDS = int(os.environ.get("OUTCOME_FUZZ_SECONDS", "60"))
+SECONDS = int(os.environ.get("OUTCOME_FUZZ_SECONDS", "5"))
 DONE = re.compile(r"^Done (\d+) runs in (\d+) second")
 LIB = builtin_library()
 
