@@ -140,8 +140,9 @@ SETTINGS: tuple[Setting, ...] = (
             "RATELIMIT_STORAGE_URL."),
     Setting("API_MAX_BODY_BYTES", int, 65536, "Largest API request body, in bytes; a "
             "larger one is refused with 413."),
-    Setting("SQLITE_BUSY_TIMEOUT_MS", int, 5000, "How long a SQLite writer waits for "
-            "another writer before giving up, in milliseconds."),
+    Setting("SQLITE_BUSY_TIMEOUT_MS", int, 15000, "How long a SQLite writer waits for "
+            "another writer before giving up, in milliseconds (within gunicorn's 30 s "
+            "worker timeout: a burst of writes queues instead of failing)."),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
 )

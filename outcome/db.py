@@ -38,7 +38,7 @@ SQLITE_BEGIN_OPTION = "outcome_sqlite_begin"
 _SQLITE_BEGIN_MODES = {"IMMEDIATE": "IMMEDIATE", "DEFERRED": "DEFERRED"}
 
 
-def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 5000, **kwargs) -> Engine:
+def make_engine(url: str, *, sqlite_busy_timeout_ms: int = 15000, **kwargs) -> Engine:
     """Create an engine for ``url``; raise :class:`ConfigError` for a URL that cannot work.
 
     A SQLite file URL gets its parent folder created (mode 0700) and, when missing, the
