@@ -37,6 +37,8 @@ from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
+from outcome.web.scoping import archived_download
+from outcome.web.scoping import role_only
 
 bp = Blueprint("reports", __name__)
 
@@ -61,10 +63,7 @@ def _clinic_today() -> tuple[zoneinfo.ZoneInfo, str]:
 
 
 def _therapist_only(action: str, **fields) -> None:
-    if not current_user.is_therapist:
-        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
-                    clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
-        abort(404)
+    role_only(current_user.is_therapist, action, **fields)
 
 
 @bp.route("/reports")
@@ -83,15 +82,8 @@ def index() -> str:
 def download(run_id: int) -> Response:
     """The archived report, for the therapist it was produced for and nobody else."""
     _therapist_only("reports.download", object_type="report_run", object_id=run_id)
-    document = archived_report(db_session(), _me(), run_id)
-    audit_event(action="reports.download", outcome="allowed" if document else "denied",
-                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                object_type="report_run", object_id=run_id, even_if_failed=True)
-    if document is None:
-        abort(404)
-    return Response(document.content, mimetype=document.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{document.filename}"',
-        "Cache-Control": "no-store", "X-Content-SHA256": document.sha256})
+    return archived_download(archived_report(db_session(), _me(), run_id),
+                             "reports.download", run_id)
 
 
 @bp.route("/reports/<int:run_id>/refresh", methods=["POST"])

@@ -22,10 +22,12 @@ from flask_login import current_user
 from sqlalchemy import Select
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
 
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import ReportDocument
 from outcome.models import User
 from outcome.services.access import sees_client_names
 from outcome.services.access import token_clients
@@ -35,6 +37,29 @@ from outcome.services.api_tokens import audit_label
 from outcome.web.api.problems import Problem
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
+
+
+def role_only(allowed: bool, action: str, **fields: Any) -> None:
+    """A 404 (the same as for anything that does not exist), audited as ``action``
+    denied with ``fields``, unless the signed-in user has the role (``allowed``)."""
+    if not allowed:
+        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
+        abort(404)
+
+
+def archived_download(document: ReportDocument | None, action: str, run_id: int) -> Response:
+    """An archived report's PDF as a download, the download audited as ``action`` (denied,
+    and a 404, when ``document`` is None: not the reader's, or no such run). The
+    ``X-Content-SHA256`` header is the hash kept with the document."""
+    audit_event(action=action, outcome="allowed" if document else "denied",
+                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
+                object_type="report_run", object_id=run_id, even_if_failed=True)
+    if document is None:
+        abort(404)
+    return Response(document.content, mimetype=document.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{document.filename}"',
+        "Cache-Control": "no-store", "X-Content-SHA256": document.sha256})
 
 
 def acting_user() -> User:

@@ -42,18 +42,17 @@ from outcome.web.notices import supervisor_notices
 from outcome.web.record import chart_svgs
 from outcome.web.record import chosen_episode
 from outcome.web.record import episode_in_url
+from outcome.web.scoping import archived_download
 from outcome.web.scoping import attempted_client_id
 from outcome.web.scoping import client_episodes
+from outcome.web.scoping import role_only
 from outcome.web.scoping import supervised_client
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
 
 def _supervisor_only(action: str, **fields) -> None:
-    if not current_user.is_supervisor:
-        audit_event(action=action, outcome="denied", actor_user_id=current_user.id,
-                    clinic_id=current_user.clinic_id, even_if_failed=True, **fields)
-        abort(404)
+    role_only(current_user.is_supervisor, action, **fields)
 
 
 @bp.route("/")
@@ -143,13 +142,5 @@ def digest_pdf(run_id: int) -> Response:
     """The archived digest, for the supervisor it was produced for and nobody else."""
     _supervisor_only("supervision.digest.download", object_type="report_run",
                      object_id=run_id)
-    store = db_session()
-    document = archived_digest(store, current_user, run_id)
-    audit_event(action="supervision.digest.download", outcome="allowed" if document else "denied",
-                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                object_type="report_run", object_id=run_id, even_if_failed=True)
-    if document is None:
-        abort(404)
-    return Response(document.content, mimetype=document.media_type, headers={
-        "Content-Disposition": f'attachment; filename="{document.filename}"',
-        "Cache-Control": "no-store", "X-Content-SHA256": document.sha256})
+    return archived_download(archived_digest(db_session(), current_user, run_id),
+                             "supervision.digest.download", run_id)

@@ -12,10 +12,10 @@ exactly-once rules. The other functions flush only.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from outcome.services.digests.figures import iso_week
 from outcome.services.digests.figures import week_bounds
 from outcome.services.explanations import language
 from outcome.services.explanations import say
+from outcome.services.report_runs import RunResult
 from outcome.services.report_runs import produce_once
 from outcome.services.therapist_reports.preferences import choice
 from outcome.services.therapist_reports.preferences import wants_email
@@ -104,15 +105,17 @@ def produce_digest(session: Session, run: ReportRun, supervisor: User,
     return archive_digest(session, run, supervisor, digest, content, now, base_url=base_url)
 
 
-@dataclass(frozen=True)
-class RunOutcome:
-    """What :func:`run_due_digests` did with one supervisor's digest of one week."""
+class RunOutcome(RunResult):
+    """What :func:`run_due_digests` did with one supervisor's digest of one week: a
+    :class:`~outcome.services.report_runs.RunResult`, read in the digest's words."""
 
-    supervisor_id: int
-    week: str
-    status: str  # "succeeded", "failed", or "skipped" (another process has it, or done)
-    run_id: int | None = None
-    error: str | None = None
+    @property
+    def supervisor_id(self) -> int:
+        return self.recipient_id
+
+    @property
+    def week(self) -> str:
+        return self.period
 
 
 def run_due_digests(factory: sessionmaker[Session], library: InstrumentLibrary,
@@ -157,7 +160,7 @@ def _one(factory: sessionmaker[Session], library: InstrumentLibrary, now: dt.dat
 
     result = produce_once(factory, DIGEST_KIND, week, supervisor_id, now, render=build,
                           archive=store)
-    return RunOutcome(supervisor_id, week, result.status, result.run_id, result.error)
+    return RunOutcome(**dataclasses.asdict(result))
 
 
 def check_week_ended(session: Session, week: str, now: dt.datetime) -> None:
