@@ -33,9 +33,13 @@ from outcome.models.monitoring import TrajectoryFit
 from outcome.models.report import ReportDocument
 from outcome.models.report import ReportPreference
 from outcome.models.report import ReportRun
+from outcome.models.support import ActionPlan
+from outcome.models.support import SupervisionReview
+from outcome.models.support import SupportCheck
 
 __all__ = [
     "AccessRequest",
+    "ActionPlan",
     "Administration",
     "Alert",
     "ApiIdempotencyRecord",
@@ -57,7 +61,9 @@ __all__ = [
     "ReportDocument",
     "ReportPreference",
     "ReportRun",
+    "SupervisionReview",
     "SupervisorAssignment",
+    "SupportCheck",
     "TrajectoryFit",
     "User",
     "load_all",

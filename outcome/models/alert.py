@@ -45,6 +45,10 @@ class Alert(Base):
     # level is reached once; acknowledging stops it.
     escalation_level: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     escalated_dt: Mapped[dt.datetime | None]
+    # The action plan that resolved it (issue 19): a not-on-track or rupture alert is
+    # resolved by a plan, not by a bare note (services.support).
+    plan_id: Mapped[int | None] = mapped_column(
+        ForeignKey("action_plans.id", ondelete="SET NULL", use_alter=True))
 
     __table_args__ = (
         CheckConstraint(in_("status", ALERT_STATUSES), name="status_known"),

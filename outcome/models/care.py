@@ -38,7 +38,8 @@ SESSION_STATUSES = ("scheduled", "attended")
 # What a therapist records once a scheduled appointment's time has come (or, for a late
 # cancellation, before): each can be corrected into another of these.
 OUTCOME_STATUSES = ("attended", "no_show", "late_cancelled")
-LINK_PURPOSES = ("pre", "post")
+# ``support``: a support check after a signal (issue 19, models.support).
+LINK_PURPOSES = ("pre", "post", "support")
 MAX_GOALS = 3
 
 

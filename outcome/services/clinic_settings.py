@@ -158,6 +158,21 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
     ClinicSetting("weekly_report_time", str, "07:00", "The local time (HH:MM, clinic time "
                   "zone) the weekly caseload report is produced.", _time_ok,
                   "a time from 00:00 to 23:59"),
+    # issue 19: after the signal
+    ClinicSetting("support_check_auto", bool, False, "Send a support check to the client "
+                  "automatically when their episode turns red, reliably deteriorates or has "
+                  "an unrepaired alliance rupture (otherwise the therapist starts it).",
+                  lambda v: isinstance(v, bool), "yes or no"),
+    ClinicSetting("support_alliance_recent_days", int, 14, "A support check does not ask "
+                  "about the alliance again when the episode has an alliance score this "
+                  "many days old or newer; it reuses that score.", lambda v: 0 <= v <= 90,
+                  "0 to 90 days"),
+    ClinicSetting("plan_review_days", int, 28, "The review date a new action plan is "
+                  "given by default, in days from the day it is recorded (the therapist "
+                  "may choose another).", lambda v: 7 <= v <= 180, "7 to 180 days"),
+    ClinicSetting("plan_overdue_days", int, 7, "A not-on-track or unrepaired-rupture case "
+                  "with no action plan this many days after its alert was raised goes on "
+                  "the supervisor's agenda.", lambda v: 1 <= v <= 60, "1 to 60 days"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 
