@@ -48,7 +48,7 @@ class Alert(Base):
     # The action plan that resolved it (issue 19): a not-on-track or rupture alert is
     # resolved by a plan, not by a bare note (services.support).
     plan_id: Mapped[int | None] = mapped_column(
-        ForeignKey("action_plans.id", ondelete="SET NULL", use_alter=True))
+        ForeignKey("action_plans.id", ondelete="SET NULL"))
 
     __table_args__ = (
         CheckConstraint(in_("status", ALERT_STATUSES), name="status_known"),

@@ -52,8 +52,11 @@ class SupportCheck(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"),
                                             index=True)
-    # The alert that offered it, if any (a therapist may start one without an alert).
-    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    # The alert that offered it, if any (a therapist may start one without an alert). No
+    # foreign key: an alert names the plan that resolved it and a plan names its check, so
+    # a key here would close a cycle and the tables could no longer be put in order (for a
+    # backup's restore). Alerts are deleted only with their episode, as checks are.
+    alert_id: Mapped[int | None]
     reason: Mapped[str] = mapped_column(String(24))
     # None when the clinic's setting offered it automatically.
     started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -51,7 +51,6 @@ def upgrade() -> None:
     sa.CheckConstraint("reason IN ('red', 'deterioration', 'unrepaired_rupture', 'therapist')", name=op.f('ck_support_checks_reason_known')),
     sa.CheckConstraint("status IN ('sent', 'answered', 'cancelled', 'expired')", name=op.f('ck_support_checks_status_known')),
     sa.CheckConstraint("status <> 'answered' OR answered_dt IS NOT NULL", name=op.f('ck_support_checks_answer_dated')),
-    sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], name=op.f('fk_support_checks_alert_id_alerts'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['episode_id'], ['episodes.id'], name=op.f('fk_support_checks_episode_id_episodes'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['link_id'], ['questionnaire_links.id'], name=op.f('fk_support_checks_link_id_questionnaire_links'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['reused_alliance_id'], ['administrations.id'], name=op.f('fk_support_checks_reused_alliance_id_administrations'), ondelete='SET NULL'),
