@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from outcome.app import create_app
-from outcome.cli.commands import COMMANDS
+from outcome.cli.commands import all_commands
 from outcome.config import ConfigError
 
 try:
@@ -15,5 +15,5 @@ except ConfigError as exc:
     sys.stderr.write(f"outcome: configuration error: {exc}\n")
     raise SystemExit(2) from None
 # `flask --app wsgi <command>` knows the same commands as `outcome <command>`.
-for _command in COMMANDS:
+for _command in all_commands():
     app.cli.add_command(_command)

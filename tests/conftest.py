@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from outcome import schema
-from outcome.cli.commands import COMMANDS
+from outcome.cli.commands import all_commands
 from outcome.db import make_engine
 from outcome.extensions import database
 from outcome.models import Appointment
@@ -459,7 +459,7 @@ def client(app):
 @pytest.fixture
 def runner(app):
     """The ``outcome`` commands run against the test app (as ``flask --app wsgi`` does)."""
-    for command in COMMANDS:
+    for command in all_commands():
         app.cli.add_command(command)
     return app.test_cli_runner()
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from outcome.app import create_app
 from outcome.config import ConfigError
 
 
 def build_app() -> Flask:
     """The configured app, or a one-line :class:`click.ClickException` naming what is wrong."""
+    # Imported here, not above: only the commands that build the app pay for loading it.
+    from outcome.app import create_app
     try:
         return create_app()
     except ConfigError as exc:

@@ -7,7 +7,8 @@ from flask.cli import FlaskGroup
 
 from outcome import __version__
 from outcome.cli.application import build_app
-from outcome.cli.commands import COMMANDS
+from outcome.cli.commands import COMMAND_PATHS
+from outcome.cli.commands import load_command
 
 
 class OutcomeGroup(FlaskGroup):
@@ -15,14 +16,15 @@ class OutcomeGroup(FlaskGroup):
 
     FlaskGroup normally imports the app to list commands, so ``outcome --help`` would fail
     (with a traceback) on a bad configuration; here help always works and the app is built
-    only by commands that need it.
+    only by commands that need it. A command's module is imported when it is asked for
+    (:mod:`outcome.cli.commands`).
     """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(self.commands)
+        return sorted(set(self.commands) | set(COMMAND_PATHS))  # Flask's routes, shell
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        return self.commands.get(name)
+        return load_command(name) or self.commands.get(name)
 
 
 cli = OutcomeGroup(
@@ -38,5 +40,3 @@ cli = OutcomeGroup(
 # `outcome` always runs this app: FlaskGroup's --app, --env-file and --debug do not apply.
 cli.params = [p for p in cli.params if p.name not in {"app", "env_file", "debug"}]
 cli = click.version_option(__version__, prog_name="outcome")(cli)
-for _command in COMMANDS:
-    cli.add_command(_command)
