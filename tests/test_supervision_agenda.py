@@ -219,3 +219,108 @@ def test_rows_carry_codes_never_names_or_notes_of_the_plan(db_session, world):
     assert len(rows) == 2
     text = repr(rows)
     assert SECRET_NAME not in text and "private plan note" not in text
+
+
+# --- the supervisor's pages ------------------------------------------------------------
+
+
+@pytest.fixture
+def on_agenda(db_session, world, clock):
+    clock.current = NOW
+    w = world
+    late = w["case"](w["a"])
+    w["alert"](late, "not_on_track", days_ago(9))
+    planned = w["case"](w["b"])
+    plan = w["plan"](planned, days_ago(2), TODAY + dt.timedelta(days=20))
+    hidden = w["case"](w["c"])
+    w["alert"](hidden, "not_on_track", days_ago(9))
+    db_session.commit()
+    return dict(w, late=late, planned=planned, plan=plan, hidden=hidden)
+
+
+def form_of(html: str) -> dict:
+    from tests.conftest import csrf_token
+    return {"csrf_token": csrf_token(html)}
+
+
+def test_agenda_page_lists_codes_never_names_or_plan_notes(auth, client, on_agenda):
+    w = on_agenda
+    auth.login(w["s"].email)
+    page = client.get("/supervision/agenda")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert w["late"].client.code in html and w["planned"].client.code in html
+    assert w["hidden"].client.code not in html
+    assert "no action plan after 9 days" in html and "New action plan" in html
+    assert "Alex Therapist" in html and "Bea Therapist" in html
+    assert SECRET_NAME not in html and "private plan note" not in html
+    assert 'name="csrf_token"' in html
+    index = client.get("/supervision/").get_data(as_text=True)
+    assert "/supervision/agenda" in index and "/supervision/fidelity" in index
+
+
+def test_recording_a_review_in_the_browser(auth, client, db_session, on_agenda):
+    w = on_agenda
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    data = {**form_of(html), "plan_id": str(w["plan"].id), "discussed": "yes",
+            "plan_agreed": "yes", "follow_up_on": str(TODAY + dt.timedelta(days=14)),
+            "note": "Agreed; look again in two weeks"}
+    response = client.post(f"/supervision/agenda/{w['planned'].id}/review", data=data)
+    assert response.status_code == 302
+    review = db_session.query(SupervisionReview).one()
+    assert (review.plan_id, review.plan_agreed, review.supervisor_id) == (
+        w["plan"].id, True, w["s"].id)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert w["planned"].client.code not in html and w["late"].client.code in html
+
+
+def test_a_refused_review_shows_the_form_again_with_the_input(auth, client, db_session,
+                                                              on_agenda):
+    w = on_agenda
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    data = {**form_of(html), "plan_id": str(w["plan"].id), "discussed": "yes",
+            "plan_agreed": "no", "follow_up_on": str(TODAY), "note": "kept <b>note</b>"}
+    response = client.post(f"/supervision/agenda/{w['planned'].id}/review", data=data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "The follow-up date must be after today" in html
+    assert "kept &lt;b&gt;note&lt;/b&gt;" in html and f'value="{TODAY}"' in html
+    for bad in ({"discussed": "maybe"}, {"follow_up_on": "31/12/2026"},
+                {"note": "n" * (NOTE_MAX + 1)}, {"plan_id": "99999999999999999999"},
+                {"plan_id": "", "plan_agreed": "yes"}):
+        response = client.post(f"/supervision/agenda/{w['planned'].id}/review",
+                               data={**data, "follow_up_on": "", **bad})
+        assert response.status_code == 400, bad
+    assert db_session.query(SupervisionReview).count() == 0
+
+
+def test_a_case_outside_supervision_is_not_found(auth, client, db_session, on_agenda):
+    w = on_agenda
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    data = {**form_of(html), "plan_id": "", "discussed": "yes", "plan_agreed": "no"}
+    assert client.post(f"/supervision/agenda/{w['hidden'].id}/review",
+                       data=data).status_code == 404
+    assert client.post("/supervision/agenda/987654321/review", data=data).status_code == 404
+    assert client.post(f"/supervision/agenda/{'9' * 30}/review",
+                       data=data).status_code == 404
+    auth.logout()
+    auth.login(w["a"].email)  # a therapist is no supervisor
+    assert client.get("/supervision/agenda").status_code == 404
+    assert client.get("/supervision/fidelity").status_code == 404
+    assert db_session.query(SupervisionReview).count() == 0
+
+
+def test_fidelity_page_by_name_with_n_over_n_and_the_few_label(auth, client, on_agenda):
+    w = on_agenda
+    auth.login(w["s"].email)
+    page = client.get("/supervision/fidelity")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.index("Alex Therapist") < html.index("Bea Therapist")
+    assert "Cal Elsewhere" not in html
+    assert "(0/1)" in html  # Alex: one red case, 9 days, no plan
+    assert "few cases: read with care" in html
+    assert SECRET_NAME not in html and "best" not in html.lower()
