@@ -218,3 +218,36 @@ def test_no_ranking_and_no_client_detail(db_session, world):
     assert SECRET.lower() not in text
     assert "best" not in text and "worst" not in text and "rank" not in text
     assert db_session.query(Administration).count() > 0
+
+
+def test_the_weekly_digest_carries_the_agenda_and_the_fidelity_figures(db_session, world):
+    """The digest PDF, parsed back: the agenda by code with its states, and the fidelity
+    figures per supervisee with n/N and the few-cases label; never a client's name."""
+    import io
+
+    from pypdf import PdfReader
+
+    from outcome.services.digests.figures import build_digest
+    from reports.digest_pdf import render_digest
+    from tests.helpers import flat
+
+    produced = END  # Tuesday after ISO week 2026-W47
+    digest = build_digest(db_session, world["s"], "2026-W47", LIB, produced)
+    assert [r.therapist_name for r in digest.fidelity] == ["Alex Therapist", "Bea Therapist"]
+    states = sorted((e.code, e.state) for e in digest.agenda)
+    a3, a12 = world["a3"].client.code, world["a12"].client.code
+    assert (a3, "plan_due") in states and (a12, "plan_new") in states
+    assert sum(1 for _, s in states if s == "no_plan") == 3
+    text = flat(" ".join(page.extract_text() for page in
+                         PdfReader(io.BytesIO(render_digest(digest))).pages))
+    assert "Supervision agenda" in text and "Fidelity to measurement-based care" in text
+    assert a3 in text and a12 in text
+    assert "no action plan; days since the alert" in text
+    assert "New action plan, not yet reviewed" in text
+    alex = text[text.index("Fidelity to measurement-based care"):]
+    assert "2/4 (50 %)" in alex          # completion
+    assert "1/3 (33 %)" in alex          # plans within 7 days
+    assert "1/5 (20 %)" in alex          # ended: planned
+    assert "few cases: read with care" in alex
+    assert "0/0" in alex                 # Bea: nothing, shown, not hidden
+    assert SECRET not in text and "best" not in text.lower()
