@@ -27,13 +27,13 @@ from reports.digest import ENDING_CATEGORIES
 from reports.digest import FEW_CASES
 from reports.digest import AgendaEntry
 from reports.digest import AttentionItem
-from reports.digest import HoursFigure
-from reports.digest import Share
-from reports.digest import TherapistFidelity
 from reports.digest import Digest
+from reports.digest import HoursFigure
 from reports.digest import KeyFigures
 from reports.digest import RateFigure
+from reports.digest import Share
 from reports.digest import SuperviseeSection
+from reports.digest import TherapistFidelity
 from reports.pdf import FRAME_WIDTH
 from reports.pdf import MUTED
 from reports.pdf import RULE

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import flash
 from flask import redirect
-from flask import current_app
 from flask import render_template
 from flask import request
 from flask import url_for
-from flask_babel import gettext as _
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
 from sqlalchemy import select
@@ -35,13 +35,13 @@ from outcome.services.caseload import rule_based_notices
 from outcome.services.client_record import client_record
 from outcome.services.digests.archive import archived_digest
 from outcome.services.digests.archive import digest_archive
-from outcome.services.supervision import ended_by_reason
-from outcome.services.supervision import is_supervisee
-from outcome.services.supervision import overview
 from outcome.services.fidelity import FEW_CASES
 from outcome.services.fidelity import PERIOD_WEEKS
 from outcome.services.fidelity import fidelity
 from outcome.services.fidelity import last_weeks
+from outcome.services.supervision import ended_by_reason
+from outcome.services.supervision import is_supervisee
+from outcome.services.supervision import overview
 from outcome.services.supervision import supervisees
 from outcome.services.supervision_agenda import FOLLOW_UP_MAX_DAYS
 from outcome.services.supervision_agenda import NOTE_MAX
