@@ -227,7 +227,7 @@ def test_the_weekly_digest_carries_the_agenda_and_the_fidelity_figures(db_sessio
 
     from pypdf import PdfReader
 
-    from outcome.services.digests.figures import build_digest
+    from outcome.services.digests.loop import build_supervisor_digest as build_digest
     from reports.digest_pdf import render_digest
     from tests.helpers import flat
 

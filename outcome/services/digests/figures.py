@@ -29,9 +29,8 @@ clinic dates, timestamps are compared in UTC).
   the episode's primary measure, or the NHS Talking Therapies pair where the clinic uses
   it, domain.md section 3), with the measure or pair it belongs to.
 
-Issue 19: the supervisor's agenda (codes and states, as the agenda page shows them at
-production) and the fidelity figures of the twelve weeks ending with the week
-(:mod:`outcome.services.fidelity`, one definition with the supervision page).
+Issue 19: :mod:`outcome.services.digests.loop` adds the supervisor's agenda and the
+fidelity figures to the digest built here.
 
 Only the clients needing attention describe the caseload when the digest is produced
 (open alerts and stored signals). Client codes only.
@@ -72,7 +71,6 @@ from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
 from questionnaires.loader import InstrumentLibrary
 from reports.charts import TrajectoryData
-from reports.digest import AgendaEntry
 from reports.digest import AttentionItem
 from reports.digest import Digest
 from reports.digest import KeyFigures
@@ -395,13 +393,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
     """The digest of ``supervisor`` for ISO ``week`` (produced at ``now``).
 
     Raises :class:`DigestError` for a malformed week or one that has not ended yet.
-    Issue 19: it carries the supervisor's agenda as at ``now``
-    (:mod:`outcome.services.supervision_agenda`) and the fidelity figures of the twelve
-    weeks ending with ``week`` (:mod:`outcome.services.fidelity`), as the pages show them.
     """
-    # Imported here: the fidelity figures read through this module's WeekReader.
-    from outcome.services.fidelity import fidelity
-    from outcome.services.supervision_agenda import agenda
     clinic = session.get(Clinic, supervisor.clinic_id)
     assert clinic is not None
     this = Week.of(week, clinic.timezone)
@@ -439,14 +431,7 @@ def build_digest(session: Session, supervisor: User, week: str, library: Instrum
         timezone=clinic.timezone, instrument=instrument.short_name if instrument else "",
         this_week=by_week[this.label], previous_week=by_week[previous.label],
         trend=tuple(trend_point(w, by_week[w.label]) for w in weeks),
-        sections=tuple(sections),
-        agenda=tuple(AgendaEntry(
-            row.code, row.therapist_name, row.state, row.days, row.alert_kind, row.review_on,
-            row.last_review.reviewed_on if row.last_review else None)
-            for row in agenda(session, supervisor, now)),
-        fidelity=tuple(fidelity(session, supervisor, library, start=weeks[0].start,
-                                end=this.end)),
-        fidelity_starts=weeks[0].monday)
+        sections=tuple(sections))
 
 
 def _attention(session: Session, reader: WeekReader, ids: set[int],
