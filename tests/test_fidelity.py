@@ -230,6 +230,7 @@ def test_the_weekly_digest_carries_the_agenda_and_the_fidelity_figures(db_sessio
     from outcome.services.digests.loop import build_supervisor_digest as build_digest
     from reports.digest_pdf import render_digest
     from tests.helpers import flat
+    from tests.helpers import save_pngs
 
     produced = END  # Tuesday after ISO week 2026-W47
     digest = build_digest(db_session, world["s"], "2026-W47", LIB, produced)
@@ -238,8 +239,9 @@ def test_the_weekly_digest_carries_the_agenda_and_the_fidelity_figures(db_sessio
     a3, a12 = world["a3"].client.code, world["a12"].client.code
     assert (a3, "plan_due") in states and (a12, "plan_new") in states
     assert sum(1 for _, s in states if s == "no_plan") == 3
-    text = flat(" ".join(page.extract_text() for page in
-                         PdfReader(io.BytesIO(render_digest(digest))).pages))
+    pdf = render_digest(digest)
+    save_pngs(pdf, "digest-agenda-fidelity")  # for people to look at
+    text = flat(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages))
     assert "Supervision agenda" in text and "Fidelity to measurement-based care" in text
     assert a3 in text and a12 in text
     assert "no action plan; days since the alert" in text
