@@ -324,3 +324,33 @@ def test_fidelity_page_by_name_with_n_over_n_and_the_few_label(auth, client, on_
     assert "(0/1)" in html  # Alex: one red case, 9 days, no plan
     assert "few cases: read with care" in html
     assert SECRET_NAME not in html and "best" not in html.lower()
+
+
+def test_a_review_is_audited_once_and_its_note_is_escaped(auth, client, db_session, on_agenda):
+    """security.md: every request audited like its neighbours; free text escaped."""
+    from sqlalchemy import select
+
+    from outcome.models import AuditEvent
+
+    w = on_agenda
+    canary = "<img src=x onerror=alert(1)>"
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    data = {**form_of(html), "plan_id": "", "discussed": "yes", "plan_agreed": "no",
+            "follow_up_on": "", "note": canary}
+    assert client.post(f"/supervision/agenda/{w['late'].id}/review",
+                       data=data).status_code == 302
+    events = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "supervision.review.record")).all()
+    assert [(e.outcome, e.client_id, e.object_id) for e in events] == [
+        ("allowed", w["late"].client_id, str(w["late"].id))]
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert w["late"].client.code not in html  # off the agenda until something new
+    # A review whose follow-up date has come: the row is back, with the note escaped.
+    db_session.add(SupervisionReview(episode_id=w["planned"].id, plan_id=w["plan"].id,
+                                     supervisor_id=w["s"].id, reviewed_dt=days_ago(1),
+                                     follow_up_on=TODAY, note=canary))
+    db_session.commit()
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert w["planned"].client.code in html and "Your follow-up date has come" in html
+    assert canary not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
