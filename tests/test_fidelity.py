@@ -253,3 +253,115 @@ def test_the_weekly_digest_carries_the_agenda_and_the_fidelity_figures(db_sessio
     assert "few cases: read with care" in alex
     assert "0/0" in alex                 # Bea: nothing, shown, not hidden
     assert SECRET not in text and "best" not in text.lower()
+
+
+def _plan(**kw):
+    from types import SimpleNamespace
+    base = dict(id=1, episode_id=1, created_dt=week(1), review_on=week(4).date(),
+                status="open", closed_dt=None, revised_from_id=None)
+    return SimpleNamespace(**{**base, **kw})
+
+
+def test_plans_reviewed_definition():
+    """support.md, "The loop", 5 and 7: at the review date the therapist closes or revises
+    the plan; "plans reviewed" counts those closed or revised on or after their review
+    date, of the plans whose review date fell in the period (closed earlier: left out)."""
+    from outcome.services.fidelity import Period
+    from outcome.services.fidelity import plans_reviewed
+    period = Period.of(T0, END, "UTC")
+    on_the_day = _plan(status="closed", closed_dt=dt.datetime.combine(
+        week(4).date(), dt.time(8), dt.UTC))
+    revised_later = _plan(status="revised", closed_dt=week(6))
+    still_open = _plan()
+    early = _plan(status="closed", closed_dt=week(2))
+    after_period = _plan(review_on=(END + dt.timedelta(days=1)).date())
+    after_end = _plan(status="closed", closed_dt=END + dt.timedelta(hours=1))
+    share = plans_reviewed([on_the_day, revised_later, still_open, early, after_period,
+                            after_end], period, "UTC")
+    assert (share.count, share.n) == (2, 4)
+
+
+def test_back_on_track_definition():
+    """support.md, "The loop", 7: red cases back on track within 4 (scored) sessions of a
+    plan. Red just before the plan; back when one of the next 4 scores reads not red;
+    not back after 4 red or an ended episode; otherwise waiting (not in N)."""
+    from outcome.services.fidelity import Period
+    from outcome.services.fidelity import back_on_track
+    period = Period.of(T0, END, "UTC")
+    histories = {
+        1: ["red", "red", "yellow"],                  # back at the 2nd score after
+        2: ["red", "red", "red", "red", "red"],       # 4 red after: not back
+        3: ["red", "red"],                            # 1 after, open: waiting
+        4: ["red", "red"],                            # 1 after, ended: not back
+        5: ["green", "red"],                          # not red before the plan: not a case
+        6: ["red", "red", "red", "red", "red", "green"],  # green at the 5th: too late
+    }
+
+    class Reader:
+        def colours_by_score(self, episode_id):
+            return [(week(w), c) for w, c in enumerate(histories[episode_id])]
+
+    plans = [_plan(episode_id=e, created_dt=week(0.5)) for e in histories]
+    plans.append(_plan(episode_id=1, created_dt=week(0.5), revised_from_id=9))  # revision
+    ended = {4: week(3).date()}
+    share, waiting = back_on_track(Reader(), plans, ended, period)
+    assert (share.count, share.n, waiting) == (1, 4, 1)
+
+
+def test_median_hours_to_acknowledge_definition():
+    """support.md, "The loop", 7 ("time to acknowledge a critical answer"): the median
+    over critical_item alerts raised in the period and acknowledged by its end."""
+    from types import SimpleNamespace as NS
+
+    from outcome.services.fidelity import Period
+    from outcome.services.fidelity import acknowledge_hours
+    period = Period.of(T0, END, "UTC")
+
+    def alert(hours, kind="critical_item", raised=week(1)):
+        return NS(kind=kind, raised_dt=raised, acknowledged_dt=(
+            raised + dt.timedelta(hours=hours) if hours is not None else None))
+
+    figure = acknowledge_hours([alert(1), alert(3), alert(10), alert(20), alert(None),
+                                alert(1, kind="critical_unanswered"),
+                                alert(1, raised=T0 - dt.timedelta(hours=2))], period)
+    assert (figure.median_hours, figure.acknowledged, figure.raised) == (6.5, 4, 5)
+    assert figure.is_few  # 4 < 5
+
+
+def test_digest_pages_escape_names_and_label_few_cases():
+    """A hand-built digest: a canary in a therapist's name prints as text; every share
+    with N < 5 carries the label; nothing is hidden."""
+    import dataclasses
+    import io
+
+    from pypdf import PdfReader
+
+    from reports.digest import AgendaEntry
+    from reports.digest import HoursFigure
+    from reports.digest import Share
+    from reports.digest import TherapistFidelity
+    from reports.digest_pdf import render_digest
+    from tests.helpers import flat
+    from tests.test_digest_pdf import CANARY
+    from tests.test_digest_pdf import sample_digest
+
+    row = TherapistFidelity(
+        therapist_name=CANARY, completion=Share(9, 10), acknowledge=HoursFigure(2.5, 2, 3),
+        plan_within_7_days=Share(1, 2), plans_reviewed=Share(0, 0),
+        back_on_track=Share(3, 6), back_on_track_waiting=2,
+        endings={"planned": Share(2, 6), "mutual": Share(1, 6), "unilateral": Share(3, 6),
+                 "other": Share(0, 6)})
+    digest = dataclasses.replace(
+        sample_digest(), fidelity=(row,), fidelity_starts=dt.date(2026, 8, 31),
+        agenda=(AgendaEntry("C-ABC123", CANARY, "no_plan", 9, "not_on_track"),
+                AgendaEntry("C-DEF456", "Bea", "plan_due", 2, None, dt.date(2026, 11, 20),
+                            dt.date(2026, 11, 1))))
+    text = flat(" ".join(p.extract_text() for p in
+                         PdfReader(io.BytesIO(render_digest(digest))).pages))
+    assert CANARY in text and "C-ABC123" in text and "C-DEF456" in text
+    assert "Not on track: no action plan; days since the alert: 9" in text
+    assert "9/10 (90 %)" in text
+    assert "1/2 (50 %) · few cases: read with care" in text
+    assert "0/0 · few cases: read with care" in text
+    assert "3/6 (50 %) · waiting: 2" in text
+    assert "median 2.5 hours · 2 of 3 acknowledged · few cases: read with care" in text
