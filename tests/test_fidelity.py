@@ -317,7 +317,8 @@ def test_median_hours_to_acknowledge_definition():
     from outcome.services.fidelity import acknowledge_hours
     period = Period.of(T0, END, "UTC")
 
-    def alert(hours, kind="critical_item", raised=week(1)):
+    def alert(hours, kind="critical_item", raised=None):
+        raised = raised or week(1)
         return NS(kind=kind, raised_dt=raised, acknowledged_dt=(
             raised + dt.timedelta(hours=hours) if hours is not None else None))
 
