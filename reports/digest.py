@@ -83,6 +83,77 @@ class TrendPoint:
     completion: RateFigure
 
 
+# issue 19: the supervisor's agenda and fidelity figures, as plain data.
+# Fewer cases than this in a share's denominator: labelled "few cases: read with care",
+# shown all the same (never hidden, never ranked; users.md, "Supervisors").
+FEW_CASES = 5
+# The end reasons of an episode (outcome.models.care.END_REASONS) in the ending
+# categories the ICCE indices ask for (support.md, "The loop", 7): planned, mutual,
+# unilateral; "other" for a referral, another reason or none recorded.
+ENDING_CATEGORIES = ("planned", "mutual", "unilateral", "other")
+ENDING_OF_REASON = {"completed": "planned", "mutual": "mutual", "dropped_out": "unilateral",
+                    "referred": "other", "other": "other"}
+
+
+@dataclass(frozen=True)
+class Share:
+    """``count`` of ``n`` cases; ``is_few`` when ``n`` < :data:`FEW_CASES` (labelled)."""
+
+    count: int
+    n: int
+
+    @property
+    def proportion(self) -> float | None:
+        return self.count / self.n if self.n else None
+
+    @property
+    def is_few(self) -> bool:
+        return self.n < FEW_CASES
+
+
+@dataclass(frozen=True)
+class HoursFigure:
+    """The median hours from a critical answer's alert to its acknowledgement, over the
+    ``acknowledged`` alerts of ``raised`` (None when none was acknowledged)."""
+
+    median_hours: float | None
+    acknowledged: int
+    raised: int
+
+    @property
+    def is_few(self) -> bool:
+        return self.acknowledged < FEW_CASES
+
+
+@dataclass(frozen=True)
+class TherapistFidelity:
+    """One therapist's measurement-based-care figures for a period (issue 19);
+    :mod:`outcome.services.fidelity` defines each."""
+
+    therapist_name: str
+    completion: Share
+    acknowledge: HoursFigure
+    plan_within_7_days: Share
+    plans_reviewed: Share
+    back_on_track: Share
+    back_on_track_waiting: int  # plans whose four sessions have not all come yet
+    endings: dict[str, Share]   # ENDING_CATEGORIES -> share of the ended episodes
+
+
+@dataclass(frozen=True)
+class AgendaEntry:
+    """One case on the supervisor's agenda, by code (states: see
+    :mod:`outcome.services.supervision_agenda`)."""
+
+    code: str
+    therapist_name: str
+    state: str          # no_plan, plan_due, follow_up_due, plan_new
+    days: int
+    alert_kind: str | None = None
+    review_on: dt.date | None = None
+    last_reviewed: dt.date | None = None
+
+
 @dataclass(frozen=True)
 class Digest:
     """One supervisor's digest for one ISO week (Monday to Sunday, clinic time zone)."""
@@ -99,3 +170,8 @@ class Digest:
     previous_week: KeyFigures
     trend: tuple[TrendPoint, ...]  # the last 12 weeks, oldest first
     sections: tuple[SuperviseeSection, ...] = field(default=())
+    # issue 19: the agenda when the digest was produced, and the fidelity figures of the
+    # twelve weeks ending with this one (one row per supervisee, alphabetical)
+    agenda: tuple[AgendaEntry, ...] = ()
+    fidelity: tuple[TherapistFidelity, ...] = ()
+    fidelity_starts: dt.date | None = None

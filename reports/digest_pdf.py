@@ -23,11 +23,17 @@ from reportlab.platypus import Table
 from reportlab.platypus import TableStyle
 
 from reports.charts import trajectory_drawing
+from reports.digest import ENDING_CATEGORIES
+from reports.digest import FEW_CASES
+from reports.digest import AgendaEntry
 from reports.digest import AttentionItem
 from reports.digest import Digest
+from reports.digest import HoursFigure
 from reports.digest import KeyFigures
 from reports.digest import RateFigure
+from reports.digest import Share
 from reports.digest import SuperviseeSection
+from reports.digest import TherapistFidelity
 from reports.pdf import FRAME_WIDTH
 from reports.pdf import MUTED
 from reports.pdf import RULE
@@ -79,6 +85,10 @@ def render_digest(digest: Digest) -> bytes:
     """
     story: list[Flowable] = []
     story += _cover(digest)
+    if digest.sections:  # issue 19: the agenda and the fidelity figures
+        story.append(PageBreak())
+        story += _agenda(digest)
+        story += _fidelity(digest)
     for section in digest.sections:
         story.append(PageBreak())
         story += _section(digest, section)
@@ -396,3 +406,96 @@ def _completeness(digest: Digest, completion: RateFigure) -> str:
         return _("No sessions were held this week, so there was nothing to complete.")
     return _("Sessions held this week with %(measure)s answered: %(rate)s.", measure=measure,
              rate=rate_text(completion))
+
+
+# --- issue 19: the supervisor's agenda and the fidelity figures ---------------------------
+
+ALERT_WORDS = {"not_on_track": N_("Not on track"), "unrepaired_rupture": N_("Rupture not repaired")}
+ENDING_WORDS = {"planned": N_("planned"), "mutual": N_("mutual"),
+                "unilateral": N_("unilateral (the client stopped)"),
+                "other": N_("other (referred or another reason)")}
+FEW = N_("few cases: read with care")
+
+
+def agenda_state(entry: AgendaEntry) -> str:
+    """The state of a case on the agenda in words, with its days and dates."""
+    if entry.state == "no_plan":
+        return _("%(alert)s: no action plan; days since the alert: %(days)s",
+                 alert=_(ALERT_WORDS.get(entry.alert_kind or "", entry.alert_kind or "")),
+                 days=entry.days)
+    if entry.state == "plan_due":
+        return _("Action plan under review: its review date was %(date)s",
+                 date=long_date(entry.review_on)) if entry.review_on else ""
+    if entry.state == "follow_up_due":
+        return _("The follow-up date of your review has come; days since: %(days)s",
+                 days=entry.days)
+    return _("New action plan, not yet reviewed; review date %(date)s",
+             date=long_date(entry.review_on) if entry.review_on else "\u2014")
+
+
+def _agenda(digest: Digest) -> list[Flowable]:
+    story: list[Flowable] = [
+        SectionMark(_("Supervision agenda")),
+        para(_("Supervision agenda"), "h1"),
+        para(_("Cases by client code: not on track or with an unrepaired rupture and no "
+               "action plan after the clinic\u2019s number of days, and action plans under "
+               "review, as on %(when)s. Record reviews on the supervision agenda page.",
+               when=_produced(digest)), "muted")]
+    if not digest.agenda:
+        story.append(para(_("Nothing on the agenda."), "body"))
+        return story
+    rows: list[list] = [[_("Client code"), _("Therapist"), _("State"), _("Your last review")]]
+    for entry in digest.agenda:
+        rows.append([entry.code, entry.therapist_name, agenda_state(entry),
+                     long_date(entry.last_reviewed) if entry.last_reviewed else "\u2014"])
+    story.append(table(rows, [70, 100, FRAME_WIDTH - 260, 90]))
+    return story
+
+
+def share_text(share: Share) -> str:
+    """``2/5 (40 %)``, with the few-cases label when N < FEW_CASES; ``0/0`` when none."""
+    text = f"{share.count}/{share.n}" + (f" ({_pct(share.count / share.n)} %)"
+                                          if share.n else "")
+    return text + (f" \u00b7 {_(FEW)}" if share.is_few else "")
+
+
+def hours_text(figure: HoursFigure) -> str:
+    """The median hours with how many were acknowledged of how many raised."""
+    text = (_("median %(hours)s hours", hours=f"{figure.median_hours:.1f}")
+            if figure.median_hours is not None else _("none acknowledged"))
+    text += " \u00b7 " + _("%(n)s of %(total)s acknowledged", n=figure.acknowledged,
+                          total=figure.raised)
+    return text + (f" \u00b7 {_(FEW)}" if figure.is_few else "")
+
+
+def _fidelity(digest: Digest) -> list[Flowable]:
+    starts = long_date(digest.fidelity_starts) if digest.fidelity_starts else ""
+    story: list[Flowable] = [
+        para(_("Fidelity to measurement-based care"), "h2"),
+        para(_("Each supervisee over the 12 weeks from %(start)s to %(end)s, in alphabetical "
+               "order, never ranked. Each share shows its cases as n/N; fewer than %(few)s "
+               "cases are labelled \u201cfew cases: read with care\u201d.", start=starts,
+               end=long_date(digest.ends), few=FEW_CASES), "muted")]
+    for row in digest.fidelity:
+        story.append(KeepTogether([para(row.therapist_name, "h3"),
+                                   table(_fidelity_rows(row), [250, FRAME_WIDTH - 250])]))
+    return story
+
+
+def _fidelity_rows(row: TherapistFidelity) -> list[list]:
+    rows: list[list] = [[_("Figure"), _("n/N")],
+                        [_("Measure completion"), share_text(row.completion)],
+                        [_("Median time to acknowledge a critical answer"),
+                         hours_text(row.acknowledge)],
+                        [_("Red cases with an action plan within 7 days"),
+                         share_text(row.plan_within_7_days)],
+                        [_("Action plans reviewed (closed or revised on or after their "
+                           "review date)"), share_text(row.plans_reviewed)],
+                        [_("Red cases back on track within 4 scored sessions of a plan"),
+                         share_text(row.back_on_track)
+                         + (" \u00b7 " + _("waiting: %(n)s", n=row.back_on_track_waiting)
+                            if row.back_on_track_waiting else "")]]
+    for key in ENDING_CATEGORIES:
+        rows.append([_("Ended episodes: %(category)s", category=_(ENDING_WORDS[key])),
+                     share_text(row.endings[key])])
+    return rows

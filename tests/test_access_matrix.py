@@ -743,6 +743,25 @@ POLICY: dict[str, Route] = {
             data={"therapist_brief_enabled": "1", "therapist_brief_time": "25:00",
                   "supervisor_digest_enabled": "1", "supervisor_digest_time": "25:00"}),
     ), staff_only),
+    # issue 19: supervision. The agenda and the fidelity figures: supervisors' pages (each
+    # sees only their supervisees' cases). A review is recorded by the supervisor of the
+    # case's therapist only; here it is refused for its past follow-up date (400, nothing
+    # stored); any other role, another therapist's case, another clinic's, an unknown and
+    # an impossible id are the same 404.
+    "supervision.agenda_page": Route((page("/supervision/agenda", SUPERVISORS),), staff_only),
+    "supervision.fidelity_page": Route((page("/supervision/fidelity", SUPERVISORS),),
+                                       staff_only),
+    "supervision.review": Route(tuple(
+        Obj(label, f"/supervision/agenda/{target}/review", "POST", owners=owners,
+            unknown=unknown, ok=OFFICE_REFUSED if owners else None,
+            data={"plan_id": "{plan:A}", "discussed": "yes", "plan_agreed": "no",
+                  "follow_up_on": "2000-01-01", "note": "a past follow-up date"})
+        for label, target, owners, unknown in (
+            ("A's episode (a past follow-up date: refused)", "{ep:A}", S1, False),
+            ("B's episode (t2: not s1's)", "{ep:B}", NOBODY, False),
+            ("C's episode (another clinic)", "{ep:C}", NOBODY, False),
+            ("unknown episode", "{ep:unknown}", NOBODY, True),
+            ("huge id", "99999999999999999999", NOBODY, True))), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -920,6 +939,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys["code:unknown"] = UNKNOWN_CODE
     keys["code:huge"] = "C-" + "Z" * 4000  # issue 18: review: far past the 16-char column
     keys["token:unknown"] = secrets.token_urlsafe(32)
+    keys.update(issue19_supervision_world(store, clock, users, episodes))  # issue 19
 
     # What a role must never see: (label, needle, roles that may see it, whether an echo
     # of the request's own URL or form is no leak). Matched case-insensitively.
@@ -961,6 +981,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
         ("s1", "supervision.client", "client A", people["A"].code),
         ("s1", "supervision.therapist", "t1 (supervised by s1)", people["A"].code),
         ("s1", "supervision.digests", "(page)", "2026-W41"),
+        ("s1", "supervision.agenda_page", "(page)", people["A"].code),  # issue 19
         ("t1", "reports.index", "(page)", "2026-07-14"),  # issue 18: reports
         ("admin", "admin.clients", "(page)", people["B"].code),
         ("admin", "admin.users", "(page)", f"heron-{tag}"),
@@ -969,6 +990,22 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     ]
     return SimpleNamespace(users=users, people=people, keys=keys, markers=markers,
                            must_show=must_show)
+
+
+def issue19_supervision_world(store, clock, users, episodes) -> dict[str, str]:
+    """issue 19: supervision. An open action plan of client A's episode (by t1) whose
+    review date has passed, so that A is on s1's agenda; its key ``plan:A``."""
+    from outcome.models import ActionPlan
+
+    plan = ActionPlan(episode_id=episodes["A"].id, created_by_id=users["t1"].id,
+                      created_dt=clock() - dt.timedelta(days=30),
+                      review_on=(clock() - dt.timedelta(days=2)).date(),
+                      steps=[{"domain": "alliance", "suggestion": None,
+                              "text": "talk about the relationship", "decision": "own"}],
+                      note="")
+    store.add(plan)
+    store.commit()
+    return {"plan:A": str(plan.id), "plan:unknown": str(UNKNOWN_ID)}
 
 
 # --- the cases -----------------------------------------------------------------------------

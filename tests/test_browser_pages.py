@@ -244,6 +244,30 @@ PAGES += (
 )
 SKIPPED["record.review_pdf"] = "download"
 
+
+# issue 19: supervision. The agenda (a case with a plan under review, see
+# issue19_supervision_world), its review form sent back with its messages, and the
+# fidelity figures.
+def _refused_review(page) -> None:
+    """Open the first case's review form, give a past follow-up date and a long note,
+    leave "plan agreed" unanswered, and send it (the browser's own checks off)."""
+    form = page.locator("main section.agenda-row form").first
+    page.locator("main section.agenda-row details summary").first.click()
+    form.evaluate("(f) => { f.noValidate = true; }")
+    form.locator("[name='follow_up_on']").fill("2000-01-01")
+    form.locator("[name='note']").fill("Discussed at length; " * 12)
+    form.locator("button[type=submit]").click()
+
+
+PAGES += (
+    Page("supervision-agenda", "supervisor", "supervision.agenda_page",
+         lambda w: "/supervision/agenda"),
+    Page("supervision-agenda-errors", "supervisor", "supervision.agenda_page",
+         lambda w: "/supervision/agenda", submit=_refused_review, status=400),
+    Page("supervision-fidelity", "supervisor", "supervision.fidelity_page",
+         lambda w: "/supervision/fidelity"),
+)
+
 # The widest element that makes a page scroll sideways, and the chart texts below 11 px.
 PHONE_CHECK = """(minimum) => {
   const problems = [];
@@ -337,6 +361,7 @@ def world(databases, demo_databases, tmp_path_factory, app_factory) -> Iterator[
         emails = {role: users[world[f"{role}_id"]].email
                   for role in ("therapist", "supervisor", "admin")}
         extra = _more(session, world, episode, users, now, library)
+        issue19_supervision_world(session, episode, world, now)  # issue 19: supervision
     # A fresh installation: no clinic yet, and its one-time setup token.
     setup_url = databases.new_url()
     engine = make_engine(setup_url)
@@ -405,6 +430,29 @@ def _more(session, world: dict, episode: Episode, users: dict, now: dt.datetime,
     return {"episode_id": episode.id, "appointment_id": series[0].id,
             "past_client_code": past, "kiosk_token": kiosk_token,
             "kiosk_setup_token": setup_token, "visit_tokens": visits}
+
+
+def issue19_supervision_world(session, episode: Episode, world: dict,
+                              now: dt.datetime) -> None:
+    """issue 19: supervision. An open action plan of the client's episode whose review
+    date has passed, reviewed once before by the supervisor with a long note, so the
+    agenda shows a case with its last review and a review form."""
+    from outcome.models import ActionPlan
+    from outcome.models import SupervisionReview
+
+    plan = ActionPlan(episode_id=episode.id, created_by_id=world["therapist_id"],
+                      created_dt=now - dt.timedelta(days=30),
+                      review_on=(now - dt.timedelta(days=3)).date(),
+                      steps=[{"domain": "alliance", "suggestion": None,
+                              "text": "talk about the relationship", "decision": "own"}])
+    session.add(plan)
+    session.flush()
+    session.add(SupervisionReview(episode_id=episode.id, plan_id=plan.id,
+                                  supervisor_id=world["supervisor_id"],
+                                  reviewed_dt=now - dt.timedelta(days=20), discussed=True,
+                                  plan_agreed=True, follow_up_on=None,
+                                  note="Agreed the plan; look again at the review date. " * 8))
+    session.flush()
 
 
 def _pick(session) -> dict:

@@ -29,6 +29,9 @@ clinic dates, timestamps are compared in UTC).
   the episode's primary measure, or the NHS Talking Therapies pair where the clinic uses
   it, domain.md section 3), with the measure or pair it belongs to.
 
+Issue 19: :mod:`outcome.services.digests.loop` adds the supervisor's agenda and the
+fidelity figures to the digest built here.
+
 Only the clients needing attention describe the caseload when the digest is produced
 (open alerts and stored signals). Client codes only.
 """
@@ -282,9 +285,38 @@ class WeekReader:
     def completion(self, episode_ids: set[int], week: Week) -> RateFigure:
         """Sessions of ``episode_ids`` in ``week`` (scheduled or attended, started in it)
         at which the client answered the main outcome measure, of all those sessions."""
+        return self.completion_between(episode_ids, week.start, week.end)
+
+    def completion_between(self, episode_ids: set[int], start: dt.datetime,
+                           end: dt.datetime) -> RateFigure:
+        """:meth:`completion` for any period ``start`` <= session start < ``end`` (the one
+        definition; the fidelity figures of issue 19 read it for their period)."""
         held = [s for s in self.sessions if s.episode_id in episode_ids
-                and week.start <= s.starts_dt < week.end]
+                and start <= s.starts_dt < end]
         return _rate(sum(1 for s in held if s.id in self.measured), len(held))
+
+    def colours_by_score(self, episode_id: int) -> list[tuple[dt.datetime, str]]:
+        """The episode's colour on the main measure as it read just after each of its
+        valid scores: (completed, colour) per score, oldest first. The engine's rule
+        (:func:`outcome.core.signals.outcome_signals`) on the series up to that score,
+        as :meth:`reading` reads it at a week's end; [] without a score."""
+        rows = self._scores.get(episode_id, [])
+        context, instrument = self._context, self.instrument
+        if not rows or context is None or instrument is None:
+            return []
+        width = len(rows)
+        scores = np.full((width, width), np.nan)
+        sessions = np.tile(np.arange(1, width + 1), (width, 1))
+        for k in range(width):  # row k: the series up to its (k + 1)th score
+            scores[k, :k + 1] = [score for _, score, _ in rows[:k + 1]]
+            sessions[k, :k + 1] = [t for _, _, t in rows[:k + 1]]
+        sd = context.intake_sd.get(instrument.id)
+        signals = outcome_signals(instrument, scores, sessions,
+                                  model=context.models.get(instrument.id),
+                                  settings=context.colours,
+                                  intake_sd=sd[0] if sd else None,
+                                  n_intake=sd[1] if sd else None)
+        return [(rows[k][0], signals.colours.name(k)) for k in range(width)]
 
     def figures(self, episode_ids: set[int], week: Week) -> KeyFigures:
         """Every figure of ``episode_ids`` for ``week``: the one definition the cover, the

@@ -30,10 +30,10 @@ from outcome.services import clinic_settings
 from outcome.services.digests.archive import DIGEST_KIND
 from outcome.services.digests.archive import archive_digest
 from outcome.services.digests.figures import DigestError
-from outcome.services.digests.figures import build_digest
 from outcome.services.digests.figures import due_weeks
 from outcome.services.digests.figures import iso_week
 from outcome.services.digests.figures import week_bounds
+from outcome.services.digests.loop import build_supervisor_digest
 from outcome.services.explanations import language
 from outcome.services.explanations import say
 from outcome.services.report_runs import RunResult
@@ -87,7 +87,7 @@ def render_digest(session: Session, run: ReportRun, supervisor: User,
     Rendering is most of a digest's time (about 0.2 s a page); keeping it out of the
     writing transaction keeps SQLite's single write lock free for the clinic meanwhile.
     """
-    digest = build_digest(session, supervisor, run.period, library, now)
+    digest = build_supervisor_digest(session, supervisor, run.period, library, now)
     # In the supervisor's own language (their account's; English when none is chosen).
     code = language(supervisor.locale)
     with for_reader(lambda message: say(message, code), code):
