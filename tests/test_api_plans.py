@@ -438,3 +438,21 @@ def test_plans_cannot_be_written_through_the_api(world):
         response = api.post(path, json={})
         assert response.status_code == 405, path
         assert response.mimetype == "application/problem+json"
+
+
+def test_the_docs_example_plan_is_a_plan_as_the_document_describes_it():
+    """docs/api.md's example plan matches the OpenAPI schema the responses are held to."""
+    from pathlib import Path
+
+    from jsonschema import Draft202012Validator
+
+    from outcome.web.api.openapi import document
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text("utf-8")
+    part = text[text.index("A plan, as the client's own therapist reads it:"):]
+    start = part.index("```json") + len("```json")
+    example = json.loads(part[start:part.index("```", start)])
+    doc = document()
+    root = {"$ref": "#/components/schemas/Plan", "components": doc["components"]}
+    assert list(Draft202012Validator(root).iter_errors(example)) == []
+    assert set(example) == set(doc["components"]["schemas"]["Plan"]["required"])
