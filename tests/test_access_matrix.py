@@ -46,6 +46,7 @@ from sqlalchemy.orm import sessionmaker
 
 from outcome.extensions import database
 from outcome.models import AccessRequest
+from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import AuditEvent
@@ -55,6 +56,7 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
+from outcome.models import SupervisionReview
 from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.models import load_all
@@ -762,6 +764,13 @@ POLICY: dict[str, Route] = {
             ("C's episode (another clinic)", "{ep:C}", NOBODY, False),
             ("unknown episode", "{ep:unknown}", NOBODY, True),
             ("huge id", "99999999999999999999", NOBODY, True))), staff_only),
+    # issue 19: api. Plans and reviews, read only: a session cookie never authenticates
+    # them (each token role is tested in tests/test_api_access.py and test_api_plans.py).
+    "api.plans": no_token("/api/v1/plans"),
+    "api.plan": no_token("/api/v1/plans/{apiplan:A}"),
+    "api.client_plans": no_token("/api/v1/clients/{code:A}/plans"),
+    "api.reviews": no_token("/api/v1/reviews"),
+    "api.client_reviews": no_token("/api/v1/clients/{code:A}/reviews"),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -940,6 +949,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys["code:huge"] = "C-" + "Z" * 4000  # issue 18: review: far past the 16-char column
     keys["token:unknown"] = secrets.token_urlsafe(32)
     keys.update(issue19_supervision_world(store, clock, users, episodes))  # issue 19
+    keys.update(issue19_api_world(store, clock, users, episodes))
 
     # What a role must never see: (label, needle, roles that may see it, whether an echo
     # of the request's own URL or form is no leak). Matched case-insensitively.
@@ -1006,6 +1016,21 @@ def issue19_supervision_world(store, clock, users, episodes) -> dict[str, str]:
     store.add(plan)
     store.commit()
     return {"plan:A": str(plan.id), "plan:unknown": str(UNKNOWN_ID)}
+def issue19_api_world(store, clock, users, episodes) -> dict[str, str]:
+    """issue 19: api. An open action plan of client A by t1, reviewed by s1 (no free text:
+    the canaries stay those of the world above); ``apiplan:A`` is its id."""
+    # Closed: an episode has at most one open plan, and the supervision world's is open.
+    plan = ActionPlan(episode_id=episodes["A"].id, created_by_id=users["t1"].id,
+                      created_dt=clock(), review_on=dt.date(2026, 12, 14),
+                      steps=[{"domain": "alliance", "suggestion": None, "text": "",
+                              "decision": "own"}], note="", status="closed",
+                      closed_dt=clock(), closed_by_id=users["t1"].id)
+    store.add(plan)
+    store.flush()
+    store.add(SupervisionReview(episode_id=episodes["A"].id, plan_id=plan.id,
+                                supervisor_id=users["s1"].id, reviewed_dt=clock()))
+    store.commit()
+    return {"apiplan:A": str(plan.id), "apiplan:unknown": str(UNKNOWN_ID)}
 
 
 # --- the cases -----------------------------------------------------------------------------

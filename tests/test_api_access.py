@@ -90,6 +90,9 @@ OPERATIONS = {
     "fhir_responses": ("GET", "/fhir/QuestionnaireResponse?subject=Patient/{code}", None,
                        OWN),
     "fhir_observations": ("GET", "/fhir/Observation?subject=Patient/{code}", None, OWN),
+    # issue 19: api (a plan by its id, and the lists across clients: test_api_plans.py)
+    "client_plans": ("GET", "/api/v1/clients/{code}/plans?status=all", None, VISIBLE),
+    "client_reviews": ("GET", "/api/v1/clients/{code}/reviews", None, VISIBLE),
 }
 
 

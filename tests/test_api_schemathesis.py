@@ -31,12 +31,15 @@ from sqlalchemy.orm import sessionmaker
 from outcome import schema as db_schema
 from outcome.core.answers import parse_answers
 from outcome.db import make_engine
+from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import ApiToken
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import SupervisionReview
+from outcome.models import SupportCheck
 from outcome.models import User
 from outcome.services.api_tokens import SECRET_PREFIX
 from outcome.services.api_tokens import hash_secret
@@ -91,12 +94,45 @@ def world(databases, tmp_path_factory, app_factory):
                            scopes=["read", "write"], created_by_id=therapist.id, created_dt=now,
                            expires_dt=now + dt.timedelta(days=3650)))
         ids = {"episode_id": episode.id, "alert_id": alert.id,
-               "appointment_id": appointment.id}
+               "appointment_id": appointment.id,
+               **issue19_api_world(store, episode, therapist, now)}
         code = client.code
         store.commit()
     app = app_factory(url, instance_path=tmp_path_factory.mktemp("instance"))
     yield World(app, SECRET, code, ids)
     engine.dispose()
+
+
+def issue19_api_world(store, episode, therapist, now) -> dict[str, int]:
+    """issue 19: api. A closed plan and the open one that revised it (after an answered
+    support check), and a supervisor's review of it, so that generated requests reach
+    every field of a plan and a review."""
+    supervisor = User(clinic_id=episode.clinic_id, email="s@fuzz.example", display_name="S",
+                      is_supervisor=True)
+    store.add(supervisor)
+    store.flush()
+    check = SupportCheck(episode_id=episode.id, reason="red", started_by_id=therapist.id,
+                         started_dt=now, status="answered", answered_dt=now)
+    store.add(check)
+    store.flush()
+    steps = [{"domain": "alliance", "suggestion": "alliance.metacommunication",
+              "text": "Talk about the relationship", "decision": "accepted"}]
+    first = ActionPlan(episode_id=episode.id, created_by_id=therapist.id, created_dt=now,
+                       steps=steps, note="n", review_on=dt.date(2026, 12, 1),
+                       baseline={"instrument": "phq9", "score": 18, "colour": "red"},
+                       status="revised", closed_dt=now, closed_by_id=therapist.id,
+                       outcome={"colour_now": "red"})
+    store.add(first)
+    store.flush()
+    plan = ActionPlan(episode_id=episode.id, created_by_id=therapist.id, created_dt=now,
+                      steps=steps, note="n", review_on=dt.date(2026, 12, 14),
+                      support_check_id=check.id, revised_from_id=first.id)
+    store.add(plan)
+    store.flush()
+    store.add(SupervisionReview(episode_id=episode.id, plan_id=plan.id,
+                                supervisor_id=supervisor.id, reviewed_dt=now,
+                                follow_up_on=dt.date(2026, 12, 21), note="r"))
+    return {"plan_id": plan.id}
 
 
 # Loaded from the document itself (what /api/v1/openapi.json serves); the app it calls,
@@ -127,10 +163,12 @@ def test_every_operation_conforms(case, world):
         parameters = dict(case.path_parameters or {})
         if "code" in parameters:
             parameters["code"] = world.code
-        for name in ("episode_id", "alert_id"):
+        for name in ("episode_id", "alert_id", "plan_id"):
             if name in parameters:
                 parameters[name] = world.ids[name]
         case.path_parameters = parameters
+        if case.query and "plan_id" in case.query:  # issue 19: api
+            case.query = {**case.query, "plan_id": world.ids["plan_id"]}
         if case.query and "subject" in case.query:
             case.query = {**case.query, "subject": f"Patient/{world.code}"}
     # The checks that send again (without auth, with other methods) reach the app too.

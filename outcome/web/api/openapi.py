@@ -15,6 +15,10 @@ from typing import Any
 from outcome.core.languages import SUPPORTED_LOCALES
 from outcome.models.care import APPOINTMENT_STATUSES
 from outcome.models.care import END_REASONS
+from outcome.models.support import CHECK_REASONS
+from outcome.models.support import CHECK_STATUSES
+from outcome.models.support import PLAN_STATUSES
+from outcome.models.support import STEP_DECISIONS
 from outcome.web.api.pagination import CURSOR_PATTERN
 
 VERSION = "1.0.0"
@@ -303,6 +307,81 @@ SCHEMAS: dict[str, Any] = {
                         "type": "object", "required": ["value", "label"],
                         "properties": {"value": {"type": "integer"},
                                        "label": {"type": ["string", "null"]}}}}}}}}},
+    # issue 19: api. Action plans and supervision reviews, read only.
+    "Plan": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "client_code", "episode_id", "status", "created_at",
+                     "created_by_id", "review_on", "review_due", "steps", "note", "baseline",
+                     "closed_at", "closed_by_id", "closing_note", "outcome", "revised_from_id",
+                     "revised_by_id", "support_check", "resolved_alert_ids"],
+        "description": "A therapist's action plan after a signal. For anyone but the "
+                       "client's own therapist (a supervisor's token) the steps' text, "
+                       "note and closing_note are null: a supervisor reads the plan's "
+                       "state by client code.",
+        "properties": {
+            "id": ID, "client_code": CODE, "episode_id": ID,
+            "status": {"type": "string", "enum": list(PLAN_STATUSES),
+                       "description": "open; closed at review; revised: replaced by the "
+                                      "plan in revised_by_id."},
+            "created_at": DATE_TIME, "created_by_id": {"type": "integer"},
+            "review_on": DATE,
+            "review_due": {"type": "boolean",
+                           "description": "Open, and review_on is today or past (the "
+                                          "clinic's calendar)."},
+            "steps": {"type": "array", "items": ref("PlanStep")},
+            "note": {"type": ["string", "null"],
+                     "description": "Shown to the client's own therapist only."},
+            "baseline": {"type": ["object", "null"], "additionalProperties": True,
+                         "description": "The episode's main measure when the plan was "
+                                        "made: instrument, score, colour, session, "
+                                        "administration."},
+            "closed_at": nullable(DATE_TIME), "closed_by_id": {"type": ["integer", "null"]},
+            "closing_note": {"type": ["string", "null"],
+                             "description": "Shown to the client's own therapist only."},
+            "outcome": {"type": ["object", "null"], "additionalProperties": True,
+                        "description": "The follow-up read when the plan was closed: "
+                                       "colour and change since the plan."},
+            "revised_from_id": {"type": ["integer", "null"]},
+            "revised_by_id": {"type": ["integer", "null"]},
+            "support_check": nullable(ref("PlanCheck")),
+            "resolved_alert_ids": {"type": "array", "items": ID}}},
+    "PlanStep": {
+        "type": "object", "additionalProperties": False,
+        "required": ["domain", "suggestion_id", "decision", "text"],
+        "properties": {
+            "domain": {"type": ["string", "null"], "examples": ["alliance"]},
+            "suggestion_id": {"type": ["string", "null"],
+                              "description": "The suggestion taken or declined; null for "
+                                             "a step of the therapist's own.",
+                              "examples": ["alliance.metacommunication"]},
+            "decision": nullable({"type": "string", "enum": list(STEP_DECISIONS)}),
+            "text": {"type": ["string", "null"],
+                     "description": "The step's words; the client's own therapist only."}}},
+    "PlanCheck": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "reason", "status", "started_at", "answered_at"],
+        "description": "The support check the plan followed (never its answers).",
+        "properties": {"id": ID,
+                       "reason": {"type": "string", "enum": list(CHECK_REASONS)},
+                       "status": {"type": "string", "enum": list(CHECK_STATUSES)},
+                       "started_at": DATE_TIME, "answered_at": nullable(DATE_TIME)}},
+    "PlanList": _page("Plan"),
+    "Review": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "client_code", "episode_id", "plan_id", "supervisor_id",
+                     "reviewed_at", "discussed", "plan_agreed", "follow_up_on", "note"],
+        "description": "A supervisor's record that a case was reviewed.",
+        "properties": {
+            "id": ID, "client_code": CODE, "episode_id": ID,
+            "plan_id": {"type": ["integer", "null"],
+                        "description": "Null: a case reviewed without a plan."},
+            "supervisor_id": {"type": "integer"}, "reviewed_at": DATE_TIME,
+            "discussed": {"type": "boolean"}, "plan_agreed": {"type": "boolean"},
+            "follow_up_on": nullable(DATE),
+            "note": {"type": ["string", "null"],
+                     "description": "Shown to the supervisor who wrote it and the client's "
+                                    "own therapist only."}}},
+    "ReviewList": _page("Review"),
     "FhirResource": {"type": "object", "required": ["resourceType"],
                      "properties": {"resourceType": {"type": "string"}},
                      "additionalProperties": True},
@@ -355,6 +434,20 @@ _PAGE_PARAMS = [
 _STATUS_PARAM = {"name": "status", "in": "query", "required": False,
                  "schema": {"type": "string", "enum": ["open", "acknowledged", "resolved",
                                                        "all"], "default": "open"}}
+# issue 19: api
+_PLAN_FILTERS = [
+    {"name": "status", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": [*PLAN_STATUSES, "all"], "default": "open"}},
+    {"name": "review_due", "in": "query", "required": False, "schema": {"type": "boolean"},
+     "description": "true: open plans whose review date is today or past; false: the "
+                    "others."},
+    {"name": "updated_since", "in": "query", "required": False,
+     "schema": {"type": "string", "format": "date-time"},
+     "description": "Plans created, closed or revised at or after this time (RFC 3339, "
+                    "with its offset)."},
+]
+_PLAN_ID_FILTER = {"name": "plan_id", "in": "query", "required": False, "schema": ID,
+                   "description": "Only the reviews of this plan."}
 _IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255,
                            "pattern": "^[!-~]+$"},
@@ -453,6 +546,27 @@ def _paths() -> dict[str, Any]:
             "Acknowledge an open alert with a note", "AlertAcknowledge", "200",
             _json("Alert", "Acknowledged"), params=[*code, alert], tag="alerts",
             op_id="acknowledgeAlert"),
+        # issue 19: api
+        "/api/v1/plans": _get(
+            "Action plans of every client the token's staff member may see",
+            _json("PlanList", "A page", _LINK), params=[*_PLAN_FILTERS, *_PAGE_PARAMS],
+            tag="plans", op_id="listPlans", errors=(400, 401, 403, 429)),
+        "/api/v1/plans/{plan_id}": _get(
+            "One action plan", _json("Plan", "The plan"),
+            params=[{"name": "plan_id", "in": "path", "required": True, "schema": ID}],
+            tag="plans", op_id="getPlan", errors=(401, 403, 404, 429)),
+        "/api/v1/clients/{code}/plans": _get(
+            "The client's action plans", _json("PlanList", "A page", _LINK),
+            params=[*code, *_PLAN_FILTERS, *_PAGE_PARAMS], tag="plans",
+            op_id="listClientPlans"),
+        "/api/v1/reviews": _get(
+            "Supervision reviews of every client the token's staff member may see",
+            _json("ReviewList", "A page", _LINK), params=[_PLAN_ID_FILTER, *_PAGE_PARAMS],
+            tag="plans", op_id="listReviews", errors=(400, 401, 403, 429)),
+        "/api/v1/clients/{code}/reviews": _get(
+            "The client's supervision reviews", _json("ReviewList", "A page", _LINK),
+            params=[*code, _PLAN_ID_FILTER, *_PAGE_PARAMS], tag="plans",
+            op_id="listClientReviews"),
     }
     paths.update(_fhir_paths())
     return paths
@@ -518,8 +632,9 @@ def _document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {
             "title": "outcome integration API", "version": VERSION,
-            "description": "Clients, episodes, appointments, questionnaire answers, signals "
-                           "and alerts for the clinic's other systems. Every request but this "
+            "description": "Clients, episodes, appointments, questionnaire answers, signals, "
+                           "alerts, action plans and supervision reviews for the clinic's "
+                           "other systems. Every request but this "
                            "document needs 'Authorization: Bearer <token>'. A personal "
                            "token acts for the staff member who made it and sees exactly "
                            "what they see; an integration token (an admin's) sees client "
@@ -531,7 +646,7 @@ def _document() -> dict[str, Any]:
         "security": [{"bearerToken": []}],
         "tags": [{"name": n} for n in ("clients", "episodes", "appointments",
                                        "administrations", "signals", "alerts",
-                                       "instruments", "fhir", "meta")],
+                                       "plans", "instruments", "fhir", "meta")],
         "paths": _paths(),
         "components": {
             "schemas": SCHEMAS,

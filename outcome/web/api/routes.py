@@ -1,4 +1,5 @@
-"""``/api/v1``: clients, episodes, appointments, administrations, signals, alerts, instruments.
+"""``/api/v1``: clients, episodes, appointments, administrations, signals, alerts, instruments,
+action plans and supervision reviews (read only; :mod:`outcome.web.api.plans`).
 
 Routes stay thin: a client is found through :mod:`outcome.web.scoping` (the one
 scoping function, one audit record per request, 404 outside the token's reach), the
@@ -22,6 +23,7 @@ from typing import Any
 
 from flask import Blueprint
 from flask import Response
+from flask import abort
 from flask import current_app
 from flask import json
 from flask import request
@@ -30,6 +32,7 @@ from sqlalchemy import select
 
 from outcome.core.instruments import Instrument
 from outcome.extensions import instrument_library
+from outcome.models import ActionPlan
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Appointment
@@ -37,6 +40,7 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
+from outcome.models import SupervisionReview
 from outcome.models.care import SESSION_STATUSES
 from outcome.services import audit
 from outcome.services.alerts import AlertError
@@ -62,6 +66,7 @@ from outcome.services.submissions import UnknownInstrument
 from outcome.services.submissions import api_key
 from outcome.services.submissions import submit as submit_answers
 from outcome.web.api import access
+from outcome.web.api import plans as plan_views
 from outcome.web.api.bodies import json_body
 from outcome.web.api.bodies import parse_date
 from outcome.web.api.bodies import parse_datetime
@@ -578,6 +583,85 @@ def acknowledge(code: str, alert_id: int) -> Response:
         raise Problem(status, str(exc), errors=[FieldError(str(exc), pointer("note"),
                                                            code="rejected")]) from None
     return ok(alert_json(alert, found))
+
+
+# --- action plans and supervision reviews (issue 19), read only ---------------------------------
+
+
+def _page_of(query, id_column, to_json) -> Response:
+    """One page of ``query`` (scoped), its rows shown by ``to_json`` (a whole page at once)."""
+    page = paginate(db_session(), query, id_column, lambda row: row)
+    rows: list[Any] = page.items
+    return ok({"items": to_json(rows), "next_cursor": page.next_cursor},
+              headers=page.link_header())
+
+
+def _visible_ids():
+    """The ids of the clients this request reaches with their data (none for an admin)."""
+    return reachable_clients().with_only_columns(Client.id)
+
+
+def _list_audited(action: str) -> None:
+    viewer = acting_user()
+    audit_event(action=action, outcome="allowed", clinic_id=viewer.clinic_id,
+                even_if_failed=True, **actor_fields())
+
+
+@bp.get("/plans")
+def plans() -> Response:
+    today = _today()
+    query = plan_views.plans_query(_visible_ids(), today)  # a bad parameter: 400 first
+    _list_audited("api.plans.list")
+    return _page_of(query, ActionPlan.id, lambda rows: plan_views.plans_json(rows, today))
+
+
+@bp.get("/plans/<int:plan_id>")
+def plan(plan_id: int) -> Response:
+    viewer = acting_user()
+    code = plan_views.plan_owner_code(plan_id, viewer.clinic_id)
+    if code is None:  # no such plan in this clinic: the same 404 as a foreign one
+        audit_event(action="api.plan.view", outcome="denied", clinic_id=viewer.clinic_id,
+                    object_type="action_plan", object_id=plan_id, even_if_failed=True,
+                    **actor_fields())
+        abort(404)
+    visible_client(code, "api.plan.view", check=_belongs(ActionPlan, plan_id))
+    row = db_session().get(ActionPlan, plan_id)
+    assert row is not None
+    return ok(plan_views.plans_json([row], _today())[0])
+
+
+@bp.get("/clients/<code>/plans")
+def client_plans(code: str) -> Response:
+    today = _today()
+    found: dict[str, Any] = {}
+
+    def parameters_valid(client: Client) -> bool:  # a bad one: a 400, audited as denied
+        found["query"] = plan_views.plans_query(select(Client.id).where(Client.id == client.id),
+                                                today)
+        return True
+
+    visible_client(code, "api.plans.view", check=parameters_valid)
+    return _page_of(found["query"], ActionPlan.id,
+                    lambda rows: plan_views.plans_json(rows, today))
+
+
+@bp.get("/reviews")
+def reviews() -> Response:
+    query = plan_views.reviews_query(_visible_ids())
+    _list_audited("api.reviews.list")
+    return _page_of(query, SupervisionReview.id, plan_views.reviews_json)
+
+
+@bp.get("/clients/<code>/reviews")
+def client_reviews(code: str) -> Response:
+    found: dict[str, Any] = {}
+
+    def parameters_valid(client: Client) -> bool:  # a bad one: a 400, audited as denied
+        found["query"] = plan_views.reviews_query(select(Client.id).where(Client.id == client.id))
+        return True
+
+    visible_client(code, "api.reviews.view", check=parameters_valid)
+    return _page_of(found["query"], SupervisionReview.id, plan_views.reviews_json)
 
 
 # --- the document ----------------------------------------------------------------------------
