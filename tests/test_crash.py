@@ -77,7 +77,15 @@ def test_the_checks_report_what_a_crash_could_leave(fresh_database_url, tmp_path
     server = crash.Server(fresh_database_url, tmp_path / "server").start()
     try:
         with crash.Load(server, clinic, threads=2, seed=5, round_no=1) as load:
-            time.sleep(1.5)
+            # Until enough are acknowledged (8, 2 of them GAD-7), not for a fixed time: a
+            # loaded machine answers fewer a second (bounded by the load's own deadline).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                done = [s for results in load.results for s in list(results)
+                        if s.acknowledged]
+                if len(done) >= 8 and sum(s.instrument == "gad7" for s in done) >= 2:
+                    break
+                time.sleep(0.1)
             items = load.stop()
     finally:
         server.stop()
