@@ -113,6 +113,22 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("The therapist is reminded after this many hours; after twice as long, their "
             "supervisors are told (the admins when there is none). From 1 to 168."), "int"),
     )),
+    # issue 19: after the signal
+    (_l("After a signal"), (
+        ("support_check_auto", _l("Send support checks automatically"),
+         _l("On: when an episode turns red, reliably deteriorates or has an unrepaired "
+            "alliance rupture, a support check is e-mailed to the client (when they have an "
+            "address). Off: the therapist starts it."), "boolean"),
+        ("support_alliance_recent_days", _l("Reuse an alliance score up to (days old)"),
+         _l("A support check does not ask about the alliance again when the episode has "
+            "an alliance score this recent. From 0 to 90."), "int"),
+        ("plan_review_days", _l("Review an action plan after (days)"),
+         _l("The review date a new plan is given unless the therapist chooses another. "
+            "From 7 to 180."), "int"),
+        ("plan_overdue_days", _l("Supervisor's agenda: no plan after (days)"),
+         _l("A not-on-track or unrepaired-rupture case with no action plan this many days "
+            "after its alert goes on the supervisor's agenda. From 1 to 60."), "int"),
+    )),
 )
 # Edited on their own form (outcome.web.admin.crisis), not as text here.
 CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
@@ -160,6 +176,10 @@ def _instrument_problems(values: dict[str, Any]) -> dict[str, str]:
     post = values.get("post_instrument")
     if isinstance(post, str) and post and post not in known:
         found["post_instrument"] = _("Unknown instrument: %(ids)s.", ids=post)
+    elif isinstance(post, str) and post:
+        role = next(i.role for i in instrument_library(current_app) if i.id == post)
+        if role != "alliance":  # a support check's measure is asked only in a check
+            found["post_instrument"] = _("%(id)s is not an alliance measure.", id=post)
     return found
 
 
