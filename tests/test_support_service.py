@@ -24,6 +24,7 @@ from outcome.core import support as core_support
 from outcome.core.support import CheckReading
 from outcome.models import Administration
 from outcome.models import Alert
+from outcome.models import Client
 from outcome.models import EpisodeSignal
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
@@ -425,3 +426,16 @@ def test_automatic_checks_only_when_the_clinic_says_so_and_once(db_session, clin
     assert support.offer_automatically(db_session, LIB, NOW + DAY, mail=mail) == []
     assert db_session.scalars(select(Administration).where(
         Administration.link_id == check.link_id)).all() == []
+
+
+def test_the_api_answers_a_note_for_a_plan_kind_with_a_409_naming_the_reason(
+        api, db_session, episode, therapist):
+    alert = red(db_session, episode)
+    code = db_session.get(Client, episode.client_id).code
+    db_session.commit()
+    response = api(therapist).post(f"/api/v1/clients/{code}/alerts/{alert.id}/acknowledge",
+                                   json={"note": "discussed"})
+    assert response.status_code == 409
+    assert "An action plan resolves this kind of alert" in response.get_json()["detail"]
+    db_session.refresh(alert)
+    assert alert.status == "open"
