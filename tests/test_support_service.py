@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from outcome.core import support as core_support
 from outcome.core.support import CheckReading
-from outcome.models import Administration
 from outcome.models import Alert
+from outcome.models import AuditEvent
 from outcome.models import Client
 from outcome.models import EpisodeSignal
 from outcome.models import OutboundEmail
@@ -424,8 +424,23 @@ def test_automatic_checks_only_when_the_clinic_says_so_and_once(db_session, clin
     assert check.episode_id == episode.id and check.started_by_id is None
     assert check.reason == "deterioration"
     assert support.offer_automatically(db_session, LIB, NOW + DAY, mail=mail) == []
-    assert db_session.scalars(select(Administration).where(
-        Administration.link_id == check.link_id)).all() == []
+    [event] = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "support.check.start")).all()
+    assert (event.actor_kind, event.object_id) == ("system", str(check.id))
+    [email] = db_session.scalars(select(OutboundEmail)).all()
+    assert email.dedupe_key == f"support:{check.id}"
+
+
+def test_the_scheduler_job_offers_checks(app, db_session, clinic, episode, fake_core):
+    from outcome.jobs import JOBS
+    from outcome.jobs import offer_support_checks
+
+    assert "offer-support-checks" in {job_id for job_id, *_rest in JOBS}
+    red(db_session, episode)
+    clinic_settings.update(db_session, clinic, {"support_check_auto": True})
+    db_session.commit()
+    assert offer_support_checks(app, now=NOW) == 1
+    assert offer_support_checks(app, now=NOW + DAY) == 0
 
 
 def test_the_api_answers_a_note_for_a_plan_kind_with_a_409_naming_the_reason(

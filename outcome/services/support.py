@@ -47,6 +47,7 @@ from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
 from outcome.models import User
 from outcome.models.support import STEP_DECISIONS
+from outcome.services import audit
 from outcome.services import clinic_settings
 from outcome.services.explanations import say
 from outcome.services.instruments import instrument_statuses
@@ -619,8 +620,8 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
     Only clients with an e-mail address: a link's token is shown once, so a check made
     for a client without one could not be handed over; for them the offer stays on the
     client's page for the therapist to start (and show the link). Episodes whose clinic
-    has no support measure available are skipped. Audited by the caller (one record per
-    check).
+    has no support measure available are skipped. Each check is audited here
+    (``support.check.start`` by the scheduler), as the escalation steps are.
     """
     started: list[SupportCheck] = []
     clinics = [c for c in session.scalars(select(Clinic).order_by(Clinic.id))
@@ -645,5 +646,9 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
                                                    now=now, library=library, mail=mail)
             except SupportError:
                 continue
+            audit.record(session, action="support.check.start", outcome="allowed", now=now,
+                         actor_kind="system", actor_label="scheduler",
+                         clinic_id=episode.clinic_id, client_id=episode.client_id,
+                         object_type="support_check", object_id=check.id)
             started.append(check)
     return started
