@@ -61,6 +61,7 @@ from outcome.services.mail import new_link_nonce
 from outcome.services.mail import queue_email
 from outcome.services.signals import lock_episode
 from outcome.services.signals import update_episode_signals
+from outcome.services.staff import StaffError
 from outcome.services.submissions import link_key_prefix
 from questionnaires.loader import InstrumentLibrary
 
@@ -88,8 +89,14 @@ CHECK_FIRST = N_("Your therapist would like to hear how things are going for you
                  "short questions take a few minutes:")
 
 
-class SupportError(ValueError):
-    """A request about a check or a plan that cannot be done; the message says why."""
+class SupportError(StaffError):
+    """A request about a check or a plan that cannot be done; the message says why.
+
+    As :class:`~outcome.services.staff.StaffError`: ``message`` is the untranslated
+    template (marked for translation), ``params`` its values, ``field`` the input at
+    fault (``steps``, ``note``, ``review_on``), so an edge renders it in the reader's
+    language: ``gettext(exc.message) % exc.params``.
+    """
 
 
 @dataclass(frozen=True)
@@ -265,14 +272,14 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
     support measure is available; nothing is stored then. Audited by the caller.
     """
     if episode.closed_on is not None:
-        raise SupportError("This episode has ended: a support check is for an episode in "
-                           "progress.")
+        raise SupportError(N_("This episode has ended: a support check is for an episode "
+                              "in progress."))
     if waiting_check(session, episode.id, now) is not None:
-        raise SupportError("A support check is already waiting for the client's answers; "
-                           "cancel it first to send a new one.")
+        raise SupportError(N_("A support check is already waiting for the client's "
+                              "answers; cancel it first to send a new one."))
     offer = offer_for(session, episode)
     if alert is not None and alert.episode_id != episode.id:
-        raise SupportError("That alert belongs to another episode.")
+        raise SupportError(N_("That alert belongs to another episode."))
     if reason is None:
         if alert is not None:
             reason = _reason_of(alert)
@@ -281,19 +288,20 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
         else:
             reason = "therapist"
     if reason == "therapist" and user is None:
-        raise SupportError("No signal offers a support check for this episode now.")
+        raise SupportError(N_("No signal offers a support check for this episode now."))
     if alert is None and offer is not None and reason != "therapist":
         alert = session.get(Alert, offer.alert_id)
     from outcome.models.support import CHECK_REASONS
     if reason not in CHECK_REASONS:
-        raise SupportError(f"Unknown reason {reason!r}: one of {', '.join(CHECK_REASONS)}.")
+        raise SupportError(N_("Unknown reason %(reason)s: one of %(known)s."),
+                           reason=repr(reason), known=", ".join(CHECK_REASONS))
     clinic = _clinic(session, episode)
     reused = recent_alliance(session, episode, library, now)
     battery = _battery(library, _available(session, clinic, library),
                        ("alliance",) if reused is not None else ())
     if not battery:
-        raise SupportError("No support measure is available to this clinic (none is "
-                           "installed, or its licence is not attested).")
+        raise SupportError(N_("No support measure is available to this clinic (none is "
+                              "installed, or its licence is not attested)."))
     client = session.get(Client, episode.client_id)
     nonce = new_link_nonce() if mail is not None and client is not None and client.email \
         else None
@@ -303,7 +311,8 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
             battery=[entry["instrument"] for entry in battery],
             token=link_token(mail.secret_key, nonce) if mail is not None and nonce else None)
     except NothingToAsk:
-        raise SupportError("No support measure is available to this clinic.") from None
+        raise SupportError(N_("No support measure is available to this clinic (none is "
+                              "installed, or its licence is not attested).")) from None
     check = SupportCheck(
         episode_id=episode.id, alert_id=alert.id if alert is not None else None,
         reason=reason, started_by_id=user.id if user is not None else None, started_dt=now,
@@ -386,7 +395,8 @@ def cancel_check(session: Session, check: SupportCheck, user: User, now: dt.date
     """Withdraw a check not yet answered; its link is revoked. Audited by the caller."""
     _expire_if_closed(session, check, now)
     if check.status != "sent":
-        raise SupportError(f"This check cannot be cancelled: it is {check.status}.")
+        raise SupportError(N_("This check cannot be cancelled: it is %(status)s."),
+                           status=check.status)
     check.status = "cancelled"
     link = session.get(QuestionnaireLink, check.link_id) if check.link_id else None
     if link is not None:
@@ -400,48 +410,54 @@ def cancel_check(session: Session, check: SupportCheck, user: User, now: dt.date
 def _steps(steps: Any) -> list[dict[str, Any]]:
     domains = core_support.DOMAINS + core_support.EXTRA_DOMAINS
     if not isinstance(steps, list) or not steps:
-        raise SupportError("A plan needs at least one step.")
+        raise SupportError(N_("A plan needs at least one step."), field="steps")
     out = []
     for n, step in enumerate(steps, start=1):
         if not isinstance(step, dict):
-            raise SupportError(f"Step {n} is not a step.")
+            raise SupportError(N_("Step %(n)s is not a step."), field="steps", n=n)
         domain = step.get("domain")
         if domain not in domains:
-            raise SupportError(f"Step {n}: unknown domain {domain!r}; one of "
-                               f"{', '.join(domains)}.")
+            raise SupportError(N_("Step %(n)s: unknown domain %(domain)s; one of %(known)s."),
+                               field="steps", n=n, domain=repr(domain),
+                               known=", ".join(domains))
         decision = step.get("decision")
         if decision not in STEP_DECISIONS:
-            raise SupportError(f"Step {n}: the decision must be one of "
-                               f"{', '.join(STEP_DECISIONS)}.")
+            raise SupportError(N_("Step %(n)s: the decision must be one of %(known)s."),
+                               field="steps", n=n, known=", ".join(STEP_DECISIONS))
         suggestion = step.get("suggestion")
         if suggestion is not None and (not isinstance(suggestion, str) or not suggestion
                                        or len(suggestion) > SUGGESTION_ID_MAX):
-            raise SupportError(f"Step {n}: the suggestion must be a suggestion's id.")
+            raise SupportError(N_("Step %(n)s: the suggestion must be a suggestion's id."),
+                               field="steps", n=n)
         if decision == "own" and suggestion is not None:
-            raise SupportError(f"Step {n}: a step of your own has no suggestion.")
+            raise SupportError(N_("Step %(n)s: a step of your own has no suggestion."),
+                               field="steps", n=n)
         if decision != "own" and suggestion is None:
-            raise SupportError(f"Step {n}: an accepted, edited or declined step names the "
-                               f"suggestion it comes from.")
+            raise SupportError(N_("Step %(n)s: an accepted, edited or declined step names "
+                                  "the suggestion it comes from."), field="steps", n=n)
         text = step.get("text")
         text = text.strip() if isinstance(text, str) else ""
         if not text:
-            raise SupportError(f"Step {n}: please write what will be done.")
+            raise SupportError(N_("Step %(n)s: please write what will be done."),
+                               field="steps", n=n)
         if len(text) > STEP_TEXT_MAX:
-            raise SupportError(f"Step {n}: the text is too long: at most {STEP_TEXT_MAX} "
-                               f"characters.")
+            raise SupportError(N_("Step %(n)s: the text is too long: at most %(max)s "
+                                  "characters."), field="steps", n=n, max=STEP_TEXT_MAX)
         out.append({"domain": domain, "suggestion": suggestion, "text": text,
                     "decision": decision})
     if all(step["decision"] == "declined" for step in out):
-        raise SupportError("A plan needs at least one step that is not declined.")
+        raise SupportError(N_("A plan needs at least one step that is not declined."),
+                           field="steps")
     return out
 
 
 def _note(note: Any) -> str:
     text = (note or "").strip() if isinstance(note, str | None) else None
     if text is None:
-        raise SupportError("The note must be text.")
+        raise SupportError(N_("The note must be text."), field="note")
     if len(text) > NOTE_MAX:
-        raise SupportError(f"The note is too long: at most {NOTE_MAX} characters.")
+        raise SupportError(N_("The note is too long: at most %(max)s characters."),
+                           field="note", max=NOTE_MAX)
     return text
 
 
@@ -492,31 +508,34 @@ def record_plan(session: Session, *, episode: Episode, user: User,
     Audited by the caller.
     """
     if episode.closed_on is not None:
-        raise SupportError("This episode has ended: a plan is for an episode in progress.")
+        raise SupportError(N_("This episode has ended: a plan is for an episode in "
+                              "progress."))
     clean_steps = _steps(steps)
     text = _note(note)
     today = clinic_today(_clinic(session, episode), now)
     if not isinstance(review_on, dt.date) or isinstance(review_on, dt.datetime):
-        raise SupportError("The review date must be a date.")
+        raise SupportError(N_("The review date must be a date."), field="review_on")
     if review_on <= today:
-        raise SupportError("The review date must be after today.")
+        raise SupportError(N_("The review date must be after today."), field="review_on")
     if review_on > today + dt.timedelta(days=REVIEW_MAX_DAYS):
-        raise SupportError(f"The review date must be within {REVIEW_MAX_DAYS} days.")
+        raise SupportError(N_("The review date must be within %(days)s days."),
+                           field="review_on", days=REVIEW_MAX_DAYS)
     if check is not None and check.episode_id != episode.id:
-        raise SupportError("That support check belongs to another episode.")
+        raise SupportError(N_("That support check belongs to another episode."))
     if check is not None and check.status in ("cancelled",):
-        raise SupportError("That support check was cancelled.")
+        raise SupportError(N_("That support check was cancelled."))
     lock_episode(session, episode.id)
     current = active_plan(session, episode.id)
     if revises is not None:
         session.refresh(revises)
         if revises.episode_id != episode.id:
-            raise SupportError("The plan to revise belongs to another episode.")
+            raise SupportError(N_("The plan to revise belongs to another episode."))
         if revises.status != "open":
-            raise SupportError(f"Only an open plan can be revised; this one is "
-                               f"{revises.status}.")
+            raise SupportError(N_("Only an open plan can be revised; this one is %(status)s."),
+                               status=revises.status)
     elif current is not None:
-        raise SupportError("This episode already has an open plan: revise it or close it.")
+        raise SupportError(N_("This episode already has an open plan: revise it or close "
+                              "it."))
     if revises is not None:
         revises.status, revises.closed_dt, revises.closed_by_id = "revised", now, user.id
         session.flush()
@@ -545,7 +564,8 @@ def close_plan(session: Session, plan: ActionPlan, *, user: User, note: str,
     lock_episode(session, episode.id)
     session.refresh(plan)
     if plan.status != "open":
-        raise SupportError(f"Only an open plan can be closed; this one is {plan.status}.")
+        raise SupportError(N_("Only an open plan can be closed; this one is %(status)s."),
+                           status=plan.status)
     reading = follow_up(session, plan, library, now)
     plan.status, plan.closed_dt, plan.closed_by_id = "closed", now, user.id
     plan.closing_note = text or None
