@@ -28,6 +28,7 @@ from outcome.models import Client
 from outcome.models import EpisodeSignal
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
+from outcome.models import SupportCheck
 from outcome.services import clinic_settings
 from outcome.services import support
 from outcome.services.alerts import AlertError
@@ -454,3 +455,32 @@ def test_the_api_answers_a_note_for_a_plan_kind_with_a_409_naming_the_reason(
     assert "An action plan resolves this kind of alert" in response.get_json()["detail"]
     db_session.refresh(alert)
     assert alert.status == "open"
+
+
+def test_the_client_answers_a_support_link_through_the_usual_pages(
+        client, db_session, clock, episode, therapist, fake_core):
+    """On a phone through the usual link pages: one page per measure, the first says who
+    asks (no session behind it), a thank-you page at the end; the check is answered."""
+    from tests.conftest import csrf_token
+
+    check, link, token = support.start_check(db_session, episode=episode, user=therapist,
+                                             now=clock(), library=LIB)
+    db_session.commit()
+    phone = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
+    assert client.get(f"/q/{token}", headers=phone).status_code == 303
+    first = client.get("/q/", headers=phone).get_data(as_text=True)
+    assert f"A few questions from {therapist.display_name}" in first
+    assert "Questionnaire 1 of 2" in first and "Before your session" not in first
+    for n, instrument_id in enumerate(link.battery, start=1):
+        html = client.get("/q/").get_data(as_text=True)
+        assert f"Questionnaire {n} of 2" in html
+        instrument = LIB.get(instrument_id)
+        form = {item.id: str(item.options[0].value) if item.options else "0"
+                for item in instrument.items if item.type != "text"}
+        response = client.post("/q/", data={"csrf_token": csrf_token(html),
+                                            "instrument": instrument_id, **form})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    thanks = client.get("/q/")
+    assert thanks.status_code == 200 and "Thank you" in thanks.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(SupportCheck, check.id).status == "answered"
