@@ -484,3 +484,19 @@ def test_the_client_answers_a_support_link_through_the_usual_pages(
     assert thanks.status_code == 200 and "Thank you" in thanks.get_data(as_text=True)
     db_session.expire_all()
     assert db_session.get(SupportCheck, check.id).status == "answered"
+
+
+def test_colour_history_tells_each_score_its_colour_then(db_session, episode):
+    """PHQ-9 8, 8, 16, 8 (no curve yet: rule-based colours): the rise of 8 points (more
+    than the 6 of reliable change, Kroenke 2001 via the definition) is red at the third
+    score; back at 8, white again."""
+    from outcome.services.signals import colour_history
+
+    for week, level in enumerate([1, 1, 2, 1]):
+        submit(db_session, episode, PHQ, phq(level), week)
+    history = colour_history(db_session, episode, "phq9", LIB)
+    assert [h.score for h in history] == [8.0, 8.0, 16.0, 8.0]
+    assert [h.session for h in history] == [1, 2, 3, 4]
+    # 8 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
+    assert [h.colour for h in history] == ["white", "white", "red", "white"]
+    assert history[3].colour == db_session.get(EpisodeSignal, episode.id).colour

@@ -520,3 +520,53 @@ def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.date
             _store(session, chunk, read_episodes(session, context, list(chunk), library), now)
             total += len(chunk)
     return total
+
+
+@dataclass(frozen=True)
+class ScoreColour:
+    """One valid score of an episode's series and the progress colour it had then."""
+
+    administration_id: int
+    completed_dt: dt.datetime
+    score: float
+    session: int
+    colour: str
+
+
+def colour_history(session: Session, episode: Episode, instrument_id: str,
+                   library: InstrumentLibrary) -> list[ScoreColour]:
+    """The colour each valid score of one outcome series had when it came in, oldest first.
+
+    Each score is read as the engine reads a latest score (:func:`outcome_signals`, with
+    the clinic's current settings and fit) on the series up to it, so the colour at score
+    k is the one the caseload showed then, given today's expected-recovery curve. Used
+    where a past moment must be told truly (issue 19: a plan's baseline in the demo).
+    Empty for an instrument without valid scores or not an outcome measure.
+    """
+    try:
+        instrument = library.get(instrument_id)
+    except KeyError:
+        return []
+    if instrument.role != "outcome":
+        return []
+    series = load_series(session, [episode.id], library).get(instrument_id)
+    if series is None:
+        return []
+    i = series.rows[episode.id]
+    count = int(np.isfinite(series.scores[i]).sum())
+    if count == 0:
+        return []
+    context = clinic_context(session, session.get_one(Clinic, episode.clinic_id))
+    prefixes = np.full((count, series.scores.shape[1]), np.nan)
+    for k in range(count):
+        prefixes[k, :k + 1] = series.scores[i, :k + 1]
+    sessions = np.tile(series.sessions[i], (count, 1))
+    sd = context.intake_sd.get(instrument_id)
+    signals = outcome_signals(instrument, prefixes, sessions,
+                              model=context.models.get(instrument_id),
+                              settings=context.colours, intake_sd=sd[0] if sd else None,
+                              n_intake=sd[1] if sd else None)
+    rows = {a.id: a for a in series.administrations[episode.id]}
+    return [ScoreColour(int(series.ids[i, k]), rows[int(series.ids[i, k])].completed_dt,
+                        float(series.scores[i, k]), int(series.sessions[i, k]),
+                        signals.explain_progress(k).level) for k in range(count)]
