@@ -38,6 +38,7 @@ from outcome.services.links import steps as link_steps
 from outcome.services.links import submit_page
 from outcome.services.support import MailContext
 from outcome.services.support import SupportError
+from questionnaires import support as support_rules
 from tests.helpers import LIB
 from tests.helpers import PHQ
 from tests.helpers import T0
@@ -57,10 +58,11 @@ class FakeCore:
     def load_rules(self):
         return {"fake": True}
 
-    def check_battery(self, rules, library, *, available, skip):
+    def check_battery(self, rules, available, alliance_instrument, reuse_alliance,
+                      item_counts=None):
         domains = {"session_check": "alliance", "gad7": "motivation"}
         return [{"domain": domains[i], "instrument": i} for i in self.battery
-                if i in available and domains[i] not in skip]
+                if i in available and not (reuse_alliance and domains[i] == "alliance")]
 
     def read_check(self, rules, scores, *, alliance, critical):
         self.read_calls.append({"scores": dict(scores), "alliance": alliance,
@@ -71,8 +73,9 @@ class FakeCore:
 @pytest.fixture
 def fake_core(monkeypatch):
     fake = FakeCore()
-    for name in ("load_rules", "check_battery", "read_check"):
+    for name in ("check_battery", "read_check"):
         monkeypatch.setattr(core_support, name, getattr(fake, name), raising=False)
+    monkeypatch.setattr(support_rules, "load_rules", fake.load_rules, raising=False)
     return fake
 
 

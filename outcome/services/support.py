@@ -63,6 +63,7 @@ from outcome.services.signals import lock_episode
 from outcome.services.signals import update_episode_signals
 from outcome.services.staff import StaffError
 from outcome.services.submissions import link_key_prefix
+from questionnaires import support as support_rules
 from questionnaires.loader import InstrumentLibrary
 
 # The alert kinds an action plan resolves; a bare acknowledgement note is refused for them
@@ -220,12 +221,16 @@ def recent_alliance(session: Session, episode: Episode, library: InstrumentLibra
         .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
 
 
-def _battery(library: InstrumentLibrary, available: set[str],
-             skip: tuple[str, ...]) -> list[dict[str, str]]:
-    """The check's measures by domain (:func:`outcome.core.support.check_battery`)."""
-    rules = core_support.load_rules()
+def _battery(session: Session, clinic: Clinic, library: InstrumentLibrary,
+             reuse_alliance: bool) -> list[dict[str, str]]:
+    """The check's measures by domain (:func:`outcome.core.support.check_battery`): the
+    clinic's own alliance measure (its post-session measure) when available, else the
+    rules' candidates, within the rules' item budget."""
+    available = _available(session, clinic, library)
+    alliance = clinic_settings.current(clinic)["post_instrument"] or None
+    counts = {i.id: len(i.items) for i in library if i.id in available}
     return [dict(entry) for entry in core_support.check_battery(
-        rules, library, available=available, skip=skip)]
+        support_rules.load_rules(), available, alliance, reuse_alliance, counts)]
 
 
 # --- checks -------------------------------------------------------------------------------
@@ -297,8 +302,7 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
                            reason=repr(reason), known=", ".join(CHECK_REASONS))
     clinic = _clinic(session, episode)
     reused = recent_alliance(session, episode, library, now)
-    battery = _battery(library, _available(session, clinic, library),
-                       ("alliance",) if reused is not None else ())
+    battery = _battery(session, clinic, library, reused is not None)
     if not battery:
         raise SupportError(N_("No support measure is available to this clinic (none is "
                               "installed, or its licence is not attested)."))
@@ -379,7 +383,7 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
         return CheckView(check, None)
     critical = bool(_open_alerts(session, check.episode_id, ("critical_item",)))
     reading = core_support.read_check(
-        core_support.load_rules(), check_scores(session, check),
+        support_rules.load_rules(), check_scores(session, check),
         alliance=_alliance_reading(session, check, library), critical=critical)
     return CheckView(check, reading)
 
