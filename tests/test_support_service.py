@@ -211,14 +211,15 @@ def test_back_on_track_after_the_plan_closes_without_a_new_alert(db_session, epi
                                                                  therapist, fake_core):
     red(db_session, episode)
     plan = record(db_session, episode, therapist)
-    submit(db_session, episode, PHQ, phq(0, 0), 4)   # 16 -> 0
-    follow = support.follow_up(db_session, plan, LIB, NOW + DAY)
+    submit(db_session, episode, PHQ, phq(0, 0), 4)   # 16 -> 0, six days after the plan
+    assert support.follow_up(db_session, plan, LIB, NOW + DAY).sessions_since == 0
+    follow = support.follow_up(db_session, plan, LIB, NOW + 7 * DAY)
     assert (follow.score_then, follow.score_now, follow.change) == (16.0, 0.0, -16.0)
     assert follow.sessions_since == 1 and follow.is_due is False
     # 0 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
     assert follow.colour_now == "white" and follow.back_on_track is True
     support.close_plan(db_session, plan, user=therapist, note="Back on track",
-                       now=NOW + DAY, library=LIB)
+                       now=NOW + 7 * DAY, library=LIB)
     assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
 
 

@@ -42,7 +42,6 @@ from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
-from outcome.models import EpisodeSignal
 from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
 from outcome.models import User
@@ -59,6 +58,8 @@ from outcome.services.mail import LINK_SLOT
 from outcome.services.mail import link_token
 from outcome.services.mail import new_link_nonce
 from outcome.services.mail import queue_email
+from outcome.services.signals import ScoreColour
+from outcome.services.signals import colour_history
 from outcome.services.signals import lock_episode
 from outcome.services.signals import update_episode_signals
 from outcome.services.staff import StaffError
@@ -471,26 +472,25 @@ def main_measure(session: Session, episode: Episode) -> str:
     return primary_measure(episode.primary_instrument_id, str(settings["primary_measure"]))
 
 
-def _latest(session: Session, episode: Episode) -> dict[str, Any]:
-    """The main measure's latest score, colour, session and administration, as the
-    episode's stored signals have them (all None before any score)."""
+def _history(session: Session, episode: Episode, instrument_id: str,
+             library: InstrumentLibrary, until: dt.datetime) -> list[ScoreColour]:
+    return [h for h in colour_history(session, episode, instrument_id, library)
+            if h.completed_dt <= until]
+
+
+def _latest(session: Session, episode: Episode, library: InstrumentLibrary,
+            now: dt.datetime) -> dict[str, Any]:
+    """The main measure's latest score up to ``now`` with the colour it had then
+    (:func:`outcome.services.signals.colour_history`), its session and administration;
+    score, colour, session and administration None before any score."""
     instrument_id = main_measure(session, episode)
-    signal = session.get(EpisodeSignal, episode.id)
-    state = ((signal.state or {}).get("outcomes") or {}).get(instrument_id) \
-        if signal is not None else None
-    superseded = select(Administration.supersedes_id).where(
-        Administration.supersedes_id.is_not(None))
-    latest = session.scalar(select(Administration.id).where(
-        Administration.episode_id == episode.id, Administration.instrument_id == instrument_id,
-        Administration.respondent == "client", Administration.is_valid.is_(True),
-        Administration.id.not_in(superseded))
-        .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
-    if not state:
+    history = _history(session, episode, instrument_id, library, now)
+    if not history:
         return {"instrument": instrument_id, "score": None, "colour": None, "session": None,
-                "administration": latest}
-    return {"instrument": instrument_id, "score": state.get("latest"),
-            "colour": (state.get("progress") or {}).get("level"),
-            "session": state.get("session"), "administration": latest}
+                "administration": None}
+    last = history[-1]
+    return {"instrument": instrument_id, "score": last.score, "colour": last.colour,
+            "session": last.session, "administration": last.administration_id}
 
 
 def record_plan(session: Session, *, episode: Episode, user: User,
@@ -507,9 +507,9 @@ def record_plan(session: Session, *, episode: Episode, user: User,
     2,000 characters. ``review_on`` after today (the clinic's day) and at most 365 days
     ahead. ``revises``: the open plan it replaces (marked ``revised``); without it, an
     episode with an open plan is refused. The plan keeps the main measure's latest score,
-    colour and session as its ``baseline``. Its episode's open alerts of
-    :data:`PLAN_KINDS` are resolved with the plan's id. Nothing is stored when refused.
-    Audited by the caller.
+    colour and session up to ``now`` as its ``baseline`` (the colour that score had).
+    The episode's open alerts of :data:`PLAN_KINDS` are resolved with the plan's id.
+    Nothing is stored when refused. Audited by the caller.
     """
     if episode.closed_on is not None:
         raise SupportError(N_("This episode has ended: a plan is for an episode in "
@@ -547,7 +547,7 @@ def record_plan(session: Session, *, episode: Episode, user: User,
         episode_id=episode.id, support_check_id=check.id if check is not None else None,
         revised_from_id=revises.id if revises is not None else None,
         created_by_id=user.id, created_dt=now, steps=clean_steps, note=text,
-        review_on=review_on, baseline=_latest(session, episode), status="open")
+        review_on=review_on, baseline=_latest(session, episode, library, now), status="open")
     session.add(plan)
     session.flush()
     for alert in _open_alerts(session, episode.id, PLAN_KINDS):
@@ -583,9 +583,10 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
               now: dt.datetime) -> FollowUp:
     """Colour and change on the main measure since the plan.
 
-    ``then``: the plan's baseline; ``now``: the episode's stored signals (the main
-    measure's latest score and colour). ``sessions_since`` counts the main measure's
-    valid client scores completed after the plan was recorded; ``back_on_track`` is
+    ``then``: the plan's baseline; ``now``: the main measure's latest score up to ``now``
+    and the colour it had (:func:`outcome.services.signals.colour_history`; today, the
+    caseload's colour). ``sessions_since`` counts the main measure's valid client scores
+    completed after the plan was recorded, up to ``now``; ``back_on_track`` is
     None until one has come, then True when the colour is green, yellow (amber) or white
     (in the functional range) and False when it is red. ``change`` is now - then in the
     measure's points (negative is better on symptom measures). ``is_due``: the review
@@ -595,15 +596,10 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
     assert episode is not None
     base = plan.baseline or {}
     instrument_id = base.get("instrument") or main_measure(session, episode)
-    current = _latest(session, episode) if instrument_id == main_measure(session, episode) \
-        else {"score": None, "colour": None}
-    superseded = select(Administration.supersedes_id).where(
-        Administration.supersedes_id.is_not(None))
-    since = len(session.scalars(select(Administration.id).where(
-        Administration.episode_id == episode.id, Administration.instrument_id == instrument_id,
-        Administration.respondent == "client", Administration.is_valid.is_(True),
-        Administration.id.not_in(superseded),
-        Administration.completed_dt > plan.created_dt)).all())
+    history = _history(session, episode, instrument_id, library, now)
+    current: dict[str, Any] = ({"score": history[-1].score, "colour": history[-1].colour}
+                               if history else {"score": None, "colour": None})
+    since = sum(1 for h in history if h.completed_dt > plan.created_dt)
     score_then, score_now = base.get("score"), current.get("score")
     colour_now = current.get("colour")
     change = (round(float(score_now) - float(score_then), 2)
