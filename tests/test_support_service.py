@@ -504,3 +504,54 @@ def test_colour_history_tells_each_score_its_colour_then(db_session, episode):
     # 8 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
     assert [h.colour for h in history] == ["white", "white", "red", "white"]
     assert history[3].colour == db_session.get(EpisodeSignal, episode.id).colour
+
+
+# --- the loop with the shipped rules and measures ----------------------------------------
+
+
+def test_the_loop_with_the_shipped_rules_reads_true_numbers(db_session, episode, therapist):
+    """Rules from questionnaires/support/rules.yaml (each with its source): readiness
+    0-10 flags at <= 5 (project default, the middle of the scale); the people check
+    (0-30) at <= 15 (project default, half the range); life events at >= 1 (project
+    default, any event; the LTE-Q has no published cutoff, Brugha et al. 1985)."""
+    red(db_session, episode)
+    alliance = LIB.get("session_check")
+    row, _ = submit(db_session, episode, alliance, {i.id: 9 for i in alliance.items}, 3)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    # The alliance rated a day ago (36/40) is reused, not asked again.
+    assert check.reused_alliance_id == row.id
+    assert check.battery == [
+        {"domain": "motivation", "instrument": "readiness_check"},
+        {"domain": "social_support", "instrument": "support_people_check"},
+        {"domain": "life_events", "instrument": "life_events_check"}]
+    forms = {"readiness_check": {"readiness_now": "4"},
+             "support_people_check": {"people_turn_to": "8", "people_interest": "7",
+                                      "people_practical": "6"},
+             "life_events_check": {"events_own_health": "0", "events_someone_close": "1",
+                                   "events_relationship": "0", "events_work_money": "0",
+                                   "events_law_loss": "0", "events_other": "0"}}
+    for instrument_id in link.battery:
+        result = submit_page(db_session, link=link, instrument=LIB.get(instrument_id),
+                             form=forms[instrument_id], library=LIB, now=NOW)
+        assert not result.errors
+    assert check.status == "answered"
+    # Support measures raise no signal: still one alert, the not-on-track one.
+    assert [a.kind for a in db_session.scalars(select(Alert).where(
+        Alert.episode_id == episode.id))] == ["not_on_track"]
+    reading = support.view_check(db_session, check, LIB).reading
+    assert reading.result("motivation").score == 4 and reading.result("motivation").flagged
+    assert reading.result("social_support").score == 21
+    assert reading.result("social_support").flagged is False
+    assert reading.result("life_events").score == 1 and reading.result("life_events").flagged
+    assert reading.result("alliance").reused
+    assert reading.flagged_domains == ("motivation", "life_events")
+    ids = [s.id for s in reading.suggestions]
+    assert "motivation.explore_ambivalence" in ids and "life_events.address_event" in ids
+    plan = record(db_session, episode, therapist, check=check, steps=[
+        {"domain": "motivation", "suggestion": "motivation.explore_ambivalence",
+         "text": "Explore ambivalence about change with motivational interviewing.",
+         "decision": "accepted"}])
+    assert plan.support_check_id == check.id
+    assert db_session.scalar(select(Alert).where(Alert.episode_id == episode.id)).status \
+        == "resolved"

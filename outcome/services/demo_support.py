@@ -201,7 +201,7 @@ def _steps(session: Session, check: SupportCheck | None, library: InstrumentLibr
     if not suggestions:
         suggestions = [s.id for s in rules.suggestions.get("formulation", ())]
     chosen = [rules.suggestion(i) for i in suggestions[:3]]
-    steps = []
+    steps: list[dict[str, Any]] = []
     for n, rule in enumerate(c for c in chosen if c is not None):
         decision = ("accepted", "edited", "declined")[n]
         text = rule.text["en"] if decision != "edited" else \
