@@ -555,3 +555,18 @@ def test_the_loop_with_the_shipped_rules_reads_true_numbers(db_session, episode,
     assert plan.support_check_id == check.id
     assert db_session.scalar(select(Alert).where(Alert.episode_id == episode.id)).status \
         == "resolved"
+
+
+def test_a_given_up_support_email_is_not_sent_again(db_session, episode, therapist,
+                                                    fake_core):
+    """Its token was derived for that one message; a retry would send a dead link."""
+    from outcome.services.mail_status import RetryRefused
+    from outcome.services.mail_status import requeue
+
+    support.start_check(db_session, episode=episode, user=therapist, now=NOW, library=LIB,
+                        mail=MailContext("https://outcome.example", "k" * 40))
+    email = db_session.scalar(select(OutboundEmail))
+    email.status, email.link_nonce, email.last_error = "failed", None, "SMTP 550"
+    with pytest.raises(RetryRefused) as refused:
+        requeue(db_session, email, now=NOW, library=LIB, secret_key="k" * 40)
+    assert refused.value.reason == "support" and email.status == "failed"
