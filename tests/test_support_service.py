@@ -570,3 +570,35 @@ def test_a_given_up_support_email_is_not_sent_again(db_session, episode, therapi
     with pytest.raises(RetryRefused) as refused:
         requeue(db_session, email, now=NOW, library=LIB, secret_key="k" * 40)
     assert refused.value.reason == "support" and email.status == "failed"
+
+
+def srs(total):
+    part = round(total / 4, 1)
+    return {"srs_1": part, "srs_2": part, "srs_3": part, "srs_4": round(total - 3 * part, 1)}
+
+
+def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episode,
+                                                             therapist, fake_core):
+    """Rupture rules of domain.md section 5 (SRS below its personal mean by more than
+    the rule, not back within the repair window): the first unrepaired rupture is
+    resolved by the plan; the rupture *condition* of a new dip is not alerted while the
+    plan is open; its becoming unrepaired (a new trigger, an event) is."""
+    srs_vas = LIB.get("srs_vas")
+    for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
+        submit(db_session, episode, srs_vas, srs(total), week)
+    [first] = alerts(db_session, episode, "unrepaired_rupture")
+    assert support.offer_for(db_session, episode).reason == "unrepaired_rupture"
+    plan = record(db_session, episode, therapist,
+                  now=T0 + dt.timedelta(weeks=5, days=1),
+                  review_on=(T0 + dt.timedelta(weeks=9)).date())
+    assert first.status == "resolved" and first.plan_id == plan.id
+    for week, total in enumerate([38.5, 38.5, 38.5, 31, 32, 32], start=6):
+        submit(db_session, episode, srs_vas, srs(total), week)
+        if week == 9:  # the new dip: a rupture waiting for repair, not alerted
+            assert alerts(db_session, episode, "rupture")[-1].status != "open"
+    kinds = [(a.kind, a.status) for a in db_session.scalars(select(Alert).where(
+        Alert.episode_id == episode.id).order_by(Alert.id))]
+    assert kinds.count(("unrepaired_rupture", "open")) == 1, kinds
+    assert ("rupture", "open") not in kinds
+    signal = db_session.get(EpisodeSignal, episode.id)
+    assert (signal.ruptures, signal.ruptures_unrepaired) == (2, 2)  # both read
