@@ -60,7 +60,7 @@ class FakeCore:
 
     def check_battery(self, rules, available, alliance_instrument, reuse_alliance,
                       item_counts=None):
-        domains = {"session_check": "alliance", "gad7": "motivation"}
+        domains = {"session_check": "alliance", "gad7": "motivation", "phq9": "motivation"}
         return [{"domain": domains[i], "instrument": i} for i in self.battery
                 if i in available and not (reuse_alliance and domains[i] == "alliance")]
 
@@ -602,3 +602,20 @@ def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episod
     assert ("rupture", "open") not in kinds
     signal = db_session.get(EpisodeSignal, episode.id)
     assert (signal.ruptures, signal.ruptures_unrepaired) == (2, 2)  # both read
+
+
+def test_a_critical_answer_on_a_support_link_still_alerts(db_session, episode, therapist,
+                                                          fake_core):
+    """Crisis handling is unchanged on a support link: a measure with a critical item
+    (PHQ-9 item 9, here standing in) alerts, though its score joins no series."""
+    red(db_session, episode)
+    fake_core.battery = ["phq9"]
+    _check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                               now=NOW, library=LIB)
+    result = submit_page(db_session, link=link, instrument=PHQ, form=phq(0, item9=2),
+                         library=LIB, now=NOW)
+    assert result.is_critical
+    [critical] = alerts(db_session, episode, "critical_item")
+    assert critical.status == "open"
+    state = db_session.get(EpisodeSignal, episode.id).state["outcomes"]["phq9"]
+    assert state["series"] == [8.0, 8.0, 16.0, 16.0] and state["latest"] == 16.0

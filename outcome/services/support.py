@@ -280,6 +280,7 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
     if episode.closed_on is not None:
         raise SupportError(N_("This episode has ended: a support check is for an episode "
                               "in progress."))
+    lock_episode(session, episode.id)  # two starts at once: the second sees the first
     if waiting_check(session, episode.id, now) is not None:
         raise SupportError(N_("A support check is already waiting for the client's "
                               "answers; cancel it first to send a new one."))
