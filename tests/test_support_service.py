@@ -619,3 +619,23 @@ def test_a_critical_answer_on_a_support_link_still_alerts(db_session, episode, t
     assert critical.status == "open"
     state = db_session.get(EpisodeSignal, episode.id).state["outcomes"]["phq9"]
     assert state["series"] == [8.0, 8.0, 16.0, 16.0] and state["latest"] == 16.0
+
+
+def test_a_plan_dated_in_the_past_keeps_the_score_and_colour_of_its_day(
+        db_session, episode, therapist, fake_core):
+    """PHQ-9 8, 8, 16, 16 then 0: a plan dated the day after the third score keeps 16
+    and red at session 3; its follow-up a week after the fifth counts two scores since,
+    0 now (white: below the cutoff of 10, Kroenke 2001), change -16, back on track."""
+    red(db_session, episode)
+    submit(db_session, episode, PHQ, phq(0, item9=0), 4)   # 0 at week 4
+    when = T0 + dt.timedelta(weeks=2, days=1)
+    plan = record(db_session, episode, therapist, now=when,
+                  review_on=(when + dt.timedelta(days=28)).date())
+    assert (plan.baseline["score"], plan.baseline["colour"], plan.baseline["session"]) == (
+        16.0, "red", 3)
+    follow = support.follow_up(db_session, plan, LIB, T0 + dt.timedelta(weeks=5))
+    assert (follow.sessions_since, follow.score_now, follow.change) == (2, 0.0, -16.0)
+    assert follow.colour_now == "white" and follow.back_on_track is True
+    assert follow.is_due is False   # 6 October; reviewed 28 days after 16 September
+    assert support.follow_up(db_session, plan, LIB,
+                             dt.datetime(2026, 10, 14, 9, tzinfo=dt.UTC)).is_due is True
