@@ -312,6 +312,14 @@ def test_refusals_when_starting(db_session, episode, therapist, fake_core):
                                         now=NOW, library=LIB)
     assert check.reason == "therapist" and check.alert_id is None
     support.cancel_check(db_session, check, therapist, NOW)
+    submit(db_session, episode, PHQ, phq(0, item9=2), 0)
+    [critical] = alerts(db_session, episode, "critical_item")
+    with pytest.raises(SupportError, match="not this kind"):
+        support.start_check(db_session, episode=episode, user=therapist, now=NOW,
+                            library=LIB, alert=critical)
+    check, _l, _t = support.start_check(db_session, episode=episode, user=therapist,
+                                        now=NOW, library=LIB)
+    support.cancel_check(db_session, check, therapist, NOW)
     episode.closed_on, episode.end_reason = NOW.date(), "completed"
     db_session.flush()
     with pytest.raises(SupportError, match="has ended"):

@@ -290,6 +290,9 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
     offer = offer_for(session, episode)
     if alert is not None and alert.episode_id != episode.id:
         raise SupportError(N_("That alert belongs to another episode."))
+    if alert is not None and alert.kind not in OFFER_KINDS:
+        raise SupportError(N_("A support check follows a not-on-track or unrepaired-rupture "
+                              "alert, not this kind."))
     if reason is None:
         if alert is not None:
             reason = _reason_of(alert)
