@@ -424,3 +424,24 @@ def test_the_brief_shows_the_open_plan(auth, client, db_session, clock, make_app
         brief_pdf(db_session, therapist, day, LIB, clock()))).pages))
     assert "Action plan of 16 November 2026: review due (review date 30 November 2026)" in text
     assert "Weekly sessions for a month" in text
+
+
+def test_huge_and_malformed_ids_are_refused_cleanly(auth, client, db_session, red):
+    """An id past the database's integers is the same 404 as an unknown one (the access
+    matrix tries unknown ids; a huge one never reaches the view, so it is tried here); a
+    malformed id in a form is a 400 naming the field, never a 500."""
+    therapist, person, episode, alert = red
+    auth.login(therapist.email)
+    for url in (f"/clients/{person.code}/support-checks/99999999999999999999",
+                f"/clients/{person.code}/plans/99999999999999999999",
+                f"/clients/{person.code}/plans/99999999999999999999/revise"):
+        assert client.get(url).status_code == 404
+    page = f"/clients/{person.code}"
+    for url, data in ((f"{page}/support-checks", {"alert": "x1"}),
+                      (f"{page}/plans", {"check": "1e9"}),
+                      (f"{page}/plans", {"revises": "٣"})):
+        response = _post(client, url, page, **data)
+        assert response.status_code == 400, url
+        name = next(iter(data))
+        assert f"The field “{name}” must be a number." in response.get_data(as_text=True)
+    assert db_session.scalar(select(SupportCheck.id)) is None
