@@ -265,7 +265,7 @@ def _plan(client: BriefClient) -> list[Flowable]:
             story.append(para(_("Note: %(note)s", note=plan.note), "body"))
     if check is not None:
         story.append(para(
-            _("A support check is waiting for the client’s answers (sent %(day)s).",
+            _("A support check is waiting for the client\u2019s answers (sent %(day)s).",
               day=long_date(check.day)) if check.status == "sent" else
             _("A support check was answered on %(day)s; no action plan has been recorded "
               "since.", day=long_date(check.day)), "body"))

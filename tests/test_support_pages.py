@@ -97,7 +97,7 @@ def test_starting_a_check_emails_the_link_and_shows_it_once(auth, client, db_ses
                      f"/clients/{person.code}", alert=str(alert.id))
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "The link has been e-mailed to the client’s address." in page
+    assert "The link has been e-mailed to the client\u2019s address." in page
     url = re.search(r'value="(http[^"]+/q/([^"]+))"', page)
     assert url, "the link is shown once"
     check = db_session.scalar(select(SupportCheck).where(SupportCheck.episode_id == episode.id))
@@ -111,7 +111,7 @@ def test_starting_a_check_emails_the_link_and_shows_it_once(auth, client, db_ses
         assert not re.search(rf"\b{word}\b", mail.body_text + mail.subject, re.I), word
     # The record shows the check waiting, and offers no second one.
     record = client.get(f"/clients/{person.code}").get_data(as_text=True)
-    assert "waiting for the client’s answers" in record
+    assert "waiting for the client\u2019s answers" in record
     assert "Support check offered" not in record
     audit = db_session.scalars(select(AuditEvent.action).where(
         AuditEvent.client_id == person.id, AuditEvent.action == "support.check.start")).all()
@@ -119,7 +119,7 @@ def test_starting_a_check_emails_the_link_and_shows_it_once(auth, client, db_ses
 
 
 def test_a_client_without_an_address_gets_the_link_in_person(auth, client, db_session, red):
-    therapist, person, episode, alert = red
+    therapist, person, _episode, _alert = red
     person.email = None
     db_session.commit()
     auth.login(therapist.email)
@@ -131,7 +131,7 @@ def test_a_client_without_an_address_gets_the_link_in_person(auth, client, db_se
 
 
 def test_cancelling_asks_to_confirm_and_withdraws_the_check(auth, client, db_session, red):
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
     _post(client, f"/clients/{person.code}/support-checks", f"/clients/{person.code}")
     check = db_session.scalar(select(SupportCheck).where(SupportCheck.episode_id == episode.id))
@@ -199,14 +199,14 @@ def _cells(page: str, label: str) -> list[str]:
 
 
 def test_the_results_show_each_domain_with_its_numbers(auth, client, answered):
-    therapist, person, episode, alert, check = answered
+    therapist, person, _episode, _alert, check = answered
     auth.login(therapist.email)
     page = client.get(f"/clients/{person.code}/support-checks/{check.id}").get_data(
         as_text=True)
     assert _cells(page, "Alliance") == [
-        "WAI-SR (the episode’s own score, not asked again)", "38", "36", "Not flagged"]
+        "WAI-SR (the episode\u2019s own score, not asked again)", "38", "36", "Not flagged"]
     assert _cells(page, "Motivation") == ["PHQ-9", "3", "5", "Flagged"]
-    assert _cells(page, "Social support") == ["–", "–", "–", "Not measured"]
+    assert _cells(page, "Social support") == ["\u2013", "\u2013", "\u2013", "Not measured"]
     assert _cells(page, "Life events") == ["PHQ-9", "2", "1", "Flagged"]
     explanation = render_explanation(_reading().results[0].explanation.as_json())
     assert explanation in page and "(Source: Brugha et al. 1985)" in page
@@ -216,7 +216,7 @@ def test_the_results_show_each_domain_with_its_numbers(auth, client, answered):
 
 
 def test_the_results_in_russian(auth, client, db_session, answered):
-    therapist, person, episode, alert, check = answered
+    therapist, person, _episode, _alert, check = answered
     therapist.locale = "ru"
     db_session.commit()
     auth.login(therapist.email)
@@ -273,7 +273,7 @@ def test_a_plan_from_the_check_keeps_the_choices_and_resolves_the_alert(
 ])
 def test_refused_plans_keep_the_input_and_say_what_is_wrong(auth, client, db_session,
                                                            answered, change, field, message):
-    therapist, person, episode, alert, check = answered
+    therapist, person, _episode, alert, check = answered
     auth.login(therapist.email)
     url = f"/clients/{person.code}/support-checks/{check.id}"
     data = _plan_data(check.id, **change)
@@ -312,7 +312,7 @@ def _record(client, db_session, person, episode, review_on: str) -> ActionPlan:
 
 def test_the_follow_up_at_the_review_date(auth, client, db_session, clock, red):
     """PHQ-9 16 (red) at the plan; two weeks later 8 and then 6: down 10 since the plan."""
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
     plan = _record(client, db_session, person, episode, "2026-11-30")
     before = client.get(f"/clients/{person.code}/plans/{plan.id}").get_data(as_text=True)
@@ -347,7 +347,7 @@ def test_the_follow_up_at_the_review_date(auth, client, db_session, clock, red):
 
 
 def test_closing_needs_a_note(auth, client, db_session, red):
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
     plan = _record(client, db_session, person, episode, "2026-11-30")
     url = f"/clients/{person.code}/plans/{plan.id}"
@@ -363,7 +363,7 @@ def test_closing_needs_a_note(auth, client, db_session, red):
 
 
 def test_revising_prefills_a_new_plan_from_the_old(auth, client, db_session, red):
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
     old = _record(client, db_session, person, episode, "2026-11-30")
     url = f"/clients/{person.code}/plans/{old.id}/revise"
@@ -382,7 +382,7 @@ def test_revising_prefills_a_new_plan_from_the_old(auth, client, db_session, red
 
 
 def test_another_therapist_gets_the_same_404(auth, client, db_session, make_user, answered):
-    therapist, person, episode, alert, check = answered
+    _therapist, person, _episode, _alert, check = answered
     other = make_user()
     db_session.commit()
     auth.login(other.email)
@@ -393,9 +393,9 @@ def test_another_therapist_gets_the_same_404(auth, client, db_session, make_user
 
 
 def test_the_caseload_marks_the_plan_state(auth, client, db_session, clock, red):
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
-    plan = _record(client, db_session, person, episode, "2026-11-30")
+    _record(client, db_session, person, episode, "2026-11-30")
     assert plan_marks(db_session, therapist.id, dt.date(2026, 11, 16)) == {
         person.code: ("plan_open", dt.date(2026, 11, 30))}
     assert plan_marks(db_session, therapist.id, dt.date(2026, 11, 30)) == {
@@ -410,7 +410,7 @@ def test_the_caseload_marks_the_plan_state(auth, client, db_session, clock, red)
 
 
 def test_the_brief_shows_the_open_plan(auth, client, db_session, clock, make_appointment, red):
-    therapist, person, episode, alert = red
+    therapist, person, episode, _alert = red
     auth.login(therapist.email)
     _record(client, db_session, person, episode, "2026-11-30")
     make_appointment(episode, starts_dt=dt.datetime(2026, 11, 30, 10, tzinfo=dt.UTC))
@@ -430,7 +430,7 @@ def test_huge_and_malformed_ids_are_refused_cleanly(auth, client, db_session, re
     """An id past the database's integers is the same 404 as an unknown one (the access
     matrix tries unknown ids; a huge one never reaches the view, so it is tried here); a
     malformed id in a form is a 400 naming the field, never a 500."""
-    therapist, person, episode, alert = red
+    therapist, person, _episode, _alert = red
     auth.login(therapist.email)
     for url in (f"/clients/{person.code}/support-checks/99999999999999999999",
                 f"/clients/{person.code}/plans/99999999999999999999",

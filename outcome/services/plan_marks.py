@@ -107,8 +107,10 @@ def _aware(moment: dt.datetime) -> dt.datetime:
 
 def resolving_plans(session: Session, episode_id: int) -> dict[int, int]:
     """Alert id -> the action plan that resolved it, for the episode's alerts."""
-    return dict(session.execute(select(Alert.id, Alert.plan_id).where(
-        Alert.episode_id == episode_id, Alert.plan_id.is_not(None))).all())
+    return {alert_id: plan_id for alert_id, plan_id in session.execute(
+        select(Alert.id, Alert.plan_id).where(Alert.episode_id == episode_id,
+                                              Alert.plan_id.is_not(None)))
+        if plan_id is not None}
 
 
 def clinic_today(session: Session, clinic_id: int, now: dt.datetime) -> dt.date:

@@ -105,7 +105,7 @@ def colour_word(colour: str | None) -> str:
 
 
 def number(value: float | None, signed: bool = False) -> str:
-    return "–" if value is None else format_number(value, locale(), signed=signed)
+    return "\u2013" if value is None else format_number(value, locale(), signed=signed)
 
 
 def _signal_measure(episode: Episode, library: InstrumentLibrary, colour: str) -> str:
@@ -137,7 +137,7 @@ def reason_text(reason: str, alert: Alert | None, episode: Episode,
 
 def check_state(check: SupportCheck) -> str:
     if check.status == "sent":
-        return _("Sent %(when)s; waiting for the client’s answers.",
+        return _("Sent %(when)s; waiting for the client\u2019s answers.",
                  when=_day(check.started_dt))
     if check.status == "answered":
         return _("Answered %(when)s.", when=_day(check.answered_dt))
@@ -167,7 +167,7 @@ class ResultRow:
 
 
 def result_rows(view: support.CheckView, library: InstrumentLibrary) -> list[ResultRow]:
-    rows = []
+    rows: list[ResultRow] = []
     if view.reading is None:
         return rows
     for r in view.reading.results:
@@ -175,9 +175,9 @@ def result_rows(view: support.CheckView, library: InstrumentLibrary) -> list[Res
         cutoff = r.numbers.get("cutoff") if r.numbers else None
         rows.append(ResultRow(
             r.domain, str(DOMAIN_LABELS.get(r.domain, r.domain)),
-            measure_name(library, r.instrument_id) or "–",
-            number(r.score) if r.flagged is not None or r.score is not None else "–",
-            number(cutoff) if isinstance(cutoff, int | float) else "–",
+            measure_name(library, r.instrument_id) or "\u2013",
+            number(r.score) if r.flagged is not None or r.score is not None else "\u2013",
+            number(cutoff) if isinstance(cutoff, int | float) else "\u2013",
             state, {"flagged": _("Flagged"), "clear": _("Not flagged"),
                     "unmeasured": _("Not measured")}[state],
             said(r.explanation), r.source, r.reused))
@@ -390,7 +390,7 @@ def outcome_sentences(plan: ActionPlan, library: InstrumentLibrary) -> list[str]
     kept = plan.outcome or {}
     if not kept.get("instrument_id"):
         return []
-    fields = {k: kept.get(k) for k in support.FollowUp.__dataclass_fields__}
+    fields: dict[str, Any] = {k: kept.get(k) for k in support.FollowUp.__dataclass_fields__}
     fields["sessions_since"] = int(fields.get("sessions_since") or 0)
     fields["is_due"] = True
     return follow_up_sentences(support.FollowUp(**fields), library)
@@ -595,12 +595,11 @@ def record_plan(code: str) -> Response | tuple[str, int]:
 
     def check(client: Client) -> bool:
         ids["check"], ids["revises"] = _form_id("check"), _form_id("revises")
-        for model, key in ((SupportCheck, "check"), (ActionPlan, "revises")):
-            if ids[key] is not None:
-                row = store.get(model, ids[key])
-                if row is None or not _owned(row.episode_id)(client):
-                    return False
-        return True
+        found_check = store.get(SupportCheck, ids["check"]) if ids["check"] else None
+        found_plan = store.get(ActionPlan, ids["revises"]) if ids["revises"] else None
+        return all(row is not None and _owned(row.episode_id)(client)
+                   for key, row in (("check", found_check), ("revises", found_plan))
+                   if ids[key] is not None)
 
     client, episode, _clinic = own_client(code, "plan.record", check=check)
     if episode is None:
