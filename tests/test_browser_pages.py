@@ -34,6 +34,7 @@ import zoneinfo
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,7 @@ from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
 from outcome.extensions import instrument_library
+from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
@@ -53,6 +55,7 @@ from outcome.models import Episode
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
+from outcome.models import SupportCheck
 from outcome.models import User
 from outcome.services.api_tokens import create_token
 from outcome.services.appointments import BookingError
@@ -103,6 +106,7 @@ class World:
     setup_base: str  # a fresh installation (no clinic yet)
     setup_token: str  # its one-time setup token
     visit_tokens: dict[int, str]  # viewport width -> a link to answer (PHQ-9 among them)
+    support: dict[str, int] = field(default_factory=dict)  # issue 19: check and plan ids
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,54 @@ PAGES += (
 )
 SKIPPED["record.review_pdf"] = "download"
 
+# issue 19: therapist. A client's support check, action plan (its review due, so the
+# follow-up shows), a new plan, a revision, and the plan form sent back with its messages.
+PAGES += (
+    Page("support-check", "therapist", "support.check_page",
+         lambda w: f"/clients/{w.client_code}/support-checks/{w.support['check']}"),
+    Page("plan", "therapist", "support.plan_page",
+         lambda w: f"/clients/{w.client_code}/plans/{w.support['plan']}"),
+    Page("plan-new", "therapist", "support.new_plan",
+         lambda w: f"/clients/{w.client_code}/plans/new"),
+    Page("plan-revise", "therapist", "support.revise",
+         lambda w: f"/clients/{w.client_code}/plans/{w.support['plan']}/revise"),
+    Page("plan-errors", "therapist", "support.new_plan",
+         lambda w: f"/clients/{w.client_code}/plans/new",
+         submit=_send("main form.plan-form", review_on="31.12.2026"), status=400),
+)
+
+
+def issue19_therapist_pages(session, episode: Episode, users: dict, now: dt.datetime
+                            ) -> dict[str, int]:
+    """Issue 19: therapist. The client's open plan (the demo's, else a new one) with its
+    review date past, and a support check (the demo's latest, else one sent now)."""
+    therapist = users[episode.therapist_id]
+    plan = session.scalar(select(ActionPlan).where(ActionPlan.episode_id == episode.id,
+                                                   ActionPlan.status == "open"))
+    if plan is None:
+        plan = ActionPlan(episode_id=episode.id, created_by_id=therapist.id,
+                          created_dt=now - dt.timedelta(days=30),
+                          steps=[{"domain": "alliance", "suggestion": None, "decision": "own",
+                                  "text": "Talk about the relationship openly at the start "
+                                          "of the next session"},
+                                 {"domain": "formulation", "suggestion": None,
+                                  "decision": "own", "text": "Discuss in supervision"}],
+                          note="Agreed to meet weekly for a month.",
+                          review_on=now.date() - dt.timedelta(days=2),
+                          baseline={})
+        session.add(plan)
+    else:
+        plan.review_on = now.date() - dt.timedelta(days=2)
+    check = session.scalar(select(SupportCheck).where(SupportCheck.episode_id == episode.id)
+                           .order_by(SupportCheck.id.desc()))
+    if check is None:
+        check = SupportCheck(episode_id=episode.id, reason="therapist",
+                             started_by_id=therapist.id, started_dt=now, status="sent")
+        session.add(check)
+    session.flush()
+    return {"check": check.id, "plan": plan.id}
+
+
 # The widest element that makes a page scroll sideways, and the chart texts below 11 px.
 PHONE_CHECK = """(minimum) => {
   const problems = [];
@@ -337,6 +389,7 @@ def world(databases, demo_databases, tmp_path_factory, app_factory) -> Iterator[
         emails = {role: users[world[f"{role}_id"]].email
                   for role in ("therapist", "supervisor", "admin")}
         extra = _more(session, world, episode, users, now, library)
+        extra["support"] = issue19_therapist_pages(session, episode, users, now)  # issue 19
     # A fresh installation: no clinic yet, and its one-time setup token.
     setup_url = databases.new_url()
     engine = make_engine(setup_url)
