@@ -153,6 +153,24 @@ def escalate_urgent_answers(app: Flask, now: dt.datetime | None = None) -> int:
     return len(steps)
 
 
+def offer_support_checks(app: Flask, now: dt.datetime | None = None) -> int:
+    """Start and e-mail a support check for each new red, deteriorating or
+    unrepaired-rupture signal, in clinics with ``support_check_auto`` on (issue 19); once
+    per signal, never while a check is waiting. The e-mails go with the next delivery."""
+    from outcome.services.support import MailContext
+    from outcome.services.support import offer_automatically
+
+    with app.app_context(), transaction(database(app).session_factory) as session:
+        checks = [c.id for c in offer_automatically(
+            session, instrument_library(app), now or _now(),
+            mail=MailContext(app.config["BASE_URL"], app.config["SECRET_KEY"]))]
+    if checks:
+        # Identifiers only: no client, no content.
+        log.info("offer_support_checks: %d checks (%s)", len(checks),
+                 ", ".join(str(c) for c in checks))
+    return len(checks)
+
+
 # (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
@@ -164,4 +182,5 @@ JOBS = (
     ("forget-idempotency-keys", forget_idempotency_keys, "interval", {"hours": 1}),
     ("forget-denial-counts", forget_denial_counts, "cron", {"hour": 3, "minute": 45}),
     ("escalate-urgent-answers", escalate_urgent_answers, "interval", {"minutes": 5}),
+    ("offer-support-checks", offer_support_checks, "interval", {"minutes": 15}),
 )

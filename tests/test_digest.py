@@ -17,6 +17,7 @@ from outcome.db import make_session_factory
 from outcome.db import transaction
 from outcome.models import Alert
 from outcome.models import Clinic
+from outcome.models import Episode
 from outcome.models import OutboundEmail
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
@@ -29,6 +30,7 @@ from outcome.services.digests.figures import due_weeks
 from outcome.services.digests.figures import week_bounds
 from outcome.services.digests.production import run_due_digests
 from outcome.services.report_runs import claim
+from outcome.services.support import record_plan
 from questionnaires.loader import builtin_library
 from tests.conftest import TEAM_CLIENT_NAME as NAME
 
@@ -66,7 +68,13 @@ def test_due_weeks_wait_for_the_digest_day_and_catch_up():
 def test_digest_figures_codes_and_attention(db_session, team, clock):
     week = "2026-W47"  # the team's clock is in this week; produce it the week after
     now = week_bounds(week, "UTC")[2] + dt.timedelta(days=1)
-    alert = db_session.scalar(select(Alert).where(Alert.kind == "not_on_track"))
+    # The latest acknowledgement note is shown: a critical answer's (issue 19: a red
+    # client's alert is resolved by an action plan, not a note).
+    red = db_session.scalar(select(Alert).where(Alert.kind == "not_on_track"))
+    alert = Alert(episode_id=red.episode_id, kind="critical_item", status="open",
+                  raised_dt=clock() - dt.timedelta(hours=1), detail={"triggers": []})
+    db_session.add(alert)
+    db_session.flush()
     acknowledge_alert(db_session, alert, team["a"], "Reviewed goals together", clock(), LIB)
     digest = build_digest(db_session, team["s"], week, LIB, now)
     text = repr(digest)
@@ -325,10 +333,14 @@ def test_admins_see_failed_digests_and_mail(auth, client, db_session, team, make
 def test_cover_and_table_count_red_alike_and_history_is_kept(db_session, team):
     """Regression (issue 15): the cover read today's colours, the table open alerts, so
     the same week had two red counts. Now one definition serves both, as of each week;
-    an acknowledged alert does not make a red client less red."""
+    an alert resolved by an action plan (issue 19) does not make a red client less red."""
     alert = db_session.scalar(select(Alert).where(Alert.kind == "not_on_track"))
-    acknowledge_alert(db_session, alert, team["a"], "Reviewed goals together",
-                      dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC), LIB)
+    episode = db_session.get(Episode, alert.episode_id)
+    record_plan(db_session, episode=episode, user=team["a"], steps=[
+        {"domain": "motivation", "suggestion": None, "text": "Reviewed goals together",
+         "decision": "own"}], note="", review_on=dt.date(2026, 12, 8),
+        now=dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC), library=LIB)
+    assert alert.status == "resolved"
     now = week_bounds("2026-W47", "UTC")[2] + dt.timedelta(days=1)
     digest = build_digest(db_session, team["s"], "2026-W47", LIB, now)
     assert digest.this_week.colours["red"] == digest.trend[-1].red == 1

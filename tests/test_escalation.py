@@ -182,3 +182,19 @@ def test_pages_show_the_escalation_to_whom_it_reached(app, auth, client, db_sess
 
 def test_the_scheduler_runs_the_escalation():
     assert "escalate-urgent-answers" in {job_id for job_id, *_rest in JOBS}
+
+
+def test_ending_the_episode_stops_the_escalation_of_its_open_alert(app, db_session, clock,
+                                                                  smtp, urgent, assign):
+    """Issue 19 (a known gap of issue 17): an ended episode's open critical alert kept
+    escalating. Ended the day it was raised: no step; a critical answer given after the
+    end (a follow-up measure) still escalates."""
+    assign(urgent.supervisor, urgent.therapist)
+    urgent.episode.closed_on, urgent.episode.end_reason = clock().date(), "completed"
+    db_session.commit()
+    assert escalate_urgent_answers(app, now=at(clock, 48)) == 0
+    db_session.refresh(urgent.alert)
+    assert urgent.alert.escalation_level == 0
+    urgent.alert.raised_dt = clock() + dt.timedelta(days=1)  # after the end
+    db_session.commit()
+    assert escalate_urgent_answers(app, now=at(clock, 48)) == 1

@@ -19,7 +19,10 @@ LIB = builtin_library()
 
 def test_every_builtin_loads():
     assert {i.id for i in LIB} == {"phq9", "gad7", "pcl5", "who5", "k10", "gbo", "wai_sr",
-                                   "srs_vas", "ors_vas", "oq45", "session_check"}
+                                   "srs_vas", "ors_vas", "oq45", "session_check",
+                                   # issue 19: the support check's measures (role support)
+                                   "readiness_check", "support_people_check",
+                                   "life_events_check", "lte"}
 
 
 @pytest.mark.parametrize(("instrument_id", "attestation", "wording"), [

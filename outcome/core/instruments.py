@@ -24,7 +24,9 @@ from typing import Literal
 
 ItemType = Literal["likert", "vas", "text", "goal"]
 Direction = Literal["higher_is_worse", "higher_is_better"]
-Role = Literal["outcome", "alliance", "goal", "screening"]
+# "support": a support check's measure (issue 19, outcome/core/support.py); never in the
+# clinic's pre/post battery and never a source of outcome or alliance signals.
+Role = Literal["outcome", "alliance", "goal", "screening", "support"]
 ClinicalSide = Literal[">=", ">", "<=", "<"]
 
 

@@ -19,7 +19,9 @@ Parameter values are plain JSON, so a stored explanation renders years later:
 - ``{"number": x, "digits": n}`` is shown with at most ``n`` decimals (reliabilities);
 - ``{"signed": x}`` is shown with its sign, "+" included;
 - ``{"message": id, "params": {...}}`` is another message, rendered in the same language;
-- a list holds messages rendered and joined by :data:`SEPARATORS` (default "; ").
+- a list holds messages rendered and joined by :data:`SEPARATORS` (default "; ");
+- ``{"texts": {"en": ..., "ru": ...}}`` is data's own wording in each language (a support
+  check's suggestion from its rules file): the reader's language, else English.
 """
 
 from __future__ import annotations
@@ -306,10 +308,51 @@ _TEMPLATES = [
              "%(instrument)s colours: yellow when a score is worse than %(green_max)s %% of "
              "past clients' at the same session, red when worse than %(yellow_max)s %% "
              "(%(fit)s)."),
+    # Issue 19: a support check's domains (outcome.core.support). A verdict message holds
+    # its parts (each a rule with its numbers and source), joined by a space.
+    pgettext("support.domain.alliance", "Therapeutic alliance"),
+    pgettext("support.domain.motivation", "Motivation and readiness for change"),
+    pgettext("support.domain.social_support", "Social support"),
+    pgettext("support.domain.life_events", "Life events"),
+    pgettext("support.domain.formulation", "Formulation and treatment fit"),
+    pgettext("support.domain.risk", "Risk"),
+    pgettext("support.relation.le", "at or below"),
+    pgettext("support.relation.lt", "below"),
+    pgettext("support.relation.ge", "at or above"),
+    pgettext("support.relation.gt", "above"),
+    pgettext("support.source.unverified", "%(source)s; unverified"),
+    pgettext("support.rule.met",
+             "%(instrument)s total %(score)s is %(relation)s %(value)s (%(source)s)."),
+    pgettext("support.rule.not_met",
+             "%(instrument)s total %(score)s is not %(relation)s %(value)s (%(source)s)."),
+    pgettext("support.rule.none",
+             "%(instrument)s total %(score)s: no cutoff decides this domain on this measure "
+             "(%(source)s)."),
+    pgettext("support.alliance.series", "%(instrument)s, from the episode's own series,"),
+    pgettext("support.alliance.rupture",
+             "The episode's own alliance series (%(instrument)s) has an unrepaired rupture "
+             "or alliance concern (%(source)s)."),
+    pgettext("support.alliance.no_rupture",
+             "The episode's own alliance series (%(instrument)s) has no unrepaired rupture "
+             "or alliance concern (%(source)s)."),
+    pgettext("support.verdict.flagged", "%(parts)s Flagged."),
+    pgettext("support.verdict.not_flagged", "%(parts)s Not flagged."),
+    pgettext("support.verdict.undecided", "%(parts)s Not judged."),
+    pgettext("support.result.not_answered",
+             "Not measured: %(instrument)s was not answered in this check."),
+    pgettext("support.result.no_measure",
+             "Not measured: no measure of this domain can be asked at this clinic."),
+    pgettext("support.result.no_answers",
+             "Not measured: none of this domain's measures was answered in this check."),
+    # A suggested next step: its text comes from questionnaires/support/rules.yaml in the
+    # reader's language ({"texts": {...}} parameter).
+    pgettext("support.suggestion", "%(text)s"),
 ]
 
 TEMPLATES: dict[str, Template] = {t.id: t for t in _TEMPLATES}
 # How a list parameter's messages are joined, by message id (default "; ").
-SEPARATORS: dict[str, str] = {"critical.answers": " "}
+SEPARATORS: dict[str, str] = {"critical.answers": " ", "support.verdict.flagged": " ",
+                              "support.verdict.not_flagged": " ",
+                              "support.verdict.undecided": " "}
 
 __all__ = ["SEPARATORS", "TEMPLATES", "Message", "Template"]

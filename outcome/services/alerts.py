@@ -16,6 +16,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.signals import lock_episode
 from outcome.services.signals import update_episode_signals
+from outcome.services.support import PLAN_KINDS
 from questionnaires.loader import InstrumentLibrary
 
 NOTE_MAX = 2000
@@ -33,7 +34,13 @@ def acknowledge_alert(session: Session, alert: Alert, user: User, note: str,
     is kept with the user and time. The episode's urgency is recomputed at once, so an
     acknowledged critical answer no longer heads the caseload. A condition that persists
     (still red) keeps its colour but is not alerted again while acknowledged.
+
+    Not-on-track and rupture alerts (:data:`outcome.services.support.PLAN_KINDS`) are
+    refused: an action plan resolves them (issue 19; support.md, "The loop", 4).
     """
+    if alert.kind in PLAN_KINDS:
+        raise AlertError("An action plan resolves this kind of alert, not a note: start a "
+                         "support check or record an action plan on the client's page.")
     text = (note or "").strip()
     if not text:
         raise AlertError("Please write a note saying what was done (for example "

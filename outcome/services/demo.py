@@ -28,6 +28,7 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo_answers import fill_demo_answers
+from outcome.services.demo_support import seed_demo_support
 from outcome.services.fits import refit_models
 from outcome.services.instruments import attest
 from outcome.services.instruments import instrument_statuses
@@ -166,6 +167,7 @@ def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
         refit_models(session, clinic, library, now)
         recompute_signals(session, library, now, clinic.id)
         backdate_demo_alerts(session, clinic)
+        seed_demo_support(session, clinic, library, now)
 
 
 def _unique_names(rng: random.Random, count: int) -> list[str]:

@@ -23,6 +23,7 @@ periods have passed.
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -87,7 +88,10 @@ def _admins(session: Session, clinic_id: int) -> list[User]:
 def escalate_overdue(session: Session, now: dt.datetime, *, base_url: str) -> list[Step]:
     """Take every escalation step that is due; queue its e-mails, audit it; flush.
 
-    Idempotent: a step is recorded on its alert and never taken twice.
+    Idempotent: a step is recorded on its alert and never taken twice. An alert raised
+    on or before the day its episode ended (clinic's day) is not escalated further: the
+    therapist ended the episode knowing it (its note is still asked for). A critical
+    answer given after the end (a follow-up measure) escalates as usual.
     """
     base = base_url.rstrip("/")
     steps: list[Step] = []
@@ -98,6 +102,9 @@ def escalate_overdue(session: Session, now: dt.datetime, *, base_url: str) -> li
                Alert.escalation_level < SUPERVISORS)
         .order_by(Alert.raised_dt, Alert.id)).all()
     for alert, episode, clinic in rows:
+        if episode.closed_on is not None and alert.raised_dt.astimezone(
+                zoneinfo.ZoneInfo(clinic.timezone)).date() <= episode.closed_on:
+            continue
         period = dt.timedelta(hours=_hours(clinic))
         hours = _hours(clinic)
         if alert.escalation_level < THERAPIST and now - alert.raised_dt >= period:

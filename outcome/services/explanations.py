@@ -162,6 +162,9 @@ def _value(message_id: str, value: Any, code: str) -> str:
             return _format(value["signed"], code, signed=True)
         if "number" in value:
             return _format(value["number"], code, int(value.get("digits", 1)))
+        if "texts" in value:  # data's own wording per language (issue 19 suggestions)
+            texts = value["texts"] or {}
+            return str(texts.get(code) or texts.get(DEFAULT_LOCALE) or "")
         return str(value)
     return _format(value, code)
 

@@ -30,6 +30,7 @@ from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
+from outcome.models import SupportCheck
 from outcome.services import clinic_settings
 from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
@@ -53,17 +54,21 @@ def hash_token(token: str) -> str:
 
 def battery_for(session: Session, clinic: Clinic, library: InstrumentLibrary, *,
                 purpose: str, session_no: int, episode_id: int | None = None,
-                is_last: bool = False) -> list[str]:
+                is_last: bool = False, wanted: list[str] | None = None) -> list[str]:
     """The instruments a link asks for: the clinic's battery, available ones only, in
     the battery's order, each as often as its entry says (:mod:`outcome.core.battery`;
     ``is_last``: the session is the episode's last booked one).
 
+    ``support``: the support check's own measures (``wanted``, from
+    :func:`outcome.services.support.start_check`) instead of the clinic's battery.
     Goal ratings (GBO) are asked only when the episode has goals.
     """
     settings = clinic_settings.current(clinic)
     available = {s.instrument.id for s in instrument_statuses(session, clinic.id, library)
                  if s.is_available}
-    if purpose == "post":
+    if purpose == "support":
+        wanted = list(wanted or [])
+    elif purpose == "post":
         wanted = [settings["post_instrument"]] if settings["post_instrument"] else []
     else:
         wanted = [entry["instrument"] for entry in settings["pre_battery"]
@@ -91,15 +96,20 @@ class NothingToAsk(ValueError):
 
 def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
                library: InstrumentLibrary, appointment: Appointment | None = None,
-               token: str | None = None) -> tuple[QuestionnaireLink, str]:
+               token: str | None = None, battery: list[str] | None = None
+               ) -> tuple[QuestionnaireLink, str]:
     """A new link and its token (shown once; only the hash is stored); flush.
 
+    ``purpose`` ``support`` (a support check, issue 19): ``battery`` is the check's
+    measures, asked instead of the clinic's (available ones only, in its order).
     ``token``, when given, is the token to use (an e-mailed link's, derived from its
     message's nonce: :func:`outcome.services.mail.link_token`); by default 256 random
     bits. Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty.
     """
-    if purpose not in ("pre", "post"):
-        raise ValueError(f"purpose must be pre or post; got {purpose!r}")
+    if purpose not in ("pre", "post", "support"):
+        raise ValueError(f"purpose must be pre, post or support; got {purpose!r}")
+    if (battery is not None) != (purpose == "support"):
+        raise ValueError("a battery is given for a support link, and only then")
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     settings = clinic_settings.current(clinic)
@@ -115,7 +125,7 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
             Appointment.episode_id == episode.id, Appointment.status == "attended")).all())
         is_last = False  # no appointment: the end of the episode is not known
     battery = battery_for(session, clinic, library, purpose=purpose, session_no=number,
-                          episode_id=episode.id, is_last=is_last)
+                          episode_id=episode.id, is_last=is_last, wanted=battery)
     if not battery:
         raise NothingToAsk(purpose)
     for old in session.scalars(select(QuestionnaireLink).where(
@@ -218,6 +228,11 @@ def submit_page(session: Session, *, link: QuestionnaireLink, instrument: Instru
     finished = all(step.is_done for step in steps(session, link))
     if finished and link.used_dt is None:
         link.used_dt = now
+        if link.purpose == "support":  # the check is answered (issue 19)
+            check = session.scalar(select(SupportCheck).where(
+                SupportCheck.link_id == link.id, SupportCheck.status == "sent"))
+            if check is not None:
+                check.status, check.answered_dt = "answered", now
     forget_draft(link, instrument.id, everything=finished)
     session.flush()
     return PageResult(errors=[], is_critical=bool(row.scores.get("critical_items")),

@@ -34,6 +34,7 @@ from dataclasses import field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,11 +57,13 @@ from outcome.core.signals import first_and_last
 from outcome.core.signals import outcome_signals
 from outcome.core.trajectory import ColourSettings
 from outcome.core.trajectory import TrajectoryModel
+from outcome.models import ActionPlan
 from outcome.models import Administration
 from outcome.models import Alert
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
+from outcome.models import QuestionnaireLink
 from outcome.models import TrajectoryFit
 from outcome.services import clinic_settings
 from outcome.services.sessions import SessionClock
@@ -164,11 +167,16 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     the library are left out. ``clock``: the episodes' appointments, when already read."""
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
+    # A support check's answers (issue 19) are read by the check, not as sessions: an
+    # alliance rating given between sessions must not start or repair a rupture.
+    support_links = select(QuestionnaireLink.id).where(QuestionnaireLink.purpose == "support")
     rows = session.scalars(
         select(Administration)
         .where(Administration.episode_id.in_(episode_ids),
                Administration.respondent == respondent,
-               Administration.id.not_in(superseded))
+               Administration.id.not_in(superseded),
+               or_(Administration.link_id.is_(None),
+                   Administration.link_id.not_in(support_links)))
         .order_by(Administration.episode_id, Administration.completed_dt,
                   Administration.id)).all()
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
@@ -377,6 +385,8 @@ def _store(session: Session, episodes: dict[int, Episode],
     alerts_by_episode: dict[int, list[Alert]] = defaultdict(list)
     for alert in session.scalars(select(Alert).where(Alert.episode_id.in_(list(readings)))):
         alerts_by_episode[alert.episode_id].append(alert)
+    planned = set(session.scalars(select(ActionPlan.episode_id).where(
+        ActionPlan.episode_id.in_(list(readings)), ActionPlan.status == "open")))
     for episode_id, reading in readings.items():
         episode = episodes[episode_id]
         alerts = alerts_by_episode[episode_id]
@@ -385,7 +395,8 @@ def _store(session: Session, episodes: dict[int, Episode],
             # An ended episode still alerts a critical answer (follow-up measures); its
             # progress and rupture conditions are over and resolve.
             desired = [d for d in desired if d.kind in ("critical_item", "critical_unanswered")]
-        _sync_alerts(session, episode_id, desired, alerts, now)
+        _sync_alerts(session, episode_id, desired, alerts, now,
+                     has_open_plan=episode_id in planned)
         open_kinds = {a.kind for a in alerts if a.status == "open"}
         if open_kinds & {"critical_item", "critical_unanswered"}:
             urgency = 0
@@ -412,7 +423,13 @@ def _store(session: Session, episodes: dict[int, Episode],
 
 
 def _sync_alerts(session: Session, episode_id: int, desired: list[DesiredAlert],
-                 alerts: list[Alert], now: dt.datetime) -> None:
+                 alerts: list[Alert], now: dt.datetime, *, has_open_plan: bool = False
+                 ) -> None:
+    """Raise, add to and resolve the episode's alerts. ``has_open_plan``: the episode has
+    an open action plan (issue 19), which is the response to its conditions: a
+    not-on-track or rupture condition raises no new alert while it is open (its
+    follow-up says whether it worked); closing the plan lets a persisting one alert again.
+    Events (critical answers, a new unrepaired rupture) alert as always."""
     for kind in EVENT_KINDS + CONDITION_KINDS:
         wanted = [d for d in desired if d.kind == kind]
         of_kind = [a for a in alerts if a.kind == kind]
@@ -422,7 +439,8 @@ def _sync_alerts(session: Session, episode_id: int, desired: list[DesiredAlert],
                 latest = wanted[-1]
                 if open_alert is not None:
                     open_alert.detail = _detail(latest, open_alert.detail.get("triggers", []))
-                elif not any(a.status == "acknowledged" for a in of_kind):
+                elif not has_open_plan and not any(a.status == "acknowledged"
+                                                   for a in of_kind):
                     alerts.append(_raise(session, episode_id, latest, [], now))
             else:
                 for alert in of_kind:
@@ -502,3 +520,53 @@ def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.date
             _store(session, chunk, read_episodes(session, context, list(chunk), library), now)
             total += len(chunk)
     return total
+
+
+@dataclass(frozen=True)
+class ScoreColour:
+    """One valid score of an episode's series and the progress colour it had then."""
+
+    administration_id: int
+    completed_dt: dt.datetime
+    score: float
+    session: int
+    colour: str
+
+
+def colour_history(session: Session, episode: Episode, instrument_id: str,
+                   library: InstrumentLibrary) -> list[ScoreColour]:
+    """The colour each valid score of one outcome series had when it came in, oldest first.
+
+    Each score is read as the engine reads a latest score (:func:`outcome_signals`, with
+    the clinic's current settings and fit) on the series up to it, so the colour at score
+    k is the one the caseload showed then, given today's expected-recovery curve. Used
+    where a past moment must be told truly (issue 19: a plan's baseline in the demo).
+    Empty for an instrument without valid scores or not an outcome measure.
+    """
+    try:
+        instrument = library.get(instrument_id)
+    except KeyError:
+        return []
+    if instrument.role != "outcome":
+        return []
+    series = load_series(session, [episode.id], library).get(instrument_id)
+    if series is None:
+        return []
+    i = series.rows[episode.id]
+    count = int(np.isfinite(series.scores[i]).sum())
+    if count == 0:
+        return []
+    context = clinic_context(session, session.get_one(Clinic, episode.clinic_id))
+    prefixes = np.full((count, series.scores.shape[1]), np.nan)
+    for k in range(count):
+        prefixes[k, :k + 1] = series.scores[i, :k + 1]
+    sessions = np.tile(series.sessions[i], (count, 1))
+    sd = context.intake_sd.get(instrument_id)
+    signals = outcome_signals(instrument, prefixes, sessions,
+                              model=context.models.get(instrument_id),
+                              settings=context.colours, intake_sd=sd[0] if sd else None,
+                              n_intake=sd[1] if sd else None)
+    rows = {a.id: a for a in series.administrations[episode.id]}
+    return [ScoreColour(int(series.ids[i, k]), rows[int(series.ids[i, k])].completed_dt,
+                        float(series.scores[i, k]), int(series.sessions[i, k]),
+                        signals.explain_progress(k).level) for k in range(count)]

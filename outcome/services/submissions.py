@@ -174,7 +174,10 @@ class ImportConflict(IdempotencyConflict):
 
 def link_key_prefix(link: QuestionnaireLink) -> str:
     """What every key of ``link``'s administrations starts with: its appointment and
-    purpose, or, without an appointment, its episode, purpose and day of issue."""
+    purpose, or, without an appointment, its episode, purpose and day of issue; a support
+    check's link (issue 19), the link itself: two checks on one day never share answers."""
+    if link.purpose == "support":
+        return f"episode:{link.episode_id}:support:{link.id}:"
     if link.appointment_id is None:
         return f"episode:{link.episode_id}:{link.purpose}:{link.valid_from_dt:%Y-%m-%d}:"
     return f"appointment:{link.appointment_id}:{link.purpose}:"

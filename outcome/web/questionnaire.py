@@ -324,6 +324,13 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
     questionnaires = ngettext("%(num)d short questionnaire", "%(num)d short questionnaires",
                               count)
     time = ngettext("about %(num)d minute", "about %(num)d minutes", minutes)
+    if link.purpose == "support":  # a support check (issue 19): no session behind it
+        if therapist is None:
+            return _("A few questions from %(clinic)s: %(questionnaires)s, %(time)s.",
+                     clinic=clinic.name, questionnaires=questionnaires, time=time)
+        return _("A few questions from %(therapist)s at %(clinic)s about how things are "
+                 "going: %(questionnaires)s, %(time)s.", therapist=therapist.display_name,
+                 clinic=clinic.name, questionnaires=questionnaires, time=time)
     if therapist is None:
         if link.purpose == "post":
             return _("After your session at %(clinic)s: %(questionnaires)s, %(time)s.",

@@ -49,7 +49,8 @@ MAX_POSITION = 99
 
 def _rows() -> list[dict[str, Any]]:
     """One row per questionnaire the form offers: available ones that are not alliance
-    measures, and any already in the battery (an unavailable one is marked)."""
+    measures, and any already in the battery (an unavailable one is marked). Support-check
+    measures (role "support") are never offered."""
     clinic = _clinic()
     library = instrument_library(current_app)
     battery = clinic_settings.current(clinic)["pre_battery"]
@@ -59,6 +60,8 @@ def _rows() -> list[dict[str, Any]]:
     for status in instrument_statuses(db_session(), clinic.id, library):
         instrument = status.instrument
         if instrument.role == "alliance" and instrument.id not in chosen:
+            continue
+        if instrument.role == "support":  # issue 19: asked only in a support check
             continue
         if not status.is_available and instrument.id not in chosen:
             continue

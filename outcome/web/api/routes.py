@@ -61,6 +61,7 @@ from outcome.services.submissions import SubmissionError
 from outcome.services.submissions import UnknownInstrument
 from outcome.services.submissions import api_key
 from outcome.services.submissions import submit as submit_answers
+from outcome.services.support import PLAN_KINDS
 from outcome.web.api import access
 from outcome.web.api.bodies import json_body
 from outcome.web.api.bodies import parse_date
@@ -574,7 +575,9 @@ def acknowledge(code: str, alert_id: int) -> Response:
         acknowledge_alert(db_session(), alert, acting_user(), body["note"], now(),
                           instrument_library(current_app))
     except AlertError as exc:
-        status = 409 if alert.status != "open" else 422
+        # A not-on-track or rupture alert is resolved by an action plan (issue 19): a
+        # conflict with the alert's kind, not a fault in the note.
+        status = 409 if alert.status != "open" or alert.kind in PLAN_KINDS else 422
         raise Problem(status, str(exc), errors=[FieldError(str(exc), pointer("note"),
                                                            code="rejected")]) from None
     return ok(alert_json(alert, found))

@@ -1,0 +1,557 @@
+"""Issue 19, services: the support check, the action plan and its follow-up, end to end.
+
+The loop (../shared/design/support.md, "The loop"): a signal (red, reliable
+deterioration, an unrepaired rupture) offers a support check; the client answers it on
+the usual link (purpose "support"); the results lead to an action plan, which resolves
+the signal's alerts ("an alert of these kinds is resolved by a plan, not by a bare
+note", step 4); while the plan is open the condition is not alerted again; at review the
+follow-up says whether the client came back on track (step 5); closing the plan lets a
+persisting condition alert again.
+
+PHQ-9 numbers: reliable change 6 points (Kroenke 2001 via the definition's rule), so
+8 -> 16 is reliable deterioration since intake (red).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+from sqlalchemy import select
+
+from outcome.core import support as core_support
+from outcome.core.support import CheckReading
+from outcome.models import Alert
+from outcome.models import AuditEvent
+from outcome.models import Client
+from outcome.models import EpisodeSignal
+from outcome.models import OutboundEmail
+from outcome.models import QuestionnaireLink
+from outcome.models import SupportCheck
+from outcome.services import clinic_settings
+from outcome.services import support
+from outcome.services.alerts import AlertError
+from outcome.services.alerts import acknowledge_alert
+from outcome.services.links import open_link
+from outcome.services.links import steps as link_steps
+from outcome.services.links import submit_page
+from outcome.services.support import MailContext
+from outcome.services.support import SupportError
+from questionnaires import support as support_rules
+from tests.helpers import LIB
+from tests.helpers import PHQ
+from tests.helpers import T0
+from tests.helpers import submit
+
+DAY = dt.timedelta(days=1)
+
+
+class FakeCore:
+    """Stands in for outcome.core.support where a test pins the service, not the rules:
+    the battery it offers (by domain) and the calls read_check received."""
+
+    def __init__(self) -> None:
+        self.battery = ["session_check", "gad7"]
+        self.read_calls: list[dict] = []
+
+    def load_rules(self):
+        return {"fake": True}
+
+    def check_battery(self, rules, available, alliance_instrument, reuse_alliance,
+                      item_counts=None):
+        domains = {"session_check": "alliance", "gad7": "motivation"}
+        return [{"domain": domains[i], "instrument": i} for i in self.battery
+                if i in available and not (reuse_alliance and domains[i] == "alliance")]
+
+    def read_check(self, rules, scores, *, alliance, critical):
+        self.read_calls.append({"scores": dict(scores), "alliance": alliance,
+                                "critical": critical})
+        return CheckReading(results=(), suggestions=(), none_flagged=True)
+
+
+@pytest.fixture
+def fake_core(monkeypatch):
+    fake = FakeCore()
+    for name in ("check_battery", "read_check"):
+        monkeypatch.setattr(core_support, name, getattr(fake, name), raising=False)
+    monkeypatch.setattr(support_rules, "load_rules", fake.load_rules, raising=False)
+    return fake
+
+
+def answer_check(db_session, link, when):
+    """The client answers every page of the link: each item's lowest admissible value."""
+    for instrument_id in link.battery:
+        instrument = LIB.get(instrument_id)
+        form = {item.id: (str(item.options[0].value) if item.options else
+                          f"{item.minimum:g}") for item in instrument.items
+                if item.type != "text"}
+        result = submit_page(db_session, link=link, instrument=instrument, form=form,
+                             library=LIB, now=when)
+        assert not result.errors, result.errors
+
+
+def phq(level, item9=0):
+    values = {f"phq9_{i}": level for i in range(1, 9)}
+    values["phq9_9"] = item9
+    return values
+
+
+@pytest.fixture
+def therapist(make_user):
+    return make_user()
+
+
+@pytest.fixture
+def episode(therapist, make_client, make_episode):
+    return make_episode(make_client(therapist, email="client@example.org"))
+
+
+def red(db_session, episode):
+    """PHQ-9 8, 8, 16, 16: reliable deterioration since intake (8 points > 6)."""
+    for week, level in enumerate([1, 1, 2, 2]):
+        submit(db_session, episode, PHQ, phq(level), week)
+    return db_session.scalar(select(Alert).where(Alert.episode_id == episode.id,
+                                                 Alert.kind == "not_on_track"))
+
+
+def alerts(db_session, episode, kind):
+    return db_session.scalars(select(Alert).where(Alert.episode_id == episode.id,
+                                                  Alert.kind == kind).order_by(Alert.id)).all()
+
+
+def plan_steps():
+    return [{"domain": "motivation", "suggestion": "motivation.explore_ambivalence",
+             "text": "Explore ambivalence about the homework", "decision": "edited"},
+            {"domain": "alliance", "suggestion": "alliance.metacommunication",
+             "text": "Talk about the relationship", "decision": "declined"}]
+
+
+NOW = T0 + dt.timedelta(weeks=3, days=1)
+
+
+def record(db_session, episode, therapist, **kwargs):
+    kwargs.setdefault("steps", plan_steps())
+    kwargs.setdefault("note", "Agreed in session")
+    kwargs.setdefault("review_on", NOW.date() + dt.timedelta(days=28))
+    kwargs.setdefault("now", NOW)
+    return support.record_plan(db_session, episode=episode, user=therapist, library=LIB,
+                               **kwargs)
+
+
+# --- the whole loop ----------------------------------------------------------------------
+
+
+def test_the_whole_loop_red_check_plan_no_reraise_close_reraise(db_session, episode,
+                                                               therapist, fake_core):
+    alert = red(db_session, episode)
+    assert alert.status == "open" and alert.detail["rule"] == support.DETERIORATION_RULE
+    offer = support.offer_for(db_session, episode)
+    assert offer == support.Offer("deterioration", alert.id)
+
+    check, link, token = support.start_check(db_session, episode=episode, user=therapist,
+                                             now=NOW, library=LIB)
+    assert (check.status, check.reason, check.alert_id) == ("sent", "deterioration", alert.id)
+    assert link.purpose == "support" and link.id == check.link_id
+    assert link.battery == [e["instrument"] for e in check.battery] == fake_core.battery
+    assert support.offer_for(db_session, episode) is None  # a check is out
+    with pytest.raises(SupportError, match="already waiting"):
+        support.start_check(db_session, episode=episode, user=therapist, now=NOW,
+                            library=LIB)
+
+    # The client answers on the link, page by page; the last page marks the check.
+    opened, problem = open_link(db_session, token, NOW + dt.timedelta(hours=1))
+    assert problem is None and opened.id == link.id
+    signal_before = dict(db_session.get(EpisodeSignal, episode.id).state["outcomes"])
+    answer_check(db_session, link, NOW + dt.timedelta(hours=1))
+    assert check.status == "answered" and check.answered_dt == NOW + dt.timedelta(hours=1)
+    assert link.used_dt is not None
+    # Stored as usual, but not read as sessions: no new outcome series, no new alert.
+    assert db_session.get(EpisodeSignal, episode.id).state["outcomes"].keys() \
+        == signal_before.keys()
+    assert [a.kind for a in db_session.scalars(select(Alert).where(
+        Alert.episode_id == episode.id))] == ["not_on_track"]
+
+    view = support.view_check(db_session, check, LIB)
+    assert view.reading is not None
+    assert fake_core.read_calls[-1]["scores"].keys() == set(fake_core.battery)
+    assert fake_core.read_calls[-1]["critical"] is False
+
+    plan = record(db_session, episode, therapist, check=check)
+    assert plan.status == "open" and plan.support_check_id == check.id
+    assert plan.baseline == {"instrument": "phq9", "score": 16.0, "colour": "red",
+                             "session": 4, "administration": plan.baseline["administration"]}
+    assert alert.status == "resolved" and alert.plan_id == plan.id and alert.resolved_dt == NOW
+    assert support.active_plan(db_session, episode.id) is plan
+    with pytest.raises(SupportError, match="already has an open plan"):
+        record(db_session, episode, therapist)
+
+    # Still red a week later: not alerted again while the plan is open.
+    submit(db_session, episode, PHQ, phq(2), 4)
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+    assert db_session.get(EpisodeSignal, episode.id).colour == "red"
+
+    later = NOW + dt.timedelta(days=29)
+    follow = support.follow_up(db_session, plan, LIB, later)
+    assert follow == support.FollowUp(
+        instrument_id="phq9", colour_then="red", colour_now="red", score_then=16.0,
+        score_now=16.0, change=0.0, sessions_since=1, back_on_track=False, is_due=True)
+
+    support.close_plan(db_session, plan, user=therapist, note="No change; re-assess",
+                       now=later, library=LIB)
+    assert (plan.status, plan.closed_by_id, plan.closed_dt) == ("closed", therapist.id, later)
+    assert plan.outcome["back_on_track"] is False and plan.outcome["change"] == 0.0
+    # Closed and still red: alerted again.
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == [
+        "resolved", "open"]
+    assert support.offer_for(db_session, episode).reason == "deterioration"
+
+
+def test_back_on_track_after_the_plan_closes_without_a_new_alert(db_session, episode,
+                                                                 therapist, fake_core):
+    red(db_session, episode)
+    plan = record(db_session, episode, therapist)
+    submit(db_session, episode, PHQ, phq(0, 0), 4)   # 16 -> 0, six days after the plan
+    assert support.follow_up(db_session, plan, LIB, NOW + DAY).sessions_since == 0
+    follow = support.follow_up(db_session, plan, LIB, NOW + 7 * DAY)
+    assert (follow.score_then, follow.score_now, follow.change) == (16.0, 0.0, -16.0)
+    assert follow.sessions_since == 1 and follow.is_due is False
+    # 0 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
+    assert follow.colour_now == "white" and follow.back_on_track is True
+    support.close_plan(db_session, plan, user=therapist, note="Back on track",
+                       now=NOW + 7 * DAY, library=LIB)
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+
+
+def test_follow_up_before_any_new_score_is_undecided(db_session, episode, therapist,
+                                                     fake_core):
+    red(db_session, episode)
+    plan = record(db_session, episode, therapist)
+    follow = support.follow_up(db_session, plan, LIB, NOW)
+    assert follow.sessions_since == 0 and follow.back_on_track is None
+    assert follow.change == 0.0 and follow.is_due is False
+
+
+def test_a_revision_replaces_the_open_plan(db_session, episode, therapist, fake_core):
+    red(db_session, episode)
+    first = record(db_session, episode, therapist)
+    second = record(db_session, episode, therapist, revises=first,
+                    now=NOW + dt.timedelta(days=2))
+    assert (first.status, first.closed_by_id) == ("revised", therapist.id)
+    assert first.closed_dt == NOW + dt.timedelta(days=2)
+    assert second.revised_from_id == first.id and second.status == "open"
+    assert support.plans_for(db_session, episode.id) == [second, first]
+    # No alert in between: the revision is still a plan.
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+    with pytest.raises(SupportError, match="Only an open plan can be revised"):
+        record(db_session, episode, therapist, revises=first)
+
+
+# --- acknowledgement and events ----------------------------------------------------------
+
+
+def test_a_bare_note_is_refused_for_plan_kinds_but_not_for_critical_answers(
+        db_session, episode, therapist):
+    alert = red(db_session, episode)
+    with pytest.raises(AlertError, match="An action plan resolves this kind of alert"):
+        acknowledge_alert(db_session, alert, therapist, "discussed", NOW, LIB)
+    assert alert.status == "open"
+    submit(db_session, episode, PHQ, phq(2, item9=2), 4)
+    [critical] = alerts(db_session, episode, "critical_item")
+    acknowledge_alert(db_session, critical, therapist, "Safety plan", NOW, LIB)
+    assert critical.status == "acknowledged"
+
+
+def test_a_critical_alert_makes_the_check_read_risk(db_session, episode, therapist,
+                                                      fake_core):
+    red(db_session, episode)
+    submit(db_session, episode, PHQ, phq(2, item9=1), 4)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    answer_check(db_session, link, NOW)
+    support.view_check(db_session, check, LIB)
+    assert fake_core.read_calls[-1]["critical"] is True
+
+
+# --- checks ------------------------------------------------------------------------------
+
+
+def test_recent_alliance_is_reused_and_not_asked_again(db_session, episode, therapist,
+                                                       fake_core):
+    """Clinic setting support_alliance_recent_days (default 14): an alliance score at
+    most that old is reused (support.md: "use the episode's own alliance series")."""
+    red(db_session, episode)
+    alliance = LIB.get("session_check")
+    values = {item.id: 4 for item in alliance.items}
+    row, _ = submit(db_session, episode, alliance, values, 3)   # NOW - 1 day
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    assert check.reused_alliance_id == row.id
+    assert "alliance" not in [e["domain"] for e in check.battery]
+    assert "session_check" not in link.battery
+    answer_check(db_session, link, NOW)
+    support.view_check(db_session, check, LIB)
+    assert fake_core.read_calls[-1]["alliance"]["administration"] == row.id
+    assert fake_core.read_calls[-1]["alliance"]["instrument"] == "session_check"
+
+
+def test_an_old_alliance_score_is_asked_again(db_session, episode, therapist, fake_core):
+    red(db_session, episode)
+    alliance = LIB.get("session_check")
+    submit(db_session, episode, alliance, {item.id: 4 for item in alliance.items}, 0)
+    check, _link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                               now=NOW, library=LIB)
+    assert check.reused_alliance_id is None   # 22 days old > 14
+    assert "alliance" in [e["domain"] for e in check.battery]
+
+
+def test_refusals_when_starting(db_session, episode, therapist, fake_core):
+    with pytest.raises(SupportError, match="No signal offers"):
+        support.start_check(db_session, episode=episode, user=None, now=NOW, library=LIB)
+    check, _l, _t = support.start_check(db_session, episode=episode, user=therapist,
+                                        now=NOW, library=LIB)
+    assert check.reason == "therapist" and check.alert_id is None
+    support.cancel_check(db_session, check, therapist, NOW)
+    episode.closed_on, episode.end_reason = NOW.date(), "completed"
+    db_session.flush()
+    with pytest.raises(SupportError, match="has ended"):
+        support.start_check(db_session, episode=episode, user=therapist, now=NOW,
+                            library=LIB)
+
+
+def test_no_support_measure_stores_nothing(db_session, episode, therapist, fake_core):
+    fake_core.battery = []
+    with pytest.raises(SupportError, match="No support measure"):
+        support.start_check(db_session, episode=episode, user=therapist, now=NOW,
+                            library=LIB)
+    assert support.checks_for(db_session, episode.id) == []
+    assert db_session.scalars(select(QuestionnaireLink)).all() == []
+
+
+def test_cancel_revokes_the_link_and_allows_a_new_check(db_session, episode, therapist,
+                                                        fake_core):
+    check, link, token = support.start_check(db_session, episode=episode, user=therapist,
+                                             now=NOW, library=LIB)
+    support.cancel_check(db_session, check, therapist, NOW)
+    assert check.status == "cancelled" and link.revoked_dt == NOW
+    assert open_link(db_session, token, NOW)[1] == "revoked"
+    with pytest.raises(SupportError, match="cannot be cancelled: it is cancelled"):
+        support.cancel_check(db_session, check, therapist, NOW)
+    second, link2, _t = support.start_check(db_session, episode=episode, user=therapist,
+                                            now=NOW, library=LIB)
+    # Two checks the same day never share answers.
+    assert not any(step.is_done for step in link_steps(db_session, link2))
+    assert support.checks_for(db_session, episode.id) == [second, check]
+
+
+def test_an_unanswered_check_expires_with_its_link(db_session, episode, therapist,
+                                                   fake_core):
+    check, link, _t = support.start_check(db_session, episode=episode, user=therapist,
+                                          now=NOW, library=LIB)
+    after = link.valid_until_dt + DAY
+    assert support.view_check(db_session, check, LIB, after).check.status == "expired"
+    support.start_check(db_session, episode=episode, user=therapist, now=after, library=LIB)
+
+
+def test_the_email_names_no_measure_or_reason(db_session, episode, therapist, fake_core):
+    red(db_session, episode)
+    check, _link, token = support.start_check(
+        db_session, episode=episode, user=therapist, now=NOW, library=LIB,
+        mail=MailContext("https://outcome.example", "k" * 40))
+    [email] = db_session.scalars(select(OutboundEmail)).all()
+    assert email.kind == "support" and email.dedupe_key == f"support:{check.id}"
+    assert email.to_address == "client@example.org" and token not in email.body_text
+    text = (email.subject + email.body_text).lower()
+    for word in ("phq", "red", "deteriorat", "alliance", "score", "support check"):
+        assert not re.search(rf"\b{word}", text), word
+    assert open_link(db_session, token, NOW)[1] is None  # the e-mailed token opens it
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"steps": []}, "at least one step"),
+    ({"steps": [{**plan_steps()[1]}]}, "at least one step that is not declined"),
+    ({"steps": [{**plan_steps()[0], "text": "  "}]}, "Step 1: please write"),
+    ({"steps": [{**plan_steps()[0], "text": "x" * 501}]}, "at most 500"),
+    ({"steps": [{**plan_steps()[0], "decision": "maybe"}]}, "decision must be one of"),
+    ({"steps": [{**plan_steps()[0], "domain": "astrology"}]}, "unknown domain"),
+    ({"steps": [{**plan_steps()[0], "decision": "own"}]}, "has no suggestion"),
+    ({"steps": [{**plan_steps()[0], "suggestion": None}]}, "names the suggestion"),
+    ({"steps": ["walk"]}, "Step 1 is not a step"),
+    ({"note": "x" * 2001}, "at most 2000"),
+    ({"review_on": NOW.date()}, "after today"),
+    ({"review_on": NOW.date() + dt.timedelta(days=366)}, "within 365 days"),
+])
+def test_bad_plans_are_refused_and_nothing_is_stored(db_session, episode, therapist,
+                                                     fake_core, change, message):
+    alert = red(db_session, episode)
+    with pytest.raises(SupportError, match=message):
+        record(db_session, episode, therapist, **change)
+    assert support.plans_for(db_session, episode.id) == []
+    assert alert.status == "open"
+
+
+def test_the_limits_themselves_are_accepted(db_session, episode, therapist, fake_core):
+    plan = record(db_session, episode, therapist, note="x" * 2000,
+                  steps=[{"domain": "formulation", "suggestion": None, "text": "y" * 500,
+                          "decision": "own"}],
+                  review_on=NOW.date() + dt.timedelta(days=365))
+    assert plan.status == "open" and plan.baseline["score"] is None
+
+
+def test_a_plan_on_an_ended_episode_or_closing_twice_is_refused(db_session, episode,
+                                                               therapist, fake_core):
+    plan = record(db_session, episode, therapist)
+    support.close_plan(db_session, plan, user=therapist, note="", now=NOW, library=LIB)
+    with pytest.raises(SupportError, match="Only an open plan can be closed"):
+        support.close_plan(db_session, plan, user=therapist, note="", now=NOW, library=LIB)
+    episode.closed_on, episode.end_reason = NOW.date(), "completed"
+    db_session.flush()
+    with pytest.raises(SupportError, match="has ended"):
+        record(db_session, episode, therapist)
+
+
+# --- automatic offers --------------------------------------------------------------------
+
+
+def test_automatic_checks_only_when_the_clinic_says_so_and_once(db_session, clinic, episode,
+                                                                therapist, fake_core,
+                                                                make_client, make_episode):
+    mail = MailContext("https://outcome.example", "k" * 40)
+    red(db_session, episode)
+    no_address = make_episode(make_client(therapist))
+    red(db_session, no_address)
+    assert support.offer_automatically(db_session, LIB, NOW, mail=mail) == []
+    clinic_settings.update(db_session, clinic, {"support_check_auto": True})
+    [check] = support.offer_automatically(db_session, LIB, NOW, mail=mail)
+    assert check.episode_id == episode.id and check.started_by_id is None
+    assert check.reason == "deterioration"
+    assert support.offer_automatically(db_session, LIB, NOW + DAY, mail=mail) == []
+    [event] = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "support.check.start")).all()
+    assert (event.actor_kind, event.object_id) == ("system", str(check.id))
+    [email] = db_session.scalars(select(OutboundEmail)).all()
+    assert email.dedupe_key == f"support:{check.id}"
+
+
+def test_the_scheduler_job_offers_checks(app, db_session, clinic, episode, fake_core):
+    from outcome.jobs import JOBS
+    from outcome.jobs import offer_support_checks
+
+    assert "offer-support-checks" in {job_id for job_id, *_rest in JOBS}
+    red(db_session, episode)
+    clinic_settings.update(db_session, clinic, {"support_check_auto": True})
+    db_session.commit()
+    assert offer_support_checks(app, now=NOW) == 1
+    assert offer_support_checks(app, now=NOW + DAY) == 0
+
+
+def test_the_api_answers_a_note_for_a_plan_kind_with_a_409_naming_the_reason(
+        api, db_session, episode, therapist):
+    alert = red(db_session, episode)
+    code = db_session.get(Client, episode.client_id).code
+    db_session.commit()
+    response = api(therapist).post(f"/api/v1/clients/{code}/alerts/{alert.id}/acknowledge",
+                                   json={"note": "discussed"})
+    assert response.status_code == 409
+    assert "An action plan resolves this kind of alert" in response.get_json()["detail"]
+    db_session.refresh(alert)
+    assert alert.status == "open"
+
+
+def test_the_client_answers_a_support_link_through_the_usual_pages(
+        client, db_session, clock, episode, therapist, fake_core):
+    """On a phone through the usual link pages: one page per measure, the first says who
+    asks (no session behind it), a thank-you page at the end; the check is answered."""
+    from tests.conftest import csrf_token
+
+    check, link, token = support.start_check(db_session, episode=episode, user=therapist,
+                                             now=clock(), library=LIB)
+    db_session.commit()
+    phone = {"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X)"}
+    assert client.get(f"/q/{token}", headers=phone).status_code == 303
+    first = client.get("/q/", headers=phone).get_data(as_text=True)
+    assert f"A few questions from {therapist.display_name}" in first
+    assert "Questionnaire 1 of 2" in first and "Before your session" not in first
+    for n, instrument_id in enumerate(link.battery, start=1):
+        html = client.get("/q/").get_data(as_text=True)
+        assert f"Questionnaire {n} of 2" in html
+        instrument = LIB.get(instrument_id)
+        form = {item.id: str(item.options[0].value) if item.options else "0"
+                for item in instrument.items if item.type != "text"}
+        response = client.post("/q/", data={"csrf_token": csrf_token(html),
+                                            "instrument": instrument_id, **form})
+        assert response.status_code == 303, response.get_data(as_text=True)[:500]
+    thanks = client.get("/q/")
+    assert thanks.status_code == 200 and "Thank you" in thanks.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(SupportCheck, check.id).status == "answered"
+
+
+def test_colour_history_tells_each_score_its_colour_then(db_session, episode):
+    """PHQ-9 8, 8, 16, 8 (no curve yet: rule-based colours): the rise of 8 points (more
+    than the 6 of reliable change, Kroenke 2001 via the definition) is red at the third
+    score; back at 8, white again."""
+    from outcome.services.signals import colour_history
+
+    for week, level in enumerate([1, 1, 2, 1]):
+        submit(db_session, episode, PHQ, phq(level), week)
+    history = colour_history(db_session, episode, "phq9", LIB)
+    assert [h.score for h in history] == [8.0, 8.0, 16.0, 8.0]
+    assert [h.session for h in history] == [1, 2, 3, 4]
+    # 8 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
+    assert [h.colour for h in history] == ["white", "white", "red", "white"]
+    assert history[3].colour == db_session.get(EpisodeSignal, episode.id).colour
+
+
+# --- the loop with the shipped rules and measures ----------------------------------------
+
+
+def test_the_loop_with_the_shipped_rules_reads_true_numbers(db_session, episode, therapist):
+    """Rules from questionnaires/support/rules.yaml (each with its source): readiness
+    0-10 flags at <= 5 (project default, the middle of the scale); the people check
+    (0-30) at <= 15 (project default, half the range); life events at >= 1 (project
+    default, any event; the LTE-Q has no published cutoff, Brugha et al. 1985)."""
+    red(db_session, episode)
+    alliance = LIB.get("session_check")
+    row, _ = submit(db_session, episode, alliance, {i.id: 9 for i in alliance.items}, 3)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    # The alliance rated a day ago (36/40) is reused, not asked again.
+    assert check.reused_alliance_id == row.id
+    assert check.battery == [
+        {"domain": "motivation", "instrument": "readiness_check"},
+        {"domain": "social_support", "instrument": "support_people_check"},
+        {"domain": "life_events", "instrument": "life_events_check"}]
+    forms = {"readiness_check": {"readiness_now": "4"},
+             "support_people_check": {"people_turn_to": "8", "people_interest": "7",
+                                      "people_practical": "6"},
+             "life_events_check": {"events_own_health": "0", "events_someone_close": "1",
+                                   "events_relationship": "0", "events_work_money": "0",
+                                   "events_law_loss": "0", "events_other": "0"}}
+    for instrument_id in link.battery:
+        result = submit_page(db_session, link=link, instrument=LIB.get(instrument_id),
+                             form=forms[instrument_id], library=LIB, now=NOW)
+        assert not result.errors
+    assert check.status == "answered"
+    # Support measures raise no signal: still one alert, the not-on-track one.
+    assert [a.kind for a in db_session.scalars(select(Alert).where(
+        Alert.episode_id == episode.id))] == ["not_on_track"]
+    reading = support.view_check(db_session, check, LIB).reading
+    assert reading.result("motivation").score == 4 and reading.result("motivation").flagged
+    assert reading.result("social_support").score == 21
+    assert reading.result("social_support").flagged is False
+    assert reading.result("life_events").score == 1 and reading.result("life_events").flagged
+    assert reading.result("alliance").reused
+    assert reading.flagged_domains == ("motivation", "life_events")
+    ids = [s.id for s in reading.suggestions]
+    assert "motivation.explore_ambivalence" in ids and "life_events.address_event" in ids
+    plan = record(db_session, episode, therapist, check=check, steps=[
+        {"domain": "motivation", "suggestion": "motivation.explore_ambivalence",
+         "text": "Explore ambivalence about change with motivational interviewing.",
+         "decision": "accepted"}])
+    assert plan.support_check_id == check.id
+    assert db_session.scalar(select(Alert).where(Alert.episode_id == episode.id)).status \
+        == "resolved"
