@@ -9,7 +9,6 @@ follow-up) is :mod:`outcome.services.support`. Sources: ``../shared/design/suppo
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import zoneinfo
 from typing import NamedTuple
 
@@ -21,34 +20,12 @@ from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
-from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
-from outcome.services.explanations import language
-from outcome.services.explanations import say
-from outcome.services.links import hash_token
-from outcome.services.mail import LINK_SLOT
-from outcome.services.mail import link_token
-from outcome.services.mail import new_link_nonce
-from outcome.services.mail import queue_email
 
 # The caseload's plan marker for an open episode, most pressing first: an open plan whose
 # review date has come; a support check answered and no plan recorded since; an open plan
 # before its review date; a check sent and not yet answered.
 MARKS = ("review_due", "check_answered", "plan_open", "check_sent")
-
-
-def N_(message: str) -> str:  # the gettext convention for "mark only"; said with say()
-    return message
-
-
-# The client's e-mail with a support check's link: no clinical content (security.md),
-# in the language of the client's record.
-SUPPORT_SUBJECT = N_("A few questions from %(clinic)s")
-SUPPORT_FIRST = N_("Your therapist asks you to answer a few short questions before your "
-                   "next session. They take a few minutes:")
-HELLO = N_("Hello,")
-ONLY_FOR_YOU = N_("The link is only for you and works until you have answered; please do "
-                  "not forward it.")
 
 
 class PlanMark(NamedTuple):
@@ -118,33 +95,3 @@ def clinic_today(session: Session, clinic_id: int, now: dt.datetime) -> dt.date:
     clinic = session.get(Clinic, clinic_id)
     tz = zoneinfo.ZoneInfo(clinic.timezone if clinic is not None else "UTC")
     return now.astimezone(tz).date()
-
-
-def email_check_link(session: Session, *, check: SupportCheck, link: QuestionnaireLink,
-                     client: Client, clinic: Clinic, base_url: str, secret_key: str,
-                     now: dt.datetime) -> str:
-    """Queue the check's link to the client's address (when they have one) and return
-    the token to show once on the therapist's screen.
-
-    An e-mailed link's token is derived from its message's nonce and the app's secret
-    key (:func:`outcome.services.mail.link_token`), so it is stored nowhere in clear: the
-    link is given that token here (its hash replaces the one made with it). The message
-    says nothing clinical. Without an address the token is a fresh random one. Flushes.
-    """
-    if not client.email:
-        token = secrets.token_urlsafe(32)
-        link.token_hash = hash_token(token)
-        session.flush()
-        return token
-    nonce = new_link_nonce()
-    token = link_token(secret_key, nonce)
-    link.token_hash = hash_token(token)
-    session.flush()
-    code = language(client.locale)
-    url = f"{base_url.rstrip('/')}/q/{LINK_SLOT}"
-    body = (f"{say(HELLO, code)}\n\n{say(SUPPORT_FIRST, code)}\n\n{url}\n\n"
-            f"{say(ONLY_FOR_YOU, code)}\n\n{clinic.name}\n")
-    queue_email(session, clinic_id=clinic.id, kind="support", dedupe_key=f"support:{check.id}",
-                to_address=client.email, subject=say(SUPPORT_SUBJECT, code, clinic=clinic.name),
-                body=body, now=now, link_nonce=nonce)
-    return token

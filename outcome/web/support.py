@@ -57,7 +57,6 @@ from outcome.services.explanations import format_number
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
 from outcome.services.plan_marks import clinic_today
-from outcome.services.plan_marks import email_check_link
 from outcome.services.plan_marks import resolving_plans
 from outcome.web.clock import now
 from outcome.web.confirm import require_confirmation
@@ -144,6 +143,11 @@ def check_state(check: SupportCheck) -> str:
     if check.status == "cancelled":
         return _("Cancelled.")
     return _("Expired: the link closed unanswered.")
+
+
+def said_error(exc: support.SupportError) -> str:
+    """A service's refusal in the reader's language (its template and parameters)."""
+    return _(exc.message, **exc.params)
 
 
 def _day(moment: dt.datetime | None) -> str:
@@ -305,8 +309,10 @@ def read_form(form: PlanForm, data, today: dt.date) -> list[dict[str, Any]]:
         if row.decision != "accepted":
             row.text = text
         decision = row.decision
-        if row.suggestion is None and decision != "declined":
-            decision = "own"  # a step of an earlier plan that was the therapist's own
+        if row.suggestion is None:
+            if decision == "declined":
+                continue  # a step of the therapist's own, from the plan revised: dropped
+            decision = "own"
         steps.append({"domain": row.domain, "suggestion": row.suggestion, "text": text,
                       "decision": decision})
     if any(row.error for row in form.rows):
@@ -408,7 +414,7 @@ def record_support(episode: Episode, library: InstrumentLibrary) -> dict[str, An
     alerts = {a.id: a for a in store.scalars(select(Alert).where(Alert.episode_id == episode.id))}
     offer_text = (reason_text(offer.reason, alerts.get(offer.alert_id) if offer.alert_id
                               else None, episode, library) if offer else "")
-    waiting = next((c for c in checks if c.status == "sent"), None)
+    waiting = support.waiting_check(store, episode.id, now()) if is_open else None
     plans = support.plans_for(store, episode.id)
     active = next((p for p in plans if p.status == "open"), None)
     return {
@@ -488,21 +494,21 @@ def start(code: str) -> Response | str:
         alert = store.get(Alert, alert_id)
         return alert is not None and _owned(alert.episode_id)(client)
 
-    client, episode, clinic = own_client(code, "support.check.start", check=check)
+    client, episode, _clinic = own_client(code, "support.check.start", check=check)
     if episode is None:
         abort(404)
     library = instrument_library(current_app)
     alert = store.get(Alert, alert_id) if alert_id is not None else None
+    mail = support.MailContext(base_url=current_app.config["BASE_URL"],
+                               secret_key=current_app.config["SECRET_KEY"])
     try:
-        made, link, _token = support.start_check(store, episode=episode, user=current_user,
-                                                 now=now(), library=library, alert=alert)
+        made, _link, token = support.start_check(store, episode=episode, user=current_user,
+                                                 now=now(), library=library, alert=alert,
+                                                 mail=mail)
     except support.SupportError as exc:
         discard_changes()
-        flash(str(exc), "error")
+        flash(said_error(exc), "error")
         return redirect(url_for("record.page", code=client.code) + "#support")
-    token = email_check_link(store, check=made, link=link, client=client, clinic=clinic,
-                             base_url=current_app.config["BASE_URL"],
-                             secret_key=current_app.config["SECRET_KEY"], now=now())
     url = f"{current_app.config['BASE_URL'].rstrip('/')}/q/{token}"
     return _check_page(client, made, episode, issued={
         "url": url, "qr": link_qr_svg(url), "emailed": bool(client.email)})
@@ -522,7 +528,7 @@ def _check_page(client: Client, check: SupportCheck, episode: Episode, *,
                 status: int = 200) -> Any:
     store = db_session()
     library = instrument_library(current_app)
-    view = support.view_check(store, check, library)
+    view = support.view_check(store, check, library, now())
     alert = store.get(Alert, check.alert_id) if check.alert_id else None
     plan = store.scalar(select(ActionPlan).where(ActionPlan.support_check_id == check.id)
                         .order_by(ActionPlan.id.desc()))
@@ -548,7 +554,7 @@ def cancel(code: str, check_id: int) -> Response:
         support.cancel_check(db_session(), check, current_user, now())
     except support.SupportError as exc:
         discard_changes()
-        flash(str(exc), "error")
+        flash(said_error(exc), "error")
     else:
         flash(_("Support check cancelled; its link no longer works."), "info")
     return redirect(url_for(".check_page", code=client.code, check_id=check.id))
@@ -561,8 +567,8 @@ def cancel(code: str, check_id: int) -> Response:
 @login_required
 def new_plan(code: str) -> str:
     """A plan without a check (from an alert, or at any time). Recorded as
-    ``plan.form``."""
-    client, episode, _clinic = own_client(code, "plan.form")
+    ``support.plan.form``."""
+    client, episode, _clinic = own_client(code, "support.plan.form")
     if episode is None:
         abort(404)
     active = support.active_plan(db_session(), episode.id)
@@ -575,8 +581,8 @@ def new_plan(code: str) -> str:
 @login_required
 def revise(code: str, plan_id: int) -> str:
     """A new plan prefilled from an open one, which it will replace. Recorded as
-    ``plan.form``."""
-    client, plan, episode = _plan_of(code, plan_id, "plan.form")
+    ``support.plan.form``."""
+    client, plan, episode = _plan_of(code, plan_id, "support.plan.form")
     if plan.status != "open" or episode.closed_on is not None:
         abort(404)
     return render_template("record/plan_form.html", client=client, episode=episode,
@@ -589,7 +595,7 @@ def revise(code: str, plan_id: int) -> str:
 def record_plan(code: str) -> Response | tuple[str, int]:
     """Record an action plan (``check``: the check it follows; ``revises``: the open plan
     it replaces). Refused input re-renders the form with the therapist's words and a
-    message beside each field (400, nothing stored). Recorded as ``plan.record``."""
+    message beside each field (400, nothing stored). Recorded as ``support.plan.record``."""
     store = db_session()
     ids: dict[str, int | None] = {}
 
@@ -601,7 +607,7 @@ def record_plan(code: str) -> Response | tuple[str, int]:
                    for key, row in (("check", found_check), ("revises", found_plan))
                    if ids[key] is not None)
 
-    client, episode, _clinic = own_client(code, "plan.record", check=check)
+    client, episode, _clinic = own_client(code, "support.plan.record", check=check)
     if episode is None:
         abort(404)
     library = instrument_library(current_app)
@@ -610,7 +616,8 @@ def record_plan(code: str) -> Response | tuple[str, int]:
     if (the_check is not None and the_check.episode_id != episode.id) or (
             revises is not None and revises.episode_id != episode.id):
         abort(404)  # of an ended episode of this client
-    view = support.view_check(store, the_check, library) if the_check is not None else None
+    view = (support.view_check(store, the_check, library, now()) if the_check is not None
+            else None)
     form = new_form(episode, view, revises)
     steps = read_form(form, request.form, clinic_today(store, episode.clinic_id, now()))
     if not form.errors:
@@ -624,7 +631,8 @@ def record_plan(code: str) -> Response | tuple[str, int]:
                                        revises=revises)
         except support.SupportError as exc:
             discard_changes()
-            form.errors["form"] = str(exc)
+            where = exc.field if exc.field in ("steps", "note", "review_on") else "form"
+            form.errors[where] = said_error(exc)
         else:
             flash(_("Action plan recorded; the open alerts it answers are resolved.")
                   if before is not None else _("Action plan recorded."), "info")
@@ -639,8 +647,8 @@ def record_plan(code: str) -> Response | tuple[str, int]:
 @login_required
 def plan_page(code: str, plan_id: int) -> str:
     """A plan: its steps, note, review date and state; when its review date has come,
-    the follow-up, with closing and revising it. Recorded as ``plan.view``."""
-    client, plan, episode = _plan_of(code, plan_id, "plan.view")
+    the follow-up, with closing and revising it. Recorded as ``support.plan.view``."""
+    client, plan, episode = _plan_of(code, plan_id, "support.plan.view")
     return _plan_page(client, plan, episode)
 
 
@@ -662,8 +670,8 @@ def _plan_page(client: Client, plan: ActionPlan, episode: Episode, *,
 @bp.route("/<code>/plans/<int:plan_id>/close", methods=["POST"])
 @login_required
 def close(code: str, plan_id: int) -> Response | tuple[str, int]:
-    """Close an open plan with a note (required). Recorded as ``plan.close``."""
-    client, plan, episode = _plan_of(code, plan_id, "plan.close")
+    """Close an open plan with a note (required). Recorded as ``support.plan.close``."""
+    client, plan, episode = _plan_of(code, plan_id, "support.plan.close")
     note = (request.form.get("note") or "").strip()
     error = None
     if not note:
@@ -677,7 +685,7 @@ def close(code: str, plan_id: int) -> Response | tuple[str, int]:
                                library=instrument_library(current_app))
         except support.SupportError as exc:
             discard_changes()
-            error = str(exc)
+            error = said_error(exc)
         else:
             flash(_("Action plan closed."), "info")
             return redirect(url_for(".plan_page", code=client.code, plan_id=plan.id))
