@@ -12,6 +12,7 @@ Every sentence about the client is checked against its numbers, naming its measu
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import re
 
@@ -32,6 +33,8 @@ from outcome.models import SupportCheck
 from outcome.services import support
 from outcome.services.explanations import render_explanation
 from outcome.services.links import hash_token
+from outcome.services.links import open_link
+from outcome.services.links import submit_page
 from outcome.services.plan_marks import plan_marks
 from outcome.services.therapist_reports.brief import brief_pdf
 from outcome.services.therapist_reports.brief import build_brief
@@ -154,12 +157,12 @@ def _reading() -> CheckReading:
     return CheckReading(
         results=(
             DomainResult("alliance", "wai_sr", 38.0, False, text, "Duncan et al. 2003",
-                         reused=True, numbers={"cutoff": 36}),
+                         reused=True, numbers={"score": 38.0, "op": "<", "value": 36}),
             DomainResult("motivation", "phq9", 3.0, True, text, "CASAA",
-                         numbers={"cutoff": 5}),
+                         numbers={"score": 3.0, "op": "<=", "value": 5}),
             DomainResult("social_support", None, None, None, text, "Kocalevent 2018"),
             DomainResult("life_events", "phq9", 2.0, True, text, "Brugha et al. 1985",
-                         numbers={"cutoff": 1}),
+                         numbers={"score": 2.0, "op": ">=", "value": 1}),
         ),
         suggestions=(
             Suggestion("motivation.mi", "motivation", Message("colour.red"), "Miller & Rollnick"),
@@ -194,7 +197,7 @@ def _cells(page: str, label: str) -> list[str]:
     row = re.search(r"<tr[^>]*><th scope=\"row\">" + re.escape(label) + r"</th>(.*?)</tr>",
                     page, re.S)
     assert row, f"no row for {label}"
-    return [flat(re.sub(r"<[^>]+>", " ", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>",
+    return [html.unescape(flat(re.sub(r"<[^>]+>", " ", c))) for c in re.findall(r"<td[^>]*>(.*?)</td>",
                                                                 row.group(1), re.S)]
 
 
@@ -204,10 +207,10 @@ def test_the_results_show_each_domain_with_its_numbers(auth, client, answered):
     page = client.get(f"/clients/{person.code}/support-checks/{check.id}").get_data(
         as_text=True)
     assert _cells(page, "Alliance") == [
-        "WAI-SR (the episode\u2019s own score, not asked again)", "38", "36", "Not flagged"]
-    assert _cells(page, "Motivation") == ["PHQ-9", "3", "5", "Flagged"]
+        "WAI-SR (the episode\u2019s own score, not asked again)", "38", "< 36", "Not flagged"]
+    assert _cells(page, "Motivation") == ["PHQ-9", "3", "\u2264 5", "Flagged"]
     assert _cells(page, "Social support") == ["\u2013", "\u2013", "\u2013", "Not measured"]
-    assert _cells(page, "Life events") == ["PHQ-9", "2", "1", "Flagged"]
+    assert _cells(page, "Life events") == ["PHQ-9", "2", "\u2265 1", "Flagged"]
     explanation = render_explanation(_reading().results[0].explanation.as_json())
     assert explanation in page and "(Source: Brugha et al. 1985)" in page
     # The suggestions by domain, each to accept, edit or decline, in the reader's words.
@@ -446,3 +449,61 @@ def test_huge_and_malformed_ids_are_refused_cleanly(auth, client, db_session, re
         name = next(iter(data))
         assert f"The field “{name}” must be a number." in response.get_data(as_text=True)
     assert db_session.scalar(select(SupportCheck.id)) is None
+
+
+# The client's answers to the shipped support measures, and what the rules make of them
+# (questionnaires/support/rules.yaml, each cutoff with its source there): readiness 3 on
+# the project's 0-10 question, at or below its default 5: motivation flagged; people
+# around me 8 + 8 + 8 = 24 of 30, above its default 15: social support not flagged; one
+# event (own health), at or above 1: life events flagged.
+ANSWERS = {"readiness_check": {"readiness_now": 3},
+           "support_people_check": {"people_turn_to": 8, "people_interest": 8,
+                                    "people_practical": 8},
+           "life_events_check": {"events_own_health": 1, "events_someone_close": 0,
+                                 "events_relationship": 0, "events_work_money": 0,
+                                 "events_law_loss": 0, "events_other": 0},
+           "session_check": {"check_listened": 3, "check_focus": 3, "check_method": 3,
+                             "check_glad": 3}}
+
+
+def test_the_whole_loop_on_the_pages(auth, client, db_session, clock, red):
+    """Red on PHQ-9; the check is started, answered on the client's link, read by domain
+    with the rules' numbers; the plan from its suggestions resolves the alert."""
+    therapist, person, episode, alert = red
+    auth.login(therapist.email)
+    page = _post(client, f"/clients/{person.code}/support-checks", f"/clients/{person.code}",
+                 alert=str(alert.id)).get_data(as_text=True)
+    token = re.search(r'value="http[^"]+/q/([^"]+)"', page).group(1)
+    link, problem = open_link(db_session, token, clock())
+    assert problem is None and link is not None and link.purpose == "support"
+    for instrument_id in link.battery:
+        form = {k: str(v) for k, v in ANSWERS[instrument_id].items()}
+        result = submit_page(db_session, link=link, instrument=LIB.get(instrument_id),
+                             form=form, library=LIB, now=clock())
+        assert not result.errors, result.errors
+    db_session.commit()
+    check = db_session.scalar(select(SupportCheck).where(SupportCheck.episode_id == episode.id))
+    assert check.status == "answered"
+    url = f"/clients/{person.code}/support-checks/{check.id}"
+    page = client.get(url).get_data(as_text=True)
+    assert _cells(page, "Motivation") == ["Readiness (not validated)", "3", "\u2264 5",
+                                          "Flagged"]
+    assert _cells(page, "Social support") == ["People around me (not validated)", "24",
+                                              "\u2264 15", "Not flagged"]
+    assert _cells(page, "Life events") == ["Life events (not validated)", "1", "\u2265 1",
+                                           "Flagged"]
+    reading = support.view_check(db_session, check, LIB).reading
+    for result in reading.results:  # each explanation, as the core words it
+        assert html.escape(render_explanation(result.explanation.as_json()), quote=False) \
+            in page
+    ids = [s.id for s in reading.suggestions]
+    assert {s.domain for s in reading.suggestions} >= {"motivation", "life_events"}
+    data = {f"s{n}-decision": "declined" for n in range(len(ids))}
+    data.update({"s0-decision": "accepted", "check": str(check.id),
+                 "review_on": "2026-12-14"})
+    response = _post(client, f"/clients/{person.code}/plans", url, **data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    plan = db_session.scalar(select(ActionPlan).where(ActionPlan.support_check_id == check.id))
+    assert plan.steps[0]["suggestion"] == ids[0] and plan.steps[0]["decision"] == "accepted"
+    db_session.expire_all()
+    assert db_session.get(Alert, alert.id).plan_id == plan.id

@@ -170,21 +170,31 @@ class ResultRow:
     reused: bool
 
 
+OPERATORS = {"<=": "\u2264", ">=": "\u2265", "<": "<", ">": ">"}
+
+
 def result_rows(view: support.CheckView, library: InstrumentLibrary) -> list[ResultRow]:
+    """The results table: each domain's measure, score, the cutoff that decides it
+    (``numbers``' ``op`` and ``value``, as "\u2264 5") and its state: flagged, not flagged,
+    not judged (a score but no cutoff decides it) or not measured."""
     rows: list[ResultRow] = []
     if view.reading is None:
         return rows
+    words = {"flagged": _("Flagged"), "clear": _("Not flagged"),
+             "undecided": _("Not judged: no cutoff"), "unmeasured": _("Not measured")}
     for r in view.reading.results:
-        state = "unmeasured" if r.flagged is None else "flagged" if r.flagged else "clear"
-        cutoff = r.numbers.get("cutoff") if r.numbers else None
+        numbers = r.numbers or {}
+        if r.flagged is not None:
+            state = "flagged" if r.flagged else "clear"
+        else:
+            state = "undecided" if r.score is not None else "unmeasured"
+        op, value = numbers.get("op"), numbers.get("value")
+        cutoff = (f"{OPERATORS.get(op, op)} {number(value)}"
+                  if op and isinstance(value, int | float) else "\u2013")
         rows.append(ResultRow(
             r.domain, str(DOMAIN_LABELS.get(r.domain, r.domain)),
-            measure_name(library, r.instrument_id) or "\u2013",
-            number(r.score) if r.flagged is not None or r.score is not None else "\u2013",
-            number(cutoff) if isinstance(cutoff, int | float) else "\u2013",
-            state, {"flagged": _("Flagged"), "clear": _("Not flagged"),
-                    "unmeasured": _("Not measured")}[state],
-            said(r.explanation), r.source, r.reused))
+            measure_name(library, r.instrument_id) or "\u2013", number(r.score), cutoff,
+            state, words[state], said(r.explanation), r.source, r.reused))
     return rows
 
 
