@@ -197,8 +197,8 @@ def _cells(page: str, label: str) -> list[str]:
     row = re.search(r"<tr[^>]*><th scope=\"row\">" + re.escape(label) + r"</th>(.*?)</tr>",
                     page, re.S)
     assert row, f"no row for {label}"
-    return [html.unescape(flat(re.sub(r"<[^>]+>", " ", c))) for c in re.findall(r"<td[^>]*>(.*?)</td>",
-                                                                row.group(1), re.S)]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    return [html.unescape(flat(re.sub(r"<[^>]+>", " ", c))) for c in cells]
 
 
 def test_the_results_show_each_domain_with_its_numbers(auth, client, answered):
