@@ -47,7 +47,6 @@ from outcome.db import make_engine
 from outcome.db import transaction
 from outcome.extensions import database
 from outcome.extensions import instrument_library
-from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
@@ -55,8 +54,8 @@ from outcome.models import Episode
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
-from outcome.models import SupportCheck
 from outcome.models import User
+from outcome.services import support
 from outcome.services.api_tokens import create_token
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_appointment
@@ -64,6 +63,7 @@ from outcome.services.appointments import book_weekly_series
 from outcome.services.kiosk import create_device
 from outcome.services.kiosk import enrol
 from outcome.services.links import issue_link
+from outcome.services.links import submit_page
 from outcome.services.setup import issue_setup_token
 from tests.helpers import DEMO_NOW
 from tests.helpers import DEMO_PASSWORD
@@ -265,33 +265,42 @@ PAGES += (
 )
 
 
-def issue19_therapist_pages(session, episode: Episode, users: dict, now: dt.datetime
-                            ) -> dict[str, int]:
-    """Issue 19: therapist. The client's open plan (the demo's, else a new one) with its
-    review date past, and a support check (the demo's latest, else one sent now)."""
+def issue19_pages(session, episode: Episode, users: dict, now: dt.datetime,
+                            library) -> dict[str, int]:
+    """Issue 19: therapist. For the client: a support check answered through its link
+    (started by the therapist, answered with the shipped measures: readiness 3, people
+    around me 24, one life event, the session check), so its results and suggestions
+    show; and an open action plan (the demo's, else one recorded now) whose review date
+    has passed, so its follow-up shows."""
     therapist = users[episode.therapist_id]
-    plan = session.scalar(select(ActionPlan).where(ActionPlan.episode_id == episode.id,
-                                                   ActionPlan.status == "open"))
+    waiting = support.waiting_check(session, episode.id, now)
+    if waiting is not None:
+        support.cancel_check(session, waiting, therapist, now)
+    check, link, _token = support.start_check(session, episode=episode, user=therapist,
+                                              now=now, library=library, reason="therapist")
+    answers = {"readiness_check": 3, "support_people_check": 8, "life_events_check": 0,
+               "session_check": 2}
+    for instrument_id in link.battery:
+        instrument = library.get(instrument_id)
+        form = {item.id: str(answers.get(instrument_id, 1)) for item in instrument.items}
+        if instrument_id == "life_events_check":
+            form[instrument.items[0].id] = "1"
+        result = submit_page(session, link=link, instrument=instrument, form=form,
+                             library=library, now=now)
+        assert not result.errors, result.errors
+    plan = support.active_plan(session, episode.id)
     if plan is None:
-        plan = ActionPlan(episode_id=episode.id, created_by_id=therapist.id,
-                          created_dt=now - dt.timedelta(days=30),
-                          steps=[{"domain": "alliance", "suggestion": None, "decision": "own",
-                                  "text": "Talk about the relationship openly at the start "
-                                          "of the next session"},
-                                 {"domain": "formulation", "suggestion": None,
-                                  "decision": "own", "text": "Discuss in supervision"}],
-                          note="Agreed to meet weekly for a month.",
-                          review_on=now.date() - dt.timedelta(days=2),
-                          baseline={})
-        session.add(plan)
-    else:
-        plan.review_on = now.date() - dt.timedelta(days=2)
-    check = session.scalar(select(SupportCheck).where(SupportCheck.episode_id == episode.id)
-                           .order_by(SupportCheck.id.desc()))
-    if check is None:
-        check = SupportCheck(episode_id=episode.id, reason="therapist",
-                             started_by_id=therapist.id, started_dt=now, status="sent")
-        session.add(check)
+        plan = support.record_plan(
+            session, episode=episode, user=therapist, now=now, library=library,
+            steps=[{"domain": "alliance", "suggestion": None, "decision": "own",
+                    "text": "Talk about the relationship openly at the start of the next "
+                            "session"},
+                   {"domain": "formulation", "suggestion": None, "decision": "own",
+                    "text": "Discuss in supervision"}],
+            note="Agreed to meet weekly for a month.",
+            review_on=now.date() + dt.timedelta(days=28))
+        plan.created_dt = now - dt.timedelta(days=30)
+    plan.review_on = now.date() - dt.timedelta(days=2)
     session.flush()
     return {"check": check.id, "plan": plan.id}
 
@@ -389,7 +398,7 @@ def world(databases, demo_databases, tmp_path_factory, app_factory) -> Iterator[
         emails = {role: users[world[f"{role}_id"]].email
                   for role in ("therapist", "supervisor", "admin")}
         extra = _more(session, world, episode, users, now, library)
-        extra["support"] = issue19_therapist_pages(session, episode, users, now)  # issue 19
+        extra["support"] = issue19_pages(session, episode, users, now, library)  # issue 19
     # A fresh installation: no clinic yet, and its one-time setup token.
     setup_url = databases.new_url()
     engine = make_engine(setup_url)

@@ -20,7 +20,9 @@ from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
+from outcome.services.links import check_link
 
 # The caseload's plan marker for an open episode, most pressing first: an open plan whose
 # review date has come; a support check answered and no plan recorded since; an open plan
@@ -36,10 +38,12 @@ class PlanMark(NamedTuple):
     review_on: dt.date | None = None
 
 
-def plan_marks(session: Session, therapist_id: int, today: dt.date) -> dict[str, PlanMark]:
+def plan_marks(session: Session, therapist_id: int, today: dt.date,
+               now: dt.datetime | None = None) -> dict[str, PlanMark]:
     """Client code -> the plan marker of each open episode of ``therapist_id`` that has
     one; ``today`` is the clinic's calendar day (a review is due on its review date and
-    after). Three queries."""
+    after); with ``now``, a sent check whose link has closed is not "sent"
+    (:func:`check_status`). Reads only."""
     plans = session.execute(
         select(Client.code, ActionPlan.review_on, ActionPlan.created_dt)
         .join(Episode, Episode.id == ActionPlan.episode_id)
@@ -47,7 +51,7 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date) -> dict[str,
         .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
                ActionPlan.status == "open")).all()
     checks = session.execute(
-        select(Client.code, SupportCheck.status, SupportCheck.answered_dt, Episode.id)
+        select(Client.code, SupportCheck, SupportCheck.answered_dt, Episode.id)
         .join(Episode, Episode.id == SupportCheck.episode_id)
         .join(Client, Client.id == Episode.client_id)
         .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
@@ -63,7 +67,8 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date) -> dict[str,
     for code, review_on, _created in plans:
         reviews[code] = review_on
         found.setdefault(code, set()).add("review_due" if review_on <= today else "plan_open")
-    for code, status, answered, _episode in checks:
+    for code, check, answered, _episode in checks:
+        status = check_status(session, check, now) if now is not None else check.status
         if status == "sent":
             found.setdefault(code, set()).add("check_sent")
         elif answered is not None and (code not in latest_plan
@@ -95,3 +100,17 @@ def clinic_today(session: Session, clinic_id: int, now: dt.datetime) -> dt.date:
     clinic = session.get(Clinic, clinic_id)
     tz = zoneinfo.ZoneInfo(clinic.timezone if clinic is not None else "UTC")
     return now.astimezone(tz).date()
+
+
+def check_status(session: Session, check: SupportCheck, now: dt.datetime) -> str:
+    """The check's status as of ``now`` without writing (pages that only read): a sent
+    check whose link can no longer be answered (its window closed, revoked, or gone) is
+    ``expired``, as :func:`outcome.services.support.waiting_check` would store it."""
+    if check.status != "sent":
+        return check.status
+    link = session.get(QuestionnaireLink, check.link_id) if check.link_id else None
+    if link is not None and link.used_dt is not None:
+        return "sent"  # answered; marked by the link's last page
+    if link is None or check_link(link, now) in ("expired", "revoked", "unknown"):
+        return "expired"
+    return "sent"

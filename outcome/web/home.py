@@ -103,7 +103,7 @@ def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
                     start: dt.datetime) -> Markup:
     # The sort links carry the query string, and the alert ages the day.
     # issue 19: each client's plan marker (checks and plans do not change the version).
-    marks = plan_marks(store, user.id, clinic_today(store, user.clinic_id, start))
+    marks = plan_marks(store, user.id, clinic_today(store, user.clinic_id, start), start)
     key = (current_app.name, id(current_app), user.id, str(get_locale()), str(get_timezone()),
            filters, sort,
            tuple(sorted(request.args.items(multi=True))), start.date(),

@@ -56,6 +56,7 @@ from outcome.services import support
 from outcome.services.explanations import format_number
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.plan_marks import check_status
 from outcome.services.plan_marks import clinic_today
 from outcome.services.plan_marks import resolving_plans
 from outcome.web.clock import now
@@ -134,13 +135,14 @@ def reason_text(reason: str, alert: Alert | None, episode: Episode,
     return _("Started by the therapist, without a signal.")
 
 
-def check_state(check: SupportCheck) -> str:
-    if check.status == "sent":
+def check_state(check: SupportCheck, status: str) -> str:
+    """The check's state in words (``status``: as of now, :func:`check_status`)."""
+    if status == "sent":
         return _("Sent %(when)s; waiting for the client\u2019s answers.",
                  when=_day(check.started_dt))
-    if check.status == "answered":
+    if status == "answered":
         return _("Answered %(when)s.", when=_day(check.answered_dt))
-    if check.status == "cancelled":
+    if status == "cancelled":
         return _("Cancelled.")
     return _("Expired: the link closed unanswered.")
 
@@ -424,13 +426,15 @@ def record_support(episode: Episode, library: InstrumentLibrary) -> dict[str, An
     alerts = {a.id: a for a in store.scalars(select(Alert).where(Alert.episode_id == episode.id))}
     offer_text = (reason_text(offer.reason, alerts.get(offer.alert_id) if offer.alert_id
                               else None, episode, library) if offer else "")
-    waiting = support.waiting_check(store, episode.id, now()) if is_open else None
+    waiting = next((c for c in checks if check_status(store, c, now()) == "sent"), None) \
+        if is_open else None
     plans = support.plans_for(store, episode.id)
     active = next((p for p in plans if p.status == "open"), None)
     return {
         "offer": offer, "offer_text": offer_text, "waiting_check": waiting,
-        "checks": [(c, check_state(c), reason_text(c.reason, alerts.get(c.alert_id)
-                                                   if c.alert_id else None, episode, library))
+        "checks": [(c, check_state(c, check_status(store, c, now())),
+                    reason_text(c.reason, alerts.get(c.alert_id) if c.alert_id else None,
+                                episode, library))
                    for c in checks],
         "active_plan": plan_view(active, library) if active else None,
         "plans": plans, "resolved_by": resolving_plans(store, episode.id),
@@ -538,7 +542,8 @@ def _check_page(client: Client, check: SupportCheck, episode: Episode, *,
                 status: int = 200) -> Any:
     store = db_session()
     library = instrument_library(current_app)
-    view = support.view_check(store, check, library, now())
+    view = support.view_check(store, check, library)  # reads only (a GET may show it)
+    state_now = check_status(store, check, now())
     alert = store.get(Alert, check.alert_id) if check.alert_id else None
     plan = store.scalar(select(ActionPlan).where(ActionPlan.support_check_id == check.id)
                         .order_by(ActionPlan.id.desc()))
@@ -548,7 +553,8 @@ def _check_page(client: Client, check: SupportCheck, episode: Episode, *,
     body = render_template(
         "record/support_check.html", client=client, episode=episode, check=check,
         reading=view.reading, results=result_rows(view, library),
-        reason=reason_text(check.reason, alert, episode, library), state=check_state(check),
+        reason=reason_text(check.reason, alert, episode, library),
+        state=check_state(check, state_now), status=state_now,
         issued=issued, form=form, plan=plan, domain_labels=DOMAIN_LABELS)
     return (body, status) if status != 200 else body
 
@@ -626,7 +632,7 @@ def record_plan(code: str) -> Response | tuple[str, int]:
     if (the_check is not None and the_check.episode_id != episode.id) or (
             revises is not None and revises.episode_id != episode.id):
         abort(404)  # of an ended episode of this client
-    view = (support.view_check(store, the_check, library, now()) if the_check is not None
+    view = (support.view_check(store, the_check, library) if the_check is not None
             else None)
     form = new_form(episode, view, revises)
     steps = read_form(form, request.form, clinic_today(store, episode.clinic_id, now()))
