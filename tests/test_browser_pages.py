@@ -270,8 +270,8 @@ def issue19_pages(session, episode: Episode, users: dict, now: dt.datetime,
     """Issue 19: therapist. For the client: a support check answered through its link
     (started by the therapist, answered with the shipped measures: readiness 3, people
     around me 24, one life event, the session check), so its results and suggestions
-    show; and an open action plan (the demo's, else one recorded now) whose review date
-    has passed, so its follow-up shows."""
+    show; and an open action plan (the demo's, else one recorded now) whose review is
+    due, so its follow-up shows."""
     therapist = users[episode.therapist_id]
     waiting = support.waiting_check(session, episode.id, now)
     if waiting is not None:
@@ -299,8 +299,7 @@ def issue19_pages(session, episode: Episode, users: dict, now: dt.datetime,
                     "text": "Discuss in supervision"}],
             note="Agreed to meet weekly for a month.",
             review_on=now.date() + dt.timedelta(days=28))
-        plan.created_dt = now - dt.timedelta(days=30)
-    plan.review_on = now.date() - dt.timedelta(days=2)
+    plan.review_on = min(plan.review_on, now.date())  # its review is due
     session.flush()
     return {"check": check.id, "plan": plan.id}
 

@@ -507,3 +507,29 @@ def test_the_whole_loop_on_the_pages(auth, client, db_session, clock, red):
     assert plan.steps[0]["suggestion"] == ids[0] and plan.steps[0]["decision"] == "accepted"
     db_session.expire_all()
     assert db_session.get(Alert, alert.id).plan_id == plan.id
+
+
+@pytest.mark.parametrize(("follow", "sentences"), [
+    # Red at the plan, green now after two scores, 10 points lower (support.md, "The
+    # loop", 5: colour then and now, change since the plan).
+    (support.FollowUp("phq9", "red", "green", 16.0, 6.0, -10.0, 2, True, True),
+     ["At the plan: PHQ-9 16 (Red).", "Now: PHQ-9 6 (Green), 2 scored sessions since the "
+      "plan.", "Change on PHQ-9 since the plan: -10 points.",
+      "Back on track: PHQ-9 is Green now, no longer red."]),
+    # Never red: "back on track" without "no longer"; no change is 0, not +0.
+    (support.FollowUp("phq9", "white", "white", 5.0, 5.0, 0.0, 1, True, True),
+     ["At the plan: PHQ-9 5 (White).", "Now: PHQ-9 5 (White), 1 scored session since the "
+      "plan.", "Change on PHQ-9 since the plan: 0 points.",
+      "Back on track: PHQ-9 is White now, not red."]),
+    (support.FollowUp("gad7", "red", "red", 15.0, 17.0, 2.0, 3, False, True),
+     ["At the plan: GAD-7 15 (Red).", "Now: GAD-7 17 (Red), 3 scored sessions since the "
+      "plan.", "Change on GAD-7 since the plan: +2 points.",
+      "Not back on track: GAD-7 is Red now."]),
+    # No score since the plan: nothing is said about being back on track.
+    (support.FollowUp("phq9", "red", "red", 16.0, 16.0, 0.0, 0, None, True),
+     ["At the plan: PHQ-9 16 (Red).", "No PHQ-9 score since the plan yet."]),
+])
+def test_the_follow_up_in_words(app, follow, sentences):
+    from outcome.web.support import follow_up_sentences
+    with app.test_request_context():
+        assert follow_up_sentences(follow, LIB) == sentences

@@ -232,11 +232,16 @@ class PlanForm:
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
+    def kept(self) -> list[StepRow]:
+        """The steps of the open plan this one replaces (prefilled, to keep or drop)."""
+        return [row for row in self.rows if row.key.startswith("p")]
+
+    @property
     def suggested(self) -> list[tuple[str, list[StepRow]]]:
-        """Suggested rows by domain, in the domains' order."""
+        """The check's suggested rows by domain, in the domains' order."""
         groups: dict[str, list[StepRow]] = {}
         for row in self.rows:
-            if not row.is_own:
+            if row.key.startswith("s"):
                 groups.setdefault(row.domain, []).append(row)
         order = [*DOMAINS, *EXTRA_DOMAINS]
         return sorted(groups.items(), key=lambda g: order.index(g[0]) if g[0] in order
@@ -372,9 +377,12 @@ def follow_up_sentences(fu: support.FollowUp, library: InstrumentLibrary) -> lis
         colour=colour_word(fu.colour_now)))
     if fu.change is not None:
         out.append(_("Change on %(measure)s since the plan: %(change)s points.",
-                     measure=measure, change=number(fu.change, signed=True)))
+                     measure=measure, change=number(fu.change, signed=fu.change != 0)))
     if fu.back_on_track is True:
         out.append(_("Back on track: %(measure)s is %(colour)s now, no longer red.",
+                     measure=measure, colour=colour_word(fu.colour_now))
+                   if fu.colour_then == "red" else
+                   _("Back on track: %(measure)s is %(colour)s now, not red.",
                      measure=measure, colour=colour_word(fu.colour_now)))
     elif fu.back_on_track is False:
         out.append(_("Not back on track: %(measure)s is %(colour)s now.", measure=measure,
