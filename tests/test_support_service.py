@@ -60,7 +60,7 @@ class FakeCore:
 
     def check_battery(self, rules, available, alliance_instrument, reuse_alliance,
                       item_counts=None):
-        domains = {"session_check": "alliance", "gad7": "motivation"}
+        domains = {"session_check": "alliance", "gad7": "motivation", "phq9": "motivation"}
         return [{"domain": domains[i], "instrument": i} for i in self.battery
                 if i in available and not (reuse_alliance and domains[i] == "alliance")]
 
@@ -312,6 +312,14 @@ def test_refusals_when_starting(db_session, episode, therapist, fake_core):
                                         now=NOW, library=LIB)
     assert check.reason == "therapist" and check.alert_id is None
     support.cancel_check(db_session, check, therapist, NOW)
+    submit(db_session, episode, PHQ, phq(0, item9=2), 0)
+    [critical] = alerts(db_session, episode, "critical_item")
+    with pytest.raises(SupportError, match="not this kind"):
+        support.start_check(db_session, episode=episode, user=therapist, now=NOW,
+                            library=LIB, alert=critical)
+    check, _l, _t = support.start_check(db_session, episode=episode, user=therapist,
+                                        now=NOW, library=LIB)
+    support.cancel_check(db_session, check, therapist, NOW)
     episode.closed_on, episode.end_reason = NOW.date(), "completed"
     db_session.flush()
     with pytest.raises(SupportError, match="has ended"):
@@ -555,3 +563,87 @@ def test_the_loop_with_the_shipped_rules_reads_true_numbers(db_session, episode,
     assert plan.support_check_id == check.id
     assert db_session.scalar(select(Alert).where(Alert.episode_id == episode.id)).status \
         == "resolved"
+
+
+def test_a_given_up_support_email_is_not_sent_again(db_session, episode, therapist,
+                                                    fake_core):
+    """Its token was derived for that one message; a retry would send a dead link."""
+    from outcome.services.mail_status import RetryRefused
+    from outcome.services.mail_status import requeue
+
+    support.start_check(db_session, episode=episode, user=therapist, now=NOW, library=LIB,
+                        mail=MailContext("https://outcome.example", "k" * 40))
+    email = db_session.scalar(select(OutboundEmail))
+    email.status, email.link_nonce, email.last_error = "failed", None, "SMTP 550"
+    with pytest.raises(RetryRefused) as refused:
+        requeue(db_session, email, now=NOW, library=LIB, secret_key="k" * 40)
+    assert refused.value.reason == "support" and email.status == "failed"
+
+
+def srs(total):
+    part = round(total / 4, 1)
+    return {"srs_1": part, "srs_2": part, "srs_3": part, "srs_4": round(total - 3 * part, 1)}
+
+
+def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episode,
+                                                             therapist, fake_core):
+    """Rupture rules of domain.md section 5 (SRS below its personal mean by more than
+    the rule, not back within the repair window): the first unrepaired rupture is
+    resolved by the plan; the rupture *condition* of a new dip is not alerted while the
+    plan is open; its becoming unrepaired (a new trigger, an event) is."""
+    srs_vas = LIB.get("srs_vas")
+    for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
+        submit(db_session, episode, srs_vas, srs(total), week)
+    [first] = alerts(db_session, episode, "unrepaired_rupture")
+    assert support.offer_for(db_session, episode).reason == "unrepaired_rupture"
+    plan = record(db_session, episode, therapist,
+                  now=T0 + dt.timedelta(weeks=5, days=1),
+                  review_on=(T0 + dt.timedelta(weeks=9)).date())
+    assert first.status == "resolved" and first.plan_id == plan.id
+    for week, total in enumerate([38.5, 38.5, 38.5, 31, 32, 32], start=6):
+        submit(db_session, episode, srs_vas, srs(total), week)
+        if week == 9:  # the new dip: a rupture waiting for repair, not alerted
+            assert alerts(db_session, episode, "rupture")[-1].status != "open"
+    kinds = [(a.kind, a.status) for a in db_session.scalars(select(Alert).where(
+        Alert.episode_id == episode.id).order_by(Alert.id))]
+    assert kinds.count(("unrepaired_rupture", "open")) == 1, kinds
+    assert ("rupture", "open") not in kinds
+    signal = db_session.get(EpisodeSignal, episode.id)
+    assert (signal.ruptures, signal.ruptures_unrepaired) == (2, 2)  # both read
+
+
+def test_a_critical_answer_on_a_support_link_still_alerts(db_session, episode, therapist,
+                                                          fake_core):
+    """Crisis handling is unchanged on a support link: a measure with a critical item
+    (PHQ-9 item 9, here standing in) alerts, though its score joins no series."""
+    red(db_session, episode)
+    fake_core.battery = ["phq9"]
+    _check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                               now=NOW, library=LIB)
+    result = submit_page(db_session, link=link, instrument=PHQ, form=phq(0, item9=2),
+                         library=LIB, now=NOW)
+    assert result.is_critical
+    [critical] = alerts(db_session, episode, "critical_item")
+    assert critical.status == "open"
+    state = db_session.get(EpisodeSignal, episode.id).state["outcomes"]["phq9"]
+    assert state["series"] == [8.0, 8.0, 16.0, 16.0] and state["latest"] == 16.0
+
+
+def test_a_plan_dated_in_the_past_keeps_the_score_and_colour_of_its_day(
+        db_session, episode, therapist, fake_core):
+    """PHQ-9 8, 8, 16, 16 then 0: a plan dated the day after the third score keeps 16
+    and red at session 3; its follow-up a week after the fifth counts two scores since,
+    0 now (white: below the cutoff of 10, Kroenke 2001), change -16, back on track."""
+    red(db_session, episode)
+    submit(db_session, episode, PHQ, phq(0, item9=0), 4)   # 0 at week 4
+    when = T0 + dt.timedelta(weeks=2, days=1)
+    plan = record(db_session, episode, therapist, now=when,
+                  review_on=(when + dt.timedelta(days=28)).date())
+    assert (plan.baseline["score"], plan.baseline["colour"], plan.baseline["session"]) == (
+        16.0, "red", 3)
+    follow = support.follow_up(db_session, plan, LIB, T0 + dt.timedelta(weeks=5))
+    assert (follow.sessions_since, follow.score_now, follow.change) == (2, 0.0, -16.0)
+    assert follow.colour_now == "white" and follow.back_on_track is True
+    assert follow.is_due is False   # 6 October; reviewed 28 days after 16 September
+    assert support.follow_up(db_session, plan, LIB,
+                             dt.datetime(2026, 10, 14, 9, tzinfo=dt.UTC)).is_due is True

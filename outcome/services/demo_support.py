@@ -1,8 +1,8 @@
 """The demo's support checks and action plans (issue 19): one case in every state.
 
-After the demo's answers and signals exist, each demo therapist gets one case, in this
-order of therapists, where their caseload has a fitting one (else the next therapist's
-caseload is searched):
+After the demo's answers and signals exist, each demo therapist gets one case where their
+caseload has a fitting one (else another therapist's caseload is searched, those without
+a case first):
 
 1. a check sent, not yet answered (yesterday);
 2. a check answered with flagged domains and no plan yet;
@@ -81,7 +81,9 @@ def seed_demo_support(session: Session, clinic: Clinic, library: InstrumentLibra
         "plan_revised": lambda e, t, h: _plan_revised(session, e, t, library, now, h),
     }
     for index, state in enumerate(STATES):
-        order = therapists[index:] + therapists[:index]
+        rotated = therapists[index:] + therapists[:index]
+        busy = {e.therapist_id for e in episodes if e.id in used}
+        order = [t for t in rotated if t.id not in busy] + [t for t in rotated if t.id in busy]
         for therapist in order:
             mine = [e for e in episodes if e.therapist_id == therapist.id and e.id not in used]
             for episode in mine:

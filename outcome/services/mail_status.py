@@ -132,6 +132,10 @@ def requeue(session: Session, email: OutboundEmail, *, now: dt.datetime,
         raise RetryRefused("delivered")
     if email.status == "pending" and not email.last_error:
         raise RetryRefused("waiting")
+    if email.kind == "support" and (email.status == "failed" or email.link_nonce is None):
+        # A support check's token was derived for that one message (issue 19): once
+        # given up it is gone; the therapist starts a new check instead.
+        raise RetryRefused("support")
     if email.kind in LINK_KINDS and (email.status == "failed" or email.link_nonce is None):
         _fresh_link(session, email, now=now, library=library, secret_key=secret_key)
     elif email.kind in LINK_KINDS:

@@ -34,7 +34,6 @@ from dataclasses import field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -168,19 +167,23 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
     # A support check's answers (issue 19) are read by the check, not as sessions: an
-    # alliance rating given between sessions must not start or repair a rupture.
-    support_links = select(QuestionnaireLink.id).where(QuestionnaireLink.purpose == "support")
+    # alliance rating given between sessions must not start or repair a rupture. Those
+    # of a measure with critical items stay among the administrations (never in a
+    # series), so a critical answer among them still alerts.
+    support_links = set(session.scalars(select(QuestionnaireLink.id).where(
+        QuestionnaireLink.episode_id.in_(episode_ids),
+        QuestionnaireLink.purpose == "support")))
     rows = session.scalars(
         select(Administration)
         .where(Administration.episode_id.in_(episode_ids),
                Administration.respondent == respondent,
-               Administration.id.not_in(superseded),
-               or_(Administration.link_id.is_(None),
-                   Administration.link_id.not_in(support_links)))
+               Administration.id.not_in(superseded))
         .order_by(Administration.episode_id, Administration.completed_dt,
                   Administration.id)).all()
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
+        if row.link_id in support_links and not _has_critical_items(library, row.instrument_id):
+            continue
         grouped[row.instrument_id][row.episode_id].append(row)
     clock = clock or session_clock(session, episode_ids)
     out = {}
@@ -190,7 +193,8 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
         except KeyError:
             continue  # a definition the clinic removed: its answers stay stored, unread
         valid = {e: [a for a in rows if a.is_valid and (a.scores or {}).get("primary")
-                     is not None] for e, rows in by_episode.items()}
+                     is not None and a.link_id not in support_links]
+                 for e, rows in by_episode.items()}
         width = max(1, max(len(v) for v in valid.values()))
         order = sorted(by_episode)
         scores = np.full((len(order), width), np.nan)
@@ -211,6 +215,13 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
                                      sessions, ids, appointments,
                                      {e: by_episode[e] for e in order})
     return out
+
+
+def _has_critical_items(library: InstrumentLibrary, instrument_id: str) -> bool:
+    try:
+        return bool(library.get(instrument_id).critical_items)
+    except KeyError:
+        return False
 
 
 def read_episodes(session: Session, context: ClinicContext, episode_ids: list[int],

@@ -45,6 +45,7 @@ from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
 from outcome.models import User
+from outcome.models.support import CHECK_REASONS
 from outcome.models.support import STEP_DECISIONS
 from outcome.services import audit
 from outcome.services import clinic_settings
@@ -58,6 +59,8 @@ from outcome.services.mail import LINK_SLOT
 from outcome.services.mail import link_token
 from outcome.services.mail import new_link_nonce
 from outcome.services.mail import queue_email
+from outcome.services.reminders import HELLO
+from outcome.services.reminders import ONLY_FOR_YOU
 from outcome.services.signals import ScoreColour
 from outcome.services.signals import colour_history
 from outcome.services.signals import lock_episode
@@ -280,12 +283,16 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
     if episode.closed_on is not None:
         raise SupportError(N_("This episode has ended: a support check is for an episode "
                               "in progress."))
+    lock_episode(session, episode.id)  # two starts at once: the second sees the first
     if waiting_check(session, episode.id, now) is not None:
         raise SupportError(N_("A support check is already waiting for the client's "
                               "answers; cancel it first to send a new one."))
     offer = offer_for(session, episode)
     if alert is not None and alert.episode_id != episode.id:
         raise SupportError(N_("That alert belongs to another episode."))
+    if alert is not None and alert.kind not in OFFER_KINDS:
+        raise SupportError(N_("A support check follows a not-on-track or unrepaired-rupture "
+                              "alert, not this kind."))
     if reason is None:
         if alert is not None:
             reason = _reason_of(alert)
@@ -297,7 +304,6 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
         raise SupportError(N_("No signal offers a support check for this episode now."))
     if alert is None and offer is not None and reason != "therapist":
         alert = session.get(Alert, offer.alert_id)
-    from outcome.models.support import CHECK_REASONS
     if reason not in CHECK_REASONS:
         raise SupportError(N_("Unknown reason %(reason)s: one of %(known)s."),
                            reason=repr(reason), known=", ".join(CHECK_REASONS))
@@ -335,8 +341,6 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
 
 
 def _check_body(clinic: Clinic, base_url: str, locale: str | None) -> str:
-    from outcome.services.reminders import HELLO
-    from outcome.services.reminders import ONLY_FOR_YOU
     return (f"{say(HELLO, locale)}\n\n{say(CHECK_FIRST, locale)}\n\n"
             f"{base_url.rstrip('/')}/q/{LINK_SLOT}\n\n{say(ONLY_FOR_YOU, locale)}\n\n"
             f"{clinic.name}\n")

@@ -90,11 +90,14 @@ RETRY_REFUSALS = {
                      "therapist can add one."),
     "nothing_to_ask": _l("Not sent again: no questionnaire is due for this session."),
     "unknown": _l("Not sent again: the message no longer matches an appointment."),
+    "support": _l("Not sent again: a support check's link cannot be sent twice. The "
+                  "therapist can cancel the check and start a new one."),  # issue 19
 }
 KINDS = {"link": _l("Questionnaire link"), "reminder": _l("Questionnaire reminder"),
          "post": _l("After-session questionnaire"), "escalation": _l("Urgent answer notice"),
          "digest": _l("Weekly digest notice"),
-         "therapist_report": _l("Therapist report notice")}  # issue 18
+         "therapist_report": _l("Therapist report notice"),  # issue 18
+         "support": _l("Support check link")}  # issue 19
 # issue 18: every report kind by its name on the runs list (never its content).
 RUN_KINDS = {"supervisor_digest": _l("Weekly supervision digest"),
              "therapist_brief": _l("Pre-session brief"),
