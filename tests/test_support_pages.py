@@ -533,3 +533,16 @@ def test_the_follow_up_in_words(app, follow, sentences):
     from outcome.web.support import follow_up_sentences
     with app.test_request_context():
         assert follow_up_sentences(follow, LIB) == sentences
+
+
+def test_an_answered_check_leads_to_its_results(auth, client, db_session, clock, answered):
+    """After the client answered, the alert and the card lead to the results (not a second
+    check), and the caseload marks it until a plan is recorded."""
+    therapist, person, _episode, alert, check = answered
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{person.code}").get_data(as_text=True)
+    assert "Support check answered: see its results" in page
+    assert f'name="alert" value="{alert.id}"' not in page  # no start button for the alert
+    assert plan_marks(db_session, therapist.id, dt.date(2026, 11, 16), clock()) == {
+        person.code: ("check_answered", None)}
+    assert "Support check answered" in client.get("/").get_data(as_text=True)

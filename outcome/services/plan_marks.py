@@ -72,7 +72,7 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
         if status == "sent":
             found.setdefault(code, set()).add("check_sent")
         elif answered is not None and (code not in latest_plan
-                                       or _aware(latest_plan[code]) < _aware(answered)):
+                                       or aware(latest_plan[code]) < aware(answered)):
             found.setdefault(code, set()).add("check_answered")
     out = {}
     for code, marks in found.items():
@@ -82,7 +82,7 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
     return out
 
 
-def _aware(moment: dt.datetime) -> dt.datetime:
+def aware(moment: dt.datetime) -> dt.datetime:
     """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 

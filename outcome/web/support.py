@@ -56,6 +56,7 @@ from outcome.services import support
 from outcome.services.explanations import format_number
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
+from outcome.services.plan_marks import aware
 from outcome.services.plan_marks import check_status
 from outcome.services.plan_marks import clinic_today
 from outcome.services.plan_marks import resolving_plans
@@ -438,8 +439,14 @@ def record_support(episode: Episode, library: InstrumentLibrary) -> dict[str, An
         if is_open else None
     plans = support.plans_for(store, episode.id)
     active = next((p for p in plans if p.status == "open"), None)
+    # The latest answered check that no plan has followed yet: its results lead to one.
+    planned = {p.support_check_id for p in plans}
+    answered = next((c for c in checks if c.status == "answered" and c.id not in planned
+                     and not any(aware(p.created_dt) > aware(c.started_dt) for p in plans)),
+                    None)
     return {
         "offer": offer, "offer_text": offer_text, "waiting_check": waiting,
+        "answered_check": answered,
         "checks": [(c, check_state(c, check_status(store, c, now())),
                     reason_text(c.reason, alerts.get(c.alert_id) if c.alert_id else None,
                                 episode, library))
