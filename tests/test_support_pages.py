@@ -538,7 +538,7 @@ def test_the_follow_up_in_words(app, follow, sentences):
 def test_an_answered_check_leads_to_its_results(auth, client, db_session, clock, answered):
     """After the client answered, the alert and the card lead to the results (not a second
     check), and the caseload marks it until a plan is recorded."""
-    therapist, person, _episode, alert, check = answered
+    therapist, person, _episode, alert, _check = answered
     auth.login(therapist.email)
     page = client.get(f"/clients/{person.code}").get_data(as_text=True)
     assert "Support check answered: see its results" in page
