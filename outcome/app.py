@@ -35,6 +35,7 @@ from outcome.web import reports
 from outcome.web import security
 from outcome.web import setup
 from outcome.web import supervision
+from outcome.web import support
 from outcome.web.api import errors as api_errors
 from outcome.web.api import fhir
 from outcome.web.api import routes as api_routes
@@ -80,6 +81,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
     app.register_blueprint(reports.bp)  # issue 18: the therapist's scheduled reports
+    app.register_blueprint(support.bp)  # issue 19: support checks and action plans
     kiosk.init_app(app)  # issue 17: the waiting-room kiosk and its day codes
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):

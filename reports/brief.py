@@ -84,6 +84,29 @@ class BriefAnswer:
 
 
 @dataclass(frozen=True)
+class BriefPlan:
+    """The episode's open action plan (issue 19): when it was recorded, its review date
+    (clinic-local dates), whether the review is due (the date has come), the steps taken
+    (not the declined suggestions) and the note."""
+
+    recorded: dt.date
+    review_on: dt.date
+    review_due: bool
+    steps: tuple[str, ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BriefCheck:
+    """A support check (issue 19) the brief mentions: one waiting for the client's
+    answers (``sent``), or one answered with no plan recorded since (``answered``); the
+    day it was sent or answered."""
+
+    status: str
+    day: dt.date
+
+
+@dataclass(frozen=True)
 class BriefClient:
     """One appointment of the day and its client's section."""
 
@@ -109,6 +132,9 @@ class BriefClient:
     alliance: tuple[BriefAlliance, ...] = ()
     goals: tuple[BriefGoal, ...] = ()
     answered: tuple[BriefAnswer, ...] = ()
+    # issue 19: the open action plan and a support check waiting or answered.
+    plan: BriefPlan | None = None
+    check: BriefCheck | None = None
 
 
 @dataclass(frozen=True)

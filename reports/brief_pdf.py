@@ -155,11 +155,13 @@ def _section(brief: Brief, client: BriefClient) -> list[Flowable]:
     if not client.has_answers:
         story.append(para(_("No answers yet in this episode."), "h2"))
         story += _alerts(client) if client.alerts else []
+        story += _plan(client)
         story += _goals(client) if client.goals else []
         return story
     story += _scores(client)
     story += _signals(client)
     story += _alerts(client)
+    story += _plan(client)
     story += _staying_high(client)
     story += _alliance(client)
     story += _goals(client)
@@ -242,6 +244,32 @@ def _alerts(client: BriefClient) -> list[Flowable]:
         items.append(rich(f"<b>{esc(kind)}</b> \u00b7 {esc(age)}: {esc(alert.text)}",
                           "bullet"))
     return [head, *items]
+
+
+def _plan(client: BriefClient) -> list[Flowable]:
+    """Issue 19: the open action plan (its steps, note and review date, "review due" when
+    the date has come) and a support check waiting or answered."""
+    plan, check = client.plan, client.check
+    if plan is None and check is None:
+        return []
+    story: list[Flowable] = [para(_("Action plan"), "h2")]
+    if plan is not None:
+        story.append(para(
+            _("Action plan of %(day)s: review due (review date %(review)s)",
+              day=long_date(plan.recorded), review=long_date(plan.review_on))
+            if plan.review_due else
+            _("Action plan of %(day)s: review on %(review)s", day=long_date(plan.recorded),
+              review=long_date(plan.review_on)), "body"))
+        story += [para(step, "bullet") for step in plan.steps]
+        if plan.note:
+            story.append(para(_("Note: %(note)s", note=plan.note), "body"))
+    if check is not None:
+        story.append(para(
+            _("A support check is waiting for the client\u2019s answers (sent %(day)s).",
+              day=long_date(check.day)) if check.status == "sent" else
+            _("A support check was answered on %(day)s; no action plan has been recorded "
+              "since.", day=long_date(check.day)), "body"))
+    return [KeepTogether(story)]
 
 
 def _staying_high(client: BriefClient) -> list[Flowable]:

@@ -58,6 +58,7 @@ from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisionReview
 from outcome.models import SupervisorAssignment
+from outcome.models import SupportCheck
 from outcome.models import User
 from outcome.models import load_all
 from outcome.services import instruments
@@ -771,6 +772,44 @@ POLICY: dict[str, Route] = {
     "api.client_plans": no_token("/api/v1/clients/{code:A}/plans"),
     "api.reviews": no_token("/api/v1/reviews"),
     "api.client_reviews": no_token("/api/v1/clients/{code:A}/reviews"),
+    # issue 19: therapist. A client's support checks and action plans: their own
+    # therapist alone; another therapist's, another clinic's, a check or plan of another
+    # client under this client's code, unknown and huge ids are the same 404; supervisors
+    # and admins never reach them. The world's checks wait for answers and its plans are
+    # open: starting another check is refused (a redirect with a message); cancelling
+    # without the confirmation, a plan with no step and closing without a note are
+    # refused for their input (400, nothing stored).
+    "support.start": Route(per_code("/clients/{code}/support-checks", method="POST",
+                                    mutating=True), staff_only),
+    **{endpoint: Route((
+        *(Obj(f"client {key}'s {kind}", f"/clients/{{code:{key}}}/" + path.replace(
+            f"{{{kind}:A}}", f"{{{kind}:{key}}}"), method, data=data, owners=CODE_OWNERS[key],
+              client=key, ok=ok)
+          for key in ("A", "B", "C")),
+        Obj(f"client B's {kind} under A's code", f"/clients/{{code:A}}/{path}".replace(
+            f"{{{kind}:A}}", f"{{{kind}:B}}"), method, data=data, client="A"),
+        Obj(f"unknown {kind}", f"/clients/{{code:A}}/{path}".replace(
+            f"{{{kind}:A}}", f"{{{kind}:unknown}}"), method, data=data, unknown=True,
+            client="A"),
+        # (A huge id is a 404 before the view, not audited: tests/test_support_pages.py.)
+        *((Obj("huge code", f"/clients/{{code:huge}}/{path}", unknown=True, client="huge"),)
+          if method == "GET" else ()),
+    ), staff_only) for endpoint, kind, path, method, data, ok in (
+        ("support.check_page", "check", "support-checks/{check:A}", "GET", {}, None),
+        ("support.cancel", "check", "support-checks/{check:A}/cancel", "POST", {},
+         OFFICE_REFUSED),
+        ("support.plan_page", "plan", "plans/{plan:A}", "GET", {}, None),
+        ("support.revise", "plan", "plans/{plan:A}/revise", "GET", {}, None),
+        ("support.close", "plan", "plans/{plan:A}/close", "POST", {"note": ""},
+         OFFICE_REFUSED),
+    )},
+    "support.new_plan": Route((*per_code("/clients/{code}/plans/new"),
+                               Obj("huge code", "/clients/{code:huge}/plans/new",
+                                   unknown=True, client="huge")), staff_only),
+    "support.record_plan": Route(tuple(
+        dataclasses.replace(obj, ok=OFFICE_REFUSED)
+        for obj in per_code("/clients/{code}/plans", method="POST",
+                            data={"review_on": "2026-09-30"})), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -785,6 +824,7 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
                          "care.retire_goal", "care.add_goal")
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
 CLIENT_DATA_ENDPOINTS += ("record.review", "record.review_pdf")  # issue 18: review
+CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("support."))  # issue 19
 
 
 # --- the guard ---------------------------------------------------------------------------
@@ -948,6 +988,9 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys["code:unknown"] = UNKNOWN_CODE
     keys["code:huge"] = "C-" + "Z" * 4000  # issue 18: review: far past the 16-char column
     keys["token:unknown"] = secrets.token_urlsafe(32)
+    # issue 19: the therapist's world first: it opens each client's one open plan, which
+    # the supervision world then puts past its review date.
+    keys.update(issue19_therapist_world(store, clock, users, episodes))  # issue 19: therapist
     keys.update(issue19_supervision_world(store, clock, users, episodes))  # issue 19
     keys.update(issue19_api_world(store, clock, users, episodes))
 
@@ -1003,17 +1046,13 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
 
 
 def issue19_supervision_world(store, clock, users, episodes) -> dict[str, str]:
-    """issue 19: supervision. An open action plan of client A's episode (by t1) whose
-    review date has passed, so that A is on s1's agenda; its key ``plan:A``."""
-    from outcome.models import ActionPlan
-
-    plan = ActionPlan(episode_id=episodes["A"].id, created_by_id=users["t1"].id,
-                      created_dt=clock() - dt.timedelta(days=30),
-                      review_on=(clock() - dt.timedelta(days=2)).date(),
-                      steps=[{"domain": "alliance", "suggestion": None,
-                              "text": "talk about the relationship", "decision": "own"}],
-                      note="")
-    store.add(plan)
+    """issue 19: supervision. Client A's open action plan (by t1, from the therapist's
+    world: an episode has one open plan) made 30 days ago with its review date passed, so
+    that A is on s1's agenda; its key ``plan:A``."""
+    plan = store.scalars(select(ActionPlan).where(ActionPlan.episode_id == episodes["A"].id,
+                                                  ActionPlan.status == "open")).one()
+    plan.created_dt = clock() - dt.timedelta(days=30)
+    plan.review_on = (clock() - dt.timedelta(days=2)).date()
     store.commit()
     return {"plan:A": str(plan.id), "plan:unknown": str(UNKNOWN_ID)}
 def issue19_api_world(store, clock, users, episodes) -> dict[str, str]:
@@ -1031,6 +1070,25 @@ def issue19_api_world(store, clock, users, episodes) -> dict[str, str]:
                                 supervisor_id=users["s1"].id, reviewed_dt=clock()))
     store.commit()
     return {"apiplan:A": str(plan.id), "apiplan:unknown": str(UNKNOWN_ID)}
+def issue19_therapist_world(store, clock, users, episodes) -> dict[str, str]:
+    """Issue 19: therapist. For clients A, B and C: a support check waiting for the
+    client's answers and an open action plan (keys ``check:X`` and ``plan:X``)."""
+    keys = {}
+    therapist = {"A": users["t1"], "B": users["t2"], "C": users["t_other"]}
+    for key, episode in episodes.items():
+        check = SupportCheck(episode_id=episode.id, reason="therapist",
+                             started_by_id=therapist[key].id, started_dt=clock(), status="sent")
+        plan = ActionPlan(episode_id=episode.id, created_by_id=therapist[key].id,
+                          created_dt=clock(), review_on=clock().date() + dt.timedelta(days=28),
+                          steps=[{"domain": "formulation", "suggestion": None,
+                                  "text": "Review the formulation", "decision": "own"}],
+                          note="Discussed in session")
+        store.add_all([check, plan])
+        store.flush()
+        keys[f"check:{key}"], keys[f"plan:{key}"] = str(check.id), str(plan.id)
+    keys["check:unknown"] = keys["plan:unknown"] = str(UNKNOWN_ID)
+    store.commit()
+    return keys
 
 
 # --- the cases -----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ import zoneinfo
 from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,7 @@ from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.services import support
 from outcome.services.api_tokens import create_token
 from outcome.services.appointments import BookingError
 from outcome.services.appointments import book_appointment
@@ -61,6 +63,7 @@ from outcome.services.appointments import book_weekly_series
 from outcome.services.kiosk import create_device
 from outcome.services.kiosk import enrol
 from outcome.services.links import issue_link
+from outcome.services.links import submit_page
 from outcome.services.setup import issue_setup_token
 from tests.helpers import DEMO_NOW
 from tests.helpers import DEMO_PASSWORD
@@ -103,6 +106,7 @@ class World:
     setup_base: str  # a fresh installation (no clinic yet)
     setup_token: str  # its one-time setup token
     visit_tokens: dict[int, str]  # viewport width -> a link to answer (PHQ-9 among them)
+    support: dict[str, int] = field(default_factory=dict)  # issue 19: check and plan ids
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,62 @@ PAGES += (
          lambda w: "/supervision/fidelity"),
 )
 
+# issue 19: therapist. A client's support check, action plan (its review due, so the
+# follow-up shows), a new plan, a revision, and the plan form sent back with its messages.
+PAGES += (
+    Page("support-check", "therapist", "support.check_page",
+         lambda w: f"/clients/{w.client_code}/support-checks/{w.support['check']}"),
+    Page("plan", "therapist", "support.plan_page",
+         lambda w: f"/clients/{w.client_code}/plans/{w.support['plan']}"),
+    Page("plan-new", "therapist", "support.new_plan",
+         lambda w: f"/clients/{w.client_code}/plans/new"),
+    Page("plan-revise", "therapist", "support.revise",
+         lambda w: f"/clients/{w.client_code}/plans/{w.support['plan']}/revise"),
+    Page("plan-errors", "therapist", "support.new_plan",
+         lambda w: f"/clients/{w.client_code}/plans/new",
+         submit=_send("main form.plan-form", review_on="31.12.2026"), status=400),
+)
+
+
+def issue19_pages(session, episode: Episode, users: dict, now: dt.datetime,
+                            library) -> dict[str, int]:
+    """Issue 19: therapist. For the client: a support check answered through its link
+    (started by the therapist, answered with the shipped measures: readiness 3, people
+    around me 24, one life event, the session check), so its results and suggestions
+    show; and an open action plan (the demo's, else one recorded now) whose review is
+    due, so its follow-up shows."""
+    therapist = users[episode.therapist_id]
+    waiting = support.waiting_check(session, episode.id, now)
+    if waiting is not None:
+        support.cancel_check(session, waiting, therapist, now)
+    check, link, _token = support.start_check(session, episode=episode, user=therapist,
+                                              now=now, library=library, reason="therapist")
+    answers = {"readiness_check": 3, "support_people_check": 8, "life_events_check": 0,
+               "session_check": 2}
+    for instrument_id in link.battery:
+        instrument = library.get(instrument_id)
+        form = {item.id: str(answers.get(instrument_id, 1)) for item in instrument.items}
+        if instrument_id == "life_events_check":
+            form[instrument.items[0].id] = "1"
+        result = submit_page(session, link=link, instrument=instrument, form=form,
+                             library=library, now=now)
+        assert not result.errors, result.errors
+    plan = support.active_plan(session, episode.id)
+    if plan is None:
+        plan = support.record_plan(
+            session, episode=episode, user=therapist, now=now, library=library,
+            steps=[{"domain": "alliance", "suggestion": None, "decision": "own",
+                    "text": "Talk about the relationship openly at the start of the next "
+                            "session"},
+                   {"domain": "formulation", "suggestion": None, "decision": "own",
+                    "text": "Discuss in supervision"}],
+            note="Agreed to meet weekly for a month.",
+            review_on=now.date() + dt.timedelta(days=28))
+    plan.review_on = min(plan.review_on, now.date())  # its review is due
+    session.flush()
+    return {"check": check.id, "plan": plan.id}
+
+
 # The widest element that makes a page scroll sideways, and the chart texts below 11 px.
 PHONE_CHECK = """(minimum) => {
   const problems = [];
@@ -362,6 +422,7 @@ def world(databases, demo_databases, tmp_path_factory, app_factory) -> Iterator[
                   for role in ("therapist", "supervisor", "admin")}
         extra = _more(session, world, episode, users, now, library)
         issue19_supervision_world(session, episode, world, now)  # issue 19: supervision
+        extra["support"] = issue19_pages(session, episode, users, now, library)  # issue 19
     # A fresh installation: no clinic yet, and its one-time setup token.
     setup_url = databases.new_url()
     engine = make_engine(setup_url)
@@ -440,12 +501,16 @@ def issue19_supervision_world(session, episode: Episode, world: dict,
     from outcome.models import ActionPlan
     from outcome.models import SupervisionReview
 
-    plan = ActionPlan(episode_id=episode.id, created_by_id=world["therapist_id"],
-                      created_dt=now - dt.timedelta(days=30),
-                      review_on=(now - dt.timedelta(days=3)).date(),
-                      steps=[{"domain": "alliance", "suggestion": None,
-                              "text": "talk about the relationship", "decision": "own"}])
-    session.add(plan)
+    # The episode's open plan if the demo gave it one (an episode has one open plan).
+    plan = session.scalars(select(ActionPlan).where(ActionPlan.episode_id == episode.id,
+                                                    ActionPlan.status == "open")).first()
+    if plan is None:
+        plan = ActionPlan(episode_id=episode.id, created_by_id=world["therapist_id"],
+                          steps=[{"domain": "alliance", "suggestion": None,
+                                  "text": "talk about the relationship", "decision": "own"}])
+        session.add(plan)
+    plan.created_dt = now - dt.timedelta(days=30)
+    plan.review_on = (now - dt.timedelta(days=3)).date()
     session.flush()
     session.add(SupervisionReview(episode_id=episode.id, plan_id=plan.id,
                                   supervisor_id=world["supervisor_id"],

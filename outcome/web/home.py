@@ -38,6 +38,8 @@ from outcome.services.caseload import caseload
 from outcome.services.caseload import caseload_version
 from outcome.services.caseload import past_clients
 from outcome.services.caseload import rule_based_notices
+from outcome.services.plan_marks import clinic_today
+from outcome.services.plan_marks import plan_marks
 from outcome.services.therapist_reports.archive import todays_brief
 from outcome.web.clock import now
 from outcome.web.database import audit_event
@@ -100,9 +102,12 @@ def index() -> str:
 def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
                     start: dt.datetime) -> Markup:
     # The sort links carry the query string, and the alert ages the day.
+    # issue 19: each client's plan marker (checks and plans do not change the version).
+    marks = plan_marks(store, user.id, clinic_today(store, user.clinic_id, start), start)
     key = (current_app.name, id(current_app), user.id, str(get_locale()), str(get_timezone()),
            filters, sort,
-           tuple(sorted(request.args.items(multi=True))), start.date())
+           tuple(sorted(request.args.items(multi=True))), start.date(),
+           tuple(sorted(marks.items())))
     version = caseload_version(store, user.id, start)
     moment = time.monotonic()
     with _TABLES_LOCK:
@@ -118,7 +123,7 @@ def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
     names = {i.id: i.short_name for i in library}
     table = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
         "_caseload_table.html", caseload=rows, filters=filters, instrument_names=names,
-        sorting=sort_links(request.args, sort),
+        sorting=sort_links(request.args, sort), plan_marks=marks,
         notices=rule_based_notices((m for r in rows for m in r.rule_based), names,
                                    str(get_locale())) + basis_notices(rows)))
     with _TABLES_LOCK:

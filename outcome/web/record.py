@@ -49,6 +49,8 @@ from outcome.web.database import discard_changes
 from outcome.web.inputs import arg_id
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import own_client
+from outcome.web.support import DOMAIN_LABELS
+from outcome.web.support import record_support
 from reports.charts import HeatmapData
 from reports.charts import TrajectoryData
 from reports.charts import heatmap_drawing
@@ -106,7 +108,11 @@ def page(code: str) -> str:
     return render_template("record/page.html", client=client, episodes=episodes,
                            episode=episode, record=record,
                            charts=chart_svgs(record) if record else None,
-                           outcome_measures=outcome_measures(instrument_library(current_app)))
+                           outcome_measures=outcome_measures(instrument_library(current_app)),
+                           # issue 19: the support check and action plan of the episode
+                           support=(record_support(episode, instrument_library(current_app))
+                                    if episode else None),
+                           domain_labels=DOMAIN_LABELS)
 
 
 @bp.route("/<code>/alerts/<int:alert_id>/acknowledge", methods=["POST"])

@@ -40,12 +40,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.signals import reliable_change_rule
+from outcome.models import ActionPlan
 from outcome.models import Administration
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import EpisodeSignal
+from outcome.models import SupportCheck
 from outcome.models import User
 from outcome.services.access import visible_clients
 from outcome.services.caseload import alliance_trend
@@ -67,8 +69,10 @@ from reports.brief import Brief
 from reports.brief import BriefAlert
 from reports.brief import BriefAlliance
 from reports.brief import BriefAnswer
+from reports.brief import BriefCheck
 from reports.brief import BriefClient
 from reports.brief import BriefGoal
+from reports.brief import BriefPlan
 from reports.brief import BriefScore
 from reports.brief import BriefSignal
 from reports.brief_pdf import render_brief
@@ -152,6 +156,7 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
         ended = after[0] + dt.timedelta(minutes=after[2]) if after else None
         known = since.get(episode.id, ended)
         since[episode.id] = None if ended is None or known is None else min(ended, known)
+    plans, checks = _support(session, episode_ids, day, tz)
     records: dict[int, ClientRecord] = {}
     clients = []
     all_basis: list[str] = []
@@ -196,10 +201,49 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
             alliance=_alliance(state, library, locale),
             goals=tuple(BriefGoal(g.position, g.description or "", g.ratings,
                                   g.retired_dt is not None) for g in record.goals),
-            answered=_answered(record, library, last, appointment.id, now, tz, locale)))
+            answered=_answered(record, library, last, appointment.id, now, tz, locale),
+            plan=plans.get(episode.id), check=checks.get(episode.id)))
     return Brief(clinic_name=clinic.name, therapist_name=therapist.display_name, day=day,
                  produced=now.astimezone(tz), timezone=clinic.timezone,
                  clients=tuple(clients), basis=tuple(dict.fromkeys(all_basis)))
+
+
+def _support(session: Session, episode_ids: list[int], day: dt.date, tz: dt.tzinfo
+             ) -> tuple[dict[int, BriefPlan], dict[int, BriefCheck]]:
+    """Each episode's open action plan (issue 19; its review is due when its review date
+    is ``day`` or earlier) and its latest support check when it is waiting for the
+    client's answers, or answered with no plan recorded since. Two queries."""
+    plans: dict[int, BriefPlan] = {}
+    latest_plan: dict[int, dt.datetime] = {}
+    for plan in session.scalars(select(ActionPlan).where(ActionPlan.episode_id.in_(episode_ids))
+                                .order_by(ActionPlan.created_dt, ActionPlan.id)):
+        latest_plan[plan.episode_id] = _utc(plan.created_dt)
+        if plan.status == "open":
+            plans[plan.episode_id] = BriefPlan(
+                recorded=_utc(plan.created_dt).astimezone(tz).date(), review_on=plan.review_on,
+                review_due=plan.review_on <= day,
+                steps=tuple(str(s.get("text") or "") for s in plan.steps or []
+                            if s.get("decision") != "declined"),
+                note=plan.note or "")
+    checks: dict[int, BriefCheck] = {}
+    for check in session.scalars(select(SupportCheck).where(
+            SupportCheck.episode_id.in_(episode_ids),
+            SupportCheck.status.in_(("sent", "answered")))
+            .order_by(SupportCheck.started_dt, SupportCheck.id)):
+        if check.status == "sent":
+            checks[check.episode_id] = BriefCheck(
+                "sent", _utc(check.started_dt).astimezone(tz).date())
+        elif check.answered_dt is not None and (
+                check.episode_id not in latest_plan
+                or latest_plan[check.episode_id] < _utc(check.answered_dt)):
+            checks[check.episode_id] = BriefCheck(
+                "answered", _utc(check.answered_dt).astimezone(tz).date())
+    return plans, checks
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """SQLite gives naive UTC datetimes back; PostgreSQL aware ones."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def _last_held(held: list[tuple[dt.datetime, int, int]], starts: dt.datetime
