@@ -493,6 +493,9 @@ def test_the_whole_loop_on_the_pages(auth, client, db_session, clock, red):
     assert _cells(page, "Life events") == ["Life events (not validated)", "1", "\u2265 1",
                                            "Flagged"]
     reading = support.view_check(db_session, check, LIB).reading
+    # Each measure by its name in the explanations too, never a definition's id.
+    for instrument_id in ("readiness_check", "support_people_check", "life_events_check"):
+        assert instrument_id not in page
     for result in reading.results:  # each explanation, as the core words it
         assert html.escape(render_explanation(result.explanation.as_json()), quote=False) \
             in page
@@ -546,3 +549,4 @@ def test_an_answered_check_leads_to_its_results(auth, client, db_session, clock,
     assert plan_marks(db_session, therapist.id, dt.date(2026, 11, 16), clock()) == {
         person.code: ("check_answered", None)}
     assert "Support check answered" in client.get("/").get_data(as_text=True)
+

@@ -387,9 +387,19 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
     if check.status != "answered":
         return CheckView(check, None)
     critical = bool(_open_alerts(session, check.episode_id, ("critical_item",)))
+    episode = session.get(Episode, check.episode_id)
+    clinic = session.get(Clinic, episode.clinic_id) if episode is not None else None
+    # The measures by their names (never an id on the page), each asked alliance measure
+    # judged by its own cutoff (the SRS-type's < 36), and "not answered" told apart from
+    # "no measure available".
     reading = core_support.read_check(
         support_rules.load_rules(), check_scores(session, check),
-        alliance=_alliance_reading(session, check, library), critical=critical)
+        alliance=_alliance_reading(session, check, library), critical=critical,
+        alliance_instrument=(clinic_settings.current(clinic)["post_instrument"] or None
+                             if clinic is not None else None),
+        cutoffs={i.id: i.cutoff for i in library if i.cutoff is not None},
+        battery=check.battery or None,
+        names={i.id: i.short_name for i in library})
     return CheckView(check, reading)
 
 
