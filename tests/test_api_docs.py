@@ -28,6 +28,10 @@ from outcome.models import Clinic
 from outcome.models import User
 from tests.helpers import free_port
 
+# One backend (conftest's one_backend rule): this checks that the documented walkthrough
+# runs as written; every request in it is made on both backends by tests/test_api*.py.
+pytestmark = pytest.mark.one_backend
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
 DOC = ROOT / "docs" / "api.md"

@@ -27,6 +27,11 @@ from outcome import schema
 from outcome.cli.serve import rate_limit_storage
 from outcome.db import make_engine
 
+# One backend (conftest's one_backend rule): the limits are counted in Redis or the
+# instance file, never in the database; the sign-in they hit runs on both backends in
+# test_limits.py and test_sessions.py.
+pytestmark = pytest.mark.one_backend
+
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
 CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')

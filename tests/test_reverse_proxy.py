@@ -32,6 +32,11 @@ from tests.helpers import free_port
 from tests.test_concurrency import Server
 from tests.test_concurrency import setup_clinic  # noqa: F401 (a fixture used below)
 
+# One backend (conftest's one_backend rule): this is about nginx in front of the server
+# (headers, buffering, addresses); the pages it loads are read on both backends by the
+# access matrix and the page tests.
+pytestmark = pytest.mark.one_backend
+
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 CLIENT_ADDRESS = "127.0.0.2"  # the "client" connects from here; outcome sees 127.0.0.1
 FORGED = "203.0.113.9"

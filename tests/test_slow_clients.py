@@ -20,6 +20,11 @@ from outcome.cli.serve import THREADS
 from tests.test_concurrency import Server
 from tests.test_concurrency import setup_clinic  # noqa: F401 (a fixture used below)
 
+# One backend (conftest's one_backend rule): these are about the server's threads and
+# its deadline for a request head; the pages they load are read on both backends by the
+# access matrix and the page tests.
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.mark.slow
 def test_three_slow_clients_do_not_stall_the_site(setup_clinic, tmp_path):  # noqa: F811
