@@ -74,12 +74,18 @@ def _supervisor_only(action: str, **fields) -> None:
     role_only(current_user.is_supervisor, action, **fields)
 
 
+def _supervisor_page(action: str) -> None:
+    """A supervisor's own page (nothing about one client): refused as 404 for any other
+    role, and the reading audited as ``action`` allowed."""
+    _supervisor_only(action)
+    audit_event(action=action, outcome="allowed", actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, even_if_failed=True)
+
+
 @bp.route("/")
 @login_required
 def index() -> str:
-    _supervisor_only("supervision.view")
-    audit_event(action="supervision.view", outcome="allowed", actor_user_id=current_user.id,
-                clinic_id=current_user.clinic_id, even_if_failed=True)
+    _supervisor_page("supervision.view")
     store = db_session()
     figures = overview(store, current_user, instrument_library(current_app), now())
     return render_template("supervision/index.html", overview=figures,
@@ -153,8 +159,6 @@ def digests() -> str:
                            runs=digest_archive(store, current_user), clinic=clinic)
 
 
-
-
 @bp.route("/digests/<int:run_id>.pdf")
 @login_required
 def digest_pdf(run_id: int) -> Response:
@@ -194,10 +198,7 @@ def _agenda_page(entered: dict[str, str] | None = None, errors: dict[str, str] |
 @login_required
 def agenda_page() -> str:
     """The supervisor's agenda by client code, each row with a form to record a review."""
-    _supervisor_only("supervision.agenda.view")
-    audit_event(action="supervision.agenda.view", outcome="allowed",
-                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                even_if_failed=True)
+    _supervisor_page("supervision.agenda.view")
     return _agenda_page()
 
 
@@ -259,10 +260,7 @@ def review(episode_id: int) -> Response | tuple[str, int]:
 @login_required
 def fidelity_page() -> str:
     """Measurement-based-care fidelity per supervisee over the last twelve weeks."""
-    _supervisor_only("supervision.fidelity.view")
-    audit_event(action="supervision.fidelity.view", outcome="allowed",
-                actor_user_id=current_user.id, clinic_id=current_user.clinic_id,
-                even_if_failed=True)
+    _supervisor_page("supervision.fidelity.view")
     start, end = last_weeks(now())
     rows = fidelity(db_session(), current_user, instrument_library(current_app),
                     start=start, end=end)

@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
+from typing import TypeVar
 
 from flask import Blueprint
 from flask import abort
@@ -68,6 +69,8 @@ from outcome.web.i18n import format_day
 from outcome.web.scoping import own_client
 from questionnaires.loader import InstrumentLibrary
 from reports.qr import link_qr_svg
+
+_Row = TypeVar("_Row", SupportCheck, ActionPlan)
 
 bp = Blueprint("support", __name__, url_prefix="/clients")
 
@@ -481,26 +484,27 @@ def _form_id(name: str) -> int | None:
     return found
 
 
-def _check_of(code: str, check_id: int, action: str) -> tuple[Client, SupportCheck, Episode]:
+def _owned_row(model: type[_Row], code: str, row_id: int, action: str
+               ) -> tuple[Client, _Row, Episode]:
+    """A check or plan of the client ``code`` of the signed-in therapist, with its client
+    and episode; another's, or one of another client under this code, is the same
+    audited 404 as an unknown one (:func:`own_client`)."""
     store = db_session()
-    check = store.get(SupportCheck, check_id)
+    row = store.get(model, row_id)
     client, _episode, _clinic = own_client(
-        code, action, check=_owned(check.episode_id if check else None))
-    assert check is not None
-    episode = store.get(Episode, check.episode_id)
+        code, action, check=_owned(row.episode_id if row else None))
+    assert row is not None
+    episode = store.get(Episode, row.episode_id)
     assert episode is not None
-    return client, check, episode
+    return client, row, episode
+
+
+def _check_of(code: str, check_id: int, action: str) -> tuple[Client, SupportCheck, Episode]:
+    return _owned_row(SupportCheck, code, check_id, action)
 
 
 def _plan_of(code: str, plan_id: int, action: str) -> tuple[Client, ActionPlan, Episode]:
-    store = db_session()
-    plan = store.get(ActionPlan, plan_id)
-    client, _episode, _clinic = own_client(
-        code, action, check=_owned(plan.episode_id if plan else None))
-    assert plan is not None
-    episode = store.get(Episode, plan.episode_id)
-    assert episode is not None
-    return client, plan, episode
+    return _owned_row(ActionPlan, code, plan_id, action)
 
 
 # --- checks ---------------------------------------------------------------------------------------

@@ -36,17 +36,10 @@ OPS: dict[str, Callable[[float, float], bool]] = {
 LANGUAGES = ("en", "ru")
 
 
-class RulesError(Exception):
+class RulesError(DefinitionError):
     """The rules file is wrong. ``problems`` are (where, what is wrong) pairs; ``where``
-    names the key path and, when known, the line."""
-
-    def __init__(self, file: str | Path, problems: list[tuple[str, str]]) -> None:
-        self.file = str(file)
-        self.problems = problems
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return "\n".join(f"{self.file}: {where}: {what}" for where, what in self.problems)
+    names the key path and, when known, the line. Reported like a definition file's
+    problems (:class:`questionnaires.loader.DefinitionError`)."""
 
 
 @dataclass(frozen=True)

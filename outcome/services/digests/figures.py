@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from outcome.core.aggregates import SMALL_SAMPLE
 from outcome.core.aggregates import rate
 from outcome.core.instruments import Instrument
+from outcome.core.signals import OutcomeSignals
 from outcome.core.signals import outcome_signals
 from outcome.models import Administration
 from outcome.models import Alert
@@ -66,6 +67,7 @@ from outcome.services.episode_change import change_words
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import without_answers
 from outcome.services.sessions import session_clock
+from outcome.services.signals import ClinicContext
 from outcome.services.signals import clinic_context
 from outcome.services.supervision import primary_outcome
 from outcome.services.supervision import supervisees
@@ -142,6 +144,16 @@ class _Reading:
 
     colour: dict[int, str]
     category: dict[int, str | None]
+
+
+def _signals(instrument: Instrument, context: ClinicContext, scores: np.ndarray,
+             sessions: np.ndarray) -> OutcomeSignals:
+    """The engine's outcome signals of these series, with the clinic's expected-recovery
+    model, colour settings and intake SD for the measure (as the live signals are)."""
+    sd = context.intake_sd.get(instrument.id)
+    return outcome_signals(instrument, scores, sessions,
+                           model=context.models.get(instrument.id), settings=context.colours,
+                           intake_sd=sd[0] if sd else None, n_intake=sd[1] if sd else None)
 
 
 class WeekReader:
@@ -240,12 +252,7 @@ class WeekReader:
             for i, e in enumerate(order):
                 scores[i, :len(series[e])] = [score for score, _ in series[e]]
                 sessions[i, :len(series[e])] = [t for _, t in series[e]]
-            sd = context.intake_sd.get(instrument.id)
-            signals = outcome_signals(instrument, scores, sessions,
-                                      model=context.models.get(instrument.id),
-                                      settings=context.colours,
-                                      intake_sd=sd[0] if sd else None,
-                                      n_intake=sd[1] if sd else None)
+            signals = _signals(instrument, context, scores, sessions)
             for i, episode_id in enumerate(order):  # no score yet: grey (left out)
                 colour[episode_id] = signals.colours.name(i)
                 category[episode_id] = (signals.change.label(i) if signals.change is not None
@@ -310,12 +317,7 @@ class WeekReader:
         for k in range(width):  # row k: the series up to its (k + 1)th score
             scores[k, :k + 1] = [score for _, score, _ in rows[:k + 1]]
             sessions[k, :k + 1] = [t for _, _, t in rows[:k + 1]]
-        sd = context.intake_sd.get(instrument.id)
-        signals = outcome_signals(instrument, scores, sessions,
-                                  model=context.models.get(instrument.id),
-                                  settings=context.colours,
-                                  intake_sd=sd[0] if sd else None,
-                                  n_intake=sd[1] if sd else None)
+        signals = _signals(instrument, context, scores, sessions)
         return [(rows[k][0], signals.colours.name(k)) for k in range(width)]
 
     def figures(self, episode_ids: set[int], week: Week) -> KeyFigures:
