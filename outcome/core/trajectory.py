@@ -56,6 +56,10 @@ from outcome.core.instruments import Direction
 LEVELS = np.arange(1, 100) / 100.0
 GREY, WHITE, GREEN, YELLOW, RED = range(5)
 COLOURS = ("grey", "white", "green", "yellow", "red")
+# "Back on track" after a plan (support.md, "The loop", 5): on track (green) or in the
+# functional range (white), domain.md section 4. Yellow is "less progress than expected",
+# part of Lambert's not-on-track signal, so it is "no longer red", not back on track.
+ON_TRACK_COLOURS = ("white", "green")
 # The expected band drawn on charts: past clients' residuals between these percentiles (in
 # the worse direction), so BAND_HIGH - BAND_LOW of them lie inside it and 1 - BAND_LOW are
 # worse than its better edge. The client report's words are derived from them.
