@@ -379,7 +379,8 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
 
     Read by :func:`outcome.core.support.read_check` from the check's stored scores, the
     reused alliance score (if any) and whether a critical answer's alert is open on the
-    episode (then the "risk" suggestions apply). ``now``: a sent check whose link has
+    episode (then the "risk" suggestions apply); each explanation names its measure by
+    the instrument's short name (e.g. "Readiness (not validated)"), never its id. ``now``: a sent check whose link has
     closed is marked ``expired`` first.
     """
     if now is not None:
@@ -389,7 +390,8 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
     critical = bool(_open_alerts(session, check.episode_id, ("critical_item",)))
     reading = core_support.read_check(
         support_rules.load_rules(), check_scores(session, check),
-        alliance=_alliance_reading(session, check, library), critical=critical)
+        alliance=_alliance_reading(session, check, library), critical=critical,
+        names={instrument.id: instrument.short_name for instrument in library})
     return CheckView(check, reading)
 
 
