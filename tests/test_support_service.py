@@ -65,7 +65,7 @@ class FakeCore:
         return [{"domain": domains[i], "instrument": i} for i in self.battery
                 if i in available and not (reuse_alliance and domains[i] == "alliance")]
 
-    def read_check(self, rules, scores, *, alliance, critical):
+    def read_check(self, rules, scores, *, alliance, critical, names=None):
         self.read_calls.append({"scores": dict(scores), "alliance": alliance,
                                 "critical": critical})
         return CheckReading(results=(), suggestions=(), none_flagged=True)
