@@ -35,6 +35,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 from playwright.sync_api import expect
@@ -94,8 +95,8 @@ class Step(Walk):
     """:class:`tests.test_browser_day_one.Walk` with this test's folder and axe-core run
     as tests/test_browser_pages.py runs it (WCAG 2.0/2.1 A and AA tags)."""
 
-    count = 0
-    findings: list[str] = []
+    count: ClassVar[int] = 0
+    findings: ClassVar[list[str]] = []
 
     def check(self, name: str) -> None:
         page = self.page
@@ -260,7 +261,8 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
     offer = page.locator("#support .offer")
     expect(offer).to_contain_text("PHQ-9")
     therapist.press("Start the support check", within=offer)
-    expect(page.get_by_text("The link has been e-mailed to the client’s address.")).to_be_visible()
+    expect(page.get_by_text("The link has been e-mailed to the client\u2019s address.")
+           ).to_be_visible()
     therapist.check("check-started")
     jobs.deliver_mail(loop.app, now=loop.clock())
     [message] = [m for m in loop.inbox.messages if m["To"] == loop.email]
@@ -306,7 +308,7 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
         "Life events (not validated) total 1 is at or above 1 (project default, any "
         "event; unverified). Flagged.")
     measure, score, cutoff, verdict = cells["Alliance"]
-    assert measure == ("Session check (not validated) (the episode’s own score, not "
+    assert measure == ("Session check (not validated) (the episode\u2019s own score, not "
                        "asked again)") and (cutoff, verdict) == ("\u2013", "Not flagged")
     assert why["Alliance"] == (
         f"Session check (not validated), from the episode's own series, total {score}: no "
