@@ -333,7 +333,6 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
     therapist.check("results")
 
     # --- 6 (before the plan). Fidelity as the plan is about to be recorded ---
-    supervisor.goto("/supervision/fidelity")
     before = _fidelity(supervisor, loop.therapist_name)
     supervisor.check("fidelity-before-plan")
 
@@ -378,7 +377,6 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
 
     # --- 6 (after). The plan came within 7 days of the alert: both counts grow by one ---
     loop.clock.current += dt.timedelta(minutes=5)
-    supervisor.goto("/supervision/fidelity")
     after = _fidelity(supervisor, loop.therapist_name)
     supervisor.check("fidelity-after")
     count, n = _share(before[PLAN_WITHIN])
