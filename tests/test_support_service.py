@@ -33,6 +33,7 @@ from outcome.services import clinic_settings
 from outcome.services import support
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
+from outcome.services.explanations import render_explanation
 from outcome.services.links import open_link
 from outcome.services.links import steps as link_steps
 from outcome.services.links import submit_page
@@ -563,6 +564,20 @@ def test_the_loop_with_the_shipped_rules_reads_true_numbers(db_session, episode,
     assert plan.support_check_id == check.id
     assert db_session.scalar(select(Alert).where(Alert.episode_id == episode.id)).status \
         == "resolved"
+    # Each explanation names its measure as the pages and reports name it (its short
+    # name), never by its id (found by tests/test_browser_support_loop.py: the results
+    # read "readiness_check total 4 ..."). Rules and sources as in the docstring above.
+    said = {r.domain: render_explanation(r.explanation.as_json(), "en")
+            for r in reading.results}
+    assert said["motivation"] == (
+        "Readiness (not validated) total 4 is at or below 5 (project default, the middle "
+        "of the 0-10 scale; unverified). Flagged.")
+    assert said["social_support"] == (
+        "People around me (not validated) total 21 is not at or below 15 (project "
+        "default, half of the 0-30 range; unverified). Not flagged.")
+    assert said["alliance"].startswith("Session check (not validated), from the episode's "
+                                       "own series, total 36: ")
+    assert all(not re.search(r"\b[a-z]+_[a-z_]+\b", text) for text in said.values()), said
 
 
 def test_a_given_up_support_email_is_not_sent_again(db_session, episode, therapist,

@@ -379,8 +379,9 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
 
     Read by :func:`outcome.core.support.read_check` from the check's stored scores, the
     reused alliance score (if any) and whether a critical answer's alert is open on the
-    episode (then the "risk" suggestions apply). ``now``: a sent check whose link has
-    closed is marked ``expired`` first.
+    episode (then the "risk" suggestions apply); each explanation names its measure by
+    the instrument's short name (e.g. "Readiness (not validated)"), never its id.
+    ``now``: a sent check whose link has closed is marked ``expired`` first.
     """
     if now is not None:
         _expire_if_closed(session, check, now)
