@@ -728,7 +728,7 @@ def test_the_follow_up_in_words(app, follow, sentences):
     (fu("gad7", then="red", now="red", score_then=15.0, score_now=17.0, back=False,
         no_longer_red=False),
      ["Изменение по GAD-7 после плана: +2 балла (хуже).",
-      "Не вернулся на верный путь: GAD-7 сейчас — Красный."]),
+      "Не вернулся на верный путь: GAD-7 сейчас — Красный."]),  # noqa: RUF001
     (fu(then="white", now="white", score_then=5.0, score_now=5.0, back=True,
         no_longer_red=False),
      ["Изменение по PHQ-9 после плана: 0 баллов (без изменений).",
