@@ -339,15 +339,118 @@ def test_the_follow_up_at_the_review_date(auth, client, db_session, clock, red):
     assert "At the plan: PHQ-9 16 (Red)." in page
     assert (f"Now: PHQ-9 6 ({colour_now}), {follow.sessions_since} scored sessions since "
             "the plan.") in page
-    assert "Change on PHQ-9 since the plan: -10 points." in page
+    assert "Change on PHQ-9 since the plan: -10 points (better)." in page
     if follow.colour_now == "red":
         assert "Not back on track: PHQ-9 is Red now." in page and "Back on track:" not in page
+    elif follow.colour_now == "yellow":
+        assert ("No longer red: PHQ-9 is Yellow now (less progress than expected)."
+                in page) and "Back on track:" not in page
     else:
-        assert f"Back on track: PHQ-9 is {colour_now} now, no longer red." in page
+        assert f"Back on track: PHQ-9 is {colour_now} now." in page
     record = flat(re.sub(r"<[^>]+>", "", client.get(f"/clients/{person.code}").get_data(
         as_text=True)))
     assert "Review due: the review date was Nov 30, 2026." in record
     assert "Close the plan" in record and "Revise the plan" in record
+
+
+def srs(total: float) -> dict[str, float]:
+    part = round(total / 4, 1)
+    return {"srs_1": part, "srs_2": part, "srs_3": part, "srs_4": round(total - 3 * part, 1)}
+
+
+@pytest.fixture
+def rupture(db_session, make_user, make_client, make_episode):
+    """A client whose PHQ-9 stays 0 (white: below its cutoff of 10, Kroenke et al. 2001)
+    and whose SRS goes 38, 38, 38, then 33 in session 4: below the personal mean by more
+    than the rupture rule (domain.md section 5), an open rupture alert; no red."""
+    therapist = make_user()
+    person = make_client(therapist, name="Ruth Example")
+    episode = make_episode(person)
+    for week, total in enumerate([38, 38, 38, 33]):
+        submit(db_session, episode, PHQ, phq(0), week)
+        submit(db_session, episode, LIB.get("srs_vas"), srs(total), week)
+    db_session.commit()
+    alert = db_session.scalar(select(Alert).where(Alert.episode_id == episode.id,
+                                                  Alert.kind == "rupture"))
+    assert alert is not None and alert.status == "open"
+    assert alert.detail["numbers"]["session"] == 4
+    return therapist, person, episode, alert
+
+
+def test_the_follow_up_of_a_plan_after_a_rupture(auth, client, db_session, clock, rupture):
+    """A plan on an alliance rupture, PHQ-9 white at the plan and after: never "back on
+    track" nor "no longer red" (it was not off track on PHQ-9), the colour now and then;
+    and whether the rupture the plan resolved is repaired, from the stored signals
+    (domain.md section 5: repaired when the rating is back at the personal level within
+    the repair window)."""
+    therapist, person, episode, alert = rupture
+    auth.login(therapist.email)
+    plan = _record(client, db_session, person, episode, "2026-11-30")
+    db_session.expire_all()
+    assert db_session.get(Alert, alert.id).plan_id == plan.id
+    auth.logout()
+    clock.advance(days=15)  # 2026-12-01: the review date has come
+    submit(db_session, episode, PHQ, phq(0), 12)  # session 5: no SRS rating yet
+    db_session.commit()
+    auth.login(therapist.email)
+    url = f"/clients/{person.code}/plans/{plan.id}"
+    page = flat(client.get(url).get_data(as_text=True))
+    assert "At the plan: PHQ-9 0 (White)." in page
+    assert "PHQ-9 is White now (it was White at the plan)." in page
+    assert "Change on PHQ-9 since the plan: 0 points (no change)." in page
+    assert "Back on track" not in page and "No longer red" not in page
+    assert "Alliance: the rupture on SRS-type at session 4 is not repaired yet." in page
+    submit(db_session, episode, PHQ, phq(0), 13)
+    # Without booked appointments a measure's sessions are its ratings in order (services.
+    # sessions.SessionClock), as in the alert's own words: SRS's fifth rating repairs.
+    submit(db_session, episode, LIB.get("srs_vas"), srs(38), 13)
+    db_session.commit()
+    page = flat(client.get(url).get_data(as_text=True))
+    assert ("Alliance: the rupture on SRS-type at session 4 was repaired at session 5."
+            in page)
+    assert "not repaired yet" not in page
+    therapist.locale = "ru"  # the same in the reader's language
+    db_session.commit()
+    page = flat(client.get(url).get_data(as_text=True))
+    assert "Альянс: разрыв по SRS-type на встрече 4 устранён на встрече 5." in page
+    assert "PHQ-9 сейчас — Белый (при составлении плана — Белый)." in page
+    assert "Изменение по PHQ-9 после плана: 0 баллов (без изменений)." in page
+
+
+def test_the_follow_up_of_a_rupture_not_repaired_in_its_window(auth, client, db_session,
+                                                              clock, rupture):
+    """SRS 34 and 34.5 in the two sessions after the dip (the repair window of 2, the
+    clinic's default): the rupture is unrepaired for good, and the follow-up says so."""
+    therapist, person, episode, _alert = rupture
+    auth.login(therapist.email)
+    plan = _record(client, db_session, person, episode, "2026-11-30")
+    auth.logout()
+    clock.advance(days=15)
+    for week, total in ((12, 34), (13, 34.5)):
+        submit(db_session, episode, PHQ, phq(0), week)
+        submit(db_session, episode, LIB.get("srs_vas"), srs(total), week)
+    db_session.commit()
+    auth.login(therapist.email)
+    page = flat(client.get(f"/clients/{person.code}/plans/{plan.id}").get_data(
+        as_text=True))
+    assert ("Alliance: the rupture on SRS-type at session 4 was not repaired within the "
+            "repair window.") in page
+    assert "Back on track" not in page and "No longer red" not in page
+
+
+def test_no_alliance_words_for_a_plan_on_red(auth, client, db_session, clock, red):
+    """A plan that resolved no rupture alert says nothing about the alliance."""
+    therapist, person, episode, _alert = red
+    auth.login(therapist.email)
+    plan = _record(client, db_session, person, episode, "2026-11-30")
+    auth.logout()
+    clock.advance(days=15)
+    submit(db_session, episode, PHQ, phq(2), 12)
+    db_session.commit()
+    auth.login(therapist.email)
+    page = flat(client.get(f"/clients/{person.code}/plans/{plan.id}").get_data(
+        as_text=True))
+    assert "Follow-up since the plan" in page and "Alliance: the rupture" not in page
 
 
 def test_closing_needs_a_note(auth, client, db_session, red):
@@ -512,30 +615,132 @@ def test_the_whole_loop_on_the_pages(auth, client, db_session, clock, red):
     assert db_session.get(Alert, alert.id).plan_id == plan.id
 
 
+def fu(instrument_id="phq9", *, then, now, score_then, score_now, sessions=2,
+       back=None, no_longer_red=None):
+    """A follow-up as the service builds it (services.support.FollowUp), by keyword."""
+    change = (round(score_now - score_then, 2)
+              if score_then is not None and score_now is not None else None)
+    return support.FollowUp(instrument_id=instrument_id, colour_then=then, colour_now=now,
+                            score_then=score_then, score_now=score_now, change=change,
+                            sessions_since=sessions, back_on_track=back, is_due=True,
+                            no_longer_red=no_longer_red)
+
+
+# The colours are domain.md section 4's: white = in the functional range, green = on
+# track, yellow = less progress than expected, red = not on track. "Back on track" after a
+# plan (support.md, "The loop", 5) is green or white (core.trajectory.ON_TRACK_COLOURS):
+# yellow is part of Lambert's not-on-track signal, so after red it is "no longer red", not
+# back on track. A plan whose baseline was not red (e.g. after an alliance rupture) was
+# never off track on its measure: its follow-up only says the colour now and then. The
+# change's direction is the measure's (PHQ-9 and GAD-7: higher is worse; WHO-5: higher is
+# better, Topp et al. 2015).
 @pytest.mark.parametrize(("follow", "sentences"), [
-    # Red at the plan, green now after two scores, 10 points lower (support.md, "The
-    # loop", 5: colour then and now, change since the plan).
-    (support.FollowUp("phq9", "red", "green", 16.0, 6.0, -10.0, 2, True, True),
+    # Red at the plan, green now after two scores, 10 points lower.
+    (fu(then="red", now="green", score_then=16.0, score_now=6.0, back=True,
+        no_longer_red=True),
      ["At the plan: PHQ-9 16 (Red).", "Now: PHQ-9 6 (Green), 2 scored sessions since the "
-      "plan.", "Change on PHQ-9 since the plan: -10 points.",
-      "Back on track: PHQ-9 is Green now, no longer red."]),
-    # Never red: "back on track" without "no longer"; no change is 0, not +0.
-    (support.FollowUp("phq9", "white", "white", 5.0, 5.0, 0.0, 1, True, True),
-     ["At the plan: PHQ-9 5 (White).", "Now: PHQ-9 5 (White), 1 scored session since the "
-      "plan.", "Change on PHQ-9 since the plan: 0 points.",
-      "Back on track: PHQ-9 is White now, not red."]),
-    (support.FollowUp("gad7", "red", "red", 15.0, 17.0, 2.0, 3, False, True),
+      "plan.", "Change on PHQ-9 since the plan: -10 points (better).",
+      "Back on track: PHQ-9 is Green now."]),
+    (fu(then="red", now="white", score_then=16.0, score_now=4.0, back=True,
+        no_longer_red=True),
+     ["At the plan: PHQ-9 16 (Red).", "Now: PHQ-9 4 (White), 2 scored sessions since the "
+      "plan.", "Change on PHQ-9 since the plan: -12 points (better).",
+      "Back on track: PHQ-9 is White now."]),
+    # Red then yellow: no longer red, but less progress than expected, not back on track.
+    (fu(then="red", now="yellow", score_then=16.0, score_now=13.0, back=False,
+        no_longer_red=True),
+     ["At the plan: PHQ-9 16 (Red).", "Now: PHQ-9 13 (Yellow), 2 scored sessions since "
+      "the plan.", "Change on PHQ-9 since the plan: -3 points (better).",
+      "No longer red: PHQ-9 is Yellow now (less progress than expected)."]),
+    # A plan closed before "back on track" meant green or white kept True for yellow: its
+    # words follow the colours, never "back on track" for yellow.
+    (fu(then="red", now="yellow", score_then=16.0, score_now=15.0, back=True),
+     ["At the plan: PHQ-9 16 (Red).", "Now: PHQ-9 15 (Yellow), 2 scored sessions since "
+      "the plan.", "Change on PHQ-9 since the plan: -1 point (better).",
+      "No longer red: PHQ-9 is Yellow now (less progress than expected)."]),
+    (fu("gad7", then="red", now="red", score_then=15.0, score_now=17.0, sessions=3,
+        back=False, no_longer_red=False),
      ["At the plan: GAD-7 15 (Red).", "Now: GAD-7 17 (Red), 3 scored sessions since the "
-      "plan.", "Change on GAD-7 since the plan: +2 points.",
+      "plan.", "Change on GAD-7 since the plan: +2 points (worse).",
       "Not back on track: GAD-7 is Red now."]),
-    # No score since the plan: nothing is said about being back on track.
-    (support.FollowUp("phq9", "red", "red", 16.0, 16.0, 0.0, 0, None, True),
+    # Red now with a lower score: still not back on track; the change is better.
+    (fu(then="red", now="red", score_then=20.0, score_now=18.0, back=False,
+        no_longer_red=False),
+     ["At the plan: PHQ-9 20 (Red).", "Now: PHQ-9 18 (Red), 2 scored sessions since the "
+      "plan.", "Change on PHQ-9 since the plan: -2 points (better).",
+      "Not back on track: PHQ-9 is Red now."]),
+    # No score since the plan: nothing is said about being on track, nor any change.
+    (fu(then="red", now="red", score_then=16.0, score_now=16.0, sessions=0),
      ["At the plan: PHQ-9 16 (Red).", "No PHQ-9 score since the plan yet."]),
+    # Not red at the plan (e.g. a plan after an alliance rupture): the colour now and
+    # then, never "back on track" or "no longer red"; no change is 0, not +0.
+    (fu(then="white", now="white", score_then=5.0, score_now=5.0, sessions=1, back=True,
+        no_longer_red=False),
+     ["At the plan: PHQ-9 5 (White).", "Now: PHQ-9 5 (White), 1 scored session since the "
+      "plan.", "Change on PHQ-9 since the plan: 0 points (no change).",
+      "PHQ-9 is White now (it was White at the plan)."]),
+    (fu(then="green", now="green", score_then=9.0, score_now=7.0, back=True,
+        no_longer_red=False),
+     ["At the plan: PHQ-9 9 (Green).", "Now: PHQ-9 7 (Green), 2 scored sessions since the "
+      "plan.", "Change on PHQ-9 since the plan: -2 points (better).",
+      "PHQ-9 is Green now (it was Green at the plan)."]),
+    (fu(then="yellow", now="green", score_then=12.0, score_now=9.0, back=True,
+        no_longer_red=False),
+     ["At the plan: PHQ-9 12 (Yellow).", "Now: PHQ-9 9 (Green), 2 scored sessions since "
+      "the plan.", "Change on PHQ-9 since the plan: -3 points (better).",
+      "PHQ-9 is Green now (it was Yellow at the plan)."]),
+    (fu(then="green", now="red", score_then=9.0, score_now=17.0, back=False,
+        no_longer_red=False),
+     ["At the plan: PHQ-9 9 (Green).", "Now: PHQ-9 17 (Red), 2 scored sessions since the "
+      "plan.", "Change on PHQ-9 since the plan: +8 points (worse).",
+      "PHQ-9 is Red now (it was Green at the plan)."]),
+    # No score at the plan: no change and no colour then to compare with.
+    (fu(then=None, now="green", score_then=None, score_now=7.0, back=True),
+     ["At the plan: no PHQ-9 score yet.", "Now: PHQ-9 7 (Green), 2 scored sessions since "
+      "the plan.", "PHQ-9 is Green now."]),
+    # WHO-5 (0-100, higher is better): up is better, down is worse.
+    (fu("who5", then="red", now="green", score_then=28.0, score_now=52.0, back=True,
+        no_longer_red=True),
+     ["At the plan: WHO-5 28 (Red).", "Now: WHO-5 52 (Green), 2 scored sessions since the "
+      "plan.", "Change on WHO-5 since the plan: +24 points (better).",
+      "Back on track: WHO-5 is Green now."]),
+    (fu("who5", then="red", now="red", score_then=28.0, score_now=20.0, back=False,
+        no_longer_red=False),
+     ["At the plan: WHO-5 28 (Red).", "Now: WHO-5 20 (Red), 2 scored sessions since the "
+      "plan.", "Change on WHO-5 since the plan: -8 points (worse).",
+      "Not back on track: WHO-5 is Red now."]),
 ])
 def test_the_follow_up_in_words(app, follow, sentences):
     from outcome.web.support import follow_up_sentences
     with app.test_request_context():
         assert follow_up_sentences(follow, LIB) == sentences
+
+
+@pytest.mark.parametrize(("follow", "sentences"), [
+    (fu(then="red", now="green", score_then=16.0, score_now=6.0, back=True,
+        no_longer_red=True),
+     ["Изменение по PHQ-9 после плана: -10 баллов (лучше).",
+      "Снова на верном пути: PHQ-9 сейчас — Зелёный."]),
+    (fu(then="red", now="yellow", score_then=16.0, score_now=15.0, back=False,
+        no_longer_red=True),
+     ["Изменение по PHQ-9 после плана: -1 балл (лучше).",
+      "Уже не красный: PHQ-9 сейчас — Жёлтый (прогресс меньше ожидаемого)."]),
+    (fu("gad7", then="red", now="red", score_then=15.0, score_now=17.0, back=False,
+        no_longer_red=False),
+     ["Изменение по GAD-7 после плана: +2 балла (хуже).",
+      "Не вернулся на верный путь: GAD-7 сейчас — Красный."]),  # noqa: RUF001
+    (fu(then="white", now="white", score_then=5.0, score_now=5.0, back=True,
+        no_longer_red=False),
+     ["Изменение по PHQ-9 после плана: 0 баллов (без изменений).",
+      "PHQ-9 сейчас — Белый (при составлении плана — Белый)."]),
+])
+def test_the_follow_up_in_russian(app, follow, sentences):
+    """The same sentences in the reader's language (the therapist's locale)."""
+    from flask_babel import force_locale
+
+    from outcome.web.support import follow_up_sentences
+    with app.test_request_context(), force_locale("ru"):
+        assert follow_up_sentences(follow, LIB)[2:] == sentences
 
 
 def test_an_answered_check_leads_to_its_results(auth, client, db_session, clock, answered):

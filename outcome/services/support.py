@@ -140,6 +140,7 @@ class FollowUp:
     sessions_since: int
     back_on_track: bool | None
     is_due: bool           # the review date has come
+    no_longer_red: bool | None = None  # red at the plan and not red now (None: no score)
 
 
 @dataclass(frozen=True)

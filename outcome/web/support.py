@@ -43,6 +43,7 @@ from outcome.core.inputs import ascii_int
 from outcome.core.inputs import parse_date
 from outcome.core.support import DOMAINS
 from outcome.core.support import EXTRA_DOMAINS
+from outcome.core.trajectory import ON_TRACK_COLOURS
 from outcome.extensions import instrument_library
 from outcome.models import ActionPlan
 from outcome.models import Alert
@@ -362,8 +363,18 @@ def read_form(form: PlanForm, data, today: dt.date) -> list[dict[str, Any]]:
 
 def follow_up_sentences(fu: support.FollowUp, library: InstrumentLibrary) -> list[str]:
     """The follow-up in words: the main measure's score and colour at the plan and now,
-    the change in its points, and whether the client is back on track (only when the
-    service says so, and then with the colour it is)."""
+    the change in its points with its direction, and what the colour now means.
+
+    The colours are domain.md section 4's (white: the functional range; green: on track;
+    yellow: less progress than expected; red: not on track). After a plan made on red
+    (support.md, "The loop", 5): "Back on track" only when the service says so and the
+    colour is one of :data:`~outcome.core.trajectory.ON_TRACK_COLOURS` (green, white);
+    yellow is "No longer red" with its meaning; red is "Not back on track". A plan whose
+    main measure was not red at the plan (e.g. one after an alliance rupture) was not off
+    track on it: only the colour now and then. Nothing about the track before a score
+    has come since the plan. The words follow the colours, so an outcome kept at closing
+    under an older reading (yellow counted back) is still said truly.
+    """
     measure = measure_name(library, fu.instrument_id)
     if not measure:
         return [_("The plan has no main measure to follow.")]
@@ -380,17 +391,96 @@ def follow_up_sentences(fu: support.FollowUp, library: InstrumentLibrary) -> lis
         fu.sessions_since, measure=measure, score=number(fu.score_now),
         colour=colour_word(fu.colour_now)))
     if fu.change is not None:
-        out.append(_("Change on %(measure)s since the plan: %(change)s points.",
-                     measure=measure, change=number(fu.change, signed=fu.change != 0)))
-    if fu.back_on_track is True:
-        out.append(_("Back on track: %(measure)s is %(colour)s now, no longer red.",
-                     measure=measure, colour=colour_word(fu.colour_now))
-                   if fu.colour_then == "red" else
-                   _("Back on track: %(measure)s is %(colour)s now, not red.",
-                     measure=measure, colour=colour_word(fu.colour_now)))
-    elif fu.back_on_track is False:
-        out.append(_("Not back on track: %(measure)s is %(colour)s now.", measure=measure,
-                     colour=colour_word(fu.colour_now)))
+        out.append(change_sentence(fu.change, fu.instrument_id, measure, library))
+    colour = colour_word(fu.colour_now)
+    if fu.colour_then == "red":
+        if fu.back_on_track is True and fu.colour_now in ON_TRACK_COLOURS:
+            out.append(_("Back on track: %(measure)s is %(colour)s now.", measure=measure,
+                         colour=colour))
+        elif fu.colour_now == "yellow":
+            out.append(_("No longer red: %(measure)s is %(colour)s now (less progress than "
+                         "expected).", measure=measure, colour=colour))
+        elif fu.colour_now == "red":
+            out.append(_("Not back on track: %(measure)s is %(colour)s now.",
+                         measure=measure, colour=colour))
+    elif fu.colour_now in COLOURS_SAID:
+        out.append(_("%(measure)s is %(colour)s now (it was %(then)s at the plan).",
+                     measure=measure, colour=colour, then=colour_word(fu.colour_then))
+                   if fu.colour_then in COLOURS_SAID else
+                   _("%(measure)s is %(colour)s now.", measure=measure, colour=colour))
+    return out
+
+
+COLOURS_SAID = ("white", "green", "yellow", "red")  # not grey: no valid score to colour
+
+
+def change_sentence(change: float, instrument_id: str | None, measure: str,
+                    library: InstrumentLibrary) -> str:
+    """The change in the measure's points since the plan, named by the measure's direction
+    (``higher_is_worse``: down is better; ``higher_is_better``: up is better); 0 is no
+    change. A measure the library does not know gets the points without a direction."""
+    try:
+        direction = library.get(instrument_id or "").direction
+    except KeyError:
+        direction = None
+    points = number(change, signed=change != 0)
+    # The plural form by the number of points: 1 point, 2 points (a fraction as plural).
+    count = int(abs(change)) if float(change).is_integer() else 2
+    if change == 0:
+        return ngettext("Change on %(measure)s since the plan: %(change)s point (no change).",
+                        "Change on %(measure)s since the plan: %(change)s points (no change).",
+                        count, measure=measure, change=points)
+    if direction is None:
+        return _("Change on %(measure)s since the plan: %(change)s points.",
+                 measure=measure, change=points)
+    if (change < 0) == (direction == "higher_is_worse"):
+        return ngettext("Change on %(measure)s since the plan: %(change)s point (better).",
+                        "Change on %(measure)s since the plan: %(change)s points (better).",
+                        count, measure=measure, change=points)
+    return ngettext("Change on %(measure)s since the plan: %(change)s point (worse).",
+                    "Change on %(measure)s since the plan: %(change)s points (worse).",
+                    count, measure=measure, change=points)
+
+
+def rupture_sentences(plan: ActionPlan, library: InstrumentLibrary) -> list[str]:
+    """Whether each alliance rupture the plan resolved (its alerts of kind ``rupture`` or
+    ``unrepaired_rupture``, ``Alert.plan_id``) is repaired now, read from the episode's
+    stored signals (``EpisodeSignal.state["alliance"]``: each rupture's status by the
+    rules of domain.md section 5, as of the latest rating). A rupture the stored signals
+    no longer show (e.g. re-read under other settings) is not spoken of: nothing unsure
+    is said about the alliance."""
+    store = db_session()
+    alerts = store.scalars(select(Alert).where(
+        Alert.plan_id == plan.id, Alert.kind.in_(("rupture", "unrepaired_rupture")))
+        .order_by(Alert.id))
+    signal = store.get(EpisodeSignal, plan.episode_id)
+    alliance = ((signal.state or {}).get("alliance") or {}) if signal else {}
+    out: list[str] = []
+    seen: set[tuple[Any, Any]] = set()
+    for alert in alerts:
+        numbers = (alert.detail or {}).get("numbers") or {}
+        key = (numbers.get("instrument"), numbers.get("session"))
+        if None in key or key in seen:
+            continue
+        seen.add(key)
+        readings = [(r.get("numbers") or {}) for r in
+                    ((alliance.get(key[0]) or {}).get("ruptures") or [])]
+        now_read = next((r for r in readings if r.get("session") == key[1]
+                         and r.get("kind") == "rupture"), None)
+        if now_read is None:
+            continue
+        measure, status = measure_name(library, key[0]), now_read.get("status")
+        if status == "repaired" and now_read.get("repaired_session") is not None:
+            out.append(_("Alliance: the rupture on %(measure)s at session %(session)s was "
+                         "repaired at session %(repaired)s.", measure=measure,
+                         session=key[1], repaired=now_read["repaired_session"]))
+        elif status == "open":
+            out.append(_("Alliance: the rupture on %(measure)s at session %(session)s is not "
+                         "repaired yet.", measure=measure, session=key[1]))
+        elif status == "unrepaired":
+            out.append(_("Alliance: the rupture on %(measure)s at session %(session)s was "
+                         "not repaired within the repair window.", measure=measure,
+                         session=key[1]))
     return out
 
 
@@ -410,7 +500,7 @@ def plan_view(plan: ActionPlan, library: InstrumentLibrary) -> PlanView:
     follow = sentences = None
     if plan.status == "open":
         follow = support.follow_up(store, plan, library, now())
-        sentences = follow_up_sentences(follow, library)
+        sentences = follow_up_sentences(follow, library) + rupture_sentences(plan, library)
     return PlanView(plan, author.display_name if author else "", follow, sentences or [],
                     closer.display_name if closer else "")
 
