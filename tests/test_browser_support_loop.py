@@ -315,7 +315,7 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
         "cutoff decides this domain on this measure (not a validated measure, no cutoff: "
         "judged by the rupture rules; unverified). The episode's own alliance series "
         "(Session check (not validated)) has no unrepaired rupture or alliance concern "
-        "(domain.md section 5, the engine's rupture rules (Stiles et al. 2004; Eubanks, "
+        "(the engine's rupture rules (Stiles et al. 2004; Eubanks, "
         "Muran & Safran 2018); unverified). Not flagged.")
     steps = page.locator("form.plan-form fieldset.step")
     suggested = [legend.strip() for legend in steps.locator("legend").all_inner_texts()]
@@ -329,7 +329,7 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
     expect(steps.nth(0).locator(".source")).to_have_text(
         "Source: Miller & Rollnick (motivational interviewing)")
     expect(steps.nth(3).locator(".source")).to_have_text(
-        "Source: support.md (CST literature: Whipple et al. 2003), project default")
+        "Source: clinical support tools (Whipple et al. 2003); the project's default list")
     therapist.check("results")
 
     # --- 6 (before the plan). Fidelity as the plan is about to be recorded ---

@@ -182,7 +182,7 @@ def test_an_unrepaired_rupture_flags_the_alliance_from_the_episode_series():
     assert result.flagged is True and result.reused is True and result.score == 31
     text = _text(result.explanation)
     assert "Session check (not validated), from the episode's own series, total 31" in text
-    assert "has an unrepaired rupture or alliance concern (domain.md section 5" in text
+    assert "has an unrepaired rupture or alliance concern (the engine's rupture rules" in text
     assert text.endswith("Flagged.")
     assert [s.domain for s in reading.suggestions][:1] == ["alliance"]
 
@@ -268,7 +268,7 @@ def test_suggestions_render_in_the_readers_language_with_their_source():
     assert _text(first.text) == "Assess safety today."
     assert _text(first.text, "ru") == "Оцените безопасность сегодня."
     assert _text(first.text, "de") == "Assess safety today."
-    assert first.source == "support.md, project default"
+    assert first.source == "the project's default list (clinical support tools, Barkham et al. 2023)"
 
 
 def test_explanations_render_in_russian():

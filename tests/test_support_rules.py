@@ -116,7 +116,7 @@ def test_alliance_measures_have_no_cutoff_of_their_own_here():
     cutoff (docs/instruments.md, "Session check") and none is invented here."""
     for measure in RULES.domain("alliance").measures:
         assert measure.flag is None
-    assert "domain.md section 5" in (RULES.domain("alliance").rupture_source or "")
+    assert "the engine's rupture rules" in (RULES.domain("alliance").rupture_source or "")
 
 
 def test_nan_never_flags():
@@ -159,18 +159,19 @@ def test_every_suggestion_has_english_russian_and_a_source():
 @pytest.mark.parametrize(("heading", "cited"), [
     ("alliance", "Safran & Muran 2000"),       # support.md: repair strategies
     ("motivation", "Miller & Rollnick"),       # support.md: motivational interviewing
-    ("social_support", "support.md"),
-    ("life_events", "support.md"),
-    ("formulation", "support.md"),
-    ("risk", "support.md"),
+    ("social_support", "Whipple et al. 2003"),   # support.md: the CST literature
+    ("life_events", "Whipple et al. 2003"),
+    ("formulation", "Delgadillo et al. 2018"),  # support.md: discuss in supervision
+    ("risk", "Barkham et al. 2023"),
 ])
 def test_suggestions_cite_what_support_md_cites(heading, cited):
     """support.md, "From results to suggested next steps": the table's actions and
-    citations; where support.md itself is the source, the line says "project default"."""
+    citations; where the list itself is the project's, the line says "the project's default
+    list" beside the literature it follows (a clinician reads the source on the page)."""
     sources = [s.source for s in RULES.suggestions[heading]]
     assert any(cited in source for source in sources)
     for source in sources:
-        assert ("project default" in source) or ("Safran & Muran" in source) \
+        assert ("the project's default list" in source) or ("Safran & Muran" in source) \
             or ("Miller & Rollnick" in source)
 
 

@@ -279,7 +279,7 @@ def _alliance(domain_rules: DomainRules, scores: Mapping[str, Mapping[str, Any]]
             "source": _source(measure.source, measure.verified)}))
     if rupture is not None:
         series = (alliance or {}).get("instrument") or instrument
-        source = domain_rules.rupture_source or "domain.md section 5"
+        source = domain_rules.rupture_source or "the engine's rupture rules"
         parts.append(Message("support.alliance.rupture" if rupture else
                              "support.alliance.no_rupture", {
                                  "instrument": names.get(series, series),
