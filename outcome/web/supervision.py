@@ -179,6 +179,9 @@ def _review_messages() -> dict[str, str]:
         "plan_agreed": _("There is no plan to agree: this case has none yet."),
         "follow_up_on": _("The follow-up date must be after today and at most %(days)s "
                           "days ahead.", days=FOLLOW_UP_MAX_DAYS),
+        "follow_up_required": _("This plan’s review date has come: give a follow-up date, "
+                                "so the plan comes back to your agenda while it stays "
+                                "open."),
         "note": _("The note is longer than %(n)s characters.", n=NOTE_MAX),
     }
 
@@ -248,7 +251,7 @@ def review(episode_id: int) -> Response | tuple[str, int]:
                           plan_agreed=choice[entered["plan_agreed"]],
                           follow_up_on=follow_up, note=entered["note"], now=now())
         except ReviewError as exc:
-            errors[exc.field] = _review_messages().get(exc.field, str(exc))
+            errors[exc.field] = _review_messages().get(exc.key, str(exc))
     if errors:
         discard_changes()
         return _agenda_page(entered, errors, row_key), 400
