@@ -441,3 +441,48 @@ def test_the_page_asks_for_a_follow_up_date_on_a_plan_past_its_review_date(
     assert 'aria-describedby="follow-error-1"' in page
     assert "give a follow-up date" in page
     assert db_session.query(SupervisionReview).count() == 0
+
+
+def test_a_plan_row_shows_its_step_areas_and_decision_counts_never_words(
+        auth, client, db_session, world, clock):
+    """The supervisor is asked "Plan agreed": the row shows the plan's step areas (the
+    domain names the therapist's pages use) and how many steps each decision has, never
+    the steps' words or the plan's note (security.md: plan states, never answers)."""
+    clock.current = NOW
+    w = world
+    episode = w["case"](w["a"])
+    plan = w["plan"](episode, days_ago(3), TODAY + dt.timedelta(days=25))
+    plan.steps = [
+        {"domain": "motivation", "suggestion": "m1", "text": "secret step one",
+         "decision": "accepted"},
+        {"domain": "alliance", "suggestion": "a1", "text": "secret step two",
+         "decision": "edited"},
+        {"domain": "alliance", "suggestion": None, "text": "secret step three",
+         "decision": "own"},
+        {"domain": "life_events", "suggestion": "l1", "text": "secret declined",
+         "decision": "declined"}]
+    db_session.flush()
+    row = agenda(db_session, w["s"], NOW)[0]
+    assert row.plan_domains == ("alliance", "motivation")
+    assert row.plan_decisions == (("accepted", 1), ("edited", 1), ("own", 1),
+                                  ("declined", 1))
+    db_session.commit()
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert "Alliance, Motivation: 3 steps" in html
+    assert "1 suggested and taken, 1 suggested in the therapist’s words, 1 own" in html
+    assert "1 suggestion declined" in html
+    assert "secret" not in html and "private plan note" not in html
+
+
+def test_the_page_says_who_can_read_a_review_note(auth, client, db_session, world, clock):
+    """The API shows a review's note to the client's therapist (outcome/web/api/plans.py,
+    reviews_json; docs/api.md): the agenda says so and never calls it private."""
+    clock.current = NOW
+    w = world
+    w["alert"](w["case"](w["a"]), "not_on_track", days_ago(9))
+    db_session.commit()
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert "the client’s therapist can read it" in html
+    assert "your own" not in html and "only to" not in html

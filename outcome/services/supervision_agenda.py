@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.core.support import DOMAINS
+from outcome.core.support import EXTRA_DOMAINS
 from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import Client
@@ -95,6 +97,26 @@ class AgendaRow:
     plan_id: int | None = None         # plan rows
     review_on: dt.date | None = None   # plan rows: the plan's review date
     last_review: LastReview | None = None
+    # plan rows: the domains of the steps taken (not declined), in the check's domain
+    # order, and (decision, number of steps) for each decision present, in the order
+    # accepted, edited, own, declined; never a step's words or the plan's note
+    plan_domains: tuple[str, ...] = ()
+    plan_decisions: tuple[tuple[str, int], ...] = ()
+
+
+DECISION_ORDER = ("accepted", "edited", "own", "declined")
+DOMAIN_ORDER = DOMAINS + EXTRA_DOMAINS
+
+
+def plan_outline(steps: list) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """What the supervisor sees of a plan's steps: the domains of the steps taken (any
+    decision but ``declined``), in :data:`DOMAIN_ORDER`, and (decision, count) for each
+    decision present, in :data:`DECISION_ORDER`. No step's words."""
+    taken = {str(s.get("domain")) for s in steps if s.get("decision") != "declined"}
+    domains = tuple(d for d in DOMAIN_ORDER if d in taken) + tuple(
+        sorted(taken - set(DOMAIN_ORDER)))
+    counts = {d: sum(1 for s in steps if s.get("decision") == d) for d in DECISION_ORDER}
+    return domains, tuple((d, n) for d, n in counts.items() if n)
 
 
 def clinic_today(clinic: Clinic, now: dt.datetime) -> dt.date:
@@ -181,10 +203,12 @@ def agenda(session: Session, supervisor: User, now: dt.datetime) -> list[AgendaR
         if state is None:
             continue
         code, therapist = episodes[plan.episode_id]
+        domains, decisions = plan_outline(list(plan.steps or []))
         rows.append(AgendaRow(state, code, plan.episode_id, therapist.id,
                               therapist.display_name, max(0, days), plan_id=plan.id,
                               review_on=plan.review_on,
-                              last_review=_last(latest_of_episode.get(plan.episode_id))))
+                              last_review=_last(latest_of_episode.get(plan.episode_id)),
+                              plan_domains=domains, plan_decisions=decisions))
     rows.sort(key=lambda r: (STATES.index(r.state), -r.days, r.code))
     return rows
 

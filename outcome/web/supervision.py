@@ -66,6 +66,7 @@ from outcome.web.scoping import attempted_client_id
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import role_only
 from outcome.web.scoping import supervised_client
+from outcome.web.support import DOMAIN_LABELS
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -194,6 +195,7 @@ def _agenda_page(entered: dict[str, str] | None = None, errors: dict[str, str] |
     assert clinic is not None
     return render_template("supervision/agenda.html", rows=rows, entered=entered or {},
                            errors=errors or {}, row_key=row_key, note_max=NOTE_MAX,
+                           domain_labels=DOMAIN_LABELS,
                            today=clinic_today(clinic, now()))
 
 
