@@ -486,3 +486,20 @@ def test_the_page_says_who_can_read_a_review_note(auth, client, db_session, worl
     html = client.get("/supervision/agenda").get_data(as_text=True)
     assert "the client’s therapist can read it" in html
     assert "your own" not in html and "only to" not in html
+
+
+def test_fidelity_page_states_cases_and_green_or_white(auth, client, on_agenda):
+    """The labels and definitions say what is counted: cases (episodes), not alerts, an
+    alert that cleared by itself within 7 days left out; back on track = green or white
+    (outcome.core.trajectory.ON_TRACK_COLOURS; domain.md section 4), on the plan's own
+    measure; FEW_CASES is a project default, not a published cutoff."""
+    auth.login(on_agenda["s"].email)
+    html = client.get("/supervision/fidelity").get_data(as_text=True)
+    assert "Red cases (episodes with a not-on-track alert) with an action plan within 7 " \
+           "days" in html
+    assert "each episode once" in html and "cleared by itself" in html
+    assert "Red cases back on track (green or white) within 4 scored sessions" in html
+    assert "yellow, green or white" not in html
+    assert "yellow (less progress than expected) is still off track" in html
+    assert "the plan’s own measure" in html
+    assert "project default" in html
