@@ -327,7 +327,7 @@ def test_back_on_track_reads_the_plans_own_measure(db_session, world, make_clien
     measure) is red before the plan and green after it, while PHQ-9 stays red."""
     gad = LIB.get("gad7")
     bea = world["bea"]
-    for n, baseline in enumerate(({"instrument": "gad7"}, {})):
+    for baseline in ({"instrument": "gad7"}, {}):
         ep = make_episode(make_client(bea, name=SECRET), primary_instrument_id="gad7")
         phq(db_session, ep, {w: 2 for w in range(8)})
         for w, level in {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 0}.items():

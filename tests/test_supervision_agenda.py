@@ -431,7 +431,7 @@ def test_the_page_asks_for_a_follow_up_date_on_a_plan_past_its_review_date(
     db_session.commit()
     auth.login(w["s"].email)
     html = client.get("/supervision/agenda").get_data(as_text=True)
-    assert "Follow-up date (required: the plan’s review date has come" in html
+    assert "Follow-up date (required: the plan\u2019s review date has come" in html
     assert ("stays on your agenda until the therapist closes or revises it" in html)
     data = {**form_of(html), "plan_id": str(plan.id), "discussed": "yes",
             "plan_agreed": "yes", "follow_up_on": "", "note": "kept"}
@@ -470,7 +470,7 @@ def test_a_plan_row_shows_its_step_areas_and_decision_counts_never_words(
     auth.login(w["s"].email)
     html = client.get("/supervision/agenda").get_data(as_text=True)
     assert "Alliance, Motivation: 3 steps" in html
-    assert "1 suggested and taken, 1 suggested in the therapist’s words, 1 own" in html
+    assert "1 suggested and taken, 1 suggested in the therapist\u2019s words, 1 own" in html
     assert "1 suggestion declined" in html
     assert "secret" not in html and "private plan note" not in html
 
@@ -484,7 +484,7 @@ def test_the_page_says_who_can_read_a_review_note(auth, client, db_session, worl
     db_session.commit()
     auth.login(w["s"].email)
     html = client.get("/supervision/agenda").get_data(as_text=True)
-    assert "the client’s therapist can read it" in html
+    assert "the client\u2019s therapist can read it" in html
     assert "your own" not in html and "only to" not in html
 
 
@@ -501,5 +501,5 @@ def test_fidelity_page_states_cases_and_green_or_white(auth, client, on_agenda):
     assert "Red cases back on track (green or white) within 4 scored sessions" in html
     assert "yellow, green or white" not in html
     assert "yellow (less progress than expected) is still off track" in html
-    assert "the plan’s own measure" in html
+    assert "the plan\u2019s own measure" in html
     assert "project default" in html

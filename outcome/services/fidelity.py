@@ -33,8 +33,8 @@ import zoneinfo
 from collections import defaultdict
 from collections.abc import Callable
 from collections.abc import Iterable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -44,8 +44,8 @@ from outcome.core.episode_change import primary_measure
 from outcome.core.trajectory import ON_TRACK_COLOURS
 from outcome.models import ActionPlan
 from outcome.models import Alert
-from outcome.models import Episode
 from outcome.models import Clinic
+from outcome.models import Episode
 from outcome.models import User
 from outcome.services import clinic_settings
 from outcome.services.digests.figures import WeekReader

@@ -180,7 +180,7 @@ def _review_messages() -> dict[str, str]:
         "plan_agreed": _("There is no plan to agree: this case has none yet."),
         "follow_up_on": _("The follow-up date must be after today and at most %(days)s "
                           "days ahead.", days=FOLLOW_UP_MAX_DAYS),
-        "follow_up_required": _("This plan’s review date has come: give a follow-up date, "
+        "follow_up_required": _("This plan\u2019s review date has come: give a follow-up date, "
                                 "so the plan comes back to your agenda while it stays "
                                 "open."),
         "note": _("The note is longer than %(n)s characters.", n=NOTE_MAX),
