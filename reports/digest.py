@@ -85,8 +85,9 @@ class TrendPoint:
 
 # issue 19: the supervisor's agenda and fidelity figures, as plain data.
 # Fewer cases than this in a share's denominator: labelled "few cases: read with care",
-# shown all the same (never hidden, never ranked; users.md, "Supervisors").
-FEW_CASES = 5
+# shown all the same (never hidden, never ranked; users.md, "Supervisors"). 5 is this
+# project's own choice, not a published cutoff: no source was found for it.
+FEW_CASES = 5  # a project default (unverified)
 # The end reasons of an episode (outcome.models.care.END_REASONS) in the ending
 # categories the ICCE indices ask for (support.md, "The loop", 7): planned, mutual,
 # unilateral; "other" for a referral, another reason or none recorded.

@@ -474,7 +474,10 @@ def _fidelity(digest: Digest) -> list[Flowable]:
         para(_("Fidelity to measurement-based care"), "h2"),
         para(_("Each supervisee over the 12 weeks from %(start)s to %(end)s, in alphabetical "
                "order, never ranked. Each share shows its cases as n/N; fewer than %(few)s "
-               "cases are labelled \u201cfew cases: read with care\u201d.", start=starts,
+               "cases are labelled \u201cfew cases: read with care\u201d (%(few)s is a "
+               "project default, not a published cutoff). Plans within 7 days count "
+               "cases (episodes), not alerts; back on track means green or white on the "
+               "plan\u2019s own measure.", start=starts,
                end=long_date(digest.ends), few=FEW_CASES), "muted")]
     for row in digest.fidelity:
         story.append(KeepTogether([para(row.therapist_name, "h3"),
@@ -487,11 +490,13 @@ def _fidelity_rows(row: TherapistFidelity) -> list[list]:
                         [_("Measure completion"), share_text(row.completion)],
                         [_("Median time to acknowledge a critical answer"),
                          hours_text(row.acknowledge)],
-                        [_("Red cases with an action plan within 7 days"),
+                        [_("Red cases (episodes with a not-on-track alert) with an action plan "
+                           "within 7 days"),
                          share_text(row.plan_within_7_days)],
                         [_("Action plans reviewed (closed or revised on or after their "
                            "review date)"), share_text(row.plans_reviewed)],
-                        [_("Red cases back on track within 4 scored sessions of a plan"),
+                        [_("Red cases back on track (green or white) within 4 scored sessions of "
+                           "a plan"),
                          share_text(row.back_on_track)
                          + (" \u00b7 " + _("waiting: %(n)s", n=row.back_on_track_waiting)
                             if row.back_on_track_waiting else "")]]

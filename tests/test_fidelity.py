@@ -158,6 +158,9 @@ def test_figures_per_therapist_exact(db_session, world):
 def test_small_numbers_are_labelled_not_hidden(db_session, world):
     """users.md ("Small numbers are labelled, not ranked"): N < FEW_CASES (5) is few."""
     assert FEW_CASES == 5
+    import reports.digest
+    source = inspect.getsource(reports.digest)
+    assert "FEW_CASES = 5  # a project default (unverified)" in source
     alex = fidelity(db_session, world["s"], LIB, start=T0, end=END)[0]
     assert alex.plan_within_7_days.is_few and alex.plan_within_7_days.n == 3
     assert not alex.endings["planned"].is_few  # N = 5
@@ -180,13 +183,15 @@ def test_plan_within_7_days_definition():
     from outcome.services.fidelity import Period
     from outcome.services.fidelity import plan_within_days
     period = Period.of(T0, END, "UTC")
-    alert = NS(kind="not_on_track", episode_id=1, raised_dt=week(1))
+    alert = NS(kind="not_on_track", episode_id=1, raised_dt=week(1), resolved_dt=None,
+               plan_id=None)
     at = [NS(episode_id=1, created_dt=week(1) + dt.timedelta(hours=168))]
     late = [NS(episode_id=1, created_dt=week(1) + dt.timedelta(hours=168, seconds=1))]
     assert (plan_within_days([alert], at, period).count, ) == (1, )
     assert (plan_within_days([alert], late, period).count,
             plan_within_days([alert], late, period).n) == (0, 1)
-    fresh = NS(kind="not_on_track", episode_id=1, raised_dt=END - dt.timedelta(days=6))
+    fresh = NS(kind="not_on_track", episode_id=1, raised_dt=END - dt.timedelta(days=6),
+               resolved_dt=None, plan_id=None)
     assert plan_within_days([fresh], [], period).n == 0
 
 
@@ -283,31 +288,98 @@ def test_plans_reviewed_definition():
 
 def test_back_on_track_definition():
     """support.md, "The loop", 7: red cases back on track within 4 (scored) sessions of a
-    plan. Red just before the plan; back when one of the next 4 scores reads not red;
-    not back after 4 red or an ended episode; otherwise waiting (not in N)."""
+    plan. Red just before the plan; back when one of the next 4 scores reads green or
+    white (outcome.core.trajectory.ON_TRACK_COLOURS; domain.md section 4: yellow is less
+    progress than expected, still off track); not back after 4 scores without that or an
+    ended episode; otherwise waiting (not in N)."""
+    from outcome.core.trajectory import ON_TRACK_COLOURS
     from outcome.services.fidelity import Period
     from outcome.services.fidelity import back_on_track
+    assert ON_TRACK_COLOURS == ("white", "green")
     period = Period.of(T0, END, "UTC")
     histories = {
-        1: ["red", "red", "yellow"],                  # back at the 2nd score after
+        1: ["red", "red", "green"],                   # back at the 2nd score after
         2: ["red", "red", "red", "red", "red"],       # 4 red after: not back
         3: ["red", "red"],                            # 1 after, open: waiting
         4: ["red", "red"],                            # 1 after, ended: not back
         5: ["green", "red"],                          # not red before the plan: not a case
         6: ["red", "red", "red", "red", "red", "green"],  # green at the 5th: too late
+        7: ["red", "yellow", "yellow", "yellow", "yellow"],  # yellow: not back
+        8: ["red", "yellow", "white"],                # white (functional range): back
+        9: ["red", "yellow"],                         # yellow, open: still waiting
     }
 
-    class Reader:
-        def colours_by_score(self, episode_id):
-            return [(week(w), c) for w, c in enumerate(histories[episode_id])]
+    def colours(plan):
+        return [(week(w), c) for w, c in enumerate(histories[plan.episode_id])]
 
     plans = [_plan(episode_id=e, created_dt=week(0.5)) for e in histories]
     plans.append(_plan(episode_id=1, created_dt=week(0.5), revised_from_id=9))  # revision
     ended = {4: week(3).date()}
-    share, waiting = back_on_track(Reader(), plans, ended, period)
-    assert (share.count, share.n, waiting) == (1, 4, 1)
+    share, waiting = back_on_track(colours, plans, ended, period)
+    assert (share.count, share.n, waiting) == (2, 6, 2)
 
 
+def test_back_on_track_reads_the_plans_own_measure(db_session, world, make_client,
+                                                   make_episode):
+    """The follow-up of a plan reads plan.baseline["instrument"], else the episode's own
+    primary measure (outcome/services/support.py, main_measure); the fidelity figure reads
+    the same measure, not the clinic's main one. Here GAD-7 (the episode's primary
+    measure) is red before the plan and green after it, while PHQ-9 stays red."""
+    gad = LIB.get("gad7")
+    bea = world["bea"]
+    for baseline in ({"instrument": "gad7"}, {}):
+        ep = make_episode(make_client(bea, name=SECRET), primary_instrument_id="gad7")
+        phq(db_session, ep, {w: 2 for w in range(8)})
+        for w, level in {0: 1, 1: 1, 2: 2, 3: 2, 4: 2, 5: 0}.items():
+            submit(db_session, ep, gad, {f"gad7_{i}": level for i in range(1, 8)}, w,
+                   key=f"g{ep.id}:{w}")
+        db_session.add(ActionPlan(episode_id=ep.id, created_by_id=bea.id,
+                                  created_dt=week(3) + dt.timedelta(days=1),
+                                  review_on=(T0 + dt.timedelta(weeks=6)).date(),
+                                  baseline=baseline, note=""))
+    db_session.flush()
+    from outcome.models import Clinic
+    clinic = db_session.get(Clinic, world["s"].clinic_id)
+    reader = WeekReader(db_session, world["s"], clinic, [bea.id], gad)
+    colours = [c for _, c in reader.colours_by_score(ep.id)]
+    assert colours[3] == "red" and colours[5] in ("green", "white")  # the engine's own
+    row = fidelity(db_session, world["s"], LIB, start=T0, end=END)[1]
+    assert row.therapist_name == "Bea Therapist"
+    assert (row.back_on_track.count, row.back_on_track.n) == (2, 2)
+
+
+def test_plan_within_7_days_counts_cases_not_alerts():
+    """support.md, "The loop", 7: "red cases with a plan within 7 days" counts cases
+    (episodes) whose not-on-track alert was raised in the period, not alerts; a case whose
+    alert cleared by itself (resolved without a plan, plan_id NULL) before its 7 days ran
+    out is left out (not a failure); a case still inside its 7 days without a plan waits."""
+    from types import SimpleNamespace as NS
+
+    from outcome.services.fidelity import Period
+    from outcome.services.fidelity import plan_within_days
+    period = Period.of(T0, END, "UTC")
+
+    def alert(episode, raised, resolved=None, plan_id=None):
+        return NS(kind="not_on_track", episode_id=episode, raised_dt=raised,
+                  resolved_dt=resolved, plan_id=plan_id)
+
+    alerts = [
+        # case 1: two alerts in the period, a plan within 7 days of the first: one case
+        alert(1, week(1), resolved=week(1) + dt.timedelta(days=2), plan_id=10),
+        alert(1, week(5)),
+        # case 2: cleared by itself after 3 days, no plan: left out
+        alert(2, week(1), resolved=week(1) + dt.timedelta(days=3)),
+        # case 3: cleared by itself after 8 days (past its 7): a case without a plan
+        alert(3, week(1), resolved=week(1) + dt.timedelta(days=8)),
+        # case 4: cleared by itself, then raised again and no plan: one case, not met
+        alert(4, week(1), resolved=week(1) + dt.timedelta(days=1)),
+        alert(4, week(3)),
+        # case 5: cleared by itself after the period's end: read as open at its end
+        alert(5, END - dt.timedelta(days=8), resolved=END + dt.timedelta(days=1)),
+    ]
+    plans = [NS(episode_id=1, created_dt=week(1) + dt.timedelta(days=2))]
+    share = plan_within_days(alerts, plans, period)
+    assert (share.count, share.n) == (1, 4)
 def test_median_hours_to_acknowledge_definition():
     """support.md, "The loop", 7 ("time to acknowledge a critical answer"): the median
     over critical_item alerts raised in the period and acknowledged by its end."""
@@ -366,3 +438,8 @@ def test_digest_pages_escape_names_and_label_few_cases():
     assert "0/0 · few cases: read with care" in text
     assert "3/6 (50 %) · waiting: 2" in text
     assert "median 2.5 hours · 2 of 3 acknowledged · few cases: read with care" in text
+    # The labels say what is counted (cases; green or white) and that 5 is a default.
+    assert "Red cases (episodes with a not-on-track alert) with an action plan within 7 " \
+           "days" in text
+    assert "Red cases back on track (green or white) within 4 scored sessions" in text
+    assert "a project default" in text

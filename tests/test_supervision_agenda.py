@@ -354,3 +354,152 @@ def test_a_review_is_audited_once_and_its_note_is_escaped(auth, client, db_sessi
     html = client.get("/supervision/agenda").get_data(as_text=True)
     assert w["planned"].client.code in html and "Your follow-up date has come" in html
     assert canary not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+# --- clinical review fixes (issue 19) ----------------------------------------------------
+
+
+def test_a_plan_past_its_review_date_stays_until_closed_or_a_follow_up_date(db_session,
+                                                                           world):
+    """support.md, "The loop", 5-6: at the review date the therapist closes or revises the
+    plan, and plans under review form the supervisor's agenda. An open plan past its review
+    date therefore stays on the agenda until the therapist closes or revises it, unless
+    the supervisor's latest review of it, made on or after its review date, set a
+    follow-up date that has not yet come (a review without one no longer drops it)."""
+    w = world
+    episode = w["case"](w["a"])
+    plan = w["plan"](episode, days_ago(30), TODAY - dt.timedelta(days=2))
+    # A review made before the review date, even with a later follow-up date: still due.
+    db_session.add(SupervisionReview(episode_id=episode.id, plan_id=plan.id,
+                                     supervisor_id=w["s"].id, reviewed_dt=days_ago(10),
+                                     follow_up_on=TODAY + dt.timedelta(days=5)))
+    db_session.flush()
+    assert [(r.state, r.days) for r in agenda(db_session, w["s"], NOW)] == [("plan_due", 2)]
+    # A review after the review date without a follow-up date (stored before this rule):
+    # the plan stays on the agenda.
+    db_session.add(SupervisionReview(episode_id=episode.id, plan_id=plan.id,
+                                     supervisor_id=w["s"].id, reviewed_dt=days_ago(1),
+                                     follow_up_on=None))
+    db_session.flush()
+    assert [(r.state, r.days) for r in agenda(db_session, w["s"], NOW)] == [("plan_due", 2)]
+    assert [r.state for r in agenda(db_session, w["s"], NOW + dt.timedelta(days=60))] == [
+        "plan_due"]
+    # Reviewing it now needs a follow-up date; with one, it is off until that date ...
+    with pytest.raises(ReviewError) as refused:
+        record_review(db_session, supervisor=w["s"], episode=episode, plan=plan,
+                      discussed=True, plan_agreed=True, follow_up_on=None, note="", now=NOW)
+    assert refused.value.field == "follow_up_on"
+    assert db_session.query(SupervisionReview).count() == 2
+    record_review(db_session, supervisor=w["s"], episode=episode, plan=plan, discussed=True,
+                  plan_agreed=True, follow_up_on=TODAY + dt.timedelta(days=7), note="",
+                  now=NOW)
+    assert agenda(db_session, w["s"], NOW) == []
+    # ... and back when it comes, staying while the plan is open.
+    for later in (7, 8, 90):
+        assert [r.state for r in agenda(db_session, w["s"], NOW + dt.timedelta(days=later))
+                ] == ["follow_up_due"], later
+    plan.status, plan.closed_dt, plan.closed_by_id = "closed", NOW, w["a"].id
+    assert agenda(db_session, w["s"], NOW + dt.timedelta(days=90)) == []
+
+
+def test_a_review_on_the_review_date_needs_a_follow_up_date(db_session, world):
+    """The review date counts as reached on its own day (the "plan_due" state): a review
+    made that day is one of a plan past its review date and needs a follow-up date."""
+    w = world
+    episode = w["case"](w["a"])
+    plan = w["plan"](episode, days_ago(20), TODAY)
+    with pytest.raises(ReviewError) as refused:
+        record_review(db_session, supervisor=w["s"], episode=episode, plan=plan,
+                      discussed=True, plan_agreed=False, follow_up_on=None, note="", now=NOW)
+    assert refused.value.field == "follow_up_on"
+    assert db_session.query(SupervisionReview).count() == 0
+    # A plan whose review date has not come may be reviewed without one.
+    other = w["case"](w["b"])
+    later = w["plan"](other, days_ago(2), TODAY + dt.timedelta(days=1))
+    record_review(db_session, supervisor=w["s"], episode=other, plan=later,
+                  discussed=True, plan_agreed=False, follow_up_on=None, note="", now=NOW)
+
+
+def test_the_page_asks_for_a_follow_up_date_on_a_plan_past_its_review_date(
+        auth, client, db_session, world, clock):
+    """The form says the follow-up date is required for a plan past its review date, and
+    refuses one without it beside the field: 400, nothing stored."""
+    clock.current = NOW
+    w = world
+    episode = w["case"](w["a"])
+    plan = w["plan"](episode, days_ago(30), TODAY - dt.timedelta(days=2))
+    db_session.commit()
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert "Follow-up date (required: the plan\u2019s review date has come" in html
+    assert ("stays on your agenda until the therapist closes or revises it" in html)
+    data = {**form_of(html), "plan_id": str(plan.id), "discussed": "yes",
+            "plan_agreed": "yes", "follow_up_on": "", "note": "kept"}
+    response = client.post(f"/supervision/agenda/{episode.id}/review", data=data)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert 'aria-describedby="follow-error-1"' in page
+    assert "give a follow-up date" in page
+    assert db_session.query(SupervisionReview).count() == 0
+
+
+def test_a_plan_row_shows_its_step_areas_and_decision_counts_never_words(
+        auth, client, db_session, world, clock):
+    """The supervisor is asked "Plan agreed": the row shows the plan's step areas (the
+    domain names the therapist's pages use) and how many steps each decision has, never
+    the steps' words or the plan's note (security.md: plan states, never answers)."""
+    clock.current = NOW
+    w = world
+    episode = w["case"](w["a"])
+    plan = w["plan"](episode, days_ago(3), TODAY + dt.timedelta(days=25))
+    plan.steps = [
+        {"domain": "motivation", "suggestion": "m1", "text": "secret step one",
+         "decision": "accepted"},
+        {"domain": "alliance", "suggestion": "a1", "text": "secret step two",
+         "decision": "edited"},
+        {"domain": "alliance", "suggestion": None, "text": "secret step three",
+         "decision": "own"},
+        {"domain": "life_events", "suggestion": "l1", "text": "secret declined",
+         "decision": "declined"}]
+    db_session.flush()
+    row = agenda(db_session, w["s"], NOW)[0]
+    assert row.plan_domains == ("alliance", "motivation")
+    assert row.plan_decisions == (("accepted", 1), ("edited", 1), ("own", 1),
+                                  ("declined", 1))
+    db_session.commit()
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert "Alliance, Motivation: 3 steps" in html
+    assert "1 suggested and taken, 1 suggested in the therapist\u2019s words, 1 own" in html
+    assert "1 suggestion declined" in html
+    assert "secret" not in html and "private plan note" not in html
+
+
+def test_the_page_says_who_can_read_a_review_note(auth, client, db_session, world, clock):
+    """The API shows a review's note to the client's therapist (outcome/web/api/plans.py,
+    reviews_json; docs/api.md): the agenda says so and never calls it private."""
+    clock.current = NOW
+    w = world
+    w["alert"](w["case"](w["a"]), "not_on_track", days_ago(9))
+    db_session.commit()
+    auth.login(w["s"].email)
+    html = client.get("/supervision/agenda").get_data(as_text=True)
+    assert "the client\u2019s therapist can read it" in html
+    assert "your own" not in html and "only to" not in html
+
+
+def test_fidelity_page_states_cases_and_green_or_white(auth, client, on_agenda):
+    """The labels and definitions say what is counted: cases (episodes), not alerts, an
+    alert that cleared by itself within 7 days left out; back on track = green or white
+    (outcome.core.trajectory.ON_TRACK_COLOURS; domain.md section 4), on the plan's own
+    measure; FEW_CASES is a project default, not a published cutoff."""
+    auth.login(on_agenda["s"].email)
+    html = client.get("/supervision/fidelity").get_data(as_text=True)
+    assert "Red cases (episodes with a not-on-track alert) with an action plan within 7 " \
+           "days" in html
+    assert "each episode once" in html and "cleared by itself" in html
+    assert "Red cases back on track (green or white) within 4 scored sessions" in html
+    assert "yellow, green or white" not in html
+    assert "yellow (less progress than expected) is still off track" in html
+    assert "the plan\u2019s own measure" in html
+    assert "project default" in html

@@ -13,16 +13,25 @@ supervisor. The rows (:data:`STATES`, in the order the agenda lists them):
   resolved (``Alert.plan_id`` empty), raised ``plan_overdue_days`` (clinic setting, default
   7) or more days ago, on an open episode; ``days`` = whole days since the alert;
 - ``plan_due``: an open plan whose review date has come (on or before today, clinic
-  date); ``days`` = days since the review date;
-- ``follow_up_due``: an open plan this supervisor reviewed with a follow-up date that
-  has now come; ``days`` = days since the follow-up date;
-- ``plan_new``: an open plan this supervisor has not reviewed yet (recorded since their
-  last review of the episode); ``days`` = days since it was recorded.
+  date): it stays on the agenda until the therapist closes or revises it, unless this
+  supervisor's latest review of it, made on or after its review date (clinic date), set
+  a follow-up date that has not yet come; ``days`` = days since the review date;
+- ``follow_up_due``: an open plan whose latest review by this supervisor set a follow-up
+  date that has now come (it stays until the plan is closed or revised or a new review
+  sets a later date); ``days`` = days since the follow-up date;
+- ``plan_new``: an open plan, its review date still to come, that this supervisor has
+  not reviewed yet; ``days`` = days since it was recorded.
 
-A review takes its row off the agenda until its follow-up date (or, without one, until
-something new happens: a new plan, the plan's review date, a new alert). Rows name the
-client by code and the therapist by name; they carry no client name, answer or item.
-Only the supervisor's own reviews are read: another supervisor's note stays theirs.
+A review of a plan whose review date has come must set a follow-up date
+(:func:`record_review`), so such a plan never leaves the agenda for good while it is
+open. A review of a plan before its review date takes the row off until the follow-up
+date or the review date, whichever comes first; a review of a case without a plan, until
+its follow-up date or, without one, a new alert or plan. Rows name the client by code
+and the therapist by name; they carry no client name, answer or item, and of the plan
+only the areas of its steps and how many steps each decision has (never their words or
+the plan's note). Only the supervisor's own reviews are read: another supervisor's note
+is not shown on this agenda (the client's therapist can read a review's note through
+the API, ``docs/api.md``).
 """
 
 from __future__ import annotations
@@ -34,6 +43,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outcome.core.support import DOMAINS
+from outcome.core.support import EXTRA_DOMAINS
 from outcome.models import ActionPlan
 from outcome.models import Alert
 from outcome.models import Client
@@ -55,9 +66,10 @@ FOLLOW_UP_MAX_DAYS = 365  # a follow-up date at most a year ahead
 class ReviewError(ValueError):
     """A review that cannot be recorded; ``field`` names the input at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, key: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        self.key = key or field  # which message the page shows for it
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,26 @@ class AgendaRow:
     plan_id: int | None = None         # plan rows
     review_on: dt.date | None = None   # plan rows: the plan's review date
     last_review: LastReview | None = None
+    # plan rows: the domains of the steps taken (not declined), in the check's domain
+    # order, and (decision, number of steps) for each decision present, in the order
+    # accepted, edited, own, declined; never a step's words or the plan's note
+    plan_domains: tuple[str, ...] = ()
+    plan_decisions: tuple[tuple[str, int], ...] = ()
+
+
+DECISION_ORDER = ("accepted", "edited", "own", "declined")
+DOMAIN_ORDER = DOMAINS + EXTRA_DOMAINS
+
+
+def plan_outline(steps: list) -> tuple[tuple[str, ...], tuple[tuple[str, int], ...]]:
+    """What the supervisor sees of a plan's steps: the domains of the steps taken (any
+    decision but ``declined``), in :data:`DOMAIN_ORDER`, and (decision, count) for each
+    decision present, in :data:`DECISION_ORDER`. No step's words."""
+    taken = {str(s.get("domain")) for s in steps if s.get("decision") != "declined"}
+    domains = tuple(d for d in DOMAIN_ORDER if d in taken) + tuple(
+        sorted(taken - set(DOMAIN_ORDER)))
+    counts = {d: sum(1 for s in steps if s.get("decision") == d) for d in DECISION_ORDER}
+    return domains, tuple((d, n) for d, n in counts.items() if n)
 
 
 def clinic_today(clinic: Clinic, now: dt.datetime) -> dt.date:
@@ -156,24 +188,27 @@ def agenda(session: Session, supervisor: User, now: dt.datetime) -> list[AgendaR
             .order_by(ActionPlan.created_dt, ActionPlan.id)):
         review = latest_of_plan.get(plan.id)
         state, days = None, 0
-        if review is None:
-            state, days = (("plan_due", (today - plan.review_on).days)
-                           if plan.review_on <= today
-                           else ("plan_new", (today - clinic_today(clinic, plan.created_dt))
-                                 .days))
-        elif review.follow_up_on is not None:
-            if review.follow_up_on <= today:
-                state, days = "follow_up_due", (today - review.follow_up_on).days
-        elif plan.review_on <= today and clinic_today(clinic, review.reviewed_dt) \
-                < plan.review_on:
-            state, days = "plan_due", (today - plan.review_on).days
+        if review is not None and review.follow_up_on is not None \
+                and review.follow_up_on <= today:
+            state, days = "follow_up_due", (today - review.follow_up_on).days
+        elif plan.review_on <= today:
+            # Past its review date: on the agenda until closed or revised, unless the
+            # latest review, made on or after the review date, set a follow-up date
+            # still to come.
+            if not (review is not None and review.follow_up_on is not None
+                    and clinic_today(clinic, review.reviewed_dt) >= plan.review_on):
+                state, days = "plan_due", (today - plan.review_on).days
+        elif review is None:
+            state, days = "plan_new", (today - clinic_today(clinic, plan.created_dt)).days
         if state is None:
             continue
         code, therapist = episodes[plan.episode_id]
+        domains, decisions = plan_outline(list(plan.steps or []))
         rows.append(AgendaRow(state, code, plan.episode_id, therapist.id,
                               therapist.display_name, max(0, days), plan_id=plan.id,
                               review_on=plan.review_on,
-                              last_review=_last(latest_of_episode.get(plan.episode_id))))
+                              last_review=_last(latest_of_episode.get(plan.episode_id)),
+                              plan_domains=domains, plan_decisions=decisions))
     rows.sort(key=lambda r: (STATES.index(r.state), -r.days, r.code))
     return rows
 
@@ -194,10 +229,13 @@ def record_review(session: Session, *, supervisor: User, episode: Episode,
 
     Refused with :class:`ReviewError` (nothing stored) when the episode is not an open
     episode of a supervisee the supervisor may see; the plan is not an open plan of that
-    episode; a plan is "agreed" without a plan; the follow-up date is not after today
+    episode; a plan is "agreed" without a plan; a plan whose review date has come (on or
+    before today, clinic date) is reviewed without a follow-up date (key
+    ``follow_up_required``); the follow-up date is not after today
     (clinic date) or more than :data:`FOLLOW_UP_MAX_DAYS` days ahead; or the note is longer
-    than :data:`NOTE_MAX` characters. The note is the supervisor's own, stored with their
-    id and shown only to them.
+    than :data:`NOTE_MAX` characters. The note is stored with the supervisor's id; their
+    agenda shows it to them, and the client's therapist can read it through the API
+    (``GET /api/v1/reviews``, docs/api.md); no other supervisor's agenda shows it.
     """
     if reviewable_episode(session, supervisor, episode.id) is None:
         raise ReviewError("episode", "This case is not on your agenda.")
@@ -208,6 +246,10 @@ def record_review(session: Session, *, supervisor: User, episode: Episode,
     clinic = session.get(Clinic, supervisor.clinic_id)
     assert clinic is not None
     today = clinic_today(clinic, now)
+    if plan is not None and follow_up_on is None and plan.review_on <= today:
+        raise ReviewError("follow_up_on", "This plan's review date has come: give a "
+                          "follow-up date, so the plan comes back to your agenda while it "
+                          "stays open.", key="follow_up_required")
     if follow_up_on is not None and not (
             today < follow_up_on <= today + dt.timedelta(days=FOLLOW_UP_MAX_DAYS)):
         raise ReviewError("follow_up_on", "The follow-up date must be after today and "

@@ -66,6 +66,7 @@ from outcome.web.scoping import attempted_client_id
 from outcome.web.scoping import client_episodes
 from outcome.web.scoping import role_only
 from outcome.web.scoping import supervised_client
+from outcome.web.support import DOMAIN_LABELS
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -179,6 +180,9 @@ def _review_messages() -> dict[str, str]:
         "plan_agreed": _("There is no plan to agree: this case has none yet."),
         "follow_up_on": _("The follow-up date must be after today and at most %(days)s "
                           "days ahead.", days=FOLLOW_UP_MAX_DAYS),
+        "follow_up_required": _("This plan\u2019s review date has come: give a follow-up date, "
+                                "so the plan comes back to your agenda while it stays "
+                                "open."),
         "note": _("The note is longer than %(n)s characters.", n=NOTE_MAX),
     }
 
@@ -191,6 +195,7 @@ def _agenda_page(entered: dict[str, str] | None = None, errors: dict[str, str] |
     assert clinic is not None
     return render_template("supervision/agenda.html", rows=rows, entered=entered or {},
                            errors=errors or {}, row_key=row_key, note_max=NOTE_MAX,
+                           domain_labels=DOMAIN_LABELS,
                            today=clinic_today(clinic, now()))
 
 
@@ -248,7 +253,7 @@ def review(episode_id: int) -> Response | tuple[str, int]:
                           plan_agreed=choice[entered["plan_agreed"]],
                           follow_up_on=follow_up, note=entered["note"], now=now())
         except ReviewError as exc:
-            errors[exc.field] = _review_messages().get(exc.field, str(exc))
+            errors[exc.field] = _review_messages().get(exc.key, str(exc))
     if errors:
         discard_changes()
         return _agenda_page(entered, errors, row_key), 400
