@@ -220,7 +220,7 @@ def _share(text: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
-PLAN_WITHIN = "Red cases with an action plan within 7 days"
+PLAN_WITHIN = "Red cases (episodes with a not-on-track alert) with an action plan within 7 days"
 REVIEWED = "Action plans reviewed (closed or revised on or after their review date)"
 
 

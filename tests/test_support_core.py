@@ -268,7 +268,8 @@ def test_suggestions_render_in_the_readers_language_with_their_source():
     assert _text(first.text) == "Assess safety today."
     assert _text(first.text, "ru") == "Оцените безопасность сегодня."
     assert _text(first.text, "de") == "Assess safety today."
-    assert first.source == "the project's default list (clinical support tools, Barkham et al. 2023)"
+    assert first.source == ("the project's default list (clinical support tools, "
+                            "Barkham et al. 2023)")
 
 
 def test_explanations_render_in_russian():
