@@ -810,6 +810,8 @@ def test_a_cancelled_or_expired_automatic_check_is_not_sent_again(
         support.cancel_check(db_session, check, therapist, NOW)
     else:
         later = db_session.get(QuestionnaireLink, check.link_id).valid_until_dt + DAY
+        # The therapist's page reads it, which stores its expiry.
+        assert support.view_check(db_session, check, LIB, later).check.status == "expired"
     assert support.offer_automatically(db_session, LIB, later, mail=mail) == []
     assert support.offer_automatically(db_session, LIB, later + DAY, mail=mail) == []
     assert len(db_session.scalars(select(OutboundEmail)).all()) == 1
