@@ -589,8 +589,8 @@ def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episod
                                                              therapist, fake_core):
     """Rupture rules of domain.md section 5 (SRS below its personal mean by more than
     the rule, not back within the repair window): the first unrepaired rupture is
-    resolved by the plan; the rupture *condition* of a new dip is not alerted while the
-    plan is open; its becoming unrepaired (a new trigger, an event) is."""
+    resolved by the plan; a new dip after it is a new rupture, which the plan did not
+    answer: alerted while it waits for repair, then as unrepaired (an event)."""
     srs_vas = LIB.get("srs_vas")
     for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
         submit(db_session, episode, srs_vas, srs(total), week)
@@ -602,8 +602,8 @@ def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episod
     assert first.status == "resolved" and first.plan_id == plan.id
     for week, total in enumerate([38.5, 38.5, 38.5, 31, 32, 32], start=6):
         submit(db_session, episode, srs_vas, srs(total), week)
-        if week == 9:  # the new dip: a rupture waiting for repair, not alerted
-            assert alerts(db_session, episode, "rupture")[-1].status != "open"
+        if week == 9:  # the new dip: a rupture waiting for repair, alerted
+            assert alerts(db_session, episode, "rupture")[-1].status == "open"
     kinds = [(a.kind, a.status) for a in db_session.scalars(select(Alert).where(
         Alert.episode_id == episode.id).order_by(Alert.id))]
     assert kinds.count(("unrepaired_rupture", "open")) == 1, kinds
