@@ -76,7 +76,7 @@ PLAN_KINDS = ("not_on_track", "rupture", "unrepaired_rupture")
 NOTE_MAX = 2000
 STEP_TEXT_MAX = 500
 SUGGESTION_ID_MAX = 100
-REVIEW_MAX_DAYS = 365
+REVIEW_MAX_DAYS = 90  # a plan is reviewed within about three months (support.md)
 # The alert kinds that offer a check (support.md, "The loop", 1): red or reliable
 # deterioration (both ``not_on_track``; the explanation's rule tells them apart), and an
 # unrepaired rupture. A rupture still waiting for repair is not a reason yet.
@@ -518,7 +518,7 @@ def record_plan(session: Session, *, episode: Episode, user: User,
     at least one step not declined; ``domain`` one of the check's domains or
     ``formulation``/``risk``; ``text`` 1 to 500 characters; ``decision`` one of
     ``STEP_DECISIONS`` (``own``: no suggestion; the others name theirs). ``note`` at most
-    2,000 characters. ``review_on`` after today (the clinic's day) and at most 365 days
+    2,000 characters. ``review_on`` after today (the clinic's day) and at most 90 days
     ahead. ``revises``: the open plan it replaces (marked ``revised``); without it, an
     episode with an open plan is refused. The plan keeps the main measure's latest score,
     colour and session up to ``now`` as its ``baseline`` (the colour that score had).
