@@ -265,7 +265,7 @@ def test_a_bare_note_is_refused_for_plan_kinds_but_not_for_critical_answers(
 def test_a_critical_alert_makes_the_check_read_risk(db_session, episode, therapist,
                                                       fake_core):
     red(db_session, episode)
-    submit(db_session, episode, PHQ, phq(2, item9=1), 4)
+    submit(db_session, episode, PHQ, phq(2, item9=1), 3.1)   # before the check (NOW)
     check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
                                               now=NOW, library=LIB)
     answer_check(db_session, link, NOW)
@@ -735,6 +735,24 @@ def test_an_asked_alliance_is_judged_with_the_episodes_rupture(db_session, episo
     alliance = fake_core.read_calls[-1]["alliance"]
     assert alliance is not None and alliance["rupture"] is True
     assert alliance["instrument"] == "srs_vas"
+
+
+def test_with_the_shipped_rules_a_rupture_check_flags_the_asked_alliance(
+        db_session, episode, therapist):
+    """The shipped rules end to end: a check for an unrepaired rupture (SRS, domain.md
+    section 5) that asks the clinic's alliance measure again never reads the alliance
+    as clear, whatever the client answers; the rupture is named in its explanation."""
+    unrepaired(db_session, episode)
+    when = T0 + dt.timedelta(weeks=5, days=15)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=when, library=LIB)
+    assert "alliance" in [e["domain"] for e in check.battery]
+    answer_check(db_session, link, when)
+    reading = support.view_check(db_session, check, LIB).reading
+    alliance = reading.result("alliance")
+    assert alliance.flagged is True and alliance.reused is False
+    assert "alliance" in [s.domain for s in reading.suggestions]
+    assert reading.none_flagged is False
 
 
 def test_an_asked_alliance_without_a_rupture_is_read_as_no_rupture(db_session, episode,

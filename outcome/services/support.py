@@ -30,6 +30,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -206,10 +207,20 @@ def _available(session: Session, clinic: Clinic, library: InstrumentLibrary) -> 
             if s.is_available}
 
 
+def _not_from_support(episode_id: int) -> Any:
+    """A where-clause: the administration did not come through one of the episode's
+    support links (those answers are the check's, not the episode's series, as in
+    :func:`outcome.services.signals.load_series`)."""
+    support_links = select(QuestionnaireLink.id).where(
+        QuestionnaireLink.episode_id == episode_id, QuestionnaireLink.purpose == "support")
+    return or_(Administration.link_id.is_(None), Administration.link_id.not_in(support_links))
+
+
 def recent_alliance(session: Session, episode: Episode, library: InstrumentLibrary,
                     now: dt.datetime) -> Administration | None:
-    """The episode's latest valid client alliance score at most
-    ``support_alliance_recent_days`` days old (clinic setting, default 14), or None."""
+    """The episode's latest valid client alliance score of its own series at most
+    ``support_alliance_recent_days`` days old (clinic setting, default 14), or None.
+    An alliance answered through a support link is the check's, never reused."""
     days = int(clinic_settings.current(_clinic(session, episode))["support_alliance_recent_days"])
     alliance_ids = [i.id for i in library if i.role == "alliance"]
     if not alliance_ids:
@@ -219,7 +230,7 @@ def recent_alliance(session: Session, episode: Episode, library: InstrumentLibra
     return session.scalar(select(Administration).where(
         Administration.episode_id == episode.id, Administration.respondent == "client",
         Administration.instrument_id.in_(alliance_ids), Administration.is_valid.is_(True),
-        Administration.id.not_in(superseded),
+        Administration.id.not_in(superseded), _not_from_support(episode.id),
         Administration.completed_dt >= now - dt.timedelta(days=days),
         Administration.completed_dt <= now)
         .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
@@ -357,16 +368,64 @@ def check_scores(session: Session, check: SupportCheck) -> dict[str, dict[str, A
     return {row.instrument_id: dict(row.scores or {}) for row in rows}
 
 
+def _open_at(session: Session, episode_id: int, kinds: tuple[str, ...],
+             moment: dt.datetime) -> list[Alert]:
+    """The episode's alerts of ``kinds`` that were open at ``moment``, read from their
+    timestamps: raised by then and not resolved or acknowledged before it."""
+    return list(session.scalars(select(Alert).where(
+        Alert.episode_id == episode_id, Alert.kind.in_(kinds), Alert.raised_dt <= moment,
+        or_(Alert.resolved_dt.is_(None), Alert.resolved_dt >= moment),
+        or_(Alert.acknowledged_dt.is_(None), Alert.acknowledged_dt >= moment))
+        .order_by(Alert.raised_dt, Alert.id)))
+
+
+def _series_alliance(session: Session, episode_id: int, library: InstrumentLibrary,
+                     until: dt.datetime) -> Administration | None:
+    """The episode's latest client alliance administration of its own series (not
+    through a support link) up to ``until``, or None."""
+    alliance_ids = [i.id for i in library if i.role == "alliance"]
+    if not alliance_ids:
+        return None
+    return session.scalar(select(Administration).where(
+        Administration.episode_id == episode_id, Administration.respondent == "client",
+        Administration.instrument_id.in_(alliance_ids), _not_from_support(episode_id),
+        Administration.completed_dt <= until)
+        .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
+
+
 def _alliance_reading(session: Session, check: SupportCheck,
                       library: InstrumentLibrary) -> dict[str, Any] | None:
-    if check.reused_alliance_id is None:
+    """The episode's alliance reading for :func:`outcome.core.support.read_check`, as it
+    stood when the client answered (``answered_dt``).
+
+    ``rupture``: a rupture or unrepaired-rupture alert was open then (from the alerts'
+    timestamps, so a plan recorded later changes nothing), or the check was started for
+    an unrepaired rupture (domain.md section 5). Always given when the episode has an
+    alliance series or the check's reason is a rupture, so an alliance measure asked in
+    the check is judged with the rupture too. ``score``/``administration``: the reused
+    alliance score when the check reused one, else None (the asked measure's score is
+    the domain's); ``instrument``: the reused or series measure. None when there is
+    neither a series, nor a reused score, nor a rupture reason.
+    """
+    moment = check.answered_dt or check.started_dt
+    row = session.get(Administration, check.reused_alliance_id) \
+        if check.reused_alliance_id is not None else None
+    series = row or _series_alliance(session, check.episode_id, library, moment)
+    open_rupture = bool(_open_at(session, check.episode_id,
+                                 ("rupture", "unrepaired_rupture"), moment))
+    rupture = open_rupture or check.reason == "unrepaired_rupture"
+    if series is None and not rupture:
         return None
-    row = session.get(Administration, check.reused_alliance_id)
+    instrument = series.instrument_id if series is not None else None
+    if instrument is None and check.alert_id is not None:
+        # A rupture reason without a series read: the alert's administration names it.
+        alert = session.get(Alert, check.alert_id)
+        trigger = session.get(Administration, alert.administration_id) \
+            if alert is not None and alert.administration_id is not None else None
+        instrument = trigger.instrument_id if trigger is not None else None
     if row is None:
-        return None
-    rupture = session.scalar(select(Alert.id).where(
-        Alert.episode_id == check.episode_id, Alert.kind.in_(("rupture", "unrepaired_rupture")),
-        Alert.status == "open").limit(1)) is not None or check.reason == "unrepaired_rupture"
+        return {"instrument": instrument, "score": None, "rupture": rupture,
+                "administration": None, "completed": None}
     scores = row.scores or {}
     return {"instrument": row.instrument_id, "score": scores.get("primary", row.total),
             "rupture": rupture, "administration": row.id,
@@ -378,15 +437,20 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
     """The check and, once answered, its domain results and suggestions.
 
     Read by :func:`outcome.core.support.read_check` from the check's stored scores, the
-    reused alliance score (if any) and whether a critical answer's alert is open on the
-    episode (then the "risk" suggestions apply). ``now``: a sent check whose link has
-    closed is marked ``expired`` first.
+    episode's alliance reading (:func:`_alliance_reading`: the reused score, if any, and
+    the rupture status) and whether a critical answer's alert was open on the episode
+    (then the "risk" suggestions apply), both as they stood when the client answered
+    (``answered_dt``, from the alerts' timestamps), so the results do not change after
+    a plan or an acknowledgement. ``now``: a sent check whose link has closed is marked
+    ``expired`` first.
     """
     if now is not None:
         _expire_if_closed(session, check, now)
     if check.status != "answered":
         return CheckView(check, None)
-    critical = bool(_open_alerts(session, check.episode_id, ("critical_item",)))
+    # As the check's answers stood (answered_dt): a critical answer's alert open then.
+    critical = bool(_open_at(session, check.episode_id, ("critical_item",),
+                             check.answered_dt or check.started_dt))
     episode = session.get(Episode, check.episode_id)
     clinic = session.get(Clinic, episode.clinic_id) if episode is not None else None
     # The measures by their names (never an id on the page), each asked alliance measure
