@@ -275,6 +275,17 @@ def offer_for(session: Session, episode: Episode) -> Offer | None:
     return Offer(_reason_of(alert), alert.id)
 
 
+def _started_since(session: Session, episode_id: int, alert_id: int | None) -> bool:
+    """Whether any check (whatever its status) was started on the episode since the
+    alert was raised."""
+    alert = session.get(Alert, alert_id) if alert_id is not None else None
+    if alert is None:
+        return False
+    return session.scalar(select(SupportCheck.id).where(
+        SupportCheck.episode_id == episode_id,
+        SupportCheck.started_dt >= alert.raised_dt).limit(1)) is not None
+
+
 def start_check(session: Session, *, episode: Episode, user: User | None,
                 now: dt.datetime, library: InstrumentLibrary, alert: Alert | None = None,
                 reason: str | None = None, mail: MailContext | None = None
@@ -713,7 +724,10 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
     """Start and e-mail a check (``user`` None) for every episode of a clinic with
     ``support_check_auto`` on that has an offer (:func:`offer_for`: a red, reliably
     deteriorating or unrepaired-rupture alert open, no plan, no check since) and no
-    check waiting; flush.
+    check waiting; flush. One automatic check per alert: once any check was started
+    since the alert was raised (cancelled or expired included), none is started
+    automatically again for it (the therapist may still start one), so the client is
+    not e-mailed again every time the job runs.
 
     Only clients with an e-mail address: a link's token is shown once, so a check made
     for a client without one could not be handed over; for them the offer stays on the
@@ -735,7 +749,8 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
         for episode_id in episode_ids:
             episode = session.get(Episode, episode_id)
             assert episode is not None
-            if offer_for(session, episode) is None:
+            offer = offer_for(session, episode)
+            if offer is None or _started_since(session, episode.id, offer.alert_id):
                 continue
             if waiting_check(session, episode.id, now) is not None:
                 continue
