@@ -195,7 +195,8 @@ def test_the_whole_loop_red_check_plan_no_reraise_close_reraise(db_session, epis
     follow = support.follow_up(db_session, plan, LIB, later)
     assert follow == support.FollowUp(
         instrument_id="phq9", colour_then="red", colour_now="red", score_then=16.0,
-        score_now=16.0, change=0.0, sessions_since=1, back_on_track=False, is_due=True)
+        score_now=16.0, change=0.0, sessions_since=1, back_on_track=False, is_due=True,
+        no_longer_red=False)
 
     support.close_plan(db_session, plan, user=therapist, note="No change; re-assess",
                        now=later, library=LIB)
@@ -218,6 +219,7 @@ def test_back_on_track_after_the_plan_closes_without_a_new_alert(db_session, epi
     assert follow.sessions_since == 1 and follow.is_due is False
     # 0 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
     assert follow.colour_now == "white" and follow.back_on_track is True
+    assert follow.no_longer_red is True   # red at the plan, white now
     support.close_plan(db_session, plan, user=therapist, note="Back on track",
                        now=NOW + 7 * DAY, library=LIB)
     assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from outcome.core import support as core_support
 from outcome.core.episode_change import primary_measure
 from outcome.core.support import CheckReading
+from outcome.core.trajectory import ON_TRACK_COLOURS
 from outcome.models import ActionPlan
 from outcome.models import Administration
 from outcome.models import Alert
@@ -127,9 +128,13 @@ class FollowUp:
 
     ``colour_then``/``colour_now``: the main measure's colour at the plan and now;
     ``score_then``/``score_now`` and ``change`` (now - then, in the measure's points);
-    ``sessions_since``: scored sessions after the plan; ``back_on_track``: colour now is
-    green, amber or white (in the functional range), not red; None when no score has
-    come since the plan.
+    ``sessions_since``: scored sessions after the plan; ``back_on_track``: the colour
+    now is on track, green or white (in the functional range), per
+    :data:`outcome.core.trajectory.ON_TRACK_COLOURS` (domain.md section 4: yellow is
+    less progress than expected, still off track); ``no_longer_red``: the plan's
+    baseline colour was red and the colour now is not red (yellow included), False
+    when the baseline was not red or the colour is still red. Both None when no score
+    has come since the plan (or it has no colour).
     """
 
     instrument_id: str | None
@@ -141,6 +146,7 @@ class FollowUp:
     sessions_since: int
     back_on_track: bool | None
     is_due: bool           # the review date has come
+    no_longer_red: bool | None = None   # last, with a default: older callers keep working
 
 
 @dataclass(frozen=True)
@@ -676,8 +682,11 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
     and the colour it had (:func:`outcome.services.signals.colour_history`; today, the
     caseload's colour). ``sessions_since`` counts the main measure's valid client scores
     completed after the plan was recorded, up to ``now``; ``back_on_track`` is
-    None until one has come, then True when the colour is green, yellow (amber) or white
-    (in the functional range) and False when it is red. ``change`` is now - then in the
+    None until one has come, then True when the colour is green or white (in the
+    functional range; :data:`~outcome.core.trajectory.ON_TRACK_COLOURS`, domain.md
+    section 4) and False when it is yellow or red; ``no_longer_red`` is None until one
+    has come, then True when the baseline was red and the colour now is not.
+    ``change`` is now - then in the
     measure's points (negative is better on symptom measures). ``is_due``: the review
     date has come (the clinic's day).
     """
@@ -693,14 +702,18 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
     colour_now = current.get("colour")
     change = (round(float(score_now) - float(score_then), 2)
               if score_then is not None and score_now is not None else None)
+    back: bool | None
+    no_longer_red: bool | None
     if since == 0 or colour_now not in ("red", "yellow", "green", "white"):
-        back = None  # no score since the plan, or no colour (grey: no valid score)
+        back = no_longer_red = None  # no score since the plan, or no colour (grey)
     else:
-        back = colour_now != "red"
+        back = colour_now in ON_TRACK_COLOURS
+        no_longer_red = base.get("colour") == "red" and colour_now != "red"
     return FollowUp(instrument_id=instrument_id, colour_then=base.get("colour"),
                     colour_now=colour_now, score_then=score_then, score_now=score_now,
                     change=change, sessions_since=since, back_on_track=back,
-                    is_due=clinic_today(_clinic(session, episode), now) >= plan.review_on)
+                    is_due=clinic_today(_clinic(session, episode), now) >= plan.review_on,
+                    no_longer_red=no_longer_red)
 
 
 def active_plan(session: Session, episode_id: int) -> ActionPlan | None:
