@@ -414,8 +414,7 @@ def test_a_check_whose_link_expired_is_not_said_to_be_waiting(db_session, day):
     assert link.valid_until_dt < NOW and check.status == "sent"
     bo = build_brief(db_session, therapist, DAY, LIB, NOW).clients[1]
     assert bo.name == "Bo Berg" and bo.check is None
-    fresh, _link, _token = support.start_check(db_session, episode=bo_episode,
-                                               user=therapist, now=NOW - dt.timedelta(hours=1),
-                                               library=LIB)
+    support.start_check(db_session, episode=bo_episode, user=therapist,
+                        now=NOW - dt.timedelta(hours=1), library=LIB)
     bo = build_brief(db_session, therapist, DAY, LIB, NOW).clients[1]
     assert bo.check is not None and bo.check.status == "sent"

@@ -324,13 +324,13 @@ def read_check(rules: SupportRules, scores: Mapping[str, Mapping[str, Any]], *,
     "rupture": bool, ...}``); when the check did not ask the alliance (or it went
     unanswered) and ``score`` is given, it is the domain's score (``reused``); its
     ``rupture`` (an unrepaired rupture or alliance concern, domain.md section 5) flags
-    the domain whenever true, asked or not (``score`` None: the rupture status alone). An asked alliance measure is
-    judged by the rules' cutoff for it, else by its definition's own cutoff from
-    ``cutoffs`` (instrument id -> Cutoff; the SRS-type's < 36), else by the rupture
-    status alone. ``alliance_instrument``: the clinic's configured alliance measure
-    (tried first). ``critical``: a critical item is endorsed on the episode -> "risk".
-    ``battery``: what :func:`check_battery` chose, to tell "no measure available" from
-    "not answered" in an unmeasured domain's message. ``names``: instrument id -> its
+    the domain whenever true, asked or not (``score`` None: the rupture status alone).
+    An asked alliance measure is judged by the rules' cutoff for it, else by its
+    definition's own cutoff from ``cutoffs`` (instrument id -> Cutoff; the SRS-type's
+    < 36), and by the rupture status. ``alliance_instrument``: the clinic's configured
+    alliance measure (tried first). ``critical``: a critical item is endorsed on the
+    episode -> "risk". ``battery``: what :func:`check_battery` chose, to tell "no
+    measure available" from "not answered" in an unmeasured domain's message. ``names``: instrument id -> its
     short name, as the explanations name each measure (default: the id).
 
     A domain is flagged True/False, or None when not measured or no rule decides it.

@@ -460,7 +460,8 @@ def plan_holds(session: Session, episode_ids: list[int]) -> dict[int, PlanHold]:
     for plan in plans:
         if plan.status != "open":
             continue
-        chain, current = [], plan
+        chain: list[int] = []
+        current: ActionPlan | None = plan
         while current is not None and current.id not in chain:
             chain.append(current.id)
             current = by_id.get(current.revised_from_id) if current.revised_from_id else None
