@@ -330,8 +330,9 @@ def read_check(rules: SupportRules, scores: Mapping[str, Mapping[str, Any]], *,
     < 36), and by the rupture status. ``alliance_instrument``: the clinic's configured
     alliance measure (tried first). ``critical``: a critical item is endorsed on the
     episode -> "risk". ``battery``: what :func:`check_battery` chose, to tell "no
-    measure available" from "not answered" in an unmeasured domain's message. ``names``: instrument id -> its
-    short name, as the explanations name each measure (default: the id).
+    measure available" from "not answered" in an unmeasured domain's message.
+    ``names``: instrument id -> its short name, as the explanations name each measure
+    (default: the id).
 
     A domain is flagged True/False, or None when not measured or no rule decides it.
     Suggestions: "risk" first when ``critical``, then each flagged domain's in domain
