@@ -245,6 +245,9 @@ def test_a_revision_replaces_the_open_plan(db_session, episode, therapist, fake_
     assert support.plans_for(db_session, episode.id) == [second, first]
     # No alert in between: the revision is still a plan.
     assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+    # It answers what the plan it replaced answered: still red a week on, not alerted.
+    submit(db_session, episode, PHQ, phq(2), 4)
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
     with pytest.raises(SupportError, match="Only an open plan can be revised"):
         record(db_session, episode, therapist, revises=first)
 

@@ -434,9 +434,10 @@ def _store(session: Session, episodes: dict[int, Episode],
 @dataclass(frozen=True)
 class PlanHold:
     """What an episode's open action plan (issue 19) answers, so it is not alerted again
-    while the plan is open: ``red`` (the plan was made for red: its resolved alerts
-    include a not-on-track one, or its baseline colour was red) and ``ruptures`` (the
-    administrations that started the ruptures it resolved)."""
+    while the plan is open: ``red`` (the plan was made for red: the alerts it or a plan
+    it revised resolved include a not-on-track one, or one of their baseline colours
+    was red) and ``ruptures`` (the administrations that started the ruptures they
+    resolved). A revision answers what the plan it replaces answered."""
 
     red: bool
     ruptures: frozenset[int]
@@ -473,8 +474,7 @@ def plan_holds(session: Session, episode_ids: list[int]) -> dict[int, PlanHold]:
             Alert.plan_id.in_([i for chain in chains.values() for i in chain]))):
         resolved[alert.episode_id].append(alert)
     for episode_id, chain in chains.items():
-        baseline = by_id[chain[-1]].baseline or {}
-        red = baseline.get("colour") == "red" or any(
+        red = any((by_id[i].baseline or {}).get("colour") == "red" for i in chain) or any(
             a.kind == "not_on_track" for a in resolved[episode_id])
         ruptures = frozenset(
             int(t) for a in resolved[episode_id] if a.kind in ("rupture", "unrepaired_rupture")
