@@ -7,10 +7,12 @@ therapist records an action plan, which resolves the signal's alerts; at the rev
 the follow-up says whether the client came back on track, and the plan is closed or
 revised. Functions flush; the edge commits.
 
-- While an episode has an open plan, its not-on-track and rupture *conditions* raise no
-  new alert (the plan is the response; its follow-up says whether it worked). Closing the
-  plan recomputes the episode's signals, so a condition that persists is alerted again.
-  An unrepaired rupture is an *event*: a new rupture after the plan still alerts.
+- While an episode has an open plan, the *condition* it answered raises no new alert
+  (red when it was made for red, the ruptures it resolved: the plan is the response; its
+  follow-up says whether it worked); a red after a plan made when the client was not
+  red, or a new rupture, still alerts (:func:`outcome.services.signals.plan_holds`).
+  Closing the plan recomputes the episode's signals, so a condition that persists is
+  alerted again. An unrepaired rupture is an *event*: a new one after the plan alerts.
 - A support link carries the check's battery (the support measures by domain); the
   alliance domain is left out when the episode has an alliance score at most
   ``support_alliance_recent_days`` old (clinic setting, default 14), which is reused.
