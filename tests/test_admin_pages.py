@@ -507,7 +507,7 @@ def test_settings_are_saved_and_audited(auth, client, db_session, world):
     ({"pre_battery": '[{"instrument": "nosuch"}]'}, "pre_battery", "Unknown instrument"),
     ({"post_instrument": "nosuch"}, "post_instrument", "Unknown instrument"),
     ({"post_instrument": "phq9"}, "post_instrument", "phq9 is not an alliance measure"),
-    ({"plan_review_days": "3"}, "plan_review_days", "7 to 180 days"),  # issue 19
+    ({"plan_review_days": "3"}, "plan_review_days", "7 to 90 days"),  # issue 19
     ({"crisis_text": "Call us"}, "crisis_text", "20 to 2000 characters"),
 ])
 def test_a_bad_setting_names_the_field_and_saves_nothing(auth, client, db_session, world,

@@ -399,3 +399,22 @@ def test_the_first_page_notes_say_what_is_true(db_session, edges, day):
     assert not cy.has_answers
     first = pdf_pages(brief_pdf(db_session, therapist, DAY, LIB, NOW))[0]
     assert "No answers yet" in first
+
+
+def test_a_check_whose_link_expired_is_not_said_to_be_waiting(db_session, day):
+    """Issue 19 review: the brief reads a check's status as of ``now``
+    (plan_marks.check_status): a sent check whose link has closed is not "waiting"."""
+    from outcome.models import Episode
+    from outcome.services import support
+
+    therapist, people = day
+    bo_episode = db_session.scalar(select(Episode).where(Episode.client_id == people["bo"].id))
+    check, link, _token = support.start_check(db_session, episode=bo_episode, user=therapist,
+                                              now=NOW - dt.timedelta(days=30), library=LIB)
+    assert link.valid_until_dt < NOW and check.status == "sent"
+    bo = build_brief(db_session, therapist, DAY, LIB, NOW).clients[1]
+    assert bo.name == "Bo Berg" and bo.check is None
+    support.start_check(db_session, episode=bo_episode, user=therapist,
+                        now=NOW - dt.timedelta(hours=1), library=LIB)
+    bo = build_brief(db_session, therapist, DAY, LIB, NOW).clients[1]
+    assert bo.check is not None and bo.check.status == "sent"

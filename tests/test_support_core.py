@@ -288,3 +288,29 @@ def test_explanations_are_plain_json():
         json.dumps(result.explanation.as_json())
     for suggestion in reading.suggestions:
         json.dumps(suggestion.text.as_json())
+
+
+def test_a_rupture_without_a_score_flags_the_alliance_without_claiming_a_reused_score():
+    """Issue 19 review: the service always passes the episode's rupture status. When
+    the check's alliance measure went unanswered and no score was reused, the rupture
+    (domain.md section 5) still flags the domain, and the result does not say the
+    episode's own score was used (there is none)."""
+    reading = read_check(RULES, _scores(readiness_check=8), critical=False, names=NAMES,
+                         alliance={"instrument": "srs_vas", "score": None, "rupture": True},
+                         battery=[{"domain": "alliance", "instrument": "session_check"}])
+    result = reading.result("alliance")
+    assert result.flagged is True and result.reused is False and result.score is None
+    assert "(SRS" in _text(result.explanation) and "unrepaired rupture" in _text(
+        result.explanation)
+    assert reading.none_flagged is False
+    assert [s.domain for s in reading.suggestions][:1] == ["alliance"]
+
+
+def test_an_asked_alliance_is_judged_with_the_rupture_status():
+    """An asked session_check (no cutoff) with the episode's rupture passed: flagged by
+    the rupture (domain.md section 5), the asked score shown as asked."""
+    reading = read_check(RULES, _scores(session_check=30), critical=False, names=NAMES,
+                         alliance={"instrument": "srs_vas", "score": None, "rupture": True})
+    result = reading.result("alliance")
+    assert result.flagged is True and result.reused is False and result.score == 30
+    assert result.instrument_id == "session_check"

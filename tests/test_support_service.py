@@ -196,7 +196,8 @@ def test_the_whole_loop_red_check_plan_no_reraise_close_reraise(db_session, epis
     follow = support.follow_up(db_session, plan, LIB, later)
     assert follow == support.FollowUp(
         instrument_id="phq9", colour_then="red", colour_now="red", score_then=16.0,
-        score_now=16.0, change=0.0, sessions_since=1, back_on_track=False, is_due=True)
+        score_now=16.0, change=0.0, sessions_since=1, back_on_track=False, is_due=True,
+        no_longer_red=False)
 
     support.close_plan(db_session, plan, user=therapist, note="No change; re-assess",
                        now=later, library=LIB)
@@ -219,6 +220,7 @@ def test_back_on_track_after_the_plan_closes_without_a_new_alert(db_session, epi
     assert follow.sessions_since == 1 and follow.is_due is False
     # 0 is below the PHQ-9 cutoff of 10 (Kroenke 2001): white, in the functional range.
     assert follow.colour_now == "white" and follow.back_on_track is True
+    assert follow.no_longer_red is True   # red at the plan, white now
     support.close_plan(db_session, plan, user=therapist, note="Back on track",
                        now=NOW + 7 * DAY, library=LIB)
     assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
@@ -244,6 +246,9 @@ def test_a_revision_replaces_the_open_plan(db_session, episode, therapist, fake_
     assert support.plans_for(db_session, episode.id) == [second, first]
     # No alert in between: the revision is still a plan.
     assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+    # It answers what the plan it replaced answered: still red a week on, not alerted.
+    submit(db_session, episode, PHQ, phq(2), 4)
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
     with pytest.raises(SupportError, match="Only an open plan can be revised"):
         record(db_session, episode, therapist, revises=first)
 
@@ -266,7 +271,7 @@ def test_a_bare_note_is_refused_for_plan_kinds_but_not_for_critical_answers(
 def test_a_critical_alert_makes_the_check_read_risk(db_session, episode, therapist,
                                                       fake_core):
     red(db_session, episode)
-    submit(db_session, episode, PHQ, phq(2, item9=1), 4)
+    submit(db_session, episode, PHQ, phq(2, item9=1), 3.1)   # before the check (NOW)
     check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
                                               now=NOW, library=LIB)
     answer_check(db_session, link, NOW)
@@ -391,7 +396,7 @@ def test_the_email_names_no_measure_or_reason(db_session, episode, therapist, fa
     ({"steps": ["walk"]}, "Step 1 is not a step"),
     ({"note": "x" * 2001}, "at most 2000"),
     ({"review_on": NOW.date()}, "after today"),
-    ({"review_on": NOW.date() + dt.timedelta(days=366)}, "within 365 days"),
+    ({"review_on": NOW.date() + dt.timedelta(days=91)}, "within 90 days"),
 ])
 def test_bad_plans_are_refused_and_nothing_is_stored(db_session, episode, therapist,
                                                      fake_core, change, message):
@@ -406,7 +411,7 @@ def test_the_limits_themselves_are_accepted(db_session, episode, therapist, fake
     plan = record(db_session, episode, therapist, note="x" * 2000,
                   steps=[{"domain": "formulation", "suggestion": None, "text": "y" * 500,
                           "decision": "own"}],
-                  review_on=NOW.date() + dt.timedelta(days=365))
+                  review_on=NOW.date() + dt.timedelta(days=90))
     assert plan.status == "open" and plan.baseline["score"] is None
 
 
@@ -604,8 +609,8 @@ def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episod
                                                              therapist, fake_core):
     """Rupture rules of domain.md section 5 (SRS below its personal mean by more than
     the rule, not back within the repair window): the first unrepaired rupture is
-    resolved by the plan; the rupture *condition* of a new dip is not alerted while the
-    plan is open; its becoming unrepaired (a new trigger, an event) is."""
+    resolved by the plan; a new dip after it is a new rupture, which the plan did not
+    answer: alerted while it waits for repair, then as unrepaired (an event)."""
     srs_vas = LIB.get("srs_vas")
     for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
         submit(db_session, episode, srs_vas, srs(total), week)
@@ -617,8 +622,8 @@ def test_a_new_unrepaired_rupture_after_the_plan_still_alerts(db_session, episod
     assert first.status == "resolved" and first.plan_id == plan.id
     for week, total in enumerate([38.5, 38.5, 38.5, 31, 32, 32], start=6):
         submit(db_session, episode, srs_vas, srs(total), week)
-        if week == 9:  # the new dip: a rupture waiting for repair, not alerted
-            assert alerts(db_session, episode, "rupture")[-1].status != "open"
+        if week == 9:  # the new dip: a rupture waiting for repair, alerted
+            assert alerts(db_session, episode, "rupture")[-1].status == "open"
     kinds = [(a.kind, a.status) for a in db_session.scalars(select(Alert).where(
         Alert.episode_id == episode.id).order_by(Alert.id))]
     assert kinds.count(("unrepaired_rupture", "open")) == 1, kinds
@@ -662,3 +667,242 @@ def test_a_plan_dated_in_the_past_keeps_the_score_and_colour_of_its_day(
     assert follow.is_due is False   # 6 October; reviewed 28 days after 16 September
     assert support.follow_up(db_session, plan, LIB,
                              dt.datetime(2026, 10, 14, 9, tzinfo=dt.UTC)).is_due is True
+
+
+# --- the independent clinical review (issue 19) ------------------------------------------
+
+
+def test_an_open_plan_made_before_red_does_not_silence_a_new_red(db_session, episode,
+                                                                 therapist, fake_core):
+    """A plan holds back only the condition it answered (domain.md section 4: red is
+    alerted while it lasts): PHQ-9 8, 8 (not red) -> plan -> 16, 16 (reliable
+    deterioration, 8 points > 6, Kroenke 2001): the new red is alerted."""
+    for week in (0, 1):
+        submit(db_session, episode, PHQ, phq(1), week)
+    when = T0 + dt.timedelta(weeks=1, days=1)
+    plan = record(db_session, episode, therapist, now=when,
+                  review_on=(when + dt.timedelta(days=28)).date())
+    assert plan.baseline["colour"] != "red"
+    for week in (2, 3):
+        submit(db_session, episode, PHQ, phq(2), week)
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["open"]
+
+
+def test_an_open_plan_for_red_does_not_silence_a_new_rupture(db_session, episode, therapist,
+                                                             fake_core):
+    """A plan made for red holds back red, not a rupture that starts after it (SRS 38,
+    38, 38 then 33: below the personal mean by more than the rule, domain.md section 5)."""
+    red(db_session, episode)
+    record(db_session, episode, therapist)
+    for week, total in enumerate([38, 38, 38, 33], start=4):
+        submit(db_session, episode, LIB.get("srs_vas"), srs(total), week)
+    assert [a.status for a in alerts(db_session, episode, "rupture")] == ["open"]
+    # The red the plan answered is still held back.
+    assert [a.status for a in alerts(db_session, episode, "not_on_track")] == ["resolved"]
+
+
+def test_a_plan_for_a_rupture_holds_back_that_rupture_only(db_session, episode, therapist,
+                                                           fake_core):
+    """SRS 38, 38, 38, 33: a rupture waiting for repair (domain.md section 5); the plan
+    resolves it and the same rupture, still open a week later, is not alerted again."""
+    srs_vas = LIB.get("srs_vas")
+    for week, total in enumerate([38, 38, 38, 33]):
+        submit(db_session, episode, srs_vas, srs(total), week)
+    [first] = alerts(db_session, episode, "rupture")
+    assert first.status == "open"
+    record(db_session, episode, therapist)
+    assert first.status == "resolved"
+    submit(db_session, episode, srs_vas, srs(33.5), 4)
+    assert [a.status for a in alerts(db_session, episode, "rupture")] == ["resolved"]
+
+
+def test_a_review_date_is_at_most_90_days_ahead(db_session, clinic, episode, therapist,
+                                                fake_core):
+    """A plan is reviewed within about three months (support.md, "The loop", 5): the
+    review date at most 90 days ahead; the clinic's default from 7 to 90 days."""
+    assert support.REVIEW_MAX_DAYS == 90
+    with pytest.raises(SupportError, match="within 90 days"):
+        record(db_session, episode, therapist, review_on=NOW.date() + dt.timedelta(days=91))
+    assert record(db_session, episode, therapist,
+                  review_on=NOW.date() + dt.timedelta(days=90)).status == "open"
+    with pytest.raises(clinic_settings.SettingError):
+        clinic_settings.update(db_session, clinic, {"plan_review_days": 91})
+    assert clinic_settings.update(db_session, clinic, {"plan_review_days": 90})[
+        "plan_review_days"] == 90
+
+
+def unrepaired(db_session, episode):
+    """SRS 38, 38, 38, 33, 34, 34.5 at weeks 0-5: a rupture not repaired within the
+    window (domain.md section 5), alerted as unrepaired_rupture."""
+    for week, total in enumerate([38, 38, 38, 33, 34, 34.5]):
+        submit(db_session, episode, LIB.get("srs_vas"), srs(total), week)
+    [alert] = alerts(db_session, episode, "unrepaired_rupture")
+    return alert
+
+
+def test_an_asked_alliance_is_judged_with_the_episodes_rupture(db_session, episode,
+                                                              therapist, fake_core):
+    """A check started for an unrepaired rupture that asks the alliance again (the last
+    SRS is older than 14 days) is read with the rupture: read_check's ``alliance``
+    carries ``rupture`` True (domain.md section 5), so the domain cannot read as clear."""
+    unrepaired(db_session, episode)
+    when = T0 + dt.timedelta(weeks=5, days=15)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=when, library=LIB)
+    assert check.reason == "unrepaired_rupture" and check.reused_alliance_id is None
+    answer_check(db_session, link, when)
+    support.view_check(db_session, check, LIB)
+    alliance = fake_core.read_calls[-1]["alliance"]
+    assert alliance is not None and alliance["rupture"] is True
+    assert alliance["instrument"] == "srs_vas"
+
+
+def test_with_the_shipped_rules_a_rupture_check_flags_the_asked_alliance(
+        db_session, episode, therapist):
+    """The shipped rules end to end: a check for an unrepaired rupture (SRS, domain.md
+    section 5) that asks the clinic's alliance measure again never reads the alliance
+    as clear, whatever the client answers; the rupture is named in its explanation."""
+    unrepaired(db_session, episode)
+    when = T0 + dt.timedelta(weeks=5, days=15)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=when, library=LIB)
+    assert "alliance" in [e["domain"] for e in check.battery]
+    answer_check(db_session, link, when)
+    reading = support.view_check(db_session, check, LIB).reading
+    alliance = reading.result("alliance")
+    assert alliance.flagged is True and alliance.reused is False
+    assert "alliance" in [s.domain for s in reading.suggestions]
+    assert reading.none_flagged is False
+
+
+def test_an_asked_alliance_without_a_rupture_is_read_as_no_rupture(db_session, episode,
+                                                                  therapist, fake_core):
+    """An episode with an alliance series (SRS 38, 38, more than 14 days old, so asked
+    again) and no rupture: ``rupture`` False, naming the series; without any series
+    there is no rupture status to pass."""
+    red(db_session, episode)
+    bare, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                             now=NOW, library=LIB)
+    answer_check(db_session, link, NOW)
+    support.view_check(db_session, bare, LIB)
+    assert fake_core.read_calls[-1]["alliance"] is None
+    for week in (0, 1):
+        submit(db_session, episode, LIB.get("srs_vas"), srs(38), week)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW + DAY, library=LIB)
+    assert check.reused_alliance_id is None
+    answer_check(db_session, link, NOW + DAY)
+    support.view_check(db_session, check, LIB)
+    alliance = fake_core.read_calls[-1]["alliance"]
+    assert alliance["rupture"] is False and alliance["instrument"] == "srs_vas"
+    assert alliance["score"] is None   # the asked measure gives the domain's score
+
+
+def test_a_checks_results_are_read_as_of_its_answers(db_session, episode, therapist,
+                                                     fake_core):
+    """Rupture and risk are read as they stood when the client answered (answered_dt),
+    not when the results are viewed: a plan or an acknowledgement later changes
+    nothing, and a critical answer that came later is not the check's."""
+    red(db_session, episode)
+    srs_vas = LIB.get("srs_vas")
+    for week, total in enumerate([38, 38, 38, 33]):
+        submit(db_session, episode, srs_vas, srs(total), week)
+    assert [a.status for a in alerts(db_session, episode, "rupture")] == ["open"]
+    submit(db_session, episode, PHQ, phq(2, item9=1), 3.1)   # critical, before the check
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    assert check.reused_alliance_id is not None and check.reason == "deterioration"
+    answer_check(db_session, link, NOW)
+    [critical] = alerts(db_session, episode, "critical_item")
+    acknowledge_alert(db_session, critical, therapist, "Safety plan made", NOW + DAY, LIB)
+    record(db_session, episode, therapist, check=check, now=NOW + DAY)
+    assert [a.status for a in alerts(db_session, episode, "rupture")] == ["resolved"]
+    support.view_check(db_session, check, LIB)
+    assert fake_core.read_calls[-1]["alliance"]["rupture"] is True
+    assert fake_core.read_calls[-1]["critical"] is True
+
+
+def test_a_critical_answer_after_the_check_is_not_the_checks_risk(db_session, episode,
+                                                                 therapist, fake_core):
+    red(db_session, episode)
+    check, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    answer_check(db_session, link, NOW)
+    submit(db_session, episode, PHQ, phq(2, item9=1), 4)   # a week later
+    assert alerts(db_session, episode, "critical_item")[0].status == "open"
+    support.view_check(db_session, check, LIB)
+    assert fake_core.read_calls[-1]["critical"] is False
+
+
+@pytest.mark.parametrize("ending", ["cancel", "expire"])
+def test_a_cancelled_or_expired_automatic_check_is_not_sent_again(
+        db_session, clinic, episode, therapist, fake_core, ending):
+    """Any check started since the alert (cancelled or expired included) means no new
+    automatic one for that alert: the client is not e-mailed again every 15 minutes."""
+    mail = MailContext("https://outcome.example", "k" * 40)
+    red(db_session, episode)
+    clinic_settings.update(db_session, clinic, {"support_check_auto": True})
+    [check] = support.offer_automatically(db_session, LIB, NOW, mail=mail)
+    later = NOW + dt.timedelta(minutes=15)
+    if ending == "cancel":
+        support.cancel_check(db_session, check, therapist, NOW)
+    else:
+        later = db_session.get(QuestionnaireLink, check.link_id).valid_until_dt + DAY
+        # The therapist's page reads it, which stores its expiry.
+        assert support.view_check(db_session, check, LIB, later).check.status == "expired"
+    assert support.offer_automatically(db_session, LIB, later, mail=mail) == []
+    assert support.offer_automatically(db_session, LIB, later + DAY, mail=mail) == []
+    assert len(db_session.scalars(select(OutboundEmail)).all()) == 1
+    # The therapist may still start one, for the same reason.
+    again, _link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                               now=later, library=LIB)
+    assert again.reason == "deterioration"
+
+
+def test_an_alliance_answered_in_a_support_check_is_not_reused(db_session, episode,
+                                                               therapist, fake_core):
+    """recent_alliance reads the episode's own series, as load_series does: not an
+    alliance answer given through an earlier support link."""
+    red(db_session, episode)
+    first, link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                              now=NOW, library=LIB)
+    assert first.reused_alliance_id is None
+    answer_check(db_session, link, NOW)
+    assert support.recent_alliance(db_session, episode, LIB, NOW + DAY) is None
+    second, _link, _token = support.start_check(db_session, episode=episode, user=therapist,
+                                                now=NOW + DAY, library=LIB)
+    assert second.reused_alliance_id is None
+    assert "alliance" in [e["domain"] for e in second.battery]
+
+
+def history_of(colours):
+    """A colour history of PHQ-9 scores, one a week from T0."""
+    return [support.ScoreColour(n, T0 + dt.timedelta(weeks=n), 10.0 + n, n + 1, colour)
+            for n, colour in enumerate(colours)]
+
+
+@pytest.mark.parametrize(("then", "now", "back", "no_longer_red"), [
+    ("red", "yellow", False, True),    # less progress than expected: still off track
+    ("red", "green", True, True),
+    ("red", "white", True, True),
+    ("red", "red", False, False),
+    ("yellow", "green", True, False),  # never red: "no longer red" does not apply
+    ("green", "red", False, False),
+])
+def test_back_on_track_is_green_or_white_and_no_longer_red_is_separate(
+        db_session, episode, therapist, fake_core, monkeypatch, then, now, back,
+        no_longer_red):
+    """domain.md section 4: on track is green or white (trajectory.ON_TRACK_COLOURS);
+    yellow is less progress than expected. ``no_longer_red``: the baseline was red and
+    the colour now is not."""
+    plan = record(db_session, episode, therapist, now=T0 + dt.timedelta(weeks=1, days=1),
+                  review_on=(T0 + dt.timedelta(weeks=5)).date())
+    plan.baseline = {**plan.baseline, "instrument": "phq9", "colour": then, "score": 11.0}
+    monkeypatch.setattr(support, "colour_history",
+                        lambda *args: history_of([then, then, now]))
+    follow = support.follow_up(db_session, plan, LIB, T0 + dt.timedelta(weeks=3))
+    assert follow.sessions_since == 1 and follow.colour_now == now
+    assert follow.back_on_track is back and follow.no_longer_red is no_longer_red
+    monkeypatch.setattr(support, "colour_history", lambda *args: history_of([then, then]))
+    before = support.follow_up(db_session, plan, LIB, T0 + dt.timedelta(weeks=3))
+    assert before.back_on_track is None and before.no_longer_red is None

@@ -240,7 +240,9 @@ def _alliance(domain_rules: DomainRules, scores: Mapping[str, Mapping[str, Any]]
     candidates = [alliance_instrument] if alliance_instrument else []
     candidates += [i for i in domain_rules.instruments if i not in candidates]
     asked = next((i for i in candidates if _total(scores.get(i)) is not None), None)
-    reused = asked is None and alliance is not None
+    # Reused: the domain's score is the episode's own (no alliance answered in the check,
+    # a recent series score given); a rupture status alone is not a reused score.
+    reused = asked is None and alliance is not None and alliance.get("score") is not None
     instrument = asked if asked is not None else (alliance or {}).get("instrument")
     score = _total(scores.get(asked)) if asked is not None else _total(
         {"total": (alliance or {}).get("score")})
@@ -319,16 +321,18 @@ def read_check(rules: SupportRules, scores: Mapping[str, Mapping[str, Any]], *,
     order) with a total; its rule compares that total with the rule's value (e.g. OSSS-3
     total <= 8 = poor social support, Kocalevent et al. 2018; LTE >= 1 event, project
     default). ``alliance``: the episode's alliance reading (``{"instrument", "score",
-    "rupture": bool, ...}``); when the check did not ask the alliance it is the domain's
-    score (``reused``), and its ``rupture`` (an unrepaired rupture or alliance concern,
-    domain.md section 5) flags the domain whenever true. An asked alliance measure is
-    judged by the rules' cutoff for it, else by its definition's own cutoff from
-    ``cutoffs`` (instrument id -> Cutoff; the SRS-type's < 36), else by the rupture
-    status alone. ``alliance_instrument``: the clinic's configured alliance measure
-    (tried first). ``critical``: a critical item is endorsed on the episode -> "risk".
-    ``battery``: what :func:`check_battery` chose, to tell "no measure available" from
-    "not answered" in an unmeasured domain's message. ``names``: instrument id -> its
-    short name, as the explanations name each measure (default: the id).
+    "rupture": bool, ...}``); when the check did not ask the alliance (or it went
+    unanswered) and ``score`` is given, it is the domain's score (``reused``); its
+    ``rupture`` (an unrepaired rupture or alliance concern, domain.md section 5) flags
+    the domain whenever true, asked or not (``score`` None: the rupture status alone).
+    An asked alliance measure is judged by the rules' cutoff for it, else by its
+    definition's own cutoff from ``cutoffs`` (instrument id -> Cutoff; the SRS-type's
+    < 36), and by the rupture status. ``alliance_instrument``: the clinic's configured
+    alliance measure (tried first). ``critical``: a critical item is endorsed on the
+    episode -> "risk". ``battery``: what :func:`check_battery` chose, to tell "no
+    measure available" from "not answered" in an unmeasured domain's message.
+    ``names``: instrument id -> its short name, as the explanations name each measure
+    (default: the id).
 
     A domain is flagged True/False, or None when not measured or no rule decides it.
     Suggestions: "risk" first when ``critical``, then each flagged domain's in domain

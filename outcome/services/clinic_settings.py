@@ -169,7 +169,7 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
                   "0 to 90 days"),
     ClinicSetting("plan_review_days", int, 28, "The review date a new action plan is "
                   "given by default, in days from the day it is recorded (the therapist "
-                  "may choose another).", lambda v: 7 <= v <= 180, "7 to 180 days"),
+                  "may choose another).", lambda v: 7 <= v <= 90, "7 to 90 days"),
     ClinicSetting("plan_overdue_days", int, 7, "A not-on-track or unrepaired-rupture case "
                   "with no action plan this many days after its alert was raised goes on "
                   "the supervisor's agenda.", lambda v: 1 <= v <= 60, "1 to 60 days"),

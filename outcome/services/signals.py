@@ -396,8 +396,7 @@ def _store(session: Session, episodes: dict[int, Episode],
     alerts_by_episode: dict[int, list[Alert]] = defaultdict(list)
     for alert in session.scalars(select(Alert).where(Alert.episode_id.in_(list(readings)))):
         alerts_by_episode[alert.episode_id].append(alert)
-    planned = set(session.scalars(select(ActionPlan.episode_id).where(
-        ActionPlan.episode_id.in_(list(readings)), ActionPlan.status == "open")))
+    holds = plan_holds(session, list(readings))
     for episode_id, reading in readings.items():
         episode = episodes[episode_id]
         alerts = alerts_by_episode[episode_id]
@@ -406,8 +405,7 @@ def _store(session: Session, episodes: dict[int, Episode],
             # An ended episode still alerts a critical answer (follow-up measures); its
             # progress and rupture conditions are over and resolve.
             desired = [d for d in desired if d.kind in ("critical_item", "critical_unanswered")]
-        _sync_alerts(session, episode_id, desired, alerts, now,
-                     has_open_plan=episode_id in planned)
+        _sync_alerts(session, episode_id, desired, alerts, now, hold=holds.get(episode_id))
         open_kinds = {a.kind for a in alerts if a.status == "open"}
         if open_kinds & {"critical_item", "critical_unanswered"}:
             urgency = 0
@@ -433,14 +431,69 @@ def _store(session: Session, episodes: dict[int, Episode],
     session.flush()
 
 
+@dataclass(frozen=True)
+class PlanHold:
+    """What an episode's open action plan (issue 19) answers, so it is not alerted again
+    while the plan is open: ``red`` (the plan was made for red: the alerts it or a plan
+    it revised resolved include a not-on-track one, or one of their baseline colours
+    was red) and ``ruptures`` (the administrations that started the ruptures they
+    resolved). A revision answers what the plan it replaces answered."""
+
+    red: bool
+    ruptures: frozenset[int]
+
+    def holds(self, desired: DesiredAlert) -> bool:
+        """Whether ``desired`` (a condition) is the one the plan answers."""
+        if desired.kind == "not_on_track":
+            return self.red
+        return desired.trigger is not None and desired.trigger in self.ruptures
+
+
+def plan_holds(session: Session, episode_ids: list[int]) -> dict[int, PlanHold]:
+    """Each episode's open plan's hold (:class:`PlanHold`), through the plans it revised
+    (a revision resolves nothing itself: the first plan did). Episodes without an open
+    plan are absent. Two queries and one per plan chain's alerts."""
+    plans = session.scalars(select(ActionPlan).where(
+        ActionPlan.episode_id.in_(episode_ids))).all()
+    by_id = {p.id: p for p in plans}
+    out: dict[int, PlanHold] = {}
+    chains: dict[int, list[int]] = {}
+    for plan in plans:
+        if plan.status != "open":
+            continue
+        chain: list[int] = []
+        current: ActionPlan | None = plan
+        while current is not None and current.id not in chain:
+            chain.append(current.id)
+            current = by_id.get(current.revised_from_id) if current.revised_from_id else None
+        chains[plan.episode_id] = chain
+    if not chains:
+        return out
+    resolved: dict[int, list[Alert]] = defaultdict(list)
+    for alert in session.scalars(select(Alert).where(
+            Alert.plan_id.in_([i for chain in chains.values() for i in chain]))):
+        resolved[alert.episode_id].append(alert)
+    for episode_id, chain in chains.items():
+        red = any((by_id[i].baseline or {}).get("colour") == "red" for i in chain) or any(
+            a.kind == "not_on_track" for a in resolved[episode_id])
+        ruptures = frozenset(
+            int(t) for a in resolved[episode_id] if a.kind in ("rupture", "unrepaired_rupture")
+            for t in [*(a.detail or {}).get("triggers", []), a.administration_id]
+            if t is not None)
+        out[episode_id] = PlanHold(red, ruptures)
+    return out
+
+
 def _sync_alerts(session: Session, episode_id: int, desired: list[DesiredAlert],
-                 alerts: list[Alert], now: dt.datetime, *, has_open_plan: bool = False
+                 alerts: list[Alert], now: dt.datetime, *, hold: PlanHold | None = None
                  ) -> None:
-    """Raise, add to and resolve the episode's alerts. ``has_open_plan``: the episode has
-    an open action plan (issue 19), which is the response to its conditions: a
-    not-on-track or rupture condition raises no new alert while it is open (its
-    follow-up says whether it worked); closing the plan lets a persisting one alert again.
-    Events (critical answers, a new unrepaired rupture) alert as always."""
+    """Raise, add to and resolve the episode's alerts. ``hold``: what the episode's open
+    action plan (issue 19) answers (:func:`plan_holds`): that condition raises no new
+    alert while the plan is open (its follow-up says whether it worked); closing the
+    plan lets a persisting one alert again. A condition the plan did not answer (red
+    after a plan made when the client was not red; a rupture that starts after it)
+    alerts as always (domain.md sections 4-5), as do events (critical answers, a new
+    unrepaired rupture)."""
     for kind in EVENT_KINDS + CONDITION_KINDS:
         wanted = [d for d in desired if d.kind == kind]
         of_kind = [a for a in alerts if a.kind == kind]
@@ -448,11 +501,11 @@ def _sync_alerts(session: Session, episode_id: int, desired: list[DesiredAlert],
         if kind in CONDITION_KINDS:
             if wanted:
                 latest = wanted[-1]
+                fresh = [d for d in wanted if hold is None or not hold.holds(d)]
                 if open_alert is not None:
                     open_alert.detail = _detail(latest, open_alert.detail.get("triggers", []))
-                elif not has_open_plan and not any(a.status == "acknowledged"
-                                                   for a in of_kind):
-                    alerts.append(_raise(session, episode_id, latest, [], now))
+                elif fresh and not any(a.status == "acknowledged" for a in of_kind):
+                    alerts.append(_raise(session, episode_id, fresh[-1], [], now))
             else:
                 for alert in of_kind:
                     if alert.status in ("open", "acknowledged"):

@@ -7,10 +7,12 @@ therapist records an action plan, which resolves the signal's alerts; at the rev
 the follow-up says whether the client came back on track, and the plan is closed or
 revised. Functions flush; the edge commits.
 
-- While an episode has an open plan, its not-on-track and rupture *conditions* raise no
-  new alert (the plan is the response; its follow-up says whether it worked). Closing the
-  plan recomputes the episode's signals, so a condition that persists is alerted again.
-  An unrepaired rupture is an *event*: a new rupture after the plan still alerts.
+- While an episode has an open plan, the *condition* it answered raises no new alert
+  (red when it was made for red, the ruptures it resolved: the plan is the response; its
+  follow-up says whether it worked); a red after a plan made when the client was not
+  red, or a new rupture, still alerts (:func:`outcome.services.signals.plan_holds`).
+  Closing the plan recomputes the episode's signals, so a condition that persists is
+  alerted again. An unrepaired rupture is an *event*: a new one after the plan alerts.
 - A support link carries the check's battery (the support measures by domain); the
   alliance domain is left out when the episode has an alliance score at most
   ``support_alliance_recent_days`` old (clinic setting, default 14), which is reused.
@@ -30,12 +32,14 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core import support as core_support
 from outcome.core.episode_change import primary_measure
 from outcome.core.support import CheckReading
+from outcome.core.trajectory import ON_TRACK_COLOURS
 from outcome.models import ActionPlan
 from outcome.models import Administration
 from outcome.models import Alert
@@ -76,7 +80,7 @@ PLAN_KINDS = ("not_on_track", "rupture", "unrepaired_rupture")
 NOTE_MAX = 2000
 STEP_TEXT_MAX = 500
 SUGGESTION_ID_MAX = 100
-REVIEW_MAX_DAYS = 365
+REVIEW_MAX_DAYS = 90  # a plan is reviewed within about three months (support.md)
 # The alert kinds that offer a check (support.md, "The loop", 1): red or reliable
 # deterioration (both ``not_on_track``; the explanation's rule tells them apart), and an
 # unrepaired rupture. A rupture still waiting for repair is not a reason yet.
@@ -126,9 +130,13 @@ class FollowUp:
 
     ``colour_then``/``colour_now``: the main measure's colour at the plan and now;
     ``score_then``/``score_now`` and ``change`` (now - then, in the measure's points);
-    ``sessions_since``: scored sessions after the plan; ``back_on_track``: colour now is
-    green, amber or white (in the functional range), not red; None when no score has
-    come since the plan.
+    ``sessions_since``: scored sessions after the plan; ``back_on_track``: the colour
+    now is on track, green or white (in the functional range), per
+    :data:`outcome.core.trajectory.ON_TRACK_COLOURS` (domain.md section 4: yellow is
+    less progress than expected, still off track); ``no_longer_red``: the plan's
+    baseline colour was red and the colour now is not red (yellow included), False
+    when the baseline was not red or the colour is still red. Both None when no score
+    has come since the plan (or it has no colour).
     """
 
     instrument_id: str | None
@@ -207,10 +215,20 @@ def _available(session: Session, clinic: Clinic, library: InstrumentLibrary) -> 
             if s.is_available}
 
 
+def _not_from_support(episode_id: int) -> Any:
+    """A where-clause: the administration did not come through one of the episode's
+    support links (those answers are the check's, not the episode's series, as in
+    :func:`outcome.services.signals.load_series`)."""
+    support_links = select(QuestionnaireLink.id).where(
+        QuestionnaireLink.episode_id == episode_id, QuestionnaireLink.purpose == "support")
+    return or_(Administration.link_id.is_(None), Administration.link_id.not_in(support_links))
+
+
 def recent_alliance(session: Session, episode: Episode, library: InstrumentLibrary,
                     now: dt.datetime) -> Administration | None:
-    """The episode's latest valid client alliance score at most
-    ``support_alliance_recent_days`` days old (clinic setting, default 14), or None."""
+    """The episode's latest valid client alliance score of its own series at most
+    ``support_alliance_recent_days`` days old (clinic setting, default 14), or None.
+    An alliance answered through a support link is the check's, never reused."""
     days = int(clinic_settings.current(_clinic(session, episode))["support_alliance_recent_days"])
     alliance_ids = [i.id for i in library if i.role == "alliance"]
     if not alliance_ids:
@@ -220,7 +238,7 @@ def recent_alliance(session: Session, episode: Episode, library: InstrumentLibra
     return session.scalar(select(Administration).where(
         Administration.episode_id == episode.id, Administration.respondent == "client",
         Administration.instrument_id.in_(alliance_ids), Administration.is_valid.is_(True),
-        Administration.id.not_in(superseded),
+        Administration.id.not_in(superseded), _not_from_support(episode.id),
         Administration.completed_dt >= now - dt.timedelta(days=days),
         Administration.completed_dt <= now)
         .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
@@ -263,6 +281,17 @@ def offer_for(session: Session, episode: Episode) -> Offer | None:
     if since is not None:
         return None
     return Offer(_reason_of(alert), alert.id)
+
+
+def _started_since(session: Session, episode_id: int, alert_id: int | None) -> bool:
+    """Whether any check (whatever its status) was started on the episode since the
+    alert was raised."""
+    alert = session.get(Alert, alert_id) if alert_id is not None else None
+    if alert is None:
+        return False
+    return session.scalar(select(SupportCheck.id).where(
+        SupportCheck.episode_id == episode_id,
+        SupportCheck.started_dt >= alert.raised_dt).limit(1)) is not None
 
 
 def start_check(session: Session, *, episode: Episode, user: User | None,
@@ -358,16 +387,64 @@ def check_scores(session: Session, check: SupportCheck) -> dict[str, dict[str, A
     return {row.instrument_id: dict(row.scores or {}) for row in rows}
 
 
+def _open_at(session: Session, episode_id: int, kinds: tuple[str, ...],
+             moment: dt.datetime) -> list[Alert]:
+    """The episode's alerts of ``kinds`` that were open at ``moment``, read from their
+    timestamps: raised by then and not resolved or acknowledged before it."""
+    return list(session.scalars(select(Alert).where(
+        Alert.episode_id == episode_id, Alert.kind.in_(kinds), Alert.raised_dt <= moment,
+        or_(Alert.resolved_dt.is_(None), Alert.resolved_dt >= moment),
+        or_(Alert.acknowledged_dt.is_(None), Alert.acknowledged_dt >= moment))
+        .order_by(Alert.raised_dt, Alert.id)))
+
+
+def _series_alliance(session: Session, episode_id: int, library: InstrumentLibrary,
+                     until: dt.datetime) -> Administration | None:
+    """The episode's latest client alliance administration of its own series (not
+    through a support link) up to ``until``, or None."""
+    alliance_ids = [i.id for i in library if i.role == "alliance"]
+    if not alliance_ids:
+        return None
+    return session.scalar(select(Administration).where(
+        Administration.episode_id == episode_id, Administration.respondent == "client",
+        Administration.instrument_id.in_(alliance_ids), _not_from_support(episode_id),
+        Administration.completed_dt <= until)
+        .order_by(Administration.completed_dt.desc(), Administration.id.desc()).limit(1))
+
+
 def _alliance_reading(session: Session, check: SupportCheck,
                       library: InstrumentLibrary) -> dict[str, Any] | None:
-    if check.reused_alliance_id is None:
+    """The episode's alliance reading for :func:`outcome.core.support.read_check`, as it
+    stood when the client answered (``answered_dt``).
+
+    ``rupture``: a rupture or unrepaired-rupture alert was open then (from the alerts'
+    timestamps, so a plan recorded later changes nothing), or the check was started for
+    an unrepaired rupture (domain.md section 5). Always given when the episode has an
+    alliance series or the check's reason is a rupture, so an alliance measure asked in
+    the check is judged with the rupture too. ``score``/``administration``: the reused
+    alliance score when the check reused one, else None (the asked measure's score is
+    the domain's); ``instrument``: the reused or series measure. None when there is
+    neither a series, nor a reused score, nor a rupture reason.
+    """
+    moment = check.answered_dt or check.started_dt
+    row = session.get(Administration, check.reused_alliance_id) \
+        if check.reused_alliance_id is not None else None
+    series = row or _series_alliance(session, check.episode_id, library, moment)
+    open_rupture = bool(_open_at(session, check.episode_id,
+                                 ("rupture", "unrepaired_rupture"), moment))
+    rupture = open_rupture or check.reason == "unrepaired_rupture"
+    if series is None and not rupture:
         return None
-    row = session.get(Administration, check.reused_alliance_id)
+    instrument = series.instrument_id if series is not None else None
+    if instrument is None and check.alert_id is not None:
+        # A rupture reason without a series read: the alert's administration names it.
+        alert = session.get(Alert, check.alert_id)
+        trigger = session.get(Administration, alert.administration_id) \
+            if alert is not None and alert.administration_id is not None else None
+        instrument = trigger.instrument_id if trigger is not None else None
     if row is None:
-        return None
-    rupture = session.scalar(select(Alert.id).where(
-        Alert.episode_id == check.episode_id, Alert.kind.in_(("rupture", "unrepaired_rupture")),
-        Alert.status == "open").limit(1)) is not None or check.reason == "unrepaired_rupture"
+        return {"instrument": instrument, "score": None, "rupture": rupture,
+                "administration": None, "completed": None}
     scores = row.scores or {}
     return {"instrument": row.instrument_id, "score": scores.get("primary", row.total),
             "rupture": rupture, "administration": row.id,
@@ -379,16 +456,21 @@ def view_check(session: Session, check: SupportCheck, library: InstrumentLibrary
     """The check and, once answered, its domain results and suggestions.
 
     Read by :func:`outcome.core.support.read_check` from the check's stored scores, the
-    reused alliance score (if any) and whether a critical answer's alert is open on the
-    episode (then the "risk" suggestions apply); each explanation names its measure by
-    the instrument's short name (e.g. "Readiness (not validated)"), never its id.
-    ``now``: a sent check whose link has closed is marked ``expired`` first.
+    episode's alliance reading (:func:`_alliance_reading`: the reused score, if any, and
+    the rupture status) and whether a critical answer's alert was open on the episode
+    (then the "risk" suggestions apply), both as they stood when the client answered
+    (``answered_dt``, from the alerts' timestamps), so the results do not change after
+    a plan or an acknowledgement. ``now``: a sent check whose link has closed is marked
+    ``expired`` first. Each explanation names its measure by its short name (e.g.
+    "Readiness (not validated)"), never its id.
     """
     if now is not None:
         _expire_if_closed(session, check, now)
     if check.status != "answered":
         return CheckView(check, None)
-    critical = bool(_open_alerts(session, check.episode_id, ("critical_item",)))
+    # As the check's answers stood (answered_dt): a critical answer's alert open then.
+    critical = bool(_open_at(session, check.episode_id, ("critical_item",),
+                             check.answered_dt or check.started_dt))
     episode = session.get(Episode, check.episode_id)
     clinic = session.get(Clinic, episode.clinic_id) if episode is not None else None
     # The measures by their names (never an id on the page), each asked alliance measure
@@ -520,7 +602,7 @@ def record_plan(session: Session, *, episode: Episode, user: User,
     at least one step not declined; ``domain`` one of the check's domains or
     ``formulation``/``risk``; ``text`` 1 to 500 characters; ``decision`` one of
     ``STEP_DECISIONS`` (``own``: no suggestion; the others name theirs). ``note`` at most
-    2,000 characters. ``review_on`` after today (the clinic's day) and at most 365 days
+    2,000 characters. ``review_on`` after today (the clinic's day) and at most 90 days
     ahead. ``revises``: the open plan it replaces (marked ``revised``); without it, an
     episode with an open plan is refused. The plan keeps the main measure's latest score,
     colour and session up to ``now`` as its ``baseline`` (the colour that score had).
@@ -603,8 +685,11 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
     and the colour it had (:func:`outcome.services.signals.colour_history`; today, the
     caseload's colour). ``sessions_since`` counts the main measure's valid client scores
     completed after the plan was recorded, up to ``now``; ``back_on_track`` is
-    None until one has come, then True when the colour is green, yellow (amber) or white
-    (in the functional range) and False when it is red. ``change`` is now - then in the
+    None until one has come, then True when the colour is green or white (in the
+    functional range; :data:`~outcome.core.trajectory.ON_TRACK_COLOURS`, domain.md
+    section 4) and False when it is yellow or red; ``no_longer_red`` is None until one
+    has come, then True when the baseline was red and the colour now is not.
+    ``change`` is now - then in the
     measure's points (negative is better on symptom measures). ``is_due``: the review
     date has come (the clinic's day).
     """
@@ -620,14 +705,18 @@ def follow_up(session: Session, plan: ActionPlan, library: InstrumentLibrary,
     colour_now = current.get("colour")
     change = (round(float(score_now) - float(score_then), 2)
               if score_then is not None and score_now is not None else None)
+    back: bool | None
+    no_longer_red: bool | None
     if since == 0 or colour_now not in ("red", "yellow", "green", "white"):
-        back = None  # no score since the plan, or no colour (grey: no valid score)
+        back = no_longer_red = None  # no score since the plan, or no colour (grey)
     else:
-        back = colour_now != "red"
+        back = colour_now in ON_TRACK_COLOURS
+        no_longer_red = base.get("colour") == "red" and colour_now != "red"
     return FollowUp(instrument_id=instrument_id, colour_then=base.get("colour"),
                     colour_now=colour_now, score_then=score_then, score_now=score_now,
                     change=change, sessions_since=since, back_on_track=back,
-                    is_due=clinic_today(_clinic(session, episode), now) >= plan.review_on)
+                    is_due=clinic_today(_clinic(session, episode), now) >= plan.review_on,
+                    no_longer_red=no_longer_red)
 
 
 def active_plan(session: Session, episode_id: int) -> ActionPlan | None:
@@ -651,7 +740,10 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
     """Start and e-mail a check (``user`` None) for every episode of a clinic with
     ``support_check_auto`` on that has an offer (:func:`offer_for`: a red, reliably
     deteriorating or unrepaired-rupture alert open, no plan, no check since) and no
-    check waiting; flush.
+    check waiting; flush. One automatic check per alert: once any check was started
+    since the alert was raised (cancelled or expired included), none is started
+    automatically again for it (the therapist may still start one), so the client is
+    not e-mailed again every time the job runs.
 
     Only clients with an e-mail address: a link's token is shown once, so a check made
     for a client without one could not be handed over; for them the offer stays on the
@@ -673,7 +765,8 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
         for episode_id in episode_ids:
             episode = session.get(Episode, episode_id)
             assert episode is not None
-            if offer_for(session, episode) is None:
+            offer = offer_for(session, episode)
+            if offer is None or _started_since(session, episode.id, offer.alert_id):
                 continue
             if waiting_check(session, episode.id, now) is not None:
                 continue

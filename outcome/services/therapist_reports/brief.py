@@ -61,6 +61,7 @@ from outcome.services.explanations import language
 from outcome.services.explanations import render
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import say
+from outcome.services.plan_marks import check_status
 from outcome.services.sessions import session_clock
 from outcome.services.signals import ClinicContext
 from outcome.services.signals import clinic_context
@@ -156,7 +157,7 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
         ended = after[0] + dt.timedelta(minutes=after[2]) if after else None
         known = since.get(episode.id, ended)
         since[episode.id] = None if ended is None or known is None else min(ended, known)
-    plans, checks = _support(session, episode_ids, day, tz)
+    plans, checks = _support(session, episode_ids, day, tz, now)
     records: dict[int, ClientRecord] = {}
     clients = []
     all_basis: list[str] = []
@@ -208,11 +209,13 @@ def build_brief(session: Session, therapist: User, day: dt.date, library: Instru
                  clients=tuple(clients), basis=tuple(dict.fromkeys(all_basis)))
 
 
-def _support(session: Session, episode_ids: list[int], day: dt.date, tz: dt.tzinfo
-             ) -> tuple[dict[int, BriefPlan], dict[int, BriefCheck]]:
+def _support(session: Session, episode_ids: list[int], day: dt.date, tz: dt.tzinfo,
+             now: dt.datetime) -> tuple[dict[int, BriefPlan], dict[int, BriefCheck]]:
     """Each episode's open action plan (issue 19; its review is due when its review date
     is ``day`` or earlier) and its latest support check when it is waiting for the
-    client's answers, or answered with no plan recorded since. Two queries."""
+    client's answers as of ``now`` (:func:`~outcome.services.plan_marks.check_status`:
+    a sent check whose link has closed is not waiting), or answered with no plan
+    recorded since. Two queries, and one per sent check's link."""
     plans: dict[int, BriefPlan] = {}
     latest_plan: dict[int, dt.datetime] = {}
     for plan in session.scalars(select(ActionPlan).where(ActionPlan.episode_id.in_(episode_ids))
@@ -230,7 +233,10 @@ def _support(session: Session, episode_ids: list[int], day: dt.date, tz: dt.tzin
             SupportCheck.episode_id.in_(episode_ids),
             SupportCheck.status.in_(("sent", "answered")))
             .order_by(SupportCheck.started_dt, SupportCheck.id)):
-        if check.status == "sent":
+        status = check_status(session, check, now)
+        if status == "expired":
+            continue
+        if status == "sent":
             checks[check.episode_id] = BriefCheck(
                 "sent", _utc(check.started_dt).astimezone(tz).date())
         elif check.answered_dt is not None and (

@@ -124,7 +124,7 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
             "an alliance score this recent. From 0 to 90."), "int"),
         ("plan_review_days", _l("Review an action plan after (days)"),
          _l("The review date a new plan is given unless the therapist chooses another. "
-            "From 7 to 180."), "int"),
+            "From 7 to 90."), "int"),
         ("plan_overdue_days", _l("Supervisor's agenda: no plan after (days)"),
          _l("A not-on-track or unrepaired-rupture case with no action plan this many days "
             "after its alert goes on the supervisor's agenda. From 1 to 60."), "int"),
