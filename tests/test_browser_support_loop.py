@@ -220,6 +220,11 @@ def _share(text: str) -> tuple[int, int]:
     return int(found.group(1)), int(found.group(2))
 
 
+
+def _day(value: dt.date) -> str:
+    """A date as the pages write it in English ("Dec 6, 2026")."""
+    return f"{value:%b} {value.day}, {value.year}"
+
 PLAN_WITHIN = "Red cases (episodes with a not-on-track alert) with an action plan within 7 days"
 REVIEWED = "Action plans reviewed (closed or revised on or after their review date)"
 
@@ -391,7 +396,7 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
     expect(case).to_have_count(1)
     expect(case.get_by_role("heading")).to_have_text(f"{loop.code} · {loop.therapist_name}")
     expect(case.locator(".agenda-state")).to_have_text(
-        f"New action plan, not yet reviewed: recorded 0 days ago, review date {review_on}")
+        f"New action plan, not yet reviewed: recorded today, review date {_day(review_on)}")
     supervisor.check("agenda")
     seen.append(supervisor.page.content())
     follow_up = DEMO_NOW.date() + dt.timedelta(days=7)
@@ -411,10 +416,10 @@ def test_red_to_plan_to_supervision(browser, loop):  # noqa: F811
     supervisor.sign_in(loop.supervisor)  # a week later
     supervisor.goto("/supervision/agenda")
     expect(case.locator(".agenda-state")).to_have_text(
-        f"Your follow-up date has come: {follow_up}")
+        f"Your follow-up date has come: {_day(follow_up)}")
     assert case.locator("p.muted").inner_text() == (
-        f"Your last review: {DEMO_NOW.date()} · discussed · plan agreed · follow-up "
-        f"{follow_up}\nAgreed: readiness first; look again in a week.")
+        f"Your last review: {_day(DEMO_NOW.date())} · discussed · plan agreed · follow-up "
+        f"{_day(follow_up)}\nAgreed: readiness first; look again in a week.")
     supervisor.check("agenda-follow-up")
     seen.append(supervisor.page.content())
     supervisor.goto(f"/supervision/clients/{loop.code}")
