@@ -81,6 +81,8 @@ def build_clinic(url: str, args, now: dt.datetime) -> tuple[Builder, dict]:
     from outcome.models import User
     from outcome.services.alerts import acknowledge_alert
     from outcome.services.demo import backdate_demo_alerts
+    from outcome.services.support import PLAN_KINDS
+    from outcome.services.support import record_plan
 
     start = time.perf_counter()
     per_therapist = args.clients_per_therapist
@@ -160,8 +162,18 @@ def build_clinic(url: str, args, now: dt.datetime) -> tuple[Builder, dict]:
             when = min(alert.raised_dt.replace(tzinfo=alert.raised_dt.tzinfo or dt.UTC)
                        + dt.timedelta(hours=int(rng.integers(2, 48))),
                        now - dt.timedelta(minutes=5))
-            acknowledge_alert(session, alert, therapist, NOTES[n % len(NOTES)], when,
-                              builder.library)
+            if alert.status != "open":  # resolved by a plan chosen for its episode before
+                continue
+            if kind in PLAN_KINDS:  # resolved by an action plan, not a note (issue 19)
+                record_plan(session, episode=session.get(Episode, alert.episode_id),
+                            user=therapist, now=when, library=builder.library,
+                            steps=[{"domain": "formulation", "suggestion": None,
+                                    "decision": "own", "text": "Discuss in supervision"}],
+                            note=NOTES[n % len(NOTES)],
+                            review_on=when.date() + dt.timedelta(days=28))
+            else:
+                acknowledge_alert(session, alert, therapist, NOTES[n % len(NOTES)], when,
+                                  builder.library)
             acknowledged[kind] += 1
     builder.engine.dispose()
 
@@ -282,8 +294,11 @@ def run_digests(builder: Builder, week: str, now: dt.datetime, shape: dict,
     red = sum(d.this_week.colours.get("red", 0) for d, _, _ in rendered)
     if red and not attention:
         raise RuntimeError(f"{red} red episodes but no client needing attention")
-    if shape["acknowledged"].get("not_on_track") and not notes:
-        raise RuntimeError("red alerts were acknowledged with notes but no note is shown")
+    # Red (not-on-track) alerts are resolved by action plans since issue 19, whose notes
+    # the supervisor does not see; a critical answer is still acknowledged with a note.
+    if shape["acknowledged"].get("critical_item") and not notes:
+        raise RuntimeError("critical answers were acknowledged with notes but no note is "
+                           "shown")
     render_s = sum(seconds for _, _, seconds in rendered)
     return {"digests": len(outcomes), "total_s": round(total_s, 2),
             "render_s": round(render_s, 2), "other_s": round(total_s - render_s, 2),
