@@ -288,7 +288,7 @@ def _plan_closed(session: Session, episode: Episode, therapist: User,
         return False
     closing = min(now, dt.datetime.combine(plan.review_on, dt.time(12), tzinfo=dt.UTC))
     support.close_plan(session, plan, user=therapist, now=closing, library=library,
-                       note="Back on track; continue as before.")
+                       note="Reviewed with the client; continue as before.")
     return True
 
 
