@@ -36,6 +36,12 @@ from outcome.models.report import ReportRun
 from outcome.models.support import ActionPlan
 from outcome.models.support import SupervisionReview
 from outcome.models.support import SupportCheck
+from outcome.models.trust import ConsentDecision
+from outcome.models.trust import ConsentText
+from outcome.models.trust import Passkey
+from outcome.models.trust import RecoveryCode
+from outcome.models.trust import RetentionRun
+from outcome.models.trust import TotpSecret
 
 __all__ = [
     "AccessRequest",
@@ -50,6 +56,8 @@ __all__ = [
     "Base",
     "Client",
     "Clinic",
+    "ConsentDecision",
+    "ConsentText",
     "Episode",
     "EpisodeSignal",
     "Goal",
@@ -57,13 +65,17 @@ __all__ = [
     "KioskCode",
     "KioskDevice",
     "OutboundEmail",
+    "Passkey",
     "QuestionnaireLink",
+    "RecoveryCode",
     "ReportDocument",
     "ReportPreference",
     "ReportRun",
+    "RetentionRun",
     "SupervisionReview",
     "SupervisorAssignment",
     "SupportCheck",
+    "TotpSecret",
     "TrajectoryFit",
     "User",
     "load_all",

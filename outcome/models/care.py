@@ -62,6 +62,11 @@ class Client(Base):
     is_progress_shared: Mapped[bool] = mapped_column(Boolean, default=False,
                                                      server_default=false())
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Set when the client's personal data and answers were erased (issue 20): the row
+    # stays as a tombstone holding the code, the clinic and these two fields only.
+    erased_dt: Mapped[dt.datetime | None]
+    # ``request`` or ``retention`` (outcome.models.trust.ERASURE_REASONS).
+    erasure_reason: Mapped[str | None] = mapped_column(String(16))
 
     therapist: Mapped[User | None] = relationship(
         primaryjoin="User.id == Client.therapist_id", foreign_keys=[therapist_id],
@@ -77,6 +82,10 @@ class Client(Base):
         UniqueConstraint("clinic_id", "id"),
         CheckConstraint("code LIKE 'C-%'", name="code_shape"),
         CheckConstraint("name <> ''", name="name_not_empty"),
+        CheckConstraint("(erased_dt IS NULL) = (erasure_reason IS NULL)",
+                        name="erasure_reason_iff_erased"),
+        CheckConstraint("erasure_reason IS NULL OR erasure_reason IN ('request', 'retention')",
+                        name="erasure_reason_known"),
     )
 
 

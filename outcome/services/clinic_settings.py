@@ -173,6 +173,23 @@ CLINIC_SETTINGS: tuple[ClinicSetting, ...] = (
     ClinicSetting("plan_overdue_days", int, 7, "A not-on-track or unrepaired-rupture case "
                   "with no action plan this many days after its alert was raised goes on "
                   "the supervisor's agenda.", lambda v: 1 <= v <= 60, "1 to 60 days"),
+    # issue 20: procurement-grade trust
+    ClinicSetting("two_factor_roles", list, [], "The staff roles that must sign in with a "
+                  "second factor (an authenticator app's code or a passkey) after their "
+                  "password; a user with any of these roles sets one up at their next sign-in.",
+                  lambda v: (isinstance(v, list) and len(set(v)) == len(v)
+                             and all(r in ("admin", "supervisor", "therapist") for r in v)),
+                  'a JSON list of roles, e.g. ["admin", "supervisor", "therapist"], or []'),
+    ClinicSetting("consent_online", bool, True, "Ask each client to agree to the clinic's "
+                  "consent text on their phone before their first questionnaire (turn off "
+                  "only where the clinic records consent another way).",
+                  lambda v: isinstance(v, bool), "yes or no"),
+    ClinicSetting("retention_years", int, 0, "Erase a client's personal data and answers "
+                  "this many years after their last episode ended; 0 keeps them until "
+                  "erased by hand.", lambda v: 0 <= v <= 100, "0 (keep) to 100 years"),
+    ClinicSetting("retention_notice_days", int, 14, "How many days before the retention "
+                  "job erases a client it lists them in its dry-run report to admins.",
+                  lambda v: 1 <= v <= 90, "1 to 90 days"),
 )
 BY_KEY = {s.key: s for s in CLINIC_SETTINGS}
 

@@ -23,7 +23,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_login import login_required
-from flask_login import login_user
 from flask_login import logout_user
 from flask_login import user_unauthorized
 from flask_wtf import FlaskForm
@@ -40,11 +39,13 @@ from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import clinic_settings
 from outcome.services import setup
+from outcome.services import two_factor
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import hash_password
 from outcome.services.passwords import needs_rehash
 from outcome.services.passwords import verify_password
 from outcome.web import login_throttle
+from outcome.web import second_factor
 from outcome.web.api.errors import http_error as integration_error
 from outcome.web.api.errors import is_integration_request
 from outcome.web.clock import now
@@ -202,14 +203,10 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             assert user is not None
             if needs_rehash(user.password_hash or ""):
                 user.password_hash = hash_password(form.password.data or "")
-            user.last_login_dt = now()
-            login_throttle.record_success(email, address)
-            audit_event(action="login", outcome="allowed", actor_user_id=user.id,
-                        clinic_id=user.clinic_id)
-            session.clear()  # nothing from before the login survives it
-            login_user(user)
-            session["signed_in_at"] = session["seen_at"] = now().timestamp()
-            return redirect(_safe_next(request.args.get("next")))
+            target = _safe_next(request.args.get("next"))
+            if two_factor.has_second_factor(store, user):
+                return second_factor.begin(user, target)
+            return second_factor.complete(user, "password", target)
         g.login_failed = True
         login_throttle.record_failure(email, address, now())
         if user is None:  # nobody's account: a count per address and minute
