@@ -171,6 +171,36 @@ def offer_support_checks(app: Flask, now: dt.datetime | None = None) -> int:
     return len(checks)
 
 
+def apply_retention(app: Flask, now: dt.datetime | None = None) -> int:
+    """The retention policy (issue 20), nightly: for each clinic that sets
+    ``retention_years``, today's dry run (admins notified) and today's erase run, each
+    exactly once a clinic day (the ``retention_runs`` row is claimed first). One
+    transaction per clinic, so one clinic's failure leaves the others' runs done."""
+    from sqlalchemy import select
+
+    from outcome.models import Clinic
+    from outcome.services.retention import run_retention
+
+    moment, erased = now or _now(), 0
+    with app.app_context():
+        factory = database(app).session_factory
+        with transaction(factory) as session:
+            clinic_ids = list(session.scalars(select(Clinic.id).order_by(Clinic.id)))
+        for clinic_id in clinic_ids:
+            with transaction(factory) as session:
+                clinic = session.get(Clinic, clinic_id)
+                assert clinic is not None
+                listed, done = run_retention(session, clinic, moment,
+                                             base_url=app.config["BASE_URL"])
+                if listed is not None or done is not None:
+                    # Counts and ids only: no code, no name.
+                    log.info("apply_retention: clinic %d, %d due, %d erased", clinic_id,
+                             len(listed.codes) if listed else 0,
+                             len(done.codes) if done else 0)
+                erased += len(done.codes) if done else 0
+    return erased
+
+
 # (id, function, APScheduler trigger, trigger arguments); times are UTC.
 JOBS = (
     ("send-links", send_links, "interval", {"minutes": 5}),
@@ -183,4 +213,5 @@ JOBS = (
     ("forget-denial-counts", forget_denial_counts, "cron", {"hour": 3, "minute": 45}),
     ("escalate-urgent-answers", escalate_urgent_answers, "interval", {"minutes": 5}),
     ("offer-support-checks", offer_support_checks, "interval", {"minutes": 15}),
+    ("apply-retention", apply_retention, "cron", {"hour": 4, "minute": 5}),  # issue 20
 )

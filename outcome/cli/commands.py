@@ -16,6 +16,7 @@ COMMAND_PATHS: dict[str, str] = {
     "analyse": "outcome.cli.monitoring:analyse_command",
     "appointments": "outcome.cli.care:appointments_group",
     "backup": "outcome.cli.backup:backup_command",
+    "clients": "outcome.cli.clients:clients_group",  # issue 20: erasure and retention
     "clinic": "outcome.cli.clinic:clinic_group",
     "config": "outcome.cli.config:config_group",
     "db": "outcome.cli.db:db_group",

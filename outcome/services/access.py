@@ -33,8 +33,10 @@ from outcome.models import User
 
 
 def visible_clients(user: User) -> Select[Client]:
-    """A SELECT of the clients whose data ``user`` may read (deny by default)."""
-    query = select(Client).where(Client.clinic_id == user.clinic_id)
+    """A SELECT of the clients whose data ``user`` may read (deny by default). An erased
+    client (a tombstone, issue 20) is nobody's: it drops out of every caseload."""
+    query = select(Client).where(Client.clinic_id == user.clinic_id,
+                                 Client.erased_dt.is_(None))
     if not user.is_active:
         return query.where(false())
     conditions = []
@@ -96,8 +98,8 @@ def token_clients(token: ApiToken, *, codes_only: bool = False) -> Select[Client
     """
     if token.kind == "personal":
         return visible_clients(token.user)
-    if codes_only:
-        return administered_clients(token.user)
+    if codes_only:  # a tombstone is not served to integrations (issue 20: a 404)
+        return administered_clients(token.user).where(Client.erased_dt.is_(None))
     return select(Client).where(false())
 
 

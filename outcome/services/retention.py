@@ -1,0 +1,228 @@
+"""The retention policy (issue 20): clients erased a set number of years after care ended.
+
+A clinic's ``retention_years`` (0: keep until erased by hand) says how long a client's
+data is kept after their last episode ended. A client is *due* when they are not erased,
+have no open episode, have at least one episode, and their last episode ended more than
+``retention_years`` before the clinic's today (:func:`due_clients`).
+
+The nightly job runs two kinds of run per clinic, each at most once a clinic day: the
+unique ``retention_runs`` row (clinic, kind, day) is claimed first, so a second scheduler,
+a retry or ``outcome clients retention --run`` on the same day finds it taken and does
+nothing (:func:`claim_run`).
+
+- ``dry_run`` lists the clients due (codes and the day their care ended) and e-mails
+  the clinic's admins a notice with counts and a link to the admin Retention page: no
+  code, name or clinical word (:func:`dry_run`).
+- ``erase`` erases the clients that a dry run listed at least ``retention_notice_days``
+  earlier and that are still due (:func:`erase_due`): a client who came back into care
+  in the meantime is no longer due and is kept.
+
+Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from dataclasses import dataclass
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import Episode
+from outcome.models import RetentionRun
+from outcome.models import User
+from outcome.services import clinic_settings
+from outcome.services.erasure import erase_client
+from outcome.services.explanations import say
+from outcome.services.mail import queue_email
+
+NOTICE_KIND = "retention"  # the outbox's kind of the admins' notice
+ACTOR_LABEL = "retention"  # the audit trail's label of the job's erasures
+
+
+def N_(message: str) -> str:  # the gettext convention for "mark only"; said with say()
+    return message
+
+
+NOTICE_SUBJECT = N_("Retention: %(count)d clients due for erasure")
+NOTICE_BODY = N_("The retention policy of %(clinic)s lists %(count)d clients whose care "
+                 "ended more than %(years)d years ago. Unless they return to care, they "
+                 "will be erased in %(days)d days, on %(day)s or after.")
+NOTICE_LINK = N_("The list (client codes only) is on the Retention page:")
+
+
+@dataclass(frozen=True)
+class DueClient:
+    """A client due for erasure: the tombstone-to-be's code and when care ended."""
+
+    client_id: int
+    code: str
+    ended_on: dt.date
+
+
+def clinic_today(clinic: Clinic, now: dt.datetime) -> dt.date:
+    """The clinic's calendar day at ``now``."""
+    return now.astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
+
+
+def years_before(day: dt.date, years: int) -> dt.date:
+    """``day`` ``years`` years earlier (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def settings(clinic: Clinic) -> tuple[int, int]:
+    """The clinic's (retention_years, retention_notice_days)."""
+    values = clinic_settings.current(clinic)
+    return int(values["retention_years"]), int(values["retention_notice_days"])
+
+
+def due_clients(session: Session, clinic: Clinic, today: dt.date) -> list[DueClient]:
+    """The clinic's clients due for erasure on ``today``, by code (none when the
+    clinic keeps data: ``retention_years`` 0)."""
+    years, _notice = settings(clinic)
+    if years <= 0:
+        return []
+    cutoff = years_before(today, years)
+    last = (select(Episode.client_id, func.max(Episode.closed_on).label("ended_on"),
+                   func.count(Episode.id).label("episodes"),
+                   func.count(Episode.closed_on).label("closed"))
+            .where(Episode.clinic_id == clinic.id).group_by(Episode.client_id).subquery())
+    rows = session.execute(
+        select(Client.id, Client.code, last.c.ended_on)
+        .join(last, last.c.client_id == Client.id)
+        .where(Client.clinic_id == clinic.id, Client.erased_dt.is_(None),
+               last.c.episodes == last.c.closed, last.c.ended_on < cutoff)
+        .order_by(last.c.ended_on, Client.code)).all()
+    return [DueClient(client_id, code, ended_on) for client_id, code, ended_on in rows]
+
+
+def claim_run(session: Session, clinic: Clinic, kind: str, today: dt.date,
+              now: dt.datetime) -> RetentionRun | None:
+    """Claim the clinic's ``kind`` run of ``today``: the new row, or None if the day's run
+    exists already (this process or another got there first)."""
+    if session.scalar(select(RetentionRun.id).where(
+            RetentionRun.clinic_id == clinic.id, RetentionRun.kind == kind,
+            RetentionRun.run_on == today)) is not None:
+        return None
+    try:
+        with session.begin_nested():
+            run = RetentionRun(clinic_id=clinic.id, kind=kind, run_on=today, codes=[],
+                               started_dt=now)
+            session.add(run)
+    except IntegrityError:  # another process inserted it first
+        return None
+    return run
+
+
+def first_listed(session: Session, clinic: Clinic) -> dict[str, dt.date]:
+    """For each code any dry run of the clinic listed, the first day it was listed."""
+    found: dict[str, dt.date] = {}
+    for run in session.scalars(select(RetentionRun).where(
+            RetentionRun.clinic_id == clinic.id, RetentionRun.kind == "dry_run")
+            .order_by(RetentionRun.run_on)):
+        for entry in run.codes:
+            found.setdefault(entry["code"], run.run_on)
+    return found
+
+
+def dry_run(session: Session, clinic: Clinic, now: dt.datetime, *, base_url: str
+            ) -> RetentionRun | None:
+    """Today's dry run for the clinic (None if it ran today already, or the clinic keeps
+    data): the clients due, recorded by code and end date, and a notice to each active
+    admin when any are due (counts and a link; no code or name). Flushes."""
+    years, notice_days = settings(clinic)
+    if years <= 0:
+        return None
+    today = clinic_today(clinic, now)
+    run = claim_run(session, clinic, "dry_run", today, now)
+    if run is None:
+        return None
+    due = due_clients(session, clinic, today)
+    run.codes = [{"code": d.code, "ended_on": d.ended_on.isoformat()} for d in due]
+    run.finished_dt = now
+    session.flush()
+    if due:
+        admins = session.scalars(select(User).where(
+            User.clinic_id == clinic.id, User.is_admin.is_(True), User.is_active.is_(True)))
+        for admin in admins:
+            subject, body = notice(clinic, admin, len(due), years, notice_days, today,
+                                   base_url)
+            queue_email(session, clinic_id=clinic.id, kind=NOTICE_KIND,
+                        dedupe_key=f"retention:{run.id}:{admin.id}",
+                        to_address=admin.email, subject=subject, body=body, now=now)
+    return run
+
+
+def notice(clinic: Clinic, admin: User, count: int, years: int, notice_days: int,
+           today: dt.date, base_url: str) -> tuple[str, str]:
+    """The (subject, body) of the admins' dry-run notice, in the admin's language:
+    counts, the day of erasure and a link; no client code, name or clinical word."""
+    code = admin.locale or "en"
+    day = (today + dt.timedelta(days=notice_days)).isoformat()
+    subject = say(NOTICE_SUBJECT, code, count=count)
+    lead = say(NOTICE_BODY, code, clinic=clinic.name, count=count, years=years,
+               days=notice_days, day=day)
+    body = (f"{lead}\n\n{say(NOTICE_LINK, code)}\n{base_url.rstrip('/')}/admin/retention\n")
+    return subject, body
+
+
+def erasable(session: Session, clinic: Clinic, today: dt.date) -> list[DueClient]:
+    """The clients the erase run would erase on ``today``: due now, and listed by a dry
+    run at least ``retention_notice_days`` days earlier."""
+    _years, notice_days = settings(clinic)
+    listed = first_listed(session, clinic)
+    latest = today - dt.timedelta(days=notice_days)
+    return [d for d in due_clients(session, clinic, today)
+            if d.code in listed and listed[d.code] <= latest]
+
+
+def erase_due(session: Session, clinic: Clinic, now: dt.datetime) -> RetentionRun | None:
+    """Today's erase run for the clinic (None if it ran today already, or the clinic keeps
+    data): erases every client of :func:`erasable`, records their codes. Flushes."""
+    years, _notice = settings(clinic)
+    if years <= 0:
+        return None
+    today = clinic_today(clinic, now)
+    run = claim_run(session, clinic, "erase", today, now)
+    if run is None:
+        return None
+    erased = []
+    for due in erasable(session, clinic, today):
+        client = session.get(Client, due.client_id)
+        assert client is not None
+        erase_client(session, client, "retention", None, now, actor_label=ACTOR_LABEL)
+        erased.append({"code": due.code, "ended_on": due.ended_on.isoformat()})
+    run.codes = erased
+    run.finished_dt = now
+    session.flush()
+    return run
+
+
+def latest_dry_run(session: Session, clinic: Clinic) -> RetentionRun | None:
+    """The clinic's most recent dry run, if any."""
+    return session.scalar(select(RetentionRun).where(
+        RetentionRun.clinic_id == clinic.id, RetentionRun.kind == "dry_run")
+        .order_by(RetentionRun.run_on.desc()).limit(1))
+
+
+def erase_on(session: Session, clinic: Clinic, today: dt.date) -> dict[str, dt.date]:
+    """For each code listed by a dry run, the first clinic day its erase run may erase it
+    (first listed + notice days, or tomorrow's run if that day has passed)."""
+    _years, notice_days = settings(clinic)
+    return {code: max(day + dt.timedelta(days=notice_days), today)
+            for code, day in first_listed(session, clinic).items()}
+
+
+def run_retention(session: Session, clinic: Clinic, now: dt.datetime, *, base_url: str
+                  ) -> tuple[RetentionRun | None, RetentionRun | None]:
+    """The nightly pass for one clinic: today's dry run, then today's erase run (each None
+    if it ran today already or the clinic keeps data). Flushes."""
+    return (dry_run(session, clinic, now, base_url=base_url), erase_due(session, clinic, now))
