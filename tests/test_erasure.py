@@ -33,6 +33,7 @@ from outcome.models import OutboundEmail
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import RetentionRun
+from outcome.models import User
 from outcome.models.base import Base
 from outcome.services import retention
 from outcome.services.erasure import ERASED_NAME
@@ -317,3 +318,97 @@ def test_nightly_job_runs_exactly_once_a_day(ended, app, db_session):
     db_session.expire_all()
     assert db_session.get(Client, person.id).erasure_reason == "retention"
     assert _count(db_session, RetentionRun) == 4  # a dry run and an erase run each day
+
+
+# --- the admin pages ----------------------------------------------------------------------
+
+
+def _post(web, url, **data):
+    from tests.conftest import csrf_token
+    token = csrf_token(web.get("/admin/").get_data(as_text=True))
+    return web.post(url, data={"csrf_token": token, **data})
+
+
+def test_admin_erase_page_shows_code_only_and_no_download_link(canary, auth, client):
+    person, _other, _therapist, admin = canary
+    auth.login(admin.email)
+    page = client.get(f"/admin/clients/{person.code}/erase")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and person.code in html
+    assert CANARY not in html and "Canarywick" not in html
+    assert "can download the export" in html and "not downloaded" in html
+    assert "export.csv" not in html and "export.fhir.json" not in html
+
+
+def test_admin_who_is_the_therapist_gets_the_download_links(db_session, make_user,
+                                                              make_client, make_episode,
+                                                              auth, client):
+    both = make_user("admin", is_therapist=True)
+    person = make_client(both, name=CANARY)
+    make_episode(person)
+    db_session.commit()
+    auth.login(both.email)
+    assert client.get(f"/clients/{person.code}/export.csv").status_code == 200
+    html = client.get(f"/admin/clients/{person.code}/erase").get_data(as_text=True)
+    assert f"/clients/{person.code}/export.csv" in html
+    assert "last downloaded" in html
+
+
+def test_admin_wrong_typed_code_erases_nothing(canary, auth, client, db_session):
+    """Security promise: the admin erasure needs the code typed again."""
+    person, _other, _therapist, admin = canary
+    auth.login(admin.email)
+    for typed in ("", "C-WRONG1"):
+        response = _post(client, f"/admin/clients/{person.code}/erase", confirm_code=typed)
+        assert response.status_code == 400
+        assert "type the client code" in response.get_data(as_text=True)
+    db_session.expire_all()
+    assert db_session.get(Client, person.id).erased_dt is None
+    assert _count(db_session, AuditEvent, AuditEvent.action == "client.erase",
+                  AuditEvent.outcome == "denied") == 2
+
+
+def test_admin_erases_with_the_typed_code_and_sees_the_tombstone(canary, auth, client,
+                                                                 db_session, app):
+    person, _other, therapist, admin = canary
+    auth.login(admin.email)
+    response = _post(client, f"/admin/clients/{person.code}/erase", confirm_code=person.code)
+    assert response.status_code == 302
+    html = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert f"Erased client {person.code} (on " in html and "on request)" in html
+    db_session.expire_all()
+    assert db_session.get(Client, person.id).erasure_reason == "request"
+    again = _post(client, f"/admin/clients/{person.code}/erase", confirm_code=person.code)
+    assert again.status_code == 409 and "already erased" in again.get_data(as_text=True)
+    assert person.code not in client.get("/admin/clients").get_data(as_text=True)
+    retention_page = client.get("/admin/retention").get_data(as_text=True)
+    assert f"Erased client {person.code}" in retention_page
+    # The therapist's record page is the tombstone (410), and the exports are gone (404).
+    from tests.conftest import AuthActions
+    theirs = app.test_client()
+    AuthActions(theirs).login(therapist.email)
+    record = theirs.get(f"/clients/{person.code}")
+    assert record.status_code == 410
+    assert f"Erased client {person.code}" in record.get_data(as_text=True)
+    assert theirs.get(f"/clients/{person.code}/export.csv").status_code == 404
+
+
+def test_retention_page_lists_the_latest_dry_run_by_code(ended, auth, client, db_session):
+    person, _other, clinic = ended
+    admin = db_session.scalar(select(User).where(User.clinic_id == clinic.id,
+                                                 User.is_admin.is_(True)))
+    retention.dry_run(db_session, clinic, dt.datetime(2026, 12, 1, 4, tzinfo=dt.UTC),
+                      base_url="http://x")
+    db_session.commit()
+    auth.login(admin.email)
+    html = client.get("/admin/retention").get_data(as_text=True)
+    assert person.code in html and "2019-06-01" in html and "2026-12-15" in html
+    assert CANARY not in html
+
+
+def test_erased_client_is_gone_from_the_api(canary, db_session, api):
+    """Security promise: the API answers 404 for an erased client (as for no client)."""
+    person, _other, therapist, _admin = canary
+    erase_client(db_session, person, "request", None, T0)
+    db_session.commit()
+    assert api(therapist).get(f"/api/v1/clients/{person.code}").status_code == 404

@@ -22,6 +22,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from outcome.core.languages import LANGUAGE_NAMES
@@ -44,6 +45,7 @@ from outcome.services.exports import episodes_bundle
 from outcome.services.exports import episodes_csv
 from outcome.services.progress_report import progress_report_pdf
 from outcome.web.clock import now
+from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
 from outcome.web.inputs import arg_id
@@ -96,9 +98,27 @@ def chosen_episode(episodes: list[Episode]) -> Episode | None:
                 episodes[0] if episodes and wanted is None else None)
 
 
+def tombstone(code: str) -> tuple[str, int] | None:
+    """The page of an erased client of the viewer's clinic (issue 20), with status 410
+    Gone: the code, the date and the reason, nothing else; None for any other code. The
+    view is audited as ``client.view`` denied (nothing of the client was shown)."""
+    person = db_session().scalar(select(Client).where(
+        Client.code == code, Client.clinic_id == current_user.clinic_id,
+        Client.erased_dt.is_not(None)))
+    if person is None:
+        return None
+    audit_event(action="client.view", outcome="denied", actor_user_id=current_user.id,
+                clinic_id=current_user.clinic_id, client_id=person.id, object_type="client",
+                object_id=person.code, even_if_failed=True)
+    return render_template("record/erased.html", person=person), 410
+
+
 @bp.route("/<code>")
 @login_required
-def page(code: str) -> str:
+def page(code: str) -> str | tuple[str, int]:
+    erased = tombstone(code)
+    if erased is not None:
+        return erased
     client, _episode, _clinic = own_client(code, "client.view", check=episode_in_url)
     episodes = client_episodes(client)
     episode = chosen_episode(episodes)

@@ -35,6 +35,7 @@ from outcome.web.admin import battery  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
 from outcome.web.admin import crisis  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
+from outcome.web.admin import erasure  # noqa: F401  # issue 20
 from outcome.web.admin import instruments  # noqa: F401
 from outcome.web.admin import kiosks  # noqa: F401
 from outcome.web.admin import mail_settings  # noqa: F401

@@ -64,7 +64,8 @@ def clients() -> str:
     store = db_session()
     admin = _admin()
     # Only the code and the therapist: never the name, contacts or answers.
-    query = (administered_clients(admin)
+    # Erased clients (tombstones) are listed on the Retention page, not here (issue 20).
+    query = (administered_clients(admin).where(Client.erased_dt.is_(None))
              .with_only_columns(Client.code, Client.therapist_id).order_by(Client.code))
     chosen = arg_id("therapist")  # a 400 naming it unless an id in ASCII digits
     if chosen is not None:
@@ -134,7 +135,8 @@ def register_client() -> str | Response | tuple[str, int]:
 @bp.route("/clients/<code>/transfer", methods=["POST"])
 def transfer(code: str) -> Response:
     store = db_session()
-    person = store.scalar(administered_clients(_admin()).where(Client.code == code))
+    person = store.scalar(administered_clients(_admin()).where(
+        Client.code == code, Client.erased_dt.is_(None)))  # a tombstone is nobody's
     if person is None:
         audit_event(action="client.transfer", outcome="denied", actor_user_id=current_user.id,
                     clinic_id=current_user.clinic_id, object_type="client", object_id=code[:64],

@@ -129,6 +129,16 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("A not-on-track or unrepaired-rupture case with no action plan this many days "
             "after its alert goes on the supervisor's agenda. From 1 to 60."), "int"),
     )),
+    # issue 20: erasure and retention
+    (_l("Retention"), (
+        ("retention_years", _l("Keep client data after care ends (years)"),
+         _l("A client's personal data and answers are erased this many years after their "
+            "last episode ended, after a dry-run notice to admins; 0 keeps them until "
+            "erased by hand. From 0 to 100."), "int"),
+        ("retention_notice_days", _l("Notice before retention erases (days)"),
+         _l("A client is erased only this many days after a dry run first listed them on "
+            "the Retention page. From 1 to 90."), "int"),
+    )),
 )
 # Edited on their own form (outcome.web.admin.crisis), not as text here.
 CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
