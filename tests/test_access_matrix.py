@@ -215,6 +215,11 @@ def per_code(template: str, owners: Mapping[str, frozenset[str]] = CODE_OWNERS,
         for code in ("A", "B", "C", "unknown"))
 
 
+# issue 20: erasure. Whose admin pages reach each client code.
+ERASE_OWNERS = {"A": frozenset({"admin"}), "B": frozenset({"admin"}),
+                "C": frozenset({"admin_other"}), "unknown": frozenset()}
+
+
 def no_token(path: str, method: str = "GET") -> Route:
     """An API route asked with the role's cookies and no token: 401 for everybody."""
     return Route((Obj("(no token)", path, method),), owners_or(UNAUTHORIZED))
@@ -810,6 +815,17 @@ POLICY: dict[str, Route] = {
         dataclasses.replace(obj, ok=OFFICE_REFUSED)
         for obj in per_code("/clients/{code}/plans", method="POST",
                             data={"review_on": "2026-09-30"})), staff_only),
+    # issue 20: erasure. An admin's erasure page and action, by code, for the admin's own
+    # clinic's clients only (clinic 1's admin: A and B; admin_other: C); the action is
+    # sent with a wrongly typed code, so it is refused for its input (400, nothing
+    # erased). The Retention page: admins only.
+    "admin.erase_page": Route(per_code("/admin/clients/{code}/erase", owners=ERASE_OWNERS),
+                              staff_only),
+    "admin.erase": Route(tuple(
+        dataclasses.replace(obj, ok=OFFICE_REFUSED)
+        for obj in per_code("/admin/clients/{code}/erase", owners=ERASE_OWNERS,
+                            method="POST", data={"confirm_code": "C-WRONG0"})), staff_only),
+    "admin.retention_page": Route((page("/admin/retention", ADMINS),), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
