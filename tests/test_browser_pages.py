@@ -288,6 +288,17 @@ PAGES += (
          submit=_send("main form.plan-form", review_on="31.12.2026"), status=400),
 )
 
+# issue 20: erasure. An admin's erasure page of the therapist's client (codes only), the
+# erasure sent with a wrong code (refused, nothing erased), and the Retention page.
+PAGES += (
+    Page("admin-erase", "admin", "admin.erase_page",
+         lambda w: f"/admin/clients/{w.client_code}/erase"),
+    Page("admin-erase-wrong-code", "admin", "admin.erase_page",
+         lambda w: f"/admin/clients/{w.client_code}/erase",
+         submit=_send("main form[method=post]", confirm_code="C-WRONG0"), status=400),
+    Page("admin-retention", "admin", "admin.retention_page", lambda w: "/admin/retention"),
+)
+
 
 def issue19_pages(session, episode: Episode, users: dict, now: dt.datetime,
                             library) -> dict[str, int]:

@@ -412,3 +412,11 @@ def test_erased_client_is_gone_from_the_api(canary, db_session, api):
     erase_client(db_session, person, "request", None, T0)
     db_session.commit()
     assert api(therapist).get(f"/api/v1/clients/{person.code}").status_code == 404
+
+
+def test_cli_export_of_an_erased_client_is_refused(canary, runner, db_session):
+    person, *_rest = canary
+    erase_client(db_session, person, "request", None, T0)
+    db_session.commit()
+    result = runner.invoke(args=["export", "--client", person.code, "--csv"])
+    assert result.exit_code == 1 and "was erased" in result.output

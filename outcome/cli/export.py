@@ -48,6 +48,9 @@ def export_command(code: str, kind: str | None, out: Path | None) -> None:
         client = session.scalar(select(Client).where(Client.code == code))
         if client is None:
             raise click.BadParameter(f"no client {code!r}", param_hint="--client")
+        if client.erased_dt is not None:  # issue 20: a tombstone has nothing to export
+            raise click.ClickException(f"{code} was erased on {client.erased_dt:%Y-%m-%d}: "
+                                       "there is nothing to export.")
         episodes = list(session.scalars(select(Episode).where(Episode.client_id == client.id)
                                         .order_by(Episode.opened_on.desc(),
                                                   Episode.id.desc())))
