@@ -20,7 +20,8 @@ it was erased (``erased_dt``, ``erasure_reason``). What goes:
   and are kept.
 
 The name becomes :data:`ERASED_NAME`, e-mail and phone NULL, the language the default,
-the therapist NULL (the tombstone is nobody's caseload), progress sharing off. The audit
+the therapist NULL (the tombstone is nobody's caseload), progress sharing off, and the
+registration time the erasure's. The audit
 trail is append-only and holds identifiers only (ids and codes, never names): it is kept,
 and the erasure itself is recorded as ``client.erase`` naming the code.
 
@@ -168,7 +169,8 @@ def erase_client(session: Session, client: Client, reason: str, actor: User | No
 
 
 def _blank_tombstone(client: Client, reason: str, now: dt.datetime) -> None:
-    """Overwrite every personal column of ``client``; keep code, clinic and created_dt.
+    """Overwrite every personal column of ``client``; keep the code and the clinic (the
+    registration time becomes the erasure's, so the tombstone does not date the care).
 
     A column added to ``clients`` that holds personal data (a name search index,
     encrypted copies) must be cleared here too.
@@ -179,6 +181,7 @@ def _blank_tombstone(client: Client, reason: str, now: dt.datetime) -> None:
     client.locale = ERASED_LOCALE
     client.therapist_id = None
     client.is_progress_shared = False
+    client.created_dt = now
     client.erased_dt = now
     client.erasure_reason = reason
 
