@@ -34,7 +34,6 @@ from flask import jsonify
 from flask import redirect
 from flask import request
 from flask import session
-from flask import url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
