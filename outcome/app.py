@@ -29,6 +29,7 @@ from outcome.web import home
 from outcome.web import i18n
 from outcome.web import inputs
 from outcome.web import kiosk
+from outcome.web import passkeys
 from outcome.web import questionnaire
 from outcome.web import record
 from outcome.web import reports
@@ -82,6 +83,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(appointments.bp)  # issue 17: a client's sessions
     app.register_blueprint(reports.bp)  # issue 18: the therapist's scheduled reports
     app.register_blueprint(support.bp)  # issue 19: support checks and action plans
+    app.register_blueprint(passkeys.bp)  # issue 20: passkeys as a second factor
     kiosk.init_app(app)  # issue 17: the waiting-room kiosk and its day codes
     # Integrations authenticate with tokens, not cookies: no CSRF token to send.
     for integration in (api_routes.bp, fhir.bp):

@@ -145,6 +145,13 @@ SETTINGS: tuple[Setting, ...] = (
             "worker timeout: a burst of writes queues instead of failing)."),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
+    # issue 20: passkeys
+    Setting("PASSKEY_RP_ID", str, "", "The relying-party ID passkeys are bound to: the "
+            "site's host name (outcome.example.org), never an IP address. Empty: the host "
+            "of each request. Changing it later makes every registered passkey unusable."),
+    Setting("PASSKEY_ORIGIN", str, "", "The origin pages run at, as browsers see it "
+            "(https://outcome.example.org, with :port if not the default). Empty: the "
+            "scheme and host of each request (behind a proxy, set PROXY_HOPS)."),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

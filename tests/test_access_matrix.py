@@ -54,6 +54,7 @@ from outcome.models import Base
 from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.models import Passkey
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
 from outcome.models import SupervisionReview
@@ -826,6 +827,28 @@ POLICY: dict[str, Route] = {
         for obj in per_code("/admin/clients/{code}/erase", owners=ERASE_OWNERS,
                             method="POST", data={"confirm_code": "C-WRONG0"})), staff_only),
     "admin.retention_page": Route((page("/admin/retention", ADMINS),), staff_only),
+    # issue 20: passkeys. Each staff member registers and removes their own passkeys (the
+    # options are harmless; a registration sent as a form, not the script's JSON, is
+    # refused, 400, nothing stored). The world's passkey is u1's (not a role: a role with a
+    # passkey would sign in with a second step): removing it is the same 404 for everybody
+    # as an unknown one. The sign-in steps need a pending sign-in (after a correct
+    # password), which no role has: 401 for everybody.
+    "passkeys.registration_options": Route((
+        page("/account/passkeys/options", STAFF, "POST"),), staff_only),
+    "passkeys.register": Route((
+        Obj("(POST: a form, not JSON: refused)", "/account/passkeys", "POST", owners=STAFF,
+            ok=OFFICE_REFUSED, data={"name": "Laptop", "credential": "{}"}),), staff_only),
+    "passkeys.delete": Route((
+        Obj("u1's passkey", "/account/passkeys/{passkey:u1}/delete", "POST", data=CONFIRMED),
+        Obj("unknown passkey", "/account/passkeys/{passkey:unknown}/delete", "POST",
+            data=CONFIRMED, unknown=True),
+    ), staff_only),
+    "passkeys.sign_in_options": Route((
+        Obj("(POST: no pending sign-in)", "/login/passkey/options", "POST"),),
+        owners_or(UNAUTHORIZED)),
+    "passkeys.sign_in": Route((
+        Obj("(POST: no pending sign-in)", "/login/passkey", "POST",
+            data={"credential": "{}"}),), owners_or(UNAUTHORIZED)),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -1009,6 +1032,7 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys.update(issue19_therapist_world(store, clock, users, episodes))  # issue 19: therapist
     keys.update(issue19_supervision_world(store, clock, users, episodes))  # issue 19
     keys.update(issue19_api_world(store, clock, users, episodes))
+    keys.update(issue20_passkeys_world(store, users))  # issue 20: passkeys
 
     # What a role must never see: (label, needle, roles that may see it, whether an echo
     # of the request's own URL or form is no leak). Matched case-insensitively.
@@ -1071,6 +1095,16 @@ def issue19_supervision_world(store, clock, users, episodes) -> dict[str, str]:
     plan.review_on = (clock() - dt.timedelta(days=2)).date()
     store.commit()
     return {"plan:A": str(plan.id), "plan:unknown": str(UNKNOWN_ID)}
+def issue20_passkeys_world(store, users) -> dict[str, str]:
+    """issue 20: passkeys. A passkey of u1 (clinic 1, not one of the roles); its key
+    ``passkey:u1``."""
+    passkey = Passkey(user_id=users["u1"].id, credential_id="bWF0cml4LXBhc3NrZXk",
+                      public_key="AAAA", name="u1's laptop")
+    store.add(passkey)
+    store.commit()
+    return {"passkey:u1": str(passkey.id), "passkey:unknown": str(UNKNOWN_ID)}
+
+
 def issue19_api_world(store, clock, users, episodes) -> dict[str, str]:
     """issue 19: api. An open action plan of client A by t1, reviewed by s1 (no free text:
     the canaries stay those of the world above); ``apiplan:A`` is its id."""
