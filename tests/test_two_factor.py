@@ -89,7 +89,11 @@ def test_the_window_is_one_step_either_side(db_session, enrolled):
         db_session, user, code_at(secret, NOW + dt.timedelta(seconds=90)), NOW) is False
 
 
-@pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", "１２３４５６", "12 34 5x"])
+FULLWIDTH_DIGITS = "\uff11\uff12\uff13\uff14\uff15\uff16"
+
+
+@pytest.mark.parametrize("typed", ["", "12345", "1234567", "abcdef", FULLWIDTH_DIGITS,
+                                   "12 34 5x"])
 def test_malformed_codes_are_refused(db_session, enrolled, typed):
     user, _secret, _codes = enrolled
     assert two_factor.verify_totp(db_session, user, typed, NOW) is False
