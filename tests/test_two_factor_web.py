@@ -299,3 +299,29 @@ def test_an_admin_cannot_reset_another_clinics_user(auth, client, make_clinic, m
     assert response.status_code == 404
     assert events(db_session, "two_factor.reset") == [("denied", admin.id, "user",
                                                        str(other.id))]
+
+
+def test_the_settings_card_chooses_the_roles(auth, client, clinic, make_user, db_session):
+    admin = make_user("admin")
+    auth.login(admin.email)
+    page = client.get("/admin/settings").get_data(as_text=True)
+    assert "Sign-in" in page and 'name="two_factor_roles" value="therapist"' in page
+    token = csrf_token(page)
+    saved = client.post("/admin/settings", data={
+        "csrf_token": token, "two_factor_roles__shown": "1",
+        "two_factor_roles": ["supervisor", "therapist"]})
+    assert saved.status_code == 302
+    db_session.refresh(clinic)
+    assert clinic.settings["two_factor_roles"] == ["supervisor", "therapist"]
+    assert 'value="therapist" checked' in client.get("/admin/settings").get_data(as_text=True)
+    bad = client.post("/admin/settings", data={
+        "csrf_token": token, "two_factor_roles__shown": "1", "two_factor_roles": ["owner"]})
+    assert bad.status_code == 200 and 'id="setting-two_factor_roles-error"' in bad.get_data(
+        as_text=True)
+    cleared = client.post("/admin/settings", data={"csrf_token": token,
+                                                   "two_factor_roles__shown": "1"})
+    assert cleared.status_code == 302
+    db_session.refresh(clinic)
+    assert clinic.settings["two_factor_roles"] == []
+    assert [e[0] for e in events(db_session, "clinic.settings.change")] == [
+        "allowed", "error", "allowed"]
