@@ -325,3 +325,21 @@ def test_the_settings_card_chooses_the_roles(auth, client, clinic, make_user, db
     assert clinic.settings["two_factor_roles"] == []
     assert [e[0] for e in events(db_session, "clinic.settings.change")] == [
         "allowed", "error", "allowed"]
+
+
+def test_the_command_line_reset(runner, clock, enrol, make_user, db_session):
+    user = make_user()
+    enrol(user)
+    version = user.session_version
+    result = runner.invoke(args=["users", "reset-2fa", user.email])
+    assert result.exit_code == 0, result.output
+    assert "removed an authenticator app, 10 unused recovery code(s)" in result.output
+    db_session.expire_all()
+    assert not two_factor.has_second_factor(db_session, user)
+    assert user.session_version == version + 1
+    [event] = db_session.scalars(select(AuditEvent).where(
+        AuditEvent.action == "two_factor.reset"))
+    assert (event.actor_kind, event.actor_label, event.object_id) == (
+        "system", "outcome users reset-2fa", str(user.id))
+    unknown = runner.invoke(args=["users", "reset-2fa", "nobody@example.org"])
+    assert unknown.exit_code == 2 and "no user" in unknown.output
