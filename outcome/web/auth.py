@@ -318,10 +318,11 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
                     actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id,
                     object_type="sign_in_method", object_id=method)
         field = form.recovery_code if typed_recovery else form.code
-        field.errors = [*field.errors, _(
-            "That recovery code is not right or was used already." if method == "recovery_code"
-            else "That code is not right. Type the 6-digit code your app shows now; each "
-                 "code works once.")]
+        refusal = (_("That recovery code is not right or was used already.")
+                   if method == "recovery_code" else
+                   _("That code is not right. Type the 6-digit code your app shows now; "
+                     "each code works once."))
+        field.errors = [*field.errors, refusal]
     return render_template("auth/second_factor.html", form=form,
                            show_recovery=bool(form.recovery_code.errors))
 
