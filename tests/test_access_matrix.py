@@ -849,6 +849,46 @@ POLICY: dict[str, Route] = {
     "passkeys.sign_in": Route((
         Obj("(POST: no pending sign-in)", "/login/passkey", "POST",
             data={"credential": "{}"}),), owners_or(UNAUTHORIZED)),
+    # issue 20: two-factor. The second step of signing in needs a pending sign-in (a
+    # correct password, minutes ago), which no role has: visitors and clients go back to
+    # the login page, signed-in staff to their start page. Everyone's own two-factor page;
+    # setting up an app starts at once (303), while a wrong first code, new recovery codes
+    # without an app, and removing without the confirmation box are refused for their
+    # input (400, nothing stored). An admin resets a staff member of their clinic (u1:
+    # their sessions end); another clinic's user, an unknown one: 404; their own: sent to
+    # their two-factor page, nothing changed.
+    "auth.second_factor": Route((
+        Obj("(no pending sign-in)", "/login/second-factor", owners=ALL - STAFF, ok=LOGIN),
+        Obj("(POST: a code, no pending sign-in)", "/login/second-factor", "POST",
+            data={"code": "123456"}, owners=ALL - STAFF, ok=LOGIN),
+    ), visitors_only),
+    "account.two_factor": Route((page("/account/two-factor", STAFF),), staff_only),
+    "account.two_factor_start": Route((
+        Obj("(POST)", "/account/two-factor/start", "POST", owners=STAFF, mutates=STAFF,
+            ok=SEE_OTHER),
+    ), staff_only),
+    "account.two_factor_confirm": Route((
+        Obj("(POST: a 5-digit code: refused)", "/account/two-factor/confirm", "POST",
+            data={"code": "12345"}, owners=STAFF, ok=OFFICE_REFUSED),
+    ), staff_only),
+    "account.two_factor_codes": Route((
+        Obj("(POST: no app set up: refused)", "/account/two-factor/recovery-codes", "POST",
+            data={"code": "12345"}, owners=STAFF, ok=OFFICE_REFUSED),
+    ), staff_only),
+    "account.two_factor_remove": Route((
+        Obj("(POST: not confirmed: refused)", "/account/two-factor/remove", "POST",
+            data={"password": "not the password"}, owners=STAFF, ok=OFFICE_REFUSED),
+    ), staff_only),
+    "admin.reset_two_factor": Route((
+        Obj("self (refused)", "/admin/users/{user:self}/two-factor/reset", "POST",
+            data=CONFIRMED, owners=ADMINS, ok=SEE_OTHER),
+        Obj("u1", "/admin/users/{user:u1}/two-factor/reset", "POST", data=CONFIRMED,
+            owners=ADMIN, mutates=ADMIN, ok=SEE_OTHER),
+        Obj("u2", "/admin/users/{user:u2}/two-factor/reset", "POST", data=CONFIRMED,
+            owners=ADMIN_OTHER, mutates=ADMIN_OTHER, ok=SEE_OTHER),
+        Obj("unknown user", "/admin/users/{user:unknown}/two-factor/reset", "POST",
+            data=CONFIRMED, unknown=True),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The

@@ -35,7 +35,7 @@ from outcome.services import audit
 from outcome.services import staff
 
 users_group = AppGroup("users", help="Staff accounts: create, list, disable, enable, "
-                                     "reset passwords, grant access.")
+                                     "reset passwords and second factors, grant access.")
 
 
 def _user(session: Session, email: str, slug: str | None) -> User:
@@ -178,6 +178,32 @@ def reset_password_command(email: str, clinic_slug: str | None, generate: bool) 
     if generate:
         click.echo(f"Password (shown only now): {password}")
     click.echo("They must change this password at their next sign-in.")
+
+
+# issue 20: two-factor
+@users_group.command("reset-2fa")
+@click.argument("email")
+@clinic_option
+def reset_two_factor_command(email: str, clinic_slug: str | None) -> None:
+    """Remove EMAIL's authenticator app, recovery codes and passkeys (a lost phone or
+    key); every session of theirs ends. Their next sign-in takes the password alone, or
+    leads to setting up a new second factor where the clinic requires one."""
+    from outcome.services import two_factor
+
+    now = dt.datetime.now(dt.UTC)
+    with transaction(database().session_factory) as session:
+        user = _user(session, email, clinic_slug)
+        had = two_factor.status(session, user)
+        two_factor.reset(session, user)
+        _audit(session, "two_factor.reset", "reset-2fa", user, now)
+        address = user.email
+    removed = ("an authenticator app" if had.totp else None,
+               f"{had.recovery_codes_left} unused recovery code(s)"
+               if had.recovery_codes_left else None,
+               f"{had.passkeys} passkey(s)" if had.passkeys else None)
+    what = ", ".join(r for r in removed if r) or "no second factor (nothing to remove)"
+    click.echo(f"Second factors of {address} reset: removed {what}; their sessions have "
+               "ended.")
 
 
 def _operator() -> str:

@@ -1,4 +1,5 @@
-"""A staff member's own account: their password, personal API tokens and language.
+"""A staff member's own account: their password, second factors, personal API tokens and
+language.
 
 Personal API tokens (:mod:`outcome.services.api_tokens`) are made here by the staff
 member they act for, and only they ever see the secret (once, on the response that
@@ -18,6 +19,7 @@ import datetime as dt
 import zoneinfo
 from typing import NoReturn
 
+import segno
 from flask import Blueprint
 from flask import abort
 from flask import flash
@@ -33,6 +35,7 @@ from flask_login import current_user
 from flask_login import login_required
 from flask_login import login_user
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from werkzeug.wrappers import Response
 from wtforms import PasswordField
 from wtforms.validators import EqualTo
@@ -46,9 +49,11 @@ from outcome.models import Clinic
 from outcome.models import User
 from outcome.services import api_tokens
 from outcome.services import staff
+from outcome.services import two_factor
 from outcome.services.languages import set_staff_locale
 from outcome.services.passwords import MAX_LENGTH
 from outcome.services.passwords import MIN_LENGTH
+from outcome.services.passwords import verify_password
 from outcome.web.admin import message
 from outcome.web.auth import ACCOUNT_LIMIT
 from outcome.web.auth import ADDRESS_LIMIT
@@ -249,3 +254,157 @@ def language() -> str | Response | tuple[str, int]:
             return redirect(url_for(".language"), 303)
     return render_template("account/language.html", chosen=user.locale, error=error,
                            languages=LANGUAGE_NAMES), (400 if error else 200)
+
+
+# --- two-factor sign-in (issue 20) ----------------------------------------------------------
+#
+# Setting up an authenticator app needs only the signed-in session (it adds protection);
+# making new recovery codes needs a current code, and removing the app a current code or
+# the password, so that a session left open on a shared screen cannot weaken the
+# account. Those checks are throttled like the password change. Every change is audited.
+
+
+def _clinic_of_me() -> Clinic:
+    clinic = db_session().get(Clinic, current_user.clinic_id)
+    assert clinic is not None
+    return clinic
+
+
+def _record_two_factor(action: str, outcome: str = "allowed") -> None:
+    user = _me()
+    audit_event(action=action, outcome=outcome, actor_user_id=user.id,
+                clinic_id=user.clinic_id, object_type="user", object_id=user.id,
+                even_if_failed=outcome != "allowed")
+
+
+def _qr_svg(uri: str) -> Markup:
+    """The provisioning URI as an inline SVG QR code (segno: no image library, no
+    request to anyone), labelled for screen readers."""
+    svg = segno.make(uri, error="m").svg_inline(
+        scale=4, title=_("QR code for your authenticator app"))
+    return Markup(svg.replace("<svg ", '<svg role="img" ', 1))  # noqa: S704 (segno escapes)
+
+
+def _two_factor_page(*, codes: list[str] | None = None, errors: dict[str, str] | None = None,
+                     status: int = 200) -> tuple[str, int]:
+    """The two-factor page: its status, the set-up in progress (QR code and the secret in
+    groups), and ``codes`` (new recovery codes) shown once on this response only."""
+    store = db_session()
+    user = _me()
+    clinic = _clinic_of_me()
+    pending = two_factor.pending_secret(store, user)
+    setup = None
+    if pending is not None:
+        uri = two_factor.provisioning_uri(pending, user, clinic)
+        setup = {"qr": _qr_svg(uri), "secret": two_factor.grouped(pending)}
+    return render_template(
+        "account/two_factor.html", state=two_factor.status(store, user), setup=setup,
+        codes=codes, codes_text="\n".join(codes or []), errors=errors or {},
+        required=two_factor.required_for(user, clinic),
+        clinic_name=clinic.name), status
+
+
+def _two_factor_key() -> str:
+    return f"two-factor:{current_user.id}" if current_user.is_authenticated else "two-factor:-"
+
+
+@bp.route("/two-factor", endpoint="two_factor")
+@login_required
+def two_factor_page() -> tuple[str, int]:
+    """The signed-in staff member's second factors: authenticator app, recovery codes,
+    passkeys."""
+    return _two_factor_page()
+
+
+@bp.route("/two-factor/start", methods=["POST"])
+@login_required
+def two_factor_start() -> Response | tuple[str, int]:
+    """Begin (or begin again) setting up an authenticator app: a new secret, shown as a
+    QR code until the first code confirms it."""
+    try:
+        two_factor.start_enrolment(db_session(), _me(), now())
+    except staff.StaffError as exc:
+        discard_changes()
+        _record_two_factor("two_factor.enrol.start", "error")
+        return _two_factor_page(errors={"form": message(exc)}, status=400)
+    _record_two_factor("two_factor.enrol.start")
+    return redirect(url_for(".two_factor") + "#setup", 303)
+
+
+@bp.route("/two-factor/confirm", methods=["POST"])
+@login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_two_factor_key)
+def two_factor_confirm() -> tuple[str, int]:
+    """Confirm the authenticator app with its first code; the ten recovery codes are shown
+    on this response only (200, never a redirect: they must not travel in the session)."""
+    try:
+        codes = two_factor.confirm_enrolment(db_session(), _me(),
+                                             request.form.get("code", "")[:100], now())
+    except staff.StaffError as exc:
+        discard_changes()
+        _record_two_factor("two_factor.enrol.confirm", "denied")
+        return _two_factor_page(errors={exc.field or "form": message(exc)}, status=400)
+    _record_two_factor("two_factor.enrol.confirm")
+    flash(_("Your authenticator app is set up: from now on, signing in asks for its code."),
+          "info")
+    return _two_factor_page(codes=codes)
+
+
+def _current_code_ok(*, password_allowed: bool = False) -> bool:
+    """Whether the form's ``code`` is a current authenticator code of the user (spent, as
+    at sign-in), or, where allowed, its ``password`` is theirs."""
+    user = _me()
+    code = request.form.get("code", "")[:100].strip()
+    if code and two_factor.verify_totp(db_session(), user, code, now()):
+        return True
+    password = request.form.get("password", "")[:MAX_LENGTH]
+    return bool(password_allowed and password and user.password_hash
+                and verify_password(user.password_hash, password))
+
+
+@bp.route("/two-factor/recovery-codes", methods=["POST"])
+@login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_two_factor_key)
+def two_factor_codes() -> tuple[str, int]:
+    """Replace the recovery codes with ten new ones (a current code from the app is
+    needed); the old ones stop working. Shown on this response only."""
+    if not two_factor.status(db_session(), _me()).totp:
+        _record_two_factor("two_factor.recovery_codes.regenerate", "error")
+        return _two_factor_page(errors={"codes": _(
+            "Set up an authenticator app first.")}, status=400)
+    if not _current_code_ok():
+        _record_two_factor("two_factor.recovery_codes.regenerate", "denied")
+        return _two_factor_page(errors={"codes": _(
+            "That code is not right. Type the 6-digit code your app shows now; each code "
+            "works once.")}, status=400)
+    codes = two_factor.regenerate_recovery_codes(db_session(), _me(), now())
+    _record_two_factor("two_factor.recovery_codes.regenerate")
+    flash(_("New recovery codes are made; the old ones no longer work."), "info")
+    return _two_factor_page(codes=codes)
+
+
+@bp.route("/two-factor/remove", methods=["POST"])
+@login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_two_factor_key)
+def two_factor_remove() -> Response | tuple[str, int]:
+    """Remove the authenticator app and recovery codes (a current code or the password is
+    needed, and the confirmation box); refused while the clinic requires a second factor
+    for the user's role and no passkey remains."""
+    require_confirmation()
+    if not _current_code_ok(password_allowed=True):
+        _record_two_factor("two_factor.remove", "denied")
+        return _two_factor_page(errors={"remove": _(
+            "Type a current code from your app, or your password, to remove it.")},
+            status=400)
+    try:
+        two_factor.remove_own(db_session(), _me(), _clinic_of_me())
+    except staff.StaffError as exc:
+        discard_changes()
+        _record_two_factor("two_factor.remove", "error")
+        return _two_factor_page(errors={"remove": message(exc)}, status=400)
+    _record_two_factor("two_factor.remove")
+    flash(_("The authenticator app and your recovery codes are removed."), "info")
+    return redirect(url_for(".two_factor"), 303)

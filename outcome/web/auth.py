@@ -20,6 +20,7 @@ from flask import session
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import LoginManager
 from flask_login import current_user
 from flask_login import login_required
@@ -31,6 +32,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 from wtforms import EmailField
 from wtforms import PasswordField
+from wtforms import StringField
 from wtforms.validators import InputRequired
 from wtforms.validators import Length
 
@@ -82,6 +84,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(_enforce_session_limits)
     app.before_request(_password_change_first)
+    app.before_request(_second_factor_first)
     app.register_error_handler(429, _too_many)
     user_unauthorized.connect(_count_signed_out_request, app)
 
@@ -162,6 +165,33 @@ def _password_change_first() -> Response | None:
     return redirect(url_for("account.password"), 303)
 
 
+# What a user who must set up a second factor may still reach (besides what a password
+# change allows): the account's two-factor page and its forms, and passkeys.
+SECOND_FACTOR_ALLOWED = PASSWORD_CHANGE_ALLOWED | frozenset({
+    "account.two_factor", "account.two_factor_start", "account.two_factor_confirm",
+    "auth.second_factor"})
+SECOND_FACTOR_FREE_BLUEPRINTS = PASSWORD_CHANGE_FREE_BLUEPRINTS | frozenset({"passkeys"})
+
+
+def _second_factor_first() -> Response | None:
+    """Where the clinic requires a second factor of one of the user's roles
+    (``two_factor_roles``) and the user has none, every staff page redirects to the
+    two-factor page until they set one up (after a password change, which comes first);
+    signing out stays possible."""
+    if not current_user.is_authenticated or current_user.must_change_password:
+        return None
+    if (request.endpoint in SECOND_FACTOR_ALLOWED
+            or request.blueprint in SECOND_FACTOR_FREE_BLUEPRINTS):
+        return None
+    store = db_session()
+    clinic = store.get_one(Clinic, current_user.clinic_id)
+    if not two_factor.required_for(current_user, clinic):
+        return None
+    if two_factor.has_second_factor(store, current_user._get_current_object()):
+        return None
+    return redirect(url_for("account.two_factor"), 303)
+
+
 @login_manager.user_loader
 def load_user(identity: str) -> User | None:
     """The user of a session identity, if the account is active and the version current."""
@@ -218,6 +248,83 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     # A fresh installation (no clinic yet): nobody can sign in; the page says how to set up.
     return render_template("auth/login.html", form=form,
                            no_clinic=not setup.has_clinic(db_session()))
+
+
+class SecondFactorForm(FlaskForm):
+    code = StringField(_l("Code"), validators=[Length(max=100)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                  "autocapitalize": "off", "spellcheck": "false",
+                                  "autofocus": True})
+    recovery_code = StringField(_l("Recovery code"), validators=[Length(max=100)],
+                                render_kw={"autocomplete": "off", "autocapitalize": "off",
+                                           "spellcheck": "false"})
+
+
+def _lapsed() -> Response:
+    flash(_("Your sign-in lapsed or was not started: type your e-mail and password again "
+            "(the second step must follow within 5 minutes)."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/login/second-factor", methods=["GET", "POST"], endpoint="second_factor")
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"], deduct_when=_login_failed)
+def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
+    """The second step of signing in: a code from the authenticator app, a recovery code
+    (or a passkey, :mod:`outcome.web.passkeys`), after a correct password.
+
+    Throttled as the password is: per address (Flask-Limiter, failures only) and per
+    account (:mod:`outcome.web.login_throttle`, answered 429 with ``Retry-After`` before
+    the code is checked); a wrong code is audited as a refused sign-in of that user.
+    """
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    user = second_factor.pending_user()
+    if user is None:
+        return _lapsed()
+    form = SecondFactorForm()
+    if form.validate_on_submit():
+        address = request.remote_addr or ""
+        email = user.email.lower()
+        wait = login_throttle.retry_after(email, address, now())
+        if wait:  # before the code is checked, and not counted
+            body, status = _too_many_page()
+            return body, status, {"Retry-After": str(wait)}
+        store = db_session()
+        typed_recovery = (form.recovery_code.data or "").strip()
+        typed = typed_recovery or (form.code.data or "").strip()
+        if not typed:  # nothing typed: said, not counted
+            form.code.errors = [*form.code.errors, _("Type the 6-digit code your "
+                                                     "authenticator app shows.")]
+            return render_template("auth/second_factor.html", form=form, show_recovery=False)
+        if not typed_recovery and two_factor.looks_like_totp(typed):
+            method = "totp"
+            accepted = two_factor.verify_totp(store, user, typed, now())
+        else:
+            method = "recovery_code"
+            accepted = two_factor.use_recovery_code(store, user, typed, now())
+        if accepted:
+            response = second_factor.complete(user, method)
+            if method == "recovery_code":
+                left = two_factor.recovery_codes_left(store, user)
+                flash(ngettext("You signed in with a recovery code; %(num)d code is left. "
+                               "Make new ones on your two-factor page.",
+                               "You signed in with a recovery code; %(num)d codes are left. "
+                               "Make new ones on your two-factor page if you run low.",
+                               left), "error" if left <= 3 else "info")
+            return response
+        g.login_failed = True
+        login_throttle.record_failure(email, address, now())
+        audit_event(action="login", outcome="denied", even_if_failed=True,
+                    actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id,
+                    object_type="sign_in_method", object_id=method)
+        field = form.recovery_code if typed_recovery else form.code
+        refusal = (_("That recovery code is not right or was used already.")
+                   if method == "recovery_code" else
+                   _("That code is not right. Type the 6-digit code your app shows now; "
+                     "each code works once."))
+        field.errors = [*field.errors, refusal]
+    return render_template("auth/second_factor.html", form=form,
+                           show_recovery=bool(form.recovery_code.errors))
 
 
 @bp.route("/logout", methods=["POST"])

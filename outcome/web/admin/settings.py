@@ -21,10 +21,12 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from outcome.extensions import instrument_library
+from outcome.models.clinic import ROLES
 from outcome.services import clinic_settings
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import bp
+from outcome.web.admin.staff import ROLE_LABELS
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
@@ -140,6 +142,20 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
             "the Retention page. From 1 to 90."), "int"),
     )),
 )
+# issue 20: two-factor. A list of roles, edited as checkboxes (widget "roles").
+SETTINGS_SECTIONS += (
+    (_l("Sign-in"), (
+        ("two_factor_roles", _l("Roles that must use a second factor"),
+         _l("After their password, staff with a ticked role sign in with a code from an "
+            "authenticator app or a passkey; without one yet, they set it up at their next "
+            "sign-in before any other page opens. An admin can reset a lost one on the "
+            "staff member's page."), "roles"),
+    )),
+)
+# Settings whose value is a list of roles, sent as checkboxes with a marker field
+# ``<key>__shown`` (an unticked checkbox sends nothing, so "none ticked" needs it).
+ROLE_LIST_KEYS = frozenset({"two_factor_roles"})
+
 # Edited on their own form (outcome.web.admin.crisis), not as text here.
 CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
 # Changing these changes stored progress colours only after a recomputation.
@@ -205,6 +221,9 @@ def settings() -> str | Response:
         parsed: dict[str, Any] = {}
         for setting in clinic_settings.CLINIC_SETTINGS:
             raw = request.form.get(setting.key)
+            if setting.key in ROLE_LIST_KEYS:
+                sent = request.form.get(f"{setting.key}__shown") is not None
+                raw = json.dumps(request.form.getlist(setting.key)) if sent else None
             if raw is None:
                 continue
             raw = raw.replace("\r\n", "\n").strip()
@@ -245,5 +264,6 @@ def settings() -> str | Response:
     library = sorted(instrument_library(current_app), key=lambda i: i.id)
     return render_template(
         "admin/settings.html", sections=_settings_sections(), shown=shown, errors=errors,
+        roles=ROLES, role_labels=ROLE_LABELS,
         weekdays=WEEKDAYS, timezones=sorted(zoneinfo.available_timezones()),
         instrument_ids=sorted({i.id: i for i in library}.items()))

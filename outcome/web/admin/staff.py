@@ -24,6 +24,7 @@ from outcome.models import User
 from outcome.models.clinic import ROLES
 from outcome.services import access_requests
 from outcome.services import staff
+from outcome.services import two_factor
 from outcome.web.admin.blueprint import _admin
 from outcome.web.admin.blueprint import _asked
 from outcome.web.admin.blueprint import _clinic
@@ -93,7 +94,8 @@ def user_page(user_id: int, generated: str | None = None) -> str:
     return render_template("admin/user.html", user=user, tz=_tz(), local=_local,
                            roles=ROLES, role_labels=ROLE_LABELS, generated=generated,
                            clients=staff.client_count(store, user), pairs=pairs,
-                           is_self=user.id == current_user.id)
+                           is_self=user.id == current_user.id,
+                           second_factor=two_factor.status(store, user))
 
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])
@@ -178,3 +180,26 @@ def reset_password(user_id: int) -> str | Response:
     if generate:
         return user_page(user_id, generated=password)
     return redirect(url_for(".user_page", user_id=user_id))
+
+
+# issue 20: two-factor sign-in
+@bp.route("/users/<int:user_id>/two-factor/reset", methods=["POST"])
+def reset_two_factor(user_id: int) -> Response:
+    """Delete the staff member's authenticator app, recovery codes and passkeys (a lost
+    phone), and end their sessions; audited with the admin as actor and the user as
+    object. Their next sign-in takes the password alone, or leads to setting up a new
+    second factor where the clinic requires one."""
+    user = _staff_member(user_id, "two_factor.reset")
+    if user.id == current_user.id:  # that would skip the re-check the account page asks
+        audit_event(action="two_factor.reset", outcome="error", actor_user_id=current_user.id,
+                    clinic_id=current_user.clinic_id, object_type="user", object_id=user_id,
+                    even_if_failed=True)
+        flash(_("Change your own second factors on your two-factor page; another admin can "
+                "reset them."), "error")
+        return redirect(url_for("account.two_factor"), 303)
+    require_confirmation()
+    two_factor.reset(db_session(), user)
+    _record("two_factor.reset", object_type="user", object_id=user_id)
+    flash(_("The second factors of %(name)s are removed and their sessions have ended.",
+            name=user.display_name), "info")
+    return redirect(url_for(".user_page", user_id=user_id), 303)
