@@ -11,7 +11,6 @@ from sqlalchemy import select
 from outcome.models import Administration
 from outcome.models import AuditEvent
 from outcome.models import ConsentDecision
-from outcome.models import ConsentText
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
 from outcome.services import consent
@@ -167,7 +166,7 @@ def _choose(client, decision):
 
 
 def test_the_link_asks_first_and_agree_continues(client, db_session, person, clock):
-    _therapist, someone, episode = person
+    _therapist, _someone, episode = person
     _link_row, token = _link(db_session, episode, clock)
     assert client.get(f"/q/{token}").status_code == 303
     first = client.get("/q/")
@@ -186,7 +185,7 @@ def test_the_link_asks_first_and_agree_continues(client, db_session, person, clo
 
 def test_declining_stores_nothing_and_says_how_to_change_ones_mind(client, db_session, person,
                                                                   clock):
-    _therapist, someone, episode = person
+    _therapist, _someone, episode = person
     _link_row, token = _link(db_session, episode, clock)
     client.get(f"/q/{token}")
     response = _choose(client, "decline")
@@ -258,7 +257,7 @@ def test_a_new_version_asks_again_at_the_next_questionnaire(client, db_session, 
 
 
 def test_a_stale_form_shows_the_new_version(client, db_session, person, clock):
-    _therapist, someone, episode = person
+    _therapist, _someone, episode = person
     _row, token = _link(db_session, episode, clock)
     client.get(f"/q/{token}")
     response = _post(client, "/q/consent", decision="agree", text="999999")
