@@ -42,21 +42,21 @@ WITHDRAWN_BODY = N_("One of your clients withdrew their consent to questionnaire
 
 def decline(session: Session, *, client: Client, text: ConsentText, channel: str,
             now: dt.datetime, link: QuestionnaireLink | None = None,
-            base_url: str | None = None) -> ConsentDecision:
+            user: User | None = None, base_url: str | None = None) -> ConsentDecision:
     """The client said no to ``text``: a refusal, or a withdrawal when they had agreed to
     an earlier version (then as :func:`withdraw`); flush."""
     if status(session, client).state == "agreed":
         return withdraw(session, client=client, text=text, channel=channel, now=now,
-                        link=link, base_url=base_url)
+                        link=link, user=user, base_url=base_url)
     return record_decision(session, client=client, text=text, decision="refused",
-                           channel=channel, now=now, link=link)
+                           channel=channel, now=now, link=link, user=user)
 
 
 def withdraw(session: Session, *, client: Client, text: ConsentText, channel: str,
              now: dt.datetime, link: QuestionnaireLink | None = None,
              user: User | None = None, base_url: str | None = None) -> ConsentDecision:
     """Record a withdrawal, revoke the client's unused links, cancel their waiting support
-    checks and queue the therapist's notice; flush."""
+    checks and queue the therapist's notice (unless the therapist recorded it); flush."""
     row = record_decision(session, client=client, text=text, decision="withdrawn",
                           channel=channel, now=now, link=link, user=user)
     episode_ids = select(Episode.id).where(Episode.client_id == client.id)
@@ -67,7 +67,8 @@ def withdraw(session: Session, *, client: Client, text: ConsentText, channel: st
     for check in session.scalars(select(SupportCheck).where(
             SupportCheck.episode_id.in_(episode_ids), SupportCheck.status == "sent")):
         check.status = "cancelled"
-    tell_therapist(session, client=client, decision=row, base_url=base_url, now=now)
+    if user is None or user.id != client.therapist_id:
+        tell_therapist(session, client=client, decision=row, base_url=base_url, now=now)
     session.flush()
     return row
 
