@@ -256,3 +256,13 @@ def record_decision(session: Session, *, client: Client, text: ConsentText, deci
     session.add(row)
     session.flush()
     return row
+
+
+def caseload_marks(session: Session, therapist_id: int) -> dict[str, str]:
+    """The therapist's clients who declined or withdrew consent: client code to
+    ``refused`` or ``withdrawn`` (the caseload's mark)."""
+    clients = dict(session.execute(select(Client.id, Client.code).where(
+        Client.therapist_id == therapist_id)).tuples().all())
+    return {clients[client_id]: state.state
+            for client_id, state in statuses(session, clients).items()
+            if state.state in ("refused", "withdrawn")}
