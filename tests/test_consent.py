@@ -275,3 +275,45 @@ def test_russian_client_reads_the_russian_text(client, db_session, person, clock
     client.get(f"/q/{token}")
     html = client.get("/q/consent").get_data(as_text=True)
     assert "Что собирается" in html
+
+
+# --- FHIR ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("decisions", "status"), [(("agreed",), "active"),
+                                                   (("refused",), "rejected"),
+                                                   (("agreed", "withdrawn"), "inactive")])
+def test_the_export_bundle_carries_a_valid_consent(db_session, person, clock, decisions,
+                                                   status):
+    import base64
+
+    from fhir.resources.R4B.bundle import Bundle
+    from fhir.resources.R4B.consent import Consent
+
+    from outcome.services.exports import episodes_bundle
+
+    _therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    for decision in decisions:
+        consent.record_decision(db_session, client=someone, text=text, decision=decision,
+                                channel="link", now=clock())
+        clock.advance(minutes=1)
+    bundle = episodes_bundle(db_session, someone, [episode], LIB, clock())
+    Bundle.model_validate(bundle)
+    [resource] = [e["resource"] for e in bundle["entry"]
+                  if e["resource"]["resourceType"] == "Consent"]
+    model = Consent.model_validate(resource)
+    assert model.status == status
+    assert resource["policy"] == [{"uri": "urn:outcome:consent-text:en:1"}]
+    assert base64.b64decode(resource["sourceAttachment"]["data"]).decode() == text.body
+    assert resource["patient"]["reference"].startswith("Patient/")
+    assert resource["provision"]["type"] == ("permit" if status == "active" else "deny")
+    assert "Zelda" not in str(resource)
+
+
+def test_no_consent_resource_before_the_client_is_asked(db_session, person, clock):
+    from outcome.services.exports import episodes_bundle
+
+    _therapist, someone, episode = person
+    bundle = episodes_bundle(db_session, someone, [episode], LIB, clock())
+    assert "Consent" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
