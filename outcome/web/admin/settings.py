@@ -129,6 +129,15 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("A not-on-track or unrepaired-rupture case with no action plan this many days "
             "after its alert goes on the supervisor's agenda. From 1 to 60."), "int"),
     )),
+    # issue 20: consent
+    (_l("Client consent"), (
+        ("consent_online", _l("Ask for consent on the client's phone"),
+         _l("On: before their first questionnaire each client reads the clinic's consent "
+            "text (edited under Consent text) and agrees or declines; nothing is stored "
+            "without an agreement. Off only where the clinic records consent another way "
+            "(a decision recorded on paper can be entered on the client's page)."),
+         "boolean"),
+    )),
 )
 # Edited on their own form (outcome.web.admin.crisis), not as text here.
 CRISIS_FORM_KEYS = frozenset({"crisis_contacts", "reading_hours"})
