@@ -825,8 +825,11 @@ POLICY: dict[str, Route] = {
     ), owners_or(UNAUTHORIZED)),
     "questionnaire.consent_declined": Route((page("/q/consent/declined", CLIENT_SESSIONS),),
                                             owners_or(UNAUTHORIZED)),
-    "questionnaire.withdraw": Route((page("/q/withdraw", CLIENT_SESSIONS),),
-                                    owners_or(UNAUTHORIZED)),
+    "questionnaire.withdraw": Route((
+        page("/q/withdraw", CLIENT_SESSIONS),
+        Obj("(POST: withdraw)", "/q/withdraw", "POST", owners=CLIENT_SESSIONS,
+            mutates=CLIENT_SESSIONS),
+    ), owners_or(UNAUTHORIZED), rank=8, copy_session=True),
     "record.consent_paper": Route(per_code("/clients/{code}/consent", method="POST",
                                            data={"decision": ""}), staff_only),
     "admin.consent_texts": Route((

@@ -262,7 +262,7 @@ def caseload_marks(session: Session, therapist_id: int) -> dict[str, str]:
     """The therapist's clients who declined or withdrew consent: client code to
     ``refused`` or ``withdrawn`` (the caseload's mark)."""
     clients = dict(session.execute(select(Client.id, Client.code).where(
-        Client.therapist_id == therapist_id)).tuples().all())
+        Client.therapist_id == therapist_id)).all())
     return {clients[client_id]: state.state
             for client_id, state in statuses(session, clients).items()
             if state.state in ("refused", "withdrawn")}

@@ -180,7 +180,7 @@ def _add_consents(session: Session, clinic: Clinic) -> None:
     episode opened (issue 20). Clients with a decision already are left as they are."""
     first_day = dict(session.execute(
         select(Episode.client_id, func.min(Episode.opened_on))
-        .where(Episode.clinic_id == clinic.id).group_by(Episode.client_id)).tuples().all())
+        .where(Episode.clinic_id == clinic.id).group_by(Episode.client_id)).all())
     if not first_day:
         return
     decided = set(session.scalars(select(ConsentDecision.client_id).where(
