@@ -317,3 +317,21 @@ def test_no_consent_resource_before_the_client_is_asked(db_session, person, cloc
     _therapist, someone, episode = person
     bundle = episodes_bundle(db_session, someone, [episode], LIB, clock())
     assert "Consent" not in {e["resource"]["resourceType"] for e in bundle["entry"]}
+
+
+def test_the_api_refuses_answers_after_a_withdrawal_with_a_4xx(api, db_session, person,
+                                                                clock):
+    therapist, someone, _episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    consent_withdrawal.withdraw(db_session, client=someone, text=text, channel="staff",
+                                now=clock(), user=therapist)
+    db_session.commit()
+    response = api(therapist).post(f"/api/v1/clients/{someone.code}/administrations", json={
+        "instrument": "phq9", "answers": {f"phq9_{i}": 1 for i in range(1, 10)}})
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["code"] == "no_consent"
+    assert db_session.scalar(select(Administration.id)) is None
+    # The therapist recorded it: no e-mail tells them what they did.
+    assert db_session.scalar(select(OutboundEmail.id)) is None
