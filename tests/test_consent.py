@@ -335,3 +335,49 @@ def test_the_api_refuses_answers_after_a_withdrawal_with_a_4xx(api, db_session, 
     assert db_session.scalar(select(Administration.id)) is None
     # The therapist recorded it: no e-mail tells them what they did.
     assert db_session.scalar(select(OutboundEmail.id)) is None
+
+
+# --- staff pages --------------------------------------------------------------------------
+
+
+def test_the_record_shows_consent_and_takes_a_paper_decision(client, auth, db_session, person,
+                                                            clock):
+    therapist, someone, _episode = person
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert "not yet asked" in page
+    response = client.post(f"/clients/{someone.code}/consent",
+                           data={"csrf_token": csrf_token(page), "decision": "agreed"})
+    assert response.status_code == 302
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert "agreed (version 1," in page
+    row = db_session.scalar(select(ConsentDecision))
+    assert (row.channel, row.recorded_by_user_id) == ("staff", therapist.id)
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined"})
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert "withdrawn on" in page
+    home = client.get("/").get_data(as_text=True)
+    assert "Consent withdrawn" in home
+    actions = db_session.scalars(select(AuditEvent.action)).all()
+    assert actions.count("consent.record") == 2
+
+
+def test_an_admin_publishes_a_new_version(client, auth, db_session, asking, make_user):
+    admin = make_user("admin")
+    db_session.commit()
+    auth.login(admin.email)
+    page = client.get("/admin/consent?language=ru")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Что собирается" in html
+    empty = client.post("/admin/consent", data={"csrf_token": csrf_token(html),
+                                                "language": "ru", "body": "  "})
+    assert empty.status_code == 422
+    done = client.post("/admin/consent", data={"csrf_token": csrf_token(html),
+                                               "language": "ru", "body": "Новый текст."})
+    assert done.status_code == 302
+    assert [t.version for t in consent.history(db_session, asking.id, "ru")] == [2, 1]
+    assert "consent.text.publish" in db_session.scalars(select(AuditEvent.action)).all()
+    settings = client.get("/admin/settings").get_data(as_text=True)
+    assert "Ask for consent on the client" in settings
