@@ -813,8 +813,10 @@ POLICY: dict[str, Route] = {
                             data={"review_on": "2026-09-30"})), staff_only),
     # issue 20: consent. The client's consent pages are their link session's (the world's
     # clients agreed: issue20_consent_world); a decision without a choice is refused
-    # (400, nothing stored); withdrawing itself ends the session and is tested in
-    # tests/test_consent.py. The therapist records a paper decision for their own
+    # (400, nothing stored). Withdrawing runs on a copy of the session (it ends it), among
+    # the clients' own changes, which come before the therapists' (whose link revocation
+    # would end the session first); what follows is tested in tests/test_consent.py. The
+    # therapist records a paper decision for their own
     # client only (no choice: refused, a redirect with a message). The consent text
     # editor is the admins' (each their own clinic's; a clinic's first view makes its
     # texts from the shipped defaults); an empty text is refused (422).
@@ -829,7 +831,7 @@ POLICY: dict[str, Route] = {
         page("/q/withdraw", CLIENT_SESSIONS),
         Obj("(POST: withdraw)", "/q/withdraw", "POST", owners=CLIENT_SESSIONS,
             mutates=CLIENT_SESSIONS),
-    ), owners_or(UNAUTHORIZED), rank=8, copy_session=True),
+    ), owners_or(UNAUTHORIZED), copy_session=True),
     "record.consent_paper": Route(per_code("/clients/{code}/consent", method="POST",
                                            data={"decision": ""}), staff_only),
     "admin.consent_texts": Route((
