@@ -506,6 +506,11 @@ def make_clinic(db_session: Session) -> Callable[..., Clinic]:
         n = next(_sequence)
         kwargs.setdefault("slug", f"clinic-{n}")
         kwargs.setdefault("name", f"Test Clinic {n}")
+        # Issue 20: the real default asks each client for consent on their first link
+        # page; the generic test clinic records consent another way (consent_online off),
+        # so tests about other things meet the questionnaire itself. Consent tests turn
+        # it on (tests/test_consent.py).
+        kwargs["settings"] = {"consent_online": False, **(kwargs.get("settings") or {})}
         clinic = Clinic(**kwargs)
         db_session.add(clinic)
         db_session.flush()

@@ -154,3 +154,15 @@ def faults(text: str) -> list[str]:
     """What of :data:`FORBIDDEN` ``text`` holds (the first of each kind), in words."""
     return [f"{why}: {m.group(0)!r}" for pattern, why in FORBIDDEN
             for m in [pattern.search(text)] if m]
+
+
+def consent_given(session, client, now):
+    """The client agreed to the clinic's consent text (issue 20), as on the consent page
+    of their first link: for tests about later visits in a clinic that asks online."""
+    from outcome.models import Clinic
+    from outcome.services import consent
+
+    text = consent.current_text(session, session.get(Clinic, client.clinic_id), client.locale,
+                                now)
+    return consent.record_decision(session, client=client, text=text, decision="agreed",
+                                   channel="link", now=now)

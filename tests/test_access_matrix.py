@@ -75,6 +75,7 @@ from tests.conftest import AuthActions
 from tests.conftest import FrozenClock
 from tests.conftest import csrf_token
 from tests.helpers import answer
+from tests.helpers import consent_given
 
 LIB = builtin_library()
 PHQ = LIB.get("phq9")
@@ -889,6 +890,36 @@ POLICY: dict[str, Route] = {
         Obj("unknown user", "/admin/users/{user:unknown}/two-factor/reset", "POST",
             data=CONFIRMED, unknown=True),
     ), staff_only),
+    # issue 20: consent. The client's consent pages are their link session's (the world's
+    # clients agreed: issue20_consent_world); a decision without a choice is refused
+    # (400, nothing stored). Withdrawing runs on a copy of the session (it ends it), among
+    # the clients' own changes, which come before the therapists' (whose link revocation
+    # would end the session first); what follows is tested in tests/test_consent.py. The
+    # therapist records a paper decision for their own
+    # client only (no choice: refused, a redirect with a message). The consent text
+    # editor is the admins' (each their own clinic's; a clinic's first view makes its
+    # texts from the shipped defaults); an empty text is refused (422).
+    "questionnaire.consent": Route((
+        page("/q/consent", CLIENT_SESSIONS, mutates=CLIENT_SESSIONS),
+        Obj("(POST: no choice: refused)", "/q/consent", "POST", data={"decision": ""},
+            owners=CLIENT_SESSIONS, ok=OFFICE_REFUSED),
+    ), owners_or(UNAUTHORIZED)),
+    "questionnaire.consent_declined": Route((page("/q/consent/declined", CLIENT_SESSIONS),),
+                                            owners_or(UNAUTHORIZED)),
+    "questionnaire.withdraw": Route((
+        page("/q/withdraw", CLIENT_SESSIONS),
+        Obj("(POST: withdraw)", "/q/withdraw", "POST", owners=CLIENT_SESSIONS,
+            mutates=CLIENT_SESSIONS),
+    ), owners_or(UNAUTHORIZED), copy_session=True),
+    "record.consent_paper": Route(per_code("/clients/{code}/consent", method="POST",
+                                           data={"decision": ""}), staff_only),
+    "admin.consent_texts": Route((
+        page("/admin/consent", ADMINS, mutates=ADMINS),
+        page("/admin/consent?language=ru", ADMINS, mutates=ADMINS),
+        Obj("(POST: an empty text: refused)", "/admin/consent", "POST",
+            data={"language": "en", "body": " "}, owners=ADMINS,
+            ok=Expect("422 (refused, nothing stored)", frozenset({422}), allowed=True)),
+    ), staff_only),
 }
 NOT_ROUTES = {"static"}  # Flask's static files: no data, no policy
 # Every route about one client's data (a client code in the URL), pages and forms. The
@@ -904,6 +935,7 @@ CLIENT_DATA_ENDPOINTS = ("record.page", "care.page", "record.export_csv",
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("appointments."))  # issue 17
 CLIENT_DATA_ENDPOINTS += ("record.review", "record.review_pdf")  # issue 18: review
 CLIENT_DATA_ENDPOINTS += tuple(e for e in POLICY if e.startswith("support."))  # issue 19
+CLIENT_DATA_ENDPOINTS += ("record.consent_paper",)  # issue 20: consent
 
 
 # --- the guard ---------------------------------------------------------------------------
@@ -1074,6 +1106,8 @@ def build_world(store, clock, password_hash: str) -> SimpleNamespace:
     keys.update(issue19_api_world(store, clock, users, episodes))
     keys.update(issue20_passkeys_world(store, users))  # issue 20: passkeys
 
+    issue20_consent_world(store, clock, people)  # issue 20: consent
+
     # What a role must never see: (label, needle, roles that may see it, whether an echo
     # of the request's own URL or form is no leak). Matched case-insensitively.
     markers = []
@@ -1179,6 +1213,15 @@ def issue19_therapist_world(store, clock, users, episodes) -> dict[str, str]:
     keys["check:unknown"] = keys["plan:unknown"] = str(UNKNOWN_ID)
     store.commit()
     return keys
+
+
+def issue20_consent_world(store, clock, people) -> None:
+    """Issue 20: consent. Clients A, B and C agreed to their clinic's consent text (the
+    shipped version 1) on an earlier link, so their link sessions reach the
+    questionnaires."""
+    for client in people.values():
+        consent_given(store, client, clock())
+    store.commit()
 
 
 # --- the cases -----------------------------------------------------------------------------

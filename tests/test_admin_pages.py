@@ -483,6 +483,7 @@ def test_settings_are_saved_and_audited(auth, client, db_session, world):
     db_session.refresh(clinic)
     assert clinic.timezone == "Europe/Berlin"
     assert clinic.settings == {
+        "consent_online": False,  # the test world's clinic (tests/conftest.py, issue 20)
         "digest_weekday": 4, "digest_time": "16:30", "link_opens_hours": 72,
         "colour_green_max": 0.7,
         "crisis_text": "Call the clinic line 0123 456 789, or 112 in an emergency."}
@@ -523,7 +524,7 @@ def test_a_bad_setting_names_the_field_and_saves_nothing(auth, client, db_sessio
     assert error and reason in error.group(1).replace("&#39;", "'"), html
     assert f'href="#setting-{field}"' in html
     db_session.refresh(clinic)
-    assert clinic.settings == {} and clinic.timezone == "UTC"
+    assert clinic.settings == {"consent_online": False} and clinic.timezone == "UTC"
     assert [e.outcome for e in events(db_session, "clinic.settings.change")] == ["error"]
 
 

@@ -27,6 +27,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.links import issue_link
 from tests.helpers import artifacts
+from tests.helpers import consent_given
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("client-flow")
@@ -97,6 +98,7 @@ def live(databases, tmp_path, request, make_app):
                           therapist_id=therapist.id, opened_on=dt.date(2026, 11, 1))
         session.add(episode)
         session.flush()
+        consent_given(session, client, dt.datetime.now(dt.UTC))  # agreed on an earlier link
         from outcome.extensions import instrument_library
 
         _, token = issue_link(session, episode=episode, purpose="pre",

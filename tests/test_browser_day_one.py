@@ -326,7 +326,12 @@ def test_day_one_to_discharge(browser, live):  # noqa: F811
     client = Walk(browser, base, "client", viewport=PHONE)
     client.page.goto(link)
     page = client.page
-    assert page.url == f"{base}/q/"  # the token left the address bar
+    # Issue 20: her first link asks for consent first, in her language.
+    assert page.url == f"{base}/q/consent"  # the token left the address bar
+    expect(page.get_by_text("Что собирается", exact=False)).to_be_visible()
+    client.check("consent-russian")
+    client.press(re.compile("Согласиться|Agree"))
+    assert page.url == f"{base}/q/"
     assert page.locator("html").get_attribute("lang") == "ru"
     expect(page.get_by_text(RU_PHQ9["stem"])).to_be_visible()
     expect(page.get_by_text(RU_PHQ9["items"]["phq9_9"])).to_be_visible()

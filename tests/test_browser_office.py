@@ -29,6 +29,7 @@ from outcome.models import Episode
 from outcome.models import User
 from outcome.services.passwords import hash_password
 from tests.helpers import artifacts
+from tests.helpers import consent_given
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("office")
@@ -94,6 +95,7 @@ def live(databases, tmp_path, make_app):
                           therapist_id=therapist.id, opened_on=now.date())
         session.add(episode)
         session.flush()
+        consent_given(session, client, now)  # agreed on an earlier visit (issue 20)
         # Within today (UTC) whenever the test runs: now, rounded to the minute.
         session.add(Appointment(episode_id=episode.id, starts_dt=now.replace(
             second=0, microsecond=0), status="scheduled"))

@@ -31,6 +31,7 @@ from outcome.services.instruments import attest
 from outcome.services.links import issue_link
 from outcome.services.passwords import hash_password
 from tests.helpers import artifacts
+from tests.helpers import consent_given
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("client-visit")
@@ -86,6 +87,7 @@ def live(databases, tmp_path, make_app):
                           therapist_id=therapist.id, opened_on=dt.date(2026, 11, 1))
         session.add(episode)
         session.flush()
+        consent_given(session, client, now)  # agreed on an earlier link (issue 20)
         set_goals(session, episode, ["Sleep through the night without waking at four",
                                      "Go back to running with my sister"], now)
         link, token = issue_link(session, episode=episode, purpose="pre", now=now,

@@ -217,7 +217,7 @@ def test_the_goal_scale_asks_its_question_once_per_goal(client, db_session, clin
            now=clock())
     set_goals(db_session, episode, ["Sleep through the night", "Go back to running"],
               clock())
-    clinic.settings = {"pre_battery": [{"instrument": "gbo"}]}
+    clinic.settings = {**clinic.settings, "pre_battery": [{"instrument": "gbo"}]}
     _, token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
                           library=LIB)
     db_session.commit()

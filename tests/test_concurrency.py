@@ -73,6 +73,7 @@ from outcome.services.api_tokens import create_token
 from outcome.services.clients import register_client
 from outcome.services.links import issue_link
 from questionnaires.loader import builtin_library
+from tests.helpers import consent_given
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
@@ -146,6 +147,7 @@ def setup_clinic(fresh_database_url) -> Iterator[Callable[..., Setup]]:
                 client, episode = register_client(session, therapist, name=f"Client {n}",
                                                   opened_on=now.date())
                 codes.append(client.code)
+                consent_given(session, client, now)  # agreed before (issue 20)
                 for instrument_id, answers in (intake(n) if intake else {}).items():
                     instrument = LIB.get(instrument_id)
                     submit_administration(

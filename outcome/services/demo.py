@@ -23,9 +23,11 @@ from outcome.models import Alert
 from outcome.models import Appointment
 from outcome.models import Client
 from outcome.models import Clinic
+from outcome.models import ConsentDecision
 from outcome.models import Episode
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.services import consent
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo_answers import fill_demo_answers
 from outcome.services.demo_support import seed_demo_support
@@ -107,6 +109,7 @@ def seed_demo(
     """
     clinic = session.scalar(select(Clinic).where(Clinic.slug == DEMO_SLUG))
     if clinic is not None:
+        _add_consents(session, clinic)
         if library is not None:
             _add_answers(session, clinic, library, today, seed)
         return summarise(session, clinic, created=False)
@@ -143,6 +146,7 @@ def seed_demo(
         _add_client(session, rng, clinic, therapists[index % len(therapists)], name, today, tz,
                     past=True)
     session.flush()
+    _add_consents(session, clinic)
     if library is not None:
         _add_answers(session, clinic, library, today, seed)
     return summarise(session, clinic, created=True)
@@ -168,6 +172,28 @@ def _add_answers(session: Session, clinic: Clinic, library: InstrumentLibrary,
         recompute_signals(session, library, now, clinic.id)
         backdate_demo_alerts(session, clinic)
         seed_demo_support(session, clinic, library, now)
+
+
+def _add_consents(session: Session, clinic: Clinic) -> None:
+    """Every demo client agreed to the clinic's consent text (the shipped English
+    version 1) on the link page before their first questionnaire, the morning their first
+    episode opened (issue 20). Clients with a decision already are left as they are."""
+    first_day = dict(session.execute(
+        select(Episode.client_id, func.min(Episode.opened_on))
+        .where(Episode.clinic_id == clinic.id).group_by(Episode.client_id)).all())
+    if not first_day:
+        return
+    decided = set(session.scalars(select(ConsentDecision.client_id).where(
+        ConsentDecision.clinic_id == clinic.id)))
+    earliest = dt.datetime.combine(min(first_day.values()), dt.time(7), tzinfo=dt.UTC)
+    text = consent.current_text(session, clinic, "en", earliest)
+    for client in session.scalars(select(Client).where(Client.clinic_id == clinic.id)
+                                  .order_by(Client.id)):
+        if client.id in decided or client.id not in first_day:
+            continue
+        consent.record_decision(
+            session, client=client, text=text, decision="agreed", channel="link",
+            now=dt.datetime.combine(first_day[client.id], dt.time(8), tzinfo=dt.UTC))
 
 
 def _unique_names(rng: random.Random, count: int) -> list[str]:

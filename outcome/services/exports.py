@@ -7,6 +7,7 @@ matches the code to its own record. Every text cell of the CSV goes through
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime as dt
 import io
@@ -22,7 +23,10 @@ from outcome.core.instruments import Instrument
 from outcome.core.spreadsheet import safe_cell
 from outcome.models import Administration
 from outcome.models import Client
+from outcome.models import ConsentDecision
+from outcome.models import ConsentText
 from outcome.models import Episode
+from outcome.services import consent
 from outcome.services.client_record import administration_notes
 from outcome.services.client_record import episode_administrations
 from outcome.services.explanations import render
@@ -192,6 +196,55 @@ def client_resources(session: Session, client: Client, episodes: list[Episode],
     return out
 
 
+# A client's decision as the FHIR Consent's status: an agreement in force is active, a
+# refusal rejected, a withdrawn agreement inactive.
+CONSENT_STATUS = {"agreed": "active", "refused": "rejected", "withdrawn": "inactive"}
+# The clinic's consent text, as the Consent's policy: language and version.
+CONSENT_TEXT_SYSTEM = "urn:outcome:consent-text"
+
+
+def consent_text_uri(text: ConsentText) -> str:
+    """The clinic's consent text version as a URI (``urn:outcome:consent-text:en:2``)."""
+    return f"{CONSENT_TEXT_SYSTEM}:{text.language}:{text.version}"
+
+
+def consent_resource(client: Client, decision: ConsentDecision,
+                     text: ConsentText) -> dict[str, Any]:
+    """The client's consent decision in force as an R4 ``Consent`` (issue 20).
+
+    ``status`` is active (agreed), rejected (declined) or inactive (withdrawn);
+    ``dateTime`` when it was decided; scope ``patient-privacy`` and category LOINC
+    59284-0 (patient consent); ``policy`` names the text's language and version
+    (:func:`consent_text_uri`) and ``sourceAttachment`` carries its exact words, so the
+    receiving system knows what the client answered; ``provision`` permits or denies
+    the collection of questionnaire answers.
+    """
+    status = CONSENT_STATUS[decision.decision]
+    return {
+        "resourceType": "Consent",
+        "id": str(uuid.uuid5(_NAMESPACE, f"consent:{decision.id}")),
+        "status": status,
+        "scope": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/consentscope",
+            "code": "patient-privacy", "display": "Privacy Consent"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0",
+                                  "display": "Patient Consent"}]}],
+        "patient": {"reference": patient_reference(client.code)},
+        "dateTime": _utc(decision.decided_dt),
+        "performer": [{"reference": patient_reference(client.code)}],
+        "policy": [{"uri": consent_text_uri(text)}],
+        "sourceAttachment": {
+            "contentType": "text/plain; charset=utf-8", "language": text.language,
+            "title": f"Consent text, version {text.version} ({text.language})",
+            "data": base64.b64encode(text.body.encode("utf-8")).decode("ascii"),
+            "creation": _utc(text.created_dt)},
+        "provision": {"type": "permit" if status == "active" else "deny",
+                      "action": [{"coding": [{
+                          "system": "http://terminology.hl7.org/CodeSystem/consentaction",
+                          "code": "collect", "display": "Collect"}]}]},
+    }
+
+
 def patient_resource(client: Client) -> dict[str, Any]:
     """The client as an R4 ``Patient``: the stable id and the client code as identifier
     (system ``urn:outcome:client-code``), nothing else."""
@@ -201,9 +254,10 @@ def patient_resource(client: Client) -> dict[str, Any]:
 
 def episodes_bundle(session: Session, client: Client, episodes: list[Episode],
                     library: InstrumentLibrary, now: dt.datetime) -> dict[str, Any]:
-    """A FHIR R4 ``Bundle`` (collection): the Patient by code, and per administration a
+    """A FHIR R4 ``Bundle`` (collection): the Patient by code, per administration a
     ``QuestionnaireResponse`` and an ``Observation`` of its total score
-    (:func:`administration_resources`).
+    (:func:`administration_resources`), and the client's consent decision in force as a
+    ``Consent`` (:func:`consent_resource`), when they have made one.
 
     Superseded administrations are left out (their corrections are included). An
     administration of an instrument the clinic no longer defines is skipped, since its
@@ -217,5 +271,10 @@ def episodes_bundle(session: Session, client: Client, episodes: list[Episode],
         if resources.observation is not None:
             entries.append({"fullUrl": f"urn:uuid:{resources.observation['id']}",
                             "resource": resources.observation})
+    decision = consent.latest_decision(session, client.id)
+    if decision is not None:  # issue 20: the client's consent in force
+        resource = consent_resource(client, decision, session.get_one(ConsentText,
+                                                                      decision.text_id))
+        entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "timestamp": _utc(now),
             "entry": entries}

@@ -32,6 +32,7 @@ from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import SupportCheck
 from outcome.services import clinic_settings
+from outcome.services import consent
 from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
 from outcome.services.goals import goal_texts
@@ -94,6 +95,15 @@ class NothingToAsk(ValueError):
         self.purpose = purpose
 
 
+class CollectionStopped(NothingToAsk):
+    """No link: the client declined or withdrew consent to questionnaires (issue 20)."""
+
+    def __init__(self, purpose: str) -> None:
+        ValueError.__init__(self, "No link issued: the client declined or withdrew consent "
+                                  "to questionnaires.")
+        self.purpose = purpose
+
+
 def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.datetime,
                library: InstrumentLibrary, appointment: Appointment | None = None,
                token: str | None = None, battery: list[str] | None = None
@@ -104,12 +114,15 @@ def issue_link(session: Session, *, episode: Episode, purpose: str, now: dt.date
     measures, asked instead of the clinic's (available ones only, in its order).
     ``token``, when given, is the token to use (an e-mailed link's, derived from its
     message's nonce: :func:`outcome.services.mail.link_token`); by default 256 random
-    bits. Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty.
+    bits. Raises :class:`NothingToAsk`, changing nothing, when the battery would be empty,
+    and :class:`CollectionStopped` when the client declined or withdrew consent.
     """
     if purpose not in ("pre", "post", "support"):
         raise ValueError(f"purpose must be pre, post or support; got {purpose!r}")
     if (battery is not None) != (purpose == "support"):
         raise ValueError("a battery is given for a support link, and only then")
+    if not consent.may_collect(session, episode.client_id):
+        raise CollectionStopped(purpose)
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     settings = clinic_settings.current(clinic)

@@ -26,6 +26,7 @@ from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
 from outcome.models.care import SESSION_STATUSES
 from outcome.services import clinic_settings
+from outcome.services import consent
 from outcome.services.appointments import is_last_booked
 from outcome.services.appointments import session_number
 from outcome.services.explanations import language
@@ -88,6 +89,8 @@ def send_due_links(session: Session, library: InstrumentLibrary, *, base_url: st
                Client.email.is_not(None))).all()
     for appointment, episode, client, clinic in rows:
         assert client.email is not None  # the query selects only clients with an address
+        if not consent.may_collect(session, client):
+            continue  # declined or withdrawn: no link, no reminder (issue 20)
         settings = clinic_settings.current(clinic)
         until = appointment.starts_dt - now
         for kind, hours in (("link", settings["link_email_hours"]),
@@ -140,6 +143,8 @@ def send_post_session_links(session: Session, library: InstrumentLibrary, *, bas
                Client.email.is_not(None))).all()
     for appointment, episode, client, clinic in rows:
         assert client.email is not None  # the query selects only clients with an address
+        if not consent.may_collect(session, client):
+            continue  # declined or withdrawn: no link (issue 20)
         ended = appointment.starts_dt + dt.timedelta(minutes=appointment.duration_minutes)
         if not ended <= now <= ended + dt.timedelta(hours=12):
             continue

@@ -11,9 +11,12 @@ stores it:
    the server's, since phones and devices drift;
 3. the episode: there is one to store into (the API and the import take the client's
    open episode; a link its own, ended or not, for follow-up measures);
-4. the appointment, when one is named, is a session of that episode;
-5. the answers pass :func:`outcome.core.answers.parse_answers`;
-6. idempotency (:func:`submit_administration`): the same key with the same answers
+4. consent (issue 20): the client has not declined or withdrawn consent, and answers
+   from their own link pages need an agreement in force while the clinic asks online
+   (:func:`outcome.services.consent.may_collect`);
+5. the appointment, when one is named, is a session of that episode;
+6. the answers pass :func:`outcome.core.answers.parse_answers`;
+7. idempotency (:func:`submit_administration`): the same key with the same answers
    returns the stored administration; with other answers it is an
    :class:`IdempotencyConflict`.
 
@@ -59,6 +62,7 @@ from outcome.models import Administration
 from outcome.models import Appointment
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
+from outcome.services import consent
 from outcome.services.exports import response_id
 from outcome.services.instruments import instrument_statuses
 from outcome.services.signals import update_episode_signals
@@ -130,6 +134,17 @@ class NoOpenEpisode(SubmissionError):
 
     def __init__(self) -> None:
         super().__init__("The client has no open episode.")
+
+
+class NoConsent(SubmissionError):
+    """The client declined or withdrew consent (or, on their link pages, has not agreed
+    while the clinic asks online): nothing of theirs is stored."""
+
+    field, code = "client", "no_consent"
+
+    def __init__(self) -> None:
+        super().__init__("The client has not consented to questionnaires (declined, "
+                         "withdrawn or not yet asked); nothing is stored.")
 
 
 class UnknownAppointment(SubmissionError):
@@ -323,6 +338,9 @@ def submit(session: Session, submission: Submission, *, library: InstrumentLibra
     episode = submission.episode
     if episode is None:
         raise NoOpenEpisode()
+    if not consent.may_collect(session, episode.client_id,
+                               from_link=submission.link_id is not None):
+        raise NoConsent()
     if submission.appointment_id is not None:
         appointment = session.get(Appointment, submission.appointment_id)
         if appointment is None or appointment.episode_id != episode.id:

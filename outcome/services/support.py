@@ -53,8 +53,10 @@ from outcome.models.support import CHECK_REASONS
 from outcome.models.support import STEP_DECISIONS
 from outcome.services import audit
 from outcome.services import clinic_settings
+from outcome.services import consent
 from outcome.services.explanations import say
 from outcome.services.instruments import instrument_statuses
+from outcome.services.links import CollectionStopped
 from outcome.services.links import NothingToAsk
 from outcome.services.links import check_link
 from outcome.services.links import issue_link
@@ -351,6 +353,9 @@ def start_check(session: Session, *, episode: Episode, user: User | None,
             session, episode=episode, purpose="support", now=now, library=library,
             battery=[entry["instrument"] for entry in battery],
             token=link_token(mail.secret_key, nonce) if mail is not None and nonce else None)
+    except CollectionStopped:
+        raise SupportError(N_("No check was started: the client declined or withdrew "
+                              "consent to questionnaires.")) from None
     except NothingToAsk:
         raise SupportError(N_("No support measure is available to this clinic (none is "
                               "installed, or its licence is not attested).")) from None
@@ -768,6 +773,8 @@ def offer_automatically(session: Session, library: InstrumentLibrary, now: dt.da
             offer = offer_for(session, episode)
             if offer is None or _started_since(session, episode.id, offer.alert_id):
                 continue
+            if not consent.may_collect(session, episode.client_id):
+                continue  # declined or withdrawn: nothing is asked (issue 20)
             if waiting_check(session, episode.id, now) is not None:
                 continue
             try:

@@ -43,6 +43,7 @@ from outcome.services.goals import goals_rated
 from outcome.services.goals import open_goal
 from outcome.services.goals import retire_goal as retire_goal_service
 from outcome.services.goals import set_goals
+from outcome.services.links import CollectionStopped
 from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
 from outcome.services.links import revoke_unused
@@ -229,6 +230,10 @@ def link(code: str, appointment_id: int) -> str:
         issued_link, token = issue_link(db_session(), episode=episode, purpose=purpose,
                                         now=now(), library=instrument_library(current_app),
                                         appointment=appointment)
+    except CollectionStopped:
+        flash(_("No link was made: the client declined or withdrew consent to "
+                "questionnaires."), "error")
+        return _page(client, episode, clinic)
     except NothingToAsk as exc:
         flash(_("No link was made: there is nothing to ask the client after the session "
                 "(no post-session questionnaire is available).") if exc.purpose == "post"

@@ -27,6 +27,7 @@ from outcome.extensions import instrument_library
 from outcome.models import Appointment
 from outcome.models import Clinic
 from outcome.models import Episode
+from outcome.services import consent as consents
 from outcome.services.access import visible_clients
 from outcome.services.caseload import COLOURS
 from outcome.services.caseload import EPISODE_FILTERS
@@ -104,10 +105,12 @@ def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
     # The sort links carry the query string, and the alert ages the day.
     # issue 19: each client's plan marker (checks and plans do not change the version).
     marks = plan_marks(store, user.id, clinic_today(store, user.clinic_id, start), start)
+    # issue 20: clients who declined or withdrew consent are marked.
+    stopped = consents.caseload_marks(store, user.id)
     key = (current_app.name, id(current_app), user.id, str(get_locale()), str(get_timezone()),
            filters, sort,
            tuple(sorted(request.args.items(multi=True))), start.date(),
-           tuple(sorted(marks.items())))
+           tuple(sorted(marks.items())), tuple(sorted(stopped.items())))
     version = caseload_version(store, user.id, start)
     moment = time.monotonic()
     with _TABLES_LOCK:
@@ -123,7 +126,7 @@ def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,
     names = {i.id: i.short_name for i in library}
     table = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
         "_caseload_table.html", caseload=rows, filters=filters, instrument_names=names,
-        sorting=sort_links(request.args, sort), plan_marks=marks,
+        sorting=sort_links(request.args, sort), plan_marks=marks, consent_marks=stopped,
         notices=rule_based_notices((m for r in rows for m in r.rule_based), names,
                                    str(get_locale())) + basis_notices(rows)))
     with _TABLES_LOCK:

@@ -46,6 +46,7 @@ from outcome.models import Client
 from outcome.models import Episode
 from outcome.models import KioskDevice
 from outcome.services import kiosk as kiosks
+from outcome.services.links import CollectionStopped
 from outcome.services.links import NothingToAsk
 from outcome.services.links import hash_token
 from outcome.web.clock import now
@@ -66,7 +67,9 @@ CODE_FAILURE_LIMIT = "5 per minute;30 per hour"
 SETUP_LIMIT = "10 per minute"
 # Endpoints a browser with the kiosk cookie may reach.
 KIOSK_ENDPOINTS = frozenset({"kiosk.entry", "kiosk.setup", "questionnaire.page",
-                             "questionnaire.support", "static"})
+                             "questionnaire.support", "questionnaire.consent",
+                             "questionnaire.consent_declined", "questionnaire.withdraw",
+                             "static"})
 IDLE_SECONDS = 600  # the questionnaire pages return to the code screen after this
 
 
@@ -196,10 +199,13 @@ def make_code(code: str, appointment_id: int) -> str | tuple[str, int]:
                                        now=now(), library=instrument_library(current_app),
                                        key=_key())
     except (kiosks.KioskError, NothingToAsk) as exc:
-        reason = exc.reason if isinstance(exc, kiosks.KioskError) else "nothing"
+        reason = exc.reason if isinstance(exc, kiosks.KioskError) else (
+            "consent" if isinstance(exc, CollectionStopped) else "nothing")
         message = {
             "not_today": _("A kiosk code is made on the day of the appointment."),
             "not_scheduled": _("A kiosk code is made for a scheduled appointment only."),
+            "consent": _("No code was made: the client declined or withdrew consent to "
+                         "questionnaires."),
         }.get(reason, _("No code was made: there is nothing to ask the client before the "
                         "session (no questionnaire is available)."))
         audit_event(action="kiosk.code.create", outcome="error", even_if_failed=True,

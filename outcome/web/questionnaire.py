@@ -32,9 +32,12 @@ from outcome.extensions import instrument_library
 from outcome.extensions import limiter
 from outcome.models import Client
 from outcome.models import Clinic
+from outcome.models import ConsentText
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import User
+from outcome.services import consent as consents
+from outcome.services import consent_withdrawal
 from outcome.services.crisis import link_had_critical_answer
 from outcome.services.goals import goal_texts
 from outcome.services.links import amend_page
@@ -50,6 +53,7 @@ from outcome.services.links import unanswered_critical
 from outcome.services.links import visit_minutes
 from outcome.services.progress_view import client_progress
 from outcome.services.submissions import IdempotencyConflict
+from outcome.services.submissions import NoConsent
 from outcome.web import kiosk
 from outcome.web.clock import now
 from outcome.web.crisis_block import crisis_block
@@ -220,6 +224,12 @@ def page() -> Response | str | tuple[str, int]:
                                          "has been sent to your therapist. You can close "
                                          "this page."))
     pending = [s for s in all_steps if not s.is_done]
+    client = store.get_one(Client, episode.client_id)
+    if pending:
+        gate = _consent_gate(store, client)
+        if gate is not None:
+            return gate
+    can_withdraw = consents.status(store, client).state == "agreed"
     if not pending:
         audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
                     **client_fields)
@@ -233,7 +243,8 @@ def page() -> Response | str | tuple[str, int]:
                                                             str(get_locale())))]
         clinic = store.get_one(Clinic, episode.clinic_id)
         return render_template("questionnaires/thanks.html", charts=charts, crisis=crisis_block(
-            clinic, now()) if link_had_critical_answer(store, link) else None)
+            clinic, now()) if link_had_critical_answer(store, link) else None,
+            can_withdraw=can_withdraw)
     reader = str(get_locale() or "en")
     # The page shown: the first unanswered questionnaire, or an earlier one the client
     # went Back to (the session holds only its position in the battery).
@@ -284,6 +295,9 @@ def page() -> Response | str | tuple[str, int]:
             # The same page sent twice at once with different answers: the first stands.
             discard_changes()
             return redirect(url_for(".page"), 303)
+        except NoConsent:  # decided meanwhile in another tab: nothing is stored
+            discard_changes()
+            return redirect(url_for(".consent"), 303)
         if not page_result.errors:
             audit_event(action="questionnaire.amend" if is_done else "questionnaire.submit",
                         outcome="allowed", **client_fields)
@@ -309,7 +323,7 @@ def page() -> Response | str | tuple[str, int]:
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=index + 1, total=len(all_steps),
                            goals=goals, wording=wording, welcome=welcome,
-                           in_original=in_original,
+                           in_original=in_original, can_withdraw=can_withdraw,
                            can_go_back=index > 0), (422 if errors else 200)
 
 
@@ -368,3 +382,136 @@ def support() -> str | tuple[str, int]:
                 actor_kind="client", clinic_id=episode.clinic_id, client_id=episode.client_id,
                 object_type="link", object_id=link.id)
     return render_template("questionnaires/support.html", crisis=crisis_block(clinic, now()))
+
+
+# --- consent (issue 20) ------------------------------------------------------------------
+
+
+def _closed() -> tuple[str, int]:
+    return render_template("questionnaires/message.html",
+                           title=_("Please open your link"),
+                           message=_("For your privacy this page closes after a while. "
+                                     "Open the link from your message again to "
+                                     "continue; your answers so far are kept.")), 401
+
+
+def _consent_gate(store: Any, client: Client) -> Response | tuple[str, int] | None:
+    """Before a questionnaire: the consent page when the client has no agreement in force
+    to the clinic's current text (and the clinic asks online); a plain page when they
+    declined or withdrew and the clinic records consent another way; else None."""
+    if consents.needs_asking(store, client):
+        return redirect(url_for(".consent"), 303)
+    if not consents.may_collect(store, client, from_link=True):
+        return render_template("questionnaires/message.html",
+                               title=_("No questionnaires for now"),
+                               message=_("Your clinic has a note that you do not wish to "
+                                         "answer questionnaires, so nothing is asked or "
+                                         "stored. If you change your mind, please tell "
+                                         "your therapist.")), 403
+    return None
+
+
+def _client_fields(episode: Episode, link: QuestionnaireLink) -> dict[str, Any]:
+    return {"actor_kind": "client", "clinic_id": episode.clinic_id,
+            "client_id": episode.client_id, "object_type": "link", "object_id": link.id}
+
+
+@bp.route("/consent", methods=["GET", "POST"])
+@limiter.limit(PAGE_LIMIT)
+@writes  # the clinic's first text in a language is made from the shipped default
+def consent() -> Response | str | tuple[str, int]:
+    """The consent page: the clinic's current text in the client's language, with Agree
+    and Decline. Agree records the agreement and goes on to the questionnaires; Decline
+    records a refusal (a withdrawal, if they had agreed to an earlier version) and stores
+    nothing else."""
+    link = _current_link()
+    if link is None:
+        return _closed()
+    problem = check_link(link, now())
+    if problem:
+        return _problem(problem)
+    store = db_session()
+    episode = store.get_one(Episode, link.episode_id)
+    client = store.get_one(Client, episode.client_id)
+    clinic = store.get_one(Clinic, episode.clinic_id)
+    text = _visit_text(store, clinic)
+    state = consents.status(store, client)
+    fields = _client_fields(episode, link)
+    if request.method == "GET":
+        audit_event(action="consent.view", outcome="allowed", even_if_failed=True, **fields)
+        return render_template("questionnaires/consent.html", text=text, state=state,
+                               error=None)
+    choice = request.form.get("decision", "")
+    if choice not in ("agree", "decline"):
+        return render_template("questionnaires/consent.html", text=text, state=state,
+                               error=_("Please choose Agree or Decline.")), 400
+    if request.form.get("text") != str(text.id):  # the clinic published a new version
+        return redirect(url_for(".consent"), 303)
+    channel = "kiosk" if session.get("kiosk") else "link"
+    if choice == "agree":
+        if not consents.needs_asking(store, client) and state.state == "agreed":
+            return redirect(url_for(".page"), 303)  # a second click: already recorded
+        decision = consents.record_decision(store, client=client, text=text, decision="agreed",
+                                           channel=channel, now=now(), link=link)
+        audit_event(action="consent.agree", outcome="allowed", **{
+            **fields, "object_type": "consent", "object_id": decision.id})
+        return redirect(url_for(".page"), 303)
+    if state.state not in ("refused", "withdrawn"):
+        decision = consent_withdrawal.decline(
+            store, client=client, text=text, channel=channel, now=now(), link=link,
+            base_url=current_app.config["BASE_URL"])
+        audit_event(action=f"consent.{'refuse' if decision.decision == 'refused' else 'withdraw'}",
+                    outcome="allowed",
+                    **{**fields, "object_type": "consent", "object_id": decision.id})
+    return redirect(url_for(".consent_declined"), 303)
+
+
+def _visit_text(store: Any, clinic: Clinic) -> ConsentText:
+    """The clinic's current consent text in this visit's language."""
+    return consents.current_text(store, clinic, str(get_locale() or "en"), now())
+
+
+@bp.route("/consent/declined")
+@limiter.limit(PAGE_LIMIT)
+def consent_declined() -> str | tuple[str, int]:
+    """After Decline: nothing was stored, and how to change their mind."""
+    link = _current_link()
+    if link is None:
+        return _closed()
+    store = db_session()
+    episode = store.get_one(Episode, link.episode_id)
+    state = consents.status(store, store.get_one(Client, episode.client_id))
+    audit_event(action="consent.declined.view", outcome="allowed", even_if_failed=True,
+                **_client_fields(episode, link))
+    return render_template("questionnaires/consent_declined.html", state=state,
+                           link_open=check_link(link, now()) is None)
+
+
+@bp.route("/withdraw", methods=["GET", "POST"])
+@limiter.limit(PAGE_LIMIT)
+def withdraw() -> Response | str | tuple[str, int]:
+    """Withdraw consent: a confirmation page, then the withdrawal (the client's open links
+    are revoked and their therapist is told, without content)."""
+    link = _current_link()
+    if link is None:
+        return _closed()
+    store = db_session()
+    episode = store.get_one(Episode, link.episode_id)
+    client = store.get_one(Client, episode.client_id)
+    latest = consents.latest_decision(store, client.id)
+    fields = _client_fields(episode, link)
+    if latest is None or latest.decision != "agreed":
+        return redirect(url_for(".page"), 303)
+    if request.method == "GET":
+        audit_event(action="consent.withdraw.view", outcome="allowed", even_if_failed=True,
+                    **fields)
+        return render_template("questionnaires/withdraw.html")
+    text = store.get_one(ConsentText, latest.text_id)
+    decision = consent_withdrawal.withdraw(
+        store, client=client, text=text, channel="kiosk" if session.get("kiosk") else "link",
+        now=now(), link=link, base_url=current_app.config["BASE_URL"])
+    audit_event(action="consent.withdraw", outcome="allowed",
+                **{**fields, "object_type": "consent", "object_id": decision.id})
+    was_kiosk = bool(session.get("kiosk"))
+    session.clear()  # nothing more is asked on this visit
+    return render_template("questionnaires/withdrawn.html", was_kiosk=was_kiosk)

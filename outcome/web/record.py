@@ -32,6 +32,9 @@ from outcome.extensions import instrument_library
 from outcome.models import Alert
 from outcome.models import Client
 from outcome.models import Episode
+from outcome.services import clinic_settings
+from outcome.services import consent as consents
+from outcome.services import consent_withdrawal
 from outcome.services.alerts import AlertError
 from outcome.services.alerts import acknowledge_alert
 from outcome.services.client_record import client_record
@@ -132,7 +135,37 @@ def page(code: str) -> str | tuple[str, int]:
                            # issue 19: the support check and action plan of the episode
                            support=(record_support(episode, instrument_library(current_app))
                                     if episode else None),
-                           domain_labels=DOMAIN_LABELS)
+                           domain_labels=DOMAIN_LABELS,
+                           # issue 20: the client's consent
+                           consent=consents.status(db_session(), client),
+                           consent_online=clinic_settings.current(_clinic)["consent_online"])
+
+
+@bp.route("/<code>/consent", methods=["POST"])
+@login_required
+def consent_paper(code: str) -> Response:
+    """Record the client's decision on the clinic's paper consent form (channel
+    ``staff``), about the current text in the client's language: ``agreed``, or
+    ``declined`` (a refusal, or a withdrawal when they had agreed). Audited as
+    ``consent.record``."""
+    client, _episode, clinic = own_client(code, "consent.record")
+    store = db_session()
+    choice = request.form.get("decision", "")
+    if choice not in ("agreed", "declined"):
+        discard_changes()
+        flash(_("Choose agreed or declined."), "error")
+        return redirect(url_for(".page", code=client.code) + "#consent")
+    text = consents.current_text(store, clinic, client.locale, now())
+    user = current_user._get_current_object()
+    if choice == "agreed":
+        consents.record_decision(store, client=client, text=text, decision="agreed",
+                                 channel="staff", now=now(), user=user)
+    else:
+        consent_withdrawal.decline(store, client=client, text=text, channel="staff",
+                                   now=now(), user=user, base_url=current_app.config["BASE_URL"])
+    # Audited by own_client above ("consent.record": one event per request).
+    flash(_("Consent decision recorded."), "info")
+    return redirect(url_for(".page", code=client.code) + "#consent")
 
 
 @bp.route("/<code>/alerts/<int:alert_id>/acknowledge", methods=["POST"])

@@ -33,6 +33,7 @@ from outcome.web.admin import assignments  # noqa: F401
 from outcome.web.admin import audit_log  # noqa: F401
 from outcome.web.admin import battery  # noqa: F401
 from outcome.web.admin import clients  # noqa: F401
+from outcome.web.admin import consent_texts  # noqa: F401
 from outcome.web.admin import crisis  # noqa: F401
 from outcome.web.admin import deliveries  # noqa: F401
 from outcome.web.admin import erasure  # noqa: F401  # issue 20

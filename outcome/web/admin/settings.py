@@ -141,6 +141,15 @@ SETTINGS_SECTIONS: tuple[tuple[Any, tuple[tuple[str, Any, Any, str], ...]], ...]
          _l("A client is erased only this many days after a dry run first listed them on "
             "the Retention page. From 1 to 90."), "int"),
     )),
+    # issue 20: consent
+    (_l("Client consent"), (
+        ("consent_online", _l("Ask for consent on the client's phone"),
+         _l("On: before their first questionnaire each client reads the clinic's consent "
+            "text (edited under Consent text) and agrees or declines; nothing is stored "
+            "without an agreement. Off only where the clinic records consent another way "
+            "(a decision recorded on paper can be entered on the client's page)."),
+         "boolean"),
+    )),
 )
 # issue 20: two-factor. A list of roles, edited as checkboxes (widget "roles").
 SETTINGS_SECTIONS += (

@@ -454,7 +454,9 @@ def administrations(code: str) -> Response:
 SUBMISSION_TITLES = {"instrument": "Instrument not available.",
                      "version": "Unknown instrument version.",
                      "completed": "The completion time is in the future.",
-                     "appointment": "Unknown appointment."}
+                     "appointment": "Unknown appointment.",
+                     # issue 20: declined or withdrew consent
+                     "client": "The client declined or withdrew consent to questionnaires."}
 SUBMISSION_FIELDS = {"completed": "completed_at", "appointment": "appointment_id"}
 
 

@@ -1,0 +1,93 @@
+"""Saying no to consent (issue 20): a refusal, or a withdrawal and what follows it.
+
+A withdrawal revokes the client's unused links, cancels their waiting support checks and
+queues an e-mail to their therapist that names no client and carries no clinical content.
+Kept apart from :mod:`outcome.services.consent` because it sends mail, and the mail
+service imports the link service, which asks :func:`outcome.services.consent.may_collect`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outcome.models import Client
+from outcome.models import Clinic
+from outcome.models import ConsentDecision
+from outcome.models import ConsentText
+from outcome.models import Episode
+from outcome.models import QuestionnaireLink
+from outcome.models import SupportCheck
+from outcome.models import User
+from outcome.services.consent import record_decision
+from outcome.services.consent import status
+from outcome.services.explanations import say
+from outcome.services.mail import queue_email
+
+
+def N_(message: str) -> str:  # the gettext convention for "mark only"
+    return message
+
+
+# The therapist's notice on a withdrawal: no client, no code, nothing clinical.
+HELLO = N_("Hello,")
+WITHDRAWN_SUBJECT = N_("A client withdrew consent to questionnaires")
+WITHDRAWN_BODY = N_("One of your clients withdrew their consent to questionnaires on "
+                    "%(date)s (UTC). No further answers are collected from them, and their "
+                    "open questionnaire links were cancelled. Their record and your "
+                    "caseload show who. Please sign in:")
+
+
+def decline(session: Session, *, client: Client, text: ConsentText, channel: str,
+            now: dt.datetime, link: QuestionnaireLink | None = None,
+            user: User | None = None, base_url: str | None = None) -> ConsentDecision:
+    """The client said no to ``text``: a refusal, or a withdrawal when they had agreed to
+    an earlier version (then as :func:`withdraw`); flush."""
+    if status(session, client).state == "agreed":
+        return withdraw(session, client=client, text=text, channel=channel, now=now,
+                        link=link, user=user, base_url=base_url)
+    return record_decision(session, client=client, text=text, decision="refused",
+                           channel=channel, now=now, link=link, user=user)
+
+
+def withdraw(session: Session, *, client: Client, text: ConsentText, channel: str,
+             now: dt.datetime, link: QuestionnaireLink | None = None,
+             user: User | None = None, base_url: str | None = None) -> ConsentDecision:
+    """Record a withdrawal, revoke the client's unused links, cancel their waiting support
+    checks and queue the therapist's notice (unless the therapist recorded it); flush."""
+    row = record_decision(session, client=client, text=text, decision="withdrawn",
+                          channel=channel, now=now, link=link, user=user)
+    episode_ids = select(Episode.id).where(Episode.client_id == client.id)
+    for open_link in session.scalars(select(QuestionnaireLink).where(
+            QuestionnaireLink.episode_id.in_(episode_ids), QuestionnaireLink.used_dt.is_(None),
+            QuestionnaireLink.revoked_dt.is_(None))):
+        open_link.revoked_dt = now
+    for check in session.scalars(select(SupportCheck).where(
+            SupportCheck.episode_id.in_(episode_ids), SupportCheck.status == "sent")):
+        check.status = "cancelled"
+    if user is None or user.id != client.therapist_id:
+        tell_therapist(session, client=client, decision=row, base_url=base_url, now=now)
+    session.flush()
+    return row
+
+
+def tell_therapist(session: Session, *, client: Client, decision: ConsentDecision,
+                   base_url: str | None, now: dt.datetime) -> None:
+    """Queue the e-mail telling the client's therapist of a withdrawal: the date only,
+    no name, code or clinical content (the record and caseload show who); flush."""
+    if client.therapist_id is None:
+        return
+    therapist = session.get(User, client.therapist_id)
+    clinic = session.get_one(Clinic, client.clinic_id)
+    if therapist is None or not therapist.is_active:
+        return
+    first = say(WITHDRAWN_BODY, therapist.locale,
+                date=now.astimezone(dt.UTC).strftime("%Y-%m-%d"))
+    url = (base_url or "").rstrip("/") + "/"
+    queue_email(session, clinic_id=clinic.id, kind="consent_withdrawn",
+                dedupe_key=f"consent_withdrawn:{decision.id}", to_address=therapist.email,
+                subject=say(WITHDRAWN_SUBJECT, therapist.locale),
+                body=f"{say(HELLO, therapist.locale)}\n\n{first}\n\n{url}\n\n"
+                     f"{clinic.name}\n", now=now)
