@@ -24,6 +24,7 @@ from dataclasses import field
 from typing import Any
 from typing import NamedTuple
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -305,7 +306,8 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
                                            .where(Alert.status == "open")))
     text = filters.search.strip()
     if text:
-        matches = [func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
         if named:
             matches.append(name_matches(text))
         query = query.where(or_(*matches))
@@ -528,7 +530,8 @@ def past_clients(session: Session, viewer: User, *, therapist_id: int | None = N
              .where(Client.id.not_in(still_open)))
     text = search.strip()
     if text:
-        matches = [func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
         if named:
             matches.append(name_matches(text))
         query = query.where(or_(*matches))
