@@ -35,7 +35,9 @@ BENCHES = (
                    ["--large", "0", "--seconds", "4", "--rounds", "1"]),
      (("caseload page requests/s", ("small", "dashboard_rps"), True),
       ("caseload page p99 ms", ("small", "dashboard_p99_ms"), False))),
-    ("digest", ([], ["--supervisors", "5", "--bare-pages", "50"]),
+    # The full shape in quick mode too: a smaller clinic may have no acknowledged critical
+    # answer among the digests' items, which bench.digest treats as a failure.
+    ("digest", ([], ["--bare-pages", "50"]),
      (("all digests s", ("total_s",), False),
       ("data (non-render) s", ("other_s",), False))),
 )
