@@ -143,6 +143,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SQLITE_BUSY_TIMEOUT_MS", int, 15000, "How long a SQLite writer waits for "
             "another writer before giving up, in milliseconds (within gunicorn's 30 s "
             "worker timeout: a burst of writes queues instead of failing)."),
+    Setting("ENCRYPTION_KEY_FILE", str, "", "Encryption at rest (off when no key is set): "
+            "a file, mode 0600, outside the database and its backups, of keys one per line "
+            "`<key id>:<base64 of 32 bytes>`, the current key first, older ones after it "
+            "(they still decrypt). `outcome keys generate` writes one. Losing the keys "
+            "loses the encrypted data."),
+    Setting("ENCRYPTION_KEYS", str, "", "Encryption keys given in the environment instead "
+            "of a file: `<key id>:<base64>` items separated by commas, current first; "
+            "added after the key file's.", secret=True),
     Setting("LOG_LEVEL", str, "INFO", "DEBUG, INFO, WARNING or ERROR.",
             choices=("DEBUG", "INFO", "WARNING", "ERROR")),
     # issue 20: passkeys
@@ -235,6 +243,8 @@ def _check(values: dict[str, Any]) -> None:
             f"OUTCOME_TIMEZONE {values['TIMEZONE']!r} is not an IANA time zone; "
             "set it to a name such as Europe/London or America/New_York."
         ) from None
+    from outcome.encryption import key_ring_from_config  # here: it imports this module
+    key_ring_from_config(values)  # a malformed or unreadable key stops start-up here
     key = values["SECRET_KEY"]
     if values["ENV"] == "production":
         if not key:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from outcome import encryption
 from outcome.config import ConfigError
 from outcome.db import check_connection
 from outcome.db import make_engine
@@ -62,6 +63,9 @@ def init_database(app: Flask) -> None:
                          pool_pre_ping=True)
     check_connection(engine)
     app.extensions[DATABASE_KEY] = Database(engine, make_session_factory(engine))
+    # Encryption at rest: the configured keys become the process's key ring (load_config
+    # has checked them already; no keys, encryption off).
+    encryption.install(encryption.key_ring_from_config(app.config))
 
 
 def init_instruments(app: Flask) -> None:

@@ -735,3 +735,20 @@ def smtp(app):
                       MAIL_FROM="clinic@example.org")
     yield inbox
     controller.stop()
+
+
+# --- issue 20: encryption at rest -------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _key_ring() -> Iterator[None]:
+    """The process's encryption key ring for each test: none (encryption off, as in
+    production by default), or the keys of ``OUTCOME_ENCRYPTION_KEYS`` when the run sets
+    it, so that any test file can be run with encryption on (docs/operators.md). Apps made
+    by the test install their own configured ring; it is reset afterwards."""
+    from outcome import encryption
+    ring = encryption.key_ring_from_config(
+        {"ENCRYPTION_KEYS": os.environ.get("OUTCOME_ENCRYPTION_KEYS", "")})
+    encryption.install(ring)
+    yield
+    encryption.install(ring)

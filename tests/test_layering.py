@@ -25,7 +25,8 @@ RULES = [
     (["reports"], ["flask", "sqlalchemy", "werkzeug", "outcome.web", "outcome.app"]),
     # The package root, configuration, persistence, services and ops (backup and restore)
     # run without Flask, so the CLI, the scheduler and tests use them directly.
-    (["outcome.config", "outcome.db", "outcome.models", "outcome.schema", "outcome.services",
+    (["outcome.config", "outcome.encryption", "outcome.db", "outcome.models", "outcome.schema",
+      "outcome.services",
       "outcome.ops"],
      ["flask", "werkzeug", "outcome.web", "outcome.cli", "outcome.app"]),
 ]

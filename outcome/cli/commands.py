@@ -26,6 +26,7 @@ COMMAND_PATHS: dict[str, str] = {
     "fits": "outcome.cli.monitoring:fits_group",
     "goals": "outcome.cli.care:goals_group",
     "instruments": "outcome.cli.instruments:instruments_group",
+    "keys": "outcome.cli.keys:keys_group",  # issue 20: encryption at rest
     "links": "outcome.cli.links:links_group",
     "model": "outcome.cli.monitoring:model_group",
     "reports": "outcome.cli.reports:reports_group",  # issue 18

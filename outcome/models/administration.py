@@ -17,6 +17,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedJSON
 
 RESPONDENTS = ("client", "therapist")
 
@@ -37,7 +38,7 @@ class Administration(Base):
     respondent: Mapped[str] = mapped_column(String(16), default="client")
     respondent_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Validated answers keyed by item id (missing items absent, never 0).
-    answers: Mapped[dict[str, Any]]
+    answers: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("administrations.answers"))
     # Total, subscales, band, critical hits... as computed by the scoring engine.
     scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     total: Mapped[float | None] = mapped_column(Float)

@@ -9,7 +9,6 @@ from sqlalchemy import CheckConstraint
 from sqlalchemy import ForeignKey
 from sqlalchemy import Index
 from sqlalchemy import String
-from sqlalchemy import Text
 from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
@@ -17,6 +16,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedText
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
 
@@ -38,7 +38,8 @@ class Alert(Base):
     raised_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     acknowledged_dt: Mapped[dt.datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    acknowledgement_note: Mapped[str | None] = mapped_column(Text)
+    acknowledgement_note: Mapped[str | None] = mapped_column(
+        EncryptedText("alerts.acknowledgement_note"))
     resolved_dt: Mapped[dt.datetime | None]
     # Escalation of an urgent alert left open (services.escalation): 0 none, 1 the
     # therapist reminded, 2 their supervisors (or, without one, the admins) told. Each

@@ -18,6 +18,7 @@ from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
 from outcome.models.clinic import User
+from outcome.models.encrypted import EncryptedJSON
 
 API_SCOPES = ("read", "write")
 # personal: made by the staff member it acts for, with their access; integration: made
@@ -91,7 +92,8 @@ class ApiIdempotencyRecord(Base):
     key: Mapped[str] = mapped_column(String(255))
     request_sha256: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int]
-    body: Mapped[dict[str, Any]]
+    # The response replayed, which may hold a client's name or answers: encrypted at rest.
+    body: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("api_idempotency_records.body"))
     location: Mapped[str | None] = mapped_column(String(500))
     client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)

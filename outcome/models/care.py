@@ -12,17 +12,22 @@ from sqlalchemy import ForeignKey
 from sqlalchemy import ForeignKeyConstraint
 from sqlalchemy import Index
 from sqlalchemy import String
+from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import event
 from sqlalchemy import false
 from sqlalchemy import text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 from sqlalchemy.orm import relationship
 
+from outcome import encryption
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
 from outcome.models.clinic import User
+from outcome.models.encrypted import EncryptedJSON
+from outcome.models.encrypted import EncryptedText
 
 # Why an episode ended, defined once (the CHECK below, migration 0015, the services,
 # the API schema and the pages' labels all read it): completed as planned; ended by
@@ -52,9 +57,13 @@ class Client(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     # Pseudonymous, non-guessable (C-7F3K9Q); see outcome.services.client_codes.
     code: Mapped[str] = mapped_column(String(16), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(254))
-    phone: Mapped[str | None] = mapped_column(String(40))
+    # Personal data, encrypted at rest when keys are configured (outcome.encryption).
+    name: Mapped[str] = mapped_column(EncryptedText("clients.name"))
+    email: Mapped[str | None] = mapped_column(EncryptedText("clients.email"))
+    phone: Mapped[str | None] = mapped_column(EncryptedText("clients.phone"))
+    # With encryption on: keyed hashes of the name's tokens, so search works without the
+    # name (kept by an ORM event, services.client_search); None with encryption off.
+    name_search: Mapped[str | None] = mapped_column(Text)
     locale: Mapped[str] = mapped_column(String(16), default="en")
     # The therapist currently responsible; changes on transfer.
     therapist_id: Mapped[int | None] = mapped_column(index=True)
@@ -152,7 +161,7 @@ class Goal(Base):
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"),
                                             index=True)
     position: Mapped[int]
-    description: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(EncryptedText("goals.description"))
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     closed_dt: Mapped[dt.datetime | None]
 
@@ -215,10 +224,19 @@ class QuestionnaireLink(Base):
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     # Answers on a page the client left with Back, not yet sent (instrument id to item id
     # to the raw answer); emptied when the link is used up.
-    draft: Mapped[dict[str, Any] | None]
+    draft: Mapped[dict[str, Any] | None] = mapped_column(
+        EncryptedJSON("questionnaire_links.draft"))
 
     __table_args__ = (
         CheckConstraint(in_("purpose", LINK_PURPOSES), name="purpose_known"),
         CheckConstraint("valid_until_dt > valid_from_dt", name="window_positive"),
         CheckConstraint("length(token_hash) = 64", name="token_hash_sha256"),
     )
+
+
+@event.listens_for(Client, "before_insert")
+@event.listens_for(Client, "before_update")
+def _keep_name_search(_mapper, _connection, client: Client) -> None:
+    """Keep ``clients.name_search`` in step with the name whoever sets it (services, CLI,
+    erasure, rotation): the name's token hashes under the current key, None when off."""
+    client.name_search = encryption.active().name_search(client.name)

@@ -18,13 +18,14 @@ from sqlalchemy import CheckConstraint
 from sqlalchemy import Date
 from sqlalchemy import ForeignKey
 from sqlalchemy import String
-from sqlalchemy import Text
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedJSON
+from outcome.models.encrypted import EncryptedText
 
 # Why a support check was offered or started (support.md, "The loop", 1): the episode
 # turned red on its main measure; it reliably deteriorated; an alliance rupture went
@@ -101,15 +102,15 @@ class ActionPlan(Base):
         ForeignKey("action_plans.id", ondelete="SET NULL"))
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    steps: Mapped[list[Any]] = mapped_column(default=list)
-    note: Mapped[str] = mapped_column(Text, default="")
+    steps: Mapped[list[Any]] = mapped_column(EncryptedJSON("action_plans.steps"), default=list)
+    note: Mapped[str] = mapped_column(EncryptedText("action_plans.note"), default="")
     review_on: Mapped[dt.date] = mapped_column(Date)
     baseline: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default="open")
     closed_dt: Mapped[dt.datetime | None]
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Why it was closed (e.g. "back on track; continue as before").
-    closing_note: Mapped[str | None] = mapped_column(Text)
+    closing_note: Mapped[str | None] = mapped_column(EncryptedText("action_plans.closing_note"))
     # The follow-up read at closing: colour and change since the plan, so the record keeps
     # what the therapist saw when they decided.
     outcome: Mapped[dict[str, Any] | None]
@@ -140,4 +141,4 @@ class SupervisionReview(Base):
     discussed: Mapped[bool] = mapped_column(Boolean, default=True)
     plan_agreed: Mapped[bool] = mapped_column(Boolean, default=False)
     follow_up_on: Mapped[dt.date | None] = mapped_column(Date)
-    note: Mapped[str] = mapped_column(String(500), default="")
+    note: Mapped[str] = mapped_column(EncryptedText("supervision_reviews.note"), default="")

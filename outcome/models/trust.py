@@ -29,6 +29,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedText
 
 # What a client decided about the consent text: ``agreed`` lets answers be stored;
 # ``refused`` (before anything was stored) and ``withdrawn`` (after agreeing) stop
@@ -59,7 +60,7 @@ class TotpSecret(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
                                          unique=True)
     # Base32 (RFC 4648), as authenticator apps take it.
-    secret: Mapped[str] = mapped_column(Text)
+    secret: Mapped[str] = mapped_column(EncryptedText("totp_secrets.secret"))
     confirmed_dt: Mapped[dt.datetime | None]
     last_step: Mapped[int | None]
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)

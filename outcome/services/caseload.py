@@ -24,6 +24,7 @@ from dataclasses import field
 from typing import Any
 from typing import NamedTuple
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
@@ -41,6 +42,9 @@ from outcome.models import EpisodeSignal
 from outcome.models import User
 from outcome.models.care import SESSION_STATUSES
 from outcome.services.access import visible_clients
+from outcome.services.client_search import like_pattern
+from outcome.services.client_search import name_matches
+from outcome.services.client_search import name_order
 from outcome.services.explanations import band_name
 from outcome.services.explanations import render_explanation
 from outcome.services.explanations import split_basis
@@ -300,16 +304,18 @@ def caseload(session: Session, viewer: User, *, therapist_id: int | None = None,
     if filters.needs_attention:
         query = query.where(Episode.id.in_(select(Alert.episode_id)
                                            .where(Alert.status == "open")))
-    text = filters.search.strip().lower()
+    text = filters.search.strip()
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        matches = [func.lower(Client.code).like(pattern, escape="\\")]
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
         if named:
-            matches.append(func.lower(Client.name).like(pattern, escape="\\"))
+            matches.append(name_matches(text))
         query = query.where(or_(*matches))
-    order = Client.name if named else Client.code
-    rows = session.execute(query.order_by(
-        func.coalesce(EpisodeSignal.urgency, NOTHING_YET), order)).all()
+    urgency = func.coalesce(EpisodeSignal.urgency, NOTHING_YET)
+    found = list(session.execute(query.add_columns(urgency).order_by(urgency, Client.code)))
+    if named:  # by name within an urgency, in Python: the name may be encrypted at rest
+        found.sort(key=lambda r: (r[4], name_order(r[1])))
+    rows = [tuple(r[:4]) for r in found]
     episode_ids = [r[2] for r in rows]
     clinic = session.get(Clinic, viewer.clinic_id)
     tz = zoneinfo.ZoneInfo(clinic.timezone if clinic is not None else "UTC")
@@ -498,10 +504,6 @@ class PastClientRow:
     change_measure: str = ""
 
 
-def _search_pattern(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 def past_clients(session: Session, viewer: User, *, therapist_id: int | None = None,
                  search: str = "", locale: str = "en", limit: int = 200
                  ) -> list[PastClientRow]:
@@ -526,12 +528,12 @@ def past_clients(session: Session, viewer: User, *, therapist_id: int | None = N
              .join(ranked, (ranked.c.id == Episode.id) & (ranked.c.n == 1))
              .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
              .where(Client.id.not_in(still_open)))
-    text = search.strip().lower()
+    text = search.strip()
     if text:
-        pattern = _search_pattern(text)
-        matches = [func.lower(Client.code).like(pattern, escape="\\")]
+        matches: list[ColumnElement[bool]] = [
+            func.lower(Client.code).like(like_pattern(text.lower()), escape="\\")]
         if named:
-            matches.append(func.lower(Client.name).like(pattern, escape="\\"))
+            matches.append(name_matches(text))
         query = query.where(or_(*matches))
     rows = session.execute(query.order_by(Episode.closed_on.desc(), Client.code)
                            .limit(limit)).all()
