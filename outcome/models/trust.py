@@ -63,6 +63,10 @@ class TotpSecret(Base):
     secret: Mapped[str] = mapped_column(EncryptedText("totp_secrets.secret"))
     confirmed_dt: Mapped[dt.datetime | None]
     last_step: Mapped[int | None]
+    # Wrong codes in a row at the second step of sign-in, across days and addresses (the
+    # login throttle forgets after an hour); reset by a right code, a recovery code, a
+    # passkey or an admin's reset. At the limit the app's codes stop being accepted.
+    failures: Mapped[int] = mapped_column(default=0, server_default="0")
     created_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
