@@ -122,14 +122,25 @@ def claim_run(session: Session, clinic: Clinic, kind: str, today: dt.date,
     return run
 
 
-def first_listed(session: Session, clinic: Clinic) -> dict[str, dt.date]:
-    """For each code any dry run of the clinic listed, the first day it was listed."""
-    found: dict[str, dt.date] = {}
+Listing = tuple[str, str]  # (code, the day care ended, ISO): one listing of a client
+
+
+def listing(due: DueClient) -> Listing:
+    """The key of ``due``'s listing: its code and the day its care ended. A client who
+    came back into care and became due again ends on another day: a new listing, with
+    a new notice period."""
+    return due.code, due.ended_on.isoformat()
+
+
+def first_listed(session: Session, clinic: Clinic) -> dict[Listing, dt.date]:
+    """For each (code, care ended) any dry run of the clinic listed, the first day it was
+    listed."""
+    found: dict[Listing, dt.date] = {}
     for run in session.scalars(select(RetentionRun).where(
             RetentionRun.clinic_id == clinic.id, RetentionRun.kind == "dry_run")
             .order_by(RetentionRun.run_on)):
         for entry in run.codes:
-            found.setdefault(entry["code"], run.run_on)
+            found.setdefault((entry["code"], entry["ended_on"]), run.run_on)
     return found
 
 
@@ -175,13 +186,14 @@ def notice(clinic: Clinic, admin: User, count: int, years: int, notice_days: int
 
 
 def erasable(session: Session, clinic: Clinic, today: dt.date) -> list[DueClient]:
-    """The clients the erase run would erase on ``today``: due now, and listed by a dry
-    run at least ``retention_notice_days`` days earlier."""
+    """The clients the erase run would erase on ``today``: due now, and listed with the
+    same end of care by a dry run at least ``retention_notice_days`` days earlier (a
+    listing before they came back into care does not count)."""
     _years, notice_days = settings(clinic)
     listed = first_listed(session, clinic)
     latest = today - dt.timedelta(days=notice_days)
     return [d for d in due_clients(session, clinic, today)
-            if d.code in listed and listed[d.code] <= latest]
+            if listing(d) in listed and listed[listing(d)] <= latest]
 
 
 def erase_due(session: Session, clinic: Clinic, now: dt.datetime) -> RetentionRun | None:
@@ -213,12 +225,12 @@ def latest_dry_run(session: Session, clinic: Clinic) -> RetentionRun | None:
         .order_by(RetentionRun.run_on.desc()).limit(1))
 
 
-def erase_on(session: Session, clinic: Clinic, today: dt.date) -> dict[str, dt.date]:
-    """For each code listed by a dry run, the first clinic day its erase run may erase it
-    (first listed + notice days, or tomorrow's run if that day has passed)."""
+def erase_on(session: Session, clinic: Clinic, today: dt.date) -> dict[Listing, dt.date]:
+    """For each (code, care ended) listed by a dry run, the first clinic day its erase run
+    may erase it (first listed + notice days, or today if that day has passed)."""
     _years, notice_days = settings(clinic)
-    return {code: max(day + dt.timedelta(days=notice_days), today)
-            for code, day in first_listed(session, clinic).items()}
+    return {key: max(day + dt.timedelta(days=notice_days), today)
+            for key, day in first_listed(session, clinic).items()}
 
 
 def run_retention(session: Session, clinic: Clinic, now: dt.datetime, *, base_url: str
