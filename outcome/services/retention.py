@@ -16,8 +16,8 @@ nothing (:func:`claim_run`).
   to the admin Retention page (no code, name or clinical word), and each such client's
   therapist the codes of their own clients (:func:`dry_run`).
 - ``erase`` erases the clients that a dry run listed, with the same end of care, at
-  least ``retention_notice_days`` earlier and that are still due (:func:`erase_due`): a client who came back into care
-  in the meantime is no longer due and is kept.
+  least ``retention_notice_days`` earlier and that are still due (:func:`erase_due`):
+  a client who came back into care in the meantime is no longer due and is kept.
 
 Services flush, never commit.
 """
