@@ -93,8 +93,8 @@ def erase(code: str) -> Response | tuple[str, int]:
                     clinic_id=current_user.clinic_id, client_id=person.id, object_type="client",
                     object_id=person.code, even_if_failed=True)
         return _page(person, problem), 409 if person.erased_dt is not None else 400
-    flash(_("%(code)s is erased. The tombstone keeps the code only.", code=person.code),
-          "info")
+    flash(_("%(code)s is erased. Only the code stays: on the tombstone, in the audit trail "
+            "and in supervisor digests already made.", code=person.code), "info")
     return redirect(url_for(".erase_page", code=person.code))
 
 
