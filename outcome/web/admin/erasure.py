@@ -107,8 +107,9 @@ def retention_page() -> str:
     latest = retention.latest_dry_run(store, clinic)
     erase_on = retention.erase_on(store, clinic, today)
     erased = erasure.erased_codes(store, clinic.id)
+    due_count = len(retention.due_clients(store, clinic, today))
     _record("admin.retention.view", object_type="page", object_id="admin.retention",
             even_if_failed=True)
     return render_template("admin/retention.html", years=years, notice_days=notice_days,
                            latest=latest, erase_on=erase_on, erased=erased[-50:],
-                           erased_total=len(erased), today=today)
+                           erased_total=len(erased), today=today, due_count=due_count)
