@@ -175,7 +175,8 @@ def apply_retention(app: Flask, now: dt.datetime | None = None) -> int:
     """The retention policy (issue 20), nightly: for each clinic that sets
     ``retention_years``, today's dry run (admins notified) and today's erase run, each
     exactly once a clinic day (the ``retention_runs`` row is claimed first). One
-    transaction per clinic, so one clinic's failure leaves the others' runs done."""
+    transaction per clinic: a clinic whose pass fails is rolled back and logged (its id
+    and the error's kind only), and the later clinics still run."""
     from sqlalchemy import select
 
     from outcome.models import Clinic
@@ -187,17 +188,26 @@ def apply_retention(app: Flask, now: dt.datetime | None = None) -> int:
         with transaction(factory) as session:
             clinic_ids = list(session.scalars(select(Clinic.id).order_by(Clinic.id)))
         for clinic_id in clinic_ids:
-            with transaction(factory) as session:
-                clinic = session.get(Clinic, clinic_id)
-                assert clinic is not None
-                listed, done = run_retention(session, clinic, moment,
-                                             base_url=app.config["BASE_URL"])
-                if listed is not None or done is not None:
-                    # Counts and ids only: no code, no name.
-                    log.info("apply_retention: clinic %d, %d due, %d erased", clinic_id,
-                             len(listed.codes) if listed else 0,
-                             len(done.codes) if done else 0)
-                erased += len(done.codes) if done else 0
+            try:
+                with transaction(factory) as session:
+                    clinic = session.get(Clinic, clinic_id)
+                    assert clinic is not None
+                    listed, done = run_retention(session, clinic, moment,
+                                                 base_url=app.config["BASE_URL"])
+                    ran = listed is not None or done is not None
+                    due = len(listed.codes) if listed else 0
+                    gone = len(done.codes) if done else 0
+            except Exception as exc:  # one clinic must not stop the others
+                # The clinic's id and the error's kind only: an error's text may quote
+                # data. Its runs were rolled back, so tomorrow's pass tries again.
+                log.error("apply_retention: clinic %d failed (%s); its runs were rolled "
+                          "back, the other clinics go on", clinic_id, type(exc).__name__)
+                continue
+            if ran:
+                # Counts and ids only: no code, no name.
+                log.info("apply_retention: clinic %d, %d due, %d erased", clinic_id, due,
+                         gone)
+            erased += gone
     return erased
 
 

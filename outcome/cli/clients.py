@@ -173,7 +173,7 @@ def retention_command(mode: str | None) -> None:
                 click.echo(f"Clinic {clinic.id}: {len(due)} due (care ended more than "
                            f"{years} years ago).")
                 for d in due:
-                    day = when.get(d.code)
+                    day = when.get(retention.listing(d))
                     click.echo(f"  {d.code} ended {d.ended_on.isoformat()}; " + (
                         f"erased on {day.isoformat()} or after" if day else
                         f"not yet listed: erased {notice_days} days after the next dry run"))

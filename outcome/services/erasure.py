@@ -12,12 +12,14 @@ it was erased (``erased_dt``, ``erasure_reason``). What goes:
   transfer), and stored API idempotency results about the client;
 - outbox e-mails addressed to the client (links, reminders, support checks: they hold
   the client's e-mail address) or about the client's alerts (escalation notices);
-- the archived therapist briefs and weekly reports (PDFs) of every therapist who held
-  one of the client's episodes, produced since the client's first episode opened. The
-  data model does not record which clients a PDF names, so every such document that
-  *may* name the client is deleted (its run stays, without a document: a report can
-  be produced again from the data left). Supervisor digests name clients by code only
-  and are kept.
+- the archived therapist briefs and weekly reports (PDFs) of every therapist of the
+  client's episodes, produced since the client's first episode opened; if the audit
+  trail records a transfer of the client (it names the new therapist, not the old),
+  those of every staff member of the clinic. The data model does not record which
+  clients a PDF names, so every such document that *may* name the client is deleted
+  (its run stays, without a document: a report can be produced again from the data
+  left). Supervisor digests name clients by code only and are kept: the figures they
+  give by code (an ended episode's change category) stay in digests already made.
 
 The name becomes :data:`ERASED_NAME`, e-mail and phone NULL, the language the default,
 the therapist NULL (the tombstone is nobody's caseload), progress sharing off, and the
@@ -104,18 +106,40 @@ def _client_mail(session: Session, client: Client, episode_ids: list[int]) -> in
     return len(ids)
 
 
-def _naming_documents(session: Session, episodes: list[Episode]) -> int:
-    """Delete the archived briefs and weekly reports that may name the client (those of
-    the therapists of ``episodes``, made since the first opened); the number deleted."""
+TRANSFER_ACTION = "client.transfer"  # the audit trail's record of a client moving
+
+
+def _was_transferred(session: Session, client: Client) -> bool:
+    """Whether the audit trail records the client moving to another therapist (by an
+    admin, an approved request or ``outcome users grant --client``)."""
+    return session.scalar(select(AuditEvent.id).where(
+        AuditEvent.client_id == client.id, AuditEvent.action == TRANSFER_ACTION,
+        AuditEvent.outcome == "allowed").limit(1)) is not None
+
+
+def _naming_documents(session: Session, client: Client, episodes: list[Episode]) -> int:
+    """Delete the archived briefs and weekly reports that may name the client, made since
+    their first episode opened; the number deleted.
+
+    Those of the therapists of ``episodes`` only, unless the client was transferred: a
+    transfer moves the open episode, and the audit trail records whom it moved *to* but
+    not whom *from*, so every brief and weekly report of the clinic's staff made since
+    then is deleted (a clinic-wide cost: those reports can be produced again from the
+    data left, but their archived copies go).
+    """
     if not episodes:
         return 0
-    therapist_ids = sorted({e.therapist_id for e in episodes})
     since = min(e.opened_on for e in episodes)
     since_dt = dt.datetime.combine(since, dt.time(), tzinfo=dt.UTC) - dt.timedelta(days=1)
+    if _was_transferred(session, client):
+        recipients = select(User.id).where(User.clinic_id == client.clinic_id)
+        by_recipient = ReportRun.recipient_user_id.in_(recipients)
+    else:
+        by_recipient = ReportRun.recipient_user_id.in_(
+            sorted({e.therapist_id for e in episodes}))
     ids = list(session.scalars(
         select(ReportDocument.id).join(ReportRun, ReportRun.id == ReportDocument.report_run_id)
-        .where(ReportRun.kind.in_(NAMING_REPORT_KINDS),
-               ReportRun.recipient_user_id.in_(therapist_ids),
+        .where(ReportRun.kind.in_(NAMING_REPORT_KINDS), by_recipient,
                ReportDocument.created_dt >= since_dt)))
     if ids:
         # Pre-issue-16 e-mails kept a reference to their document: detach them first.
@@ -144,7 +168,7 @@ def erase_client(session: Session, client: Client, reason: str, actor: User | No
     episode_ids = [e.id for e in episodes]
     counts = {
         "emails": _client_mail(session, client, episode_ids),
-        "documents": _naming_documents(session, episodes),
+        "documents": _naming_documents(session, client, episodes),
     }
     counts["consent_decisions"] = session.execute(delete(ConsentDecision).where(
         ConsentDecision.client_id == client.id)).rowcount or 0  # type: ignore[attr-defined]

@@ -106,15 +106,23 @@ def db_session() -> Session:
     return session
 
 
+CLIENT_ACTOR = "client"  # the audit actor kind of a client's own pages: no address kept
+
+
 def audit_event(*, even_if_failed: bool = False, **fields: Any) -> None:
     """Record one audit event in this request's transaction.
 
-    ``fields`` are those of :func:`outcome.services.audit.record` (``now`` and the client's
-    address are filled in). With ``even_if_failed`` the event is kept when the request
-    fails (a refusal recorded on the way to a 403 or 404); otherwise it is kept only if
-    the request's changes are committed.
+    ``fields`` are those of :func:`outcome.services.audit.record` (``now`` and the
+    requester's address are filled in). With ``even_if_failed`` the event is kept when
+    the request fails (a refusal recorded on the way to a 403 or 404); otherwise it is
+    kept only if the request's changes are committed.
+
+    An event whose actor is a client (``actor_kind`` ``client``: a link or kiosk page)
+    stores no address: the audit trail is append-only, so an address stored there could
+    never be erased with the client (issue 20).
     """
-    entry = partial(audit.record, now=now(), ip_address=request.remote_addr, **fields)
+    address = None if fields.get("actor_kind") == CLIENT_ACTOR else request.remote_addr
+    entry = partial(audit.record, now=now(), ip_address=address, **fields)
     _pending().append((entry, even_if_failed))
 
 

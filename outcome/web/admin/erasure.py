@@ -93,8 +93,8 @@ def erase(code: str) -> Response | tuple[str, int]:
                     clinic_id=current_user.clinic_id, client_id=person.id, object_type="client",
                     object_id=person.code, even_if_failed=True)
         return _page(person, problem), 409 if person.erased_dt is not None else 400
-    flash(_("%(code)s is erased. The tombstone keeps the code only.", code=person.code),
-          "info")
+    flash(_("%(code)s is erased. Only the code stays: on the tombstone, in the audit trail "
+            "and in supervisor digests already made.", code=person.code), "info")
     return redirect(url_for(".erase_page", code=person.code))
 
 
@@ -107,8 +107,9 @@ def retention_page() -> str:
     latest = retention.latest_dry_run(store, clinic)
     erase_on = retention.erase_on(store, clinic, today)
     erased = erasure.erased_codes(store, clinic.id)
+    due_count = len(retention.due_clients(store, clinic, today))
     _record("admin.retention.view", object_type="page", object_id="admin.retention",
             even_if_failed=True)
     return render_template("admin/retention.html", years=years, notice_days=notice_days,
                            latest=latest, erase_on=erase_on, erased=erased[-50:],
-                           erased_total=len(erased), today=today)
+                           erased_total=len(erased), today=today, due_count=due_count)

@@ -18,15 +18,19 @@ from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from outcome.extensions import instrument_library
 from outcome.models.clinic import ROLES
+from outcome.models.clinic import Clinic
 from outcome.services import clinic_settings
+from outcome.services import retention
 from outcome.web.admin.blueprint import _clinic
 from outcome.web.admin.blueprint import _record
 from outcome.web.admin.blueprint import bp
 from outcome.web.admin.staff import ROLE_LABELS
+from outcome.web.clock import now
 from outcome.web.database import audit_event
 from outcome.web.database import db_session
 from outcome.web.database import discard_changes
@@ -275,4 +279,13 @@ def settings() -> str | Response:
         "admin/settings.html", sections=_settings_sections(), shown=shown, errors=errors,
         roles=ROLES, role_labels=ROLE_LABELS,
         weekdays=WEEKDAYS, timezones=sorted(zoneinfo.available_timezones()),
-        instrument_ids=sorted({i.id: i for i in library}.items()))
+        instrument_ids=sorted({i.id: i for i in library}.items()),
+        retention_due=_retention_due(store, clinic))
+
+
+def _retention_due(store: Session, clinic: Clinic) -> int | None:
+    """How many clients the clinic's saved retention setting makes due today (issue 20),
+    or None when retention is off."""
+    if retention.settings(clinic)[0] <= 0:
+        return None
+    return len(retention.due_clients(store, clinic, retention.clinic_today(clinic, now())))
