@@ -381,3 +381,94 @@ def test_an_admin_publishes_a_new_version(client, auth, db_session, asking, make
     assert "consent.text.publish" in db_session.scalars(select(AuditEvent.action)).all()
     settings = client.get("/admin/settings").get_data(as_text=True)
     assert "Ask for consent on the client" in settings
+
+
+# --- review of issue 20: what a no leaves behind ------------------------------------------
+
+
+def _draft(db_session, link):
+    from outcome.services.links import save_draft
+    save_draft(link, LIB.get("phq9"), phq(2))
+    db_session.flush()
+    assert link.draft
+
+
+def test_a_withdrawal_forgets_the_unsent_answers_kept_by_back(db_session, person, clock):
+    therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    link, _token = _link(db_session, episode, clock)
+    _draft(db_session, link)
+    consent_withdrawal.withdraw(db_session, client=someone, text=text, channel="link",
+                                now=clock(), link=link)
+    assert link.draft is None
+
+
+def test_a_paper_refusal_forgets_the_unsent_answers_kept_by_back(db_session, person, clock):
+    therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    link, _token = _link(db_session, episode, clock)
+    _draft(db_session, link)
+    consent_withdrawal.decline(db_session, client=someone, text=text, channel="staff",
+                               now=clock(), user=therapist)
+    assert link.draft is None
+
+
+def test_declining_a_new_version_online_is_a_withdrawal_and_says_so(client, db_session,
+                                                                   person, clock, make_user):
+    _therapist, someone, episode = person
+    clinic = client_clinic(db_session, someone)
+    text = consent.current_text(db_session, clinic, "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    consent.publish(db_session, clinic=clinic, language="en", body="Version two words.",
+                    user=make_user("admin"), now=clock())
+    _row, token = _link(db_session, episode, clock)
+    client.get(f"/q/{token}")
+    done = _choose(client, "decline")
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Consent withdrawn" in html
+    assert "Your therapist has been told" in html
+    assert "No answers have been stored" not in html and "answers so far are kept" not in html
+    assert client.get("/q/").status_code == 401  # the visit has ended, as after /q/withdraw
+    assert "consent.withdraw" in db_session.scalars(select(AuditEvent.action)).all()
+
+
+def test_a_refusal_keeps_the_link_it_was_made_on_and_stops_the_rest(
+        client, db_session, person, clock, make_appointment):
+    from outcome.models import SupportCheck
+
+    therapist, someone, episode = person
+    current, token = _link(db_session, episode, clock)
+    appointment = make_appointment(episode, starts_dt=clock() + dt.timedelta(days=3))
+    other, _other_token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
+                                     library=LIB, appointment=appointment)
+    check = SupportCheck(episode_id=episode.id, reason="therapist", started_by_id=therapist.id,
+                         started_dt=clock(), status="sent", battery=[])
+    db_session.add(check)
+    db_session.commit()
+    client.get(f"/q/{token}")
+    _choose(client, "decline")
+    for row in (current, other, check):
+        db_session.refresh(row)
+    assert current.revoked_dt is None  # the declined page: "open the same link again"
+    assert other.revoked_dt is not None
+    assert check.status == "cancelled"
+    # The client changes their mind on the same link.
+    _choose(client, "agree")
+    assert "Questionnaire 1 of" in client.get("/q/").get_data(as_text=True)
+
+
+def test_the_record_says_what_a_refusal_leaves_open(client, auth, db_session, person, clock):
+    therapist, someone, _episode = person
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined"})
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert "declined on" in page
+    assert "no questionnaires are sent or stored" not in page
+    assert ("no new questionnaires are sent and nothing is stored unless the client agrees "
+            "(on the link they declined on, while it is valid, or on paper)") in page

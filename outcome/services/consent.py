@@ -164,6 +164,14 @@ def latest_decision(session: Session, client_id: int) -> ConsentDecision | None:
                                     ConsentDecision.id.desc()).limit(1))
 
 
+def never_agreed(session: Session, client: Client) -> bool:
+    """Whether the client has never agreed (so no answer was stored through their link
+    pages while the clinic asked online): what the declined page may promise."""
+    return session.scalar(select(ConsentDecision.id).where(
+        ConsentDecision.client_id == client.id, ConsentDecision.decision == "agreed")
+        .limit(1)) is None
+
+
 def _status_of(session: Session, decision: ConsentDecision | None) -> ConsentStatus:
     if decision is None:
         return NOT_ASKED
