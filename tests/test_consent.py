@@ -280,11 +280,16 @@ def test_russian_client_reads_the_russian_text(client, db_session, person, clock
 # --- FHIR ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("decisions", "status"), [(("agreed",), "active"),
-                                                   (("refused",), "rejected"),
-                                                   (("agreed", "withdrawn"), "inactive")])
-def test_the_export_bundle_carries_a_valid_consent(db_session, person, clock, decisions,
-                                                   status):
+@pytest.mark.parametrize(("decisions", "expected"), [
+    (("agreed",), [("active", "permit")]),
+    (("refused",), [("active", "deny")]),
+    (("agreed", "withdrawn"), [("inactive", "permit"), ("active", "deny")]),
+    (("refused", "agreed"), [("inactive", "deny"), ("active", "permit")]),
+])
+def test_the_export_bundle_carries_every_decision_as_a_valid_consent(
+        db_session, person, clock, decisions, expected):
+    """R4/R4B: ``inactive`` is a consent no longer in force; the decision in force is
+    ``active``, and a refusal or withdrawal in force is an active ``deny``."""
     import base64
 
     from fhir.resources.R4B.bundle import Bundle
@@ -293,22 +298,25 @@ def test_the_export_bundle_carries_a_valid_consent(db_session, person, clock, de
     from outcome.services.exports import episodes_bundle
 
     _therapist, someone, episode = person
-    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    clinic = client_clinic(db_session, someone)
+    text = consent.current_text(db_session, clinic, "en", clock())
     for decision in decisions:
         consent.record_decision(db_session, client=someone, text=text, decision=decision,
                                 channel="link", now=clock())
         clock.advance(minutes=1)
     bundle = episodes_bundle(db_session, someone, [episode], LIB, clock())
     Bundle.model_validate(bundle)
-    [resource] = [e["resource"] for e in bundle["entry"]
-                  if e["resource"]["resourceType"] == "Consent"]
-    model = Consent.model_validate(resource)
-    assert model.status == status
-    assert resource["policy"] == [{"uri": "urn:outcome:consent-text:en:1"}]
-    assert base64.b64decode(resource["sourceAttachment"]["data"]).decode() == text.body
-    assert resource["patient"]["reference"].startswith("Patient/")
-    assert resource["provision"]["type"] == ("permit" if status == "active" else "deny")
-    assert "Zelda" not in str(resource)
+    resources = [e["resource"] for e in bundle["entry"]
+                 if e["resource"]["resourceType"] == "Consent"]
+    assert [(r["status"], r["provision"]["type"]) for r in resources] == expected
+    for resource in resources:
+        Consent.model_validate(resource)
+        assert resource["policy"] == [
+            {"uri": f"urn:outcome:{clinic.slug}:consent-text:en:1"}]
+        assert base64.b64decode(resource["sourceAttachment"]["data"]).decode() == text.body
+        assert resource["patient"]["reference"].startswith("Patient/")
+        assert "Zelda" not in str(resource)
+    assert len({r["id"] for r in resources}) == len(resources)
 
 
 def test_no_consent_resource_before_the_client_is_asked(db_session, person, clock):
