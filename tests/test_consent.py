@@ -69,9 +69,31 @@ def test_the_first_text_is_the_shipped_default_as_version_one(db_session, asking
 
 def test_english_default_says_what_who_and_the_right_to_refuse(db_session):
     body = consent.DEFAULT_TEXTS["en"]
-    for words in ("What is collected", "your own therapist", "do not name you",
-                  "You may decline", "care will not be affected", "withdraw at any time"):
+    for words in ("What is collected", "your own therapist", "You may decline",
+                  "care will not be affected", "withdraw at any time"):
         assert words in body
+
+
+@pytest.mark.parametrize(("language", "phrases"), [
+    ("en", ("figures and alerts under a code, never your name or your answers",
+            "their supervisor is told, under your code",
+            "an administrator is told only that a client of your therapist",
+            "for the time its policy sets, then erases them")),
+    ("ru", ("видят цифры и сигналы под кодом, но никогда не видят ваше имя и ваши ответы",
+            "сообщат супервизору терапевта, под вашим кодом",
+            "администратору сообщат только, что такой ответ дал один из клиентов",
+            "хранит их столько, сколько предусматривают её правила, а затем удаляет")),
+])
+def test_shipped_texts_say_escalation_retention_and_what_supervisors_see(language, phrases):
+    """The promises of docs/security.md: supervisors see codes, figures and alerts, never
+    names or answers; an urgent answer nobody acts on goes to the supervisor by code, or
+    an admin learns only that one of the therapist's clients gave one; answers are kept
+    for the clinic's retention period, then erased (no number: the clinic sets it)."""
+    body = " ".join(consent.DEFAULT_TEXTS[language].split())
+    for words in phrases:
+        assert words in body
+    assert "видят только цифры" not in body
+    assert not any(ch.isdigit() for ch in body)
 
 
 def test_publishing_makes_a_new_version_and_never_edits(db_session, asking, make_user,
