@@ -502,3 +502,75 @@ def test_the_record_says_what_a_refusal_leaves_open(client, auth, db_session, pe
     assert "no questionnaires are sent or stored" not in page
     assert ("no new questionnaires are sent and nothing is stored unless the client agrees "
             "(on the link they declined on, while it is valid, or on paper)") in page
+
+
+def _competitor(db_session, clinic, language, version, body):
+    """Another request's text, written between this one's read and its write."""
+    from outcome.models import ConsentText
+    with db_session.begin_nested():
+        db_session.add(ConsentText(clinic_id=clinic.id, language=language, version=version,
+                                   body=body, created_dt=dt.datetime(2026, 1, 1,
+                                                                     tzinfo=dt.UTC)))
+
+
+def test_two_first_views_at_once_share_version_one(db_session, asking, clock, monkeypatch):
+    real = consent._latest_text
+    calls = []
+
+    def racing(session, clinic_id, language):
+        calls.append(language)
+        if len(calls) == 1:  # this request read nothing; the other one writes v1 now
+            _competitor(db_session, asking, language, 1, consent.DEFAULT_TEXTS[language])
+            return None
+        return real(session, clinic_id, language)
+
+    monkeypatch.setattr(consent, "_latest_text", racing)
+    text = consent.current_text(db_session, asking, "en", clock())
+    assert (text.language, text.version) == ("en", 1)
+    assert [t.version for t in consent.history(db_session, asking.id, "en")] == [1]
+
+
+def test_two_publishes_at_once_both_become_versions(db_session, asking, make_user, clock,
+                                                    monkeypatch):
+    admin = make_user("admin")
+    consent.current_text(db_session, asking, "en", clock())
+    real = consent._next_version
+    calls = []
+
+    def racing(session, clinic_id, language):
+        version = real(session, clinic_id, language)
+        calls.append(version)
+        if len(calls) == 1:  # the other admin's publish lands with the same number
+            _competitor(db_session, asking, language, version, "The other admin's words.")
+        return version
+
+    monkeypatch.setattr(consent, "_next_version", racing)
+    mine = consent.publish(db_session, clinic=asking, language="en", body="My words.",
+                           user=admin, now=clock())
+    assert mine.version == 3
+    assert [t.version for t in consent.history(db_session, asking.id, "en")] == [3, 2, 1]
+
+
+def test_changing_a_stored_page_after_a_withdrawal_is_refused(db_session, person, clock):
+    from outcome.services.links import amend_page
+    from outcome.services.links import submit_page
+
+    _therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    link, _token = _link(db_session, episode, clock)
+    instrument = LIB.get(link.battery[0])
+    form = {item.id: "1" for item in instrument.items}
+    assert not submit_page(db_session, link=link, instrument=instrument, form=form,
+                           library=LIB, now=clock()).errors
+    stored = db_session.scalar(select(Administration))
+    before = dict(stored.answers)
+    clock.advance(minutes=1)
+    consent_withdrawal.withdraw(db_session, client=someone, text=text, channel="link",
+                                now=clock(), link=link)
+    with pytest.raises(NoConsent):
+        amend_page(db_session, link=link, instrument=instrument,
+                   form={item.id: "2" for item in instrument.items}, library=LIB, now=clock())
+    db_session.refresh(stored)
+    assert stored.answers == before

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outcome.core.languages import DEFAULT_LOCALE
@@ -109,18 +110,40 @@ def current_text(session: Session, clinic: Clinic, language: str | None,
 
     The clinic's latest version in that language; else, when the application ships a
     default in it, version 1 made from that default; else the same for English.
+    Two first views at once both try to write version 1; the one that loses the race
+    reads the winner's (a savepoint keeps the rest of its transaction).
     """
     for code in dict.fromkeys((text_language(language), DEFAULT_LOCALE)):
         text = _latest_text(session, clinic.id, code)
         if text is not None:
             return text
         if code in DEFAULT_TEXTS:
-            text = ConsentText(clinic_id=clinic.id, language=code, version=1,
-                               body=DEFAULT_TEXTS[code], created_dt=now)
-            session.add(text)
-            session.flush()
+            text = _insert(session, ConsentText(clinic_id=clinic.id, language=code,
+                                                version=1, body=DEFAULT_TEXTS[code],
+                                                created_dt=now))
+            if text is None:  # written meanwhile by a concurrent request
+                text = _latest_text(session, clinic.id, code)
+                assert text is not None
             return text
     raise AssertionError("an English default text is shipped")  # pragma: no cover
+
+
+def _insert(session: Session, text: ConsentText) -> ConsentText | None:
+    """Write ``text`` in a savepoint; None when its version number was taken meanwhile
+    (the unique constraint), with the rest of the transaction kept."""
+    try:
+        with session.begin_nested():
+            session.add(text)
+            session.flush()
+    except IntegrityError:
+        return None
+    return text
+
+
+def _next_version(session: Session, clinic_id: int, language: str) -> int:
+    """The number a new version of the clinic's text in ``language`` gets."""
+    return (session.scalar(select(func.max(ConsentText.version)).where(
+        ConsentText.clinic_id == clinic_id, ConsentText.language == language)) or 0) + 1
 
 
 def history(session: Session, clinic_id: int, language: str) -> list[ConsentText]:
@@ -135,7 +158,8 @@ def publish(session: Session, *, clinic: Clinic, language: str, body: str, user:
     """Publish a new version of the clinic's text in ``language`` (an admin's change);
     flush. Clients who agreed to an older version are asked again at their next
     questionnaire. Raises :class:`ConsentError` for an unknown language, an empty or
-    too long text, or a text equal to the current one (no new version is needed)."""
+    too long text, or a text equal to the current one (no new version is needed). A
+    number taken meanwhile by a concurrent publish is retried with the next one."""
     if language not in SUPPORTED_LOCALES:
         raise ConsentError(f"language must be one of {', '.join(SUPPORTED_LOCALES)}")
     cleaned = body.replace("\r\n", "\n").strip()
@@ -148,13 +172,15 @@ def publish(session: Session, *, clinic: Clinic, language: str, body: str, user:
     current = current_text(session, clinic, language, now)
     if current.language == language and current.body.strip() == cleaned:
         raise ConsentError("the text is the same as the current version")
-    version = (session.scalar(select(func.max(ConsentText.version)).where(
-        ConsentText.clinic_id == clinic.id, ConsentText.language == language)) or 0) + 1
-    text = ConsentText(clinic_id=clinic.id, language=language, version=version,
-                       body=cleaned, created_by_user_id=user.id, created_dt=now)
-    session.add(text)
-    session.flush()
-    return text
+    for _attempt in range(3):  # another admin's publish may take the number meanwhile
+        text = _insert(session, ConsentText(
+            clinic_id=clinic.id, language=language,
+            version=_next_version(session, clinic.id, language), body=cleaned,
+            created_by_user_id=user.id, created_dt=now))
+        if text is not None:
+            return text
+    raise ConsentError("the text was changed by someone else at the same time; "
+                       "please try again")
 
 
 def latest_decision(session: Session, client_id: int) -> ConsentDecision | None:
