@@ -574,3 +574,22 @@ def test_changing_a_stored_page_after_a_withdrawal_is_refused(db_session, person
                    form={item.id: "2" for item in instrument.items}, library=LIB, now=clock())
     db_session.refresh(stored)
     assert stored.answers == before
+
+
+def test_a_withdrawal_without_an_active_therapist_tells_the_admins_by_code(
+        client, db_session, person, clock, make_user):
+    therapist, someone, episode = person
+    admin = make_user("admin", email="ada@example.org")
+    _link_row, token = _link(db_session, episode, clock)
+    client.get(f"/q/{token}")
+    _choose(client, "agree")
+    therapist.is_active = False  # left the clinic; the client not yet moved
+    db_session.commit()
+    assert _post(client, "/q/withdraw").status_code == 200
+    [notice] = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "consent_withdrawn")).all()
+    assert notice.to_address == admin.email
+    assert someone.code in notice.body_text
+    assert "Zelda" not in notice.body_text + notice.subject
+    assert someone.code not in notice.subject
+    assert "PHQ" not in notice.body_text

@@ -43,6 +43,14 @@ WITHDRAWN_BODY = N_("One of your clients withdrew their consent to questionnaire
                     "open questionnaire links were cancelled. Their record and your "
                     "caseload show who. Please sign in:")
 
+# The admins' notice, when the client has no active therapist: the client's code only
+# (admins see codes, to give the client a therapist), nothing clinical.
+WITHDRAWN_ADMIN_BODY = N_("A client with no active therapist, code %(code)s, withdrew their "
+                          "consent to questionnaires on %(date)s (UTC). No further answers "
+                          "are collected from them, and their open questionnaire links were "
+                          "cancelled. Nobody else has been told: please give the client a "
+                          "therapist. Sign in:")
+
 
 def decline(session: Session, *, client: Client, text: ConsentText, channel: str,
             now: dt.datetime, link: QuestionnaireLink | None = None,
@@ -85,7 +93,7 @@ def withdraw(session: Session, *, client: Client, text: ConsentText, channel: st
     row = record_decision(session, client=client, text=text, decision="withdrawn",
                           channel=channel, now=now, link=link, user=user)
     _stop_collecting(session, client, now)
-    if user is None or user.id != client.therapist_id:
+    if user is None or user.id != client.therapist_id:  # or their admins, with none
         tell_therapist(session, client=client, decision=row, base_url=base_url, now=now)
     session.flush()
     return row
@@ -94,18 +102,25 @@ def withdraw(session: Session, *, client: Client, text: ConsentText, channel: st
 def tell_therapist(session: Session, *, client: Client, decision: ConsentDecision,
                    base_url: str | None, now: dt.datetime) -> None:
     """Queue the e-mail telling the client's therapist of a withdrawal: the date only,
-    no name, code or clinical content (the record and caseload show who); flush."""
-    if client.therapist_id is None:
-        return
-    therapist = session.get(User, client.therapist_id)
+    no name, code or clinical content (the record and caseload show who); flush.
+
+    A client with no active therapist: the clinic's active admins are told instead, by
+    the client's code only (so that someone gives the client a therapist)."""
+    therapist = session.get(User, client.therapist_id) if client.therapist_id else None
     clinic = session.get_one(Clinic, client.clinic_id)
-    if therapist is None or not therapist.is_active:
-        return
-    first = say(WITHDRAWN_BODY, therapist.locale,
-                date=now.astimezone(dt.UTC).strftime("%Y-%m-%d"))
+    date = now.astimezone(dt.UTC).strftime("%Y-%m-%d")
     url = (base_url or "").rstrip("/") + "/"
-    queue_email(session, clinic_id=clinic.id, kind="consent_withdrawn",
-                dedupe_key=f"consent_withdrawn:{decision.id}", to_address=therapist.email,
-                subject=say(WITHDRAWN_SUBJECT, therapist.locale),
-                body=f"{say(HELLO, therapist.locale)}\n\n{first}\n\n{url}\n\n"
-                     f"{clinic.name}\n", now=now)
+    if therapist is not None and therapist.is_active:
+        readers = [(therapist, say(WITHDRAWN_BODY, therapist.locale, date=date))]
+    else:
+        readers = [(admin, say(WITHDRAWN_ADMIN_BODY, admin.locale, code=client.code,
+                               date=date))
+                   for admin in session.scalars(select(User).where(
+                       User.clinic_id == clinic.id, User.is_admin.is_(True),
+                       User.is_active.is_(True)).order_by(User.id))]
+    for reader, first in readers:
+        queue_email(session, clinic_id=clinic.id, kind="consent_withdrawn",
+                    dedupe_key=f"consent_withdrawn:{decision.id}:{reader.id}",
+                    to_address=reader.email, subject=say(WITHDRAWN_SUBJECT, reader.locale),
+                    body=f"{say(HELLO, reader.locale)}\n\n{first}\n\n{url}\n\n"
+                         f"{clinic.name}\n", now=now)
