@@ -593,3 +593,36 @@ def test_a_withdrawal_without_an_active_therapist_tells_the_admins_by_code(
     assert "Zelda" not in notice.body_text + notice.subject
     assert someone.code not in notice.subject
     assert "PHQ" not in notice.body_text
+
+
+def test_a_paper_decision_names_the_version_chosen_on_the_form(client, auth, db_session,
+                                                               person, clock, make_user):
+    therapist, someone, _episode = person
+    clinic = client_clinic(db_session, someone)
+    first = consent.current_text(db_session, clinic, "en", clock())
+    clock.advance(days=3)
+    second = consent.publish(db_session, clinic=clinic, language="en", body="Version two.",
+                             user=make_user("admin"), now=clock())
+    other_language = consent.current_text(db_session, clinic, "ru", clock())
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert re.search(rf'<option value="{second.id}" selected>[^<]*version 2', page)
+    assert re.search(rf'<option value="{first.id}">[^<]*version 1', page)
+    assert f'value="{other_language.id}"' not in page
+    assert "(current version)" not in page
+    # The client signed the older form on paper.
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "agreed",
+                      "text": str(first.id)})
+    row = db_session.scalar(select(ConsentDecision))
+    assert row.text_id == first.id
+    # A version of another language (or clinic, or none at all) is refused; nothing stored.
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined",
+                      "text": str(other_language.id)})
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined", "text": "x"})
+    assert len(db_session.scalars(select(ConsentDecision)).all()) == 1
+    assert "Choose a version of the clinic" in client.get(
+        f"/clients/{someone.code}").get_data(as_text=True)

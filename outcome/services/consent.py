@@ -153,6 +153,18 @@ def history(session: Session, clinic_id: int, language: str) -> list[ConsentText
         .order_by(ConsentText.version.desc())))
 
 
+def paper_versions(session: Session, clinic_id: int,
+                   language: str | None) -> list[ConsentText]:
+    """The versions a paper decision may name for a reader of ``language``, newest (the
+    current) first: those of the language :func:`current_text` gives them. Empty when
+    that is still the shipped default, not yet stored (version 1, made when needed)."""
+    for code in dict.fromkeys((text_language(language), DEFAULT_LOCALE)):
+        versions = history(session, clinic_id, code)
+        if versions or code in DEFAULT_TEXTS:
+            return versions
+    return []  # pragma: no cover (an English default text is shipped)
+
+
 def publish(session: Session, *, clinic: Clinic, language: str, body: str, user: User,
             now: dt.datetime) -> ConsentText:
     """Publish a new version of the clinic's text in ``language`` (an admin's change);
