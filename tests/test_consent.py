@@ -82,7 +82,7 @@ def test_english_default_says_what_who_and_the_right_to_refuse(db_session):
     ("ru", ("видят цифры и сигналы под кодом, но никогда не видят ваше имя и ваши ответы",
             "сообщат супервизору терапевта, под вашим кодом",
             "администратору сообщат только, что такой ответ дал один из клиентов",
-            "хранит их столько, сколько предусматривают её правила, а затем удаляет")),
+            "хранит их столько, сколько предусматривают её правила, а затем удаляет")),  # noqa: RUF001
 ])
 def test_shipped_texts_say_escalation_retention_and_what_supervisors_see(language, phrases):
     """The promises of docs/security.md: supervisors see codes, figures and alerts, never
@@ -424,7 +424,7 @@ def _draft(db_session, link):
 
 
 def test_a_withdrawal_forgets_the_unsent_answers_kept_by_back(db_session, person, clock):
-    therapist, someone, episode = person
+    _therapist, someone, episode = person
     text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
     consent.record_decision(db_session, client=someone, text=text, decision="agreed",
                             channel="link", now=clock())
@@ -469,7 +469,7 @@ def test_a_refusal_keeps_the_link_it_was_made_on_and_stops_the_rest(
         client, db_session, person, clock, make_appointment):
     from outcome.models import SupportCheck
 
-    therapist, someone, episode = person
+    therapist, _someone, episode = person
     current, token = _link(db_session, episode, clock)
     appointment = make_appointment(episode, starts_dt=clock() + dt.timedelta(days=3))
     other, _other_token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
@@ -500,6 +500,14 @@ def test_the_record_says_what_a_refusal_leaves_open(client, auth, db_session, pe
     page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
     assert "declined on" in page
     assert "no questionnaires are sent or stored" not in page
+    # Declined on paper: no link was kept open.
+    assert ("no questionnaires are sent and nothing is stored unless the client agrees on "
+            "paper") in page
+    # Declined on a link: that link stays open.
+    row = db_session.scalar(select(ConsentDecision))
+    row.channel, row.recorded_by_user_id = "link", None
+    db_session.commit()
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
     assert ("no new questionnaires are sent and nothing is stored unless the client agrees "
             "(on the link they declined on, while it is valid, or on paper)") in page
 

@@ -20,10 +20,14 @@
   questionnaire: a new version never stops collection by itself, since the client has
   not refused anything, but no answer is stored through the link pages until they agreed
   to the current words).
-- **Withdrawal** revokes the client's unused links, cancels their waiting support checks
-  and queues an e-mail to their therapist that names no client and carries no clinical
-  content (:func:`outcome.services.consent_withdrawal.withdraw`; a module of its own, as
-  it sends mail and the mail service imports the link service, which imports this one).
+- **Withdrawal** revokes the client's unused links, forgets their unsent drafts, cancels
+  their waiting support checks and queues an e-mail to their therapist that names no
+  client and carries no clinical content (to the clinic's admins, by code, when the client
+  has no active therapist) (:func:`outcome.services.consent_withdrawal.withdraw`; a module
+  of its own, as it sends mail and the mail service imports the link service, which
+  imports this one). A **refusal** does the same except the e-mail, and keeps the link it
+  was made on usable so that the client can still agree there
+  (:func:`outcome.services.consent_withdrawal.decline`).
 
 Services flush; the edge commits and writes the audit record.
 """

@@ -89,7 +89,8 @@ def withdraw(session: Session, *, client: Client, text: ConsentText, channel: st
              now: dt.datetime, link: QuestionnaireLink | None = None,
              user: User | None = None, base_url: str | None = None) -> ConsentDecision:
     """Record a withdrawal, revoke the client's unused links, forget their unsent drafts,
-    cancel their waiting support checks and queue the therapist's notice (unless the therapist recorded it); flush."""
+    cancel their waiting support checks and queue the therapist's notice (unless the
+    therapist recorded it); flush."""
     row = record_decision(session, client=client, text=text, decision="withdrawn",
                           channel=channel, now=now, link=link, user=user)
     _stop_collecting(session, client, now)
