@@ -69,9 +69,31 @@ def test_the_first_text_is_the_shipped_default_as_version_one(db_session, asking
 
 def test_english_default_says_what_who_and_the_right_to_refuse(db_session):
     body = consent.DEFAULT_TEXTS["en"]
-    for words in ("What is collected", "your own therapist", "do not name you",
-                  "You may decline", "care will not be affected", "withdraw at any time"):
+    for words in ("What is collected", "your own therapist", "You may decline",
+                  "care will not be affected", "withdraw at any time"):
         assert words in body
+
+
+@pytest.mark.parametrize(("language", "phrases"), [
+    ("en", ("figures and alerts under a code, never your name or your answers",
+            "their supervisor is told, under your code",
+            "an administrator is told only that a client of your therapist",
+            "for the time its policy sets, then erases them")),
+    ("ru", ("видят цифры и сигналы под кодом, но никогда не видят ваше имя и ваши ответы",
+            "сообщат супервизору терапевта, под вашим кодом",
+            "администратору сообщат только, что такой ответ дал один из клиентов",
+            "хранит их столько, сколько предусматривают её правила, а затем удаляет")),  # noqa: RUF001
+])
+def test_shipped_texts_say_escalation_retention_and_what_supervisors_see(language, phrases):
+    """The promises of docs/security.md: supervisors see codes, figures and alerts, never
+    names or answers; an urgent answer nobody acts on goes to the supervisor by code, or
+    an admin learns only that one of the therapist's clients gave one; answers are kept
+    for the clinic's retention period, then erased (no number: the clinic sets it)."""
+    body = " ".join(consent.DEFAULT_TEXTS[language].split())
+    for words in phrases:
+        assert words in body
+    assert "видят только цифры" not in body
+    assert not any(ch.isdigit() for ch in body)
 
 
 def test_publishing_makes_a_new_version_and_never_edits(db_session, asking, make_user,
@@ -280,11 +302,16 @@ def test_russian_client_reads_the_russian_text(client, db_session, person, clock
 # --- FHIR ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("decisions", "status"), [(("agreed",), "active"),
-                                                   (("refused",), "rejected"),
-                                                   (("agreed", "withdrawn"), "inactive")])
-def test_the_export_bundle_carries_a_valid_consent(db_session, person, clock, decisions,
-                                                   status):
+@pytest.mark.parametrize(("decisions", "expected"), [
+    (("agreed",), [("active", "permit")]),
+    (("refused",), [("active", "deny")]),
+    (("agreed", "withdrawn"), [("inactive", "permit"), ("active", "deny")]),
+    (("refused", "agreed"), [("inactive", "deny"), ("active", "permit")]),
+])
+def test_the_export_bundle_carries_every_decision_as_a_valid_consent(
+        db_session, person, clock, decisions, expected):
+    """R4/R4B: ``inactive`` is a consent no longer in force; the decision in force is
+    ``active``, and a refusal or withdrawal in force is an active ``deny``."""
     import base64
 
     from fhir.resources.R4B.bundle import Bundle
@@ -293,22 +320,25 @@ def test_the_export_bundle_carries_a_valid_consent(db_session, person, clock, de
     from outcome.services.exports import episodes_bundle
 
     _therapist, someone, episode = person
-    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    clinic = client_clinic(db_session, someone)
+    text = consent.current_text(db_session, clinic, "en", clock())
     for decision in decisions:
         consent.record_decision(db_session, client=someone, text=text, decision=decision,
                                 channel="link", now=clock())
         clock.advance(minutes=1)
     bundle = episodes_bundle(db_session, someone, [episode], LIB, clock())
     Bundle.model_validate(bundle)
-    [resource] = [e["resource"] for e in bundle["entry"]
-                  if e["resource"]["resourceType"] == "Consent"]
-    model = Consent.model_validate(resource)
-    assert model.status == status
-    assert resource["policy"] == [{"uri": "urn:outcome:consent-text:en:1"}]
-    assert base64.b64decode(resource["sourceAttachment"]["data"]).decode() == text.body
-    assert resource["patient"]["reference"].startswith("Patient/")
-    assert resource["provision"]["type"] == ("permit" if status == "active" else "deny")
-    assert "Zelda" not in str(resource)
+    resources = [e["resource"] for e in bundle["entry"]
+                 if e["resource"]["resourceType"] == "Consent"]
+    assert [(r["status"], r["provision"]["type"]) for r in resources] == expected
+    for resource in resources:
+        Consent.model_validate(resource)
+        assert resource["policy"] == [
+            {"uri": f"urn:outcome:{clinic.slug}:consent-text:en:1"}]
+        assert base64.b64decode(resource["sourceAttachment"]["data"]).decode() == text.body
+        assert resource["patient"]["reference"].startswith("Patient/")
+        assert "Zelda" not in str(resource)
+    assert len({r["id"] for r in resources}) == len(resources)
 
 
 def test_no_consent_resource_before_the_client_is_asked(db_session, person, clock):
@@ -381,3 +411,226 @@ def test_an_admin_publishes_a_new_version(client, auth, db_session, asking, make
     assert "consent.text.publish" in db_session.scalars(select(AuditEvent.action)).all()
     settings = client.get("/admin/settings").get_data(as_text=True)
     assert "Ask for consent on the client" in settings
+
+
+# --- review of issue 20: what a no leaves behind ------------------------------------------
+
+
+def _draft(db_session, link):
+    from outcome.services.links import save_draft
+    save_draft(link, LIB.get("phq9"), phq(2))
+    db_session.flush()
+    assert link.draft
+
+
+def test_a_withdrawal_forgets_the_unsent_answers_kept_by_back(db_session, person, clock):
+    _therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    link, _token = _link(db_session, episode, clock)
+    _draft(db_session, link)
+    consent_withdrawal.withdraw(db_session, client=someone, text=text, channel="link",
+                                now=clock(), link=link)
+    assert link.draft is None
+
+
+def test_a_paper_refusal_forgets_the_unsent_answers_kept_by_back(db_session, person, clock):
+    therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    link, _token = _link(db_session, episode, clock)
+    _draft(db_session, link)
+    consent_withdrawal.decline(db_session, client=someone, text=text, channel="staff",
+                               now=clock(), user=therapist)
+    assert link.draft is None
+
+
+def test_declining_a_new_version_online_is_a_withdrawal_and_says_so(client, db_session,
+                                                                   person, clock, make_user):
+    _therapist, someone, episode = person
+    clinic = client_clinic(db_session, someone)
+    text = consent.current_text(db_session, clinic, "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    consent.publish(db_session, clinic=clinic, language="en", body="Version two words.",
+                    user=make_user("admin"), now=clock())
+    _row, token = _link(db_session, episode, clock)
+    client.get(f"/q/{token}")
+    done = _choose(client, "decline")
+    html = done.get_data(as_text=True)
+    assert done.status_code == 200 and "Consent withdrawn" in html
+    assert "Your therapist has been told" in html
+    assert "No answers have been stored" not in html and "answers so far are kept" not in html
+    assert client.get("/q/").status_code == 401  # the visit has ended, as after /q/withdraw
+    assert "consent.withdraw" in db_session.scalars(select(AuditEvent.action)).all()
+
+
+def test_a_refusal_keeps_the_link_it_was_made_on_and_stops_the_rest(
+        client, db_session, person, clock, make_appointment):
+    from outcome.models import SupportCheck
+
+    therapist, _someone, episode = person
+    current, token = _link(db_session, episode, clock)
+    appointment = make_appointment(episode, starts_dt=clock() + dt.timedelta(days=3))
+    other, _other_token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
+                                     library=LIB, appointment=appointment)
+    check = SupportCheck(episode_id=episode.id, reason="therapist", started_by_id=therapist.id,
+                         started_dt=clock(), status="sent", battery=[])
+    db_session.add(check)
+    db_session.commit()
+    client.get(f"/q/{token}")
+    _choose(client, "decline")
+    for row in (current, other, check):
+        db_session.refresh(row)
+    assert current.revoked_dt is None  # the declined page: "open the same link again"
+    assert other.revoked_dt is not None
+    assert check.status == "cancelled"
+    # The client changes their mind on the same link.
+    _choose(client, "agree")
+    assert "Questionnaire 1 of" in client.get("/q/").get_data(as_text=True)
+
+
+def test_the_record_says_what_a_refusal_leaves_open(client, auth, db_session, person, clock):
+    therapist, someone, _episode = person
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined"})
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert "declined on" in page
+    assert "no questionnaires are sent or stored" not in page
+    # Declined on paper: no link was kept open.
+    assert ("no questionnaires are sent and nothing is stored unless the client agrees on "
+            "paper") in page
+    # Declined on a link: that link stays open.
+    row = db_session.scalar(select(ConsentDecision))
+    row.channel, row.recorded_by_user_id = "link", None
+    db_session.commit()
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert ("no new questionnaires are sent and nothing is stored unless the client agrees "
+            "(on the link they declined on, while it is valid, or on paper)") in page
+
+
+def _competitor(db_session, clinic, language, version, body):
+    """Another request's text, written between this one's read and its write."""
+    from outcome.models import ConsentText
+    with db_session.begin_nested():
+        db_session.add(ConsentText(clinic_id=clinic.id, language=language, version=version,
+                                   body=body, created_dt=dt.datetime(2026, 1, 1,
+                                                                     tzinfo=dt.UTC)))
+
+
+def test_two_first_views_at_once_share_version_one(db_session, asking, clock, monkeypatch):
+    real = consent._latest_text
+    calls = []
+
+    def racing(session, clinic_id, language):
+        calls.append(language)
+        if len(calls) == 1:  # this request read nothing; the other one writes v1 now
+            _competitor(db_session, asking, language, 1, consent.DEFAULT_TEXTS[language])
+            return None
+        return real(session, clinic_id, language)
+
+    monkeypatch.setattr(consent, "_latest_text", racing)
+    text = consent.current_text(db_session, asking, "en", clock())
+    assert (text.language, text.version) == ("en", 1)
+    assert [t.version for t in consent.history(db_session, asking.id, "en")] == [1]
+
+
+def test_two_publishes_at_once_both_become_versions(db_session, asking, make_user, clock,
+                                                    monkeypatch):
+    admin = make_user("admin")
+    consent.current_text(db_session, asking, "en", clock())
+    real = consent._next_version
+    calls = []
+
+    def racing(session, clinic_id, language):
+        version = real(session, clinic_id, language)
+        calls.append(version)
+        if len(calls) == 1:  # the other admin's publish lands with the same number
+            _competitor(db_session, asking, language, version, "The other admin's words.")
+        return version
+
+    monkeypatch.setattr(consent, "_next_version", racing)
+    mine = consent.publish(db_session, clinic=asking, language="en", body="My words.",
+                           user=admin, now=clock())
+    assert mine.version == 3
+    assert [t.version for t in consent.history(db_session, asking.id, "en")] == [3, 2, 1]
+
+
+def test_changing_a_stored_page_after_a_withdrawal_is_refused(db_session, person, clock):
+    from outcome.services.links import amend_page
+    from outcome.services.links import submit_page
+
+    _therapist, someone, episode = person
+    text = consent.current_text(db_session, client_clinic(db_session, someone), "en", clock())
+    consent.record_decision(db_session, client=someone, text=text, decision="agreed",
+                            channel="link", now=clock())
+    link, _token = _link(db_session, episode, clock)
+    instrument = LIB.get(link.battery[0])
+    form = {item.id: "1" for item in instrument.items}
+    assert not submit_page(db_session, link=link, instrument=instrument, form=form,
+                           library=LIB, now=clock()).errors
+    stored = db_session.scalar(select(Administration))
+    before = dict(stored.answers)
+    clock.advance(minutes=1)
+    consent_withdrawal.withdraw(db_session, client=someone, text=text, channel="link",
+                                now=clock(), link=link)
+    with pytest.raises(NoConsent):
+        amend_page(db_session, link=link, instrument=instrument,
+                   form={item.id: "2" for item in instrument.items}, library=LIB, now=clock())
+    db_session.refresh(stored)
+    assert stored.answers == before
+
+
+def test_a_withdrawal_without_an_active_therapist_tells_the_admins_by_code(
+        client, db_session, person, clock, make_user):
+    therapist, someone, episode = person
+    admin = make_user("admin", email="ada@example.org")
+    _link_row, token = _link(db_session, episode, clock)
+    client.get(f"/q/{token}")
+    _choose(client, "agree")
+    therapist.is_active = False  # left the clinic; the client not yet moved
+    db_session.commit()
+    assert _post(client, "/q/withdraw").status_code == 200
+    [notice] = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "consent_withdrawn")).all()
+    assert notice.to_address == admin.email
+    assert someone.code in notice.body_text
+    assert "Zelda" not in notice.body_text + notice.subject
+    assert someone.code not in notice.subject
+    assert "PHQ" not in notice.body_text
+
+
+def test_a_paper_decision_names_the_version_chosen_on_the_form(client, auth, db_session,
+                                                               person, clock, make_user):
+    therapist, someone, _episode = person
+    clinic = client_clinic(db_session, someone)
+    first = consent.current_text(db_session, clinic, "en", clock())
+    clock.advance(days=3)
+    second = consent.publish(db_session, clinic=clinic, language="en", body="Version two.",
+                             user=make_user("admin"), now=clock())
+    other_language = consent.current_text(db_session, clinic, "ru", clock())
+    db_session.commit()
+    auth.login(therapist.email)
+    page = client.get(f"/clients/{someone.code}").get_data(as_text=True)
+    assert re.search(rf'<option value="{second.id}" selected>[^<]*version 2', page)
+    assert re.search(rf'<option value="{first.id}">[^<]*version 1', page)
+    assert f'value="{other_language.id}"' not in page
+    assert "(current version)" not in page
+    # The client signed the older form on paper.
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "agreed",
+                      "text": str(first.id)})
+    row = db_session.scalar(select(ConsentDecision))
+    assert row.text_id == first.id
+    # A version of another language (or clinic, or none at all) is refused; nothing stored.
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined",
+                      "text": str(other_language.id)})
+    client.post(f"/clients/{someone.code}/consent",
+                data={"csrf_token": csrf_token(page), "decision": "declined", "text": "x"})
+    assert len(db_session.scalars(select(ConsentDecision)).all()) == 1
+    assert "Choose a version of the clinic" in client.get(
+        f"/clients/{someone.code}").get_data(as_text=True)

@@ -280,3 +280,27 @@ def test_the_pages_speak_russian(app, auth, client, db_session, clock, booked, m
     auth.login(therapist.email)
     html = client.get("/", headers=russian).get_data(as_text=True)
     assert f"Ссылку на опросники для {CLIENT_NAME} (сессия 17 нояб. 2026" in html, html[-3000:]
+
+
+def test_no_retry_after_the_client_declined_and_the_page_says_so(
+        app, auth, client, db_session, clock, booked, make_user):
+    """Issue 20 review: a retry refused for consent says so, not "nothing to ask"."""
+    from outcome.models import Clinic
+    from outcome.services import consent
+    from outcome.services import consent_withdrawal
+
+    therapist, person, _appointment = booked
+    fail_completely(app, clock)
+    message = db_session.scalar(select(OutboundEmail))
+    text = consent.current_text(db_session, db_session.get(Clinic, person.clinic_id), "en",
+                                clock())
+    consent_withdrawal.decline(db_session, client=person, text=text, channel="staff",
+                               now=clock(), user=therapist)
+    db_session.commit()
+    auth.login(make_user("admin").email)
+    post(client, "/admin/deliveries", f"/admin/deliveries/{message.id}/retry")
+    html = client.get("/admin/deliveries").get_data(as_text=True)
+    assert "Not sent again: the client declined or withdrew consent" in html
+    assert "no questionnaire is due" not in html
+    db_session.refresh(message)
+    assert message.status == "failed"

@@ -20,10 +20,14 @@
   questionnaire: a new version never stops collection by itself, since the client has
   not refused anything, but no answer is stored through the link pages until they agreed
   to the current words).
-- **Withdrawal** revokes the client's unused links, cancels their waiting support checks
-  and queues an e-mail to their therapist that names no client and carries no clinical
-  content (:func:`outcome.services.consent_withdrawal.withdraw`; a module of its own, as
-  it sends mail and the mail service imports the link service, which imports this one).
+- **Withdrawal** revokes the client's unused links, forgets their unsent drafts, cancels
+  their waiting support checks and queues an e-mail to their therapist that names no
+  client and carries no clinical content (to the clinic's admins, by code, when the client
+  has no active therapist) (:func:`outcome.services.consent_withdrawal.withdraw`; a module
+  of its own, as it sends mail and the mail service imports the link service, which
+  imports this one). A **refusal** does the same except the e-mail, and keeps the link it
+  was made on usable so that the client can still agree there
+  (:func:`outcome.services.consent_withdrawal.decline`).
 
 Services flush; the edge commits and writes the audit record.
 """
@@ -37,6 +41,7 @@ from pathlib import Path
 
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outcome.core.languages import DEFAULT_LOCALE
@@ -109,18 +114,40 @@ def current_text(session: Session, clinic: Clinic, language: str | None,
 
     The clinic's latest version in that language; else, when the application ships a
     default in it, version 1 made from that default; else the same for English.
+    Two first views at once both try to write version 1; the one that loses the race
+    reads the winner's (a savepoint keeps the rest of its transaction).
     """
     for code in dict.fromkeys((text_language(language), DEFAULT_LOCALE)):
         text = _latest_text(session, clinic.id, code)
         if text is not None:
             return text
         if code in DEFAULT_TEXTS:
-            text = ConsentText(clinic_id=clinic.id, language=code, version=1,
-                               body=DEFAULT_TEXTS[code], created_dt=now)
-            session.add(text)
-            session.flush()
+            text = _insert(session, ConsentText(clinic_id=clinic.id, language=code,
+                                                version=1, body=DEFAULT_TEXTS[code],
+                                                created_dt=now))
+            if text is None:  # written meanwhile by a concurrent request
+                text = _latest_text(session, clinic.id, code)
+                assert text is not None
             return text
     raise AssertionError("an English default text is shipped")  # pragma: no cover
+
+
+def _insert(session: Session, text: ConsentText) -> ConsentText | None:
+    """Write ``text`` in a savepoint; None when its version number was taken meanwhile
+    (the unique constraint), with the rest of the transaction kept."""
+    try:
+        with session.begin_nested():
+            session.add(text)
+            session.flush()
+    except IntegrityError:
+        return None
+    return text
+
+
+def _next_version(session: Session, clinic_id: int, language: str) -> int:
+    """The number a new version of the clinic's text in ``language`` gets."""
+    return (session.scalar(select(func.max(ConsentText.version)).where(
+        ConsentText.clinic_id == clinic_id, ConsentText.language == language)) or 0) + 1
 
 
 def history(session: Session, clinic_id: int, language: str) -> list[ConsentText]:
@@ -130,12 +157,25 @@ def history(session: Session, clinic_id: int, language: str) -> list[ConsentText
         .order_by(ConsentText.version.desc())))
 
 
+def paper_versions(session: Session, clinic_id: int,
+                   language: str | None) -> list[ConsentText]:
+    """The versions a paper decision may name for a reader of ``language``, newest (the
+    current) first: those of the language :func:`current_text` gives them. Empty when
+    that is still the shipped default, not yet stored (version 1, made when needed)."""
+    for code in dict.fromkeys((text_language(language), DEFAULT_LOCALE)):
+        versions = history(session, clinic_id, code)
+        if versions or code in DEFAULT_TEXTS:
+            return versions
+    return []  # pragma: no cover (an English default text is shipped)
+
+
 def publish(session: Session, *, clinic: Clinic, language: str, body: str, user: User,
             now: dt.datetime) -> ConsentText:
     """Publish a new version of the clinic's text in ``language`` (an admin's change);
     flush. Clients who agreed to an older version are asked again at their next
     questionnaire. Raises :class:`ConsentError` for an unknown language, an empty or
-    too long text, or a text equal to the current one (no new version is needed)."""
+    too long text, or a text equal to the current one (no new version is needed). A
+    number taken meanwhile by a concurrent publish is retried with the next one."""
     if language not in SUPPORTED_LOCALES:
         raise ConsentError(f"language must be one of {', '.join(SUPPORTED_LOCALES)}")
     cleaned = body.replace("\r\n", "\n").strip()
@@ -148,13 +188,15 @@ def publish(session: Session, *, clinic: Clinic, language: str, body: str, user:
     current = current_text(session, clinic, language, now)
     if current.language == language and current.body.strip() == cleaned:
         raise ConsentError("the text is the same as the current version")
-    version = (session.scalar(select(func.max(ConsentText.version)).where(
-        ConsentText.clinic_id == clinic.id, ConsentText.language == language)) or 0) + 1
-    text = ConsentText(clinic_id=clinic.id, language=language, version=version,
-                       body=cleaned, created_by_user_id=user.id, created_dt=now)
-    session.add(text)
-    session.flush()
-    return text
+    for _attempt in range(3):  # another admin's publish may take the number meanwhile
+        text = _insert(session, ConsentText(
+            clinic_id=clinic.id, language=language,
+            version=_next_version(session, clinic.id, language), body=cleaned,
+            created_by_user_id=user.id, created_dt=now))
+        if text is not None:
+            return text
+    raise ConsentError("the text was changed by someone else at the same time; "
+                       "please try again")
 
 
 def latest_decision(session: Session, client_id: int) -> ConsentDecision | None:
@@ -162,6 +204,14 @@ def latest_decision(session: Session, client_id: int) -> ConsentDecision | None:
     return session.scalar(select(ConsentDecision).where(ConsentDecision.client_id == client_id)
                           .order_by(ConsentDecision.decided_dt.desc(),
                                     ConsentDecision.id.desc()).limit(1))
+
+
+def never_agreed(session: Session, client: Client) -> bool:
+    """Whether the client has never agreed (so no answer was stored through their link
+    pages while the clinic asked online): what the declined page may promise."""
+    return session.scalar(select(ConsentDecision.id).where(
+        ConsentDecision.client_id == client.id, ConsentDecision.decision == "agreed")
+        .limit(1)) is None
 
 
 def _status_of(session: Session, decision: ConsentDecision | None) -> ConsentStatus:

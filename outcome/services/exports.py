@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outcome.core.answers import Answers
@@ -23,10 +24,10 @@ from outcome.core.instruments import Instrument
 from outcome.core.spreadsheet import safe_cell
 from outcome.models import Administration
 from outcome.models import Client
+from outcome.models import Clinic
 from outcome.models import ConsentDecision
 from outcome.models import ConsentText
 from outcome.models import Episode
-from outcome.services import consent
 from outcome.services.client_record import administration_notes
 from outcome.services.client_record import episode_administrations
 from outcome.services.explanations import render
@@ -196,34 +197,33 @@ def client_resources(session: Session, client: Client, episodes: list[Episode],
     return out
 
 
-# A client's decision as the FHIR Consent's status: an agreement in force is active, a
-# refusal rejected, a withdrawn agreement inactive.
-CONSENT_STATUS = {"agreed": "active", "refused": "rejected", "withdrawn": "inactive"}
-# The clinic's consent text, as the Consent's policy: language and version.
-CONSENT_TEXT_SYSTEM = "urn:outcome:consent-text"
+# The clinic's consent text, as the Consent's policy: clinic, language and version.
+CONSENT_TEXT_SYSTEM = "urn:outcome"
 
 
-def consent_text_uri(text: ConsentText) -> str:
-    """The clinic's consent text version as a URI (``urn:outcome:consent-text:en:2``)."""
-    return f"{CONSENT_TEXT_SYSTEM}:{text.language}:{text.version}"
+def consent_text_uri(clinic_slug: str, text: ConsentText) -> str:
+    """The clinic's consent text version as a URI
+    (``urn:outcome:<clinic-slug>:consent-text:en:2``): versions are numbered per clinic."""
+    return f"{CONSENT_TEXT_SYSTEM}:{clinic_slug}:consent-text:{text.language}:{text.version}"
 
 
-def consent_resource(client: Client, decision: ConsentDecision,
-                     text: ConsentText) -> dict[str, Any]:
-    """The client's consent decision in force as an R4 ``Consent`` (issue 20).
+def consent_resource(client: Client, decision: ConsentDecision, text: ConsentText,
+                     *, clinic_slug: str, in_force: bool) -> dict[str, Any]:
+    """One of the client's consent decisions as an R4 ``Consent`` (issue 20).
 
-    ``status`` is active (agreed), rejected (declined) or inactive (withdrawn);
-    ``dateTime`` when it was decided; scope ``patient-privacy`` and category LOINC
-    59284-0 (patient consent); ``policy`` names the text's language and version
+    R4/R4B semantics: ``status`` is ``active`` for the decision in force (``in_force``)
+    and ``inactive`` for one a later decision superseded; ``provision.type`` is
+    ``permit`` for an agreement and ``deny`` for a refusal or a withdrawal. ``dateTime``
+    when it was decided; scope ``patient-privacy`` and category LOINC 59284-0 (patient
+    consent); ``policy`` names the clinic and the text's language and version
     (:func:`consent_text_uri`) and ``sourceAttachment`` carries its exact words, so the
-    receiving system knows what the client answered; ``provision`` permits or denies
-    the collection of questionnaire answers.
+    receiving system knows what the client answered; ``provision`` permits or denies the
+    collection of questionnaire answers.
     """
-    status = CONSENT_STATUS[decision.decision]
     return {
         "resourceType": "Consent",
         "id": str(uuid.uuid5(_NAMESPACE, f"consent:{decision.id}")),
-        "status": status,
+        "status": "active" if in_force else "inactive",
         "scope": {"coding": [{
             "system": "http://terminology.hl7.org/CodeSystem/consentscope",
             "code": "patient-privacy", "display": "Privacy Consent"}]},
@@ -232,17 +232,31 @@ def consent_resource(client: Client, decision: ConsentDecision,
         "patient": {"reference": patient_reference(client.code)},
         "dateTime": _utc(decision.decided_dt),
         "performer": [{"reference": patient_reference(client.code)}],
-        "policy": [{"uri": consent_text_uri(text)}],
+        "policy": [{"uri": consent_text_uri(clinic_slug, text)}],
         "sourceAttachment": {
             "contentType": "text/plain; charset=utf-8", "language": text.language,
             "title": f"Consent text, version {text.version} ({text.language})",
             "data": base64.b64encode(text.body.encode("utf-8")).decode("ascii"),
             "creation": _utc(text.created_dt)},
-        "provision": {"type": "permit" if status == "active" else "deny",
+        "provision": {"type": "permit" if decision.decision == "agreed" else "deny",
                       "action": [{"coding": [{
                           "system": "http://terminology.hl7.org/CodeSystem/consentaction",
                           "code": "collect", "display": "Collect"}]}]},
     }
+
+
+def consent_resources(session: Session, client: Client) -> list[dict[str, Any]]:
+    """Every consent decision of the client, oldest first, as a ``Consent``
+    (:func:`consent_resource`): the latest is the one in force (``active``)."""
+    decisions = list(session.scalars(select(ConsentDecision).where(
+        ConsentDecision.client_id == client.id)
+        .order_by(ConsentDecision.decided_dt, ConsentDecision.id)))
+    if not decisions:
+        return []
+    slug = session.get_one(Clinic, client.clinic_id).slug
+    return [consent_resource(client, row, session.get_one(ConsentText, row.text_id),
+                             clinic_slug=slug, in_force=index == len(decisions) - 1)
+            for index, row in enumerate(decisions)]
 
 
 def patient_resource(client: Client) -> dict[str, Any]:
@@ -256,8 +270,8 @@ def episodes_bundle(session: Session, client: Client, episodes: list[Episode],
                     library: InstrumentLibrary, now: dt.datetime) -> dict[str, Any]:
     """A FHIR R4 ``Bundle`` (collection): the Patient by code, per administration a
     ``QuestionnaireResponse`` and an ``Observation`` of its total score
-    (:func:`administration_resources`), and the client's consent decision in force as a
-    ``Consent`` (:func:`consent_resource`), when they have made one.
+    (:func:`administration_resources`), and each of the client's consent decisions as a
+    ``Consent`` (:func:`consent_resources`; the one in force ``active``).
 
     Superseded administrations are left out (their corrections are included). An
     administration of an instrument the clinic no longer defines is skipped, since its
@@ -271,10 +285,7 @@ def episodes_bundle(session: Session, client: Client, episodes: list[Episode],
         if resources.observation is not None:
             entries.append({"fullUrl": f"urn:uuid:{resources.observation['id']}",
                             "resource": resources.observation})
-    decision = consent.latest_decision(session, client.id)
-    if decision is not None:  # issue 20: the client's consent in force
-        resource = consent_resource(client, decision, session.get_one(ConsentText,
-                                                                      decision.text_id))
+    for resource in consent_resources(session, client):  # issue 20: every decision
         entries.append({"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource})
     return {"resourceType": "Bundle", "type": "collection", "timestamp": _utc(now),
             "entry": entries}

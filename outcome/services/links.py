@@ -38,6 +38,7 @@ from outcome.services.appointments import session_number
 from outcome.services.goals import goal_texts
 from outcome.services.instruments import instrument_statuses
 from outcome.services.submissions import InvalidAnswers
+from outcome.services.submissions import NoConsent
 from outcome.services.submissions import Submission
 from outcome.services.submissions import amend_administration
 from outcome.services.submissions import link_key
@@ -259,7 +260,13 @@ def amend_page(session: Session, *, link: QuestionnaireLink, instrument: Instrum
     went Back to it before finishing; re-scored with the episode's signals; flush.
 
     Answers that fail ``parse_answers`` come back as the page's errors, changing nothing.
+    Raises :class:`~outcome.services.submissions.NoConsent`, changing nothing, when the
+    client declined or withdrew meanwhile (as :func:`submit_page` does).
     """
+    episode = session.get(Episode, link.episode_id)
+    assert episode is not None
+    if not consent.may_collect(session, episode.client_id, from_link=True):
+        raise NoConsent()
     row = session.scalar(select(Administration).where(
         Administration.idempotency_key == link_key(link, instrument.id)))
     if row is None or link.used_dt is not None:

@@ -25,6 +25,7 @@ from outcome.models import Episode
 from outcome.models import OutboundEmail
 from outcome.models import QuestionnaireLink
 from outcome.models import User
+from outcome.services.links import CollectionStopped
 from outcome.services.links import NothingToAsk
 from outcome.services.links import issue_link
 from outcome.services.mail import LINK_SLOT
@@ -112,7 +113,8 @@ class RetryRefused(ValueError):
     ``delivered`` (sent already), ``waiting`` (not tried yet), ``passed`` (the
     appointment has passed or was cancelled, or the episode ended), ``answered`` (the
     client has answered already), ``no_address`` (the client has no e-mail address now),
-    ``nothing_to_ask`` (no questionnaire is due), ``unknown`` (the message no longer
+    ``nothing_to_ask`` (no questionnaire is due), ``no_consent`` (the client declined or
+    withdrew consent to questionnaires, issue 20), ``unknown`` (the message no longer
     matches its appointment).
     """
 
@@ -189,6 +191,8 @@ def _fresh_link(session: Session, email: OutboundEmail, *, now: dt.datetime,
                                   purpose="post" if email.kind == "post" else "pre",
                                   now=now, library=library, appointment=appointment,
                                   token=link_token(secret_key, nonce))
+    except CollectionStopped:  # before NothingToAsk, its base: the true reason
+        raise RetryRefused("no_consent") from None
     except NothingToAsk:
         raise RetryRefused("nothing_to_ask") from None
     if not link.battery:

@@ -463,7 +463,16 @@ def consent() -> Response | str | tuple[str, int]:
         audit_event(action=f"consent.{'refuse' if decision.decision == 'refused' else 'withdraw'}",
                     outcome="allowed",
                     **{**fields, "object_type": "consent", "object_id": decision.id})
+        if decision.decision == "withdrawn":  # as /q/withdraw: its links are revoked
+            return _withdrawn_page()
     return redirect(url_for(".consent_declined"), 303)
+
+
+def _withdrawn_page() -> str:
+    """End the client's visit after a withdrawal and say what it did."""
+    was_kiosk = bool(session.get("kiosk"))
+    session.clear()  # nothing more is asked on this visit
+    return render_template("questionnaires/withdrawn.html", was_kiosk=was_kiosk)
 
 
 def _visit_text(store: Any, clinic: Clinic) -> ConsentText:
@@ -480,11 +489,13 @@ def consent_declined() -> str | tuple[str, int]:
         return _closed()
     store = db_session()
     episode = store.get_one(Episode, link.episode_id)
-    state = consents.status(store, store.get_one(Client, episode.client_id))
+    client = store.get_one(Client, episode.client_id)
+    state = consents.status(store, client)
     audit_event(action="consent.declined.view", outcome="allowed", even_if_failed=True,
                 **_client_fields(episode, link))
     return render_template("questionnaires/consent_declined.html", state=state,
-                           link_open=check_link(link, now()) is None)
+                           link_open=check_link(link, now()) is None,
+                           first_refusal=consents.never_agreed(store, client))
 
 
 @bp.route("/withdraw", methods=["GET", "POST"])
@@ -512,6 +523,4 @@ def withdraw() -> Response | str | tuple[str, int]:
         now=now(), link=link, base_url=current_app.config["BASE_URL"])
     audit_event(action="consent.withdraw", outcome="allowed",
                 **{**fields, "object_type": "consent", "object_id": decision.id})
-    was_kiosk = bool(session.get("kiosk"))
-    session.clear()  # nothing more is asked on this visit
-    return render_template("questionnaires/withdrawn.html", was_kiosk=was_kiosk)
+    return _withdrawn_page()

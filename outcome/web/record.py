@@ -138,6 +138,8 @@ def page(code: str) -> str | tuple[str, int]:
                            domain_labels=DOMAIN_LABELS,
                            # issue 20: the client's consent
                            consent=consents.status(db_session(), client),
+                           consent_versions=consents.paper_versions(
+                               db_session(), client.clinic_id, client.locale),
                            consent_online=clinic_settings.current(_clinic)["consent_online"])
 
 
@@ -145,7 +147,8 @@ def page(code: str) -> str | tuple[str, int]:
 @login_required
 def consent_paper(code: str) -> Response:
     """Record the client's decision on the clinic's paper consent form (channel
-    ``staff``), about the current text in the client's language: ``agreed``, or
+    ``staff``), about the version of the text in the client's language chosen on the
+    form (``text``; the current one when none is stored yet): ``agreed``, or
     ``declined`` (a refusal, or a withdrawal when they had agreed). Audited as
     ``consent.record``."""
     client, _episode, clinic = own_client(code, "consent.record")
@@ -155,7 +158,18 @@ def consent_paper(code: str) -> Response:
         discard_changes()
         flash(_("Choose agreed or declined."), "error")
         return redirect(url_for(".page", code=client.code) + "#consent")
-    text = consents.current_text(store, clinic, client.locale, now())
+    chosen = request.form.get("text", "")
+    if chosen:  # the version on the form the client signed
+        versions = {str(t.id): t
+                    for t in consents.paper_versions(store, clinic.id, client.locale)}
+        if chosen not in versions:
+            discard_changes()
+            flash(_("Choose a version of the clinic's consent text in the client's "
+                    "language."), "error")
+            return redirect(url_for(".page", code=client.code) + "#consent")
+        text = versions[chosen]
+    else:  # none stored yet: the current one (version 1, from the shipped text)
+        text = consents.current_text(store, clinic, client.locale, now())
     user = current_user._get_current_object()
     if choice == "agreed":
         consents.record_decision(store, client=client, text=text, decision="agreed",

@@ -89,6 +89,8 @@ RETRY_REFUSALS = {
     "no_address": _l("Not sent again: the client has no e-mail address now. Their "
                      "therapist can add one."),
     "nothing_to_ask": _l("Not sent again: no questionnaire is due for this session."),
+    "no_consent": _l("Not sent again: the client declined or withdrew consent to "
+                     "questionnaires."),  # issue 20
     "unknown": _l("Not sent again: the message no longer matches an appointment."),
     "support": _l("Not sent again: a support check's link cannot be sent twice. The "
                   "therapist can cancel the check and start a new one."),  # issue 19
