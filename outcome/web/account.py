@@ -304,8 +304,13 @@ def _two_factor_page(*, codes: list[str] | None = None, errors: dict[str, str] |
         clinic_name=clinic.name), status
 
 
-def _two_factor_key() -> str:
+def two_factor_key() -> str:
+    """The per-account rate-limit key shared by every check of a code or password on the
+    two-factor and passkey pages (``ACCOUNT_LIMIT`` a minute together)."""
     return f"two-factor:{current_user.id}" if current_user.is_authenticated else "two-factor:-"
+
+
+_two_factor_key = two_factor_key
 
 
 @bp.route("/two-factor", endpoint="two_factor")
@@ -351,9 +356,11 @@ def two_factor_confirm() -> tuple[str, int]:
     return _two_factor_page(codes=codes)
 
 
-def _current_code_ok(*, password_allowed: bool = False) -> bool:
+def current_code_ok(*, password_allowed: bool = False) -> bool:
     """Whether the form's ``code`` is a current authenticator code of the user (spent, as
-    at sign-in), or, where allowed, its ``password`` is theirs."""
+    at sign-in), or, where allowed, its ``password`` is theirs: what weakening the
+    account asks for besides the open session (callers throttle with
+    :func:`two_factor_key` and audit the answer)."""
     user = _me()
     code = request.form.get("code", "")[:100].strip()
     if code and two_factor.verify_totp(db_session(), user, code, now()):
@@ -374,7 +381,7 @@ def two_factor_codes() -> tuple[str, int]:
         _record_two_factor("two_factor.recovery_codes.regenerate", "error")
         return _two_factor_page(errors={"codes": _(
             "Set up an authenticator app first.")}, status=400)
-    if not _current_code_ok():
+    if not current_code_ok():
         _record_two_factor("two_factor.recovery_codes.regenerate", "denied")
         return _two_factor_page(errors={"codes": _(
             "That code is not right. Type the 6-digit code your app shows now; each code "
@@ -394,7 +401,7 @@ def two_factor_remove() -> Response | tuple[str, int]:
     needed, and the confirmation box); refused while the clinic requires a second factor
     for the user's role and no passkey remains."""
     require_confirmation()
-    if not _current_code_ok(password_allowed=True):
+    if not current_code_ok(password_allowed=True):
         _record_two_factor("two_factor.remove", "denied")
         return _two_factor_page(errors={"remove": _(
             "Type a current code from your app, or your password, to remove it.")},
