@@ -343,3 +343,26 @@ def test_the_command_line_reset(runner, clock, enrol, make_user, db_session):
         "system", "outcome users reset-2fa", str(user.id))
     unknown = runner.invoke(args=["users", "reset-2fa", "nobody@example.org"])
     assert unknown.exit_code == 2 and "no user" in unknown.output
+
+
+def test_ten_wrong_codes_in_a_row_stop_the_apps_codes(auth, client, clock, enrol, make_user,
+                                                      db_session):
+    user = make_user()
+    totp, codes = enrol(user)
+    secret = db_session.scalars(select(TotpSecret).where(TotpSecret.user_id == user.id)).one()
+    auth.login(user.email)
+    wrong = "000000" if totp.at(clock()) != "000000" else "111111"
+    second_step(client, code=wrong)
+    second_step(client, recovery_code="aaaa-bbbb-cccc-dddd")
+    db_session.refresh(secret)
+    assert secret.failures == 2  # a wrong app code and a wrong recovery code
+    secret.failures = two_factor.TOTP_FAILURE_LIMIT - 1  # as if days of guessing
+    db_session.commit()
+    second_step(client, code=wrong)
+    refused = second_step(client, code=totp.at(clock()))  # the right code, too late
+    assert refused.status_code == 200
+    assert "Too many wrong codes" in refused.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+    assert second_step(client, recovery_code=codes[0]).status_code == 302
+    db_session.refresh(secret)
+    assert secret.failures == 0
