@@ -366,3 +366,26 @@ def test_ten_wrong_codes_in_a_row_stop_the_apps_codes(auth, client, clock, enrol
     assert second_step(client, recovery_code=codes[0]).status_code == 302
     db_session.refresh(secret)
     assert secret.failures == 0
+
+
+@pytest.mark.parametrize("factors", ["app", "passkey", "both"])
+def test_the_second_step_offers_only_the_factors_the_user_has(auth, client, enrol, make_user,
+                                                              db_session, factors):
+    from outcome.models import Passkey
+    user = make_user()
+    if factors in ("app", "both"):
+        enrol(user)
+    if factors in ("passkey", "both"):
+        db_session.add(Passkey(user_id=user.id, credential_id="AAAA", public_key="AAAA",
+                               name="Key"))
+        db_session.commit()
+    auth.login(user.email)
+    page = client.get("/login/second-factor").get_data(as_text=True)
+    has_app = factors != "passkey"
+    assert ('name="code"' in page) is has_app
+    assert ("authenticator app on your phone" in page) is has_app
+    assert ('name="recovery_code"' in page) is has_app
+    assert ('data-passkey="sign-in"' in page) is (factors != "app")
+    assert "Start again" in page
+    if factors == "passkey":
+        assert "Use your passkey" in page
