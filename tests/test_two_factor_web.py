@@ -170,7 +170,8 @@ def test_the_clinic_requirement_leads_to_the_set_up_page_only(auth, client, cloc
         assert response.headers["Location"] == "/account/two-factor"
     assert client.get("/account/two-factor").status_code == 200
     page = client.post("/account/two-factor/start", data={
-        "csrf_token": csrf_token(client.get("/account/two-factor").get_data(as_text=True))})
+        "csrf_token": csrf_token(client.get("/account/two-factor").get_data(as_text=True)),
+        "password": TEST_PASSWORD})
     assert page.status_code == 303
     html = client.get("/account/two-factor").get_data(as_text=True)
     assert "<svg" in html and "asks everyone in your role" in html
@@ -200,7 +201,16 @@ def test_enrolment_on_the_account_page(auth, client, clock, clinic, make_user, d
     auth.login(user.email)
     page = client.get("/account/two-factor").get_data(as_text=True)
     assert "Set up an authenticator app" in page
-    client.post("/account/two-factor/start", data={"csrf_token": csrf_token(page)})
+    # An open session alone cannot start it (the set-up ends with ten recovery codes).
+    for typed in ({}, {"password": "not my password"}):
+        refused = client.post("/account/two-factor/start",
+                              data={"csrf_token": csrf_token(page), **typed})
+        assert refused.status_code == 400
+        assert "Type your password" in refused.get_data(as_text=True)
+        assert db_session.scalar(select(TotpSecret).where(TotpSecret.user_id == user.id)) \
+            is None
+    client.post("/account/two-factor/start", data={"csrf_token": csrf_token(page),
+                                                   "password": TEST_PASSWORD})
     html = client.get("/account/two-factor").get_data(as_text=True)
     shown = re.search(r'<code class="secret-key" id="secret-key">([A-Z2-7 ]+)</code>', html)
     assert shown and '<svg role="img"' in html and "<title>QR code" in html

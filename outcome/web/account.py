@@ -258,10 +258,11 @@ def language() -> str | Response | tuple[str, int]:
 
 # --- two-factor sign-in (issue 20) ----------------------------------------------------------
 #
-# Setting up an authenticator app needs only the signed-in session (it adds protection);
-# making new recovery codes needs a current code, and removing the app a current code or
-# the password, so that a session left open on a shared screen cannot weaken the
-# account. Those checks are throttled like the password change. Every change is audited.
+# Setting up an authenticator app needs the password (it ends with ten recovery codes);
+# making new recovery codes needs a current code, and removing the app (or a passkey,
+# outcome.web.passkeys) a current code or the password, so that a session left open on a
+# shared screen cannot weaken the account. Those checks are throttled like the password
+# change. Every change is audited.
 
 
 def _clinic_of_me() -> Clinic:
@@ -323,9 +324,17 @@ def two_factor_page() -> tuple[str, int]:
 
 @bp.route("/two-factor/start", methods=["POST"])
 @login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_two_factor_key)
 def two_factor_start() -> Response | tuple[str, int]:
     """Begin (or begin again) setting up an authenticator app: a new secret, shown as a
-    QR code until the first code confirms it."""
+    QR code until the first code confirms it. The password is needed (throttled and
+    audited), since the set-up ends with ten recovery codes: an open session alone must
+    not get them."""
+    if not current_code_ok(password_allowed=True):
+        _record_two_factor("two_factor.enrol.start", "denied")
+        return _two_factor_page(errors={"start": _(
+            "Type your password to set up an authenticator app.")}, status=400)
     try:
         two_factor.start_enrolment(db_session(), _me(), now())
     except staff.StaffError as exc:
