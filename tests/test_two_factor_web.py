@@ -399,3 +399,19 @@ def test_the_second_step_offers_only_the_factors_the_user_has(auth, client, enro
     assert "Start again" in page
     if factors == "passkey":
         assert "Use your passkey" in page
+
+
+def test_a_failed_second_step_e_mails_the_user_at_most_once_an_hour(auth, client, clock,
+                                                                    enrol, make_user,
+                                                                    db_session):
+    from outcome.models import OutboundEmail
+    user = make_user()
+    totp, _codes = enrol(user)
+    auth.login(user.email)
+    wrong = "000000" if totp.at(clock()) != "000000" else "111111"
+    second_step(client, code=wrong)
+    second_step(client, recovery_code="aaaa-bbbb-cccc-dddd")
+    sent = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "second_step_failed")).all()
+    assert len(sent) == 1 and sent[0].to_address == user.email
+    assert "password" in sent[0].body_text and wrong not in sent[0].body_text

@@ -42,6 +42,7 @@ from outcome.models import RecoveryCode
 from outcome.models import TotpSecret
 from outcome.models import User
 from outcome.services import clinic_settings
+from outcome.services.mail import queue_email
 from outcome.services.staff import N_
 from outcome.services.staff import StaffError
 
@@ -271,6 +272,24 @@ def reset_second_step_failures(store: Session, user: User) -> None:
     store.execute(update(TotpSecret).where(TotpSecret.id == secret.id)
                   .values(failures=0).execution_options(synchronize_session=False))
     store.refresh(secret, ["failures"])
+
+
+def queue_failure_notice(store: Session, user: User, now: dt.datetime) -> None:
+    """Queue an e-mail telling ``user`` that a second step failed after their correct
+    password (somebody may know it); flush. At most one an hour per user (the outbox's
+    key is the user and the UTC hour). No code, link or clinical content."""
+    clinic = store.get(Clinic, user.clinic_id)
+    name = clinic.name if clinic is not None and clinic.name else DEFAULT_ISSUER
+    queue_email(
+        store, clinic_id=user.clinic_id, kind="second_step_failed",
+        dedupe_key=f"second_step_failed:{user.id}:{now.astimezone(dt.UTC):%Y%m%d%H}",
+        to_address=user.email, subject=f"A sign-in to {name} with your password failed",
+        body=(f"Hello {user.display_name},\n\n"
+              f"Someone typed the right password of your account ({user.email}) and then "
+              f"a wrong second-step code, on {now.astimezone(dt.UTC):%Y-%m-%d at %H:%M} "
+              "UTC. If it was not you, change your password now and tell an administrator "
+              "of your clinic. (We send this at most once an hour.)\n"),
+        now=now)
 
 
 # --- recovery codes ---------------------------------------------------------------------------

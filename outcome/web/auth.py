@@ -277,7 +277,8 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
     the code is checked); a wrong code is audited as a refused sign-in of that user.
     Each wrong code (app or recovery) is also counted on the user's app secret: after 10
     in a row (``two_factor.TOTP_FAILURE_LIMIT``, NIST SP 800-63B section 5.2.2) the
-    app's codes are refused until a recovery code, a passkey or an admin's reset.
+    app's codes are refused until a recovery code, a passkey or an admin's reset. The
+    user is e-mailed about a failed second step at most once an hour.
     """
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -323,6 +324,7 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
         g.login_failed = True
         login_throttle.record_failure(email, address, now())
         two_factor.record_second_step_failure(store, user)
+        two_factor.queue_failure_notice(store, user, now())
         audit_event(action="login", outcome="denied", even_if_failed=True,
                     actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id,
                     object_type="sign_in_method", object_id=method)
