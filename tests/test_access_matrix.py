@@ -857,7 +857,7 @@ POLICY: dict[str, Route] = {
     # without an app, and removing without the confirmation box are refused for their
     # input (400, nothing stored). An admin resets a staff member of their clinic (u1:
     # their sessions end); another clinic's user, an unknown one: 404; their own: sent to
-    # their two-factor page, nothing changed.
+    # their two-factor page, nothing changed. Setting up an app needs the password.
     "auth.second_factor": Route((
         Obj("(no pending sign-in)", "/login/second-factor", owners=ALL - STAFF, ok=LOGIN),
         Obj("(POST: a code, no pending sign-in)", "/login/second-factor", "POST",
@@ -865,8 +865,10 @@ POLICY: dict[str, Route] = {
     ), visitors_only),
     "account.two_factor": Route((page("/account/two-factor", STAFF),), staff_only),
     "account.two_factor_start": Route((
-        Obj("(POST)", "/account/two-factor/start", "POST", owners=STAFF, mutates=STAFF,
-            ok=SEE_OTHER),
+        Obj("(POST, with the password)", "/account/two-factor/start", "POST", owners=STAFF,
+            mutates=STAFF, ok=SEE_OTHER, data={"password": TEST_PASSWORD}),
+        Obj("(POST: no password: refused)", "/account/two-factor/start", "POST",
+            owners=STAFF, ok=OFFICE_REFUSED),
     ), staff_only),
     "account.two_factor_confirm": Route((
         Obj("(POST: a 5-digit code: refused)", "/account/two-factor/confirm", "POST",

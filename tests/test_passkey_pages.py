@@ -15,6 +15,7 @@ from outcome.models import AuditEvent
 from outcome.models import Passkey
 from outcome.services import clinic_settings
 from outcome.web.second_factor import PENDING_KEY
+from tests.conftest import TEST_PASSWORD
 from tests.conftest import csrf_token
 from tests.passkey_authenticator import SoftAuthenticator
 
@@ -243,15 +244,41 @@ def test_deleting_needs_confirmation_ownership_and_another_required_factor(
     assert client.post(url, data={"csrf_token": csrf}).status_code == 400  # no confirmation
     clinic_settings.update(db_session, clinic, {"two_factor_roles": ["therapist"]})
     refused = client.post(url, data={"csrf_token": csrf, "confirm": "yes",
+                                     "password": TEST_PASSWORD,
                                      "next": "/account/password"}, follow_redirects=True)
     assert "requires a second step" in refused.get_data(as_text=True)
     assert db_session.scalars(select(Passkey.id)).all() == [passkey_id]
     clinic_settings.update(db_session, clinic, {"two_factor_roles": []})
     done = client.post(url, data={"csrf_token": csrf, "confirm": "yes",
+                                  "password": TEST_PASSWORD,
                                   "next": "https://evil.example/"})
     assert done.status_code == 303 and done.headers["Location"] == "/"
     assert db_session.scalars(select(Passkey.id)).all() == []
     assert [e.outcome for e in events(db_session, "passkey.delete")] == ["denied", "allowed"]
+
+
+def test_removing_a_passkey_needs_the_password_or_a_current_code(auth, client, db_session,
+                                                                make_user):
+    # "Weakening the account needs more than an open session" (docs/security.md): in a
+    # clinic that requires no second factor, the last passkey still needs the password.
+    user = make_user()
+    auth.login(user.email)
+    register(client, SoftAuthenticator())
+    passkey_id = db_session.scalars(select(Passkey.id)).one()
+    url = f"/account/passkeys/{passkey_id}/delete"
+    csrf = token(client)
+    for typed in ({}, {"password": "not my password"}, {"code": "123456"}):
+        refused = client.post(url, data={"csrf_token": csrf, "confirm": "yes", **typed,
+                                         "next": "/account/two-factor"},
+                              follow_redirects=True)
+        assert "your password" in refused.get_data(as_text=True)
+        assert db_session.scalars(select(Passkey.id)).all() == [passkey_id]
+    done = client.post(url, data={"csrf_token": csrf, "confirm": "yes",
+                                  "password": TEST_PASSWORD})
+    assert done.status_code == 303
+    assert db_session.scalars(select(Passkey.id)).all() == []
+    assert [e.outcome for e in events(db_session, "passkey.delete")] == [
+        "denied", "denied", "denied", "allowed"]
 
 
 def test_somebody_elses_passkey_is_a_404(auth, client, db_session, make_user):
@@ -279,6 +306,7 @@ def test_the_account_slot_lists_own_passkeys_and_the_add_form(app, db_session, m
     assert "My &lt;laptop&gt;" in html and "Their key" not in html
     assert 'data-passkey="register"' in html and "passkeys.js" in html
     assert 'name="confirm"' in html and 'value="/account/two-factor"' in html
+    assert 'name="password"' in html
 
 
 def test_the_sign_in_slot_shows_only_for_a_pending_user_with_a_passkey(app, make_user,

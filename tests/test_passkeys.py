@@ -144,6 +144,19 @@ def test_a_counter_that_goes_backwards_is_refused_as_a_possible_clone(db_session
     assert passkey.sign_count == 3
 
 
+def test_a_counter_that_drops_to_zero_is_refused_as_a_possible_clone(db_session, make_user):
+    user = make_user()
+    device = SoftAuthenticator()
+    passkey = enrol(db_session, user, device)
+    passkey.sign_count = 5
+    db_session.flush()
+    clone = SoftAuthenticator(credential_id=device.credential_id, key=device.key, sign_count=0,
+                              step=0)
+    with pytest.raises(PasskeyError, match="copied"):
+        sign_in(db_session, user, clone)
+    assert passkey.sign_count == 5
+
+
 def test_an_authenticator_without_a_counter_is_accepted(db_session, make_user):
     user = make_user()
     device = SoftAuthenticator(step=0)
@@ -154,8 +167,10 @@ def test_an_authenticator_without_a_counter_is_accepted(db_session, make_user):
 
 
 @pytest.mark.parametrize(("stored", "new", "clone"), [
-    (0, 0, False), (0, 5, False), (5, 6, False), (5, 0, False), (5, 5, True), (5, 4, True)])
+    (0, 0, False), (0, 5, False), (5, 6, False), (5, 0, True), (5, 5, True), (5, 4, True)])
 def test_counter_rule(stored, new, clone):
+    # WebAuthn section 7.2 step 21: either counter nonzero and the new one not above the
+    # stored one is a possible clone (a key that counted and now says 0 is one).
     assert passkeys.counter_went_back(stored, new) is clone
 
 

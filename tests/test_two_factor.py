@@ -176,3 +176,27 @@ def test_an_admin_reset_removes_every_factor_and_ends_sessions(db_session, enrol
     assert two_factor.status(db_session, user) == two_factor.Status(
         totp=False, enrolling=False, recovery_codes_left=0, passkeys=0)
     assert not two_factor.has_second_factor(db_session, user)
+
+
+def test_ten_wrong_codes_in_a_row_stop_the_apps_codes_until_a_reset(db_session, enrolled,
+                                                                     make_user):
+    # NIST SP 800-63B section 5.2.2: consecutive failures are limited (at most 100; 10
+    # here), across hours and days, unlike the hourly login back-off.
+    user, secret, codes = enrolled
+    for count in range(1, two_factor.TOTP_FAILURE_LIMIT + 1):
+        assert not two_factor.totp_locked(db_session, user)
+        assert two_factor.record_second_step_failure(db_session, user) == count
+    assert two_factor.totp_locked(db_session, user)
+    assert not two_factor.verify_totp(db_session, user, code_at(secret, NOW), NOW)
+    assert two_factor.use_recovery_code(db_session, user, codes[0], NOW)  # still works
+    two_factor.reset_second_step_failures(db_session, user)
+    db_session.refresh(secret)
+    assert secret.failures == 0 and not two_factor.totp_locked(db_session, user)
+    assert two_factor.verify_totp(db_session, user, code_at(secret, NOW), NOW)
+    # Somebody with only a passkey has no app code to guess: nothing is counted.
+    passkey_only = make_user()
+    db_session.add(Passkey(user_id=passkey_only.id, credential_id="AAAA", public_key="AAAA",
+                           name="Key"))
+    db_session.flush()
+    assert two_factor.record_second_step_failure(db_session, passkey_only) == 0
+    assert not two_factor.totp_locked(db_session, passkey_only)

@@ -170,7 +170,8 @@ def test_the_clinic_requirement_leads_to_the_set_up_page_only(auth, client, cloc
         assert response.headers["Location"] == "/account/two-factor"
     assert client.get("/account/two-factor").status_code == 200
     page = client.post("/account/two-factor/start", data={
-        "csrf_token": csrf_token(client.get("/account/two-factor").get_data(as_text=True))})
+        "csrf_token": csrf_token(client.get("/account/two-factor").get_data(as_text=True)),
+        "password": TEST_PASSWORD})
     assert page.status_code == 303
     html = client.get("/account/two-factor").get_data(as_text=True)
     assert "<svg" in html and "asks everyone in your role" in html
@@ -200,7 +201,16 @@ def test_enrolment_on_the_account_page(auth, client, clock, clinic, make_user, d
     auth.login(user.email)
     page = client.get("/account/two-factor").get_data(as_text=True)
     assert "Set up an authenticator app" in page
-    client.post("/account/two-factor/start", data={"csrf_token": csrf_token(page)})
+    # An open session alone cannot start it (the set-up ends with ten recovery codes).
+    for typed in ({}, {"password": "not my password"}):
+        refused = client.post("/account/two-factor/start",
+                              data={"csrf_token": csrf_token(page), **typed})
+        assert refused.status_code == 400
+        assert "Type your password" in refused.get_data(as_text=True)
+        assert db_session.scalar(select(TotpSecret).where(TotpSecret.user_id == user.id)) \
+            is None
+    client.post("/account/two-factor/start", data={"csrf_token": csrf_token(page),
+                                                   "password": TEST_PASSWORD})
     html = client.get("/account/two-factor").get_data(as_text=True)
     shown = re.search(r'<code class="secret-key" id="secret-key">([A-Z2-7 ]+)</code>', html)
     assert shown and '<svg role="img"' in html and "<title>QR code" in html
@@ -343,3 +353,65 @@ def test_the_command_line_reset(runner, clock, enrol, make_user, db_session):
         "system", "outcome users reset-2fa", str(user.id))
     unknown = runner.invoke(args=["users", "reset-2fa", "nobody@example.org"])
     assert unknown.exit_code == 2 and "no user" in unknown.output
+
+
+def test_ten_wrong_codes_in_a_row_stop_the_apps_codes(auth, client, clock, enrol, make_user,
+                                                      db_session):
+    user = make_user()
+    totp, codes = enrol(user)
+    secret = db_session.scalars(select(TotpSecret).where(TotpSecret.user_id == user.id)).one()
+    auth.login(user.email)
+    wrong = "000000" if totp.at(clock()) != "000000" else "111111"
+    second_step(client, code=wrong)
+    second_step(client, recovery_code="aaaa-bbbb-cccc-dddd")
+    db_session.refresh(secret)
+    assert secret.failures == 2  # a wrong app code and a wrong recovery code
+    secret.failures = two_factor.TOTP_FAILURE_LIMIT - 1  # as if days of guessing
+    db_session.commit()
+    second_step(client, code=wrong)
+    refused = second_step(client, code=totp.at(clock()))  # the right code, too late
+    assert refused.status_code == 200
+    assert "Too many wrong codes" in refused.get_data(as_text=True)
+    assert client.get("/").status_code == 302
+    assert second_step(client, recovery_code=codes[0]).status_code == 302
+    db_session.refresh(secret)
+    assert secret.failures == 0
+
+
+@pytest.mark.parametrize("factors", ["app", "passkey", "both"])
+def test_the_second_step_offers_only_the_factors_the_user_has(auth, client, enrol, make_user,
+                                                              db_session, factors):
+    from outcome.models import Passkey
+    user = make_user()
+    if factors in ("app", "both"):
+        enrol(user)
+    if factors in ("passkey", "both"):
+        db_session.add(Passkey(user_id=user.id, credential_id="AAAA", public_key="AAAA",
+                               name="Key"))
+        db_session.commit()
+    auth.login(user.email)
+    page = client.get("/login/second-factor").get_data(as_text=True)
+    has_app = factors != "passkey"
+    assert ('name="code"' in page) is has_app
+    assert ("authenticator app on your phone" in page) is has_app
+    assert ('name="recovery_code"' in page) is has_app
+    assert ('data-passkey="sign-in"' in page) is (factors != "app")
+    assert "Start again" in page
+    if factors == "passkey":
+        assert "Use your passkey" in page
+
+
+def test_a_failed_second_step_e_mails_the_user_at_most_once_an_hour(auth, client, clock,
+                                                                    enrol, make_user,
+                                                                    db_session):
+    from outcome.models import OutboundEmail
+    user = make_user()
+    totp, _codes = enrol(user)
+    auth.login(user.email)
+    wrong = "000000" if totp.at(clock()) != "000000" else "111111"
+    second_step(client, code=wrong)
+    second_step(client, recovery_code="aaaa-bbbb-cccc-dddd")
+    sent = db_session.scalars(select(OutboundEmail).where(
+        OutboundEmail.kind == "second_step_failed")).all()
+    assert len(sent) == 1 and sent[0].to_address == user.email
+    assert "password" in sent[0].body_text and wrong not in sent[0].body_text

@@ -206,9 +206,11 @@ def authenticate(store: Session, user: User, rp: RelyingParty, credential: Any,
 
 
 def counter_went_back(stored: int, new: int) -> bool:
-    """Whether a signature counter shows a possibly cloned key: both counters nonzero and
-    the new one not above the stored one (0 means the authenticator keeps no counter)."""
-    return stored > 0 and new > 0 and new <= stored
+    """Whether a signature counter shows a possibly cloned key (WebAuthn section 7.2
+    step 21): either counter nonzero and the new one not above the stored one. Both 0
+    means the authenticator keeps no counter; a key that counted and now says 0 is
+    refused."""
+    return (stored > 0 or new > 0) and new <= stored
 
 
 def delete_passkey(store: Session, user: User, passkey: Passkey, clinic: Clinic) -> None:

@@ -42,6 +42,7 @@ from outcome.models import RecoveryCode
 from outcome.models import TotpSecret
 from outcome.models import User
 from outcome.services import clinic_settings
+from outcome.services.mail import queue_email
 from outcome.services.staff import N_
 from outcome.services.staff import StaffError
 
@@ -58,6 +59,11 @@ _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _READ_AS = str.maketrans({"o": "0", "i": "1", "l": "1"})
 _HASH_PREFIX = "sha256:"
 DEFAULT_ISSUER = "outcome"
+# Wrong second-step codes in a row after which the app's codes are no longer accepted
+# (NIST SP 800-63B section 5.2.2: at most 100 consecutive failures; we allow 10). The
+# hourly login back-off alone forgets after an hour (about 527 guesses a day); this count
+# does not forget: only a successful second step or an admin's reset clears it.
+TOTP_FAILURE_LIMIT = 10
 
 
 # --- whether a second step is needed ------------------------------------------------------
@@ -213,10 +219,12 @@ def verify_totp(store: Session, user: User, code: str, now: dt.datetime) -> bool
     """Whether ``code`` is a valid authenticator code of ``user``'s confirmed secret at
     ``now`` (the current 30-second step or one either side) that was not used before;
     flush. An accepted code's step becomes ``last_step``, so it (and any earlier code)
-    is refused from then on."""
+    is refused from then on. No code is accepted after :data:`TOTP_FAILURE_LIMIT` (10)
+    wrong ones in a row (:func:`totp_locked`)."""
     secret = _secret_of(store, user)
     digits = _digits(code)
-    if secret is None or secret.confirmed_dt is None or digits is None:
+    if secret is None or secret.confirmed_dt is None or digits is None \
+            or secret.failures >= TOTP_FAILURE_LIMIT:
         return False
     step = _matching_step(secret.secret, digits, now)
     return step is not None and _claim_step(store, secret, step)
@@ -225,6 +233,63 @@ def verify_totp(store: Session, user: User, code: str, now: dt.datetime) -> bool
 def looks_like_totp(code: str) -> bool:
     """Whether ``code`` has the shape of an authenticator code (6 digits, spaces aside)."""
     return _digits(code) is not None
+
+
+def totp_locked(store: Session, user: User) -> bool:
+    """Whether ``user``'s authenticator codes are no longer accepted: 10
+    (:data:`TOTP_FAILURE_LIMIT`) wrong second-step codes in a row. Recovery codes and
+    passkeys still work, and a successful second step or an admin's reset clears it."""
+    secret = _secret_of(store, user)
+    return secret is not None and secret.failures >= TOTP_FAILURE_LIMIT
+
+
+def record_second_step_failure(store: Session, user: User) -> int:
+    """Count one wrong second-step code (an app code or a recovery code) of ``user``;
+    flush. Returns the count of failures in a row (0 when the user has no confirmed app,
+    so nothing to guess: a failed passkey is a bad signature, not a guess).
+
+    One ``UPDATE ... SET failures = failures + 1``, so concurrent failures are all
+    counted."""
+    counted = store.execute(
+        update(TotpSecret).where(TotpSecret.user_id == user.id,
+                                 TotpSecret.confirmed_dt.is_not(None))
+        .values(failures=TotpSecret.failures + 1).execution_options(synchronize_session=False))
+    if getattr(counted, "rowcount", 0) != 1:
+        return 0
+    secret = _secret_of(store, user)
+    assert secret is not None
+    store.refresh(secret, ["failures"])
+    return secret.failures
+
+
+def reset_second_step_failures(store: Session, user: User) -> None:
+    """Clear ``user``'s count of wrong second-step codes after a successful second step
+    (app code, recovery code or passkey); flush. (An admin's reset deletes the secret and
+    its count with it.)"""
+    secret = _secret_of(store, user)
+    if secret is None or secret.failures == 0:
+        return
+    store.execute(update(TotpSecret).where(TotpSecret.id == secret.id)
+                  .values(failures=0).execution_options(synchronize_session=False))
+    store.refresh(secret, ["failures"])
+
+
+def queue_failure_notice(store: Session, user: User, now: dt.datetime) -> None:
+    """Queue an e-mail telling ``user`` that a second step failed after their correct
+    password (somebody may know it); flush. At most one an hour per user (the outbox's
+    key is the user and the UTC hour). No code, link or clinical content."""
+    clinic = store.get(Clinic, user.clinic_id)
+    name = clinic.name if clinic is not None and clinic.name else DEFAULT_ISSUER
+    queue_email(
+        store, clinic_id=user.clinic_id, kind="second_step_failed",
+        dedupe_key=f"second_step_failed:{user.id}:{now.astimezone(dt.UTC):%Y%m%d%H}",
+        to_address=user.email, subject=f"A sign-in to {name} with your password failed",
+        body=(f"Hello {user.display_name},\n\n"
+              f"Someone typed the right password of your account ({user.email}) and then "
+              f"a wrong second-step code, on {now.astimezone(dt.UTC):%Y-%m-%d at %H:%M} "
+              "UTC. If it was not you, change your password now and tell an administrator "
+              "of your clinic. (We send this at most once an hour.)\n"),
+        now=now)
 
 
 # --- recovery codes ---------------------------------------------------------------------------

@@ -258,10 +258,11 @@ def language() -> str | Response | tuple[str, int]:
 
 # --- two-factor sign-in (issue 20) ----------------------------------------------------------
 #
-# Setting up an authenticator app needs only the signed-in session (it adds protection);
-# making new recovery codes needs a current code, and removing the app a current code or
-# the password, so that a session left open on a shared screen cannot weaken the
-# account. Those checks are throttled like the password change. Every change is audited.
+# Setting up an authenticator app needs the password (it ends with ten recovery codes);
+# making new recovery codes needs a current code, and removing the app (or a passkey,
+# outcome.web.passkeys) a current code or the password, so that a session left open on a
+# shared screen cannot weaken the account. Those checks are throttled like the password
+# change. Every change is audited.
 
 
 def _clinic_of_me() -> Clinic:
@@ -304,8 +305,13 @@ def _two_factor_page(*, codes: list[str] | None = None, errors: dict[str, str] |
         clinic_name=clinic.name), status
 
 
-def _two_factor_key() -> str:
+def two_factor_key() -> str:
+    """The per-account rate-limit key shared by every check of a code or password on the
+    two-factor and passkey pages (``ACCOUNT_LIMIT`` a minute together)."""
     return f"two-factor:{current_user.id}" if current_user.is_authenticated else "two-factor:-"
+
+
+_two_factor_key = two_factor_key
 
 
 @bp.route("/two-factor", endpoint="two_factor")
@@ -318,9 +324,17 @@ def two_factor_page() -> tuple[str, int]:
 
 @bp.route("/two-factor/start", methods=["POST"])
 @login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=_two_factor_key)
 def two_factor_start() -> Response | tuple[str, int]:
     """Begin (or begin again) setting up an authenticator app: a new secret, shown as a
-    QR code until the first code confirms it."""
+    QR code until the first code confirms it. The password is needed (throttled and
+    audited), since the set-up ends with ten recovery codes: an open session alone must
+    not get them."""
+    if not current_code_ok(password_allowed=True):
+        _record_two_factor("two_factor.enrol.start", "denied")
+        return _two_factor_page(errors={"start": _(
+            "Type your password to set up an authenticator app.")}, status=400)
     try:
         two_factor.start_enrolment(db_session(), _me(), now())
     except staff.StaffError as exc:
@@ -351,9 +365,11 @@ def two_factor_confirm() -> tuple[str, int]:
     return _two_factor_page(codes=codes)
 
 
-def _current_code_ok(*, password_allowed: bool = False) -> bool:
+def current_code_ok(*, password_allowed: bool = False) -> bool:
     """Whether the form's ``code`` is a current authenticator code of the user (spent, as
-    at sign-in), or, where allowed, its ``password`` is theirs."""
+    at sign-in), or, where allowed, its ``password`` is theirs: what weakening the
+    account asks for besides the open session (callers throttle with
+    :func:`two_factor_key` and audit the answer)."""
     user = _me()
     code = request.form.get("code", "")[:100].strip()
     if code and two_factor.verify_totp(db_session(), user, code, now()):
@@ -374,7 +390,7 @@ def two_factor_codes() -> tuple[str, int]:
         _record_two_factor("two_factor.recovery_codes.regenerate", "error")
         return _two_factor_page(errors={"codes": _(
             "Set up an authenticator app first.")}, status=400)
-    if not _current_code_ok():
+    if not current_code_ok():
         _record_two_factor("two_factor.recovery_codes.regenerate", "denied")
         return _two_factor_page(errors={"codes": _(
             "That code is not right. Type the 6-digit code your app shows now; each code "
@@ -394,7 +410,7 @@ def two_factor_remove() -> Response | tuple[str, int]:
     needed, and the confirmation box); refused while the clinic requires a second factor
     for the user's role and no passkey remains."""
     require_confirmation()
-    if not _current_code_ok(password_allowed=True):
+    if not current_code_ok(password_allowed=True):
         _record_two_factor("two_factor.remove", "denied")
         return _two_factor_page(errors={"remove": _(
             "Type a current code from your app, or your password, to remove it.")},

@@ -275,6 +275,10 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
     Throttled as the password is: per address (Flask-Limiter, failures only) and per
     account (:mod:`outcome.web.login_throttle`, answered 429 with ``Retry-After`` before
     the code is checked); a wrong code is audited as a refused sign-in of that user.
+    Each wrong code (app or recovery) is also counted on the user's app secret: after 10
+    in a row (``two_factor.TOTP_FAILURE_LIMIT``, NIST SP 800-63B section 5.2.2) the
+    app's codes are refused until a recovery code, a passkey or an admin's reset. The
+    user is e-mailed about a failed second step at most once an hour.
     """
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -295,9 +299,14 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
         if not typed:  # nothing typed: said, not counted
             form.code.errors = [*form.code.errors, _("Type the 6-digit code your "
                                                      "authenticator app shows.")]
-            return render_template("auth/second_factor.html", form=form, show_recovery=False)
+            return _second_factor_form(form, user)
         if not typed_recovery and two_factor.looks_like_totp(typed):
             method = "totp"
+            if two_factor.totp_locked(store, user):  # not checked, and not counted
+                form.code.errors = [*form.code.errors, _(
+                    "Too many wrong codes: sign in with a recovery code or a passkey, or "
+                    "ask an admin to reset your second factor.")]
+                return _second_factor_form(form, user)
             accepted = two_factor.verify_totp(store, user, typed, now())
         else:
             method = "recovery_code"
@@ -314,6 +323,8 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
             return response
         g.login_failed = True
         login_throttle.record_failure(email, address, now())
+        two_factor.record_second_step_failure(store, user)
+        two_factor.queue_failure_notice(store, user, now())
         audit_event(action="login", outcome="denied", even_if_failed=True,
                     actor_kind="user", actor_user_id=user.id, clinic_id=user.clinic_id,
                     object_type="sign_in_method", object_id=method)
@@ -323,7 +334,13 @@ def second_factor_page() -> str | Response | tuple[str, int, dict[str, str]]:
                    _("That code is not right. Type the 6-digit code your app shows now; "
                      "each code works once."))
         field.errors = [*field.errors, refusal]
+    return _second_factor_form(form, user)
+
+
+def _second_factor_form(form: SecondFactorForm, user: User) -> str:
+    """The second step's page, with a form only for the factors ``user`` has."""
     return render_template("auth/second_factor.html", form=form,
+                           state=two_factor.status(db_session(), user),
                            show_recovery=bool(form.recovery_code.errors))
 
 

@@ -51,7 +51,10 @@ from outcome.models import User
 from outcome.services import passkeys
 from outcome.web import login_throttle
 from outcome.web import second_factor
+from outcome.web.account import current_code_ok
+from outcome.web.account import two_factor_key
 from outcome.web.admin import message
+from outcome.web.auth import ACCOUNT_LIMIT
 from outcome.web.auth import ADDRESS_LIMIT
 from outcome.web.auth import _safe_next
 from outcome.web.clock import now
@@ -198,9 +201,14 @@ def register() -> JsonResponse:
 
 @bp.route("/account/passkeys/<int(max=2147483647):passkey_id>/delete", methods=["POST"])
 @login_required
+@limiter.limit(ADDRESS_LIMIT, methods=["POST"])
+@limiter.limit(ACCOUNT_LIMIT, methods=["POST"], key_func=two_factor_key)
 def delete(passkey_id: int) -> Response:
     """Remove one of the signed-in staff member's passkeys (a form with a confirmation
-    box); anybody else's, or an unknown one, is a 404. Back to the page the form was on."""
+    box, and the password or a current code from the authenticator app, so an open
+    session alone cannot weaken the account); anybody else's, or an unknown one, is a
+    404. Throttled with the account's other two-factor checks and audited. Back to the
+    page the form was on."""
     store = db_session()
     me = _me()
     passkey = store.get(Passkey, passkey_id)
@@ -210,6 +218,14 @@ def delete(passkey_id: int) -> Response:
                     object_id=passkey_id, even_if_failed=True)
         abort(404)
     require_confirmation()
+    if not current_code_ok(password_allowed=True):
+        discard_changes()
+        audit_event(action="passkey.delete", outcome="denied", actor_user_id=me.id,
+                    clinic_id=me.clinic_id, object_type="passkey", object_id=passkey_id,
+                    even_if_failed=True)
+        flash(_("Nothing was removed: type your password (or a current code from your "
+                "authenticator app) to remove a passkey."), "error")
+        return redirect(_safe_next(request.form.get("next")), 303)
     name = passkey.name
     try:
         passkeys.delete_passkey(store, me, passkey, store.get_one(Clinic, me.clinic_id))

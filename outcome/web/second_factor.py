@@ -17,6 +17,7 @@ from flask_login import login_user
 from werkzeug.wrappers import Response
 
 from outcome.models import User
+from outcome.services import two_factor
 from outcome.web import login_throttle
 from outcome.web.clock import now
 from outcome.web.database import audit_event
@@ -66,7 +67,9 @@ def pending_next() -> str:
 def complete(user: User, method: str, next_url: str | None = None) -> Response:
     """Sign ``user`` in after every required step succeeded (``method`` the last one).
 
-    Wipes the account's failed attempts (login throttling), records the sign-in in the
+    Wipes the account's failed attempts (login throttling, and the count of wrong
+    second-step codes of :func:`outcome.services.two_factor.reset_second_step_failures`,
+    whichever factor succeeded), records the sign-in in the
     audit trail with its method, starts a fresh session with the idle and absolute
     timers, and redirects to ``next_url`` (or the pending sign-in's next page).
     """
@@ -74,6 +77,7 @@ def complete(user: User, method: str, next_url: str | None = None) -> Response:
     target = next_url or pending_next()
     user.last_login_dt = now()
     login_throttle.record_success(user.email.lower(), request.remote_addr or "")
+    two_factor.reset_second_step_failures(db_session(), user)
     audit_event(action="login", outcome="allowed", actor_user_id=user.id,
                 clinic_id=user.clinic_id, object_type="sign_in_method", object_id=method)
     session.clear()  # nothing from before the login survives it
