@@ -477,3 +477,65 @@ def test_backup_and_restore_drill_with_encryption_on(databases, tmp_path, ring):
     finally:
         source.dispose()
         target.dispose()
+
+
+# --- user text that looks like a ciphertext (review finding 10) -------------------------------
+
+
+def test_plain_text_starting_like_a_ciphertext_is_escaped_and_reads_back():
+    off = KeyRing()
+    for value in ("enc:1:x:Joke", "enc:0:already", "enc:", "encore"):
+        stored = off.encrypt(value, "clients.name")
+        assert off.decrypt(stored, "clients.name") == value
+        assert RING1.decrypt(stored, "clients.name") == value
+        assert encryption.stored_key_id(stored) is None
+    assert off.encrypt("encore", "clients.name") == "encore"  # only "enc:" is escaped
+    assert off.encrypt("enc:1:x:Joke", "clients.name") == "enc:0:enc:1:x:Joke"
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["off", "on"])
+def test_a_client_named_like_a_ciphertext_reads_and_rotates(db_session, make_user, make_client,
+                                                            ring, encrypted):
+    if encrypted:
+        ring(RING1)
+    therapist = make_user()
+    client = make_client(therapist, name="enc:1:x:Joke", email="enc:1:k1:bogus")
+    db_session.flush()
+    db_session.expire_all()
+    again = db_session.get(Client, client.id)
+    assert again.name == "enc:1:x:Joke" and again.email == "enc:1:k1:bogus"
+    census = encryption_keys.key_census(db_session)
+    assert census["clients.name"][encryption_keys.PLAINTEXT if not encrypted else "k1"] >= 1
+    for decrypt in (False, True):
+        for table, column, is_json in encryption_keys.encrypted_columns():
+            encryption_keys.rotate_batch(db_session, table, column, is_json, after_id=0,
+                                         limit=1000, decrypt=decrypt)
+        db_session.expire_all()
+        assert db_session.get(Client, client.id).name == "enc:1:x:Joke"
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["off", "on"])
+def test_a_json_value_shaped_like_an_envelope_reads_back(db_session, make_user, make_client,
+                                                         make_episode, ring, encrypted):
+    from outcome.models import Alert
+    if encrypted:
+        ring(RING1)
+    therapist = make_user()
+    episode = make_episode(make_client(therapist))
+    looks_sealed = {"enc": "enc:1:k1:bogus"}
+    alert = Alert(episode_id=episode.id, kind="manual", status="acknowledged",
+                  acknowledged_dt=dt.datetime(2026, 11, 16, tzinfo=dt.UTC),
+                  acknowledged_by_id=therapist.id, acknowledgement_note="enc:1:k1:note")
+    db_session.add(alert)
+    answer(db_session, episode, [1])
+    administration = db_session.scalars(select(Administration)
+                                        .where(Administration.episode_id == episode.id)).one()
+    administration.answers = looks_sealed
+    db_session.flush()
+    db_session.expire_all()
+    assert db_session.get(Administration, administration.id).answers == looks_sealed
+    assert db_session.get(Alert, alert.id).acknowledgement_note == "enc:1:k1:note"
+    encryption_keys.rotate_batch(db_session, "administrations", "answers", True, after_id=0,
+                                 limit=1000, decrypt=True)
+    db_session.expire_all()
+    assert db_session.get(Administration, administration.id).answers == looks_sealed

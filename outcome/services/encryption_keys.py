@@ -13,7 +13,6 @@ table), so nothing is decrypted outside this module's loop and nothing reaches a
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
@@ -32,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from outcome import encryption
 from outcome.models.encrypted import ENCRYPTED_COLUMNS
+from outcome.models.encrypted import loaded_json
+from outcome.models.encrypted import stored_json
 
 PLAINTEXT = "(plaintext)"
 
@@ -80,17 +81,10 @@ def key_census(session: Session) -> dict[str, Counter[str]]:
 
 def _target(value: Any, context: str, is_json: bool, ring: encryption.KeyRing,
             decrypt: bool) -> Any:
+    target_ring = encryption.KeyRing() if decrypt else ring
     if is_json:
-        if isinstance(value, dict) and set(value) == {"enc"}:
-            plain = json.loads(ring.decrypt(value["enc"], context))
-        else:
-            plain = value
-        if decrypt or not ring.enabled:
-            return plain
-        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
-        return {"enc": ring.encrypt(text, context)}
-    plain_text = ring.decrypt(value, context)
-    return plain_text if decrypt else ring.encrypt(plain_text, context)
+        return stored_json(loaded_json(value, ring, context), target_ring, context)
+    return target_ring.encrypt(ring.decrypt(value, context), context)
 
 
 def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
