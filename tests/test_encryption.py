@@ -539,3 +539,40 @@ def test_a_json_value_shaped_like_an_envelope_reads_back(db_session, make_user, 
                                  limit=1000, decrypt=True)
     db_session.expire_all()
     assert db_session.get(Administration, administration.id).answers == looks_sealed
+
+
+# --- the critical answer with encryption on (review finding 8) ------------------------------
+
+
+def _all_stored_text(session: Session) -> str:
+    from outcome.models.base import Base
+    rows = []
+    for table in Base.metadata.sorted_tables:
+        rows += [repr(tuple(row)) for row in session.execute(text(f"SELECT * FROM {table.name}"))]
+    return "\n".join(rows)
+
+
+def test_no_critical_answer_in_plain_text_with_encryption_on(db_session, make_user, make_client,
+                                                             make_episode, ring):
+    from outcome.models import Alert
+    from outcome.models import EpisodeSignal
+    from outcome.services.signals import recompute_signals
+    from tests.helpers import LIB
+    from tests.helpers import T0
+    ring(RING1)
+    episode = make_episode(make_client(make_user()))
+    answer(db_session, episode, [1, 1], item9=3)
+    recompute_signals(db_session, LIB, T0 + dt.timedelta(weeks=2))
+    db_session.flush()
+    alert = db_session.scalars(select(Alert).where(Alert.episode_id == episode.id,
+                                                   Alert.kind == "critical_item")).one()
+    assert "Nearly every day" in repr(alert.detail)  # still readable through the model
+    state = db_session.get(EpisodeSignal, episode.id).state
+    assert state["critical"], state
+    for sql in ("SELECT detail FROM alerts", "SELECT state FROM episode_signals"):
+        for (value,) in db_session.execute(text(sql)):
+            assert "enc:1:k1:" in str(value), sql
+    stored = _all_stored_text(db_session)
+    for plain in ("Nearly every day", "'answer': 3", '"answer": 3', '"answer":3',
+                  '"observed": 3', "'observed': 3"):
+        assert plain not in stored, plain
