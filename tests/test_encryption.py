@@ -576,3 +576,25 @@ def test_no_critical_answer_in_plain_text_with_encryption_on(db_session, make_us
     for plain in ("Nearly every day", "'answer': 3", '"answer": 3', '"answer":3',
                   '"observed": 3', "'observed': 3"):
         assert plain not in stored, plain
+
+
+# --- the mail queue's addresses (review finding 9) -------------------------------------------
+
+
+def test_queued_mail_addresses_are_encrypted(db_session, make_user, ring):
+    from outcome.models import OutboundEmail
+    from outcome.services.mail import queue_email
+    ring(RING1)
+    user = make_user()
+    address = "canary.mailbox@example.org"
+    queue_email(db_session, clinic_id=user.clinic_id, kind="link", dedupe_key="link:canary",
+                to_address=address, subject="s", body="b",
+                now=dt.datetime(2026, 11, 16, tzinfo=dt.UTC))
+    db_session.flush()
+    stored = raw(db_session, "SELECT to_address FROM outbound_emails WHERE dedupe_key = :k",
+                 k="link:canary")
+    assert stored.startswith("enc:1:k1:") and "canary" not in stored
+    db_session.expire_all()
+    email = db_session.scalars(select(OutboundEmail)
+                               .where(OutboundEmail.dedupe_key == "link:canary")).one()
+    assert email.to_address == address
