@@ -598,3 +598,13 @@ def test_queued_mail_addresses_are_encrypted(db_session, make_user, ring):
     email = db_session.scalars(select(OutboundEmail)
                                .where(OutboundEmail.dedupe_key == "link:canary")).one()
     assert email.to_address == address
+
+
+def test_sqlite_overwrites_deleted_content(tmp_path):
+    """Replaced plaintext does not linger in free pages of the SQLite file (finding 13)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+    finally:
+        engine.dispose()
