@@ -8,7 +8,10 @@ decrypt, so a rotation can run while the application serves.
 
 A value is encrypted with AES-256-GCM under a random 96-bit nonce, with associated data
 naming the table and column (``clients.name``), so a ciphertext copied into another column
-does not decrypt. It is stored as self-describing text::
+does not decrypt. The associated data does not name the row: two rows' values of the same
+column can be swapped by someone who can write to the database and each still decrypts.
+The row's primary key cannot be bound because it is assigned by the database at insert,
+after the value is encrypted (autoincrement ids). It is stored as self-describing text::
 
     enc:1:<key id>:<base64 of nonce + ciphertext + tag>
 
