@@ -4,8 +4,9 @@
 and as plaintext otherwise; :class:`EncryptedJSON` keeps the column's JSON (JSONB) type and
 stores ``{"enc": "enc:1:..."}`` when encrypted (plaintext that would look like either is
 stored escaped behind ``enc:0:``, see :mod:`outcome.encryption`). Both read plaintext and
-ciphertext alike, so switching encryption on and rotating keys work on mixed data. Each column names its
-``table.column`` as the ciphertext's associated data: a value copied elsewhere fails.
+ciphertext alike, so switching encryption on and rotating keys work on mixed data. Each
+column names its ``table.column`` as the ciphertext's associated data: a value copied
+elsewhere fails.
 
 Comparisons against these columns bind their literals as plain text (never encrypted), so
 a ``WHERE name = ...`` cannot match a ciphertext: search goes through ``clients.name_search``

@@ -53,11 +53,19 @@ class RotationCounts:
 
 def _raw_table(table: str, column: str, is_json: bool, with_search: bool = False) -> Table:
     json_type = JSON().with_variant(JSONB(), "postgresql")
-    columns: list[Column[Any]] = [Column("id", Integer, primary_key=True),
+    columns: list[Column[Any]] = [Column(_key_column(table), Integer, primary_key=True),
                                   Column(column, json_type if is_json else Text)]
     if with_search:
         columns.append(Column("name_search", Text))
     return Table(table, MetaData(), *columns)
+
+
+def _key_column(table: str) -> str:
+    """The name of ``table``'s (single, integer) primary key: ``id``, or e.g. ``episode_id``
+    for ``episode_signals``."""
+    from outcome.models.base import Base
+    (key,) = Base.metadata.tables[table].primary_key.columns
+    return key.name
 
 
 def encrypted_columns() -> list[tuple[str, str, bool]]:
@@ -101,7 +109,8 @@ def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
     # FOR UPDATE (PostgreSQL): a page saving one of these rows waits for this short
     # transaction instead of having its newer value overwritten by the old one re-encrypted.
     # SQLite's writer lock (BEGIN IMMEDIATE) does the same there.
-    query = (select(*raw.c).where(raw.c.id > after_id).order_by(raw.c.id).limit(limit)
+    key = raw.c[_key_column(table)]
+    query = (select(*raw.c).where(key > after_id).order_by(key).limit(limit)
              .with_for_update())
     rows = session.execute(query).all()
     counts = RotationCounts()
@@ -126,6 +135,6 @@ def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
             if wanted != row[2]:
                 changes["name_search"] = wanted
         if changes:
-            session.execute(update(raw).where(raw.c.id == row[0]).values(**changes))
+            session.execute(update(raw).where(key == row[0]).values(**changes))
     session.flush()
     return (rows[-1][0] if rows else None), counts
