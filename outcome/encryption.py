@@ -8,9 +8,17 @@ decrypt, so a rotation can run while the application serves.
 
 A value is encrypted with AES-256-GCM under a random 96-bit nonce, with associated data
 naming the table and column (``clients.name``), so a ciphertext copied into another column
-does not decrypt. It is stored as self-describing text::
+does not decrypt. The associated data does not name the row: two rows' values of the same
+column can be swapped by someone who can write to the database and each still decrypts.
+The row's primary key cannot be bound because it is assigned by the database at insert,
+after the value is encrypted (autoincrement ids). It is stored as self-describing text::
 
     enc:1:<key id>:<base64 of nonce + ciphertext + tag>
+
+A plaintext value that itself starts with ``enc:`` (a client named ``enc:1:x:Joke``) is
+stored escaped as ``enc:0:<the text>`` so that it can never be taken for a ciphertext;
+reading ``enc:0:`` returns the rest. Everything else that does not start with ``enc:1:``
+is plaintext written before encryption was switched on, and reads as itself.
 
 Reading accepts plaintext and ciphertext alike (mixed data while encryption is switched on
 or keys rotate). A ciphertext whose key is not in the ring, or that fails to authenticate,
@@ -51,6 +59,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from outcome.config import ConfigError
 
 PREFIX = "enc:1:"
+# A plaintext value that starts with ``enc:`` is stored behind this (see the module doc).
+PLAIN_PREFIX = "enc:0:"
 KEY_BYTES = 32
 NONCE_BYTES = 12
 KEY_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -122,10 +132,10 @@ class KeyRing:
     def encrypt(self, plaintext: str, context: str) -> str:
         """``plaintext`` encrypted under the current key, bound to ``context`` (table.column).
 
-        With encryption off, ``plaintext`` unchanged.
+        With encryption off, ``plaintext`` as stored plaintext (:func:`stored_plaintext`).
         """
         if not self.keys:
-            return plaintext
+            return stored_plaintext(plaintext)
         key_id, key = self.keys[0]
         nonce = os.urandom(NONCE_BYTES)
         sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), _aad(key_id, context))
@@ -138,7 +148,7 @@ class KeyRing:
         the ciphertext does not authenticate (altered, or copied from another column).
         """
         if not is_ciphertext(stored):
-            return stored
+            return stored[len(PLAIN_PREFIX):] if stored.startswith(PLAIN_PREFIX) else stored
         key_id, _, payload = stored[len(PREFIX):].partition(":")
         key = self._by_id.get(key_id)
         if key is None:
@@ -207,6 +217,12 @@ def name_tokens(text: str) -> list[str]:
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return _TOKEN.findall(stripped.casefold())
+
+
+def stored_plaintext(text: str) -> str:
+    """``text`` as it is stored unencrypted: itself, or escaped behind :data:`PLAIN_PREFIX`
+    when it starts with ``enc:`` (so that it cannot be read as a ciphertext)."""
+    return PLAIN_PREFIX + text if text.startswith("enc:") else text
 
 
 def is_ciphertext(value: Any) -> bool:

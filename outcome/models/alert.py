@@ -16,6 +16,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedJSON
 from outcome.models.encrypted import EncryptedText
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved")
@@ -33,8 +34,10 @@ class Alert(Base):
         ForeignKey("administrations.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="open")
-    # The rule that fired and its numbers, so the alert explains itself.
-    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The rule that fired and its numbers, so the alert explains itself. Encrypted at rest:
+    # a critical item's alert holds the answer and its label (nothing in SQL reads into it).
+    detail: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("alerts.detail"),
+                                                   default=dict)
     raised_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
     acknowledged_dt: Mapped[dt.datetime | None]
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -2,9 +2,11 @@
 
 :class:`EncryptedText` stores text as ``enc:1:<key id>:<base64>`` when a key is configured
 and as plaintext otherwise; :class:`EncryptedJSON` keeps the column's JSON (JSONB) type and
-stores ``{"enc": "enc:1:..."}`` when encrypted. Both read plaintext and ciphertext alike,
-so switching encryption on and rotating keys work on mixed data. Each column names its
-``table.column`` as the ciphertext's associated data: a value copied elsewhere fails.
+stores ``{"enc": "enc:1:..."}`` when encrypted (plaintext that would look like either is
+stored escaped behind ``enc:0:``, see :mod:`outcome.encryption`). Both read plaintext and
+ciphertext alike, so switching encryption on and rotating keys work on mixed data. Each
+column names its ``table.column`` as the ciphertext's associated data: a value copied
+elsewhere fails.
 
 Comparisons against these columns bind their literals as plain text (never encrypted), so
 a ``WHERE name = ...`` cannot match a ciphertext: search goes through ``clients.name_search``
@@ -75,22 +77,38 @@ class EncryptedJSON(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect) -> Any:
         if value is None:
             return None
-        ring = encryption.active()
-        if not ring.enabled:
-            return value
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        return {"enc": ring.encrypt(text, self.context)}
+        return stored_json(value, encryption.active(), self.context)
 
     def process_result_value(self, value: Any, dialect) -> Any:
-        if not is_envelope(value):
-            return value
-        return json.loads(encryption.active().decrypt(value["enc"], self.context))
+        return loaded_json(value, encryption.active(), self.context)
 
     def coerce_compared_value(self, op, value):
         return JSON()
 
 
 def is_envelope(value: Any) -> bool:
-    """True for a stored encrypted JSON value, ``{"enc": "enc:1:..."}``."""
-    return (isinstance(value, dict) and len(value) == 1
-            and encryption.is_ciphertext(value.get("enc")))
+    """True for a stored encrypted JSON value, ``{"enc": "enc:1:..."}``, or an escaped
+    plaintext one, ``{"enc": "enc:0:<JSON>"}``."""
+    if not (isinstance(value, dict) and len(value) == 1):
+        return False
+    inner = value.get("enc")
+    return isinstance(inner, str) and (encryption.is_ciphertext(inner)
+                                       or inner.startswith(encryption.PLAIN_PREFIX))
+
+
+def stored_json(value: Any, ring: encryption.KeyRing, context: str) -> Any:
+    """The JSON to store for ``value``: ``{"enc": <ciphertext>}`` with encryption on;
+    otherwise ``value`` itself, or ``{"enc": "enc:0:<JSON>"}`` when ``value`` is a dict
+    whose only key is ``enc`` (so that it cannot be taken for an envelope)."""
+    if ring.enabled or (isinstance(value, dict) and set(value) == {"enc"}):
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return {"enc": ring.encrypt(text, context) if ring.enabled
+                else encryption.PLAIN_PREFIX + text}
+    return value
+
+
+def loaded_json(stored: Any, ring: encryption.KeyRing, context: str) -> Any:
+    """The value a stored JSON column holds (the inverse of :func:`stored_json`)."""
+    if not is_envelope(stored):
+        return stored
+    return json.loads(ring.decrypt(stored["enc"], context))

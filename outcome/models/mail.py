@@ -15,6 +15,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedText
 
 EMAIL_STATUSES = ("pending", "sent", "failed")
 
@@ -29,7 +30,10 @@ class OutboundEmail(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
-    to_address: Mapped[str] = mapped_column(String(254))
+    # Encrypted at rest (issue 20; TEXT since migration 0026): the outbox holds clients'
+    # addresses. Never compared in SQL: match a client's rows by their dedupe keys, or by
+    # the decrypted address in Python (services.erasure).
+    to_address: Mapped[str] = mapped_column(EncryptedText("outbound_emails.to_address"))
     subject: Mapped[str] = mapped_column(String(200))
     body_text: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="pending")

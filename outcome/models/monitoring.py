@@ -15,6 +15,7 @@ from sqlalchemy.orm import mapped_column
 from outcome.models.base import Base
 from outcome.models.base import in_
 from outcome.models.base import utcnow
+from outcome.models.encrypted import EncryptedJSON
 
 COLOURS = ("grey", "white", "green", "yellow", "red")
 
@@ -36,8 +37,9 @@ class EpisodeSignal(Base):
     ruptures: Mapped[int] = mapped_column(default=0)
     ruptures_repaired: Mapped[int] = mapped_column(default=0)
     ruptures_unrepaired: Mapped[int] = mapped_column(default=0)
-    # Every signal with its explanation (rule, numbers, plain words).
-    state: Mapped[dict[str, Any]]
+    # Every signal with its explanation (rule, numbers, plain words). Encrypted at rest:
+    # ``state["critical"]`` holds critical answers and their labels (read in Python only).
+    state: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON("episode_signals.state"))
     computed_dt: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (

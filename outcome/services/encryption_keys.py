@@ -13,7 +13,6 @@ table), so nothing is decrypted outside this module's loop and nothing reaches a
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from dataclasses import field
@@ -32,6 +31,8 @@ from sqlalchemy.orm import Session
 
 from outcome import encryption
 from outcome.models.encrypted import ENCRYPTED_COLUMNS
+from outcome.models.encrypted import loaded_json
+from outcome.models.encrypted import stored_json
 
 PLAINTEXT = "(plaintext)"
 
@@ -52,11 +53,19 @@ class RotationCounts:
 
 def _raw_table(table: str, column: str, is_json: bool, with_search: bool = False) -> Table:
     json_type = JSON().with_variant(JSONB(), "postgresql")
-    columns: list[Column[Any]] = [Column("id", Integer, primary_key=True),
+    columns: list[Column[Any]] = [Column(_key_column(table), Integer, primary_key=True),
                                   Column(column, json_type if is_json else Text)]
     if with_search:
         columns.append(Column("name_search", Text))
     return Table(table, MetaData(), *columns)
+
+
+def _key_column(table: str) -> str:
+    """The name of ``table``'s (single, integer) primary key: ``id``, or e.g. ``episode_id``
+    for ``episode_signals``."""
+    from outcome.models.base import Base
+    (key,) = Base.metadata.tables[table].primary_key.columns
+    return key.name
 
 
 def encrypted_columns() -> list[tuple[str, str, bool]]:
@@ -80,17 +89,10 @@ def key_census(session: Session) -> dict[str, Counter[str]]:
 
 def _target(value: Any, context: str, is_json: bool, ring: encryption.KeyRing,
             decrypt: bool) -> Any:
+    target_ring = encryption.KeyRing() if decrypt else ring
     if is_json:
-        if isinstance(value, dict) and set(value) == {"enc"}:
-            plain = json.loads(ring.decrypt(value["enc"], context))
-        else:
-            plain = value
-        if decrypt or not ring.enabled:
-            return plain
-        text = json.dumps(plain, ensure_ascii=False, separators=(",", ":"))
-        return {"enc": ring.encrypt(text, context)}
-    plain_text = ring.decrypt(value, context)
-    return plain_text if decrypt else ring.encrypt(plain_text, context)
+        return stored_json(loaded_json(value, ring, context), target_ring, context)
+    return target_ring.encrypt(ring.decrypt(value, context), context)
 
 
 def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
@@ -107,7 +109,8 @@ def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
     # FOR UPDATE (PostgreSQL): a page saving one of these rows waits for this short
     # transaction instead of having its newer value overwritten by the old one re-encrypted.
     # SQLite's writer lock (BEGIN IMMEDIATE) does the same there.
-    query = (select(*raw.c).where(raw.c.id > after_id).order_by(raw.c.id).limit(limit)
+    key = raw.c[_key_column(table)]
+    query = (select(*raw.c).where(key > after_id).order_by(key).limit(limit)
              .with_for_update())
     rows = session.execute(query).all()
     counts = RotationCounts()
@@ -132,6 +135,6 @@ def rotate_batch(session: Session, table: str, column: str, is_json: bool, *,
             if wanted != row[2]:
                 changes["name_search"] = wanted
         if changes:
-            session.execute(update(raw).where(raw.c.id == row[0]).values(**changes))
+            session.execute(update(raw).where(key == row[0]).values(**changes))
     session.flush()
     return (rows[-1][0] if rows else None), counts
