@@ -92,15 +92,19 @@ def _client_mail(session: Session, client: Client, episode_ids: list[int]) -> in
             + [f"post:{a}" for a in appointment_ids]
             + [f"support:{c}" for c in check_ids])
     conditions = []
-    if client.email:
-        conditions.append(func.lower(OutboundEmail.to_address) == client.email.lower())
     if keys:
         conditions.append(OutboundEmail.dedupe_key.in_(keys))
     conditions += [OutboundEmail.dedupe_key.like(f"escalation:{a}:%") for a in alert_ids]
-    if not conditions:
-        return 0
     ids = list(session.scalars(select(OutboundEmail.id).where(
-        OutboundEmail.clinic_id == client.clinic_id, or_(*conditions))))
+        OutboundEmail.clinic_id == client.clinic_id, or_(*conditions)))) if conditions else []
+    if client.email:
+        # to_address may be encrypted at rest (issue 20): compared after decryption, in
+        # Python (the clinic's outbox is read once; erasure is rare).
+        address, found = client.email.lower(), set(ids)
+        ids += [email_id for email_id, to_address in session.execute(
+                    select(OutboundEmail.id, OutboundEmail.to_address)
+                    .where(OutboundEmail.clinic_id == client.clinic_id))
+                if email_id not in found and (to_address or "").lower() == address]
     if ids:
         session.execute(delete(OutboundEmail).where(OutboundEmail.id.in_(ids)))
     return len(ids)
