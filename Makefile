@@ -27,7 +27,7 @@ TEST_LOGS := test-artifacts/logs
 # schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-sqlite test-postgresql lint typecheck audit advisories lock fuzz crash bench bench-ruptures install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint typecheck audit advisories lock fuzz crash bench bench-ruptures bench-encryption install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -101,6 +101,11 @@ bench: install
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood
 	$(BIN)/python -m bench.slow_clients
+
+# The cost of encryption at rest (issue 20): the form, caseload and digest benchmarks with
+# and without a key, in one run, as ratios on/off (docs/reliability.md). About 15 minutes.
+bench-encryption: install
+	$(BIN)/python -m bench.encryption --quick
 
 # Alliance rupture rules on simulated noisy series, before and after issue 15 (seconds).
 bench-ruptures: install
