@@ -220,8 +220,8 @@ def link_of(db_session, clock, make_user, make_client, make_episode):
         episode = make_episode(make_client(make_user(), locale=locale))
         clinic = db_session.get(Clinic, episode.clinic_id)
         clinic.timezone = timezone
-        if clinic_settings_ is not None:
-            clinic.settings = clinic_settings_
+        if clinic_settings_ is not None:  # on top of the test clinic's (consent on paper)
+            clinic.settings = {**(clinic.settings or {}), **clinic_settings_}
         _, token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
                               library=LIB)
         db_session.commit()
