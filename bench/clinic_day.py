@@ -128,6 +128,7 @@ def prepare(url: str, args, sign_ins: int) -> Clinic:
     from outcome.models import Clinic as ClinicRow
     from outcome.models import Episode
     from outcome.models import User
+    from outcome.services import consent
     from outcome.services.api_tokens import create_token
     from outcome.services.links import issue_link
     from outcome.services.passwords import hash_password
@@ -174,6 +175,13 @@ def prepare(url: str, args, sign_ins: int) -> Clinic:
             # that its link is open now, as the reminders job issues them.
             appointment = booked[episode.id]
             appointment.starts_dt = hour + dt.timedelta(hours=len(caseload))
+            # The client agreed to the consent text at an earlier visit (in their own
+            # language), so the link opens on the questionnaire; the check still runs.
+            person = session.get_one(Client, episode.client_id)
+            if consent.needs_asking(session, person):
+                consent.record_decision(
+                    session, client=person, decision="agreed", channel="link", now=now,
+                    text=consent.current_text(session, clinic, person.locale, now))
             link, token = issue_link(session, episode=episode, purpose="pre", now=now,
                                      library=builder.library, appointment=appointment)
             if link.battery != ["phq9", "gad7"]:

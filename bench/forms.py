@@ -51,6 +51,7 @@ def prepare(url: str, clients: int) -> list[str]:
     from outcome.models import Clinic
     from outcome.models import Episode
     from outcome.models import User
+    from outcome.services import consent
     from outcome.services.links import issue_link
     from questionnaires.loader import builtin_library
 
@@ -67,6 +68,7 @@ def prepare(url: str, clients: int) -> list[str]:
                          is_therapist=True)
         session.add(therapist)
         session.flush()
+        text = consent.current_text(session, clinic, "en", now)
         for n in range(clients):
             client = Client(clinic_id=clinic.id, code=f"C-{n:06d}", name=f"Client {n}",
                             therapist_id=therapist.id)
@@ -76,6 +78,10 @@ def prepare(url: str, clients: int) -> list[str]:
                               therapist_id=therapist.id, opened_on=now.date())
             session.add(episode)
             session.flush()
+            # The client agreed to the consent text at an earlier visit, so the link opens
+            # on the questionnaire (the production check of consent still runs each time).
+            consent.record_decision(session, client=client, text=text, decision="agreed",
+                                    channel="link", now=now)
             tokens.append(issue_link(session, episode=episode, purpose="pre", now=now,
                                      library=library)[1])
     engine.dispose()

@@ -243,8 +243,6 @@ def _check(values: dict[str, Any]) -> None:
             f"OUTCOME_TIMEZONE {values['TIMEZONE']!r} is not an IANA time zone; "
             "set it to a name such as Europe/London or America/New_York."
         ) from None
-    from outcome.encryption import key_ring_from_config  # here: it imports this module
-    key_ring_from_config(values)  # a malformed or unreadable key stops start-up here
     key = values["SECRET_KEY"]
     if values["ENV"] == "production":
         if not key:

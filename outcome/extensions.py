@@ -63,8 +63,10 @@ def init_database(app: Flask) -> None:
                          pool_pre_ping=True)
     check_connection(engine)
     app.extensions[DATABASE_KEY] = Database(engine, make_session_factory(engine))
-    # Encryption at rest: the configured keys become the process's key ring (load_config
-    # has checked them already; no keys, encryption off).
+    # Encryption at rest: the configured keys become the process's key ring (no keys,
+    # encryption off). A malformed, unreadable or world-readable key stops start-up here
+    # with a ConfigError naming the setting (outcome.encryption imports outcome.config,
+    # so the check cannot sit in load_config without an import circle).
     encryption.install(encryption.key_ring_from_config(app.config))
 
 
