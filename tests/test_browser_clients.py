@@ -72,6 +72,12 @@ def press(page, name: str) -> None:
         page.get_by_role("button", name=name).click()
 
 
+def follow(page, name: str) -> None:
+    """Click a link and wait for the next page, so no check reads a page mid-load."""
+    with page.expect_navigation():
+        page.get_by_role("link", name=name).click()
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_register_edit_end_and_find_among_ended(browser, live, size):  # noqa: F811
     # bypass_csp only so that axe can be injected; the app's pages run no script.
@@ -86,7 +92,7 @@ def test_register_edit_end_and_find_among_ended(browser, live, size):  # noqa: F
     expect(page.locator("h1")).to_have_text("Your caseload")
     check(page, f"{size}-1-caseload", problems)
 
-    page.get_by_role("link", name="Register a client").click()
+    follow(page, "Register a client")
     press(page, "Register")  # nothing filled in: refused beside the name
     expect(page.locator("#name-error")).to_contain_text("name is required")
     check(page, f"{size}-2-register-refused", problems)
@@ -99,13 +105,13 @@ def test_register_edit_end_and_find_among_ended(browser, live, size):  # noqa: F
     code = page.locator("h1 .muted").inner_text().strip()
     check(page, f"{size}-3-client", problems)
 
-    page.get_by_role("link", name="Edit client details").click()
+    follow(page, "Edit client details")
     check(page, f"{size}-4-edit", problems)
     page.fill("input[name=name]", "Rowan Renamed")
     press(page, "Save")
     expect(page.locator("h1")).to_contain_text("Rowan Renamed")
 
-    page.get_by_role("link", name="End the episode").click()
+    follow(page, "End the episode")
     page.check("input[name=reason][value=completed]")
     check(page, f"{size}-5-end", problems)
     press(page, "Continue")
