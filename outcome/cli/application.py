@@ -6,10 +6,14 @@ deferred to the commands that need its configuration, so ``outcome --help`` alwa
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
-from flask import Flask
 
 from outcome.config import ConfigError
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 def build_app() -> Flask:
