@@ -101,6 +101,7 @@ bench: install
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood
 	$(BIN)/python -m bench.slow_clients
+	$(BIN)/python -m bench.cli
 
 # The cost of encryption at rest (issue 20): the form, caseload and digest benchmarks with
 # and without a key, in one run, as ratios on/off (docs/reliability.md). About 15 minutes.

@@ -29,7 +29,8 @@ def bench(module: str, *args: str, timeout: int = 180) -> dict:
 # Every module under bench/ but the crash harness, each with a test below.
 # bench/ruptures.py is smoke-tested, seeded, in tests/test_ruptures_bench.py.
 SMOKE_TESTED = {"scoring", "signals", "forms", "dashboard", "digest", "clinic_day",
-                "ruptures", "audit_flood", "slow_clients", "briefs"}
+                "ruptures", "audit_flood", "slow_clients", "briefs",
+                "cli"}  # issue 21: the command line
 
 
 def test_every_benchmark_module_has_a_smoke_test():
@@ -117,3 +118,11 @@ def test_clinic_day_benchmark_runs_a_short_day():
     [run] = figures["runs"]
     assert run["overall"]["count"] > 0 and not run["digest"]["failed"]
     assert figures["digest_alone"]["digests"] == 1
+
+
+# issue 21: the command line
+def test_cli_benchmark_runs_help_and_analyse_as_processes():
+    figures = bench("cli", "--ids", "300", "--runs", "1")
+    assert figures["ids"] == 300 and sum(figures["categories"].values()) == 297
+    assert figures["help"]["code"] == 0 and figures["analyse"]["code"] == 0
+    assert figures["analyse"]["rss_mb"] > 0 and figures["in_process"]["cpu_s"] >= 0
