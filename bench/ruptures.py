@@ -8,8 +8,10 @@ the rupture rules of ``outcome.core.alliance`` on them:
 - the OLD rules, read from git (``--before``, default the commit this work started
   from) into a temporary module, with the settings production used (drop 1 point, SD
   floor 1 point before a clinic fit, the fitted between-client SD after one);
-- the NEW rules of this checkout (domain.md section 5), with ``alliance_settings`` of
-  the built-in SRS-type definition.
+- the NEW rules of this checkout (domain.md section 5), called as production calls them
+  (``alliance_signals``, as :mod:`outcome.services.signals` does for an alliance
+  measure) with ``alliance_settings`` of the built-in SRS-type definition and the clinic
+  settings' defaults (repair window, discrepancy points; no therapist ratings).
 
 Each is run before the clinic's first fit (no between-client SD) and after it (the
 between-client SD of the simulated sample, as the nightly refit stores it).
@@ -55,6 +57,8 @@ import numpy as np
 
 from outcome.core import alliance as new_rules
 from outcome.core.signals import alliance_settings
+from outcome.core.signals import alliance_signals
+from outcome.services.clinic_settings import BY_KEY as CLINIC_DEFAULTS
 from questionnaires.loader import builtin_library
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,10 +135,18 @@ def measure(result: Any, sim: Simulation, *, alerted: np.ndarray,
 
 
 def run_new(sim: Simulation, *, fitted: bool) -> dict[str, float]:
+    """The rules as production runs them: the call :mod:`outcome.services.signals` makes
+    for an alliance measure (``alliance_signals``), with the clinic settings' defaults, the
+    between-client SD as the nightly refit stores it once fitted, and no therapist ratings
+    (the simulated episodes have none)."""
     srs = builtin_library().get("srs_vas")
-    overrides = {"between_client_sd": new_rules.between_client_sd(sim.scores)} if fitted else {}
-    result = new_rules.detect_ruptures(sim.scores, cutoff=srs.cutoff,
-                                       settings=alliance_settings(srs, **overrides))
+    settings = alliance_settings(
+        srs, repair_window=int(CLINIC_DEFAULTS["repair_window"].default),
+        between_client_sd=new_rules.between_client_sd(sim.scores) if fitted else None,
+        discrepancy_points=float(CLINIC_DEFAULTS["discrepancy_points"].default))
+    sessions = np.tile(np.arange(1, SESSIONS + 1), (sim.scores.shape[0], 1))
+    result = alliance_signals(srs, sim.scores, sessions, settings=settings,
+                              therapist_scores=None).result
     return measure(result, sim, alerted=result.kind == new_rules.RUPTURE,
                    possible=result.kind == new_rules.POSSIBLE)
 
