@@ -11,6 +11,7 @@ it checks is wrong.
 from __future__ import annotations
 
 import socket
+import threading
 from collections import Counter
 
 import pytest
@@ -46,6 +47,43 @@ def test_two_hosts_behind_haproxy_share_the_database_limits_sessions_and_digests
     assert figures["both_hosts"]["by_host"].get("hostb")
     assert set(figures["one_host_after_settling"]["by_host"]) == {"hosta"}
     assert figures["digests"]["runs"] == figures["digests"]["emails"] > 0
+
+
+def test_a_job_runs_in_one_scheduler_at_a_time(make_app, databases):
+    """Two schedulers (two apps, as on two hosts): while one runs a job, the other skips
+    that job (on PostgreSQL) but runs the others; once it is done, the job runs again."""
+    from outcome.jobs import exclusive
+
+    first, second = make_app(), make_app()
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    results: dict[str, object] = {}
+
+    def slow(app) -> str:
+        ran.append("first")
+        started.set()
+        release.wait(30)
+        return "sent"
+
+    thread = threading.Thread(target=lambda: results.setdefault(
+        "first", exclusive(first, "deliver-mail", slow)))
+    thread.start()
+    try:
+        assert started.wait(30)
+        results["second"] = exclusive(second, "deliver-mail",
+                                      lambda app: ran.append("second") or "sent too")
+        results["other job"] = exclusive(second, "send-links", lambda app: 3)
+    finally:
+        release.set()
+        thread.join(30)
+    results["later"] = exclusive(second, "deliver-mail", lambda app: "sent later")
+    if databases.backend == "postgresql":
+        assert ran == ["first"]
+        assert results == {"first": "sent", "second": None, "other job": 3,
+                           "later": "sent later"}
+    else:  # one host: the job runs (docs/operators.md: one scheduler on SQLite)
+        assert ran == ["first", "second"]
+        assert results["second"] == "sent too"
 
 
 # --- each check can fail ----------------------------------------------------------------
