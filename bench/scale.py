@@ -272,14 +272,17 @@ def wait_healthy(address: str, port: int, process: Process, seconds: float = 90)
                        f"{process.log.read_text(errors='replace')[-2000:]}")
 
 
-def haproxy_config(folder: Path, port: int, host_port: int) -> Path:
-    """The balancer: round robin over the hosts, health checks on /healthz."""
-    servers = "\n".join(f"    server host{'ab'[n]} {address}:{host_port} check"
-                        for n, address in enumerate(HOST_ADDRESSES))
-    drop = "    user nobody\n    group nogroup\n" if os.geteuid() == 0 else ""
-    text = f"""global
+def haproxy_config_text(listen: str, hosts: list[str], socket: str, as_nobody: bool) -> str:
+    """The balancer: round robin over the hosts, health checks on /healthz.
+
+    docs/operators.md ("Several application hosts") shows this text for two hosts (a
+    test compares them)."""
+    servers = "\n".join(f"    server host{'abcdefgh'[n]} {host} check"
+                        for n, host in enumerate(hosts))
+    drop = "    user nobody\n    group nogroup\n" if as_nobody else ""
+    return f"""global
 {drop}    maxconn 2000
-    stats socket {folder}/haproxy.sock mode 600 level admin
+    stats socket {socket} mode 600 level admin
 
 defaults
     mode http
@@ -294,7 +297,7 @@ defaults
     option forwardfor
 
 frontend clinic
-    bind 127.0.0.1:{port}
+    bind {listen}
     default_backend hosts
 
 backend hosts
@@ -305,8 +308,13 @@ backend hosts
     http-response set-header X-Served-By %s
 {servers}
 """
+
+
+def haproxy_config(folder: Path, port: int, host_port: int) -> Path:
     path = folder / "haproxy.cfg"
-    path.write_text(text)
+    path.write_text(haproxy_config_text(
+        f"127.0.0.1:{port}", [f"{address}:{host_port}" for address in HOST_ADDRESSES],
+        str(folder / "haproxy.sock"), as_nobody=os.geteuid() == 0))
     return path
 
 
@@ -679,6 +687,7 @@ def host_cpu(processes: list[Process]) -> float:
 def phase_figures(records, start: float, stop: float, cpu_seconds: float) -> dict:
     inside = [r for r in records if start <= r[1] < stop]
     ok = [r for r in inside if r[3] is None]
+    submitted = sum(r[0] == "client.submit" for r in ok)
     seconds = stop - start
     rps = len(ok) / seconds if seconds > 0 else 0.0
     cores = cpu_seconds / seconds if seconds > 0 else 0.0
@@ -686,6 +695,10 @@ def phase_figures(records, start: float, stop: float, cpu_seconds: float) -> dic
             "errors": len(inside) - len(ok), "requests_per_s": round(rps, 1),
             "host_cpu_s": round(cpu_seconds, 1), "host_cores_busy": round(cores, 2),
             "requests_per_core_s": round(len(ok) / cpu_seconds, 1) if cpu_seconds else None,
+            "questionnaires": submitted,
+            "questionnaires_per_s": round(submitted / seconds, 1) if seconds > 0 else 0.0,
+            "questionnaires_per_core_s":
+                round(submitted / cpu_seconds, 2) if cpu_seconds else None,
             "by_host": dict(Counter(r[4] for r in ok))}
 
 
