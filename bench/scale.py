@@ -11,9 +11,9 @@ machine and proves the hosts work together:
   machines have), and the same secret key, encryption key and Redis rate-limit store
   (database 5, flushed first);
 - HAProxy in front (config generated into a temporary folder, run in the foreground as an
-  unprivileged user), round robin, health checks on ``/healthz`` every 0.5 s, a host out
-  after 2 failed checks; it adds ``X-Forwarded-For`` (the hosts run with
-  ``OUTCOME_PROXY_HOPS=1``) and names the host that answered in ``X-Served-By``;
+  unprivileged user), round robin, health checks on ``/healthz`` every second (0.5 s
+  after a failure), a host out after 2 failed checks; it adds ``X-Forwarded-For`` (the
+  hosts run with ``OUTCOME_PROXY_HOPS=1``) and names the host that answered in ``X-Served-By``;
 - two ``outcome scheduler`` processes running all the while.
 
 Checks, each a list of problems (empty: passed):
@@ -294,17 +294,26 @@ defaults
     # request already sent is never sent twice.
     retries 2
     option redispatch
+    # The whole request is read before a host sees it: slow clients wait here.
+    timeout http-request 10s
+    option http-buffer-request
     option forwardfor
 
 frontend clinic
     bind {listen}
+    http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
+    http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
     default_backend hosts
 
 backend hosts
     balance roundrobin
     option httpchk GET /healthz
     http-check expect status 200
-    default-server inter 500ms fall 2 rise 2
+    # A dead host refuses at once: out after 2 checks (about 1.5 s). A busy host may
+    # take a while to answer: 3 s before a check counts as failed.
+    timeout check 3s
+    default-server inter 1s fastinter 500ms fall 2 rise 2
     http-response set-header X-Served-By %s
 {servers}
 """
@@ -753,7 +762,7 @@ def run(postgres_url: str, *, users: int = 24, seconds: float = 20.0, workers: i
             folder, lb_port, host_port))], dict(os.environ), folder)
         processes.append(balancer)
         wait_healthy("127.0.0.1", lb_port, balancer)
-        time.sleep(1.2)  # both hosts pass their first health checks (rise 2, 0.5 s)
+        time.sleep(2.5)  # both hosts pass their first health checks (rise 2, 1 s)
         lap("start")
 
         problems["rate_limit_shared"], figures["rate_limit"] = check_rate_limit_shared(
@@ -765,7 +774,7 @@ def run(postgres_url: str, *, users: int = 24, seconds: float = 20.0, workers: i
 
         lap("rate_limit_and_session_checks")
         # The day: both hosts for `seconds`, kill host B, host A alone for `seconds`.
-        settle = 2.0  # the balancer takes the dead host out within about 1 s
+        settle = 3.0  # the balancer takes the dead host out within about 1.5 s
         warm_up = min(3.0, seconds / 2)  # therapists sign in, connections open
         begin = time.perf_counter() + warm_up
         day = Day(stop=begin + 2 * seconds + settle, links=list(reversed(clinic.links)))
