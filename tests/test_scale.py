@@ -10,9 +10,11 @@ it checks is wrong.
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -84,6 +86,17 @@ def test_a_job_runs_in_one_scheduler_at_a_time(make_app, databases):
     else:  # one host: the job runs (docs/operators.md: one scheduler on SQLite)
         assert ran == ["first", "second"]
         assert results["second"] == "sent too"
+
+
+def test_the_operators_guide_shows_the_balancer_config_the_scale_test_runs():
+    """docs/operators.md, "Several application hosts": the same HAProxy configuration as
+    bench.scale generates, with the production bind, hosts and socket."""
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "operators.md").read_text()
+    shown = re.search(r"```haproxy\n(.*?)```", guide, re.DOTALL)
+    assert shown is not None
+    assert shown.group(1) == scale.haproxy_config_text(
+        "*:443 ssl crt /etc/haproxy/outcome.pem", ["10.0.0.11:5000", "10.0.0.12:5000"],
+        "/run/haproxy/admin.sock", as_nobody=False)
 
 
 # --- each check can fail ----------------------------------------------------------------
