@@ -27,7 +27,7 @@ TEST_LOGS := test-artifacts/logs
 # schemathesis and hypothesis (plugins' packages are rewritten too): ~8 s CPU a process.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test test-sqlite test-postgresql lint typecheck audit advisories lock fuzz crash bench bench-ruptures bench-encryption install install-test browser-tools postgres-ready clean
+.PHONY: run test test-sqlite test-postgresql lint typecheck audit advisories lock fuzz crash bench bench-ruptures bench-encryption scale install install-test browser-tools postgres-ready clean
 
 run: install
 	$(BIN)/outcome config init
@@ -112,6 +112,14 @@ bench-encryption: install
 bench-ruptures: install
 	$(BIN)/python -m bench.ruptures
 
+# Scale-out (issue 21): two `outcome serve` hosts (127.0.0.2 and 127.0.0.3) behind HAProxy,
+# one fresh PostgreSQL database and Redis (database 5) shared, two schedulers; a host is
+# killed under load. Exits non-zero if a check fails (shared rate limits, a session on
+# either host, no submission lost or duplicated, one digest a supervisor and week); prints
+# requests/s with both hosts and with one, and per core. About 2 minutes.
+scale: install browser-tools postgres-ready
+	$(BIN)/python -m bench.scale --postgres-url '$(POSTGRES_URL)'
+
 # Crash safety: 200 SIGKILLs of `outcome serve` (worker or master) under API load, on each
 # backend; exits non-zero if a submission is lost, duplicated or half-written. PostgreSQL
 # needs psycopg and a running server, hence postgres-ready.
@@ -128,16 +136,18 @@ install-test: $(VENV)/.installed-test
 # Browser tests drive Debian's Chromium (Playwright's own browser download is not used)
 # and inject axe-core from npm; report tests render PDF pages to PNG with poppler; the
 # API guide's walk-through runs with curl and jq; the reverse proxy test runs nginx (with
-# a test certificate from openssl) in front of outcome serve.
+# a test certificate from openssl) in front of outcome serve; the scale-out test (issue 21)
+# balances two hosts with HAProxy.
 browser-tools: node_modules/.installed
 	@command -v chromium >/dev/null && command -v zbarimg >/dev/null \
 	  && command -v pdftoppm >/dev/null && command -v curl >/dev/null \
 	  && command -v jq >/dev/null && command -v pg_dump >/dev/null \
 	  && { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null \
+	  && { command -v haproxy || test -x /usr/sbin/haproxy; } >/dev/null \
 	  && command -v openssl >/dev/null || { \
-	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl, jq, postgresql-client, nginx and openssl with apt-get"; \
+	  echo "Installing Chromium, zbar (QR decoding), poppler (PDF pages), curl, jq, postgresql-client, nginx, haproxy and openssl with apt-get"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	    chromium zbar-tools poppler-utils curl jq postgresql-client nginx openssl; }
+	    chromium zbar-tools poppler-utils curl jq postgresql-client nginx haproxy openssl; }
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

@@ -4,14 +4,24 @@ Each job opens a transaction, calls a service, commits and logs. Every job is sa
 run again (dedupe keys and single-use links), so a restart or a second run does no
 harm. Never start the scheduler inside web workers: `outcome scheduler` is its own
 process (APScheduler 3.x: one job store is not shared by several schedulers).
+
+Several schedulers (one on each of several application hosts, issue 21) may run on one
+PostgreSQL database: `outcome scheduler` runs each job through :func:`exclusive`, which
+holds a PostgreSQL advisory lock named after the job while it runs, so a job that is
+running in one scheduler is skipped by the others at that moment. A run that was done
+twice one after the other is harmless (above), but two at once were not: two
+``deliver-mail`` runs read the same pending messages and both sent them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
+from collections.abc import Callable
 
 from flask import Flask
+from sqlalchemy import text
 
 from outcome.db import transaction
 from outcome.extensions import database
@@ -27,6 +37,37 @@ log = logging.getLogger("outcome.jobs")
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _lock_key(job_id: str) -> int:
+    """The job's PostgreSQL advisory lock: a signed 64-bit number stable across versions."""
+    digest = hashlib.sha256(f"outcome.jobs:{job_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def exclusive(app: Flask, job_id: str, function: Callable[[Flask], object]) -> object:
+    """Run the job ``function(app)`` unless another scheduler is running it now.
+
+    On PostgreSQL a session advisory lock named after the job is taken, without waiting,
+    on a connection of its own and held until the job has committed; a scheduler that
+    does not get it skips this run (None) and runs at its next time. A scheduler that
+    dies loses its connection, and with it the lock. SQLite (one host): the job runs.
+    """
+    engine = database(app).engine
+    if engine.dialect.name != "postgresql":
+        return function(app)
+    key = _lock_key(job_id)
+    with engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+        conn.commit()  # the lock is the session's: no transaction stays open meanwhile
+        if not got:
+            log.info("%s: running in another scheduler; skipped this time", job_id)
+            return None
+        try:
+            return function(app)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            conn.commit()
 
 
 def send_links(app: Flask, now: dt.datetime | None = None) -> int:

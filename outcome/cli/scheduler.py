@@ -11,6 +11,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from outcome.jobs import JOBS
+from outcome.jobs import exclusive
 
 
 @click.command("scheduler")
@@ -21,18 +22,20 @@ def scheduler_command(once: bool) -> None:
     pre-session briefs and weekly reports, the supervisors' weekly digests,
     the nightly refit of expected recovery and the cleanup of stale links.
 
-    Run exactly one scheduler per database; `make run` starts it beside the web server.
+    `make run` starts it beside the web server. On PostgreSQL several schedulers (one
+    per application host) may run: each job runs in one of them at a time.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     logging.basicConfig(level=app.config["LOG_LEVEL"],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if once:
         for job_id, function, _, _ in JOBS:
-            click.echo(f"{job_id}: {function(app)}")
+            click.echo(f"{job_id}: {exclusive(app, job_id, function)}")
         return
     scheduler = BlockingScheduler(timezone="UTC")
     for job_id, function, trigger, when in JOBS:
-        scheduler.add_job(function, trigger, args=[app], id=job_id, replace_existing=True,
+        scheduler.add_job(exclusive, trigger, args=[app, job_id, function], id=job_id,
+                          replace_existing=True,
                           coalesce=True, max_instances=1, misfire_grace_time=300, **when)
     click.echo(f"Scheduler running {len(JOBS)} jobs: "
                f"{', '.join(job_id for job_id, _, _, _ in JOBS)}. Stop with Ctrl-C.")
