@@ -26,8 +26,11 @@ from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
 from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import null
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from outcome.core.severity import severity
@@ -465,27 +468,29 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
     rendered caseload under it (with a short expiry for what it cannot see, such as a
     renamed client).
     """
-    episodes = session.execute(
-        select(func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
+    # One round trip (issue 21): four aggregates, each computed once, as the rows of one
+    # UNION ALL (padded to the same four columns).
+    nothing = null()
+    open_episode = (Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
+    rows = session.execute(union_all(
+        select(literal(0), func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
                func.max(EpisodeSignal.computed_dt), func.count(EpisodeSignal.episode_id))
         .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))).one()
-    alerts = session.execute(
-        select(func.count(Alert.id), func.coalesce(func.sum(Alert.id), 0))
+        .where(*open_episode),
+        select(literal(1), func.count(Alert.id), func.coalesce(func.sum(Alert.id), 0),
+               nothing, nothing)
         .join(Episode, Episode.id == Alert.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Alert.status == "open")).one()
-    held = session.scalar(
-        select(func.count(Appointment.id)).join(Episode, Episode.id == Appointment.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
-    # The next appointments (issue 17): one booked, moved or cancelled.
-    upcoming = session.execute(
-        select(func.count(Appointment.id), func.coalesce(func.sum(Appointment.id), 0))
+        .where(*open_episode, Alert.status == "open"),
+        select(literal(2), func.count(Appointment.id), nothing, nothing, nothing)
         .join(Episode, Episode.id == Appointment.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Appointment.status == "scheduled", Appointment.starts_dt >= now)).one()
-    return (*episodes, *alerts, held, *upcoming)
+        .where(*open_episode, Appointment.status.in_(COUNTED), Appointment.starts_dt <= now),
+        # The next appointments (issue 17): one booked, moved or cancelled.
+        select(literal(3), func.count(Appointment.id),
+               func.coalesce(func.sum(Appointment.id), 0), nothing, nothing)
+        .join(Episode, Episode.id == Appointment.episode_id)
+        .where(*open_episode, Appointment.status == "scheduled",
+               Appointment.starts_dt >= now))).all()
+    return tuple(tuple(row[1:]) for row in sorted(rows, key=lambda row: row[0]))
 
 
 # --- past clients (issue 17) ----------------------------------------------------------------
