@@ -425,6 +425,23 @@ def drive(port: int, path: str, seconds: float, concurrency: int,
             "bytes": max(sizes, default=0)}
 
 
+def caseload_views(url: str) -> int:
+    """How many ``caseload.view`` audit records the database holds."""
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from outcome.db import make_engine
+    from outcome.models import AuditEvent
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(AuditEvent)
+                                   .where(AuditEvent.action == "caseload.view")) or 0)
+    finally:
+        engine.dispose()
+
+
 def percentile(ordered: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
@@ -440,17 +457,24 @@ def measure(url: str, folder: Path, builder: Builder, administrations: int, args
             raise RuntimeError(f"dashboard listed {found} of the {builder.clients} clients")
 
     port = free_port()
+    views = caseload_views(url)
     server = start_server(url, folder, port)
     load = os.getloadavg()[0]  # other work on the machine skews a run: shown with it
     try:
         cookies = sign_in(port, builder.password)
         drive(port, "/healthz", args.warmup, args.concurrency)
-        drive(port, "/", args.warmup, args.concurrency, cookies, check)
+        warm = drive(port, "/", args.warmup, args.concurrency, cookies, check)
         trivial = drive(port, "/healthz", args.seconds, args.concurrency)
         dashboard = drive(port, "/", args.seconds, args.concurrency, cookies, check)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # Exactly one audit record per page served under load: none dropped, none doubled.
+    served = warm["requests"] + dashboard["requests"]
+    recorded = caseload_views(url) - views
+    if recorded != served:
+        raise RuntimeError(f"{served} dashboard pages were served but {recorded} "
+                           "caseload.view audit records written")
     return {"administrations": administrations,
             "trivial_rps": round(trivial["rps"]),
             "trivial_p50_ms": round(trivial["p50_ms"], 1),
@@ -461,6 +485,71 @@ def measure(url: str, folder: Path, builder: Builder, administrations: int, args
             "dashboard_requests": dashboard["requests"],
             "dashboard_vs_trivial": round(dashboard["rps"] / trivial["rps"], 3),
             "page_bytes": dashboard["bytes"], "load_average": round(load, 2)}
+
+
+def in_process(url: str, builder: Builder, requests: int = 20, batches: int = 5) -> dict:
+    """The dashboard request measured inside one process with Flask's test client, where
+    other work on the machine distorts less than under gunicorn: the SQL statements one
+    request runs (the audit INSERT among them; transaction control not counted), the
+    audit rows it writes, and the CPU time per request of ``/`` and ``/healthz`` (best of
+    ``batches`` batches of ``requests``) with their ratio."""
+    from sqlalchemy import event
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from outcome.app import create_app
+    from outcome.extensions import database
+    from outcome.models import AuditEvent
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(40),
+                      "RATELIMIT_ENABLED": False, "LOG_LEVEL": "WARNING"})
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = CSRF.search(page)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login page")
+    response = client.post("/login", data={"csrf_token": token.group(1), "email": EMAIL,
+                                           "password": builder.password})
+    if response.status_code != 302:
+        raise RuntimeError(f"in-process login failed with HTTP {response.status_code}")
+    with app.app_context():
+        engine = database().engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    def audit_rows() -> int:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+    client.get("/")  # warm: the compiled-statement and table caches
+    before = audit_rows()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    if response.status_code != 200:
+        raise RuntimeError(f"in-process dashboard answered HTTP {response.status_code}")
+    written = audit_rows() - before
+    if written != 1:
+        raise RuntimeError(f"one dashboard request wrote {written} audit rows, not one")
+
+    def cpu_ms(path: str) -> float:
+        best_ms = math.inf
+        for _ in range(batches):
+            start = time.process_time()
+            for _ in range(requests):
+                client.get(path)
+            best_ms = min(best_ms, 1000 * (time.process_time() - start) / requests)
+        return best_ms
+
+    trivial, dashboard = cpu_ms("/healthz"), cpu_ms("/")
+    engine.dispose()
+    return {"statements_per_request": len(statements), "audit_rows_per_request": written,
+            "cpu_ms_trivial": round(trivial, 2), "cpu_ms_dashboard": round(dashboard, 2),
+            "cpu_ratio": round(trivial / dashboard, 3)}
 
 
 def best(runs: list[dict]) -> dict:
@@ -521,7 +610,7 @@ def main() -> None:
         builder.add_filler(filler - filler // 2)
         signals_s = builder.finish()
         small_built = {"build_s": round(time.perf_counter() - start, 1),
-                       "signals_s": round(signals_s, 1)}
+                       "signals_s": round(signals_s, 1), **in_process(url, builder)}
         for _ in range(1 if snapshot else args.rounds):
             small_runs.append(measure(url, folder, builder, args.small, args))
         if args.large:
@@ -531,7 +620,7 @@ def main() -> None:
             builder.add_filler(args.large - args.small)
             signals_s = builder.finish()
             large_built = {"build_s": round(time.perf_counter() - start, 1),
-                           "signals_s": round(signals_s, 1)}
+                           "signals_s": round(signals_s, 1), **in_process(url, builder)}
             for n in range(args.rounds):
                 large_runs.append(measure(url, folder, builder, args.large, args))
                 if snapshot and n < args.rounds - 1:
@@ -581,11 +670,16 @@ def report(figures: dict, targets: dict) -> None:
               "{:.1f} / {:.1f}"),
              ("                  page KB", "page_bytes", "{:.1f}"),
              ("dashboard / trivial requests/s", "dashboard_vs_trivial", "{:.3f}"),
+             ("in process: SQL statements / req", "statements_per_request", "{:d}"),
+             ("            audit rows / request", "audit_rows_per_request", "{:d}"),
+             ("            CPU ms / or /healthz", ("cpu_ms_dashboard", "cpu_ms_trivial"),
+              "{:.2f} / {:.2f}"),
+             ("            CPU ratio healthz / /", "cpu_ratio", "{:.3f}"),
              ("database built in s (signals)", ("build_s", "signals_s"), "{:.1f} ({:.1f})"),
              ("load average before the run", "load_average", "{:.2f}"))
     for label, keys, shape in lines:
         keys = keys if isinstance(keys, tuple) else (keys,)
-        cells = [shape.format(*(r[k] / (1024 if k == "page_bytes" else 1) for k in keys))
+        cells = [shape.format(*(r[k] / 1024 if k == "page_bytes" else r[k] for k in keys))
                  for r in runs]
         print(f"  {label:34}" + "".join(f"{c:>17}" for c in cells))
     print(f"  {'dashboard requests/s, each round':34}" + "".join(

@@ -14,8 +14,12 @@ sends to the client's address as it is now: the therapist may have corrected it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -84,22 +88,14 @@ def undelivered_links(session: Session, therapist: User,
     times. A later message for the same appointment that went out clears it."""
     # Columns only (issue 21): on the start page, no message body or client name is
     # read or decrypted unless a link was not delivered.
-    appointments = session.execute(
-        select(Appointment.id, Appointment.starts_dt, Client.id, Client.code)
-        .join(Episode, Appointment.episode_id == Episode.id)
-        .join(Client, Episode.client_id == Client.id)
-        .where(Episode.therapist_id == therapist.id, Client.therapist_id == therapist.id,
-               Episode.closed_on.is_(None), Appointment.status == "scheduled",
-               Appointment.starts_dt > now,
-               Appointment.starts_dt <= now + dt.timedelta(days=15))).all()
+    appointments = session.execute(_upcoming_statement(), {
+        "therapist_id": therapist.id, "now": now,
+        "until": now + dt.timedelta(days=15)}).all()
     if not appointments:
         return []
     keys = {f"{kind}:{a_id}:pre": a_id for a_id, *_rest in appointments for kind in PRE_KINDS}
     latest: dict[int, tuple] = {}
-    for message in session.execute(select(
-            OutboundEmail.id, OutboundEmail.dedupe_key, OutboundEmail.status,
-            func.coalesce(OutboundEmail.last_error, "") != "", OutboundEmail.attempts).where(
-            OutboundEmail.dedupe_key.in_(keys)).order_by(OutboundEmail.id)):
+    for message in session.execute(_messages_statement(), {"keys": list(keys)}):
         latest[keys[message[1]]] = message
     failing = []
     for appointment_id, starts_dt, client_id, code in appointments:
@@ -118,6 +114,29 @@ def undelivered_links(session: Session, therapist: User,
     found = [UndeliveredLink(code, names[client_id], starts_dt, email_id)
              for client_id, code, starts_dt, email_id in failing]
     return sorted(found, key=lambda u: (u.starts_dt, u.client_code))
+
+
+# The start page's statements (issue 21), built once: their parameters are bound when run
+# (the list of message keys as one expanding parameter, not a literal per key).
+@functools.cache
+def _upcoming_statement() -> Select:
+    now = bindparam("now", type_=Appointment.starts_dt.type)
+    until = bindparam("until", type_=Appointment.starts_dt.type)
+    therapist_id = bindparam("therapist_id", type_=Integer)
+    return (select(Appointment.id, Appointment.starts_dt, Client.id, Client.code)
+            .join(Episode, Appointment.episode_id == Episode.id)
+            .join(Client, Episode.client_id == Client.id)
+            .where(Episode.therapist_id == therapist_id, Client.therapist_id == therapist_id,
+                   Episode.closed_on.is_(None), Appointment.status == "scheduled",
+                   Appointment.starts_dt > now, Appointment.starts_dt <= until))
+
+
+@functools.cache
+def _messages_statement() -> Select:
+    return (select(OutboundEmail.id, OutboundEmail.dedupe_key, OutboundEmail.status,
+                   func.coalesce(OutboundEmail.last_error, "") != "", OutboundEmail.attempts)
+            .where(OutboundEmail.dedupe_key.in_(bindparam("keys", expanding=True)))
+            .order_by(OutboundEmail.id))
 
 
 class RetryRefused(ValueError):
