@@ -517,7 +517,8 @@ def in_process(url: str, builder: Builder, requests: int = 20, batches: int = 5)
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
-        statements.append(statement)
+        if statement.lstrip()[:6].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            statements.append(statement)
 
     def audit_rows() -> int:
         with engine.connect() as conn:

@@ -48,11 +48,15 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
     one; ``today`` is the clinic's calendar day (a review is due on its review date and
     after); with ``now``, a sent check whose link has closed is not "sent"
     (:func:`check_status`). Reads only."""
-    plans_statement, checks_statement, latest_statement = _statements()
+    plans_statement, checks_statement = _statements()
     bound = {"therapist_id": therapist_id}
-    plans = session.execute(plans_statement, bound).all()
+    # Every plan of the open episodes, oldest first: the open ones, and each client's
+    # latest plan (whatever its status).
+    every_plan = session.execute(plans_statement, bound).all()
+    plans = [(code, review_on, created) for code, review_on, created, status in every_plan
+             if status == "open"]
+    latest_plan = {code: created for code, _review_on, created, _status in every_plan}
     checks = session.execute(checks_statement, bound).all()
-    latest_plan = dict(session.execute(latest_statement, bound).all())
     found: dict[str, set[str]] = {}
     reviews = {}
     for code, review_on, _created in plans:
@@ -74,26 +78,22 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
 
 
 @functools.cache
-def _statements() -> tuple[Select, Select, Select]:
-    """:func:`plan_marks`' three statements, built once (issue 21: the start page runs
-    them on every visit), the therapist bound when run."""
+def _statements() -> tuple[Select, Select]:
+    """:func:`plan_marks`' two statements, built once (issue 21: the start page runs them
+    on every visit), the therapist bound when run."""
     therapist_id = bindparam("therapist_id", type_=Integer)
-    plans = (select(Client.code, ActionPlan.review_on, ActionPlan.created_dt)
+    plans = (select(Client.code, ActionPlan.review_on, ActionPlan.created_dt,
+                    ActionPlan.status)
              .join(Episode, Episode.id == ActionPlan.episode_id)
              .join(Client, Client.id == Episode.client_id)
-             .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-                    ActionPlan.status == "open"))
+             .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
+             .order_by(ActionPlan.created_dt, ActionPlan.id))
     checks = (select(Client.code, SupportCheck, SupportCheck.answered_dt, Episode.id)
               .join(Episode, Episode.id == SupportCheck.episode_id)
               .join(Client, Client.id == Episode.client_id)
               .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
                      SupportCheck.status.in_(("sent", "answered"))))
-    latest = (select(Client.code, ActionPlan.created_dt)
-              .join(Episode, Episode.id == ActionPlan.episode_id)
-              .join(Client, Client.id == Episode.client_id)
-              .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
-              .order_by(ActionPlan.created_dt))
-    return plans, checks, latest
+    return plans, checks
 
 
 def aware(moment: dt.datetime) -> dt.datetime:
