@@ -95,6 +95,7 @@ bench: install
 	$(BIN)/python -m bench.signals
 	$(BIN)/python -m bench.forms
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.dashboard --large 0 --postgres '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.briefs
 	$(BIN)/python -m bench.clinic_day

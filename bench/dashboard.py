@@ -17,7 +17,16 @@ per second with p99 latency under 100 ms, and is at most 1.3x slower (requests p
 second) with 1,000,000 administrations than with 10,000. Every dashboard response must
 be 200 and list all the therapist's clients, so a redirect to the login page cannot pass
 for speed; a functional failure exits non-zero, a missed target does not. Run:
-``make bench`` or ``.venv/bin/python -m bench.dashboard [--large N] [--json]``.
+``make bench`` or ``.venv/bin/python -m bench.dashboard [--large N] [--json]``; on
+PostgreSQL ``--postgres URL`` (a database of its own is created on that server and dropped
+afterwards) or ``--database-url`` (an empty database, left filled).
+
+Besides the load, one request of each endpoint is measured in process (Flask's test
+client, issue 21): the SQL statements the dashboard runs, the audit records it writes
+(exactly one, or the run fails), and the CPU time per request of both endpoints with their
+ratio, a figure that other work on the machine moves far less than requests per second.
+On PostgreSQL that CPU is the web process's only (the server's work is elsewhere). Under
+load, the ``caseload.view`` records written must equal the dashboard pages served.
 
 The other therapists' administrations are generated in vectorised batches (the demo's
 courses of care, scored by ``outcome.core.scoring.score``) and inserted with SQLAlchemy
@@ -425,6 +434,23 @@ def drive(port: int, path: str, seconds: float, concurrency: int,
             "bytes": max(sizes, default=0)}
 
 
+def caseload_views(url: str) -> int:
+    """How many ``caseload.view`` audit records the database holds."""
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from outcome.db import make_engine
+    from outcome.models import AuditEvent
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(AuditEvent)
+                                   .where(AuditEvent.action == "caseload.view")) or 0)
+    finally:
+        engine.dispose()
+
+
 def percentile(ordered: list[float], q: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
@@ -440,17 +466,24 @@ def measure(url: str, folder: Path, builder: Builder, administrations: int, args
             raise RuntimeError(f"dashboard listed {found} of the {builder.clients} clients")
 
     port = free_port()
+    views = caseload_views(url)
     server = start_server(url, folder, port)
     load = os.getloadavg()[0]  # other work on the machine skews a run: shown with it
     try:
         cookies = sign_in(port, builder.password)
         drive(port, "/healthz", args.warmup, args.concurrency)
-        drive(port, "/", args.warmup, args.concurrency, cookies, check)
+        warm = drive(port, "/", args.warmup, args.concurrency, cookies, check)
         trivial = drive(port, "/healthz", args.seconds, args.concurrency)
         dashboard = drive(port, "/", args.seconds, args.concurrency, cookies, check)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # Exactly one audit record per page served under load: none dropped, none doubled.
+    served = warm["requests"] + dashboard["requests"]
+    recorded = caseload_views(url) - views
+    if recorded != served:
+        raise RuntimeError(f"{served} dashboard pages were served but {recorded} "
+                           "caseload.view audit records written")
     return {"administrations": administrations,
             "trivial_rps": round(trivial["rps"]),
             "trivial_p50_ms": round(trivial["p50_ms"], 1),
@@ -463,10 +496,106 @@ def measure(url: str, folder: Path, builder: Builder, administrations: int, args
             "page_bytes": dashboard["bytes"], "load_average": round(load, 2)}
 
 
+def in_process(url: str, builder: Builder, requests: int = 20, batches: int = 5) -> dict:
+    """The dashboard request measured inside one process with Flask's test client, where
+    other work on the machine distorts less than under gunicorn: the SQL statements one
+    request runs (the audit INSERT among them; transaction control not counted), the
+    audit rows it writes, and the CPU time per request of ``/`` and ``/healthz`` (best of
+    ``batches`` batches of ``requests``) with their ratio."""
+    from sqlalchemy import event
+    from sqlalchemy import func
+    from sqlalchemy import select
+
+    from outcome.app import create_app
+    from outcome.extensions import database
+    from outcome.models import AuditEvent
+
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": secrets.token_urlsafe(40),
+                      "RATELIMIT_ENABLED": False, "LOG_LEVEL": "WARNING"})
+    client = app.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = CSRF.search(page)
+    if token is None:
+        raise RuntimeError("no CSRF token on the login page")
+    response = client.post("/login", data={"csrf_token": token.group(1), "email": EMAIL,
+                                           "password": builder.password})
+    if response.status_code != 302:
+        raise RuntimeError(f"in-process login failed with HTTP {response.status_code}")
+    with app.app_context():
+        engine = database().engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.lstrip()[:6].upper() in ("SELECT", "INSERT", "UPDATE", "DELETE"):
+            statements.append(statement)
+
+    def audit_rows() -> int:
+        with engine.connect() as conn:
+            return int(conn.scalar(select(func.count()).select_from(AuditEvent)) or 0)
+
+    client.get("/")  # warm: the compiled-statement and table caches
+    before = audit_rows()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    if response.status_code != 200:
+        raise RuntimeError(f"in-process dashboard answered HTTP {response.status_code}")
+    written = audit_rows() - before
+    if written != 1:
+        raise RuntimeError(f"one dashboard request wrote {written} audit rows, not one")
+
+    def cpu_ms(path: str) -> float:
+        best_ms = math.inf
+        for _ in range(batches):
+            start = time.process_time()
+            for _ in range(requests):
+                client.get(path)
+            best_ms = min(best_ms, 1000 * (time.process_time() - start) / requests)
+        return best_ms
+
+    trivial, dashboard = cpu_ms("/healthz"), cpu_ms("/")
+    engine.dispose()
+    return {"statements_per_request": len(statements), "audit_rows_per_request": written,
+            "cpu_ms_trivial": round(trivial, 2), "cpu_ms_dashboard": round(dashboard, 2),
+            "cpu_ratio": round(trivial / dashboard, 3)}
+
+
 def best(runs: list[dict]) -> dict:
     """The round with the most dashboard requests per second, and every round's rate."""
     top = max(runs, key=lambda run: run["dashboard_rps"])
     return {**top, "dashboard_rps_rounds": [run["dashboard_rps"] for run in runs]}
+
+
+def create_postgres_database(server_url: str) -> str:
+    """A new, empty database on the PostgreSQL server of ``server_url``; its URL."""
+    from sqlalchemy import create_engine
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = f"outcome_bench_{secrets.token_hex(4)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(server_url: str, url: str) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    name = make_url(url).database
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def copy_sqlite(source: Path, target: Path) -> None:
@@ -493,6 +622,9 @@ def main() -> None:
     parser.add_argument("--database-url",
                         help="an empty database to fill (PostgreSQL; default: a temporary "
                         "SQLite file); it is left filled")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="a PostgreSQL server (any database URL on it): the benchmark "
+                        "creates a database of its own there and drops it afterwards")
     parser.add_argument("--rounds", type=int, default=2,
                         help="measurements of each database, alternated (small, large, small, "
                         "large...); the best round of each is reported")
@@ -505,7 +637,12 @@ def main() -> None:
         parser.error(f"need {own} <= --small < --large (the caseload alone has {own} "
                      "administrations) and --rounds >= 1")
 
+    if args.postgres and args.database_url:
+        parser.error("--postgres creates its own database: give it or --database-url")
     folder = Path(tempfile.mkdtemp(prefix="outcome-bench-"))
+    scratch = create_postgres_database(args.postgres) if args.postgres else None
+    if scratch:
+        args.database_url = scratch
     url = args.database_url or f"sqlite:///{folder / 'bench.sqlite3'}"
     # A temporary SQLite database is copied before it grows, so that the two sizes can be
     # measured alternately: load from other work then weighs on both alike.
@@ -521,7 +658,7 @@ def main() -> None:
         builder.add_filler(filler - filler // 2)
         signals_s = builder.finish()
         small_built = {"build_s": round(time.perf_counter() - start, 1),
-                       "signals_s": round(signals_s, 1)}
+                       "signals_s": round(signals_s, 1), **in_process(url, builder)}
         for _ in range(1 if snapshot else args.rounds):
             small_runs.append(measure(url, folder, builder, args.small, args))
         if args.large:
@@ -531,7 +668,7 @@ def main() -> None:
             builder.add_filler(args.large - args.small)
             signals_s = builder.finish()
             large_built = {"build_s": round(time.perf_counter() - start, 1),
-                           "signals_s": round(signals_s, 1)}
+                           "signals_s": round(signals_s, 1), **in_process(url, builder)}
             for n in range(args.rounds):
                 large_runs.append(measure(url, folder, builder, args.large, args))
                 if snapshot and n < args.rounds - 1:
@@ -542,6 +679,8 @@ def main() -> None:
             print(f"kept {folder}", file=sys.stderr)
         else:
             shutil.rmtree(folder, ignore_errors=True)
+        if scratch:
+            drop_postgres_database(args.postgres, scratch)
     small = {**best(small_runs), **small_built}
     large = {**best(large_runs), **large_built} if large_runs else None
     figures = {"clients": args.clients, "sessions": args.sessions,
@@ -581,11 +720,16 @@ def report(figures: dict, targets: dict) -> None:
               "{:.1f} / {:.1f}"),
              ("                  page KB", "page_bytes", "{:.1f}"),
              ("dashboard / trivial requests/s", "dashboard_vs_trivial", "{:.3f}"),
+             ("in process: SQL statements / req", "statements_per_request", "{:d}"),
+             ("            audit rows / request", "audit_rows_per_request", "{:d}"),
+             ("            CPU ms / or /healthz", ("cpu_ms_dashboard", "cpu_ms_trivial"),
+              "{:.2f} / {:.2f}"),
+             ("            CPU ratio healthz / /", "cpu_ratio", "{:.3f}"),
              ("database built in s (signals)", ("build_s", "signals_s"), "{:.1f} ({:.1f})"),
              ("load average before the run", "load_average", "{:.2f}"))
     for label, keys, shape in lines:
         keys = keys if isinstance(keys, tuple) else (keys,)
-        cells = [shape.format(*(r[k] / (1024 if k == "page_bytes" else 1) for k in keys))
+        cells = [shape.format(*(r[k] / 1024 if k == "page_bytes" else r[k] for k in keys))
                  for r in runs]
         print(f"  {label:34}" + "".join(f"{c:>17}" for c in cells))
     print(f"  {'dashboard requests/s, each round':34}" + "".join(

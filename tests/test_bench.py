@@ -84,6 +84,9 @@ def test_dashboard_benchmark_signs_in_and_lists_the_caseload():
     assert figures["large"]["administrations"] == 1000
     for run in (figures["small"], figures["large"]):
         assert run["dashboard_requests"] > 0 and run["trivial_rps"] > 0
+        # issue 21: measured in process too, one audit record per request
+        assert run["audit_rows_per_request"] == 1 and 0 < run["statements_per_request"] < 20
+        assert 0 < run["cpu_ratio"] < 1
     assert set(figures["targets_met"]) == {"dashboard_vs_trivial", "dashboard_p99",
                                            "large_slowdown"}
 

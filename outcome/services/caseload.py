@@ -16,6 +16,7 @@ A latest score shows its severity band when its instrument has bands ("PHQ-9 16
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
@@ -25,9 +26,14 @@ from typing import Any
 from typing import NamedTuple
 
 from sqlalchemy import ColumnElement
+from sqlalchemy import Integer
+from sqlalchemy import bindparam
 from sqlalchemy import func
+from sqlalchemy import literal
+from sqlalchemy import null
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import union_all
 from sqlalchemy.orm import Session
 
 from outcome.core.severity import severity
@@ -465,27 +471,38 @@ def caseload_version(session: Session, therapist_id: int, now: dt.datetime) -> t
     rendered caseload under it (with a short expiry for what it cannot see, such as a
     renamed client).
     """
-    episodes = session.execute(
-        select(func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
+    rows = session.execute(_version_statement(),
+                           {"therapist_id": therapist_id, "now": now}).all()
+    return tuple(tuple(row[1:]) for row in sorted(rows, key=lambda row: row[0]))
+
+
+@functools.cache
+def _version_statement():
+    """The statement of :func:`caseload_version`, built once (issue 21: the start page runs
+    it on every visit): four aggregates, each computed once, as the rows of one UNION ALL
+    (padded to the same columns), so one round trip."""
+    therapist_id = bindparam("therapist_id", type_=Integer)
+    now = bindparam("now", type_=Appointment.starts_dt.type)
+    nothing = null()
+    open_episode = (Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
+    return union_all(
+        select(literal(0), func.count(Episode.id), func.coalesce(func.sum(Episode.id), 0),
                func.max(EpisodeSignal.computed_dt), func.count(EpisodeSignal.episode_id))
         .outerjoin(EpisodeSignal, EpisodeSignal.episode_id == Episode.id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))).one()
-    alerts = session.execute(
-        select(func.count(Alert.id), func.coalesce(func.sum(Alert.id), 0))
+        .where(*open_episode),
+        select(literal(1), func.count(Alert.id), func.coalesce(func.sum(Alert.id), 0),
+               nothing, nothing)
         .join(Episode, Episode.id == Alert.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Alert.status == "open")).one()
-    held = session.scalar(
-        select(func.count(Appointment.id)).join(Episode, Episode.id == Appointment.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Appointment.status.in_(COUNTED), Appointment.starts_dt <= now))
-    # The next appointments (issue 17): one booked, moved or cancelled.
-    upcoming = session.execute(
-        select(func.count(Appointment.id), func.coalesce(func.sum(Appointment.id), 0))
+        .where(*open_episode, Alert.status == "open"),
+        select(literal(2), func.count(Appointment.id), nothing, nothing, nothing)
         .join(Episode, Episode.id == Appointment.episode_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               Appointment.status == "scheduled", Appointment.starts_dt >= now)).one()
-    return (*episodes, *alerts, held, *upcoming)
+        .where(*open_episode, Appointment.status.in_(COUNTED), Appointment.starts_dt <= now),
+        # The next appointments (issue 17): one booked, moved or cancelled.
+        select(literal(3), func.count(Appointment.id),
+               func.coalesce(func.sum(Appointment.id), 0), nothing, nothing)
+        .join(Episode, Episode.id == Appointment.episode_id)
+        .where(*open_episode, Appointment.status == "scheduled",
+               Appointment.starts_dt >= now))
 
 
 # --- past clients (issue 17) ----------------------------------------------------------------

@@ -311,8 +311,14 @@ def record_decision(session: Session, *, client: Client, text: ConsentText, deci
 def caseload_marks(session: Session, therapist_id: int) -> dict[str, str]:
     """The therapist's clients who declined or withdrew consent: client code to
     ``refused`` or ``withdrawn`` (the caseload's mark)."""
-    clients = dict(session.execute(select(Client.id, Client.code).where(
-        Client.therapist_id == therapist_id)).all())
-    return {clients[client_id]: state.state
-            for client_id, state in statuses(session, clients).items()
-            if state.state in ("refused", "withdrawn")}
+    # One query (issue 21): each client's latest decision is all a mark needs (the text's
+    # version, which :func:`statuses` reads for every agreement, is not shown).
+    latest: dict[str, str] = {}
+    for code, decision in session.execute(
+            select(Client.code, ConsentDecision.decision)
+            .join(Client, Client.id == ConsentDecision.client_id)
+            .where(Client.therapist_id == therapist_id)
+            .order_by(ConsentDecision.decided_dt, ConsentDecision.id)):
+        latest[code] = decision
+    return {code: decision for code, decision in latest.items()
+            if decision in ("refused", "withdrawn")}

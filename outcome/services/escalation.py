@@ -23,9 +23,13 @@ periods have passed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from dataclasses import dataclass
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -173,15 +177,22 @@ def _hours_open(alert: Alert, now: dt.datetime) -> int:
 
 def overdue_for_therapist(session: Session, user: User, now: dt.datetime) -> list[Overdue]:
     """The therapist's own open urgent alerts that have been escalated at least once."""
-    rows = session.execute(
-        select(Alert, Client).join(Episode, Alert.episode_id == Episode.id)
-        .join(Client, Episode.client_id == Client.id)
-        .where(Episode.therapist_id == user.id, Client.therapist_id == user.id,
-               Alert.status == "open", Alert.kind.in_(URGENT_KINDS),
-               Alert.escalation_level >= THERAPIST)
-        .order_by(Alert.raised_dt, Alert.id)).all()
+    rows = session.execute(_therapist_statement(), {"therapist_id": user.id}).all()
     return [Overdue(a.id, _hours_open(a, now), c.code, c.name, user.display_name)
             for a, c in rows]
+
+
+@functools.cache
+def _therapist_statement() -> Select:
+    """:func:`overdue_for_therapist`'s statement, built once (issue 21: the start page
+    runs it on every visit), the therapist bound when run."""
+    therapist_id = bindparam("therapist_id", type_=Integer)
+    return (select(Alert, Client).join(Episode, Alert.episode_id == Episode.id)
+            .join(Client, Episode.client_id == Client.id)
+            .where(Episode.therapist_id == therapist_id, Client.therapist_id == therapist_id,
+                   Alert.status == "open", Alert.kind.in_(URGENT_KINDS),
+                   Alert.escalation_level >= THERAPIST)
+            .order_by(Alert.raised_dt, Alert.id))
 
 
 def overdue_for_supervisor(session: Session, user: User, now: dt.datetime) -> list[Overdue]:

@@ -14,8 +14,13 @@ sends to the client's address as it is now: the therapist may have corrected it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -81,30 +86,57 @@ def undelivered_links(session: Session, therapist: User,
     """The therapist's clients whose latest pre-session link message for an appointment
     still to come was not delivered: given up, or failed :data:`NOTICE_AFTER_ATTEMPTS`
     times. A later message for the same appointment that went out clears it."""
-    appointments = session.execute(
-        select(Appointment, Client).join(Episode, Appointment.episode_id == Episode.id)
-        .join(Client, Episode.client_id == Client.id)
-        .where(Episode.therapist_id == therapist.id, Client.therapist_id == therapist.id,
-               Episode.closed_on.is_(None), Appointment.status == "scheduled",
-               Appointment.starts_dt > now,
-               Appointment.starts_dt <= now + dt.timedelta(days=15))).all()
+    # Columns only (issue 21): on the start page, no message body or client name is
+    # read or decrypted unless a link was not delivered.
+    appointments = session.execute(_upcoming_statement(), {
+        "therapist_id": therapist.id, "now": now,
+        "until": now + dt.timedelta(days=15)}).all()
     if not appointments:
         return []
-    keys = {f"{kind}:{a.id}:pre": a.id for a, _client in appointments for kind in PRE_KINDS}
-    latest: dict[int, OutboundEmail] = {}
-    for message in session.scalars(select(OutboundEmail).where(
-            OutboundEmail.dedupe_key.in_(keys)).order_by(OutboundEmail.id)):
-        latest[keys[message.dedupe_key]] = message
-    found = []
-    for appointment, client in appointments:
-        email = latest.get(appointment.id)
-        if email is None or email.status == "sent":
+    keys = {f"{kind}:{a_id}:pre": a_id for a_id, *_rest in appointments for kind in PRE_KINDS}
+    latest: dict[int, tuple] = {}
+    for message in session.execute(_messages_statement(), {"keys": list(keys)}):
+        latest[keys[message[1]]] = message
+    failing = []
+    for appointment_id, starts_dt, client_id, code in appointments:
+        email = latest.get(appointment_id)
+        if email is None:
             continue
-        if email.status == "failed" or (email.last_error and
-                                        email.attempts >= NOTICE_AFTER_ATTEMPTS):
-            found.append(UndeliveredLink(client.code, client.name, appointment.starts_dt,
-                                         email.id))
+        email_id, _key, status, has_error, attempts = email
+        if status == "sent":
+            continue
+        if status == "failed" or (has_error and attempts >= NOTICE_AFTER_ATTEMPTS):
+            failing.append((client_id, code, starts_dt, email_id))
+    if not failing:
+        return []
+    names = dict(session.execute(select(Client.id, Client.name).where(
+        Client.id.in_({client_id for client_id, *_rest in failing}))).all())
+    found = [UndeliveredLink(code, names[client_id], starts_dt, email_id)
+             for client_id, code, starts_dt, email_id in failing]
     return sorted(found, key=lambda u: (u.starts_dt, u.client_code))
+
+
+# The start page's statements (issue 21), built once: their parameters are bound when run
+# (the list of message keys as one expanding parameter, not a literal per key).
+@functools.cache
+def _upcoming_statement() -> Select:
+    now = bindparam("now", type_=Appointment.starts_dt.type)
+    until = bindparam("until", type_=Appointment.starts_dt.type)
+    therapist_id = bindparam("therapist_id", type_=Integer)
+    return (select(Appointment.id, Appointment.starts_dt, Client.id, Client.code)
+            .join(Episode, Appointment.episode_id == Episode.id)
+            .join(Client, Episode.client_id == Client.id)
+            .where(Episode.therapist_id == therapist_id, Client.therapist_id == therapist_id,
+                   Episode.closed_on.is_(None), Appointment.status == "scheduled",
+                   Appointment.starts_dt > now, Appointment.starts_dt <= until))
+
+
+@functools.cache
+def _messages_statement() -> Select:
+    return (select(OutboundEmail.id, OutboundEmail.dedupe_key, OutboundEmail.status,
+                   func.coalesce(OutboundEmail.last_error, "") != "", OutboundEmail.attempts)
+            .where(OutboundEmail.dedupe_key.in_(bindparam("keys", expanding=True)))
+            .order_by(OutboundEmail.id))
 
 
 class RetryRefused(ValueError):

@@ -9,9 +9,13 @@ follow-up) is :mod:`outcome.services.support`. Sources: ``../shared/design/suppo
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import zoneinfo
 from typing import NamedTuple
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -44,24 +48,15 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
     one; ``today`` is the clinic's calendar day (a review is due on its review date and
     after); with ``now``, a sent check whose link has closed is not "sent"
     (:func:`check_status`). Reads only."""
-    plans = session.execute(
-        select(Client.code, ActionPlan.review_on, ActionPlan.created_dt)
-        .join(Episode, Episode.id == ActionPlan.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               ActionPlan.status == "open")).all()
-    checks = session.execute(
-        select(Client.code, SupportCheck, SupportCheck.answered_dt, Episode.id)
-        .join(Episode, Episode.id == SupportCheck.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
-               SupportCheck.status.in_(("sent", "answered")))).all()
-    latest_plan = dict(session.execute(
-        select(Client.code, ActionPlan.created_dt)
-        .join(Episode, Episode.id == ActionPlan.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
-        .order_by(ActionPlan.created_dt)).all())
+    plans_statement, checks_statement = _statements()
+    bound = {"therapist_id": therapist_id}
+    # Every plan of the open episodes, oldest first: the open ones, and each client's
+    # latest plan (whatever its status).
+    every_plan = session.execute(plans_statement, bound).all()
+    plans = [(code, review_on, created) for code, review_on, created, status in every_plan
+             if status == "open"]
+    latest_plan = {code: created for code, _review_on, created, _status in every_plan}
+    checks = session.execute(checks_statement, bound).all()
     found: dict[str, set[str]] = {}
     reviews = {}
     for code, review_on, _created in plans:
@@ -80,6 +75,25 @@ def plan_marks(session: Session, therapist_id: int, today: dt.date,
         out[code] = PlanMark(kind, reviews.get(code) if kind in ("review_due", "plan_open")
                              else None)
     return out
+
+
+@functools.cache
+def _statements() -> tuple[Select, Select]:
+    """:func:`plan_marks`' two statements, built once (issue 21: the start page runs them
+    on every visit), the therapist bound when run."""
+    therapist_id = bindparam("therapist_id", type_=Integer)
+    plans = (select(Client.code, ActionPlan.review_on, ActionPlan.created_dt,
+                    ActionPlan.status)
+             .join(Episode, Episode.id == ActionPlan.episode_id)
+             .join(Client, Client.id == Episode.client_id)
+             .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None))
+             .order_by(ActionPlan.created_dt, ActionPlan.id))
+    checks = (select(Client.code, SupportCheck, SupportCheck.answered_dt, Episode.id)
+              .join(Episode, Episode.id == SupportCheck.episode_id)
+              .join(Client, Client.id == Episode.client_id)
+              .where(Episode.therapist_id == therapist_id, Episode.closed_on.is_(None),
+                     SupportCheck.status.in_(("sent", "answered"))))
+    return plans, checks
 
 
 def aware(moment: dt.datetime) -> dt.datetime:

@@ -126,6 +126,9 @@ def _enforce_session_limits() -> Response | None:
     if not current_user.is_authenticated:
         return None
     clinic = db_session().get_one(Clinic, current_user.clinic_id)
+    # Held for the request: the session's identity map keeps objects only while they are
+    # referenced, so later look-ups of the clinic (second factor, pages) run no query.
+    g.outcome_clinic = clinic
     limits = clinic_settings.current(clinic)
     moment = now().timestamp()
     seen, started = session.get("seen_at"), session.get("signed_in_at")

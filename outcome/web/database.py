@@ -14,8 +14,10 @@ This module is the one place where a web request's transaction is begun and ende
   ``commit()`` or ``rollback()`` (``tests/test_transactions.py`` keeps that rule).
 - **Audit records** (:func:`audit_event`) are written in the request's transaction, so a
   change and its record stand or fall together. A read request's records are written
-  after its read, in a short write transaction of their own, before the response leaves:
-  if they cannot be written the page is not shown. Records marked ``even_if_failed``
+  before the response leaves, if they cannot be written the page is not shown: on
+  PostgreSQL in the read's own transaction (one commit, issue 21); on SQLite, after its
+  read, in a short write transaction of their own (a deferred SQLite read cannot be
+  upgraded to a write once another connection has written). Records marked ``even_if_failed``
   (refusals) are written even when the request fails: after the rollback, on their own.
 - The integration API's POSTs store their idempotency record in the change's own
   transaction (:func:`outcome.web.api.idempotency.idempotent_write`); a concurrent
@@ -122,7 +124,7 @@ def audit_event(*, even_if_failed: bool = False, **fields: Any) -> None:
     never be erased with the client (issue 20).
     """
     address = None if fields.get("actor_kind") == CLIENT_ACTOR else request.remote_addr
-    entry = partial(audit.record, now=now(), ip_address=address, **fields)
+    entry = partial(audit.add, now=now(), ip_address=address, **fields)
     _pending().append((entry, even_if_failed))
 
 
@@ -188,6 +190,11 @@ def _finish(response: Response) -> Response:
     try:
         if session is None:
             session = db_session()
+        if succeeded and session.info.get(_READ_ONLY) and pending and _writes_in_place(session):
+            # PostgreSQL (issue 21): the read's own transaction takes its records, one
+            # commit. (A read transaction on SQLite cannot become a write once another
+            # connection has written: its records go in a short write of their own below.)
+            session.info[_READ_ONLY] = False
         if succeeded and not session.info.get(_READ_ONLY):
             for write, _kept in pending:
                 write(session)
@@ -213,6 +220,12 @@ def _finish(response: Response) -> Response:
             session.rollback()
         return _not_stored()
     return response
+
+
+def _writes_in_place(session: Session) -> bool:
+    """Whether a read request's records may go in its own transaction: on every backend
+    but SQLite, whose deferred read cannot be upgraded to a write reliably (see above)."""
+    return session.get_bind().dialect.name != "sqlite"
 
 
 def _not_stored() -> Response:

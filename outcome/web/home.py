@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 import zoneinfo
 from collections import OrderedDict
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 from flask import Blueprint
@@ -20,6 +22,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
 from markupsafe import Markup
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 
@@ -68,20 +73,13 @@ def index() -> str:
         audit_event(action="caseload.view", outcome="allowed", actor_user_id=user.id,
                     clinic_id=user.clinic_id, object_type="user", object_id=user.id)
     store = db_session()
-    clients = visible_clients(user).subquery()
-    open_episodes = (select(Episode.id).join(clients, Episode.client_id == clients.c.id)
-                     .where(Episode.closed_on.is_(None)))
     start = now()
-    week_ahead = (select(func.count()).select_from(Appointment)
-                  .where(Appointment.episode_id.in_(open_episodes),
-                         Appointment.status == "scheduled",
-                         Appointment.starts_dt >= start,
-                         Appointment.starts_dt < start + dt.timedelta(days=7)))
-    # One round trip for the three figures.
-    counts = store.execute(select(
-        select(func.count()).select_from(clients).scalar_subquery(),
-        select(func.count()).select_from(open_episodes.subquery()).scalar_subquery(),
-        week_ahead.scalar_subquery())).one()
+    # One round trip for the three figures, its statement built once per kind of user.
+    counts = store.execute(
+        _summary_statement(bool(user.is_active), bool(user.is_therapist),
+                           bool(user.is_supervisor)),
+        {"user_id": user.id, "clinic_id": user.clinic_id, "start": start,
+         "week_end": start + dt.timedelta(days=7)}).one()
     summary = {"clients": counts[0] or 0, "open_episodes": counts[1] or 0,
                "appointments_week": counts[2] or 0}
     clinic = store.get(Clinic, user.clinic_id)
@@ -98,6 +96,31 @@ def index() -> str:
                            past_clients=ended,
                            episode_filter=True,
                            **caseload_notices(store, user, clinic, start))
+
+
+@functools.cache
+def _summary_statement(is_active: bool, is_therapist: bool, is_supervisor: bool) -> Select:
+    """The start page's three figures (clients seen, open episodes, appointments in the
+    next 7 days) for a user with these roles, built once (issue 21): the clients come
+    from the one scoping function, given a stand-in user whose id and clinic are bound
+    when the statement runs."""
+    stand_in = SimpleNamespace(id=bindparam("user_id", type_=Integer),
+                               clinic_id=bindparam("clinic_id", type_=Integer),
+                               is_active=is_active, is_therapist=is_therapist,
+                               is_supervisor=is_supervisor)
+    clients = visible_clients(stand_in).subquery()  # type: ignore[arg-type]
+    open_episodes = (select(Episode.id).join(clients, Episode.client_id == clients.c.id)
+                     .where(Episode.closed_on.is_(None)))
+    moment = Appointment.starts_dt.type
+    week_ahead = (select(func.count()).select_from(Appointment)
+                  .where(Appointment.episode_id.in_(open_episodes),
+                         Appointment.status == "scheduled",
+                         Appointment.starts_dt >= bindparam("start", type_=moment),
+                         Appointment.starts_dt < bindparam("week_end", type_=moment)))
+    return select(
+        select(func.count()).select_from(clients).scalar_subquery(),
+        select(func.count()).select_from(open_episodes.subquery()).scalar_subquery(),
+        week_ahead.scalar_subquery())
 
 
 def _caseload_table(store, user, filters: CaseloadFilter, sort: CaseloadSort,

@@ -12,11 +12,16 @@ its run, so a retry never sends twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 
 from babel.dates import format_date
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import defer
 
 from outcome.models import ReportDocument
 from outcome.models import ReportRun
@@ -133,13 +138,22 @@ def archived_report(session: Session, therapist: User, run_id: int
 def todays_brief(session: Session, therapist: User, today: dt.date
                  ) -> tuple[ReportRun, ReportDocument] | None:
     """The therapist's produced brief of ``today`` (clinic date) and its document."""
-    row = session.execute(
-        select(ReportRun, ReportDocument).join(
-            ReportDocument, ReportDocument.report_run_id == ReportRun.id)
-        .where(ReportRun.kind == BRIEF_KIND, ReportRun.period == today.isoformat(),
-               ReportRun.recipient_user_id == therapist.id,
-               ReportRun.status == "succeeded")).first()
+    row = session.execute(_brief_statement(), {"period": today.isoformat(),
+                                               "therapist_id": therapist.id}).first()
     return (row[0], row[1]) if row else None
+
+
+@functools.cache
+def _brief_statement() -> Select:
+    """:func:`todays_brief`'s statement, built once (issue 21: the start page runs it on
+    every visit); the document's content (the PDF) is not read until it is used."""
+    return (select(ReportRun, ReportDocument).join(
+        ReportDocument, ReportDocument.report_run_id == ReportRun.id)
+        .where(ReportRun.kind == BRIEF_KIND,
+               ReportRun.period == bindparam("period", type_=ReportRun.period.type),
+               ReportRun.recipient_user_id == bindparam("therapist_id", type_=Integer),
+               ReportRun.status == "succeeded")
+        .options(defer(ReportDocument.content)))
 
 
 def replace_document(session: Session, run: ReportRun, content: bytes, now: dt.datetime
