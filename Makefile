@@ -90,7 +90,7 @@ test-postgresql: install-test browser-tools postgres-ready
 	  $(XDIST) $(PYTEST_ARGS)
 
 # Benchmarks report ratios measured in one run (these 2-core machines are noisy).
-bench: install
+bench: install postgres-ready
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.signals
 	$(BIN)/python -m bench.forms
