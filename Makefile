@@ -94,6 +94,7 @@ bench: install postgres-ready
 	$(BIN)/python -m bench.scoring
 	$(BIN)/python -m bench.signals
 	$(BIN)/python -m bench.forms
+	$(BIN)/python -m bench.forms --db postgresql --postgres-url '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.dashboard --large 0 --postgres '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.digest

@@ -70,9 +70,11 @@ def test_signals_benchmark_runs_the_production_path_and_both_paths_agree():
 @pytest.mark.slow
 def test_forms_benchmark_runs_against_a_real_server():
     figures = bench("forms", "--clients", "6", "--concurrency", "2",
-                    "--trivial-seconds", "0.5")
+                    "--trivial-seconds", "0.5", "--cpu-clients", "3")
     assert figures["page_bytes"] < 50_000 and figures["external_requests"] == 0
-    assert figures["submissions_per_s"] > 0
+    assert figures["submissions_per_s"] > 0 and figures["post_p99_ms"] > 0
+    # issue 21: the in-process pass (CPU time and statements per request)
+    assert figures["cpu_ratio"] > 0 and figures["statements"]["post"] > 0
 
 
 @pytest.mark.slow

@@ -313,9 +313,12 @@ def visit_minutes(items: int, seconds_per_item: int = 10) -> int:
 def battery_items(session: Session, link: QuestionnaireLink,
                   library: InstrumentLibrary) -> int:
     """How many questions the link's questionnaires ask (a goal rating: one per open goal)."""
-    goals = len(goal_texts(session, link.episode_id))
-    return sum(goals if library.get(i).role == "goal" else len(library.get(i).items)
-               for i in link.battery)
+    measures = [library.get(i) for i in link.battery]
+    # The goals are read only when a goal rating is asked (issue 21: one statement less
+    # on every first page).
+    goals = len(goal_texts(session, link.episode_id)) if any(
+        m.role == "goal" for m in measures) else 0
+    return sum(goals if m.role == "goal" else len(m.items) for m in measures)
 
 
 def save_draft(link: QuestionnaireLink, instrument: Instrument,

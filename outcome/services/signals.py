@@ -164,28 +164,42 @@ def load_series(session: Session, episode_ids: list[int], library: InstrumentLib
     padded matrices (NaN where an episode has fewer sessions), with each score's
     treatment session number; superseded administrations and instruments no longer in
     the library are left out. ``clock``: the episodes' appointments, when already read."""
+    return _load_series_of(session, episode_ids, library, (respondent,), clock)[respondent]
+
+
+def _load_series_of(session: Session, episode_ids: list[int], library: InstrumentLibrary,
+                    respondents: tuple[str, ...], clock: SessionClock | None = None
+                    ) -> dict[str, dict[str, _Series]]:
+    """:func:`load_series` for each of ``respondents``, from one statement (issue 21: a
+    submission read the administrations and the support links once per respondent)."""
     superseded = select(Administration.supersedes_id).where(
         Administration.supersedes_id.is_not(None))
     # A support check's answers (issue 19) are read by the check, not as sessions: an
     # alliance rating given between sessions must not start or repair a rupture. Those
     # of a measure with critical items stay among the administrations (never in a
     # series), so a critical answer among them still alerts.
-    support_links = set(session.scalars(select(QuestionnaireLink.id).where(
-        QuestionnaireLink.episode_id.in_(episode_ids),
-        QuestionnaireLink.purpose == "support")))
-    rows = session.scalars(
-        select(Administration)
+    found = session.execute(
+        select(Administration, QuestionnaireLink.purpose)
+        .outerjoin(QuestionnaireLink, QuestionnaireLink.id == Administration.link_id)
         .where(Administration.episode_id.in_(episode_ids),
-               Administration.respondent == respondent,
+               Administration.respondent.in_(respondents),
                Administration.id.not_in(superseded))
         .order_by(Administration.episode_id, Administration.completed_dt,
                   Administration.id)).all()
+    support_links = {row.link_id for row, purpose in found if purpose == "support"}
+    clock = clock or session_clock(session, episode_ids)
+    return {respondent: _series_of([row for row, _ in found if row.respondent == respondent],
+                                   support_links, library, clock)
+            for respondent in respondents}
+
+
+def _series_of(rows: list[Administration], support_links: set[int | None],
+               library: InstrumentLibrary, clock: SessionClock) -> dict[str, _Series]:
     grouped: dict[str, dict[int, list[Administration]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
         if row.link_id in support_links and not _has_critical_items(library, row.instrument_id):
             continue
         grouped[row.instrument_id][row.episode_id].append(row)
-    clock = clock or session_clock(session, episode_ids)
     out = {}
     for instrument_id, by_episode in grouped.items():
         try:
@@ -225,14 +239,15 @@ def _has_critical_items(library: InstrumentLibrary, instrument_id: str) -> bool:
 
 
 def read_episodes(session: Session, context: ClinicContext, episode_ids: list[int],
-                  library: InstrumentLibrary) -> dict[int, EpisodeReading]:
-    """Compute every signal for ``episode_ids`` (one clinic) in vectorised passes."""
+                  library: InstrumentLibrary, episodes: dict[int, Episode] | None = None
+                  ) -> dict[int, EpisodeReading]:
+    """Compute every signal for ``episode_ids`` (one clinic) in vectorised passes.
+    ``episodes``: their rows, when the caller has them (else their fields are read)."""
     readings = {episode_id: EpisodeReading(state={"outcomes": {}, "alliance": {},
                                                   "critical": []})
                 for episode_id in episode_ids}
-    clock = session_clock(session, episode_ids)
-    series = load_series(session, episode_ids, library, clock=clock)
-    therapist = load_series(session, episode_ids, library, respondent="therapist", clock=clock)
+    both = _load_series_of(session, episode_ids, library, ("client", "therapist"))
+    series, therapist = both["client"], both["therapist"]
     worst: dict[int, tuple[int, str]] = {}
     measured: dict[int, dict[str, MeasureReading]] = defaultdict(dict)
     for instrument_id, s in sorted(series.items()):
@@ -320,7 +335,7 @@ def read_episodes(session: Session, context: ClinicContext, episode_ids: list[in
                         reading.state["critical"].append(
                             {**explanation.as_json(), "administration": adm.id,
                              "completed": adm.completed_dt.isoformat()})
-    _episode_changes(session, context, readings, measured, library)
+    _episode_changes(session, context, readings, measured, library, episodes)
     return readings
 
 
@@ -337,14 +352,20 @@ def _measure_reading(instrument: Instrument, first: float, last: float, count: i
 def _episode_changes(session: Session, context: ClinicContext,
                      readings: dict[int, EpisodeReading],
                      measured: dict[int, dict[str, MeasureReading]],
-                     library: InstrumentLibrary) -> None:
+                     library: InstrumentLibrary,
+                     episodes: dict[int, Episode] | None = None) -> None:
     """Each episode's change category: its primary measure's, or the paired result
     (:mod:`outcome.core.episode_change`), with the measure (or pair) in state["change"]."""
     installed = frozenset(i.id for i in library)
     names = {i.id: i.short_name for i in library}
-    for episode_id, primary_id, descriptor in session.execute(
+    if episodes is not None and set(episodes) >= set(readings):
+        fields: Any = [(e, episodes[e].primary_instrument_id, episodes[e].problem_descriptor)
+                       for e in readings]
+    else:
+        fields = session.execute(
             select(Episode.id, Episode.primary_instrument_id, Episode.problem_descriptor)
-            .where(Episode.id.in_(list(readings)))):
+            .where(Episode.id.in_(list(readings))))
+    for episode_id, primary_id, descriptor in fields:
         result = episode_change(primary_measure(primary_id, context.primary_measure),
                                 measured.get(episode_id, {}),
                                 paired_rules=context.paired_rules, descriptor=descriptor,
@@ -390,13 +411,15 @@ def _num(value: float) -> float | None:
 
 
 def _store(session: Session, episodes: dict[int, Episode],
-           readings: dict[int, EpisodeReading], now: dt.datetime) -> None:
+           readings: dict[int, EpisodeReading], now: dt.datetime
+           ) -> dict[int, EpisodeSignal]:
     existing = {row.episode_id: row for row in session.scalars(
         select(EpisodeSignal).where(EpisodeSignal.episode_id.in_(list(readings))))}
     alerts_by_episode: dict[int, list[Alert]] = defaultdict(list)
     for alert in session.scalars(select(Alert).where(Alert.episode_id.in_(list(readings)))):
         alerts_by_episode[alert.episode_id].append(alert)
     holds = plan_holds(session, list(readings))
+    stored: dict[int, EpisodeSignal] = {}
     for episode_id, reading in readings.items():
         episode = episodes[episode_id]
         alerts = alerts_by_episode[episode_id]
@@ -428,7 +451,9 @@ def _store(session: Session, episodes: dict[int, Episode],
         row.ruptures_unrepaired = reading.unrepaired
         row.state = reading.state
         row.computed_dt = now
+        stored[episode_id] = row
     session.flush()
+    return stored
 
 
 @dataclass(frozen=True)
@@ -558,15 +583,16 @@ def lock_episode(session: Session, episode_id: int) -> None:
 def update_episode_signals(session: Session, episode: Episode, library: InstrumentLibrary,
                            now: dt.datetime) -> EpisodeSignal:
     """Recompute and store one episode's signals and alerts; flush."""
-    lock_episode(session, episode.id)
+    if session.get_bind().dialect.name != "sqlite":
+        # (SQLite would render no FOR clause: its BEGIN IMMEDIATE already serialises
+        # the writers, so the statement is not sent; see lock_episode.)
+        lock_episode(session, episode.id)
     clinic = session.get(Clinic, episode.clinic_id)
     assert clinic is not None
     context = clinic_context(session, clinic)
-    readings = read_episodes(session, context, [episode.id], library)
-    _store(session, {episode.id: episode}, readings, now)
-    signal = session.get(EpisodeSignal, episode.id)
-    assert signal is not None
-    return signal
+    episodes = {episode.id: episode}
+    readings = read_episodes(session, context, [episode.id], library, episodes)
+    return _store(session, episodes, readings, now)[episode.id]
 
 
 def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.datetime,
@@ -581,7 +607,8 @@ def recompute_signals(session: Session, library: InstrumentLibrary, now: dt.date
                                    .order_by(Episode.id)).all()
         for start in range(0, len(episodes), BATCH):
             chunk = {e.id: e for e in episodes[start:start + BATCH]}
-            _store(session, chunk, read_episodes(session, context, list(chunk), library), now)
+            _store(session, chunk, read_episodes(session, context, list(chunk), library, chunk),
+                   now)
             total += len(chunk)
     return total
 

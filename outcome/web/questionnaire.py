@@ -9,6 +9,7 @@ link exchanges its token for a short client session, and the browser is redirect
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint
@@ -25,6 +26,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_babel import refresh
+from markupsafe import Markup
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from outcome.core.languages import is_supported
@@ -36,6 +39,7 @@ from outcome.models import ConsentText
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import User
+from outcome.services import clinic_settings
 from outcome.services import consent as consents
 from outcome.services import consent_withdrawal
 from outcome.services.crisis import link_had_critical_answer
@@ -117,8 +121,10 @@ def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
     link, problem = open_link(store, token, now())
     if link is not None:
+        visit = _load_visit(store, link)
+        assert visit is not None  # (a link always has its episode, client and clinic)
+        episode = visit.episode
         _use_client_language(link)
-        episode = store.get_one(Episode, link.episode_id)
         audit_event(action="link.open", outcome="denied" if problem else "allowed",
                     even_if_failed=True, actor_kind="client", clinic_id=episode.clinic_id,
                     client_id=episode.client_id, object_type="link", object_id=link.id)
@@ -145,7 +151,8 @@ def _current_link() -> QuestionnaireLink | None:
     if link_id is None or seen is None or started is None:
         return None
     moment = now()
-    link = db_session().get(QuestionnaireLink, link_id)
+    visit = _load_visit(db_session(), link_id)
+    link = visit.link if visit is not None else None
     ended = (link is None or link.revoked_dt is not None or moment > link.valid_until_dt
              or moment.timestamp() - float(seen) > (
                  kiosk.IDLE_SECONDS if session.get("kiosk") else CLIENT_IDLE.total_seconds())
@@ -159,12 +166,48 @@ def _current_link() -> QuestionnaireLink | None:
     return link
 
 
+@dataclass(frozen=True)
+class _Visit:
+    """The rows every client page reads: the link, its episode, client and clinic."""
+
+    link: QuestionnaireLink
+    episode: Episode
+    client: Client
+    clinic: Clinic
+
+
+def _load_visit(store: Any, link: QuestionnaireLink | int) -> _Visit | None:
+    """The visit's rows in one statement (issue 21: they were read one by one, some
+    twice), kept on ``g`` for the request: the session's identity map holds rows only
+    while something refers to them, so later ``store.get`` calls find them there instead
+    of asking the database again."""
+    link_id = link if isinstance(link, int) else link.id
+    row = store.execute(
+        select(QuestionnaireLink, Episode, Client, Clinic)
+        .join(Episode, Episode.id == QuestionnaireLink.episode_id)
+        .join(Client, Client.id == Episode.client_id)
+        .join(Clinic, Clinic.id == Episode.clinic_id)
+        .where(QuestionnaireLink.id == link_id)).one_or_none()
+    visit = _Visit(*row) if row is not None else None
+    g.client_visit = visit
+    return visit
+
+
+def _visit() -> _Visit:
+    """The visit loaded by :func:`_current_link` (or the link's opening) this request."""
+    visit: _Visit | None = g.get("client_visit")
+    assert visit is not None
+    return visit
+
+
 def _use_client_language(link: QuestionnaireLink) -> None:
     """The language of this visit: the one the client chose with the switch (kept in the
     client session, so it lasts for this visit only), else the one their therapist set
     on their record."""
-    episode = db_session().get(Episode, link.episode_id)
-    client = db_session().get(Client, episode.client_id) if episode else None
+    visit: _Visit | None = g.get("client_visit")
+    if visit is None or visit.link is not link:
+        visit = _load_visit(db_session(), link)
+    client = visit.client if visit is not None else None
     chosen = session.get("client_language") if session.get("client_link") == link.id else None
     g.client_locale = chosen if is_supported(chosen) else (client.locale if client else None)
     refresh()
@@ -224,12 +267,13 @@ def page() -> Response | str | tuple[str, int]:
                                          "has been sent to your therapist. You can close "
                                          "this page."))
     pending = [s for s in all_steps if not s.is_done]
-    client = store.get_one(Client, episode.client_id)
+    visit = _visit()
+    consent_state = consents.status(store, visit.client)  # read once for the request
     if pending:
-        gate = _consent_gate(store, client)
+        gate = _consent_gate(visit.clinic, consent_state)
         if gate is not None:
             return gate
-    can_withdraw = consents.status(store, client).state == "agreed"
+    can_withdraw = consent_state.state == "agreed"
     if not pending:
         audit_event(action="questionnaire.thanks.view", outcome="allowed", even_if_failed=True,
                     **client_fields)
@@ -320,11 +364,35 @@ def page() -> Response | str | tuple[str, int]:
     in_original = [m.short_name for m in (library.get(s.instrument_id) for s in pending)
                    if shown_language(m, reader) != reader
                    and (index == 0 or m.id == instrument.id)]
+    items_html = None if values or errors or goals else _blank_items(instrument, wording,
+                                                                      reader)
     return render_template("questionnaires/page.html", instrument=instrument, values=values,
                            errors=errors, position=index + 1, total=len(all_steps),
                            goals=goals, wording=wording, welcome=welcome,
                            in_original=in_original, can_withdraw=can_withdraw,
-                           can_go_back=index > 0), (422 if errors else 200)
+                           can_go_back=index > 0, items_html=items_html), (422 if errors else 200)
+
+
+# A questionnaire's questions with nothing filled in, by measure and language (issue 21:
+# rendering them was a third of a page's time). Kept per process: measures and their
+# wording are loaded at start-up and never change while it runs.
+_BLANK_ITEMS: dict[tuple[int, str], tuple[Any, Markup]] = {}
+
+
+def _blank_items(instrument: Any, wording: dict[str, Any], language: str) -> Markup:
+    """The page's questions with no answer, error or goal: the same for every client who
+    sees ``instrument`` in ``language`` (``wording`` is its wording in that language)."""
+    key = (id(instrument), language)
+    cached = _BLANK_ITEMS.get(key)
+    if cached is not None and cached[0] is instrument:
+        return cached[1]
+    untranslated = "" if wording["original"] == language else f" lang={wording['original']}"
+    # (Markup: the output of an autoescaping template, every value in it escaped.)
+    html = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
+        "questionnaires/_items.html", instrument=instrument,
+        wording=wording, values={}, errors={}, goals={}, untranslated=untranslated))
+    _BLANK_ITEMS[key] = (instrument, html)
+    return html
 
 
 def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
@@ -395,13 +463,21 @@ def _closed() -> tuple[str, int]:
                                      "continue; your answers so far are kept.")), 401
 
 
-def _consent_gate(store: Any, client: Client) -> Response | tuple[str, int] | None:
+def _consent_gate(clinic: Clinic, state: consents.ConsentStatus
+                  ) -> Response | tuple[str, int] | None:
     """Before a questionnaire: the consent page when the client has no agreement in force
     to the clinic's current text (and the clinic asks online); a plain page when they
-    declined or withdrew and the clinic records consent another way; else None."""
-    if consents.needs_asking(store, client):
+    declined or withdrew and the clinic records consent another way; else None.
+
+    From the client's consent ``state`` (:func:`outcome.services.consent.status`), read
+    once for the request, as :func:`~outcome.services.consent.needs_asking` and
+    :func:`~outcome.services.consent.may_collect` (``from_link``) decide: each of those
+    reads it again (tests/test_submission_performance.py holds the three to agree).
+    """
+    online = bool(clinic_settings.current(clinic)["consent_online"])
+    if online and (state.state != "agreed" or state.is_outdated):  # needs_asking
         return redirect(url_for(".consent"), 303)
-    if not consents.may_collect(store, client, from_link=True):
+    if not (state.state == "agreed" if state.state != "none" else not online):  # may_collect
         return render_template("questionnaires/message.html",
                                title=_("No questionnaires for now"),
                                message=_("Your clinic has a note that you do not wish to "
