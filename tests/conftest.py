@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
@@ -53,6 +54,7 @@ from outcome.models import SupervisorAssignment
 from outcome.models import User
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo import seed_demo
+from outcome.services import passwords
 from outcome.services.passwords import hash_password
 from tests.helpers import CANARY
 from tests.helpers import DEMO_PASSWORD
@@ -67,7 +69,22 @@ from tests.helpers import submit
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"
-# Hashing with argon2 costs ~50 ms; the factories share one hash.
+
+# Issue 21: cheap argon2id in the test processes. Production's parameters (argon2-cffi's
+# RFC 9106 low-memory profile: 64 MiB, 3 passes, 4 lanes) cost ~0.2 CPU-s a hash or
+# check here, and the suite signs in, sets and resets passwords thousands of times.
+# Tests run with the same algorithm and code paths on 1 MiB, 1 pass, 1 lane (~1 ms);
+# the unknown-account check uses a hash of these parameters too, so it costs what a
+# wrong password does, as in production. The processes tests start (the ``outcome``
+# command, gunicorn) keep production's parameters, and tests/test_password_cost.py
+# checks them in a fresh process. A hash is checked with the parameters written in it,
+# so hashes of either kind verify anywhere. OUTCOME_TEST_PRODUCTION_HASHES=1 runs the
+# suite with production's parameters.
+PRODUCTION_HASHER = passwords._hasher
+if os.environ.get("OUTCOME_TEST_PRODUCTION_HASHES") != "1":
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("no such account: timing equaliser")
+# The factories share one hash.
 _TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
 
 
