@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Connection
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
@@ -41,6 +42,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
+from outcome import extensions as _extensions
 from outcome import schema
 from outcome.cli.commands import all_commands
 from outcome.db import make_engine
@@ -51,9 +53,11 @@ from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import SupervisorAssignment
 from outcome.models import User
+from outcome.services import passwords
 from outcome.services.client_codes import allocate_client_code
 from outcome.services.demo import seed_demo
 from outcome.services.passwords import hash_password
+from questionnaires import loader as _loader
 from tests.helpers import CANARY
 from tests.helpers import DEMO_PASSWORD
 from tests.helpers import DEMO_TIMEZONE
@@ -67,8 +71,39 @@ from tests.helpers import submit
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TEST_PASSWORD = "correct horse battery staple 42"
-# Hashing with argon2 costs ~50 ms; the factories share one hash.
+
+# Issue 21: cheap argon2id in the test processes. Production's parameters (argon2-cffi's
+# RFC 9106 low-memory profile: 64 MiB, 3 passes, 4 lanes) cost ~0.2 CPU-s a hash or
+# check here, and the suite signs in, sets and resets passwords thousands of times.
+# Tests run with the same algorithm and code paths on 1 MiB, 1 pass, 1 lane (~1 ms);
+# the unknown-account check uses a hash of these parameters too, so it costs what a
+# wrong password does, as in production. The processes tests start (the ``outcome``
+# command, gunicorn) keep production's parameters, and tests/test_password_cost.py
+# checks them in a fresh process. A hash is checked with the parameters written in it,
+# so hashes of either kind verify anywhere. OUTCOME_TEST_PRODUCTION_HASHES=1 runs the
+# suite with production's parameters.
+PRODUCTION_HASHER = passwords._hasher
+if os.environ.get("OUTCOME_TEST_PRODUCTION_HASHES") != "1":
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    passwords._DUMMY_HASH = passwords._hasher.hash("no such account: timing equaliser")
+# The factories share one hash.
 _TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
+
+
+# Issue 21: each test makes an app, and loading the instrument library (YAML and a JSON
+# Schema check of every built-in definition) was a third of an app's making (~40 ms).
+# An app whose instruments folder holds no definition of the clinic's gets the built-in
+# library loaded once per process (``builtin_library``: the same immutable instruments
+# ``load_library`` builds); a folder with files is loaded as in production.
+def _load_library_once(clinic_dir=None, builtin_dir=_loader.BUILTIN_DIR):
+    if builtin_dir == _loader.BUILTIN_DIR and (
+            clinic_dir is None or not clinic_dir.is_dir()
+            or not any(p.suffix in (".yaml", ".yml") for p in clinic_dir.iterdir())):
+        return _loader.builtin_library()
+    return _loader.load_library(clinic_dir, builtin_dir)
+
+
+_extensions.load_library = _load_library_once  # type: ignore[assignment]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
