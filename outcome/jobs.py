@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable
 
 from flask import Flask
+from sqlalchemy import Connection
 from sqlalchemy import text
 
 from outcome.db import transaction
@@ -39,25 +40,42 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _lock_key(job_id: str) -> int:
-    """The job's PostgreSQL advisory lock: a signed 64-bit number stable across versions."""
-    digest = hashlib.sha256(f"outcome.jobs:{job_id}".encode()).digest()
+def _lock_key(scope: str, job_id: str) -> int:
+    """The job's PostgreSQL advisory lock: a signed 64-bit number stable across versions.
+
+    Advisory locks are per database, not per schema: ``scope`` (the schema) keeps two
+    deployments, or two test runs, in schemas of one database from skipping each other's
+    jobs.
+    """
+    digest = hashlib.sha256(f"outcome.jobs:{scope}:{job_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+# How soon PostgreSQL notices that a scheduler's host is gone (power, network, a crashed
+# VM): the kernel does not close the socket then, so the server keeps the session, and
+# its lock, until TCP keepalive gives up; by default after about 2 h 11 min, during which
+# the other schedulers would skip the job. 30 s idle + 3 probes 10 s apart: about a minute.
+_KEEPALIVE = ("SET tcp_keepalives_idle = 30", "SET tcp_keepalives_interval = 10",
+              "SET tcp_keepalives_count = 3")
 
 
 def exclusive(app: Flask, job_id: str, function: Callable[[Flask], object]) -> object:
     """Run the job ``function(app)`` unless another scheduler is running it now.
 
-    On PostgreSQL a session advisory lock named after the job is taken, without waiting,
-    on a connection of its own and held until the job has committed; a scheduler that
-    does not get it skips this run (None) and runs at its next time. A scheduler that
-    dies loses its connection, and with it the lock. SQLite (one host): the job runs.
+    On PostgreSQL a session advisory lock named after the job (and the schema) is taken,
+    without waiting, on a connection of its own and held until the job has committed; a
+    scheduler that does not get it skips this run (None) and runs at its next time. A
+    scheduler whose process dies loses its connection, and with it the lock; one whose
+    host vanishes loses it within about a minute (server-side TCP keepalive, set on the
+    lock's session). SQLite (one host): the job runs.
     """
     engine = database(app).engine
     if engine.dialect.name != "postgresql":
         return function(app)
-    key = _lock_key(job_id)
     with engine.connect() as conn:
+        for statement in _KEEPALIVE:  # no effect over a Unix socket, where none is needed
+            conn.execute(text(statement))
+        key = _lock_key(conn.execute(text("SELECT current_schema()")).scalar() or "", job_id)
         got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
         conn.commit()  # the lock is the session's: no transaction stays open meanwhile
         if not got:
@@ -66,8 +84,25 @@ def exclusive(app: Flask, job_id: str, function: Callable[[Flask], object]) -> o
         try:
             return function(app)
         finally:
-            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-            conn.commit()
+            _unlock(conn, key, job_id)
+
+
+def _unlock(conn: Connection, key: int, job_id: str) -> None:
+    """Release the job's lock; if that fails, discard the connection, lock and all.
+
+    A session lock outlives the pool's reset (a ROLLBACK), so a pooled connection that
+    kept it would make every other scheduler skip the job for as long as this one runs.
+    Never raises: the job's own error, if any, is the one that matters.
+    """
+    try:
+        released = conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key}).scalar()
+        conn.commit()
+    except Exception:  # any failure here: the connection is discarded
+        released = False
+    if not released:
+        log.warning("%s: could not release the scheduler lock; closing its connection",
+                    job_id)
+        conn.invalidate()
 
 
 def send_links(app: Flask, now: dt.datetime | None = None) -> int:

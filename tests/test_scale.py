@@ -88,6 +88,55 @@ def test_a_job_runs_in_one_scheduler_at_a_time(make_app, databases):
         assert results["second"] == "sent too"
 
 
+def test_the_job_lock_is_per_schema_and_a_lock_it_cannot_release_goes_with_its_connection(
+        make_app, databases, monkeypatch):
+    """Two deployments in schemas of one database do not skip each other's jobs; a lock
+    whose release fails is not left on a pooled connection (the other schedulers would
+    skip the job for as long as this process lives); the lock's session has a short
+    server-side TCP keepalive, so a vanished host's lock goes within about a minute."""
+    from outcome import jobs
+    from outcome.extensions import database
+
+    assert jobs._lock_key("tenant_a", "deliver-mail") != jobs._lock_key("tenant_b",
+                                                                         "deliver-mail")
+    assert jobs._lock_key("s", "deliver-mail") != jobs._lock_key("s", "send-links")
+    if databases.backend != "postgresql":
+        return
+    app = make_app()
+    engine = database(app).engine
+    seen: dict[str, object] = {}
+    with engine.connect() as probe:
+        key = jobs._lock_key(probe.execute(jobs.text("SELECT current_schema()")).scalar(),
+                             "deliver-mail")
+    # pg_locks shows a bigint key as its two halves; only this job's lock is counted
+    # (other test runs may hold their own).
+    ours = jobs.text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                     f"AND classid = {(key >> 32) & 0xFFFFFFFF} "
+                     f"AND objid = {key & 0xFFFFFFFF} AND objsubid = 1")
+
+    def job(app) -> str:
+        with engine.connect() as probe:
+            seen["locks"] = probe.execute(ours).scalar()
+        return "ran"
+
+    real = jobs._unlock
+
+    def failing_unlock(conn, key, job_id):
+        seen["idle"] = conn.execute(jobs.text("SHOW tcp_keepalives_idle")).scalar()
+        conn.execute(jobs.text("SELECT pg_advisory_unlock(:key)"), {"key": key + 1})
+        # The wrong key: pg_advisory_unlock says false, so the connection must go.
+        return real(conn, key + 1, job_id)
+
+    monkeypatch.setattr(jobs, "_unlock", failing_unlock)
+    assert jobs.exclusive(app, "deliver-mail", job) == "ran"
+    assert seen["locks"] == 1
+    assert seen["idle"] in ("30", "30s")  # "0" (the system default) over a Unix socket
+    monkeypatch.setattr(jobs, "_unlock", real)
+    with engine.connect() as probe:  # the invalidated connection took its lock with it
+        assert probe.execute(ours).scalar() == 0
+    assert jobs.exclusive(make_app(), "deliver-mail", lambda app: "again") == "again"
+
+
 def test_the_operators_guide_shows_the_balancer_config_the_scale_test_runs():
     """docs/operators.md, "Several application hosts": the same HAProxy configuration as
     bench.scale generates, with the production bind, hosts and socket."""

@@ -1,4 +1,5 @@
-"""``outcome scheduler``: the one process that runs scheduled jobs."""
+"""``outcome scheduler``: the process that runs scheduled jobs (one per application host
+on PostgreSQL; each job runs in one scheduler at a time, :func:`outcome.jobs.exclusive`)."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def scheduler_command(once: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if once:
         for job_id, function, _, _ in JOBS:
-            click.echo(f"{job_id}: {exclusive(app, job_id, function)}")
+            result = exclusive(app, job_id, function)
+            click.echo(f"{job_id}: " + ("skipped: running in another scheduler"
+                                       if result is None else f"{result}"))
         return
     scheduler = BlockingScheduler(timezone="UTC")
     for job_id, function, trigger, when in JOBS:
