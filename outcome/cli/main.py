@@ -37,8 +37,11 @@ def listed_commands() -> dict[str, click.Command]:
 def _offer_the_app(ctx: click.Context) -> None:
     """Let Flask's ``with_appcontext`` build the app with :func:`build_app` (one-line
     configuration errors), as ``FlaskGroup`` did; only once a Flask command is chosen."""
+    # A command whose module imports no Flask (``analyse``) cannot ask for the app; a
+    # command that needs the app must import Flask at module level (``with_appcontext``
+    # or ``current_app``, as every such command here does), not only inside its callback.
     if ctx.obj is not None or "flask" not in sys.modules:
-        return  # a command that imported no Flask cannot ask for the app
+        return
     from flask.cli import ScriptInfo
 
     from outcome.cli.application import build_app
