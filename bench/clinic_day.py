@@ -983,7 +983,8 @@ def summary_line(run: dict) -> str:
     return (f"{o['count']} requests ({o['rps']}/s), p50 {o['p50_ms']} ms, p99 {o['p99_ms']} "
             f"ms, errors {o['error_pct']} %, digest {run['digest']['wall_s']} s, load "
             f"{run['load_average_before'][0]:.2f}, target "
-            f"{'met' if meets(run) else 'MISSED'}")
+            f"{'met' if meets(run) else 'MISSED'}"
+            + (f"; failures {run['failures']}" if run["failures"] else ""))
 
 
 # -- the command -----------------------------------------------------------------------
