@@ -119,6 +119,7 @@ def test_clinic_day_benchmark_runs_a_short_day():
                     "--supervisors", "1", "--therapists-per-supervisor", "2",
                     "--clients-per-therapist", "40", "--workers", "1", "--no-idle-digest",
                     timeout=300)
+    assert figures["arguments"]["model"] == ["think", "stress"]
     [sqlite] = figures["backends"].values()
     assert sqlite["backend"] == "sqlite" and sqlite["digest_alone"] is None
     [think] = sqlite["think"]
