@@ -55,8 +55,9 @@ stress (open loop, the capacity): requests arrive at a fixed rate, Poisson
     request shares at 50 users (clients 79 %, therapists 14 %, API 7 %): a client visit
     waiting for its next page (oldest first), or else a new visit (new link and address);
     a therapist flow (the signed-in therapists' sessions in turn), an API sync. Pauses
-    are skipped. Steps of ``--step-seconds`` (20, after ``--step-warmup`` 3 s, each on a
-    fresh copy with the digest during it) from ``--rate-start`` (10/s), times
+    are skipped. Steps of ``--step-seconds`` (20, or longer to expect ``--step-requests``,
+    500, at the step's rate; after ``--step-warmup`` 3 s, each on a fresh copy with the
+    digest during it) from ``--rate-start`` (10/s), times
     ``--rate-factor`` (1.5) until a step fails (p99 >= 800 ms or errors >= 0.1 %) or
     ``--rate-max``, then ``--bisect`` (2) halvings between the last passing and the
     first failing rate (a step that uses up the clinic's links fails too). Reported: the
@@ -947,7 +948,7 @@ def stress_model(clinic, databases, folder, args) -> dict:
         run = configuration(clinic, databases, folder, args, label,
                             min(base["therapist"], len(clinic.staff)),
                             StressLoad(clinic, args, rate, weights),
-                            args.step_warmup, args.step_seconds)
+                            args.step_warmup, max(args.step_seconds, args.step_requests / rate))
         run["passed"] = meets(run)
         steps.append(run)
         say(args, f"  stress, {rate:g}/s: {summary_line(run)}")
@@ -1029,6 +1030,9 @@ def main() -> None:
     group.add_argument("--bisect", type=int, default=2)
     group.add_argument("--arrivals", choices=("poisson", "even"), default="poisson")
     group.add_argument("--step-seconds", type=float, default=20.0)
+    group.add_argument("--step-requests", type=int, default=500,
+                       help="a step lasts long enough to expect this many requests, so that "
+                       "its p99 is not its maximum")
     group.add_argument("--step-warmup", type=float, default=3.0)
     group.add_argument("--stress-threads", type=int, default=256)
     parser.add_argument("--digest-at", type=float, default=5.0,

@@ -114,7 +114,7 @@ def test_clinic_day_benchmark_runs_a_short_day():
     figures = bench("clinic_day", "--model", "think", "stress", "--users", "4",
                     "--seconds", "1.5", "--warmup", "0.5", "--digest-at", "0",
                     "--client-think", "0.05", "0.2", "--therapist-think", "0.05", "0.2",
-                    "--api-think", "0.05", "0.2", "--step-seconds", "1.5",
+                    "--api-think", "0.05", "0.2", "--step-seconds", "1.5", "--step-requests", "1",
                     "--step-warmup", "0.5", "--rate-start", "8", "--rate-max", "8",
                     "--supervisors", "1", "--therapists-per-supervisor", "2",
                     "--clients-per-therapist", "40", "--workers", "1", "--no-idle-digest",
