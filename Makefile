@@ -33,7 +33,7 @@ run: install
 	$(BIN)/outcome config init
 	$(BIN)/outcome db upgrade
 	$(BIN)/outcome demo --if-empty
-	@# The scheduler runs beside the web server; Ctrl-C stops both.
+# The scheduler runs beside the web server; Ctrl-C stops both.
 	@trap 'kill 0' EXIT INT TERM; \
 	  $(BIN)/outcome scheduler & \
 	  $(BIN)/outcome serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
@@ -99,7 +99,10 @@ bench: install postgres-ready
 	$(BIN)/python -m bench.dashboard --large 0 --postgres '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.briefs
-	$(BIN)/python -m bench.clinic_day
+# The clinic day (issue 21): think model at 50 and 200 users and the stress model, on
+# SQLite and PostgreSQL, the digest run during each: about 25 minutes on 2 quiet cores.
+	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'
+	$(BIN)/python -m bench.clinic_day --db sqlite postgresql --postgres-url '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood
 	$(BIN)/python -m bench.slow_clients

@@ -116,14 +116,43 @@ def test_briefs_benchmark_builds_and_renders_every_therapists_brief():
 
 @pytest.mark.slow
 def test_clinic_day_benchmark_runs_a_short_day():
-    # Enough clients that the load does not use up every link in the measured seconds.
-    figures = bench("clinic_day", "--users", "4", "--seconds", "2", "--warmup", "0.5",
-                    "--digest-at", "0.5", "--rounds", "1", "--supervisors", "1",
-                    "--therapists-per-supervisor", "2", "--clients-per-therapist", "40",
+    # Both models of issue 21 on a tiny clinic: the think model with short pauses, one
+    # stress step. Enough clients that the load does not use up every link.
+    figures = bench("clinic_day", "--model", "think", "stress", "--users", "4",
+                    "--seconds", "1.5", "--warmup", "0.5", "--digest-at", "0",
+                    "--client-think", "0.05", "0.2", "--therapist-think", "0.05", "0.2",
+                    "--api-think", "0.05", "0.2", "--step-seconds", "1.5", "--step-requests", "1",
+                    "--step-warmup", "0.5", "--rate-start", "8", "--rate-max", "8",
+                    "--supervisors", "1", "--therapists-per-supervisor", "2",
+                    "--clients-per-therapist", "40", "--workers", "1", "--no-idle-digest",
                     timeout=300)
-    [run] = figures["runs"]
-    assert run["overall"]["count"] > 0 and not run["digest"]["failed"]
-    assert figures["digest_alone"]["digests"] == 1
+    assert figures["arguments"]["model"] == ["think", "stress"]
+    [sqlite] = figures["backends"].values()
+    assert sqlite["backend"] == "sqlite" and sqlite["digest_alone"] is None
+    [think] = sqlite["think"]
+    stress = sqlite["stress"]
+    [step] = stress["steps"]
+    assert think["users"] == {"client": 2, "therapist": 1, "api": 1}
+    assert step["rate"] == 8 and stress["highest_passing_rps"] in (8, None)
+    flows = {"client.open", "client.page", "client.submit", "client.thanks",
+             "therapist.caseload", "therapist.client", "api.signals", "api.alerts"}
+    # Every kind of request in the think model (one user of each kind); the stress step's
+    # few seconds hold at least a client's visit (79 % of its requests are clients').
+    assert flows <= set(think["kinds"]), set(think["kinds"])
+    assert {"client.open", "client.page", "client.submit"} <= set(step["kinds"]) <= flows | {
+        "client.support"}
+    for run in (think, step):
+        # Every request answered as the flow expects (statuses, pages, the whole caseload);
+        # the digest ran during the measured time.
+        assert run["overall"]["count"] > 0 and run["overall"]["errors"] == 0, run["failures"]
+        assert sum(k["count"] for k in run["kinds"].values()) == run["overall"]["count"]
+        assert run["visits"] > 0 and not run["digest"]["failed"]
+        assert 0 <= run["digest"]["started_at_s"] < run["seconds"]
+        assert {"p50_ms", "p95_ms", "p99_ms", "max_ms", "error_pct"} <= set(run["overall"])
+        assert run["load_generator_cpu_cores"] >= 0 and run["load_average_before"]
+    assert step["dispatched"] == step["answered"] and step["unanswered"] == 0
+    assert not step["generator_crashes"] and step["sent_late_ms"]["max"] >= 0
+    assert step["connections_reused"] > 0  # keep-alive
 
 
 # issue 21: the command line
