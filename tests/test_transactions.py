@@ -93,6 +93,12 @@ def _probe_routes(app):
         audit_event(action="probe.read", outcome="allowed", actor_kind="anonymous")
         return str(db_session().scalar(select(func.count()).select_from(Clinic)))
 
+    @bp.route("/unflushed-audited-read")
+    def unflushed_audited_read():
+        db_session().add(Clinic(slug="unflushed", name="Changed by a GET, never flushed"))
+        audit_event(action="probe.unflushed", outcome="allowed", actor_kind="anonymous")
+        return "read"
+
     csrf.exempt(bp)  # the probes test transactions, not forms
     app.register_blueprint(bp)
 
@@ -161,6 +167,39 @@ def test_a_commit_that_fails_is_a_503_that_says_nothing_was_stored(probe, app, m
     assert response.status_code == 503
     assert "Nothing was changed" in response.get_data(as_text=True)
     assert "Content-Security-Policy" in response.headers  # still a page of ours
+
+
+def test_a_read_that_changed_rows_without_flushing_is_refused_on_every_backend(
+        probe, db_session):
+    """On PostgreSQL a read's audit record goes in the read's own transaction (issue 21):
+    a change the view made in memory must not ride along with it."""
+    response = probe.get("/probe/unflushed-audited-read")
+    assert response.status_code == 503
+    assert _clinics(db_session, "unflushed") == 0
+    assert _events(db_session, "probe.unflushed") == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_write_that_cannot_get_sqlites_lock_in_time_is_a_503_not_a_500(
+        app, probe, databases):
+    """The write lock held by another connection past the busy timeout: the request is
+    refused with the page that says nothing was changed, and nothing is stored."""
+    url = databases.new_url()
+    engine = make_engine(url, sqlite_busy_timeout_ms=50)
+    schema.upgrade(engine)
+    database(app).session_factory = sessionmaker(bind=engine, expire_on_commit=False)
+    try:
+        with engine.connect() as writer, writer.begin():  # BEGIN IMMEDIATE: holds the lock
+            response = probe.post("/probe/write/200")
+        assert response.status_code == 503
+        assert "Nothing was changed" in response.get_data(as_text=True)
+        assert response.headers["Retry-After"] == "5"
+        with engine.connect() as reader:
+            assert reader.scalar(select(func.count()).select_from(Clinic)
+                                 .where(Clinic.slug == "probe-200")) == 0
+        assert probe.post("/probe/write/200").status_code == 200  # once the lock is free
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.sqlite_only

@@ -40,6 +40,7 @@ from flask import render_template
 from flask import request
 from flask_babel import gettext as _
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import ORMExecuteState
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
@@ -69,10 +70,22 @@ class ReadOnlyRequest(RuntimeError):
     """
 
 
+class DatabaseBusy(RuntimeError):
+    """The request's transaction could not begin (SQLite's write lock was held past
+    ``SQLITE_BUSY_TIMEOUT_MS``, or the database could not be reached): answered with the
+    503 "nothing was changed" of a failed commit."""
+
+
 def init_app(app: Flask) -> None:
     """End each request's transaction after its view, and close the session afterwards."""
     app.after_request(_finish)
     app.teardown_appcontext(_close_session)
+    app.register_error_handler(DatabaseBusy, _busy)
+
+
+def _busy(error: DatabaseBusy) -> Response:
+    log.warning("the request's transaction could not begin: %s", error)
+    return _not_stored()
 
 
 def writes(view: View) -> View:
@@ -96,10 +109,15 @@ def db_session() -> Session:
     or a write (the only place that decides)."""
     if "db_session" not in g:
         opened = database().session_factory()
-        if is_write_request():
-            opened.connection(execution_options={SQLITE_BEGIN_OPTION: "IMMEDIATE"})
-        else:
-            opened.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+        begin = "IMMEDIATE" if is_write_request() else "DEFERRED"
+        try:
+            opened.connection(execution_options={SQLITE_BEGIN_OPTION: begin})
+        except OperationalError as exc:
+            # SQLite's write lock held past the busy timeout (or the server unreachable):
+            # nothing has begun, so nothing can be half-done; a 503, not a traceback.
+            opened.close()
+            raise DatabaseBusy(str(exc.orig)) from None
+        if begin == "DEFERRED":
             opened.info[_READ_ONLY] = True
             event.listen(opened, "before_flush", _refuse_flush)
             event.listen(opened, "do_orm_execute", _refuse_statement)
@@ -191,6 +209,7 @@ def _finish(response: Response) -> Response:
         if session is None:
             session = db_session()
         if succeeded and session.info.get(_READ_ONLY) and pending and _writes_in_place(session):
+            session.flush()  # refused (a 503) if the view changed rows it never flushed
             # PostgreSQL (issue 21): the read's own transaction takes its records, one
             # commit. (A read transaction on SQLite cannot become a write once another
             # connection has written: its records go in a short write of their own below.)
