@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from typing import Literal
 
 import numpy as np
 
-from outcome.core.instruments import Cutoff
-from outcome.core.instruments import Direction
+if TYPE_CHECKING:  # annotations only: `outcome analyse` need not build the instrument model
+    from outcome.core.instruments import Cutoff
+    from outcome.core.instruments import Direction
 
 Method = Literal["jt", "gln", "hll", "en", "nk"]
 CutoffType = Literal["a", "b", "c"]
