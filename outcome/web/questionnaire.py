@@ -374,24 +374,28 @@ def page() -> Response | str | tuple[str, int]:
 
 
 # A questionnaire's questions with nothing filled in, by measure and language (issue 21:
-# rendering them was a third of a page's time). Kept per process: measures and their
-# wording are loaded at start-up and never change while it runs.
-_BLANK_ITEMS: dict[tuple[int, str], tuple[Any, Markup]] = {}
+# rendering them was a third of a page's time). Kept per process, by the measure's
+# ``id@version`` and the language, with the measure object and the wording it was
+# rendered from: an entry serves only the same (immutable) measure object with an equal
+# wording. A wording installed by an admin (outcome/web/admin/wording.py) is loaded into
+# a new library, of new measure objects, when the site restarts (in the same process
+# too: a new app), so it replaces the entry instead of being served from it.
+_BLANK_ITEMS: dict[tuple[str, str], tuple[Any, dict[str, Any], Markup]] = {}
 
 
 def _blank_items(instrument: Any, wording: dict[str, Any], language: str) -> Markup:
     """The page's questions with no answer, error or goal: the same for every client who
     sees ``instrument`` in ``language`` (``wording`` is its wording in that language)."""
-    key = (id(instrument), language)
+    key = (instrument.key, language)
     cached = _BLANK_ITEMS.get(key)
-    if cached is not None and cached[0] is instrument:
-        return cached[1]
+    if cached is not None and cached[0] is instrument and cached[1] == wording:
+        return cached[2]
     untranslated = "" if wording["original"] == language else f" lang={wording['original']}"
     # (Markup: the output of an autoescaping template, every value in it escaped.)
     html = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
         "questionnaires/_items.html", instrument=instrument,
         wording=wording, values={}, errors={}, goals={}, untranslated=untranslated))
-    _BLANK_ITEMS[key] = (instrument, html)
+    _BLANK_ITEMS[key] = (instrument, wording, html)
     return html
 
 
