@@ -253,11 +253,44 @@ def _client(session: Session, client: Client | int) -> Client:
 
 def _asks_online(session: Session, clinic_id: int) -> bool:
     clinic = session.get_one(Clinic, clinic_id)
+    return asks_online(clinic)
+
+
+def asks_online(clinic: Clinic) -> bool:
+    """Whether the clinic asks its clients for consent on their link pages
+    (``consent_online``)."""
     return bool(clinic_settings.current(clinic)["consent_online"])
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a client's consent allows (:func:`verdict`)."""
+
+    may_collect: bool  # answers may be stored for (or asked of) the client
+    needs_asking: bool  # the link pages show the consent page before a questionnaire
+
+
+def verdict(state: ConsentStatus, *, online: bool, from_link: bool) -> Verdict:
+    """The consent rule, from the client's decision in force (``state``, as
+    :func:`status` reads it) and whether their clinic asks online (:func:`asks_online`):
+    pure, so that a page that has read both decides as :func:`may_collect` and
+    :func:`needs_asking` do, without reading them again.
+
+    - Never collected after a refusal or a withdrawal; always after an agreement.
+    - Not yet asked: collected, except ``from_link`` (answers the client gives on their
+      own link pages or the kiosk) while the clinic asks online.
+    - ``from_link`` while the clinic asks online: the consent page first unless an
+      agreement to the current version is in force (``state.is_outdated``: an agreement
+      to an older version is asked again, yet still allows collection meanwhile).
+    """
+    asked_here = from_link and online
+    may = not asked_here if state.state == "none" else state.state == "agreed"
+    return Verdict(may_collect=may,
+                   needs_asking=asked_here and (state.state != "agreed" or state.is_outdated))
+
+
 def may_collect(session: Session, client: Client | int, *, from_link: bool = False) -> bool:
-    """Whether answers may be stored for (or asked of) ``client``.
+    """Whether answers may be stored for (or asked of) ``client`` (:func:`verdict`).
 
     Never after a refusal or a withdrawal. ``from_link``: answers the client gives on
     their own link pages or the kiosk; while the clinic asks for consent online
@@ -267,19 +300,21 @@ def may_collect(session: Session, client: Client | int, *, from_link: bool = Fal
     """
     row = _client(session, client)
     decision = latest_decision(session, row.id)
-    if decision is not None:
-        return decision.decision == "agreed"
-    return not (from_link and _asks_online(session, row.clinic_id))
+    # Collection needs the decision alone (not its text's version), and the clinic's
+    # setting only when the client was never asked.
+    state = ConsentStatus(decision.decision) if decision is not None else NOT_ASKED
+    online = from_link and decision is None and _asks_online(session, row.clinic_id)
+    return verdict(state, online=online, from_link=from_link).may_collect
 
 
 def needs_asking(session: Session, client: Client | int) -> bool:
     """Whether the link pages show the consent page before a questionnaire: the clinic
-    asks online and the client has no agreement in force to the current version."""
+    asks online and the client has no agreement in force to the current version
+    (:func:`verdict`)."""
     row = _client(session, client)
     if not _asks_online(session, row.clinic_id):
         return False
-    now_status = status(session, row)
-    return now_status.state != "agreed" or now_status.is_outdated
+    return verdict(status(session, row), online=True, from_link=True).needs_asking
 
 
 def record_decision(session: Session, *, client: Client, text: ConsentText, decision: str,

@@ -39,7 +39,6 @@ from outcome.models import ConsentText
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import User
-from outcome.services import clinic_settings
 from outcome.services import consent as consents
 from outcome.services import consent_withdrawal
 from outcome.services.crisis import link_had_critical_answer
@@ -474,14 +473,13 @@ def _consent_gate(clinic: Clinic, state: consents.ConsentStatus
     declined or withdrew and the clinic records consent another way; else None.
 
     From the client's consent ``state`` (:func:`outcome.services.consent.status`), read
-    once for the request, as :func:`~outcome.services.consent.needs_asking` and
-    :func:`~outcome.services.consent.may_collect` (``from_link``) decide: each of those
-    reads it again (tests/test_submission_performance.py holds the three to agree).
+    once for the request, by the consent service's own rule
+    (:func:`outcome.services.consent.verdict`).
     """
-    online = bool(clinic_settings.current(clinic)["consent_online"])
-    if online and (state.state != "agreed" or state.is_outdated):  # needs_asking
+    verdict = consents.verdict(state, online=consents.asks_online(clinic), from_link=True)
+    if verdict.needs_asking:
         return redirect(url_for(".consent"), 303)
-    if not (state.state == "agreed" if state.state != "none" else not online):  # may_collect
+    if not verdict.may_collect:
         return render_template("questionnaires/message.html",
                                title=_("No questionnaires for now"),
                                message=_("Your clinic has a note that you do not wish to "
@@ -529,7 +527,8 @@ def consent() -> Response | str | tuple[str, int]:
         return redirect(url_for(".consent"), 303)
     channel = "kiosk" if session.get("kiosk") else "link"
     if choice == "agree":
-        if not consents.needs_asking(store, client) and state.state == "agreed":
+        if state.state == "agreed" and not consents.verdict(
+                state, online=consents.asks_online(clinic), from_link=True).needs_asking:
             return redirect(url_for(".page"), 303)  # a second click: already recorded
         decision = consents.record_decision(store, client=client, text=text, decision="agreed",
                                            channel=channel, now=now(), link=link)
