@@ -9,6 +9,7 @@ link exchanges its token for a short client session, and the browser is redirect
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_babel import refresh
 from markupsafe import Markup
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -181,15 +185,20 @@ def _load_visit(store: Any, link: QuestionnaireLink | int) -> _Visit | None:
     while something refers to them, so later ``store.get`` calls find them there instead
     of asking the database again."""
     link_id = link if isinstance(link, int) else link.id
-    row = store.execute(
-        select(QuestionnaireLink, Episode, Client, Clinic)
-        .join(Episode, Episode.id == QuestionnaireLink.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .join(Clinic, Clinic.id == Episode.clinic_id)
-        .where(QuestionnaireLink.id == link_id)).one_or_none()
+    row = store.execute(_visit_statement(), {"link_id": link_id}).one_or_none()
     visit = _Visit(*row) if row is not None else None
     g.client_visit = visit
     return visit
+
+
+@functools.cache
+def _visit_statement() -> Select:
+    """:func:`_load_visit`'s statement, built once (issue 21: every client page runs it)."""
+    return (select(QuestionnaireLink, Episode, Client, Clinic)
+            .join(Episode, Episode.id == QuestionnaireLink.episode_id)
+            .join(Client, Client.id == Episode.client_id)
+            .join(Clinic, Clinic.id == Episode.clinic_id)
+            .where(QuestionnaireLink.id == bindparam("link_id", type_=Integer)))
 
 
 def _visit() -> _Visit:
