@@ -181,11 +181,19 @@ def open_link(session: Session, token: str, now: dt.datetime
               ) -> tuple[QuestionnaireLink | None, Problem | None]:
     """Find the link of ``token`` and say whether it can be used; flush."""
     link = session.scalar(_statements().by_token, {"token_hash": hash_token(token)})
+    return link, mark_opened(session, link, now)
+
+
+def mark_opened(session: Session, link: QuestionnaireLink | None, now: dt.datetime
+                ) -> Problem | None:
+    """Whether ``link``, found by its token (None: no link has it), can be used now; one
+    that can is marked opened, the first time; flush. (:func:`open_link` after the
+    lookup, for a page that read the link with its visit's rows: issue 21.)"""
     problem = check_link(link, now)
     if problem is None and link is not None and link.opened_dt is None:
         link.opened_dt = now
         session.flush()
-    return link, problem
+    return problem
 
 
 @dataclass(frozen=True)

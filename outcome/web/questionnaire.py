@@ -30,6 +30,7 @@ from flask_babel import refresh
 from markupsafe import Markup
 from sqlalchemy import Integer
 from sqlalchemy import Select
+from sqlalchemy import String
 from sqlalchemy import bindparam
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -51,7 +52,8 @@ from outcome.services.links import amend_page
 from outcome.services.links import battery_items
 from outcome.services.links import check_link
 from outcome.services.links import draft_answers
-from outcome.services.links import open_link
+from outcome.services.links import hash_token
+from outcome.services.links import mark_opened
 from outcome.services.links import save_draft
 from outcome.services.links import steps
 from outcome.services.links import stored_page_answers
@@ -122,10 +124,10 @@ def _problem(kind: str) -> tuple[str, int]:
 @writes  # opening a link marks it opened
 def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
-    link, problem = open_link(store, token, now())
-    if link is not None:
-        visit = _load_visit(store, link)
-        assert visit is not None  # (a link always has its episode, client and clinic)
+    visit = _load_visit(store, token=token)  # the link with its visit's rows: one statement
+    link = visit.link if visit is not None else None
+    problem = mark_opened(store, link, now())
+    if visit is not None and link is not None:
         episode = visit.episode
         _use_client_language(link)
         audit_event(action="link.open", outcome="denied" if problem else "allowed",
@@ -177,28 +179,39 @@ class _Visit:
     episode: Episode
     client: Client
     clinic: Clinic
+    therapist_name: str | None  # the episode's therapist's, for the first page's welcome
 
 
-def _load_visit(store: Any, link: QuestionnaireLink | int) -> _Visit | None:
+def _load_visit(store: Any, link: QuestionnaireLink | int | None = None, *,
+                token: str | None = None) -> _Visit | None:
     """The visit's rows in one statement (issue 21: they were read one by one, some
     twice), kept on ``g`` for the request: the session's identity map holds rows only
     while something refers to them, so later ``store.get`` calls find them there instead
-    of asking the database again."""
-    link_id = link if isinstance(link, int) else link.id
-    row = store.execute(_visit_statement(), {"link_id": link_id}).one_or_none()
+    of asking the database again. Of ``link`` (or its id), or of the link of ``token``."""
+    if token is not None:
+        row = store.execute(_visit_statement(by_token=True),
+                            {"token_hash": hash_token(token)}).one_or_none()
+    else:
+        assert link is not None
+        link_id = link if isinstance(link, int) else link.id
+        row = store.execute(_visit_statement(), {"link_id": link_id}).one_or_none()
     visit = _Visit(*row) if row is not None else None
     g.client_visit = visit
     return visit
 
 
 @functools.cache
-def _visit_statement() -> Select:
-    """:func:`_load_visit`'s statement, built once (issue 21: every client page runs it)."""
-    return (select(QuestionnaireLink, Episode, Client, Clinic)
+def _visit_statement(*, by_token: bool = False) -> Select:
+    """:func:`_load_visit`'s statement, built once (issue 21: every client page runs it):
+    by the link's id, or by its token's hash."""
+    return (select(QuestionnaireLink, Episode, Client, Clinic, User.display_name)
             .join(Episode, Episode.id == QuestionnaireLink.episode_id)
             .join(Client, Client.id == Episode.client_id)
             .join(Clinic, Clinic.id == Episode.clinic_id)
-            .where(QuestionnaireLink.id == bindparam("link_id", type_=Integer)))
+            .outerjoin(User, User.id == Episode.therapist_id)
+            .where(QuestionnaireLink.token_hash == bindparam("token_hash", type_=String)
+                   if by_token else
+                   QuestionnaireLink.id == bindparam("link_id", type_=Integer)))
 
 
 def _visit() -> _Visit:
@@ -412,7 +425,8 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
     """The first page's first line: whose session, where, how many questionnaires and
     about how long they take (ten seconds a question, rounded up to minutes)."""
     clinic = store.get_one(Clinic, episode.clinic_id)
-    therapist = store.get(User, episode.therapist_id) if episode.therapist_id else None
+    visit = _visit()  # (the therapist's name read with the visit's rows: issue 21)
+    therapist = visit.therapist_name if episode.therapist_id else None
     count = len(link.battery)
     minutes = visit_minutes(battery_items(store, link, library))
     questionnaires = ngettext("%(num)d short questionnaire", "%(num)d short questionnaires",
@@ -423,7 +437,7 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
             return _("A few questions from %(clinic)s: %(questionnaires)s, %(time)s.",
                      clinic=clinic.name, questionnaires=questionnaires, time=time)
         return _("A few questions from %(therapist)s at %(clinic)s about how things are "
-                 "going: %(questionnaires)s, %(time)s.", therapist=therapist.display_name,
+                 "going: %(questionnaires)s, %(time)s.", therapist=therapist,
                  clinic=clinic.name, questionnaires=questionnaires, time=time)
     if therapist is None:
         if link.purpose == "post":
@@ -433,10 +447,10 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
                  clinic=clinic.name, questionnaires=questionnaires, time=time)
     if link.purpose == "post":
         return _("After your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
-                 "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+                 "%(time)s.", therapist=therapist, clinic=clinic.name,
                  questionnaires=questionnaires, time=time)
     return _("Before your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
-             "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+             "%(time)s.", therapist=therapist, clinic=clinic.name,
              questionnaires=questionnaires, time=time)
 
 
