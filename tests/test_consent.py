@@ -634,3 +634,25 @@ def test_a_paper_decision_names_the_version_chosen_on_the_form(client, auth, db_
     assert len(db_session.scalars(select(ConsentDecision)).all()) == 1
     assert "Choose a version of the clinic" in client.get(
         f"/clients/{someone.code}").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("state, outdated, online, from_link, collect, ask", [
+    ("none", False, False, False, True, False),
+    ("none", False, False, True, True, False),
+    ("none", False, True, False, True, False),   # staff-entered: the clinic may have paper
+    ("none", False, True, True, False, True),
+    ("agreed", False, True, True, True, False),
+    ("agreed", True, True, True, True, True),     # a new version: asked again, not stopped
+    ("agreed", True, False, True, True, False),
+    ("refused", False, False, False, False, False),
+    ("refused", False, True, True, False, True),
+    ("withdrawn", False, False, True, False, False),
+    ("withdrawn", False, True, False, False, False),
+])
+def test_one_rule_decides_collection_and_asking(state, outdated, online, from_link,
+                                                collect, ask):
+    """The rule of :func:`consent.may_collect`, :func:`consent.needs_asking` and the link
+    pages' gate, from a decision already read (issue 21)."""
+    verdict = consent.verdict(consent.ConsentStatus(state, is_outdated=outdated),
+                              online=online, from_link=from_link)
+    assert (verdict.may_collect, verdict.needs_asking) == (collect, ask)

@@ -267,3 +267,58 @@ def test_workers_opening_a_new_sqlite_store_together_all_count(tmp_path):
             failures = [f for f in pool.starmap(_open_and_hit, [(str(path), start)] * 8) if f]
             assert failures == [], failures
             assert SQLiteStorage(f"sqlite:///{path}").get("k") == 8
+
+
+def test_an_expired_sqlite_counter_starts_afresh_in_one_statement(tmp_path):
+    """Issue 21: an increment is one upsert in a transaction of its own (it was four
+    statements); an expired counter starts again at the hit, with a new window."""
+    from outcome.ratelimit_storage import SQLiteStorage
+
+    store = SQLiteStorage(f"sqlite:///{tmp_path / 'limits.sqlite3'}")
+    assert [store.incr("k", 0.2) for _ in range(3)] == [1, 2, 3]
+    first_window = store.get_expiry("k")
+    assert store.incr("k", 0.2, amount=2) == 5
+    assert store.get_expiry("k") == first_window  # a fixed window: set by its first hit
+    assert not store._db().in_transaction
+    time.sleep(0.25)
+    assert store.get("k") == 0
+    assert store.incr("k", 60) == 1
+    assert store.get_expiry("k") - time.time() > 59
+    statements: list[str] = []
+    store._db().set_trace_callback(statements.append)
+    store.incr("k", 60)
+    assert len(statements) == 1 and not store._db().in_transaction
+
+
+def test_the_memory_store_counts_without_a_thread_per_hit(monkeypatch):
+    """Issue 21: the library's in-memory store started a timer thread on each hit more than
+    10 ms after the last; memory:// is ours, which prunes expired counters in the request
+    at most every PRUNE_SECONDS, and counts as the library's does."""
+    import limits.storage.memory
+    from limits import parse
+    from limits.storage import storage_from_string
+    from limits.strategies import FixedWindowRateLimiter
+
+    from outcome import ratelimit_storage
+
+    store = storage_from_string("memory://")
+    assert isinstance(store, ratelimit_storage.MemoryStorage)
+
+    def no_thread(*_args, **_kwargs):
+        raise AssertionError("a thread was started for a hit")
+
+    time.sleep(0.05)  # the library would start a new timer from here on
+    monkeypatch.setattr(limits.storage.memory.threading, "Timer", no_thread)
+    window = FixedWindowRateLimiter(store)
+    three = parse("3 per minute")
+    assert [window.hit(three, "address") for _ in range(4)] == [True, True, True, False]
+    assert store.incr("old", 0.01) == 1
+    time.sleep(0.02)
+    assert store.get("old") == 0  # expired: zero at once, as before
+    store.incr("old", 0.01)
+    time.sleep(0.02)
+    assert "old" in store.storage  # not yet removed: pruning waits PRUNE_SECONDS
+    store._next_prune = 0.0  # time to prune
+    store.incr("other", 60)
+    assert "old" not in store.storage and store.get("other") == 1
+    assert not window.hit(three, "address")  # a live counter survives the pruning

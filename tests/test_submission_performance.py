@@ -8,6 +8,7 @@ the questions rendered once per measure and language are the page's own.
 
 from __future__ import annotations
 
+import io
 import re
 from contextlib import contextmanager
 
@@ -29,6 +30,7 @@ from outcome.services.links import issue_link
 from outcome.web import questionnaire
 from questionnaires.loader import builtin_library
 from questionnaires.wording import instrument_wording
+from tests.conftest import AuthActions
 from tests.conftest import csrf_token
 
 LIB = builtin_library()
@@ -151,3 +153,61 @@ def test_the_questions_rendered_once_are_the_pages_own(app, language):
                 questionnaire._blank_items(instrument, wording, language)))
             token = re.compile(r'name="csrf_token" value="[^"]+"')
             assert token.sub("", full) == token.sub("", cached), instrument.id
+
+
+def _install_wording(client, text: str) -> None:
+    """An admin installs a PHQ-9 overlay with ``text`` as its first question, through the
+    upload, preview and confirmation pages (outcome/web/admin/wording.py)."""
+    overlay = f'overlay_for: phq9@1\nitems: {{phq9_1: "{text}"}}\n'.encode()
+    form = csrf_token(client.get("/admin/wording").get_data(as_text=True))
+    preview = client.post("/admin/wording/preview", data={
+        "csrf_token": form, "file": (io.BytesIO(overlay), "phq9.yaml")},
+        content_type="multipart/form-data").get_data(as_text=True)
+    assert text in preview
+    content = re.search(r'name="content" value="([^"]+)"', preview).group(1)
+    assert client.post("/admin/wording/install", data={
+        "csrf_token": csrf_token(preview), "name": "phq9.yaml",
+        "content": content}).status_code == 302
+
+
+def test_a_wording_changed_by_an_admin_is_what_the_client_page_shows(
+        make_app, session_factory, clock, tmp_path, db_session, make_user, make_client,
+        make_episode):
+    """The questions kept rendered are never an old wording: after an admin installs a
+    new one (the site restarts to load it: here a new app in the same process, with the
+    old app's pages still kept), every client page shows the new words."""
+    folder = tmp_path / "clinic-instruments"
+
+    def started():  # the site (re)started on the clinic's instruments folder
+        return make_app(session_factory=session_factory, clock=clock,
+                        INSTRUMENTS_DIR=str(folder))
+
+    admin = make_user("admin")
+    db_session.commit()
+
+    def page_after(app, wording: str | None) -> str:
+        staff = app.test_client()
+        if wording is not None:
+            AuthActions(staff).login(admin.email)
+            _install_wording(staff, wording)
+        episode = make_episode(make_client(make_user()))
+        _, token = issue_link(db_session, episode=episode, purpose="pre", now=clock(),
+                              library=LIB)
+        db_session.commit()
+        client = app.test_client()
+        assert client.get(f"/q/{token}").status_code == 303
+        return client.get("/q/").get_data(as_text=True)
+
+    first = started()
+    assert "Little interest or pleasure in doing things" in page_after(first, None)
+    assert "Little interest or pleasure in doing things" in page_after(
+        first, "Little interest in things you usually enjoy")  # installed: not yet loaded
+    second = started()
+    html = page_after(second, "Hardly any interest or pleasure in things")
+    assert "Little interest in things you usually enjoy" in html
+    assert "Little interest or pleasure in doing things" not in html
+    html = page_after(started(), None)
+    assert "Hardly any interest or pleasure in things" in html
+    assert "Little interest in things you usually enjoy" not in html
+    # The first app still serves its own library's words, from the same process.
+    assert "Little interest or pleasure in doing things" in page_after(first, None)

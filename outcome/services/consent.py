@@ -35,14 +35,19 @@ Services flush; the edge commits and writes the audit record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
 
 from outcome.core.languages import DEFAULT_LOCALE
 from outcome.core.languages import SUPPORTED_LOCALES
@@ -201,9 +206,30 @@ def publish(session: Session, *, clinic: Clinic, language: str, body: str, user:
 
 def latest_decision(session: Session, client_id: int) -> ConsentDecision | None:
     """The client's decision in force (their latest), or None when never asked."""
-    return session.scalar(select(ConsentDecision).where(ConsentDecision.client_id == client_id)
-                          .order_by(ConsentDecision.decided_dt.desc(),
-                                    ConsentDecision.id.desc()).limit(1))
+    return session.scalar(_latest_statement(), {"client_id": client_id})
+
+
+# The statements every client page and submission runs (issue 21), built once.
+@functools.cache
+def _latest_statement() -> Select:
+    return (select(ConsentDecision)
+            .where(ConsentDecision.client_id == bindparam("client_id", type_=Integer))
+            .order_by(ConsentDecision.decided_dt.desc(), ConsentDecision.id.desc()).limit(1))
+
+
+@functools.cache
+def _status_statement() -> Select:
+    """The client's latest decision with the version and language of the text it answered
+    and the newest version in that language: :func:`status` in one statement."""
+    newer = aliased(ConsentText)
+    newest = (select(func.max(newer.version))
+              .where(newer.clinic_id == ConsentText.clinic_id,
+                     newer.language == ConsentText.language).scalar_subquery())
+    return (select(ConsentDecision.decision, ConsentText.version, ConsentText.language,
+                   ConsentDecision.decided_dt, ConsentDecision.channel, newest)
+            .join(ConsentText, ConsentText.id == ConsentDecision.text_id)
+            .where(ConsentDecision.client_id == bindparam("client_id", type_=Integer))
+            .order_by(ConsentDecision.decided_dt.desc(), ConsentDecision.id.desc()).limit(1))
 
 
 def never_agreed(session: Session, client: Client) -> bool:
@@ -229,8 +255,13 @@ def _status_of(session: Session, decision: ConsentDecision | None) -> ConsentSta
 
 def status(session: Session, client: Client) -> ConsentStatus:
     """The client's consent: not yet asked, agreed (which version, when), refused or
-    withdrawn (when)."""
-    return _status_of(session, latest_decision(session, client.id))
+    withdrawn (when). One statement (issue 21: it was three)."""
+    row = session.execute(_status_statement(), {"client_id": client.id}).first()
+    if row is None:
+        return NOT_ASKED
+    decision, version, language, decided_dt, channel, newest = row
+    outdated = decision == "agreed" and newest is not None and newest > version
+    return ConsentStatus(decision, version, language, decided_dt, channel, outdated)
 
 
 def statuses(session: Session, client_ids: Iterable[int]) -> dict[int, ConsentStatus]:
@@ -253,11 +284,44 @@ def _client(session: Session, client: Client | int) -> Client:
 
 def _asks_online(session: Session, clinic_id: int) -> bool:
     clinic = session.get_one(Clinic, clinic_id)
+    return asks_online(clinic)
+
+
+def asks_online(clinic: Clinic) -> bool:
+    """Whether the clinic asks its clients for consent on their link pages
+    (``consent_online``)."""
     return bool(clinic_settings.current(clinic)["consent_online"])
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What a client's consent allows (:func:`verdict`)."""
+
+    may_collect: bool  # answers may be stored for (or asked of) the client
+    needs_asking: bool  # the link pages show the consent page before a questionnaire
+
+
+def verdict(state: ConsentStatus, *, online: bool, from_link: bool) -> Verdict:
+    """The consent rule, from the client's decision in force (``state``, as
+    :func:`status` reads it) and whether their clinic asks online (:func:`asks_online`):
+    pure, so that a page that has read both decides as :func:`may_collect` and
+    :func:`needs_asking` do, without reading them again.
+
+    - Never collected after a refusal or a withdrawal; always after an agreement.
+    - Not yet asked: collected, except ``from_link`` (answers the client gives on their
+      own link pages or the kiosk) while the clinic asks online.
+    - ``from_link`` while the clinic asks online: the consent page first unless an
+      agreement to the current version is in force (``state.is_outdated``: an agreement
+      to an older version is asked again, yet still allows collection meanwhile).
+    """
+    asked_here = from_link and online
+    may = not asked_here if state.state == "none" else state.state == "agreed"
+    return Verdict(may_collect=may,
+                   needs_asking=asked_here and (state.state != "agreed" or state.is_outdated))
+
+
 def may_collect(session: Session, client: Client | int, *, from_link: bool = False) -> bool:
-    """Whether answers may be stored for (or asked of) ``client``.
+    """Whether answers may be stored for (or asked of) ``client`` (:func:`verdict`).
 
     Never after a refusal or a withdrawal. ``from_link``: answers the client gives on
     their own link pages or the kiosk; while the clinic asks for consent online
@@ -267,19 +331,21 @@ def may_collect(session: Session, client: Client | int, *, from_link: bool = Fal
     """
     row = _client(session, client)
     decision = latest_decision(session, row.id)
-    if decision is not None:
-        return decision.decision == "agreed"
-    return not (from_link and _asks_online(session, row.clinic_id))
+    # Collection needs the decision alone (not its text's version), and the clinic's
+    # setting only when the client was never asked.
+    state = ConsentStatus(decision.decision) if decision is not None else NOT_ASKED
+    online = from_link and decision is None and _asks_online(session, row.clinic_id)
+    return verdict(state, online=online, from_link=from_link).may_collect
 
 
 def needs_asking(session: Session, client: Client | int) -> bool:
     """Whether the link pages show the consent page before a questionnaire: the clinic
-    asks online and the client has no agreement in force to the current version."""
+    asks online and the client has no agreement in force to the current version
+    (:func:`verdict`)."""
     row = _client(session, client)
     if not _asks_online(session, row.clinic_id):
         return False
-    now_status = status(session, row)
-    return now_status.state != "agreed" or now_status.is_outdated
+    return verdict(status(session, row), online=True, from_link=True).needs_asking
 
 
 def record_decision(session: Session, *, client: Client, text: ConsentText, decision: str,

@@ -11,12 +11,17 @@ way resumes where they left off while the link is valid.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from typing import Literal
 
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -175,13 +180,20 @@ def check_link(link: QuestionnaireLink | None, now: dt.datetime) -> Problem | No
 def open_link(session: Session, token: str, now: dt.datetime
               ) -> tuple[QuestionnaireLink | None, Problem | None]:
     """Find the link of ``token`` and say whether it can be used; flush."""
-    link = session.scalar(select(QuestionnaireLink).where(
-        QuestionnaireLink.token_hash == hash_token(token)))
+    link = session.scalar(_statements().by_token, {"token_hash": hash_token(token)})
+    return link, mark_opened(session, link, now)
+
+
+def mark_opened(session: Session, link: QuestionnaireLink | None, now: dt.datetime
+                ) -> Problem | None:
+    """Whether ``link``, found by its token (None: no link has it), can be used now; one
+    that can is marked opened, the first time; flush. (:func:`open_link` after the
+    lookup, for a page that read the link with its visit's rows: issue 21.)"""
     problem = check_link(link, now)
     if problem is None and link is not None and link.opened_dt is None:
         link.opened_dt = now
         session.flush()
-    return link, problem
+    return problem
 
 
 @dataclass(frozen=True)
@@ -190,22 +202,45 @@ class Step:
     is_done: bool
 
 
-def _answered_by(link: QuestionnaireLink):
-    """Administrations that count for this link: any link of the same appointment and
-    purpose (a reminder re-issues the link; progress made on the old one carries over)."""
-    if link.appointment_id is None:
-        return Administration.idempotency_key.startswith(link_key_prefix(link))
-    same = select(QuestionnaireLink.id).where(
-        QuestionnaireLink.appointment_id == link.appointment_id,
-        QuestionnaireLink.purpose == link.purpose)
-    return Administration.link_id.in_(same)
-
-
 def steps(session: Session, link: QuestionnaireLink) -> list[Step]:
-    """The link's questionnaires in order, each with whether it is answered."""
-    done = set(session.scalars(select(Administration.instrument_id).where(
-        _answered_by(link))))
+    """The link's questionnaires in order, each with whether it is answered.
+
+    Answered: by an administration that counts for this link, of any link of the same
+    appointment and purpose (a reminder re-issues the link; progress made on the old one
+    carries over), or without an appointment by one stored under this link's keys."""
+    statements = _statements()
+    if link.appointment_id is None:
+        found = session.scalars(statements.answered_by_prefix,
+                                {"prefix": link_key_prefix(link)})
+    else:
+        found = session.scalars(statements.answered_for_appointment,
+                                {"appointment_id": link.appointment_id,
+                                 "purpose": link.purpose})
+    done = set(found)
     return [Step(i, i in done) for i in link.battery]
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The statements every client page runs, built once (issue 21)."""
+
+    by_token: Select
+    answered_by_prefix: Select
+    answered_for_appointment: Select
+
+
+@functools.cache
+def _statements() -> _Statements:
+    answered = select(Administration.instrument_id)
+    same = select(QuestionnaireLink.id).where(
+        QuestionnaireLink.appointment_id == bindparam("appointment_id", type_=Integer),
+        QuestionnaireLink.purpose == bindparam("purpose", type_=String))
+    return _Statements(
+        by_token=select(QuestionnaireLink).where(
+            QuestionnaireLink.token_hash == bindparam("token_hash", type_=String)),
+        answered_by_prefix=answered.where(Administration.idempotency_key.startswith(
+            bindparam("prefix", type_=String))),
+        answered_for_appointment=answered.where(Administration.link_id.in_(same)))
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,13 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Sequence
 
+from sqlalchemy import Select
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -64,12 +67,17 @@ class SessionClock:
 
 def session_clock(session: Session, episode_ids: Sequence[int]) -> SessionClock:
     """The counted appointments of ``episode_ids`` (one query)."""
-    rows = session.execute(
-        select(Appointment.id, Appointment.episode_id, Appointment.starts_dt)
-        .where(Appointment.episode_id.in_(list(episode_ids)),
-               Appointment.status.in_(COUNTED))
-        .order_by(Appointment.episode_id, Appointment.starts_dt, Appointment.id)).all()
+    rows = session.execute(_clock_statement(), {"episode_ids": list(episode_ids)}).all()
     return SessionClock([(int(a), int(e), s) for a, e, s in rows])
+
+
+@functools.cache
+def _clock_statement() -> Select:
+    """:func:`session_clock`'s statement, built once (issue 21: every submission runs it)."""
+    return (select(Appointment.id, Appointment.episode_id, Appointment.starts_dt)
+            .where(Appointment.episode_id.in_(bindparam("episode_ids", expanding=True)),
+                   Appointment.status.in_(COUNTED))
+            .order_by(Appointment.episode_id, Appointment.starts_dt, Appointment.id))
 
 
 def appointment_numbers(session: Session, episode_id: int) -> dict[int, int]:

@@ -41,7 +41,9 @@ Idempotency keys, one scheme per source, each with its own prefix so sources nev
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections.abc import Collection
@@ -49,6 +51,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Select
+from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -377,8 +382,7 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
     answers it raises :class:`IdempotencyConflict`.
     """
     def existing() -> Administration | None:
-        return session.scalar(select(Administration).where(
-            Administration.idempotency_key == idempotency_key))
+        return session.scalar(_by_key_statement(), {"key": idempotency_key})
 
     def same(row: Administration) -> Administration:
         if (row.episode_id, row.instrument_id, row.answers) != (
@@ -398,7 +402,7 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
         is_valid=result.is_valid, is_prorated=result.is_prorated, completed_dt=completed_dt,
         idempotency_key=idempotency_key, created_dt=now, language=language)
     try:
-        with session.begin_nested():
+        with _savepoint(session):
             session.add(row)
             session.flush()
     except sa_exc.IntegrityError:
@@ -411,7 +415,7 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
     # sync again rather than lose this submission.
     for attempt in range(3):
         try:
-            with session.begin_nested():
+            with _savepoint(session):
                 update_episode_signals(session, episode, library, now)
             break
         except sa_exc.IntegrityError:
@@ -419,6 +423,26 @@ def submit_administration(session: Session, *, episode: Episode, instrument: Ins
                 raise
             session.expire_all()
     return row, True
+
+
+@functools.cache
+def _by_key_statement() -> Select:
+    """The administration stored under an idempotency key (built once: issue 21)."""
+    return select(Administration).where(
+        Administration.idempotency_key == bindparam("key", type_=String))
+
+
+def _savepoint(session: Session) -> contextlib.AbstractContextManager[object]:
+    """A savepoint around a write that a concurrent transaction can make fail (a unique
+    index: the same key stored meanwhile, the same alert raised meanwhile), so that the
+    rest of the transaction stands and the write can be retried: on PostgreSQL. On SQLite
+    no other transaction writes between this one's reads and writes (a writing
+    transaction begins IMMEDIATE, holding the write lock to its end: outcome.db), so no
+    such failure can happen and no savepoint is sent (issue 21: four statements a
+    submission)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return contextlib.nullcontext()
+    return session.begin_nested()
 
 
 def amend_administration(session: Session, row: Administration, *, instrument: Instrument,
@@ -445,7 +469,7 @@ def amend_administration(session: Session, row: Administration, *, instrument: I
     session.flush()
     for attempt in range(3):
         try:
-            with session.begin_nested():
+            with _savepoint(session):
                 update_episode_signals(session, episode, library, now)
             break
         except sa_exc.IntegrityError:

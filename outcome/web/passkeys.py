@@ -37,7 +37,6 @@ from flask import session
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_login import login_required
-from limits.storage import MemoryStorage
 from limits.storage import Storage
 from webauthn.helpers import base64url_to_bytes
 from webauthn.helpers import bytes_to_base64url
@@ -48,6 +47,7 @@ from outcome.extensions import limiter
 from outcome.models import Clinic
 from outcome.models import Passkey
 from outcome.models import User
+from outcome.ratelimit_storage import MemoryStorage
 from outcome.services import passkeys
 from outcome.web import login_throttle
 from outcome.web import second_factor

@@ -9,6 +9,7 @@ link exchanges its token for a short client session, and the browser is redirect
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,10 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_babel import refresh
 from markupsafe import Markup
+from sqlalchemy import Integer
+from sqlalchemy import Select
+from sqlalchemy import String
+from sqlalchemy import bindparam
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
@@ -39,7 +44,6 @@ from outcome.models import ConsentText
 from outcome.models import Episode
 from outcome.models import QuestionnaireLink
 from outcome.models import User
-from outcome.services import clinic_settings
 from outcome.services import consent as consents
 from outcome.services import consent_withdrawal
 from outcome.services.crisis import link_had_critical_answer
@@ -48,7 +52,8 @@ from outcome.services.links import amend_page
 from outcome.services.links import battery_items
 from outcome.services.links import check_link
 from outcome.services.links import draft_answers
-from outcome.services.links import open_link
+from outcome.services.links import hash_token
+from outcome.services.links import mark_opened
 from outcome.services.links import save_draft
 from outcome.services.links import steps
 from outcome.services.links import stored_page_answers
@@ -119,10 +124,10 @@ def _problem(kind: str) -> tuple[str, int]:
 @writes  # opening a link marks it opened
 def open_token(token: str) -> Response | tuple[str, int]:
     store = db_session()
-    link, problem = open_link(store, token, now())
-    if link is not None:
-        visit = _load_visit(store, link)
-        assert visit is not None  # (a link always has its episode, client and clinic)
+    visit = _load_visit(store, token=token)  # the link with its visit's rows: one statement
+    link = visit.link if visit is not None else None
+    problem = mark_opened(store, link, now())
+    if visit is not None and link is not None:
         episode = visit.episode
         _use_client_language(link)
         audit_event(action="link.open", outcome="denied" if problem else "allowed",
@@ -174,23 +179,39 @@ class _Visit:
     episode: Episode
     client: Client
     clinic: Clinic
+    therapist_name: str | None  # the episode's therapist's, for the first page's welcome
 
 
-def _load_visit(store: Any, link: QuestionnaireLink | int) -> _Visit | None:
+def _load_visit(store: Any, link: QuestionnaireLink | int | None = None, *,
+                token: str | None = None) -> _Visit | None:
     """The visit's rows in one statement (issue 21: they were read one by one, some
     twice), kept on ``g`` for the request: the session's identity map holds rows only
     while something refers to them, so later ``store.get`` calls find them there instead
-    of asking the database again."""
-    link_id = link if isinstance(link, int) else link.id
-    row = store.execute(
-        select(QuestionnaireLink, Episode, Client, Clinic)
-        .join(Episode, Episode.id == QuestionnaireLink.episode_id)
-        .join(Client, Client.id == Episode.client_id)
-        .join(Clinic, Clinic.id == Episode.clinic_id)
-        .where(QuestionnaireLink.id == link_id)).one_or_none()
+    of asking the database again. Of ``link`` (or its id), or of the link of ``token``."""
+    if token is not None:
+        row = store.execute(_visit_statement(by_token=True),
+                            {"token_hash": hash_token(token)}).one_or_none()
+    else:
+        assert link is not None
+        link_id = link if isinstance(link, int) else link.id
+        row = store.execute(_visit_statement(), {"link_id": link_id}).one_or_none()
     visit = _Visit(*row) if row is not None else None
     g.client_visit = visit
     return visit
+
+
+@functools.cache
+def _visit_statement(*, by_token: bool = False) -> Select:
+    """:func:`_load_visit`'s statement, built once (issue 21: every client page runs it):
+    by the link's id, or by its token's hash."""
+    return (select(QuestionnaireLink, Episode, Client, Clinic, User.display_name)
+            .join(Episode, Episode.id == QuestionnaireLink.episode_id)
+            .join(Client, Client.id == Episode.client_id)
+            .join(Clinic, Clinic.id == Episode.clinic_id)
+            .outerjoin(User, User.id == Episode.therapist_id)
+            .where(QuestionnaireLink.token_hash == bindparam("token_hash", type_=String)
+                   if by_token else
+                   QuestionnaireLink.id == bindparam("link_id", type_=Integer)))
 
 
 def _visit() -> _Visit:
@@ -374,24 +395,28 @@ def page() -> Response | str | tuple[str, int]:
 
 
 # A questionnaire's questions with nothing filled in, by measure and language (issue 21:
-# rendering them was a third of a page's time). Kept per process: measures and their
-# wording are loaded at start-up and never change while it runs.
-_BLANK_ITEMS: dict[tuple[int, str], tuple[Any, Markup]] = {}
+# rendering them was a third of a page's time). Kept per process, by the measure's
+# ``id@version`` and the language, with the measure object and the wording it was
+# rendered from: an entry serves only the same (immutable) measure object with an equal
+# wording. A wording installed by an admin (outcome/web/admin/wording.py) is loaded into
+# a new library, of new measure objects, when the site restarts (in the same process
+# too: a new app), so it replaces the entry instead of being served from it.
+_BLANK_ITEMS: dict[tuple[str, str], tuple[Any, dict[str, Any], Markup]] = {}
 
 
 def _blank_items(instrument: Any, wording: dict[str, Any], language: str) -> Markup:
     """The page's questions with no answer, error or goal: the same for every client who
     sees ``instrument`` in ``language`` (``wording`` is its wording in that language)."""
-    key = (id(instrument), language)
+    key = (instrument.key, language)
     cached = _BLANK_ITEMS.get(key)
-    if cached is not None and cached[0] is instrument:
-        return cached[1]
+    if cached is not None and cached[0] is instrument and cached[1] == wording:
+        return cached[2]
     untranslated = "" if wording["original"] == language else f" lang={wording['original']}"
     # (Markup: the output of an autoescaping template, every value in it escaped.)
     html = Markup(render_template(  # noqa: S704  # nosec B704 (rendered, escaped HTML)
         "questionnaires/_items.html", instrument=instrument,
         wording=wording, values={}, errors={}, goals={}, untranslated=untranslated))
-    _BLANK_ITEMS[key] = (instrument, html)
+    _BLANK_ITEMS[key] = (instrument, wording, html)
     return html
 
 
@@ -400,7 +425,8 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
     """The first page's first line: whose session, where, how many questionnaires and
     about how long they take (ten seconds a question, rounded up to minutes)."""
     clinic = store.get_one(Clinic, episode.clinic_id)
-    therapist = store.get(User, episode.therapist_id) if episode.therapist_id else None
+    visit = _visit()  # (the therapist's name read with the visit's rows: issue 21)
+    therapist = visit.therapist_name if episode.therapist_id else None
     count = len(link.battery)
     minutes = visit_minutes(battery_items(store, link, library))
     questionnaires = ngettext("%(num)d short questionnaire", "%(num)d short questionnaires",
@@ -411,7 +437,7 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
             return _("A few questions from %(clinic)s: %(questionnaires)s, %(time)s.",
                      clinic=clinic.name, questionnaires=questionnaires, time=time)
         return _("A few questions from %(therapist)s at %(clinic)s about how things are "
-                 "going: %(questionnaires)s, %(time)s.", therapist=therapist.display_name,
+                 "going: %(questionnaires)s, %(time)s.", therapist=therapist,
                  clinic=clinic.name, questionnaires=questionnaires, time=time)
     if therapist is None:
         if link.purpose == "post":
@@ -421,10 +447,10 @@ def _welcome(store: Any, link: QuestionnaireLink, episode: Episode,
                  clinic=clinic.name, questionnaires=questionnaires, time=time)
     if link.purpose == "post":
         return _("After your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
-                 "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+                 "%(time)s.", therapist=therapist, clinic=clinic.name,
                  questionnaires=questionnaires, time=time)
     return _("Before your session with %(therapist)s at %(clinic)s: %(questionnaires)s, "
-             "%(time)s.", therapist=therapist.display_name, clinic=clinic.name,
+             "%(time)s.", therapist=therapist, clinic=clinic.name,
              questionnaires=questionnaires, time=time)
 
 
@@ -470,14 +496,13 @@ def _consent_gate(clinic: Clinic, state: consents.ConsentStatus
     declined or withdrew and the clinic records consent another way; else None.
 
     From the client's consent ``state`` (:func:`outcome.services.consent.status`), read
-    once for the request, as :func:`~outcome.services.consent.needs_asking` and
-    :func:`~outcome.services.consent.may_collect` (``from_link``) decide: each of those
-    reads it again (tests/test_submission_performance.py holds the three to agree).
+    once for the request, by the consent service's own rule
+    (:func:`outcome.services.consent.verdict`).
     """
-    online = bool(clinic_settings.current(clinic)["consent_online"])
-    if online and (state.state != "agreed" or state.is_outdated):  # needs_asking
+    verdict = consents.verdict(state, online=consents.asks_online(clinic), from_link=True)
+    if verdict.needs_asking:
         return redirect(url_for(".consent"), 303)
-    if not (state.state == "agreed" if state.state != "none" else not online):  # may_collect
+    if not verdict.may_collect:
         return render_template("questionnaires/message.html",
                                title=_("No questionnaires for now"),
                                message=_("Your clinic has a note that you do not wish to "
@@ -525,7 +550,8 @@ def consent() -> Response | str | tuple[str, int]:
         return redirect(url_for(".consent"), 303)
     channel = "kiosk" if session.get("kiosk") else "link"
     if choice == "agree":
-        if not consents.needs_asking(store, client) and state.state == "agreed":
+        if state.state == "agreed" and not consents.verdict(
+                state, online=consents.asks_online(clinic), from_link=True).needs_asking:
             return redirect(url_for(".page"), 303)  # a second click: already recorded
         decision = consents.record_decision(store, client=client, text=text, decision="agreed",
                                            channel=channel, now=now(), link=link)
