@@ -24,7 +24,8 @@ Checks, each a list of problems (empty: passed):
 2. a session signed in through host A directly is valid on host B directly: both show the
    therapist's caseload;
 3. a clinic day through the balancer: ``--users`` threads in a closed loop, each with a
-   source address of its own (127.0.x.y), 70 % clients (open a fresh link, answer every
+   source address of its own (127.0.x.y; each client's visit from an address of its own,
+   as real clients open one link each), 70 % clients (open a fresh link, answer every
    questionnaire page, see the thanks) and 30 % therapists (caseload, a client's page);
    ``--seconds`` with both hosts, then host B's gunicorn (master and workers) is killed
    with SIGKILL and the load goes on ``--seconds`` with host A alone. Every POST that got
@@ -446,10 +447,18 @@ class Day:
     lock: threading.Lock = field(default_factory=threading.Lock)
     records: list[tuple[str, float, float, str | None, str]] = field(default_factory=list)
     sent: list[Sent] = field(default_factory=list)
+    visits: int = 0
 
-    def take(self) -> tuple[str, int] | None:
+    def take(self) -> tuple[str, int, str] | None:
+        """The next client's link and the address that client comes from: each visit
+        its own (real clients open one link each; one address opening a link every
+        second or two would meet the per-address link limit, 30 a minute)."""
         with self.lock:
-            return self.links.pop() if self.links else None
+            if not self.links:
+                return None
+            self.visits += 1
+            token, link_id = self.links.pop()
+            return token, link_id, source_address(VISITOR_ADDRESSES + self.visits)
 
 
 class Stop(Exception):
@@ -486,8 +495,8 @@ def answers_for(instrument: str, rng: random.Random) -> dict[str, int]:
 
 def client_user(day: Day, source: str, port: int, rng: random.Random) -> None:
     while (taken := day.take()) is not None:
-        token, link_id = taken
-        agent = Agent("127.0.0.1", port, source)
+        token, link_id, visitor = taken
+        agent = Agent("127.0.0.1", port, visitor)
         try:
             if call(day, agent, "client.open", "GET", f"/q/{token}", 303) is None:
                 continue
@@ -683,6 +692,9 @@ def stored_digests(url: str) -> tuple[Counter, Counter, int]:
 
 
 # -- the run ---------------------------------------------------------------------------
+
+
+VISITOR_ADDRESSES = 1_000  # visitors' addresses start here, after the users' own
 
 
 def source_address(n: int) -> str:
