@@ -101,7 +101,6 @@ bench: install postgres-ready
 	$(BIN)/python -m bench.briefs
 # The clinic day (issue 21): think model at 50 and 200 users and the stress model, on
 # SQLite and PostgreSQL, the digest run during each: about 25 minutes on 2 quiet cores.
-	$(BIN)/python tests/ensure_postgres.py '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.clinic_day --db sqlite postgresql --postgres-url '$(POSTGRES_URL)'
 	$(BIN)/python -m bench.ruptures
 	$(BIN)/python -m bench.audit_flood
