@@ -94,11 +94,12 @@ def test_no_token_in_the_apps_logs_when_a_link_fails(app, client, db_session, cl
     assert client.get(f"/q/{unknown}").status_code == 404
     assert client.get(f"/q/{used}").status_code == 410
 
-    def broken(session, token, now):  # a database error that names the token
+    def broken(session, token=None, **_ignored):  # a database error that names the token
         raise OperationalError("SELECT * FROM questionnaire_links WHERE token = ?",
                                (token,), Exception(f"database is locked ({token})"))
 
-    monkeypatch.setattr("outcome.web.questionnaire.open_link", broken)
+    # The link's look-up with its visit's rows (issue 21: one statement) fails.
+    monkeypatch.setattr("outcome.web.questionnaire._load_visit", broken)
     exploding = secrets.token_urlsafe(32)
     assert client.get(f"/q/{exploding}").status_code == 500
 
