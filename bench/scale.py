@@ -574,7 +574,9 @@ def stored_submissions(url: str, link_ids: list[int]) -> list[tuple[int, str, di
     from outcome.encryption import key_ring_from_config
     from outcome.models import Administration
 
-    install(key_ring_from_config({"ENCRYPTION_KEYS": os.environ["OUTCOME_ENCRYPTION_KEYS"]}))
+    # The hosts' key, for this read only: the calling process (a test worker) keeps its own.
+    previous = install(key_ring_from_config(
+        {"ENCRYPTION_KEYS": os.environ["OUTCOME_ENCRYPTION_KEYS"]}))
     engine = make_engine(url)
     try:
         with transaction(make_session_factory(engine)) as session:
@@ -584,6 +586,7 @@ def stored_submissions(url: str, link_ids: list[int]) -> list[tuple[int, str, di
             return [(r[0], r[1], dict(r[2])) for r in rows]
     finally:
         engine.dispose()
+        install(previous)
 
 
 # -- check 4: one digest per supervisor and week with two schedulers ------------------
@@ -740,6 +743,11 @@ def run(postgres_url: str, *, users: int = 24, seconds: float = 20.0, workers: i
     problems = figures["problems"]
     timings = figures["timings_s"] = {}
     mark = time.perf_counter()
+    # The hosts' encryption key is set in this process's environment while the run lasts
+    # (the digest processes and the submission check read it), then taken away again: a
+    # test worker that runs this must not go on encrypting with it (tests/test_crash.py
+    # on the same worker once built its clinic under the leaked key).
+    outer_keys = os.environ.get("OUTCOME_ENCRYPTION_KEYS")
 
     def lap(name: str) -> None:
         nonlocal mark
@@ -862,6 +870,10 @@ def run(postgres_url: str, *, users: int = 24, seconds: float = 20.0, workers: i
         figures["load_average"] = {"before": [round(x, 2) for x in load_before],
                                    "after": [round(x, 2) for x in load_after]}
     finally:
+        if outer_keys is None:
+            os.environ.pop("OUTCOME_ENCRYPTION_KEYS", None)
+        else:
+            os.environ["OUTCOME_ENCRYPTION_KEYS"] = outer_keys
         for process in reversed(processes):
             process.stop()
         database.drop()

@@ -10,6 +10,7 @@ it checks is wrong.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
@@ -39,9 +40,15 @@ def test_two_hosts_behind_haproxy_share_the_database_limits_sessions_and_digests
         pytest.skip("haproxy is not installed (`make browser-tools` installs it)")
     if not _redis_up():
         pytest.skip("no Redis at 127.0.0.1:6379 (the hosts count rate limits in it)")
+    from outcome import encryption
+
+    keys_before, ring_before = os.environ.get("OUTCOME_ENCRYPTION_KEYS"), encryption.active()
     figures = scale.run(databases.postgres_url, users=6, seconds=4.0, workers=1,
                         clients=60, therapists=2, supervisors=2)
     print(figures)
+    # The hosts' key stays theirs: the next test on this worker must not encrypt with it.
+    assert os.environ.get("OUTCOME_ENCRYPTION_KEYS") == keys_before
+    assert encryption.active() is ring_before
     failed = {name: found for name, found in figures["problems"].items() if found}
     assert not failed
     assert figures["submissions"]["acknowledged"] > 0
