@@ -4,25 +4,26 @@ authenticator with user verification, as a laptop's fingerprint reader).
 WebAuthn needs a secure context and an RP ID that is a host name: the browser goes to
 ``http://localhost:<port>`` (localhost is a secure context; an IP address is no RP ID).
 
-- ``test_a_passkey_is_added_with_the_account_slot``: the account page's slot
-  (``account/_passkeys.html``, rendered for the signed-in user) and ``passkeys.js`` add a
-  passkey through the JSON endpoints; no inline script, so no CSP violation.
-- ``test_a_browser_without_webauthn_is_told_so``: the slot says the browser cannot.
-- ``test_sign_in_with_password_and_passkey``: the whole flow, on the second step of
-  sign-in (``auth.second_factor``, which includes ``auth/_passkey_option.html``); it runs
-  once that page is in the application.
+The passkey is added as a user would: signed in with the password, the header's
+"Two-factor sign-in" link to the real ``/account/two-factor`` page (its passkeys section,
+``account/_passkeys.html``, driven by ``static/passkeys.js``), on a phone (390 px).
+
+- ``test_a_passkey_is_added_on_the_two_factor_page``: added through the JSON endpoints,
+  listed on the reloaded page; the same authenticator again is refused (excluded); no
+  inline script, so no CSP violation.
+- ``test_a_browser_without_webauthn_is_told_so``: the page says the browser cannot.
+- ``test_sign_in_with_password_and_passkey``: the whole flow: added on the page, signed
+  out, then the password and the passkey on the second step of sign-in
+  (``auth.second_factor``, which includes ``auth/_passkey_option.html``).
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
-from flask import render_template
-from flask_login import login_user
 from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
@@ -35,13 +36,13 @@ from outcome.models import Clinic
 from outcome.models import Passkey
 from outcome.models import User
 from outcome.services.passwords import hash_password
-from outcome.web.database import db_session
 from tests.helpers import artifacts
 
 ARTIFACTS = artifacts("passkeys")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+PHONE = {"width": 390, "height": 844}
 PASSWORD = "passkey password for the browser tests"
 EMAIL = "t@example.org"
 
@@ -108,27 +109,22 @@ def password_step(page, base: str) -> None:
     page.get_by_role("button", name="Sign in").click()
 
 
-def show_account_slot(app, page) -> None:
-    """The account page's passkeys slot, as the two-factor page includes it, put on the
-    page the user is on (with that page's CSRF token), and its script loaded."""
-    with app.test_request_context("/"):
-        user = db_session().scalars(select(User).where(User.email == EMAIL)).one()
-        login_user(user)
-        html = render_template("account/_passkeys.html")
-    html = re.sub(r"<script[^>]*></script>", "", html)
-    token = page.locator("input[name=csrf_token]").first.input_value()
-    html = re.sub(r'data-csrf="[^"]*"', f'data-csrf="{token}"', html)
-    page.evaluate("html => document.querySelector('main').insertAdjacentHTML('beforeend', html)",
-                  html)
-    page.add_script_tag(url="/static/passkeys.js")
+def open_two_factor_page(page, base: str) -> None:
+    """The account's two-factor page, reached as a user would: by its link in the header."""
+    page.get_by_role("link", name="Two-factor sign-in").click()
+    page.wait_for_url(base + "/account/two-factor")
+    expect(page.get_by_role("heading", name="Passkeys")).to_be_visible()
 
 
-def add_passkey(app, page, name: str) -> None:
-    show_account_slot(app, page)
+def add_passkey(page, base: str, name: str) -> None:
+    open_two_factor_page(page, base)
     page.get_by_label("Name of the new passkey").fill(name)
     with page.expect_navigation():  # the script reloads the page once it is stored
         page.get_by_role("button", name="Add a passkey").click()
     expect(page.get_by_text(f"Passkey {name} is added")).to_be_visible()
+    assert page.url == base + "/account/two-factor"
+    # The reloaded page lists it in the passkeys table.
+    expect(page.get_by_role("cell", name=name, exact=True)).to_be_visible()
 
 
 def shot(page, name: str) -> None:
@@ -141,38 +137,42 @@ def stored(app) -> list[tuple[str, int]]:
         return [(p.name, p.sign_count) for p in session.scalars(select(Passkey))]
 
 
-def test_a_passkey_is_added_with_the_account_slot(browser, live):
+def fits_a_phone(page) -> None:
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_a_passkey_is_added_on_the_two_factor_page(browser, live):
     app, base = live
-    context = browser.new_context()
+    context = browser.new_context(viewport=PHONE)
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     cdp, auth_id = authenticator(context, page)
     password_step(page, base)
     page.wait_for_url(base + "/")
-    add_passkey(app, page, "Work laptop")
-    shot(page, "1-added")
+    add_passkey(page, base, "Work laptop")
+    fits_a_phone(page)
+    shot(page, "1-added-390")
     assert [name for name, _count in stored(app)] == ["Work laptop"]
     credentials = cdp.send("WebAuthn.getCredentials", {"authenticatorId": auth_id})
     assert len(credentials["credentials"]) == 1
     assert credentials["credentials"][0]["rpId"] == "localhost"
-    # The same authenticator again: excluded, so nothing is added and the slot says so.
-    show_account_slot(app, page)
+    # The same authenticator again: excluded, so nothing is added and the page says so.
     page.get_by_label("Name of the new passkey").fill("Again")
     page.get_by_role("button", name="Add a passkey").click()
-    expect(page.locator("[data-passkey-message]").last).to_contain_text("No passkey was added")
+    expect(page.locator("[data-passkey-message]")).to_contain_text("No passkey was added")
     assert len(stored(app)) == 1
     assert page.evaluate("() => window.__cspViolations") == []
     context.close()
 
 
 def test_a_browser_without_webauthn_is_told_so(browser, live):
-    app, base = live
-    context = browser.new_context()
+    _app, base = live
+    context = browser.new_context(viewport=PHONE)
     context.add_init_script("delete window.PublicKeyCredential;")
     page = context.new_page()
     password_step(page, base)
     page.wait_for_url(base + "/")
-    show_account_slot(app, page)
+    open_two_factor_page(page, base)
     expect(page.get_by_text("This browser cannot use passkeys")).to_be_visible()
     expect(page.get_by_role("button", name="Add a passkey")).to_be_hidden()
     context.close()
@@ -180,21 +180,20 @@ def test_a_browser_without_webauthn_is_told_so(browser, live):
 
 def test_sign_in_with_password_and_passkey(browser, live):
     app, base = live
-    if "auth.second_factor" not in app.view_functions:
-        pytest.skip("the second step of sign-in (auth.second_factor) is not in this branch")
-    context = browser.new_context()
+    context = browser.new_context(viewport=PHONE)
     context.add_init_script(CSP_LISTENER)
     page = context.new_page()
     authenticator(context, page)
     password_step(page, base)
     page.wait_for_url(base + "/")
-    add_passkey(app, page, "Work laptop")
+    add_passkey(page, base, "Work laptop")
     with page.expect_navigation():
         page.get_by_role("button", name="Sign out").click()
     password_step(page, base)
     button = page.get_by_role("button", name="Sign in with a passkey")
     expect(button).to_be_visible()  # the second step, with the passkey slot
-    shot(page, "2-second-step")
+    fits_a_phone(page)
+    shot(page, "2-second-step-390")
     with page.expect_navigation(url=base + "/"):
         button.click()
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
