@@ -1,8 +1,9 @@
 """Two-factor sign-in in headless Chromium (issue 20), on a phone (390 px).
 
 A therapist sets up an authenticator app on their account page (the secret is read off
-the page and the QR code decoded with zbar's ``zbarimg``; codes are computed with
-pyotp, as the app would), saves the recovery codes, signs out, and signs in again: once
+the page and the QR code decoded with zbar's ``zbarimg``, which ``make browser-tools``
+installs: the test fails without it; codes are computed with pyotp, as the app would),
+saves the recovery codes, signs out, and signs in again: once
 with a code from the app (after a wrong code is refused), once with a recovery code.
 Neither page scrolls sideways, and axe-core finds nothing serious. Screenshots in
 ``test-artifacts/two-factor/``.
@@ -20,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs
+from urllib.parse import unquote
 from urllib.parse import urlsplit
 
 import pyotp
@@ -119,6 +121,25 @@ def next_code(totp: pyotp.TOTP) -> str:
     return totp.at(time.time() + 30)
 
 
+def decoded_qr(qr) -> dict[str, str]:
+    """The QR code as a phone's camera reads it (zbarimg on a screenshot of the element):
+    an ``otpauth://totp/`` URI's label, secret and issuer."""
+    zbarimg = shutil.which("zbarimg")
+    if zbarimg is None:
+        pytest.fail("zbarimg is not installed: run `make browser-tools` (Debian's zbar-tools)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    qr.screenshot(path=str(ARTIFACTS / "qr.png"))
+    decoded = subprocess.run([zbarimg, "--quiet", "--raw", str(ARTIFACTS / "qr.png")],
+                             capture_output=True, text=True, timeout=30, check=True)
+    uri = urlsplit(decoded.stdout.strip())
+    assert (uri.scheme, uri.netloc) == ("otpauth", "totp"), decoded.stdout
+    query = parse_qs(uri.query)
+    assert set(query) <= {"secret", "issuer", "digits", "period", "algorithm"}, query
+    assert query.get("digits", ["6"]) == ["6"] and query.get("period", ["30"]) == ["30"]
+    return {"label": unquote(uri.path.lstrip("/")), "secret": query["secret"][0],
+            "issuer": query["issuer"][0]}
+
+
 def test_enrol_then_sign_in_with_the_app_and_with_a_recovery_code(browser, live):
     base = live
     context = browser.new_context(viewport=PHONE)
@@ -137,15 +158,8 @@ def test_enrol_then_sign_in_with_the_app_and_with_a_recovery_code(browser, live)
     fits_a_phone(page)
     assert serious_axe_findings(page) == []
     shot(page, "1-set-up-390")
-    if shutil.which("zbarimg"):
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        qr.screenshot(path=str(ARTIFACTS / "qr.png"))
-        decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(ARTIFACTS / "qr.png")],
-                                 capture_output=True, text=True, timeout=30, check=True)
-        uri = urlsplit(decoded.stdout.strip())
-        assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
-        assert parse_qs(uri.query)["secret"] == [secret]
-        assert parse_qs(uri.query)["issuer"] == ["Harbour Clinic"]
+    assert decoded_qr(qr) == {"label": f"Harbour Clinic:{EMAIL}", "secret": secret,
+                              "issuer": "Harbour Clinic"}
     totp = pyotp.TOTP(secret)
     page.locator("#confirm-code").fill(totp.now())
     page.get_by_role("button", name="Confirm and turn on").click()
