@@ -406,6 +406,65 @@ def test_retention_page_lists_the_latest_dry_run_by_code(ended, auth, client, db
     assert CANARY not in html
 
 
+def _only_event(session, action: str) -> AuditEvent:
+    session.expire_all()
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+    assert len(events) == 1, [(e.action, e.object_id) for e in events]
+    return events[0]
+
+
+def _stored(session, event: AuditEvent) -> str:
+    """The event's row as stored, every column, as text."""
+    table = AuditEvent.__table__
+    return repr(tuple(session.execute(select(table).where(table.c.id == event.id)).one()))
+
+
+def _personal_data_in(session, event: AuditEvent) -> list[str]:
+    """Which of the canary clients' personal details (names, e-mail, phone, parts of them)
+    the event's stored row holds, in any column."""
+    row = _stored(session, event).lower()
+    details = (CANARY, "Canarywick", "Zebulon", CANARY_MAIL, "900123", "Control Person",
+               "control@example.net")
+    return [d for d in details if d.lower() in row]
+
+
+def test_viewing_the_erasure_page_is_audited_once_by_code(canary, auth, client, db_session):
+    """Security promise: an admin opening a client's erasure page is in the audit trail
+    (action ``admin.client.erase.view``), by code only, once per view."""
+    person, _other, _therapist, admin = canary
+    auth.login(admin.email)
+    assert _count(db_session, AuditEvent, AuditEvent.action == "admin.client.erase.view") == 0
+    assert client.get(f"/admin/clients/{person.code}/erase").status_code == 200
+    event = _only_event(db_session, "admin.client.erase.view")
+    assert (event.outcome, event.actor_user_id, event.clinic_id) == (
+        "allowed", admin.id, admin.clinic_id)
+    assert (event.object_type, event.object_id, event.client_id) == (
+        "client", person.code, person.id)
+    assert _personal_data_in(db_session, event) == []
+
+
+def test_viewing_the_retention_page_is_audited_once(ended, auth, client, db_session):
+    """Security promise: an admin opening the Retention page (which lists due clients by
+    code) is in the audit trail (action ``admin.retention.view``), naming no client."""
+    person, _other, clinic = ended
+    admin = db_session.scalar(select(User).where(User.clinic_id == clinic.id,
+                                                 User.is_admin.is_(True)))
+    retention.dry_run(db_session, clinic, dt.datetime(2026, 12, 1, 4, tzinfo=dt.UTC),
+                      base_url="http://x")
+    db_session.commit()
+    auth.login(admin.email)
+    assert _count(db_session, AuditEvent, AuditEvent.action == "admin.retention.view") == 0
+    html = client.get("/admin/retention").get_data(as_text=True)
+    assert person.code in html  # the page lists the client: the event must not
+    event = _only_event(db_session, "admin.retention.view")
+    assert (event.outcome, event.actor_user_id, event.clinic_id) == (
+        "allowed", admin.id, clinic.id)
+    assert (event.object_type, event.object_id, event.client_id) == (
+        "page", "admin.retention", None)
+    assert _personal_data_in(db_session, event) == []
+    assert person.code not in _stored(db_session, event)
+
+
 def test_erased_client_is_gone_from_the_api(canary, db_session, api):
     """Security promise: the API answers 404 for an erased client (as for no client)."""
     person, _other, therapist, _admin = canary
