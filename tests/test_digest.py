@@ -190,6 +190,27 @@ def test_a_failed_digest_is_recorded_and_retried(clinic_database):
     assert [o.status for o in retried] == ["succeeded", "skipped"]
 
 
+def test_each_digest_is_drawn_in_its_supervisors_chosen_language(clinic_database):
+    """docs/supervisors.md ("Language"): the digest is in the language chosen on the
+    supervisor's account page, English with no choice (docs/admins.md says the same)."""
+    from reports import pdf
+    factory = clinic_database
+    with transaction(factory) as session:
+        session.scalar(select(User).where(User.email == "sup1@north.example.org")).locale = "ru"
+    drawn = {}
+
+    def in_reader_language(digest):
+        drawn[digest.supervisor_name] = (pdf.reader_locale(), pdf._("Supervision digest"))
+        return fake_pdf(digest)
+
+    outcomes = run_due_digests(factory, LIB, dt.datetime(2026, 11, 23, 8, tzinfo=dt.UTC),
+                               base_url="https://x.example", render=in_reader_language,
+                               only=(None, "2026-W47"))
+    assert [o.status for o in outcomes] == ["succeeded", "succeeded"]
+    assert drawn == {"Sup1": ("ru", "Сводка для супервизии"),
+                     "Sup2": ("en", "Supervision digest")}
+
+
 def test_concurrent_schedulers_produce_exactly_one_digest_each(clinic_database, request):
     if request.config.getoption("--db") != "postgresql":
         pytest.skip("several writers at once: the PostgreSQL run covers it")
