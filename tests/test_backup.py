@@ -26,18 +26,15 @@ import subprocess
 import sys
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import pytest
-from sqlalchemy import MetaData
 from sqlalchemy import create_engine
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
 from outcome import schema
@@ -54,6 +51,7 @@ from outcome.ops import postgresql as ops_postgresql
 from outcome.services import audit
 from tests.conftest import csrf_token
 from tests.helpers import DEMO_PASSWORD
+from tests.helpers import independent_figures
 
 # Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
 pytestmark = pytest.mark.slow
@@ -85,27 +83,6 @@ def schema_name(url: str) -> str:
     options = make_url(url).query.get("options", "")
     return options.partition("search_path=")[2] or ("main" if url.startswith("sqlite") else
                                                     "public")
-
-
-def independent_figures(url: str) -> dict[str, tuple[int, str]]:
-    """Per table: row count and a SHA-256 of its rows, sorted as text (not outcome.ops)."""
-    engine = create_engine(url)
-    try:
-        metadata = MetaData()
-        with warnings.catch_warnings():  # expression indexes are not reflected; no matter
-            warnings.simplefilter("ignore", SAWarning)
-            metadata.reflect(engine)
-        figures = {}
-        with engine.connect() as conn:
-            # By name: a reflected schema loses use_alter, so the cycle alerts -> plans ->
-            # checks -> alerts (issue 19) cannot be sorted by dependency, nor need it be.
-            for _name, table in sorted(metadata.tables.items()):
-                rows = sorted(repr(tuple(row)) for row in conn.execute(select(table)))
-                figures[table.name] = (len(rows),
-                                       hashlib.sha256("\n".join(rows).encode()).hexdigest())
-        return figures
-    finally:
-        engine.dispose()
 
 
 def add_canaries(url: str) -> str:

@@ -30,6 +30,7 @@ from outcome.models import Client
 from outcome.models import Clinic
 from outcome.models import Episode
 from outcome.models import User
+from outcome.models.base import Base
 from outcome.ops import backup as ops_backup
 from outcome.services import encryption_keys
 from outcome.services.caseload import CaseloadFilter
@@ -37,6 +38,7 @@ from outcome.services.caseload import caseload
 from outcome.services.caseload import past_clients
 from outcome.services.goals import set_goals
 from tests.helpers import answer
+from tests.helpers import independent_figures
 from tests.helpers import new_app
 
 K1 = bytes(range(32))
@@ -490,6 +492,14 @@ def _no_canary_in(data: bytes) -> None:
     assert b"Canary" not in data.replace(b"Canary Clinic", b"")
 
 
+def _content_with_the_key(engine) -> dict[str, list[str]]:
+    """Per mapped table, its rows as read through the models' column types (encrypted
+    columns decrypted with the installed ring), sorted as text."""
+    with engine.connect() as conn:
+        return {name: sorted(repr(tuple(row)) for row in conn.execute(select(table)))
+                for name, table in sorted(Base.metadata.tables.items())}
+
+
 def _plain_sql(backup_file) -> bytes:
     """A PostgreSQL backup (pg_dump custom format, compressed) as plain SQL: grepping the
     archive itself could never find a canary."""
@@ -523,12 +533,24 @@ def test_backup_and_restore_drill_with_encryption_on(databases, tmp_path, ring):
             _no_canary_in(out.read_bytes())
 
         ops_backup.restore(target, out)
+        # Every table as stored (ciphertext and all) is copied exactly, figures computed by
+        # reflection as tests/test_backup.py does without encryption...
+        figures = independent_figures(target_url)
+        assert figures == independent_figures(source_url)
+        # ...and every table read with the key, every row decrypted, equals the source's.
+        restored = _content_with_the_key(target)
+        assert set(restored) == set(figures) - {"alembic_version"}  # every table
+        assert restored == _content_with_the_key(source)
+        for column, canary in CANARIES.items():  # read as plaintext: the check can fail
+            assert any(canary in row for row in restored[column.partition(".")[0]]), column
         with Session(target) as session:
             client = session.get(Client, ids["client"])
             assert client.name == CANARY_NAME
             assert [g.description for e in client.episodes for g in e.goals] == [CANARY_GOAL]
-            stored = session.execute(text("SELECT name FROM clients")).scalar_one()
-            assert stored.startswith("enc:1:k1:")
+            census = encryption_keys.key_census(session)
+        for column in CANARIES:
+            assert census[column]["k1"] >= 1, column
+        assert all(set(counts) <= {"k1"} for counts in census.values()), census
 
         ring(KeyRing())  # the key absent: unreadable ciphertext, and a clear failure
         with Session(target) as session:
@@ -538,6 +560,13 @@ def test_backup_and_restore_drill_with_encryption_on(databases, tmp_path, ring):
                 assert value.startswith("enc:1:k1:") and "Canary" not in value
             with pytest.raises(EncryptionError, match="key 'k1', which is not configured"):
                 session.get(Client, ids["client"])
+        with target.connect() as conn:  # every encrypted column, not only the canaries'
+            for name in census:
+                if not census[name]:
+                    continue
+                table, _, column = name.partition(".")
+                with pytest.raises(EncryptionError, match="key 'k1', which is not configured"):
+                    conn.execute(select(Base.metadata.tables[table].c[column])).all()
     finally:
         source.dispose()
         target.dispose()
