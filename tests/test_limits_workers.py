@@ -94,7 +94,7 @@ class Served:
                     return self
             except OSError:
                 pass
-            time.sleep(0.2)
+            time.sleep(0.05)
         self.__exit__()
         raise RuntimeError("outcome serve did not start:\n" + self.log())
 
@@ -141,12 +141,17 @@ def _let_through(server: Served) -> tuple[int, int]:
     return sum(s != 429 for s in links), sum(s != 429 for s in sign_ins)
 
 
-@pytest.fixture
-def migrated_url(fresh_database_url):
-    engine = make_engine(fresh_database_url)
+@pytest.fixture(scope="module")
+def migrated_url(databases):
+    """One migrated database for the module (a migration per server start only cost
+    time): the limits are counted outside it (each server has its own instance folder and
+    speaks from an address of its own), and all the tests write there is the count of
+    refused requests per address and minute, which nothing here reads."""
+    url = databases.new_url()
+    engine = make_engine(url)
     schema.upgrade(engine)
     engine.dispose()
-    return fresh_database_url
+    return url
 
 
 @pytest.mark.slow

@@ -61,10 +61,13 @@ class ThreadWorker(gthread.ThreadWorker):
     """gunicorn's gthread worker, with a deadline for a request's line and headers.
 
     ``gunicorn --worker-class outcome.cli.serve.ThreadWorker --threads 8`` uses it too.
-    A client that has not sent its whole request head HEADER_SECONDS after its thread took
-    it (a slowloris sends a byte a second, forever) is disconnected, so it frees the
-    thread. The body and the app's work are not bounded here.
+    A client that has not sent its whole request head ``header_seconds`` (HEADER_SECONDS
+    unless ``outcome serve --header-timeout`` set it) after its thread took it (a slowloris
+    sends a byte a second, forever) is disconnected, so it frees the thread. The body and
+    the app's work are not bounded here.
     """
+
+    header_seconds = HEADER_SECONDS  # set on the class before gunicorn forks the workers
 
     def init_process(self) -> None:
         self._heads: dict[gthread.TConn, float] = {}
@@ -73,7 +76,7 @@ class ThreadWorker(gthread.ThreadWorker):
 
     def handle(self, conn: gthread.TConn) -> bool:
         with self._heads_lock:
-            self._heads[conn] = time.monotonic() + HEADER_SECONDS
+            self._heads[conn] = time.monotonic() + self.header_seconds
         try:
             return super().handle(conn)
         finally:
@@ -94,7 +97,8 @@ class ThreadWorker(gthread.ThreadWorker):
             for conn in late:
                 del self._heads[conn]
         for conn in late:
-            self.log.debug("Closing a connection that sent no request in %.0f s", HEADER_SECONDS)
+            self.log.debug("Closing a connection that sent no request in %.0f s",
+                           self.header_seconds)
             # The thread's blocked read returns: the parser sees the client gone.
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
@@ -156,8 +160,13 @@ def rate_limit_storage(config: Mapping[str, Any], workers: int, instance_path: s
                    "(see docs/operators.md).")
 @click.option("--threads", default=THREADS, show_default=True, type=click.IntRange(1, 256),
               help="Requests each worker serves at once.")
+@click.option("--header-timeout", default=HEADER_SECONDS, show_default=True,
+              type=click.FloatRange(0.5, 300),
+              help="Seconds a client may take to send its request line and headers; then "
+                   "its connection is closed (it would hold a thread).")
 @with_appcontext
-def serve_command(host: str, port: int, workers: int, threads: int) -> None:
+def serve_command(host: str, port: int, workers: int, threads: int,
+                  header_timeout: float) -> None:
     """Serve the web application with gunicorn.
 
     Refuses to start when the database schema is not current, with the command to fix it.
@@ -185,6 +194,7 @@ def serve_command(host: str, port: int, workers: int, threads: int) -> None:
     else:
         setup.discard_setup_token(current_app.instance_path)
     engine.dispose()  # the workers open their own connections
+    ThreadWorker.header_seconds = header_timeout  # the workers are forked from this process
     click.echo(f"Listening on http://{host}:{port} with {workers} workers of {threads} threads "
                f"(public address {current_app.config['BASE_URL']}). Stop with Ctrl-C.")
     _Server({"bind": f"{host}:{port}", "workers": workers, "accesslog": "-",
