@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
 from outcome import schema
@@ -28,6 +29,7 @@ from outcome.models import User
 from outcome.services.links import issue_link
 from tests.helpers import artifacts
 from tests.helpers import consent_given
+from tests.helpers import full_page_screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("client-flow")
@@ -38,6 +40,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = pytest.mark.browser
+
+# Every rule axe runs by default. Only violations are read, so axe describes only them
+# node by node (``resultTypes``: passes and the rest keep one node each, which spares
+# building a selector for every element that passes; the violations are the same).
+AXE_RUN = "async () => await axe.run(document, {resultTypes: ['violations']})"
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +61,36 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="module")
+def migrated_sqlite(databases) -> str | None:
+    """On SQLite, one empty database migrated to head for the module, which each test
+    copies (as ``demo_databases`` copies the demo): the migrations cost seconds of
+    fsyncs a database, and every test here migrated its own. ``None`` on PostgreSQL,
+    where each test migrates a schema of its own, as before."""
+    if databases.backend != "sqlite":
+        return None
+    url = databases.new_url()
+    engine = make_engine(url)
+    schema.upgrade(engine)
+    engine.dispose()
+    return make_url(url).database
+
+
 @pytest.fixture
-def live(databases, tmp_path, request, make_app):
-    """The app on a loopback port, with a clinic, a client and an issued link.
+def live(databases, migrated_sqlite, tmp_path, request, make_app):
+    """The app on a loopback port, with a fresh database of its own (migrated to head)
+    holding a clinic, a client and an issued link.
 
     With ``@pytest.mark.vas`` the clinic has installed SRS-type wording, attested it,
     and asks for it before each session.
     """
     url = databases.new_url()
-    engine = make_engine(url)
-    schema.upgrade(engine)
-    engine.dispose()
+    if migrated_sqlite is not None:
+        shutil.copyfile(migrated_sqlite, make_url(url).database or "")
+    else:
+        engine = make_engine(url)
+        schema.upgrade(engine)
+        engine.dispose()
     folder = tmp_path / "instruments"
     folder.mkdir()
     vas = request.node.get_closest_marker("vas") is not None
@@ -113,7 +139,7 @@ def live(databases, tmp_path, request, make_app):
 
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    full_page_screenshot(page, ARTIFACTS / f"{name}.png")
 
 
 def serious_violations(browser, url: str) -> list[str]:
@@ -122,7 +148,7 @@ def serious_violations(browser, url: str) -> list[str]:
     page = context.new_page()
     page.goto(url)
     page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => await axe.run()")
+    result = page.evaluate(AXE_RUN)
     context.close()
     return [f"{v['id']}: {v['help']}" for v in result["violations"]
             if v["impact"] in ("serious", "critical")]
@@ -228,7 +254,7 @@ def test_no_serious_accessibility_violations(browser, live):
             page.goto(f"{base}/q/")
         act(page)
         page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => await axe.run()")
+        result = page.evaluate(AXE_RUN)
         findings[name] = [f"{v['id']}: {v['help']}" for v in result["violations"]
                           if v["impact"] in ("serious", "critical")]
     context.close()

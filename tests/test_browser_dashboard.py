@@ -43,6 +43,7 @@ from tests.helpers import DEMO_NOW
 from tests.helpers import DEMO_PASSWORD
 from tests.helpers import DEMO_TODAY
 from tests.helpers import artifacts
+from tests.helpers import full_page_screenshot
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = artifacts("dashboard")
@@ -262,7 +263,7 @@ class Inspector:
         for text in page.evaluate(SVG_CHECK):
             self.findings.append(f"{where}: {text}")
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        full_page_screenshot(page, ARTIFACTS / f"{name}.png")
 
     def sign_in(self, email: str) -> None:
         page = self.goto("/login")

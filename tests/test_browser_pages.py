@@ -68,6 +68,7 @@ from outcome.services.setup import issue_setup_token
 from tests.helpers import DEMO_NOW
 from tests.helpers import DEMO_PASSWORD
 from tests.helpers import artifacts
+from tests.helpers import full_page_screenshot
 from tests.test_office_wording import OVERLAY
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,6 +108,8 @@ class World:
     setup_token: str  # its one-time setup token
     visit_tokens: dict[int, str]  # viewport width -> a link to answer (PHQ-9 among them)
     support: dict[str, int] = field(default_factory=dict)  # issue 19: check and plan ids
+    # Staff role -> the cookies of its session, signed in once through the login form.
+    signed_in: dict[str, list] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -593,12 +596,17 @@ def _context(browser, world: World, who: str | None, viewport: dict, locale: str
     if who == "kiosk":
         context.add_cookies([{"name": "outcome_kiosk", "value": world.kiosk_token,
                               "url": world.base}])
+    elif who in world.signed_in:
+        # Signed in by an earlier context: its session (the language follows each
+        # request's Accept-Language, not the session), as a browser kept open would.
+        context.add_cookies(world.signed_in[who])
     elif who in ("therapist", "supervisor", "admin"):
         page.goto(world.base + "/login")
         page.locator("input[name=email]").fill(world.emails[who])
         page.locator("input[name=password]").fill(PASSWORD)
         page.locator("main form button[type=submit]").click()
         page.wait_for_url(world.base + "/")
+        world.signed_in[who] = context.cookies()
     return context, page, base
 
 
@@ -624,11 +632,14 @@ def _visit(browser, world: World, viewport: dict, check: Callable, locale: str =
                 if status != entry.status:
                     problems.append(f"{where}: status {status}, not {entry.status}")
                     continue
+                if who in world.signed_in and page.url.startswith(world.base + "/login"):
+                    problems.append(f"{where}: signed out, shown {page.url}")
+                    continue
                 visited += 1
                 problems += [f"{where}: {p}" for p in check(page) + axe_findings(page)]
                 suffix = "" if locale.startswith("en") else f"-{locale[:2]}"
-                page.screenshot(path=str(
-                    ARTIFACTS / f"{entry.name}-{viewport['width']}{suffix}.png"), full_page=True)
+                full_page_screenshot(
+                    page, ARTIFACTS / f"{entry.name}-{viewport['width']}{suffix}.png")
         finally:
             context.close()
     return problems, visited
@@ -702,7 +713,7 @@ def test_a_clients_visit_fits_and_axe_finds_nothing_serious(browser, world, view
     def look(name: str) -> None:
         seen.append(name)
         problems.extend(f"{name} ({width} px): {p}" for p in check(page) + axe_findings(page))
-        page.screenshot(path=str(ARTIFACTS / f"visit-{name}-{width}.png"), full_page=True)
+        full_page_screenshot(page, ARTIFACTS / f"visit-{name}-{width}.png")
 
     try:
         page.goto(f"{base}/q/{world.visit_tokens[width]}")
