@@ -1350,8 +1350,9 @@ def body_text(response) -> str:
     return data.decode()
 
 
-def leaks(world, case: Case, response) -> list[str]:
-    text = body_text(response) + "\n" + "\n".join(
+def leaks(world, case: Case, response, body: str) -> list[str]:
+    """``body``: the response's :func:`body_text` (read once per response)."""
+    text = body + "\n" + "\n".join(
         f"{k}: {v}" for k, v in response.headers.items())
     lowered = text.lower()
     sent = (case.url + " " + " ".join(case.data.values())).lower()
@@ -1455,6 +1456,19 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
         if match and match.group(1).lower() not in AUDIT_TABLES:
             writes.append(match.group(1))
 
+    def events_since(last: int) -> list:
+        return connection.execute(select(AuditEvent).where(AuditEvent.id > last)
+                                  .order_by(AuditEvent.id)).all()
+
+    # The highest audit event id, when no request has been made since it was read (the
+    # events read after an audited request end with it): saves a query before most
+    # audited requests, which come one after another.
+    latest: int | None = None
+
+    def latest_id() -> int:
+        return latest if latest is not None else (
+            connection.scalar(select(func.max(AuditEvent.id))) or 0)
+
     rows = snapshot(connection)
     event.listen(connection, "before_cursor_execute", capture)
     try:
@@ -1462,22 +1476,24 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
             audited = (case.endpoint in CLIENT_DATA_ENDPOINTS and case.role in STAFF
                        and case.expect is not METHOD_NOT_ALLOWED)
             if audited and case.method == "POST":
-                last = connection.scalar(select(func.max(AuditEvent.id))) or 0
+                last = latest_id()
                 refused = actors[case.role].request(case, POLICY[case.endpoint].copy_session,
                                                     csrf=False)
-                events = connection.execute(select(AuditEvent).where(AuditEvent.id > last)
-                                            .order_by(AuditEvent.id)).all()
+                events = events_since(last)
+                latest = events[-1].id if events else last
                 results.csrf_audited += 1
                 if problem := csrf_audit_problem(world, case, refused, events):
                     results.csrf.append(problem)
             if audited:
-                last = connection.scalar(select(func.max(AuditEvent.id))) or 0
+                last = latest_id()
             writes.clear()
+            latest = None  # a request is made: the events read before are no longer all
             response = actors[case.role].request(case, POLICY[case.endpoint].copy_session)
             if problem := status_problem(case, response):
                 results.status.append(problem)
-            results.leaks += leaks(world, case, response)
-            body = body_text(response).lower()
+            text = body_text(response)
+            results.leaks += leaks(world, case, response, text)
+            body = text.lower()
             results.shown.update(
                 shown for shown in world.must_show
                 if shown[:3] == (case.role, case.endpoint, case.obj.label)
@@ -1487,8 +1503,8 @@ def run_matrix(app, world, connection) -> SimpleNamespace:
                 page.setdefault(normalised(response), []).append(case.obj.label)
             if audited:
                 results.audited += 1
-                events = connection.execute(select(AuditEvent).where(AuditEvent.id > last)
-                                            .order_by(AuditEvent.id)).all()
+                events = events_since(last)
+                latest = events[-1].id if events else last
                 if problem := audit_problem(world, case, events):
                     results.audit.append(problem)
             if writes:  # something was written (perhaps rolled back): compare every row

@@ -29,6 +29,7 @@ from flask_login import user_unauthorized
 from flask_wtf import FlaskForm
 from sqlalchemy import func
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 from wtforms import EmailField
 from wtforms import PasswordField
@@ -201,7 +202,9 @@ def load_user(identity: str) -> User | None:
     user_id, _, version = identity.partition(":")
     if not (user_id.isdigit() and version.isdigit()):
         return None
-    user = db_session().get(User, int(user_id))
+    # The clinic comes in the same query: every signed-in request reads it next (the
+    # session limits, then the second-factor rule), and finds it in the identity map.
+    user = db_session().get(User, int(user_id), options=[joinedload(User.clinic)])
     if user is None or not user.is_active or user.session_version != int(version):
         return None
     return user

@@ -98,6 +98,8 @@ def due_briefs(session: Session, now: dt.datetime) -> list[tuple[User, str]]:
         local = now.astimezone(tz)
         today = local.date()
         busy = therapists_with_appointments(session, clinic, today)
+        if not busy:
+            continue  # nobody is due (the job asks every 15 minutes, weekends included)
         for therapist in _therapists(session, clinic):
             if therapist.id not in busy or _local_created(therapist, tz) > today:
                 continue
