@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
+from signal import SIGKILL
 from typing import Any
 from urllib.parse import urlencode
 
@@ -221,7 +222,8 @@ class Server:
         self.process = subprocess.Popen(
             [OUTCOME, "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.workers)],
-            env=self.env, cwd=ROOT, stdout=self._out, stderr=self._err)
+            env=self.env, cwd=ROOT, stdout=self._out, stderr=self._err,
+            start_new_session=True)  # its own process group: stop() ends master and workers
         try:
             self._wait_until_ready()
         except BaseException:
@@ -247,13 +249,11 @@ class Server:
         raise RuntimeError(f"outcome serve did not answer /healthz in 60 s:\n{self.log()}")
 
     def stop(self) -> None:
+        """Kill the master and its workers at once. The tests read the logs before, and a
+        graceful stop is not what they test: it took a worker seconds of CPU to exit."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+            os.killpg(self.process.pid, SIGKILL)
+            self.process.wait(timeout=30)
         for handle in (self._out, self._err):
             handle.close()
 
@@ -627,7 +627,10 @@ def _stand_in_pdf(digest) -> bytes:
 
 def scheduler_process(url: str, instance: str, commands, answers, barrier) -> None:
     """A scheduler of its own (own app, engine and connections): for each ``now`` it is
-    sent, wait for the other scheduler, run the digest job, answer what it did."""
+    sent, wait for the other scheduler, run the digest job, answer what it did.
+
+    It starts (imports) while the test seeds the clinic, and builds its app once sent
+    "seeded"."""
     os.environ["OUTCOME_INSTANCE_PATH"] = instance
     try:
         from outcome.jobs import send_digests
@@ -646,6 +649,7 @@ def scheduler_process(url: str, instance: str, commands, answers, barrier) -> No
         # stand-in draws it (the job still calls it between the claim and the archive).
         import reports.digest_pdf
         reports.digest_pdf.render_digest = _stand_in_pdf
+        assert commands.get() == "seeded"
         # A child process has no fixtures: the helper behind conftest's make_app.
         app = new_app(url, SECRET_KEY="k" * 40, BASE_URL="https://outcome.example")
         answers.put(("ready", os.getpid()))
@@ -663,7 +667,6 @@ def scheduler_process(url: str, instance: str, commands, answers, barrier) -> No
 @pytest.mark.slow
 def test_two_schedulers_give_one_digest_per_supervisor_and_week_for_a_year(
         fresh_database_url, tmp_path):
-    supervisors = _digest_clinic(fresh_database_url)
     context = multiprocessing.get_context("spawn")  # fresh processes, no forked engines
     barrier = context.Barrier(2)
     channels = [(context.Queue(), context.Queue()) for _ in range(2)]
@@ -681,6 +684,9 @@ def test_two_schedulers_give_one_digest_per_supervisor_and_week_for_a_year(
     try:
         for process in processes:
             process.start()
+        supervisors = _digest_clinic(fresh_database_url)
+        for commands, _answers in channels:
+            commands.put("seeded")
         for _commands, answers in channels:
             assert answer(answers)[0] == "ready"
         start = time.perf_counter()
