@@ -29,6 +29,7 @@ every clinic).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import http.client
 import json
 import logging
@@ -138,54 +139,75 @@ def shared_database(databases) -> Iterator[tuple[str, Any]]:
     engine.dispose()
 
 
+def build_clinic(url: str, factory: Any, clients: int, links: bool = False,
+                 intake: Callable[[int], dict[str, dict]] | None = None) -> Setup:
+    """Commit a clinic of its own in the database at ``url``; ``intake(n)``:
+    {instrument: answers} stored for client ``n`` before the test."""
+    from outcome.core.answers import parse_answers
+    from outcome.services.submissions import submit_administration
+
+    now = dt.datetime.now(dt.UTC)
+    slug = f"concurrency-{uuid.uuid4().hex[:12]}"  # a clinic per test
+    codes, tokens, episodes = [], [], []
+    with transaction(factory) as session:
+        clinic = Clinic(slug=slug, name="Concurrency Clinic")
+        session.add(clinic)
+        session.flush()
+        admin = User(clinic_id=clinic.id, email=f"admin@{slug}.example.org",
+                     display_name="Ada Admin", is_admin=True)
+        therapist = User(clinic_id=clinic.id, email=f"t@{slug}.example.org",
+                         display_name="Theo Therapist", is_therapist=True)
+        session.add_all([admin, therapist])
+        session.flush()
+        token, secret = create_token(session, user=therapist, name="EHR",
+                                     scopes=("read", "write"), created_by=therapist, now=now)
+        for n in range(clients):
+            client, episode = register_client(session, therapist, name=f"Client {n}",
+                                              opened_on=now.date())
+            codes.append(client.code)
+            episodes.append(episode.id)
+            consent_given(session, client, now)  # agreed before (issue 20)
+            for instrument_id, answers in (intake(n) if intake else {}).items():
+                instrument = LIB.get(instrument_id)
+                submit_administration(
+                    session, episode=episode, instrument=instrument,
+                    answers=parse_answers(instrument, answers),
+                    completed_dt=now - dt.timedelta(days=7),
+                    idempotency_key=f"intake:{slug}:{n}:{instrument_id}", library=LIB,
+                    now=now - dt.timedelta(days=7))
+            if links:
+                tokens.append(issue_link(session, episode=episode, purpose="pre",
+                                         now=now, library=LIB)[1])
+        session.flush()
+        clinic_id, token_id = clinic.id, token.id
+    return Setup(url, factory, secret, codes, clinic_id, token_id, episodes, tokens)
+
+
 @pytest.fixture
-def setup_clinic(shared_database) -> Callable[..., Setup]:
-    url, factory = shared_database
+def setup_clinic(fresh_database_url) -> Iterator[Callable[..., Setup]]:
+    """``setup_clinic(clients, links=, intake=)``: a fresh migrated database with one
+    clinic (for the server tests of other modules, which import it)."""
+    engines = []
 
     def build(clients: int, links: bool = False,
               intake: Callable[[int], dict[str, dict]] | None = None) -> Setup:
-        """``intake(n)``: {instrument: answers} stored for client ``n`` before the test."""
-        from outcome.core.answers import parse_answers
-        from outcome.services.submissions import submit_administration
+        engine = make_engine(fresh_database_url)
+        engines.append(engine)
+        schema.upgrade(engine)
+        return build_clinic(fresh_database_url, make_session_factory(engine), clients,
+                            links, intake)
 
-        now = dt.datetime.now(dt.UTC)
-        slug = f"concurrency-{uuid.uuid4().hex[:12]}"  # a clinic per test
-        codes, tokens, episodes = [], [], []
-        with transaction(factory) as session:
-            clinic = Clinic(slug=slug, name="Concurrency Clinic")
-            session.add(clinic)
-            session.flush()
-            admin = User(clinic_id=clinic.id, email=f"admin@{slug}.example.org",
-                         display_name="Ada Admin", is_admin=True)
-            therapist = User(clinic_id=clinic.id, email=f"t@{slug}.example.org",
-                             display_name="Theo Therapist", is_therapist=True)
-            session.add_all([admin, therapist])
-            session.flush()
-            token, secret = create_token(session, user=therapist, name="EHR",
-                                         scopes=("read", "write"), created_by=therapist,
-                                         now=now)
-            for n in range(clients):
-                client, episode = register_client(session, therapist, name=f"Client {n}",
-                                                  opened_on=now.date())
-                codes.append(client.code)
-                episodes.append(episode.id)
-                consent_given(session, client, now)  # agreed before (issue 20)
-                for instrument_id, answers in (intake(n) if intake else {}).items():
-                    instrument = LIB.get(instrument_id)
-                    submit_administration(
-                        session, episode=episode, instrument=instrument,
-                        answers=parse_answers(instrument, answers),
-                        completed_dt=now - dt.timedelta(days=7),
-                        idempotency_key=f"intake:{slug}:{n}:{instrument_id}", library=LIB,
-                        now=now - dt.timedelta(days=7))
-                if links:
-                    tokens.append(issue_link(session, episode=episode, purpose="pre",
-                                             now=now, library=LIB)[1])
-            session.flush()
-            clinic_id, token_id = clinic.id, token.id
-        return Setup(url, factory, secret, codes, clinic_id, token_id, episodes, tokens)
+    yield build
+    for engine in engines:
+        engine.dispose()
 
-    return build
+
+@pytest.fixture
+def shared_clinic(shared_database) -> Callable[..., Setup]:
+    """``shared_clinic(clients, links=, intake=)``: a clinic of its own in the module's
+    database (this module's tests)."""
+    url, factory = shared_database
+    return functools.partial(build_clinic, url, factory)
 
 
 # --- a real server and real clients ---------------------------------------------------------
@@ -204,8 +226,11 @@ class Reply:
 class Server:
     """``outcome serve`` (gunicorn) on a free loopback port; its output kept in files."""
 
-    def __init__(self, url: str, folder: Path, workers: int) -> None:
+    def __init__(self, url: str, folder: Path, workers: int, kill: bool = False) -> None:
+        """``kill``: :meth:`stop` kills master and workers at once (this module's tests,
+        which read the logs before) instead of stopping gunicorn gracefully."""
         self.port = free_port()
+        self.kill = kill
         self.folder = folder
         self.workers = workers
         folder.mkdir(parents=True, exist_ok=True)
@@ -223,7 +248,7 @@ class Server:
             [OUTCOME, "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", str(self.workers)],
             env=self.env, cwd=ROOT, stdout=self._out, stderr=self._err,
-            start_new_session=True)  # its own process group: stop() ends master and workers
+            start_new_session=True)  # its own process group: master and workers
         try:
             self._wait_until_ready()
         except BaseException:
@@ -249,12 +274,21 @@ class Server:
         raise RuntimeError(f"outcome serve did not answer /healthz in 60 s:\n{self.log()}")
 
     def stop(self) -> None:
-        """Kill the master and its workers at once. The tests read the logs before, and a
-        graceful stop is not what they test: it waited for each worker's interpreter to
-        wind down (about 0.4 s of CPU a worker, seconds on a busy machine)."""
+        """Stop gunicorn gracefully, or with ``kill`` kill its process group at once: this
+        module's tests read the logs before, and a graceful stop is not what they test
+        (it waits for each worker's interpreter to wind down: about 0.4 s of CPU a
+        worker, seconds on a busy machine)."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, SIGKILL)
-            self.process.wait(timeout=30)
+            if self.kill:
+                os.killpg(self.process.pid, SIGKILL)
+                self.process.wait(timeout=30)
+            else:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
         for handle in (self._out, self._err):
             handle.close()
 
@@ -302,7 +336,8 @@ class Server:
 def shared_server(shared_database, tmp_path_factory) -> Iterator[Server]:
     """``outcome serve`` with 4 workers on the module's database, for the tests that
     need one of 4 workers (each reads the logs from its own :meth:`Server.mark`)."""
-    with Server(shared_database[0], tmp_path_factory.mktemp("server"), workers=4) as server:
+    with Server(shared_database[0], tmp_path_factory.mktemp("server"), workers=4,
+                kill=True) as server:
         yield server
 
 
@@ -355,9 +390,9 @@ def figures(name: str, **values: Any) -> None:
 
 
 @pytest.mark.slow
-def test_one_api_submission_sent_100_times_at_once_is_stored_once(setup_clinic,
+def test_one_api_submission_sent_100_times_at_once_is_stored_once(shared_clinic,
                                                                   shared_server):
-    setup = setup_clinic(clients=1)
+    setup = shared_clinic(clients=1)
     path = f"/api/v1/clients/{setup.codes[0]}/administrations"
     body = json.dumps({"instrument": "phq9", "answers": phq9(2, item9=1)})
     headers = api_headers(setup.secret, **{"Idempotency-Key": str(uuid.uuid4())})
@@ -383,9 +418,9 @@ def test_one_api_submission_sent_100_times_at_once_is_stored_once(setup_clinic,
 
 
 @pytest.mark.slow
-def test_a_questionnaire_page_double_submitted_at_once_is_stored_once(setup_clinic,
+def test_a_questionnaire_page_double_submitted_at_once_is_stored_once(shared_clinic,
                                                                       shared_server):
-    setup = setup_clinic(clients=1, links=True)
+    setup = shared_clinic(clients=1, links=True)
     server, since = shared_server, shared_server.mark()
     opened = server.request("GET", f"/q/{setup.link_tokens[0]}")
     assert opened.status == 303
@@ -416,10 +451,10 @@ def test_a_questionnaire_page_double_submitted_at_once_is_stored_once(setup_clin
 
 
 @pytest.mark.slow
-def test_submissions_for_40_clients_at_once_are_all_stored(setup_clinic, tmp_path):
-    setup = setup_clinic(clients=40)
+def test_submissions_for_40_clients_at_once_are_all_stored(shared_clinic, tmp_path):
+    setup = shared_clinic(clients=40)
     # The default of `outcome serve`: 2 workers (the shared server has 4).
-    with Server(setup.url, tmp_path / "server", workers=2) as server:
+    with Server(setup.url, tmp_path / "server", workers=2, kill=True) as server:
         tasks = [(lambda code=code, n=n: server.request(
                      "POST", f"/api/v1/clients/{code}/administrations",
                      json.dumps({"instrument": "phq9", "answers": phq9(n % 4)}),
@@ -453,7 +488,7 @@ def test_submissions_for_40_clients_at_once_are_all_stored(setup_clinic, tmp_pat
 
 
 @pytest.mark.slow
-def test_a_clients_two_questionnaires_sent_together_both_reach_the_signals(setup_clinic,
+def test_a_clients_two_questionnaires_sent_together_both_reach_the_signals(shared_clinic,
                                                                            shared_server):
     """PHQ-9 and GAD-7 of one session, posted at the same moment (as an EHR does).
 
@@ -462,7 +497,7 @@ def test_a_clients_two_questionnaires_sent_together_both_reach_the_signals(setup
     signals lose a score and the critical answer's urgency.
     """
     clients = 24
-    setup = setup_clinic(clients=clients, intake=lambda n: {"phq9": phq9(1), "gad7": gad7(1)})
+    setup = shared_clinic(clients=clients, intake=lambda n: {"phq9": phq9(1), "gad7": gad7(1)})
     server, since = shared_server, shared_server.mark()
     tasks = []
     for code in setup.codes:
@@ -503,7 +538,7 @@ def test_a_clients_two_questionnaires_sent_together_both_reach_the_signals(setup
 
 
 @pytest.mark.slow
-def test_an_alert_acknowledged_while_a_new_critical_answer_arrives(setup_clinic,
+def test_an_alert_acknowledged_while_a_new_critical_answer_arrives(shared_clinic,
                                                                    shared_server):
     """The therapist acknowledges a critical answer as the client sends another one.
 
@@ -512,7 +547,7 @@ def test_an_alert_acknowledged_while_a_new_critical_answer_arrives(setup_clinic,
     the alerts left open.
     """
     clients = 24
-    setup = setup_clinic(clients=clients, intake=lambda n: {"phq9": phq9(1, item9=1)})
+    setup = shared_clinic(clients=clients, intake=lambda n: {"phq9": phq9(1, item9=1)})
     with transaction(setup.factory) as session:
         alerts = dict(session.execute(
             select(Client.code, Alert.id).join(Episode, Episode.client_id == Client.id)
