@@ -36,13 +36,10 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import warnings
 from pathlib import Path
-from typing import NamedTuple
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import MetaData
 from sqlalchemy import create_engine
 from sqlalchemy import func
@@ -54,8 +51,6 @@ from sqlalchemy.exc import SAWarning
 from sqlalchemy.orm import Session
 
 from outcome import schema
-from outcome.cli import application as cli_application
-from outcome.cli.main import cli
 from outcome.db import make_engine
 from outcome.extensions import database
 from outcome.models import AuditEvent
@@ -69,6 +64,7 @@ from outcome.ops import postgresql as ops_postgresql
 from outcome.services import audit
 from tests.conftest import csrf_token
 from tests.helpers import DEMO_PASSWORD
+from tests.inprocess import invoke
 
 # Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
 pytestmark = pytest.mark.slow
@@ -93,47 +89,6 @@ def cli_env(tmp_path: Path, url: str) -> dict[str, str]:
 def run(env, *args, timeout=300):
     return subprocess.run([OUTCOME, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
-
-
-class Ran(NamedTuple):
-    """What :func:`invoke` returns: the fields of a finished process that tests read."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def invoke(env: dict[str, str], *args: str, input: str | None = None) -> Ran:
-    """`outcome ARGS` run in this process with the environment ``env`` (as :func:`run`
-    would start it): the real command group, so the same commands, configuration, app,
-    messages and exit status (click's, as in its standalone mode: 1 after an error, after
-    "Aborted!"). An exception that escapes is reported as a process would: exit status 1
-    and its traceback on stderr. The environment is as before afterwards, and the engine of
-    each app the command built is disposed of."""
-    changes: dict[str, str | None] = {k: v for k, v in env.items() if os.environ.get(k) != v}
-    changes |= {k: None for k in os.environ if k not in env}
-    changes.setdefault("FLASK_RUN_FROM_CLI", None)  # set by the group for Flask commands
-    built = []
-    real_build_app = cli_application.build_app
-
-    def build_app():
-        app = real_build_app()
-        built.append(app)
-        return app
-
-    cli_application.build_app = build_app
-    try:
-        result = CliRunner(env=changes).invoke(cli, list(args), input=input,
-                                               catch_exceptions=True)
-    finally:
-        cli_application.build_app = real_build_app
-        for app in built:
-            database(app).engine.dispose()
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        stderr += "Traceback (most recent call last):\n" + "".join(
-            traceback.format_exception(result.exception))
-    return Ran(result.exit_code, result.stdout, stderr)
 
 
 def schema_name(url: str) -> str:
