@@ -10,6 +10,16 @@ Also: a restore refuses a database that is not empty; a damaged backup fails wit
 line and leaves the target as it was; a backup taken while rows are being written is
 consistent; a backup from an older schema says to run `outcome db upgrade`.
 
+Real processes (:func:`run`) where the process is the point: the drill's `outcome backup`,
+`outcome restore` and `outcome config check` (what an operator runs), a refused restore's
+exit status and one line on stderr (nothing else, no warning, reaches a real stderr), the
+backup taken while another process's rows are written, and the client tools missing from
+a process's PATH. The other cases are about what backup and restore decide and say; they
+run the same `outcome` command group in this process (:func:`invoke`: click's runner, the
+same configuration from the same variables, the app built by the same
+``outcome.cli.application.build_app``), which costs ~0.3 s where a process costs ~2 s of
+CPU (importing the application), and the module has some twenty of them.
+
 ``-s`` shows the drill's figures (sizes and times); docs/operators.md quotes them.
 """
 
@@ -52,6 +62,7 @@ from outcome.services import audit
 from tests.conftest import csrf_token
 from tests.helpers import DEMO_PASSWORD
 from tests.helpers import independent_figures
+from tests.inprocess import invoke
 
 # Nearly every test here runs `outcome backup`/`restore` (pg_dump, psql) as processes.
 pytestmark = pytest.mark.slow
@@ -267,7 +278,7 @@ def test_a_backup_never_replaces_the_database_itself(source):
     database_file = make_url(source["url"]).database
     before = independent_figures(source["url"])
     for target in (database_file, f"{database_file}-wal"):
-        result = run(source["env"], "backup", "--out", target)
+        result = invoke(source["env"], "backup", "--out", target)
         assert result.returncode == 1
         assert "is the database itself" in result.stderr
     assert independent_figures(source["url"]) == before
@@ -275,8 +286,7 @@ def test_a_backup_never_replaces_the_database_itself(source):
 
 def test_restore_without_yes_asks_first(source, fresh_database_url, tmp_path):
     env = cli_env(tmp_path, fresh_database_url)
-    result = subprocess.run([OUTCOME, "restore", str(source["file"])], env=env, cwd=ROOT,
-                            input="n\n", capture_output=True, text=True, timeout=120)
+    result = invoke(env, "restore", str(source["file"]), input="n\n")
     assert result.returncode == 1
     assert "Restore it into" in result.stdout and "Aborted" in result.stderr
     assert independent_figures(fresh_database_url) == {}
@@ -288,15 +298,16 @@ def test_an_empty_alembic_version_counts_as_empty(source, fresh_database_url, tm
         conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL "
                           "PRIMARY KEY)"))
     engine.dispose()
-    result = run(cli_env(tmp_path, fresh_database_url), "restore", str(source["file"]), "--yes")
+    result = invoke(cli_env(tmp_path, fresh_database_url), "restore", str(source["file"]),
+                    "--yes")
     assert result.returncode == 0, result.stderr
     assert ": OK" in result.stdout
 
 
 def test_force_replaces_everything_in_a_database(source, fresh_database_url, tmp_path):
     small_database(fresh_database_url)
-    result = run(cli_env(tmp_path, fresh_database_url), "restore", str(source["file"]),
-                 "--yes", "--force")
+    result = invoke(cli_env(tmp_path, fresh_database_url), "restore", str(source["file"]),
+                    "--yes", "--force")
     assert result.returncode == 0, result.stderr
     assert ": OK" in result.stdout
     assert independent_figures(fresh_database_url) == independent_figures(source["url"])
@@ -329,7 +340,7 @@ def test_a_damaged_backup_fails_clearly_and_changes_nothing(source, fresh_databa
     before = independent_figures(fresh_database_url)
     env = cli_env(tmp_path, fresh_database_url)
     # --force: even the emptying of a database that is not empty must not happen.
-    result = run(env, "restore", str(damaged), "--yes", "--force")
+    result = invoke(env, "restore", str(damaged), "--yes", "--force")
     assert result.returncode == 1, result.stdout
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -343,7 +354,7 @@ def test_restore_needs_the_manifest_and_the_same_backend(source, fresh_database_
     env = cli_env(tmp_path, fresh_database_url)
     lonely = tmp_path / source["file"].name
     shutil.copyfile(source["file"], lonely)
-    result = run(env, "restore", str(lonely), "--yes")
+    result = invoke(env, "restore", str(lonely), "--yes")
     assert result.returncode == 1
     assert "no manifest at" in result.stderr
 
@@ -351,7 +362,7 @@ def test_restore_needs_the_manifest_and_the_same_backend(source, fresh_database_
     other = "postgresql" if databases.backend == "sqlite" else "sqlite"
     manifest["backend"] = other
     ops_manifest.manifest_path(lonely).write_text(json.dumps(manifest))
-    result = run(env, "restore", str(lonely), "--yes")
+    result = invoke(env, "restore", str(lonely), "--yes")
     assert result.returncode == 1
     assert f"is a {other} backup and the configured database is {databases.backend}" \
         in result.stderr
@@ -363,16 +374,16 @@ def test_a_backup_of_an_older_schema_says_to_upgrade(fresh_database_url, databas
     small_database(older, revision="0005")
     env = cli_env(tmp_path, older)
     out = tmp_path / "older.backup"
-    assert run(env, "backup", "--out", str(out)).returncode == 0
+    assert invoke(env, "backup", "--out", str(out)).returncode == 0
     target_env = cli_env(tmp_path, fresh_database_url)
-    restored = run(target_env, "restore", str(out), "--yes")
+    restored = invoke(target_env, "restore", str(out), "--yes")
     assert restored.returncode == 0, restored.stderr
     assert ": OK" in restored.stdout
     assert (f"Schema at 0005; this version of outcome needs {schema.head_revision()}: run "
             "`outcome db upgrade`") in restored.stdout
-    assert run(target_env, "config", "check").returncode == 1
-    assert run(target_env, "db", "upgrade").returncode == 0
-    assert run(target_env, "config", "check").returncode == 0
+    assert invoke(target_env, "config", "check").returncode == 1
+    assert invoke(target_env, "db", "upgrade").returncode == 0
+    assert invoke(target_env, "config", "check").returncode == 0
 
 
 def test_a_backup_taken_while_rows_are_written_is_consistent(fresh_database_url, databases,
@@ -435,7 +446,7 @@ def test_a_backup_taken_while_rows_are_written_is_consistent(fresh_database_url,
         copy_engine.dispose()
     else:  # the dump is the copy: restore it and compare with the manifest
         target = databases.new_url()
-        restored = run(cli_env(tmp_path, target), "restore", str(out), "--yes")
+        restored = invoke(cli_env(tmp_path, target), "restore", str(out), "--yes")
         assert restored.returncode == 0, restored.stderr
         assert ": OK" in restored.stdout
         assert independent_figures(target)["clients"][0] == copied
@@ -469,13 +480,13 @@ def test_leftover_objects_stop_a_restore_until_forced(source, fresh_database_url
                           "LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$"))
     engine.dispose()
     env = cli_env(tmp_path, fresh_database_url)
-    result = run(env, "restore", str(source["file"]), "--yes")
+    result = invoke(env, "restore", str(source["file"]), "--yes")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert "already exists" in lines[0] and "--force replaces them" in lines[0]
     assert independent_figures(fresh_database_url) == {}
-    forced = run(env, "restore", str(source["file"]), "--yes", "--force")
+    forced = invoke(env, "restore", str(source["file"]), "--yes", "--force")
     assert forced.returncode == 0, forced.stderr
     assert ": OK" in forced.stdout
 
@@ -498,11 +509,11 @@ def test_a_whole_postgresql_database_without_search_path(databases, tmp_path):
                                   for name in names)
         small_database(source_url)
         out = tmp_path / "whole.dump"
-        made = run(cli_env(tmp_path, source_url), "backup", "--out", str(out))
+        made = invoke(cli_env(tmp_path, source_url), "backup", "--out", str(out))
         assert made.returncode == 0, made.stderr
         manifest = ops_manifest.read_manifest(ops_manifest.manifest_path(out))
         assert manifest["postgresql"] == {"schema": "public", "whole_database": True}
-        restored = run(cli_env(tmp_path, target_url), "restore", str(out), "--yes")
+        restored = invoke(cli_env(tmp_path, target_url), "restore", str(out), "--yes")
         assert restored.returncode == 0, restored.stderr
         assert ": OK" in restored.stdout
         assert independent_figures(target_url) == independent_figures(source_url)

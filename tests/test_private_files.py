@@ -4,6 +4,12 @@ A fresh install made the way docs/operators.md says (``outcome config init``, ``
 upgrade``, a write, ``outcome backup``, ``outcome instruments install``) leaves the
 instance folder 0700 and the database, its -wal and -shm, the backup and the overlay
 0600, under the usual umask 022; ``outcome config check`` names anything wider.
+
+The fresh install's commands run as processes of their own (the operator's steps, each
+under the umask a process inherits). Reading the result back (``instruments show``,
+``config check``), and the second test's install, which is only its starting point, run the
+same commands in this process under the same umask (:func:`tests.inprocess.invoke`: ~2 s
+of CPU less each, the application's imports).
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from sqlalchemy import text
 from outcome.db import make_engine
 from outcome.private_files import file_permission_warnings
 from outcome.private_files import sqlite_file
+from tests.inprocess import Ran
+from tests.inprocess import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 # The `outcome` command of this checkout (``-c`` puts the working folder first on the path,
@@ -34,6 +42,16 @@ def run(env, *args):
     # The umask most systems give a service account: without care, files come out 0644.
     return subprocess.run([*OUTCOME, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=120, preexec_fn=lambda: os.umask(0o022))
+
+
+def run_here(env, *args) -> Ran:
+    """``run(env, *args)`` in this process (:func:`tests.inprocess.invoke`), under the same
+    umask."""
+    old = os.umask(0o022)
+    try:
+        return invoke(env, *args)
+    finally:
+        os.umask(old)
 
 
 def fresh_env(tmp_path: Path) -> dict[str, str]:
@@ -84,9 +102,9 @@ def test_a_fresh_install_keeps_every_private_file_private(tmp_path):
     assert installed.read_text() == overlay.read_text()
     assert oct(mode(installed)) == oct(0o600)
     assert oct(mode(installed.parent)) == oct(0o700)
-    assert "srs_1      A" in run(env, "instruments", "show", "srs_vas").stdout
+    assert "srs_1      A" in run_here(env, "instruments", "show", "srs_vas").stdout
 
-    check = run(env, "config", "check")
+    check = run_here(env, "config", "check")
     assert check.returncode == 0, check.stderr
     assert "warning" not in check.stderr
 
@@ -95,11 +113,11 @@ def test_config_check_names_each_file_that_others_can_read(tmp_path):
     env = fresh_env(tmp_path)
     instance = tmp_path / "instance"
     for args in (("config", "init"), ("db", "upgrade")):
-        assert run(env, *args).returncode == 0
+        assert run_here(env, *args).returncode == 0
     database = instance / "outcome.sqlite3"
     os.chmod(database, 0o644)
     os.chmod(instance, 0o755)
-    check = run(env, "config", "check")
+    check = run_here(env, "config", "check")
     assert check.returncode == 0, check.stderr
     assert f"warning: {database} has mode 0644" in check.stderr
     assert f"run chmod 600 {database}" in check.stderr
