@@ -85,7 +85,7 @@ TEST_PASSWORD = "correct horse battery staple 42"
 PRODUCTION_HASHER = passwords._hasher
 if os.environ.get("OUTCOME_TEST_PRODUCTION_HASHES") != "1":
     passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    passwords._DUMMY_HASH = passwords._hasher.hash("no such account: timing equaliser")
+    passwords._DUMMY_HASH = passwords._hasher.hash(passwords._EQUALISER_TEXT)
 # The factories share one hash.
 _TEST_PASSWORD_HASH = hash_password(TEST_PASSWORD)
 

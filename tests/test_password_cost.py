@@ -20,10 +20,14 @@ from tests.helpers import ROOT
 CHILD = """
 import json
 from outcome.services import passwords
+literal = passwords._DUMMY_HASH
 stored = passwords.hash_password("a long enough passphrase")
-dummy = passwords._DUMMY_HASH
+dummy = passwords._dummy_hash()
 h = passwords._hasher
-print(json.dumps({"stored": stored, "dummy": dummy, "time_cost": h.time_cost,
+print(json.dumps({"stored": stored, "dummy": dummy, "literal": literal,
+                  "dummy_verifies": h.verify(dummy, passwords._EQUALISER_TEXT),
+                  "unknown_account": passwords.verify_password(None, "x" * 20),
+                  "time_cost": h.time_cost,
                   "memory_cost": h.memory_cost, "parallelism": h.parallelism,
                   "verifies": passwords.verify_password(stored, "a long enough passphrase"),
                   "rehash": passwords.needs_rehash(stored)}))
@@ -44,6 +48,10 @@ def test_the_application_hashes_with_the_rfc_9106_low_memory_profile():
     assert child["stored"].startswith(PREFIX), child["stored"]
     # The unknown-account check costs what a real account's does.
     assert child["dummy"].startswith(PREFIX), child["dummy"]
+    # ...and is the literal kept in the module (no hash made at import), a real hash of
+    # the fixed string.
+    assert child["dummy"] == child["literal"] and child["dummy_verifies"]
+    assert child["unknown_account"] is False
     assert child["verifies"] and not child["rehash"]
 
 
