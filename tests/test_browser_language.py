@@ -11,6 +11,7 @@ from tests.helpers import artifacts
 from tests.test_browser_client import PHONE
 from tests.test_browser_client import browser  # noqa: F401  (a fixture)
 from tests.test_browser_client import live  # noqa: F401  (a fixture)
+from tests.test_browser_client import migrated_sqlite  # noqa: F401  (live's fixture)
 
 ARTIFACTS = artifacts("language")
 pytestmark = pytest.mark.browser
