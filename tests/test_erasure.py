@@ -393,14 +393,21 @@ def test_admin_erases_with_the_typed_code_and_sees_the_tombstone(canary, auth, c
     assert theirs.get(f"/clients/{person.code}/export.csv").status_code == 404
 
 
-def test_retention_page_lists_the_latest_dry_run_by_code(ended, auth, client, db_session):
-    person, _other, clinic = ended
+def _dry_run_then_sign_in_its_admin(db_session, auth, clinic) -> User:
+    """The clinic's retention dry run of 1 December 2026 04:00 UTC, committed; its admin
+    signed in."""
     admin = db_session.scalar(select(User).where(User.clinic_id == clinic.id,
                                                  User.is_admin.is_(True)))
     retention.dry_run(db_session, clinic, dt.datetime(2026, 12, 1, 4, tzinfo=dt.UTC),
                       base_url="http://x")
     db_session.commit()
     auth.login(admin.email)
+    return admin
+
+
+def test_retention_page_lists_the_latest_dry_run_by_code(ended, auth, client, db_session):
+    person, _other, clinic = ended
+    _dry_run_then_sign_in_its_admin(db_session, auth, clinic)
     html = client.get("/admin/retention").get_data(as_text=True)
     assert person.code in html and "2019-06-01" in html and "2026-12-15" in html
     assert CANARY not in html
@@ -447,12 +454,7 @@ def test_viewing_the_retention_page_is_audited_once(ended, auth, client, db_sess
     """Security promise: an admin opening the Retention page (which lists due clients by
     code) is in the audit trail (action ``admin.retention.view``), naming no client."""
     person, _other, clinic = ended
-    admin = db_session.scalar(select(User).where(User.clinic_id == clinic.id,
-                                                 User.is_admin.is_(True)))
-    retention.dry_run(db_session, clinic, dt.datetime(2026, 12, 1, 4, tzinfo=dt.UTC),
-                      base_url="http://x")
-    db_session.commit()
-    auth.login(admin.email)
+    admin = _dry_run_then_sign_in_its_admin(db_session, auth, clinic)
     assert _count(db_session, AuditEvent, AuditEvent.action == "admin.retention.view") == 0
     html = client.get("/admin/retention").get_data(as_text=True)
     assert person.code in html  # the page lists the client: the event must not
