@@ -116,10 +116,11 @@ def test_briefs_benchmark_builds_and_renders_every_therapists_brief():
 
 @pytest.mark.slow
 def test_clinic_day_benchmark_runs_a_short_day():
-    # Both models of issue 21 on a tiny clinic: the think model with short pauses, one
+    # Both models of issue 21 on a tiny clinic: the think model with short pauses (3 s, so
+    # that its two clients finish a visit even on a loaded machine), one
     # stress step. Enough clients that the load does not use up every link.
     figures = bench("clinic_day", "--model", "think", "stress", "--users", "4",
-                    "--seconds", "1.5", "--warmup", "0.5", "--digest-at", "0",
+                    "--seconds", "3", "--warmup", "0.5", "--digest-at", "0",
                     "--client-think", "0.05", "0.2", "--therapist-think", "0.05", "0.2",
                     "--api-think", "0.05", "0.2", "--step-seconds", "1.5", "--step-requests", "1",
                     "--step-warmup", "0.5", "--rate-start", "8", "--rate-max", "8",
@@ -137,7 +138,11 @@ def test_clinic_day_benchmark_runs_a_short_day():
     flows = {"client.open", "client.page", "client.submit", "client.thanks",
              "therapist.caseload", "therapist.client", "api.signals", "api.alerts"}
     # Every kind of request in the think model (one user of each kind); the stress step's
-    # few seconds hold at least a client's visit (79 % of its requests are clients').
+    # few seconds hold at least the start of a client's visit (79 % of its requests are
+    # clients'). The think model's client finishes visits (the thank-you page is among its
+    # kinds); the stress step is 1.5 s, in which a visit's six requests in a row need not
+    # all come back on a loaded machine (a fresh-clone run once saw none finish).
+    assert think["visits"] > 0
     assert flows <= set(think["kinds"]), set(think["kinds"])
     assert {"client.open", "client.page", "client.submit"} <= set(step["kinds"]) <= flows | {
         "client.support"}
@@ -146,7 +151,9 @@ def test_clinic_day_benchmark_runs_a_short_day():
         # the digest ran during the measured time.
         assert run["overall"]["count"] > 0 and run["overall"]["errors"] == 0, run["failures"]
         assert sum(k["count"] for k in run["kinds"].values()) == run["overall"]["count"]
-        assert run["visits"] > 0 and not run["digest"]["failed"]
+        assert not run["digest"]["failed"]
+        # A thank-you page answered is a whole visit counted.
+        assert run["visits"] > 0 or "client.thanks" not in run["kinds"]
         assert 0 <= run["digest"]["started_at_s"] < run["seconds"]
         assert {"p50_ms", "p95_ms", "p99_ms", "max_ms", "error_pct"} <= set(run["overall"])
         assert run["load_generator_cpu_cores"] >= 0 and run["load_average_before"]
