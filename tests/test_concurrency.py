@@ -226,11 +226,14 @@ class Reply:
 class Server:
     """``outcome serve`` (gunicorn) on a free loopback port; its output kept in files."""
 
-    def __init__(self, url: str, folder: Path, workers: int, kill: bool = False) -> None:
+    def __init__(self, url: str, folder: Path, workers: int, kill: bool = False,
+                 serve_args: tuple[str, ...] = ()) -> None:
         """``kill``: :meth:`stop` kills master and workers at once (this module's tests,
-        which read the logs before) instead of stopping gunicorn gracefully."""
+        which read the logs before) instead of stopping gunicorn gracefully.
+        ``serve_args``: more options for ``outcome serve`` (e.g. ``--header-timeout``)."""
         self.port = free_port()
         self.kill = kill
+        self.serve_args = serve_args
         self.folder = folder
         self.workers = workers
         folder.mkdir(parents=True, exist_ok=True)
@@ -239,6 +242,9 @@ class Server:
         self.env.update(OUTCOME_DATABASE_URL=url, OUTCOME_INSTANCE_PATH=str(folder),
                         OUTCOME_SECRET_KEY=secrets.token_urlsafe(40),
                         OUTCOME_API_RATE_LIMIT="100000 per minute")
+        # This checkout's code, not another one the venv's editable install may point at.
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -246,7 +252,7 @@ class Server:
         self._err = (self.folder / "stderr.log").open("wb")
         self.process = subprocess.Popen(
             [OUTCOME, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers)],
+             "--workers", str(self.workers), *self.serve_args],
             env=self.env, cwd=ROOT, stdout=self._out, stderr=self._err,
             start_new_session=True)  # its own process group: master and workers
         try:

@@ -9,9 +9,7 @@ bench.slow_clients``.
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 
@@ -25,8 +23,6 @@ from outcome.db import make_engine
 from outcome.db import make_session_factory
 from outcome.db import transaction
 from outcome.models import Clinic
-from tests.test_concurrency import OUTCOME
-from tests.test_concurrency import ROOT
 from tests.test_concurrency import Server
 from tests.test_concurrency import setup_clinic  # noqa: F401 (a fixture used below)
 
@@ -41,29 +37,8 @@ pytestmark = pytest.mark.one_backend
 HEAD_SECONDS = 3.0
 
 
-class ShortHeadServer(Server):
-    """``outcome serve --header-timeout HEAD_SECONDS`` (tests.test_concurrency.Server), of
-    this checkout (the venv's editable install may point at another one)."""
-
-    def __enter__(self) -> ShortHeadServer:
-        self.env["PYTHONPATH"] = os.pathsep.join(
-            filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        self._out = (self.folder / "stdout.log").open("wb")
-        self._err = (self.folder / "stderr.log").open("wb")
-        self.process = subprocess.Popen(
-            [OUTCOME, "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(self.workers), "--header-timeout", str(HEAD_SECONDS)],
-            env=self.env, cwd=ROOT, stdout=self._out, stderr=self._err)
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-
 @pytest.fixture(scope="module")
-def one_worker(databases, tmp_path_factory) -> Iterator[ShortHeadServer]:
+def one_worker(databases, tmp_path_factory) -> Iterator[Server]:
     """One server (one worker) for the last two tests: each leaves no connection open,
     and a clinic with nobody in it is all they need (what the first test's clinic has)."""
     url = databases.new_url()
@@ -72,7 +47,8 @@ def one_worker(databases, tmp_path_factory) -> Iterator[ShortHeadServer]:
     with transaction(make_session_factory(engine)) as session:
         session.add(Clinic(slug="slow", name="Slow Clinic"))
     engine.dispose()
-    with ShortHeadServer(url, tmp_path_factory.mktemp("slow-server"), workers=1) as server:
+    with Server(url, tmp_path_factory.mktemp("slow-server"), workers=1,
+                serve_args=("--header-timeout", str(HEAD_SECONDS))) as server:
         assert server.request("GET", "/login").status == 200  # its templates are compiled
         yield server
         server.assert_clean_log()
