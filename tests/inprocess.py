@@ -62,3 +62,16 @@ def invoke(env: dict[str, str], *args: str, input: str | None = None) -> Ran:
         stderr += "Traceback (most recent call last):\n" + "".join(
             traceback.format_exception(result.exception))
     return Ran(result.exit_code, result.stdout, stderr)
+
+
+def invoke_raising(env: dict[str, str], *args: str) -> Ran:
+    """`outcome ARGS` in this process under exactly ``env``'s OUTCOME_* variables (the
+    others removed; os.environ is as before afterwards), for tests of the command line
+    itself: an unexpected exception propagates, failing the test with its own traceback,
+    instead of becoming exit status 1 as in :func:`invoke`."""
+    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("OUTCOME_")}
+    overrides |= {k: v for k, v in env.items() if k.startswith("OUTCOME_")}
+    overrides["FLASK_RUN_FROM_CLI"] = None  # set by the group; not left for later tests
+    result = CliRunner().invoke(cli, list(args), env=overrides, prog_name="outcome",
+                                catch_exceptions=False)
+    return Ran(result.exit_code, result.stdout, result.stderr)

@@ -16,13 +16,12 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
 from outcome import schema
 from outcome.db import make_engine
+from tests.inprocess import invoke_raising as invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
@@ -41,21 +40,6 @@ def env(tmp_path, fresh_database_url):
 def run(env, *args, timeout=120):
     return subprocess.run([OUTCOME, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
-
-
-def invoke(env, *args):
-    """``outcome ARGS`` in this process, under ``env``'s OUTCOME_* variables (os.environ is
-    restored afterwards); a result with the ``returncode``, ``stdout`` and ``stderr`` that
-    :func:`run` gives. An unexpected exception propagates (a traceback in a real process)."""
-    from outcome.cli.main import cli
-
-    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("OUTCOME_")}
-    overrides |= {k: v for k, v in env.items() if k.startswith("OUTCOME_")}
-    overrides["FLASK_RUN_FROM_CLI"] = None  # set by the group; not left for later tests
-    result = CliRunner().invoke(cli, list(args), env=overrides, prog_name="outcome",
-                                catch_exceptions=False)
-    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
-                           stderr=result.stderr)
 
 
 def migrate(env):

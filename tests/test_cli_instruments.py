@@ -17,12 +17,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
-from click.testing import CliRunner
 
 from questionnaires.fhir import validate_resource
+from tests.inprocess import invoke_raising as invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOME = str(Path(sys.executable).parent / "outcome")
@@ -39,23 +38,6 @@ def env(tmp_path):
 def run(env, *args):
     return subprocess.run([OUTCOME, *args], env=env, cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
-
-
-def invoke(env, *args):
-    """``outcome ARGS`` in this process, under ``env`` (os.environ is restored afterwards);
-    a result with the ``returncode``, ``stdout`` and ``stderr`` that :func:`run` gives. An
-    unexpected exception propagates (it would be a traceback in a real process)."""
-    from outcome.cli.main import cli
-
-    # What the command sees: exactly env's OUTCOME_* variables (the others removed), and
-    # no FLASK_RUN_FROM_CLI left behind by the group for the rest of the test process.
-    overrides: dict[str, str | None] = {k: None for k in os.environ if k.startswith("OUTCOME_")}
-    overrides |= {k: v for k, v in env.items() if k.startswith("OUTCOME_")}
-    overrides["FLASK_RUN_FROM_CLI"] = None
-    result = CliRunner().invoke(cli, list(args), env=overrides, prog_name="outcome",
-                                catch_exceptions=False)
-    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout,
-                           stderr=result.stderr)
 
 
 def write_csv(tmp_path, body: str, name="in.csv") -> Path:
